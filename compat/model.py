@@ -1,0 +1,176 @@
+"""Values that travel between the pipeline's steps: files, pins, combinations,
+verdicts and results. All frozen and keyword-only; they serialise themselves."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+
+class FileKind(enum.StrEnum):
+    WHEEL = "wheel"
+    SDIST = "sdist"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DistFile:
+    """One file of one release on the index."""
+
+    name: NormalizedName
+    version: Version
+    filename: str
+    url: str
+    sha256: str
+    kind: FileKind
+    tags: frozenset[Tag] = frozenset()  # empty for sdists
+    requires_python: SpecifierSet | None = None
+    yanked: bool = False
+    has_metadata: bool = False  # PEP 658/714: a .metadata file sits beside it
+    size: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "url": self.url,
+            "sha256": self.sha256,
+            "requires_python": str(self.requires_python) if self.requires_python else None,
+            "yanked": self.yanked,
+            "has_metadata": self.has_metadata,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CoreMetadata:
+    """The parts of a distribution's METADATA that resolution needs."""
+
+    name: NormalizedName
+    version: Version
+    requires_dist: tuple[Requirement, ...] = ()
+    requires_python: SpecifierSet | None = None
+    provides_extra: frozenset[NormalizedName] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pin:
+    """One package of a combination, pinned to one file."""
+
+    name: NormalizedName
+    version: Version
+    filename: str
+    url: str
+    sha256: str
+    kind: FileKind
+
+    @classmethod
+    def of(cls, file: DistFile) -> Pin:
+        return cls(
+            name=file.name,
+            version=file.version,
+            filename=file.filename,
+            url=file.url,
+            sha256=file.sha256,
+            kind=file.kind,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": str(self.version),
+            "filename": self.filename,
+            "url": self.url,
+            "sha256": self.sha256,
+            "kind": self.kind.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pin:
+        return cls(
+            name=canonicalize_name(data["name"]),
+            version=Version(data["version"]),
+            filename=data["filename"],
+            url=data["url"],
+            sha256=data["sha256"],
+            kind=FileKind(data["kind"]),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Combo:
+    """A fully pinned set of packages for one target: the unit that is tested."""
+
+    target: str  # Target.key: what the pins were resolved for
+    pins: tuple[Pin, ...]  # sorted by name, transitive dependencies included
+    requested: tuple[NormalizedName, ...]  # the matrix packages, in matrix order
+    id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            digest = hashlib.sha256(self.target.encode())
+            for pin in self.pins:
+                digest.update(f"\n{pin.name}=={pin.version} {pin.sha256}".encode())
+            object.__setattr__(self, "id", digest.hexdigest()[:12])
+
+    def pin(self, name: str) -> Pin:
+        wanted = canonicalize_name(name)
+        for pin in self.pins:
+            if pin.name == wanted:
+                return pin
+        raise KeyError(name)
+
+    def version_of(self, name: str) -> Version:
+        return self.pin(name).version
+
+    @property
+    def source_builds(self) -> tuple[Pin, ...]:
+        return tuple(p for p in self.pins if p.kind is FileKind.SDIST)
+
+    def label(self) -> str:
+        """The requested packages with their versions, e.g. ``numpy 2.0.2, pandas 2.2.3``."""
+        return ", ".join(f"{n} {self.version_of(n)}" for n in self.requested)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "target": self.target,
+            "requested": list(self.requested),
+            "pins": [p.to_json() for p in self.pins],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Combo:
+        return cls(
+            id=data["id"],
+            target=data["target"],
+            requested=tuple(canonicalize_name(n) for n in data["requested"]),
+            pins=tuple(Pin.from_json(p) for p in data["pins"]),
+        )
+
+
+class Verdict(enum.StrEnum):
+    """The outcome of one combination (or one check), worst last."""
+
+    PASS = "pass"
+    METADATA_CONFLICT = "metadata-conflict"
+    NO_WHEEL = "no-wheel"
+    BUILD_FAILED = "build-failed"
+    INSTALL_FAILED = "install-failed"
+    IMPORT_ERROR = "import-error"
+    RUNTIME_ERROR = "runtime-error"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+
+    @property
+    def ok(self) -> bool:
+        return self is Verdict.PASS
