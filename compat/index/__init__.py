@@ -3,5 +3,16 @@
 from __future__ import annotations
 
 from compat.index.base import Index
+from compat.index.cache import IndexCache
+from compat.index.errors import MetadataNotRecorded, MetadataUnavailable
+from compat.index.parse import FileRecord
+from compat.index.pypi import PyPIIndex
 
-__all__ = ["Index"]
+__all__ = [
+    "FileRecord",
+    "Index",
+    "IndexCache",
+    "MetadataNotRecorded",
+    "MetadataUnavailable",
+    "PyPIIndex",
+]
