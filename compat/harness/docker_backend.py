@@ -1,0 +1,368 @@
+"""Running combinations in containers of the target image.
+
+One long-lived runner container per image (no network, unprivileged, limited),
+with the install store and the wheelhouse mounted read-only; every combination is
+one ``exec`` of the smoke runner over its site directories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from compat.errors import HarnessError
+from compat.harness.container import (
+    Container,
+    ContainerSpec,
+    ExecResult,
+    Executor,
+    Mount,
+    connect,
+    image_id,
+    session_containers,
+)
+from compat.harness.options import RunOptions
+from compat.harness.runtime import (
+    INSPECT_SCRIPT,
+    BuildFailed,
+    ImageInfo,
+    Runtime,
+    build_error_line,
+)
+from compat.harness.sysdeps import install_command
+from compat.model import Pin
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.harness")
+
+INSTALLS = "/compat/installs"
+FILES = "/compat/files"
+SMOKE = "/opt/compat-smoke"
+CHECKS = "/opt/compat-checks"
+HOME = "/home/compat"
+RUNNER_USER = "65534:65534"  # nobody: nothing the checks do can write the mounted store
+_KEEPALIVE = "import time\nwhile True: time.sleep(3600)"
+SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
+
+# What a builder image adds to compile an sdist, per package manager.
+_TOOLCHAIN = {
+    "apt": ("build-essential", "cmake", "ninja-build", "pkg-config", "gfortran", "libopenblas-dev"),
+    "apk": (
+        "build-base",
+        "cmake",
+        "samurai",
+        "pkgconf",
+        "gfortran",
+        "openblas-dev",
+        "linux-headers",
+    ),
+    "dnf": ("gcc", "gcc-c++", "gcc-gfortran", "make", "cmake", "ninja-build", "openblas-devel"),
+}
+_PYTHON_HEADERS = {"apt": "python3-dev", "apk": "python3-dev", "dnf": "python3-devel"}
+
+
+def _slug(image: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", image.lower()).strip("-.") or "image"
+
+
+class DockerRuntime(Runtime):
+    kind = "docker"
+
+    def __init__(
+        self, options: RunOptions, *, client: Any = None, session: str | None = None
+    ) -> None:
+        self.options = options
+        self.client = client if client is not None else connect()
+        self.session = session or uuid.uuid4().hex[:12]
+        self._images_dir = options.cache_dir / "images"
+        self._lock = threading.Lock()
+
+    # ---- images ------------------------------------------------------------------
+
+    def _container(self, spec: ContainerSpec) -> Container:
+        return Container(self.client, spec, session=self.session)
+
+    def inspect(self, target: Target) -> ImageInfo:
+        iid = image_id(self.client, target.image)
+        if target.image_id and target.image_id != iid:
+            log.warning(
+                "%s changed since it was probed (%s, now %s): its wheel tags may differ",
+                target.image,
+                target.image_id[:19],
+                iid[:19],
+            )
+        return self._inspect_image(target.image, iid)
+
+    def _inspect_image(self, image: str, iid: str) -> ImageInfo:
+        cached = self._images_dir / f"{iid.replace(':', '_')}.json"
+        if cached.is_file():
+            return ImageInfo.from_inspect(cached.read_text(), image=iid, image_id=iid)
+        result: ExecResult | None = None
+        for python in ("python3", "python"):
+            spec = ContainerSpec(image=iid, command=(python, "-I", "-S", "-c", INSPECT_SCRIPT))
+            try:
+                with self._container(spec) as c:
+                    result = c.wait(timeout=120)
+            except HarnessError as exc:  # no such executable: try the next name
+                log.debug("inspect with %s failed: %s", python, exc)
+                continue
+            if result.exit_code == 0:
+                break
+        if result is None or result.exit_code != 0:
+            detail = result.output_tail() if result else "no python3 or python on its PATH"
+            raise HarnessError(f"cannot run Python in {image}: {detail}")
+        info = ImageInfo.from_inspect(result.stdout, image=iid, image_id=iid)
+        self._images_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(result.stdout)
+        tmp.replace(cached)
+        return info
+
+    def _build_image(self, tag: str, dockerfile: str) -> str:
+        """Build ``dockerfile`` (no context) as ``tag`` unless it exists; its image ID.
+        Raises HarnessError with the build log's tail when the build fails."""
+        from docker.errors import DockerException, ImageNotFound
+
+        try:
+            return str(self.client.images.get(tag).id)
+        except ImageNotFound:
+            pass
+        except DockerException as exc:
+            raise HarnessError(f"cannot inspect {tag}: {exc}") from exc
+        log.info("building image %s", tag)
+        lines: list[str] = []
+        buildargs = {}
+        if self.options.network.proxy:
+            buildargs = {
+                "HTTP_PROXY": self.options.network.proxy,
+                "HTTPS_PROXY": self.options.network.proxy,
+            }
+        try:
+            stream = self.client.api.build(
+                fileobj=io.BytesIO(dockerfile.encode()),
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                buildargs=buildargs or None,
+                labels={"compat.derived": "1"},
+            )
+            error = None
+            for chunk in stream:
+                if "stream" in chunk:
+                    lines.extend(str(chunk["stream"]).splitlines())
+                if "error" in chunk:
+                    error = str(chunk["error"]).strip()
+        except DockerException as exc:
+            error = str(exc)
+        if error:
+            tail = "\n".join(lines[-30:])
+            raise HarnessError(f"building {tag} failed: {error}\n{tail}")
+        return str(self.client.images.get(tag).id)
+
+    def with_system_packages(self, info: ImageInfo, packages: Sequence[str]) -> ImageInfo | None:
+        if info.package_manager is None or not packages:
+            return None
+        base_id = info.image_id or info.image
+        digest = hashlib.sha256(f"{base_id}\n{' '.join(sorted(packages))}".encode()).hexdigest()
+        tag = f"compat-sysdeps/{_slug(base_id)[-40:]}:{digest[:12]}"
+        dockerfile = (
+            f"FROM {base_id}\nUSER root\nRUN {install_command(info.package_manager, packages)}\n"
+        )
+        with self._lock:
+            iid = self._build_image(tag, dockerfile)
+        derived = self._inspect_image(tag, iid)
+        return dataclasses.replace(
+            derived, image=iid, image_id=iid, added_packages=tuple(sorted(packages))
+        )
+
+    # ---- builds ------------------------------------------------------------------
+
+    def _builder_image(self, info: ImageInfo) -> str:
+        if info.compiler and info.has_python_headers:
+            return info.image
+        manager = info.package_manager
+        if manager is None:
+            raise ValueError("no package manager")
+        packages = list(_TOOLCHAIN[manager])
+        if not info.has_python_headers:
+            packages.append(_PYTHON_HEADERS[manager])
+        base_id = info.image_id or info.image
+        digest = hashlib.sha256(f"{base_id}\n{' '.join(packages)}".encode()).hexdigest()
+        tag = f"compat-builder/{_slug(base_id)[-40:]}:{digest[:12]}"
+        dockerfile = f"FROM {base_id}\nUSER root\nRUN {install_command(manager, packages)}\n"
+        with self._lock:
+            return self._build_image(tag, dockerfile)
+
+    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+        if not info.compiler and info.package_manager is None:
+            raise BuildFailed(pin, "image has no package manager to install a compiler")
+        try:
+            builder = self._builder_image(info)
+        except HarnessError as exc:
+            raise BuildFailed(pin, "installing the build toolchain failed", log=str(exc)) from exc
+        network = self.options.network
+        ca_mounts = tuple(
+            Mount(source=Path(host), target=inside)
+            for host, inside in network.container_mounts().items()
+        )
+        script = (
+            "set -e; cd /tmp; "
+            f"if {info.python} -m venv /tmp/build-env >/dev/null 2>&1; "
+            f"then PY=/tmp/build-env/bin/python; else PY={info.python}; fi; "
+            '"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check '
+            f"-w /compat/out /compat/sdist/{pin.filename}; "
+            f"chown -R {os.getuid()}:{os.getgid()} /compat/out"
+        )
+        spec = ContainerSpec(
+            image=builder,
+            command=("sh", "-c", script),
+            user="0:0",
+            network=True,
+            mounts=(
+                Mount(source=sdist.parent, target="/compat/sdist"),
+                Mount(source=out_dir, target="/compat/out", read_only=False),
+                *ca_mounts,
+            ),
+            environment={**network.container_env(), "HOME": "/tmp"},
+        )
+        log.info("building %s from source in %s", pin, builder[:19])
+        with self._container(spec) as c:
+            result = c.wait(timeout=self.options.build_timeout)
+        if result.timed_out:
+            raise BuildFailed(
+                pin,
+                f"the build took longer than {self.options.build_timeout:.0f}s",
+                log=result.output_tail(),
+                duration=result.duration,
+            )
+        wheels = sorted(out_dir.glob("*.whl"))
+        if result.exit_code != 0 or not wheels:
+            raise BuildFailed(
+                pin,
+                build_error_line(result.stdout + result.stderr),
+                log=result.output_tail(),
+                duration=result.duration,
+            )
+        return wheels[0]
+
+    # ---- compile and run ---------------------------------------------------------
+
+    def _mounts(self, *, writable_installs: bool = False) -> tuple[Mount, ...]:
+        cache = self.options.cache_dir
+        (cache / "installs").mkdir(parents=True, exist_ok=True)
+        (cache / "files").mkdir(parents=True, exist_ok=True)
+        mounts = [
+            Mount(source=cache / "installs", target=INSTALLS, read_only=not writable_installs),
+            Mount(source=cache / "files", target=FILES),
+            Mount(source=SMOKE_DIR, target=SMOKE),
+        ]
+        if self.options.checks_dir is not None:
+            mounts.append(Mount(source=self.options.checks_dir.resolve(), target=CHECKS))
+        return tuple(mounts)
+
+    def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
+        paths = [self.site_dir(d) for d in dirs]
+        spec = ContainerSpec(
+            image=info.image,
+            command=(info.python, "-I", "-S", "-m", "compileall", "-q", "-j0", *paths),
+            user=f"{os.getuid()}:{os.getgid()}",  # the .pyc files belong to the store's owner
+            mounts=self._mounts(writable_installs=True),
+            tmpfs=("/tmp",),
+        )
+        with self._container(spec) as c:
+            result = c.wait(timeout=1800)
+        # compileall exits 1 when some file does not compile (py2 test data, templates):
+        # those modules are never imported; anything else is the harness's problem
+        if result.timed_out or result.exit_code not in (0, 1):
+            raise HarnessError(f"compiling bytecode failed: {result.output_tail()}")
+
+    def site_dir(self, host_dir: Path) -> str:
+        return f"{INSTALLS}/{host_dir.name}"
+
+    def runner_command(self, info: ImageInfo) -> list[str]:
+        return [info.python, "-I", "-S", f"{SMOKE}/runner.py"]
+
+    def checks_dir(self) -> str | None:
+        return CHECKS if self.options.checks_dir is not None else None
+
+    def runner_spec(self, info: ImageInfo) -> ContainerSpec:
+        o = self.options
+        return ContainerSpec(
+            image=info.image,
+            command=(info.python, "-I", "-S", "-c", _KEEPALIVE),
+            user=RUNNER_USER,
+            network=False,
+            mounts=self._mounts(),
+            tmpfs=("/tmp", HOME),
+            environment={"HOME": HOME, "TMPDIR": "/tmp", "MPLBACKEND": "Agg"},
+            nano_cpus=int(o.cpus * 1e9) if o.cpus else None,
+            mem_limit=o.memory,
+            pids_limit=o.pids_limit,
+            timeout_utility=info.timeout_utility,
+        )
+
+    @contextmanager
+    def executor(self, info: ImageInfo) -> Iterator[Executor]:
+        with (
+            session_containers(self.client, self.session),
+            RunnerPool(lambda: self._container(self.runner_spec(info))) as pool,
+        ):
+            yield pool
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:
+            log.debug("closing the docker client failed", exc_info=True)
+
+
+class RunnerPool:
+    """One runner container shared by concurrent execs; replaced when killed (the
+    image had no `timeout` utility and a combination ran too long)."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+        self._current: Container | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> RunnerPool:
+        self._current = self._factory().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._closed = True
+            current, self._current = self._current, None
+        if current is not None:
+            current.remove()
+
+    def _container(self) -> Container:
+        with self._lock:
+            if self._closed or self._current is None:
+                raise HarnessError("the runner container is gone")
+            if self._current.killed:
+                old = self._current
+                self._current = self._factory().__enter__()
+                old.remove()
+            return self._current
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        return self._container().exec(argv, timeout=timeout, env=env)

@@ -1,0 +1,108 @@
+"""The install store: each wheel unpacked once into its own directory, which is
+then a site directory that any combination can compose with others.
+
+``<root>/installs/<sha256>/`` holds the wheel's purelib and platlib content (so
+``site.addsitedir`` on it works); scripts, headers and data go to underscored
+subdirectories that no import can reach by accident. Bytecode is compiled once per
+(directory, interpreter); a stamp file records it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from compat.errors import HarnessError
+
+log = logging.getLogger("compat.harness")
+
+
+class UnpackFailed(HarnessError):
+    """A wheel could not be unpacked (corrupt archive, bad RECORD, ...)."""
+
+    def __init__(self, wheel: Path, reason: str) -> None:
+        self.wheel = wheel
+        self.reason = reason
+        super().__init__(f"cannot unpack {wheel.name}: {reason}")
+
+
+class InstallStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.installs_dir = root / "installs"
+        self._stamps = self.installs_dir / ".compiled"
+
+    def dir_for(self, sha256: str) -> Path:
+        return self.installs_dir / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.dir_for(sha256).is_dir()
+
+    def unpack(self, wheel: Path, sha256: str) -> Path:
+        """Unpack ``wheel`` (whose content hash is ``sha256``) unless already done."""
+        target = self.dir_for(sha256)
+        if target.is_dir():
+            return target
+        from installer import install
+        from installer.destinations import SchemeDictionaryDestination
+        from installer.sources import WheelFile
+
+        self.installs_dir.mkdir(parents=True, exist_ok=True)
+        # unpack beside the final place, then rename: a crash never leaves half a tree
+        tmp = Path(tempfile.mkdtemp(dir=self.installs_dir, prefix=".unpack-"))
+        try:
+            scheme = {
+                "purelib": str(tmp),
+                "platlib": str(tmp),
+                "headers": str(tmp / "_headers"),
+                "scripts": str(tmp / "_bin"),
+                "data": str(tmp / "_data"),
+            }
+            destination = SchemeDictionaryDestination(
+                scheme,
+                interpreter="/usr/bin/env python3",
+                script_kind="posix",
+                bytecode_optimization_levels=(),  # compiled later by the target's own Python
+            )
+            try:
+                with WheelFile.open(wheel) as source:
+                    install(source, destination, additional_metadata={})
+            except Exception as exc:
+                raise UnpackFailed(wheel, f"{type(exc).__name__}: {exc}") from exc
+            # group/world readable: the runner reads them as an unprivileged user
+            for path in [tmp, *tmp.rglob("*")]:
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
+            try:
+                tmp.rename(target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+                # another process unpacked the same wheel meanwhile: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.debug("unpacked %s into %s", wheel.name, target)
+        return target
+
+    # ---- bytecode stamps ------------------------------------------------------
+
+    def _stamp(self, sha256: str, interpreter: str) -> Path:
+        safe = re.sub(r"[^\w.-]", "_", interpreter)
+        return self._stamps / f"{sha256}.{safe}"
+
+    def is_compiled(self, sha256: str, interpreter: str) -> bool:
+        return self._stamp(sha256, interpreter).exists()
+
+    def mark_compiled(self, sha256s: Iterable[str], interpreter: str) -> None:
+        self._stamps.mkdir(parents=True, exist_ok=True)
+        for sha in sha256s:
+            self._stamp(sha, interpreter).touch()
+
+    def needing_compile(self, sha256s: Iterable[str], interpreter: str) -> list[str]:
+        return [s for s in dict.fromkeys(sha256s) if not self.is_compiled(s, interpreter)]

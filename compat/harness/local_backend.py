@@ -1,0 +1,131 @@
+"""Running combinations on the host's own Python, for machines without Docker.
+
+This tests the host platform only (its Python, its libc, its system libraries),
+whatever the target says: the results are labelled with backend "local".
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from compat.errors import HarnessError
+from compat.harness import cmd
+from compat.harness.container import ExecResult, Executor
+from compat.harness.options import RunOptions
+from compat.harness.runtime import (
+    INSPECT_SCRIPT,
+    BuildFailed,
+    ImageInfo,
+    Runtime,
+    build_error_line,
+)
+from compat.model import Pin
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.harness")
+
+SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
+
+
+class LocalExecutor:
+    """Runs each command as a host subprocess in a scratch directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        scratch = Path(tempfile.mkdtemp(dir=self._workdir))
+        try:
+            done = cmd.run(argv, env=env, cwd=scratch, timeout=timeout, check=False)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        code = done.returncode
+        if code is not None and code < 0:
+            code = 128 - code  # a signal, reported the way a shell (and docker) does
+        return ExecResult(
+            exit_code=code,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            duration=done.duration,
+            timed_out=done.timed_out,
+        )
+
+
+class LocalRuntime(Runtime):
+    kind = "local"
+
+    def __init__(self, options: RunOptions, *, python: str | None = None) -> None:
+        self.options = options
+        self.python = python or sys.executable
+
+    def inspect(self, target: Target) -> ImageInfo:
+        done = cmd.run([self.python, "-I", "-S", "-c", INSPECT_SCRIPT], timeout=60)
+        info = ImageInfo.from_inspect(done.stdout, image="", image_id=None)
+        if info.version != str(target.python_version):
+            log.warning(
+                "the local backend tests the host's Python %s, not the target's %s",
+                info.version,
+                target.python_version,
+            )
+        return info
+
+    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+        network = self.options.network
+        argv = [
+            self.python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
+            "--disable-pip-version-check", "--index-url", network.index_url,
+            "-w", str(out_dir), str(sdist),
+        ]  # fmt: skip
+        if network.ca_bundle is not None:
+            argv[4:4] = ["--cert", str(network.ca_bundle)]
+        if network.proxy:
+            argv[4:4] = ["--proxy", network.proxy]
+        done = cmd.run(argv, timeout=self.options.build_timeout, check=False)
+        wheels = sorted(out_dir.glob("*.whl"))
+        if not done.ok or not wheels:
+            reason = (
+                f"the build took longer than {self.options.build_timeout:.0f}s"
+                if done.timed_out
+                else build_error_line(done.output)
+            )
+            tail = "\n".join(done.output.splitlines()[-40:])
+            raise BuildFailed(pin, reason, log=tail, duration=done.duration)
+        return wheels[0]
+
+    def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
+        done = cmd.run(
+            [self.python, "-I", "-S", "-m", "compileall", "-q", "-j0", *map(str, dirs)],
+            timeout=1800,
+            check=False,
+        )
+        if done.timed_out or done.returncode not in (0, 1):  # 1: some file did not compile
+            raise HarnessError(f"compiling bytecode failed: {done.output[-2000:]}")
+
+    def site_dir(self, host_dir: Path) -> str:
+        return str(host_dir)
+
+    def runner_command(self, info: ImageInfo) -> list[str]:
+        return [self.python, "-I", "-S", str(SMOKE_DIR / "runner.py")]
+
+    def checks_dir(self) -> str | None:
+        return str(self.options.checks_dir.resolve()) if self.options.checks_dir else None
+
+    @contextmanager
+    def executor(self, info: ImageInfo) -> Iterator[Executor]:
+        workdir = Path(tempfile.mkdtemp(prefix="compat-run-"))
+        try:
+            yield LocalExecutor(workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)

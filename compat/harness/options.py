@@ -1,0 +1,29 @@
+"""How combinations are run: limits, parallelism, where the caches live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compat.settings import NetworkSettings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunOptions:
+    cache_dir: Path  # wheelhouse, install store, builds and probes live under it
+    jobs: int = 2  # combinations run at the same time
+    combo_timeout: float = 300.0  # wall time for one combination's smoke suite
+    check_timeout: float = 120.0  # handed to the smoke runner for each check
+    build_timeout: float = 1800.0  # one sdist -> wheel build
+    cpus: float | None = None  # per runner container; None: no limit
+    memory: str | None = "4g"  # per runner container (docker syntax); None: no limit
+    pids_limit: int = 2048
+    add_system_deps: bool = False  # install missing shared libraries and retry
+    checks_dir: Path | None = None  # the user's own checks
+    exec_cmd: tuple[str, ...] = ()  # a user command run after the checks
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    fetch_parallel: int = 8
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError("jobs must be at least 1")

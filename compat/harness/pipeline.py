@@ -1,0 +1,489 @@
+"""The flow every backend shares: fetch, build, unpack, compile, run, classify.
+
+The runtime (Docker or the host) performs the effects; this module decides what
+is done once (files, builds, unpacking, bytecode) and what per combination (one
+run of the smoke suite over site directories composed from the install store).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from compat.errors import HarnessError
+from compat.harness.classify import classify
+from compat.harness.container import Executor
+from compat.harness.installs import InstallStore, UnpackFailed
+from compat.harness.options import RunOptions
+from compat.harness.results import ComboResult
+from compat.harness.runtime import BuildFailed, ImageInfo, Runtime
+from compat.harness.wheelhouse import FileRef, Wheelhouse
+from compat.model import Combo, FileKind, Pin, Verdict
+from compat.settings import NetworkSettings
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.harness")
+
+OnResult = Callable[[ComboResult], None]
+Progress = Callable[[str, int, int], None]
+_MAX_SYSDEP_ROUNDS = 3  # a fixed library can reveal the next missing one
+
+
+def http_client(settings: NetworkSettings) -> httpx.Client:
+    """An HTTP client that trusts the configured CA bundle and proxy, nothing from
+    the process environment."""
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.ca_bundle) if settings.ca_bundle else None
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise HarnessError(f"cannot load the CA bundle {settings.ca_bundle}: {exc}") from exc
+    return httpx.Client(
+        verify=context,
+        proxy=settings.proxy,
+        timeout=httpx.Timeout(max(settings.timeout, 60.0), connect=min(10.0, settings.timeout)),
+        follow_redirects=True,
+        trust_env=False,
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildRecord:
+    """The cached outcome of building one sdist for one image."""
+
+    ok: bool
+    duration: float
+    wheel_sha256: str | None = None
+    wheel_filename: str | None = None
+    error: str | None = None
+    log: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "duration": self.duration,
+            "wheel_sha256": self.wheel_sha256,
+            "wheel_filename": self.wheel_filename,
+            "error": self.error,
+            "log": self.log,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> BuildRecord:
+        return cls(
+            ok=bool(data["ok"]),
+            duration=float(str(data.get("duration", 0.0))),
+            wheel_sha256=str(data["wheel_sha256"]) if data.get("wheel_sha256") else None,
+            wheel_filename=str(data["wheel_filename"]) if data.get("wheel_filename") else None,
+            error=str(data["error"]) if data.get("error") else None,
+            log=str(data.get("log") or ""),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Prepared:
+    """A combination ready to run: its install-store directories, in pin order."""
+
+    combo: Combo
+    shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
+
+
+def prerun_failures(
+    combos: Sequence[Combo],
+    *,
+    fetch_failed: dict[str, str],
+    builds: dict[str, BuildRecord],
+    unpack_failed: dict[str, str],
+    backend: str,
+    image_id: str | None = None,
+) -> tuple[list[Prepared], list[ComboResult]]:
+    """Split ``combos`` into those ready to run and results for those that cannot:
+    a pin whose file failed to fetch or unpack is install-failed; an sdist pin whose
+    build failed (or was not attempted) is build-failed."""
+    ready: list[Prepared] = []
+    failed: list[ComboResult] = []
+
+    def fail(combo: Combo, verdict: Verdict, error: str, log_: str = "", dur: float = 0.0) -> None:
+        failed.append(
+            ComboResult(
+                combo=combo,
+                verdict=verdict,
+                error=error,
+                duration=dur,
+                backend=backend,
+                image_id=image_id,
+                log=log_,
+            )
+        )
+
+    for combo in combos:
+        shas: list[str] = []
+        problem = False
+        for pin in combo.pins:
+            if pin.sha256 in fetch_failed:
+                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {fetch_failed[pin.sha256]}")
+                problem = True
+                break
+            sha = pin.sha256
+            if pin.kind is FileKind.SDIST:
+                record = builds.get(pin.sha256)
+                if record is None or not record.ok or record.wheel_sha256 is None:
+                    reason = record.error if record else "not built"
+                    fail(
+                        combo,
+                        Verdict.BUILD_FAILED,
+                        f"{pin} (sdist): {reason}",
+                        record.log if record else "",
+                        record.duration if record else 0.0,
+                    )
+                    problem = True
+                    break
+                sha = record.wheel_sha256
+            if sha in unpack_failed:
+                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {unpack_failed[sha]}")
+                problem = True
+                break
+            shas.append(sha)
+        if not problem:
+            ready.append(Prepared(combo=combo, shas=tuple(shas)))
+    return ready, failed
+
+
+def runner_argv(
+    base: Sequence[str],
+    *,
+    sites: Sequence[str],
+    packages: Sequence[str],
+    check_timeout: float | None,
+    checks_dir: str | None,
+    exec_cmd: Sequence[str],
+) -> list[str]:
+    """The smoke runner's command line for one combination: its site directories in
+    pin order, the packages under test, the user's checks and command."""
+    argv = list(base)
+    for site in sites:
+        argv += ["--site", site]
+    for package in packages:
+        argv += ["--package", package]
+    if check_timeout is not None:
+        argv += ["--timeout", f"{check_timeout:g}"]
+    if checks_dir is not None:
+        argv += ["--checks-dir", checks_dir]
+    if exec_cmd:
+        argv += ["--exec", "--", *exec_cmd]
+    return argv
+
+
+def run_one(
+    executor: Executor,
+    runtime: Runtime,
+    info: ImageInfo,
+    store: InstallStore,
+    prepared: Prepared,
+    options: RunOptions,
+) -> ComboResult:
+    """Run the smoke suite once for one combination and classify what happened."""
+    combo = prepared.combo
+    argv = runner_argv(
+        runtime.runner_command(info),
+        sites=[runtime.site_dir(store.dir_for(s)) for s in prepared.shas],
+        packages=list(combo.requested),
+        check_timeout=options.check_timeout,
+        checks_dir=runtime.checks_dir(),
+        exec_cmd=options.exec_cmd,
+    )
+    start = time.monotonic()
+    for _attempt in range(3):
+        result = executor.exec(argv, timeout=options.combo_timeout)
+        if not result.interrupted:
+            break
+        log.info("%s: run again (its container was replaced)", combo.label())
+    outcome = classify(
+        result.stdout,
+        result.stderr,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        elapsed=result.duration,
+        package_manager=info.package_manager,
+        libc=info.libc,
+    )
+    return ComboResult(
+        combo=combo,
+        verdict=outcome.verdict,
+        checks=outcome.checks,
+        error=outcome.error,
+        failed_check=outcome.failed_check,
+        duration=time.monotonic() - start,
+        system_deps=outcome.system_deps,
+        added_system_deps=info.added_packages,
+        backend=runtime.kind,
+        image_id=info.image_id,
+        log=outcome.log,
+    )
+
+
+class Pipeline:
+    def __init__(
+        self, runtime: Runtime, options: RunOptions, *, client: httpx.Client | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.options = options
+        self._client = client
+        self.store = InstallStore(options.cache_dir)
+        self._builds_dir = options.cache_dir / "builds"
+
+    def _wheelhouse(self) -> Wheelhouse:
+        if self._client is None:
+            self._client = http_client(self.options.network)
+        return Wheelhouse(
+            self.options.cache_dir, self._client, parallel=self.options.fetch_parallel
+        )
+
+    # ---- preparation -------------------------------------------------------------
+
+    def _build(
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pins: Sequence[Pin], progress: Progress
+    ) -> dict[str, BuildRecord]:
+        records: dict[str, BuildRecord] = {}
+        unique = list({p.sha256: p for p in pins}.values())
+        for i, pin in enumerate(unique):
+            progress("build", i, len(unique))
+            records[pin.sha256] = self._build_one(info, wheelhouse, pin)
+        if unique:
+            progress("build", len(unique), len(unique))
+        return records
+
+    def _build_one(self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin) -> BuildRecord:
+        key = (info.image_id or info.interpreter_key).replace(":", "_").replace("/", "_")
+        cached = self._builds_dir / pin.sha256 / f"{key}.json"
+        if cached.is_file():
+            record = BuildRecord.from_json(json.loads(cached.read_text()))
+            if not record.ok or (
+                record.wheel_sha256
+                and record.wheel_filename
+                and wheelhouse.has(record.wheel_sha256, record.wheel_filename)
+            ):
+                return record
+        sdist = wheelhouse.path(pin.sha256, pin.filename)
+        out = Path(tempfile.mkdtemp(prefix="compat-build-"))
+        start = time.monotonic()
+        try:
+            wheel = self.runtime.build_wheel(info, pin, sdist, out)
+            sha, stored = wheelhouse.add(wheel)
+            record = BuildRecord(
+                ok=True,
+                duration=time.monotonic() - start,
+                wheel_sha256=sha,
+                wheel_filename=stored.name,
+            )
+        except BuildFailed as exc:
+            record = BuildRecord(
+                ok=False,
+                duration=exc.duration or time.monotonic() - start,
+                error=exc.reason,
+                log=exc.log[-8000:],
+            )
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record.to_json()))
+        tmp.replace(cached)
+        return record
+
+    def prepare(
+        self, target: Target, combos: Sequence[Combo], progress: Progress
+    ) -> tuple[ImageInfo, list[Prepared], list[ComboResult]]:
+        """Everything before the first run: fetch, build, unpack, compile."""
+        wheelhouse = self._wheelhouse()
+        refs = [
+            FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for c in combos for p in c.pins
+        ]
+        got, failed = wheelhouse.fetch(refs, progress=lambda d, t: progress("fetch", d, t))
+        fetch_failed = {sha: exc.reason for sha, exc in failed.items()}
+
+        info = self.runtime.inspect(target)
+        sdists = [
+            p
+            for c in combos
+            for p in c.source_builds
+            if not any(q.sha256 in fetch_failed for q in c.pins)
+        ]
+        builds = self._build(info, wheelhouse, sdists, progress)
+
+        wheels: dict[str, Path] = {}
+        for sha, path in got.items():
+            if path.name.endswith(".whl"):
+                wheels[sha] = path
+        for record in builds.values():
+            if record.ok and record.wheel_sha256 and record.wheel_filename:
+                wheels[record.wheel_sha256] = wheelhouse.path(
+                    record.wheel_sha256, record.wheel_filename
+                )
+        unpack_failed: dict[str, str] = {}
+        for i, (sha, path) in enumerate(wheels.items()):
+            progress("unpack", i, len(wheels))
+            try:
+                self.store.unpack(path, sha)
+            except UnpackFailed as exc:
+                unpack_failed[sha] = exc.reason
+        progress("unpack", len(wheels), len(wheels))
+
+        ready, failures = prerun_failures(
+            combos,
+            fetch_failed=fetch_failed,
+            builds=builds,
+            unpack_failed=unpack_failed,
+            backend=self.runtime.kind,
+            image_id=info.image_id,
+        )
+        self._compile(info, ready, progress)
+        return info, ready, failures
+
+    def _compile(self, info: ImageInfo, ready: Sequence[Prepared], progress: Progress) -> None:
+        needed = self.store.needing_compile(
+            (s for p in ready for s in p.shas), info.interpreter_key
+        )
+        progress("compile", 0, len(needed))
+        if needed:
+            self.runtime.compile(info, [self.store.dir_for(s) for s in needed])
+            self.store.mark_compiled(needed, info.interpreter_key)
+        progress("compile", len(needed), len(needed))
+
+    # ---- running -----------------------------------------------------------------
+
+    def _run_all(
+        self,
+        info: ImageInfo,
+        ready: Sequence[Prepared],
+        deliver: Callable[[ComboResult], None],
+        progress: Progress,
+        done_before: int,
+        total: int,
+    ) -> None:
+        if not ready:
+            return
+        done = done_before
+        with self.runtime.executor(info) as executor:
+            pool = ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="compat")
+            try:
+                futures: set[Future[ComboResult]] = {
+                    pool.submit(run_one, executor, self.runtime, info, self.store, p, self.options)
+                    for p in ready
+                }
+                while futures:
+                    finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        deliver(future.result())
+                        done += 1
+                        progress("run", done, total)
+            except BaseException:
+                # do not wait for runs in flight: leaving the executor's context removes
+                # their container, which ends them
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: OnResult,
+        progress: Progress,
+    ) -> list[ComboResult]:
+        order = {c.id: i for i, c in enumerate(combos)}
+        results: dict[str, ComboResult] = {}
+        lock = threading.Lock()
+
+        def deliver(result: ComboResult) -> None:
+            with lock:
+                results[result.combo.id] = result
+            on_result(result)
+
+        info, ready, failures = self.prepare(target, combos, progress)
+        for failure in failures:
+            deliver(failure)
+        total = len(ready)
+        progress("run", 0, total)
+
+        held: list[tuple[Prepared, ComboResult]] = []
+        by_id = {p.combo.id: p for p in ready}
+
+        def first_pass(result: ComboResult) -> None:
+            if (
+                self.options.add_system_deps
+                and result.verdict is Verdict.IMPORT_ERROR
+                and result.system_deps
+            ):
+                with lock:
+                    held.append((by_id[result.combo.id], result))
+            else:
+                deliver(result)
+
+        self._run_all(info, ready, first_pass, progress, 0, total)
+        try:
+            self._retry_with_system_packages(info, held, deliver, progress, total)
+        finally:
+            for _prepared, result in held:  # whatever the retry did not replace
+                if result.combo.id not in results:
+                    deliver(result)
+        return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
+
+    def _retry_with_system_packages(
+        self,
+        base: ImageInfo,
+        held: list[tuple[Prepared, ComboResult]],
+        deliver: Callable[[ComboResult], None],
+        progress: Progress,
+        total: int,
+    ) -> None:
+        """Run again, in an image with the missing libraries' packages installed, the
+        combinations whose import failed for want of a shared library."""
+        for _round in range(_MAX_SYSDEP_ROUNDS):
+            if not held:
+                return
+            groups: dict[tuple[str, ...], list[Prepared]] = {}
+            first: dict[str, ComboResult] = {}
+            for prepared, result in held:
+                packages = tuple(sorted({*result.added_system_deps, *result.system_deps}))
+                groups.setdefault(packages, []).append(prepared)
+                first[prepared.combo.id] = result
+            by_id = {p.combo.id: p for p, _ in held}
+            next_held: list[tuple[Prepared, ComboResult]] = []
+            lock = threading.Lock()
+            for packages, members in groups.items():
+                derived = self.runtime.with_system_packages(base, packages)
+                if derived is None:
+                    for prepared in members:
+                        deliver(first[prepared.combo.id])
+                    continue
+                self._compile(derived, members, progress)
+
+                def again(
+                    result: ComboResult,
+                    packages: tuple[str, ...] = packages,
+                    by_id: dict[str, Prepared] = by_id,
+                    next_held: list[tuple[Prepared, ComboResult]] = next_held,
+                    lock: threading.Lock = lock,
+                ) -> None:
+                    grew = set(result.system_deps) - set(packages)
+                    if result.verdict is Verdict.IMPORT_ERROR and grew:
+                        with lock:  # one more library is missing: another round
+                            next_held.append((by_id[result.combo.id], result))
+                    else:
+                        deliver(result)
+
+                self._run_all(derived, members, again, progress, total, total)
+            held[:] = next_held

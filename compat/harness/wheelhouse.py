@@ -1,0 +1,151 @@
+"""The host-side wheelhouse: every file a plan needs, downloaded once, checked
+against its sha256, stored by content."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from compat.errors import HarnessError
+
+log = logging.getLogger("compat.harness")
+
+_CHUNK = 1 << 20
+
+
+class FetchFailed(HarnessError):
+    """A file could not be downloaded, or its content does not match its hash."""
+
+    def __init__(self, filename: str, url: str, reason: str) -> None:
+        self.filename = filename
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{filename} ({url}): {reason}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FileRef:
+    """What the wheelhouse needs to know to fetch one file."""
+
+    filename: str
+    url: str
+    sha256: str
+
+
+class Wheelhouse:
+    """Files stored as ``<root>/files/<sha256[:2]>/<sha256>/<filename>``."""
+
+    def __init__(self, root: Path, client: httpx.Client, *, parallel: int = 8) -> None:
+        self.root = root
+        self.files_dir = root / "files"
+        self._client = client
+        self._parallel = parallel
+
+    def path(self, sha256: str, filename: str) -> Path:
+        return self.files_dir / sha256[:2] / sha256 / filename
+
+    def has(self, sha256: str, filename: str) -> bool:
+        return self.path(sha256, filename).is_file()
+
+    def add(self, source: Path, *, filename: str | None = None) -> tuple[str, Path]:
+        """Copy a local file (a wheel we built) in; returns its sha256 and stored path."""
+        digest = _sha256_of(source)
+        dest = self.path(digest, filename or source.name)
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+            try:
+                with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                    while chunk := src.read(_CHUNK):
+                        out.write(chunk)
+                Path(tmp).replace(dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return digest, dest
+
+    def fetch_one(self, ref: FileRef) -> Path:
+        """Download ``ref`` unless present; raises FetchFailed, leaves no partial file."""
+        dest = self.path(ref.sha256, ref.filename)
+        if dest.is_file():
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    with self._client.stream("GET", ref.url, follow_redirects=True) as response:
+                        if response.status_code != 200:
+                            raise FetchFailed(ref.filename, ref.url, f"HTTP {response.status_code}")
+                        for chunk in response.iter_bytes(_CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                except httpx.HTTPError as exc:
+                    raise FetchFailed(ref.filename, ref.url, f"download failed: {exc}") from exc
+            got = digest.hexdigest()
+            if got != ref.sha256.lower():
+                raise FetchFailed(
+                    ref.filename, ref.url, f"sha256 mismatch: expected {ref.sha256}, got {got}"
+                )
+            Path(tmp).replace(dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        log.debug("fetched %s", ref.filename)
+        return dest
+
+    def fetch(
+        self,
+        refs: Iterable[FileRef],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[dict[str, Path], dict[str, FetchFailed]]:
+        """Fetch every distinct file in parallel. Returns (sha256 -> path, sha256 -> error):
+        a failure of one file does not stop the others."""
+        unique = {r.sha256: r for r in refs}
+        done: dict[str, Path] = {}
+        failed: dict[str, FetchFailed] = {}
+        todo = []
+        for sha, ref in unique.items():
+            if self.has(sha, ref.filename):
+                done[sha] = self.path(sha, ref.filename)
+            else:
+                todo.append(ref)
+        total = len(unique)
+        if progress:
+            progress(len(done), total)
+        if not todo:
+            return done, failed
+        with ThreadPoolExecutor(max_workers=self._parallel) as pool:
+            futures = {pool.submit(self.fetch_one, ref): ref for ref in todo}
+            try:
+                for future in as_completed(futures):
+                    ref = futures[future]
+                    try:
+                        done[ref.sha256] = future.result()
+                    except FetchFailed as exc:
+                        failed[ref.sha256] = exc
+                    if progress:
+                        progress(len(done) + len(failed), total)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return done, failed
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
