@@ -169,13 +169,22 @@ class CandidateSource:
         return meta
 
     def _metadata_file(self, name: NormalizedName, version: Version) -> DistFile:
+        """Metadata is per release, so any file of it will do: the chosen file when the
+        index serves its metadata (PEP 658), else any file that has it, else a wheel
+        (its METADATA is static, an sdist's may not be), the chosen one first."""
         release = next(r for r in self.releases(name) if r.version == version)
         assert release.file is not None
-        if release.file.has_metadata:
-            return release.file
-        # metadata is per release: an sdist-only choice can borrow a wheel's .metadata
-        others = [f for f in self.index.files(name) if f.version == version and f.has_metadata]
-        return others[0] if others else release.file
+        chosen = release.file
+        siblings = [f for f in self.index.files(name) if f.version == version]
+        return min(
+            siblings,
+            key=lambda f: (
+                not f.has_metadata,
+                f.kind is not FileKind.WHEEL,
+                f is not chosen and f != chosen,
+                f.filename,
+            ),
+        )
 
     def dependencies(
         self, name: NormalizedName, version: Version, extras: frozenset[NormalizedName]
