@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,8 +20,11 @@ from rich.table import Table
 
 from compat import __version__
 from compat.errors import CompatError, UsageError
+from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
+from compat.index.snapshot import SnapshotIndex
 from compat.matrix import STRATEGIES, Matrix, load_matrix
+from compat.model import Combo, FileKind
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.settings import NetworkSettings
@@ -41,6 +45,7 @@ class Settings:
     network: NetworkSettings
     cache_dir: Path
     offline: bool
+    snapshot: Path | None
     verbose: bool
 
 
@@ -117,6 +122,12 @@ def _plan_options(func: F) -> F:
 )
 @click.option("--offline", is_flag=True, help="Use only the cache; name what is missing.")
 @click.option(
+    "--snapshot",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    envvar="COMPAT_SNAPSHOT",
+    help="Read the index from a recorded snapshot directory (reproducible, no network).",
+)
+@click.option(
     "--cache-dir",
     type=click.Path(path_type=Path, file_okay=False),
     envvar="COMPAT_CACHE_DIR",
@@ -129,6 +140,7 @@ def cli(
     index_url: str | None,
     cert: str | None,
     offline: bool,
+    snapshot: Path | None,
     cache_dir: Path | None,
     verbose: bool,
 ) -> None:
@@ -138,14 +150,20 @@ def cli(
         network=NetworkSettings.from_env(os.environ, index_url=index_url, cert=cert),
         cache_dir=cache_dir or Path(platformdirs.user_cache_dir("compat")),
         offline=offline,
+        snapshot=snapshot,
         verbose=verbose,
     )
 
 
-def _index(settings: Settings) -> PyPIIndex:
-    return PyPIIndex.from_settings(
+@contextlib.contextmanager
+def open_index(settings: Settings) -> Iterator[Index]:
+    if settings.snapshot is not None:
+        yield SnapshotIndex(settings.snapshot)
+        return
+    with PyPIIndex.from_settings(
         settings.network, cache_dir=settings.cache_dir / "index", offline=settings.offline
-    )
+    ) as index:
+        yield index
 
 
 def resolve_target(
@@ -163,7 +181,7 @@ def resolve_target(
 
 def make_plan(
     settings: Settings,
-    index: PyPIIndex,
+    index: Index,
     target: Target,
     matrix: Matrix,
     *,
@@ -199,7 +217,7 @@ def plan(
     """Plan the combinations of a matrix for one base image."""
     matrix = load_matrix(matrix_path)
     target = resolve_target(settings, base=base, image=image, python=python, probe=probe)
-    with _index(settings) as index:
+    with open_index(settings) as index:
         result = make_plan(
             settings,
             index,
@@ -220,20 +238,18 @@ def show_plan(plan: Plan) -> None:
     target = plan.target
     out.print(f"[bold]{plan.matrix}[/] on {target.describe()}; strategy {plan.strategy}")
     names = list(plan.versions)
-    table = Table(show_lines=False)
+
+    def cell(combo: Combo, name: str) -> str:
+        pin = combo.pin(name)  # a star marks a version built from its sdist
+        return f"{pin.version}*" if pin.kind is FileKind.SDIST else str(pin.version)
+
+    table = Table()
     table.add_column("id", style="dim", no_wrap=True)
-    for name in names:
-        table.add_column(name)
-    table.add_column("pins", justify="right")
-    table.add_column("builds")
+    for name in names:  # versions are never cut; long package names wrap instead
+        width = max((len(cell(c, name)) for c in plan.combos), default=1)
+        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
     for combo in plan.combos:
-        builds = ", ".join(p.name for p in combo.source_builds)
-        table.add_row(
-            combo.id,
-            *(str(combo.version_of(n)) for n in names),
-            str(len(combo.pins)),
-            builds or "-",
-        )
+        table.add_row(combo.id, *(cell(combo, n) for n in names))
     out.print(table)
     chosen = sum(len(v) for v in plan.versions.values())
     out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
@@ -242,7 +258,7 @@ def show_plan(plan: Plan) -> None:
         listed = "; ".join(f"{n} ({', '.join(map(str, vs))})" for n, vs in builds.items())
         platform = "musllinux" if target.libc.value == "musl" else "manylinux"
         out.print(
-            f"[yellow]Need a source build[/] (no {platform} wheel for Python {target.python}): "
+            f"[yellow]* needs a source build[/] (no {platform} wheel for Python {target.python}): "
             + listed
         )
     for name, why in plan.unavailable.items():
