@@ -224,11 +224,13 @@ class Resolver:
         """Say why nothing satisfies the requests of one project, when no other project
         is to blame: e.g. the only matching version has no wheel for this target."""
         needs = [c.requirement for c in causes if c.requirement.name == name]
-        releases = [
-            r for r in self.source.releases(name) if all(n.allows(r.version) for n in needs)
-        ]
+        every = self.source.releases(name)
+        releases = [r for r in every if all(n.allows(r.version) for n in needs)]
         if not releases:
-            return ""
+            if len(needs) > 1 or not every:
+                return ""  # the requests contradict each other: they say it all
+            span = f"{every[-1].version} to {every[0].version}"
+            return f": no release of {name} matches (the index has {span})"
         unusable = [r for r in releases if r.file is None]
         if len(unusable) == len(releases):
             first = unusable[0]
