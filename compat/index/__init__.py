@@ -7,6 +7,7 @@ from compat.index.cache import IndexCache
 from compat.index.errors import MetadataNotRecorded, MetadataUnavailable
 from compat.index.parse import FileRecord
 from compat.index.pypi import PyPIIndex
+from compat.index.snapshot import SnapshotIndex, record_snapshot
 
 __all__ = [
     "FileRecord",
@@ -15,4 +16,6 @@ __all__ = [
     "MetadataNotRecorded",
     "MetadataUnavailable",
     "PyPIIndex",
+    "SnapshotIndex",
+    "record_snapshot",
 ]

@@ -60,6 +60,12 @@ def _version(text: str) -> Version:
 
 
 @functools.cache
+def _requirement(text: str) -> Requirement:
+    # Requirement is mutable in principle; nothing in compat mutates one.
+    return Requirement(text)
+
+
+@functools.cache
 def _tags(text: str) -> frozenset[Tag]:
     return parse_tag(text)
 
@@ -236,7 +242,7 @@ def parse_requirement(text: str) -> Requirement | None:
     ``pytz (>=2011k)``; keeping the name and marker of such a requirement loses a
     version bound that no modern release needs, dropping it would lose a dependency."""
     try:
-        return Requirement(text)
+        return _requirement(text)
     except InvalidRequirement:
         pass
     head, _, marker = text.partition(";")
@@ -304,7 +310,7 @@ def metadata_from_json(data: Mapping[str, Any]) -> CoreMetadata:
     return CoreMetadata(
         name=canonicalize_name(data["name"]),
         version=_version(data["version"]),
-        requires_dist=tuple(Requirement(r) for r in data["requires_dist"]),
+        requires_dist=tuple(_requirement(r) for r in data["requires_dist"]),
         requires_python=parse_requires_python(data["requires_python"]),
         provides_extra=frozenset(canonicalize_name(e) for e in data["provides_extra"]),
     )

@@ -347,12 +347,13 @@ class PyPIIndex:
         if self.offline:
             raise OfflineCacheMiss([f"metadata of file {f.filename}" for f in missing])
         if len(missing) == 1:
-            self._prefetch_one(missing[0])
-            return
-        with ThreadPoolExecutor(
-            max_workers=min(self.workers, len(missing)), thread_name_prefix="compat-index"
-        ) as pool:
-            errors = [e for e in pool.map(self._prefetch_one, missing) if e is not None]
+            outcomes = [self._prefetch_one(missing[0])]
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(self.workers, len(missing)), thread_name_prefix="compat-index"
+            ) as pool:
+                outcomes = list(pool.map(self._prefetch_one, missing))
+        errors = [e for e in outcomes if e is not None]
         if errors:
             raise errors[0]
 
