@@ -66,9 +66,12 @@ class LocalExecutor:
 class LocalRuntime(Runtime):
     kind = "local"
 
-    def __init__(self, options: RunOptions, *, python: str | None = None) -> None:
+    def __init__(
+        self, options: RunOptions, *, python: str | None = None, runner: Path | None = None
+    ) -> None:
         self.options = options
         self.python = python or sys.executable
+        self.runner = runner or SMOKE_DIR / "runner.py"
 
     def inspect(self, target: Target) -> ImageInfo:
         done = cmd.run([self.python, "-I", "-S", "-c", INSPECT_SCRIPT], timeout=60)
@@ -117,7 +120,7 @@ class LocalRuntime(Runtime):
         return str(host_dir)
 
     def runner_command(self, info: ImageInfo) -> list[str]:
-        return [self.python, "-I", "-S", str(SMOKE_DIR / "runner.py")]
+        return [self.python, "-I", "-S", str(self.runner)]
 
     def checks_dir(self) -> str | None:
         return str(self.options.checks_dir.resolve()) if self.options.checks_dir else None

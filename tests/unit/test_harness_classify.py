@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compat.harness.classify import Outcome, classify
+from compat.harness.results import CheckResult, CheckVerdict, ComboResult, overall, worst
+from compat.harness.sysdeps import install_command, missing_libraries, packages_for
+from compat.model import Verdict
+from tests.unit.test_harness_fakes import (
+    combo,
+    done,
+    events,
+    make_wheel,
+    passing_suite,
+    pin_for,
+    result,
+    start,
+)
+
+GLIBC_GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
+MUSL_GOMP = (
+    "ImportError: Error loading shared library libgomp.so.1: No such file or directory "
+    "(needed by /x/lightgbm/lib/lib_lightgbm.so)"
+)
+
+
+def _classify(
+    stdout: str,
+    *,
+    code: int | None = 0,
+    timed_out: bool = False,
+    stderr: str = "",
+    manager: str | None = "apt",
+    libc: str = "glibc",
+) -> Outcome:
+    return classify(
+        stdout,
+        stderr,
+        exit_code=code,
+        timed_out=timed_out,
+        elapsed=3.0,
+        package_manager=manager,
+        libc=libc,
+    )
+
+
+def test_all_checks_pass() -> None:
+    outcome = _classify(passing_suite("import numpy", "numpy core"))
+    assert outcome.verdict is Verdict.PASS
+    assert [c.name for c in outcome.checks] == ["import numpy", "numpy core"]
+    assert outcome.error is None
+    assert outcome.failed_check is None
+
+
+def test_worst_check_wins_and_names_the_first_culprit() -> None:
+    out = events(
+        start("a"),
+        result("a", "runtime-error", "ValueError: bad"),
+        start("b"),
+        result("b", "import-error", "ImportError: numpy.core.multiarray failed"),
+        start("c"),
+        result("c", "runtime-error", "TypeError: worse?"),
+        start("d"),
+        result("d", "skipped"),
+        done(),
+    )
+    outcome = _classify(out)
+    # runtime-error ranks worse than import-error in Verdict's order
+    assert outcome.verdict is Verdict.RUNTIME_ERROR
+    assert outcome.failed_check == "a"
+    assert outcome.error == "ValueError: bad"
+    assert outcome.checks[3].verdict is CheckVerdict.SKIPPED
+
+
+def test_runner_killed_by_a_signal_blames_the_check_in_flight() -> None:
+    out = events(start("import numpy"), result("import numpy"), start("numpy core"))
+    outcome = _classify(out + "Fatal Python error: Segmentation fault\n", code=139)
+    assert outcome.verdict is Verdict.CRASH
+    assert outcome.failed_check == "numpy core"
+    assert "SIGSEGV" in (outcome.error or "")
+    assert "Segmentation fault" in outcome.log
+
+
+def test_negative_exit_code_is_a_signal_too() -> None:
+    outcome = _classify(events(start("x")), code=-11)
+    assert outcome.verdict is Verdict.CRASH
+    assert "SIGSEGV" in (outcome.error or "")
+
+
+def test_runner_that_dies_before_any_check_is_a_crash_of_the_runner() -> None:
+    outcome = _classify("", code=1, stderr="Traceback...\nModuleNotFoundError: No module named 'x'")
+    assert outcome.verdict is Verdict.CRASH
+    assert outcome.failed_check == "smoke-runner"
+    assert "No module named 'x'" in (outcome.error or "")
+
+
+def test_timeout_blames_the_check_in_flight() -> None:
+    outcome = _classify(events(start("hang")), code=124, timed_out=True)
+    assert outcome.verdict is Verdict.TIMEOUT
+    assert outcome.failed_check == "hang"
+
+
+def test_check_timeout_reported_by_the_runner() -> None:
+    outcome = _classify(events(start("slow"), result("slow", "timeout", "no answer in 5s"), done()))
+    assert outcome.verdict is Verdict.TIMEOUT
+
+
+def test_exit_zero_without_done_is_a_runtime_error() -> None:
+    outcome = _classify(events(start("a"), result("a")), code=0)
+    assert outcome.verdict is Verdict.RUNTIME_ERROR
+
+
+def test_noise_from_c_code_is_kept_in_the_log_not_parsed() -> None:
+    out = "OpenBLAS warning: something\n" + passing_suite("a") + "{not json\n"
+    outcome = _classify(out)
+    assert outcome.verdict is Verdict.PASS
+    assert "OpenBLAS warning" in outcome.log
+    assert "{not json" in outcome.log
+
+
+@pytest.mark.parametrize(
+    ("text", "manager", "libc", "expected"),
+    [
+        (GLIBC_GOMP, "apt", "glibc", ("libgomp1",)),
+        (GLIBC_GOMP, "apk", "musl", ("libgomp",)),
+        (MUSL_GOMP, None, "musl", ("libgomp",)),  # no package manager: named for the libc
+        (MUSL_GOMP, None, "glibc", ("libgomp1",)),
+    ],
+)
+def test_missing_library_maps_to_the_distro_package(
+    text: str, manager: str | None, libc: str, expected: tuple[str, ...]
+) -> None:
+    out = events(start("import lightgbm"), result("import lightgbm", "import-error", text), done())
+    outcome = _classify(out, manager=manager, libc=libc)
+    assert outcome.verdict is Verdict.IMPORT_ERROR
+    assert outcome.missing_libraries == ("libgomp.so.1",)
+    assert outcome.system_deps == expected
+    assert expected[0] in (outcome.error or "")
+
+
+def test_library_named_only_in_the_log_is_found() -> None:
+    out = events(
+        start("import x"),
+        result("import x", "import-error", "ImportError: cannot load", log="..." + GLIBC_GOMP),
+        done(),
+    )
+    assert _classify(out).system_deps == ("libgomp1",)
+
+
+def test_sysdeps_table() -> None:
+    text = (
+        "libstdc++.so.6: cannot open shared object file\n"
+        "Error loading shared library libgfortran.so.5: No such file\n"
+        "libunknown.so.9: cannot open shared object file\n"
+    )
+    libs = missing_libraries(text)
+    assert libs == ("libstdc++.so.6", "libunknown.so.9", "libgfortran.so.5")
+    assert packages_for(libs, "apt") == ("libstdc++6", "libgfortran5")
+    assert packages_for(libs, "apk") == ("libstdc++", "libgfortran")
+    assert "apt-get install" in install_command("apt", ["libgomp1"])
+    assert install_command("apk", ["libgomp"]) == "apk add --no-cache libgomp"
+
+
+def test_worst_follows_the_verdict_order() -> None:
+    assert worst([]) is Verdict.PASS
+    assert worst([Verdict.IMPORT_ERROR, Verdict.CRASH, Verdict.PASS]) is Verdict.CRASH
+    assert worst([Verdict.TIMEOUT, Verdict.CRASH]) is Verdict.TIMEOUT
+    checks = [CheckResult(name="s", verdict=CheckVerdict.SKIPPED, duration=0)]
+    assert overall(checks) == (Verdict.PASS, None)
+
+
+def test_results_round_trip_through_json(tmp_path: Path) -> None:
+    c = combo(pin_for(make_wheel(tmp_path, "tiny", "1.0")))
+    r = ComboResult(
+        combo=c,
+        verdict=Verdict.IMPORT_ERROR,
+        checks=(
+            CheckResult(
+                name="import tiny",
+                verdict=CheckVerdict.IMPORT_ERROR,
+                duration=0.1,
+                error="ImportError: x",
+                log="tb",
+            ),
+        ),
+        error="ImportError: x",
+        failed_check="import tiny",
+        duration=1.25,
+        system_deps=("libgomp1",),
+        added_system_deps=(),
+        backend="docker",
+        image_id="sha256:abc",
+        log="all",
+    )
+    assert ComboResult.from_json(r.to_json()) == r

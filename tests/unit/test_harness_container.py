@@ -1,0 +1,275 @@
+"""The container class against a fake docker client: always removed, limits and
+labels as asked, timeouts enforced; docker errors become compat errors."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from compat.errors import EngineUnavailable, HarnessError, ImageUnavailable
+from compat.harness.container import (
+    SESSION_LABEL,
+    Container,
+    ContainerSpec,
+    Mount,
+    connect,
+    image_id,
+)
+from compat.harness.docker_backend import RunnerPool
+
+_ids = itertools.count(1)
+
+
+class FakeDockerContainer:
+    def __init__(self, engine: FakeEngine, kwargs: dict[str, Any]) -> None:
+        self.engine = engine
+        self.kwargs = kwargs
+        self.id = f"c{next(_ids):04d}"
+        self.status = "running"
+        self.killed = threading.Event()
+        self.removed = False
+        self.exit_code = 0
+
+    def remove(self, force: bool = False) -> None:
+        assert force
+        self.removed = True
+        self.killed.set()
+        self.engine.containers_.remove(self)
+
+    def kill(self) -> None:
+        self.status = "exited"
+        self.killed.set()
+
+    def reload(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> dict[str, int]:
+        if self.engine.wait_forever:
+            if not self.killed.wait(timeout):
+                raise ConnectionError("read timed out")
+            return {"StatusCode": 137}
+        return {"StatusCode": self.exit_code}
+
+    def logs(self, stdout: bool = True, stderr: bool = True) -> bytes:
+        return b"out\n" if stdout else b"err\n"
+
+
+class FakeAPI:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+        self.execs: dict[str, dict[str, Any]] = {}
+
+    def _container(self, cid: str) -> FakeDockerContainer:
+        for c in self.engine.containers_:
+            if c.id == cid:
+                return c
+        raise NotFound("no such container")
+
+    def exec_create(
+        self, cid: str, cmd: list[str], user: str = "", environment: Any = None, **_: Any
+    ) -> dict[str, str]:
+        container = self._container(cid)
+        if container.status != "running":
+            raise APIError("container is not running")
+        exec_id = f"e{len(self.execs)}"
+        self.execs[exec_id] = {"cmd": cmd, "user": user, "container": container}
+        return {"Id": exec_id}
+
+    def exec_start(self, exec_id: str, demux: bool = False) -> tuple[bytes, bytes]:
+        record = self.execs[exec_id]
+        behaviour = self.engine.behaviour(record["cmd"])
+        if behaviour == "hang":
+            record["container"].killed.wait(10)
+            record["code"] = None
+            raise DockerException("connection aborted")
+        record["code"] = behaviour
+        return b'{"event": "done"}\n', b""
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return {"ExitCode": self.execs[exec_id].get("code")}
+
+
+class FakeContainers:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    def run(self, **kwargs: Any) -> FakeDockerContainer:
+        if kwargs["image"] == "missing":
+            raise ImageNotFound("no such image")
+        c = FakeDockerContainer(self.engine, kwargs)
+        self.engine.containers_.append(c)
+        self.engine.started.append(c)
+        return c
+
+    def list(self, all: bool = False, filters: dict[str, str] | None = None) -> list[Any]:
+        label = (filters or {}).get("label", "")
+        key, _, value = label.partition("=")
+        return [c for c in self.engine.containers_ if c.kwargs["labels"].get(key) == value]
+
+
+class FakeImages:
+    def get(self, ref: str) -> Any:
+        if ref == "absent":
+            raise ImageNotFound("absent")
+
+        class Img:
+            id = f"sha256:{ref}"
+
+        return Img()
+
+    def pull(self, ref: str) -> Any:
+        raise APIError("no registry")
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.containers_: list[FakeDockerContainer] = []
+        self.started: list[FakeDockerContainer] = []
+        self.api = FakeAPI(self)
+        self.containers = FakeContainers(self)
+        self.images = FakeImages()
+        self.wait_forever = False
+        self.behaviour: Callable[[list[str]], int | str] = lambda cmd: 0
+
+
+def _spec(**changes: Any) -> ContainerSpec:
+    base: dict[str, Any] = {
+        "image": "img",
+        "command": ("python3", "-c", "sleep"),
+        "user": "65534:65534",
+        "mounts": (Mount(source=Path("/cache/installs"), target="/compat/installs"),),
+        "tmpfs": ("/tmp",),
+        "nano_cpus": 1_000_000_000,
+        "mem_limit": "2g",
+        "pids_limit": 256,
+    }
+    base.update(changes)
+    return ContainerSpec(**base)
+
+
+def test_container_is_created_as_asked_and_removed() -> None:
+    engine = FakeEngine()
+    with Container(engine, _spec(), session="s1") as c:
+        (fake,) = engine.containers_
+        kwargs = fake.kwargs
+        assert kwargs["labels"] == {SESSION_LABEL: "s1"}
+        assert kwargs["network_mode"] == "none"
+        assert kwargs["user"] == "65534:65534"
+        assert kwargs["mounts"][0]["ReadOnly"] is True
+        assert kwargs["tmpfs"] == {"/tmp": "rw,exec,nosuid,size=1g,mode=1777"}
+        assert (kwargs["nano_cpus"], kwargs["mem_limit"], kwargs["pids_limit"]) == (
+            1_000_000_000,
+            "2g",
+            256,
+        )
+        assert c.id == fake.id
+    assert engine.containers_ == []
+    assert fake.removed
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt, TimeoutError])
+def test_container_is_removed_on_any_exception(exc: type[BaseException]) -> None:
+    engine = FakeEngine()
+    with pytest.raises(exc), Container(engine, _spec(), session="s"):
+        raise exc("boom")
+    assert engine.containers_ == []
+
+
+def test_missing_image_is_image_unavailable() -> None:
+    with (
+        pytest.raises(ImageUnavailable, match="missing"),
+        Container(FakeEngine(), _spec(image="missing"), session="s"),
+    ):
+        pass
+
+
+def test_exec_runs_under_the_image_timeout_utility() -> None:
+    engine = FakeEngine()
+    spec = _spec(timeout_utility="/usr/bin/timeout")
+    with Container(engine, spec, session="s") as c:
+        result = c.exec(["python3", "runner.py"], timeout=9.2)
+    (record,) = engine.api.execs.values()
+    assert record["cmd"] == ["/usr/bin/timeout", "-k", "5", "10", "python3", "runner.py"]
+    assert record["user"] == "65534:65534"
+    assert result.exit_code == 0
+    assert not result.timed_out
+
+
+def test_exec_timeout_without_utility_kills_the_container() -> None:
+    engine = FakeEngine()
+    engine.behaviour = lambda cmd: "hang"
+    with Container(engine, _spec(), session="s") as c:
+        t0 = time.monotonic()
+        result = c.exec(["python3", "hang.py"], timeout=0.2)
+        assert time.monotonic() - t0 < 5
+        assert result.timed_out
+        assert not result.interrupted
+        assert c.killed
+    assert engine.containers_ == []
+
+
+def test_runner_pool_replaces_a_killed_container() -> None:
+    engine = FakeEngine()
+    with RunnerPool(lambda: Container(engine, _spec(), session="s")) as pool:
+        first = engine.started[0]
+        pool._container().kill()
+        result = pool.exec(["python3", "x"])
+        assert result.exit_code == 0
+        assert len(engine.started) == 2
+        assert first.removed
+        assert not engine.started[1].removed
+    assert engine.containers_ == []
+
+
+def test_concurrent_exec_interrupted_by_another_timeout_is_flagged() -> None:
+    engine = FakeEngine()
+    engine.behaviour = lambda cmd: "hang"
+    with Container(engine, _spec(), session="s") as c:
+        out: dict[str, Any] = {}
+        bystander = threading.Thread(target=lambda: out.setdefault("r", c.exec(["x"])))
+        bystander.start()
+        time.sleep(0.05)
+        victim = c.exec(["y"], timeout=0.2)
+        bystander.join(5)
+    assert victim.timed_out
+    assert out["r"].interrupted
+    assert not out["r"].timed_out
+
+
+def test_wait_past_timeout_kills() -> None:
+    engine = FakeEngine()
+    engine.wait_forever = True
+    with Container(engine, _spec(), session="s") as c:
+        result = c.wait(timeout=0.1)
+    assert result.timed_out
+    assert result.stdout == "out\n"
+
+
+def test_image_id_and_unpullable_image() -> None:
+    engine = FakeEngine()
+    assert image_id(engine, "local/x:1") == "sha256:local/x:1"
+    with pytest.raises(ImageUnavailable, match="docker build -t absent"):
+        image_id(engine, "absent")
+
+
+def test_no_engine_is_engine_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def from_env(**_: Any) -> Any:
+        raise DockerException("Error while fetching server API version")
+
+    monkeypatch.setattr(docker, "from_env", from_env)
+    with pytest.raises(EngineUnavailable, match="--backend local"):
+        connect()
+
+
+def test_exec_on_a_removed_container_is_a_harness_error() -> None:
+    c = Container(FakeEngine(), _spec(), session="s")
+    with pytest.raises(HarnessError):
+        c.exec(["x"])

@@ -1,0 +1,246 @@
+"""Fakes shared by the harness unit tests: a docker client that records what it is
+asked, an executor that answers with canned runner output, a runtime without
+containers, and a tiny wheel builder."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from packaging.tags import Tag
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.harness.container import ExecResult, Executor
+from compat.harness.runtime import BuildFailed, ImageInfo, Runtime
+from compat.model import Combo, FileKind, Pin
+from compat.targets.target import Libc, Target
+
+# ---- runner output -----------------------------------------------------------------
+
+
+def events(*items: dict[str, Any]) -> str:
+    return "\n".join(json.dumps(i) for i in items) + "\n"
+
+
+def start(check: str) -> dict[str, Any]:
+    return {"event": "start", "check": check}
+
+
+def result(
+    check: str, verdict: str = "pass", error: str | None = None, log: str = ""
+) -> dict[str, Any]:
+    return {
+        "event": "result",
+        "check": check,
+        "verdict": verdict,
+        "duration": 0.25,
+        "error": error,
+        "log": log,
+    }
+
+
+def done(**counts: int) -> dict[str, Any]:
+    return {"event": "done", "counts": counts}
+
+
+def passing_suite(*checks: str) -> str:
+    items: list[dict[str, Any]] = []
+    for c in checks:
+        items += [start(c), result(c)]
+    return events(*items, done(**{"pass": len(checks)}))
+
+
+# ---- wheels and combos -------------------------------------------------------------
+
+
+def make_wheel(
+    directory: Path, name: str, version: str, files: Mapping[str, str] | None = None
+) -> Path:
+    """A valid pure-Python wheel (with RECORD) holding ``files``."""
+    dist = name.replace("-", "_")
+    contents = dict(files or {f"{dist}/__init__.py": f"VERSION = {version!r}\n"})
+    info = f"{dist}-{version}.dist-info"
+    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    contents[f"{info}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record_lines = []
+    for member, text in contents.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record_lines.append(f"{member},sha256={digest},{len(data)}")
+    record_lines.append(f"{info}/RECORD,,")
+    contents[f"{info}/RECORD"] = "\n".join(record_lines) + "\n"
+    path = directory / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, body in contents.items():
+            zf.writestr(member, body)
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pin_for(path: Path, *, kind: FileKind = FileKind.WHEEL, url: str | None = None) -> Pin:
+    name, version = path.name.split("-")[:2]
+    if kind is FileKind.SDIST:
+        version = version.removesuffix(".tar.gz")
+    return Pin(
+        name=canonicalize_name(name),
+        version=Version(version),
+        filename=path.name,
+        url=url or f"https://files.example/{path.name}",
+        sha256=sha256_of(path),
+        kind=kind,
+    )
+
+
+def combo(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
+    ordered = tuple(sorted(pins, key=lambda p: p.name))
+    wanted = requested if requested is not None else [p.name for p in ordered]
+    return Combo(
+        target="test|profile|py3.11",
+        pins=ordered,
+        requested=tuple(canonicalize_name(n) for n in wanted),
+    )
+
+
+def target() -> Target:
+    return Target(
+        name="test",
+        image="local/test:1",
+        python_version=Version("3.11.2"),
+        libc=Libc.GLIBC,
+        libc_version=(2, 36),
+        tags=(Tag("py3", "none", "any"),),
+    )
+
+
+def image_info(**changes: Any) -> ImageInfo:
+    base: dict[str, Any] = {
+        "image": "sha256:base",
+        "image_id": "sha256:base",
+        "python": "/usr/bin/python3",
+        "version": "3.11.2",
+        "cache_tag": "cpython-311",
+        "magic": "a70d0d0a",
+        "libc": "glibc",
+        "package_manager": "apt",
+        "compiler": None,
+        "timeout_utility": "/usr/bin/timeout",
+        "has_python_headers": False,
+    }
+    base.update(changes)
+    return ImageInfo(**base)
+
+
+# ---- executor and runtime ----------------------------------------------------------
+
+Answer = Callable[[list[str]], ExecResult]
+
+
+def ok(stdout: str, *, code: int = 0, stderr: str = "") -> ExecResult:
+    return ExecResult(exit_code=code, stdout=stdout, stderr=stderr, duration=0.5)
+
+
+class FakeExecutor:
+    """Answers each exec with ``answer(argv)`` and records every argv."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.calls: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        with self._lock:
+            self.calls.append(list(argv))
+        return self.answer(list(argv))
+
+
+def sites_of(argv: Sequence[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--site"]
+
+
+class FakeRuntime(Runtime):
+    """A runtime without containers: builds from a table, compiles nothing."""
+
+    kind = "fake"
+
+    def __init__(
+        self,
+        answer: Answer,
+        *,
+        info: ImageInfo | None = None,
+        builds: Mapping[str, Path | str] | None = None,  # sdist filename -> wheel or error
+        derive: bool = True,
+    ) -> None:
+        self.info = info or image_info()
+        self.executor_obj = FakeExecutor(answer)
+        self.builds = dict(builds or {})
+        self.derive = derive
+        self.compiled: list[tuple[str, list[Path]]] = []
+        self.built: list[str] = []
+        self.derived: list[tuple[str, ...]] = []
+        self.opened = 0
+        self.closed = 0
+
+    def inspect(self, target: Target) -> ImageInfo:
+        return self.info
+
+    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+        self.built.append(pin.filename)
+        outcome = self.builds.get(pin.filename, "no recipe")
+        if isinstance(outcome, str):
+            raise BuildFailed(pin, outcome, log="compiler says no", duration=1.5)
+        copy = out_dir / outcome.name
+        copy.write_bytes(outcome.read_bytes())
+        return copy
+
+    def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
+        self.compiled.append((info.interpreter_key, list(dirs)))
+
+    def site_dir(self, host_dir: Path) -> str:
+        return f"/store/{host_dir.name}"
+
+    def runner_command(self, info: ImageInfo) -> list[str]:
+        return ["python3", "-I", "-S", "/opt/compat-smoke/runner.py", f"@{info.image}"]
+
+    def checks_dir(self) -> str | None:
+        return None
+
+    @contextmanager
+    def executor(self, info: ImageInfo) -> Iterator[Executor]:
+        self.opened += 1
+        try:
+            yield self.executor_obj
+        finally:
+            self.closed += 1
+
+    def with_system_packages(self, info: ImageInfo, packages: Sequence[str]) -> ImageInfo | None:
+        if not self.derive:
+            return None
+        self.derived.append(tuple(packages))
+        return image_info(
+            image="sha256:derived", image_id="sha256:derived", added_packages=tuple(packages)
+        )
+
+
+def test_make_wheel_is_a_zip(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "tiny", "1.0")
+    with zipfile.ZipFile(wheel) as zf:
+        assert "tiny-1.0.dist-info/RECORD" in zf.namelist()

@@ -1,0 +1,320 @@
+"""The shared flow with a fake runtime: composition, pre-run verdicts, delivery,
+system-package retries and cleanup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from compat.harness import Backend, RunOptions, prerun_failures
+from compat.harness.container import ExecResult
+from compat.harness.pipeline import BuildRecord, runner_argv
+from compat.harness.results import ComboResult
+from compat.model import Combo, FileKind, Pin, Verdict
+from tests.unit.test_harness_fakes import (
+    FakeRuntime,
+    combo,
+    done,
+    events,
+    make_wheel,
+    ok,
+    passing_suite,
+    pin_for,
+    result,
+    sites_of,
+    start,
+    target,
+)
+
+GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
+
+
+class Served:
+    """Files on a fake index, by URL path."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+
+    def add(self, path: Path, kind: FileKind = FileKind.WHEEL) -> Pin:
+        self.files[f"/{path.name}"] = path.read_bytes()
+        return pin_for(path, kind=kind)
+
+    def client(self) -> httpx.Client:
+        def handler(request: httpx.Request) -> httpx.Response:
+            self.requests.append(request.url.path)
+            body = self.files.get(request.url.path)
+            return httpx.Response(200, content=body) if body is not None else httpx.Response(404)
+
+        return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+@pytest.fixture
+def served() -> Served:
+    return Served()
+
+
+def _backend(runtime: FakeRuntime, served: Served, tmp_path: Path, **options: object) -> Backend:
+    opts = RunOptions(cache_dir=tmp_path / "cache", **options)  # type: ignore[arg-type]
+    return Backend(runtime, opts, client=served.client())
+
+
+def _run(
+    backend: Backend, combos: list[Combo]
+) -> tuple[list[ComboResult], list[ComboResult], list[tuple[str, int, int]]]:
+    delivered: list[ComboResult] = []
+    stages: list[tuple[str, int, int]] = []
+    results = backend.run(
+        target(),
+        combos,
+        on_result=delivered.append,
+        progress=lambda s, d, t: stages.append((s, d, t)),
+    )
+    return results, delivered, stages
+
+
+def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: Served) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
+    pandas = served.add(make_wheel(wheels, "pandas", "2.2.3"))
+    old_numpy = served.add(make_wheel(wheels, "numpy", "1.26.4"))
+    combos = [combo(numpy, pandas, requested=["pandas"]), combo(old_numpy, pandas)]
+    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    results, delivered, stages = _run(_backend(runtime, served, tmp_path), combos)
+
+    assert [r.verdict for r in results] == [Verdict.PASS, Verdict.PASS]
+    assert [r.combo for r in results] == combos  # in the order given
+    assert sorted(r.combo.id for r in delivered) == sorted(c.id for c in combos)
+    calls = {tuple(sites_of(c)): c for c in runtime.executor_obj.calls}
+    assert set(calls) == {
+        (f"/store/{numpy.sha256}", f"/store/{pandas.sha256}"),
+        (f"/store/{old_numpy.sha256}", f"/store/{pandas.sha256}"),
+    }
+    first = calls[(f"/store/{numpy.sha256}", f"/store/{pandas.sha256}")]
+    assert first[:5] == ["python3", "-I", "-S", "/opt/compat-smoke/runner.py", "@sha256:base"]
+    assert first[first.index("--package") + 1] == "pandas"
+    # each file fetched once, each wheel unpacked once, compiled once for the interpreter
+    assert sorted(served.requests) == sorted({f"/{p.filename}" for c in combos for p in c.pins})
+    assert len(runtime.compiled) == 1
+    assert len(runtime.compiled[0][1]) == 3
+    assert ("run", 2, 2) in stages
+    assert ("fetch", 3, 3) in stages
+
+    # a second scan reuses everything: no download, no compile
+    runtime2 = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    _run(_backend(runtime2, served, tmp_path), combos)
+    assert len(served.requests) == 3
+    assert runtime2.compiled == []
+
+
+def test_runner_argv_carries_checks_and_exec() -> None:
+    argv = runner_argv(
+        ["py", "runner.py"],
+        sites=["/a", "/b"],
+        packages=["numpy"],
+        check_timeout=30,
+        checks_dir="/opt/compat-checks",
+        exec_cmd=("python", "-c", "pass"),
+    )
+    assert argv == [
+        "py",
+        "runner.py",
+        "--site",
+        "/a",
+        "--site",
+        "/b",
+        "--package",
+        "numpy",
+        "--timeout",
+        "30",
+        "--checks-dir",
+        "/opt/compat-checks",
+        "--exec",
+        "--",
+        "python",
+        "-c",
+        "pass",
+    ]
+
+
+def test_fetch_failure_is_install_failed(tmp_path: Path, served: Served) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    good = served.add(make_wheel(w, "good", "1.0"))
+    gone = pin_for(make_wheel(w, "gone", "1.0"))  # not served: 404
+    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    results, _delivered, _ = _run(
+        _backend(runtime, served, tmp_path), [combo(good, gone), combo(good)]
+    )
+    assert [r.verdict for r in results] == [Verdict.INSTALL_FAILED, Verdict.PASS]
+    assert "gone==1.0" in (results[0].error or "")
+    assert "404" in (results[0].error or "")
+    assert len(runtime.executor_obj.calls) == 1
+
+
+def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    sdist_file = w / "native-1.0.tar.gz"
+    sdist_file.write_bytes(b"sdist bytes")
+    sdist = served.add(sdist_file, FileKind.SDIST)
+    broken_file = w / "broken-2.0.tar.gz"
+    broken_file.write_bytes(b"broken sdist")
+    broken = served.add(broken_file, FileKind.SDIST)
+    built = make_wheel(tmp_path, "native", "1.0")
+    runtime = FakeRuntime(
+        lambda argv: ok(passing_suite("import")),
+        builds={sdist.filename: built, broken.filename: "error: no C compiler"},
+    )
+    combos = [combo(sdist), combo(broken), combo(sdist, broken)]
+    results, _, stages = _run(_backend(runtime, served, tmp_path), combos)
+    assert [r.verdict for r in results] == [
+        Verdict.PASS,
+        Verdict.BUILD_FAILED,
+        Verdict.BUILD_FAILED,
+    ]
+    assert results[1].error == "broken==2.0 (sdist): error: no C compiler"
+    assert results[1].log == "compiler says no"
+    assert results[1].duration == 1.5
+    assert sorted(runtime.built) == [broken.filename, sdist.filename]
+    (call,) = runtime.executor_obj.calls
+    from tests.unit.test_harness_fakes import sha256_of
+
+    assert sites_of(call) == [f"/store/{sha256_of(built)}"]
+    assert ("build", 2, 2) in stages
+
+    # builds are cached per (sdist, image): failures too
+    runtime2 = FakeRuntime(lambda argv: ok(passing_suite("import")), builds={})
+    results2, _, _ = _run(_backend(runtime2, served, tmp_path), combos)
+    assert runtime2.built == []
+    assert [r.verdict for r in results2] == [r.verdict for r in results]
+
+
+def test_prerun_failures_without_a_build_record() -> None:
+    sdist = Pin.from_json(
+        {
+            "name": "x",
+            "version": "1",
+            "filename": "x-1.tar.gz",
+            "url": "u",
+            "sha256": "ab" * 32,
+            "kind": "sdist",
+        }
+    )
+    ready, failed = prerun_failures(
+        [combo(sdist)], fetch_failed={}, builds={}, unpack_failed={}, backend="fake"
+    )
+    assert ready == []
+    assert failed[0].verdict is Verdict.BUILD_FAILED
+    ok_record = BuildRecord(ok=True, duration=1, wheel_sha256="cd" * 32, wheel_filename="x.whl")
+    ready, failed = prerun_failures(
+        [combo(sdist)],
+        fetch_failed={},
+        builds={sdist.sha256: ok_record},
+        unpack_failed={"cd" * 32: "bad RECORD"},
+        backend="fake",
+    )
+    assert failed[0].verdict is Verdict.INSTALL_FAILED
+    assert "bad RECORD" in (failed[0].error or "")
+
+
+def test_corrupt_wheel_is_install_failed(tmp_path: Path, served: Served) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    bad = w / "bad-1.0-py3-none-any.whl"
+    bad.write_bytes(b"not a zip")
+    pin = served.add(bad)
+    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    results, _, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    assert results[0].verdict is Verdict.INSTALL_FAILED
+    assert runtime.executor_obj.calls == []
+
+
+def _lightgbm_answer(argv: list[str]) -> ExecResult:
+    if "@sha256:derived" in argv:
+        return ok(passing_suite("import lightgbm"))
+    return ok(
+        events(start("import lightgbm"), result("import lightgbm", "import-error", GOMP), done())
+    )
+
+
+def test_missing_library_is_reported_with_its_package(tmp_path: Path, served: Served) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    runtime = FakeRuntime(_lightgbm_answer)
+    results, delivered, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    (r,) = results
+    assert r.verdict is Verdict.IMPORT_ERROR
+    assert r.system_deps == ("libgomp1",)
+    assert r.failed_check == "import lightgbm"
+    assert "libgomp1" in (r.error or "")
+    assert runtime.derived == []
+    assert delivered == results
+
+
+def test_add_system_deps_retries_in_a_derived_image(tmp_path: Path, served: Served) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    runtime = FakeRuntime(_lightgbm_answer)
+    results, delivered, _ = _run(
+        _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
+    )
+    (r,) = results
+    assert r.verdict is Verdict.PASS
+    assert r.added_system_deps == ("libgomp1",)
+    assert r.image_id == "sha256:derived"
+    assert runtime.derived == [("libgomp1",)]
+    assert delivered == results  # the held first result is replaced, not delivered too
+
+
+def test_add_system_deps_without_package_manager_keeps_the_failure(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    runtime = FakeRuntime(_lightgbm_answer, derive=False)
+    results, delivered, _ = _run(
+        _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
+    )
+    assert results[0].verdict is Verdict.IMPORT_ERROR
+    assert len(delivered) == 1
+
+
+def test_interrupted_exec_is_run_again(tmp_path: Path, served: Served) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "a", "1.0"))
+    answers = [
+        ExecResult(exit_code=None, stdout="", stderr="", duration=0.1, interrupted=True),
+        ok(passing_suite("import a")),
+    ]
+    runtime = FakeRuntime(lambda argv: answers.pop(0))
+    results, _, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    assert results[0].verdict is Verdict.PASS
+    assert len(runtime.executor_obj.calls) == 2
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
+def test_executor_is_closed_when_the_caller_interrupts(
+    tmp_path: Path, served: Served, exc: type[BaseException]
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pins = [served.add(make_wheel(w, f"p{i}", "1.0")) for i in range(4)]
+    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    backend = _backend(runtime, served, tmp_path, jobs=2)
+
+    def on_result(_: ComboResult) -> None:
+        raise exc("stop")
+
+    with pytest.raises(exc):
+        backend.run(
+            target(), [combo(p) for p in pins], on_result=on_result, progress=lambda *a: None
+        )
+    assert runtime.opened == runtime.closed == 1

@@ -1,0 +1,102 @@
+"""Probing an image, with a fake engine: facts become a Target, cached by image ID."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.tags import Tag
+from packaging.version import Version
+
+from compat.errors import ImageUnavailable
+from compat.targets.probe import PROBE_SCRIPT, probe_image
+from compat.targets.target import Libc
+from tests.unit.test_harness_container import FakeDockerContainer, FakeEngine
+
+FACTS = {
+    "python_version": "3.11.2",
+    "implementation": "cpython",
+    "libc": "musl",
+    "libc_version": [1, 2],
+    "machine": "x86_64",
+    "tags": [
+        "cp311-cp311-musllinux_1_2_x86_64",
+        "cp311-cp311-musllinux_1_1_x86_64",
+        "cp311-abi3-musllinux_1_2_x86_64",
+        "py3-none-any",
+    ],
+}
+
+
+class ProbeEngine(FakeEngine):
+    def __init__(self, stdout: str) -> None:
+        super().__init__()
+        self.stdout = stdout
+        engine = self
+
+        class Containers:
+            def run(self, **kwargs: Any) -> FakeDockerContainer:
+                c = FakeDockerContainer(engine, kwargs)
+                c.logs = lambda stdout=True, stderr=True: (  # type: ignore[method-assign]
+                    engine.stdout.encode() if stdout else b""
+                )
+                engine.containers_.append(c)
+                engine.started.append(c)
+                return c
+
+            def list(self, **_: Any) -> list[Any]:
+                return []
+
+        self.containers = Containers()  # type: ignore[assignment]
+
+
+def test_probe_reports_the_image_as_a_target_and_caches_it(tmp_path: Path) -> None:
+    engine = ProbeEngine("noise\n" + json.dumps(FACTS) + "\n")
+    target = probe_image("local/musl-python:3.11", name="musl", cache_dir=tmp_path, client=engine)
+    assert target.probed
+    assert target.image_id == "sha256:local/musl-python:3.11"
+    assert target.name == "musl"
+    assert target.image == "local/musl-python:3.11"
+    assert target.python_version == Version("3.11.2")
+    assert (target.libc, target.libc_version) == (Libc.MUSL, (1, 2))
+    assert target.tags[0] == Tag("cp311", "cp311", "musllinux_1_2_x86_64")
+    assert [str(t) for t in target.tags] == FACTS["tags"]  # order kept
+    (started,) = engine.started
+    kwargs = started.kwargs
+    assert kwargs["network_mode"] == "none"
+    assert kwargs["command"][:3] == ["python3", "-I", "-S"]
+    mount = kwargs["mounts"][0]
+    assert mount["Target"] == "/opt/compat-probe/packaging"
+    assert mount["ReadOnly"] is True
+    assert engine.containers_ == []  # removed
+
+    again = probe_image("local/musl-python:3.11", name="other", cache_dir=tmp_path, client=engine)
+    assert len(engine.started) == 1  # from the cache: no container
+    assert again.name == "other"
+    assert again.tags == target.tags
+
+
+def test_missing_image_is_image_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(ImageUnavailable, match="absent"):
+        probe_image("absent", name="x", cache_dir=tmp_path, client=ProbeEngine(""))
+
+
+def test_probe_script_runs_on_this_python() -> None:
+    import subprocess
+    import sys
+
+    import packaging
+
+    parent = Path(packaging.__file__).resolve().parent.parent
+    script = PROBE_SCRIPT.replace("/opt/compat-probe", str(parent))
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, check=True
+    )
+    facts = json.loads(out.stdout)
+    assert facts["implementation"] == "cpython"
+    assert facts["libc"] in ("glibc", "musl")
+    from packaging.tags import sys_tags
+
+    assert facts["tags"] == [str(t) for t in sys_tags()]
