@@ -158,6 +158,7 @@ class IndexCache:
         path = self.listing_path(index_url, name)
         fetched = self.clock()
         header = self._header(listing.url, fetched, listing.etag, listing.last_modified)
+        # Best effort: if this fails the next run simply revalidates again.
         with contextlib.suppress(OSError):
             _old, _, rows = path.read_text(encoding="utf-8").partition("\n")
             atomic_write(path, f"{header}\n{rows}".encode())

@@ -213,6 +213,10 @@ class PyPIIndex:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _unexpected(self, url: str, response: httpx.Response) -> IndexUnavailable:
+        if not url.startswith(self.index_url) and response.status_code in (403, 404, 410):
+            # One file gone from the file host: that file's problem, not the index's.
+            filename = url.rsplit("/", 1)[-1].removesuffix(".metadata")
+            return MetadataUnavailable(filename, f"{url} answered HTTP {response.status_code}")
         return IndexUnavailable(
             f"{url} answered HTTP {response.status_code} {response.reason_phrase}; {self._advice()}"
         )
@@ -300,14 +304,17 @@ class PyPIIndex:
             raise IndexUnavailable(f"{url} sent invalid JSON: {exc}") from exc
         records = parse_project_page(page, name=name, page_url=str(response.url))
         if self.cache is not None:
-            self.cache.store_listing(
-                self.index_url,
-                name,
-                url=url,
-                records=records,
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-            )
+            try:
+                self.cache.store_listing(
+                    self.index_url,
+                    name,
+                    url=url,
+                    records=records,
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
+                )
+            except OSError as exc:  # a full or read-only cache slows runs, never fails them
+                log.warning("cannot write the index cache: %s", exc)
         return records
 
     # Metadata ----------------------------------------------------------------------
@@ -322,7 +329,10 @@ class PyPIIndex:
                 raise OfflineCacheMiss([f"metadata of file {file.filename}"])
             meta = self._fetch_metadata(file)
             if self.cache is not None:
-                self.cache.store_metadata(file.sha256, meta)
+                try:
+                    self.cache.store_metadata(file.sha256, meta)
+                except OSError as exc:
+                    log.warning("cannot write the index cache: %s", exc)
         self._metadata[file.sha256] = meta
         return meta
 

@@ -266,3 +266,12 @@ def test_a_large_listing_loads_fast(tmp_path: Path) -> None:
     # Measured about 30 ms here (numpy's real listing, 4400 files, likewise);
     # the bound only catches a regression to per-file re-parsing.
     assert elapsed < 0.5, f"loading 5000 cached files took {elapsed:.3f} s"
+
+
+def test_an_unwritable_cache_does_not_fail_the_run(
+    fake: FakeIndex, tmp_path: Path, clock: Clock
+) -> None:
+    (tmp_path / "index-v1").write_text("a file where a directory should be")
+    index = open_index(fake, tmp_path, clock)
+    use(index)
+    assert index.requests == 3

@@ -249,3 +249,17 @@ def test_from_settings_normalises_the_index_url() -> None:
     index = PyPIIndex.from_settings(settings)
     assert index.index_url == "https://mirror.test/pypi/simple/"
     assert index.project_url(DEMO) == "https://mirror.test/pypi/simple/demo/"
+
+
+def test_a_file_gone_from_the_file_host_is_that_files_problem(fake: FakeIndex) -> None:
+    fake.add("demo", "demo-1.0-py3-none-any.whl", b"gone")
+    fake.add(
+        "demo", "demo-1.1-py3-none-any.whl", make_wheel("demo", "1.1", metadata_text("demo", "1.1"))
+    )
+    fake.blobs.pop(fake.pages["demo"][0]["url"])
+    index = fake.index()
+    files = index.files(DEMO)
+    index.prefetch(files)  # does not raise: the other file is still usable
+    assert index.metadata(files[1]).version == Version("1.1")
+    with pytest.raises(MetadataUnavailable, match="HTTP 404"):
+        index.metadata(files[0])
