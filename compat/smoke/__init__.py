@@ -1,0 +1,129 @@
+"""The smoke suite: checks that run INSIDE the environment under test.
+
+This directory is mounted read-only into a container of the base image (or used
+from a host venv) and run with that environment's own Python. compat itself is
+not installed there, so nothing here imports compat or any third-party module at
+module level, and everything runs on Python 3.9+.
+
+Harness contract
+================
+
+Command::
+
+    python /opt/compat-smoke/runner.py [--site DIR]... [--package NAME]...
+        [--checks-dir DIR]... [--timeout SECONDS] [--only PATTERN]...
+        [--exec -- CMD ARGS...]
+
+``--site DIR`` (repeatable, in order)
+    ``site.addsitedir(DIR)`` before any package under test is imported, so .pth
+    files inside are honoured. The entries this adds (DIR and what its .pth files
+    add) are then moved in front of the interpreter's own site-packages, so the
+    composed combination is never shadowed by whatever the image has installed.
+``--package NAME`` (repeatable)
+    The distribution names of the combination (``numpy``, ``scikit-learn``...;
+    a trailing ``==version`` is ignored). Each gets an import check, in
+    dependency order (numpy, scipy, pandas, matplotlib, scikit-learn, lightgbm,
+    then the others as given). Built-in checks run only when every
+    distribution they need was given and imported. Without any ``--package``,
+    the known distributions that are installed are used.
+``--checks-dir DIR`` (repeatable)
+    Every ``*.py`` file in DIR (sorted, files starting with ``_`` left out) is
+    one check named ``user:<file name>``: run as ``__main__`` with runpy in a
+    forked child (DIR first on sys.path), then its zero-argument top-level
+    ``test_*`` functions are called. Any exception, or ``sys.exit`` with a
+    non-zero status, is ``runtime-error``.
+``--timeout SECONDS`` (default 60)
+    The time limit of each check (imports, built-in, user and exec alike).
+``--only PATTERN`` (repeatable)
+    fnmatch patterns on check names; built-in, user and exec checks that match
+    none are not run (and not reported). Import checks always run: the others
+    depend on them.
+``--exec -- CMD ARGS...``
+    Must come last: everything after ``--`` is the command. After all other
+    checks it runs as check ``exec``, in a new session, with ``PYTHONPATH`` set
+    to the entries the ``--site`` options added (then any inherited
+    PYTHONPATH); non-zero exit is ``runtime-error`` whose error is the last
+    line of its output and whose log is the tail of its output, death by a
+    signal is ``crash``. (.pth ``import`` lines of the site dirs are not re-run
+    by a PYTHONPATH: a command that needs them must compose sites itself.)
+
+Output: JSON lines on stdout, one object per line, flushed per line::
+
+    {"event": "start", "check": NAME}
+    {"event": "result", "check": NAME, "verdict": V, "duration": SECONDS,
+     "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL}
+    {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
+
+Every check emits ``start`` then ``result``, skipped ones included, so that a
+runner killed by a crashing import leaves its culprit in the last ``start``.
+``V`` is one of :data:`VERDICTS`. ``counts`` has every verdict as a key.
+``error`` is the first line of what went wrong, e.g.
+``ImportError: numpy.core.multiarray failed to import``,
+``OSError: libgomp.so.1: cannot open shared object file: No such file or
+directory``, ``killed by signal SIGSEGV (Segmentation fault)``; for an assertion
+without a message it names the file, line and source of the assert. ``log``
+holds everything the check wrote to its stdout/stderr (file descriptors 1 and 2
+are redirected, so output of C code is caught too) and the traceback, at most
+the last 64 KiB; it is null when empty. An import check's log starts with the
+version and file of what was imported. Nothing but events is written to stdout:
+stray output of the runner goes to stderr.
+
+Verdicts: ``import-error`` (an import raised, including inside a check),
+``runtime-error`` (any other exception), ``crash`` (killed by a signal, or
+exited without reporting), ``timeout`` (killed after ``--timeout``; the log ends
+with a dump of every thread's stack taken just before), ``skipped`` (a needed
+distribution is missing or failed to import, or the installed version lacks
+what the check tests; ``error`` says which).
+
+Exit status: 0 when the suite ran to the end, whatever the verdicts; 2 for a
+bad command line; 3 when the runner itself failed. If an import kills the
+runner, the faulthandler stack goes to stderr and the exit status is the signal.
+
+Isolation and speed: packages are imported once, in the runner process (each
+import check also imports the submodules that load the package's compiled
+code); every other check runs in a forked child in its own process group,
+killed with its group on timeout. Thread pools are limited to one thread
+(OMP, OpenBLAS, MKL, ...; forced, since forking with live pools deadlocks) and
+matplotlib uses the Agg backend. A run under ``-O`` re-executes itself without
+it, as the checks assert.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SMOKE_DIR = Path(__file__).resolve().parent
+"""The directory to mount into the environment under test."""
+
+RUNNER = SMOKE_DIR / "runner.py"
+
+VERDICTS = ("pass", "import-error", "runtime-error", "crash", "timeout", "skipped")
+"""Every verdict a check can get, best first."""
+
+
+def runner_argv(
+    python: str,
+    *,
+    smoke_dir: str = "/opt/compat-smoke",
+    sites: tuple[str, ...] | list[str] = (),
+    packages: tuple[str, ...] | list[str] = (),
+    checks_dirs: tuple[str, ...] | list[str] = (),
+    timeout: float | None = None,
+    only: tuple[str, ...] | list[str] = (),
+    exec_cmd: tuple[str, ...] | list[str] = (),
+) -> list[str]:
+    """The command line that runs the suite from ``smoke_dir`` with ``python``."""
+    argv = [python, smoke_dir.rstrip("/") + "/runner.py"]
+    for site_dir in sites:
+        argv += ["--site", site_dir]
+    for package in packages:
+        argv += ["--package", package]
+    for checks_dir in checks_dirs:
+        argv += ["--checks-dir", checks_dir]
+    if timeout is not None:
+        argv += ["--timeout", repr(float(timeout))]
+    for pattern in only:
+        argv += ["--only", pattern]
+    if exec_cmd:
+        argv += ["--exec", "--", *exec_cmd]
+    return argv

@@ -1,0 +1,109 @@
+"""The built-in checks and the small toolkit they share.
+
+Each check is a function decorated with :func:`check`, naming the distributions
+it needs; it imports them inside its body (never at module level: this module
+is also imported on the host, and in combinations that lack them) and asserts
+results, raising :class:`Skip` when the installed versions lack what it tests.
+
+Runs inside the environment under test: standard library only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..isolate import Skip
+
+__all__ = ["Check", "Skip", "builtin_checks", "check", "mod", "version"]
+
+# The order checks run in: single packages first, so that a failure of a base
+# library is seen before the cross-package failures it causes.
+MODULES = (
+    "numpy_core",
+    "scipy_core",
+    "matplotlib_core",
+    "pandas_numpy",
+    "pandas_matplotlib",
+    "sklearn_scipy",
+    "sklearn_pandas",
+    "lightgbm_core",
+)
+
+CheckFunc = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One built-in check: its name, the distributions it needs, its body."""
+
+    name: str
+    needs: tuple[str, ...]
+    func: CheckFunc
+
+    @property
+    def summary(self) -> str:
+        return (self.func.__doc__ or "").strip().split("\n")[0]
+
+
+_REGISTRY: list[Check] = []
+
+
+def check(*needs: str, name: str | None = None) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check needing ``needs`` (canonical distribution names).
+
+    Its name defaults to ``<needs joined by +>:<function name without check_>``,
+    e.g. ``pandas+numpy:groupby-agg``.
+    """
+
+    def register(func: CheckFunc) -> CheckFunc:
+        short = (
+            func.__name__[len("check_") :] if func.__name__.startswith("check_") else func.__name__
+        )
+        full = name or "+".join(needs) + ":" + short.replace("_", "-")
+        if any(c.name == full for c in _REGISTRY):
+            raise ValueError(f"two checks are named {full}")
+        _REGISTRY.append(Check(name=full, needs=tuple(needs), func=func))
+        return func
+
+    return register
+
+
+def builtin_checks() -> list[Check]:
+    """Every built-in check, in running order (imports the check modules)."""
+    for module_name in MODULES:
+        importlib.import_module(f"{__name__}.{module_name}")
+    return list(_REGISTRY)
+
+
+def mod(name: str) -> Any:
+    """Import a module of the environment under test (untyped on purpose: the
+    checks are written against many versions of each package)."""
+    return importlib.import_module(name)
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+def version(module_or_name: Any) -> tuple[int, ...]:
+    """The leading release numbers of a module's ``__version__``: ``2.0.2rc1`` → (2, 0, 2)."""
+    module = mod(module_or_name) if isinstance(module_or_name, str) else module_or_name
+    release = str(module.__version__).split("+")[0]
+    numbers = []
+    for part in release.split("."):
+        match = _NUMBERS.match(part)
+        if not match:
+            break
+        numbers.append(int(match.group()))
+        if match.end() != len(part):  # 0rc1, 1b2: the rest is a pre-release
+            break
+    return tuple(numbers)
+
+
+def close(actual: Any, expected: Any, tol: float = 1e-6) -> bool:
+    """Element-wise closeness of numbers or arrays (relative and absolute ``tol``)."""
+    np = mod("numpy")
+    return bool(np.allclose(actual, expected, rtol=tol, atol=tol))

@@ -1,0 +1,355 @@
+"""Running one check with its output captured: in-process (imports), in a forked
+child (everything else) or as a subprocess (``--exec``), turned into an Outcome.
+
+Runs inside the environment under test: standard library only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import unittest
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+LOG_LIMIT = 64 * 1024  # bytes of output kept per check: the tail, where errors are
+
+PASS = "pass"
+IMPORT_ERROR = "import-error"
+RUNTIME_ERROR = "runtime-error"
+CRASH = "crash"
+TIMEOUT = "timeout"
+SKIPPED = "skipped"
+
+
+class Skip(unittest.SkipTest):
+    """Raised by a check when the installed versions lack what it tests. User
+    checks can raise ``unittest.SkipTest`` to the same effect."""
+
+
+class _TimeLimit(BaseException):
+    """Raised by SIGALRM in an in-process check; a BaseException so that the
+    imported code's own ``except Exception`` does not swallow it."""
+
+
+# Not frozen-slotted-kw_only as elsewhere in compat: those need Python 3.10.
+@dataclass(frozen=True)
+class Outcome:
+    verdict: str
+    duration: float
+    error: str | None = None
+    log: str | None = None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line saying what went wrong, as Python would print it last."""
+    text = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, AssertionError) and not str(exc):
+        # A bare assert says nothing: point at it instead.
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            last = frames[-1]
+            where = f"{Path(last.filename).name}:{last.lineno}"
+            first = f"AssertionError at {where}: {(last.line or '').strip()}"
+    return first
+
+
+_HERE = Path(__file__).absolute().parent
+_PLUMBING = {str(_HERE / "isolate.py"), str(_HERE / "engine.py")}
+
+
+def _is_plumbing(filename: str) -> bool:
+    return (
+        filename in _PLUMBING
+        or filename.startswith("<frozen importlib")
+        or filename.endswith(("importlib/__init__.py", "runpy.py"))
+    )
+
+
+def print_traceback() -> None:
+    """The traceback of the exception being handled, to stderr (the log), without
+    the runner's own frames in front of the check's."""
+    kind, exc, tb = sys.exc_info()
+    while tb is not None and _is_plumbing(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    traceback.print_exception(kind, exc, tb)
+
+
+def classify_exception(exc: BaseException) -> str:
+    """Built-in checks: a failed import inside a check is still an import-error."""
+    if isinstance(exc, unittest.SkipTest):
+        return SKIPPED
+    if isinstance(exc, ImportError):
+        return IMPORT_ERROR
+    return RUNTIME_ERROR
+
+
+def classify_user_exception(exc: BaseException) -> str:
+    """User checks: any exception is a runtime-error (unittest.SkipTest skips)."""
+    return SKIPPED if isinstance(exc, unittest.SkipTest) else RUNTIME_ERROR
+
+
+def signal_description(signum: int) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    text = signal.strsignal(signum) if hasattr(signal, "strsignal") else None
+    return f"killed by signal {name} ({text})" if text else f"killed by signal {name}"
+
+
+def _read_log(handle: IO[bytes]) -> str | None:
+    handle.flush()
+    size = handle.seek(0, os.SEEK_END)
+    start = max(0, size - LOG_LIMIT)
+    handle.seek(start)
+    data = handle.read()
+    if not data.strip():
+        return None
+    text = data.decode("utf-8", errors="replace")
+    if start:
+        text = f"[... {start} bytes cut ...]\n" + text
+    return text
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _redirect_into(fd: int) -> tuple[int, int]:
+    """Point fds 1 and 2 at ``fd``; return duplicates of the old ones."""
+    _flush_std()
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    return saved
+
+
+def _restore(saved: tuple[int, int]) -> None:
+    _flush_std()
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    os.close(saved[0])
+    os.close(saved[1])
+
+
+def run_inline(body: Callable[[], None], timeout: float) -> Outcome:
+    """Run ``body`` in this process, output captured, time limited by SIGALRM.
+
+    Used for imports, which must happen in the runner process: any exception is
+    an import-error. A crash here kills the runner, which is why the harness
+    reads the last ``start`` event.
+    """
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as log:
+        saved = _redirect_into(log.fileno())
+
+        def on_alarm(signum: int, frame: object) -> None:
+            raise _TimeLimit()
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            body()
+            verdict, error = PASS, None
+        except _TimeLimit:
+            print_traceback()
+            verdict, error = TIMEOUT, f"did not finish within {timeout:g} s"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: some packages exit on failure
+            print_traceback()
+            verdict, error = IMPORT_ERROR, describe_exception(exc)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            _restore(saved)
+        text = _read_log(log)
+    return Outcome(verdict, time.monotonic() - start, error, text)
+
+
+def run_forked(
+    body: Callable[[], None],
+    timeout: float,
+    classify: Callable[[BaseException], str] = classify_exception,
+) -> Outcome:
+    """Run ``body`` in a forked child in its own process group.
+
+    The child's fds 1 and 2 go to a temporary file (the log). It reports its
+    verdict through a pipe; dying by a signal is a crash, running past
+    ``timeout`` gets its whole process group killed.
+    """
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as log:
+        read_end, write_end = os.pipe()
+        _flush_std()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when forking a process that has threads; the
+            # checks run no thread pools (see the thread limits set by the runner).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; measured through its report
+            os.close(read_end)
+            _child(body, classify, log.fileno(), write_end, timeout)
+        os.close(write_end)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also done by the child: whoever runs first
+        status, report, timed_out = _wait(pid, read_end, start + timeout)
+        os.close(read_end)
+        duration = time.monotonic() - start
+        text = _read_log(log)
+    if timed_out:
+        return Outcome(TIMEOUT, duration, f"did not finish within {timeout:g} s", text)
+    if os.WIFSIGNALED(status):
+        return Outcome(CRASH, duration, signal_description(os.WTERMSIG(status)), text)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    if report is None or code != 0:
+        return Outcome(CRASH, duration, f"exited with status {code} before reporting", text)
+    return Outcome(report.get("verdict", CRASH), duration, report.get("error"), text)
+
+
+def _child(
+    body: Callable[[], None],
+    classify: Callable[[BaseException], str],
+    log_fd: int,
+    report_fd: int,
+    timeout: float,
+) -> None:
+    """The forked side: never returns into the runner's code."""
+    report: dict[str, Any] = {"verdict": CRASH, "error": "the check did not report"}
+    try:
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+            signal.signal(signum, signal.SIG_DFL)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+        # Where it hung, written just before the parent kills the group.
+        faulthandler.dump_traceback_later(max(timeout - 0.25, timeout * 0.9), exit=False)
+        warnings.simplefilter("default")
+        try:
+            body()
+            report = {"verdict": PASS, "error": None}
+        except SystemExit as exc:
+            if exc.code in (None, 0):
+                report = {"verdict": PASS, "error": None}
+            else:
+                print_traceback()
+                report = {"verdict": RUNTIME_ERROR, "error": f"sys.exit({exc.code!r})"}
+        except BaseException as exc:
+            verdict = classify(exc)
+            if verdict == SKIPPED:
+                report = {"verdict": SKIPPED, "error": str(exc) or "skipped"}
+            else:
+                print_traceback()
+                report = {"verdict": verdict, "error": describe_exception(exc)}
+        faulthandler.cancel_dump_traceback_later()
+    finally:
+        try:
+            _flush_std()
+            os.write(report_fd, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+
+
+def _wait(pid: int, read_end: int, deadline: float) -> tuple[int, dict[str, Any] | None, bool]:
+    """Reap ``pid`` (killing its group at ``deadline``); return its status, report
+    and whether it timed out."""
+    chunks: list[bytes] = []
+    eof = False
+    timed_out = False
+    while True:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill_group(pid)
+            _, status = os.waitpid(pid, 0)
+            timed_out = True
+            break
+        if eof:
+            time.sleep(min(0.002, remaining))
+            continue
+        ready, _, _ = select.select([read_end], [], [], min(0.05, remaining))
+        if ready:
+            chunk = os.read(read_end, 65536)
+            if chunk:
+                chunks.append(chunk)
+            else:
+                eof = True
+    _kill_group(pid)  # leftovers the check started
+    os.set_blocking(read_end, False)
+    try:
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass  # a grandchild still holds the pipe; what is there is enough
+    try:
+        report = json.loads(b"".join(chunks).decode()) if chunks else None
+    except ValueError:
+        report = None
+    return status, report if isinstance(report, dict) else None, timed_out
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def run_command(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Outcome:
+    """Run a command in a new session with output captured; kill its group on timeout."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as log:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return Outcome(RUNTIME_ERROR, time.monotonic() - start, describe_exception(exc))
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.wait()
+            timed_out = True
+        _kill_group(proc.pid)
+        duration = time.monotonic() - start
+        text = _read_log(log)
+    if timed_out:
+        return Outcome(TIMEOUT, duration, f"did not finish within {timeout:g} s", text)
+    if proc.returncode < 0:
+        return Outcome(CRASH, duration, signal_description(-proc.returncode), text)
+    if proc.returncode == 0:
+        return Outcome(PASS, duration, None, text)
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "no output"
+    return Outcome(RUNTIME_ERROR, duration, f"exit status {proc.returncode}: {last}", text)
