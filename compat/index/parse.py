@@ -10,8 +10,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urldefrag, urljoin
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -32,6 +33,9 @@ from compat.model import CoreMetadata, DistFile, FileKind
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_CONTENT_TYPES = frozenset({"application/vnd.pypi.simple.v1+html", "text/html"})
+# JSON first; HTML (PEP 503) for indexes that have no JSON API, as pip asks.
+ACCEPT = f"{JSON_CONTENT_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -189,6 +193,63 @@ def parse_project_page(
     if no_hash:
         log.warning("%s: skipped %d file(s) the index gives no sha256 for", name, no_hash)
     return tuple(records)
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[dict[str, str | None]] = []
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self._current["#text"] = "".join(self._text).strip()
+            self.anchors.append(self._current)
+            self._current = None
+
+
+def _hashes_attr(value: str | None) -> bool | dict[str, str]:
+    # data-core-metadata is "true" or "<algorithm>=<hexdigest>"
+    if value is None:
+        return False
+    algorithm, sep, digest = value.partition("=")
+    return {algorithm: digest} if sep else True
+
+
+def html_page_to_json(html: str) -> dict[str, Any]:
+    """A PEP 503 HTML project page (with PEP 592/658/714 attributes) as the PEP 691
+    JSON page it stands for, so that one parser reads both."""
+    parser = _AnchorParser()
+    parser.feed(html)
+    files = []
+    for anchor in parser.anchors:
+        href = anchor.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(href)
+        algorithm, _, digest = fragment.partition("=")
+        entry: dict[str, Any] = {
+            "filename": anchor.get("#text") or url.rsplit("/", 1)[-1],
+            "url": url,
+            "hashes": {algorithm: digest} if digest else {},
+            "requires-python": anchor.get("data-requires-python"),
+        }
+        if "data-yanked" in anchor:
+            entry["yanked"] = anchor["data-yanked"] or True
+        meta = anchor.get("data-core-metadata", anchor.get("data-dist-info-metadata"))
+        entry["core-metadata"] = _hashes_attr(meta)
+        files.append(entry)
+    return {"meta": {"api-version": "1.0"}, "files": files}
 
 
 # The compact row the cache stores a file as: positional, so that a listing of

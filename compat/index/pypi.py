@@ -24,8 +24,11 @@ from compat.index.archive import SparseFile, sdist_metadata, wheel_metadata
 from compat.index.cache import DEFAULT_TTL, CachedListing, IndexCache
 from compat.index.errors import MetadataUnavailable
 from compat.index.parse import (
+    ACCEPT,
+    HTML_CONTENT_TYPES,
     JSON_CONTENT_TYPE,
     FileRecord,
+    html_page_to_json,
     parse_core_metadata,
     parse_project_page,
     versions_of,
@@ -279,7 +282,7 @@ class PyPIIndex:
         self, name: NormalizedName, cached: CachedListing | None
     ) -> tuple[FileRecord, ...]:
         url = self.project_url(name)
-        headers = {"Accept": JSON_CONTENT_TYPE}
+        headers = {"Accept": ACCEPT}
         if cached is not None:
             if cached.etag:
                 headers["If-None-Match"] = cached.etag
@@ -292,16 +295,19 @@ class PyPIIndex:
             raise ProjectNotFound(name, self.index_url)
         if response.status_code != 200:
             raise self._unexpected(url, response)
-        content_type = response.headers.get("content-type", "").split(";")[0].strip()
-        if content_type != JSON_CONTENT_TYPE:
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == JSON_CONTENT_TYPE:
+            try:
+                page = response.json()
+            except ValueError as exc:
+                raise IndexUnavailable(f"{url} sent invalid JSON: {exc}") from exc
+        elif content_type in HTML_CONTENT_TYPES:
+            page = html_page_to_json(response.text)
+        else:
             raise IndexUnavailable(
-                f"{url} answered {content_type or 'no content type'}, not the PEP 691 JSON "
-                f"simple API ({JSON_CONTENT_TYPE}); {self._advice()}"
+                f"{url} answered {content_type or 'no content type'}, not a simple API page "
+                f"(PEP 691 JSON or PEP 503 HTML); {self._advice()}"
             )
-        try:
-            page = response.json()
-        except ValueError as exc:
-            raise IndexUnavailable(f"{url} sent invalid JSON: {exc}") from exc
         records = parse_project_page(page, name=name, page_url=str(response.url))
         if self.cache is not None:
             try:

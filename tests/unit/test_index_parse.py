@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from packaging.version import Version
 
 from compat.index.archive import sdist_metadata
 from compat.index.parse import (
+    html_page_to_json,
     metadata_from_json,
     metadata_to_json,
     parse_core_metadata,
@@ -224,3 +226,41 @@ def test_sdist_requires_dist_in_pkg_info_wins_over_requires_txt() -> None:
         version=Version("2.0"),
     )
     assert [r.name for r in meta.requires_dist] == ["numpy"]
+
+
+def test_html_page_reads_like_the_json_page() -> None:
+    html = (DATA / "pages" / "six.html").read_text()
+    from_html = parse_project_page(html_page_to_json(html), name=SIX, page_url=PAGE_URL)
+    from_json = parse_project_page(load_page("six"), name=SIX, page_url=PAGE_URL)
+    # HTML pages carry no sizes or upload times; everything else is the same
+    assert len(from_html) == len(from_json)
+    html_files = {r.file.filename: r.file for r in from_html}
+    assert {r.file.filename: replace(r.file, size=None) for r in from_json} == html_files
+
+
+def test_html_attributes() -> None:
+    html = """<html><body>
+    <a href="../../f/demo-1.0-py3-none-any.whl#sha256=ABAB" data-requires-python="&gt;=3.9"
+       data-core-metadata="sha256=cdcd">demo-1.0-py3-none-any.whl</a>
+    <a href="/f/demo-1.1.tar.gz#sha256=efef" data-yanked="">demo-1.1.tar.gz</a>
+    <a href="/f/demo-1.2.tar.gz#sha256=0101" data-yanked="bad" data-dist-info-metadata="true"
+       >demo-1.2.tar.gz</a>
+    <a href="/f/demo-1.3.tar.gz#md5=0101">demo-1.3.tar.gz</a>
+    </body></html>"""
+    records = parse_project_page(
+        html_page_to_json(html),
+        name=canonicalize_name("demo"),
+        page_url="https://index.test/simple/demo/",
+    )
+    wheel, yanked, reason = records
+    assert wheel.file.url == "https://index.test/f/demo-1.0-py3-none-any.whl"
+    assert wheel.file.sha256 == "abab"
+    assert wheel.file.requires_python == SpecifierSet(">=3.9")
+    assert wheel.file.has_metadata
+    assert wheel.metadata_sha256 == "cdcd"
+    assert yanked.file.yanked
+    assert yanked.yanked_reason is None
+    assert not yanked.file.has_metadata
+    assert reason.yanked_reason == "bad"
+    assert reason.file.has_metadata
+    assert reason.metadata_sha256 is None

@@ -48,7 +48,7 @@ def test_files_and_versions(fake: FakeIndex) -> None:
     assert index.versions(DEMO, include_yanked=True) == [Version("1.0"), Version("2.0")]
     request = fake.page_requests()[0]
     assert str(request.url) == "https://index.test/simple/demo/"
-    assert request.headers["accept"] == "application/vnd.pypi.simple.v1+json"
+    assert request.headers["accept"].startswith("application/vnd.pypi.simple.v1+json,")
     index.files(DEMO)
     assert len(fake.requests) == 1, "the listing is memoised"
 
@@ -103,11 +103,29 @@ def test_transient_failures_are_retried(fake: FakeIndex, monkeypatch: pytest.Mon
     assert index.requests == 3
 
 
-def test_html_only_index_is_reported(fake: FakeIndex) -> None:
+def test_an_unknown_page_type_is_reported(fake: FakeIndex) -> None:
     fake.add("demo", "demo-1.0.tar.gz", b"s1")
-    fake.page_content_type = "text/html"
-    with pytest.raises(IndexUnavailable, match="not the PEP 691 JSON"):
+    fake.page_content_type = "text/plain"
+    with pytest.raises(IndexUnavailable, match=r"not a simple API page \(PEP 691 JSON or PEP 503"):
         fake.index().files(DEMO)
+
+
+def test_an_html_only_index_is_read(fake: FakeIndex) -> None:
+    entry = fake.add("demo", "demo-1.0.tar.gz", b"s1")
+    sha = entry["hashes"]["sha256"]
+    html = f'<a href="{entry["url"]}#sha256={sha}">demo-1.0.tar.gz</a>'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "index.test":
+            assert "text/html" in request.headers["accept"]
+            return httpx.Response(200, text=html, headers={"content-type": "text/html"})
+        return fake.handler(request)
+
+    index = PyPIIndex(
+        index_url="https://index.test/simple/", transport=httpx.MockTransport(handler)
+    )
+    [file] = index.files(DEMO)
+    assert file.sha256 == sha
 
 
 @pytest.mark.parametrize("legacy_key", [False, True])
