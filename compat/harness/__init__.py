@@ -68,6 +68,7 @@ class Backend:
         return self._pipeline.run(target, combos, on_result=on_result, progress=progress)
 
     def close(self) -> None:
+        self._pipeline.close()
         self.runtime.close()
 
     def __enter__(self) -> Backend:

@@ -101,7 +101,7 @@ class DockerRuntime(Runtime):
                 target.image_id[:19],
                 iid[:19],
             )
-        return self._inspect_image(target.image, iid)
+        return dataclasses.replace(self._inspect_image(target.image, iid), reference=target.image)
 
     def _inspect_image(self, image: str, iid: str) -> ImageInfo:
         cached = self._images_dir / f"{iid.replace(':', '_')}.json"
@@ -175,7 +175,7 @@ class DockerRuntime(Runtime):
             return None
         base_id = info.image_id or info.image
         digest = hashlib.sha256(f"{base_id}\n{' '.join(sorted(packages))}".encode()).hexdigest()
-        tag = f"compat-sysdeps/{_slug(base_id)[-40:]}:{digest[:12]}"
+        tag = f"compat-sysdeps/{_slug(info.reference or base_id)[-60:]}:{digest[:12]}"
         dockerfile = (
             f"FROM {base_id}\nUSER root\nRUN {install_command(info.package_manager, packages)}\n"
         )
@@ -199,7 +199,7 @@ class DockerRuntime(Runtime):
             packages.append(_PYTHON_HEADERS[manager])
         base_id = info.image_id or info.image
         digest = hashlib.sha256(f"{base_id}\n{' '.join(packages)}".encode()).hexdigest()
-        tag = f"compat-builder/{_slug(base_id)[-40:]}:{digest[:12]}"
+        tag = f"compat-builder/{_slug(info.reference or base_id)[-60:]}:{digest[:12]}"
         dockerfile = f"FROM {base_id}\nUSER root\nRUN {install_command(manager, packages)}\n"
         with self._lock:
             return self._build_image(tag, dockerfile)

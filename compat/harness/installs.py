@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -69,8 +70,14 @@ class InstallStore:
                 bytecode_optimization_levels=(),  # compiled later by the target's own Python
             )
             try:
-                with WheelFile.open(wheel) as source:
-                    install(source, destination, additional_metadata={})
+                # installer warns about files it skips (stray __pycache__ in some wheels);
+                # they change nothing here, so they go to the log, not to the user
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    with WheelFile.open(wheel) as source:
+                        install(source, destination, additional_metadata={})
+                for w in caught:
+                    log.debug("%s: %s", wheel.name, w.message)
             except Exception as exc:
                 raise UnpackFailed(wheel, f"{type(exc).__name__}: {exc}") from exc
             # group/world readable: the runner reads them as an unprivileged user

@@ -129,6 +129,8 @@ def prerun_failures(
 
     for combo in combos:
         shas: list[str] = []
+        broken: list[str] = []  # sdists of this combination that did not build
+        build_log, build_time = "", 0.0
         problem = False
         for pin in combo.pins:
             if pin.sha256 in fetch_failed:
@@ -139,23 +141,21 @@ def prerun_failures(
             if pin.kind is FileKind.SDIST:
                 record = builds.get(pin.sha256)
                 if record is None or not record.ok or record.wheel_sha256 is None:
-                    reason = record.error if record else "not built"
-                    fail(
-                        combo,
-                        Verdict.BUILD_FAILED,
-                        f"{pin} (sdist): {reason}",
-                        record.log if record else "",
-                        record.duration if record else 0.0,
-                    )
-                    problem = True
-                    break
+                    broken.append(f"{pin} (sdist): {record.error if record else 'not built'}")
+                    build_log = build_log or (record.log if record else "")
+                    build_time += record.duration if record else 0.0
+                    continue
                 sha = record.wheel_sha256
             if sha in unpack_failed:
                 fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {unpack_failed[sha]}")
                 problem = True
                 break
             shas.append(sha)
-        if not problem:
+        if problem:
+            continue
+        if broken:
+            fail(combo, Verdict.BUILD_FAILED, "; ".join(broken), build_log, build_time)
+        else:
             ready.append(Prepared(combo=combo, shas=tuple(shas)))
     return ready, failed
 
@@ -240,8 +240,14 @@ class Pipeline:
         self.runtime = runtime
         self.options = options
         self._client = client
+        self._owns_client = client is None
         self.store = InstallStore(options.cache_dir)
         self._builds_dir = options.cache_dir / "builds"
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _wheelhouse(self) -> Wheelhouse:
         if self._client is None:

@@ -61,6 +61,7 @@ class ImageInfo:
     timeout_utility: str | None
     has_python_headers: bool
     added_packages: tuple[str, ...] = ()  # system packages added on top of the base
+    reference: str = ""  # the image as the user named it, for names of derived images
 
     @property
     def interpreter_key(self) -> str:

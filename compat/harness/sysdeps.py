@@ -84,7 +84,7 @@ def install_command(package_manager: str, packages: Iterable[str]) -> str:
     if package_manager == "apt":
         return (
             "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-            f"--no-install-recommends {names} && rm -rf /var/lib/apt/lists/*"
+            f"--no-install-recommends {names} && apt-get clean && rm -rf /var/lib/apt/lists/*"
         )
     if package_manager == "apk":
         return f"apk add --no-cache {names}"

@@ -1,0 +1,233 @@
+"""The harness against a real Docker engine, real base images and real PyPI.
+
+Prepared files (wheelhouse, install store, bytecode) are shared by every test of
+the session through one cache directory, so each distinct wheel is downloaded,
+unpacked and compiled once.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat.harness import ComboResult, RunOptions, make_backend
+from compat.harness.container import SESSION_LABEL
+from compat.harness.wheelhouse import Wheelhouse
+from compat.model import Combo, FileKind, Pin, Verdict
+from compat.settings import NetworkSettings
+from compat.targets.probe import probe_image
+from compat.targets.target import Target
+from tests.integration.conftest import require_docker
+
+BOOKWORM = "local/debian-python:bookworm"
+MUSL = "local/musl-python:3.11"
+SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # COMPAT_TEST_CACHE keeps downloads and unpacked wheels between local runs
+    kept = os.environ.get("COMPAT_TEST_CACHE")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        return Path(kept)
+    return tmp_path_factory.mktemp("compat-cache")
+
+
+@pytest.fixture(scope="session")
+def network() -> NetworkSettings:
+    return NetworkSettings.from_env(os.environ)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    require_docker()
+    import docker
+
+    client = docker.from_env(timeout=600)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_container_left(docker_client: Any) -> Iterator[None]:
+    yield
+    left = docker_client.containers.list(all=True, filters={"label": SESSION_LABEL})
+    assert left == [], f"containers left behind: {[c.name for c in left]}"
+
+
+@pytest.fixture(scope="session")
+def index(cache_dir: Path, network: NetworkSettings) -> Iterator[Any]:
+    from compat.index.pypi import PyPIIndex
+
+    with PyPIIndex.from_settings(network, cache_dir=cache_dir / "index") as idx:
+        yield idx
+
+
+def _target(image: str, cache_dir: Path, client: Any) -> Target:
+    return probe_image(image, name=image, cache_dir=cache_dir, client=client)
+
+
+def resolve(index: Any, target: Target, *specs: str) -> Combo:
+    """A full pin set for ``specs`` (``name`` or ``name==version``) on ``target``."""
+    from compat.resolve.candidates import CandidateSource, requested
+    from compat.resolve.resolver import Resolver
+
+    requests = []
+    for spec in specs:
+        name, _, version = spec.partition("==")
+        requests.append(requested(name, f"=={version}" if version else ""))
+    outcome = Resolver(CandidateSource(index, target)).resolve(requests)
+    assert isinstance(outcome, Combo), outcome
+    return outcome
+
+
+def run(
+    target: Target, combos: list[Combo], cache_dir: Path, network: NetworkSettings, **options: Any
+) -> list[ComboResult]:
+    opts = RunOptions(cache_dir=cache_dir, network=network, **options)
+    delivered: list[ComboResult] = []
+    with make_backend("docker", options=opts, notify=print) as backend:
+        results = backend.run(target, combos, on_result=delivered.append, progress=lambda *a: None)
+    assert sorted(r.combo.id for r in delivered) == sorted(r.combo.id for r in results)
+    return results
+
+
+def _checks(result: ComboResult) -> dict[str, str]:
+    return {c.name: c.verdict.value for c in result.checks}
+
+
+def test_six_stack_on_bookworm_needs_libgomp(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
+) -> None:
+    target = _target(BOOKWORM, cache_dir, docker_client)
+    combo = resolve(index, target, *SIX)
+    (result,) = run(target, [combo], cache_dir, network)
+    assert result.verdict is Verdict.IMPORT_ERROR, result.error
+    assert result.failed_check is not None
+    assert "lightgbm" in result.failed_check
+    assert result.system_deps == ("libgomp1",)
+    assert "libgomp.so.1" in (result.error or "")
+    assert "libgomp1" in (result.error or "")
+    assert result.backend == "docker"
+    assert result.image_id == target.image_id
+    checks = _checks(result)
+    assert {v for n, v in checks.items() if "lightgbm" not in n} == {"pass"}, checks
+    assert {v for n, v in checks.items() if "lightgbm" in n} <= {"import-error", "skipped"}
+
+    (fixed,) = run(target, [combo], cache_dir, network, add_system_deps=True)
+    assert fixed.verdict is Verdict.PASS, (fixed.error, _checks(fixed))
+    assert fixed.added_system_deps == ("libgomp1",)
+    assert fixed.image_id != target.image_id
+    assert fixed.duration < 60
+
+
+def test_pandas_built_for_numpy1_fails_to_import_with_numpy2(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
+) -> None:
+    target = _target(BOOKWORM, cache_dir, docker_client)
+    combo = resolve(index, target, "pandas==2.1.1", "numpy==2.0.2")
+    assert str(combo.version_of("numpy")) == "2.0.2"
+    (result,) = run(target, [combo], cache_dir, network)
+    assert result.verdict is Verdict.IMPORT_ERROR, (result.error, _checks(result))
+    assert result.failed_check is not None
+    assert "pandas" in result.failed_check
+    assert "numpy" in (result.error or "")
+
+
+def test_musl_wheels_pass_and_sdists_cannot_be_built(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
+) -> None:
+    target = _target(MUSL, cache_dir, docker_client)
+    good = resolve(index, target, "numpy", "pandas")
+    assert all(p.kind is FileKind.WHEEL for p in good.pins)
+    assert "musllinux" in good.pin("numpy").filename
+    needs_build = resolve(index, target, "numpy", "scikit-learn", "lightgbm")
+    assert {p.name for p in needs_build.source_builds} >= {"scikit-learn", "lightgbm"}
+    ok, failed = run(target, [good, needs_build], cache_dir, network)
+    assert ok.verdict is Verdict.PASS, (ok.error, _checks(ok))
+    assert {"import:numpy", "import:pandas"} <= set(_checks(ok))
+    assert failed.verdict is Verdict.BUILD_FAILED
+    assert "image has no package manager to install a compiler" in (failed.error or "")
+    assert "scikit-learn" in (failed.error or "")
+    assert "lightgbm" in (failed.error or "")
+
+
+CHECKS = {
+    "segv.py": """
+        import ctypes
+
+        def test_segfault():
+            ctypes.string_at(0)
+    """,
+    "ok.py": """
+        import numpy
+
+        def test_sum():
+            assert numpy.arange(4).sum() == 6
+    """,
+}
+
+
+def _crashing_wheel(directory: Path) -> Path:
+    from tests.unit.test_harness_fakes import make_wheel
+
+    return make_wheel(
+        directory, "segv-on-import", "1.0",
+        {"segv_on_import/__init__.py": "import ctypes\nctypes.string_at(0)\n"},
+    )  # fmt: skip
+
+
+def test_crash_and_timeout_do_not_stop_the_scan(
+    docker_client: Any,
+    index: Any,
+    cache_dir: Path,
+    network: NetworkSettings,
+    tmp_path: Path,
+) -> None:
+    target = _target(BOOKWORM, cache_dir, docker_client)
+    numpy = resolve(index, target, "numpy")
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    for name, text in CHECKS.items():
+        (checks / name).write_text(textwrap.dedent(text))
+    # a package whose import kills the runner itself: put straight into the wheelhouse
+    wheel = _crashing_wheel(tmp_path)
+    house = Wheelhouse(cache_dir, client=None)  # type: ignore[arg-type]
+    sha, _ = house.add(wheel)
+    segv_pin = Pin.from_json({
+        "name": "segv-on-import", "version": "1.0", "filename": wheel.name,
+        "url": "file:///nowhere", "sha256": sha, "kind": "wheel",
+    })  # fmt: skip
+    dies = Combo(
+        target=numpy.target,
+        pins=(*numpy.pins, segv_pin),
+        requested=(*numpy.requested, segv_pin.name),
+    )
+    results = run(target, [numpy, dies], cache_dir, network, checks_dir=checks, jobs=2)
+    user, runner_dies = results
+    assert user.verdict is Verdict.CRASH, _checks(user)
+    assert user.failed_check == "user:segv.py"
+    assert _checks(user)["user:ok.py"] == "pass"
+    assert runner_dies.verdict is Verdict.CRASH
+    assert runner_dies.failed_check == "import:segv-on-import"
+
+    # a hanging check: the runner's own per-check limit, then the harness's wall time
+    (checks / "segv.py").unlink()
+    (checks / "hang.py").write_text("import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    (by_runner,) = run(target, [numpy], cache_dir, network, checks_dir=checks, check_timeout=3)
+    assert by_runner.verdict is Verdict.TIMEOUT
+    assert by_runner.failed_check == "user:hang.py"
+    assert _checks(by_runner)["user:ok.py"] == "pass"
+    (by_harness,) = run(
+        target, [numpy], cache_dir, network, checks_dir=checks, check_timeout=300,
+        combo_timeout=8,
+    )  # fmt: skip
+    assert by_harness.verdict is Verdict.TIMEOUT
+    assert by_harness.failed_check == "user:hang.py"
+    assert by_harness.duration < 30
