@@ -239,6 +239,8 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         env = dict(os.environ)
         inherited = [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
         env["PYTHONPATH"] = os.pathsep.join(added + inherited)
+        # stdout and stderr share the log: keep them in the order they were written.
+        env["PYTHONUNBUFFERED"] = "1"
         events.start("exec")
         events.result("exec", isolate.run_command(command, env, args.timeout))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import io
 import json
 import os
 import select
@@ -242,6 +243,9 @@ def _child(
             signal.signal(signum, signal.SIG_DFL)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
+        # Unbuffered, so that what a check printed before crashing is in the log.
+        sys.stdout = _unbuffered(1)
+        sys.stderr = _unbuffered(2)
         faulthandler.enable(file=sys.stderr, all_threads=True)
         # Where it hung, written just before the parent kills the group.
         faulthandler.dump_traceback_later(max(timeout - 0.25, timeout * 0.9), exit=False)
@@ -269,6 +273,11 @@ def _child(
             os.write(report_fd, json.dumps(report).encode())
         finally:
             os._exit(0)
+
+
+def _unbuffered(fd: int) -> IO[str]:
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
 
 
 def _wait(pid: int, read_end: int, deadline: float) -> tuple[int, dict[str, Any] | None, bool]:

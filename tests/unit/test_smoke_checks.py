@@ -1,0 +1,223 @@
+"""The smoke package's pure parts: distribution names, the check registry, and
+the rule that it imports nothing but the standard library at module level."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat.smoke import SMOKE_DIR, VERDICTS, dists, engine, runner_argv
+from compat.smoke.checks import builtin_checks, version
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("scikit-learn", "scikit-learn"),
+        ("Scikit_Learn", "scikit-learn"),
+        ("python.dateutil", "python-dateutil"),
+        ("numpy==2.0.2", "numpy"),
+        ("pandas[performance]>=2", "pandas"),
+        (" lightgbm ", "lightgbm"),
+    ],
+)
+def test_canonical_names(given: str, expected: str) -> None:
+    assert dists.canonical(given) == expected
+
+
+def _dist(tmp_path: Path, name: str, files: dict[str, str]) -> importlib.metadata.Distribution:
+    info = tmp_path / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    for file_name, text in files.items():
+        (info / file_name).write_text(text)
+    return importlib.metadata.PathDistribution(info)
+
+
+def test_import_names_from_the_table_top_level_and_record(tmp_path: Path) -> None:
+    assert dists.import_names("scikit-learn") == ["sklearn"]
+    assert dists.import_names("Pillow") == ["PIL"]
+    assert dists.import_names("python-dateutil") == ["dateutil"]
+    assert dists.import_names("some-thing") == ["some_thing"]  # no metadata: a guess
+
+    several = _dist(tmp_path / "a", "toolbox", {"top_level.txt": "_speedups\ntools\nextra\n"})
+    assert dists.import_names("toolbox", several) == ["tools", "extra"]
+    matching = _dist(
+        tmp_path / "b", "setuptools", {"top_level.txt": "_distutils_hack\nsetuptools\n"}
+    )
+    assert dists.import_names("setuptools", matching) == ["setuptools"]
+    recorded = _dist(
+        tmp_path / "c",
+        "weird-dist",
+        {
+            "RECORD": "\n".join(
+                [
+                    "weird_mod/__init__.py,,",
+                    "weird_mod/core.py,,",
+                    "single.py,,",
+                    "_native.cpython-311-x86_64-linux-gnu.so,,",
+                    "weird_dist-1.0.dist-info/METADATA,,",
+                    "../../bin/weird,,",
+                    "weird.pth,,",
+                ]
+            )
+        },
+    )
+    assert dists.import_names("weird-dist", recorded) == ["weird_mod", "single"]
+
+
+def test_modules_to_import_add_the_compiled_submodules() -> None:
+    modules = dists.modules_to_import("matplotlib", None)
+    assert modules[0] == "matplotlib"
+    assert "matplotlib.pyplot" in modules
+    assert dists.modules_to_import("scikit-learn", None)[:2] == ["sklearn", "sklearn.base"]
+    assert dists.modules_to_import("rich", None) == ["rich"]
+
+
+def test_ordered_puts_base_libraries_first() -> None:
+    assert dists.ordered(["lightgbm", "zeta", "Pandas", "numpy", "pandas", "alpha"]) == [
+        "numpy",
+        "pandas",
+        "lightgbm",
+        "zeta",
+        "alpha",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2.0.2", (2, 0, 2)),
+        ("1.26.0rc1", (1, 26, 0)),
+        ("2.1.0.dev0+git20240101", (2, 1, 0)),
+        ("3.3.5", (3, 3, 5)),
+        ("1.5", (1, 5)),
+    ],
+)
+def test_version_tuples(text: str, expected: tuple[int, ...]) -> None:
+    class Module:
+        __version__ = text
+
+    assert version(Module) == expected
+
+
+def test_builtin_checks_are_named_by_what_they_need() -> None:
+    checks = builtin_checks()
+    names = [c.name for c in checks]
+    assert len(names) == len(set(names))
+    assert len(checks) >= 30
+    for chk in checks:
+        assert set(chk.needs) <= set(dists.KNOWN_ORDER), chk
+        prefix, _, short = chk.name.partition(":")
+        assert prefix == "+".join(chk.needs)
+        assert short
+        assert short == short.lower()
+        assert "_" not in short
+        assert chk.summary, f"{chk.name} has no docstring"
+    covered = {frozenset(c.needs) for c in checks}
+    for pair in [
+        {"numpy"},
+        {"scipy"},
+        {"matplotlib"},
+        {"pandas", "numpy"},
+        {"pandas", "matplotlib"},
+        {"scikit-learn", "scipy"},
+        {"scikit-learn", "pandas"},
+        {"lightgbm", "numpy"},
+        {"lightgbm", "pandas"},
+        {"lightgbm", "scikit-learn"},
+    ]:
+        assert frozenset(pair) in covered, pair
+    assert builtin_checks() == checks  # loading twice registers nothing twice
+
+
+def _module_level_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, level) of every import outside a function body."""
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, 0) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                found.append((child.module or "", child.level))
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SMOKE_DIR.rglob("*.py")), ids=lambda p: str(p.relative_to(SMOKE_DIR))
+)
+def test_smoke_modules_import_only_the_standard_library(path: Path) -> None:
+    for module, level in _module_level_imports(path):
+        if level:
+            continue  # within the smoke package itself
+        top = module.split(".")[0]
+        assert top in sys.stdlib_module_names or top == "__future__", (path.name, module)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SMOKE_DIR.rglob("*.py")), ids=lambda p: str(p.relative_to(SMOKE_DIR))
+)
+def test_smoke_modules_parse_as_python_3_9(path: Path) -> None:
+    tree = ast.parse(path.read_text(), feature_version=(3, 9))
+    assert not any(isinstance(node, ast.Match) for node in ast.walk(tree))
+    # Annotations may use 3.10 syntax only because they are never evaluated.
+    assert any(
+        isinstance(node, ast.ImportFrom) and node.module == "__future__" for node in tree.body
+    ), "from __future__ import annotations is missing"
+
+
+def test_runner_argv_matches_the_engine_parser(tmp_path: Path) -> None:
+    sites = [str(tmp_path / "numpy"), str(tmp_path / "pandas")]
+    for site in sites:
+        Path(site).mkdir()
+    argv = runner_argv(
+        "/usr/bin/python3",
+        sites=sites,
+        packages=["numpy", "pandas"],
+        checks_dirs=[str(tmp_path)],
+        timeout=30,
+        only=["pandas*"],
+        exec_cmd=["python", "-m", "pytest", "/checks", "--timeout", "5"],
+    )
+    assert argv[:2] == ["/usr/bin/python3", "/opt/compat-smoke/runner.py"]
+    args, command = engine.parse_args(argv[2:])
+    assert args.site == sites
+    assert args.checks_dir == [str(tmp_path)]
+    assert args.package == ["numpy", "pandas"]
+    assert args.timeout == 30.0
+    assert args.only == ["pandas*"]
+    assert command == ["python", "-m", "pytest", "/checks", "--timeout", "5"]
+
+
+def test_verdicts_agree_with_the_engine() -> None:
+    assert VERDICTS == engine.VERDICTS
+
+
+def test_builtin_numpy_checks_pass_on_the_host_numpy() -> None:
+    """The real checks, where the host happens to have numpy (no network needed)."""
+    pytest.importorskip("numpy")
+    proc = subprocess.run(
+        [sys.executable, str(SMOKE_DIR / "runner.py"), "--package", "numpy", "--only", "numpy:*"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    results = {e["check"]: e for e in events if e["event"] == "result"}
+    failed = {k: v["error"] for k, v in results.items() if v["verdict"] != "pass"}
+    assert proc.returncode == 0
+    assert not failed
+    assert len(results) >= 6

@@ -1,0 +1,517 @@
+"""The smoke runner as the harness uses it: a subprocess writing JSON events,
+run here with the host's Python on tiny fake site directories.
+
+The runner is started with ``-S`` so that the host's own site-packages (which
+may hold numpy) stay out of the combination: only the --site dirs count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat.smoke import RUNNER, VERDICTS, runner_argv
+
+RESULT_KEYS = {"event", "check", "verdict", "duration", "error", "log"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Run:
+    returncode: int
+    events: list[dict[str, Any]]
+    stderr: str
+    wall: float
+
+    @property
+    def results(self) -> dict[str, dict[str, Any]]:
+        return {e["check"]: e for e in self.events if e["event"] == "result"}
+
+    def verdict(self, check: str) -> str:
+        return str(self.results[check]["verdict"])
+
+    @property
+    def done(self) -> dict[str, Any]:
+        assert self.events[-1]["event"] == "done", self.events[-1]
+        return self.events[-1]
+
+
+def run_runner(
+    *args: str,
+    python: str = sys.executable,
+    flags: tuple[str, ...] = ("-S",),
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> Run:
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    base_env["PYTHONDONTWRITEBYTECODE"] = "1"  # the smoke dir is read-only in real use
+    started = time.monotonic()
+    proc = subprocess.run(
+        [python, *flags, str(RUNNER), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base_env, **(env or {})},
+        check=False,
+    )
+    wall = time.monotonic() - started
+    # Every line of stdout is an event: nothing a check prints may land there.
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    return Run(returncode=proc.returncode, events=events, stderr=proc.stderr, wall=wall)
+
+
+def make_dist(site: Path, name: str, module: str, source: str, *, top_level: bool = True) -> None:
+    """An installed distribution: one module and its dist-info."""
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(textwrap.dedent(source))
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    if top_level:
+        (info / "top_level.txt").write_text(module + "\n")
+    (info / "RECORD").write_text(f"{module}/__init__.py,,\n")
+
+
+def write_checks(directory: Path, **scripts: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, source in scripts.items():
+        (directory / f"{name}.py").write_text(textwrap.dedent(source))
+    return directory
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    site = tmp_path / "site-a"
+    make_dist(
+        site,
+        "good-pkg",
+        "good_pkg",
+        """
+        import os, sys
+        print("noise on stdout from import", flush=True)
+        print('{"event": "done", "counts": {}}', flush=True)
+        os.write(1, b"raw bytes on fd 1\\n")
+        sys.stderr.write("noise on stderr\\n")
+        VALUE = 42
+        """,
+    )
+    make_dist(
+        site,
+        "broken-pkg",
+        "broken_pkg",
+        """
+        raise ImportError("libfoo.so.1: cannot open shared object file: No such file or directory")
+        """,
+    )
+    return site
+
+
+def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        passing="""
+            import good_pkg
+            print("check output")
+            assert good_pkg.VALUE == 42
+        """,
+    )
+    run = run_runner(
+        "--site", str(site_dir), "--package", "good-pkg", "--checks-dir", str(checks),
+        "--only", "user:*",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    kinds = [(e["event"], e.get("check")) for e in run.events]
+    assert kinds == [
+        ("start", "import:good-pkg"),
+        ("result", "import:good-pkg"),
+        ("start", "user:passing.py"),
+        ("result", "user:passing.py"),
+        ("done", None),
+    ]
+    for event in run.events:
+        if event["event"] == "result":
+            assert set(event) == RESULT_KEYS
+            assert isinstance(event["duration"], float)
+        elif event["event"] == "start":
+            assert set(event) == {"event", "check"}
+    assert run.verdict("import:good-pkg") == "pass"
+    import_log = run.results["import:good-pkg"]["log"]
+    assert "good-pkg 1.0 in" in import_log
+    assert "noise on stdout from import" in import_log
+    assert "raw bytes on fd 1" in import_log
+    assert "noise on stderr" in import_log
+    assert '"event": "done"' in import_log  # a fake event printed by the import stays in its log
+    assert run.results["user:passing.py"]["log"] == "check output\n"
+    assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), "pass": 2}
+    assert run.done["duration"] > 0
+
+
+def test_import_error_keeps_its_first_line_and_dependents_are_skipped(
+    site_dir: Path, tmp_path: Path
+) -> None:
+    checks = write_checks(tmp_path / "checks", uses_broken="import broken_pkg\n")
+    run = run_runner(
+        "--site", str(site_dir), "--package", "broken-pkg", "--package", "good-pkg",
+        "--package", "numpy", "--checks-dir", str(checks), "--only", "numpy:*",
+        "--only", "user:*",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    broken = run.results["import:broken-pkg"]
+    assert broken["verdict"] == "import-error"
+    assert broken["error"] == (
+        "ImportError: libfoo.so.1: cannot open shared object file: No such file or directory"
+    )
+    assert "Traceback" in broken["log"]
+    assert "broken_pkg/__init__.py" in broken["log"]
+    assert "isolate.py" not in broken["log"]  # the runner's own frames are trimmed
+    assert run.verdict("import:good-pkg") == "pass"
+    missing = run.results["import:numpy"]
+    assert missing["verdict"] == "import-error"
+    assert "No module named 'numpy'" in missing["error"]
+    assert "no distribution numpy is installed" in missing["log"]
+    # numpy's checks are reported, as skipped, naming the failed import.
+    numpy_checks = [r for name, r in run.results.items() if name.startswith("numpy:")]
+    assert numpy_checks
+    assert {r["verdict"] for r in numpy_checks} == {"skipped"}
+    assert {r["error"] for r in numpy_checks} == {"needs numpy: failed to import"}
+    # Inside a user check, any exception is a runtime error, even an ImportError.
+    assert run.verdict("user:uses_broken.py") == "runtime-error"
+
+
+def test_imports_run_in_dependency_order(site_dir: Path) -> None:
+    run = run_runner(
+        "--site", str(site_dir), "--package", "good_pkg", "--package", "scikit-learn",
+        "--package", "Pandas", "--package", "numpy==2.0.2", "--only", "none",
+    )  # fmt: skip
+    starts = [e["check"] for e in run.events if e["event"] == "start"]
+    assert starts == ["import:numpy", "import:pandas", "import:scikit-learn", "import:good-pkg"]
+
+
+def test_checks_without_their_packages_are_skipped(site_dir: Path) -> None:
+    run = run_runner(
+        "--site", str(site_dir), "--package", "good-pkg", "--only", "pandas+matplotlib:*"
+    )
+    results = list(run.results.values())
+    assert len(results) == 4  # the import and pandas+matplotlib's three checks
+    plots = [r for r in results if r["check"].startswith("pandas+matplotlib:")]
+    assert all(r["verdict"] == "skipped" for r in plots)
+    assert plots[0]["error"] == "needs pandas, matplotlib: not in the combination"
+
+
+def test_crash_of_one_check_is_reported_and_the_suite_goes_on(
+    site_dir: Path, tmp_path: Path
+) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        a_segfault="""
+            import ctypes
+            print("about to crash")
+            ctypes.string_at(0)
+        """,
+        b_abort="import os\nos.abort()\n",
+        c_exits="import os\nos._exit(7)\n",
+        d_after="import good_pkg\n",
+    )
+    run = run_runner("--site", str(site_dir), "--checks-dir", str(checks), "--only", "user:*")
+    assert run.returncode == 0, run.stderr
+    segv = run.results["user:a_segfault.py"]
+    assert segv["verdict"] == "crash"
+    assert segv["error"].startswith("killed by signal SIGSEGV")
+    assert "about to crash" in segv["log"]
+    assert "Fatal Python error" in segv["log"]  # faulthandler's stack
+    assert "a_segfault.py" in segv["log"]
+    assert run.results["user:b_abort.py"]["error"].startswith("killed by signal SIGABRT")
+    exits = run.results["user:c_exits.py"]
+    assert exits["verdict"] == "crash"
+    assert exits["error"] == "exited with status 7 before reporting"
+    assert run.verdict("user:d_after.py") == "pass"
+    assert run.done["counts"]["crash"] == 3
+
+
+def test_timeout_kills_the_check_and_its_children_quickly(site_dir: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "grandchild.pid"
+    checks = write_checks(
+        tmp_path / "checks",
+        hangs=f"""
+            import subprocess, time
+            child = subprocess.Popen(["sleep", "300"])
+            open({str(marker)!r}, "w").write(str(child.pid))
+            def wait_forever():
+                time.sleep(300)
+            wait_forever()
+        """,
+        then_passes="pass\n",
+    )
+    run = run_runner(
+        "--site", str(site_dir), "--checks-dir", str(checks), "--only", "user:*",
+        "--timeout", "1",
+    )  # fmt: skip
+    hung = run.results["user:hangs.py"]
+    assert hung["verdict"] == "timeout"
+    assert hung["error"] == "did not finish within 1 s"
+    assert 0.9 < hung["duration"] < 2.5
+    assert "wait_forever" in hung["log"]  # where it hung, dumped just before the kill
+    assert run.verdict("user:then_passes.py") == "pass"
+    assert run.wall < 8
+    grandchild = int(marker.read_text())
+    assert not _alive(grandchild)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie waiting for init to reap it is as good as dead.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def test_user_check_outcomes(site_dir: Path, tmp_path: Path) -> None:
+    checks = write_checks(
+        tmp_path / "checks",
+        asserts="x = 1\nassert x == 2\n",
+        raises="raise RuntimeError('boom\\nsecond line')\n",
+        skips="import unittest\nraise unittest.SkipTest('no GPU here')\n",
+        exit_zero="import sys\nsys.exit(0)\n",
+        exit_three="import sys\nsys.exit(3)\n",
+        functions="""
+            calls = []
+            def test_one():
+                calls.append(1)
+            def test_two():
+                assert calls == [1], calls
+                raise ValueError("second test failed")
+            def helper_not_a_test():
+                raise AssertionError("never called")
+        """,
+        fixtures="def test_needs(tmp_path):\n    pass\n",
+        _private_helper="raise SystemExit('never run: starts with _')\n",
+    )
+    (checks / "notes.txt").write_text("not a check")
+    run = run_runner("--site", str(site_dir), "--checks-dir", str(checks), "--only", "user:*")
+    results = run.results
+    assert results["user:asserts.py"]["verdict"] == "runtime-error"
+    assert results["user:asserts.py"]["error"] == "AssertionError at asserts.py:2: assert x == 2"
+    assert results["user:raises.py"]["error"] == "RuntimeError: boom"
+    assert "second line" in results["user:raises.py"]["log"]
+    assert results["user:skips.py"]["verdict"] == "skipped"
+    assert results["user:skips.py"]["error"] == "no GPU here"
+    assert results["user:exit_zero.py"]["verdict"] == "pass"
+    assert results["user:exit_three.py"]["verdict"] == "runtime-error"
+    assert results["user:exit_three.py"]["error"] == "sys.exit(3)"
+    assert results["user:functions.py"]["error"] == "ValueError: second test failed"
+    assert results["user:fixtures.py"]["verdict"] == "runtime-error"
+    assert "takes fixtures (tmp_path)" in results["user:fixtures.py"]["error"]
+    assert set(results) == {
+        "user:asserts.py",
+        "user:raises.py",
+        "user:skips.py",
+        "user:exit_zero.py",
+        "user:exit_three.py",
+        "user:functions.py",
+        "user:fixtures.py",
+    }
+
+
+def test_optimize_flag_does_not_disable_asserts(site_dir: Path, tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", asserts="assert False, 'must be seen'\n")
+    run = run_runner(
+        "--site", str(site_dir), "--checks-dir", str(checks), "--only", "user:*",
+        flags=("-S", "-O"),
+    )  # fmt: skip
+    assert run.results["user:asserts.py"]["error"] == "AssertionError: must be seen"
+
+
+def test_site_dirs_compose_in_order_with_pth_files(tmp_path: Path) -> None:
+    first = tmp_path / "site-1"
+    second = tmp_path / "site-2"
+    make_dist(first, "shadowed", "shadowed", "WHERE = 'first'\n")
+    make_dist(second, "shadowed", "shadowed", "WHERE = 'second'\n")
+    vendor = second / "vendor"
+    make_dist(vendor, "vendored", "vendored", "FROM = 'pth dir'\n", top_level=False)
+    (second / "extra.pth").write_text(
+        "vendor\nimport os; os.environ['SMOKE_PTH_RAN'] = 'yes'\n# a comment\n"
+    )
+    checks = write_checks(
+        tmp_path / "checks",
+        composed="""
+            import os, sys
+            import shadowed, vendored
+            assert shadowed.WHERE == "first", shadowed.WHERE
+            assert vendored.FROM == "pth dir"
+            assert os.environ["SMOKE_PTH_RAN"] == "yes"
+            assert os.environ["OMP_NUM_THREADS"] == "1"
+            assert os.environ["MPLBACKEND"] == "Agg"
+        """,
+    )
+    run = run_runner(
+        "--site", str(first), "--site", str(second), "--package", "vendored",
+        "--checks-dir", str(checks), "--only", "user:*",
+    )  # fmt: skip
+    assert run.verdict("import:vendored") == "pass", run.results["import:vendored"]
+    assert str(vendor) in run.results["import:vendored"]["log"]
+    assert run.verdict("user:composed.py") == "pass", run.results["user:composed.py"]
+
+
+def test_site_dirs_come_before_the_interpreters_site_packages(tmp_path: Path) -> None:
+    """Without -S the host's site-packages is on sys.path: the composed dirs win."""
+    site = tmp_path / "site"
+    make_dist(site, "packaging", "packaging", "__version__ = 'composed'\n")
+    checks = write_checks(
+        tmp_path / "checks",
+        which="import packaging\nassert packaging.__version__ == 'composed'\n",
+    )
+    run = run_runner("--site", str(site), "--checks-dir", str(checks), "--only", "user:*", flags=())
+    assert run.verdict("user:which.py") == "pass", run.results["user:which.py"]
+
+
+def test_exec_runs_with_the_composed_path(site_dir: Path) -> None:
+    run = run_runner(
+        "--site", str(site_dir), "--only", "exec", "--exec", "--", sys.executable, "-S", "-c",
+        "import good_pkg, os; print('exec sees', good_pkg.VALUE, os.environ['OMP_NUM_THREADS'])",
+    )  # fmt: skip
+    result = run.results["exec"]
+    assert result["verdict"] == "pass", result
+    assert "exec sees 42 1" in result["log"]
+    assert "noise on stdout from import" in result["log"]
+
+
+def test_exec_failure_crash_and_timeout(site_dir: Path) -> None:
+    failing = run_runner(
+        "--site", str(site_dir), "--only", "exec", "--exec", "--", sys.executable, "-c",
+        "import sys\nfor i in range(100): print('line', i)\nsys.exit('last words')",
+    )  # fmt: skip
+    result = failing.results["exec"]
+    assert result["verdict"] == "runtime-error"
+    assert result["error"] == "exit status 1: last words"
+    assert "line 99" in result["log"]
+    killed = run_runner(
+        "--site", str(site_dir), "--only", "exec", "--exec", "--", sys.executable, "-c",
+        "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
+    )  # fmt: skip
+    assert killed.results["exec"]["verdict"] == "crash"
+    assert killed.results["exec"]["error"].startswith("killed by signal SIGSEGV")
+    slow = run_runner(
+        "--site", str(site_dir), "--only", "exec", "--timeout", "1", "--exec", "--",
+        sys.executable, "-c", "import time; time.sleep(60)",
+    )  # fmt: skip
+    assert slow.results["exec"]["verdict"] == "timeout"
+    assert slow.wall < 8
+    missing = run_runner("--only", "exec", "--exec", "--", "/no/such/command")
+    assert missing.results["exec"]["verdict"] == "runtime-error"
+    assert "No such file" in missing.results["exec"]["error"]
+
+
+def test_import_that_kills_the_runner_leaves_its_start_event(
+    site_dir: Path, tmp_path: Path
+) -> None:
+    make_dist(
+        site_dir,
+        "crashing-pkg",
+        "crashing_pkg",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    )
+    run = run_runner("--site", str(site_dir), "--package", "good-pkg", "--package", "crashing-pkg")
+    assert run.returncode == -signal.SIGSEGV
+    assert run.events[-1] == {"event": "start", "check": "import:crashing-pkg"}
+    assert run.verdict("import:good-pkg") == "pass"
+    assert "Fatal Python error" in run.stderr
+    assert "crashing_pkg" in run.stderr
+
+
+def test_import_time_limit(site_dir: Path) -> None:
+    make_dist(site_dir, "slow-pkg", "slow_pkg", "import time\ntime.sleep(30)\n")
+    run = run_runner(
+        "--site", str(site_dir), "--package", "slow-pkg", "--package", "good-pkg",
+        "--timeout", "1", "--only", "none",
+    )  # fmt: skip
+    assert run.verdict("import:slow-pkg") == "timeout"
+    assert run.verdict("import:good-pkg") == "pass"
+    assert run.wall < 8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--site", "/no/such/dir"], "not a directory: /no/such/dir"),
+        (["--checks-dir", "/no/such/dir"], "not a directory: /no/such/dir"),
+        (["--exec"], "--exec needs a command"),
+        (["--exec", "--"], "--exec needs a command"),
+        (["--timeout", "0"], "--timeout must be positive"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_command_lines_exit_2_without_events(args: list[str], message: str) -> None:
+    run = run_runner(*args)
+    assert run.returncode == 2
+    assert run.events == []
+    assert message in run.stderr
+
+
+def test_runner_argv_builds_what_the_runner_parses(site_dir: Path, tmp_path: Path) -> None:
+    checks = write_checks(tmp_path / "checks", ok="pass\n")
+    argv = runner_argv(
+        sys.executable,
+        smoke_dir=str(RUNNER.parent),
+        sites=[str(site_dir)],
+        packages=["good-pkg"],
+        checks_dirs=[str(checks)],
+        timeout=5,
+        only=["user:*", "exec"],
+        exec_cmd=[sys.executable, "-c", "print('hi')"],
+    )
+    proc = subprocess.run([argv[0], "-S", *argv[1:]], capture_output=True, text=True, check=False)
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    checked = [e["check"] for e in events if e["event"] == "result"]
+    assert checked == ["import:good-pkg", "user:ok.py", "exec"]
+    assert all(e["verdict"] == "pass" for e in events if e["event"] == "result")
+
+
+def _python39() -> str | None:
+    """An interpreter of the oldest Python the suite supports, if this host has one."""
+    for candidate in ("python3.9", "/root/.pyenv/versions/3.9.18/bin/python3.9"):
+        try:
+            out = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def test_runs_on_python_3_9(site_dir: Path, tmp_path: Path) -> None:
+    python = _python39()
+    if python is None:
+        pytest.skip("no Python 3.9 interpreter on this host")
+    checks = write_checks(
+        tmp_path / "checks",
+        ok="import good_pkg\n",
+        crash="import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    )
+    run = run_runner(
+        "--site", str(site_dir), "--package", "good-pkg", "--package", "broken-pkg",
+        "--checks-dir", str(checks), python=python,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.verdict("import:good-pkg") == "pass"
+    assert run.verdict("import:broken-pkg") == "import-error"
+    assert run.verdict("user:ok.py") == "pass"
+    assert run.verdict("user:crash.py") == "crash"
+    # The built-in checks load on 3.9 too, and skip without their packages.
+    assert run.verdict("numpy:copy-semantics") == "skipped"
