@@ -58,7 +58,6 @@ DEEP_MODULES = {
         "matplotlib.pyplot",
         "matplotlib.backends.backend_agg",  # its C++ renderer loads here, not with pyplot
         "matplotlib.backends.backend_svg",
-        "matplotlib.backends.backend_pdf",
     ),
     "scikit-learn": (
         "sklearn.base",

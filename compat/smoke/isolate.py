@@ -162,6 +162,8 @@ def run_inline(body: Callable[[], None], timeout: float) -> Outcome:
     start = time.monotonic()
     with tempfile.TemporaryFile() as log:
         saved = _redirect_into(log.fileno())
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _unbuffered(1), _unbuffered(2)  # keep the log in order
 
         def on_alarm(signum: int, frame: object) -> None:
             raise _TimeLimit()
@@ -182,6 +184,7 @@ def run_inline(body: Callable[[], None], timeout: float) -> Outcome:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            sys.stdout, sys.stderr = streams
             _restore(saved)
         text = _read_log(log)
     return Outcome(verdict, time.monotonic() - start, error, text)
