@@ -21,17 +21,19 @@ Command::
     composed combination is never shadowed by whatever the image has installed.
 ``--package NAME`` (repeatable)
     The distribution names of the combination (``numpy``, ``scikit-learn``...;
-    a trailing ``==version`` is ignored). Each gets an import check, in
-    dependency order (numpy, scipy, pandas, matplotlib, scikit-learn, lightgbm,
-    then the others as given). Built-in checks run only when every
-    distribution they need was given and imported. Without any ``--package``,
-    the known distributions that are installed are used.
+    a trailing ``==version`` is ignored). Each gets an import check, and so does
+    each of the six known distributions (numpy, scipy, pandas, matplotlib,
+    scikit-learn, lightgbm) found installed without being named: a transitive
+    dependency is part of the combination too. Imports run in dependency order
+    (those six first, in that order, then the others as given). A built-in
+    check runs only when every distribution it needs was imported; otherwise it
+    is ``skipped``, its error naming what is missing or failed to import.
 ``--checks-dir DIR`` (repeatable)
     Every ``*.py`` file in DIR (sorted, files starting with ``_`` left out) is
     one check named ``user:<file name>``: run as ``__main__`` with runpy in a
     forked child (DIR first on sys.path), then its zero-argument top-level
     ``test_*`` functions are called. Any exception, or ``sys.exit`` with a
-    non-zero status, is ``runtime-error``.
+    non-zero status, is ``runtime-error``; ``unittest.SkipTest`` is ``skipped``.
 ``--timeout SECONDS`` (default 60)
     The time limit of each check (imports, built-in, user and exec alike).
 ``--only PATTERN`` (repeatable)
@@ -42,10 +44,11 @@ Command::
     Must come last: everything after ``--`` is the command. After all other
     checks it runs as check ``exec``, in a new session, with ``PYTHONPATH`` set
     to the entries the ``--site`` options added (then any inherited
-    PYTHONPATH); non-zero exit is ``runtime-error`` whose error is the last
-    line of its output and whose log is the tail of its output, death by a
-    signal is ``crash``. (.pth ``import`` lines of the site dirs are not re-run
-    by a PYTHONPATH: a command that needs them must compose sites itself.)
+    PYTHONPATH) and ``PYTHONUNBUFFERED=1``. A non-zero exit is
+    ``runtime-error``, whose error is ``exit status N: <last line of output>``
+    and whose log is the tail of the output; death by a signal is ``crash``.
+    (.pth ``import`` lines of the site dirs are not re-run through a
+    PYTHONPATH: a command that needs them must compose sites itself.)
 
 Output: JSON lines on stdout, one object per line, flushed per line::
 
@@ -54,6 +57,9 @@ Output: JSON lines on stdout, one object per line, flushed per line::
      "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL}
     {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
 
+Check names: ``import:<distribution>``, ``<needs joined by +>:<name>`` for the
+built-in checks (e.g. ``pandas+numpy:groupby-agg``; see
+``compat.smoke.checks.builtin_checks()``), ``user:<file>`` and ``exec``.
 Every check emits ``start`` then ``result``, skipped ones included, so that a
 runner killed by a crashing import leaves its culprit in the last ``start``.
 ``V`` is one of :data:`VERDICTS`. ``counts`` has every verdict as a key.
@@ -75,8 +81,9 @@ with a dump of every thread's stack taken just before), ``skipped`` (a needed
 distribution is missing or failed to import, or the installed version lacks
 what the check tests; ``error`` says which).
 
-Exit status: 0 when the suite ran to the end, whatever the verdicts; 2 for a
-bad command line; 3 when the runner itself failed. If an import kills the
+Exit status: 0 when the suite ran to the end, whatever the verdicts (the
+interpreter's teardown is skipped: a library crashing at exit does not count);
+2 for a bad command line; 3 when the runner itself failed. If an import kills the
 runner, the faulthandler stack goes to stderr and the exit status is the signal.
 
 Isolation and speed: packages are imported once, in the runner process (each
