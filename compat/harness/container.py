@@ -12,6 +12,7 @@ import logging
 import shlex
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from compat.errors import EngineUnavailable, HarnessError, ImageUnavailable
 log = logging.getLogger("compat.harness")
 
 SESSION_LABEL = "compat.session"
+CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-made start
 _KILL_GRACE = 5  # seconds between TERM and KILL for the in-image `timeout`
 _BACKSTOP = 30  # seconds past the limit before the host gives up on an exec
 
@@ -140,6 +142,7 @@ class Container:
         self.session = session
         self._container: Any = None
         self._lock = threading.Lock()
+        self._tag = uuid.uuid4().hex
         self.killed = False
 
     @property
@@ -155,7 +158,7 @@ class Container:
             "image": spec.image,
             "command": list(spec.command),
             "detach": True,
-            "labels": {SESSION_LABEL: self.session},
+            "labels": {SESSION_LABEL: self.session, CONTAINER_LABEL: self._tag},
             "network_mode": "bridge" if spec.network else "none",
             "mounts": [
                 DockerMount(m.target, str(m.source), type="bind", read_only=m.read_only)
@@ -212,10 +215,10 @@ class Container:
             log.warning("could not remove container %s: %s", container.id[:12], _short(exc))
 
     def _cleanup_by_label(self) -> None:
-        # a create that failed half-way (or was interrupted) may still have left one
+        # a start that failed half-way (or was interrupted) may still have left it
         try:
             for c in self._client.containers.list(
-                all=True, filters={"label": f"{SESSION_LABEL}={self.session}", "status": "created"}
+                all=True, filters={"label": f"{CONTAINER_LABEL}={self._tag}"}
             ):
                 c.remove(force=True)
         except Exception:  # cleaning up after a failure must not hide that failure

@@ -160,7 +160,7 @@ def test_container_is_created_as_asked_and_removed() -> None:
     with Container(engine, _spec(), session="s1") as c:
         (fake,) = engine.containers_
         kwargs = fake.kwargs
-        assert kwargs["labels"] == {SESSION_LABEL: "s1"}
+        assert kwargs["labels"][SESSION_LABEL] == "s1"
         assert kwargs["network_mode"] == "none"
         assert kwargs["user"] == "65534:65534"
         assert kwargs["mounts"][0]["ReadOnly"] is True
@@ -189,6 +189,22 @@ def test_missing_image_is_image_unavailable() -> None:
         Container(FakeEngine(), _spec(image="missing"), session="s"),
     ):
         pass
+
+
+def test_interrupted_start_leaves_nothing() -> None:
+    engine = FakeEngine()
+    sibling = Container(engine, _spec(), session="s").__enter__()
+    real_run = engine.containers.run
+
+    def run_then_interrupt(**kwargs: Any) -> FakeDockerContainer:
+        real_run(**kwargs)  # created and started, but the caller never learns its id
+        raise KeyboardInterrupt
+
+    engine.containers.run = run_then_interrupt  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt), Container(engine, _spec(), session="s"):
+        pass
+    assert engine.containers_ == [sibling._container]  # the other one of the session stays
+    sibling.remove()
 
 
 def test_exec_runs_under_the_image_timeout_utility() -> None:
