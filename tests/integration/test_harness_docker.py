@@ -231,3 +231,41 @@ def test_crash_and_timeout_do_not_stop_the_scan(
     assert by_harness.verdict is Verdict.TIMEOUT
     assert by_harness.failed_check == "user:hang.py"
     assert by_harness.duration < 30
+
+
+def test_sdist_is_built_in_a_toolchain_image_once(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
+) -> None:
+    from packaging.utils import canonicalize_name
+
+    from compat.matrix import BuildPolicy
+    from compat.resolve.candidates import CandidateSource, requested
+    from compat.resolve.resolver import Resolver
+
+    target = _target(BOOKWORM, cache_dir, docker_client)
+    # a small C extension, forced from source
+    policy = BuildPolicy(no_binary=frozenset({canonicalize_name("bitarray")}))
+    source = CandidateSource(index, target, build=policy)
+    combo = Resolver(source).resolve([requested("bitarray")])
+    assert isinstance(combo, Combo)
+    assert [p.kind for p in combo.pins] == [FileKind.SDIST]
+
+    (built,) = run(target, [combo], cache_dir, network)
+    assert built.verdict is Verdict.PASS, (built.error, built.log[-2000:])
+    assert _checks(built)["import:bitarray"] == "pass"
+    records = list((cache_dir / "builds" / combo.pins[0].sha256).glob("*.json"))
+    assert len(records) == 1
+
+    stages: list[str] = []
+    opts = RunOptions(cache_dir=cache_dir, network=network)
+    with make_backend("docker", options=opts, notify=print) as backend:
+        (again,) = backend.run(
+            target, [combo], on_result=lambda r: None, progress=lambda s, d, t: stages.append(s)
+        )
+    assert again.verdict is Verdict.PASS
+    assert again.duration < 30
+    # the cached wheel is reused: the build stage reports, but no builder ran
+    assert (
+        records[0].stat().st_mtime
+        == next((cache_dir / "builds" / combo.pins[0].sha256).glob("*.json")).stat().st_mtime
+    )
