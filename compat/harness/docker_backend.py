@@ -38,6 +38,7 @@ from compat.harness.runtime import (
     ImageInfo,
     Runtime,
     build_error_line,
+    compile_command,
 )
 from compat.harness.sysdeps import install_command
 from compat.model import Pin
@@ -275,7 +276,7 @@ class DockerRuntime(Runtime):
         paths = [self.site_dir(d) for d in dirs]
         spec = ContainerSpec(
             image=info.image,
-            command=(info.python, "-I", "-S", "-m", "compileall", "-q", "-j0", *paths),
+            command=tuple(compile_command(info.python, paths)),
             user=f"{os.getuid()}:{os.getgid()}",  # the .pyc files belong to the store's owner
             mounts=self._mounts(writable_installs=True),
             tmpfs=("/tmp",),

@@ -13,9 +13,13 @@ import logging
 import re
 import shutil
 import tempfile
-import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.sources import WheelFile
 
 from compat.errors import HarnessError
 
@@ -29,6 +33,17 @@ class UnpackFailed(HarnessError):
         self.wheel = wheel
         self.reason = reason
         super().__init__(f"cannot unpack {wheel.name}: {reason}")
+
+
+class _WheelFile(WheelFile):
+    """Leaves out the stray ``__pycache__`` files some wheels ship: installer would skip
+    them with a warning; here they are skipped quietly (and thread-safely)."""
+
+    def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+        for elements, stream, executable in super().get_contents():
+            if "__pycache__" in elements[0].split("/")[:-1]:
+                continue
+            yield elements, stream, executable
 
 
 class InstallStore:
@@ -48,10 +63,6 @@ class InstallStore:
         target = self.dir_for(sha256)
         if target.is_dir():
             return target
-        from installer import install
-        from installer.destinations import SchemeDictionaryDestination
-        from installer.sources import WheelFile
-
         self.installs_dir.mkdir(parents=True, exist_ok=True)
         # unpack beside the final place, then rename: a crash never leaves half a tree
         tmp = Path(tempfile.mkdtemp(dir=self.installs_dir, prefix=".unpack-"))
@@ -70,14 +81,8 @@ class InstallStore:
                 bytecode_optimization_levels=(),  # compiled later by the target's own Python
             )
             try:
-                # installer warns about files it skips (stray __pycache__ in some wheels);
-                # they change nothing here, so they go to the log, not to the user
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    with WheelFile.open(wheel) as source:
-                        install(source, destination, additional_metadata={})
-                for w in caught:
-                    log.debug("%s: %s", wheel.name, w.message)
+                with _WheelFile.open(wheel) as source:
+                    install(source, destination, additional_metadata={})
             except Exception as exc:
                 raise UnpackFailed(wheel, f"{type(exc).__name__}: {exc}") from exc
             # group/world readable: the runner reads them as an unprivileged user

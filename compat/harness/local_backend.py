@@ -24,6 +24,7 @@ from compat.harness.runtime import (
     ImageInfo,
     Runtime,
     build_error_line,
+    compile_command,
 )
 from compat.model import Pin
 from compat.targets.target import Target
@@ -109,7 +110,7 @@ class LocalRuntime(Runtime):
 
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
         done = cmd.run(
-            [self.python, "-I", "-S", "-m", "compileall", "-q", "-j0", *map(str, dirs)],
+            compile_command(self.python, [str(d) for d in dirs]),
             timeout=1800,
             check=False,
         )

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,14 +337,7 @@ class Pipeline:
                 wheels[record.wheel_sha256] = wheelhouse.path(
                     record.wheel_sha256, record.wheel_filename
                 )
-        unpack_failed: dict[str, str] = {}
-        for i, (sha, path) in enumerate(wheels.items()):
-            progress("unpack", i, len(wheels))
-            try:
-                self.store.unpack(path, sha)
-            except UnpackFailed as exc:
-                unpack_failed[sha] = exc.reason
-        progress("unpack", len(wheels), len(wheels))
+        unpack_failed = self._unpack(wheels, progress)
 
         ready, failures = prerun_failures(
             combos,
@@ -356,6 +349,26 @@ class Pipeline:
         )
         self._compile(info, ready, progress)
         return info, ready, failures
+
+    def _unpack(self, wheels: dict[str, Path], progress: Progress) -> dict[str, str]:
+        """Unpack what the store lacks, a few at a time (zlib and file writes release
+        the GIL); returns sha256 -> reason for the wheels that failed."""
+        todo = {sha: path for sha, path in wheels.items() if not self.store.has(sha)}
+        failed: dict[str, str] = {}
+        done = len(wheels) - len(todo)
+        progress("unpack", done, len(wheels))
+        if not todo:
+            return failed
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="compat-unpack") as pool:
+            futures = {pool.submit(self.store.unpack, path, sha): sha for sha, path in todo.items()}
+            for future in as_completed(futures):
+                try:
+                    future.result()
+                except UnpackFailed as exc:
+                    failed[futures[future]] = exc.reason
+                done += 1
+                progress("unpack", done, len(wheels))
+        return failed
 
     def _compile(self, info: ImageInfo, ready: Sequence[Prepared], progress: Progress) -> None:
         needed = self.store.needing_compile(

@@ -147,3 +147,36 @@ def test_compile_stamps_are_per_interpreter(tmp_path: Path) -> None:
     store.mark_compiled(["a"], "cpython-311-x")
     assert store.needing_compile(["a", "b"], "cpython-311-x") == ["b"]
     assert store.needing_compile(["a"], "cpython-313-y") == ["a"]
+
+
+def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path,
+        "stray",
+        "1.0",
+        {"stray/__init__.py": "", "stray/__pycache__/__init__.cpython-311.pyc": "junk"},
+    )
+    store = InstallStore(tmp_path / "cache")
+    site = store.unpack(wheel, sha256_of(wheel))  # warnings are errors in this suite
+    assert (site / "stray" / "__init__.py").is_file()
+    assert not (site / "stray" / "__pycache__").exists()
+
+
+def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
+    from compat.harness.options import RunOptions
+    from compat.harness.pipeline import Pipeline
+    from tests.unit.test_harness_fakes import FakeRuntime, ok
+
+    wheels = {}
+    for i in range(12):
+        w = make_wheel(tmp_path, f"p{i}", "1.0")
+        wheels[sha256_of(w)] = w
+    broken = tmp_path / "broken-1.0-py3-none-any.whl"
+    broken.write_bytes(b"not a zip")
+    wheels[sha256_of(broken)] = broken
+    pipeline = Pipeline(FakeRuntime(lambda argv: ok("")), RunOptions(cache_dir=tmp_path / "c"))
+    seen: list[tuple[str, int, int]] = []
+    failed = pipeline._unpack(wheels, lambda s, d, t: seen.append((s, d, t)))
+    assert list(failed) == [sha256_of(broken)]
+    assert seen[-1] == ("unpack", 13, 13)
+    assert all(pipeline.store.has(sha) for sha in wheels if sha not in failed)
