@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,17 +17,28 @@ import click
 import platformdirs
 from packaging.utils import canonicalize_name
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from compat import __version__
-from compat.errors import CompatError, UsageError
+from compat.errors import CompatError, IncompatibleFound, UsageError
+from compat.harness import Backend, ComboResult, RunOptions, make_backend
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex
-from compat.matrix import STRATEGIES, Matrix, load_matrix
-from compat.model import Combo, FileKind
+from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
+from compat.model import Combo, FileKind, Verdict
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
+from compat.scan import Conflict, Journal, Row, parse_pins, pre_run_rows, resolve_check, target_for
 from compat.settings import NetworkSettings
 from compat.targets.profiles import PROFILES, target_from_profile
 from compat.targets.target import Target
@@ -47,6 +59,7 @@ class Settings:
     offline: bool
     snapshot: Path | None
     verbose: bool
+    data_dir: Path
 
 
 def _target_options(func: F) -> F:
@@ -152,6 +165,7 @@ def cli(
         offline=offline,
         snapshot=snapshot,
         verbose=verbose,
+        data_dir=Path(os.environ.get("COMPAT_DATA_DIR") or platformdirs.user_data_dir("compat")),
     )
 
 
@@ -270,6 +284,287 @@ def show_plan(plan: Plan) -> None:
         out.print(
             f"[red]metadata-conflict[/] {', '.join(conflict.requested)}: {conflict.explanation}"
         )
+
+
+def _run_options(func: F) -> F:
+    for decorator in reversed(
+        (
+            click.option(
+                "--backend",
+                type=click.Choice(["auto", "docker", "local"]),
+                default="auto",
+                show_default=True,
+                help="Where combinations run: containers, or this machine's Python.",
+            ),
+            click.option("-j", "--jobs", type=click.IntRange(min=1), default=2, show_default=True),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=1),
+                default=300,
+                show_default=True,
+                help="Seconds one combination may run.",
+            ),
+            click.option("--cpus", type=click.FloatRange(min=0.1), help="CPUs per container."),
+            click.option("--memory", default="4g", show_default=True, help="Memory per container."),
+            click.option(
+                "--add-system-deps",
+                is_flag=True,
+                help="Install the distro packages a missing shared library points to, and retry.",
+            ),
+            click.option(
+                "--checks",
+                "checks_dir",
+                type=click.Path(path_type=Path, file_okay=False, exists=True),
+                help="A directory of your own check scripts, run in each environment.",
+            ),
+            click.option(
+                "--exec",
+                "exec_cmd",
+                metavar="CMD",
+                help="A command (e.g. your pytest suite) run in each environment.",
+            ),
+        )
+    ):
+        func = decorator(func)
+    return func
+
+
+def _backend(
+    settings: Settings,
+    *,
+    backend: str,
+    jobs: int,
+    timeout: float,
+    cpus: float | None,
+    memory: str,
+    add_system_deps: bool,
+    checks_dir: Path | None,
+    exec_cmd: str | None,
+) -> Backend:
+    options = RunOptions(
+        cache_dir=settings.cache_dir,
+        jobs=jobs,
+        combo_timeout=timeout,
+        check_timeout=min(120.0, timeout),
+        cpus=cpus,
+        memory=memory or None,
+        add_system_deps=add_system_deps,
+        checks_dir=checks_dir,
+        exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
+        network=settings.network,
+    )
+    return make_backend(backend, options=options, notify=lambda m: err.print(m, style="yellow"))
+
+
+def _run(
+    backend: Backend, target: Target, combos: list[Combo], journal: Journal
+) -> list[ComboResult]:
+    """Run with a progress display; each result is journalled and echoed as it lands."""
+    results: list[ComboResult] = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        def on_result(result: ComboResult) -> None:
+            results.append(result)
+            journal.result(result)
+            style = "green" if result.ok else "red"
+            extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
+            progress.console.print(
+                f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
+                highlight=False,
+            )
+
+        backend.run(target, combos, on_result=on_result, progress=on_progress)
+    return results
+
+
+def show_summary(rows: list[Row], *, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("combination", overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("failing check", overflow="fold")
+    table.add_column("first error line", overflow="fold")
+    for row in rows:
+        style = "green" if row.verdict.ok else "red"
+        table.add_row(
+            row.label,
+            f"[{style}]{row.verdict.value}[/]",
+            row.failed_check or "",
+            (row.error or "")[:200],
+        )
+    out.print(table)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
+    out.print(", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "nothing ran")
+
+
+@cli.command()
+@_target_options
+@_plan_options
+@_run_options
+@click.option(
+    "--fail-on-incompatible",
+    is_flag=True,
+    help="Exit non-zero when any combination does not pass (for CI).",
+)
+@click.pass_obj
+def scan(
+    settings: Settings,
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    probe: bool,
+    matrix_path: Path,
+    strategy: str | None,
+    last_minors: int | None,
+    cap: int | None,
+    no_binary: tuple[str, ...],
+    fail_on_incompatible: bool,
+    **run: Any,
+) -> None:
+    """Plan a matrix for a base image, run every combination, summarise the verdicts."""
+    matrix = load_matrix(matrix_path)
+    with _backend(settings, **run) as backend:
+        target = target_for(
+            backend,
+            base=base,
+            image=image,
+            python=python,
+            cache_dir=settings.cache_dir,
+            notify=lambda m: err.print(m, style="yellow"),
+        )
+        err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)
+        with open_index(settings) as index:
+            the_plan = make_plan(
+                settings,
+                index,
+                target,
+                matrix,
+                strategy=strategy,
+                last_minors=last_minors,
+                cap=cap,
+                no_binary=no_binary,
+            )
+        rows = pre_run_rows(the_plan)
+        journal = Journal(settings.data_dir / "runs", target)
+        results: list[ComboResult] = []
+        try:
+            results = _run(backend, target, list(the_plan.combos), journal)
+        except KeyboardInterrupt:
+            err.print(f"interrupted: finished results are kept in {journal.path}")
+            raise
+        finally:
+            journal.close()
+    rows += [Row.of(r) for r in results]
+    show_summary(rows, title=f"{matrix.name} on {target.name} ({backend.kind})")
+    err.print(f"results: {journal.path}", highlight=False)
+    if fail_on_incompatible and any(not r.verdict.ok for r in rows):
+        raise IncompatibleFound(
+            f"{sum(not r.verdict.ok for r in rows)} of {len(rows)} combinations do not pass"
+        )
+
+
+@cli.command()
+@click.argument("pins", nargs=-1)
+@_target_options
+@_run_options
+@click.option("--no-binary", multiple=True, metavar="PKG", help="Build PKG from its sdist.")
+@click.option(
+    "--force", is_flag=True, help="Install the pins as given even where metadata forbids."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def check(
+    settings: Settings,
+    pins: tuple[str, ...],
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    probe: bool,
+    no_binary: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+    **run: Any,
+) -> None:
+    """Run one explicit set of pins (the rest resolved) and print the verdict."""
+    reqs = parse_pins(pins)
+    build = BuildPolicy().with_no_binary(frozenset(canonicalize_name(n) for n in no_binary))
+    with _backend(settings, **run) as backend:
+        target = target_for(
+            backend,
+            base=base,
+            image=image,
+            python=python,
+            cache_dir=settings.cache_dir,
+            notify=lambda m: err.print(m, style="yellow"),
+        )
+        err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)
+        with open_index(settings) as index:
+            outcome = resolve_check(CandidateSource(index, target, build), reqs, force=force)
+        if isinstance(outcome, Conflict):
+            verdict = {
+                "verdict": Verdict.METADATA_CONFLICT.value,
+                "failed_checks": [],
+                "error": outcome.explanation,
+                "requested": list(pins),
+            }
+            if as_json:
+                click.echo(json.dumps(verdict, indent=2))
+            else:
+                out.print(f"[red]metadata-conflict[/]: {outcome.explanation}", highlight=False)
+                out.print("Use --force to install the pins anyway and see if they really fail.")
+            return
+        journal = Journal(settings.data_dir / "runs", target)
+        try:
+            (result,) = _run(backend, target, [outcome], journal)
+        finally:
+            journal.close()
+    if as_json:
+        data = result.to_json()
+        data["failed_checks"] = [
+            c.name for c in result.checks if c.verdict.as_verdict() not in (None, Verdict.PASS)
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return
+    show_result(result)
+
+
+def show_result(result: ComboResult) -> None:
+    style = "green" if result.ok else "red"
+    out.print(f"[{style} bold]{result.verdict.value}[/] {result.combo.label()}", highlight=False)
+    out.print("pins: " + ", ".join(str(p) for p in result.combo.pins), highlight=False)
+    for check_result in result.checks:
+        if check_result.verdict.value in ("pass", "skipped"):
+            continue
+        out.print(
+            f"  [red]{check_result.verdict.value}[/] {check_result.name}: {check_result.error}",
+            highlight=False,
+        )
+    if result.system_deps:
+        out.print(
+            f"missing system packages: {', '.join(result.system_deps)} (try --add-system-deps)"
+        )
+    if result.added_system_deps:
+        out.print(f"passed after adding system packages: {', '.join(result.added_system_deps)}")
+    counts: dict[str, int] = {}
+    for check_result in result.checks:
+        counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
+    listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s")
 
 
 def main() -> None:

@@ -73,3 +73,9 @@ class HarnessError(CompatError):
     """Running combinations failed for a reason outside any one combination."""
 
     exit_code = 5
+
+
+class IncompatibleFound(CompatError):
+    """``--fail-on-incompatible``: some combination did not pass."""
+
+    exit_code = 6

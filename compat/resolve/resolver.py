@@ -57,6 +57,9 @@ class Conflict:
 class Preferences:
     oldest: frozenset[NormalizedName] = frozenset()
     ranked: Mapping[NormalizedName, Sequence[Version]] = field(default_factory=dict)
+    # overrides: these versions are used whatever any package declares about them
+    # (``compat check --force``, to test whether a declared bound is justified)
+    forced: Mapping[NormalizedName, Version] = field(default_factory=dict)
 
 
 class _Provider(AbstractProvider[Dependency, Candidate, str]):
@@ -105,6 +108,13 @@ class _Provider(AbstractProvider[Dependency, Candidate, str]):
                 return []
             return [Candidate(name=PYTHON, version=version, extras=frozenset(), release=None)]
         extras = frozenset().union(*(n.extras for n in needs))
+        forced = self.prefs.forced.get(name)
+        if forced is not None:
+            return [
+                Candidate(name=name, version=r.version, extras=extras, release=r)
+                for r in self.source.releases(name)
+                if r.version == forced and r.file is not None
+            ]
         matches = [
             Candidate(name=name, version=r.version, extras=extras, release=r)
             for r in self.source.releases(name)
@@ -129,6 +139,8 @@ class _Provider(AbstractProvider[Dependency, Candidate, str]):
         return sorted(matches, key=lambda c: c.release is not None and c.release.built_from_source)
 
     def is_satisfied_by(self, requirement: Dependency, candidate: Candidate) -> bool:
+        if candidate.name in self.prefs.forced:
+            return True
         return requirement.allows(candidate.version)
 
     def get_dependencies(self, candidate: Candidate) -> Iterable[Dependency]:

@@ -142,3 +142,26 @@ def target_from_profile(name: str, *, python: str | None = None, machine: str = 
         machine=machine,
         tags=cpython_tags_for(release.python, prof.libc, release.libc_version, machine),
     )
+
+
+def host_target() -> Target:
+    """This machine's own interpreter, for the local backend."""
+    import platform
+    import sys
+
+    from packaging.tags import sys_tags
+
+    libc_name, libc_version = platform.libc_ver()
+    libc = Libc.GLIBC if libc_name == "glibc" else Libc.MUSL
+    parts = [int(x) for x in (libc_version or "0.0").split(".")[:2]]
+    return Target(
+        name="host",
+        image=f"host ({platform.node() or 'this machine'})",
+        python_version=Version(platform.python_version()),
+        implementation=sys.implementation.name,
+        libc=libc,
+        libc_version=(parts[0], parts[1] if len(parts) > 1 else 0),
+        machine=platform.machine(),
+        tags=tuple(sys_tags()),
+        probed=True,
+    )

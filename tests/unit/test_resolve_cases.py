@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import BuildPolicy
 from compat.model import Combo
-from compat.resolve import CandidateSource, Conflict, Dependency, Resolver
+from compat.resolve import CandidateSource, Conflict, Dependency, Preferences, Resolver
 from compat.targets.profiles import target_from_profile
 
 DATA = Path(__file__).parent.parent / "data"
@@ -40,7 +41,11 @@ def test_case(case: Path, index: SnapshotIndex) -> None:
     target = target_from_profile(spec["base"], python=spec.get("python"))
     build = BuildPolicy(allow_all=spec.get("build", "missing") != "none")
     resolver = Resolver(CandidateSource(index, target, build))
-    outcome = resolver.resolve([_request(r) for r in spec["requests"]])
+    forced = {d.name: next(iter(d.specifier)).version for d in map(_request, spec.get("force", []))}
+    outcome = resolver.resolve(
+        [_request(r) for r in spec["requests"]],
+        prefs=Preferences(forced={n: Version(v) for n, v in forced.items()}),
+    )
     expect = spec["expect"]
     if "conflict" in expect:
         assert isinstance(outcome, Conflict), f"expected a conflict, got {outcome}"

@@ -1,0 +1,160 @@
+"""One scan or check, end to end: backend, target, plan, run, record.
+
+The CLI presents; this module decides what runs where. Results are appended to a
+JSON-lines journal as each one arrives, so an interrupted scan keeps what it has.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.errors import UsageError
+from compat.harness import Backend, ComboResult
+from compat.model import Verdict
+from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.planner import Plan
+from compat.resolve.resolver import Conflict, Preferences, Resolver
+from compat.targets.profiles import host_target, target_from_profile
+from compat.targets.target import Target
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Row:
+    """One line of a scan's summary: a combination run, or one that could not be."""
+
+    label: str
+    verdict: Verdict
+    failed_check: str | None = None
+    error: str | None = None
+    combo_id: str = "-"
+
+    @classmethod
+    def of(cls, result: ComboResult) -> Row:
+        return cls(
+            label=result.combo.label(),
+            verdict=result.verdict,
+            failed_check=result.failed_check,
+            error=result.error,
+            combo_id=result.combo.id,
+        )
+
+
+def target_for(
+    backend: Backend,
+    *,
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    cache_dir: Path,
+    notify: Callable[[str], None],
+) -> Target:
+    """The target the backend really runs: the host for the local backend, else the
+    image (a profile's default image, or the one given), probed once."""
+    if base and image:
+        raise UsageError("give --base or --image, not both")
+    if backend.kind == "local":
+        if base or image:
+            notify(
+                f"local backend: ignoring {'--image ' + image if image else '--base ' + str(base)}"
+            )
+        return host_target()
+    from compat.targets.probe import probe_image
+
+    ref = image or target_from_profile(base or "debian-slim", python=python).image
+    return probe_image(ref, name=base or ref, cache_dir=cache_dir / "targets")
+
+
+def pre_run_rows(plan: Plan) -> list[Row]:
+    """Verdicts known before anything runs: no wheel, or declared metadata conflicts."""
+    rows = [
+        Row(label=name, verdict=Verdict.NO_WHEEL, error=why)
+        for name, why in plan.unavailable.items()
+    ]
+    rows += [
+        Row(
+            label=", ".join(conflict.requested),
+            verdict=Verdict.METADATA_CONFLICT,
+            error=conflict.explanation.splitlines()[0],
+        )
+        for conflict in plan.conflicts
+    ]
+    return rows
+
+
+def parse_pins(args: Sequence[str]) -> list[Requirement]:
+    if not args:
+        raise UsageError("name at least one package, e.g. compat check numpy==2.0.2 pandas==2.1.1")
+    reqs = []
+    for arg in args:
+        try:
+            reqs.append(Requirement(arg))
+        except InvalidRequirement as exc:
+            raise UsageError(f"{arg!r} is not a requirement such as numpy==2.0.2: {exc}") from None
+    return reqs
+
+
+def resolve_check(source: CandidateSource, reqs: Sequence[Requirement], *, force: bool) -> Any:
+    """One explicit set of pins, the rest resolved. With ``force``, each exact pin is
+    installed as given even where another package's metadata forbids it."""
+    deps = [
+        Dependency(
+            name=canonicalize_name(r.name),
+            extras=frozenset(canonicalize_name(e) for e in r.extras),
+            specifier=r.specifier,
+        )
+        for r in reqs
+    ]
+    forced: dict[Any, Version] = {}
+    if force:
+        for dep in deps:
+            exact = [
+                s for s in dep.specifier if s.operator in ("==", "===") and "*" not in s.version
+            ]
+            if not exact:
+                raise UsageError(f"--force needs exact pins: {dep} is not one (use ==)")
+            forced[dep.name] = Version(exact[0].version)
+    return Resolver(source).resolve(deps, prefs=Preferences(forced=forced))
+
+
+class Journal:
+    """Results as JSON lines, flushed per line, so a crash loses none that finished."""
+
+    def __init__(self, directory: Path, target: Target) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.path = directory / f"{stamp}-{target.name.replace('/', '_').replace(':', '_')}.jsonl"
+        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.write({"event": "run", "target": target.to_json(), "started": time.time()})
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    def result(self, result: ComboResult) -> None:
+        self.write({"event": "result", **result.to_json()})
+
+    def close(self) -> None:
+        self._file.close()
+
+
+__all__ = [
+    "Conflict",
+    "Journal",
+    "Row",
+    "parse_pins",
+    "pre_run_rows",
+    "resolve_check",
+    "target_for",
+]
