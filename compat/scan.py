@@ -40,11 +40,16 @@ class Row:
 
     @classmethod
     def of(cls, result: ComboResult) -> Row:
+        error = result.error
+        if result.added_system_deps:
+            error = f"needs system packages {', '.join(result.added_system_deps)}" + (
+                f"; {error}" if error else ""
+            )
         return cls(
             label=result.combo.label(),
             verdict=result.verdict,
             failed_check=result.failed_check,
-            error=result.error,
+            error=error,
             combo_id=result.combo.id,
         )
 
