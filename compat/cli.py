@@ -424,6 +424,7 @@ def show_summary(rows: list[Row], *, title: str) -> None:
 @click.pass_obj
 def scan(
     settings: Settings,
+    /,
     base: str | None,
     image: str | None,
     python: str | None,
@@ -490,6 +491,7 @@ def scan(
 @click.pass_obj
 def check(
     settings: Settings,
+    /,
     pins: tuple[str, ...],
     base: str | None,
     image: str | None,

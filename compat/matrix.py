@@ -49,7 +49,8 @@ class BuildPolicy:
     allowed: frozenset[NormalizedName] = frozenset()
     no_binary: frozenset[NormalizedName] = frozenset()  # always built from source
 
-    def may_build(self, name: NormalizedName) -> bool:
+    def may_build(self, name: str) -> bool:
+        name = canonicalize_name(name)
         return self.allow_all or name in self.allowed or name in self.no_binary
 
     def with_no_binary(self, names: frozenset[NormalizedName]) -> BuildPolicy:

@@ -117,14 +117,14 @@ class Planner:
                 raise MatrixError(self.matrix.path, key, str(exc)) from None
             in_range = [r for r in releases if package.versions.contains(r.version)]
             if not in_range:
-                newest = next(
+                latest = next(
                     (str(r.version) for r in releases if not r.version.is_prerelease), "none"
                 )
                 raise MatrixError(
                     self.matrix.path,
                     key,
                     f"no release of {package.name} matches {str(package.versions) or '*'} "
-                    f"(newest is {newest})",
+                    f"(newest is {latest})",
                 )
             versions = choose_versions(
                 self.source, package, last_minors=last_minors, every_minor=True
@@ -220,7 +220,7 @@ class Planner:
                 pairs,
                 keep,
                 lambda pair, why: infeasible.append(InfeasiblePair(pair=pair, explanation=why)),
-            )  # type: ignore[arg-type]
+            )
         else:  # exhaustive
             total = math.prod(len(v) for v in chosen.values())
             limit = cap or self.matrix.cap

@@ -192,7 +192,7 @@ class Resolver:
         try:
             result = resolver.resolve(requests, max_rounds=self.max_rounds)
         except ResolutionImpossible as exc:
-            return self._conflict(requests, self._explain(exc.causes))
+            return self._conflict(requests, self._explain(list(exc.causes)))
         except ResolutionTooDeep:
             return self._conflict(
                 requests, f"gave up after {self.max_rounds} rounds of backtracking"

@@ -115,7 +115,7 @@ def test_every_planned_combination_is_installable(
 @given(matrices(), st.sampled_from(BASES))
 def test_pairwise_covers_every_feasible_pair(matrix: Matrix, base: tuple[str, str]) -> None:
     plan = _plan(matrix, base, "pairwise")
-    covered = set()
+    covered: set[tuple[object, object]] = set()
     for combo in plan.combos:
         values = [(n, combo.version_of(n)) for n in plan.versions]
         covered.update(itertools.combinations(values, 2))
@@ -128,8 +128,8 @@ def test_pairwise_covers_every_feasible_pair(matrix: Matrix, base: tuple[str, st
                     f"pair {pair} neither covered nor infeasible"
                 )
                 assert not (pair in covered and pair in infeasible)
-    for pair in plan.infeasible_pairs:
-        assert pair.explanation
+    for infeasible_pair in plan.infeasible_pairs:
+        assert infeasible_pair.explanation
 
 
 @SETTINGS
