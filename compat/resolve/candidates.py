@@ -7,6 +7,7 @@ read each listing and each release's metadata once.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from packaging.markers import Marker
@@ -167,6 +168,11 @@ class CandidateSource:
         if meta is None:
             meta = self._meta[key] = self.index.metadata(self._metadata_file(name, version))
         return meta
+
+    def prefetch(self, releases: Iterable[tuple[NormalizedName, Version]]) -> None:
+        """Fetch the metadata of many releases at once (the index does it in parallel)."""
+        wanted = [(n, v) for n, v in releases if (n, v) not in self._meta]
+        self.index.prefetch(self._metadata_file(n, v) for n, v in wanted)
 
     def _metadata_file(self, name: NormalizedName, version: Version) -> DistFile:
         """Metadata is per release, so any file of it will do: the chosen file when the

@@ -18,7 +18,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from compat.errors import MatrixError, PlanTooLarge, ProjectNotFound, UsageError
+from compat.errors import (
+    MatrixError,
+    OfflineCacheMiss,
+    PlanTooLarge,
+    ProjectNotFound,
+    UsageError,
+)
 from compat.matrix import STRATEGIES, Matrix, MatrixPackage
 from compat.model import Combo
 from compat.resolve.candidates import CandidateSource, Dependency
@@ -108,13 +114,19 @@ class Planner:
     ) -> tuple[dict[NormalizedName, tuple[Version, ...]], dict[NormalizedName, str]]:
         chosen: dict[NormalizedName, tuple[Version, ...]] = {}
         unavailable: dict[NormalizedName, str] = {}
-        self.source.index.prefetch(())  # a hint: listings come first
+        missing: list[str] = []  # offline: name everything missing at once, not the first
+        for package in self.matrix.packages:
+            try:
+                self.source.releases(package.name)
+            except OfflineCacheMiss as exc:
+                missing += exc.missing
+            except ProjectNotFound as exc:
+                raise MatrixError(self.matrix.path, f"packages.{package.name}", str(exc)) from None
+        if missing:
+            raise OfflineCacheMiss(missing)
         for package in self.matrix.packages:
             key = f"packages.{package.name}"
-            try:
-                releases = self.source.releases(package.name)
-            except ProjectNotFound as exc:
-                raise MatrixError(self.matrix.path, key, str(exc)) from None
+            releases = self.source.releases(package.name)
             in_range = [r for r in releases if package.versions.contains(r.version)]
             if not in_range:
                 latest = next(
@@ -186,6 +198,7 @@ class Planner:
                 f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}"
             )
         chosen, unavailable = self.versions(last_minors=last_minors or self.matrix.last_minors)
+        self.source.prefetch((n, v) for n, versions in chosen.items() for v in versions)
         combos: list[Combo] = []
         conflicts: list[Conflict] = []
         infeasible: list[InfeasiblePair] = []
