@@ -1,0 +1,147 @@
+"""The commands users run, end to end: real engine, real images, real PyPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.conftest import require_docker
+
+BOOKWORM = "local/debian-python:bookworm"
+MUSL = "local/musl-python:3.11"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    require_docker()
+    home = tmp_path_factory.mktemp("compat-cli")
+    return {
+        **os.environ,
+        "COMPAT_CACHE_DIR": str(home / "cache"),
+        "COMPAT_DATA_DIR": str(home / "data"),
+        "COLUMNS": "200",
+    }
+
+
+def _compat_containers() -> set[str]:
+    client = docker.from_env()
+    return {c.id for c in client.containers.list(all=True) if "compat.session" in c.labels}
+
+
+@pytest.fixture(autouse=True)
+def _no_container_left(env: dict[str, str]) -> Iterator[None]:
+    before = _compat_containers()
+    yield
+    left = _compat_containers() - before
+    assert not left, f"containers left behind: {left}"
+
+
+def compat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "compat", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+
+def test_check_pandas_built_for_numpy_1_under_numpy_2_is_an_import_error(
+    env: dict[str, str],
+) -> None:
+    done = compat(env, "check", "pandas==2.1.1", "numpy==2.0.2", "--image", BOOKWORM, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["verdict"] == "import-error"
+    assert "import:pandas" in result["failed_checks"]
+    assert "numpy.dtype size changed" in result["error"]
+
+
+def test_check_force_overrides_a_declared_cap(env: dict[str, str]) -> None:
+    # pandas 2.2.1 declares numpy<2; without --force that is a metadata conflict
+    refused = compat(env, "check", "pandas==2.2.1", "numpy==2.0.2", "--image", BOOKWORM, "--json")
+    assert json.loads(refused.stdout)["verdict"] == "metadata-conflict"
+    forced = compat(
+        env, "check", "pandas==2.2.1", "numpy==2.0.2", "--image", BOOKWORM, "--force", "--json"
+    )
+    assert forced.returncode == 0, forced.stderr
+    result = json.loads(forced.stdout)
+    pins = {p["name"]: p["version"] for p in result["combo"]["pins"]}
+    assert pins["numpy"] == "2.0.2"
+    assert pins["pandas"] == "2.2.1"
+    # built against numpy 1.x, pandas 2.2.1 cannot load under numpy 2: the cap was right
+    assert result["verdict"] == "import-error"
+
+
+def test_scan_on_musl_no_wheel_for_sklearn_and_lightgbm_numpy_pandas_pass(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    matrix = tmp_path / "musl.toml"
+    matrix.write_text(
+        'build = "none"\n[packages]\nnumpy = ">=2.2,<2.4"\npandas = ">=2.3,<3.1"\n'
+        'scikit-learn = ">=1.6"\nlightgbm = ">=4.5"\n'
+    )
+    done = compat(
+        env,
+        "scan",
+        "--image",
+        MUSL,
+        "--matrix",
+        str(matrix),
+        "--strategy",
+        "latest",
+        "--fail-on-incompatible",
+    )
+    out = done.stdout
+    assert "no-wheel" in out
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "no-wheel" in lines["scikit-learn"]
+    assert "no-wheel" in lines["lightgbm"]
+    assert "musllinux" in lines["scikit-learn"]
+    (stack,) = [k for k in lines if k.startswith("numpy ")]
+    assert "pass" in lines[stack]
+    assert done.returncode == 6  # --fail-on-incompatible: the no-wheel rows fail the scan
+    journal = max((Path(env["COMPAT_DATA_DIR"]) / "runs").glob("*.jsonl"), key=os.path.getmtime)
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert records[0]["event"] == "run"
+    assert [r["verdict"] for r in records if r["event"] == "result"] == ["pass"]
+
+
+def test_scan_reports_missing_libgomp_and_fixes_it(env: dict[str, str], tmp_path: Path) -> None:
+    matrix = tmp_path / "lgbm.toml"
+    matrix.write_text('[packages]\nnumpy = ">=2.3"\nlightgbm = ">=4.6"\n')
+    plain = compat(
+        env, "scan", "--image", BOOKWORM, "--matrix", str(matrix), "--strategy", "latest"
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "import-error" in plain.stdout
+    assert "libgomp1" in plain.stdout
+    fixed = compat(
+        env,
+        "scan",
+        "--image",
+        BOOKWORM,
+        "--matrix",
+        str(matrix),
+        "--strategy",
+        "latest",
+        "--add-system-deps",
+        "--fail-on-incompatible",
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "needs system packages libgomp1" in fixed.stdout
+
+
+def test_missing_image_says_what_to_do(env: dict[str, str]) -> None:
+    done = compat(env, "check", "numpy", "--image", "local/no-such-image:1")
+    assert done.returncode == 4
+    assert "local/no-such-image:1" in done.stderr
+    assert "Traceback" not in done.stderr
