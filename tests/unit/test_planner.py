@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from click.testing import CliRunner
 from packaging.utils import canonicalize_name
 
 from compat.cli import cli
-from compat.errors import MatrixError, PlanTooLarge
+from compat.errors import MatrixError, OfflineCacheMiss, PlanTooLarge
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import parse_matrix
 from compat.resolve.candidates import CandidateSource
@@ -127,3 +129,46 @@ def test_cli_plan_table_says_source_builds_plainly() -> None:
     assert result.exit_code == 0, result.output
     assert "needs a source build" in result.stdout
     assert "scikit-learn" in result.stdout
+
+
+class _EmptyOfflineCache:
+    def files(self, name: str) -> list[object]:
+        raise OfflineCacheMiss([f"project listing {name}"])
+
+    def metadata(self, file: object) -> object:
+        raise AssertionError("not reached")
+
+    def prefetch(self, files: object) -> None:
+        pass
+
+
+def test_offline_names_every_missing_listing_at_once() -> None:
+    matrix = parse_matrix({"packages": {"numpy": "*", "pandas": "*"}}, path="m.toml")
+    target = target_from_profile("alpine")
+    planner = Planner(CandidateSource(_EmptyOfflineCache(), target), matrix)  # type: ignore[arg-type]
+    with pytest.raises(OfflineCacheMiss) as info:
+        planner.plan(target)
+    assert info.value.missing == ["project listing numpy", "project listing pandas"]
+
+
+def test_bad_matrix_exits_2_with_file_key_and_problem_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[packages]\nnumpy = ">=1.26,<<3"\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compat",
+            "--snapshot",
+            str(DATA / "index"),
+            "plan",
+            "--matrix",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"{bad}: packages.numpy: '>=1.26,<<3' is not a valid version specifier" in done.stderr
+    assert "Traceback" not in done.stderr
