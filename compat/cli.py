@@ -34,11 +34,22 @@ from compat.harness import Backend, ComboResult, RunOptions, make_backend
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex
+from compat.junit import write_junit
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
-from compat.scan import Conflict, Journal, Row, parse_pins, pre_run_rows, resolve_check, target_for
+from compat.scan import (
+    Conflict,
+    Journal,
+    Row,
+    parse_pins,
+    parse_shard,
+    pre_run_rows,
+    resolve_check,
+    shard,
+    target_for,
+)
 from compat.settings import NetworkSettings
 from compat.targets.profiles import PROFILES, target_from_profile
 from compat.targets.target import Target
@@ -421,6 +432,14 @@ def show_summary(rows: list[Row], *, title: str) -> None:
     is_flag=True,
     help="Exit non-zero when any combination does not pass (for CI).",
 )
+@click.option(
+    "--shard", "shard_spec", metavar="K/N", help="Run only the K-th of N disjoint slices."
+)
+@click.option(
+    "--junit",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write JUnit XML, one test case per combination.",
+)
 @click.pass_obj
 def scan(
     settings: Settings,
@@ -435,10 +454,13 @@ def scan(
     cap: int | None,
     no_binary: tuple[str, ...],
     fail_on_incompatible: bool,
+    shard_spec: str | None,
+    junit: Path | None,
     **run: Any,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
     matrix = load_matrix(matrix_path)
+    k, n = parse_shard(shard_spec) if shard_spec else (1, 1)
     with _backend(settings, **run) as backend:
         target = target_for(
             backend,
@@ -460,11 +482,14 @@ def scan(
                 cap=cap,
                 no_binary=no_binary,
             )
-        rows = pre_run_rows(the_plan)
+        combos = shard(the_plan.combos, k, n)
+        rows = pre_run_rows(the_plan) if k == 1 else []  # said once, by the first shard
+        if n > 1:
+            err.print(f"shard {k}/{n}: {len(combos)} of {len(the_plan.combos)} combinations")
         journal = Journal(settings.data_dir / "runs", target)
         results: list[ComboResult] = []
         try:
-            results = _run(backend, target, list(the_plan.combos), journal)
+            results = _run(backend, target, combos, journal)
         except KeyboardInterrupt:
             err.print(f"interrupted: finished results are kept in {journal.path}")
             raise
@@ -473,6 +498,8 @@ def scan(
     rows += [Row.of(r) for r in results]
     show_summary(rows, title=f"{matrix.name} on {target.name} ({backend.kind})")
     err.print(f"results: {journal.path}", highlight=False)
+    if junit is not None:
+        write_junit(junit, suite=f"compat.{matrix.name}.{target.name}", rows=rows, results=results)
     if fail_on_incompatible and any(not r.verdict.ok for r in rows):
         raise IncompatibleFound(
             f"{sum(not r.verdict.ok for r in rows)} of {len(rows)} combinations do not pass"

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from compat.errors import UsageError
 from compat.harness import Backend, ComboResult
-from compat.model import Verdict
+from compat.model import Combo, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
 from compat.resolve.resolver import Conflict, Preferences, Resolver
@@ -77,6 +77,23 @@ def target_for(
 
     ref = image or target_from_profile(base or "debian-slim", python=python).image
     return probe_image(ref, name=base or ref, cache_dir=cache_dir / "targets")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N), 1 <= K <= N."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard takes K/N, e.g. 1/4, not {text!r}") from None
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def shard(combos: Sequence[Combo], k: int, n: int) -> list[Combo]:
+    """A deterministic, disjoint slice: by each combination's id, so a combination
+    stays in its shard when the plan around it changes."""
+    return [c for c in combos if int(c.id, 16) % n == k - 1]
 
 
 def pre_run_rows(plan: Plan) -> list[Row]:
