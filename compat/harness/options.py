@@ -27,3 +27,7 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.jobs < 1:
             raise ValueError("jobs must be at least 1")
+        # containers bind-mount these: the engine needs absolute paths
+        object.__setattr__(self, "cache_dir", self.cache_dir.resolve())
+        if self.checks_dir is not None:
+            object.__setattr__(self, "checks_dir", self.checks_dir.resolve())
