@@ -1,0 +1,19 @@
+"""A static HTML report of scan results: one self-contained file, readable offline.
+
+Build a ``ReportData`` (directly, or with ``ReportData.from_results`` /
+``BaseReport.from_results`` from ``ComboResult`` objects), then ``write_report``.
+"""
+
+from __future__ import annotations
+
+from compat.report.data import BaseReport, ReportData, ResultEntry
+from compat.report.render import ReportWriteError, render_report, write_report
+
+__all__ = [
+    "BaseReport",
+    "ReportData",
+    "ReportWriteError",
+    "ResultEntry",
+    "render_report",
+    "write_report",
+]

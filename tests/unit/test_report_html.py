@@ -1,0 +1,402 @@
+"""The generated page, parsed: its numbers match the input, failures link to logs that
+exist, untrusted text stays text, nothing is fetched, the same input gives the same page."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.model import Verdict
+from compat.report import (
+    BaseReport,
+    ReportData,
+    ReportWriteError,
+    ResultEntry,
+    render_report,
+    write_report,
+)
+from tests.unit.test_report_data import EVIL, make_result, make_target, sample_report
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    children: list[Node | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def iter(self) -> Iterator[Node]:
+        yield self
+        for c in self.children:
+            if isinstance(c, Node):
+                yield from c.iter()
+
+    def find_all(self, tag: str, **attrs: str) -> list[Node]:
+        """Elements named ``tag`` with these attributes (``data_base`` means
+        ``data-base``; ``class_`` matches one of the classes)."""
+        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
+        return [n for n in self.iter() if n.tag == tag and n.has(wanted)]
+
+    def has(self, attrs: dict[str, str]) -> bool:
+        return all(
+            v in self.classes() if k == "class" else self.attrs.get(k) == v
+            for k, v in attrs.items()
+        )
+
+    def find(self, tag: str, **attrs: str) -> Node:
+        found = self.find_all(tag, **attrs)
+        assert len(found) == 1, (tag, attrs, len(found))
+        return found[0]
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+
+class TreeBuilder(HTMLParser):
+    """Just enough of a DOM to query the report; fails on mismatched tags."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    assert builder.stack == [builder.root], "unclosed elements"
+    return builder.root
+
+
+@pytest.fixture(scope="module")
+def data() -> ReportData:
+    return sample_report()
+
+
+@pytest.fixture(scope="module")
+def html(data: ReportData) -> str:
+    return render_report(data)
+
+
+@pytest.fixture(scope="module")
+def dom(html: str) -> Node:
+    return parse(html)
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def expected_cells(base: BaseReport, a: str, b: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(passed, total) per pair of versions, counted straight from the input."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in base.results:
+        v: dict[str, Version] = dict(r.requested)
+        if a in v and b in v:
+            p, t = out.get((str(v[a]), str(v[b])), (0, 0))
+            out[str(v[a]), str(v[b])] = (p + r.verdict.ok, t + 1)
+    return out
+
+
+def test_every_pair_of_requested_packages_has_a_heatmap(data: ReportData, dom: Node) -> None:
+    section = dom.find("section", id="base-bookworm")
+    tables = section.find_all("table", class_="heatmap")
+    pairs = [(t.attrs["data-rows"], t.attrs["data-cols"]) for t in tables]
+    assert pairs == [("numpy", "pandas"), ("numpy", "lightgbm"), ("pandas", "lightgbm")]
+
+
+def test_heatmap_cells_count_the_input(data: ReportData, dom: Node) -> None:
+    checked = 0
+    for base in data.bases:
+        section = dom.find("section", data_base=base.name)
+        for table in section.find_all("table", class_="heatmap"):
+            a, b = table.attrs["data-rows"], table.attrs["data-cols"]
+            expected = expected_cells(base, a, b)
+            cells = table.find_all("td")
+            rows = {c.attrs["data-row"] for c in cells}
+            cols = {c.attrs["data-col"] for c in cells}
+            assert {r for r, _ in expected} == rows
+            assert {c for _, c in expected} == cols
+            for cell in cells:
+                passed, total = expected.get(
+                    (cell.attrs["data-row"], cell.attrs["data-col"]), (0, 0)
+                )
+                assert (int(cell.attrs["data-pass"]), int(cell.attrs["data-total"])) == (
+                    passed,
+                    total,
+                )
+                visible = squash(cell.text())
+                title = cell.attrs["title"]
+                if total == 0:
+                    assert cell.classes() == {"untested"}
+                    assert visible == "\u2013 untested"
+                    assert "not tested together" in title
+                    continue
+                assert f"{passed}/{total}" in visible
+                assert f"{passed} of {total} combinations pass" in title
+                state = (
+                    "all-pass" if passed == total else "all-fail" if passed == 0 else "some-fail"
+                )
+                assert cell.classes() == {state}
+                assert visible.endswith(state.replace("-", " "))  # text, not colour alone
+                checked += 1
+    assert checked == 14 + 2 + 1
+
+
+def test_heatmap_headers_list_versions_in_order(dom: Node) -> None:
+    section = dom.find("section", data_base="bookworm")
+    table = section.find("table", data_rows="numpy", data_cols="pandas")
+    cols = [th.text() for th in table.find("thead").find_all("th")][1:]
+    rows = [th.text() for th in table.find("tbody").find_all("th")]
+    assert cols == ["2.1.4", "2.2.3"]
+    assert rows == ["1.26.4", "2.0.2", "2.1.3"]
+
+
+def test_every_failure_is_listed_with_its_error_and_a_working_log_link(
+    data: ReportData, dom: Node
+) -> None:
+    ids = {n.attrs["id"]: n for n in dom.iter() if "id" in n.attrs}
+    for base in data.bases:
+        section = dom.find("section", data_base=base.name)
+        table = section.find_all("table", class_="failures")
+        failures = [r for r in base.results if not r.verdict.ok]
+        rows = table[0].find_all("tr") if table else []
+        rows = [r for r in rows if "data-result" in r.attrs]
+        assert sorted(r.attrs["data-result"] for r in rows) == sorted(f.result_id for f in failures)
+        for entry in failures:
+            row = next(r for r in rows if r.attrs["data-result"] == entry.result_id)
+            cells = row.find_all("td")
+            assert entry.verdict.value in cells[1].text()
+            assert cells[2].text() == entry.failed_check
+            assert cells[3].text().startswith((entry.error or "").splitlines()[0])
+            href = cells[4].find("a").attrs["href"]
+            assert href.startswith("#")
+            log = ids[href[1:]]
+            assert log.tag == "details"
+            assert log.find("pre").text() == entry.log
+            assert entry.result_id in log.text()
+
+
+def test_ids_are_unique(html: str) -> None:
+    ids = re.findall(r'\bid="([^"]*)"', html)
+    assert len(ids) == len(set(ids))
+
+
+def test_summary_counts_every_verdict_per_base(data: ReportData, dom: Node) -> None:
+    table = dom.find("table", class_="summary")
+    for base in data.bases:
+        row = table.find("tr", data_base=base.name)
+        counts = {td.attrs["data-count"]: td.text() for td in row.find_all("td") if td.attrs}
+        assert counts["total"] == str(len(base.results))
+        for verdict in (Verdict.PASS, Verdict.NO_WHEEL, Verdict.IMPORT_ERROR, Verdict.CRASH):
+            assert counts[verdict.value] == str(sum(r.verdict is verdict for r in base.results))
+        assert set(counts) == {
+            "total",
+            "pass",
+            "no-wheel",
+            "import-error",
+            "crash",
+            "pass-rate",
+            "image-size",
+        }
+    rows = {r.attrs.get("data-base"): r for r in table.find_all("tr")}
+    assert rows["bookworm"].find("td", data_count="pass-rate").text() == "33.3%"
+    assert rows["bookworm"].find("td", data_count="image-size").text() == "605 MB"
+    assert rows["trixie"].find("td", data_count="image-size").text() == "\u2013"
+
+
+def test_the_smallest_working_image_is_highlighted_in_words(dom: Node) -> None:
+    table = dom.find("table", class_="summary")
+    highlighted = [r for r in table.find_all("tr") if "smallest" in r.classes()]
+    assert [r.attrs["data-base"] for r in highlighted] == ["musl"]
+    assert "smallest working image" in highlighted[0].text()
+
+
+def test_sizes_and_lockfile_are_shown(data: ReportData, dom: Node) -> None:
+    bookworm = dom.find("section", data_base="bookworm")
+    assert squash(bookworm.find("dd", data_size="image").text()) == "605 MB (605,123,456 bytes)"
+    assert squash(bookworm.find("dd", data_size="added").text()) == "482 MB (482,000,000 bytes)"
+    assert bookworm.find("pre", class_="lockfile").text() == data.bases[0].lockfile
+    musl = dom.find("section", data_base="musl")
+    assert not musl.find_all("pre", class_="lockfile")
+    assert "No lockfile" in musl.text()
+
+
+def test_untrusted_text_is_escaped(data: ReportData, html: str, dom: Node) -> None:
+    assert EVIL not in html
+    assert "<b>not bold" not in html
+    assert "&lt;script&gt;alert(" in html
+    assert len(dom.find_all("script")) == 1
+    assert not dom.find_all("b")
+    crash = next(r for r in data.bases[0].results if r.verdict is Verdict.CRASH)
+    failures = dom.find("section", data_base="bookworm").find("table", class_="failures")
+    row = failures.find("tr", data_result=crash.result_id)
+    assert EVIL in row.text()  # shown as text, verbatim
+    assert EVIL in dom.find("ul", class_="known").text()
+
+
+def test_hostile_names_and_ids_cannot_break_out_of_attributes() -> None:
+    target = make_target('x"><img src=x onerror=alert(1)>')
+    result = make_result(target, {"numpy": "2.0.2"}, Verdict.CRASH, error="e")
+    base = BaseReport.from_results(target, [result])
+    entry = dataclasses.replace(base.results[0], result_id='r" onclick="x')
+    html = render_report(ReportData(bases=(dataclasses.replace(base, results=(entry,)),)))
+    dom = parse(html)
+    assert not dom.find_all("img")
+    assert all(not k.startswith("on") for n in dom.iter() for k in n.attrs)
+    log = dom.find("details", class_="log")
+    assert re.fullmatch(r"log-[A-Za-z0-9_.-]+", log.attrs["id"])
+    assert dom.find_all("a", href="#" + log.attrs["id"])
+
+
+def test_nothing_external_is_referenced(html: str, dom: Node) -> None:
+    assert "http://" not in html
+    assert "https://" not in html
+    for node in dom.iter():
+        assert "src" not in node.attrs
+        if "href" in node.attrs:
+            assert node.attrs["href"].startswith(("#", "data:")), node.attrs
+    assert "@import" not in html
+    assert "url(" not in html
+
+
+def test_a_content_security_policy_allows_only_the_inline_style_and_script(dom: Node) -> None:
+    meta = dom.find("meta", http_equiv="Content-Security-Policy")
+    policy = dict(d.strip().split(" ", 1) for d in meta.attrs["content"].split(";"))
+    assert policy["default-src"] == "'none'"
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+    assert policy["style-src"] == digest(dom.find("style").text())
+    assert policy["script-src"] == digest(dom.find("script").text())
+
+
+def test_urls_in_untrusted_text_stay_text() -> None:
+    target = make_target("bookworm")
+    result = make_result(
+        target,
+        {"numpy": "2.0.2"},
+        Verdict.INSTALL_FAILED,
+        error="could not fetch https://pypi.example/numpy.whl",
+    )
+    dom = parse(render_report(ReportData.from_results([(target, [result])])))
+    for node in dom.iter():
+        assert all("pypi.example" not in v for v in node.attrs.values())
+    assert "https://pypi.example/numpy.whl" in dom.find("td", class_="error").text()
+
+
+def test_the_same_input_gives_the_same_page(data: ReportData, html: str) -> None:
+    assert render_report(data) == html
+    shuffled = []
+    for base in data.bases:
+        results = list(base.results)
+        random.Random(7).shuffle(results)
+        shuffled.append(dataclasses.replace(base, results=tuple(results)))
+    assert render_report(dataclasses.replace(data, bases=tuple(shuffled))) == html
+
+
+def test_no_timestamp_unless_given(data: ReportData, html: str) -> None:
+    assert "Generated" not in html
+    stamped = render_report(dataclasses.replace(data, generated="2025-06-01 12:00 UTC"))
+    assert "Generated 2025-06-01 12:00 UTC" in stamped
+
+
+def test_one_requested_package_gets_a_table_of_its_versions() -> None:
+    target = make_target("bookworm")
+    results = [
+        make_result(target, {"numpy": "1.26.4"}),
+        make_result(target, {"numpy": "2.0.2"}, Verdict.IMPORT_ERROR, error="e"),
+    ]
+    dom = parse(render_report(ReportData.from_results([(target, results)])))
+    table = dom.find("table", class_="heatmap")
+    assert table.attrs["data-cols"] == ""
+    got = [(c.attrs["data-row"], c.text().split()[1]) for c in table.find_all("td")]
+    assert got == [("1.26.4", "1/1"), ("2.0.2", "0/1")]
+
+
+def test_an_empty_report_still_renders() -> None:
+    dom = parse(render_report(ReportData(bases=())))
+    assert "No results" in dom.find("section", id="summary").text()
+
+
+def test_write_report_writes_the_page(tmp_path: Path, data: ReportData, html: str) -> None:
+    path = write_report(data, tmp_path / "out" / "report.html")
+    assert path == tmp_path / "out" / "report.html"
+    assert path.read_text(encoding="utf-8") == html
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no temporary left
+
+
+def test_write_report_names_the_path_when_it_cannot_write(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ReportWriteError, match=r"cannot write the report to .*file/report\.html"):
+        write_report(ReportData(bases=()), blocker / "report.html")
+
+
+_versions = st.sampled_from(["1.0", "1.1", "2.0"])
+_entries = st.lists(
+    st.tuples(_versions, _versions, st.sampled_from([Verdict.PASS, Verdict.CRASH])),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_entries)
+def test_heatmap_totals_add_up_to_the_combinations(entries: list[tuple[str, str, Verdict]]) -> None:
+    a, b = canonicalize_name("a"), canonicalize_name("b")
+    results = tuple(
+        ResultEntry(
+            result_id=f"r{i}",
+            combo_id=f"c{i}",
+            requested=((a, Version(va)), (b, Version(vb))),
+            pins=((a, Version(va)), (b, Version(vb))),
+            verdict=verdict,
+        )
+        for i, (va, vb, verdict) in enumerate(entries)
+    )
+    base = BaseReport(
+        name="x",
+        image="x",
+        image_id=None,
+        python=Version("3.11"),
+        libc="glibc 2.36",
+        results=results,
+    )
+    dom = parse(render_report(ReportData(bases=(base,))))
+    cells = [c for c in dom.find_all("td") if "data-total" in c.attrs]
+    assert sum(int(c.attrs["data-total"]) for c in cells) == len(entries)
+    assert sum(int(c.attrs["data-pass"]) for c in cells) == sum(
+        v is Verdict.PASS for *_, v in entries
+    )
