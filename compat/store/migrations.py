@@ -1,0 +1,210 @@
+"""The schema's history: an ordered list of steps, step n taking a database from
+version n-1 to n. Each step defines the tables it creates as they were at that
+version, so old steps keep working when ``schema.py`` moves on. Never edit a
+released step; append a new one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from compat.store.errors import SchemaTooNew, StoreError
+from compat.store.schema import schema_version
+
+Step = Callable[[sa.Connection], None]
+
+# Any fixed 64-bit number: serialises concurrent migrations on one PostgreSQL database.
+_PG_LOCK_KEY = 0x636F6D706174  # "compat"
+
+
+def _when() -> sa.DateTime:
+    return sa.DateTime(timezone=True)
+
+
+def _v1_results(conn: sa.Connection) -> None:
+    """Runs, targets, combinations with their pins, results, checks and logs."""
+    md = sa.MetaData()
+    sa.Table(
+        "targets",
+        md,
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("image", sa.Text, nullable=False),
+        sa.Column("image_id", sa.Text),
+        sa.Column("python", sa.Text, nullable=False),
+        sa.Column("data", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "runs",
+        md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("started", _when(), nullable=False),
+        sa.Column("finished", _when()),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("compat_version", sa.Text, nullable=False),
+        sa.Column("matrix_name", sa.Text),
+        sa.Column("matrix_path", sa.Text),
+        sa.Column("strategy", sa.Text),
+        sa.Column("base", sa.Text, nullable=False),
+        sa.Column("image", sa.Text, nullable=False),
+        sa.Column("image_id", sa.Text),
+        sa.Column("target_key", sa.Text, sa.ForeignKey("targets.key"), nullable=False),
+        sa.Column("backend", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "combinations",
+        md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("target_key", sa.Text, nullable=False, index=True),
+        sa.Column("data", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "pins",
+        md,
+        sa.Column(
+            "combination_id",
+            sa.String(32),
+            sa.ForeignKey("combinations.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("version", sa.Text, nullable=False),
+        sa.Column("sha256", sa.Text, nullable=False),
+        sa.Column("filename", sa.Text, nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Index("ix_pins_name_version", "name", "version"),
+    )
+    sa.Table(
+        "results",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("uid", sa.String(32), nullable=False, unique=True),
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+        sa.Column(
+            "combination_id", sa.String(32), sa.ForeignKey("combinations.id"), nullable=False
+        ),
+        sa.Column("image_id", sa.Text),
+        sa.Column("verdict", sa.String(32), nullable=False),
+        sa.Column("duration", sa.Float, nullable=False),
+        sa.Column("failed_check", sa.Text),
+        sa.Column("error", sa.Text),
+        sa.Column("system_deps", sa.JSON, nullable=False),
+        sa.Column("added_system_deps", sa.JSON, nullable=False),
+        sa.Column("backend", sa.Text, nullable=False),
+        sa.Column("created", _when(), nullable=False),
+        sa.Index("ix_results_combination_image", "combination_id", "image_id"),
+    )
+    sa.Table(
+        "checks",
+        md,
+        sa.Column(
+            "result_id",
+            sa.Integer,
+            sa.ForeignKey("results.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("verdict", sa.String(32), nullable=False),
+        sa.Column("duration", sa.Float, nullable=False),
+        sa.Column("error", sa.Text),
+    )
+    sa.Table(
+        "logs",
+        md,
+        sa.Column(
+            "result_id",
+            sa.Integer,
+            sa.ForeignKey("results.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+    )
+    md.create_all(conn)
+
+
+def _v2_builds_sizes_shards(conn: sa.Connection) -> None:
+    """Built wheels, image sizes, and the shard a run was one slice of."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN shard TEXT"))
+    md = sa.MetaData()
+    # Only for the foreign key below to resolve; not created here.
+    sa.Table("runs", md, sa.Column("id", sa.String(32), primary_key=True))
+    builds = sa.Table(
+        "builds",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("uid", sa.String(32), nullable=False, unique=True),
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id")),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("version", sa.Text, nullable=False),
+        sa.Column("sdist_sha256", sa.Text, nullable=False),
+        sa.Column("image_id", sa.Text, nullable=False),
+        sa.Column("wheel_sha256", sa.Text),
+        sa.Column("ok", sa.Boolean, nullable=False),
+        sa.Column("duration", sa.Float, nullable=False),
+        sa.Column("error", sa.Text),
+        sa.Column("created", _when(), nullable=False),
+        sa.Index("ix_builds_sdist_image", "sdist_sha256", "image_id"),
+    )
+    sizes = sa.Table(
+        "image_sizes",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("uid", sa.String(32), nullable=False, unique=True),
+        sa.Column("base", sa.Text, nullable=False),
+        sa.Column("image", sa.Text, nullable=False),
+        sa.Column("image_id", sa.Text, nullable=False),
+        sa.Column("total_size", sa.BigInteger, nullable=False),
+        sa.Column("added_size", sa.BigInteger, nullable=False),
+        sa.Column("lock_hash", sa.Text),
+        sa.Column("measured", _when(), nullable=False),
+    )
+    md.create_all(conn, tables=[builds, sizes])
+
+
+STEPS: tuple[Step, ...] = (_v1_results, _v2_builds_sizes_shards)
+LATEST = len(STEPS)
+
+_OURS = frozenset({"runs", "targets", "combinations", "results"})
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The version a database is at; 0 for an empty one."""
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return 0
+    found = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar_one()
+    return int(found or 0)
+
+
+def check_version(found: int, url: str) -> None:
+    if found > LATEST:
+        raise SchemaTooNew(url, found, LATEST)
+
+
+def migrate(conn: sa.Connection, *, url: str, now: datetime) -> int:
+    """Bring the database to ``LATEST`` inside the caller's (write) transaction, so
+    that a failed step leaves it as it was. Returns the version it was at."""
+    if conn.dialect.name == "postgresql":
+        # Two workers opening a new database at once: the second waits, then finds
+        # nothing left to do.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    found = current_version(conn)
+    check_version(found, url)
+    if found == 0:
+        present = _OURS & set(sa.inspect(conn).get_table_names())
+        if present:
+            raise StoreError(
+                f"{url} has tables named {', '.join(sorted(present))} but no schema_version "
+                "table: it is not a compat results database. Point --db (or COMPAT_DB) "
+                "elsewhere."
+            )
+        # Never changes: it is how every version, past and future, is read.
+        schema_version.create(conn)
+    for version in range(found + 1, LATEST + 1):
+        STEPS[version - 1](conn)
+        conn.execute(sa.insert(schema_version).values(version=version, applied=now))
+    return found

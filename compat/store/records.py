@@ -1,0 +1,122 @@
+"""Values the store hands back. Frozen; times are aware datetimes in UTC."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from compat.harness.results import ComboResult
+from compat.model import Combo, Verdict
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"  # also what a killed run is left as
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunRecord:
+    id: str
+    started: datetime
+    finished: datetime | None
+    status: RunStatus
+    compat_version: str
+    matrix_name: str | None
+    matrix_path: str | None
+    strategy: str | None
+    base: str  # the target's name
+    image: str
+    image_id: str | None
+    target_key: str
+    backend: str
+    shard: str | None  # "K/N"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResultRow:
+    """One result as a listing shows it; ``id`` is what ``Store.get`` takes."""
+
+    id: int
+    run_id: str
+    combination_id: str
+    label: str  # the requested packages with their versions
+    base: str
+    image: str
+    image_id: str | None
+    verdict: Verdict
+    failed_check: str | None
+    error: str | None
+    duration: float
+    backend: str
+    created: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredResult:
+    """One result in full: checks and logs included."""
+
+    id: int
+    uid: str
+    run_id: str
+    base: str
+    image: str
+    created: datetime
+    result: ComboResult
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KnownGood:
+    """A combination whose latest verdict on the image (or base) is pass."""
+
+    combo: Combo
+    result_id: int  # the passing result
+    base: str
+    image: str
+    image_id: str | None
+    tested: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildRecord:
+    """One attempt to build a wheel from an sdist in a builder image."""
+
+    id: int
+    run_id: str | None
+    name: NormalizedName
+    version: Version
+    sdist_sha256: str
+    image_id: str
+    wheel_sha256: str | None
+    ok: bool
+    duration: float
+    error: str | None
+    created: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImageSize:
+    id: int
+    base: str
+    image: str
+    image_id: str
+    total_size: int  # bytes
+    added_size: int  # bytes on top of the base image
+    lock_hash: str | None
+    measured: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Imported:
+    """What an import or merge added; ``skipped`` counts records already present."""
+
+    runs: int = 0
+    results: int = 0
+    builds: int = 0
+    images: int = 0
+    skipped: int = 0

@@ -1,0 +1,153 @@
+"""The tables as they are now: what the queries use. A new database gets them by
+running every migration in ``migrations.py``; a test checks the two agree."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+def _when() -> sa.DateTime:
+    # Always written in UTC; SQLite keeps no offset, so reads add UTC back.
+    return sa.DateTime(timezone=True)
+
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied", _when(), nullable=False),
+)
+
+targets = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # Target.key
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("image", sa.Text, nullable=False),
+    sa.Column("image_id", sa.Text),
+    sa.Column("python", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),  # Target.to_json()
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # uuid4 hex: unique across databases
+    sa.Column("started", _when(), nullable=False),
+    sa.Column("finished", _when()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("compat_version", sa.Text, nullable=False),
+    sa.Column("matrix_name", sa.Text),
+    sa.Column("matrix_path", sa.Text),
+    sa.Column("strategy", sa.Text),
+    sa.Column("base", sa.Text, nullable=False),  # Target.name
+    sa.Column("image", sa.Text, nullable=False),
+    sa.Column("image_id", sa.Text),
+    sa.Column("target_key", sa.Text, sa.ForeignKey("targets.key"), nullable=False),
+    sa.Column("backend", sa.Text, nullable=False),
+    sa.Column("shard", sa.Text),  # "K/N" for one slice of a sharded run (v2)
+)
+
+combinations = sa.Table(
+    "combinations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # Combo.id
+    sa.Column("target_key", sa.Text, nullable=False, index=True),
+    sa.Column("data", sa.JSON, nullable=False),  # Combo.to_json(): pins with hashes
+)
+
+pins = sa.Table(
+    "pins",
+    metadata,
+    sa.Column(
+        "combination_id",
+        sa.String(32),
+        sa.ForeignKey("combinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.Text, primary_key=True),  # normalized
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Index("ix_pins_name_version", "name", "version"),
+)
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # short, for people; local to a database
+    sa.Column("uid", sa.String(32), nullable=False, unique=True),  # identity across databases
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("combination_id", sa.String(32), sa.ForeignKey("combinations.id"), nullable=False),
+    sa.Column("image_id", sa.Text),
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("failed_check", sa.Text),
+    sa.Column("error", sa.Text),  # first line of the first failure
+    sa.Column("system_deps", sa.JSON, nullable=False),
+    sa.Column("added_system_deps", sa.JSON, nullable=False),
+    sa.Column("backend", sa.Text, nullable=False),
+    sa.Column("created", _when(), nullable=False),
+    sa.Index("ix_results_combination_image", "combination_id", "image_id"),
+)
+
+checks = sa.Table(
+    "checks",
+    metadata,
+    sa.Column(
+        "result_id", sa.Integer, sa.ForeignKey("results.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),  # from 1
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+)
+
+# Logs live apart so that listing results never drags them along.
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column(
+        "result_id", sa.Integer, sa.ForeignKey("results.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # 0: the combination's log; n: the log of the check at position n
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.Integer, nullable=False),  # bytes before compression
+    sa.Column("data", sa.LargeBinary, nullable=False),  # zlib
+)
+
+builds = sa.Table(
+    "builds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.String(32), nullable=False, unique=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id")),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("sdist_sha256", sa.Text, nullable=False),
+    sa.Column("image_id", sa.Text, nullable=False),  # the builder's base image
+    sa.Column("wheel_sha256", sa.Text),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created", _when(), nullable=False),
+    sa.Index("ix_builds_sdist_image", "sdist_sha256", "image_id"),
+)
+
+image_sizes = sa.Table(
+    "image_sizes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.String(32), nullable=False, unique=True),
+    sa.Column("base", sa.Text, nullable=False),
+    sa.Column("image", sa.Text, nullable=False),
+    sa.Column("image_id", sa.Text, nullable=False),
+    sa.Column("total_size", sa.BigInteger, nullable=False),  # bytes
+    sa.Column("added_size", sa.BigInteger, nullable=False),  # bytes on top of the base
+    sa.Column("lock_hash", sa.Text),  # sha256 of the lockfile that made it
+    sa.Column("measured", _when(), nullable=False),
+)
