@@ -226,7 +226,8 @@ def build(data: ReportData) -> ReportView:
         for b in data.bases
         if b.image_size is not None and any(r.verdict.ok for r in b.results)
     ]
-    smallest = min(working, default=None)
+    # Only a comparison is worth highlighting: one working base is trivially the smallest.
+    smallest = min(working) if len(working) > 1 else None
     views = []
     for base in data.bases:
         results = tuple(sorted(base.results, key=sort_key))

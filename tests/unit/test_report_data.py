@@ -259,3 +259,9 @@ def test_smallest_working_image_needs_a_passing_combination() -> None:
         )
     )
     assert [b.smallest for b in build(data).bases] == [False, True, False, False]
+
+
+def test_a_lone_working_base_is_not_called_the_smallest() -> None:
+    data = sample_report()
+    alone = ReportData(bases=data.bases[:1])
+    assert [b.smallest for b in build(alone).bases] == [False]
