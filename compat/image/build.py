@@ -1,0 +1,237 @@
+"""Build a lock directory's environment as an image, test it with the smoke suite,
+and measure what it adds over its base.
+
+The docker SDK drives the engine's classic builder, which has no BuildKit secret
+mounts: the Dockerfile is rendered from the lock's record for that builder (same
+stages and commands, no secret mount), so the base must trust the index's
+certificate, or the files come from compat's wheelhouse in the build context and
+pip needs no network at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from compat.errors import HarnessError
+from compat.harness.container import connect, image_id
+from compat.image.layers import measure
+from compat.image.report import ImageReport, count_checks
+from compat.image.smoke import run_smoke
+from compat.lock import REQUIREMENTS, VENV, FileSource, LockInput, read_lock, render_dockerfile
+from compat.lock.dockerfile import CONTEXT_FILES
+from compat.model import Pin
+from compat.settings import NetworkSettings
+
+log = logging.getLogger("compat.image")
+
+IMAGE_LABEL = "compat.image"  # on every image compat builds, to find them again
+_LOG_TAIL = 40
+
+
+class ImageBuildFailed(HarnessError):
+    """The engine could not build the image; carries the build log's tail."""
+
+    def __init__(self, tag: str, reason: str, log_lines: list[str]) -> None:
+        self.tag = tag
+        self.reason = reason
+        self.log = "\n".join(log_lines)
+        tail = "\n".join(log_lines[-_LOG_TAIL:])
+        super().__init__(f"building {tag} failed: {reason}\n{tail}".rstrip())
+
+
+class WheelhouseIncomplete(HarnessError):
+    """Files the lock pins are not in the wheelhouse."""
+
+    def __init__(self, root: Path, missing: list[Pin]) -> None:
+        self.missing = missing
+        listed = "\n  ".join(f"{p} ({p.filename})" for p in missing)
+        super().__init__(
+            f"the wheelhouse {root} lacks {len(missing)} pinned file(s):\n  {listed}\n"
+            "Scan this combination first (it fetches every file), or build without a "
+            "wheelhouse to download from the index."
+        )
+
+
+def stored_file(wheelhouse: Path, pin: Pin) -> Path:
+    """Where compat's wheelhouse keeps ``pin``'s file (the layout of
+    ``compat.harness.wheelhouse.Wheelhouse``: by content hash)."""
+    return wheelhouse / "files" / pin.sha256[:2] / pin.sha256 / pin.filename
+
+
+def _place(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)  # instant, and the wheelhouse is never written to
+    except OSError:
+        shutil.copyfile(source, dest)
+
+
+def prepare_context(
+    lock_dir: Path,
+    lock: LockInput,
+    dest: Path,
+    *,
+    dockerfile: str,
+    wheelhouse: Path | None,
+) -> Path:
+    """A build context in ``dest``: the Dockerfile, the lock's requirements.txt and,
+    with a wheelhouse, every pinned file under dist/."""
+    requirements = lock_dir / REQUIREMENTS
+    if not requirements.is_file():
+        raise HarnessError(f"{lock_dir} holds no {REQUIREMENTS}: write the lock again")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "Dockerfile").write_text(dockerfile)
+    shutil.copyfile(requirements, dest / REQUIREMENTS)
+    if wheelhouse is not None:
+        files = dest / CONTEXT_FILES
+        files.mkdir(exist_ok=True)
+        missing = [p for p in lock.combo.pins if not stored_file(wheelhouse, p).is_file()]
+        if missing:
+            raise WheelhouseIncomplete(wheelhouse, missing)
+        for pin in lock.combo.pins:
+            _place(stored_file(wheelhouse, pin), files / pin.filename)
+    return dest
+
+
+def docker_build(
+    client: Any,
+    context: Path,
+    *,
+    tag: str,
+    nocache: bool = False,
+    buildargs: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[str, list[str]]:
+    """Build ``context`` (its Dockerfile) as ``tag`` with the classic builder, leaving
+    no intermediate container; returns the image ID and the build log."""
+    from docker.errors import DockerException
+
+    lines: list[str] = []
+    error: str | None = None
+    try:
+        stream = client.api.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,  # intermediate containers go even when a step fails
+            pull=False,  # no registry: FROM must name a local image
+            nocache=nocache,
+            decode=True,
+            buildargs=dict(buildargs) if buildargs else None,
+            labels={IMAGE_LABEL: "1"},
+        )
+        for chunk in stream:
+            text = chunk.get("stream")
+            if text:
+                for line in str(text).splitlines():
+                    lines.append(line)
+                    if on_line is not None:
+                        on_line(line)
+            if "error" in chunk:
+                error = str(chunk["error"]).strip()
+    except DockerException as exc:
+        error = str(exc)
+    if error:
+        raise ImageBuildFailed(tag, error, lines)
+    try:
+        return str(client.images.get(tag).id), lines
+    except DockerException as exc:
+        raise ImageBuildFailed(tag, f"the built image is not there: {exc}", lines) from exc
+
+
+def build_image(
+    lock_dir: Path,
+    *,
+    tag: str,
+    base_image: str | None = None,
+    wheelhouse: Path | None = None,
+    client: Any = None,
+    network: NetworkSettings | None = None,
+    nocache: bool = False,
+    smoke: bool = True,
+    check_timeout: float = 60.0,
+    smoke_timeout: float = 600.0,
+    on_line: Callable[[str], None] | None = None,
+) -> ImageReport:
+    """Build the environment locked in ``lock_dir`` on ``base_image`` (default: the
+    lock's own image, which must exist locally) as ``tag``, then run the smoke suite
+    in it and measure it.
+
+    ``wheelhouse`` is compat's cache directory (where scans keep the files they
+    fetched): given, every pinned file goes into the build context and pip installs
+    with ``--no-index``; only source builds still fetch their build requirements.
+    ``network`` carries a proxy into the build (as the engine's predefined proxy
+    build args, which stay out of the image's history). A failed build raises
+    ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so."""
+    lock, prune = read_lock(lock_dir)
+    base = base_image or lock.target.image
+    if client is None:
+        client = connect(timeout=3600)  # one build step may print nothing for long
+    base_id = image_id(client, base)
+    dockerfile = render_dockerfile(
+        lock,
+        prune=prune,
+        source=FileSource.CONTEXT if wheelhouse is not None else FileSource.INDEX,
+        buildkit=False,
+        base_image=base,
+    )
+    buildargs = {}
+    if network is not None and network.proxy:
+        buildargs = {"HTTP_PROXY": network.proxy, "HTTPS_PROXY": network.proxy}
+        if network.no_proxy:
+            buildargs["NO_PROXY"] = ",".join(network.no_proxy)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
+        context = prepare_context(
+            lock_dir, lock, Path(tmp), dockerfile=dockerfile, wheelhouse=wheelhouse
+        )
+        log.info("building %s on %s", tag, base)
+        iid, _ = docker_build(
+            client, context, tag=tag, nocache=nocache, buildargs=buildargs, on_line=on_line
+        )
+    build_seconds = time.monotonic() - start
+    sizes = measure(client, iid, base_id)
+    report = ImageReport(
+        tag=tag,
+        image_id=iid,
+        base_image=base,
+        base_image_id=base_id,
+        combination=lock.combo.id,
+        size=sizes.size,
+        base_size=sizes.base_size,
+        added_size=sizes.added,
+        layers=sizes.layers,
+        verdict=None,
+        build_seconds=build_seconds,
+        dockerfile=dockerfile,
+    )
+    if not smoke:
+        return report
+    start = time.monotonic()
+    outcome = run_smoke(
+        client,
+        iid,
+        python=f"{VENV}/bin/python",
+        site=f"{VENV}/lib/python{lock.target.python}/site-packages",
+        packages=lock.combo.requested,
+        package_manager=lock.package_manager,
+        libc=lock.target.libc.value,
+        check_timeout=check_timeout,
+        timeout=smoke_timeout,
+    )
+    return dataclasses.replace(
+        report,
+        verdict=outcome.verdict,
+        counts=count_checks(outcome.checks),
+        checks=outcome.checks,
+        error=outcome.error,
+        failed_check=outcome.failed_check,
+        smoke_seconds=time.monotonic() - start,
+    )

@@ -1,0 +1,71 @@
+"""The smoke suite, run inside a built image: as the image's own user, with no
+network, the suite mounted read-only, the venv's site-packages composed by the
+runner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from compat.harness.classify import Outcome, classify
+from compat.harness.container import Container, ContainerSpec, Mount, session_containers
+from compat.smoke import SMOKE_DIR, runner_argv
+
+SMOKE_MOUNT = "/opt/compat-smoke"
+
+
+def smoke_argv(
+    python: str, *, site: str, packages: Sequence[str], check_timeout: float | None
+) -> list[str]:
+    """``python -I -S runner.py --site SITE --package ...``: isolated from the
+    environment and from the interpreter's own site, so only ``site`` is tested."""
+    argv = runner_argv(
+        python,
+        smoke_dir=SMOKE_MOUNT,
+        sites=[site],
+        packages=list(packages),
+        timeout=check_timeout,
+    )
+    return [argv[0], "-I", "-S", *argv[1:]]
+
+
+def run_smoke(
+    client: Any,
+    image: str,
+    *,
+    python: str,
+    site: str,
+    packages: Sequence[str],
+    package_manager: str | None,
+    libc: str,
+    check_timeout: float | None = 60.0,
+    timeout: float = 600.0,
+    memory: str | None = "4g",
+) -> Outcome:
+    """Run the suite once in a fresh container of ``image`` (removed afterwards) and
+    classify what it reported."""
+    session = f"image-smoke-{uuid.uuid4().hex[:12]}"
+    spec = ContainerSpec(
+        image=image,
+        command=tuple(
+            smoke_argv(python, site=site, packages=packages, check_timeout=check_timeout)
+        ),
+        network=False,
+        mounts=(Mount(source=SMOKE_DIR, target=SMOKE_MOUNT),),
+        tmpfs=("/tmp",),
+        environment={"MPLBACKEND": "Agg", "TMPDIR": "/tmp"},
+        mem_limit=memory,
+        pids_limit=2048,
+    )
+    with session_containers(client, session), Container(client, spec, session=session) as c:
+        result = c.wait(timeout=timeout)
+    return classify(
+        result.stdout,
+        result.stderr,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        elapsed=result.duration,
+        package_manager=package_manager,
+        libc=libc,
+    )

@@ -1,0 +1,147 @@
+"""What a lock is made from: one known-good combination on one target, the system
+packages it needs there, and how the base installs them. Plain values only, so that
+whoever knows a combination passed (a scan, the results database) can lock it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compat.errors import UsageError
+from compat.harness.results import ComboResult
+from compat.model import Combo, FileKind, Pin
+from compat.targets.target import Target
+
+PackageManager = Literal["apt", "apk"]
+PACKAGE_MANAGERS: tuple[PackageManager, ...] = ("apt", "apk")
+
+
+class LockError(UsageError):
+    """The combination cannot be locked as asked (or a lock directory is unreadable)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Prune:
+    """What is left out of the final virtualenv. Each saves space; bytecode costs
+    start-up time instead (the venv is read-only to the image's user, so Python
+    recompiles every module it imports, every time)."""
+
+    tests: bool = True  # the packages' own `tests` directories
+    bytecode: bool = True  # __pycache__ (and pip installs with --no-compile)
+    sources: bool = True  # *.pyx, *.pxd, *.c shipped next to compiled modules
+    installers: bool = True  # pip and setuptools, unless the combination pins them
+
+    @classmethod
+    def of(cls, value: bool | Prune) -> Prune:
+        if isinstance(value, Prune):
+            return value
+        return cls() if value else cls(tests=False, bytecode=False, sources=False, installers=False)
+
+    @property
+    def anything(self) -> bool:
+        return self.tests or self.bytecode or self.sources or self.installers
+
+    def to_json(self) -> dict[str, bool]:
+        return {
+            "tests": self.tests,
+            "bytecode": self.bytecode,
+            "sources": self.sources,
+            "installers": self.installers,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Prune:
+        return cls(**{k: bool(data[k]) for k in ("tests", "bytecode", "sources", "installers")})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockInput:
+    """A known-good combination for a target, ready to be written as lock files.
+
+    ``source_builds`` are the combination's sdist pins (built from source on the
+    target); left empty, they are taken from the combination. ``package_manager``
+    is how the base installs ``system_packages`` (None: the base has none, so it
+    cannot need any)."""
+
+    target: Target
+    combo: Combo
+    system_packages: tuple[str, ...] = ()
+    package_manager: PackageManager | None = None
+    source_builds: tuple[Pin, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.package_manager is not None and self.package_manager not in PACKAGE_MANAGERS:
+            raise LockError(
+                f"unknown package manager {self.package_manager!r}: use "
+                + " or ".join(PACKAGE_MANAGERS)
+                + ", or none"
+            )
+        if self.system_packages and self.package_manager is None:
+            raise LockError(
+                f"{self.target.image} needs the system packages "
+                f"{', '.join(self.system_packages)} but has no package manager to install "
+                "them: add them to the base image, or lock for a base that has apt or apk"
+            )
+        if not self.combo.pins:
+            raise LockError(f"combination {self.combo.id} has no pins: nothing to lock")
+        sdists = self.combo.source_builds
+        if not self.source_builds:
+            object.__setattr__(self, "source_builds", sdists)
+        elif set(self.source_builds) != set(sdists):
+            given = ", ".join(sorted(str(p) for p in self.source_builds))
+            wanted = ", ".join(sorted(str(p) for p in sdists)) or "none"
+            raise LockError(
+                f"source builds ({given}) must be the combination's sdist pins ({wanted})"
+            )
+        # deduplicated, in a stable order: the same input gives the same files
+        object.__setattr__(
+            self, "system_packages", tuple(sorted(dict.fromkeys(self.system_packages)))
+        )
+
+    @classmethod
+    def from_result(
+        cls,
+        target: Target,
+        result: ComboResult,
+        *,
+        package_manager: PackageManager | None,
+    ) -> LockInput:
+        """The lock input for a combination that passed; the system packages are those
+        the harness had to add to the base for it to pass."""
+        if not result.ok:
+            raise LockError(
+                f"combination {result.combo.id} ({result.combo.label()}) did not pass "
+                f"({result.verdict.value}): only known-good combinations are locked"
+            )
+        return cls(
+            target=target,
+            combo=result.combo,
+            system_packages=result.added_system_deps,
+            package_manager=package_manager,
+        )
+
+    @property
+    def wheels(self) -> tuple[Pin, ...]:
+        return tuple(p for p in self.combo.pins if p.kind is FileKind.WHEEL)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target.to_json(),
+            "combo": self.combo.to_json(),
+            "system_packages": list(self.system_packages),
+            "package_manager": self.package_manager,
+            "source_builds": [p.to_json() for p in self.source_builds],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LockInput:
+        manager = data.get("package_manager")
+        if manager is not None and manager not in PACKAGE_MANAGERS:
+            raise LockError(f"unknown package manager {manager!r}")
+        return cls(
+            target=Target.from_json(data["target"]),
+            combo=Combo.from_json(data["combo"]),
+            system_packages=tuple(data.get("system_packages", ())),
+            package_manager=manager,
+            source_builds=tuple(Pin.from_json(p) for p in data.get("source_builds", ())),
+        )

@@ -1,0 +1,45 @@
+"""``requirements.txt`` with a hash for every file: what ``pip install --require-hashes``
+installs, and nothing else."""
+
+from __future__ import annotations
+
+from compat.lock.input import LockInput
+from compat.model import FileKind
+
+
+def header(lock: LockInput) -> list[str]:
+    """Comment lines naming what was locked, for every file compat writes."""
+    combo, target = lock.combo, lock.target
+    lines = [
+        f"Known-good pins found by compat for {target.describe()}",
+        f"image: {target.image}" + (f" ({target.image_id})" if target.image_id else ""),
+        f"target: {target.key}",
+        f"combination: {combo.id} ({combo.label()})",
+    ]
+    if lock.system_packages:
+        lines.append(f"system packages ({lock.package_manager}): {' '.join(lock.system_packages)}")
+    if lock.source_builds:
+        built = ", ".join(str(p) for p in lock.source_builds)
+        lines.append(f"built from source: {built}")
+    return lines
+
+
+def render_requirements(lock: LockInput) -> str:
+    """One ``name==version --hash=sha256:...`` line per pin, sorted by name.
+
+    Each pin carries the hash of the one file the target uses, so pip can pick no
+    other file: on the target it installs exactly what was tested."""
+    lines = [f"# {line}" for line in header(lock)]
+    lines += [
+        "#",
+        "# pip install --require-hashes --no-deps -r requirements.txt",
+        "",
+    ]
+    for pin in lock.combo.pins:
+        if pin.kind is FileKind.SDIST:
+            lines.append(
+                f"# {pin.name} {pin.version}: no wheel fits this target; "
+                f"pip builds it from its source distribution {pin.filename}"
+            )
+        lines.append(f"{pin.name}=={pin.version} --hash=sha256:{pin.sha256}")
+    return "\n".join(lines) + "\n"
