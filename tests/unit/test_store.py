@@ -1,0 +1,825 @@
+"""The results database's behaviour, on SQLite files in tmp_path.
+
+tests/integration/test_store_postgres.py runs these same tests against a real
+PostgreSQL server: it imports them and provides its own ``make_db_url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from packaging.requirements import Requirement
+from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.errors import UsageError
+from compat.harness.results import CheckResult, CheckVerdict, ComboResult
+from compat.model import Combo, FileKind, Pin, Verdict
+from compat.store import (
+    SCHEMA_VERSION,
+    RunStatus,
+    SchemaTooNew,
+    Store,
+    StoreError,
+    migrations,
+    schema,
+    sqlite_url,
+)
+from compat.targets.target import Libc, Target
+
+ROOT = Path(__file__).resolve().parents[2]
+MUSL_ID = "sha256:" + "a" * 64
+DEBIAN_ID = "sha256:" + "b" * 64
+
+MakeUrl = Callable[[], str]
+
+
+@pytest.fixture
+def make_db_url(tmp_path: Path) -> MakeUrl:
+    """Fresh, empty databases."""
+    counter = itertools.count()
+    return lambda: sqlite_url(tmp_path / f"results-{next(counter)}.db")
+
+
+@pytest.fixture
+def db_url(make_db_url: MakeUrl) -> str:
+    return make_db_url()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    with Store.open(db_url) as opened:
+        yield opened
+
+
+# -- sample values ----------------------------------------------------------------
+
+
+def make_target(
+    name: str = "alpine", image: str = "local/musl-python:3.11", image_id: str | None = MUSL_ID
+) -> Target:
+    musl = "musl" in image
+    platform = "musllinux_1_2_x86_64" if musl else "manylinux_2_36_x86_64"
+    return Target(
+        name=name,
+        image=image,
+        image_id=image_id,
+        python_version=Version("3.11.9"),
+        libc=Libc.MUSL if musl else Libc.GLIBC,
+        libc_version=(1, 2) if musl else (2, 36),
+        tags=(*parse_tag(f"cp311-cp311-{platform}"), *parse_tag(f"py3-none-{platform}")),
+        probed=True,
+    )
+
+
+def make_combo(target: Target, versions: dict[str, str]) -> Combo:
+    """The packages of ``versions`` are the requested ones, in that order; tzdata
+    stands in for a transitive dependency."""
+    pins = [
+        Pin(
+            name=canonicalize_name(name),
+            version=Version(version),
+            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl",
+            url=f"https://files.example/{name}-{version}.whl",
+            sha256=hashlib.sha256(f"{name}=={version}".encode()).hexdigest(),
+            kind=FileKind.SDIST if name == "lightgbm" else FileKind.WHEEL,
+        )
+        for name, version in [*versions.items(), ("tzdata", "2024.2")]
+    ]
+    return Combo(
+        target=target.key,
+        pins=tuple(sorted(pins, key=lambda p: p.name)),
+        requested=tuple(canonicalize_name(n) for n in versions),
+    )
+
+
+def passed(target: Target, combo: Combo) -> ComboResult:
+    return ComboResult(
+        combo=combo,
+        verdict=Verdict.PASS,
+        checks=(
+            CheckResult(
+                name="numpy_core", verdict=CheckVerdict.PASS, duration=0.25, log="ok 12 tests\n"
+            ),
+            CheckResult(name="pandas_numpy", verdict=CheckVerdict.SKIPPED, duration=0.0),
+        ),
+        duration=3.5,
+        backend="docker",
+        image_id=target.image_id,
+        log="installed 3 packages in 0.4 s\n",
+    )
+
+
+def failed(target: Target, combo: Combo, verdict: Verdict = Verdict.IMPORT_ERROR) -> ComboResult:
+    error = "ImportError: libgomp.so.1: cannot open shared object file"
+    return ComboResult(
+        combo=combo,
+        verdict=verdict,
+        checks=(
+            CheckResult(name="numpy_core", verdict=CheckVerdict.PASS, duration=0.5),
+            CheckResult(
+                name="lightgbm_core",
+                verdict=CheckVerdict.IMPORT_ERROR,
+                duration=0.125,
+                error=error,
+                log="Traceback (most recent call last):\n  ...\n" + error + "\n",
+            ),
+        ),
+        error=error,
+        failed_check="lightgbm_core",
+        duration=7.25,
+        system_deps=("libgomp",),
+        added_system_deps=("libgomp",),
+        backend="docker",
+        image_id=target.image_id,
+        log="naïve ünïcode and a long log\n" + "x" * 50_000,
+    )
+
+
+def count(url: str, table: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+# -- round trips ------------------------------------------------------------------
+
+
+def test_a_result_comes_back_whole(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker", matrix_name="ml-stack")
+    good = passed(target, make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"}))
+    bad = failed(target, make_combo(target, {"numpy": "2.0.2", "lightgbm": "4.5.0"}))
+
+    good_id = store.record(run_id, target, good)
+    bad_id = store.record(run_id, target, bad)
+
+    for result_id, result in ((good_id, good), (bad_id, bad)):
+        stored = store.get(result_id)
+        assert stored is not None
+        assert stored.result == result  # checks, their logs and the log included
+        assert stored.result.combo.id == result.combo.id
+        assert (stored.id, stored.run_id, stored.base, stored.image) == (
+            result_id,
+            run_id,
+            "alpine",
+            "local/musl-python:3.11",
+        )
+        assert stored.created.tzinfo is not None
+    assert store.get(bad_id + 1000) is None
+
+
+def test_logs_are_stored_compressed(store: Store, db_url: str) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    result = failed(target, make_combo(target, {"lightgbm": "4.5.0"}))
+    result_id = store.record(run_id, target, result)
+
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.logs).where(schema.logs.c.result_id == result_id)
+        ).all()
+    engine.dispose()
+    by_part = {row.part: row for row in rows}
+    assert set(by_part) == {0, 2}  # the combination's log and the failing check's
+    assert by_part[0].size == len(result.log.encode())
+    assert len(by_part[0].data) < by_part[0].size // 50
+
+
+def test_a_result_without_image_id_takes_the_targets(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    result = ComboResult(combo=make_combo(target, {"numpy": "2.1.3"}), verdict=Verdict.PASS)
+    stored = store.get(store.record(run_id, target, result))
+    assert stored is not None
+    assert stored.result.image_id == MUSL_ID
+
+
+def test_runs_keep_what_was_run_and_how_it_ended(store: Store) -> None:
+    target = make_target()
+    first = store.start_run(
+        target,
+        backend="docker",
+        matrix_name="ml-stack",
+        matrix_path=Path("matrix/ml-stack.toml"),
+        strategy="latest",
+        shard="2/4",
+    )
+    second = store.start_run(
+        make_target("debian", "local/debian-python:bookworm", DEBIAN_ID), backend="local"
+    )
+    store.finish_run(first, RunStatus.INTERRUPTED)
+
+    newest, oldest = store.runs()
+    assert (newest.id, oldest.id) == (second, first)
+    assert newest.status is RunStatus.RUNNING
+    assert newest.finished is None
+    assert oldest.status is RunStatus.INTERRUPTED
+    assert oldest.finished is not None
+    assert oldest.finished >= oldest.started
+    assert (oldest.matrix_name, oldest.matrix_path, oldest.strategy, oldest.shard) == (
+        "ml-stack",
+        str(Path("matrix/ml-stack.toml")),
+        "latest",
+        "2/4",
+    )
+    assert (oldest.base, oldest.image, oldest.image_id, oldest.target_key) == (
+        "alpine",
+        target.image,
+        MUSL_ID,
+        target.key,
+    )
+    assert oldest.compat_version
+    with pytest.raises(StoreError, match="no run"):
+        store.finish_run("0" * 32)
+
+
+def test_recording_into_an_unknown_run_fails(store: Store) -> None:
+    target = make_target()
+    with pytest.raises(StoreError):
+        store.record("f" * 32, target, passed(target, make_combo(target, {"numpy": "2.0.2"})))
+    assert store.results() == []
+
+
+def test_pins_can_be_queried_by_package_and_version(store: Store, db_url: str) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    wanted = make_combo(target, {"numpy": "1.26.4", "pandas": "2.2.3"})
+    other = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
+    store.record(run_id, target, passed(target, wanted))
+    store.record(run_id, target, passed(target, other))
+    store.record(run_id, target, failed(target, other))  # same combination: pinned once
+
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(schema.pins.c.combination_id, schema.pins.c.sha256).where(
+                schema.pins.c.name == "numpy", schema.pins.c.version == "1.26.4"
+            )
+        ).all()
+        pandas = conn.execute(
+            sa.select(sa.func.count()).where(schema.pins.c.name == "pandas")
+        ).scalar_one()
+    engine.dispose()
+    assert found == [(wanted.id, wanted.pin("numpy").sha256)]
+    assert pandas == 2
+
+
+def test_builds_and_image_sizes(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    sdist = "c" * 64
+    store.record_build(
+        name="LightGBM",
+        version=Version("4.5.0"),
+        sdist_sha256=sdist,
+        image_id=MUSL_ID,
+        ok=False,
+        duration=30.5,
+        error="error: command 'cmake' failed",
+        run_id=run_id,
+    )
+    store.record_build(
+        name="lightgbm",
+        version=Version("4.5.0"),
+        sdist_sha256=sdist,
+        image_id=MUSL_ID,
+        ok=True,
+        duration=95.0,
+        wheel_sha256="d" * 64,
+    )
+    store.record_image(
+        base="alpine",
+        image="compat/alpine-ml:1",
+        image_id="sha256:" + "e" * 64,
+        total_size=600_000_000,
+        added_size=480_000_000,
+        lock_hash="f" * 64,
+    )
+
+    latest, first = store.builds(sdist_sha256=sdist, image_id=MUSL_ID)
+    assert (latest.ok, latest.wheel_sha256, latest.run_id, latest.error) == (
+        True,
+        "d" * 64,
+        None,
+        None,
+    )
+    assert (first.ok, first.name, first.version, first.duration, first.run_id) == (
+        False,
+        "lightgbm",
+        Version("4.5.0"),
+        30.5,
+        run_id,
+    )
+    assert first.error == "error: command 'cmake' failed"
+    assert store.builds(image_id=DEBIAN_ID) == []
+    (size,) = store.image_sizes(base="alpine")
+    assert (size.total_size, size.added_size, size.lock_hash) == (
+        600_000_000,
+        480_000_000,
+        "f" * 64,
+    )
+    assert store.image_sizes(base="debian") == []
+
+
+# -- listing ----------------------------------------------------------------------
+
+
+def test_results_list_newest_first_with_filters(store: Store) -> None:
+    musl, debian = make_target(), make_target("debian", "local/debian-python:bookworm", DEBIAN_ID)
+    musl_run = store.start_run(musl, backend="docker")
+    debian_run = store.start_run(debian, backend="docker")
+    combo = {"numpy": "2.0.2", "lightgbm": "4.5.0"}
+    a = store.record(musl_run, musl, failed(musl, make_combo(musl, combo), Verdict.BUILD_FAILED))
+    b = store.record(debian_run, debian, failed(debian, make_combo(debian, combo)))
+    c = store.record(debian_run, debian, passed(debian, make_combo(debian, {"numpy": "2.0.2"})))
+
+    assert [r.id for r in store.results()] == [c, b, a]
+    assert [r.id for r in store.results(limit=2)] == [c, b]
+    assert [r.id for r in store.results(base="debian")] == [c, b]
+    assert [r.id for r in store.results(verdict=Verdict.BUILD_FAILED)] == [a]
+    assert [r.id for r in store.results(image="local/debian-python:bookworm")] == [c, b]
+    assert [r.id for r in store.results(image=MUSL_ID)] == [a]
+    assert [r.id for r in store.results(run_id=musl_run)] == [a]
+    assert store.results(base="ubuntu") == []
+
+    row = store.results(base="debian", verdict=Verdict.IMPORT_ERROR)[0]
+    assert row.label == "numpy 2.0.2, lightgbm 4.5.0"
+    assert (row.failed_check, row.error, row.image_id, row.backend, row.run_id) == (
+        "lightgbm_core",
+        "ImportError: libgomp.so.1: cannot open shared object file",
+        DEBIAN_ID,
+        "docker",
+        debian_run,
+    )
+    assert row.duration == 7.25
+
+
+# -- skipping done work -----------------------------------------------------------
+
+
+def test_done_means_tested_on_the_same_image_id(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    a, b, c = (make_combo(target, {"numpy": v}) for v in ("1.26.4", "2.0.2", "2.1.3"))
+    store.record(run_id, target, passed(target, a))
+    store.record(run_id, target, failed(target, c))  # a failure is done too
+
+    assert store.is_done(a.id, MUSL_ID)
+    assert not store.is_done(b.id, MUSL_ID)
+    assert not store.is_done(a.id, DEBIAN_ID)  # rebuilt image: test again
+    assert not store.is_done(a.id, None)
+    assert store.filter_todo([c, b, a], MUSL_ID) == [b]
+    assert store.filter_todo([c, b, a], MUSL_ID, retest=True) == [c, b, a]
+    assert store.filter_todo([c, b, a], DEBIAN_ID) == [c, b, a]
+    assert store.filter_todo([], MUSL_ID) == []
+
+
+def test_filter_todo_handles_long_plans(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    combos = [make_combo(target, {"numpy": f"1.{i}.0"}) for i in range(1200)]
+    for combo in combos[::7]:
+        store.record(run_id, target, passed(target, combo))
+    todo = store.filter_todo(combos, MUSL_ID)
+    assert todo == [c for i, c in enumerate(combos) if i % 7]
+
+
+# -- known good -------------------------------------------------------------------
+
+
+def _known_good_fixture(store: Store) -> dict[str, Combo]:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    combos = {
+        key: make_combo(target, {"numpy": numpy, "pandas": pandas})
+        for key, numpy, pandas in [
+            ("old", "1.26.4", "2.1.4"),
+            ("mid", "2.0.2", "2.2.2"),
+            ("new", "2.0.2", "2.2.3"),
+            ("broken", "2.1.3", "2.2.3"),  # highest numpy, but fails
+            ("flaky", "2.1.3", "2.1.4"),  # passed once, crashed since
+            ("fixed", "1.26.4", "2.0.3"),  # failed once, passes since
+        ]
+    }
+    for key in ("old", "mid", "new", "flaky"):
+        store.record(run_id, target, passed(target, combos[key]))
+    store.record(run_id, target, failed(target, combos["broken"], Verdict.CRASH))
+    store.record(run_id, target, failed(target, combos["flaky"], Verdict.CRASH))
+    store.record(run_id, target, failed(target, combos["fixed"]))
+    store.record(run_id, target, passed(target, combos["fixed"]))
+    other = make_target("debian", "local/debian-python:bookworm", DEBIAN_ID)
+    other_run = store.start_run(other, backend="docker")
+    store.record(other_run, other, passed(other, make_combo(other, {"numpy": "2.2.0"})))
+    return combos
+
+
+def test_known_good_prefers_the_newest_package_by_package(store: Store) -> None:
+    combos = _known_good_fixture(store)
+    ids = {combo.id: key for key, combo in combos.items()}
+
+    def ranked(scope: Target | str, **kwargs: Any) -> list[str]:
+        return [ids[g.combo.id] for g in store.known_good(scope, **kwargs)]
+
+    assert ranked("alpine") == ["new", "mid", "old", "fixed"]
+    assert ranked("alpine", prefer="oldest") == ["fixed", "old", "mid", "new"]
+    assert ranked(make_target()) == ["new", "mid", "old", "fixed"]  # by image ID
+    assert ranked(MUSL_ID) == ranked("local/musl-python:3.11") == ranked("alpine")
+    # the constraints' packages come first, in their order
+    assert ranked("alpine", constraints=[Requirement("pandas"), Requirement("numpy")]) == [
+        "new",
+        "mid",
+        "old",
+        "fixed",
+    ]
+    assert ranked("alpine", constraints=[Requirement("numpy<2")]) == ["old", "fixed"]
+    assert ranked("alpine", constraints=[Requirement("numpy<2"), Requirement("pandas<2.1")]) == [
+        "fixed"
+    ]
+    assert ranked("alpine", constraints=[Requirement("scipy")]) == []
+    assert ranked("alpine", limit=1) == ["new"]
+    assert ranked("ubuntu") == []
+
+    best = store.known_good("alpine", limit=1)[0]
+    assert best.combo == combos["new"]
+    assert best.combo.pin("pandas").sha256 == combos["new"].pin("pandas").sha256
+    assert (best.base, best.image, best.image_id) == ("alpine", "local/musl-python:3.11", MUSL_ID)
+    stored = store.get(best.result_id)
+    assert stored is not None
+    assert stored.result.verdict is Verdict.PASS
+    (debian,) = store.known_good("debian")
+    assert debian.combo.version_of("numpy") == Version("2.2.0")
+
+
+def test_known_good_rejects_an_unknown_preference(store: Store) -> None:
+    with pytest.raises(UsageError, match="newest"):
+        store.known_good("alpine", prefer="latest")  # type: ignore[arg-type]
+
+
+# -- export, import, merge --------------------------------------------------------
+
+
+def _populate(store: Store, *, name: str = "alpine", versions: tuple[str, ...] = ("2.0.2",)) -> str:
+    target = make_target(name)
+    run_id = store.start_run(target, backend="docker", matrix_name="ml-stack", shard="1/2")
+    for version in versions:
+        store.record(run_id, target, passed(target, make_combo(target, {"numpy": version})))
+        store.record(
+            run_id,
+            target,
+            failed(target, make_combo(target, {"numpy": version, "lightgbm": "4.5.0"})),
+        )
+    store.record_build(
+        name="lightgbm",
+        version=Version("4.5.0"),
+        sdist_sha256="c" * 64,
+        image_id=MUSL_ID,
+        ok=True,
+        duration=90.0,
+        wheel_sha256="d" * 64,
+        run_id=run_id,
+    )
+    store.record_image(
+        base=name,
+        image=f"compat/{name}:1",
+        image_id="sha256:" + "e" * 64,
+        total_size=2,
+        added_size=1,
+    )
+    return run_id
+
+
+def _export(store: Store) -> list[str]:
+    """The export's records, without the header (it holds the export's time)."""
+    out = io.StringIO()
+    store.export_json(out)
+    lines = out.getvalue().splitlines()
+    assert json.loads(lines[0])["format"] == "compat-results"
+    return lines[1:]
+
+
+def test_export_then_import_twice_adds_nothing_the_second_time(
+    store: Store, make_db_url: MakeUrl
+) -> None:
+    run_id = _populate(store, versions=("1.26.4", "2.0.2"))
+    store.finish_run(run_id)
+    exported = io.StringIO()
+    assert store.export_json(exported) == 1 + 1 + 4 + 1 + 1  # target, run, results, build, image
+
+    with Store.open(make_db_url()) as copy:
+        exported.seek(0)
+        first = copy.import_json(exported)
+        exported.seek(0)
+        second = copy.import_json(exported)
+        assert (first.runs, first.results, first.builds, first.images, first.skipped) == (
+            1,
+            4,
+            1,
+            1,
+            0,
+        )
+        assert (second.runs, second.results, second.builds, second.images) == (0, 0, 0, 0)
+        assert second.skipped == 7
+        assert _export(copy) == _export(store)
+        assert [r.id for r in copy.results()] == [r.id for r in store.results()]
+        for row in copy.results():
+            assert copy.get(row.id) == store.get(row.id)
+
+
+def test_import_refuses_what_is_not_an_export(store: Store) -> None:
+    with pytest.raises(StoreError, match="not a compat export"):
+        store.import_json(io.StringIO('{"kind": "run"}\n'))
+    with pytest.raises(StoreError, match="not JSON"):
+        store.import_json(io.StringIO("this is not json\n"))
+    with pytest.raises(StoreError, match="empty"):
+        store.import_json(io.StringIO(""))
+    newer = {"kind": "header", "format": "compat-results", "version": 99, "compat": "9.0"}
+    with pytest.raises(StoreError, match="upgrade compat"):
+        store.import_json(io.StringIO(json.dumps(newer) + "\n"))
+    header = {"kind": "header", "format": "compat-results", "version": 1}
+    with pytest.raises(StoreError, match="unknown kind"):
+        store.import_json(io.StringIO(json.dumps(header) + '\n{"kind": "wat"}\n'))
+
+
+def test_merging_shards_copies_each_result_once(make_db_url: MakeUrl) -> None:
+    shard1, shard2, merged_url = make_db_url(), make_db_url(), make_db_url()
+    with Store.open(shard1) as one:
+        run1 = _populate(one, versions=("1.26.4",))
+    with Store.open(shard2) as two:
+        run2 = _populate(two, versions=("2.0.2", "2.1.3"))
+        two.finish_run(run2)
+
+    with Store.open(merged_url) as merged:
+        a = merged.merge(shard1)
+        b = merged.merge(shard2)
+        again = merged.merge(shard1)
+        assert (a.runs, a.results, b.runs, b.results) == (1, 2, 1, 4)
+        assert (again.runs, again.results, again.builds, again.images) == (0, 0, 0, 0)
+        assert len(merged.results(limit=None)) == 6
+        assert {r.id for r in merged.runs()} == {run1, run2}
+        assert len(merged.builds()) == 2
+        assert len(merged.image_sizes()) == 2
+
+        # a shard that was still running when first merged, and finished since
+        with Store.open(shard1) as one:
+            one.finish_run(run1, RunStatus.FINISHED)
+        merged.merge(shard1)
+        assert {r.id: r.status for r in merged.runs()}[run1] is RunStatus.FINISHED
+        # and a database merged into itself gains nothing
+        assert merged.merge(merged_url).results == 0
+    assert count(merged_url, "results") == 6
+    assert count(merged_url, "combinations") == 6
+
+
+# -- schema versions --------------------------------------------------------------
+
+
+def _make_v1(url: str) -> None:
+    """A database as the first schema version left it, with one run and one result
+    (written with plain SQL, as that compat did)."""
+    engine = sa.create_engine(url)
+    target = make_target()
+    combo = make_combo(target, {"numpy": "2.0.2"})
+    with engine.begin() as conn:
+        schema.schema_version.create(conn)
+        migrations.STEPS[0](conn)
+        conn.execute(sa.insert(schema.schema_version).values(version=1, applied=sa.func.now()))
+        md = sa.MetaData()
+        md.reflect(conn)
+        conn.execute(
+            sa.insert(md.tables["targets"]).values(
+                key=target.key,
+                name=target.name,
+                image=target.image,
+                image_id=target.image_id,
+                python="3.11.9",
+                data=target.to_json(),
+            )
+        )
+        conn.execute(
+            sa.insert(md.tables["runs"]).values(
+                id="1" * 32,
+                started=sa.func.now(),
+                status="finished",
+                compat_version="0.0.9",
+                base=target.name,
+                image=target.image,
+                image_id=target.image_id,
+                target_key=target.key,
+                backend="docker",
+            )
+        )
+        conn.execute(
+            sa.insert(md.tables["combinations"]).values(
+                id=combo.id, target_key=target.key, data=combo.to_json()
+            )
+        )
+        conn.execute(
+            sa.insert(md.tables["results"]).values(
+                uid="2" * 32,
+                run_id="1" * 32,
+                combination_id=combo.id,
+                image_id=MUSL_ID,
+                verdict="pass",
+                duration=1.0,
+                system_deps=[],
+                added_system_deps=[],
+                backend="docker",
+                created=sa.func.now(),
+            )
+        )
+    engine.dispose()
+
+
+def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
+    url = make_db_url()
+    _make_v1(url)
+    with Store.open(url) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        (old,) = store.results()
+        assert old.label == "numpy 2.0.2"
+        assert old.verdict is Verdict.PASS
+        assert store.is_done(old.combination_id, MUSL_ID)
+        (run,) = store.runs()
+        assert run.shard is None
+        assert run.compat_version == "0.0.9"
+        target = make_target()
+        store.start_run(target, backend="docker", shard="1/3")
+        store.record_build(
+            name="lightgbm",
+            version=Version("4.5.0"),
+            sdist_sha256="c" * 64,
+            image_id=MUSL_ID,
+            ok=True,
+            duration=1.0,
+        )
+        assert len(store.builds()) == 1
+    assert count(url, "schema_version") == 2
+
+
+def test_the_migrated_schema_is_the_schema_the_queries_use(store: Store, db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    found = sa.MetaData()
+    found.reflect(engine)
+    engine.dispose()
+    assert set(found.tables) == set(schema.metadata.tables)
+    for name, table in schema.metadata.tables.items():
+        columns = {c.name: (c.nullable, c.primary_key) for c in found.tables[name].columns}
+        assert columns == {c.name: (c.nullable, c.primary_key) for c in table.columns}, name
+        indexes = {tuple(c.name for c in i.columns) for i in found.tables[name].indexes}
+        assert {tuple(c.name for c in i.columns) for i in table.indexes} <= indexes, name
+
+
+def test_a_database_from_a_newer_compat_is_refused(make_db_url: MakeUrl) -> None:
+    url = make_db_url()
+    with Store.open(url):
+        pass
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(schema.schema_version).values(
+                version=SCHEMA_VERSION + 1, applied=sa.func.now()
+            )
+        )
+    engine.dispose()
+    with pytest.raises(SchemaTooNew) as refused:
+        Store.open(url)
+    assert refused.value.exit_code == 7
+    assert (refused.value.found, refused.value.known) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
+    assert "Upgrade compat" in str(refused.value)
+    assert count(url, "schema_version") == SCHEMA_VERSION + 1
+
+
+def test_a_database_that_is_not_ours_is_refused(make_db_url: MakeUrl) -> None:
+    url = make_db_url()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE runs (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="not a compat results database"):
+        Store.open(url)
+
+
+# -- concurrency and durability ---------------------------------------------------
+
+WRITER = """
+import sys
+from compat.store import Store
+from tests.unit.test_store import failed, make_combo, make_target, passed
+
+url, worker, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sys.stdin.readline()  # start together
+with Store.open(url) as store:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker", shard=f"{worker}/9")
+    i = 0
+    while n < 0 or i < n:
+        # workers share half of their combinations: racing inserts of one combination
+        combo = make_combo(target, {"numpy": f"1.{i}.{worker % 2}", "pandas": "2.2.3"})
+        make = passed if i % 3 else failed
+        result_id = store.record(run_id, target, make(target, combo))
+        print(result_id, flush=True)  # committed: reported only after record() returned
+        i += 1
+"""
+
+
+def _writer(url: str, worker: int, n: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, url, str(worker), str(n)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_processes_write_at_once_into_a_new_database(make_db_url: MakeUrl) -> None:
+    url = make_db_url()
+    procs = [_writer(url, worker, 25) for worker in range(4)]
+    for proc in procs:  # all open (and so migrate) the same new database at once
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    ids = [int(line) for out, _ in outputs for line in out.split()]
+    assert len(ids) == len(set(ids)) == 100
+    assert count(url, "results") == 100
+    assert count(url, "runs") == 4
+    assert count(url, "combinations") == 50  # each shared one stored once
+    assert count(url, "schema_version") == SCHEMA_VERSION
+
+
+def test_threads_share_one_store(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    ids: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for i in range(20):
+                combo = make_combo(target, {"numpy": f"1.{i}.0", "scipy": f"1.{worker % 2}.0"})
+                ids.append(store.record(run_id, target, passed(target, combo)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(ids)) == 160
+    assert len(store.results(limit=None)) == 160
+    assert all(store.get(i) is not None for i in ids[::16])
+
+
+def test_a_killed_writer_loses_no_finished_result(make_db_url: MakeUrl) -> None:
+    url = make_db_url()
+    with Store.open(url):
+        pass  # created beforehand: the kill must land while results are written
+    with _writer(url, 1, -1) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        acknowledged = [int(proc.stdout.readline()) for _ in range(40)]
+        os.kill(proc.pid, signal.SIGKILL)
+        acknowledged += [int(line) for line in proc.stdout.read().split()]
+    assert proc.returncode == -signal.SIGKILL
+
+    with Store.open(url) as store:
+        stored = {r.id for r in store.results(limit=None)}
+        assert set(acknowledged) <= stored  # every result reported done survived
+        assert len(stored) - len(acknowledged) <= 1  # at most the one committed as it died
+        for result_id in acknowledged:
+            got = store.get(result_id)
+            assert got is not None
+            assert len(got.result.checks) == 2
+            assert got.result.log
+        (run,) = store.runs()
+        assert run.status is RunStatus.RUNNING  # never finished: that is how a killed run looks
