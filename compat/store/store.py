@@ -758,9 +758,12 @@ def _insert_missing(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -
     """Insert ``row`` unless its key (or another unique column) is taken, without
     racing a concurrent writer. Whether it was inserted."""
     name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        insert = (sqlite.insert if name == "sqlite" else postgresql.insert)(table)
-        return conn.execute(insert.values(row).on_conflict_do_nothing()).rowcount == 1
+    if name == "sqlite":
+        return conn.execute(sqlite.insert(table).values(row).on_conflict_do_nothing()).rowcount == 1
+    if name == "postgresql":
+        # psycopg reports no row count here; the returned key says it was inserted.
+        insert = postgresql.insert(table).values(row).on_conflict_do_nothing()
+        return conn.execute(insert.returning(*table.primary_key.columns)).first() is not None
     # Elsewhere: check first; a concurrent writer may still make this fail.
     keys = [table.c.uid] if "uid" in table.c else list(table.primary_key.columns)
     if conn.execute(sa.select(*keys).where(*(k == row[k.name] for k in keys))).first():
