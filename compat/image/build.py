@@ -107,10 +107,12 @@ def docker_build(
     tag: str,
     nocache: bool = False,
     buildargs: Mapping[str, str] | None = None,
+    network_mode: str | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> tuple[str, list[str]]:
     """Build ``context`` (its Dockerfile) as ``tag`` with the classic builder, leaving
-    no intermediate container; returns the image ID and the build log."""
+    no intermediate container; returns the image ID and the build log.
+    ``network_mode="none"`` builds without any network."""
     from docker.errors import DockerException
 
     lines: list[str] = []
@@ -126,6 +128,7 @@ def docker_build(
             decode=True,
             buildargs=dict(buildargs) if buildargs else None,
             labels={IMAGE_LABEL: "1"},
+            network_mode=network_mode,
         )
         for chunk in stream:
             text = chunk.get("stream")
@@ -155,6 +158,7 @@ def build_image(
     client: Any = None,
     network: NetworkSettings | None = None,
     nocache: bool = False,
+    build_network: str | None = None,
     smoke: bool = True,
     check_timeout: float = 60.0,
     smoke_timeout: float = 600.0,
@@ -168,7 +172,9 @@ def build_image(
     fetched): given, every pinned file goes into the build context and pip installs
     with ``--no-index``; only source builds still fetch their build requirements.
     ``network`` carries a proxy into the build (as the engine's predefined proxy
-    build args, which stay out of the image's history). A failed build raises
+    build args, which stay out of the image's history); ``build_network="none"``
+    builds with no network at all (a wheelhouse, no system packages and no source
+    builds need none). A failed build raises
     ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so."""
     lock, prune = read_lock(lock_dir)
     base = base_image or lock.target.image
@@ -194,7 +200,13 @@ def build_image(
         )
         log.info("building %s on %s", tag, base)
         iid, _ = docker_build(
-            client, context, tag=tag, nocache=nocache, buildargs=buildargs, on_line=on_line
+            client,
+            context,
+            tag=tag,
+            nocache=nocache,
+            buildargs=buildargs,
+            network_mode=build_network,
+            on_line=on_line,
         )
     build_seconds = time.monotonic() - start
     sizes = measure(client, iid, base_id)
