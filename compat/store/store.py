@@ -145,7 +145,7 @@ def _create_engine(url: sa.URL) -> sa.Engine:
             return sa.create_engine(url, pool_pre_ping=True)
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url)
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
         raise UsageError(
@@ -411,27 +411,7 @@ class Store:
         limit: int | None = 100,
     ) -> list[ResultRow]:
         """Results, newest first. ``image`` matches an image reference or image ID."""
-        query = (
-            sa.select(
-                results.c.id,
-                results.c.run_id,
-                results.c.combination_id,
-                results.c.image_id,
-                results.c.verdict,
-                results.c.failed_check,
-                results.c.error,
-                results.c.duration,
-                results.c.backend,
-                results.c.created,
-                runs.c.base,
-                runs.c.image,
-                combinations.c.data,
-            )
-            .join(runs, runs.c.id == results.c.run_id)
-            .join(combinations, combinations.c.id == results.c.combination_id)
-            .order_by(results.c.created.desc(), results.c.id.desc())
-            .limit(limit)
-        )
+        query = _ROWS.order_by(results.c.created.desc(), results.c.id.desc()).limit(limit)
         if base is not None:
             query = query.where(runs.c.base == base)
         if verdict is not None:
@@ -441,25 +421,20 @@ class Store:
         if run_id is not None:
             query = query.where(results.c.run_id == run_id)
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            ResultRow(
-                id=row.id,
-                run_id=row.run_id,
-                combination_id=row.combination_id,
-                label=Combo.from_json(row.data).label(),
-                base=row.base,
-                image=row.image,
-                image_id=row.image_id,
-                verdict=Verdict(row.verdict),
-                failed_check=row.failed_check,
-                error=row.error,
-                duration=row.duration,
-                backend=row.backend,
-                created=_utc(row.created),
-            )
-            for row in rows
-        ]
+            return [_result_row(row) for row in conn.execute(query)]
+
+    def latest_results(self, combo_ids: Iterable[str], image_id: str) -> dict[str, ResultRow]:
+        """The latest result of each combination on the image ID, for those that have
+        one: what a scan that skips done work shows for the combinations it skipped."""
+        latest: dict[str, ResultRow] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(combo_ids))):
+                query = _ROWS.where(
+                    results.c.image_id == image_id, results.c.combination_id.in_(chunk)
+                ).order_by(results.c.created, results.c.id)
+                for row in conn.execute(query):
+                    latest[row.combination_id] = _result_row(row)  # later rows win
+        return latest
 
     def get(self, result_id: int) -> StoredResult | None:
         """One result with its checks and decompressed logs; None if there is none."""
@@ -721,6 +696,45 @@ _BUILD_FIELDS = (
     "error",
 )
 _IMAGE_FIELDS = ("uid", "base", "image", "image_id", "total_size", "added_size", "lock_hash")
+
+
+_ROWS = (
+    sa.select(
+        results.c.id,
+        results.c.run_id,
+        results.c.combination_id,
+        results.c.image_id,
+        results.c.verdict,
+        results.c.failed_check,
+        results.c.error,
+        results.c.duration,
+        results.c.backend,
+        results.c.created,
+        runs.c.base,
+        runs.c.image,
+        combinations.c.data,
+    )
+    .join(runs, runs.c.id == results.c.run_id)
+    .join(combinations, combinations.c.id == results.c.combination_id)
+)
+
+
+def _result_row(row: Any) -> ResultRow:  # a row of _ROWS
+    return ResultRow(
+        id=row.id,
+        run_id=row.run_id,
+        combination_id=row.combination_id,
+        label=Combo.from_json(row.data).label(),
+        base=row.base,
+        image=row.image,
+        image_id=row.image_id,
+        verdict=Verdict(row.verdict),
+        failed_check=row.failed_check,
+        error=row.error,
+        duration=row.duration,
+        backend=row.backend,
+        created=_utc(row.created),
+    )
 
 
 def _chunks(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:

@@ -392,6 +392,14 @@ def test_done_means_tested_on_the_same_image_id(store: Store) -> None:
     assert store.filter_todo([c, b, a], DEBIAN_ID) == [c, b, a]
     assert store.filter_todo([], MUSL_ID) == []
 
+    # what to show for the skipped ones: the latest verdict of each
+    store.record(run_id, target, passed(target, c))
+    shown = store.latest_results([a.id, b.id, c.id, a.id], MUSL_ID)
+    assert set(shown) == {a.id, c.id}
+    assert shown[c.id].verdict is Verdict.PASS
+    assert shown[a.id].label == "numpy 1.26.4"
+    assert store.latest_results([a.id], DEBIAN_ID) == {}
+
 
 def test_filter_todo_handles_long_plans(store: Store) -> None:
     target = make_target()
