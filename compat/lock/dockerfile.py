@@ -160,10 +160,13 @@ def _install(lock: LockInput, prune: Prune, *, source: FileSource, buildkit: boo
             for p in lock.source_builds
         )
         names = ",".join(p.name for p in lock.source_builds)
-        # the sdists are hash-checked; their build requirements come from the index
+        # the sdists are hash-checked; their build requirements come from the index,
+        # into an isolated build environment even for setup.py-only projects (older
+        # pips would otherwise need `wheel` installed in the venv)
         commands += [
             f"printf '%s\\n' {lines} > {WORK}/sdists.txt",
-            f"{pip} wheel {_PIP_QUIET} --no-deps --require-hashes --no-binary {names}{local} "
+            f"{pip} wheel {_PIP_QUIET} --no-deps --require-hashes --use-pep517 "
+            f"--no-binary {names}{local} "
             f"-w {WORK}/built -r {WORK}/sdists.txt",
             # built wheels have no hash known ahead: installed from the builder's own dir
             f"{pip} install {_PIP_QUIET} --no-index --no-deps{compile_flag} {WORK}/built/*.whl",

@@ -1,0 +1,251 @@
+"""Images built from lock directories on the real engine and the local base images:
+the smoke suite passes inside, the build can run without network from compat's
+wheelhouse, a tampered file stops it, sdists are built in a builder stage, and no
+container is left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat.errors import ImageUnavailable
+from compat.harness.container import SESSION_LABEL
+from compat.harness.pipeline import http_client
+from compat.harness.wheelhouse import FileRef, Wheelhouse
+from compat.image import (
+    ImageBuildFailed,
+    ImageReport,
+    WheelhouseIncomplete,
+    build_image,
+    stored_file,
+)
+from compat.index.pypi import PyPIIndex
+from compat.lock import APP_UID, LockInput, write_lock
+from compat.model import Combo, FileKind, Pin, Verdict
+from compat.resolve.candidates import CandidateSource, requested
+from compat.resolve.resolver import Resolver
+from compat.settings import NetworkSettings
+from compat.targets.probe import probe_image
+from compat.targets.target import Target
+from tests.integration.conftest import require_docker
+
+BOOKWORM = "local/debian-python:bookworm"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    require_docker()
+    import docker
+
+    client = docker.from_env(timeout=1800)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def network() -> NetworkSettings:
+    return NetworkSettings.from_env(os.environ)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("compat-cache")
+
+
+@pytest.fixture(scope="module")
+def bookworm(client: Any, cache: Path) -> Target:
+    return probe_image(BOOKWORM, name="bookworm", cache_dir=cache / "targets", client=client)
+
+
+@pytest.fixture(scope="module")
+def numpy_pandas(bookworm: Target, network: NetworkSettings, cache: Path) -> LockInput:
+    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+        combo = Resolver(CandidateSource(index, bookworm)).resolve(
+            [requested("numpy"), requested("pandas")]
+        )
+    assert isinstance(combo, Combo), combo
+    return LockInput(target=bookworm, combo=combo, package_manager="apt")
+
+
+@pytest.fixture
+def tags(client: Any) -> Iterator[list[str]]:
+    """Tags a test builds; removed afterwards, and no container may remain of them
+    (or of any smoke run)."""
+    made: list[str] = []
+    yield made
+    leftovers = [
+        c.short_id
+        for c in client.containers.list(all=True)
+        if c.labels.get(SESSION_LABEL, "").startswith("image-smoke-")
+        or any(t in made for t in c.image.tags)
+    ]
+    for tag in made:
+        with contextlib.suppress(Exception):  # a test that failed before building
+            client.images.remove(tag, force=True)
+    assert not leftovers, f"containers left behind: {leftovers}"
+
+
+def _tag(tags: list[str], name: str) -> str:
+    tag = f"compat-test/{name}:{uuid.uuid4().hex[:8]}"
+    tags.append(tag)
+    return tag
+
+
+def _run(client: Any, image: str, *argv: str) -> str:
+    out = client.containers.run(image, list(argv), remove=True, network_disabled=True)
+    return bytes(out).decode().strip()
+
+
+def _assert_passed(report: ImageReport, *, packages: int) -> None:
+    assert report.verdict is Verdict.PASS, (report.error, report.failed_check)
+    assert report.ok
+    failing = {k: v for k, v in report.counts.items() if k not in ("pass", "skipped") and v}
+    assert not failing
+    assert report.counts["pass"] >= packages  # one import check each, at least
+    assert {f"import:{p}" for p in ("numpy", "pandas")[:packages]} <= {
+        c.name for c in report.checks if c.verdict.value == "pass"
+    }
+
+
+def test_numpy_pandas_image_passes_the_smoke_suite(
+    client: Any, numpy_pandas: LockInput, tmp_path: Path, tags: list[str]
+) -> None:
+    write_lock(numpy_pandas, tmp_path / "lock")
+    report = build_image(tmp_path / "lock", tag=_tag(tags, "numpy-pandas"), client=client)
+    _assert_passed(report, packages=2)
+    assert report.combination == numpy_pandas.combo.id
+    assert report.base_image == BOOKWORM
+    # sizes: the added layers are exactly what the image has over its base
+    assert report.size == report.base_size + report.added_size
+    venv = max(report.layers, key=lambda layer: layer.size)
+    assert "python3 -m venv /opt/venv" in venv.instruction
+    assert venv.size > 0.9 * report.added_size
+    assert report.dockerfile.count("FROM ") == 1  # no sdist: one stage
+    image = client.images.get(report.image_id)
+    assert image.attrs["Config"]["User"] == f"{APP_UID}:{APP_UID}"
+    assert not any("CERT" in e or "SECRET" in e for e in image.attrs["Config"]["Env"])
+    # the image's own user, HOME and venv; pip and the test folders pruned away
+    who = _run(client, report.tag, "python", "-c", "import os, sys; print(os.getuid(), sys.prefix)")
+    assert who == f"{APP_UID} /opt/venv"
+    assert _run(client, report.tag, "sh", "-c", "echo $HOME") == "/home/app"
+    pruned = _run(
+        client,
+        report.tag,
+        "sh",
+        "-c",
+        "ls /opt/venv/bin/pip 2>/dev/null; find /opt/venv -name tests -o -name __pycache__",
+    )
+    assert pruned == ""
+
+
+def test_offline_build_from_the_wheelhouse(
+    client: Any,
+    numpy_pandas: LockInput,
+    network: NetworkSettings,
+    cache: Path,
+    tmp_path: Path,
+    tags: list[str],
+) -> None:
+    refs = [
+        FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for p in numpy_pandas.combo.pins
+    ]
+    with http_client(network) as http:
+        _, failed = Wheelhouse(cache, http).fetch(refs)
+    assert not failed
+    write_lock(numpy_pandas, tmp_path / "lock")
+    report = build_image(
+        tmp_path / "lock",
+        tag=_tag(tags, "offline"),
+        client=client,
+        wheelhouse=cache,
+        build_network="none",  # pip cannot download anything: the context must suffice
+    )
+    _assert_passed(report, packages=2)
+    assert report.dockerfile.count("FROM ") == 2  # the files stay in the builder stage
+    # none of the wheels reached a layer of the final image
+    assert not [layer for layer in report.layers if "/tmp/compat" in layer.created_by]
+    assert _run(client, report.tag, "sh", "-c", "ls /tmp/compat 2>&1 || true").endswith(
+        "No such file or directory"
+    )
+
+
+def test_a_tampered_wheelhouse_file_fails_the_build(
+    client: Any, numpy_pandas: LockInput, cache: Path, tmp_path: Path, tags: list[str]
+) -> None:
+    bad = tmp_path / "bad-cache"
+    for pin in numpy_pandas.combo.pins:
+        dest = stored_file(bad, pin)
+        dest.parent.mkdir(parents=True)
+        shutil.copyfile(stored_file(cache, pin), dest)
+    numpy = numpy_pandas.combo.pin("numpy")
+    with stored_file(bad, numpy).open("ab") as f:
+        f.write(b"tampered")
+    write_lock(numpy_pandas, tmp_path / "lock")
+    tag = _tag(tags, "tampered")
+    with pytest.raises(ImageBuildFailed) as failure:
+        build_image(tmp_path / "lock", tag=tag, client=client, wheelhouse=bad, build_network="none")
+    assert "DO NOT MATCH THE HASHES" in str(failure.value).upper()
+    assert not client.images.list(name=tag)
+
+
+def test_missing_wheelhouse_files_are_named(
+    client: Any, numpy_pandas: LockInput, tmp_path: Path
+) -> None:
+    write_lock(numpy_pandas, tmp_path / "lock")
+    with pytest.raises(WheelhouseIncomplete, match="numpy=="):
+        build_image(
+            tmp_path / "lock", tag="compat-test/never:x", client=client, wheelhouse=tmp_path
+        )
+
+
+def test_a_missing_base_image_says_so(client: Any, numpy_pandas: LockInput, tmp_path: Path) -> None:
+    write_lock(numpy_pandas, tmp_path / "lock")
+    with pytest.raises(ImageUnavailable, match="not on this machine"):
+        build_image(
+            tmp_path / "lock",
+            tag="compat-test/never:x",
+            client=client,
+            base_image="local/no-such-image:1",
+        )
+
+
+def test_sdist_is_built_in_a_builder_stage(
+    client: Any,
+    bookworm: Target,
+    network: NetworkSettings,
+    cache: Path,
+    tmp_path: Path,
+    tags: list[str],
+) -> None:
+    """six from its source distribution: built with the toolchain in the builder
+    stage, hash-checked, its requirements line then already satisfied; the final
+    image has the venv and no compiler."""
+    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+        combo = Resolver(CandidateSource(index, bookworm)).resolve([requested("six")])
+        assert isinstance(combo, Combo)
+        six = combo.pin("six")
+        sdist = next(
+            f
+            for f in index.files(six.name)
+            if f.kind is FileKind.SDIST and f.version == six.version
+        )
+    combo = Combo(target=combo.target, pins=(Pin.of(sdist),), requested=combo.requested)
+    lock = LockInput(target=bookworm, combo=combo, package_manager="apt")
+    assert lock.source_builds
+    write_lock(lock, tmp_path / "lock")
+    report = build_image(tmp_path / "lock", tag=_tag(tags, "sdist"), client=client)
+    assert report.verdict is Verdict.PASS, (report.error, report.failed_check)
+    assert "import:six" in {c.name for c in report.checks if c.verdict.value == "pass"}
+    assert report.dockerfile.count("FROM ") == 2
+    assert "build-essential" in report.dockerfile
+    version = _run(client, report.tag, "python", "-c", "import six; print(six.__version__)")
+    assert version == str(sdist.version)
+    assert _run(client, report.tag, "sh", "-c", "command -v gcc cc || true") == ""
+    assert report.added_size < 20e6  # the venv alone: no toolchain came along
