@@ -41,16 +41,17 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.scan import (
     Conflict,
-    Journal,
     Row,
     parse_pins,
     parse_shard,
     pre_run_rows,
+    recorded_run,
     resolve_check,
     shard,
     target_for,
 )
 from compat.settings import NetworkSettings
+from compat.store import Store, default_db_url, sqlite_url
 from compat.targets.profiles import PROFILES, target_from_profile
 from compat.targets.target import Target
 
@@ -71,6 +72,10 @@ class Settings:
     snapshot: Path | None
     verbose: bool
     data_dir: Path
+    db_url: str
+
+    def store(self) -> Store:
+        return Store.open(self.db_url)
 
 
 def _target_options(func: F) -> F:
@@ -157,6 +162,11 @@ def _plan_options(func: F) -> F:
     envvar="COMPAT_CACHE_DIR",
     help="Cache directory (default: the user cache directory).",
 )
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Results database (default: COMPAT_DB, else SQLite in the user data directory).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens; show tracebacks.")
 @click.pass_context
 def cli(
@@ -166,17 +176,20 @@ def cli(
     offline: bool,
     snapshot: Path | None,
     cache_dir: Path | None,
+    db: str | None,
     verbose: bool,
 ) -> None:
     """Which versions of your Python packages really work together on a base image."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    data_dir = Path(os.environ.get("COMPAT_DATA_DIR") or platformdirs.user_data_dir("compat"))
     ctx.obj = Settings(
         network=NetworkSettings.from_env(os.environ, index_url=index_url, cert=cert),
         cache_dir=cache_dir or Path(platformdirs.user_cache_dir("compat")),
         offline=offline,
         snapshot=snapshot,
         verbose=verbose,
-        data_dir=Path(os.environ.get("COMPAT_DATA_DIR") or platformdirs.user_data_dir("compat")),
+        data_dir=data_dir,
+        db_url=default_db_url(os.environ, data_dir, explicit=db),
     )
 
 
@@ -368,9 +381,9 @@ def _backend(
 
 
 def _run(
-    backend: Backend, target: Target, combos: list[Combo], journal: Journal
+    backend: Backend, target: Target, combos: list[Combo], record: Callable[[ComboResult], object]
 ) -> list[ComboResult]:
-    """Run with a progress display; each result is journalled and echoed as it lands."""
+    """Run with a progress display; each result is recorded and echoed as it lands."""
     results: list[ComboResult] = []
     with Progress(
         SpinnerColumn(),
@@ -390,7 +403,7 @@ def _run(
 
         def on_result(result: ComboResult) -> None:
             results.append(result)
-            journal.result(result)
+            record(result)
             style = "green" if result.ok else "red"
             extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
             progress.console.print(
@@ -435,6 +448,7 @@ def show_summary(rows: list[Row], *, title: str) -> None:
 @click.option(
     "--shard", "shard_spec", metavar="K/N", help="Run only the K-th of N disjoint slices."
 )
+@click.option("--retest", is_flag=True, help="Run combinations already tested on this image.")
 @click.option(
     "--junit",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -456,6 +470,7 @@ def scan(
     fail_on_incompatible: bool,
     shard_spec: str | None,
     junit: Path | None,
+    retest: bool,
     **run: Any,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
@@ -486,18 +501,32 @@ def scan(
         rows = pre_run_rows(the_plan) if k == 1 else []  # said once, by the first shard
         if n > 1:
             err.print(f"shard {k}/{n}: {len(combos)} of {len(the_plan.combos)} combinations")
-        journal = Journal(settings.data_dir / "runs", target)
         results: list[ComboResult] = []
-        try:
-            results = _run(backend, target, combos, journal)
-        except KeyboardInterrupt:
-            err.print(f"interrupted: finished results are kept in {journal.path}")
-            raise
-        finally:
-            journal.close()
+        with settings.store() as store:
+            todo = store.filter_todo(combos, target.image_id, retest=retest)
+            skipped = [c.id for c in combos if c not in todo]
+            done = store.latest_results(skipped, target.image_id) if target.image_id else {}
+            if done:
+                err.print(
+                    f"{len(done)} combinations already tested on this image (--retest runs them)"
+                )
+            rows += [Row.of_stored(r) for r in done.values()]
+            info = {
+                "backend": backend.kind,
+                "matrix_name": matrix.name,
+                "matrix_path": str(matrix_path),
+                "strategy": the_plan.strategy,
+                "shard": shard_spec,
+            }
+            with recorded_run(store, target, **info) as run_id:
+                try:
+                    results = _run(backend, target, todo, lambda r: store.record(run_id, target, r))
+                except KeyboardInterrupt:
+                    err.print(f"interrupted: finished results are kept in {store.url}")
+                    raise
     rows += [Row.of(r) for r in results]
     show_summary(rows, title=f"{matrix.name} on {target.name} ({backend.kind})")
-    err.print(f"results: {journal.path}", highlight=False)
+    err.print(f"results: {store.url} (run {run_id})", highlight=False)
     if junit is not None:
         write_junit(junit, suite=f"compat.{matrix.name}.{target.name}", rows=rows, results=results)
     if fail_on_incompatible and any(not r.verdict.ok for r in rows):
@@ -557,11 +586,11 @@ def check(
                 out.print(f"[red]metadata-conflict[/]: {outcome.explanation}", highlight=False)
                 out.print("Use --force to install the pins anyway and see if they really fail.")
             return
-        journal = Journal(settings.data_dir / "runs", target)
-        try:
-            (result,) = _run(backend, target, [outcome], journal)
-        finally:
-            journal.close()
+        with (
+            settings.store() as store,
+            recorded_run(store, target, backend=backend.kind) as run_id,
+        ):
+            (result,) = _run(backend, target, [outcome], lambda r: store.record(run_id, target, r))
     if as_json:
         data = result.to_json()
         data["failed_checks"] = [
@@ -594,6 +623,112 @@ def show_result(result: ComboResult) -> None:
         counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
     listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s")
+
+
+@cli.command()
+@click.option("--base", help="Only this base (name, image reference or image ID).")
+@click.option("--verdict", type=click.Choice([v.value for v in Verdict]), help="Only this verdict.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_obj
+def results(
+    settings: Settings, /, base: str | None, verdict: str | None, limit: int, as_json: bool
+) -> None:
+    """List results from the results database, newest first."""
+    with settings.store() as store:
+        rows = store.results(base=base, verdict=Verdict(verdict) if verdict else None, limit=limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "combination": r.combination_id,
+                        "label": r.label,
+                        "base": r.base,
+                        "image": r.image,
+                        "verdict": r.verdict.value,
+                        "failed_check": r.failed_check,
+                        "error": r.error,
+                        "created": r.created.isoformat(),
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table()
+    for column in ("id", "when", "base", "combination", "verdict", "first error line"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        style = "green" if r.verdict.ok else "red"
+        table.add_row(
+            str(r.id),
+            r.created.strftime("%Y-%m-%d %H:%M"),
+            r.base,
+            r.label,
+            f"[{style}]{r.verdict.value}[/]",
+            r.error or "",
+        )
+    out.print(table)
+    if not rows:
+        out.print("no results yet: run compat scan")
+
+
+@cli.command()
+@click.argument("result_id", type=int)
+@click.pass_obj
+def show(settings: Settings, /, result_id: int) -> None:
+    """Show one result with its checks and full log."""
+    with settings.store() as store:
+        stored = store.get(result_id)
+    if stored is None:
+        raise UsageError(f"no result {result_id}: `compat results` lists them")
+    out.print(
+        f"result {stored.id} on {stored.base} ({stored.image}), {stored.created:%Y-%m-%d %H:%M}"
+    )
+    show_result(stored.result)
+    if stored.result.log:
+        out.print("[bold]log[/]")
+        out.print(stored.result.log, markup=False, highlight=False)
+
+
+@cli.group()
+def db() -> None:
+    """Move results between databases."""
+
+
+@db.command("export")
+@click.argument("output", type=click.File("w"), default="-")
+@click.pass_obj
+def db_export(settings: Settings, /, output: Any) -> None:
+    """Write every run and result as JSON lines (to OUTPUT, default stdout)."""
+    with settings.store() as store:
+        count = store.export_json(output)
+    err.print(f"exported {count} records from {store.url}")
+
+
+@db.command("import")
+@click.argument("source", type=click.File("r"), default="-")
+@click.pass_obj
+def db_import(settings: Settings, /, source: Any) -> None:
+    """Read results exported by `compat db export`; what is already there is skipped."""
+    with settings.store() as store:
+        added = store.import_json(source)
+    err.print(
+        f"imported {added.results} results, {added.runs} runs ({added.skipped} already there)"
+    )
+
+
+@db.command("merge")
+@click.argument("other")
+@click.pass_obj
+def db_merge(settings: Settings, /, other: str) -> None:
+    """Copy another database's runs and results (a URL or SQLite path) into this one."""
+    with settings.store() as store:
+        added = store.merge(other if "://" in other else sqlite_url(Path(other)))
+    err.print(f"merged {added.results} results, {added.runs} runs ({added.skipped} already there)")
 
 
 def main() -> None:

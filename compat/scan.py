@@ -1,18 +1,16 @@
 """One scan or check, end to end: backend, target, plan, run, record.
 
-The CLI presents; this module decides what runs where. Results are appended to a
-JSON-lines journal as each one arrives, so an interrupted scan keeps what it has.
+The CLI presents; this module decides what runs where. Each result is committed
+to the results database as it arrives, so an interrupted scan keeps what it has.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -24,6 +22,7 @@ from compat.model import Combo, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
 from compat.resolve.resolver import Conflict, Preferences, Resolver
+from compat.store import ResultRow, RunStatus, Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
 
@@ -51,6 +50,17 @@ class Row:
             failed_check=result.failed_check,
             error=error,
             combo_id=result.combo.id,
+        )
+
+    @classmethod
+    def of_stored(cls, row: ResultRow) -> Row:
+        """A result from an earlier run, not run again."""
+        return cls(
+            label=f"{row.label} (result {row.id}, earlier run)",
+            verdict=row.verdict,
+            failed_check=row.failed_check,
+            error=row.error,
+            combo_id=row.combination_id,
         )
 
 
@@ -148,35 +158,27 @@ def resolve_check(source: CandidateSource, reqs: Sequence[Requirement], *, force
     return Resolver(source).resolve(deps, prefs=Preferences(forced=forced))
 
 
-class Journal:
-    """Results as JSON lines, flushed per line, so a crash loses none that finished."""
-
-    def __init__(self, directory: Path, target: Target) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.path = directory / f"{stamp}-{target.name.replace('/', '_').replace(':', '_')}.jsonl"
-        self._file: IO[str] = self.path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
-        self.write({"event": "run", "target": target.to_json(), "started": time.time()})
-
-    def write(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._file.write(json.dumps(record) + "\n")
-            self._file.flush()
-
-    def result(self, result: ComboResult) -> None:
-        self.write({"event": "result", **result.to_json()})
-
-    def close(self) -> None:
-        self._file.close()
+@contextlib.contextmanager
+def recorded_run(store: Store, target: Target, **info: Any) -> Iterator[str]:
+    """A run in the results database, finished with the status it deserves."""
+    run_id = store.start_run(target, **info)
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        store.finish_run(run_id, RunStatus.INTERRUPTED)
+        raise
+    except BaseException:
+        store.finish_run(run_id, RunStatus.FAILED)
+        raise
+    store.finish_run(run_id, RunStatus.FINISHED)
 
 
 __all__ = [
     "Conflict",
-    "Journal",
     "Row",
     "parse_pins",
     "pre_run_rows",
+    "recorded_run",
     "resolve_check",
     "target_for",
 ]

@@ -285,7 +285,7 @@ class Store:
                 conn,
                 uid=_uid(),
                 run_id=run_id,
-                image_id=result.image_id or target.image_id,
+                image_id=target.image_id or result.image_id,  # the base the scan asked for
                 created=_now(),
                 result=result,
             )

@@ -26,6 +26,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         **os.environ,
         "COMPAT_CACHE_DIR": str(home / "cache"),
         "COMPAT_DATA_DIR": str(home / "data"),
+        "COMPAT_DB": f"sqlite:///{home / 'results.db'}",
         "COLUMNS": "200",
     }
 
@@ -109,10 +110,13 @@ def test_scan_on_musl_no_wheel_for_sklearn_and_lightgbm_numpy_pandas_pass(
     (stack,) = [k for k in lines if k.startswith("numpy ")]
     assert "pass" in lines[stack]
     assert done.returncode == 6  # --fail-on-incompatible: the no-wheel rows fail the scan
-    journal = max((Path(env["COMPAT_DATA_DIR"]) / "runs").glob("*.jsonl"), key=os.path.getmtime)
-    records = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert records[0]["event"] == "run"
-    assert [r["verdict"] for r in records if r["event"] == "result"] == ["pass"]
+    listed = compat(env, "results", "--base", MUSL, "--json")
+    stored = json.loads(listed.stdout)
+    assert [r["verdict"] for r in stored] == ["pass"]
+    # a second scan runs nothing: the combination was tested on this image already
+    again = compat(env, "scan", "--image", MUSL, "--matrix", str(matrix), "--strategy", "latest")
+    assert "already tested on this image" in again.stderr
+    assert "earlier run" in again.stdout
 
 
 def test_scan_reports_missing_libgomp_and_fixes_it(env: dict[str, str], tmp_path: Path) -> None:
