@@ -37,6 +37,7 @@ from compat.index.snapshot import SnapshotIndex
 from compat.junit import write_junit
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
+from compat.report import BaseReport, ReportData, write_report
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.scan import (
@@ -692,6 +693,38 @@ def show(settings: Settings, /, result_id: int) -> None:
     if stored.result.log:
         out.print("[bold]log[/]")
         out.print(stored.result.log, markup=False, highlight=False)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("compat-report.html"),
+    show_default=True,
+)
+@click.option("--title", default="compat report", show_default=True)
+@click.pass_obj
+def report(settings: Settings, /, output: Path, title: str) -> None:
+    """Write a self-contained HTML report of every base in the results database."""
+    with settings.store() as store:
+        tested = store.latest_by_target()
+        sizes = {s.base: s for s in reversed(store.image_sizes())}  # newest wins
+    if not tested:
+        raise UsageError(f"no results in {settings.db_url}: run compat scan first")
+    bases = []
+    for target, results in tested:
+        size = sizes.get(target.name)
+        bases.append(
+            BaseReport.from_results(
+                target,
+                results,
+                image_size=size.total_size if size else None,
+                added_size=size.added_size if size else None,
+            )
+        )
+    path = write_report(ReportData(bases=tuple(bases), title=title), output)
+    err.print(f"report: {path} ({sum(len(b.results) for b in bases)} results, {len(bases)} bases)")
 
 
 @cli.group()

@@ -436,6 +436,31 @@ class Store:
                     latest[row.combination_id] = _result_row(row)  # later rows win
         return latest
 
+    def latest_by_target(self) -> list[tuple[Target, list[ComboResult]]]:
+        """Every target with the latest result of each combination tested on it, in
+        the order the targets were first used: what a report shows."""
+        found: list[tuple[Target, list[ComboResult]]] = []
+        with self._read() as conn:
+            keyed = conn.execute(
+                sa.select(targets.c.key, targets.c.data, sa.func.min(runs.c.started))
+                .join(runs, runs.c.target_key == targets.c.key)
+                .group_by(targets.c.key, targets.c.data)
+                .order_by(sa.func.min(runs.c.started))
+            ).all()
+            for key, data, _first in keyed:
+                latest: dict[str, int] = {}
+                query = (
+                    sa.select(results.c.id, results.c.combination_id)
+                    .join(runs, runs.c.id == results.c.run_id)
+                    .where(runs.c.target_key == key)
+                    .order_by(results.c.created, results.c.id)
+                )
+                for rid, combination_id in conn.execute(query):
+                    latest[combination_id] = rid  # later rows win
+                loaded = _load_results(conn, list(latest.values()))
+                found.append((Target.from_json(data), [r.result for r in loaded]))
+        return found
+
     def get(self, result_id: int) -> StoredResult | None:
         """One result with its checks and decompressed logs; None if there is none."""
         with self._read() as conn:
