@@ -49,6 +49,7 @@ from compat.scan import (
     recorded_run,
     resolve_check,
     shard,
+    split_done,
     target_for,
 )
 from compat.settings import NetworkSettings
@@ -504,14 +505,14 @@ def scan(
             err.print(f"shard {k}/{n}: {len(combos)} of {len(the_plan.combos)} combinations")
         results: list[ComboResult] = []
         with settings.store() as store:
-            todo = store.filter_todo(combos, target.image_id, retest=retest)
-            skipped = [c.id for c in combos if c not in todo]
-            done = store.latest_results(skipped, target.image_id) if target.image_id else {}
+            todo, done = split_done(
+                store, combos, target, retest=retest, add_system_deps=run["add_system_deps"]
+            )
             if done:
                 err.print(
                     f"{len(done)} combinations already tested on this image (--retest runs them)"
                 )
-            rows += [Row.of_stored(r) for r in done.values()]
+            rows += [Row.of_stored(r) for r in done]
             info = {
                 "backend": backend.kind,
                 "matrix_name": matrix.name,

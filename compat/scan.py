@@ -106,6 +106,27 @@ def shard(combos: Sequence[Combo], k: int, n: int) -> list[Combo]:
     return [c for c in combos if int(c.id, 16) % n == k - 1]
 
 
+def split_done(
+    store: Store, combos: Sequence[Combo], target: Target, *, retest: bool, add_system_deps: bool
+) -> tuple[list[Combo], list[ResultRow]]:
+    """The combinations to run, and the latest results of those tested on this image
+    before. With ``add_system_deps``, one that failed for a missing shared library
+    runs again: this time the library will be added."""
+    todo = store.filter_todo(combos, target.image_id, retest=retest)
+    if target.image_id is None:
+        return todo, []
+    skipped = [c.id for c in combos if c not in todo]
+    done = store.latest_results(skipped, target.image_id)
+    if add_system_deps:
+        for combo in combos:
+            row = done.get(combo.id)
+            stored = store.get(row.id) if row and not row.verdict.ok else None
+            if stored and stored.result.system_deps and not stored.result.added_system_deps:
+                del done[combo.id]
+                todo.append(combo)
+    return todo, list(done.values())
+
+
 def pre_run_rows(plan: Plan) -> list[Row]:
     """Verdicts known before anything runs: no wheel, or declared metadata conflicts."""
     rows = [
