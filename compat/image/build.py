@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -100,6 +101,46 @@ def prepare_context(
     return dest
 
 
+_STEP_FROM = re.compile(r"^Step \d+/\d+ : FROM\s", re.IGNORECASE)
+_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+
+
+def stage_images(log_lines: list[str]) -> list[str]:
+    """The images the classic builder made for the stages before the last one, from
+    its log: each stage's last `` ---> <id>`` before the next ``FROM``."""
+    found: list[str] = []
+    current: str | None = None
+    stages = 0
+    for line in log_lines:
+        if _STEP_FROM.match(line):
+            if stages and current is not None:
+                found.append(current)
+            stages += 1
+            current = None
+            continue
+        match = _STEP_IMAGE.match(line)
+        if match:
+            current = match.group(1)
+    return found
+
+
+def remove_stage_images(client: Any, log_lines: list[str], keep: set[str]) -> None:
+    """Remove earlier stages' images (and their untagged parents) after a build: a
+    builder stage holds a toolchain or a copy of every wheel, and nothing names it.
+    Images in ``keep`` (the base), tagged ones, and those others build on stay."""
+    from docker.errors import DockerException
+
+    for short in stage_images(log_lines):
+        if any(k.removeprefix("sha256:").startswith(short) for k in keep):
+            continue
+        try:
+            if client.images.get(short).tags:
+                continue
+            client.images.remove(short)
+        except DockerException as exc:  # in use as another image's parent: fine
+            log.debug("kept build stage image %s: %s", short, exc)
+
+
 def docker_build(
     client: Any,
     context: Path,
@@ -159,6 +200,7 @@ def build_image(
     network: NetworkSettings | None = None,
     nocache: bool = False,
     build_network: str | None = None,
+    keep_build_stages: bool = False,
     smoke: bool = True,
     check_timeout: float = 60.0,
     smoke_timeout: float = 600.0,
@@ -174,7 +216,9 @@ def build_image(
     ``network`` carries a proxy into the build (as the engine's predefined proxy
     build args, which stay out of the image's history); ``build_network="none"``
     builds with no network at all (a wheelhouse, no system packages and no source
-    builds need none). A failed build raises
+    builds need none). The builder stage's image is removed afterwards unless
+    ``keep_build_stages`` (keeping it keeps its layers as cache for the next build,
+    the source-build toolchain included). A failed build raises
     ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so."""
     lock, prune = read_lock(lock_dir)
     base = base_image or lock.target.image
@@ -199,15 +243,22 @@ def build_image(
             lock_dir, lock, Path(tmp), dockerfile=dockerfile, wheelhouse=wheelhouse
         )
         log.info("building %s on %s", tag, base)
-        iid, _ = docker_build(
-            client,
-            context,
-            tag=tag,
-            nocache=nocache,
-            buildargs=buildargs,
-            network_mode=build_network,
-            on_line=on_line,
-        )
+        try:
+            iid, build_log = docker_build(
+                client,
+                context,
+                tag=tag,
+                nocache=nocache,
+                buildargs=buildargs,
+                network_mode=build_network,
+                on_line=on_line,
+            )
+        except ImageBuildFailed as exc:
+            if not keep_build_stages:
+                remove_stage_images(client, exc.log.splitlines(), keep={base_id})
+            raise
+    if not keep_build_stages:
+        remove_stage_images(client, build_log, keep={base_id, iid})
     build_seconds = time.monotonic() - start
     sizes = measure(client, iid, base_id)
     report = ImageReport(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.errors import ImageNotFound
 
 from compat.errors import ImageUnavailable
 from compat.harness.container import SESSION_LABEL
@@ -26,6 +27,7 @@ from compat.image import (
     build_image,
     stored_file,
 )
+from compat.image.build import stage_images
 from compat.index.pypi import PyPIIndex
 from compat.lock import APP_UID, LockInput, write_lock
 from compat.model import Combo, FileKind, Pin, Verdict
@@ -160,15 +162,21 @@ def test_offline_build_from_the_wheelhouse(
         _, failed = Wheelhouse(cache, http).fetch(refs)
     assert not failed
     write_lock(numpy_pandas, tmp_path / "lock")
+    lines: list[str] = []
     report = build_image(
         tmp_path / "lock",
         tag=_tag(tags, "offline"),
         client=client,
         wheelhouse=cache,
         build_network="none",  # pip cannot download anything: the context must suffice
+        on_line=lines.append,
     )
     _assert_passed(report, packages=2)
     assert report.dockerfile.count("FROM ") == 2  # the files stay in the builder stage
+    # the builder stage, holding a copy of every wheel, is gone
+    [builder] = stage_images(lines)
+    with pytest.raises(ImageNotFound):
+        client.images.get(builder)
     # none of the wheels reached a layer of the final image
     assert not [layer for layer in report.layers if "/tmp/compat" in layer.created_by]
     assert _run(client, report.tag, "sh", "-c", "ls /tmp/compat 2>&1 || true").endswith(

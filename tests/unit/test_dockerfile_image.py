@@ -1,0 +1,227 @@
+"""Building images from a lock, without an engine: the build context, the layers
+added over a base, the builder stages found in a build log, the smoke command."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker.errors import APIError
+
+from compat.errors import HarnessError
+from compat.harness.results import CheckResult, CheckVerdict
+from compat.image import (
+    ImageReport,
+    Layer,
+    WheelhouseIncomplete,
+    measure,
+    prepare_context,
+    stored_file,
+)
+from compat.image.build import remove_stage_images, stage_images
+from compat.image.report import count_checks
+from compat.image.smoke import smoke_argv
+from compat.lock import REQUIREMENTS, write_lock
+from compat.model import Verdict
+from tests.unit.test_lock_files import make_lock
+
+# what the classic builder printed for a two-stage build (trimmed)
+BUILD_LOG = """\
+Step 1/7 : FROM local/debian-python:bookworm AS build
+ ---> 4ad34075fa6b
+Step 2/7 : USER root
+ ---> Running in 6ca659ecf43d
+ ---> 847b1d2e12ef
+Step 3/7 : RUN echo a > /a
+ ---> Using cache
+ ---> bf3e07a5b451
+Step 4/7 : RUN echo b > /b
+ ---> Running in 507e8fa109ca
+Removing intermediate container 507e8fa109ca
+ ---> bc87ca301e1e
+Step 5/7 : FROM local/debian-python:bookworm
+ ---> 4ad34075fa6b
+Step 6/7 : COPY --from=build /a /a
+ ---> 02d96c8431e3
+Step 7/7 : LABEL compat.image=1
+ ---> Running in 3dff5ce0d875
+ ---> e700f6aa0293
+Successfully built e700f6aa0293
+""".splitlines()
+
+
+def test_stage_images_are_each_earlier_stages_last_image() -> None:
+    assert stage_images(BUILD_LOG) == ["bc87ca301e1e"]
+    one_stage = [ln for ln in BUILD_LOG if not ln.startswith("Step 5/7")]
+    assert stage_images(one_stage) == []
+    three = [
+        *BUILD_LOG[:12],
+        "Step 5/9 : FROM other AS tools",
+        " ---> aaaaaaaaaaaa",
+        *BUILD_LOG[12:],
+    ]
+    assert stage_images(three) == ["bc87ca301e1e", "aaaaaaaaaaaa"]
+
+
+class _Images:
+    def __init__(self, tags: dict[str, list[str]], fail: set[str]) -> None:
+        self.tags = tags
+        self.fail = fail
+        self.removed: list[str] = []
+
+    def get(self, name: str) -> Any:
+        return type("Image", (), {"tags": self.tags.get(name, [])})()
+
+    def remove(self, name: str) -> None:
+        if name in self.fail:
+            raise APIError("conflict: image has dependent child images")
+        self.removed.append(name)
+
+
+class _Client:
+    def __init__(self, images: _Images) -> None:
+        self.images = images
+
+
+def test_builder_stage_images_are_removed_but_not_base_tagged_or_shared() -> None:
+    log = [*BUILD_LOG[:12], "Step 5/9 : FROM b", " ---> 4ad34075fa6b", *BUILD_LOG[12:]]
+    images = _Images(tags={}, fail=set())
+    remove_stage_images(_Client(images), log, keep={"sha256:4ad34075fa6b" + "0" * 52})
+    assert images.removed == ["bc87ca301e1e"]  # the base's id is kept
+    tagged = _Images(tags={"bc87ca301e1e": ["mine:1"]}, fail=set())
+    remove_stage_images(_Client(tagged), BUILD_LOG, keep=set())
+    assert tagged.removed == []
+    shared = _Images(tags={}, fail={"bc87ca301e1e"})
+    remove_stage_images(_Client(shared), BUILD_LOG, keep=set())  # no exception
+    assert shared.removed == []
+
+
+class _Api:
+    def __init__(self, images: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        self.images = images
+
+    def inspect_image(self, name: str) -> dict[str, Any]:
+        return self.images[name][0]
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return self.images[name][1]
+
+
+def _fake_engine() -> Any:
+    base = (
+        {"Size": 123_000_000, "RootFS": {"Layers": ["sha256:base"]}},
+        [{"CreatedBy": "", "Size": 123_000_000}],
+    )
+    image = (
+        {"Size": 405_000_000, "RootFS": {"Layers": ["sha256:base", "sha256:l1", "sha256:l2"]}},
+        [  # newest first, as the engine lists them
+            {"CreatedBy": "/bin/sh -c #(nop)  USER 10001:10001", "Size": 0},
+            {"CreatedBy": "/bin/sh -c #(nop) COPY dir:abc in /opt/venv ", "Size": 280_000_000},
+            {"CreatedBy": "/bin/sh -c apt-get update -q  && apt-get install libgomp1", "Size": 2e6},
+            {"CreatedBy": "", "Size": 123_000_000},
+        ],
+    )
+    other = ({"Size": 1, "RootFS": {"Layers": ["sha256:elsewhere"]}}, [{"Size": 1}])
+    api = _Api({"base": base, "image": image, "other": other})
+    return type("Client", (), {"api": api})()
+
+
+def test_measure_sums_the_layers_past_the_base() -> None:
+    sizes = measure(_fake_engine(), "image", "base")
+    assert (sizes.size, sizes.base_size, sizes.added) == (405_000_000, 123_000_000, 282_000_000)
+    assert [layer.instruction for layer in sizes.layers] == [
+        "RUN apt-get update -q && apt-get install libgomp1",
+        "COPY dir:abc in /opt/venv",
+        "USER 10001:10001",
+    ]
+    with pytest.raises(HarnessError, match="not built on"):
+        measure(_fake_engine(), "other", "base")
+
+
+def test_prepare_context_links_every_pinned_file(tmp_path: Path) -> None:
+    lock = make_lock(sdist=True)
+    write_lock(lock, tmp_path / "lock")
+    house = tmp_path / "cache"
+    for pin in lock.combo.pins:
+        path = stored_file(house, pin)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(pin.filename.encode())
+    context = prepare_context(
+        tmp_path / "lock", lock, tmp_path / "ctx", dockerfile="FROM x\n", wheelhouse=house
+    )
+    assert (context / "Dockerfile").read_text() == "FROM x\n"
+    assert (context / REQUIREMENTS).read_text() == (tmp_path / "lock" / REQUIREMENTS).read_text()
+    placed = sorted(p.name for p in (context / "dist").iterdir())
+    assert placed == sorted(p.filename for p in lock.combo.pins)
+    for pin in lock.combo.pins:  # content from the wheelhouse, which is left as it was
+        assert (context / "dist" / pin.filename).read_bytes() == pin.filename.encode()
+        assert stored_file(house, pin).is_file()
+
+
+def test_prepare_context_names_missing_files(tmp_path: Path) -> None:
+    lock = make_lock(sdist=False)
+    write_lock(lock, tmp_path / "lock")
+    with pytest.raises(WheelhouseIncomplete) as missing:
+        prepare_context(
+            tmp_path / "lock", lock, tmp_path / "ctx", dockerfile="", wheelhouse=tmp_path
+        )
+    assert {str(p) for p in missing.value.missing} == {str(p) for p in lock.combo.pins}
+    assert "numpy==2.3.1" in str(missing.value)
+    # without a wheelhouse the context is the Dockerfile and requirements.txt alone
+    context = prepare_context(
+        tmp_path / "lock", lock, tmp_path / "ctx2", dockerfile="", wheelhouse=None
+    )
+    assert sorted(p.name for p in context.iterdir()) == ["Dockerfile", REQUIREMENTS]
+
+
+def test_smoke_command_is_isolated_and_names_the_site() -> None:
+    argv = smoke_argv(
+        "/opt/venv/bin/python",
+        site="/opt/venv/lib/python3.11/site-packages",
+        packages=["numpy", "pandas"],
+        check_timeout=60,
+    )
+    assert argv[:4] == ["/opt/venv/bin/python", "-I", "-S", "/opt/compat-smoke/runner.py"]
+    assert argv[4:] == [
+        "--site",
+        "/opt/venv/lib/python3.11/site-packages",
+        "--package",
+        "numpy",
+        "--package",
+        "pandas",
+        "--timeout",
+        "60.0",
+    ]
+
+
+def test_report_counts_every_verdict_and_serialises() -> None:
+    checks = (
+        CheckResult(name="import:numpy", verdict=CheckVerdict.PASS, duration=0.1),
+        CheckResult(name="scipy:linalg", verdict=CheckVerdict.SKIPPED, duration=0.0),
+    )
+    counts = count_checks(checks)
+    assert counts == {v.value: 0 for v in CheckVerdict} | {"pass": 1, "skipped": 1}
+    report = ImageReport(
+        tag="t:1",
+        image_id="sha256:1",
+        base_image="b",
+        base_image_id="sha256:0",
+        combination="abc",
+        size=3,
+        base_size=1,
+        added_size=2,
+        layers=(Layer(created_by="x", size=2),),
+        verdict=Verdict.PASS,
+        counts=counts,
+        checks=checks,
+    )
+    assert report.ok
+    data = json.loads(json.dumps(report.to_json()))
+    assert data["verdict"] == "pass"
+    assert data["counts"]["pass"] == 1
+    assert data["layers"] == [{"created_by": "x", "size": 2}]
+    assert not dataclasses.replace(report, verdict=None).ok
+    assert not dataclasses.replace(report, verdict=Verdict.IMPORT_ERROR).ok
