@@ -43,6 +43,7 @@ from compat.resolve.planner import Plan, Planner
 from compat.scan import (
     Conflict,
     Row,
+    choose_target,
     parse_pins,
     parse_shard,
     pre_run_rows,
@@ -50,11 +51,10 @@ from compat.scan import (
     resolve_check,
     shard,
     split_done,
-    target_for,
 )
 from compat.settings import NetworkSettings
 from compat.store import Store, default_db_url, sqlite_url
-from compat.targets.profiles import PROFILES, target_from_profile
+from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -206,19 +206,6 @@ def open_index(settings: Settings) -> Iterator[Index]:
         yield index
 
 
-def resolve_target(
-    settings: Settings, *, base: str | None, image: str | None, python: str | None, probe: bool
-) -> Target:
-    if base and image:
-        raise UsageError("give --base or --image, not both")
-    if image or probe:
-        from compat.targets.probe import probe_image
-
-        ref = image or target_from_profile(base or "debian-slim", python=python).image
-        return probe_image(ref, name=base or ref, cache_dir=settings.cache_dir / "targets")
-    return target_from_profile(base or "debian-slim", python=python)
-
-
 def make_plan(
     settings: Settings,
     index: Index,
@@ -256,7 +243,9 @@ def plan(
 ) -> None:
     """Plan the combinations of a matrix for one base image."""
     matrix = load_matrix(matrix_path)
-    target = resolve_target(settings, base=base, image=image, python=python, probe=probe)
+    target = choose_target(
+        base=base, image=image, python=python, probe=probe, cache_dir=settings.cache_dir
+    )
     with open_index(settings) as index:
         result = make_plan(
             settings,
@@ -479,12 +468,12 @@ def scan(
     matrix = load_matrix(matrix_path)
     k, n = parse_shard(shard_spec) if shard_spec else (1, 1)
     with _backend(settings, **run) as backend:
-        target = target_for(
-            backend,
+        target = choose_target(
             base=base,
             image=image,
             python=python,
             cache_dir=settings.cache_dir,
+            local=backend.kind == "local",
             notify=lambda m: err.print(m, style="yellow"),
         )
         err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)
@@ -564,12 +553,12 @@ def check(
     reqs = parse_pins(pins)
     build = BuildPolicy().with_no_binary(frozenset(canonicalize_name(n) for n in no_binary))
     with _backend(settings, **run) as backend:
-        target = target_for(
-            backend,
+        target = choose_target(
             base=base,
             image=image,
             python=python,
             cache_dir=settings.cache_dir,
+            local=backend.kind == "local",
             notify=lambda m: err.print(m, style="yellow"),
         )
         err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)

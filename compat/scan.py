@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.errors import UsageError
-from compat.harness import Backend, ComboResult
+from compat.harness import ComboResult
 from compat.model import Combo, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
@@ -64,25 +64,29 @@ class Row:
         )
 
 
-def target_for(
-    backend: Backend,
+def choose_target(
     *,
     base: str | None,
     image: str | None,
     python: str | None,
     cache_dir: Path,
-    notify: Callable[[str], None],
+    probe: bool = True,
+    local: bool = False,
+    notify: Callable[[str], None] = lambda _: None,
 ) -> Target:
-    """The target the backend really runs: the host for the local backend, else the
-    image (a profile's default image, or the one given), probed once."""
+    """The target to plan for: the host for the local backend; else the image (a
+    profile's default image, or the one given) probed once, or, without ``probe``,
+    the profile's derived tags (no Docker needed)."""
     if base and image:
         raise UsageError("give --base or --image, not both")
-    if backend.kind == "local":
+    if local:
         if base or image:
             notify(
                 f"local backend: ignoring {'--image ' + image if image else '--base ' + str(base)}"
             )
         return host_target()
+    if not (image or probe):
+        return target_from_profile(base or "debian-slim", python=python)
     from compat.targets.probe import probe_image
 
     ref = image or target_from_profile(base or "debian-slim", python=python).image
@@ -197,9 +201,9 @@ def recorded_run(store: Store, target: Target, **info: Any) -> Iterator[str]:
 __all__ = [
     "Conflict",
     "Row",
+    "choose_target",
     "parse_pins",
     "pre_run_rows",
     "recorded_run",
     "resolve_check",
-    "target_for",
 ]
