@@ -105,9 +105,10 @@ _STEP_FROM = re.compile(r"^Step \d+/\d+ : FROM\s", re.IGNORECASE)
 _STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 
 
-def stage_images(log_lines: list[str]) -> list[str]:
+def stage_images(log_lines: list[str], *, failed: bool = False) -> list[str]:
     """The images the classic builder made for the stages before the last one, from
-    its log: each stage's last `` ---> <id>`` before the next ``FROM``."""
+    its log: each stage's last `` ---> <id>`` before the next ``FROM``. For a build
+    that ``failed``, the last step it finished too: nothing names that image either."""
     found: list[str] = []
     current: str | None = None
     stages = 0
@@ -121,16 +122,20 @@ def stage_images(log_lines: list[str]) -> list[str]:
         match = _STEP_IMAGE.match(line)
         if match:
             current = match.group(1)
+    if failed and current is not None:
+        found.append(current)
     return found
 
 
-def remove_stage_images(client: Any, log_lines: list[str], keep: set[str]) -> None:
+def remove_stage_images(
+    client: Any, log_lines: list[str], keep: set[str], *, failed: bool = False
+) -> None:
     """Remove earlier stages' images (and their untagged parents) after a build: a
     builder stage holds a toolchain or a copy of every wheel, and nothing names it.
     Images in ``keep`` (the base), tagged ones, and those others build on stay."""
     from docker.errors import DockerException
 
-    for short in stage_images(log_lines):
+    for short in stage_images(log_lines, failed=failed):
         if any(k.removeprefix("sha256:").startswith(short) for k in keep):
             continue
         try:
@@ -255,7 +260,7 @@ def build_image(
             )
         except ImageBuildFailed as exc:
             if not keep_build_stages:
-                remove_stage_images(client, exc.log.splitlines(), keep={base_id})
+                remove_stage_images(client, exc.log.splitlines(), keep={base_id}, failed=True)
             raise
     if not keep_build_stages:
         remove_stage_images(client, build_log, keep={base_id, iid})

@@ -147,27 +147,27 @@ def test_numpy_pandas_image_passes_the_smoke_suite(
     assert pruned == ""
 
 
-def test_offline_build_from_the_wheelhouse(
-    client: Any,
-    numpy_pandas: LockInput,
-    network: NetworkSettings,
-    cache: Path,
-    tmp_path: Path,
-    tags: list[str],
-) -> None:
-    refs = [
-        FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for p in numpy_pandas.combo.pins
-    ]
+@pytest.fixture(scope="module")
+def wheelhouse(numpy_pandas: LockInput, network: NetworkSettings, cache: Path) -> Path:
+    """compat's cache with every file of ``numpy_pandas`` fetched into it."""
+    pins = numpy_pandas.combo.pins
+    refs = [FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for p in pins]
     with http_client(network) as http:
         _, failed = Wheelhouse(cache, http).fetch(refs)
     assert not failed
+    return cache
+
+
+def test_offline_build_from_the_wheelhouse(
+    client: Any, numpy_pandas: LockInput, wheelhouse: Path, tmp_path: Path, tags: list[str]
+) -> None:
     write_lock(numpy_pandas, tmp_path / "lock")
     lines: list[str] = []
     report = build_image(
         tmp_path / "lock",
         tag=_tag(tags, "offline"),
         client=client,
-        wheelhouse=cache,
+        wheelhouse=wheelhouse,
         build_network="none",  # pip cannot download anything: the context must suffice
         on_line=lines.append,
     )
@@ -185,13 +185,13 @@ def test_offline_build_from_the_wheelhouse(
 
 
 def test_a_tampered_wheelhouse_file_fails_the_build(
-    client: Any, numpy_pandas: LockInput, cache: Path, tmp_path: Path, tags: list[str]
+    client: Any, numpy_pandas: LockInput, wheelhouse: Path, tmp_path: Path, tags: list[str]
 ) -> None:
     bad = tmp_path / "bad-cache"
     for pin in numpy_pandas.combo.pins:
         dest = stored_file(bad, pin)
         dest.parent.mkdir(parents=True)
-        shutil.copyfile(stored_file(cache, pin), dest)
+        shutil.copyfile(stored_file(wheelhouse, pin), dest)
     numpy = numpy_pandas.combo.pin("numpy")
     with stored_file(bad, numpy).open("ab") as f:
         f.write(b"tampered")
@@ -201,6 +201,10 @@ def test_a_tampered_wheelhouse_file_fails_the_build(
         build_image(tmp_path / "lock", tag=tag, client=client, wheelhouse=bad, build_network="none")
     assert "DO NOT MATCH THE HASHES" in str(failure.value).upper()
     assert not client.images.list(name=tag)
+    # the half-built builder stage (base + a copy of every wheel) is gone too
+    for image in stage_images(failure.value.log.splitlines(), failed=True):
+        with pytest.raises(ImageNotFound):
+            client.images.get(image)
 
 
 def test_missing_wheelhouse_files_are_named(

@@ -64,6 +64,9 @@ def test_stage_images_are_each_earlier_stages_last_image() -> None:
         *BUILD_LOG[12:],
     ]
     assert stage_images(three) == ["bc87ca301e1e", "aaaaaaaaaaaa"]
+    # a build that failed at step 4 leaves step 3's image, which nothing names
+    assert stage_images(BUILD_LOG[:9], failed=True) == ["bf3e07a5b451"]
+    assert stage_images(BUILD_LOG, failed=True) == ["bc87ca301e1e", "e700f6aa0293"]
 
 
 class _Images:
