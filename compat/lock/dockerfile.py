@@ -127,7 +127,8 @@ def _prune(lock: LockInput, prune: Prune) -> list[str]:
     if prune.sources:
         commands.append(
             f"find {site} -path '*/site-packages/*' -type f "
-            "\\( -name '*.pyx' -o -name '*.pxd' -o -name '*.c' \\) -delete"
+            # -exec, not -delete: BusyBox's find may lack it
+            "\\( -name '*.pyx' -o -name '*.pxd' -o -name '*.c' \\) -exec rm -f {} +"
         )
     if prune.installers:
         pinned = {p.name for p in lock.combo.pins}

@@ -39,6 +39,7 @@ from compat.targets.target import Target
 from tests.integration.conftest import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
+MUSL = "local/musl-python:3.11"
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +262,19 @@ def test_sdist_is_built_in_a_builder_stage(
     assert version == str(sdist.version)
     assert _run(client, report.tag, "sh", "-c", "command -v gcc cc || true") == ""
     assert report.added_size < 20e6  # the venv alone: no toolchain came along
+
+
+def test_a_base_without_package_manager_gets_its_user_written_in(
+    client: Any, network: NetworkSettings, cache: Path, tmp_path: Path, tags: list[str]
+) -> None:
+    """The musl image has BusyBox and no package manager or user tools: the account
+    goes straight into /etc/passwd and the pruning commands work with BusyBox's find."""
+    musl = probe_image(MUSL, name="musl", cache_dir=cache / "targets", client=client)
+    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+        combo = Resolver(CandidateSource(index, musl)).resolve([requested("six")])
+    assert isinstance(combo, Combo), combo
+    write_lock(LockInput(target=musl, combo=combo, package_manager=None), tmp_path / "lock")
+    report = build_image(tmp_path / "lock", tag=_tag(tags, "musl"), client=client)
+    assert report.verdict is Verdict.PASS, (report.error, report.failed_check)
+    assert "import:six" in {c.name for c in report.checks if c.verdict.value == "pass"}
+    assert _run(client, report.tag, "sh", "-c", "id -u; echo $HOME") == f"{APP_UID}\n/home/app"
