@@ -31,10 +31,12 @@ from rich.table import Table
 from compat import __version__
 from compat.errors import CompatError, IncompatibleFound, UsageError
 from compat.harness import Backend, ComboResult, RunOptions, make_backend
+from compat.image import build_image
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex
 from compat.junit import write_junit
+from compat.lock import LockInput, read_lock, write_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
 from compat.report import BaseReport, ReportData, write_report
@@ -44,8 +46,10 @@ from compat.scan import (
     Conflict,
     Row,
     choose_target,
+    package_manager_of,
     parse_pins,
     parse_shard,
+    pick_known_good,
     pre_run_rows,
     recorded_run,
     resolve_check,
@@ -715,6 +719,124 @@ def report(settings: Settings, /, output: Path, title: str) -> None:
         )
     path = write_report(ReportData(bases=tuple(bases), title=title), output)
     err.print(f"report: {path} ({sum(len(b.results) for b in bases)} results, {len(bases)} bases)")
+
+
+def _scope(base: str | None, image: str | None) -> str:
+    if bool(base) == bool(image):
+        raise UsageError("give --base NAME or --image REF (one of them)")
+    return str(base or image)
+
+
+@cli.command()
+@click.option("--base", help="A base name as scanned (e.g. alpine).")
+@click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: lock/<base>."
+)
+@click.option(
+    "--prefer", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True
+)
+@click.option(
+    "--constraint", "constraints", multiple=True, metavar="REQ", help="E.g. 'numpy<2' (repeatable)."
+)
+@click.option(
+    "--prune/--no-prune",
+    default=True,
+    show_default=True,
+    help="Drop test folders, bytecode, sources and installers from the image's venv.",
+)
+@click.pass_obj
+def lock(
+    settings: Settings,
+    /,
+    base: str | None,
+    image: str | None,
+    output: Path | None,
+    prefer: str,
+    constraints: tuple[str, ...],
+    prune: bool,
+) -> None:
+    """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
+    known-good combination of a base."""
+    scope = _scope(base, image)
+    reqs = parse_pins(constraints) if constraints else []
+    with settings.store() as store:
+        target, result = pick_known_good(store, scope, prefer=prefer, constraints=reqs)
+    locked = LockInput.from_result(
+        target, result, package_manager=package_manager_of(target, settings.cache_dir)
+    )
+    directory = output or Path("lock") / scope.replace("/", "_").replace(":", "_")
+    paths = write_lock(locked, directory, prune=prune)
+    out.print(
+        f"[green]known-good[/] on {target.describe()}: {result.combo.label()}", highlight=False
+    )
+    if result.added_system_deps:
+        out.print(f"system packages: {', '.join(result.added_system_deps)}")
+    for path in paths:
+        out.print(f"  wrote {path}", highlight=False)
+
+
+@cli.command()
+@click.option("--base", help="A base name as scanned (e.g. alpine).")
+@click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
+@click.option(
+    "--lock-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build this lock directory (default: lock the best known-good combination first).",
+)
+@click.option("-t", "--tag", help="Tag for the built image (default: compat/<base>:<combination>).")
+@click.option("--prune/--no-prune", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+@click.pass_obj
+def image(
+    settings: Settings,
+    /,
+    base: str | None,
+    image: str | None,
+    lock_dir: Path | None,
+    tag: str | None,
+    prune: bool,
+    as_json: bool,
+) -> None:
+    """Build the known-good image for a base, run the smoke suite in it and record its
+    size and the size of the layers the stack adds over the base."""
+    if lock_dir is None:
+        scope = _scope(base, image)
+        with settings.store() as store:
+            target, result = pick_known_good(store, scope, prefer="newest", constraints=[])
+        locked = LockInput.from_result(
+            target, result, package_manager=package_manager_of(target, settings.cache_dir)
+        )
+        lock_dir = Path("lock") / scope.replace("/", "_").replace(":", "_")
+        write_lock(locked, lock_dir, prune=prune)
+    locked, _ = read_lock(lock_dir)
+    name = (base or locked.target.name).replace("/", "-").replace(":", "-")
+    tag = tag or f"compat/{name}:{locked.combo.id}"
+    with err.status(f"building {tag} and running the smoke suite in it…"):
+        built = build_image(
+            lock_dir, tag=tag, wheelhouse=settings.cache_dir, network=settings.network
+        )
+    with settings.store() as store:
+        store.record_image(
+            base=locked.target.name,
+            image=tag,
+            image_id=built.image_id,
+            total_size=built.size,
+            added_size=built.added_size,
+            lock_hash=locked.combo.id,
+        )
+    if as_json:
+        click.echo(json.dumps(built.to_json(), indent=2))
+    else:
+        style = "green" if built.ok else "red"
+        verdict = built.verdict.value if built.verdict else "not run"
+        out.print(f"[{style}]{verdict}[/] {tag}", highlight=False)
+        out.print(
+            f"image {built.size / 1e6:.1f} MB; the stack adds {built.added_size / 1e6:.1f} MB "
+            f"over {locked.target.image} ({built.base_size / 1e6:.1f} MB)"
+        )
+    if not built.ok:
+        raise IncompatibleFound(f"the smoke suite failed in {tag}: {built.error}")
 
 
 @cli.group()

@@ -79,3 +79,9 @@ class IncompatibleFound(CompatError):
     """``--fail-on-incompatible``: some combination did not pass."""
 
     exit_code = 6
+
+
+class NothingKnownGood(CompatError):
+    """No passing combination is recorded for what was asked."""
+
+    exit_code = 8

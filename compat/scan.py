@@ -10,20 +10,21 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.errors import UsageError
+from compat.errors import NothingKnownGood, UsageError
 from compat.harness import ComboResult
+from compat.lock import PackageManager
 from compat.model import Combo, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import ResultRow, RunStatus, Store
-from compat.targets.profiles import host_target, target_from_profile
+from compat.targets.profiles import PROFILES, host_target, target_from_profile
 from compat.targets.target import Target
 
 
@@ -91,6 +92,44 @@ def choose_target(
 
     ref = image or target_from_profile(base or "debian-slim", python=python).image
     return probe_image(ref, name=base or ref, cache_dir=cache_dir / "targets")
+
+
+def package_manager_of(target: Target, cache_dir: Path) -> PackageManager | None:
+    """How the base installs system packages: its profile says, else the image is
+    asked (once; the harness caches it by image ID)."""
+    if target.name in PROFILES:
+        return cast("PackageManager", PROFILES[target.name].package_manager)
+    from compat.harness import RunOptions
+    from compat.harness.docker_backend import DockerRuntime
+
+    runtime = DockerRuntime(RunOptions(cache_dir=cache_dir))
+    try:
+        return cast("PackageManager | None", runtime.inspect(target).package_manager)
+    finally:
+        runtime.close()
+
+
+def pick_known_good(
+    store: Store,
+    scope: str,
+    *,
+    prefer: str,
+    constraints: Sequence[Requirement],
+) -> tuple[Target, ComboResult]:
+    """The best known-good combination for a base or image, with its target."""
+    found = store.known_good(scope, prefer=prefer, constraints=constraints, limit=1)  # type: ignore[arg-type]
+    if not found:
+        wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
+        raise NothingKnownGood(
+            f"no known-good combination{wanted} for {scope} in {store.url}: "
+            f"run `compat scan --base {scope}` (or --image) first"
+        )
+    best = found[0]
+    stored = store.get(best.result_id)
+    target = store.target(best.image_id) if best.image_id else None
+    if stored is None or target is None:
+        raise NothingKnownGood(f"result {best.result_id} lost its target; rerun compat scan")
+    return target, stored.result
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -202,7 +241,9 @@ __all__ = [
     "Conflict",
     "Row",
     "choose_target",
+    "package_manager_of",
     "parse_pins",
+    "pick_known_good",
     "pre_run_rows",
     "recorded_run",
     "resolve_check",

@@ -436,6 +436,14 @@ class Store:
                     latest[row.combination_id] = _result_row(row)  # later rows win
         return latest
 
+    def target(self, image_id: str) -> Target | None:
+        """The target probed for an image ID, as an earlier run recorded it."""
+        with self._read() as conn:
+            data = conn.execute(
+                sa.select(targets.c.data).where(targets.c.image_id == image_id).limit(1)
+            ).scalar()
+        return Target.from_json(data) if data is not None else None
+
     def latest_by_target(self) -> list[tuple[Target, list[ComboResult]]]:
         """Every target with the latest result of each combination tested on it, in
         the order the targets were first used: what a report shows."""

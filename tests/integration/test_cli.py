@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from compat.report.view import format_bytes
 from tests.integration.conftest import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -149,3 +150,47 @@ def test_missing_image_says_what_to_do(env: dict[str, str]) -> None:
     assert done.returncode == 4
     assert "local/no-such-image:1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_lock_image_and_report_from_a_scan(env: dict[str, str], tmp_path: Path) -> None:
+    matrix = tmp_path / "small.toml"
+    matrix.write_text('[packages]\nnumpy = ">=2.3"\nlightgbm = ">=4.6"\n')
+    scanned = compat(
+        env,
+        "scan",
+        "--image",
+        BOOKWORM,
+        "--matrix",
+        str(matrix),
+        "--strategy",
+        "latest",
+        "--add-system-deps",
+    )
+    assert scanned.returncode == 0, scanned.stderr
+
+    nothing = compat(env, "lock", "--image", BOOKWORM, "--constraint", "numpy<1")
+    assert nothing.returncode == 8
+    assert "no known-good combination meeting numpy<1" in nothing.stderr
+
+    out = tmp_path / "lock"
+    locked = compat(env, "lock", "--image", BOOKWORM, "-o", str(out))
+    assert locked.returncode == 0, locked.stderr
+    requirements = (out / "requirements.txt").read_text()
+    pins = [line for line in requirements.splitlines() if line and not line.startswith("#")]
+    assert pins
+    assert all("--hash=sha256:" in line for line in pins)
+    assert "libgomp1" in (out / "Dockerfile").read_text()
+    assert (out / "pylock.toml").is_file()
+
+    built = compat(env, "image", "--lock-dir", str(out), "--json")
+    assert built.returncode == 0, built.stderr
+    report = json.loads(built.stdout)
+    assert report["verdict"] == "pass"
+    assert 0 < report["added_size"] < report["size"]
+
+    html = tmp_path / "report.html"
+    written = compat(env, "report", "-o", str(html))
+    assert written.returncode == 0, written.stderr
+    page = html.read_text()
+    assert format_bytes(report["size"]) in page  # the known-good image size per base
+    assert format_bytes(report["added_size"]) in page
