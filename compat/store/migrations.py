@@ -166,7 +166,34 @@ def _v2_builds_sizes_shards(conn: sa.Connection) -> None:
     md.create_all(conn, tables=[builds, sizes])
 
 
-STEPS: tuple[Step, ...] = (_v1_results, _v2_builds_sizes_shards)
+def _v3_seen_and_incompatibilities(conn: sa.Connection) -> None:
+    """Versions a nightly run has seen on the index, and known incompatibilities."""
+    md = sa.MetaData()
+    seen = sa.Table(
+        "seen_versions",
+        md,
+        sa.Column("scope", sa.Text, primary_key=True),  # a base, or a matrix name
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("version", sa.Text, primary_key=True),
+        sa.Column("first_seen", _when(), nullable=False),
+    )
+    incompatible = sa.Table(
+        "incompatibilities",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("uid", sa.String(32), nullable=False, unique=True),
+        sa.Column("base", sa.Text, nullable=False),
+        sa.Column("image_id", sa.Text),
+        sa.Column("packages", sa.JSON, nullable=False),  # {name: version}
+        sa.Column("verdict", sa.String(32), nullable=False),
+        sa.Column("explanation", sa.Text, nullable=False),
+        sa.Column("evidence", sa.JSON, nullable=False),  # result ids
+        sa.Column("created", _when(), nullable=False),
+    )
+    md.create_all(conn, tables=[seen, incompatible])
+
+
+STEPS: tuple[Step, ...] = (_v1_results, _v2_builds_sizes_shards, _v3_seen_and_incompatibilities)
 LATEST = len(STEPS)
 
 _OURS = frozenset({"runs", "targets", "combinations", "results"})

@@ -151,3 +151,26 @@ image_sizes = sa.Table(
     sa.Column("lock_hash", sa.Text),  # sha256 of the lockfile that made it
     sa.Column("measured", _when(), nullable=False),
 )
+
+seen_versions = sa.Table(
+    "seen_versions",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),  # a base, or a matrix name (v3)
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, primary_key=True),
+    sa.Column("first_seen", _when(), nullable=False),
+)
+
+incompatibilities = sa.Table(
+    "incompatibilities",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.String(32), nullable=False, unique=True),
+    sa.Column("base", sa.Text, nullable=False),
+    sa.Column("image_id", sa.Text),
+    sa.Column("packages", sa.JSON, nullable=False),  # {name: version}: together they fail
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),  # result ids
+    sa.Column("created", _when(), nullable=False),
+)

@@ -37,6 +37,7 @@ from compat.store.records import (
     BuildRecord,
     ImageSize,
     Imported,
+    Incompatibility,
     KnownGood,
     ResultRow,
     RunRecord,
@@ -48,10 +49,12 @@ from compat.store.schema import (
     checks,
     combinations,
     image_sizes,
+    incompatibilities,
     logs,
     pins,
     results,
     runs,
+    seen_versions,
     targets,
 )
 from compat.targets.target import Target
@@ -347,6 +350,95 @@ class Store:
                 )
             )
             return _inserted_id(row)
+
+    # -- what nightly runs have seen, and known incompatibilities ------------------
+
+    def seen_versions(self, scope: str) -> dict[str, set[str]]:
+        """Versions recorded as seen for ``scope`` (name -> versions); empty at first."""
+        found: dict[str, set[str]] = {}
+        with self._read() as conn:
+            query = sa.select(seen_versions.c.name, seen_versions.c.version).where(
+                seen_versions.c.scope == scope
+            )
+            for name, version in conn.execute(query):
+                found.setdefault(name, set()).add(version)
+        return found
+
+    def record_seen(self, scope: str, versions: dict[str, Iterable[str]]) -> int:
+        """Remember versions as seen for ``scope``; returns how many were new."""
+        known = self.seen_versions(scope)
+        rows = [
+            {"scope": scope, "name": name, "version": v, "first_seen": _now()}
+            for name, vs in versions.items()
+            for v in sorted(set(vs) - known.get(name, set()))
+        ]
+        if rows:
+            with self._write() as conn:
+                conn.execute(sa.insert(seen_versions), rows)
+        return len(rows)
+
+    def record_incompatibility(
+        self,
+        *,
+        base: str,
+        image_id: str | None,
+        packages: dict[str, str],
+        verdict: Verdict,
+        explanation: str,
+        evidence: Sequence[int] = (),
+    ) -> int:
+        """Store versions that fail together on ``base``; returns its id. The same
+        packages on the same base are stored once (the newest evidence wins)."""
+        with self._write() as conn:
+            for row in conn.execute(
+                sa.select(incompatibilities.c.id, incompatibilities.c.packages).where(
+                    incompatibilities.c.base == base
+                )
+            ):
+                if row.packages == packages:
+                    conn.execute(
+                        sa.update(incompatibilities)
+                        .where(incompatibilities.c.id == row.id)
+                        .values(
+                            verdict=verdict.value,
+                            explanation=explanation,
+                            evidence=list(evidence),
+                            image_id=image_id,
+                        )
+                    )
+                    return int(row.id)
+            inserted = conn.execute(
+                sa.insert(incompatibilities).values(
+                    uid=_uid(),
+                    base=base,
+                    image_id=image_id,
+                    packages=packages,
+                    verdict=verdict.value,
+                    explanation=explanation,
+                    evidence=list(evidence),
+                    created=_now(),
+                )
+            )
+            return _inserted_id(inserted)
+
+    def incompatibilities(self, base: str | None = None) -> list[Incompatibility]:
+        query = sa.select(incompatibilities).order_by(incompatibilities.c.id)
+        if base is not None:
+            query = query.where(incompatibilities.c.base == base)
+        with self._read() as conn:
+            return [
+                Incompatibility(
+                    id=row.id,
+                    base=row.base,
+                    image_id=row.image_id,
+                    packages=dict(row.packages),
+                    verdict=Verdict(row.verdict),
+                    explanation=row.explanation,
+                    evidence=tuple(row.evidence),
+                    created=row.created,
+                )
+                for row in conn.execute(query)
+            ]
 
     # -- skipping done work ------------------------------------------------------
 

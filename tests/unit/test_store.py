@@ -661,7 +661,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     url = make_db_url()
     _make_v1(url)
     with Store.open(url) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -680,7 +680,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
             duration=1.0,
         )
         assert len(store.builds()) == 1
-    assert count(url, "schema_version") == 2
+    assert count(url, "schema_version") == 3
 
 
 def test_the_migrated_schema_is_the_schema_the_queries_use(store: Store, db_url: str) -> None:
@@ -831,3 +831,39 @@ def test_a_killed_writer_loses_no_finished_result(make_db_url: MakeUrl) -> None:
             assert got.result.log
         (run,) = store.runs()
         assert run.status is RunStatus.RUNNING  # never finished: that is how a killed run looks
+
+
+def test_seen_versions_and_incompatibilities(store: Store) -> None:
+    assert store.seen_versions("alpine") == {}
+    assert store.record_seen("alpine", {"numpy": ["2.0.2", "2.1.0"]}) == 2
+    assert store.record_seen("alpine", {"numpy": ["2.1.0", "2.2.0"], "pandas": ["2.2.3"]}) == 2
+    assert store.seen_versions("alpine") == {
+        "numpy": {"2.0.2", "2.1.0", "2.2.0"},
+        "pandas": {"2.2.3"},
+    }
+    assert store.seen_versions("debian-slim") == {}
+
+    pair = {"numpy": "2.0.2", "pandas": "2.1.1"}
+    first = store.record_incompatibility(
+        base="alpine",
+        image_id=MUSL_ID,
+        packages=pair,
+        verdict=Verdict.IMPORT_ERROR,
+        explanation="numpy.dtype size changed",
+        evidence=[1],
+    )
+    again = store.record_incompatibility(
+        base="alpine",
+        image_id=MUSL_ID,
+        packages=pair,
+        verdict=Verdict.IMPORT_ERROR,
+        explanation="numpy.dtype size changed",
+        evidence=[1, 2],
+    )
+    assert first == again
+    (found,) = store.incompatibilities("alpine")
+    assert found.evidence == (1, 2)
+    assert found.matches({"numpy": "2.0.2", "pandas": "2.1.1", "six": "1.17.0"})
+    assert not found.matches({"numpy": "2.0.2", "pandas": "2.2.3"})
+    assert found.label() == "numpy 2.0.2 x pandas 2.1.1"
+    assert store.incompatibilities("debian-slim") == []
