@@ -40,6 +40,7 @@ from compat.lock import LockInput, read_lock, write_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
 from compat.report import BaseReport, ReportData, write_report
+from compat.report.view import format_bytes
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.scan import (
@@ -519,8 +520,18 @@ def scan(
                 except KeyboardInterrupt:
                     err.print(f"interrupted: finished results are kept in {store.url}")
                     raise
+            sizes = store.image_sizes(base=target.name)
     rows += [Row.of(r) for r in results]
     show_summary(rows, title=f"{matrix.name} on {target.name} ({backend.kind})")
+    if sizes:
+        newest = max(sizes, key=lambda s: s.measured)
+        out.print(
+            f"known-good image on {target.name}: {format_bytes(newest.total_size)}, "
+            f"the stack adds {format_bytes(newest.added_size)} ({newest.image})",
+            highlight=False,
+        )
+    else:
+        out.print(f"no known-good image measured on {target.name} yet: run compat image")
     err.print(f"results: {store.url} (run {run_id})", highlight=False)
     if junit is not None:
         write_junit(junit, suite=f"compat.{matrix.name}.{target.name}", rows=rows, results=results)
