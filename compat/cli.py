@@ -376,6 +376,22 @@ def _backend(
     return make_backend(backend, options=options, notify=lambda m: err.print(m, style="yellow"))
 
 
+def _backend_target(
+    settings: Settings, backend: Backend, *, base: str | None, image: str | None, python: str | None
+) -> Target:
+    """What the backend really runs on, said in one line."""
+    target = choose_target(
+        base=base,
+        image=image,
+        python=python,
+        cache_dir=settings.cache_dir,
+        local=backend.kind == "local",
+        notify=lambda m: err.print(m, style="yellow"),
+    )
+    err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)
+    return target
+
+
 def _run(
     backend: Backend, target: Target, combos: list[Combo], record: Callable[[ComboResult], object]
 ) -> list[ComboResult]:
@@ -473,15 +489,7 @@ def scan(
     matrix = load_matrix(matrix_path)
     k, n = parse_shard(shard_spec) if shard_spec else (1, 1)
     with _backend(settings, **run) as backend:
-        target = choose_target(
-            base=base,
-            image=image,
-            python=python,
-            cache_dir=settings.cache_dir,
-            local=backend.kind == "local",
-            notify=lambda m: err.print(m, style="yellow"),
-        )
-        err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)
+        target = _backend_target(settings, backend, base=base, image=image, python=python)
         with open_index(settings) as index:
             the_plan = make_plan(
                 settings,
@@ -568,15 +576,7 @@ def check(
     reqs = parse_pins(pins)
     build = BuildPolicy().with_no_binary(frozenset(canonicalize_name(n) for n in no_binary))
     with _backend(settings, **run) as backend:
-        target = choose_target(
-            base=base,
-            image=image,
-            python=python,
-            cache_dir=settings.cache_dir,
-            local=backend.kind == "local",
-            notify=lambda m: err.print(m, style="yellow"),
-        )
-        err.print(f"target: {target.describe()}; backend: {backend.kind}", highlight=False)
+        target = _backend_target(settings, backend, base=base, image=image, python=python)
         with open_index(settings) as index:
             outcome = resolve_check(CandidateSource(index, target, build), reqs, force=force)
         if isinstance(outcome, Conflict):
