@@ -7,7 +7,7 @@ to the results database as it arrives, so an interrupted scan keeps what it has.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +23,7 @@ from compat.model import Combo, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
 from compat.resolve.resolver import Conflict, Preferences, Resolver
-from compat.store import ResultRow, RunStatus, Store
+from compat.store import Incompatibility, ResultRow, RunStatus, Store
 from compat.targets.profiles import PROFILES, host_target, target_from_profile
 from compat.targets.target import Target
 
@@ -115,13 +115,33 @@ def pick_known_good(
     *,
     prefer: str,
     constraints: Sequence[Requirement],
+    avoid: Iterable[Incompatibility] | bool = False,
 ) -> tuple[Target, ComboResult]:
-    """The best known-good combination for a base or image, with its target."""
-    found = store.known_good(scope, prefer=prefer, constraints=constraints, limit=1)  # type: ignore[arg-type]
+    """The best known-good combination for a base or image, with its target.
+    ``avoid`` skips combinations holding a known incompatibility: those given, or
+    with ``True`` those recorded for the scope in the store (found by bisection)."""
+    if avoid is True:
+        avoid = store.incompatibilities(scope)
+    known = list(avoid) if avoid else []
+    found = store.known_good(
+        scope,
+        prefer=prefer,  # type: ignore[arg-type]
+        constraints=constraints,
+        limit=None if known else 1,
+    )
+    skipped = 0
+    if known:
+        kept = [
+            g
+            for g in found
+            if not any(i.matches({p.name: str(p.version) for p in g.combo.pins}) for i in known)
+        ]
+        skipped, found = len(found) - len(kept), kept
     if not found:
         wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
+        avoided = f" ({skipped} hold a known incompatibility)" if skipped else ""
         raise NothingKnownGood(
-            f"no known-good combination{wanted} for {scope} in {store.url}: "
+            f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
             f"run `compat scan --base {scope}` (or --image) first"
         )
     best = found[0]

@@ -6,7 +6,7 @@ Build a ``ReportData`` (directly, or with ``ReportData.from_results`` /
 
 from __future__ import annotations
 
-from compat.report.data import BaseReport, ReportData, ResultEntry
+from compat.report.data import BaseReport, ReportData, ResultEntry, incompatibility_lines
 from compat.report.render import ReportWriteError, render_report, write_report
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ReportData",
     "ReportWriteError",
     "ResultEntry",
+    "incompatibility_lines",
     "render_report",
     "write_report",
 ]

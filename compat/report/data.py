@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -106,6 +107,36 @@ class BaseReport:
             lockfile=lockfile,
             known_incompatibilities=tuple(known_incompatibilities),
         )
+
+
+class KnownIncompatibility(Protocol):
+    """A recorded incompatibility as the store hands it back (``Incompatibility``)."""
+
+    @property
+    def base(self) -> str: ...
+
+    @property
+    def verdict(self) -> Verdict: ...
+
+    @property
+    def explanation(self) -> str: ...
+
+    def label(self) -> str: ...
+
+
+def incompatibility_lines(
+    incompatibilities: Iterable[KnownIncompatibility], *, base: str | None = None
+) -> tuple[str, ...]:
+    """One line per known incompatibility (of ``base``, when given), for
+    ``BaseReport.known_incompatibilities``: ``numpy 2.0.2 x pandas 2.1.1
+    (import-error): ValueError: numpy.dtype size changed``."""
+    lines = []
+    for item in incompatibilities:
+        if base is not None and item.base != base:
+            continue
+        why = item.explanation.splitlines()[0] if item.explanation else ""
+        lines.append(f"{item.label()} ({item.verdict.value})" + (f": {why}" if why else ""))
+    return tuple(dict.fromkeys(lines))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -371,3 +371,28 @@ def _goals_of(values: Iterable[Value], arity: int) -> Iterable[tuple[Value, ...]
 
 def plan(index_source: CandidateSource, matrix: Matrix, target: Target, **kw: Any) -> Plan:
     return Planner(index_source, matrix).plan(target, **kw)
+
+
+class KnownIncompatibility(Protocol):
+    """What ``mark_known`` needs of a recorded incompatibility (the store's
+    ``Incompatibility``); the plan stays pure: the caller passes them in."""
+
+    def matches(self, pins: dict[str, str]) -> bool: ...
+
+    def label(self) -> str: ...
+
+
+def mark_known(
+    plan: Plan | Iterable[Combo], incompatibilities: Iterable[KnownIncompatibility]
+) -> dict[str, str]:
+    """Combination id -> the label of the first known incompatibility it holds
+    (e.g. ``numpy 2.0.2 x pandas 2.1.1``), for combinations that hold one."""
+    known = list(incompatibilities)
+    combos = plan.combos if isinstance(plan, Plan) else plan
+    marked: dict[str, str] = {}
+    for combo in combos:
+        pins: dict[str, str] = {p.name: str(p.version) for p in combo.pins}
+        hit = next((i for i in known if i.matches(pins)), None)
+        if hit is not None:
+            marked[combo.id] = hit.label()
+    return marked

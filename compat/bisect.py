@@ -1,0 +1,454 @@
+"""Bisect a failure: which package changes, between a passing and a failing
+combination on the same image, explain it.
+
+Delta debugging (Zeller's ddmin) over the packages whose versions differ: each
+probe is the good combination with a subset of packages switched to their
+failing versions, every version forced (metadata may forbid the mix: that is the
+question), run on the same image and recorded. The smallest failing subset is
+stored as a known incompatibility, so later plans can mark it and locks avoid it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from compat.errors import NothingKnownGood, UsageError
+from compat.harness import ComboResult
+from compat.index.base import Index
+from compat.matrix import BuildPolicy
+from compat.model import Combo, Verdict
+from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.resolver import Conflict, Preferences, Resolver
+from compat.scan import recorded_run
+from compat.store import Store, StoredResult
+from compat.targets.target import Target
+
+# Failures that show up while running the stack (not while preparing it) are one
+# class: a numpy ABI break may surface as an import error or a crash depending on
+# which check touches it first.
+_RUNTIME = frozenset({Verdict.IMPORT_ERROR, Verdict.RUNTIME_ERROR, Verdict.CRASH})
+
+
+class Runner(Protocol):
+    """What bisection needs of a backend (``compat.harness.Backend``, or a fake)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: Callable[[ComboResult], None],
+        progress: Callable[[str, int, int], None],
+    ) -> list[ComboResult]: ...
+
+
+def same_failure(verdict: Verdict, reference: Verdict) -> bool:
+    """Whether a probe's verdict reproduces the reference failure."""
+    if verdict.ok:
+        return False
+    return verdict is reference or (verdict in _RUNTIME and reference in _RUNTIME)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One package that differs: ``None`` where a side does not install it."""
+
+    name: NormalizedName
+    good: Version | None
+    failing: Version | None
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.good or '(absent)'} -> {self.failing or '(absent)'}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Probe:
+    """One tried mix: the good pins with ``switched`` packages at failing versions."""
+
+    switched: tuple[NormalizedName, ...]
+    verdict: Verdict
+    failed: bool  # reproduces the failure
+    result_id: int | None = None  # None when nothing ran (known, or not installable)
+    error: str | None = None
+    ran: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BisectResult:
+    base: str
+    image_id: str | None
+    good_result_id: int
+    failing_result_id: int
+    changes: tuple[Change, ...]  # every differing package
+    culprits: tuple[Change, ...]  # the minimal failing subset
+    context: dict[str, str]  # unchanged good versions present that the culprits touch
+    verdict: Verdict
+    explanation: str
+    probes: tuple[Probe, ...]
+    runs: int
+    duration: float
+    incompatibility_id: int | None = None
+    evidence: tuple[int, ...] = field(default=())
+
+    @property
+    def packages(self) -> dict[str, str]:
+        """What fails together: the culprits at their failing versions, and the
+        unchanged versions they meet (stored as the incompatibility)."""
+        found: dict[str, str] = dict(self.context)
+        found.update({c.name: str(c.failing) for c in self.culprits if c.failing is not None})
+        return dict(sorted(found.items()))
+
+    def label(self) -> str:
+        return " x ".join(f"{n} {v}" for n, v in self.packages.items())
+
+    def lines(self) -> list[str]:
+        """The result as a human reads it, one line each."""
+        changed = ", ".join(str(c) for c in self.culprits) or "(none)"
+        lines = [
+            f"known incompatible on {self.base}: {self.label()} ({self.verdict.value})",
+            f"  changed: {changed}",
+        ]
+        if self.context:
+            same = ", ".join(f"{n} {v}" for n, v in self.context.items())
+            lines.append(f"  with unchanged: {same}")
+        lines += [
+            f"  explanation: {self.explanation}",
+            f"  {len(self.changes)} packages differed; {self.runs} runs "
+            f"(of {len(self.probes)} probes) in {self.duration:.1f} s; "
+            f"evidence: results {', '.join(map(str, self.evidence)) or '-'}",
+        ]
+        return lines
+
+
+# -- finding the two ends ----------------------------------------------------------
+
+
+def find_result(store: Store, ref: int | str, *, image_id: str | None = None) -> StoredResult:
+    """A result by id, or the latest result of a combination id (on ``image_id``)."""
+    text = str(ref).strip()
+    if text.isdigit():
+        found = store.get(int(text))
+        if found is None:
+            raise UsageError(f"no result {text} in {store.url}: see `compat results`")
+        return found
+    for row in store.results(limit=None):  # newest first
+        if row.combination_id == text and (image_id is None or row.image_id == image_id):
+            stored = store.get(row.id)
+            if stored is not None:
+                return stored
+    raise UsageError(
+        f"{text!r} is neither a result id nor a combination tested"
+        f"{' on ' + image_id if image_id else ''} in {store.url}: see `compat results`"
+    )
+
+
+def _versions(combo: Combo) -> dict[NormalizedName, Version]:
+    return {p.name: p.version for p in combo.pins}
+
+
+def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
+    """The known-good combination on the failing one's image with most pins equal
+    (ties: the store's ranking, newest versions first)."""
+    image_id = failing.result.image_id
+    scope = image_id or failing.image
+    wanted = _versions(failing.result.combo)
+    good = [
+        g
+        for g in store.known_good(scope)
+        if g.combo.id != failing.result.combo.id and (image_id is None or g.image_id == image_id)
+    ]
+    if not good:
+        raise NothingKnownGood(
+            f"no known-good combination on {failing.base} ({scope}) to bisect against: "
+            "give --good, or scan the base first"
+        )
+    best = max(
+        good,
+        key=lambda g: sum(wanted.get(n) == v for n, v in _versions(g.combo).items()),
+    )  # max keeps the first of equals: the store's ranking
+    stored = store.get(best.result_id)
+    if stored is None:
+        raise NothingKnownGood(f"result {best.result_id} vanished from {store.url}")
+    return stored
+
+
+def differences(good: Combo, failing: Combo) -> tuple[Change, ...]:
+    a, b = _versions(good), _versions(failing)
+    return tuple(
+        Change(name=n, good=a.get(n), failing=b.get(n))
+        for n in sorted(a.keys() | b.keys())
+        if a.get(n) != b.get(n)
+    )
+
+
+# -- delta debugging ---------------------------------------------------------------
+
+
+def ddmin(
+    changes: Sequence[NormalizedName],
+    fails: Callable[[frozenset[NormalizedName]], bool],
+) -> tuple[NormalizedName, ...]:
+    """A 1-minimal subset of ``changes`` for which ``fails`` holds, assuming it holds
+    for all of them and not for none. ``fails`` should cache: subsets repeat."""
+    current = list(changes)
+    n = 2
+    while len(current) >= 2:
+        size = len(current)
+        chunks = [current[i * size // n : (i + 1) * size // n] for i in range(n)]
+        chunks = [c for c in chunks if c]
+        for chunk in chunks:
+            if fails(frozenset(chunk)):
+                current, n = chunk, 2
+                break
+        else:
+            for chunk in chunks:
+                rest = [c for c in current if c not in chunk]
+                if len(chunks) > 2 and fails(frozenset(rest)):
+                    current, n = rest, max(n - 1, 2)
+                    break
+            else:
+                if n >= len(current):
+                    break
+                n = min(len(current), 2 * n)
+    return tuple(current)
+
+
+# -- the bisection -----------------------------------------------------------------
+
+
+class _Bisector:
+    def __init__(
+        self,
+        store: Store,
+        backend: Runner,
+        source: CandidateSource,
+        target: Target,
+        run_id: str,
+        good: StoredResult,
+        failing: StoredResult,
+        notify: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.resolver = Resolver(source)
+        self.target = target
+        self.run_id = run_id
+        self.good = good.result
+        self.failing = failing.result
+        self.changes = {c.name: c for c in differences(self.good.combo, self.failing.combo)}
+        self.notify = notify
+        self.probes: dict[frozenset[NormalizedName], Probe] = {}
+        self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
+
+    def mix(self, switched: frozenset[NormalizedName]) -> Combo | Conflict:
+        versions = _versions(self.good.combo)
+        for name in switched:
+            change = self.changes[name]
+            if change.failing is None:
+                versions.pop(name, None)
+            else:
+                versions[name] = change.failing
+        requests = [
+            Dependency(name=n, extras=frozenset(), specifier=SpecifierSet(f"=={v}"))
+            for n, v in sorted(versions.items())
+        ]
+        order = [n for n in self.failing.combo.requested if n in versions]
+        return self.resolver.resolve(requests, order=order, prefs=Preferences(forced=versions))
+
+    def fails(self, switched: frozenset[NormalizedName]) -> bool:
+        if switched not in self.probes:
+            self.probes[switched] = self._probe(switched)
+        return self.probes[switched].failed
+
+    def _probe(self, switched: frozenset[NormalizedName]) -> Probe:
+        names = tuple(sorted(switched))
+        mixed = self.mix(switched)
+        if isinstance(mixed, Conflict):  # not even installable when forced: no answer
+            self.notify(f"probe {', '.join(names)}: cannot be pinned ({mixed.explanation})")
+            return Probe(switched=names, verdict=Verdict.METADATA_CONFLICT, failed=False)
+        for known in (self.good, self.failing):
+            if mixed.id == known.combo.id:
+                return self._probe_of(names, known, ran=False)
+        earlier = (
+            self.store.latest_results([mixed.id], self.target.image_id)
+            if self.target.image_id
+            else {}
+        )
+        if mixed.id in earlier:  # tested on this image before: reuse it
+            stored = self.store.get(earlier[mixed.id].id)
+            if stored is not None:
+                return self._probe_of(names, stored.result, ran=False, rid=stored.id)
+        recorded: list[int] = []
+
+        def on_result(result: ComboResult) -> None:
+            recorded.append(self.store.record(self.run_id, self.target, result))
+
+        (result,) = self.backend.run(
+            self.target, [mixed], on_result=on_result, progress=lambda *_: None
+        )
+        probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
+        state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
+        self.notify(f"probe {', '.join(f'{n} {self.changes[n].failing}' for n in names)}: {state}")
+        return probe
+
+    def _probe_of(
+        self,
+        names: tuple[NormalizedName, ...],
+        result: ComboResult,
+        *,
+        ran: bool,
+        rid: int | None = None,
+    ) -> Probe:
+        failed = same_failure(result.verdict, self.failing.verdict)
+        if failed:
+            self.failed_results[frozenset(names)] = result
+        return Probe(
+            switched=names,
+            verdict=result.verdict,
+            failed=failed,
+            result_id=rid,
+            error=result.error,
+            ran=ran,
+        )
+
+
+def bisect(
+    store: Store,
+    backend: Runner,
+    index: Index,
+    failing: int | str,
+    good: int | str | None = None,
+    *,
+    build: BuildPolicy | None = None,
+    notify: Callable[[str], None] = lambda _: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> BisectResult:
+    """Find the smallest set of package changes from ``good`` to ``failing`` (result
+    ids or combination ids) that reproduces the failure, and record it as a known
+    incompatibility of the base. Without ``good``: the closest known-good
+    combination on the same image."""
+    started = clock()
+    bad = find_result(store, failing)
+    if bad.result.verdict.ok:
+        raise UsageError(f"result {bad.id} passed: give a failing result to bisect")
+    image_id = bad.result.image_id
+    fine = (
+        find_result(store, good, image_id=image_id)
+        if good is not None
+        else closest_known_good(store, bad)
+    )
+    if not fine.result.verdict.ok:
+        raise UsageError(f"result {fine.id} did not pass ({fine.result.verdict.value})")
+    if fine.result.image_id != image_id:
+        raise UsageError(
+            f"results {fine.id} and {bad.id} ran on different images "
+            f"({fine.result.image_id} vs {image_id}): bisect within one image"
+        )
+    target = store.target(image_id) if image_id else None
+    if target is None:
+        raise UsageError(f"result {bad.id} has no recorded target image: rerun it with compat scan")
+    changes = differences(fine.result.combo, bad.result.combo)
+    if not changes:
+        raise UsageError(
+            f"results {fine.id} and {bad.id} install the same versions: nothing to bisect"
+        )
+    notify(
+        f"bisecting {len(changes)} changed packages between result {fine.id} (pass) "
+        f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
+    )
+    source = CandidateSource(index, target, build)
+    with recorded_run(store, target, backend=backend.kind, strategy="bisect") as run_id:
+        bisector = _Bisector(store, backend, source, target, run_id, fine, bad, notify)
+        everything = frozenset(c.name for c in changes)
+        # the two ends are known: the good mix passes, the full switch is the failure
+        bisector.probes[frozenset()] = bisector._probe_of((), fine.result, ran=False, rid=fine.id)
+        bisector.probes[everything] = bisector._probe_of(
+            tuple(sorted(everything)), bad.result, ran=False, rid=bad.id
+        )
+        culprit_names = ddmin([c.name for c in changes], bisector.fails)
+    culprits = tuple(c for c in changes if c.name in culprit_names)
+    failed = bisector.failed_results[frozenset(culprit_names)]
+    context = _context(source, fine.result.combo, bad.result.combo, culprits)
+    evidence = tuple(
+        p.result_id for p in bisector.probes.values() if p.result_id is not None and p.switched
+    )
+    explanation = (failed.error or failed.verdict.value).splitlines()[0]
+    found = BisectResult(
+        base=target.name,
+        image_id=image_id,
+        good_result_id=fine.id,
+        failing_result_id=bad.id,
+        changes=changes,
+        culprits=culprits,
+        context=context,
+        verdict=failed.verdict,
+        explanation=explanation,
+        probes=tuple(bisector.probes.values()),
+        runs=sum(p.ran for p in bisector.probes.values()),
+        duration=clock() - started,
+        evidence=evidence,
+    )
+    incompatibility_id = store.record_incompatibility(
+        base=target.name,
+        image_id=image_id,
+        packages=found.packages,
+        verdict=found.verdict,
+        explanation=explanation,
+        evidence=evidence,
+    )
+    return replace(found, incompatibility_id=incompatibility_id)
+
+
+def _context(
+    source: CandidateSource, good: Combo, failing: Combo, culprits: Sequence[Change]
+) -> dict[str, str]:
+    """Unchanged requested packages that a culprit depends on or that depend on one,
+    when the culprits alone do not interact: numpy 2.0.2 alone is no incompatibility,
+    numpy 2.0.2 with the unchanged pandas 2.1.1 is."""
+    names = {c.name for c in culprits}
+    failing_versions = _versions(failing)
+    good_versions = _versions(good)
+
+    def deps(name: NormalizedName) -> set[NormalizedName]:
+        version = failing_versions.get(name)
+        if version is None:
+            return set()
+        return {d.name for d in source.dependencies(name, version, frozenset())}
+
+    edges = {n: deps(n) for n in names}
+    if len(names) > 1 and any(edges[n] & names for n in names):
+        return {}
+    unchanged = [
+        n
+        for n in failing.requested
+        if n in good_versions and good_versions[n] == failing_versions.get(n)
+    ]
+    return {
+        n: str(failing_versions[n])
+        for n in unchanged
+        if n not in names and (deps(n) & names or any(n in edges[c] for c in names))
+    }
+
+
+__all__ = [
+    "BisectResult",
+    "Change",
+    "Probe",
+    "Runner",
+    "bisect",
+    "closest_known_good",
+    "ddmin",
+    "differences",
+    "find_result",
+    "same_failure",
+]

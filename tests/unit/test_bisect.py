@@ -1,0 +1,356 @@
+"""Bisection over the recorded index with a fake backend whose verdicts follow a rule:
+pandas 2.1.1 breaks on numpy 2 (the real ABI break), everything else passes."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from compat.bisect import BisectResult, bisect, ddmin, differences, same_failure
+from compat.errors import NothingKnownGood, UsageError
+from compat.harness import ComboResult
+from compat.index.snapshot import SnapshotIndex
+from compat.model import Combo, Verdict
+from compat.report import BaseReport, incompatibility_lines
+from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.planner import Plan, mark_known
+from compat.resolve.resolver import Preferences, Resolver
+from compat.scan import pick_known_good
+from compat.store import Store, sqlite_url
+from compat.targets.profiles import target_from_profile
+from compat.targets.target import Target
+
+DATA = Path(__file__).parent.parent / "data"
+INDEX = SnapshotIndex(DATA / "index")
+TARGET = dataclasses.replace(
+    target_from_profile("debian-slim", python="3.11"), image_id="sha256:" + "ab" * 32
+)
+REQUESTED = tuple(
+    canonicalize_name(n) for n in ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn")
+)
+ABI_ERROR = "ValueError: numpy.dtype size changed, may indicate binary incompatibility"
+
+
+def breaks(combo: Combo) -> bool:
+    versions: dict[str, Version] = {p.name: p.version for p in combo.pins}
+    return versions.get("pandas") == Version("2.1.1") and versions["numpy"] >= Version("2")
+
+
+class FakeBackend:
+    """Decides verdicts by ``breaks``; counts what it was asked to run."""
+
+    kind = "fake"
+
+    def __init__(self, rule: Callable[[Combo], bool] = breaks) -> None:
+        self.rule = rule
+        self.ran: list[Combo] = []
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: Callable[[ComboResult], None],
+        progress: Callable[[str, int, int], None],
+    ) -> list[ComboResult]:
+        results = []
+        for combo in combos:
+            self.ran.append(combo)
+            result = result_of(combo, failing=self.rule(combo))
+            on_result(result)
+            results.append(result)
+        return results
+
+
+def result_of(combo: Combo, *, failing: bool) -> ComboResult:
+    if not failing:
+        return ComboResult(combo=combo, verdict=Verdict.PASS, image_id=TARGET.image_id)
+    return ComboResult(
+        combo=combo,
+        verdict=Verdict.IMPORT_ERROR,
+        failed_check="import:pandas",
+        error=f"{ABI_ERROR}\nExpected 96 from C header, got 88 from PyObject",
+        image_id=TARGET.image_id,
+        backend="fake",
+    )
+
+
+def pinned(versions: dict[str, str]) -> Combo:
+    """A full pin set with exactly these versions forced (dependencies resolved)."""
+    forced = {canonicalize_name(n): Version(v) for n, v in versions.items()}
+    requests = [
+        Dependency(name=n, extras=frozenset(), specifier=SpecifierSet(f"=={v}"))
+        for n, v in forced.items()
+    ]
+    order = [n for n in REQUESTED if n in forced]
+    outcome = Resolver(CandidateSource(INDEX, TARGET)).resolve(
+        requests, order=order, prefs=Preferences(forced=forced)
+    )
+    assert isinstance(outcome, Combo), outcome
+    return outcome
+
+
+GOOD = {
+    "numpy": "1.26.4",
+    "scipy": "1.13.1",
+    "pandas": "2.2.2",
+    "matplotlib": "3.8.4",
+    "scikit-learn": "1.5.1",
+}
+# five packages change; only numpy 2 meeting the old pandas 2.1.1 breaks
+FAILING = {
+    "numpy": "2.0.2",
+    "scipy": "1.14.1",
+    "pandas": "2.1.1",
+    "matplotlib": "3.9.2",
+    "scikit-learn": "1.5.2",
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(sqlite_url(tmp_path / "results.db")) as opened:
+        yield opened
+
+
+def record(store: Store, *combos_and_verdicts: tuple[Combo, bool]) -> list[int]:
+    run_id = store.start_run(TARGET, backend="fake")
+    ids = [store.record(run_id, TARGET, result_of(c, failing=f)) for c, f in combos_and_verdicts]
+    store.finish_run(run_id)
+    return ids
+
+
+def ends() -> tuple[Combo, Combo]:
+    good = pinned(GOOD)
+    # every other pin as in the good combination: the five requested packages differ
+    failing = pinned({**{p.name: str(p.version) for p in good.pins}, **FAILING})
+    return good, failing
+
+
+def test_finds_exactly_numpy_and_pandas_among_five_changes_in_few_runs(store: Store) -> None:
+    good, failing = ends()
+    assert {c.name for c in differences(good, failing)} == set(FAILING)
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    backend = FakeBackend()
+    said: list[str] = []
+
+    found = bisect(store, backend, INDEX, failing_id, good_id, notify=said.append)
+
+    assert {c.name for c in found.culprits} == {"numpy", "pandas"}
+    assert found.packages == {"numpy": "2.0.2", "pandas": "2.1.1"}
+    assert found.label() == "numpy 2.0.2 x pandas 2.1.1"
+    assert found.context == {}  # pandas depends on numpy: the pair explains itself
+    assert found.verdict is Verdict.IMPORT_ERROR
+    assert found.explanation == ABI_ERROR
+    # trying every subset of five changes would take 2**5 - 2 = 30 runs
+    assert found.runs == len(backend.ran)
+    assert 0 < found.runs < 2**5 - 2
+    assert found.runs <= 10
+    assert found.good_result_id == good_id
+    assert found.failing_result_id == failing_id
+    # every probe that ran is in the store, in a run of its own
+    assert len(found.evidence) >= found.runs
+    for rid in found.evidence:
+        stored = store.get(rid)
+        assert stored is not None
+        assert stored.result.verdict is (
+            Verdict.IMPORT_ERROR if breaks(stored.result.combo) else Verdict.PASS
+        )
+    # the incompatibility is recorded for the base
+    (known,) = store.incompatibilities(TARGET.name)
+    assert known.id == found.incompatibility_id
+    assert known.packages == {"numpy": "2.0.2", "pandas": "2.1.1"}
+    assert known.verdict is Verdict.IMPORT_ERROR
+    assert known.explanation == ABI_ERROR
+    assert set(known.evidence) == set(found.evidence)
+    assert any("bisecting 5 changed packages" in line for line in said)
+    text = "\n".join(found.lines())
+    assert "numpy 1.26.4 -> 2.0.2" in text
+    assert "pandas 2.2.2 -> 2.1.1" in text
+
+
+def test_probes_mix_exact_versions_whatever_metadata_says(store: Store) -> None:
+    good, failing = ends()
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    backend = FakeBackend()
+    bisect(store, backend, INDEX, failing_id, good_id)
+    for combo in backend.ran:
+        versions: dict[str, str] = {p.name: str(p.version) for p in combo.pins}
+        for name in FAILING:  # each requested package at its good or its failing version
+            assert versions[name] in (GOOD[name], FAILING[name])
+        assert combo.id not in (good.id, failing.id)  # the two ends are never rerun
+    assert len({c.id for c in backend.ran}) == len(backend.ran)  # no probe twice
+
+
+def test_a_second_bisection_reuses_recorded_probes(store: Store) -> None:
+    good, failing = ends()
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    first = bisect(store, FakeBackend(), INDEX, failing_id, good_id)
+    again = FakeBackend()
+    second = bisect(store, again, INDEX, failing_id, good_id)
+    assert again.ran == []
+    assert second.runs == 0
+    assert second.packages == first.packages
+    assert len(store.incompatibilities(TARGET.name)) == 1  # stored once
+
+
+def test_single_change_names_the_unchanged_partner(store: Store) -> None:
+    # numpy is the only change; alone it is no incompatibility: with pandas 2.1.1 it is
+    good = pinned({"numpy": "1.26.4", "pandas": "2.1.1"})
+    failing = pinned({**{p.name: str(p.version) for p in good.pins}, "numpy": "2.0.2"})
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    backend = FakeBackend()
+    found = bisect(store, backend, INDEX, failing.id, good.id)  # combination ids work too
+    assert [c.name for c in found.culprits] == ["numpy"]
+    assert found.runs == 0  # one change: the two ends already say it all
+    assert found.context == {"pandas": "2.1.1"}
+    assert found.packages == {"numpy": "2.0.2", "pandas": "2.1.1"}
+    assert (found.good_result_id, found.failing_result_id) == (good_id, failing_id)
+
+
+def test_without_good_takes_the_closest_known_good_on_the_image(store: Store) -> None:
+    good, failing = ends()
+    far = pinned({"numpy": "1.26.0", "pandas": "2.1.0", "scipy": "1.11.4"})
+    _, good_id, failing_id = record(store, (far, False), (good, False), (failing, True))
+    found = bisect(store, FakeBackend(), INDEX, failing_id)
+    assert found.good_result_id == good_id
+    assert {c.name for c in found.culprits} == {"numpy", "pandas"}
+
+
+def test_refusals(store: Store) -> None:
+    good, failing = ends()
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    with pytest.raises(UsageError, match="passed"):
+        bisect(store, FakeBackend(), INDEX, good_id)
+    with pytest.raises(UsageError, match="did not pass"):
+        bisect(store, FakeBackend(), INDEX, failing_id, failing_id)
+    with pytest.raises(UsageError, match="no result 999"):
+        bisect(store, FakeBackend(), INDEX, 999)
+    with pytest.raises(UsageError, match="neither a result id"):
+        bisect(store, FakeBackend(), INDEX, "feedfacecafe")
+
+
+def test_nothing_known_good_to_compare_with(tmp_path: Path) -> None:
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        (failing_id,) = record(store, (ends()[1], True))
+        with pytest.raises(NothingKnownGood, match="--good"):
+            bisect(store, FakeBackend(), INDEX, failing_id)
+
+
+def test_different_images_are_refused(store: Store) -> None:
+    good, failing = ends()
+    (failing_id,) = record(store, (failing, True))
+    other = dataclasses.replace(TARGET, image_id="sha256:" + "cd" * 32)
+    run_id = store.start_run(other, backend="fake")
+    good_id = store.record(
+        run_id, other, dataclasses.replace(result_of(good, failing=False), image_id=other.image_id)
+    )
+    with pytest.raises(UsageError, match="different images"):
+        bisect(store, FakeBackend(), INDEX, failing_id, good_id)
+
+
+# -- ddmin on its own ------------------------------------------------------------
+
+
+def names(*items: str) -> list[NormalizedName]:
+    return [canonicalize_name(i) for i in items]
+
+
+@pytest.mark.parametrize(
+    "culprit",
+    [("c",), ("a", "h"), ("b", "c", "g"), ("h",), ("a", "b", "c", "d", "e", "f", "g", "h")],
+)
+def test_ddmin_finds_a_minimal_cause(culprit: tuple[str, ...]) -> None:
+    every = names(*"abcdefgh")
+    asked: set[frozenset[NormalizedName]] = set()
+
+    def fails(subset: frozenset[NormalizedName]) -> bool:
+        asked.add(subset)
+        return set(names(*culprit)) <= subset
+
+    assert set(ddmin(every, fails)) == set(names(*culprit))
+    assert len(asked) < 2 ** len(every) - 2
+
+
+def test_ddmin_result_is_one_minimal_for_an_or_cause() -> None:
+    # either a or b alone fails: one of them is the answer, not both
+    found = ddmin(names(*"abcd"), lambda s: bool(s & set(names("a", "b"))))
+    assert len(found) == 1
+
+
+def test_runtime_failures_are_one_class() -> None:
+    assert same_failure(Verdict.CRASH, Verdict.IMPORT_ERROR)
+    assert not same_failure(Verdict.PASS, Verdict.IMPORT_ERROR)
+    assert not same_failure(Verdict.INSTALL_FAILED, Verdict.IMPORT_ERROR)
+    assert same_failure(Verdict.TIMEOUT, Verdict.TIMEOUT)
+
+
+# -- what later commands do with it ----------------------------------------------
+
+
+@pytest.fixture
+def bisected(store: Store) -> BisectResult:
+    good, failing = ends()
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    return bisect(store, FakeBackend(), INDEX, failing_id, good_id)
+
+
+def test_plan_marks_combinations_holding_a_known_incompatibility(
+    store: Store, bisected: BisectResult
+) -> None:
+    grid = [
+        pinned({"numpy": n, "pandas": p})
+        for n, p in itertools.product(("1.26.4", "2.0.2", "2.1.3"), ("2.1.1", "2.2.3"))
+    ]
+    plan = Plan(matrix="m", target=TARGET, strategy="exhaustive", versions={}, combos=tuple(grid))
+    marked = mark_known(plan, store.incompatibilities(TARGET.name))
+    expected = {c.id for c in grid if str(c.version_of("numpy")) == "2.0.2" and breaks(c)}
+    assert set(marked) == expected
+    assert len(expected) == 1
+    assert set(marked.values()) == {"numpy 2.0.2 x pandas 2.1.1"}
+    assert mark_known(grid, []) == {}
+
+
+def test_lock_avoids_known_incompatible_combinations(store: Store, bisected: BisectResult) -> None:
+    # a newer combination that holds the incompatibility, recorded as passing (say, a
+    # flaky earlier run): lock would pick it first by version; with avoid it must not
+    bad = pinned({"numpy": "2.0.2", "pandas": "2.1.1", "scipy": "1.15.3"})
+    record(store, (pinned({"numpy": "1.26.4", "pandas": "2.1.1"}), False), (bad, False))
+    constraints = [Requirement("pandas==2.1.1")]
+    _, plain = pick_known_good(store, TARGET.name, prefer="newest", constraints=constraints)
+    assert plain.combo.id == bad.id
+    _, avoided = pick_known_good(
+        store, TARGET.name, prefer="newest", constraints=constraints, avoid=True
+    )
+    # the bisection's passing probes with pandas 2.1.1 are candidates too
+    assert avoided.ok
+    assert avoided.combo.version_of("numpy") == Version("1.26.4")
+    given = store.incompatibilities()
+    _, same = pick_known_good(
+        store, TARGET.name, prefer="newest", constraints=constraints, avoid=given
+    )
+    assert same.combo.id == avoided.combo.id
+    with pytest.raises(NothingKnownGood, match="hold a known incompatibility"):
+        pick_known_good(
+            store,
+            TARGET.name,
+            prefer="newest",
+            constraints=[Requirement("numpy==2.0.2"), *constraints],
+            avoid=True,
+        )
+
+
+def test_report_lists_known_incompatibilities(store: Store, bisected: BisectResult) -> None:
+    lines = incompatibility_lines(store.incompatibilities(), base=TARGET.name)
+    assert lines == (f"numpy 2.0.2 x pandas 2.1.1 (import-error): {ABI_ERROR}",)
+    assert incompatibility_lines(store.incompatibilities(), base="alpine") == ()
+    report = BaseReport.from_results(TARGET, [], known_incompatibilities=lines)
+    assert report.known_incompatibilities == lines
