@@ -379,9 +379,8 @@ def bisect(
     culprits = tuple(c for c in changes if c.name in culprit_names)
     failed = bisector.failed_results[frozenset(culprit_names)]
     context = _context(source, fine.result.combo, bad.result.combo, culprits)
-    evidence = tuple(
-        p.result_id for p in bisector.probes.values() if p.result_id is not None and p.switched
-    )
+    # the passing end belongs to the evidence: it shows the mix works without the change
+    evidence = tuple(p.result_id for p in bisector.probes.values() if p.result_id is not None)
     explanation = (failed.error or failed.verdict.value).splitlines()[0]
     found = BisectResult(
         base=target.name,

@@ -1,0 +1,118 @@
+"""Bisection with real containers on bookworm (Python 3.11) and real PyPI: the pandas
+2.1.1 wheels, built against numpy 1.x, fail to import with numpy 2.0.2. From a good
+numpy 1.26.4 + pandas 2.2.2 to a failing numpy 2.0.2 + pandas 2.1.1, neither change
+alone breaks anything: bisection must name both."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.bisect import bisect
+from compat.harness import ComboResult, RunOptions, make_backend
+from compat.model import Combo, Verdict
+from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.resolver import Preferences, Resolver
+from compat.scan import recorded_run
+from compat.settings import NetworkSettings
+from compat.store import Store, sqlite_url
+from compat.targets.probe import probe_image
+from compat.targets.target import Target
+from tests.integration.conftest import require_docker
+
+BOOKWORM = "local/debian-python:bookworm"
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    kept = os.environ.get("COMPAT_TEST_CACHE")  # keeps downloads between local runs
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        return Path(kept)
+    return tmp_path_factory.mktemp("compat-cache")
+
+
+@pytest.fixture(scope="module")
+def network() -> NetworkSettings:
+    return NetworkSettings.from_env(os.environ)
+
+
+@pytest.fixture(scope="module")
+def index(cache_dir: Path, network: NetworkSettings) -> Iterator[Any]:
+    from compat.index.pypi import PyPIIndex
+
+    with PyPIIndex.from_settings(network, cache_dir=cache_dir / "index") as idx:
+        yield idx
+
+
+def pinned(index: Any, target: Target, versions: dict[str, str]) -> Combo:
+    forced = {canonicalize_name(n): Version(v) for n, v in versions.items()}
+    requests = [
+        Dependency(name=n, extras=frozenset(), specifier=SpecifierSet(f"=={v}"))
+        for n, v in forced.items()
+    ]
+    outcome = Resolver(CandidateSource(index, target)).resolve(
+        requests,
+        order=[canonicalize_name("numpy"), canonicalize_name("pandas")],
+        prefs=Preferences(forced=forced),
+    )
+    assert isinstance(outcome, Combo), outcome
+    return outcome
+
+
+def test_bisect_names_numpy2_with_the_old_pandas(
+    tmp_path: Path, cache_dir: Path, network: NetworkSettings, index: Any
+) -> None:
+    require_docker()
+    import docker
+
+    target = probe_image(
+        BOOKWORM, name=BOOKWORM, cache_dir=cache_dir / "targets", client=docker.from_env()
+    )
+    good = pinned(index, target, {"numpy": "1.26.4", "pandas": "2.2.2"})
+    # the same dependencies as the good side: exactly two packages differ
+    others: dict[str, str] = {
+        p.name: str(p.version) for p in good.pins if p.name not in ("numpy", "pandas")
+    }
+    failing = pinned(index, target, {**others, "numpy": "2.0.2", "pandas": "2.1.1"})
+    options = RunOptions(cache_dir=cache_dir, network=network, jobs=2)
+    started = time.monotonic()
+    with (
+        Store.open(sqlite_url(tmp_path / "results.db")) as store,
+        make_backend("docker", options=options, notify=print) as backend,
+    ):
+        ids: dict[str, int] = {}
+        with recorded_run(store, target, backend=backend.kind) as run_id:
+
+            def keep(result: ComboResult) -> None:
+                ids[result.combo.id] = store.record(run_id, target, result)
+
+            ends = backend.run(target, [good, failing], on_result=keep, progress=lambda *_: None)
+        verdicts = {r.combo.id: r.verdict for r in ends}
+        assert verdicts[good.id] is Verdict.PASS
+        assert verdicts[failing.id] is Verdict.IMPORT_ERROR
+
+        found = bisect(store, backend, index, ids[failing.id], notify=print)  # good: closest
+        print("\n".join(found.lines()))
+
+        assert found.good_result_id == ids[good.id]
+        assert {c.name for c in found.culprits} == {"numpy", "pandas"}
+        assert found.packages == {"numpy": "2.0.2", "pandas": "2.1.1"}
+        assert found.verdict is Verdict.IMPORT_ERROR
+        assert "numpy" in found.explanation
+        assert found.runs == 2  # numpy alone, pandas alone: both pass
+        assert all(not p.failed for p in found.probes if len(p.switched) == 1)
+        (known,) = store.incompatibilities(target.name)
+        assert known.packages == found.packages
+        assert sorted(known.evidence) == [*sorted(ids.values()), 3, 4]  # ends, then probes
+    elapsed = time.monotonic() - started
+    print(f"bisect on {BOOKWORM}: {found.runs} runs, {found.duration:.1f} s; test {elapsed:.1f} s")
+    assert elapsed < 120
