@@ -113,6 +113,14 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         (known,) = store.incompatibilities(target.name)
         assert known.packages == found.packages
         assert sorted(known.evidence) == [*sorted(ids.values()), 3, 4]  # ends, then probes
+        # numpy as the only change (pandas 2.1.1 on both sides): numpy, with pandas beside it
+        old_pandas = next(p for p in found.probes if p.switched == ("pandas",))
+        assert old_pandas.result_id is not None
+        alone = bisect(store, backend, index, ids[failing.id], old_pandas.result_id)
+        assert [c.name for c in alone.culprits] == ["numpy"]
+        assert alone.context == {"pandas": "2.1.1"}
+        assert alone.runs == 0  # one change: the ends say it all
+        assert [i.packages for i in store.incompatibilities(target.name)] == [found.packages]
     elapsed = time.monotonic() - started
     print(f"bisect on {BOOKWORM}: {found.runs} runs, {found.duration:.1f} s; test {elapsed:.1f} s")
     assert elapsed < 120
