@@ -1,0 +1,476 @@
+"""Incremental runs for CI: test only what a new release touches.
+
+Each night the index is asked which versions exist; those the results database has
+not seen yet for the base are *new*. Only the planned combinations that pin a new
+version run, beside one control: the base's current known-good combination. A
+combination that passed before and now fails (the control, or one whose matrix
+versions are unchanged and only a dependency moved) is a regression; a different
+best known-good combination than the committed lock is a lock change. Both end the
+run with a non-zero exit status and a report saying what happened.
+
+Pure functions over values, plus ``nightly_base`` which takes the store and a
+``run`` callable (the CLI's backend) so it can be tested with fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from compat.errors import CompatError
+from compat.harness.results import ComboResult
+from compat.lock import LockError, read_lock
+from compat.lock.write import RECORD
+from compat.matrix import Matrix
+from compat.model import Combo, Verdict
+from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
+from compat.resolve.planner import Plan, choose_versions
+from compat.resolve.resolver import Conflict, Resolver
+from compat.store import Store
+
+Versions = dict[NormalizedName, tuple[Version, ...]]
+
+
+class LockChanged(CompatError):
+    """The best known-good combination of a base differs from its committed lock."""
+
+    exit_code = 10
+
+
+class RegressionFound(CompatError):
+    """A combination that passed before (or the control) fails now."""
+
+    exit_code = 11
+
+
+# -- which versions exist, and which are new ------------------------------------------
+
+
+def _usable(release: Release) -> bool:
+    return release.file is not None and not release.yanked and not release.version.is_prerelease
+
+
+def tracked_versions(
+    source: CandidateSource, matrix: Matrix, *, last_minors: int | None = None
+) -> Versions:
+    """Every version a nightly run watches, newest first per project.
+
+    The matrix packages: their usable versions inside their ranges. Their
+    dependencies: the usable versions some requirer allows, walking the dependency
+    closure from the versions the planner currently chooses (each dependency
+    followed through its newest version all requirers allow, the one the resolver
+    tries first), so that a new release anywhere in what gets installed is seen.
+    """
+    minors = last_minors or matrix.last_minors
+    tracked: Versions = {}
+    frontier: list[tuple[NormalizedName, Version, frozenset[NormalizedName]]] = []
+    for package in matrix.packages:
+        tracked[package.name] = choose_versions(
+            source, package, last_minors=None, every_minor=False
+        )
+        chosen = choose_versions(source, package, last_minors=minors, every_minor=True)
+        frontier += [(package.name, v, package.extras) for v in chosen]
+    matrix_names = set(matrix.names)
+    specs: dict[NormalizedName, list[SpecifierSet]] = {}
+    extras: dict[NormalizedName, frozenset[NormalizedName]] = {}
+    walked: set[tuple[NormalizedName, Version, frozenset[NormalizedName]]] = set()
+    while frontier:
+        source.prefetch((n, v) for n, v, _ in frontier)
+        touched: set[NormalizedName] = set()
+        for name, version, wanted in frontier:
+            walked.add((name, version, wanted))
+            for dep in source.dependencies(name, version, wanted):
+                if dep.name == PYTHON or dep.name in matrix_names:
+                    continue  # the matrix's ranges govern its own packages
+                specs.setdefault(dep.name, [])
+                if dep.specifier not in specs[dep.name]:
+                    specs[dep.name].append(dep.specifier)
+                    touched.add(dep.name)
+                if not dep.extras <= extras.get(dep.name, frozenset()):
+                    extras[dep.name] = extras.get(dep.name, frozenset()) | dep.extras
+                    touched.add(dep.name)
+        frontier = []
+        for name in sorted(touched):
+            usable = [r.version for r in source.releases(name) if _usable(r)]
+            allowed = tuple(v for v in usable if any(s.contains(v) for s in specs[name]))
+            tracked[name] = allowed
+            everyone = [v for v in allowed if all(s.contains(v) for s in specs[name])]
+            if everyone or allowed:
+                step = (name, (everyone or allowed)[0], extras.get(name, frozenset()))
+                if step not in walked:
+                    frontier.append(step)
+    return tracked
+
+
+def _parse_seen(seen: Mapping[str, Iterable[str]]) -> dict[NormalizedName, set[Version]]:
+    parsed: dict[NormalizedName, set[Version]] = {}
+    for name, versions in seen.items():
+        bucket = parsed.setdefault(canonicalize_name(name), set())
+        for text in versions:
+            try:
+                bucket.add(Version(text))
+            except InvalidVersion:
+                continue  # nothing on an index can match it, so it hides nothing
+    return parsed
+
+
+def unseen(
+    tracked: Versions, seen: Mapping[str, Iterable[str]]
+) -> dict[NormalizedName, list[Version]]:
+    """``tracked`` without what ``seen`` holds; projects with nothing new are left out."""
+    known = _parse_seen(seen)
+    found = {
+        name: [v for v in versions if v not in known.get(name, set())]
+        for name, versions in tracked.items()
+    }
+    return {name: versions for name, versions in found.items() if versions}
+
+
+def new_versions(
+    source: CandidateSource,
+    matrix: Matrix,
+    seen: Mapping[str, Iterable[str]],
+    *,
+    last_minors: int | None = None,
+) -> dict[NormalizedName, list[Version]]:
+    """Versions of the matrix packages and their dependencies not in ``seen`` (the
+    store's ``seen_versions`` for the base). On a first run everything is new."""
+    return unseen(tracked_versions(source, matrix, last_minors=last_minors), seen)
+
+
+def as_seen(versions: Mapping[NormalizedName, Iterable[Version]]) -> dict[str, Iterable[str]]:
+    """The form ``Store.record_seen`` takes."""
+    return {str(name): [str(v) for v in vs] for name, vs in versions.items()}
+
+
+# -- what to run ------------------------------------------------------------------
+
+
+def involves(combo: Combo, new: Mapping[NormalizedName, Iterable[Version]]) -> bool:
+    """Whether the combination pins a new version of anything."""
+    return any(pin.version in set(new.get(pin.name, ())) for pin in combo.pins)
+
+
+def nightly_plan(
+    plan: Plan | Sequence[Combo],
+    new: Mapping[NormalizedName, Iterable[Version]],
+    control: Combo | None,
+) -> list[Combo]:
+    """The planned combinations that pin something new, preceded by the control
+    (when there is one and it is not among them). Nothing new planned: nothing at
+    all, not even the control, so the run starts no container."""
+    combos = plan.combos if isinstance(plan, Plan) else tuple(plan)
+    fresh = {name: frozenset(vs) for name, vs in new.items()}
+    picked = [c for c in combos if any(p.version in fresh.get(p.name, ()) for p in c.pins)]
+    if not picked:
+        return []
+    if control is not None and all(c.id != control.id for c in picked):
+        picked.insert(0, control)
+    return picked
+
+
+def control_combo(
+    source: CandidateSource, *, locked: Combo | None, known_good: Combo | None
+) -> Combo | None:
+    """The control: the committed lock's combination, else the store's best known-good
+    one. Pinned for another target (re-probed image, other Python), it is resolved
+    again for this one with every version kept; None if that is impossible."""
+    combo = locked or known_good
+    if combo is None or combo.target == source.target.key:
+        return combo
+    requests = [
+        Dependency(name=p.name, extras=frozenset(), specifier=SpecifierSet(f"=={p.version}"))
+        for p in combo.pins
+    ]
+    outcome = Resolver(source).resolve(requests, order=combo.requested)
+    if isinstance(outcome, Conflict):
+        return None
+    return Combo(target=outcome.target, pins=outcome.pins, requested=combo.requested)
+
+
+def locked_combo(lock_dir: Path) -> Combo | None:
+    """The combination a committed lock directory was written from; None without one
+    (or when it is unreadable: writing it again is the fix)."""
+    if not (lock_dir / RECORD).is_file():
+        return None
+    try:
+        return read_lock(lock_dir)[0].combo
+    except LockError:
+        return None
+
+
+# -- what happened ------------------------------------------------------------------
+
+
+def _requested_key(combo: Combo) -> tuple[tuple[str, Version], ...]:
+    return tuple((name, combo.version_of(name)) for name in combo.requested)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One pin that differs between the passing combination and the failing one."""
+
+    name: NormalizedName
+    before: Version | None
+    now: Version | None
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.before or '-'} -> {self.now or '-'}"
+
+
+def _changes(before: Combo, now: Combo) -> tuple[Change, ...]:
+    old = {p.name: p.version for p in before.pins}
+    new = {p.name: p.version for p in now.pins}
+    return tuple(
+        Change(name=name, before=old.get(name), now=new.get(name))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Regression:
+    """A combination that fails now where ``passed`` passed before: the same one
+    (``changes`` empty: the base or the harness moved), or the same matrix versions
+    with other dependencies (``changes`` names the suspects)."""
+
+    combo: Combo
+    verdict: Verdict
+    error: str | None
+    passed: Combo
+    changes: tuple[Change, ...] = ()
+    control: bool = False
+
+    def describe(self) -> str:
+        what = "control" if self.control else "known-good"
+        text = f"{what} {self.passed.label()} now {self.verdict.value}"
+        if self.changes:
+            text += f" with {', '.join(map(str, self.changes))}"
+        return text + (f": {self.error}" if self.error else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "combination": self.combo.id,
+            "label": self.combo.label(),
+            "verdict": self.verdict.value,
+            "error": self.error,
+            "passed": self.passed.id,
+            "changes": [
+                {"name": c.name, "before": c.before and str(c.before), "now": c.now and str(c.now)}
+                for c in self.changes
+            ],
+            "control": self.control,
+        }
+
+
+def regressions(
+    results: Iterable[ComboResult],
+    previous: Iterable[Combo],
+    *,
+    control: Combo | None = None,
+) -> list[Regression]:
+    """Failures of combinations that passed before. ``previous`` are the known-good
+    combinations as they stood *before* this run recorded anything (afterwards the
+    store's latest verdict would already be the failure). A failure matches a
+    previous combination by id, else by the versions of its matrix packages (of
+    several, the one differing in fewest pins)."""
+    good = list(previous)
+    if control is not None and all(c.id != control.id for c in good):
+        good.append(control)
+    by_id = {c.id: c for c in good}
+    by_key: dict[tuple[tuple[str, Version], ...], list[Combo]] = {}
+    for combo in good:
+        by_key.setdefault(_requested_key(combo), []).append(combo)
+    found = []
+    for result in results:
+        if result.ok:
+            continue
+        combo = result.combo
+        passed = by_id.get(combo.id)
+        if passed is None:
+            candidates = by_key.get(_requested_key(combo), [])
+            if not candidates:
+                continue  # never passed in this shape: a new incompatibility, not a regression
+            passed = min(candidates, key=lambda c: (len(_changes(c, combo)), c.id))
+        found.append(
+            Regression(
+                combo=combo,
+                verdict=result.verdict,
+                error=result.error,
+                passed=passed,
+                changes=_changes(passed, combo),
+                control=control is not None and combo.id == control.id,
+            )
+        )
+    return found
+
+
+def _pin_set(combo: Combo) -> frozenset[tuple[str, Version, str]]:
+    return frozenset((p.name, p.version, p.sha256) for p in combo.pins)
+
+
+def lock_changed(old_lock_dir: Path, new_known_good: Combo | None) -> bool:
+    """Whether ``compat lock`` would now write another combination than the one
+    committed in ``old_lock_dir`` (compat-lock.json): pins and files compared, so a
+    re-probed image with the same files is no change. Without a known-good
+    combination there is nothing to write, so no change (a regression says why)."""
+    if new_known_good is None:
+        return False
+    old = locked_combo(old_lock_dir)
+    return old is None or _pin_set(old) != _pin_set(new_known_good)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BaseOutcome:
+    """One base's night: what was new, what ran, what broke, whether its lock moves."""
+
+    base: str
+    new: dict[NormalizedName, tuple[Version, ...]] = field(default_factory=dict)
+    ran: tuple[str, ...] = ()  # combination ids, the control first when there is one
+    control: str | None = None
+    failed: int = 0  # combinations that did not pass (a new incompatibility is no regression)
+    regressions: tuple[Regression, ...] = ()
+    lock_changed: bool = False
+    lock_combo: str | None = None  # the new best known-good combination's id
+
+    @property
+    def exit_status(self) -> int:
+        if self.regressions:
+            return RegressionFound.exit_code
+        if self.lock_changed:
+            return LockChanged.exit_code
+        return 0
+
+    def lines(self) -> list[str]:
+        count = sum(len(v) for v in self.new.values())
+        if not count:
+            return [f"{self.base}: nothing new"]
+        listed = "; ".join(
+            f"{n} {', '.join(str(v) for v in vs[:5])}{' …' if len(vs) > 5 else ''}"
+            for n, vs in sorted(self.new.items())
+        )
+        control = " (with the control)" if self.control else ""
+        lines = [
+            f"{self.base}: {count} new versions ({listed})",
+            f"  ran {len(self.ran)} combinations{control}, {self.failed} did not pass",
+        ]
+        lines += [f"  REGRESSION {r.describe()}" for r in self.regressions]
+        if self.lock_changed:
+            lines.append(f"  known-good lock changed: now combination {self.lock_combo}")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "new": {n: [str(v) for v in vs] for n, vs in self.new.items()},
+            "ran": list(self.ran),
+            "control": self.control,
+            "failed": self.failed,
+            "regressions": [r.to_json() for r in self.regressions],
+            "lock_changed": self.lock_changed,
+            "lock_combination": self.lock_combo,
+            "exit_status": self.exit_status,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NightlyOutcome:
+    bases: tuple[BaseOutcome, ...]
+
+    @property
+    def exit_status(self) -> int:
+        return max((b.exit_status for b in self.bases), default=0)
+
+    def lines(self) -> list[str]:
+        return [line for b in self.bases for line in b.lines()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bases": [b.to_json() for b in self.bases], "exit_status": self.exit_status}
+
+    def raise_for_status(self) -> None:
+        """Raise the error the exit status stands for, its message the report."""
+        broken = [r for b in self.bases for r in b.regressions]
+        moved = [b.base for b in self.bases if b.lock_changed]
+        if broken:
+            raise RegressionFound(
+                f"{len(broken)} regression(s): "
+                + "; ".join(r.describe() for r in broken)
+                + (f"; known-good lock changed for {', '.join(moved)}" if moved else "")
+            )
+        if moved:
+            raise LockChanged(
+                f"the known-good lock changed for {', '.join(moved)}: run "
+                + " && ".join(f"compat lock --base {b}" for b in moved)
+                + " and commit lock/"
+            )
+
+
+# -- one base, end to end (effects passed in) ----------------------------------------
+
+
+def nightly_base(
+    *,
+    scope: str,
+    source: CandidateSource,
+    matrix: Matrix,
+    plan: Callable[[], Plan],
+    store: Store,
+    lock_dir: Path,
+    run: Callable[[list[Combo]], Sequence[ComboResult]],
+    last_minors: int | None = None,
+) -> BaseOutcome:
+    """One base's nightly run. ``plan`` makes the normal strategy plan (only called
+    when something is new); ``run`` runs the combinations and records each result
+    in ``store`` (the CLI's backend and ``store.record``). The versions are recorded
+    as seen only after the run, so an interrupted night is done again."""
+    tracked = tracked_versions(source, matrix, last_minors=last_minors)
+    new = unseen(tracked, store.seen_versions(scope))
+    if not new:
+        return BaseOutcome(base=scope)
+    before = [k.combo for k in store.known_good(scope)]  # before anything is recorded
+    control = control_combo(
+        source, locked=locked_combo(lock_dir), known_good=before[0] if before else None
+    )
+    combos = nightly_plan(plan(), new, control)
+    results = list(run(combos)) if combos else []
+    found = regressions(results, before, control=control)
+    best = store.known_good(scope, limit=1)
+    now_good = best[0].combo if best else None
+    store.record_seen(scope, as_seen(tracked))
+    return BaseOutcome(
+        base=scope,
+        new={n: tuple(vs) for n, vs in new.items()},
+        ran=tuple(c.id for c in combos),
+        control=control.id if control is not None and combos else None,
+        failed=sum(not r.ok for r in results),
+        regressions=tuple(found),
+        lock_changed=lock_changed(lock_dir, now_good),
+        lock_combo=now_good.id if now_good else None,
+    )
+
+
+__all__ = [
+    "BaseOutcome",
+    "Change",
+    "LockChanged",
+    "NightlyOutcome",
+    "Regression",
+    "RegressionFound",
+    "as_seen",
+    "control_combo",
+    "involves",
+    "lock_changed",
+    "locked_combo",
+    "new_versions",
+    "nightly_base",
+    "nightly_plan",
+    "regressions",
+    "tracked_versions",
+    "unseen",
+]

@@ -1,0 +1,367 @@
+"""The nightly run's incremental logic over the recorded index snapshot and a SQLite
+results database: what is new, what runs, what counts as a regression, when the
+known-good lock moves."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from compat.harness.results import ComboResult
+from compat.index.base import Index
+from compat.index.snapshot import SnapshotIndex
+from compat.lock import LockInput, write_lock
+from compat.lock.write import RECORD
+from compat.matrix import Matrix, load_matrix
+from compat.model import Combo, CoreMetadata, DistFile, Verdict
+from compat.nightly import (
+    BaseOutcome,
+    LockChanged,
+    NightlyOutcome,
+    RegressionFound,
+    as_seen,
+    control_combo,
+    lock_changed,
+    new_versions,
+    nightly_base,
+    nightly_plan,
+    regressions,
+    tracked_versions,
+)
+from compat.resolve.candidates import CandidateSource
+from compat.resolve.planner import Plan, Planner
+from compat.store import Store, sqlite_url
+from compat.targets.profiles import target_from_profile
+from compat.targets.target import Target
+
+ROOT = Path(__file__).parent.parent.parent
+SNAPSHOT = ROOT / "tests" / "data" / "index"
+MATRIX = load_matrix(ROOT / "matrix" / "nightly.toml")
+SCOPE = "debian-slim"
+PANDAS = canonicalize_name("pandas")
+TZDATA = canonicalize_name("tzdata")
+
+
+class HidingIndex:
+    """The snapshot as it was before some releases: those in ``hidden`` do not exist."""
+
+    def __init__(self, inner: Index, hidden: Iterable[tuple[str, str]] = ()) -> None:
+        self.inner = inner
+        self.hidden = {(canonicalize_name(n), Version(v)) for n, v in hidden}
+
+    def files(self, name: NormalizedName) -> Sequence[DistFile]:
+        return [f for f in self.inner.files(name) if (f.name, f.version) not in self.hidden]
+
+    def metadata(self, file: DistFile) -> CoreMetadata:
+        return self.inner.metadata(file)
+
+    def prefetch(self, files: Iterable[DistFile]) -> None:
+        self.inner.prefetch(files)
+
+
+def target() -> Target:
+    return target_from_profile(SCOPE, python="3.12")
+
+
+def source(*hidden: tuple[str, str]) -> CandidateSource:
+    return CandidateSource(HidingIndex(SnapshotIndex(SNAPSHOT), hidden), target(), MATRIX.build)
+
+
+def plan_of(src: CandidateSource, matrix: Matrix = MATRIX) -> Plan:
+    return Planner(src, matrix).plan(src.target)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterable[Store]:
+    with Store.open(sqlite_url(tmp_path / "results.db")) as opened:
+        yield opened
+
+
+def pins_of(combo: Combo) -> dict[str, str]:
+    return {p.name: str(p.version) for p in combo.pins}
+
+
+# -- new versions and the plan ------------------------------------------------------
+
+
+def test_the_nightly_matrix_is_the_six_package_stack_on_three_bases() -> None:
+    assert MATRIX.names == (
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "pandas",
+        "matplotlib",
+        "lightgbm",
+    )
+    assert MATRIX.bases == ("alpine", "debian-slim", "ubuntu")
+    assert MATRIX.strategy in ("minor", "pairwise")
+    assert MATRIX.last_minors == 2
+
+
+def test_tracked_versions_cover_every_pin_the_plan_makes() -> None:
+    src = source()
+    tracked = tracked_versions(src, MATRIX)
+    plan = plan_of(src)
+    assert plan.combos
+    for combo in plan.combos:
+        for pin in combo.pins:
+            assert pin.version in tracked[pin.name], f"{pin} is not watched"
+    # the matrix packages: every usable version in range, not only the planned minors
+    numpy = tracked[canonicalize_name("numpy")]
+    assert Version("1.26.4") in numpy
+    assert all(v >= Version("1.26") for v in numpy)
+
+
+def test_first_run_sees_everything_and_plans_the_normal_plan() -> None:
+    src = source()
+    new = new_versions(src, MATRIX, {})
+    assert new == {n: list(vs) for n, vs in tracked_versions(src, MATRIX).items() if vs}
+    plan = plan_of(src)
+    assert nightly_plan(plan, new, None) == list(plan.combos)  # no explosion
+
+
+def test_second_run_with_the_same_index_finds_nothing_and_plans_nothing(store: Store) -> None:
+    src = source()
+    tracked = tracked_versions(src, MATRIX)
+    assert store.record_seen(SCOPE, as_seen(tracked)) == sum(len(v) for v in tracked.values())
+    new = new_versions(src, MATRIX, store.seen_versions(SCOPE))
+    assert new == {}
+    control = plan_of(src).combos[0]
+    assert nightly_plan(plan_of(src), new, control) == []  # not even the control
+
+
+def test_a_new_release_plans_only_combinations_with_it_plus_the_control(store: Store) -> None:
+    before = source(("pandas", "3.1.1"))
+    store.record_seen(SCOPE, as_seen(tracked_versions(before, MATRIX)))
+    control = plan_of(before).combos[0]
+
+    now = source()
+    new = new_versions(now, MATRIX, store.seen_versions(SCOPE))
+    assert new == {PANDAS: [Version("3.1.1")]}
+    plan = plan_of(now)
+    planned = nightly_plan(plan, new, control)
+    assert planned[0] == control
+    with_it = [c for c in plan.combos if c.version_of("pandas") == Version("3.1.1")]
+    assert with_it
+    assert planned[1:] == with_it
+    assert len(planned) < len(plan.combos) + 1
+
+
+def test_a_new_dependency_release_plans_the_combinations_that_pin_it(store: Store) -> None:
+    before = source(("tzdata", "2026.6"))
+    store.record_seen(SCOPE, as_seen(tracked_versions(before, MATRIX)))
+    now = source()
+    new = new_versions(now, MATRIX, store.seen_versions(SCOPE))
+    assert new == {TZDATA: [Version("2026.6")]}
+    plan = plan_of(now)
+    planned = nightly_plan(plan, new, None)
+    assert planned == [c for c in plan.combos if pins_of(c).get("tzdata") == "2026.6"]
+    assert planned  # pandas pulls in tzdata
+
+
+def test_seen_versions_compare_as_versions_not_text() -> None:
+    src = source()
+    seen = {
+        name.upper(): [f"v{v}" for v in vs]  # "v2.0.2" is the same version as "2.0.2"
+        for name, vs in tracked_versions(src, MATRIX).items()
+    }
+    assert new_versions(src, MATRIX, seen) == {}
+
+
+def test_the_control_is_re_resolved_for_another_target() -> None:
+    src = source()
+    combo = plan_of(src).combos[0]
+    assert control_combo(src, locked=combo, known_good=None) is combo
+    moved = Combo(target="elsewhere|sha256:1|py3.12", pins=combo.pins, requested=combo.requested)
+    again = control_combo(src, locked=None, known_good=moved)
+    assert again is not None
+    assert again.target == src.target.key
+    assert pins_of(again) == pins_of(combo)
+    assert control_combo(src, locked=None, known_good=None) is None
+
+
+# -- regressions and lock changes ---------------------------------------------------
+
+
+def result(combo: Combo, verdict: Verdict = Verdict.PASS, error: str | None = None) -> ComboResult:
+    return ComboResult(combo=combo, verdict=verdict, error=error)
+
+
+def test_a_known_good_combination_that_fails_now_is_a_regression() -> None:
+    old, other = plan_of(source(("tzdata", "2026.6"))).combos[:2]
+    new_same = next(
+        c
+        for c in plan_of(source()).combos
+        if [c.version_of(n) for n in c.requested] == [old.version_of(n) for n in old.requested]
+    )
+    assert new_same.id != old.id  # only tzdata moved
+    found = regressions(
+        [
+            result(new_same, Verdict.IMPORT_ERROR, "ImportError: tzdata"),
+            result(other, Verdict.PASS),
+        ],
+        [old, other],
+    )
+    (regression,) = found
+    assert regression.passed == old
+    assert not regression.control
+    assert [str(c) for c in regression.changes] == ["tzdata 2026.5 -> 2026.6"]
+    assert "tzdata 2026.5 -> 2026.6" in regression.describe()
+    assert regression.to_json()["changes"] == [
+        {"name": "tzdata", "before": "2026.5", "now": "2026.6"}
+    ]
+
+
+def test_a_failing_control_is_a_regression_and_new_failures_are_not() -> None:
+    combos = plan_of(source()).combos
+    control, fresh = combos[0], combos[1]
+    found = regressions(
+        [result(control, Verdict.CRASH), result(fresh, Verdict.IMPORT_ERROR)], [], control=control
+    )
+    (regression,) = found
+    assert regression.control
+    assert regression.changes == ()
+    assert regression.describe().startswith("control ")
+    assert regressions([result(control, Verdict.PASS)], [], control=control) == []
+
+
+def test_lock_changes_when_the_best_known_good_combination_differs(tmp_path: Path) -> None:
+    src = source()
+    first, second = plan_of(src).combos[:2]
+    lock_dir = tmp_path / "lock" / SCOPE
+    assert lock_changed(lock_dir, first)  # nothing committed yet
+    assert not lock_changed(lock_dir, None)  # nothing to write
+    write_lock(LockInput(target=src.target, combo=first, package_manager="apt"), lock_dir)
+    assert not lock_changed(lock_dir, first)
+    same_files = Combo(target="reprobed|x|py3.12", pins=first.pins, requested=first.requested)
+    assert not lock_changed(lock_dir, same_files)
+    assert lock_changed(lock_dir, second)
+    (lock_dir / RECORD).write_text("{not json", encoding="utf-8")
+    assert lock_changed(lock_dir, first)  # a damaged record is rewritten
+
+
+def test_the_outcome_exit_status_and_report() -> None:
+    combos = plan_of(source()).combos
+    broken = regressions([result(combos[0], Verdict.CRASH)], [], control=combos[0])
+    quiet = BaseOutcome(base="alpine")
+    moved = BaseOutcome(
+        base="ubuntu", new={PANDAS: (Version("3.1.1"),)}, lock_changed=True, lock_combo="abc"
+    )
+    bad = BaseOutcome(
+        base="debian-slim", new={PANDAS: (Version("3.1.1"),)}, regressions=tuple(broken)
+    )
+    assert quiet.lines() == ["alpine: nothing new"]
+    assert NightlyOutcome(bases=(quiet,)).exit_status == 0
+    NightlyOutcome(bases=(quiet,)).raise_for_status()
+    assert NightlyOutcome(bases=(quiet, moved)).exit_status == LockChanged.exit_code
+    with pytest.raises(LockChanged, match="compat lock --base ubuntu"):
+        NightlyOutcome(bases=(quiet, moved)).raise_for_status()
+    everything = NightlyOutcome(bases=(quiet, moved, bad))
+    assert everything.exit_status == RegressionFound.exit_code
+    with pytest.raises(RegressionFound, match=r"control .* now crash.*lock changed for ubuntu"):
+        everything.raise_for_status()
+    assert any(line.startswith("  REGRESSION control") for line in everything.lines())
+    assert everything.to_json()["bases"][1]["lock_combination"] == "abc"
+
+
+# -- one base, night after night -----------------------------------------------------
+
+
+class FakeRun:
+    """Records into the store as the CLI's backend would; fails what ``fail`` says."""
+
+    def __init__(self, store: Store, tgt: Target, fail: dict[str, str] | None = None) -> None:
+        self.store, self.target, self.fail = store, tgt, fail or {}
+        self.calls: list[list[Combo]] = []
+
+    def __call__(self, combos: list[Combo]) -> list[ComboResult]:
+        self.calls.append(combos)
+        run_id = self.store.start_run(self.target, backend="fake")
+        results = []
+        for combo in combos:
+            broken = any(pins_of(combo).get(n) == v for n, v in self.fail.items())
+            done = result(combo, Verdict.IMPORT_ERROR if broken else Verdict.PASS)
+            self.store.record(run_id, self.target, done)
+            results.append(done)
+        self.store.finish_run(run_id)
+        return results
+
+
+def night(
+    store: Store, lock_dir: Path, src: CandidateSource, fail: dict[str, str] | None = None
+) -> tuple[BaseOutcome, FakeRun]:
+    run = FakeRun(store, src.target, fail)
+    outcome = nightly_base(
+        scope=SCOPE,
+        source=src,
+        matrix=MATRIX,
+        plan=lambda: plan_of(src),
+        store=store,
+        lock_dir=lock_dir,
+        run=run,
+    )
+    return outcome, run
+
+
+def commit_lock(store: Store, lock_dir: Path) -> Combo:
+    best = store.known_good(SCOPE, limit=1)[0].combo
+    write_lock(LockInput(target=target(), combo=best, package_manager="apt"), lock_dir)
+    return best
+
+
+def test_nights_run_everything_then_nothing_then_only_the_new_release(
+    store: Store, tmp_path: Path
+) -> None:
+    lock_dir = tmp_path / "lock" / SCOPE
+    first, run = night(store, lock_dir, source(("pandas", "3.1.1")))
+    planned = plan_of(source(("pandas", "3.1.1"))).combos
+    assert first.ran == tuple(c.id for c in planned)
+    assert first.control is None
+    assert first.lock_changed
+    assert first.exit_status == LockChanged.exit_code
+    locked = commit_lock(store, lock_dir)
+    assert locked.version_of("pandas") == Version("3.1.0")
+
+    second, run = night(store, lock_dir, source(("pandas", "3.1.1")))
+    assert second == BaseOutcome(base=SCOPE)
+    assert run.calls == []
+    assert second.exit_status == 0
+
+    third, run = night(store, lock_dir, source())
+    (combos,) = run.calls
+    assert combos[0].id == locked.id
+    assert third.control == locked.id
+    assert all(c.version_of("pandas") == Version("3.1.1") for c in combos[1:])
+    assert third.new == {PANDAS: (Version("3.1.1"),)}
+    assert third.regressions == ()
+    assert third.lock_changed  # pandas 3.1.1 passed: a newer best known-good
+    assert third.exit_status == LockChanged.exit_code
+
+    fourth, run = night(store, lock_dir, source())
+    assert run.calls == []
+    assert fourth.exit_status == 0
+
+
+def test_a_dependency_release_that_breaks_known_good_combinations_is_reported(
+    store: Store, tmp_path: Path
+) -> None:
+    lock_dir = tmp_path / "lock" / SCOPE
+    night(store, lock_dir, source(("tzdata", "2026.6")))
+    locked = commit_lock(store, lock_dir)
+
+    outcome, run = night(store, lock_dir, source(), fail={"tzdata": "2026.6"})
+    (combos,) = run.calls
+    assert combos[0].id == locked.id  # the control still passes: the new release is to blame
+    assert outcome.regressions
+    assert all(r.changes and r.changes[-1].name == "tzdata" for r in outcome.regressions)
+    assert not any(r.control for r in outcome.regressions)
+    assert outcome.failed == len(outcome.regressions)
+    assert outcome.exit_status == RegressionFound.exit_code
+    assert not outcome.lock_changed  # the committed lock still is the best known-good
+    with pytest.raises(RegressionFound, match=re.escape("tzdata 2026.5 -> 2026.6")):
+        NightlyOutcome(bases=(outcome,)).raise_for_status()
