@@ -365,3 +365,23 @@ def test_a_dependency_release_that_breaks_known_good_combinations_is_reported(
     assert not outcome.lock_changed  # the committed lock still is the best known-good
     with pytest.raises(RegressionFound, match=re.escape("tzdata 2026.5 -> 2026.6")):
         NightlyOutcome(bases=(outcome,)).raise_for_status()
+
+
+def test_an_interrupted_night_is_done_again(store: Store, tmp_path: Path) -> None:
+    def interrupted(combos: list[Combo]) -> list[ComboResult]:
+        raise KeyboardInterrupt
+
+    src = source()
+    with pytest.raises(KeyboardInterrupt):
+        nightly_base(
+            scope=SCOPE,
+            source=src,
+            matrix=MATRIX,
+            plan=lambda: plan_of(src),
+            store=store,
+            lock_dir=tmp_path / "lock",
+            run=interrupted,
+        )
+    assert store.seen_versions(SCOPE) == {}  # nothing marked seen: the next night reruns it
+    outcome, _ = night(store, tmp_path / "lock", src)
+    assert len(outcome.ran) == len(plan_of(src).combos)
