@@ -52,9 +52,18 @@ class Runner(Protocol):
     ) -> list[ComboResult]: ...
 
 
-def same_failure(verdict: Verdict, reference: Verdict) -> bool:
-    """Whether a probe's verdict reproduces the reference failure."""
+def same_failure(
+    verdict: Verdict,
+    reference: Verdict,
+    check: str | None = None,
+    reference_check: str | None = None,
+) -> bool:
+    """Whether a probe's verdict reproduces the reference failure: the same kind, and
+    in the same check where both are known (a probe that fails elsewhere, say on a
+    missing library, shows another problem, not this one)."""
     if verdict.ok:
+        return False
+    if check and reference_check and check != reference_check:
         return False
     return verdict is reference or (verdict in _RUNTIME and reference in _RUNTIME)
 
@@ -309,7 +318,12 @@ class _Bisector:
         ran: bool,
         rid: int | None = None,
     ) -> Probe:
-        failed = same_failure(result.verdict, self.failing.verdict)
+        failed = same_failure(
+            result.verdict,
+            self.failing.verdict,
+            result.failed_check,
+            self.failing.failed_check,
+        )
         if failed:
             self.failed_results[frozenset(names)] = result
         return Probe(
@@ -378,7 +392,8 @@ def bisect(
         culprit_names = ddmin([c.name for c in changes], bisector.fails)
     culprits = tuple(c for c in changes if c.name in culprit_names)
     failed = bisector.failed_results[frozenset(culprit_names)]
-    context = _context(source, fine.result.combo, bad.result.combo, culprits)
+    requested = tuple(dict.fromkeys((*fine.result.combo.requested, *bad.result.combo.requested)))
+    context = _context(source, failed.combo, requested, culprits)
     # the passing end belongs to the evidence: it shows the mix works without the change
     evidence = tuple(p.result_id for p in bisector.probes.values() if p.result_id is not None)
     explanation = (failed.error or failed.verdict.value).splitlines()[0]
@@ -409,17 +424,19 @@ def bisect(
 
 
 def _context(
-    source: CandidateSource, good: Combo, failing: Combo, culprits: Sequence[Change]
+    source: CandidateSource,
+    probe: Combo,
+    requested: Sequence[NormalizedName],
+    culprits: Sequence[Change],
 ) -> dict[str, str]:
-    """Unchanged requested packages that a culprit depends on or that depend on one,
-    when the culprits alone do not interact: numpy 2.0.2 alone is no incompatibility,
-    numpy 2.0.2 with the unchanged pandas 2.1.1 is."""
+    """Requested packages that a culprit depends on or that depend on one, at their
+    versions in the smallest failing probe, when the culprits alone do not interact:
+    numpy 2.0.2 alone is no incompatibility, numpy 2.0.2 with pandas 2.1.1 is."""
     names = {c.name for c in culprits}
-    failing_versions = _versions(failing)
-    good_versions = _versions(good)
+    versions = _versions(probe)
 
     def deps(name: NormalizedName) -> set[NormalizedName]:
-        version = failing_versions.get(name)
+        version = versions.get(name)
         if version is None:
             return set()
         return {d.name for d in source.dependencies(name, version, frozenset())}
@@ -427,15 +444,12 @@ def _context(
     edges = {n: deps(n) for n in names}
     if len(names) > 1 and any(edges[n] & names for n in names):
         return {}
-    unchanged = [
-        n
-        for n in failing.requested
-        if n in good_versions and good_versions[n] == failing_versions.get(n)
-    ]
     return {
-        n: str(failing_versions[n])
-        for n in unchanged
-        if n not in names and (deps(n) & names or any(n in edges[c] for c in names))
+        n: str(versions[n])
+        for n in requested
+        if n in versions
+        and n not in names
+        and (deps(n) & names or any(n in edges[c] for c in names))
     }
 
 

@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from compat import __version__
+from compat.bisect import bisect
 from compat.errors import CompatError, IncompatibleFound, UsageError
 from compat.harness import Backend, ComboResult, RunOptions, make_backend
 from compat.image import build_image
@@ -39,10 +40,10 @@ from compat.junit import write_junit
 from compat.lock import LockInput, read_lock, write_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
-from compat.report import BaseReport, ReportData, write_report
+from compat.report import BaseReport, ReportData, incompatibility_lines, write_report
 from compat.report.view import format_bytes
 from compat.resolve.candidates import CandidateSource
-from compat.resolve.planner import Plan, Planner
+from compat.resolve.planner import Plan, Planner, mark_known
 from compat.scan import (
     Conflict,
     Row,
@@ -262,13 +263,19 @@ def plan(
             cap=cap,
             no_binary=no_binary,
         )
+    with settings.store() as store:
+        known = mark_known(result, store.incompatibilities(target.name))
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = result.to_json()
+        for combo in data["combinations"]:
+            if combo["id"] in known:
+                combo["known_incompatible"] = known[combo["id"]]
+        click.echo(json.dumps(data, indent=2))
         return
-    show_plan(result)
+    show_plan(result, known)
 
 
-def show_plan(plan: Plan) -> None:
+def show_plan(plan: Plan, known: dict[str, str]) -> None:
     target = plan.target
     out.print(f"[bold]{plan.matrix}[/] on {target.describe()}; strategy {plan.strategy}")
     names = list(plan.versions)
@@ -284,6 +291,8 @@ def show_plan(plan: Plan) -> None:
         table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
     for combo in plan.combos:
         table.add_row(combo.id, *(cell(combo, n) for n in names))
+        if combo.id in known:  # recorded by compat bisect
+            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
     out.print(table)
     chosen = sum(len(v) for v in plan.versions.values())
     out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
@@ -715,6 +724,7 @@ def report(settings: Settings, /, output: Path, title: str) -> None:
     with settings.store() as store:
         tested = store.latest_by_target()
         sizes = {s.base: s for s in reversed(store.image_sizes())}  # newest wins
+        incompatible = store.incompatibilities()
     if not tested:
         raise UsageError(f"no results in {settings.db_url}: run compat scan first")
     bases = []
@@ -726,6 +736,7 @@ def report(settings: Settings, /, output: Path, title: str) -> None:
                 results,
                 image_size=size.total_size if size else None,
                 added_size=size.added_size if size else None,
+                known_incompatibilities=incompatibility_lines(incompatible, base=target.name),
             )
         )
     path = write_report(ReportData(bases=tuple(bases), title=title), output)
@@ -772,7 +783,7 @@ def lock(
     scope = _scope(base, image)
     reqs = parse_pins(constraints) if constraints else []
     with settings.store() as store:
-        target, result = pick_known_good(store, scope, prefer=prefer, constraints=reqs)
+        target, result = pick_known_good(store, scope, prefer=prefer, constraints=reqs, avoid=True)
     locked = LockInput.from_result(
         target, result, package_manager=package_manager_of(target, settings.cache_dir)
     )
@@ -814,7 +825,9 @@ def image(
     if lock_dir is None:
         scope = _scope(base, image)
         with settings.store() as store:
-            target, result = pick_known_good(store, scope, prefer="newest", constraints=[])
+            target, result = pick_known_good(
+                store, scope, prefer="newest", constraints=[], avoid=True
+            )
         locked = LockInput.from_result(
             target, result, package_manager=package_manager_of(target, settings.cache_dir)
         )
@@ -848,6 +861,39 @@ def image(
         )
     if not built.ok:
         raise IncompatibleFound(f"the smoke suite failed in {tag}: {built.error}")
+
+
+@cli.command("bisect")
+@click.argument("failing")
+@click.option("--good", help="A passing result or combination id (default: the closest one).")
+@_run_options
+@click.option("--no-binary", multiple=True, metavar="PKG", help="Build PKG from its sdist.")
+@click.pass_obj
+def bisect_command(
+    settings: Settings, /, failing: str, good: str | None, no_binary: tuple[str, ...], **run: Any
+) -> None:
+    """Find the smallest set of package changes that explains a failure, and record it
+    as a known incompatibility (FAILING: a result id or a combination id)."""
+    build = BuildPolicy().with_no_binary(frozenset(canonicalize_name(n) for n in no_binary))
+    # probes get the system packages the known-good run had, so that a missing library
+    # is never mistaken for the failure under study
+    run["add_system_deps"] = True
+    with (
+        _backend(settings, **run) as backend,
+        settings.store() as store,
+        open_index(settings) as index,
+    ):
+        found = bisect(
+            store,
+            backend,
+            index,
+            failing,
+            good,
+            build=build,
+            notify=lambda m: err.print(m, style="yellow"),
+        )
+    for line in found.lines():
+        out.print(line, highlight=False)
 
 
 @cli.group()
