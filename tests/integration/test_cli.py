@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +195,38 @@ def test_lock_image_and_report_from_a_scan(env: dict[str, str], tmp_path: Path) 
     page = html.read_text()
     assert format_bytes(report["size"]) in page  # the known-good image size per base
     assert format_bytes(report["added_size"]) in page
+
+
+def test_nightly_runs_what_is_new_then_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    matrix = tmp_path / "nightly.toml"
+    matrix.write_text(
+        f'bases = ["{BOOKWORM}"]\nstrategy = "minor"\nlast-minors = 1\n'
+        '[packages]\nnumpy = ">=2.2"\npandas = ">=2.3"\n'
+    )
+    own = {**env, "COMPAT_DB": f"sqlite:///{tmp_path / 'nightly.db'}"}
+    locks = tmp_path / "lock"
+    first = compat(own, "nightly", "--matrix", str(matrix), "--lock-root", str(locks), "--json")
+    assert first.returncode == 10, first.stderr  # the first night writes the lock: a change
+    (base,) = json.loads(first.stdout)["bases"]
+    assert base["ran"]
+    assert base["lock_changed"] is True
+    written = next(locks.iterdir())
+    assert (written / "requirements.txt").is_file()
+
+    since = int(time.time())
+    second = compat(own, "nightly", "--matrix", str(matrix), "--lock-root", str(locks), "--json")
+    assert second.returncode == 0, second.stderr
+    (base,) = json.loads(second.stdout)["bases"]
+    assert base["ran"] == []
+    assert _containers_created(since) == []  # nothing new: no container started
+
+
+def _containers_created(since: int) -> list[str]:
+    """Containers with compat's label that the engine created from ``since`` to now."""
+    events = docker.from_env().events(
+        since=since,
+        until=int(time.time()) + 1,
+        filters={"type": "container", "event": "create", "label": "compat.session"},
+        decode=True,
+    )
+    return [e["id"] for e in events]
