@@ -37,7 +37,7 @@ from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex
 from compat.junit import write_junit
-from compat.lock import LockInput, read_lock, write_lock
+from compat.lock import read_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
 from compat.model import Combo, FileKind, Verdict
 from compat.nightly import NightlyOutcome, nightly_base
@@ -49,10 +49,10 @@ from compat.scan import (
     Conflict,
     Row,
     choose_target,
-    package_manager_of,
+    lock_dir_for,
+    lock_known_good,
     parse_pins,
     parse_shard,
-    pick_known_good,
     pre_run_rows,
     recorded_run,
     resolve_check,
@@ -784,14 +784,18 @@ def lock(
     scope = _scope(base, image)
     reqs = parse_pins(constraints) if constraints else []
     with settings.store() as store:
-        target, result = pick_known_good(store, scope, prefer=prefer, constraints=reqs, avoid=True)
-    locked = LockInput.from_result(
-        target, result, package_manager=package_manager_of(target, settings.cache_dir)
-    )
-    directory = output or Path("lock") / scope.replace("/", "_").replace(":", "_")
-    paths = write_lock(locked, directory, prune=prune)
+        locked, result, paths = lock_known_good(
+            store,
+            scope,
+            output or lock_dir_for(scope),
+            cache_dir=settings.cache_dir,
+            prefer=prefer,
+            constraints=reqs,
+            prune=prune,
+        )
     out.print(
-        f"[green]known-good[/] on {target.describe()}: {result.combo.label()}", highlight=False
+        f"[green]known-good[/] on {locked.target.describe()}: {result.combo.label()}",
+        highlight=False,
     )
     if result.added_system_deps:
         out.print(f"system packages: {', '.join(result.added_system_deps)}")
@@ -825,15 +829,9 @@ def image(
     size and the size of the layers the stack adds over the base."""
     if lock_dir is None:
         scope = _scope(base, image)
+        lock_dir = lock_dir_for(scope)
         with settings.store() as store:
-            target, result = pick_known_good(
-                store, scope, prefer="newest", constraints=[], avoid=True
-            )
-        locked = LockInput.from_result(
-            target, result, package_manager=package_manager_of(target, settings.cache_dir)
-        )
-        lock_dir = Path("lock") / scope.replace("/", "_").replace(":", "_")
-        write_lock(locked, lock_dir, prune=prune)
+            lock_known_good(store, scope, lock_dir, cache_dir=settings.cache_dir, prune=prune)
     locked, _ = read_lock(lock_dir)
     name = (base or locked.target.name).replace("/", "-").replace(":", "-")
     tag = tag or f"compat/{name}:{locked.combo.id}"
@@ -962,7 +960,7 @@ def nightly(
                     target, strategy, last_minors=last_minors, cap=cap
                 )
 
-            lock_dir = lock_root / target.name.replace("/", "_").replace(":", "_")
+            lock_dir = lock_dir_for(target.name, lock_root)
             outcome = nightly_base(
                 scope=target.name,
                 source=source,
@@ -974,11 +972,7 @@ def nightly(
                 last_minors=last_minors,
             )
             if outcome.lock_changed:
-                known, result = pick_known_good(
-                    store, target.name, prefer="newest", constraints=[], avoid=True
-                )
-                manager = package_manager_of(known, settings.cache_dir)
-                write_lock(LockInput.from_result(known, result, package_manager=manager), lock_dir)
+                lock_known_good(store, target.name, lock_dir, cache_dir=settings.cache_dir)
             outcomes.append(outcome)
     summary = NightlyOutcome(bases=tuple(outcomes))
     if as_json:

@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from compat.errors import NothingKnownGood, UsageError
 from compat.harness import ComboResult
-from compat.lock import PackageManager
+from compat.lock import LockInput, PackageManager, write_lock
 from compat.model import Combo, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
@@ -152,6 +152,32 @@ def pick_known_good(
     return target, stored.result
 
 
+def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
+    """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name."""
+    return root / scope.replace("/", "_").replace(":", "_")
+
+
+def lock_known_good(
+    store: Store,
+    scope: str,
+    directory: Path,
+    *,
+    cache_dir: Path,
+    prefer: str = "newest",
+    constraints: Sequence[Requirement] = (),
+    prune: bool = True,
+) -> tuple[LockInput, ComboResult, list[Path]]:
+    """Write the lockfiles of the best known-good combination for a base (avoiding
+    known incompatibilities) into ``directory``."""
+    target, result = pick_known_good(
+        store, scope, prefer=prefer, constraints=constraints, avoid=True
+    )
+    locked = LockInput.from_result(
+        target, result, package_manager=package_manager_of(target, cache_dir)
+    )
+    return locked, result, write_lock(locked, directory, prune=prune)
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``K/N`` -> (K, N), 1 <= K <= N."""
     try:
@@ -261,6 +287,8 @@ __all__ = [
     "Conflict",
     "Row",
     "choose_target",
+    "lock_dir_for",
+    "lock_known_good",
     "package_manager_of",
     "parse_pins",
     "pick_known_good",
