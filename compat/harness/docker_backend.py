@@ -40,7 +40,7 @@ from compat.harness.runtime import (
     build_error_line,
     compile_command,
 )
-from compat.harness.sysdeps import install_command
+from compat.harness.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.model import Pin
 from compat.targets.target import Target
 
@@ -55,21 +55,6 @@ RUNNER_USER = "65534:65534"  # nobody: nothing the checks do can write the mount
 _KEEPALIVE = "import time\nwhile True: time.sleep(3600)"
 SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
-# What a builder image adds to compile an sdist, per package manager.
-_TOOLCHAIN = {
-    "apt": ("build-essential", "cmake", "ninja-build", "pkg-config", "gfortran", "libopenblas-dev"),
-    "apk": (
-        "build-base",
-        "cmake",
-        "samurai",
-        "pkgconf",
-        "gfortran",
-        "openblas-dev",
-        "linux-headers",
-    ),
-    "dnf": ("gcc", "gcc-c++", "gcc-gfortran", "make", "cmake", "ninja-build", "openblas-devel"),
-}
-_PYTHON_HEADERS = {"apt": "python3-dev", "apk": "python3-dev", "dnf": "python3-devel"}
 
 
 def _slug(image: str) -> str:
@@ -195,9 +180,9 @@ class DockerRuntime(Runtime):
         manager = info.package_manager
         if manager is None:
             raise ValueError("no package manager")
-        packages = list(_TOOLCHAIN[manager])
+        packages = list(TOOLCHAIN[manager])
         if not info.has_python_headers:
-            packages.append(_PYTHON_HEADERS[manager])
+            packages.append(PYTHON_HEADERS[manager])
         base_id = info.image_id or info.image
         digest = hashlib.sha256(f"{base_id}\n{' '.join(packages)}".encode()).hexdigest()
         tag = f"compat-builder/{_slug(info.reference or base_id)[-60:]}:{digest[:12]}"

@@ -1,10 +1,27 @@
-"""A missing shared library, named by the loader, mapped to the distro package
-that provides it."""
+"""Distro packages: the one providing a missing shared library (named by the
+loader), and the toolchain that builds an sdist."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+# What a builder adds to compile an sdist, per package manager: the harness's builder
+# containers and the Dockerfiles compat writes install the same set.
+TOOLCHAIN: dict[str, tuple[str, ...]] = {
+    "apt": ("build-essential", "cmake", "ninja-build", "pkg-config", "gfortran", "libopenblas-dev"),
+    "apk": (
+        "build-base",
+        "cmake",
+        "samurai",
+        "pkgconf",
+        "gfortran",
+        "openblas-dev",
+        "linux-headers",
+    ),
+    "dnf": ("gcc", "gcc-c++", "gcc-gfortran", "make", "cmake", "ninja-build", "openblas-devel"),
+}
+PYTHON_HEADERS = {"apt": "python3-dev", "apk": "python3-dev", "dnf": "python3-devel"}
 
 # glibc: "libgomp.so.1: cannot open shared object file: No such file or directory"
 # musl:  "Error loading shared library libgomp.so.1: No such file or directory"

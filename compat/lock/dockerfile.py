@@ -20,7 +20,7 @@ import enum
 import shlex
 from collections.abc import Sequence
 
-from compat.harness.sysdeps import install_command
+from compat.harness.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.lock.input import LockInput, PackageManager, Prune
 from compat.lock.requirements import header
 
@@ -32,20 +32,6 @@ CA_SECRET = "ca"
 CA_PATH = f"/run/secrets/{CA_SECRET}"
 CONTEXT_FILES = "dist"  # directory of the build context holding the pinned files
 
-# What the builder stage adds to compile sdists: the set the harness's builder uses.
-BUILD_PACKAGES: dict[PackageManager, tuple[str, ...]] = {
-    "apt": ("build-essential", "cmake", "ninja-build", "pkg-config", "gfortran", "libopenblas-dev"),
-    "apk": (
-        "build-base",
-        "cmake",
-        "samurai",
-        "pkgconf",
-        "gfortran",
-        "openblas-dev",
-        "linux-headers",
-    ),
-}
-PYTHON_HEADERS = "python3-dev"
 
 _PIP_QUIET = "--no-cache-dir --disable-pip-version-check --no-input --progress-bar off"
 
@@ -79,11 +65,11 @@ def _toolchain(manager: PackageManager) -> list[str]:
     # python3-dev, an official python:* image ships its own (and the distro's would
     # be another Python's)
     headers = (
-        "{ headers=" + PYTHON_HEADERS + "; "
+        "{ headers=" + PYTHON_HEADERS[manager] + "; "
         '[ ! -f "$(python3 -c \'import sysconfig; print(sysconfig.get_path("include"))\')'
         '/Python.h" ] || headers=; }'
     )
-    packages = " ".join(BUILD_PACKAGES[manager])
+    packages = " ".join(TOOLCHAIN[manager])
     if manager == "apt":
         return [
             headers,
