@@ -56,7 +56,6 @@ _KEEPALIVE = "import time\nwhile True: time.sleep(3600)"
 SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
 
-
 def _slug(image: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", image.lower()).strip("-.") or "image"
 
