@@ -66,6 +66,7 @@ from compat.targets.target import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MATRIX = Path("matrix/ml-stack.toml")
+SHIPPED_MATRICES = Path(__file__).parent / "matrices"  # the wheel carries matrix/ here
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -202,6 +203,14 @@ def cli(
     )
 
 
+def _load_matrix(path: Path) -> Matrix:
+    """A matrix file; ``matrix/NAME.toml`` outside a checkout is the shipped one."""
+    shipped = SHIPPED_MATRICES / path.name
+    if not path.exists() and path.parent == Path("matrix") and shipped.is_file():
+        return load_matrix(shipped)
+    return load_matrix(path)
+
+
 @contextlib.contextmanager
 def open_index(settings: Settings) -> Iterator[Index]:
     if settings.snapshot is not None:
@@ -249,7 +258,7 @@ def plan(
     as_json: bool,
 ) -> None:
     """Plan the combinations of a matrix for one base image."""
-    matrix = load_matrix(matrix_path)
+    matrix = _load_matrix(matrix_path)
     target = choose_target(
         base=base, image=image, python=python, probe=probe, cache_dir=settings.cache_dir
     )
@@ -496,7 +505,7 @@ def scan(
     **run: Any,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
-    matrix = load_matrix(matrix_path)
+    matrix = _load_matrix(matrix_path)
     k, n = parse_shard(shard_spec) if shard_spec else (1, 1)
     with _backend(settings, **run) as backend:
         target = _backend_target(settings, backend, base=base, image=image, python=python)
@@ -925,7 +934,7 @@ def nightly(
 ) -> None:
     """Test only what PyPI published since the last run (plus each base's known-good
     lock as a control), update the lockfiles, and fail on regressions or lock changes."""
-    matrix = load_matrix(matrix_path)
+    matrix = _load_matrix(matrix_path)
     build = matrix.build.with_no_binary(frozenset(canonicalize_name(n) for n in no_binary))
     outcomes = []
     with (
