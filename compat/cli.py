@@ -335,7 +335,14 @@ def _run_options(func: F) -> F:
                 show_default=True,
                 help="Where combinations run: containers, or this machine's Python.",
             ),
-            click.option("-j", "--jobs", type=click.IntRange(min=1), default=2, show_default=True),
+            click.option(
+                "-j",
+                "--jobs",
+                type=click.IntRange(min=1),
+                default=2,
+                show_default=True,
+                help="Combinations run at once.",
+            ),
             click.option(
                 "--timeout",
                 type=click.FloatRange(min=1),
