@@ -16,20 +16,11 @@ from typing import Any, TypeVar
 import click
 import platformdirs
 from packaging.utils import canonicalize_name
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from compat import __version__
 from compat.bisect import bisect
+from compat.console import err, out, run_with_progress, show_plan, show_result, show_summary
 from compat.errors import CompatError, IncompatibleFound, UsageError
 from compat.harness import Backend, ComboResult, RunOptions, make_backend
 from compat.image import build_image
@@ -39,7 +30,7 @@ from compat.index.snapshot import SnapshotIndex
 from compat.junit import write_junit
 from compat.lock import read_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
-from compat.model import Combo, FileKind, Verdict
+from compat.model import Combo, Verdict
 from compat.nightly import NightlyOutcome, nightly_base
 from compat.report import BaseReport, ReportData, incompatibility_lines, write_report
 from compat.report.view import format_bytes
@@ -67,9 +58,6 @@ from compat.targets.target import Target
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MATRIX = Path("matrix/ml-stack.toml")
 SHIPPED_MATRICES = Path(__file__).parent / "matrices"  # the wheel carries matrix/ here
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -285,46 +273,6 @@ def plan(
     show_plan(result, known)
 
 
-def show_plan(plan: Plan, known: dict[str, str]) -> None:
-    target = plan.target
-    out.print(f"[bold]{plan.matrix}[/] on {target.describe()}; strategy {plan.strategy}")
-    names = list(plan.versions)
-
-    def cell(combo: Combo, name: str) -> str:
-        pin = combo.pin(name)  # a star marks a version built from its sdist
-        return f"{pin.version}*" if pin.kind is FileKind.SDIST else str(pin.version)
-
-    table = Table()
-    table.add_column("id", style="dim", no_wrap=True)
-    for name in names:  # versions are never cut; long package names wrap instead
-        width = max((len(cell(c, name)) for c in plan.combos), default=1)
-        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
-    for combo in plan.combos:
-        table.add_row(combo.id, *(cell(combo, n) for n in names))
-        if combo.id in known:  # recorded by compat bisect
-            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
-    out.print(table)
-    chosen = sum(len(v) for v in plan.versions.values())
-    out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
-    builds = plan.source_builds
-    if builds:
-        listed = "; ".join(f"{n} ({', '.join(map(str, vs))})" for n, vs in builds.items())
-        platform = "musllinux" if target.libc.value == "musl" else "manylinux"
-        out.print(
-            f"[yellow]* needs a source build[/] (no {platform} wheel for Python {target.python}): "
-            + listed
-        )
-    for name, why in plan.unavailable.items():
-        out.print(f"[red]no-wheel[/] {name} {why}")
-    for pair in plan.infeasible_pairs:
-        (p, a), (q, b) = pair.pair
-        out.print(f"[red]infeasible pair[/] {p}=={a} with {q}=={b}: {pair.explanation}")
-    for conflict in plan.conflicts:
-        out.print(
-            f"[red]metadata-conflict[/] {', '.join(conflict.requested)}: {conflict.explanation}"
-        )
-
-
 def _run_options(func: F) -> F:
     for decorator in reversed(
         (
@@ -418,62 +366,6 @@ def _backend_target(
     return target
 
 
-def _run(
-    backend: Backend, target: Target, combos: list[Combo], record: Callable[[ComboResult], object]
-) -> list[ComboResult]:
-    """Run with a progress display; each result is recorded and echoed as it lands."""
-    results: list[ComboResult] = []
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        def on_result(result: ComboResult) -> None:
-            results.append(result)
-            record(result)
-            style = "green" if result.ok else "red"
-            extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
-            progress.console.print(
-                f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
-                highlight=False,
-            )
-
-        backend.run(target, combos, on_result=on_result, progress=on_progress)
-    return results
-
-
-def show_summary(rows: list[Row], *, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("combination", overflow="fold")
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("failing check", overflow="fold")
-    table.add_column("first error line", overflow="fold")
-    for row in rows:
-        style = "green" if row.verdict.ok else "red"
-        table.add_row(
-            row.label,
-            f"[{style}]{row.verdict.value}[/]",
-            row.failed_check or "",
-            (row.error or "")[:200],
-        )
-    out.print(table)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
-    out.print(", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "nothing ran")
-
-
 @cli.command()
 @_target_options
 @_plan_options
@@ -550,7 +442,9 @@ def scan(
             }
             with recorded_run(store, target, **info) as run_id:
                 try:
-                    results = _run(backend, target, todo, lambda r: store.record(run_id, target, r))
+                    results = run_with_progress(
+                        backend, target, todo, lambda r: store.record(run_id, target, r)
+                    )
                 except KeyboardInterrupt:
                     err.print(f"interrupted: finished results are kept in {store.url}")
                     raise
@@ -622,7 +516,9 @@ def check(
             settings.store() as store,
             recorded_run(store, target, backend=backend.kind) as run_id,
         ):
-            (result,) = _run(backend, target, [outcome], lambda r: store.record(run_id, target, r))
+            (result,) = run_with_progress(
+                backend, target, [outcome], lambda r: store.record(run_id, target, r)
+            )
     if as_json:
         data = result.to_json()
         data["failed_checks"] = [
@@ -631,30 +527,6 @@ def check(
         click.echo(json.dumps(data, indent=2))
         return
     show_result(result)
-
-
-def show_result(result: ComboResult) -> None:
-    style = "green" if result.ok else "red"
-    out.print(f"[{style} bold]{result.verdict.value}[/] {result.combo.label()}", highlight=False)
-    out.print("pins: " + ", ".join(str(p) for p in result.combo.pins), highlight=False)
-    for check_result in result.checks:
-        if check_result.verdict.value in ("pass", "skipped"):
-            continue
-        out.print(
-            f"  [red]{check_result.verdict.value}[/] {check_result.name}: {check_result.error}",
-            highlight=False,
-        )
-    if result.system_deps:
-        out.print(
-            f"missing system packages: {', '.join(result.system_deps)} (try --add-system-deps)"
-        )
-    if result.added_system_deps:
-        out.print(f"passed after adding system packages: {', '.join(result.added_system_deps)}")
-    counts: dict[str, int] = {}
-    for check_result in result.checks:
-        counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
-    listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s")
 
 
 @cli.command()
@@ -969,7 +841,9 @@ def nightly(
                     matrix_path=str(matrix_path),
                     strategy="nightly",
                 ) as run_id:
-                    return _run(backend, target, combos, lambda r: store.record(run_id, target, r))
+                    return run_with_progress(
+                        backend, target, combos, lambda r: store.record(run_id, target, r)
+                    )
 
             def make(source: CandidateSource = source, target: Target = target) -> Plan:
                 return Planner(source, matrix).plan(

@@ -1,0 +1,147 @@
+"""What the commands show: plans, progress, summaries, results. Output goes to
+stdout (``out``); notices and progress go to stderr (``err``), so JSON stays clean."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from compat.harness import Backend, ComboResult
+from compat.model import Combo, FileKind
+from compat.resolve.planner import Plan
+from compat.scan import Row
+from compat.targets.target import Target
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def show_plan(plan: Plan, known: dict[str, str]) -> None:
+    target = plan.target
+    out.print(f"[bold]{plan.matrix}[/] on {target.describe()}; strategy {plan.strategy}")
+    names = list(plan.versions)
+
+    def cell(combo: Combo, name: str) -> str:
+        pin = combo.pin(name)  # a star marks a version built from its sdist
+        return f"{pin.version}*" if pin.kind is FileKind.SDIST else str(pin.version)
+
+    table = Table()
+    table.add_column("id", style="dim", no_wrap=True)
+    for name in names:  # versions are never cut; long package names wrap instead
+        width = max((len(cell(c, name)) for c in plan.combos), default=1)
+        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
+    for combo in plan.combos:
+        table.add_row(combo.id, *(cell(combo, n) for n in names))
+        if combo.id in known:  # recorded by compat bisect
+            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
+    out.print(table)
+    chosen = sum(len(v) for v in plan.versions.values())
+    out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
+    builds = plan.source_builds
+    if builds:
+        listed = "; ".join(f"{n} ({', '.join(map(str, vs))})" for n, vs in builds.items())
+        platform = "musllinux" if target.libc.value == "musl" else "manylinux"
+        out.print(
+            f"[yellow]* needs a source build[/] (no {platform} wheel for Python {target.python}): "
+            + listed
+        )
+    for name, why in plan.unavailable.items():
+        out.print(f"[red]no-wheel[/] {name} {why}")
+    for pair in plan.infeasible_pairs:
+        (p, a), (q, b) = pair.pair
+        out.print(f"[red]infeasible pair[/] {p}=={a} with {q}=={b}: {pair.explanation}")
+    for conflict in plan.conflicts:
+        out.print(
+            f"[red]metadata-conflict[/] {', '.join(conflict.requested)}: {conflict.explanation}"
+        )
+
+
+def run_with_progress(
+    backend: Backend, target: Target, combos: list[Combo], record: Callable[[ComboResult], object]
+) -> list[ComboResult]:
+    """Run with a progress display; each result is recorded and echoed as it lands."""
+    results: list[ComboResult] = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        def on_result(result: ComboResult) -> None:
+            results.append(result)
+            record(result)
+            style = "green" if result.ok else "red"
+            extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
+            progress.console.print(
+                f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
+                highlight=False,
+            )
+
+        backend.run(target, combos, on_result=on_result, progress=on_progress)
+    return results
+
+
+def show_summary(rows: list[Row], *, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("combination", overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("failing check", overflow="fold")
+    table.add_column("first error line", overflow="fold")
+    for row in rows:
+        style = "green" if row.verdict.ok else "red"
+        table.add_row(
+            row.label,
+            f"[{style}]{row.verdict.value}[/]",
+            row.failed_check or "",
+            (row.error or "")[:200],
+        )
+    out.print(table)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
+    out.print(", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "nothing ran")
+
+
+def show_result(result: ComboResult) -> None:
+    style = "green" if result.ok else "red"
+    out.print(f"[{style} bold]{result.verdict.value}[/] {result.combo.label()}", highlight=False)
+    out.print("pins: " + ", ".join(str(p) for p in result.combo.pins), highlight=False)
+    for check_result in result.checks:
+        if check_result.verdict.value in ("pass", "skipped"):
+            continue
+        out.print(
+            f"  [red]{check_result.verdict.value}[/] {check_result.name}: {check_result.error}",
+            highlight=False,
+        )
+    if result.system_deps:
+        out.print(
+            f"missing system packages: {', '.join(result.system_deps)} (try --add-system-deps)"
+        )
+    if result.added_system_deps:
+        out.print(f"passed after adding system packages: {', '.join(result.added_system_deps)}")
+    counts: dict[str, int] = {}
+    for check_result in result.checks:
+        counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
+    listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s")
