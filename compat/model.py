@@ -174,3 +174,11 @@ class Verdict(enum.StrEnum):
     @property
     def ok(self) -> bool:
         return self is Verdict.PASS
+
+    @property
+    def severity(self) -> int:
+        """Rank by the declaration order: a higher number is a worse outcome."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {v: i for i, v in enumerate(Verdict)}

@@ -13,9 +13,6 @@ from typing import Any
 
 from compat.model import Combo, Verdict
 
-# Verdicts in the order of Verdict's declaration: later is worse.
-_RANK = {v: i for i, v in enumerate(Verdict)}
-
 
 class CheckVerdict(enum.StrEnum):
     """What the smoke runner says about one check."""
@@ -36,7 +33,7 @@ class CheckVerdict(enum.StrEnum):
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
     """The worst of ``verdicts`` (PASS for none)."""
-    return max(verdicts, key=_RANK.__getitem__, default=Verdict.PASS)
+    return max(verdicts, key=lambda v: v.severity, default=Verdict.PASS)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -125,6 +122,6 @@ def overall(checks: Iterable[CheckResult]) -> tuple[Verdict, CheckResult | None]
         v = check.verdict.as_verdict()
         if v is None or v is Verdict.PASS:
             continue
-        if culprit is None or _RANK[v] > _RANK[found]:
+        if culprit is None or v.severity > found.severity:
             found, culprit = v, check
     return found, culprit

@@ -16,8 +16,6 @@ from packaging.version import Version
 from compat.model import Verdict
 from compat.report.data import BaseReport, ReportData, ResultEntry
 
-_RANK = {v: i for i, v in enumerate(Verdict)}
-
 
 class CellState(enum.StrEnum):
     ALL_PASS = "all-pass"
@@ -176,7 +174,7 @@ def _cell(
     col: Version | None,
     verdicts: list[Verdict],
 ) -> Cell:
-    counted = sorted(Counter(verdicts).items(), key=lambda kv: _RANK[kv[0]])
+    counted = sorted(Counter(verdicts).items(), key=lambda kv: kv[0].severity)
     passed = sum(n for v, n in counted if v.ok)
     where = f"{a} {row}" + (f" with {b} {col}" if b is not None else "")
     if not verdicts:
