@@ -17,13 +17,12 @@ from typing import Protocol
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
-from packaging.version import Version
 
 from compat.errors import NothingKnownGood, UsageError
 from compat.harness import ComboResult
 from compat.index.base import Index
 from compat.matrix import BuildPolicy
-from compat.model import Combo, Verdict
+from compat.model import Combo, PinChange, Verdict, changes_between
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.scan import recorded_run
@@ -69,18 +68,6 @@ def same_failure(
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Change:
-    """One package that differs: ``None`` where a side does not install it."""
-
-    name: NormalizedName
-    good: Version | None
-    failing: Version | None
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.good or '(absent)'} -> {self.failing or '(absent)'}"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class Probe:
     """One tried mix: the good pins with ``switched`` packages at failing versions."""
 
@@ -98,8 +85,8 @@ class BisectResult:
     image_id: str | None
     good_result_id: int
     failing_result_id: int
-    changes: tuple[Change, ...]  # every differing package
-    culprits: tuple[Change, ...]  # the minimal failing subset
+    changes: tuple[PinChange, ...]  # every differing package
+    culprits: tuple[PinChange, ...]  # the minimal failing subset
     context: dict[str, str]  # unchanged good versions present that the culprits touch
     verdict: Verdict
     explanation: str
@@ -114,7 +101,7 @@ class BisectResult:
         """What fails together: the culprits at their failing versions, and the
         unchanged versions they meet (stored as the incompatibility)."""
         found: dict[str, str] = dict(self.context)
-        found.update({c.name: str(c.failing) for c in self.culprits if c.failing is not None})
+        found.update({c.name: str(c.new) for c in self.culprits if c.new is not None})
         return dict(sorted(found.items()))
 
     def label(self) -> str:
@@ -161,16 +148,12 @@ def find_result(store: Store, ref: int | str, *, image_id: str | None = None) ->
     )
 
 
-def _versions(combo: Combo) -> dict[NormalizedName, Version]:
-    return {p.name: p.version for p in combo.pins}
-
-
 def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
     """The known-good combination on the failing one's image with most pins equal
     (ties: the store's ranking, newest versions first)."""
     image_id = failing.result.image_id
     scope = image_id or failing.image
-    wanted = _versions(failing.result.combo)
+    wanted = failing.result.combo.versions
     good = [
         g
         for g in store.known_good(scope)
@@ -183,7 +166,7 @@ def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
         )
     best = max(
         good,
-        key=lambda g: sum(wanted.get(n) == v for n, v in _versions(g.combo).items()),
+        key=lambda g: sum(wanted.get(n) == v for n, v in g.combo.versions.items()),
     )  # max keeps the first of equals: the store's ranking
     stored = store.get(best.result_id)
     if stored is None:
@@ -191,13 +174,9 @@ def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
     return stored
 
 
-def differences(good: Combo, failing: Combo) -> tuple[Change, ...]:
-    a, b = _versions(good), _versions(failing)
-    return tuple(
-        Change(name=n, good=a.get(n), failing=b.get(n))
-        for n in sorted(a.keys() | b.keys())
-        if a.get(n) != b.get(n)
-    )
+def differences(good: Combo, failing: Combo) -> tuple[PinChange, ...]:
+    """The packages that differ: ``old`` is the good version, ``new`` the failing one."""
+    return changes_between(good, failing)
 
 
 # -- delta debugging ---------------------------------------------------------------
@@ -260,13 +239,13 @@ class _Bisector:
         self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
 
     def mix(self, switched: frozenset[NormalizedName]) -> Combo | Conflict:
-        versions = _versions(self.good.combo)
+        versions = self.good.combo.versions
         for name in switched:
             change = self.changes[name]
-            if change.failing is None:
+            if change.new is None:
                 versions.pop(name, None)
             else:
-                versions[name] = change.failing
+                versions[name] = change.new
         requests = [
             Dependency(name=n, extras=frozenset(), specifier=SpecifierSet(f"=={v}"))
             for n, v in sorted(versions.items())
@@ -307,7 +286,7 @@ class _Bisector:
         )
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
         state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
-        self.notify(f"probe {', '.join(f'{n} {self.changes[n].failing}' for n in names)}: {state}")
+        self.notify(f"probe {', '.join(f'{n} {self.changes[n].new}' for n in names)}: {state}")
         return probe
 
     def _probe_of(
@@ -427,13 +406,13 @@ def _context(
     source: CandidateSource,
     probe: Combo,
     requested: Sequence[NormalizedName],
-    culprits: Sequence[Change],
+    culprits: Sequence[PinChange],
 ) -> dict[str, str]:
     """Requested packages that a culprit depends on or that depend on one, at their
     versions in the smallest failing probe, when the culprits alone do not interact:
     numpy 2.0.2 alone is no incompatibility, numpy 2.0.2 with pandas 2.1.1 is."""
     names = {c.name for c in culprits}
-    versions = _versions(probe)
+    versions = probe.versions
 
     def deps(name: NormalizedName) -> set[NormalizedName]:
         version = versions.get(name)
@@ -455,7 +434,6 @@ def _context(
 
 __all__ = [
     "BisectResult",
-    "Change",
     "Probe",
     "Runner",
     "bisect",

@@ -133,6 +133,10 @@ class Combo:
         return self.pin(name).version
 
     @property
+    def versions(self) -> dict[NormalizedName, Version]:
+        return {p.name: p.version for p in self.pins}
+
+    @property
     def source_builds(self) -> tuple[Pin, ...]:
         return tuple(p for p in self.pins if p.kind is FileKind.SDIST)
 
@@ -156,6 +160,29 @@ class Combo:
             requested=tuple(canonicalize_name(n) for n in data["requested"]),
             pins=tuple(Pin.from_json(p) for p in data["pins"]),
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PinChange:
+    """One package whose version differs between two combinations; ``None`` where a
+    side does not install it."""
+
+    name: NormalizedName
+    old: Version | None
+    new: Version | None
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.old or '(absent)'} -> {self.new or '(absent)'}"
+
+
+def changes_between(old: Combo, new: Combo) -> tuple[PinChange, ...]:
+    """The packages whose versions differ from ``old`` to ``new``, by name."""
+    a, b = old.versions, new.versions
+    return tuple(
+        PinChange(name=n, old=a.get(n), new=b.get(n))
+        for n in sorted(a.keys() | b.keys())
+        if a.get(n) != b.get(n)
+    )
 
 
 class Verdict(enum.StrEnum):

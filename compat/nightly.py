@@ -28,7 +28,7 @@ from compat.harness.results import ComboResult
 from compat.lock import LockError, read_lock
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
-from compat.model import Combo, Verdict
+from compat.model import Combo, PinChange, Verdict, changes_between
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
@@ -213,28 +213,6 @@ def _requested_key(combo: Combo) -> tuple[tuple[str, Version], ...]:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Change:
-    """One pin that differs between the passing combination and the failing one."""
-
-    name: NormalizedName
-    before: Version | None
-    now: Version | None
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.before or '-'} -> {self.now or '-'}"
-
-
-def _changes(before: Combo, now: Combo) -> tuple[Change, ...]:
-    old = {p.name: p.version for p in before.pins}
-    new = {p.name: p.version for p in now.pins}
-    return tuple(
-        Change(name=name, before=old.get(name), now=new.get(name))
-        for name in sorted(old.keys() | new.keys())
-        if old.get(name) != new.get(name)
-    )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class Regression:
     """A combination that fails now where ``passed`` passed before: the same one
     (``changes`` empty: the base or the harness moved), or the same matrix versions
@@ -244,7 +222,7 @@ class Regression:
     verdict: Verdict
     error: str | None
     passed: Combo
-    changes: tuple[Change, ...] = ()
+    changes: tuple[PinChange, ...] = ()
     control: bool = False
 
     def describe(self) -> str:
@@ -262,7 +240,7 @@ class Regression:
             "error": self.error,
             "passed": self.passed.id,
             "changes": [
-                {"name": c.name, "before": c.before and str(c.before), "now": c.now and str(c.now)}
+                {"name": c.name, "before": c.old and str(c.old), "now": c.new and str(c.new)}
                 for c in self.changes
             ],
             "control": self.control,
@@ -297,14 +275,14 @@ def regressions(
             candidates = by_key.get(_requested_key(combo), [])
             if not candidates:
                 continue  # never passed in this shape: a new incompatibility, not a regression
-            passed = min(candidates, key=lambda c: (len(_changes(c, combo)), c.id))
+            passed = min(candidates, key=lambda c: (len(changes_between(c, combo)), c.id))
         found.append(
             Regression(
                 combo=combo,
                 verdict=result.verdict,
                 error=result.error,
                 passed=passed,
-                changes=_changes(passed, combo),
+                changes=changes_between(passed, combo),
                 control=control is not None and combo.id == control.id,
             )
         )
@@ -456,7 +434,6 @@ def nightly_base(
 
 __all__ = [
     "BaseOutcome",
-    "Change",
     "LockChanged",
     "NightlyOutcome",
     "Regression",

@@ -40,17 +40,21 @@ class FileRef:
     sha256: str
 
 
+def stored_path(root: Path, sha256: str, filename: str) -> Path:
+    """Where a wheelhouse rooted at ``root`` keeps a file: by its content hash."""
+    return root / "files" / sha256[:2] / sha256 / filename
+
+
 class Wheelhouse:
     """Files stored as ``<root>/files/<sha256[:2]>/<sha256>/<filename>``."""
 
     def __init__(self, root: Path, client: httpx.Client, *, parallel: int = 8) -> None:
         self.root = root
-        self.files_dir = root / "files"
         self._client = client
         self._parallel = parallel
 
     def path(self, sha256: str, filename: str) -> Path:
-        return self.files_dir / sha256[:2] / sha256 / filename
+        return stored_path(self.root, sha256, filename)
 
     def has(self, sha256: str, filename: str) -> bool:
         return self.path(sha256, filename).is_file()

@@ -23,6 +23,7 @@ from typing import Any
 
 from compat.errors import HarnessError
 from compat.harness.container import connect, image_id
+from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
 from compat.image.report import ImageReport, count_checks
 from compat.image.smoke import run_smoke
@@ -62,9 +63,8 @@ class WheelhouseIncomplete(HarnessError):
 
 
 def stored_file(wheelhouse: Path, pin: Pin) -> Path:
-    """Where compat's wheelhouse keeps ``pin``'s file (the layout of
-    ``compat.harness.wheelhouse.Wheelhouse``: by content hash)."""
-    return wheelhouse / "files" / pin.sha256[:2] / pin.sha256 / pin.filename
+    """Where compat's wheelhouse (rooted at the cache directory) keeps ``pin``'s file."""
+    return stored_path(wheelhouse, pin.sha256, pin.filename)
 
 
 def _place(source: Path, dest: Path) -> None:
