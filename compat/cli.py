@@ -75,6 +75,12 @@ class Settings:
     def store(self) -> Store:
         return Store.open(self.db_url)
 
+    def has_store(self) -> bool:
+        """Whether the results database exists (a server's always may)."""
+        if self.db_url.startswith("sqlite:///"):
+            return Path(self.db_url.removeprefix("sqlite:///")).is_file()
+        return True
+
 
 def _target_options(func: F) -> F:
     for decorator in reversed(
@@ -261,8 +267,10 @@ def plan(
             cap=cap,
             no_binary=no_binary,
         )
-    with settings.store() as store:
-        known = mark_known(result, store.incompatibilities(target.name))
+    known: dict[str, str] = {}
+    if settings.has_store():  # planning alone never creates a database
+        with settings.store() as store:
+            known = mark_known(result, store.incompatibilities(target.name))
     if as_json:
         data = result.to_json()
         for combo in data["combinations"]:
