@@ -208,20 +208,11 @@ def _build_policy(
     )
 
 
-def matrix_from_requirements(
-    names_and_specs: list[tuple[str, str]], *, path: str = "<command line>"
-) -> Matrix:
-    """A one-off matrix for commands that take packages on the command line."""
-    data = {"packages": dict(names_and_specs)}
-    return parse_matrix(data, path=path)
-
-
 __all__ = [
     "STRATEGIES",
     "BuildPolicy",
     "Matrix",
     "MatrixPackage",
     "load_matrix",
-    "matrix_from_requirements",
     "parse_matrix",
 ]

@@ -369,10 +369,6 @@ def _goals_of(values: Iterable[Value], arity: int) -> Iterable[tuple[Value, ...]
     return itertools.combinations(values, arity)
 
 
-def plan(index_source: CandidateSource, matrix: Matrix, target: Target, **kw: Any) -> Plan:
-    return Planner(index_source, matrix).plan(target, **kw)
-
-
 class KnownIncompatibility(Protocol):
     """What ``mark_known`` needs of a recorded incompatibility (the store's
     ``Incompatibility``); the plan stays pure: the caller passes them in."""
