@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compat.harness import ComboResult, RunOptions, make_backend
+from compat.harness import RunOptions, make_backend
 from compat.harness.docker_backend import SMOKE_DIR, DockerRuntime
 from compat.index.pypi import PyPIIndex
-from compat.model import Combo
+from compat.model import Combo, ComboResult
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings

@@ -19,10 +19,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
 from compat.errors import NothingKnownGood, UsageError
-from compat.harness import ComboResult
 from compat.index.base import Index
 from compat.matrix import BuildPolicy
-from compat.model import Combo, PinChange, Verdict, changes_between
+from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.scan import recorded_run

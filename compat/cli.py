@@ -22,7 +22,7 @@ from compat import __version__
 from compat.bisect import bisect
 from compat.console import err, out, run_with_progress, show_plan, show_result, show_summary
 from compat.errors import CompatError, IncompatibleFound, UsageError
-from compat.harness import Backend, ComboResult, RunOptions, make_backend
+from compat.harness import Backend, RunOptions, make_backend
 from compat.image import build_image
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
@@ -30,7 +30,7 @@ from compat.index.snapshot import SnapshotIndex
 from compat.junit import write_junit
 from compat.lock import read_lock
 from compat.matrix import STRATEGIES, BuildPolicy, Matrix, load_matrix
-from compat.model import Combo, Verdict
+from compat.model import Combo, ComboResult, Verdict
 from compat.nightly import NightlyOutcome, nightly_base
 from compat.report import BaseReport, ReportData, incompatibility_lines, write_report
 from compat.report.view import format_bytes

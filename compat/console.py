@@ -17,8 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from compat.harness import Backend, ComboResult
-from compat.model import Combo, FileKind
+from compat.harness import Backend
+from compat.model import Combo, ComboResult, FileKind
 from compat.resolve.planner import Plan
 from compat.scan import Row
 from compat.targets.target import Target

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from compat.harness import ComboResult
+from compat.model import ComboResult
 from compat.scan import Row
 
 _FAILURE_KIND = {"timeout": "error", "crash": "error"}

@@ -24,11 +24,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat.errors import CompatError
-from compat.harness.results import ComboResult
 from compat.lock import LockError, read_lock
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
-from compat.model import Combo, PinChange, Verdict, changes_between
+from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver

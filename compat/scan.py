@@ -17,9 +17,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.errors import NothingKnownGood, UsageError
-from compat.harness import ComboResult
 from compat.lock import LockInput, PackageManager, write_lock
-from compat.model import Combo, Verdict
+from compat.model import Combo, ComboResult, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan
 from compat.resolve.resolver import Conflict, Preferences, Resolver

@@ -14,16 +14,12 @@ import httpx
 from compat.errors import EngineUnavailable, UsageError
 from compat.harness.options import RunOptions
 from compat.harness.pipeline import OnResult, Pipeline, Progress, prerun_failures
-from compat.harness.results import CheckResult, CheckVerdict, ComboResult
 from compat.harness.runtime import Runtime
-from compat.model import Combo
+from compat.model import Combo, ComboResult
 from compat.targets.target import Target
 
 __all__ = [
     "Backend",
-    "CheckResult",
-    "CheckVerdict",
-    "ComboResult",
     "RunOptions",
     "make_backend",
     "prerun_failures",

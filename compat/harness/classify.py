@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from compat.harness.results import CheckResult, CheckVerdict, overall
 from compat.harness.sysdeps import missing_libraries, packages_for
-from compat.model import Verdict
+from compat.model import CheckResult, CheckVerdict, Verdict, overall
 
 _LOG_TAIL = 8000  # characters of raw output kept per combination
 

@@ -26,10 +26,9 @@ from compat.harness.classify import classify
 from compat.harness.container import Executor
 from compat.harness.installs import InstallStore, UnpackFailed
 from compat.harness.options import RunOptions
-from compat.harness.results import ComboResult
 from compat.harness.runtime import BuildFailed, ImageInfo, Runtime
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.settings import NetworkSettings
 from compat.targets.target import Target
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from compat.harness.results import CheckResult, CheckVerdict
 from compat.image.layers import Layer
-from compat.model import Verdict
+from compat.model import CheckResult, CheckVerdict, Verdict
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

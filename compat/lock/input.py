@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from compat.errors import UsageError
-from compat.harness.results import ComboResult
-from compat.model import Combo, FileKind, Pin
+from compat.model import Combo, ComboResult, FileKind, Pin
 from compat.targets.target import Target
 
 PackageManager = Literal["apt", "apk"]

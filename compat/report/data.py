@@ -13,8 +13,7 @@ from typing import Protocol
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from compat.harness.results import ComboResult
-from compat.model import Verdict
+from compat.model import ComboResult, Verdict
 from compat.targets.target import Target
 
 # (name, version) pairs rather than Pins: the report needs no file, url or hash.

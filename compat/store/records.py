@@ -9,8 +9,7 @@ from datetime import datetime
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from compat.harness.results import ComboResult
-from compat.model import Combo, Verdict
+from compat.model import Combo, ComboResult, Verdict
 
 
 class RunStatus(enum.StrEnum):

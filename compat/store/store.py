@@ -29,8 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from compat import __version__
 from compat.errors import UsageError
-from compat.harness.results import CheckResult, CheckVerdict, ComboResult
-from compat.model import Combo, Verdict
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import migrations
 from compat.store.errors import StoreError
 from compat.store.records import (

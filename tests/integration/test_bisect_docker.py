@@ -17,8 +17,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.bisect import bisect
-from compat.harness import ComboResult, RunOptions, make_backend
-from compat.model import Combo, Verdict
+from compat.harness import RunOptions, make_backend
+from compat.model import Combo, ComboResult, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Preferences, Resolver
 from compat.scan import recorded_run

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from compat.harness import ComboResult, RunOptions, make_backend
+from compat.harness import RunOptions, make_backend
 from compat.harness.container import SESSION_LABEL
 from compat.harness.wheelhouse import Wheelhouse
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import Target

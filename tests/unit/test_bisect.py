@@ -16,9 +16,8 @@ from packaging.version import Version
 
 from compat.bisect import BisectResult, bisect, ddmin, differences, same_failure
 from compat.errors import NothingKnownGood, UsageError
-from compat.harness import ComboResult
 from compat.index.snapshot import SnapshotIndex
-from compat.model import Combo, Verdict
+from compat.model import Combo, ComboResult, Verdict
 from compat.report import BaseReport, incompatibility_lines
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan, mark_known

@@ -12,7 +12,6 @@ import pytest
 from docker.errors import APIError
 
 from compat.errors import HarnessError
-from compat.harness.results import CheckResult, CheckVerdict
 from compat.image import (
     ImageReport,
     Layer,
@@ -25,7 +24,7 @@ from compat.image.build import remove_stage_images, stage_images
 from compat.image.report import count_checks
 from compat.image.smoke import smoke_argv
 from compat.lock import REQUIREMENTS, write_lock
-from compat.model import Verdict
+from compat.model import CheckResult, CheckVerdict, Verdict
 from tests.unit.test_lock_files import make_lock
 
 # what the classic builder printed for a two-stage build (trimmed)

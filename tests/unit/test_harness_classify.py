@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 
 from compat.harness.classify import Outcome, classify
-from compat.harness.results import CheckResult, CheckVerdict, ComboResult, overall, worst
 from compat.harness.sysdeps import install_command, missing_libraries, packages_for
-from compat.model import Verdict
+from compat.model import CheckResult, CheckVerdict, ComboResult, Verdict, overall, worst
 from tests.unit.test_harness_fakes import (
     combo,
     done,

@@ -13,8 +13,7 @@ import pytest
 
 from compat.harness import Backend, RunOptions, make_backend
 from compat.harness.local_backend import LocalRuntime
-from compat.harness.results import ComboResult
-from compat.model import Combo, Pin, Verdict
+from compat.model import Combo, ComboResult, Pin, Verdict
 from tests.unit.test_harness_fakes import combo, make_wheel, pin_for, target
 
 # Imports every --package after adding every --site; a module attribute decides what

@@ -11,8 +11,7 @@ import pytest
 from compat.harness import Backend, RunOptions, prerun_failures
 from compat.harness.container import ExecResult
 from compat.harness.pipeline import BuildRecord, runner_argv
-from compat.harness.results import ComboResult
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from tests.unit.test_harness_fakes import (
     FakeRuntime,
     combo,

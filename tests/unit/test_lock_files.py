@@ -18,7 +18,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.harness.results import ComboResult
 from compat.lock import (
     DOCKERFILE,
     PYLOCK,
@@ -35,7 +34,7 @@ from compat.lock import (
     render_requirements,
     write_lock,
 )
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.targets.profiles import target_from_profile
 
 # -- test data shared with test_dockerfile.py --------------------------------------

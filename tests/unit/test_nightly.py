@@ -12,13 +12,12 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.harness.results import ComboResult
 from compat.index.base import Index
 from compat.index.snapshot import SnapshotIndex
 from compat.lock import LockInput, write_lock
 from compat.lock.write import RECORD
 from compat.matrix import Matrix, load_matrix
-from compat.model import Combo, CoreMetadata, DistFile, Verdict
+from compat.model import Combo, ComboResult, CoreMetadata, DistFile, Verdict
 from compat.nightly import (
     BaseOutcome,
     LockChanged,

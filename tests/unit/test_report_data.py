@@ -9,8 +9,7 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.harness.results import CheckResult, CheckVerdict, ComboResult
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.report import BaseReport, ReportData
 from compat.report.view import build, heatmap
 from compat.targets.target import Libc, Target

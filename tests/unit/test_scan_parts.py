@@ -8,9 +8,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.errors import UsageError
-from compat.harness import ComboResult
 from compat.junit import write_junit
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.scan import Row, parse_shard, shard
 
 

@@ -27,8 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.errors import UsageError
-from compat.harness.results import CheckResult, CheckVerdict, ComboResult
-from compat.model import Combo, FileKind, Pin, Verdict
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.store import (
     SCHEMA_VERSION,
     RunStatus,
