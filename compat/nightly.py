@@ -23,8 +23,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat.errors import CompatError
-from compat.lock import LockError, read_lock
+from compat.errors import LockChanged, LockError, RegressionFound
+from compat.lock import read_lock
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
@@ -34,18 +34,6 @@ from compat.resolve.resolver import Conflict, Resolver
 from compat.store import Store
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
-
-
-class LockChanged(CompatError):
-    """The best known-good combination of a base differs from its committed lock."""
-
-    exit_code = 10
-
-
-class RegressionFound(CompatError):
-    """A combination that passed before (or the control) fails now."""
-
-    exit_code = 11
 
 
 # -- which versions exist, and which are new ------------------------------------------

@@ -14,20 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from compat.errors import HarnessError
+from compat.errors import CommandFailed, HarnessError
 
 log = logging.getLogger("compat.harness")
-
-
-class CommandFailed(HarnessError):
-    """A command exited non-zero (or ran out of time) where success was required."""
-
-    def __init__(self, argv: Sequence[str], result: Completed) -> None:
-        self.argv = list(argv)
-        self.result = result
-        what = "timed out" if result.timed_out else f"exited {result.returncode}"
-        tail = "\n".join(result.output.splitlines()[-20:])
-        super().__init__(f"{shlex.join(self.argv)} {what}\n{tail}".rstrip())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -98,7 +87,7 @@ def run(
     )
     log.debug("exit %s after %.1fs: %s", result.returncode, result.duration, args[0])
     if check and not result.ok:
-        raise CommandFailed(args, result)
+        raise CommandFailed(args, returncode=result.returncode, output=result.output)
     return result
 
 

@@ -9,6 +9,7 @@ re-raised as compat errors.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from compat.errors import EngineUnavailable, HarnessError, ImageUnavailable
+from compat.errors import EngineUnavailable, HarnessError, ImageUnavailable, UsageError
 
 log = logging.getLogger("compat.harness")
 
@@ -28,6 +29,28 @@ SESSION_LABEL = "compat.session"
 CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-made start
 _KILL_GRACE = 5  # seconds between TERM and KILL for the in-image `timeout`
 _BACKSTOP = 30  # seconds past the limit before the host gives up on an exec
+
+# The reference grammar of the distribution spec (name[:tag][@digest]), or an image ID:
+# a typo is caught as a usage error before the engine answers "invalid reference format".
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::\w[\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+    r"|(?:sha256:)?[0-9a-f]{12,64}"
+)
+
+
+def check_reference(image: str) -> str:
+    """``image`` itself when it is a well-formed reference or ID, else a UsageError."""
+    if not _REFERENCE.fullmatch(image):
+        raise UsageError(
+            f"{image!r} is not an image reference: expected NAME[:TAG][@DIGEST] in lower case "
+            "(e.g. python:3.12-slim) or an image ID"
+        )
+    return image
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,6 +133,7 @@ def image_id(client: Any, image: str) -> str:
     pullable."""
     from docker.errors import APIError, ImageNotFound
 
+    check_reference(image)
     try:
         return str(client.images.get(image).id)
     except ImageNotFound:

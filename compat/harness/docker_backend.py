@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from compat.errors import HarnessError
+from compat.errors import BuildFailed, HarnessError
 from compat.harness.container import (
     Container,
     ContainerSpec,
@@ -34,7 +34,6 @@ from compat.harness.container import (
 from compat.harness.options import RunOptions
 from compat.harness.runtime import (
     INSPECT_SCRIPT,
-    BuildFailed,
     ImageInfo,
     Runtime,
     build_error_line,

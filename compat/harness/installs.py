@@ -21,18 +21,9 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from compat.errors import HarnessError
+from compat.errors import UnpackFailed
 
 log = logging.getLogger("compat.harness")
-
-
-class UnpackFailed(HarnessError):
-    """A wheel could not be unpacked (corrupt archive, bad RECORD, ...)."""
-
-    def __init__(self, wheel: Path, reason: str) -> None:
-        self.wheel = wheel
-        self.reason = reason
-        super().__init__(f"cannot unpack {wheel.name}: {reason}")
 
 
 class _WheelFile(WheelFile):

@@ -14,13 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from compat.errors import HarnessError
+from compat.errors import BuildFailed, HarnessError
 from compat.harness import cmd
 from compat.harness.container import ExecResult, Executor
 from compat.harness.options import RunOptions
 from compat.harness.runtime import (
     INSPECT_SCRIPT,
-    BuildFailed,
     ImageInfo,
     Runtime,
     build_error_line,

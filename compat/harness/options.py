@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.errors import UsageError
 from compat.settings import NetworkSettings
+
+# what the engine accepts for a memory limit: a number with an optional b/k/m/g unit
+_MEMORY = re.compile(r"\d+(\.\d+)?([bkmg]b?)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -27,6 +32,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.jobs < 1:
             raise ValueError("jobs must be at least 1")
+        # checked here, not when the first container starts: a typo is a usage error
+        if self.memory is not None and not _MEMORY.fullmatch(self.memory):
+            raise UsageError(f"--memory {self.memory}: give a size with a unit, such as 512m or 4g")
         # containers bind-mount these: the engine needs absolute paths
         object.__setattr__(self, "cache_dir", self.cache_dir.resolve())
         if self.checks_dir is not None:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from compat.errors import HarnessError
+from compat.errors import BuildFailed, HarnessError, UnpackFailed
 from compat.harness.classify import classify
 from compat.harness.container import Executor
-from compat.harness.installs import InstallStore, UnpackFailed
+from compat.harness.installs import InstallStore
 from compat.harness.options import RunOptions
-from compat.harness.runtime import BuildFailed, ImageInfo, Runtime
+from compat.harness.runtime import ImageInfo, Runtime
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.settings import NetworkSettings

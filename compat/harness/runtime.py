@@ -101,17 +101,6 @@ class ImageInfo:
         )
 
 
-class BuildFailed(HarnessError):
-    """An sdist did not turn into a wheel. A result, not a crash of the scan."""
-
-    def __init__(self, pin: Pin, reason: str, *, log: str = "", duration: float = 0.0) -> None:
-        self.pin = pin
-        self.reason = reason
-        self.log = log
-        self.duration = duration
-        super().__init__(f"building {pin} from source failed: {reason}")
-
-
 class Runtime(ABC):
     """The effects a backend performs; the pipeline decides what and when."""
 

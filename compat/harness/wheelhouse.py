@@ -14,21 +14,11 @@ from pathlib import Path
 
 import httpx
 
-from compat.errors import HarnessError
+from compat.errors import FetchFailed
 
 log = logging.getLogger("compat.harness")
 
 _CHUNK = 1 << 20
-
-
-class FetchFailed(HarnessError):
-    """A file could not be downloaded, or its content does not match its hash."""
-
-    def __init__(self, filename: str, url: str, reason: str) -> None:
-        self.filename = filename
-        self.url = url
-        self.reason = reason
-        super().__init__(f"{filename} ({url}): {reason}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

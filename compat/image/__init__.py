@@ -7,26 +7,16 @@ measure what it adds over its base.
 
 from __future__ import annotations
 
-from compat.image.build import (
-    IMAGE_LABEL,
-    ImageBuildFailed,
-    WheelhouseIncomplete,
-    build_image,
-    docker_build,
-    prepare_context,
-    stored_file,
-)
+from compat.image.build import IMAGE_LABEL, build_image, docker_build, prepare_context, stored_file
 from compat.image.layers import Layer, Sizes, measure
 from compat.image.report import ImageReport
 from compat.image.smoke import run_smoke
 
 __all__ = [
     "IMAGE_LABEL",
-    "ImageBuildFailed",
     "ImageReport",
     "Layer",
     "Sizes",
-    "WheelhouseIncomplete",
     "build_image",
     "docker_build",
     "measure",

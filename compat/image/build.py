@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from compat.errors import HarnessError
+from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
 from compat.harness.container import connect, image_id
 from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
@@ -36,30 +36,6 @@ log = logging.getLogger("compat.image")
 
 IMAGE_LABEL = "compat.image"  # on every image compat builds, to find them again
 _LOG_TAIL = 40
-
-
-class ImageBuildFailed(HarnessError):
-    """The engine could not build the image; carries the build log's tail."""
-
-    def __init__(self, tag: str, reason: str, log_lines: list[str]) -> None:
-        self.tag = tag
-        self.reason = reason
-        self.log = "\n".join(log_lines)
-        tail = "\n".join(log_lines[-_LOG_TAIL:])
-        super().__init__(f"building {tag} failed: {reason}\n{tail}".rstrip())
-
-
-class WheelhouseIncomplete(HarnessError):
-    """Files the lock pins are not in the wheelhouse."""
-
-    def __init__(self, root: Path, missing: list[Pin]) -> None:
-        self.missing = missing
-        listed = "\n  ".join(f"{p} ({p.filename})" for p in missing)
-        super().__init__(
-            f"the wheelhouse {root} lacks {len(missing)} pinned file(s):\n  {listed}\n"
-            "Scan this combination first (it fetches every file), or build without a "
-            "wheelhouse to download from the index."
-        )
 
 
 def stored_file(wheelhouse: Path, pin: Pin) -> Path:

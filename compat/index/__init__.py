@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from compat.index.base import Index
 from compat.index.cache import IndexCache
-from compat.index.errors import MetadataNotRecorded, MetadataUnavailable
 from compat.index.parse import FileRecord
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex, record_snapshot
@@ -13,8 +12,6 @@ __all__ = [
     "FileRecord",
     "Index",
     "IndexCache",
-    "MetadataNotRecorded",
-    "MetadataUnavailable",
     "PyPIIndex",
     "SnapshotIndex",
     "record_snapshot",

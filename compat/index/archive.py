@@ -14,7 +14,7 @@ from typing import IO, cast
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
-from compat.index.errors import MetadataUnavailable
+from compat.errors import MetadataUnavailable
 
 # The dist-info METADATA of a real package is a few kB to a few hundred; anything
 # far larger is not metadata we want to hold in memory.

@@ -19,10 +19,15 @@ import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.errors import CompatError, IndexUnavailable, OfflineCacheMiss, ProjectNotFound
+from compat.errors import (
+    CompatError,
+    IndexUnavailable,
+    MetadataUnavailable,
+    OfflineCacheMiss,
+    ProjectNotFound,
+)
 from compat.index.archive import SparseFile, sdist_metadata, wheel_metadata
 from compat.index.cache import DEFAULT_TTL, CachedListing, IndexCache
-from compat.index.errors import MetadataUnavailable
 from compat.index.parse import (
     ACCEPT,
     HTML_CONTENT_TYPES,

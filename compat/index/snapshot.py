@@ -24,10 +24,9 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.errors import ProjectNotFound
+from compat.errors import MetadataNotRecorded, MetadataUnavailable, ProjectNotFound
 from compat.index.base import Index
 from compat.index.cache import atomic_write
-from compat.index.errors import MetadataNotRecorded, MetadataUnavailable
 from compat.index.parse import make_file, parse_core_metadata, render_core_metadata, versions_of
 from compat.model import CoreMetadata, DistFile, FileKind
 

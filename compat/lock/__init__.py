@@ -8,7 +8,7 @@ its own pure renderer.
 from __future__ import annotations
 
 from compat.lock.dockerfile import APP_UID, VENV, FileSource, render_dockerfile
-from compat.lock.input import LockError, LockInput, PackageManager, Prune
+from compat.lock.input import LockInput, PackageManager, Prune
 from compat.lock.pep751 import build_pylock, render_pylock
 from compat.lock.requirements import render_requirements
 from compat.lock.write import DOCKERFILE, PYLOCK, RECORD, REQUIREMENTS, read_lock, write_lock
@@ -21,7 +21,6 @@ __all__ = [
     "REQUIREMENTS",
     "VENV",
     "FileSource",
-    "LockError",
     "LockInput",
     "PackageManager",
     "Prune",

@@ -7,16 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compat.errors import UsageError
+from compat.errors import LockError
 from compat.model import Combo, ComboResult, FileKind, Pin
 from compat.targets.target import Target
 
 PackageManager = Literal["apt", "apk"]
 PACKAGE_MANAGERS: tuple[PackageManager, ...] = ("apt", "apk")
-
-
-class LockError(UsageError):
-    """The combination cannot be locked as asked (or a lock directory is unreadable)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,7 +17,8 @@ from packaging.pylock import (
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from compat.lock.input import LockError, LockInput
+from compat.errors import LockError
+from compat.lock.input import LockInput
 from compat.lock.requirements import header
 from compat.model import FileKind, Pin
 

@@ -7,8 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from compat.errors import LockError
 from compat.lock.dockerfile import render_dockerfile
-from compat.lock.input import LockError, LockInput, Prune
+from compat.lock.input import LockInput, Prune
 from compat.lock.pep751 import render_pylock
 from compat.lock.requirements import render_requirements
 

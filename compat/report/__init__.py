@@ -7,12 +7,11 @@ Build a ``ReportData`` (directly, or with ``ReportData.from_results`` /
 from __future__ import annotations
 
 from compat.report.data import BaseReport, ReportData, ResultEntry, incompatibility_lines
-from compat.report.render import ReportWriteError, render_report, write_report
+from compat.report.render import render_report, write_report
 
 __all__ = [
     "BaseReport",
     "ReportData",
-    "ReportWriteError",
     "ResultEntry",
     "incompatibility_lines",
     "render_report",

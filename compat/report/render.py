@@ -19,17 +19,9 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from compat.errors import CompatError
+from compat.errors import ReportWriteError
 from compat.report.data import ReportData
 from compat.report.view import CellState, build, format_bytes, format_duration
-
-
-class ReportWriteError(CompatError):
-    """The report could not be written."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        super().__init__(f"cannot write the report to {path}: {reason}; choose another --output")
 
 
 def _asset(name: str) -> str:

@@ -11,7 +11,6 @@ and image sizes, in SQLite by default or PostgreSQL for shared runs.
 
 from __future__ import annotations
 
-from compat.store.errors import SchemaTooNew, StoreError
 from compat.store.migrations import LATEST as SCHEMA_VERSION
 from compat.store.records import (
     BuildRecord,
@@ -37,9 +36,7 @@ __all__ = [
     "ResultRow",
     "RunRecord",
     "RunStatus",
-    "SchemaTooNew",
     "Store",
-    "StoreError",
     "StoredResult",
     "default_db_url",
     "sqlite_url",

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from compat.store.errors import SchemaTooNew, StoreError
+from compat.errors import SchemaTooNew, StoreError
 from compat.store.schema import schema_version
 
 Step = Callable[[sa.Connection], None]

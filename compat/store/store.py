@@ -28,10 +28,9 @@ from packaging.version import Version
 from sqlalchemy.dialects import postgresql, sqlite
 
 from compat import __version__
-from compat.errors import UsageError
+from compat.errors import StoreError, UsageError
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import migrations
-from compat.store.errors import StoreError
 from compat.store.records import (
     BuildRecord,
     ImageSize,

@@ -148,7 +148,7 @@ def test_scan_reports_missing_libgomp_and_fixes_it(env: dict[str, str], tmp_path
 
 def test_missing_image_says_what_to_do(env: dict[str, str]) -> None:
     done = compat(env, "check", "numpy", "--image", "local/no-such-image:1")
-    assert done.returncode == 4
+    assert done.returncode == 9
     assert "local/no-such-image:1" in done.stderr
     assert "Traceback" not in done.stderr
 

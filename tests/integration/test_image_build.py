@@ -16,17 +16,11 @@ from typing import Any
 import pytest
 from docker.errors import ImageNotFound
 
-from compat.errors import ImageUnavailable
+from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
 from compat.harness.container import SESSION_LABEL
 from compat.harness.pipeline import http_client
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from compat.image import (
-    ImageBuildFailed,
-    ImageReport,
-    WheelhouseIncomplete,
-    build_image,
-    stored_file,
-)
+from compat.image import ImageReport, build_image, stored_file
 from compat.image.build import stage_images
 from compat.index.pypi import PyPIIndex
 from compat.lock import APP_UID, LockInput, write_lock

@@ -11,15 +11,8 @@ from typing import Any
 import pytest
 from docker.errors import APIError
 
-from compat.errors import HarnessError
-from compat.image import (
-    ImageReport,
-    Layer,
-    WheelhouseIncomplete,
-    measure,
-    prepare_context,
-    stored_file,
-)
+from compat.errors import HarnessError, WheelhouseIncomplete
+from compat.image import ImageReport, Layer, measure, prepare_context, stored_file
 from compat.image.build import remove_stage_images, stage_images
 from compat.image.report import count_checks
 from compat.image.smoke import smoke_argv

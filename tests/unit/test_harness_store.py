@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from compat.harness.installs import InstallStore, UnpackFailed
-from compat.harness.wheelhouse import FetchFailed, FileRef, Wheelhouse
+from compat.errors import FetchFailed, UnpackFailed
+from compat.harness.installs import InstallStore
+from compat.harness.wheelhouse import FileRef, Wheelhouse
 from tests.unit.test_harness_fakes import make_wheel, sha256_of
 
 

@@ -14,8 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.errors import IndexUnavailable, ProjectNotFound
-from compat.index.errors import MetadataUnavailable
+from compat.errors import IndexUnavailable, MetadataUnavailable, ProjectNotFound
 from compat.index.pypi import WHEEL_TAIL_BYTES, PyPIIndex
 from compat.model import FileKind
 from tests.unit.test_index_support import FakeIndex, make_sdist, make_wheel, metadata_text

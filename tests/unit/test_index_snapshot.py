@@ -10,9 +10,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.errors import ProjectNotFound
+from compat.errors import MetadataNotRecorded, ProjectNotFound
 from compat.index import Index, SnapshotIndex, record_snapshot
-from compat.index.errors import MetadataNotRecorded
 from compat.model import DistFile, FileKind
 from tests.unit.test_index_support import DATA, FakeIndex, make_sdist, make_wheel, metadata_text
 

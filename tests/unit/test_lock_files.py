@@ -18,12 +18,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from compat.errors import LockError
 from compat.lock import (
     DOCKERFILE,
     PYLOCK,
     RECORD,
     REQUIREMENTS,
-    LockError,
     LockInput,
     PackageManager,
     Prune,

@@ -19,15 +19,9 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from compat.errors import ReportWriteError
 from compat.model import Verdict
-from compat.report import (
-    BaseReport,
-    ReportData,
-    ReportWriteError,
-    ResultEntry,
-    render_report,
-    write_report,
-)
+from compat.report import BaseReport, ReportData, ResultEntry, render_report, write_report
 from tests.unit.test_report_data import EVIL, make_result, make_target, sample_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}

@@ -26,18 +26,9 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.errors import UsageError
+from compat.errors import SchemaTooNew, StoreError, UsageError
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
-from compat.store import (
-    SCHEMA_VERSION,
-    RunStatus,
-    SchemaTooNew,
-    Store,
-    StoreError,
-    migrations,
-    schema,
-    sqlite_url,
-)
+from compat.store import SCHEMA_VERSION, RunStatus, Store, migrations, schema, sqlite_url
 from compat.targets.target import Libc, Target
 
 ROOT = Path(__file__).resolve().parents[2]
