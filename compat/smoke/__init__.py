@@ -26,8 +26,10 @@ Command::
     scikit-learn, lightgbm) found installed without being named: a transitive
     dependency is part of the combination too. Imports run in dependency order
     (those six first, in that order, then the others as given). A built-in
-    check runs only when every distribution it needs was imported; otherwise it
-    is ``skipped``, its error naming what is missing or failed to import.
+    check runs only when every distribution it needs was imported and their
+    installed versions are in the ranges it declares valid for; otherwise it
+    is ``skipped``, its error naming what is missing, failed to import, or out
+    of range (``needs lightgbm>=3.0, have 2.3.1``).
 ``--checks-dir DIR`` (repeatable)
     Every ``*.py`` file in DIR (sorted, files starting with ``_`` left out) is
     one check named ``user:<file name>``: run as ``__main__`` with runpy in a
@@ -78,8 +80,12 @@ Verdicts: ``import-error`` (an import raised, including inside a check),
 ``runtime-error`` (any other exception), ``crash`` (killed by a signal, or
 exited without reporting), ``timeout`` (killed after ``--timeout``; the log ends
 with a dump of every thread's stack taken just before), ``skipped`` (a needed
-distribution is missing or failed to import, or the installed version lacks
-what the check tests; ``error`` says which).
+distribution is missing or failed to import, or the installed version is
+outside the check's valid range or lacks what the check tests; ``error`` says
+which), ``check-error`` (a built-in check called an API the installed release
+never had: an AttributeError, a TypeError of arguments that do not bind, or an
+ImportError of a name, raised in the check's own code rather than inside a
+library; a defect of the check, not an incompatibility).
 
 Exit status: 0 when the suite ran to the end, whatever the verdicts (the
 interpreter's teardown is skipped: a library crashing at exit does not count);
@@ -104,7 +110,7 @@ SMOKE_DIR = Path(__file__).resolve().parent
 
 RUNNER = SMOKE_DIR / "runner.py"
 
-VERDICTS = ("pass", "import-error", "runtime-error", "crash", "timeout", "skipped")
+VERDICTS = ("pass", "import-error", "runtime-error", "crash", "timeout", "skipped", "check-error")
 """Every verdict a check can get, best first."""
 
 

@@ -18,14 +18,14 @@ import site
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from . import dists, isolate
 from .checks import builtin_checks
 
-VERDICTS = ("pass", "import-error", "runtime-error", "crash", "timeout", "skipped")
+VERDICTS = isolate.VERDICTS
 DEFAULT_TIMEOUT = 60.0
 
 # Forced, not defaulted: forking a process whose BLAS/OpenMP pools already run
@@ -147,6 +147,16 @@ def import_body(dist_name: str) -> Callable[[], None]:
     return body
 
 
+def installed_versions(names: Iterable[str]) -> dict[str, str]:
+    """Canonical name to installed version, for the checks' validity ranges."""
+    found = {}
+    for name in names:
+        dist = dists.find_distribution(name)
+        if dist is not None:
+            found[name] = str(dist.version)
+    return found
+
+
 def user_check_body(path: str) -> Callable[[], None]:
     """A user script: run as __main__, then its zero-argument test_* functions."""
 
@@ -207,6 +217,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         imported[dist_name] = outcome.verdict == isolate.PASS
         events.result(name, outcome)
 
+    have = installed_versions(name for name, ok in imported.items() if ok)
     for chk in checks:
         if not selected(chk.name):
             continue
@@ -221,6 +232,8 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
             outcome = isolate.Outcome(
                 isolate.SKIPPED, 0.0, f"needs {', '.join(broken)}: failed to import"
             )
+        elif chk.invalid_for(have):
+            outcome = isolate.Outcome(isolate.SKIPPED, 0.0, chk.invalid_for(have))
         else:
             outcome = isolate.run_forked(chk.func, args.timeout)
         events.result(chk.name, outcome)

@@ -11,6 +11,7 @@ import faulthandler
 import io
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -33,6 +34,8 @@ RUNTIME_ERROR = "runtime-error"
 CRASH = "crash"
 TIMEOUT = "timeout"
 SKIPPED = "skipped"
+CHECK_ERROR = "check-error"
+VERDICTS = (PASS, IMPORT_ERROR, RUNTIME_ERROR, CRASH, TIMEOUT, SKIPPED, CHECK_ERROR)
 
 
 class Skip(unittest.SkipTest):
@@ -89,10 +92,66 @@ def print_traceback() -> None:
     traceback.print_exception(kind, exc, tb)
 
 
+_CHECKS_DIR = str(_HERE / "checks") + os.sep
+
+# TypeErrors of a call whose arguments do not bind to the callee's signature:
+# the callee never ran, so the caller asked for an API that is not there.
+_SIGNATURE_MISMATCH = re.compile(
+    r"unexpected keyword argument"
+    r"|missing \d+ required (positional|keyword-only) arguments?"
+    r"|takes (from \d+ to )?\d+ positional arguments? but \d+ (was|were) given"
+    r"|got multiple values for (keyword )?argument"
+    r"|takes no (keyword )?arguments"
+    r"|takes exactly (one|\d+) arguments?"
+    r"|is an invalid keyword argument for"
+    r"|got some positional-only arguments passed as keyword arguments"
+)
+
+
+_LOOKUP_HOOKS = ("__getattr__", "__getattribute__")
+
+
+def _is_import_machinery(filename: str) -> bool:
+    return filename.startswith("<frozen importlib") or filename.endswith(
+        ("importlib/__init__.py", "importlib\\__init__.py")
+    )
+
+
+def raised_by_check_code(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by a built-in check's own code (its module,
+    helpers or shims), not by the libraries it called: the innermost frame,
+    past the import machinery, is in the checks package."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    while frames and (
+        _is_import_machinery(frames[-1].filename)
+        # A module's or class's __getattr__ (lazy loading, removed aliases)
+        # answers for the attribute lookup the caller made.
+        or (isinstance(exc, AttributeError) and frames[-1].name in _LOOKUP_HOOKS)
+    ):
+        frames.pop()
+    return bool(frames) and frames[-1].filename.startswith(_CHECKS_DIR)
+
+
+def is_check_defect(exc: BaseException) -> bool:
+    """The check called an API the installed release never had: an AttributeError,
+    a TypeError of arguments that do not bind, or an ImportError of a name, raised
+    in the check's own frame. A defect of the check, not an incompatibility; an
+    error raised inside the libraries (one calling the other wrongly) is not one."""
+    if isinstance(exc, TypeError):
+        if not _SIGNATURE_MISMATCH.search(str(exc)):
+            return False
+    elif not isinstance(exc, (AttributeError, ImportError)):
+        return False
+    return raised_by_check_code(exc)
+
+
 def classify_exception(exc: BaseException) -> str:
-    """Built-in checks: a failed import inside a check is still an import-error."""
+    """Built-in checks: a check calling an API its release lacks is a check-error;
+    a failed import inside a check is still an import-error."""
     if isinstance(exc, unittest.SkipTest):
         return SKIPPED
+    if is_check_defect(exc):
+        return CHECK_ERROR
     if isinstance(exc, ImportError):
         return IMPORT_ERROR
     return RUNTIME_ERROR

@@ -8,12 +8,16 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+import textwrap
+import types
 from pathlib import Path
 
 import pytest
 
-from compat.smoke import SMOKE_DIR, VERDICTS, dists, engine, runner_argv
-from compat.smoke.checks import builtin_checks, version
+from compat.smoke import SMOKE_DIR, VERDICTS, dists, engine, isolate, runner_argv
+from compat.smoke import checks as checks_module
+from compat.smoke.checks import Check, builtin_checks, check, version
+from compat.smoke.versions import InvalidSpecifier
 
 
 @pytest.mark.parametrize(
@@ -220,3 +224,113 @@ def test_builtin_numpy_checks_pass_on_the_host_numpy() -> None:
     assert proc.returncode == 0
     assert not failed
     assert len(results) >= 6
+
+
+def test_every_builtin_check_declares_the_releases_it_is_valid_for() -> None:
+    for chk in builtin_checks():
+        declared = {dist for dist, _ in chk.valid}
+        assert declared, f"{chk.name} declares no valid range"
+        assert declared <= set(chk.needs), chk.name
+
+
+def _noop() -> None:
+    """Does nothing."""
+
+
+def test_a_check_outside_its_range_says_what_it_needs_and_what_is_there() -> None:
+    chk = Check(
+        name="lightgbm+scikit-learn:x",
+        needs=("lightgbm", "scikit-learn"),
+        func=_noop,
+        valid=(("lightgbm", ">=3.0"), ("scikit-learn", ">=1.0")),
+    )
+    assert chk.invalid_for({"lightgbm": "3.3.5", "scikit-learn": "1.5.2"}) is None
+    assert chk.invalid_for({"lightgbm": "2.3.1", "scikit-learn": "1.5.2"}) == (
+        "needs lightgbm>=3.0, have 2.3.1"
+    )
+    assert chk.invalid_for({"lightgbm": "2.3.1"}) == (
+        "needs lightgbm>=3.0, have 2.3.1; needs scikit-learn>=1.0, not installed"
+    )
+    # A version this evaluator cannot read is left to the check itself.
+    assert chk.invalid_for({"lightgbm": "weird build", "scikit-learn": "1.5"}) is None
+
+
+def test_check_registration_normalises_and_validates_ranges() -> None:
+    registered: list[Check] = []
+    decorate = check("scikit-learn", name="t:one", valid={"Scikit_Learn": ">= 1.2"})
+    try:
+        decorate(_noop)
+        registered = [c for c in builtin_checks() if c.name == "t:one"]
+        assert registered[0].valid == (("scikit-learn", ">=1.2"),)
+    finally:
+        checks_module._REGISTRY[:] = [c for c in checks_module._REGISTRY if c.name != "t:one"]
+    with pytest.raises(InvalidSpecifier):
+        check("numpy", valid={"numpy": "2.0"})
+
+
+def _raise_from(filename: str, source: str) -> BaseException:
+    """The exception ``source`` raises when its code lives in ``filename``."""
+    namespace: dict[str, object] = {}
+    code = compile(textwrap.dedent(source), filename, "exec")
+    try:
+        exec(code, namespace)
+    except BaseException as exc:
+        return exc
+    raise AssertionError("the source raised nothing")
+
+
+IN_CHECK = str(SMOKE_DIR / "checks" / "fake_check.py")
+IN_LIBRARY = "/site/lightgbm/sklearn.py"
+
+
+@pytest.mark.parametrize(
+    ("where", "source", "expected"),
+    [
+        # The check calling an API its release lacks: a defect of the check.
+        (IN_CHECK, "import math\nmath.no_such_function()", "check-error"),
+        (IN_CHECK, "def fit(x): pass\nfit(1, callbacks=[])", "check-error"),
+        (IN_CHECK, "def fit(x, y): pass\nfit(1)", "check-error"),
+        (IN_CHECK, "len([], [])", "check-error"),
+        (IN_CHECK, "sorted([], foo=1)", "check-error"),
+        (IN_CHECK, "from math import no_such_name", "check-error"),
+        (IN_CHECK, "import importlib\nimportlib.import_module('no_such_module_x')", "check-error"),
+        # A wrong result, or any other error, is still a failure.
+        (IN_CHECK, "assert 1 == 2", "runtime-error"),
+        (IN_CHECK, "0 < None", "runtime-error"),
+        (IN_CHECK, "1 / 0", "runtime-error"),
+        # The same errors raised inside a library: one package calling another wrongly.
+        (IN_LIBRARY, "import math\nmath.no_such_function()", "runtime-error"),
+        (IN_LIBRARY, "def fit(x): pass\nfit(1, callbacks=[])", "runtime-error"),
+        (IN_LIBRARY, "from math import no_such_name", "import-error"),
+        (IN_CHECK, "import unittest\nraise unittest.SkipTest('no')", "skipped"),
+    ],
+)
+def test_check_errors_are_told_from_failures(where: str, source: str, expected: str) -> None:
+    assert isolate.classify_exception(_raise_from(where, source)) == expected
+
+
+def test_a_library_error_reached_through_a_check_helper_is_not_a_check_error() -> None:
+    namespace: dict[str, object] = {}
+    exec(compile("def fit(x):\n    return x.missing_attribute\n", IN_LIBRARY, "exec"), namespace)
+    caller: dict[str, object] = {"fit": namespace["fit"]}
+    with pytest.raises(AttributeError) as raised:
+        exec(compile("fit(object())\n", IN_CHECK, "exec"), caller)
+    assert isolate.classify_exception(raised.value) == "runtime-error"
+
+
+def test_a_module_getattr_answers_for_the_check() -> None:
+    """numpy's module __getattr__ raising for a removed alias: the check's lookup."""
+    namespace: dict[str, object] = {}
+    exec(
+        compile(
+            "def __getattr__(name):\n    raise AttributeError(f'no {name}')\n",
+            "/site/numpy/__init__.py",
+            "exec",
+        ),
+        namespace,
+    )
+    module = types.ModuleType("numpy")
+    setattr(module, "__getattr__", namespace["__getattr__"])  # noqa: B010 - mypy: no module attrs
+    with pytest.raises(AttributeError) as raised:
+        exec(compile("np.float_\n", IN_CHECK, "exec"), {"np": module})
+    assert isolate.classify_exception(raised.value) == "check-error"

@@ -515,3 +515,20 @@ def test_runs_on_python_3_9(site_dir: Path, tmp_path: Path) -> None:
     assert run.verdict("user:crash.py") == "crash"
     # The built-in checks load on 3.9 too, and skip without their packages.
     assert run.verdict("numpy:copy-semantics") == "skipped"
+
+
+def test_checks_outside_their_valid_range_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    site = tmp_path / "old-numpy"
+    make_dist(site, "numpy", "numpy", "__version__ = '1.0'\n")
+    for sub in ("linalg", "fft", "random"):
+        (site / "numpy" / f"{sub}.py").write_text("")
+    (site / "numpy-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: numpy\nVersion: 1.0\n"
+    )
+    run = run_runner("--site", str(site), "--package", "numpy", "--only", "numpy:*")
+    assert run.returncode == 0, run.stderr
+    assert run.verdict("import:numpy") == "pass"
+    numpy_checks = {n: r for n, r in run.results.items() if n.startswith("numpy:")}
+    assert numpy_checks
+    assert {r["verdict"] for r in numpy_checks.values()} == {"skipped"}
+    assert {r["error"] for r in numpy_checks.values()} == {"needs numpy>=1.20, have 1.0"}

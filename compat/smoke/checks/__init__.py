@@ -1,24 +1,29 @@
 """The built-in checks and the small toolkit they share.
 
 Each check is a function decorated with :func:`check`, naming the distributions
-it needs; it imports them inside its body (never at module level: this module
-is also imported on the host, and in combinations that lack them) and asserts
+it needs and the releases of them it is written for (``valid``: a specifier per
+distribution); outside that range the runner skips it with the reason. A check
+imports its packages inside its body (never at module level: this module is
+also imported on the host, and in combinations that lack them) and asserts
 results, raising :class:`Skip` when the installed versions lack what it tests.
+Spellings that changed between releases go through :mod:`.shims`.
 
 Runs inside the environment under test: standard library only, Python 3.9+.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import dists, versions
 from ..isolate import Skip
 
-__all__ = ["Check", "Skip", "builtin_checks", "check", "mod", "version"]
+__all__ = ["Check", "Skip", "builtin_checks", "check", "installed", "mod", "version"]
 
 # The order checks run in: single packages first, so that a failure of a base
 # library is seen before the cross-package failures it causes.
@@ -38,26 +43,53 @@ CheckFunc = Callable[[], None]
 
 @dataclass(frozen=True)
 class Check:
-    """One built-in check: its name, the distributions it needs, its body."""
+    """One built-in check: its name, the distributions it needs, the releases of
+    them it is valid for (distribution, specifier), its body."""
 
     name: str
     needs: tuple[str, ...]
     func: CheckFunc
+    valid: tuple[tuple[str, str], ...] = ()
 
     @property
     def summary(self) -> str:
         return (self.func.__doc__ or "").strip().split("\n")[0]
 
+    def invalid_for(self, installed: Mapping[str, str]) -> str | None:
+        """Why the check does not apply to the ``installed`` versions (canonical
+        name to version), e.g. ``needs lightgbm>=3.0, have 2.3.1``; None when it does."""
+        reasons = []
+        for dist, specifier in self.valid:
+            have = installed.get(dist)
+            if have is None:
+                reasons.append(f"needs {dist}{specifier}, not installed")
+                continue
+            try:
+                ok = versions.satisfies(have, specifier)
+            except versions.InvalidVersion:
+                ok = True  # an unparsable local build: let the check itself decide
+            if not ok:
+                reasons.append(f"needs {dist}{specifier}, have {have}")
+        return "; ".join(reasons) or None
+
 
 _REGISTRY: list[Check] = []
 
 
-def check(*needs: str, name: str | None = None) -> Callable[[CheckFunc], CheckFunc]:
-    """Register a check needing ``needs`` (canonical distribution names).
+def check(
+    *needs: str, name: str | None = None, valid: Mapping[str, str] | None = None
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check needing ``needs`` (canonical distribution names), valid
+    for the releases ``valid`` names (e.g. ``{"lightgbm": ">=3.0"}``).
 
     Its name defaults to ``<needs joined by +>:<function name without check_>``,
     e.g. ``pandas+numpy:groupby-agg``.
     """
+    ranges = tuple(
+        sorted((dists.canonical(d), s.replace(" ", "")) for d, s in (valid or {}).items())
+    )
+    for _, specifier in ranges:
+        versions.check_specifier(specifier)  # a typo fails at load, on the host's tests too
 
     def register(func: CheckFunc) -> CheckFunc:
         short = (
@@ -66,7 +98,7 @@ def check(*needs: str, name: str | None = None) -> Callable[[CheckFunc], CheckFu
         full = name or "+".join(needs) + ":" + short.replace("_", "-")
         if any(c.name == full for c in _REGISTRY):
             raise ValueError(f"two checks are named {full}")
-        _REGISTRY.append(Check(name=full, needs=tuple(needs), func=func))
+        _REGISTRY.append(Check(name=full, needs=tuple(needs), func=func, valid=ranges))
         return func
 
     return register
@@ -83,6 +115,19 @@ def mod(name: str) -> Any:
     """Import a module of the environment under test (untyped on purpose: the
     checks are written against many versions of each package)."""
     return importlib.import_module(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_version(dist: str) -> str | None:
+    found = dists.find_distribution(dist)
+    return None if found is None else str(found.version)
+
+
+def installed(dist: str, specifier: str) -> bool:
+    """Whether the installed ``dist`` (a distribution name) meets ``specifier``:
+    for a check's branches between releases that it covers both of."""
+    have = _installed_version(dists.canonical(dist))
+    return have is not None and versions.satisfies(have, specifier)
 
 
 _NUMBERS = re.compile(r"\d+")

@@ -1,12 +1,14 @@
 """lightgbm: its native Dataset/train API (libgomp, lib_lightgbm), pandas input
 with a categorical column, and its scikit-learn API inside sklearn's machinery.
-Small data, few iterations, one thread. Written for lightgbm 3.3 and later."""
+Small data, few iterations, one thread. Written for lightgbm 2.3 and later
+(early stopping through :mod:`.shims`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import check, close, mod
+from .shims import lgb_early_stopping_fit, lgb_early_stopping_train
 
 PARAMS = {
     "learning_rate": 0.2,
@@ -32,7 +34,7 @@ def _r2(truth: Any, predicted: Any) -> float:
     return float(1 - ((truth - predicted) ** 2).sum() / ((truth - np.mean(truth)) ** 2).sum())
 
 
-@check("lightgbm", "numpy")
+@check("lightgbm", "numpy", valid={"lightgbm": ">=2.3"})
 def check_native_train() -> None:
     """Dataset/train with a validation set, early stopping and evaluation callbacks, save/load."""
     lgb = mod("lightgbm")
@@ -46,7 +48,7 @@ def check_native_train() -> None:
         num_boost_round=300,
         valid_sets=[valid],
         valid_names=["valid"],
-        callbacks=[lgb.early_stopping(10, verbose=False), lgb.record_evaluation(history)],
+        **lgb_early_stopping_train(10, history),
     )
     assert 0 < booster.best_iteration < 300, booster.best_iteration
     assert len(history["valid"]["l2"]) >= booster.best_iteration
@@ -59,7 +61,7 @@ def check_native_train() -> None:
     assert close(reloaded.predict(x[240:], num_iteration=booster.best_iteration), predicted, 1e-10)
 
 
-@check("lightgbm", "pandas")
+@check("lightgbm", "pandas", valid={"lightgbm": ">=2.3", "pandas": ">=1.0"})
 def check_pandas_categorical() -> None:
     """A DataFrame with a pandas categorical column: used as categorical, remapped at predict."""
     np = mod("numpy")
@@ -86,7 +88,7 @@ def check_pandas_categorical() -> None:
     assert close(booster.predict(reordered), predicted, 1e-10)
 
 
-@check("lightgbm", "scikit-learn")
+@check("lightgbm", "scikit-learn", valid={"lightgbm": ">=2.3", "scikit-learn": ">=1.0"})
 def check_sklearn_api() -> None:
     """LGBMClassifier/LGBMRegressor: fit, predict(_proba), eval_set early stopping, clone."""
     np = mod("numpy")
@@ -113,14 +115,14 @@ def check_sklearn_api() -> None:
         x_reg[:240],
         y_reg[:240],
         eval_set=[(x_reg[240:], y_reg[240:])],
-        callbacks=[lgb.early_stopping(10, verbose=False)],
+        **lgb_early_stopping_fit(10),
     )
     assert base.is_regressor(reg)
     assert 0 < reg.best_iteration_ < 300
     assert _r2(y_reg[240:], reg.predict(x_reg[240:])) > 0.8
 
 
-@check("lightgbm", "scikit-learn")
+@check("lightgbm", "scikit-learn", valid={"lightgbm": ">=2.3", "scikit-learn": ">=1.0"})
 def check_sklearn_pipeline_cv() -> None:
     """LGBMClassifier inside a sklearn Pipeline, cross_val_score and GridSearchCV."""
     np = mod("numpy")

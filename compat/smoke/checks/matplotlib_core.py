@@ -6,18 +6,13 @@ from __future__ import annotations
 import datetime
 import io
 
-from . import check, mod, version
+from . import check, mod
+from .shims import constrained_layout
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _layout_kwargs() -> dict[str, object]:
-    if version("matplotlib") >= (3, 5):
-        return {"layout": "constrained"}
-    return {"constrained_layout": True}
-
-
-@check("matplotlib")
+@check("matplotlib", valid={"matplotlib": ">=3.3"})
 def check_figure_formats() -> None:
     """Text, imshow, colorbar and contour on a Figure, saved as PNG (read back) and SVG."""
     np = mod("numpy")
@@ -26,7 +21,7 @@ def check_figure_formats() -> None:
     image = mod("matplotlib.image")
     assert matplotlib.get_backend().lower() == "agg", matplotlib.get_backend()
 
-    fig = figure.Figure(figsize=(4, 3), dpi=50, **_layout_kwargs())
+    fig = figure.Figure(figsize=(4, 3), dpi=50, **constrained_layout())
     ax = fig.add_subplot(1, 1, 1)
     field = np.outer(np.linspace(0, 1, 20), np.linspace(0, 1, 30))
     shown = ax.imshow(field, cmap="viridis", origin="lower")
@@ -53,7 +48,7 @@ def check_figure_formats() -> None:
     assert "<image" in text
 
 
-@check("matplotlib")
+@check("matplotlib", valid={"matplotlib": ">=3.3"})
 def check_pyplot_artists() -> None:
     """pyplot on Agg: lines, scatter, bars, histogram, errorbars, log and date axes, legend."""
     np = mod("numpy")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pickle
 
-from . import check, close, mod, version
+from . import check, close, installed, mod
 
 # Present in every numpy 1.x, removed by NumPy 2.0 (NEP 52). Downstream
 # packages that still use them fail at runtime: the cross-package checks
@@ -14,7 +14,7 @@ REMOVED_IN_2 = ("float_", "complex_", "NaN", "Inf", "unicode_", "string_", "cflo
 REMOVED_IN_2_DEPRECATED_IN_1_25 = ("product", "cumproduct", "sometrue", "alltrue", "round_")
 
 
-@check("numpy")
+@check("numpy", valid={"numpy": ">=1.20"})
 def check_copy_semantics() -> None:
     """np.array(copy=False) never copies in 2.x (raises instead), copies if needed in 1.x."""
     np = mod("numpy")
@@ -24,7 +24,7 @@ def check_copy_semantics() -> None:
     converted = np.asarray(base, dtype=np.float32)
     assert converted.dtype == np.float32
     assert not np.shares_memory(converted, base)
-    if version(np) >= (2,):
+    if installed("numpy", ">=2"):
         for needs_copy, dtype in (([1.0, 2.0], None), (base, np.float32)):
             try:
                 np.array(needs_copy, dtype=dtype, copy=False)
@@ -52,12 +52,11 @@ def check_copy_semantics() -> None:
         assert not np.shares_memory(converted, base)
 
 
-@check("numpy")
+@check("numpy", valid={"numpy": ">=1.20"})
 def check_removed_aliases() -> None:
     """The aliases NumPy 2.0 removed are gone in 2.x and present in 1.x."""
     np = mod("numpy")
-    v = version(np)
-    if v >= (2,):
+    if installed("numpy", ">=2"):
         for alias in REMOVED_IN_2 + REMOVED_IN_2_DEPRECATED_IN_1_25:
             try:
                 getattr(np, alias)
@@ -75,7 +74,7 @@ def check_removed_aliases() -> None:
         assert np.isnan(np.NaN)
 
 
-@check("numpy")
+@check("numpy", valid={"numpy": ">=1.20"})
 def check_promotion() -> None:
     """Type promotion: NEP 50 (weak Python scalars) in 2.x, value-based casting in 1.x."""
     np = mod("numpy")
@@ -84,7 +83,7 @@ def check_promotion() -> None:
     assert (np.array([1.0], dtype=np.float32) + 3.0).dtype == np.float32
     assert np.result_type(np.int8, np.uint8) == np.int16
     assert (np.float32(1) + np.float64(1)).dtype == np.float64
-    if version(np) >= (2,):
+    if installed("numpy", ">=2"):
         assert (np.float32(3) + 3.0).dtype == np.float32
         assert (np.uint8(1) + 2).dtype == np.uint8
         try:
@@ -98,7 +97,7 @@ def check_promotion() -> None:
         assert (small + 300).dtype == np.int16
 
 
-@check("numpy")
+@check("numpy", valid={"numpy": ">=1.20"})
 def check_linalg_fft_random() -> None:
     """BLAS/LAPACK (solve, eigh, svd, lstsq, qr), FFT and the random generators compute right."""
     np = mod("numpy")
@@ -134,7 +133,7 @@ def check_linalg_fft_random() -> None:
     assert legacy.tolist() == np.random.RandomState(42).randint(0, 100, size=5).tolist()
 
 
-@check("numpy")
+@check("numpy", valid={"numpy": ">=1.20"})
 def check_dtypes_and_ufuncs() -> None:
     """datetime64, strings, structured dtypes, einsum, sorting, pickling behave."""
     np = mod("numpy")

@@ -27,7 +27,7 @@ def _frame() -> Any:
     return pd.DataFrame({"a": x, "b": x**2, "c": -x})
 
 
-@check("pandas", "matplotlib")
+@check("pandas", "matplotlib", valid={"pandas": ">=1.5", "matplotlib": ">=3.3"})
 def check_line_plots() -> None:
     """DataFrame.plot: several lines and a legend, secondary_y, subplots=True; PNG output."""
     np = mod("numpy")
@@ -56,7 +56,7 @@ def check_line_plots() -> None:
         plt.close("all")
 
 
-@check("pandas", "matplotlib")
+@check("pandas", "matplotlib", valid={"pandas": ">=1.5", "matplotlib": ">=3.3"})
 def check_bar_hist_scatter_box() -> None:
     """bar/barh (stacked), hist (Series and DataFrame.hist), scatter with colour column, box."""
     np = mod("numpy")
@@ -91,7 +91,7 @@ def check_bar_hist_scatter_box() -> None:
         plt.close("all")
 
 
-@check("pandas", "matplotlib")
+@check("pandas", "matplotlib", valid={"pandas": ">=1.5", "matplotlib": ">=3.3"})
 def check_time_series_plots() -> None:
     """Date-indexed plots through pandas' converters, mixed frequencies on one axes, area."""
     np = mod("numpy")

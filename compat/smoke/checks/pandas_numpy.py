@@ -9,7 +9,7 @@ import io
 from . import check, close, mod
 
 
-@check("pandas", "numpy")
+@check("pandas", "numpy", valid={"pandas": ">=1.5"})
 def check_frames_dtypes() -> None:
     """A frame of every common dtype: to_numpy, numpy ufuncs, reductions, CSV round trip."""
     np = mod("numpy")
@@ -70,7 +70,7 @@ def check_frames_dtypes() -> None:
     assert pd.DataFrame(df[["i", "f"]].to_dict("records")).equals(df[["i", "f"]])
 
 
-@check("pandas", "numpy")
+@check("pandas", "numpy", valid={"pandas": ">=1.5"})
 def check_groupby_agg() -> None:
     """groupby with named and multiple aggregations, transform, categorical and multi keys."""
     np = mod("numpy")
@@ -108,7 +108,7 @@ def check_groupby_agg() -> None:
     )
 
 
-@check("pandas", "numpy")
+@check("pandas", "numpy", valid={"pandas": ">=1.5"})
 def check_merge_pivot_reshape() -> None:
     """merge (inner/left/outer), join, concat, pivot_table, melt, crosstab, unstack."""
     np = mod("numpy")
@@ -148,7 +148,7 @@ def check_merge_pivot_reshape() -> None:
     assert wide.to_numpy().sum() == 15
 
 
-@check("pandas", "numpy")
+@check("pandas", "numpy", valid={"pandas": ">=1.5"})
 def check_datetime_resample_rolling() -> None:
     """date_range, resample, rolling/expanding/ewm windows, time zones, dt accessor."""
     np = mod("numpy")
@@ -185,7 +185,7 @@ def check_datetime_resample_rolling() -> None:
     assert pd.Timestamp("2024-01-31") + pd.offsets.MonthEnd(1) == pd.Timestamp("2024-02-29")
 
 
-@check("pandas", "numpy")
+@check("pandas", "numpy", valid={"pandas": ">=1.5"})
 def check_categorical_strings() -> None:
     """Ordered categoricals, cut, get_dummies, and the .str methods (nullable strings too)."""
     np = mod("numpy")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import check, close, mod
 
 
-@check("scipy")
+@check("scipy", valid={"scipy": ">=1.6"})
 def check_linalg() -> None:
     """scipy.linalg solve, eigh, svd, lu, cholesky, expm and the raw LAPACK wrappers."""
     np = mod("numpy")
@@ -33,7 +33,7 @@ def check_linalg() -> None:
     assert close(linalg.blas.dgemm(1.0, a, a), a @ a, 1e-8)
 
 
-@check("scipy")
+@check("scipy", valid={"scipy": ">=1.6"})
 def check_sparse() -> None:
     """CSR/CSC arithmetic, spsolve (SuperLU), eigsh (ARPACK), lsqr and cg."""
     np = mod("numpy")
@@ -62,7 +62,7 @@ def check_sparse() -> None:
     assert close((lap + sparse.identity(n)) @ x_cg, ones, 1e-3)
 
 
-@check("scipy")
+@check("scipy", valid={"scipy": ">=1.6"})
 def check_optimize() -> None:
     """minimize (BFGS, L-BFGS-B, Nelder-Mead), linprog (HiGHS), root, curve_fit."""
     np = mod("numpy")
@@ -101,7 +101,7 @@ def check_optimize() -> None:
     assert close(params, [2.5, 1.3], 1e-4)
 
 
-@check("scipy")
+@check("scipy", valid={"scipy": ">=1.6"})
 def check_stats() -> None:
     """Distributions (pdf/cdf/ppf/rvs), tests, kde, descriptive statistics."""
     np = mod("numpy")
@@ -128,7 +128,7 @@ def check_stats() -> None:
     assert close(stats.describe([1, 2, 3, 4]).mean, 2.5)
 
 
-@check("scipy")
+@check("scipy", valid={"scipy": ">=1.6"})
 def check_interpolate_signal_misc() -> None:
     """interpolate (splines, FITPACK, griddata), signal filters, fft, special, ndimage, spatial."""
     np = mod("numpy")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import Skip, check, close, mod, version
-from .sklearn_scipy import one_hot_encoder
+from . import check, close, installed, mod
+from .shims import one_hot_encoder
 
 
 def _frame() -> Any:
@@ -28,7 +28,7 @@ def _frame() -> Any:
     return frame
 
 
-@check("scikit-learn", "pandas")
+@check("scikit-learn", "pandas", valid={"scikit-learn": ">=1.0", "pandas": ">=1.5"})
 def check_fit_predict_frames() -> None:
     """Estimators fitted on DataFrames keep feature names and predict on frames and Series."""
     np = mod("numpy")
@@ -52,12 +52,12 @@ def check_fit_predict_frames() -> None:
     filled = impute.SimpleImputer(strategy="mean").fit_transform(holes.astype("float64"))
     assert close(filled[:, 0], [1.0, 8 / 3, 3.0, 4.0])
     assert close(filled[2, 1], 7 / 3)
-    if version("sklearn") >= (1, 2):  # nullable pandas dtypes accepted directly since 1.2
+    if installed("scikit-learn", ">=1.2"):  # nullable pandas dtypes accepted directly since 1.2
         direct = impute.SimpleImputer(strategy="median").fit_transform(holes)
         assert close(direct[:, 0], [1.0, 3.0, 3.0, 4.0])
 
 
-@check("scikit-learn", "pandas")
+@check("scikit-learn", "pandas", valid={"scikit-learn": ">=1.0", "pandas": ">=1.5"})
 def check_column_transformer() -> None:
     """ColumnTransformer selecting columns by name (numeric + categorical), in a pipeline."""
     compose = mod("sklearn.compose")
@@ -84,12 +84,10 @@ def check_column_transformer() -> None:
     assert (model.predict(shuffled) == model.predict(features)).all()
 
 
-@check("scikit-learn", "pandas")
+@check("scikit-learn", "pandas", valid={"scikit-learn": ">=1.2", "pandas": ">=1.5"})
 def check_set_output_pandas() -> None:
     """set_output(transform="pandas"): frames out of transformers and ColumnTransformer."""
     pd = mod("pandas")
-    if version("sklearn") < (1, 2):
-        raise Skip("set_output is new in scikit-learn 1.2")
     compose = mod("sklearn.compose")
     preprocessing = mod("sklearn.preprocessing")
     frame = _frame()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import check, close, mod, version
+from . import check, close, mod
+from .shims import one_hot_encoder
 
 
 def _classification(n: int = 200, d: int = 8, seed: int = 0) -> tuple[Any, Any]:
@@ -18,14 +19,7 @@ def _classification(n: int = 200, d: int = 8, seed: int = 0) -> tuple[Any, Any]:
     return x, y
 
 
-def one_hot_encoder(**kwargs: Any) -> Any:
-    """OneHotEncoder with sparse (or dense) output: the keyword was renamed in 1.2."""
-    dense = kwargs.pop("dense", False)
-    keyword = "sparse_output" if version("sklearn") >= (1, 2) else "sparse"
-    return mod("sklearn.preprocessing").OneHotEncoder(**{keyword: not dense}, **kwargs)
-
-
-@check("scikit-learn", "scipy")
+@check("scikit-learn", "scipy", valid={"scikit-learn": ">=1.0", "scipy": ">=1.6"})
 def check_sparse_linear_models() -> None:
     """LogisticRegression (lbfgs) and Ridge (sparse_cg, lsqr) fitted on CSR input."""
     np = mod("numpy")
@@ -52,7 +46,7 @@ def check_sparse_linear_models() -> None:
     assert close(through_origin.coef_, true_coef, 1e-4)
 
 
-@check("scikit-learn", "scipy")
+@check("scikit-learn", "scipy", valid={"scikit-learn": ">=1.0", "scipy": ">=1.6"})
 def check_eigen_solvers() -> None:
     """TruncatedSVD and PCA with ARPACK, KernelPCA (arpack vs dense), SpectralEmbedding."""
     np = mod("numpy")
@@ -86,7 +80,7 @@ def check_eigen_solvers() -> None:
     assert embedding.std(axis=0).min() > 0
 
 
-@check("scikit-learn", "scipy")
+@check("scikit-learn", "scipy", valid={"scikit-learn": ">=1.0", "scipy": ">=1.6"})
 def check_scipy_backed_estimators() -> None:
     """QuantileRegressor (HiGHS), IsotonicRegression, KernelDensity, KD-tree neighbours,
     multinomial LogisticRegression (scipy's L-BFGS-B)."""
@@ -133,7 +127,7 @@ def check_scipy_backed_estimators() -> None:
     assert multi.coef_.shape == (3, 2)
 
 
-@check("scikit-learn", "scipy")
+@check("scikit-learn", "scipy", valid={"scikit-learn": ">=1.0", "scipy": ">=1.6"})
 def check_pipelines_cv() -> None:
     """train_test_split, scaled pipeline, cross_val_score, GridSearchCV, sparse one-hot."""
     np = mod("numpy")

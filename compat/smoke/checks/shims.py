@@ -1,0 +1,79 @@
+"""Every spelling the checks need that changed between releases, in one place.
+
+A check calls these instead of branching on versions itself, so that the
+releases a check supports are visible here and in its ``valid`` range, and a
+new rename is fixed once. Each shim names the release that changed the API.
+
+Runs inside the environment under test: standard library only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import installed, mod
+
+
+def one_hot_encoder(**kwargs: Any) -> Any:
+    """OneHotEncoder with sparse (or, with ``dense=True``, dense) output:
+    ``sparse`` became ``sparse_output`` in scikit-learn 1.2."""
+    dense = kwargs.pop("dense", False)
+    keyword = "sparse_output" if installed("scikit-learn", ">=1.2") else "sparse"
+    return mod("sklearn.preprocessing").OneHotEncoder(**{keyword: not dense}, **kwargs)
+
+
+def constrained_layout() -> dict[str, Any]:
+    """Figure keywords for the constrained layout engine: ``layout=`` is new in
+    matplotlib 3.5 (``constrained_layout=True`` before)."""
+    if installed("matplotlib", ">=3.5"):
+        return {"layout": "constrained"}
+    return {"constrained_layout": True}
+
+
+def lgb_early_stopping_fit(rounds: int) -> dict[str, Any]:
+    """Keywords for ``LGBM*.fit`` that stop early on its ``eval_set``: lightgbm
+    2.x sets ``best_iteration_`` only from ``early_stopping_rounds`` given to
+    fit; 3.x takes the ``early_stopping`` callback (and 4.0 removed the keyword)."""
+    lgb = mod("lightgbm")
+    if installed("lightgbm", "<3"):
+        return {"early_stopping_rounds": rounds, "verbose": False}
+    return {"callbacks": [lgb.early_stopping(rounds, verbose=False)]}
+
+
+def lgb_early_stopping_train(rounds: int, history: dict[str, Any]) -> dict[str, Any]:
+    """Keywords for ``lightgbm.train`` that stop early and record the evaluation
+    into ``history``: keywords in lightgbm 2.x, callbacks from 3.0 (the keywords
+    were removed in 4.0)."""
+    lgb = mod("lightgbm")
+    if installed("lightgbm", "<3"):
+        return {"early_stopping_rounds": rounds, "evals_result": history, "verbose_eval": False}
+    return {
+        "callbacks": [lgb.early_stopping(rounds, verbose=False), lgb.record_evaluation(history)]
+    }
+
+
+def lgb_quiet_train() -> dict[str, Any]:
+    """Keywords for ``lightgbm.train`` without evaluation logging: ``verbose_eval``
+    before 4.0 (where its default logged every round with a validation set)."""
+    if installed("lightgbm", "<4"):
+        return {"verbose_eval": False}
+    return {}
+
+
+def sparse_matrix(dense: Any, fmt: str = "csr") -> Any:
+    """A scipy sparse matrix of ``dense`` (the ``*_matrix`` classes every scipy has,
+    not the ``*_array`` ones new in 1.8)."""
+    sparse = mod("scipy.sparse")
+    return getattr(sparse, f"{fmt}_matrix")(dense)
+
+
+def pandas_has_copy_on_write() -> bool:
+    """Copy-on-write is an option from pandas 1.5 and always on from 3.0."""
+    return installed("pandas", ">=1.5")
+
+
+def enable_copy_on_write() -> None:
+    """Turn copy-on-write on where it is an option (pandas 1.5 to 2.x)."""
+    pd = mod("pandas")
+    if installed("pandas", ">=1.5,<3"):
+        pd.set_option("mode.copy_on_write", True)
