@@ -225,10 +225,14 @@ class CheckVerdict(enum.StrEnum):
     CRASH = "crash"
     TIMEOUT = "timeout"
     SKIPPED = "skipped"
+    # The check itself called an API the installed release never had: a defect
+    # of the check, shown loudly but never an incompatibility of the packages.
+    CHECK_ERROR = "check-error"
 
     def as_verdict(self) -> Verdict | None:
-        """The combination verdict this check implies; None for a skipped check."""
-        if self is CheckVerdict.SKIPPED:
+        """The combination verdict this check implies; None for a skipped check
+        and for a check-error, which say nothing about the combination."""
+        if self in (CheckVerdict.SKIPPED, CheckVerdict.CHECK_ERROR):
             return None
         return Verdict(self.value)
 
@@ -283,6 +287,16 @@ class ComboResult:
     @property
     def ok(self) -> bool:
         return self.verdict.ok
+
+    @property
+    def check_errors(self) -> tuple[CheckResult, ...]:
+        """Checks that failed by their own defect (not counted in the verdict)."""
+        return tuple(c for c in self.checks if c.verdict is CheckVerdict.CHECK_ERROR)
+
+    @property
+    def skipped_checks(self) -> tuple[CheckResult, ...]:
+        """Checks that did not apply (a package missing or out of their range)."""
+        return tuple(c for c in self.checks if c.verdict is CheckVerdict.SKIPPED)
 
     def to_json(self) -> dict[str, Any]:
         return {

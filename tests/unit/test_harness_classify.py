@@ -6,7 +6,7 @@ import pytest
 
 from compat.harness.classify import Outcome, classify
 from compat.harness.sysdeps import install_command, missing_libraries, packages_for
-from compat.model import CheckResult, CheckVerdict, ComboResult, Verdict, overall, worst
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall, worst
 from tests.unit.test_harness_fakes import (
     combo,
     done,
@@ -194,3 +194,40 @@ def test_results_round_trip_through_json(tmp_path: Path) -> None:
         log="all",
     )
     assert ComboResult.from_json(r.to_json()) == r
+
+
+def test_a_check_error_is_listed_but_never_makes_the_combination_fail() -> None:
+    out = events(
+        start("a"),
+        result("a", "pass"),
+        start("lightgbm+scikit-learn:sklearn-api"),
+        result(
+            "lightgbm+scikit-learn:sklearn-api",
+            "check-error",
+            "TypeError: fit() got an unexpected keyword argument 'callbacks'",
+        ),
+        done(),
+    )
+    outcome = _classify(out)
+    assert outcome.verdict is Verdict.PASS
+    assert outcome.failed_check is None
+    assert outcome.checks[1].verdict is CheckVerdict.CHECK_ERROR
+    assert CheckVerdict.CHECK_ERROR.as_verdict() is None
+    combo_result = ComboResult(
+        combo=Combo(target="t", requested=(), pins=()),
+        verdict=outcome.verdict,
+        checks=tuple(outcome.checks),
+    )
+    assert [c.name for c in combo_result.check_errors] == ["lightgbm+scikit-learn:sklearn-api"]
+
+    with_failure = _classify(
+        events(
+            start("b"),
+            result("b", "check-error", "AttributeError: module 'x' has no attribute 'y'"),
+            start("c"),
+            result("c", "runtime-error", "AssertionError: wrong"),
+            done(),
+        )
+    )
+    assert with_failure.verdict is Verdict.RUNTIME_ERROR
+    assert with_failure.failed_check == "c"
