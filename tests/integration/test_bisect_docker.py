@@ -16,16 +16,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.bisect import bisect
 from compat.harness import RunOptions, make_backend
 from compat.model import Combo, ComboResult, Verdict
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Preferences, Resolver
-from compat.scan import recorded_run
 from compat.settings import NetworkSettings
 from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
+from compat.workflows.bisect import bisect
+from compat.workflows.steps import recorded_run
 from tests.integration.conftest import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -100,7 +100,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         assert verdicts[good.id] is Verdict.PASS
         assert verdicts[failing.id] is Verdict.IMPORT_ERROR
 
-        found = bisect(store, backend, index, ids[failing.id], notify=print)  # good: closest
+        found = bisect(store, backend, index, ids[failing.id])  # good: closest
         print("\n".join(found.lines()))
 
         assert found.good_result_id == ids[good.id]

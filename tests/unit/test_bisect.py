@@ -14,7 +14,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.bisect import BisectResult, bisect, ddmin, differences, same_failure
 from compat.errors import NothingKnownGood, UsageError
 from compat.index.snapshot import SnapshotIndex
 from compat.model import Combo, ComboResult, Verdict
@@ -22,10 +21,12 @@ from compat.report import BaseReport, incompatibility_lines
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan, mark_known
 from compat.resolve.resolver import Preferences, Resolver
-from compat.scan import pick_known_good
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
+from compat.workflows.bisect import BisectResult, bisect, ddmin, differences, same_failure
+from compat.workflows.lock import pick_known_good
+from tests.helpers.reporter import RecordingReporter
 
 DATA = Path(__file__).parent.parent / "data"
 INDEX = SnapshotIndex(DATA / "index")
@@ -139,9 +140,9 @@ def test_finds_exactly_numpy_and_pandas_among_five_changes_in_few_runs(store: St
     assert {c.name for c in differences(good, failing)} == set(FAILING)
     good_id, failing_id = record(store, (good, False), (failing, True))
     backend = FakeBackend()
-    said: list[str] = []
+    said = RecordingReporter()
 
-    found = bisect(store, backend, INDEX, failing_id, good_id, notify=said.append)
+    found = bisect(store, backend, INDEX, failing_id, good_id, reporter=said)
 
     assert {c.name for c in found.culprits} == {"numpy", "pandas"}
     assert found.packages == {"numpy": "2.0.2", "pandas": "2.1.1"}
@@ -170,7 +171,7 @@ def test_finds_exactly_numpy_and_pandas_among_five_changes_in_few_runs(store: St
     assert known.verdict is Verdict.IMPORT_ERROR
     assert known.explanation == ABI_ERROR
     assert set(known.evidence) == set(found.evidence)
-    assert any("bisecting 5 changed packages" in line for line in said)
+    assert any("bisecting 5 changed packages" in line for line in said.lines)
     text = "\n".join(found.lines())
     assert "numpy 1.26.4 -> 2.0.2" in text
     assert "pandas 2.2.2 -> 2.1.1" in text

@@ -18,7 +18,12 @@ from compat.lock import LockInput, write_lock
 from compat.lock.write import RECORD
 from compat.matrix import Matrix, load_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, Verdict
-from compat.nightly import (
+from compat.resolve.candidates import CandidateSource
+from compat.resolve.planner import Plan, Planner
+from compat.store import Store, sqlite_url
+from compat.targets.profiles import target_from_profile
+from compat.targets.target import Target
+from compat.workflows.nightly import (
     BaseOutcome,
     LockChanged,
     NightlyOutcome,
@@ -32,11 +37,6 @@ from compat.nightly import (
     regressions,
     tracked_versions,
 )
-from compat.resolve.candidates import CandidateSource
-from compat.resolve.planner import Plan, Planner
-from compat.store import Store, sqlite_url
-from compat.targets.profiles import target_from_profile
-from compat.targets.target import Target
 
 ROOT = Path(__file__).parent.parent.parent
 SNAPSHOT = ROOT / "tests" / "data" / "index"

@@ -8,9 +8,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.errors import UsageError
-from compat.junit import write_junit
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
-from compat.scan import Row, parse_shard, shard
+from compat.report.junit import write_junit
+from compat.report.summary import Row
+from compat.workflows.scan import Shard
 
 
 def combo(numpy: str, pandas: str) -> Combo:
@@ -32,18 +33,18 @@ COMBOS = [combo(f"2.{a}.0", f"2.{b}.0") for a in range(5) for b in range(4)]
 
 
 def test_shards_are_disjoint_cover_the_plan_and_stable() -> None:
-    slices = [shard(COMBOS, k, 3) for k in (1, 2, 3)]
+    slices = [Shard(k=k, n=3).select(COMBOS) for k in (1, 2, 3)]
     ids = [c.id for s in slices for c in s]
     assert sorted(ids) == sorted(c.id for c in COMBOS)
     assert len(set(ids)) == len(ids)
     # a combination keeps its shard when others leave the plan
-    assert {c.id for c in shard(COMBOS[::2], 2, 3)} <= {c.id for c in slices[1]}
+    assert {c.id for c in Shard(k=2, n=3).select(COMBOS[::2])} <= {c.id for c in slices[1]}
 
 
 @pytest.mark.parametrize("bad", ["3", "0/2", "3/2", "a/b"])
 def test_bad_shard_spec(bad: str) -> None:
     with pytest.raises(UsageError, match="--shard"):
-        parse_shard(bad)
+        Shard.parse(bad)
 
 
 def test_junit_has_one_case_per_combination_with_failures(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """What the commands show: plans, progress, summaries, results. Output goes to
-stdout (``out``); notices and progress go to stderr (``err``), so JSON stays clean."""
+stdout (``out``); notices and progress go to stderr (``err``), so JSON stays clean.
+``ConsoleReporter`` is the ``Reporter`` the workflows report through."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -15,13 +14,15 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.status import Status
 from rich.table import Table
 
-from compat.harness import Backend
 from compat.model import Combo, ComboResult, FileKind
+from compat.report.summary import Row
+from compat.report.view import format_bytes
+from compat.reporter import Reporter
 from compat.resolve.planner import Plan
-from compat.scan import Row
-from compat.targets.target import Target
+from compat.workflows.scan import ScanOutcome
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -67,39 +68,63 @@ def show_plan(plan: Plan, known: dict[str, str]) -> None:
         )
 
 
-def run_with_progress(
-    backend: Backend, target: Target, combos: list[Combo], record: Callable[[ComboResult], object]
-) -> list[ComboResult]:
-    """Run with a progress display; each result is recorded and echoed as it lands."""
-    results: list[ComboResult] = []
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
+class ConsoleReporter(Reporter):
+    """The reporter the commands hand to workflows: notices, a spinner while
+    planning, progress bars while running, a line per result as it lands."""
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+    def __init__(self, console: Console = err) -> None:
+        self.console = console
+        self._status: Status | None = None
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
 
-        def on_result(result: ComboResult) -> None:
-            results.append(result)
-            record(result)
-            style = "green" if result.ok else "red"
-            extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
-            progress.console.print(
-                f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
-                highlight=False,
-            )
+    def notice(self, message: str) -> None:
+        self.console.print(message, highlight=False)
 
-        backend.run(target, combos, on_result=on_result, progress=on_progress)
-    return results
+    def warning(self, message: str) -> None:
+        self.console.print(message, style="yellow")
+
+    def plan_started(self, matrix: str, target: str) -> None:
+        self._status = self.console.status(f"planning {matrix} for {target}…")
+        self._status.start()
+
+    def plan_finished(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def run_started(self, total: int) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._tasks = {}
+        self._progress.start()
+
+    def stage_progress(self, stage: str, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total)
+
+    def combo_finished(self, result: ComboResult) -> None:
+        style = "green" if result.ok else "red"
+        extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
+        self.console.print(
+            f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
+            highlight=False,
+        )
+
+    def run_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def show_summary(rows: list[Row], *, title: str) -> None:
@@ -145,3 +170,19 @@ def show_result(result: ComboResult) -> None:
         counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
     listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s")
+
+
+def show_scan(outcome: ScanOutcome) -> None:
+    """The summary table, the base's known-good image size, where the results went."""
+    show_summary(list(outcome.rows), title=outcome.title)
+    target = outcome.target
+    size = outcome.image_size
+    if size is not None:
+        out.print(
+            f"known-good image on {target.name}: {format_bytes(size.total_size)}, "
+            f"the stack adds {format_bytes(size.added_size)} ({size.image})",
+            highlight=False,
+        )
+    else:
+        out.print(f"no known-good image measured on {target.name} yet: run compat image")
+    err.print(f"results: {outcome.store_url} (run {outcome.run_id})", highlight=False)

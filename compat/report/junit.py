@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compat.model import ComboResult
-from compat.scan import Row
+from compat.report.summary import Row
 
 _FAILURE_KIND = {"timeout": "error", "crash": "error"}
 

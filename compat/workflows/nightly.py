@@ -8,8 +8,9 @@ versions are unchanged and only a dependency moved) is a regression; a different
 best known-good combination than the committed lock is a lock change. Both end the
 run with a non-zero exit status and a report saying what happened.
 
-Pure functions over values, plus ``nightly_base`` which takes the store and a
-``run`` callable (the CLI's backend) so it can be tested with fakes.
+Pure functions over values; ``nightly_base`` runs one base with the store and a
+``run`` callable (so it can be tested with fakes); ``nightly`` runs every base with
+a backend, recording each result, and rewrites the locks that moved.
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat.errors import LockChanged, LockError, RegressionFound
+from compat.index.base import Index
 from compat.lock import read_lock
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
+from compat.reporter import Reporter
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
 from compat.store import Store
+from compat.targets.profiles import PROFILES
+from compat.targets.target import Target
+from compat.workflows.lock import lock_dir_for, lock_known_good
+from compat.workflows.steps import Runner, backend_target, make_plan, recorded_run, run_and_record
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
 
@@ -419,10 +426,89 @@ def nightly_base(
     )
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NightlyRequest:
+    """The matrix to watch, its planning knobs, the bases and where their locks live."""
+
+    matrix: Matrix
+    matrix_path: str  # recorded with each run
+    bases: tuple[str, ...] = ()  # default: the matrix's bases
+    strategy: str | None = None
+    last_minors: int | None = None
+    cap: int | None = None
+    no_binary: frozenset[NormalizedName] = frozenset()
+    lock_root: Path = Path("lock")
+
+
+def nightly(
+    request: NightlyRequest,
+    *,
+    backend: Runner,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+    cache_dir: Path,
+) -> NightlyOutcome:
+    """Every base's night, each result recorded as it lands; a base whose best
+    known-good combination moved gets its lockfiles under ``lock_root`` rewritten."""
+    matrix = request.matrix
+    build = matrix.build.with_no_binary(request.no_binary)
+    outcomes = []
+    for base in request.bases or matrix.bases or ("debian-slim",):
+        named = base in PROFILES  # a matrix's bases are profile names or image references
+        target = backend_target(
+            backend,
+            base=base if named else None,
+            image=None if named else base,
+            python=matrix.python,
+            cache_dir=cache_dir,
+            reporter=reporter,
+        )
+        source = CandidateSource(index, target, build)
+
+        def run_combos(combos: list[Combo], target: Target = target) -> list[ComboResult]:
+            with recorded_run(
+                store,
+                target,
+                backend=backend.kind,
+                matrix_name=matrix.name,
+                matrix_path=request.matrix_path,
+                strategy="nightly",
+            ) as run_id:
+                return run_and_record(backend, store, run_id, target, combos, reporter)
+
+        def plan(source: CandidateSource = source) -> Plan:
+            return make_plan(
+                source,
+                matrix,
+                strategy=request.strategy,
+                last_minors=request.last_minors,
+                cap=request.cap,
+                reporter=reporter,
+            )
+
+        lock_dir = lock_dir_for(target.name, request.lock_root)
+        outcome = nightly_base(
+            scope=target.name,
+            source=source,
+            matrix=matrix,
+            plan=plan,
+            store=store,
+            lock_dir=lock_dir,
+            run=run_combos,
+            last_minors=request.last_minors,
+        )
+        if outcome.lock_changed:
+            lock_known_good(store, target.name, lock_dir, cache_dir=cache_dir)
+        outcomes.append(outcome)
+    return NightlyOutcome(bases=tuple(outcomes))
+
+
 __all__ = [
     "BaseOutcome",
     "LockChanged",
     "NightlyOutcome",
+    "NightlyRequest",
     "Regression",
     "RegressionFound",
     "as_seen",
@@ -431,6 +517,7 @@ __all__ = [
     "lock_changed",
     "locked_combo",
     "new_versions",
+    "nightly",
     "nightly_base",
     "nightly_plan",
     "regressions",

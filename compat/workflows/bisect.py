@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -22,32 +21,17 @@ from compat.errors import NothingKnownGood, UsageError
 from compat.index.base import Index
 from compat.matrix import BuildPolicy
 from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
+from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
-from compat.scan import recorded_run
 from compat.store import Store, StoredResult
 from compat.targets.target import Target
+from compat.workflows.steps import Runner, recorded_run
 
 # Failures that show up while running the stack (not while preparing it) are one
 # class: a numpy ABI break may surface as an import error or a crash depending on
 # which check touches it first.
 _RUNTIME = frozenset({Verdict.IMPORT_ERROR, Verdict.RUNTIME_ERROR, Verdict.CRASH})
-
-
-class Runner(Protocol):
-    """What bisection needs of a backend (``compat.harness.Backend``, or a fake)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    def run(
-        self,
-        target: Target,
-        combos: Sequence[Combo],
-        *,
-        on_result: Callable[[ComboResult], None],
-        progress: Callable[[str, int, int], None],
-    ) -> list[ComboResult]: ...
 
 
 def same_failure(
@@ -223,7 +207,7 @@ class _Bisector:
         run_id: str,
         good: StoredResult,
         failing: StoredResult,
-        notify: Callable[[str], None],
+        reporter: Reporter,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -233,7 +217,7 @@ class _Bisector:
         self.good = good.result
         self.failing = failing.result
         self.changes = {c.name: c for c in differences(self.good.combo, self.failing.combo)}
-        self.notify = notify
+        self.reporter = reporter
         self.probes: dict[frozenset[NormalizedName], Probe] = {}
         self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
 
@@ -261,7 +245,8 @@ class _Bisector:
         names = tuple(sorted(switched))
         mixed = self.mix(switched)
         if isinstance(mixed, Conflict):  # not even installable when forced: no answer
-            self.notify(f"probe {', '.join(names)}: cannot be pinned ({mixed.explanation})")
+            why = mixed.explanation
+            self.reporter.notice(f"probe {', '.join(names)}: cannot be pinned ({why})")
             return Probe(switched=names, verdict=Verdict.METADATA_CONFLICT, failed=False)
         for known in (self.good, self.failing):
             if mixed.id == known.combo.id:
@@ -285,7 +270,8 @@ class _Bisector:
         )
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
         state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
-        self.notify(f"probe {', '.join(f'{n} {self.changes[n].new}' for n in names)}: {state}")
+        moved = ", ".join(f"{n} {self.changes[n].new}" for n in names)
+        self.reporter.notice(f"probe {moved}: {state}")
         return probe
 
     def _probe_of(
@@ -322,7 +308,7 @@ def bisect(
     good: int | str | None = None,
     *,
     build: BuildPolicy | None = None,
-    notify: Callable[[str], None] = lambda _: None,
+    reporter: Reporter | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> BisectResult:
     """Find the smallest set of package changes from ``good`` to ``failing`` (result
@@ -330,6 +316,7 @@ def bisect(
     incompatibility of the base. Without ``good``: the closest known-good
     combination on the same image."""
     started = clock()
+    reporter = reporter or Reporter()
     bad = find_result(store, failing)
     if bad.result.verdict.ok:
         raise UsageError(f"result {bad.id} passed: give a failing result to bisect")
@@ -354,13 +341,13 @@ def bisect(
         raise UsageError(
             f"results {fine.id} and {bad.id} install the same versions: nothing to bisect"
         )
-    notify(
+    reporter.notice(
         f"bisecting {len(changes)} changed packages between result {fine.id} (pass) "
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
     )
     source = CandidateSource(index, target, build)
     with recorded_run(store, target, backend=backend.kind, strategy="bisect") as run_id:
-        bisector = _Bisector(store, backend, source, target, run_id, fine, bad, notify)
+        bisector = _Bisector(store, backend, source, target, run_id, fine, bad, reporter)
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure
         bisector.probes[frozenset()] = bisector._probe_of((), fine.result, ran=False, rid=fine.id)
@@ -434,7 +421,6 @@ def _context(
 __all__ = [
     "BisectResult",
     "Probe",
-    "Runner",
     "bisect",
     "closest_known_good",
     "ddmin",

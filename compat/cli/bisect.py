@@ -1,0 +1,52 @@
+"""``compat bisect``: the smallest set of package changes that explains a failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from compat.cli.console import ConsoleReporter, out
+from compat.cli.options import (
+    Settings,
+    names,
+    no_binary_option,
+    open_backend,
+    open_index,
+    run_options,
+)
+from compat.matrix import BuildPolicy
+from compat.workflows.bisect import bisect as find_culprits
+
+
+@click.command("bisect")
+@click.argument("failing")
+@click.option("--good", help="A passing result or combination id (default: the closest one).")
+@run_options
+@no_binary_option
+@click.pass_obj
+def bisect(
+    settings: Settings, /, failing: str, good: str | None, no_binary: tuple[str, ...], **run: Any
+) -> None:
+    """Find the smallest set of package changes that explains a failure, and record it
+    as a known incompatibility (FAILING: a result id or a combination id)."""
+    # probes get the system packages the known-good run had, so that a missing library
+    # is never mistaken for the failure under study
+    run["add_system_deps"] = True
+    reporter = ConsoleReporter()
+    with (
+        open_backend(settings, reporter, **run) as backend,
+        settings.store() as store,
+        open_index(settings) as index,
+    ):
+        found = find_culprits(
+            store,
+            backend,
+            index,
+            failing,
+            good,
+            build=BuildPolicy().with_no_binary(names(no_binary)),
+            reporter=reporter,
+        )
+    for line in found.lines():
+        out.print(line, highlight=False)

@@ -1,0 +1,128 @@
+"""``compat lock`` and ``compat image``: lockfiles for the best known-good
+combination of a base, and the image built from them (smoke-tested, measured)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from compat.cli.console import err, out
+from compat.cli.options import Settings, parse_pins, scope
+from compat.errors import IncompatibleFound
+from compat.image import build_image
+from compat.lock import read_lock
+from compat.workflows.lock import lock_dir_for, lock_known_good
+
+
+@click.command()
+@click.option("--base", help="A base name as scanned (e.g. alpine).")
+@click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: lock/<base>."
+)
+@click.option(
+    "--prefer", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True
+)
+@click.option(
+    "--constraint", "constraints", multiple=True, metavar="REQ", help="E.g. 'numpy<2' (repeatable)."
+)
+@click.option(
+    "--prune/--no-prune",
+    default=True,
+    show_default=True,
+    help="Drop test folders, bytecode, sources and installers from the image's venv.",
+)
+@click.pass_obj
+def lock(
+    settings: Settings,
+    /,
+    base: str | None,
+    image: str | None,
+    output: Path | None,
+    prefer: str,
+    constraints: tuple[str, ...],
+    prune: bool,
+) -> None:
+    """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
+    known-good combination of a base."""
+    where = scope(base, image)
+    reqs = parse_pins(constraints) if constraints else []
+    with settings.store() as store:
+        locked, result, paths = lock_known_good(
+            store,
+            where,
+            output or lock_dir_for(where),
+            cache_dir=settings.cache_dir,
+            prefer=prefer,
+            constraints=reqs,
+            prune=prune,
+        )
+    out.print(
+        f"[green]known-good[/] on {locked.target.describe()}: {result.combo.label()}",
+        highlight=False,
+    )
+    if result.added_system_deps:
+        out.print(f"system packages: {', '.join(result.added_system_deps)}")
+    for path in paths:
+        out.print(f"  wrote {path}", highlight=False)
+
+
+@click.command()
+@click.option("--base", help="A base name as scanned (e.g. alpine).")
+@click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
+@click.option(
+    "--lock-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build this lock directory (default: lock the best known-good combination first).",
+)
+@click.option("-t", "--tag", help="Tag for the built image (default: compat/<base>:<combination>).")
+@click.option("--prune/--no-prune", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+@click.pass_obj
+def image(
+    settings: Settings,
+    /,
+    base: str | None,
+    image: str | None,
+    lock_dir: Path | None,
+    tag: str | None,
+    prune: bool,
+    as_json: bool,
+) -> None:
+    """Build the known-good image for a base, run the smoke suite in it and record its
+    size and the size of the layers the stack adds over the base."""
+    if lock_dir is None:
+        where = scope(base, image)
+        lock_dir = lock_dir_for(where)
+        with settings.store() as store:
+            lock_known_good(store, where, lock_dir, cache_dir=settings.cache_dir, prune=prune)
+    locked, _ = read_lock(lock_dir)
+    name = (base or locked.target.name).replace("/", "-").replace(":", "-")
+    tag = tag or f"compat/{name}:{locked.combo.id}"
+    with err.status(f"building {tag} and running the smoke suite in it…"):
+        built = build_image(
+            lock_dir, tag=tag, wheelhouse=settings.cache_dir, network=settings.network
+        )
+    with settings.store() as store:
+        store.record_image(
+            base=locked.target.name,
+            image=tag,
+            image_id=built.image_id,
+            total_size=built.size,
+            added_size=built.added_size,
+            lock_hash=locked.combo.id,
+        )
+    if as_json:
+        click.echo(json.dumps(built.to_json(), indent=2))
+    else:
+        style = "green" if built.ok else "red"
+        verdict = built.verdict.value if built.verdict else "not run"
+        out.print(f"[{style}]{verdict}[/] {tag}", highlight=False)
+        out.print(
+            f"image {built.size / 1e6:.1f} MB; the stack adds {built.added_size / 1e6:.1f} MB "
+            f"over {locked.target.image} ({built.base_size / 1e6:.1f} MB)"
+        )
+    if not built.ok:
+        raise IncompatibleFound(f"the smoke suite failed in {tag}: {built.error}")

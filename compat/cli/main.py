@@ -1,0 +1,105 @@
+"""The ``compat`` command group: global options read once into ``Settings``, one
+module per command group, and ``main`` turning our errors into exit codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import platformdirs
+
+from compat import __version__
+from compat.cli.bisect import bisect
+from compat.cli.console import err
+from compat.cli.db import db as db_group
+from compat.cli.lock import image, lock
+from compat.cli.nightly import nightly
+from compat.cli.options import Settings
+from compat.cli.plan import plan
+from compat.cli.report import report
+from compat.cli.results import results, show
+from compat.cli.scan import check, scan
+from compat.errors import CompatError, ExitCode
+from compat.settings import NetworkSettings
+from compat.store import default_db_url
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="compat")
+@click.option(
+    "--index-url",
+    envvar="COMPAT_INDEX_URL",
+    help="Simple-API index (default: PIP_INDEX_URL or PyPI).",
+)
+@click.option(
+    "--cert",
+    metavar="PATH",
+    help="CA bundle (default: SSL_CERT_FILE, PIP_CERT or REQUESTS_CA_BUNDLE).",
+)
+@click.option("--offline", is_flag=True, help="Use only the cache; name what is missing.")
+@click.option(
+    "--snapshot",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    envvar="COMPAT_SNAPSHOT",
+    help="Read the index from a recorded snapshot directory (reproducible, no network).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="COMPAT_CACHE_DIR",
+    help="Cache directory (default: the user cache directory).",
+)
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Results database (default: COMPAT_DB, else SQLite in the user data directory).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens; show tracebacks.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    index_url: str | None,
+    cert: str | None,
+    offline: bool,
+    snapshot: Path | None,
+    cache_dir: Path | None,
+    db: str | None,
+    verbose: bool,
+) -> None:
+    """Which versions of your Python packages really work together on a base image."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    data_dir = Path(os.environ.get("COMPAT_DATA_DIR") or platformdirs.user_data_dir("compat"))
+    ctx.obj = Settings(
+        network=NetworkSettings.from_env(os.environ, index_url=index_url, cert=cert),
+        cache_dir=cache_dir or Path(platformdirs.user_cache_dir("compat")),
+        offline=offline,
+        snapshot=snapshot,
+        verbose=verbose,
+        data_dir=data_dir,
+        db_url=default_db_url(os.environ, data_dir, explicit=db),
+    )
+
+
+for command in (plan, scan, check, results, show, report, lock, image, bisect, nightly, db_group):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """The entry point: a bad command line is click's to explain; our errors print one
+    line (a traceback with --verbose) and exit with their code; Ctrl-C exits 130."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        sys.exit(ExitCode.INTERRUPTED)
+    except CompatError as exc:
+        if "--verbose" in sys.argv or "-v" in sys.argv:
+            err.print_exception()
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,84 @@
+"""``compat nightly``: test only what the index published since the last run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compat.cli.console import ConsoleReporter, out
+from compat.cli.options import (
+    Settings,
+    load,
+    names,
+    open_backend,
+    open_index,
+    plan_options,
+    run_options,
+)
+from compat.workflows.nightly import NightlyRequest
+from compat.workflows.nightly import nightly as run_nightly
+
+
+@click.command()
+@plan_options
+@run_options
+@click.option(
+    "--base", "bases", multiple=True, help="Only these bases (default: the matrix's bases)."
+)
+@click.option(
+    "--lock-root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("lock"),
+    show_default=True,
+    help="Where each base's lockfiles live (lock/<base>).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_obj
+def nightly(
+    settings: Settings,
+    /,
+    matrix_path: Path,
+    strategy: str | None,
+    last_minors: int | None,
+    cap: int | None,
+    no_binary: tuple[str, ...],
+    bases: tuple[str, ...],
+    lock_root: Path,
+    as_json: bool,
+    **run: Any,
+) -> None:
+    """Test only what PyPI published since the last run (plus each base's known-good
+    lock as a control), update the lockfiles, and fail on regressions or lock changes."""
+    request = NightlyRequest(
+        matrix=load(matrix_path),
+        matrix_path=str(matrix_path),
+        bases=bases,
+        strategy=strategy,
+        last_minors=last_minors,
+        cap=cap,
+        no_binary=names(no_binary),
+        lock_root=lock_root,
+    )
+    reporter = ConsoleReporter()
+    with (
+        open_backend(settings, reporter, **run) as backend,
+        settings.store() as store,
+        open_index(settings) as index,
+    ):
+        summary = run_nightly(
+            request,
+            backend=backend,
+            store=store,
+            index=index,
+            reporter=reporter,
+            cache_dir=settings.cache_dir,
+        )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        for line in summary.lines():
+            out.print(line, highlight=False)
+    summary.raise_for_status()

@@ -1,0 +1,237 @@
+"""What the commands share: the settings read once from the environment, the option
+groups several commands take, and the collaborators built from them (index,
+backend, results database)."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from compat.errors import UsageError
+from compat.harness import Backend, RunOptions, make_backend
+from compat.index.base import Index
+from compat.index.pypi import PyPIIndex
+from compat.index.snapshot import SnapshotIndex
+from compat.matrix import STRATEGIES, Matrix, load_matrix
+from compat.reporter import Reporter
+from compat.settings import NetworkSettings
+from compat.store import Store
+from compat.targets.profiles import PROFILES
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_MATRIX = Path("matrix/ml-stack.toml")
+SHIPPED_MATRICES = Path(__file__).parent.parent / "matrices"  # the wheel carries matrix/ here
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    """Everything taken from the environment, read once by the group and passed in."""
+
+    network: NetworkSettings
+    cache_dir: Path
+    offline: bool
+    snapshot: Path | None
+    verbose: bool
+    data_dir: Path
+    db_url: str
+
+    def store(self) -> Store:
+        return Store.open(self.db_url)
+
+    def has_store(self) -> bool:
+        """Whether the results database exists (a server's always may)."""
+        if self.db_url.startswith("sqlite:///"):
+            return Path(self.db_url.removeprefix("sqlite:///")).is_file()
+        return True
+
+
+def _apply(func: F, decorators: Sequence[Callable[[F], F]]) -> F:
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def target_options(func: F) -> F:
+    """--base, --image, --python: the image combinations run on."""
+    return _apply(
+        func,
+        (
+            click.option(
+                "--base", type=click.Choice(sorted(PROFILES)), help="A named base image profile."
+            ),
+            click.option(
+                "--image", metavar="REF", help="Any image reference (probed with Docker)."
+            ),
+            click.option("--python", "python", metavar="X.Y", help="Python version of the base."),
+        ),
+    )
+
+
+no_binary_option = click.option(
+    "--no-binary", multiple=True, metavar="PKG", help="Build PKG from its sdist (repeatable)."
+)
+
+
+def plan_options(func: F) -> F:
+    """The matrix file and the knobs that shape its plan."""
+    return _apply(
+        func,
+        (
+            click.option(
+                "--matrix",
+                "matrix_path",
+                type=click.Path(path_type=Path, dir_okay=False),
+                default=DEFAULT_MATRIX,
+                show_default=True,
+                help="Matrix file.",
+            ),
+            click.option(
+                "--strategy",
+                type=click.Choice(STRATEGIES),
+                help="Version strategy (default: the matrix's).",
+            ),
+            click.option(
+                "--last-minors",
+                type=click.IntRange(min=1),
+                help="Only the newest N minors of each package.",
+            ),
+            click.option(
+                "--cap",
+                type=click.IntRange(min=1),
+                help="Most combinations the exhaustive strategy may plan.",
+            ),
+            no_binary_option,
+        ),
+    )
+
+
+def run_options(func: F) -> F:
+    """Where and how combinations run: the backend and its limits, extra checks."""
+    return _apply(
+        func,
+        (
+            click.option(
+                "--backend",
+                type=click.Choice(["auto", "docker", "local"]),
+                default="auto",
+                show_default=True,
+                help="Where combinations run: containers, or this machine's Python.",
+            ),
+            click.option(
+                "-j",
+                "--jobs",
+                type=click.IntRange(min=1),
+                default=2,
+                show_default=True,
+                help="Combinations run at once.",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=1),
+                default=300,
+                show_default=True,
+                help="Seconds one combination may run.",
+            ),
+            click.option("--cpus", type=click.FloatRange(min=0.1), help="CPUs per container."),
+            click.option("--memory", default="4g", show_default=True, help="Memory per container."),
+            click.option(
+                "--add-system-deps",
+                is_flag=True,
+                help="Install the distro packages a missing shared library points to, and retry.",
+            ),
+            click.option(
+                "--checks",
+                "checks_dir",
+                type=click.Path(path_type=Path, file_okay=False, exists=True),
+                help="A directory of your own check scripts, run in each environment.",
+            ),
+            click.option(
+                "--exec",
+                "exec_cmd",
+                metavar="CMD",
+                help="A command (e.g. your pytest suite) run in each environment.",
+            ),
+        ),
+    )
+
+
+def open_backend(
+    settings: Settings,
+    reporter: Reporter,
+    *,
+    backend: str,
+    jobs: int,
+    timeout: float,
+    cpus: float | None,
+    memory: str,
+    add_system_deps: bool,
+    checks_dir: Path | None,
+    exec_cmd: str | None,
+) -> Backend:
+    """The backend the run options ask for (a context manager: it holds the engine)."""
+    options = RunOptions(
+        cache_dir=settings.cache_dir,
+        jobs=jobs,
+        combo_timeout=timeout,
+        check_timeout=min(120.0, timeout),
+        cpus=cpus,
+        memory=memory or None,
+        add_system_deps=add_system_deps,
+        checks_dir=checks_dir,
+        exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
+        network=settings.network,
+    )
+    return make_backend(backend, options=options, notify=reporter.warning)
+
+
+@contextlib.contextmanager
+def open_index(settings: Settings) -> Iterator[Index]:
+    """The package index: a recorded snapshot, or PyPI (or the configured index)."""
+    if settings.snapshot is not None:
+        yield SnapshotIndex(settings.snapshot)
+        return
+    with PyPIIndex.from_settings(
+        settings.network, cache_dir=settings.cache_dir / "index", offline=settings.offline
+    ) as index:
+        yield index
+
+
+def load(path: Path) -> Matrix:
+    """A matrix file; ``matrix/NAME.toml`` outside a checkout is the shipped one."""
+    shipped = SHIPPED_MATRICES / path.name
+    if not path.exists() and path.parent == Path("matrix") and shipped.is_file():
+        return load_matrix(shipped)
+    return load_matrix(path)
+
+
+def names(packages: Iterable[str]) -> frozenset[NormalizedName]:
+    """``--no-binary`` values as project names."""
+    return frozenset(canonicalize_name(n) for n in packages)
+
+
+def parse_pins(args: Sequence[str]) -> list[Requirement]:
+    """Requirements given on the command line, e.g. ``numpy==2.0.2``."""
+    if not args:
+        raise UsageError("name at least one package, e.g. compat check numpy==2.0.2 pandas==2.1.1")
+    reqs = []
+    for arg in args:
+        try:
+            reqs.append(Requirement(arg))
+        except InvalidRequirement as exc:
+            raise UsageError(f"{arg!r} is not a requirement such as numpy==2.0.2: {exc}") from None
+    return reqs
+
+
+def scope(base: str | None, image: str | None) -> str:
+    """The one base name or image reference given."""
+    if bool(base) == bool(image):
+        raise UsageError("give --base NAME or --image REF (one of them)")
+    return str(base or image)

@@ -1,0 +1,82 @@
+"""``compat results`` and ``compat show``: what the results database holds."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from compat.cli.console import out, show_result
+from compat.cli.options import Settings
+from compat.errors import UsageError
+from compat.model import Verdict
+
+
+@click.command()
+@click.option("--base", help="Only this base (name, image reference or image ID).")
+@click.option("--verdict", type=click.Choice([v.value for v in Verdict]), help="Only this verdict.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_obj
+def results(
+    settings: Settings, /, base: str | None, verdict: str | None, limit: int, as_json: bool
+) -> None:
+    """List results from the results database, newest first."""
+    with settings.store() as store:
+        rows = store.results(base=base, verdict=Verdict(verdict) if verdict else None, limit=limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "combination": r.combination_id,
+                        "label": r.label,
+                        "base": r.base,
+                        "image": r.image,
+                        "verdict": r.verdict.value,
+                        "failed_check": r.failed_check,
+                        "error": r.error,
+                        "created": r.created.isoformat(),
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table()
+    for column in ("id", "when", "base", "combination", "verdict", "first error line"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        style = "green" if r.verdict.ok else "red"
+        table.add_row(
+            str(r.id),
+            r.created.strftime("%Y-%m-%d %H:%M"),
+            r.base,
+            r.label,
+            f"[{style}]{r.verdict.value}[/]",
+            r.error or "",
+        )
+    out.print(table)
+    if not rows:
+        out.print("no results yet: run compat scan")
+
+
+@click.command()
+@click.argument("result_id", type=int)
+@click.pass_obj
+def show(settings: Settings, /, result_id: int) -> None:
+    """Show one result with its checks and full log."""
+    with settings.store() as store:
+        stored = store.get(result_id)
+    if stored is None:
+        raise UsageError(f"no result {result_id}: `compat results` lists them")
+    out.print(
+        f"result {stored.id} on {stored.base} ({stored.image}), {stored.created:%Y-%m-%d %H:%M}"
+    )
+    show_result(stored.result)
+    if stored.result.log:
+        out.print("[bold]log[/]")
+        out.print(stored.result.log, markup=False, highlight=False)

@@ -1,0 +1,172 @@
+"""``compat scan`` and ``compat check``: run combinations and show their verdicts.
+The workflows (``compat.workflows.scan``, ``.check``) do the work and return a
+value; these commands open the collaborators, call them and present the value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compat.cli.console import ConsoleReporter, out, show_result, show_scan
+from compat.cli.options import (
+    Settings,
+    load,
+    names,
+    no_binary_option,
+    open_backend,
+    open_index,
+    parse_pins,
+    plan_options,
+    run_options,
+    target_options,
+)
+from compat.matrix import BuildPolicy
+from compat.model import Verdict
+from compat.resolve.resolver import Conflict
+from compat.workflows.check import check as check_pins
+from compat.workflows.scan import ScanRequest, Shard
+from compat.workflows.scan import scan as run_scan
+from compat.workflows.steps import backend_target
+
+
+@click.command()
+@target_options
+@plan_options
+@run_options
+@click.option(
+    "--fail-on-incompatible",
+    is_flag=True,
+    help="Exit non-zero when any combination does not pass (for CI).",
+)
+@click.option(
+    "--shard", "shard_spec", metavar="K/N", help="Run only the K-th of N disjoint slices."
+)
+@click.option("--retest", is_flag=True, help="Run combinations already tested on this image.")
+@click.option(
+    "--junit",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write JUnit XML, one test case per combination.",
+)
+@click.pass_obj
+def scan(
+    settings: Settings,
+    /,
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    matrix_path: Path,
+    strategy: str | None,
+    last_minors: int | None,
+    cap: int | None,
+    no_binary: tuple[str, ...],
+    fail_on_incompatible: bool,
+    shard_spec: str | None,
+    junit: Path | None,
+    retest: bool,
+    **run: Any,
+) -> None:
+    """Plan a matrix for a base image, run every combination, summarise the verdicts."""
+    request = ScanRequest(
+        matrix=load(matrix_path),
+        matrix_path=str(matrix_path),
+        strategy=strategy,
+        last_minors=last_minors,
+        cap=cap,
+        no_binary=names(no_binary),
+        shard=Shard.parse(shard_spec) if shard_spec else None,
+        retest=retest,
+        add_system_deps=run["add_system_deps"],
+        junit=junit,
+    )
+    reporter = ConsoleReporter()
+    with open_backend(settings, reporter, **run) as backend:
+        target = backend_target(
+            backend,
+            base=base,
+            image=image,
+            python=python,
+            cache_dir=settings.cache_dir,
+            reporter=reporter,
+        )
+        with open_index(settings) as index, settings.store() as store:
+            outcome = run_scan(
+                request,
+                target=target,
+                backend=backend,
+                store=store,
+                index=index,
+                reporter=reporter,
+            )
+    show_scan(outcome)
+    outcome.raise_for_status(fail_on_incompatible=fail_on_incompatible)
+
+
+@click.command()
+@click.argument("pins", nargs=-1)
+@target_options
+@run_options
+@no_binary_option
+@click.option(
+    "--force", is_flag=True, help="Install the pins as given even where metadata forbids."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def check(
+    settings: Settings,
+    /,
+    pins: tuple[str, ...],
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    no_binary: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+    **run: Any,
+) -> None:
+    """Run one explicit set of pins (the rest resolved) and print the verdict."""
+    reqs = parse_pins(pins)
+    reporter = ConsoleReporter()
+    with open_backend(settings, reporter, **run) as backend:
+        target = backend_target(
+            backend,
+            base=base,
+            image=image,
+            python=python,
+            cache_dir=settings.cache_dir,
+            reporter=reporter,
+        )
+        with open_index(settings) as index:
+            outcome = check_pins(
+                reqs,
+                target=target,
+                backend=backend,
+                open_store=settings.store,
+                index=index,
+                reporter=reporter,
+                build=BuildPolicy().with_no_binary(names(no_binary)),
+                force=force,
+            )
+    if isinstance(outcome, Conflict):
+        if as_json:
+            verdict = {
+                "verdict": Verdict.METADATA_CONFLICT.value,
+                "failed_checks": [],
+                "error": outcome.explanation,
+                "requested": list(pins),
+            }
+            click.echo(json.dumps(verdict, indent=2))
+        else:
+            out.print(f"[red]metadata-conflict[/]: {outcome.explanation}", highlight=False)
+            out.print("Use --force to install the pins anyway and see if they really fail.")
+        return
+    if as_json:
+        data = outcome.to_json()
+        data["failed_checks"] = [
+            c.name for c in outcome.checks if c.verdict.as_verdict() not in (None, Verdict.PASS)
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return
+    show_result(outcome)

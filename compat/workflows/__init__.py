@@ -1,0 +1,13 @@
+"""What the commands do, as functions over their collaborators.
+
+Each workflow takes what it works with (a backend, the results database, an index,
+a ``Reporter`` for progress) and returns a value; it never parses arguments or
+prints. ``steps`` holds what they share: choosing the target, planning, and running
+combinations inside a recorded run, each result stored as it lands.
+
+- ``scan``: plan, shard, skip what is done, run, record, summarise (and JUnit XML)
+- ``check``: one explicit set of pins
+- ``lock``: the best known-good combination of a base, written as lockfiles
+- ``nightly``: only what the index published since the last night
+- ``bisect``: the smallest set of package changes that explains a failure
+"""

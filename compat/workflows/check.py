@@ -1,0 +1,71 @@
+"""One explicit set of pins, the rest resolved, run and recorded: a declared
+conflict is the verdict unless ``force`` installs the pins anyway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from compat.errors import UsageError
+from compat.index.base import Index
+from compat.matrix import BuildPolicy
+from compat.model import Combo, ComboResult
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.resolver import Conflict, Preferences, Resolver
+from compat.store import Store
+from compat.targets.target import Target
+from compat.workflows.steps import Runner, recorded_run, run_and_record
+
+
+def resolve_check(
+    source: CandidateSource, reqs: Sequence[Requirement], *, force: bool
+) -> Combo | Conflict:
+    """One explicit set of pins, the rest resolved. With ``force``, each exact pin is
+    installed as given even where another package's metadata forbids it."""
+    deps = [
+        Dependency(
+            name=canonicalize_name(r.name),
+            extras=frozenset(canonicalize_name(e) for e in r.extras),
+            specifier=r.specifier,
+        )
+        for r in reqs
+    ]
+    forced: dict[NormalizedName, Version] = {}
+    if force:
+        for dep in deps:
+            exact = [
+                s for s in dep.specifier if s.operator in ("==", "===") and "*" not in s.version
+            ]
+            if not exact:
+                raise UsageError(f"--force needs exact pins: {dep} is not one (use ==)")
+            forced[dep.name] = Version(exact[0].version)
+    return Resolver(source).resolve(deps, prefs=Preferences(forced=forced))
+
+
+def check(
+    reqs: Sequence[Requirement],
+    *,
+    target: Target,
+    backend: Runner,
+    open_store: Callable[[], AbstractContextManager[Store]],
+    index: Index,
+    reporter: Reporter,
+    build: BuildPolicy,
+    force: bool,
+) -> ComboResult | Conflict:
+    """The result of running the pins, or the conflict that kept them from resolving
+    (then nothing runs and the results database is not even opened)."""
+    resolved = resolve_check(CandidateSource(index, target, build), reqs, force=force)
+    if isinstance(resolved, Conflict):
+        return resolved
+    with open_store() as store, recorded_run(store, target, backend=backend.kind) as run_id:
+        (result,) = run_and_record(backend, store, run_id, target, [resolved], reporter)
+    return result
+
+
+__all__ = ["check", "resolve_check"]

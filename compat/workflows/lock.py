@@ -1,0 +1,104 @@
+"""Lock the best known-good combination of a base: pick it from the results
+database (avoiding recorded incompatibilities) and write its lockfiles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import cast
+
+from packaging.requirements import Requirement
+
+from compat.errors import NothingKnownGood
+from compat.lock import LockInput, PackageManager, write_lock
+from compat.model import ComboResult
+from compat.store import Incompatibility, Store
+from compat.targets.profiles import PROFILES
+from compat.targets.target import Target
+
+
+def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
+    """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name."""
+    return root / scope.replace("/", "_").replace(":", "_")
+
+
+def package_manager_of(target: Target, cache_dir: Path) -> PackageManager | None:
+    """How the base installs system packages: its profile says, else the image is
+    asked (once; the harness caches it by image ID)."""
+    if target.name in PROFILES:
+        return cast("PackageManager", PROFILES[target.name].package_manager)
+    from compat.harness import RunOptions
+    from compat.harness.docker_backend import DockerRuntime
+
+    runtime = DockerRuntime(RunOptions(cache_dir=cache_dir))
+    try:
+        return cast("PackageManager | None", runtime.inspect(target).package_manager)
+    finally:
+        runtime.close()
+
+
+def pick_known_good(
+    store: Store,
+    scope: str,
+    *,
+    prefer: str,
+    constraints: Sequence[Requirement],
+    avoid: Iterable[Incompatibility] | bool = False,
+) -> tuple[Target, ComboResult]:
+    """The best known-good combination for a base or image, with its target.
+    ``avoid`` skips combinations holding a known incompatibility: those given, or
+    with ``True`` those recorded for the scope in the store (found by bisection)."""
+    if avoid is True:
+        avoid = store.incompatibilities(scope)
+    known = list(avoid) if avoid else []
+    found = store.known_good(
+        scope,
+        prefer=prefer,  # type: ignore[arg-type]
+        constraints=constraints,
+        limit=None if known else 1,
+    )
+    skipped = 0
+    if known:
+        kept = [
+            g
+            for g in found
+            if not any(i.matches({p.name: str(p.version) for p in g.combo.pins}) for i in known)
+        ]
+        skipped, found = len(found) - len(kept), kept
+    if not found:
+        wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
+        avoided = f" ({skipped} hold a known incompatibility)" if skipped else ""
+        raise NothingKnownGood(
+            f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
+            f"run `compat scan --base {scope}` (or --image) first"
+        )
+    best = found[0]
+    stored = store.get(best.result_id)
+    target = store.target(best.image_id) if best.image_id else None
+    if stored is None or target is None:
+        raise NothingKnownGood(f"result {best.result_id} lost its target; rerun compat scan")
+    return target, stored.result
+
+
+def lock_known_good(
+    store: Store,
+    scope: str,
+    directory: Path,
+    *,
+    cache_dir: Path,
+    prefer: str = "newest",
+    constraints: Sequence[Requirement] = (),
+    prune: bool = True,
+) -> tuple[LockInput, ComboResult, list[Path]]:
+    """Write the lockfiles of the best known-good combination for a base (avoiding
+    known incompatibilities) into ``directory``."""
+    target, result = pick_known_good(
+        store, scope, prefer=prefer, constraints=constraints, avoid=True
+    )
+    locked = LockInput.from_result(
+        target, result, package_manager=package_manager_of(target, cache_dir)
+    )
+    return locked, result, write_lock(locked, directory, prune=prune)
+
+
+__all__ = ["lock_dir_for", "lock_known_good", "package_manager_of", "pick_known_good"]

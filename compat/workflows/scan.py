@@ -1,0 +1,185 @@
+"""A scan, end to end: plan the matrix for a target, keep this shard's slice, skip
+what this image already answered, run the rest inside a recorded run (each result
+committed as it lands, so an interrupted scan keeps what it has), and return the
+summary. The command line only presents the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName
+
+from compat.errors import IncompatibleFound, UsageError
+from compat.index.base import Index
+from compat.matrix import Matrix
+from compat.model import Combo, ComboResult
+from compat.report.junit import write_junit
+from compat.report.summary import Row, pre_run_rows
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource
+from compat.resolve.planner import Plan
+from compat.store import ImageSize, ResultRow, Store
+from compat.targets.target import Target
+from compat.workflows.steps import Runner, make_plan, recorded_run, run_and_record
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Shard:
+    """The K-th of N disjoint slices of a plan."""
+
+    k: int = 1
+    n: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``K/N``, 1 <= K <= N."""
+        try:
+            k, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise UsageError(f"--shard takes K/N, e.g. 1/4, not {text!r}") from None
+        if not 1 <= k <= n:
+            raise UsageError(f"--shard {text}: K must be between 1 and N")
+        return cls(k=k, n=n)
+
+    def select(self, combos: Sequence[Combo]) -> list[Combo]:
+        """A deterministic, disjoint slice: by each combination's id, so a combination
+        stays in its shard when the plan around it changes."""
+        return [c for c in combos if int(c.id, 16) % self.n == self.k - 1]
+
+    def __str__(self) -> str:
+        return f"{self.k}/{self.n}"
+
+
+def split_done(
+    store: Store, combos: Sequence[Combo], target: Target, *, retest: bool, add_system_deps: bool
+) -> tuple[list[Combo], list[ResultRow]]:
+    """The combinations to run, and the latest results of those tested on this image
+    before. With ``add_system_deps``, one that failed for a missing shared library
+    runs again: this time the library will be added."""
+    todo = store.filter_todo(combos, target.image_id, retest=retest)
+    if target.image_id is None:
+        return todo, []
+    skipped = [c.id for c in combos if c not in todo]
+    done = store.latest_results(skipped, target.image_id)
+    if add_system_deps:
+        for combo in combos:
+            row = done.get(combo.id)
+            stored = store.get(row.id) if row and not row.verdict.ok else None
+            if stored and stored.result.system_deps and not stored.result.added_system_deps:
+                del done[combo.id]
+                todo.append(combo)
+    return todo, list(done.values())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScanRequest:
+    """What to scan and how: the matrix and its planning knobs, the slice, reruns."""
+
+    matrix: Matrix
+    matrix_path: str  # recorded with the run
+    strategy: str | None = None
+    last_minors: int | None = None
+    cap: int | None = None
+    no_binary: frozenset[NormalizedName] = frozenset()
+    shard: Shard | None = None
+    retest: bool = False
+    add_system_deps: bool = False  # as the backend was told: failed for a library reruns
+    junit: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScanOutcome:
+    """A finished scan: the summary rows (known before running, from earlier runs,
+    and from this one), the results that ran, and where they are stored."""
+
+    title: str
+    target: Target
+    plan: Plan
+    rows: tuple[Row, ...]
+    results: tuple[ComboResult, ...]
+    run_id: str
+    store_url: str
+    image_size: ImageSize | None  # the newest measured known-good image of the base
+
+    @property
+    def failures(self) -> int:
+        return sum(not r.verdict.ok for r in self.rows)
+
+    def raise_for_status(self, *, fail_on_incompatible: bool) -> None:
+        """The scan completed; with ``fail_on_incompatible`` (CI), a combination that
+        does not pass is an error."""
+        if fail_on_incompatible and self.failures:
+            raise IncompatibleFound(f"{self.failures} of {len(self.rows)} combinations do not pass")
+
+
+def scan(
+    request: ScanRequest,
+    *,
+    target: Target,
+    backend: Runner,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+) -> ScanOutcome:
+    """Plan, slice, skip what is done, run and record; write JUnit XML if asked."""
+    matrix = request.matrix
+    source = CandidateSource(index, target, matrix.build.with_no_binary(request.no_binary))
+    plan = make_plan(
+        source,
+        matrix,
+        strategy=request.strategy,
+        last_minors=request.last_minors,
+        cap=request.cap,
+        reporter=reporter,
+    )
+    shard = request.shard or Shard()
+    combos = shard.select(plan.combos)
+    rows = pre_run_rows(plan) if shard.k == 1 else []  # said once, by the first shard
+    if shard.n > 1:
+        reporter.notice(f"shard {shard}: {len(combos)} of {len(plan.combos)} combinations")
+    todo, done = split_done(
+        store, combos, target, retest=request.retest, add_system_deps=request.add_system_deps
+    )
+    if done:
+        reporter.notice(
+            f"{len(done)} combinations already tested on this image (--retest runs them)"
+        )
+    rows += [Row.of_stored(r) for r in done]
+    info = {
+        "backend": backend.kind,
+        "matrix_name": matrix.name,
+        "matrix_path": request.matrix_path,
+        "strategy": plan.strategy,
+        "shard": str(request.shard) if request.shard else None,
+    }
+    with recorded_run(store, target, **info) as run_id:
+        try:
+            results = run_and_record(backend, store, run_id, target, todo, reporter)
+        except KeyboardInterrupt:
+            reporter.notice(f"interrupted: finished results are kept in {store.url}")
+            raise
+    sizes = store.image_sizes(base=target.name)
+    rows += [Row.of(r) for r in results]
+    outcome = ScanOutcome(
+        title=f"{matrix.name} on {target.name} ({backend.kind})",
+        target=target,
+        plan=plan,
+        rows=tuple(rows),
+        results=tuple(results),
+        run_id=run_id,
+        store_url=store.url,
+        image_size=max(sizes, key=lambda s: s.measured) if sizes else None,
+    )
+    if request.junit is not None:
+        write_junit(
+            request.junit,
+            suite=f"compat.{matrix.name}.{target.name}",
+            rows=rows,
+            results=results,
+        )
+    return outcome
+
+
+__all__ = ["ScanOutcome", "ScanRequest", "Shard", "scan", "split_done"]

@@ -1,0 +1,151 @@
+"""The steps every workflow shares: choose the target, plan, and run combinations
+inside a recorded run, each result stored as it lands."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from compat.errors import UsageError
+from compat.matrix import Matrix
+from compat.model import Combo, ComboResult
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource
+from compat.resolve.planner import Plan, Planner
+from compat.store import RunStatus, Store
+from compat.targets.profiles import host_target, target_from_profile
+from compat.targets.target import Target
+
+
+class Runner(Protocol):
+    """What workflows need of a backend (``compat.harness.Backend``, or a fake)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: Callable[[ComboResult], None],
+        progress: Callable[[str, int, int], None],
+    ) -> list[ComboResult]: ...
+
+
+def choose_target(
+    *,
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    cache_dir: Path,
+    reporter: Reporter,
+    probe: bool = True,
+    local: bool = False,
+) -> Target:
+    """The target to plan for: the host for the local backend; else the image (a
+    profile's default image, or the one given) probed once, or, without ``probe``,
+    the profile's derived tags (no Docker needed)."""
+    if base and image:
+        raise UsageError("give --base or --image, not both")
+    if local:
+        if base or image:
+            ignored = f"--image {image}" if image else f"--base {base}"
+            reporter.warning(f"local backend: ignoring {ignored}")
+        return host_target()
+    if not (image or probe):
+        return target_from_profile(base or "debian-slim", python=python)
+    from compat.targets.probe import probe_image  # needs Docker: imported when used
+
+    ref = image or target_from_profile(base or "debian-slim", python=python).image
+    return probe_image(ref, name=base or ref, cache_dir=cache_dir / "targets")
+
+
+def backend_target(
+    backend: Runner,
+    *,
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    cache_dir: Path,
+    reporter: Reporter,
+) -> Target:
+    """What ``backend`` really runs on (the host, for the local one), said in one line."""
+    target = choose_target(
+        base=base,
+        image=image,
+        python=python,
+        cache_dir=cache_dir,
+        reporter=reporter,
+        local=backend.kind == "local",
+    )
+    reporter.notice(f"target: {target.describe()}; backend: {backend.kind}")
+    return target
+
+
+def make_plan(
+    source: CandidateSource,
+    matrix: Matrix,
+    *,
+    strategy: str | None,
+    last_minors: int | None,
+    cap: int | None,
+    reporter: Reporter,
+) -> Plan:
+    """The matrix's combinations for the source's target."""
+    reporter.plan_started(matrix.name, source.target.name)
+    try:
+        return Planner(source, matrix).plan(
+            source.target, strategy, last_minors=last_minors, cap=cap
+        )
+    finally:
+        reporter.plan_finished()
+
+
+@contextlib.contextmanager
+def recorded_run(store: Store, target: Target, **info: Any) -> Iterator[str]:
+    """A run in the results database, finished with the status it deserves."""
+    run_id = store.start_run(target, **info)
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        store.finish_run(run_id, RunStatus.INTERRUPTED)
+        raise
+    except BaseException:
+        store.finish_run(run_id, RunStatus.FAILED)
+        raise
+    store.finish_run(run_id, RunStatus.FINISHED)
+
+
+def run_and_record(
+    backend: Runner,
+    store: Store,
+    run_id: str,
+    target: Target,
+    combos: Sequence[Combo],
+    reporter: Reporter,
+) -> list[ComboResult]:
+    """Run ``combos``; each result is committed to the store as soon as it lands (so
+    an interrupted run keeps what it has), then shown."""
+
+    def landed(result: ComboResult) -> None:
+        store.record(run_id, target, result)
+        reporter.combo_finished(result)
+
+    reporter.run_started(len(combos))
+    try:
+        return backend.run(target, combos, on_result=landed, progress=reporter.stage_progress)
+    finally:
+        reporter.run_finished()
+
+
+__all__ = [
+    "Runner",
+    "backend_target",
+    "choose_target",
+    "make_plan",
+    "recorded_run",
+    "run_and_record",
+]
