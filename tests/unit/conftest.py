@@ -25,3 +25,15 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         socket, "create_connection", lambda *a, **k: guarded_connect(socket.socket(), a[0])
     )
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dirs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Commands run in a unit test never read or write the user's results database
+    or caches (another compat version may have left a newer schema there)."""
+    home = tmp_path_factory.mktemp("compat-home")
+    monkeypatch.setenv("COMPAT_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("COMPAT_CACHE_DIR", str(home / "cache"))
+    monkeypatch.delenv("COMPAT_DB", raising=False)
