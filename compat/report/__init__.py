@@ -6,14 +6,25 @@ Build a ``ReportData`` (directly, or with ``ReportData.from_results`` /
 
 from __future__ import annotations
 
-from compat.report.data import BaseReport, ReportData, ResultEntry, incompatibility_lines
+from compat.report.data import (
+    BaseReport,
+    LockStatus,
+    Night,
+    ReportData,
+    ResultEntry,
+    RunKind,
+    findings_of,
+)
 from compat.report.render import render_report, write_report
 
 __all__ = [
     "BaseReport",
+    "LockStatus",
+    "Night",
     "ReportData",
     "ResultEntry",
-    "incompatibility_lines",
+    "RunKind",
+    "findings_of",
     "render_report",
     "write_report",
 ]

@@ -6,18 +6,43 @@ from ``ComboResult`` objects with the ``from_results`` helpers.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.model import ComboResult, Verdict
+from compat.report.attribution import FailedCheck, Finding
 from compat.targets.target import Target
 
 # (name, version) pairs rather than Pins: the report needs no file, url or hash.
 Versions = tuple[tuple[NormalizedName, Version], ...]
+
+
+class RunKind(enum.StrEnum):
+    """What produced a result: heatmaps count scans and nightly runs; ad-hoc checks
+    and bisect probes are listed with the combination's history."""
+
+    SCAN = "scan"
+    NIGHTLY = "nightly"
+    CHECK = "check"
+    PROBE = "bisect probe"
+
+    @classmethod
+    def of_run(cls, *, strategy: str | None, matrix_name: str | None) -> RunKind:
+        if strategy == "bisect":
+            return cls.PROBE
+        if strategy == "nightly":
+            return cls.NIGHTLY
+        return cls.SCAN if matrix_name else cls.CHECK
+
+    @property
+    def in_heatmaps(self) -> bool:
+        return self in (RunKind.SCAN, RunKind.NIGHTLY)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,9 +59,25 @@ class ResultEntry:
     log: str = ""
     duration: float = 0.0  # seconds
     system_deps: tuple[str, ...] = ()  # distro packages a missing library points to
+    failed: tuple[FailedCheck, ...] = ()  # every failing check, in running order
+    kind: RunKind = RunKind.SCAN
+    matrix: str | None = None
+    created: datetime | None = None
+
+    @property
+    def versions(self) -> dict[NormalizedName, Version]:
+        return dict(self.pins)
 
     @classmethod
-    def of(cls, result: ComboResult, *, result_id: str | None = None) -> ResultEntry:
+    def of(
+        cls,
+        result: ComboResult,
+        *,
+        result_id: str | None = None,
+        kind: RunKind = RunKind.SCAN,
+        matrix: str | None = None,
+        created: datetime | None = None,
+    ) -> ResultEntry:
         combo = result.combo
         present = {pin.name for pin in combo.pins}
         log = result.log
@@ -56,7 +97,37 @@ class ResultEntry:
             log=log,
             duration=result.duration,
             system_deps=result.system_deps,
+            failed=tuple(
+                FailedCheck(name=c.name, error=c.error)
+                for c in result.checks
+                if (v := c.verdict.as_verdict()) is not None and not v.ok
+            ),
+            kind=kind,
+            matrix=matrix,
+            created=created,
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockStatus:
+    """The combination ``compat lock`` picks for a base today."""
+
+    combo_id: str
+    requested: Versions
+    pins: Versions
+    verified: datetime | None  # when its passing result was recorded
+    depth: str = "smoke"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Night:
+    """One nightly run of a base: what was new, what broke, whether the lock moved."""
+
+    started: datetime
+    results: int
+    new_versions: tuple[str, ...] = ()  # "numpy 2.3.0"
+    regressions: tuple[str, ...] = ()  # combinations that passed before and fail now
+    lock_change: str | None = None  # "lightgbm 4.6.0 -> 4.7.0"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,31 +139,38 @@ class BaseReport:
     image_id: str | None
     python: Version
     libc: str  # e.g. "glibc 2.36"
-    results: tuple[ResultEntry, ...]
+    results: tuple[ResultEntry, ...]  # every run of every combination
     image_size: int | None = None  # bytes: the known-good image, base included
     added_size: int | None = None  # bytes: the layers it adds over the base image
     lockfile: str | None = None  # the requirements.txt this base would get
-    known_incompatibilities: tuple[str, ...] = ()
+    lock: LockStatus | None = None
+    findings: tuple[Finding, ...] = ()  # known incompatibilities found by bisection
+    nights: tuple[Night, ...] = ()  # oldest first
 
     @classmethod
     def from_results(
         cls,
         target: Target,
-        results: Iterable[ComboResult],
+        results: Iterable[ComboResult | ResultEntry],
         *,
         image_size: int | None = None,
         added_size: int | None = None,
         lockfile: str | None = None,
-        known_incompatibilities: Iterable[str] = (),
+        lock: LockStatus | None = None,
+        findings: Iterable[Finding] = (),
+        nights: Iterable[Night] = (),
     ) -> BaseReport:
-        """A base from a scan's results; a combination run more than once gets one
-        entry per run, told apart by a ``-2``, ``-3``... suffix on its result id."""
+        """A base from a scan's results (or entries made with ``ResultEntry.of``); a
+        combination run more than once gets one entry per run, told apart by a
+        ``-2``, ``-3``... suffix on its result id."""
         seen: dict[str, int] = {}
         entries = []
         for result in results:
-            n = seen[result.combo.id] = seen.get(result.combo.id, 0) + 1
-            rid = result.combo.id if n == 1 else f"{result.combo.id}-{n}"
-            entries.append(ResultEntry.of(result, result_id=rid))
+            entry = result if isinstance(result, ResultEntry) else ResultEntry.of(result)
+            n = seen[entry.combo_id] = seen.get(entry.combo_id, 0) + 1
+            if n > 1 and entry.result_id == entry.combo_id:
+                entry = replace(entry, result_id=f"{entry.combo_id}-{n}")
+            entries.append(entry)
         major, minor = target.libc_version
         return cls(
             name=target.name,
@@ -104,7 +182,9 @@ class BaseReport:
             image_size=image_size,
             added_size=added_size,
             lockfile=lockfile,
-            known_incompatibilities=tuple(known_incompatibilities),
+            lock=lock,
+            findings=tuple(findings),
+            nights=tuple(nights),
         )
 
 
@@ -115,6 +195,9 @@ class KnownIncompatibility(Protocol):
     def base(self) -> str: ...
 
     @property
+    def packages(self) -> dict[str, str]: ...
+
+    @property
     def verdict(self) -> Verdict: ...
 
     @property
@@ -123,19 +206,23 @@ class KnownIncompatibility(Protocol):
     def label(self) -> str: ...
 
 
-def incompatibility_lines(
+def findings_of(
     incompatibilities: Iterable[KnownIncompatibility], *, base: str | None = None
-) -> tuple[str, ...]:
-    """One line per known incompatibility (of ``base``, when given), for
-    ``BaseReport.known_incompatibilities``: ``numpy 2.0.2 x pandas 2.1.1
-    (import-error): ValueError: numpy.dtype size changed``."""
-    lines = []
+) -> tuple[Finding, ...]:
+    """The known incompatibilities (of ``base``, when given) as the report words
+    them: ``numpy 2.0.2 x pandas 2.1.1 (import-error): ValueError: numpy.dtype size
+    changed``."""
+    found: dict[str, Finding] = {}
     for item in incompatibilities:
         if base is not None and item.base != base:
             continue
         why = item.explanation.splitlines()[0] if item.explanation else ""
-        lines.append(f"{item.label()} ({item.verdict.value})" + (f": {why}" if why else ""))
-    return tuple(dict.fromkeys(lines))
+        line = f"{item.label()} ({item.verdict.value})" + (f": {why}" if why else "")
+        packages = tuple(
+            sorted((canonicalize_name(n), Version(v)) for n, v in item.packages.items())
+        )
+        found.setdefault(line, Finding(packages=packages, line=line))
+    return tuple(found.values())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

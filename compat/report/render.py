@@ -20,9 +20,8 @@ import jinja2
 from markupsafe import Markup
 
 from compat.errors import ReportWriteError
-from compat.report.data import ReportData
-from compat.report.view import CellState, build, format_bytes, format_duration
-
+from compat.report.data import ReportData, RunKind
+from compat.report.view import CellState, build, format_bytes, format_duration, format_when
 
 def _asset(name: str) -> str:
     return (resources.files("compat.report") / "templates" / name).read_text(encoding="utf-8")
@@ -51,6 +50,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["bytes"] = format_bytes
     env.filters["duration"] = format_duration
+    env.filters["when"] = format_when
     return env
 
 
@@ -71,6 +71,7 @@ def render_report(data: ReportData) -> str:
     return template.render(
         report=build(data),
         states=list(CellState),
+        kinds=list(RunKind),
         css=_inline(css, "style"),
         js=_inline(js, "script"),
         csp=csp,

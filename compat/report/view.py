@@ -9,12 +9,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from compat.model import Verdict
-from compat.report.data import BaseReport, ReportData, ResultEntry
+from compat.report.attribution import Attribution, Blame, Finding, attribute
+from compat.report.data import BaseReport, ReportData, ResultEntry, RunKind
 
 
 class CellState(enum.StrEnum):
@@ -43,27 +45,39 @@ _GLYPHS = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Cell:
-    """The combinations holding one version of each of two packages."""
+    """The combinations holding one version of each of two packages (or of one)."""
 
     row: Version
-    col: Version | None  # None: the single-package table, every combination
+    col: Version | None  # None: the single-package table
     passed: int
-    total: int
-    verdicts: tuple[tuple[Verdict, int], ...]  # the ones present, best first
+    failed: int  # failures attributed to this pair (or package)
+    other: int  # failures attributed elsewhere: they say nothing about this cell
+    reasons: tuple[str, ...]  # what coloured it: checks, bisect findings
+    results: tuple[str, ...]  # the combination rows behind it (anchors)
     title: str
+
+    @property
+    def total(self) -> int:
+        """The combinations that tell something about this cell."""
+        return self.passed + self.failed
 
     @property
     def state(self) -> CellState:
         if self.total == 0:
             return CellState.UNTESTED
-        if self.passed == self.total:
+        if self.failed == 0:
             return CellState.ALL_PASS
         return CellState.ALL_FAIL if self.passed == 0 else CellState.SOME_FAIL
 
     @property
     def text(self) -> str:
-        """``passing/tested``; empty when untested (the glyph says so)."""
+        """``passing/telling``; empty when nothing tells (the glyph says so)."""
         return f"{self.passed}/{self.total}" if self.total else ""
+
+    @property
+    def link(self) -> str | None:
+        """The first result that coloured the cell, else the first behind it."""
+        return self.results[0] if self.results else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,34 +93,64 @@ class Heatmap:
     @property
     def caption(self) -> str:
         if self.cols_name is None:
-            return self.rows_name
+            return f"{self.rows_name} alone"
         return f"{self.rows_name} \u00d7 {self.cols_name}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Failure:
-    entry: ResultEntry
+class Combination:
+    """One combination on one base: its newest result and every run before it."""
+
+    combo_id: str
     label: str
-    error_line: str
     anchor: str
+    history: tuple[ResultEntry, ...]  # newest first
+    attribution: Attribution  # of the newest result
+    log_anchors: dict[str, str]  # result id -> log anchor, failing results only
+
+    @property
+    def latest(self) -> ResultEntry:
+        return self.history[0]
+
+    @property
+    def kinds(self) -> tuple[RunKind, ...]:
+        return tuple(dict.fromkeys(e.kind for e in self.history))
+
+    @property
+    def in_heatmaps(self) -> bool:
+        return any(e.kind.in_heatmaps for e in self.history)
+
+    @property
+    def error_line(self) -> str:
+        return first_line(self.latest.error)
+
+    @property
+    def attributed_to(self) -> str:
+        a = self.attribution
+        if a.blame is Blame.PAIR:
+            return ", ".join(" \u00d7 ".join(sorted(p)) for p in sorted(a.pairs, key=sorted))
+        if a.blame is Blame.PACKAGE:
+            return ", ".join(sorted(a.packages)) + " alone"
+        if a.blame is Blame.ENVIRONMENT:
+            return "the environment"
+        return "not attributed" if a.blame is Blame.UNATTRIBUTED else ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BaseView:
     data: BaseReport
     anchor: str
-    results: tuple[ResultEntry, ...]  # sorted by requested versions
-    labels: dict[str, str]  # result id -> "numpy 2.0.2, pandas 2.2.3"
-    anchors: dict[str, str]  # result id -> log anchor (failures only)
+    combinations: tuple[Combination, ...]  # sorted by requested versions
     counts: tuple[tuple[Verdict, int], ...]  # every verdict, in severity order
     passed: int
     heatmaps: tuple[Heatmap, ...]
-    failures: tuple[Failure, ...]
+    failures: tuple[Combination, ...]  # failing, not explained by the environment
+    environment: tuple[Combination, ...]  # failing because of the image or the index
     smallest: bool  # the smallest known-good image of the report
 
     @property
     def total(self) -> int:
-        return len(self.results)
+        return len(self.combinations)
 
     @property
     def pass_rate(self) -> str:
@@ -132,39 +176,85 @@ def first_line(text: str | None) -> str:
     return lines[0].strip() if lines else ""
 
 
-def sort_key(entry: ResultEntry) -> tuple[tuple[tuple[str, Version], ...], str]:
-    return (tuple(entry.requested), entry.result_id)
-
-
-def requested_names(results: Iterable[ResultEntry]) -> tuple[NormalizedName, ...]:
+def requested_names(entries: Iterable[ResultEntry]) -> tuple[NormalizedName, ...]:
     """Every requested package, in the order the combinations request them."""
     names: dict[NormalizedName, None] = {}
-    for entry in results:
+    for entry in entries:
         names.update(dict.fromkeys(n for n, _ in entry.requested))
     return tuple(names)
 
 
-def heatmap(results: Sequence[ResultEntry], a: NormalizedName, b: NormalizedName | None) -> Heatmap:
-    """Pass counts for each (version of ``a``, version of ``b``) among ``results``;
-    with ``b`` None, for each version of ``a`` alone."""
-    groups: dict[tuple[Version, Version | None], list[Verdict]] = {}
-    for entry in results:
-        versions = dict(entry.requested)
+def _newest_first(entries: Sequence[ResultEntry]) -> list[ResultEntry]:
+    """Newest first; entries without a time keep their given (oldest-first) order."""
+    floor = datetime.min.replace(tzinfo=UTC)
+    order = sorted(
+        enumerate(entries),
+        key=lambda ie: (ie[1].created.astimezone(UTC) if ie[1].created else floor, ie[0]),
+    )
+    return [e for _, e in reversed(order)]
+
+
+def combinations(
+    entries: Sequence[ResultEntry], findings: Sequence[Finding], anchors: _Anchors
+) -> tuple[Combination, ...]:
+    """One row per combination, with its history, sorted by requested versions."""
+    groups: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.combo_id, []).append(entry)
+    rows = []
+    for combo_id, group in groups.items():
+        history = tuple(_newest_first(group))
+        latest = history[0]
+        rows.append(
+            Combination(
+                combo_id=combo_id,
+                label=label(latest),
+                anchor=anchors("combo", combo_id),
+                history=history,
+                attribution=attribute(
+                    verdict=latest.verdict,
+                    versions=latest.versions,
+                    failed=latest.failed,
+                    system_deps=latest.system_deps,
+                    findings=findings,
+                ),
+                log_anchors={
+                    e.result_id: anchors("log", e.result_id) for e in history if not e.verdict.ok
+                },
+            )
+        )
+    return tuple(sorted(rows, key=lambda c: (tuple(c.latest.requested), c.combo_id)))
+
+
+def heatmap(rows: Sequence[Combination], a: NormalizedName, b: NormalizedName | None) -> Heatmap:
+    """For each (version of ``a``, version of ``b``): combinations that pass, and
+    failures attributed to that pair; with ``b`` None, failures of ``a`` alone."""
+    groups: dict[tuple[Version, Version | None], list[Combination]] = {}
+    for row in rows:
+        versions = dict(row.latest.requested)
         if a not in versions or (b is not None and b not in versions):
             continue
-        key = (versions[a], versions[b] if b is not None else None)
-        groups.setdefault(key, []).append(entry.verdict)
-    rows = tuple(sorted({r for r, _ in groups}))
+        groups.setdefault((versions[a], versions[b] if b is not None else None), []).append(row)
+    row_versions = tuple(sorted({r for r, _ in groups}))
     cols: tuple[Version | None, ...] = (
         (None,) if b is None else tuple(sorted({c for _, c in groups if c is not None}))
     )
     return Heatmap(
         rows_name=a,
         cols_name=b,
-        rows=rows,
+        rows=row_versions,
         cols=cols,
-        cells=tuple(tuple(_cell(a, r, b, c, groups.get((r, c), [])) for c in cols) for r in rows),
+        cells=tuple(
+            tuple(_cell(a, r, b, c, groups.get((r, c), [])) for c in cols) for r in row_versions
+        ),
     )
+
+
+def _blames(row: Combination, a: NormalizedName, b: NormalizedName | None) -> bool:
+    attribution = row.attribution
+    if b is None:
+        return attribution.blame is Blame.PACKAGE and a in attribution.packages
+    return attribution.implicates(a, b)
 
 
 def _cell(
@@ -172,33 +262,53 @@ def _cell(
     row: Version,
     b: NormalizedName | None,
     col: Version | None,
-    verdicts: list[Verdict],
+    group: list[Combination],
 ) -> Cell:
-    counted = sorted(Counter(verdicts).items(), key=lambda kv: kv[0].severity)
-    passed = sum(n for v, n in counted if v.ok)
+    passed = [c for c in group if c.latest.verdict.ok]
+    failed = [c for c in group if not c.latest.verdict.ok and _blames(c, a, b)]
+    other = len(group) - len(passed) - len(failed)
+    reasons = tuple(dict.fromkeys(r for c in failed for r in c.attribution.reasons))
     where = f"{a} {row}" + (f" with {b} {col}" if b is not None else "")
-    if not verdicts:
-        title = f"{where}: not tested together"
+    if not passed and not failed:
+        title = (
+            f"{where}: not tested together"
+            if not group
+            else (f"{where}: tested only in {other} combination(s) that failed for other reasons")
+        )
     else:
-        title = f"{where}: {passed} of {len(verdicts)} combinations pass"
-        failed = [f"{n} {v.value}" for v, n in counted if not v.ok]
+        title = f"{where}: {len(passed)} of {len(passed) + len(failed)} combinations pass"
         if failed:
-            title += "; " + ", ".join(failed)
+            title += "; failing by " + "; ".join(reasons)
+        if other:
+            title += f"; {other} more failed for other reasons"
     return Cell(
         row=row,
         col=col,
-        passed=passed,
-        total=len(verdicts),
-        verdicts=tuple(counted),
+        passed=len(passed),
+        failed=len(failed),
+        other=other,
+        reasons=reasons,
+        results=tuple(c.anchor for c in failed + passed),
         title=title,
     )
 
 
-def heatmaps(results: Sequence[ResultEntry]) -> tuple[Heatmap, ...]:
-    names = requested_names(results)
+def heatmaps(rows: Sequence[Combination]) -> tuple[Heatmap, ...]:
+    """A heatmap per pair of requested packages, from scans and nightly runs; a
+    table per package whose versions fail alone."""
+    counted = [r for r in rows if r.in_heatmaps]
+    names = requested_names(r.latest for r in counted)
     if len(names) == 1:
-        return (heatmap(results, names[0], None),)
-    return tuple(heatmap(results, a, b) for a, b in itertools.combinations(names, 2))
+        return (heatmap(counted, names[0], None),)
+    pairs = tuple(heatmap(counted, a, b) for a, b in itertools.combinations(names, 2))
+    alone = tuple(
+        heatmap(counted, n, None)
+        for n in names
+        if any(
+            r.attribution.blame is Blame.PACKAGE and n in r.attribution.packages for r in counted
+        )
+    )
+    return pairs + alone
 
 
 class _Anchors:
@@ -228,36 +338,23 @@ def build(data: ReportData) -> ReportView:
     smallest = min(working) if len(working) > 1 else None
     views = []
     for base in data.bases:
-        results = tuple(sorted(base.results, key=sort_key))
-        counter = Counter(r.verdict for r in results)
         base_anchor = anchors("base", base.name)
-        log_anchors = {
-            r.result_id: anchors("log", r.result_id) for r in results if not r.verdict.ok
-        }
-        labels = {r.result_id: label(r) for r in results}
+        rows = combinations(base.results, base.findings, anchors)
+        counter = Counter(r.latest.verdict for r in rows)
+        failing = [r for r in rows if not r.latest.verdict.ok]
         views.append(
             BaseView(
                 data=base,
                 anchor=base_anchor,
-                results=results,
-                labels=labels,
-                anchors=log_anchors,
+                combinations=rows,
                 counts=tuple((v, counter[v]) for v in Verdict),
                 passed=counter[Verdict.PASS],
-                heatmaps=heatmaps(results),
-                failures=tuple(
-                    Failure(
-                        entry=r,
-                        label=labels[r.result_id],
-                        error_line=first_line(r.error),
-                        anchor=log_anchors[r.result_id],
-                    )
-                    for r in results
-                    if not r.verdict.ok
-                ),
+                heatmaps=heatmaps(rows),
+                failures=tuple(r for r in failing if r.attribution.blame is not Blame.ENVIRONMENT),
+                environment=tuple(r for r in failing if r.attribution.blame is Blame.ENVIRONMENT),
                 smallest=smallest is not None
                 and base.image_size == smallest
-                and any(r.verdict.ok for r in results),
+                and any(r.latest.verdict.ok for r in rows),
             )
         )
     present = {v for view in views for v, n in view.counts if n}
@@ -284,3 +381,8 @@ def format_bytes(n: int | None) -> str:
 
 def format_duration(seconds: float) -> str:
     return f"{seconds:.1f} s"
+
+
+def format_when(moment: datetime | None) -> str:
+    """UTC to the minute; a dash when unknown."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "\u2013"

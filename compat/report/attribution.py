@@ -1,0 +1,167 @@
+"""What a failure implicates: a pair of packages, one package alone, or the
+environment. Pure: a heatmap cell turns red only for the pair a failure names.
+
+A failure implicates
+- the pairs among a failing check's ``needs`` (``lightgbm+scikit-learn:sklearn-api``
+  names lightgbm x scikit-learn and nothing else);
+- the packages of a known incompatibility that bisection recorded and that this
+  combination holds;
+- numpy and a package whose import failed on numpy's binary interface;
+- a package alone when its own import or a single-package check failed;
+- the environment when a shared library was missing, a source build failed or no
+  wheel fitted: never a pair, listed apart with its fix.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from compat.model import Verdict
+
+Pair = frozenset[NormalizedName]
+
+# Verdicts that say something about the image or the index, not about versions
+# meeting each other.
+ENVIRONMENT_VERDICTS = frozenset({Verdict.NO_WHEEL, Verdict.BUILD_FAILED, Verdict.INSTALL_FAILED})
+
+# What an extension built against another numpy says when it is imported.
+_NUMPY_ABI = re.compile(
+    r"numpy\.dtype size changed|compiled using NumPy 1\.x cannot be run in NumPy 2"
+    r"|numpy\.core\.multiarray failed to import|_ARRAY_API not found"
+    r"|module compiled against (?:ABI|API) version",
+)
+
+
+class Blame(enum.StrEnum):
+    PAIR = "pair"  # one or more pairs of packages
+    PACKAGE = "package"  # one or more packages alone
+    ENVIRONMENT = "environment"  # the image or the index: a fix exists
+    UNATTRIBUTED = "unattributed"  # a failure that names nothing (a user check, exec)
+    NONE = "none"  # it passed
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FailedCheck:
+    """One failing check of a result: its name and first error line."""
+
+    name: str
+    error: str | None = None
+
+    @property
+    def needs(self) -> tuple[NormalizedName, ...]:
+        """The distributions a built-in check names (``a+b:name``); an import check
+        names its package; user and exec checks name none."""
+        head, sep, rest = self.name.partition(":")
+        if not sep or head in ("user", "exec"):
+            return ()
+        if head == "import":
+            return (canonicalize_name(rest),)
+        if head == "deep":  # deep:<dependent>:<test id>: the dependent; the partner comes apart
+            return (canonicalize_name(rest.split(":", 1)[0]),)
+        return tuple(canonicalize_name(n) for n in head.split("+") if n)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Finding:
+    """A known incompatibility recorded by bisection: these versions fail together."""
+
+    packages: tuple[tuple[NormalizedName, Version], ...]
+    line: str  # how the report words it
+
+    def held_by(self, versions: Mapping[NormalizedName, Version]) -> bool:
+        return all(versions.get(n) == v for n, v in self.packages)
+
+    @property
+    def label(self) -> str:
+        return " x ".join(f"{n} {v}" for n, v in self.packages)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Attribution:
+    blame: Blame
+    pairs: frozenset[Pair] = frozenset()
+    packages: frozenset[NormalizedName] = frozenset()
+    reasons: tuple[str, ...] = ()  # what coloured it: a check, a bisect finding
+    fix: str | None = None  # for the environment: what to install or run
+
+    def implicates(self, a: NormalizedName, b: NormalizedName) -> bool:
+        return frozenset((a, b)) in self.pairs
+
+
+def _pairs(names: Iterable[NormalizedName]) -> set[Pair]:
+    return {frozenset(p) for p in itertools.combinations(sorted(set(names)), 2)}
+
+
+def attribute(
+    *,
+    verdict: Verdict,
+    versions: Mapping[NormalizedName, Version],
+    failed: Iterable[FailedCheck] = (),
+    system_deps: Iterable[str] = (),
+    findings: Iterable[Finding] = (),
+    changed_partners: Mapping[NormalizedName, NormalizedName] | None = None,
+) -> Attribution:
+    """What one result implicates. ``changed_partners`` maps a dependent whose own
+    tests regressed (deep tier) to the partner that changed from its baseline."""
+    if verdict.ok:
+        return Attribution(blame=Blame.NONE)
+    deps = tuple(system_deps)
+    if deps:
+        return Attribution(
+            blame=Blame.ENVIRONMENT,
+            reasons=("missing shared library",),
+            fix=f"install {', '.join(deps)} (compat scan --add-system-deps)",
+        )
+    if verdict in ENVIRONMENT_VERDICTS:
+        return Attribution(blame=Blame.ENVIRONMENT, reasons=(verdict.value,), fix=_fix(verdict))
+    pairs: set[Pair] = set()
+    packages: set[NormalizedName] = set()
+    reasons: list[str] = []
+    for finding in findings:
+        if finding.held_by(versions):
+            names = [n for n, _ in finding.packages]
+            if len(names) == 1:
+                packages.update(names)
+            pairs |= _pairs(names)
+            reasons.append(f"bisect: {finding.label}")
+    partners = changed_partners or {}
+    for check in failed:
+        needs = [n for n in check.needs if n in versions]
+        if check.name.startswith("deep:") and needs and needs[0] in partners:
+            needs.append(partners[needs[0]])
+        elif check.name.startswith("import:") and needs and _NUMPY_ABI.search(check.error or ""):
+            needs.append(canonicalize_name("numpy"))
+        if len(set(needs)) >= 2:
+            pairs |= _pairs(needs)
+        elif needs:
+            packages.update(needs)
+        else:
+            continue
+        reasons.append(f"check {check.name}")
+    if pairs:
+        return Attribution(
+            blame=Blame.PAIR,
+            pairs=frozenset(pairs),
+            packages=frozenset(packages),
+            reasons=tuple(dict.fromkeys(reasons)),
+        )
+    if packages:
+        return Attribution(
+            blame=Blame.PACKAGE, packages=frozenset(packages), reasons=tuple(dict.fromkeys(reasons))
+        )
+    return Attribution(blame=Blame.UNATTRIBUTED, reasons=tuple(f"check {c.name}" for c in failed))
+
+
+def _fix(verdict: Verdict) -> str:
+    if verdict is Verdict.NO_WHEEL:
+        return 'no wheel fits this image: allow source builds (build = "missing")'
+    if verdict is Verdict.BUILD_FAILED:
+        return "the source build failed: see its log for the missing build dependency"
+    return "the installation failed: see its log"
