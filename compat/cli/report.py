@@ -9,7 +9,7 @@ import click
 from compat.cli.console import err
 from compat.cli.options import Settings
 from compat.errors import UsageError
-from compat.report import BaseReport, ReportData, incompatibility_lines, write_report
+from compat.report import BaseReport, ReportData, findings_of, write_report
 
 
 @click.command()
@@ -39,7 +39,7 @@ def report(settings: Settings, /, output: Path, title: str) -> None:
                 results,
                 image_size=size.total_size if size else None,
                 added_size=size.added_size if size else None,
-                known_incompatibilities=incompatibility_lines(incompatible, base=target.name),
+                findings=findings_of(incompatible, base=target.name),
             )
         )
     path = write_report(ReportData(bases=tuple(bases), title=title), output)

@@ -76,7 +76,7 @@ class Finding:
     line: str  # how the report words it
 
     def held_by(self, versions: Mapping[NormalizedName, Version]) -> bool:
-        return all(versions.get(n) == v for n, v in self.packages)
+        return bool(self.packages) and all(versions.get(n) == v for n, v in self.packages)
 
     @property
     def label(self) -> str:

@@ -195,7 +195,7 @@ def _newest_first(entries: Sequence[ResultEntry]) -> list[ResultEntry]:
 
 
 def combinations(
-    entries: Sequence[ResultEntry], findings: Sequence[Finding], anchors: _Anchors
+    entries: Sequence[ResultEntry], findings: Sequence[Finding], anchors: Anchors
 ) -> tuple[Combination, ...]:
     """One row per combination, with its history, sorted by requested versions."""
     groups: dict[str, list[ResultEntry]] = {}
@@ -311,7 +311,7 @@ def heatmaps(rows: Sequence[Combination]) -> tuple[Heatmap, ...]:
     return pairs + alone
 
 
-class _Anchors:
+class Anchors:
     """HTML ids from untrusted text: safe characters only, unique within a page."""
 
     def __init__(self) -> None:
@@ -328,7 +328,7 @@ class _Anchors:
 
 
 def build(data: ReportData) -> ReportView:
-    anchors = _Anchors()
+    anchors = Anchors()
     working = [
         b.image_size
         for b in data.bases

@@ -17,7 +17,7 @@ from packaging.version import Version
 from compat.errors import NothingKnownGood, UsageError
 from compat.index.snapshot import SnapshotIndex
 from compat.model import Combo, ComboResult, Verdict
-from compat.report import BaseReport, incompatibility_lines
+from compat.report import BaseReport, findings_of
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan, mark_known
 from compat.resolve.resolver import Preferences, Resolver
@@ -349,8 +349,12 @@ def test_lock_avoids_known_incompatible_combinations(store: Store, bisected: Bis
 
 
 def test_report_lists_known_incompatibilities(store: Store, bisected: BisectResult) -> None:
-    lines = incompatibility_lines(store.incompatibilities(), base=TARGET.name)
-    assert lines == (f"numpy 2.0.2 x pandas 2.1.1 (import-error): {ABI_ERROR}",)
-    assert incompatibility_lines(store.incompatibilities(), base="alpine") == ()
-    report = BaseReport.from_results(TARGET, [], known_incompatibilities=lines)
-    assert report.known_incompatibilities == lines
+    findings = findings_of(store.incompatibilities(), base=TARGET.name)
+    assert [f.line for f in findings] == [f"numpy 2.0.2 x pandas 2.1.1 (import-error): {ABI_ERROR}"]
+    assert [(str(n), str(v)) for n, v in findings[0].packages] == [
+        ("numpy", "2.0.2"),
+        ("pandas", "2.1.1"),
+    ]
+    assert findings_of(store.incompatibilities(), base="alpine") == ()
+    report = BaseReport.from_results(TARGET, [], findings=findings)
+    assert report.findings == findings

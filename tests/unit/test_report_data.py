@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
-from compat.report import BaseReport, ReportData
-from compat.report.view import build, heatmap
+from compat.report import BaseReport, LockStatus, ReportData
+from compat.report.attribution import Finding
+from compat.report.view import Anchors, build, combinations, heatmap
 from compat.targets.target import Libc, Target
 
 EVIL = "<script>alert('x')</script>"
@@ -39,6 +41,8 @@ def make_result(
     log: str = "",
     extra: Mapping[str, str] | None = None,
     duration: float = 1.5,
+    check: str = "import:numpy",
+    system_deps: tuple[str, ...] = (),
 ) -> ComboResult:
     every = {**versions, **(extra or {})}
     pins = tuple(
@@ -60,15 +64,14 @@ def make_result(
     combo = Combo(
         target=target.key, pins=pins, requested=tuple(canonicalize_name(n) for n in versions)
     )
-    failed = None if verdict.ok else "import"
-    checks = (
-        CheckResult(
-            name="import",
-            verdict=CheckVerdict.PASS if verdict.ok else CheckVerdict.IMPORT_ERROR,
-            duration=0.5,
-            error=error,
-        ),
-    )
+    failed = None if verdict.ok else check
+    as_check = {
+        Verdict.PASS: CheckVerdict.PASS,
+        Verdict.CRASH: CheckVerdict.CRASH,
+        Verdict.RUNTIME_ERROR: CheckVerdict.RUNTIME_ERROR,
+        Verdict.TIMEOUT: CheckVerdict.TIMEOUT,
+    }.get(verdict, CheckVerdict.IMPORT_ERROR)
+    checks = (CheckResult(name=check, verdict=as_check, duration=0.5, error=error),)
     return ComboResult(
         combo=combo,
         verdict=verdict,
@@ -76,6 +79,7 @@ def make_result(
         error=error,
         failed_check=failed,
         duration=duration,
+        system_deps=system_deps,
         log=log or ("ok\n" if verdict.ok else f"Traceback (most recent call last):\n{error}\n"),
     )
 
@@ -95,11 +99,26 @@ def sample_results(target: Target) -> list[ComboResult]:
                 extra = {"python-dateutil": "2.9.0.post0", "six": "1.16.0"}
                 if np_.startswith("2") and pd == "2.1.4":
                     out.append(
-                        make_result(target, versions, Verdict.IMPORT_ERROR, error=ABI, extra=extra)
+                        make_result(
+                            target,
+                            versions,
+                            Verdict.IMPORT_ERROR,
+                            error=ABI,
+                            extra=extra,
+                            check="import:pandas",
+                        )
                     )
                 elif lgb == "4.5.0":
                     out.append(
-                        make_result(target, versions, Verdict.IMPORT_ERROR, error=GOMP, extra=extra)
+                        make_result(
+                            target,
+                            versions,
+                            Verdict.IMPORT_ERROR,
+                            error=GOMP,
+                            extra=extra,
+                            check="import:lightgbm",
+                            system_deps=("libgomp1",),
+                        )
                     )
                 else:
                     out.append(make_result(target, versions, extra=extra))
@@ -109,6 +128,7 @@ def sample_results(target: Target) -> list[ComboResult]:
             target,
             {"numpy": "2.1.3", "pandas": "2.2.3", "lightgbm": "4.3.0"},
             Verdict.CRASH,
+            check="lightgbm+numpy:native-train",
             error=f"SIGSEGV in {EVIL} & friends",
             log=f"line one\n{EVIL}\n</pre></details><b>not bold</b>\n",
         )
@@ -120,6 +140,8 @@ def sample_report() -> ReportData:
     bookworm = make_target("bookworm")
     musl = make_target("musl", libc=Libc.MUSL)
     trixie = make_target("trixie", python="3.13.5")
+    bookworm_results = sample_results(bookworm)
+    good = bookworm_results[0].combo
     musl_results = [
         make_result(musl, {"numpy": "2.0.2", "pandas": "2.2.3"}),
         make_result(
@@ -134,11 +156,25 @@ def sample_report() -> ReportData:
         bases=(
             BaseReport.from_results(
                 bookworm,
-                sample_results(bookworm),
+                bookworm_results,
                 image_size=605_123_456,
                 added_size=482_000_000,
                 lockfile="numpy==1.26.4 \\\n    --hash=sha256:abc\npandas==2.2.3\n",
-                known_incompatibilities=(f"pandas 2.1.4 with numpy >= 2 {EVIL}",),
+                lock=LockStatus(
+                    combo_id=good.id,
+                    requested=tuple((n, good.version_of(n)) for n in good.requested),
+                    pins=tuple((p.name, p.version) for p in good.pins),
+                    verified=datetime(2026, 11, 30, 22, 5, tzinfo=UTC),
+                ),
+                findings=(
+                    Finding(
+                        packages=(
+                            (canonicalize_name("numpy"), Version("2.0.2")),
+                            (canonicalize_name("pandas"), Version("2.1.4")),
+                        ),
+                        line=f"pandas 2.1.4 with numpy >= 2 {EVIL}",
+                    ),
+                ),
             ),
             BaseReport.from_results(
                 musl, musl_results, image_size=402_000_000, added_size=295_000_000
@@ -178,7 +214,8 @@ def test_from_results_keeps_every_value_the_report_shows() -> None:
     )
     assert [n for n, _ in entry.pins] == ["lightgbm", "numpy", "pandas"]
     assert entry.verdict is Verdict.CRASH
-    assert entry.failed_check == "import"
+    assert entry.failed_check == "lightgbm+numpy:native-train"
+    assert [c.name for c in entry.failed] == ["lightgbm+numpy:native-train"]
     assert entry.error == result.error
     assert entry.log == result.log
     assert entry.duration == 1.5
@@ -225,22 +262,30 @@ def test_report_data_from_results_makes_one_base_per_run() -> None:
 def test_heatmap_counts_each_pair_of_versions() -> None:
     target = make_target("bookworm")
     base = BaseReport.from_results(target, sample_results(target))
-    hm = heatmap(base.results, canonicalize_name("numpy"), canonicalize_name("pandas"))
+    rows = combinations(base.results, (), Anchors())
+    hm = heatmap(rows, canonicalize_name("numpy"), canonicalize_name("pandas"))
     assert hm.rows == (Version("1.26.4"), Version("2.0.2"), Version("2.1.3"))
     assert hm.cols == (Version("2.1.4"), Version("2.2.3"))
     got = {
-        (str(c.row), str(c.col)): (c.passed, c.total, c.state.value) for r in hm.cells for c in r
+        (str(c.row), str(c.col)): (c.passed, c.failed, c.other, c.state.value)
+        for r in hm.cells
+        for c in r
     }
+    # lightgbm 4.5.0's missing libgomp and lightgbm's crash colour no numpy x pandas cell
     assert got == {
-        ("1.26.4", "2.1.4"): (1, 2, "some-fail"),
-        ("1.26.4", "2.2.3"): (1, 2, "some-fail"),
-        ("2.0.2", "2.1.4"): (0, 2, "all-fail"),
-        ("2.0.2", "2.2.3"): (1, 2, "some-fail"),
-        ("2.1.3", "2.1.4"): (0, 0, "untested"),
-        ("2.1.3", "2.2.3"): (0, 1, "all-fail"),
+        ("1.26.4", "2.1.4"): (1, 0, 1, "all-pass"),
+        ("1.26.4", "2.2.3"): (1, 0, 1, "all-pass"),
+        ("2.0.2", "2.1.4"): (0, 2, 0, "all-fail"),
+        ("2.0.2", "2.2.3"): (1, 0, 1, "all-pass"),
+        ("2.1.3", "2.1.4"): (0, 0, 0, "untested"),
+        ("2.1.3", "2.2.3"): (0, 0, 1, "untested"),
     }
     cell = hm.cells[1][0]
-    assert cell.title == "numpy 2.0.2 with pandas 2.1.4: 0 of 2 combinations pass; 2 import-error"
+    assert cell.title == (
+        "numpy 2.0.2 with pandas 2.1.4: 0 of 2 combinations pass; failing by check import:pandas"
+    )
+    crash = heatmap(rows, canonicalize_name("numpy"), canonicalize_name("lightgbm"))
+    assert crash.cells[2][0].state.value == "all-fail"  # numpy 2.1.3 x lightgbm 4.3.0
 
 
 def test_smallest_working_image_needs_a_passing_combination() -> None:

@@ -22,6 +22,7 @@ from packaging.version import Version
 from compat.errors import ReportWriteError
 from compat.model import Verdict
 from compat.report import BaseReport, ReportData, ResultEntry, render_report, write_report
+from compat.report.attribution import FailedCheck, attribute
 from tests.unit.test_report_data import EVIL, make_result, make_target, sample_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
@@ -113,13 +114,21 @@ def squash(text: str) -> str:
 
 
 def expected_cells(base: BaseReport, a: str, b: str) -> dict[tuple[str, str], tuple[int, int]]:
-    """(passed, total) per pair of versions, counted straight from the input."""
+    """(passed, passed + failures attributed to a x b) per pair of versions, counted
+    from the input (one result per combination)."""
     out: dict[tuple[str, str], tuple[int, int]] = {}
     for r in base.results:
         v: dict[str, Version] = dict(r.requested)
         if a in v and b in v:
+            blamed = attribute(
+                verdict=r.verdict,
+                versions=r.versions,
+                failed=r.failed,
+                system_deps=r.system_deps,
+                findings=base.findings,
+            ).implicates(canonicalize_name(a), canonicalize_name(b))
             p, t = out.get((str(v[a]), str(v[b])), (0, 0))
-            out[str(v[a]), str(v[b])] = (p + r.verdict.ok, t + 1)
+            out[str(v[a]), str(v[b])] = (p + r.verdict.ok, t + (r.verdict.ok or blamed))
     return out
 
 
@@ -136,6 +145,8 @@ def test_heatmap_cells_count_the_input(data: ReportData, dom: Node) -> None:
         section = dom.find("section", data_base=base.name)
         for table in section.find_all("table", class_="heatmap"):
             a, b = table.attrs["data-rows"], table.attrs["data-cols"]
+            if not b:  # a package alone: see test_heatmap_totals_add_up_to_the_combinations
+                continue
             expected = expected_cells(base, a, b)
             cells = table.find_all("td")
             rows = {c.attrs["data-row"] for c in cells}
@@ -155,7 +166,7 @@ def test_heatmap_cells_count_the_input(data: ReportData, dom: Node) -> None:
                 if total == 0:
                     assert cell.classes() == {"untested"}
                     assert visible == "\u2013 untested"
-                    assert "not tested together" in title
+                    assert "not tested together" in title or "for other reasons" in title
                     continue
                 assert f"{passed}/{total}" in visible
                 assert f"{passed} of {total} combinations pass" in title
@@ -165,7 +176,8 @@ def test_heatmap_cells_count_the_input(data: ReportData, dom: Node) -> None:
                 assert cell.classes() == {state}
                 assert visible.endswith(state.replace("-", " "))  # text, not colour alone
                 checked += 1
-    assert checked == 14 + 2 + 1
+    # bookworm: 4 numpy x pandas, 3 numpy x lightgbm, 2 pandas x lightgbm; musl: 1
+    assert checked == 4 + 3 + 2 + 1
 
 
 def test_heatmap_headers_list_versions_in_order(dom: Node) -> None:
@@ -177,24 +189,34 @@ def test_heatmap_headers_list_versions_in_order(dom: Node) -> None:
     assert rows == ["1.26.4", "2.0.2", "2.1.3"]
 
 
-def test_every_failure_is_listed_with_its_error_and_a_working_log_link(
+def test_every_failure_is_listed_once_with_its_error_and_a_working_log_link(
     data: ReportData, dom: Node
 ) -> None:
+    """Failures the environment explains (a missing library, no wheel) are listed
+    apart with their fix; every other failure in the failures table."""
     ids = {n.attrs["id"]: n for n in dom.iter() if "id" in n.attrs}
     for base in data.bases:
         section = dom.find("section", data_base=base.name)
-        table = section.find_all("table", class_="failures")
+        listed = {}
+        for kind in ("failures", "environment"):
+            for table in section.find_all("table", class_=kind):
+                for row in table.find_all("tr"):
+                    if "data-combo" in row.attrs:
+                        assert row.attrs["data-combo"] not in listed
+                        listed[row.attrs["data-combo"]] = (kind, row)
         failures = [r for r in base.results if not r.verdict.ok]
-        rows = table[0].find_all("tr") if table else []
-        rows = [r for r in rows if "data-result" in r.attrs]
-        assert sorted(r.attrs["data-result"] for r in rows) == sorted(f.result_id for f in failures)
+        assert sorted(listed) == sorted(f.combo_id for f in failures)
         for entry in failures:
-            row = next(r for r in rows if r.attrs["data-result"] == entry.result_id)
+            kind, row = listed[entry.combo_id]
+            environmental = bool(entry.system_deps) or entry.verdict is Verdict.NO_WHEEL
+            assert kind == ("environment" if environmental else "failures")
             cells = row.find_all("td")
             assert entry.verdict.value in cells[1].text()
-            assert cells[2].text() == entry.failed_check
-            assert cells[3].text().startswith((entry.error or "").splitlines()[0])
-            href = cells[4].find("a").attrs["href"]
+            error_cell = cells[2] if environmental else cells[4]
+            assert error_cell.text().startswith((entry.error or "").splitlines()[0])
+            if entry.system_deps:
+                assert all(dep in cells[3].text() for dep in entry.system_deps)
+            href = cells[-1].find("a").attrs["href"]
             assert href.startswith("#")
             log = ids[href[1:]]
             assert log.tag == "details"
@@ -237,14 +259,19 @@ def test_the_smallest_working_image_is_highlighted_in_words(dom: Node) -> None:
     assert "smallest working image" in highlighted[0].text()
 
 
-def test_sizes_and_lockfile_are_shown(data: ReportData, dom: Node) -> None:
+def test_sizes_and_lock_status_are_shown(data: ReportData, dom: Node) -> None:
     bookworm = dom.find("section", data_base="bookworm")
     assert squash(bookworm.find("dd", data_size="image").text()) == "605 MB (605,123,456 bytes)"
     assert squash(bookworm.find("dd", data_size="added").text()) == "482 MB (482,000,000 bytes)"
     assert bookworm.find("pre", class_="lockfile").text() == data.bases[0].lockfile
+    lock = data.bases[0].lock
+    assert lock is not None
+    status = squash(bookworm.find("dl", data_lock=lock.combo_id).text())
+    assert "numpy==1.26.4 pandas==2.1.4 lightgbm==4.3.0" in status
+    assert "2026-11-30 22:05 UTC at depth smoke" in status
     musl = dom.find("section", data_base="musl")
     assert not musl.find_all("pre", class_="lockfile")
-    assert "No lockfile" in musl.text()
+    assert "Nothing known-good to lock" in musl.text()
 
 
 def test_untrusted_text_is_escaped(data: ReportData, html: str, dom: Node) -> None:
@@ -255,7 +282,7 @@ def test_untrusted_text_is_escaped(data: ReportData, html: str, dom: Node) -> No
     assert not dom.find_all("b")
     crash = next(r for r in data.bases[0].results if r.verdict is Verdict.CRASH)
     failures = dom.find("section", data_base="bookworm").find("table", class_="failures")
-    row = failures.find("tr", data_result=crash.result_id)
+    row = failures.find("tr", data_combo=crash.combo_id)
     assert EVIL in row.text()  # shown as text, verbatim
     assert EVIL in dom.find("ul", class_="known").text()
 
@@ -361,14 +388,23 @@ def test_write_report_names_the_path_when_it_cannot_write(tmp_path: Path) -> Non
 
 _versions = st.sampled_from(["1.0", "1.1", "2.0"])
 _entries = st.lists(
-    st.tuples(_versions, _versions, st.sampled_from([Verdict.PASS, Verdict.CRASH])),
+    st.tuples(
+        _versions,
+        _versions,
+        st.sampled_from([Verdict.PASS, Verdict.CRASH]),
+        st.sampled_from(["a+b:x", "a:x", "user:x"]),  # a pair, a alone, nothing
+    ),
     max_size=12,
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(_entries)
-def test_heatmap_totals_add_up_to_the_combinations(entries: list[tuple[str, str, Verdict]]) -> None:
+def test_heatmap_totals_add_up_to_the_combinations(
+    entries: list[tuple[str, str, Verdict, str]],
+) -> None:
+    """Every combination lands in one cell of a x b: as a pass, as a failure of the
+    pair, or as a failure explained elsewhere (a alone, or nothing)."""
     a, b = canonicalize_name("a"), canonicalize_name("b")
     results = tuple(
         ResultEntry(
@@ -377,8 +413,9 @@ def test_heatmap_totals_add_up_to_the_combinations(entries: list[tuple[str, str,
             requested=((a, Version(va)), (b, Version(vb))),
             pins=((a, Version(va)), (b, Version(vb))),
             verdict=verdict,
+            failed=() if verdict.ok else (FailedCheck(name=check),),
         )
-        for i, (va, vb, verdict) in enumerate(entries)
+        for i, (va, vb, verdict, check) in enumerate(entries)
     )
     base = BaseReport(
         name="x",
@@ -389,8 +426,20 @@ def test_heatmap_totals_add_up_to_the_combinations(entries: list[tuple[str, str,
         results=results,
     )
     dom = parse(render_report(ReportData(bases=(base,))))
-    cells = [c for c in dom.find_all("td") if "data-total" in c.attrs]
-    assert sum(int(c.attrs["data-total"]) for c in cells) == len(entries)
-    assert sum(int(c.attrs["data-pass"]) for c in cells) == sum(
-        v is Verdict.PASS for *_, v in entries
-    )
+    if not entries:
+        assert not dom.find_all("table", class_="heatmap")
+        return
+    pair = dom.find("table", data_rows="a", data_cols="b")
+    cells = [c for c in pair.find_all("td") if "data-total" in c.attrs]
+    passed = sum(v is Verdict.PASS for _, _, v, _ in entries)
+    blamed = sum(v is Verdict.CRASH and c == "a+b:x" for _, _, v, c in entries)
+    assert sum(int(c.attrs["data-pass"]) for c in cells) == passed
+    assert sum(int(c.attrs["data-fail"]) for c in cells) == blamed
+    assert sum(int(c.attrs["data-other"]) for c in cells) == len(entries) - passed - blamed
+    alone = dom.find_all("table", data_rows="a", data_cols="")
+    a_alone = sum(v is Verdict.CRASH and c == "a:x" for _, _, v, c in entries)
+    if a_alone:
+        (table,) = alone
+        assert sum(int(c.attrs["data-fail"]) for c in table.find_all("td")) == a_alone
+    else:
+        assert not alone
