@@ -23,6 +23,7 @@ from compat.errors import ReportWriteError
 from compat.report.data import ReportData, RunKind
 from compat.report.view import CellState, build, format_bytes, format_duration, format_when
 
+
 def _asset(name: str) -> str:
     return (resources.files("compat.report") / "templates" / name).read_text(encoding="utf-8")
 
