@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ _TOP_KEYS = {
     "no-binary",
     "packages",
     "constraints",
+    "as-of",
 }
 _PACKAGE_KEYS = {"versions", "extras", "build"}
 
@@ -72,6 +74,7 @@ class Matrix:
     cap: int = 500
     build: BuildPolicy = BuildPolicy()
     description: str = ""
+    as_of: date | None = None  # resolve as the index stood that day (UTC)
 
     @property
     def names(self) -> tuple[NormalizedName, ...]:
@@ -113,6 +116,7 @@ def parse_matrix(data: dict[str, Any], *, path: str) -> Matrix:
     python = _typed(data, "python", str, path, None)
 
     return Matrix(
+        as_of=_as_of(data.get("as-of"), path),
         name=_typed(data, "name", str, path, Path(path).stem),
         description=_typed(data, "description", str, path, ""),
         path=path,
@@ -125,6 +129,20 @@ def parse_matrix(data: dict[str, Any], *, path: str) -> Matrix:
         cap=cap,
         build=_build_policy(data, packages, path),
     )
+
+
+def _as_of(raw: Any, path: str) -> date | None:
+    """A TOML date (``as-of = 2023-06-01``) or the same as a string."""
+    if raw is None:
+        return None
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise MatrixError(path, "as-of", f"must be a date as YYYY-MM-DD, e.g. 2023-06-01, not {raw!r}")
 
 
 def _typed(data: dict[str, Any], key: str, kind: type, path: str, default: Any) -> Any:

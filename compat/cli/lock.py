@@ -3,15 +3,18 @@ combination of a base, and the image built from them (smoke-tested, measured).""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from datetime import date
 from pathlib import Path
 
 import click
 
 from compat.cli.console import err, out
-from compat.cli.options import Settings, parse_pins, scope
+from compat.cli.options import Settings, lock_as_of_option, open_index, parse_pins, scope
 from compat.errors import IncompatibleFound
 from compat.image import build_image
+from compat.index.asof import AsOfIndex
 from compat.lock import read_lock
 from compat.workflows.lock import lock_dir_for, lock_known_good
 
@@ -34,6 +37,7 @@ from compat.workflows.lock import lock_dir_for, lock_known_good
     show_default=True,
     help="Drop test folders, bytecode, sources and installers from the image's venv.",
 )
+@lock_as_of_option
 @click.pass_obj
 def lock(
     settings: Settings,
@@ -44,12 +48,19 @@ def lock(
     prefer: str,
     constraints: tuple[str, ...],
     prune: bool,
+    as_of: date | None,
 ) -> None:
     """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
     known-good combination of a base."""
     where = scope(base, image)
     reqs = parse_pins(constraints) if constraints else []
-    with settings.store() as store:
+    with contextlib.ExitStack() as stack:
+        eligible = None
+        if as_of is not None:
+            then = stack.enter_context(open_index(settings, as_of))
+            assert isinstance(then, AsOfIndex)
+            eligible = then.has_all
+        store = stack.enter_context(settings.store())
         locked, result, paths = lock_known_good(
             store,
             where,
@@ -58,6 +69,7 @@ def lock(
             prefer=prefer,
             constraints=reqs,
             prune=prune,
+            eligible=eligible,
         )
     out.print(
         f"[green]known-good[/] on {locked.target.describe()}: {result.combo.label()}",

@@ -8,6 +8,7 @@ import contextlib
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.errors import UsageError
 from compat.harness import Backend, RunOptions, make_backend
+from compat.index.asof import AsOfIndex, parse_as_of
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex
@@ -75,6 +77,26 @@ def target_options(func: F) -> F:
     )
 
 
+def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    try:
+        return None if value is None else parse_as_of(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+as_of_option = click.option(
+    "--as-of",
+    metavar="YYYY-MM-DD",
+    callback=_as_of,
+    help="Resolve as the index stood at the end of that day (UTC): later uploads are unseen.",
+)
+lock_as_of_option = click.option(
+    "--as-of",
+    metavar="YYYY-MM-DD",
+    callback=_as_of,
+    help="Only combinations whose every pin was on the index by the end of that day (UTC).",
+)
+
 no_binary_option = click.option(
     "--no-binary", multiple=True, metavar="PKG", help="Build PKG from its sdist (repeatable)."
 )
@@ -109,6 +131,7 @@ def plan_options(func: F) -> F:
                 help="Most combinations the exhaustive strategy may plan.",
             ),
             no_binary_option,
+            as_of_option,
         ),
     )
 
@@ -193,15 +216,17 @@ def open_backend(
 
 
 @contextlib.contextmanager
-def open_index(settings: Settings) -> Iterator[Index]:
-    """The package index: a recorded snapshot, or PyPI (or the configured index)."""
+def open_index(settings: Settings, as_of: date | None = None) -> Iterator[Index]:
+    """The package index: a recorded snapshot, or PyPI (or the configured index);
+    as it stood at the end of ``as_of`` when given."""
     if settings.snapshot is not None:
-        yield SnapshotIndex(settings.snapshot)
+        snapshot = SnapshotIndex(settings.snapshot)
+        yield snapshot if as_of is None else AsOfIndex.on(snapshot, as_of)
         return
     with PyPIIndex.from_settings(
         settings.network, cache_dir=settings.cache_dir / "index", offline=settings.offline
     ) as index:
-        yield index
+        yield index if as_of is None else AsOfIndex.on(index, as_of)
 
 
 def load(path: Path) -> Matrix:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import click
@@ -36,6 +37,7 @@ def plan(
     last_minors: int | None,
     cap: int | None,
     no_binary: tuple[str, ...],
+    as_of: date | None,
     as_json: bool,
 ) -> None:
     """Plan the combinations of a matrix for one base image."""
@@ -49,7 +51,7 @@ def plan(
         cache_dir=settings.cache_dir,
         reporter=reporter,
     )
-    with open_index(settings) as index:
+    with open_index(settings, as_of or matrix.as_of) as index:
         source = CandidateSource(index, target, matrix.build.with_no_binary(names(no_binary)))
         result = make_plan(
             source,

@@ -5,6 +5,7 @@ value; these commands open the collaborators, call them and present the value.""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 from compat.cli.console import ConsoleReporter, out, show_result, show_scan
 from compat.cli.options import (
     Settings,
+    as_of_option,
     load,
     names,
     no_binary_option,
@@ -62,6 +64,7 @@ def scan(
     last_minors: int | None,
     cap: int | None,
     no_binary: tuple[str, ...],
+    as_of: date | None,
     fail_on_incompatible: bool,
     shard_spec: str | None,
     junit: Path | None,
@@ -91,7 +94,10 @@ def scan(
             cache_dir=settings.cache_dir,
             reporter=reporter,
         )
-        with open_index(settings) as index, settings.store() as store:
+        with (
+            open_index(settings, as_of or request.matrix.as_of) as index,
+            settings.store() as store,
+        ):
             outcome = run_scan(
                 request,
                 target=target,
@@ -109,6 +115,7 @@ def scan(
 @target_options
 @run_options
 @no_binary_option
+@as_of_option
 @click.option(
     "--force", is_flag=True, help="Install the pins as given even where metadata forbids."
 )
@@ -122,6 +129,7 @@ def check(
     image: str | None,
     python: str | None,
     no_binary: tuple[str, ...],
+    as_of: date | None,
     force: bool,
     as_json: bool,
     **run: Any,
@@ -138,7 +146,7 @@ def check(
             cache_dir=settings.cache_dir,
             reporter=reporter,
         )
-        with open_index(settings) as index:
+        with open_index(settings, as_of) as index:
             outcome = check_pins(
                 reqs,
                 target=target,

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -263,6 +264,11 @@ class PyPIIndex:
         """What the index said about ``file`` (a file of a listing this index loaded)."""
         record = self._records_by_url.get(file.url)
         return record if record is not None else FileRecord(file=file)
+
+    def uploaded(self, file: DistFile) -> datetime | None:
+        """When ``file`` was uploaded (PEP 700), if the index says."""
+        self.records(file.name)
+        return self.record(file).uploaded
 
     def _load_listing(self, name: NormalizedName) -> tuple[FileRecord, ...]:
         cached = self.cache.listing(self.index_url, name) if self.cache else None

@@ -4,12 +4,14 @@ A snapshot is a directory with one ``<project>.json`` (or ``.json.gz``) per proj
 
     {"name": "six", "source": "https://pypi.org/simple/",
      "files": [{"filename": ..., "url": ..., "sha256": ..., "requires_python": ...,
-                "yanked": ..., "has_metadata": ..., "size": ...}, ...],
+                "yanked": ..., "has_metadata": ..., "size": ...,
+                "upload_time": "2024-06-16T18:45:43.071416Z"}, ...],
      "metadata": {"1.17.0": "Metadata-Version: 2.1\\nName: six\\n...", ...}}
 
-Files are ``DistFile.to_json()``; name, version, kind and tags come back from the
-filename. Metadata is per release (keyed by version) and trimmed to the fields
-resolution reads: ``metadata(file)`` answers with its release's.
+Files are ``DistFile.to_json()`` plus the index's ``upload_time`` (PEP 700; what
+``--as-of`` reads, absent in snapshots recorded without it); name, version, kind and
+tags come back from the filename. Metadata is per release (keyed by version) and
+trimmed to the fields resolution reads: ``metadata(file)`` answers with its release's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import gzip
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.errors import MetadataNotRecorded, MetadataUnavailable, ProjectNotFound
+from compat.index.asof import DatedIndex
 from compat.index.base import Index
 from compat.index.cache import atomic_write
 from compat.index.parse import make_file, parse_core_metadata, render_core_metadata, versions_of
@@ -41,6 +45,7 @@ class SnapshotIndex:
         self._files: dict[NormalizedName, tuple[DistFile, ...]] = {}
         self._texts: dict[NormalizedName, dict[str, str]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
+        self._uploaded: dict[str, datetime] = {}  # by file URL
 
     def projects(self) -> list[NormalizedName]:
         """Every project the snapshot records, sorted."""
@@ -73,6 +78,9 @@ class SnapshotIndex:
             )
             if file is not None:
                 files.append(file)
+                when = entry.get("upload_time")
+                if isinstance(when, str):
+                    self._uploaded[file.url] = datetime.fromisoformat(when)
         self._texts[name] = dict(data.get("metadata", {}))
         self._files[name] = tuple(files)
 
@@ -81,6 +89,10 @@ class SnapshotIndex:
         if project not in self._files:
             self._load(project)
         return self._files[project]
+
+    def uploaded(self, file: DistFile) -> datetime | None:
+        self.files(file.name)
+        return self._uploaded.get(file.url)
 
     def versions(self, name: NormalizedName, *, include_yanked: bool = False) -> list[Version]:
         return versions_of(self.files(name), include_yanked=include_yanked)
@@ -122,12 +134,22 @@ def write_snapshot_project(
     metadata: dict[Version, CoreMetadata],
     *,
     source: str = "",
+    uploaded: Callable[[DistFile], str | None] = lambda _f: None,
 ) -> Path:
     """One project's snapshot file: compact, one file or release per line, so that
-    re-recording shows as a readable diff."""
+    re-recording shows as a readable diff. ``uploaded`` gives each file's upload
+    time as the index wrote it (ISO 8601)."""
     dump: Callable[[Any], str] = lambda v: json.dumps(v, separators=(",", ":"))  # noqa: E731
+
+    def entry(file: DistFile) -> dict[str, Any]:
+        data = file.to_json()
+        when = uploaded(file)
+        if when is not None:
+            data["upload_time"] = when
+        return data
+
     lines = [f'{{"name":{dump(name)},"source":{dump(source)},', '"files":[']
-    lines.append(",\n".join(dump(f.to_json()) for f in files))
+    lines.append(",\n".join(dump(entry(f)) for f in files))
     lines.append('],\n"metadata":{')
     lines.append(
         ",\n".join(
@@ -175,6 +197,20 @@ def record_snapshot(
                 metas[version] = index.metadata(file)
             except MetadataUnavailable as exc:
                 log.warning("not recording metadata of %s %s: %s", name, version, exc)
-        write_snapshot_project(directory, name, kept[name], metas, source=source)
+        write_snapshot_project(
+            directory, name, kept[name], metas, source=source, uploaded=upload_text(index)
+        )
         recorded[name] = metas
     return recorded
+
+
+def upload_text(index: Index) -> Callable[[DistFile], str | None]:
+    """Each file's upload time as ISO 8601 text (UTC, ``Z``), when ``index`` knows it."""
+    if not isinstance(index, DatedIndex):
+        return lambda _f: None
+
+    def text(file: DistFile) -> str | None:
+        when = index.uploaded(file)
+        return None if when is None else when.isoformat().replace("+00:00", "Z")
+
+    return text

@@ -3,7 +3,7 @@ database (avoiding recorded incompatibilities) and write its lockfiles."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 
 from compat.errors import NothingKnownGood
 from compat.lock import LockInput, PackageManager, write_lock
-from compat.model import ComboResult
+from compat.model import Combo, ComboResult
 from compat.store import Incompatibility, Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
@@ -44,10 +44,13 @@ def pick_known_good(
     prefer: str,
     constraints: Sequence[Requirement],
     avoid: Iterable[Incompatibility] | bool = False,
+    eligible: Callable[[Combo], bool] | None = None,
 ) -> tuple[Target, ComboResult]:
     """The best known-good combination for a base or image, with its target.
     ``avoid`` skips combinations holding a known incompatibility: those given, or
-    with ``True`` those recorded for the scope in the store (found by bisection)."""
+    with ``True`` those recorded for the scope in the store (found by bisection).
+    ``eligible`` keeps only the combinations it accepts (``--as-of``: pins that
+    existed on that day)."""
     if avoid is True:
         avoid = store.incompatibilities(scope)
     known = list(avoid) if avoid else []
@@ -55,8 +58,12 @@ def pick_known_good(
         scope,
         prefer=prefer,  # type: ignore[arg-type]
         constraints=constraints,
-        limit=None if known else 1,
+        limit=None if known or eligible else 1,
     )
+    too_new = 0
+    if eligible is not None:
+        kept = [g for g in found if eligible(g.combo)]
+        too_new, found = len(found) - len(kept), kept
     skipped = 0
     if known:
         kept = [
@@ -68,6 +75,7 @@ def pick_known_good(
     if not found:
         wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
         avoided = f" ({skipped} hold a known incompatibility)" if skipped else ""
+        avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
         raise NothingKnownGood(
             f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
             f"run `compat scan --base {scope}` (or --image) first"
@@ -89,11 +97,12 @@ def lock_known_good(
     prefer: str = "newest",
     constraints: Sequence[Requirement] = (),
     prune: bool = True,
+    eligible: Callable[[Combo], bool] | None = None,
 ) -> tuple[LockInput, ComboResult, list[Path]]:
     """Write the lockfiles of the best known-good combination for a base (avoiding
-    known incompatibilities) into ``directory``."""
+    known incompatibilities, keeping to ``eligible`` ones) into ``directory``."""
     target, result = pick_known_good(
-        store, scope, prefer=prefer, constraints=constraints, avoid=True
+        store, scope, prefer=prefer, constraints=constraints, avoid=True, eligible=eligible
     )
     locked = LockInput.from_result(
         target, result, package_manager=package_manager_of(target, cache_dir)

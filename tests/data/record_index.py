@@ -2,11 +2,14 @@
 dependency it pulls in on CPython 3.11-3.13, Linux x86_64.
 
     python tests/data/record_index.py [--out tests/data/index] [--index-url URL] [--cert PATH]
+    python tests/data/record_index.py --add-upload-times   # keep the files, add their times
 
 Kept: the stack packages at the versions below; for dependencies, the releases
 uploaded since 2022 plus the newest one before (so old stack releases still resolve).
 Files: the sdist and the wheels a cp311/cp312/cp313 manylinux or musllinux x86_64
-target could install (including pure-Python and abi3 wheels).
+target could install (including pure-Python and abi3 wheels), each with its upload
+time (what --as-of reads). ``--add-upload-times`` adds the times to a snapshot
+recorded without them, changing nothing else.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.index.pypi import PyPIIndex
-from compat.index.snapshot import record_snapshot
+from compat.index.snapshot import (
+    SnapshotIndex,
+    record_snapshot,
+    upload_text,
+    write_snapshot_project,
+)
 from compat.model import DistFile, FileKind
 from compat.settings import NetworkSettings
 
@@ -87,11 +95,31 @@ def needed(marker: Marker | None) -> bool:
     return any(marker.evaluate(env) for env in environments())
 
 
+def add_upload_times(directory: Path, index: PyPIIndex) -> None:
+    """Rewrite each project of ``directory`` with its files' upload times from ``index``."""
+    snapshot = SnapshotIndex(directory)
+    times = upload_text(index)
+    live = {f.url: f for name in snapshot.projects() for f in index.files(name)}
+    for name in snapshot.projects():
+        files = snapshot.files(name)
+        metadata = {v: snapshot.metadata(f) for v, f in {f.version: f for f in files}.items()}
+        write_snapshot_project(
+            directory,
+            name,
+            files,
+            metadata,
+            source=index.index_url,
+            uploaded=lambda f: times(live[f.url]) if f.url in live else None,
+        )
+        logging.info("%s: upload times of %d files", name, sum(f.url in live for f in files))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "index")
     parser.add_argument("--index-url")
     parser.add_argument("--cert")
+    parser.add_argument("--add-upload-times", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -99,6 +127,9 @@ def main() -> int:
 
     settings = NetworkSettings.from_env(os.environ, index_url=args.index_url, cert=args.cert)
     index = PyPIIndex.from_settings(settings)
+    if args.add_upload_times:
+        add_upload_times(args.out, index)
+        return 0
     roots = {canonicalize_name(n): SpecifierSet(s) for n, s in STACK.items()}
 
     def released(name: NormalizedName) -> dict[Version, datetime]:
