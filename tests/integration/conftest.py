@@ -3,7 +3,6 @@ is a failure, never a skip."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(item.path).parents:
             item.add_marker(pytest.mark.integration)
-
-
-def require_docker() -> None:
-    """Skip locally, fail in CI, when no Docker engine answers."""
-    import docker
-
-    try:
-        docker.from_env().ping()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs a running Docker engine: {exc}")
-        pytest.skip(f"no Docker engine: {exc}")

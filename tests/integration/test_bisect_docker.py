@@ -26,7 +26,7 @@ from compat.targets.probe import probe_image
 from compat.targets.target import Target
 from compat.workflows.bisect import bisect
 from compat.workflows.steps import recorded_run
-from tests.integration.conftest import require_docker
+from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
 

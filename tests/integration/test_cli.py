@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from compat.report.view import format_bytes
-from tests.integration.conftest import require_docker
+from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"

@@ -22,7 +22,7 @@ from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
-from tests.integration.conftest import require_docker
+from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"
@@ -186,7 +186,7 @@ CHECKS = {
 
 
 def _crashing_wheel(directory: Path) -> Path:
-    from tests.unit.test_harness_fakes import make_wheel
+    from tests.helpers.harness import make_wheel
 
     return make_wheel(
         directory, "segv-on-import", "1.0",

@@ -30,7 +30,7 @@ from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
-from tests.integration.conftest import require_docker
+from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"

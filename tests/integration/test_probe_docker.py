@@ -14,7 +14,7 @@ from compat.errors import ImageUnavailable
 from compat.harness.container import SESSION_LABEL
 from compat.targets.probe import probe_image
 from compat.targets.target import Libc
-from tests.integration.conftest import require_docker
+from tests.helpers.docker import require_docker
 
 
 @pytest.fixture

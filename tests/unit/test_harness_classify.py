@@ -7,7 +7,7 @@ import pytest
 from compat.harness.classify import Outcome, classify
 from compat.harness.sysdeps import install_command, missing_libraries, packages_for
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall, worst
-from tests.unit.test_harness_fakes import (
+from tests.helpers.harness import (
     combo,
     done,
     events,

@@ -14,7 +14,7 @@ import pytest
 from compat.harness import Backend, RunOptions, make_backend
 from compat.harness.local_backend import LocalRuntime
 from compat.model import Combo, ComboResult, Pin, Verdict
-from tests.unit.test_harness_fakes import combo, make_wheel, pin_for, target
+from tests.helpers.harness import combo, make_wheel, pin_for, target
 
 # Imports every --package after adding every --site; a module attribute decides what
 # the "check" does, so each wheel can make the runner pass, crash or hang.

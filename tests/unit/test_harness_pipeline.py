@@ -12,7 +12,7 @@ from compat.harness import Backend, RunOptions, prerun_failures
 from compat.harness.container import ExecResult
 from compat.harness.pipeline import BuildRecord, runner_argv
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
-from tests.unit.test_harness_fakes import (
+from tests.helpers.harness import (
     FakeRuntime,
     combo,
     done,
@@ -180,7 +180,7 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
     assert results[1].duration == 1.5
     assert sorted(runtime.built) == [broken.filename, sdist.filename]
     (call,) = runtime.executor_obj.calls
-    from tests.unit.test_harness_fakes import sha256_of
+    from tests.helpers.harness import sha256_of
 
     assert sites_of(call) == [f"/store/{sha256_of(built)}"]
     assert ("build", 2, 2) in stages

@@ -12,7 +12,7 @@ import pytest
 from compat.errors import FetchFailed, UnpackFailed
 from compat.harness.installs import InstallStore
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from tests.unit.test_harness_fakes import make_wheel, sha256_of
+from tests.helpers.harness import make_wheel, sha256_of
 
 
 def _served(files: dict[str, bytes], seen: list[str]) -> httpx.Client:
@@ -166,7 +166,7 @@ def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
 def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
     from compat.harness.options import RunOptions
     from compat.harness.pipeline import Pipeline
-    from tests.unit.test_harness_fakes import FakeRuntime, ok
+    from tests.helpers.harness import FakeRuntime, ok
 
     wheels = {}
     for i in range(12):
@@ -181,3 +181,9 @@ def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
     assert list(failed) == [sha256_of(broken)]
     assert seen[-1] == ("unpack", 13, 13)
     assert all(pipeline.store.has(sha) for sha in wheels if sha not in failed)
+
+
+def test_make_wheel_is_a_zip(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "tiny", "1.0")
+    with zipfile.ZipFile(wheel) as zf:
+        assert "tiny-1.0.dist-info/RECORD" in zf.namelist()

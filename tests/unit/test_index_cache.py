@@ -17,7 +17,7 @@ from compat.errors import OfflineCacheMiss
 from compat.index.cache import IndexCache, atomic_write
 from compat.index.parse import FileRecord, make_file
 from compat.index.pypi import PyPIIndex
-from tests.unit.test_index_support import FakeIndex, http_date, make_wheel, metadata_text
+from tests.helpers.index import FakeIndex, http_date, make_wheel, metadata_text
 
 DEMO = canonicalize_name("demo")
 

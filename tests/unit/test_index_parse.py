@@ -28,7 +28,7 @@ from compat.index.parse import (
     versions_of,
 )
 from compat.model import FileKind
-from tests.unit.test_index_support import DATA, make_sdist, metadata_text
+from tests.helpers.index import DATA, make_sdist, metadata_text
 
 SIX = canonicalize_name("six")
 NUMPY = canonicalize_name("numpy")

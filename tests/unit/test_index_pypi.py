@@ -17,7 +17,7 @@ from packaging.version import Version
 from compat.errors import IndexUnavailable, MetadataUnavailable, ProjectNotFound
 from compat.index.pypi import WHEEL_TAIL_BYTES, PyPIIndex
 from compat.model import FileKind
-from tests.unit.test_index_support import FakeIndex, make_sdist, make_wheel, metadata_text
+from tests.helpers.index import FakeIndex, make_sdist, make_wheel, metadata_text
 
 DEMO = canonicalize_name("demo")
 

@@ -13,7 +13,7 @@ from packaging.version import Version
 from compat.errors import MetadataNotRecorded, ProjectNotFound
 from compat.index import Index, SnapshotIndex, record_snapshot
 from compat.model import DistFile, FileKind
-from tests.unit.test_index_support import DATA, FakeIndex, make_sdist, make_wheel, metadata_text
+from tests.helpers.index import DATA, FakeIndex, make_sdist, make_wheel, metadata_text
 
 DEMO = canonicalize_name("demo")
 STACK = ["numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm"]

@@ -1,5 +1,5 @@
-"""Shared by the test_index_* modules (holds no tests): a fake PEP 691 index served
-through httpx.MockTransport, and tiny real archives."""
+"""Shared by the index tests: a fake PEP 691 index served through
+httpx.MockTransport, and tiny real archives."""
 
 from __future__ import annotations
 

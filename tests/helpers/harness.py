@@ -1,4 +1,4 @@
-"""Fakes shared by the harness unit tests: a docker client that records what it is
+"""Fakes shared by the harness and workflow tests: a docker client that records what it is
 asked, an executor that answers with canned runner output, a runtime without
 containers, and a tiny wheel builder."""
 
@@ -239,9 +239,3 @@ class FakeRuntime(Runtime):
         return image_info(
             image="sha256:derived", image_id="sha256:derived", added_packages=tuple(packages)
         )
-
-
-def test_make_wheel_is_a_zip(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, "tiny", "1.0")
-    with zipfile.ZipFile(wheel) as zf:
-        assert "tiny-1.0.dist-info/RECORD" in zf.namelist()
