@@ -25,7 +25,7 @@ from compat.resolve.resolver import Resolver
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.workflows.lock import pick_known_good
-from tests.unit.test_index_support import FakeIndex, make_wheel, metadata_text
+from tests.helpers.index import FakeIndex, make_wheel, metadata_text
 
 DATA = Path(__file__).parent.parent / "data"
 INDEX = SnapshotIndex(DATA / "index")
