@@ -1,0 +1,57 @@
+"""The deep tier, host side: pure functions over what the in-environment runner
+(:mod:`compat.smoke.deep`) reported.
+
+- :mod:`.outcomes`: the runner's events as values (per-test outcomes, frames).
+- :mod:`.baseline`: which combination a dependent release is compared against.
+- :mod:`.differential`: regression, flaky or not attributed; which partner.
+- :mod:`.report`: the check results ``deep:<dependent>:<test id>``.
+
+:func:`judge` ties them together for one dependent of one combination.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+from compat.deep.baseline import Baseline
+from compat.deep.differential import compare
+from compat.deep.outcomes import DeepRun
+from compat.deep.report import DeepReport
+from compat.model import Combo
+
+
+def judge(
+    dependent: str,
+    *,
+    here: Combo,
+    here_run: DeepRun,
+    baseline: Baseline | None,
+    baseline_run: DeepRun | None,
+) -> DeepReport:
+    """The deep verdict on ``dependent`` of ``here``: every failing test
+    classified against the baseline's run of the same tests."""
+    name = canonicalize_name(dependent)
+    tests = here_run.of(name)
+    plan = here_run.plans.get(name)
+    if plan is not None and plan.reason:
+        return DeepReport(dependent=name, baseline=baseline, reason=plan.reason)
+    if not tests:
+        return DeepReport(
+            dependent=name, baseline=baseline, reason="no shipped test exercises a partner"
+        )
+    if baseline is None or baseline_run is None:
+        return DeepReport(
+            dependent=name,
+            baseline=None,
+            tests=tests,
+            reason="no baseline (no known-good combination or --as-of stack with this "
+            "release and other partners): failures not judged",
+        )
+    failures = compare(
+        here_run,
+        baseline_run,
+        name,
+        here_versions=here.versions,
+        baseline_versions=baseline.combo.versions,
+    )
+    return DeepReport(dependent=name, baseline=baseline, tests=tests, failures=failures)

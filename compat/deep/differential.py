@@ -1,0 +1,187 @@
+"""Differential comparison and attribution: which failing tests are regressions
+of this combination, and which partner's change they point at.
+
+A failing test is a regression only when all of these hold (crater's pass→fail,
+autopkgtest's "ignore what always failed"):
+
+1. it fails here (failed, error, timeout or crash);
+2. it passed on the baseline: the same dependent release with other partners;
+3. it failed again on its one rerun (otherwise: *flaky*);
+4. its innermost failing frame in the combination's code is library code of the
+   dependent or a partner, not a test module or a test helper;
+5. some partner changed between the baseline and here.
+
+Anything else that fails is counted and listed as *not attributed*, never as a
+failure: a false "incompatible" is worse than a miss.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, TestOutcome
+from compat.model import PinChange
+
+_TEST_PARTS = frozenset({"tests", "test", "testing", "_testing", "conftest.py", "conftest"})
+
+
+class Finding(enum.StrEnum):
+    """What one failing test here turned out to be."""
+
+    REGRESSION = "regression"
+    FLAKY = "flaky"  # passed on its rerun (or was not rerun)
+    FAILS_ON_BASELINE = "fails-on-baseline"
+    NOT_ON_BASELINE = "not-on-baseline"  # skipped there, or not run at all
+    TEST_CODE = "test-code"  # the innermost frame is a test or a test helper
+    NO_LIBRARY_FRAME = "no-library-frame"  # no frame in the dependent or a partner
+    NO_CHANGE = "no-change"  # no partner differs from the baseline
+
+    @property
+    def attributed(self) -> bool:
+        return self is Finding.REGRESSION
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Failure:
+    """One failing test here, classified."""
+
+    test: TestOutcome
+    finding: Finding
+    baseline: Outcome | None = None  # the same test's outcome on the baseline
+    frame: Frame | None = None  # the deciding frame (library or test code)
+    owner: NormalizedName | None = None  # the distribution that frame belongs to
+    changed: tuple[PinChange, ...] = ()  # the partner change(s) it is attributed to
+
+
+def is_test_path(path: str) -> bool:
+    """A test module or test helper, by its path: a ``tests``/``testing``
+    directory, ``conftest.py``, a ``test_*`` or ``_test*`` file."""
+    parts = path.split("/")
+    return any(
+        part in _TEST_PARTS or part.startswith(("test_", "_test")) for part in parts
+    ) or parts[-1].endswith("_test.py")
+
+
+def deciding_frame(
+    frames: Sequence[Frame], owners: Mapping[str, NormalizedName], members: Iterable[str]
+) -> tuple[Frame | None, NormalizedName | None, bool]:
+    """The innermost frame that decides where a failure lies, its owner, and
+    whether it is test code. Frames outside the environment (the test layer,
+    the standard library) and in distributions other than ``members`` (the
+    dependent and its partners) are looked through: a failure inside
+    ``inspect`` or pyparsing lies with whoever called it."""
+    wanted = set(members)
+    for frame in reversed(frames):
+        if frame.root is not Root.SITE:
+            continue
+        owner = owners.get(frame.top)
+        if owner is None or owner not in wanted:
+            continue
+        return frame, owner, is_test_path(frame.path)
+    return None, None, False
+
+
+def attribute(
+    *,
+    owner: NormalizedName | None,
+    module_partners: Sequence[NormalizedName],
+    foundations: Iterable[NormalizedName],
+    changes: Mapping[NormalizedName, PinChange],
+) -> tuple[PinChange, ...]:
+    """The partner change(s) a library failure points at.
+
+    A frame in a partner that changed names that partner. A frame in the
+    dependent (or an unchanged partner) names the changed partners its test
+    module exercises, the specific ones (not loaded by ``import dependent``,
+    like matplotlib for pandas) before the foundations (numpy for pandas),
+    which every test touches."""
+    if owner is not None and owner in changes:
+        return (changes[owner],)
+    exercised = [changes[p] for p in module_partners if p in changes]
+    base = set(foundations)
+    specific = [c for c in exercised if c.name not in base]
+    chosen = specific or exercised or list(changes.values())
+    return tuple(sorted(chosen, key=lambda c: c.name))
+
+
+def partner_changes(
+    here: Mapping[NormalizedName, Version],
+    baseline: Mapping[NormalizedName, Version],
+    partners: Iterable[NormalizedName],
+) -> dict[NormalizedName, PinChange]:
+    """The partners whose versions differ between ``baseline`` and ``here``."""
+    return {
+        p: PinChange(name=p, old=baseline.get(p), new=here.get(p))
+        for p in sorted(set(partners))
+        if baseline.get(p) != here.get(p)
+    }
+
+
+def compare(
+    here: DeepRun,
+    baseline: DeepRun,
+    dependent: NormalizedName,
+    *,
+    here_versions: Mapping[NormalizedName, Version],
+    baseline_versions: Mapping[NormalizedName, Version],
+) -> tuple[Failure, ...]:
+    """Every failing test of ``dependent`` here, classified against ``baseline``.
+
+    Raises ValueError when the baseline is not of the same dependent release:
+    the comparison would then say nothing about the partners."""
+    if here_versions.get(dependent) != baseline_versions.get(dependent):
+        raise ValueError(
+            f"baseline has {dependent} {baseline_versions.get(dependent)}, "
+            f"here {here_versions.get(dependent)}: not the same release"
+        )
+    plan = here.plans.get(dependent)
+    partners = tuple(plan.partners) if plan else tuple(n for n in here_versions if n != dependent)
+    foundations = tuple(plan.foundations) if plan else ()
+    changes = partner_changes(here_versions, baseline_versions, partners)
+    owners = here.owners()
+    before = {o.key: o for o in baseline.of(dependent)}
+    found: list[Failure] = []
+    for test in here.of(dependent):
+        if not test.outcome.failing:
+            continue
+        old = before.get(test.key)
+        old_outcome = old.outcome if old else None
+        frame, owner, in_tests = deciding_frame(test.frames, owners, (dependent, *partners))
+
+        changed: tuple[PinChange, ...] = ()
+        if old_outcome is None or not (old_outcome.passing or old_outcome.failing):
+            finding = Finding.NOT_ON_BASELINE
+        elif old_outcome.failing:
+            finding = Finding.FAILS_ON_BASELINE
+        elif test.rerun is None or not test.rerun.failing:
+            finding = Finding.FLAKY
+        elif frame is None:
+            finding = Finding.NO_LIBRARY_FRAME
+        elif in_tests:
+            finding = Finding.TEST_CODE
+        elif not changes:
+            finding = Finding.NO_CHANGE
+        else:
+            finding = Finding.REGRESSION
+            changed = attribute(
+                owner=owner,
+                module_partners=plan.modules.get(test.module, partners) if plan else partners,
+                foundations=foundations,
+                changes=changes,
+            )
+        found.append(
+            Failure(
+                test=test,
+                finding=finding,
+                baseline=old_outcome,
+                frame=frame,
+                owner=owner,
+                changed=changed,
+            )
+        )
+    return tuple(found)

@@ -1,0 +1,105 @@
+"""The deep tier's runner: a combination's dependents' own shipped test modules,
+run INSIDE the environment under test with pytest.
+
+Like the smoke suite it is mounted read-only and run with the environment's own
+Python; standard library only at import time, Python 3.9+. pytest and what the
+test modules need (hypothesis...) come from a separate *test layer* of site
+directories (``--tooling``), placed behind the combination's own, so they never
+change its pins. The host side (baselines, differential comparison,
+attribution, verdicts) is :mod:`compat.deep`.
+
+Harness contract
+================
+
+Command::
+
+    python /opt/compat-smoke/deep/runner.py --package NAME... [--site DIR]...
+        [--tooling DIR]... [--dependent NAME]... [--jobs N] [--timeout SECONDS]
+        [--module-timeout SECONDS] [--max-modules N] [--module GLOB]...
+        [--markers EXPR] [--no-rerun] [--select-only] [--work DIR]
+
+``--package``: the combination's named distributions. Each that ships test
+modules is a *dependent* (or only those named by ``--dependent``); the others
+are its *partners*. ``--site``/``--tooling``: site directories of the
+combination and of the test layer. Selection (:mod:`.selection`): a
+dependent's test modules that reach a partner through what they import;
+``--max-modules`` keeps the N most telling per dependent, ``--module`` keeps
+those whose path matches a glob. Each module runs in its own pytest process
+(``--jobs`` at a time, longest first), offline (proxies dropped), in a scratch
+HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu) and a
+per-test time limit. A process killed by a signal marks the running test
+``crash`` and the module goes on without it. Unless ``--no-rerun``, failing
+tests are run once more in a fresh process.
+
+Output: JSON lines on stdout, flushed per line::
+
+    {"event": "environment", "python": V, "distributions": {NAME: {"version",
+     "top_level"}}}
+    {"event": "dependent", "dependent": D, "version": V, "partners": [...],
+     "foundations": [...], "selected": N, "modules": M}
+    {"event": "selected", "dependent": D, "module": PATH, "partners": [...]}
+    {"event": "test", "dependent": D, "module": PATH, "test": NODE_ID,
+     "outcome": O, "duration": S, "error": LINE, "frames": [...], "log": TEXT,
+     "rerun": O2}
+    {"event": "module", "dependent": D, "module": PATH, "tests": N,
+     "duration": S, "error": WHY_KILLED_OR_NULL, "log": TAIL_OR_NULL}
+    {"event": "done", "counts": {O: N}, "duration": S}
+
+``O`` is one of passed, failed, error, timeout, crash, skipped, xfailed,
+xpassed; ``rerun`` is present for failing tests only. ``frames`` (innermost
+last) are ``{"path", "line", "function", "root"}``: PATH relative to the
+``sys.path`` entry holding the file (``pandas/plotting/_matplotlib/core.py``)
+and ROOT ``site`` (the environment under test), ``tooling`` (the test layer),
+``stdlib`` or ``other``. NODE_ID is relative to the directory holding the
+dependent, e.g. ``pandas/tests/plotting/test_misc.py::test_x``.
+
+Exit status: 0 when the run finished, 2 for a bad command line, 3 when the
+runner itself failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEEP_DIR = Path(__file__).resolve().parent
+RUNNER = DEEP_DIR / "runner.py"
+
+OUTCOMES = ("passed", "failed", "error", "timeout", "crash", "skipped", "xfailed", "xpassed")
+"""Every outcome a test can get."""
+FAILING = ("failed", "error", "timeout", "crash")
+
+
+def runner_argv(
+    python: str,
+    *,
+    deep_dir: str = "/opt/compat-smoke/deep",
+    packages: tuple[str, ...] | list[str] = (),
+    sites: tuple[str, ...] | list[str] = (),
+    tooling: tuple[str, ...] | list[str] = (),
+    dependents: tuple[str, ...] | list[str] = (),
+    jobs: int | None = None,
+    timeout: float | None = None,
+    max_modules: int | None = None,
+    modules: tuple[str, ...] | list[str] = (),
+    rerun: bool = True,
+) -> list[str]:
+    """The command line that runs the deep tier from ``deep_dir`` with ``python``."""
+    argv = [python, deep_dir.rstrip("/") + "/runner.py"]
+    for option, values in (
+        ("--package", packages),
+        ("--site", sites),
+        ("--tooling", tooling),
+        ("--dependent", dependents),
+        ("--module", modules),
+    ):
+        for value in values:
+            argv += [option, value]
+    if jobs is not None:
+        argv += ["--jobs", str(jobs)]
+    if timeout is not None:
+        argv += ["--timeout", repr(float(timeout))]
+    if max_modules:
+        argv += ["--max-modules", str(max_modules)]
+    if not rerun:
+        argv.append("--no-rerun")
+    return argv

@@ -1,0 +1,438 @@
+"""The deep runner's main loop: probe the combination, select test modules,
+run them with pytest in parallel child processes, rerun what failed once, and
+write the events. The contract is in this package's docstring.
+
+Runs inside the environment under test: standard library only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .selection import Selection, index_package, prioritise, select_tests
+
+HERE = Path(__file__).absolute().parent
+CHILD = HERE / "child.py"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MODULE_TIMEOUT = 900.0
+DEFAULT_MARKERS = "not slow and not network and not db and not single_cpu"
+FAILING = ("failed", "error", "timeout", "crash")
+_MAX_CONTINUATIONS = 3  # a module whose tests keep crashing gives up after this
+_OUTPUT_TAIL = 4096
+# Variables that would let a test reach the network or the user's own config.
+_DROPPED_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "PYTHONPATH")
+
+
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _stop_children(signum: int, frame: object) -> None:
+    """SIGTERM/SIGINT: kill every running pytest process group, then exit.
+    They run in sessions of their own and would otherwise outlive us."""
+    with _LIVE_LOCK:
+        for proc in list(_LIVE):
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    os._exit(128 + signum)
+
+
+class UsageError(Exception):
+    """The command line is wrong: exit status 2."""
+
+
+class Events:
+    """The JSON-lines event stream; written from several worker threads."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def emit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            if event.get("event") == "test":
+                outcome = str(event.get("outcome"))
+                self.counts[outcome] = self.counts.get(outcome, 0) + 1
+            self._stream.write(json.dumps(event) + "\n")
+            self._stream.flush()
+
+
+@dataclass
+class Job:
+    """One selected test module of one dependent."""
+
+    dependent: str
+    root: str
+    selection: Selection
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="runner.py", description="Run dependents' shipped tests in this environment."
+    )
+    parser.add_argument("--site", action="append", default=[], metavar="DIR")
+    parser.add_argument("--tooling", action="append", default=[], metavar="DIR")
+    parser.add_argument("--package", action="append", default=[], metavar="NAME")
+    parser.add_argument("--dependent", action="append", default=[], metavar="NAME")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
+    parser.add_argument(
+        "--module-timeout", type=float, default=DEFAULT_MODULE_TIMEOUT, metavar="SECONDS"
+    )
+    parser.add_argument("--max-modules", type=int, default=0, metavar="N")
+    parser.add_argument("--module", action="append", default=[], metavar="PATTERN")
+    parser.add_argument("--markers", default=DEFAULT_MARKERS, metavar="EXPR")
+    parser.add_argument("--no-rerun", action="store_true")
+    parser.add_argument("--select-only", action="store_true")
+    parser.add_argument("--work", metavar="DIR")
+    args = parser.parse_args(argv)
+    if args.timeout <= 0 or args.module_timeout <= 0 or args.jobs < 1:
+        raise UsageError("--timeout, --module-timeout and --jobs must be positive")
+    for directory in args.site + args.tooling:
+        if not Path(directory).is_dir():
+            raise UsageError(f"not a directory: {directory}")
+    if not args.package:
+        raise UsageError("name the combination's packages with --package")
+    return args
+
+
+def _name(spec: str) -> str:
+    for sep in ("==", ">", "<", "~", "!", "[", ";", " "):
+        spec = spec.split(sep, 1)[0]
+    return spec.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def child_argv(args: argparse.Namespace, *rest: str) -> list[str]:
+    argv = [sys.executable, str(CHILD)]
+    for directory in args.site:
+        argv += ["--site", str(Path(directory).absolute())]
+    for directory in args.tooling:
+        argv += ["--tooling", str(Path(directory).absolute())]
+    return [*argv, *rest]
+
+
+def child_env(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    env.update(
+        HOME=str(home),
+        MPLCONFIGDIR=str(home / "mpl"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        PYTHONDONTWRITEBYTECODE="1",
+        no_proxy="*",
+        NO_PROXY="*",
+    )
+    return env
+
+
+def probe(args: argparse.Namespace, names: Sequence[str], work: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        child_argv(args, "probe", *names),
+        capture_output=True,
+        text=True,
+        env=child_env(work),
+        cwd=str(work),
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"probing the environment failed:\n{done.stderr[-_OUTPUT_TAIL:]}")
+    value: dict[str, Any] = json.loads(done.stdout)
+    return value
+
+
+def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list[Job]:
+    """The modules to run, per dependent, most telling first."""
+    names = [_name(p) for p in args.package]
+    wanted = [_name(d) for d in args.dependent] or names
+    jobs: list[Job] = []
+    for dependent in wanted:
+        dep = info.get(dependent)
+        if not dep or not dep["ships_tests"] or not dep["root"]:
+            events.emit(
+                {
+                    "event": "dependent",
+                    "dependent": dependent,
+                    "modules": 0,
+                    "reason": "not installed" if not dep else "ships no tests",
+                }
+            )
+            continue
+        partners = {p: info[p]["top_level"] for p in names if p != dependent and p in info}
+        loads = set(dep["loads"])
+        foundations = sorted(p for p, tops in partners.items() if any(t in loads for t in tops))
+        index: dict[str, Any] = {}
+        for top in dep["top_level"]:
+            index.update(index_package(Path(dep["root"]), top))
+        chosen = prioritise(
+            select_tests(index, core=loads, partners=partners, foundations=foundations),
+            foundations,
+        )
+        if args.module:
+            chosen = [
+                s for s in chosen if any(fnmatch.fnmatchcase(s.module.path, p) for p in args.module)
+            ]
+        total = len(chosen)
+        if args.max_modules:
+            chosen = chosen[: args.max_modules]
+        events.emit(
+            {
+                "event": "dependent",
+                "dependent": dependent,
+                "version": dep["version"],
+                "partners": sorted(partners),
+                "foundations": foundations,
+                "selected": total,
+                "modules": len(chosen),
+            }
+        )
+        for sel in chosen:
+            events.emit(
+                {
+                    "event": "selected",
+                    "dependent": dependent,
+                    "module": sel.module.path,
+                    "partners": list(sel.partners),
+                }
+            )
+            jobs.append(Job(dependent=dependent, root=dep["root"], selection=sel))
+    return jobs
+
+
+def _write_ids(path: Path, ids: Sequence[str]) -> str:
+    path.write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+    return str(path)
+
+
+def run_pytest(
+    args: argparse.Namespace,
+    job: Job,
+    work: Path,
+    *,
+    only: Sequence[str] | None = None,
+    deselect: Sequence[str] = (),
+) -> tuple[list[dict[str, Any]], str | None, str]:
+    """One pytest process over one module: its test lines, what killed it
+    (None when it ended by itself) and the tail of its output."""
+    scratch = Path(tempfile.mkdtemp(prefix="mod-", dir=str(work)))
+    out = scratch / "events.jsonl"
+    ini = scratch / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    env = child_env(work)
+    env["COMPAT_DEEP_OUT"] = str(out)
+    env["COMPAT_DEEP_TIMEOUT"] = repr(args.timeout)
+    if only is not None:
+        env["COMPAT_DEEP_ONLY"] = _write_ids(scratch / "only.txt", only)
+    if deselect:
+        env["COMPAT_DEEP_DESELECT"] = _write_ids(scratch / "deselect.txt", deselect)
+    argv = child_argv(
+        args,
+        "pytest",
+        str(Path(job.root) / job.selection.module.path),
+        "-c",
+        str(ini),
+        "--rootdir",
+        job.root,
+        "--confcutdir",
+        job.root,
+        "--basetemp",
+        str(scratch / "tmp"),
+        "-m",
+        args.markers,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-q",
+        "--tb=short",
+        "-o",
+        "console_output_style=classic",
+    )
+    killed: str | None = None
+    with open(scratch / "output.txt", "wb") as output:
+        proc = subprocess.Popen(
+            argv,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(scratch),
+            start_new_session=True,
+        )
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            code = proc.wait(timeout=args.module_timeout)
+            if code < 0:
+                killed = f"killed by signal {signal.Signals(-code).name}"
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed = f"timeout: the module exceeded {args.module_timeout:g} s"
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+    tail = (scratch / "output.txt").read_bytes()[-_OUTPUT_TAIL:].decode("utf-8", "replace")
+    lines: list[dict[str, Any]] = []
+    if out.exists():
+        for text in out.read_text(encoding="utf-8").splitlines():
+            try:
+                lines.append(json.loads(text))
+            except ValueError:
+                continue  # a line cut short by a crash
+    shutil.rmtree(scratch, ignore_errors=True)
+    return lines, killed, tail
+
+
+def _collect(
+    lines: list[dict[str, Any]], killed: str | None, tail: str
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Finished tests by id, and the test that was running when the process died."""
+    finished: dict[str, dict[str, Any]] = {}
+    running: str | None = None
+    for line in lines:
+        if line.get("event") == "start":
+            running = line["test"]
+        elif line.get("event") == "test":
+            finished[line["test"]] = line
+            if running == line["test"]:
+                running = None
+    if killed and running is not None:
+        finished[running] = {
+            "event": "test",
+            "test": running,
+            "outcome": "timeout" if killed.startswith("timeout") else "crash",
+            "duration": 0.0,
+            "error": killed,
+            "frames": [],
+            "log": tail,
+        }
+        return finished, running
+    return finished, None
+
+
+def run_module(args: argparse.Namespace, job: Job, work: Path, events: Events) -> None:
+    started = time.monotonic()
+    results: dict[str, dict[str, Any]] = {}
+    killed: str | None = None
+    tail = ""
+    for _ in range(_MAX_CONTINUATIONS + 1):
+        lines, killed, tail = run_pytest(args, job, work, deselect=sorted(results))
+        finished, crashed = _collect(lines, killed, tail)
+        results.update(finished)
+        if crashed is None or killed is None or killed.startswith("timeout"):
+            break  # ended by itself, or out of time: do not start it again
+    if not args.no_rerun:
+        failing = sorted(t for t, r in results.items() if r.get("outcome") in FAILING)
+        if failing:
+            lines, again_killed, again_tail = run_pytest(args, job, work, only=failing)
+            again, _ = _collect(lines, again_killed, again_tail)
+            for test in failing:
+                results[test]["rerun"] = again.get(test, {}).get("outcome", "not-run")
+    for test in sorted(results):
+        record = {k: v for k, v in results[test].items() if k != "event"}
+        events.emit(
+            {
+                "event": "test",
+                "dependent": job.dependent,
+                "module": job.selection.module.path,
+                **record,
+            }
+        )
+    events.emit(
+        {
+            "event": "module",
+            "dependent": job.dependent,
+            "module": job.selection.module.path,
+            "tests": len(results),
+            "duration": round(time.monotonic() - started, 3),
+            "error": killed,
+            "log": tail if killed or not results else None,
+        }
+    )
+
+
+def run(args: argparse.Namespace, events: Events) -> None:
+    started = time.monotonic()
+    work = Path(args.work or tempfile.mkdtemp(prefix="compat-deep-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        names = sorted({_name(p) for p in args.package} | {_name(d) for d in args.dependent})
+        info = probe(args, names, work)
+        events.emit(
+            {
+                "event": "environment",
+                "python": sys.version.split()[0],
+                "distributions": {
+                    n: {"version": i["version"], "top_level": i["top_level"]}
+                    for n, i in sorted(info.items())
+                },
+            }
+        )
+        jobs = plan(args, info, events)
+        if not args.select_only:
+            # Longest first keeps both cores busy to the end.
+            jobs.sort(key=lambda j: -_size(Path(j.root) / j.selection.module.path))
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                for future in [pool.submit(run_module, args, j, work, events) for j in jobs]:
+                    future.result()
+        events.emit(
+            {
+                "event": "done",
+                "counts": events.counts,
+                "duration": round(time.monotonic() - started, 3),
+            }
+        )
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(f"runner.py: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _stop_children)
+    sys.stdout.flush()
+    events_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # stray output never corrupts the events
+    try:
+        run(args, Events(events_stream))
+    except Exception:
+        traceback.print_exc()
+        print("runner.py: the deep runner itself failed (above)", file=sys.stderr)
+        return 3
+    finally:
+        events_stream.close()
+    return 0

@@ -1,0 +1,280 @@
+"""Which shipped test modules of a dependent exercise a partner, read from what
+each module imports (an AST scan; nothing is imported).
+
+A test module exercises partner P when P is reached from it:
+
+- through its own imports (anywhere in the file, ``pytest.importorskip("P")``
+  and ``import_module("P")`` included), unless P is a *foundation* of the
+  dependent (imported by ``import dependent`` itself, as numpy is by pandas):
+  every test imports a foundation, so a direct import of one says nothing;
+- through the dependent's library modules the test imports that ``import
+  dependent`` does not load (``sklearn.linear_model``, ``pandas.plotting.
+  _matplotlib``), followed transitively: the code under test;
+- through test helpers of the same test tree (``pandas/tests/plotting/common.py``
+  for ``pandas/tests/plotting/frame/test_frame.py``), for non-foundations only.
+  Shared helpers (``pandas.util._test_decorators``, ``pandas._testing``) name
+  every optional dependency and are not followed.
+
+Runs inside the environment under test: standard library only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Calls whose first string argument names a module the caller imports.
+_IMPORTING_CALLS = frozenset(
+    {
+        "importorskip",
+        "import_module",
+        "__import__",
+        "import_optional_dependency",
+        "safe_import",
+        "skip_if_no",
+    }
+)
+_TEST_COMPONENTS = frozenset({"tests", "test", "testing", "_testing", "conftest"})
+
+
+@dataclass(frozen=True)
+class SourceModule:
+    """One module of a dependent's package, as read from its file."""
+
+    name: str  # dotted, e.g. pandas.tests.plotting.common
+    path: str  # relative to the directory it was found under, with "/"
+    imports: frozenset[str]  # absolute dotted names it imports, parents included
+
+
+def is_test_code(module_name: str) -> bool:
+    """A test module or a test helper: some component is ``tests``/``testing``/
+    ``conftest`` or starts with ``test_``/``_test``."""
+    return any(
+        part in _TEST_COMPONENTS or part.startswith(("test_", "_test"))
+        for part in module_name.split(".")
+    )
+
+
+def is_test_module(module_name: str) -> bool:
+    """A module pytest collects: ``test_*.py`` or ``*_test.py`` in a test tree."""
+    last = module_name.rsplit(".", 1)[-1]
+    return is_test_code(module_name) and (last.startswith("test_") or last.endswith("_test"))
+
+
+_STATEMENT = re.compile(r"^(?P<indent>[ \t]*)(?P<kw>import|from|if)\b(?P<rest>.*)$")
+_CALL = re.compile(
+    r"\b(?:" + "|".join(sorted(_IMPORTING_CALLS)) + r")\(\s*[\"'](?P<name>[A-Za-z_][\w.]*)[\"']"
+)
+
+
+def _with_parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _resolve_relative(module_name: str, is_package: bool, level: int, target: str | None) -> str:
+    base = module_name.split(".")
+    if not is_package:
+        base = base[:-1]
+    if level > 1:
+        base = base[: len(base) - (level - 1)]
+    return ".".join([*base, target] if target else base)
+
+
+def _statements(source: str) -> list[str]:
+    """The import statements of ``source`` as single dedented lines, left out
+    those under ``if TYPE_CHECKING:`` (never executed)."""
+    found: list[str] = []
+    lines = source.splitlines()
+    skip_deeper: int | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        match = _STATEMENT.match(line)
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            indent = len(line) - len(line.lstrip())
+            if skip_deeper is not None and indent <= skip_deeper:
+                skip_deeper = None
+        if match is None or skip_deeper is not None:
+            continue
+        if match.group("kw") == "if":
+            if "TYPE_CHECKING" in match.group("rest"):
+                skip_deeper = len(match.group("indent"))
+            continue
+        statement = stripped.split("#", 1)[0].rstrip()
+        # Parenthesised or continued lines: gather the rest of the statement.
+        while (statement.count("(") > statement.count(")") or statement.endswith("\\")) and i < len(
+            lines
+        ):
+            statement = statement.rstrip("\\") + " " + lines[i].split("#", 1)[0].strip()
+            i += 1
+        found.append(statement)
+    return found
+
+
+def imports_of(source: str, module_name: str, *, is_package: bool = False) -> frozenset[str]:
+    """Every absolute module name ``source`` imports, at any depth of the file
+    (imports under ``if TYPE_CHECKING:`` are not executed and do not count).
+    ``from a import b`` yields ``a`` and ``a.b`` (b may be a submodule); each
+    name comes with its parent packages. ``pytest.importorskip("x")`` and the
+    like count as imports of ``x``.
+
+    Import statements are found line by line and each is parsed with ``ast``:
+    parsing whole files is the slow part (pandas ships 1,400 of them)."""
+    found: set[str] = set()
+    for statement in _statements(source):
+        try:
+            tree = ast.parse(statement)
+        except SyntaxError:
+            continue  # a line of a docstring or a string that looked like one
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    found.update(_with_parents(alias.name))
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = _resolve_relative(module_name, is_package, node.level, node.module)
+                else:
+                    base = node.module or ""
+                if base:
+                    found.update(_with_parents(base))
+                    found.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
+    for match in _CALL.finditer(source):
+        found.update(_with_parents(match.group("name")))
+    return frozenset(found)
+
+
+def index_package(root: Path, top: str) -> dict[str, SourceModule]:
+    """Every ``.py`` module of package ``top`` found under ``root``, by name.
+    Files that do not parse (Python 2 fixtures, templates) are left out."""
+    index: dict[str, SourceModule] = {}
+    base = root / top
+    if not base.is_dir():
+        return index
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for filename in sorted(filenames):
+            if not filename.endswith(".py"):
+                continue
+            path = Path(dirpath) / filename
+            rel = path.relative_to(root)
+            parts = list(rel.with_suffix("").parts)
+            is_package = parts[-1] == "__init__"
+            if is_package:
+                parts = parts[:-1]
+            name = ".".join(parts)
+            try:
+                source = path.read_text(encoding="utf-8")
+                imports = imports_of(source, name, is_package=is_package)
+            except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+                continue
+            index[name] = SourceModule(name=name, path=rel.as_posix(), imports=imports)
+    return index
+
+
+def _top(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def _same_test_tree(helper: str, test_module: str) -> bool:
+    """``helper`` sits in the test module's package or one of its parents, below
+    the top ``tests`` package (pandas.tests.plotting.common for pandas.tests.
+    plotting.frame.test_frame; not pandas.tests.common)."""
+    package = helper.rsplit(".", 1)[0]
+    parts = test_module.split(".")
+    if "tests" in parts:
+        floor = parts.index("tests") + 2  # pandas.tests.<area> at least
+    elif "testing" in parts:
+        floor = parts.index("testing") + 2
+    else:
+        return False
+    return len(package.split(".")) >= floor and test_module.startswith(package + ".")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One selected test module and the partners it exercises."""
+
+    module: SourceModule
+    partners: tuple[str, ...]  # distribution names, sorted
+
+
+def select_tests(
+    index: Mapping[str, SourceModule],
+    *,
+    core: Iterable[str],
+    partners: Mapping[str, Iterable[str]],
+    foundations: Iterable[str] = (),
+) -> list[Selection]:
+    """The test modules of ``index`` that exercise any of ``partners``.
+
+    ``core``: module names ``import dependent`` loads (they are reached by every
+    test, so they say nothing). ``partners``: distribution name -> its top-level
+    import names. ``foundations``: the partners ``import dependent`` loads.
+    """
+    core_set = frozenset(core)
+    found_set = frozenset(foundations)
+    owner_of = {top: dist for dist, tops in partners.items() for top in tops}
+
+    def partner_hits(imports: Iterable[str]) -> set[str]:
+        return {owner_of[_top(n)] for n in imports if _top(n) in owner_of}
+
+    library_memo: dict[str, frozenset[str]] = {}
+
+    def library_reach(start: str) -> frozenset[str]:
+        """Partners reached through non-core library modules from ``start``."""
+        if start in library_memo:
+            return library_memo[start]
+        seen: set[str] = set()
+        hits: set[str] = set()
+        todo = [start]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            module = index.get(name)
+            if module is None or name in core_set or is_test_code(name):
+                continue
+            hits |= partner_hits(module.imports)
+            todo.extend(n for n in module.imports if n in index)
+        result = frozenset(hits)
+        library_memo[start] = result
+        return result
+
+    selected: list[Selection] = []
+    for name in sorted(index):
+        if not is_test_module(name):
+            continue
+        module = index[name]
+        direct = partner_hits(module.imports) - found_set
+        helpers = [
+            n for n in module.imports if n in index and n != name and _same_test_tree(n, name)
+        ]
+        for helper in helpers:
+            direct |= partner_hits(index[helper].imports) - found_set
+        reached: set[str] = set(direct)
+        for imported in list(module.imports) + [i for h in helpers for i in index[h].imports]:
+            if imported in index and imported not in core_set and not is_test_code(imported):
+                reached |= library_reach(imported)
+        if reached:
+            selected.append(Selection(module=module, partners=tuple(sorted(reached))))
+    return selected
+
+
+def prioritise(selections: Iterable[Selection], foundations: Iterable[str]) -> list[Selection]:
+    """Most telling first: modules that exercise a non-foundation partner, then
+    more partners, then by path (deterministic, for a module budget)."""
+    found_set = frozenset(foundations)
+
+    def key(sel: Selection) -> tuple[int, int, str]:
+        specific = sum(1 for p in sel.partners if p not in found_set)
+        return (-specific, -len(sel.partners), sel.module.path)
+
+    return sorted(selections, key=key)

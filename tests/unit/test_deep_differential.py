@@ -1,0 +1,343 @@
+"""The deep tier's host side: events to values, baseline choice, differential
+comparison, attribution and the resulting checks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.deep import judge
+from compat.deep.baseline import BaselineSource, choose_baseline
+from compat.deep.differential import Finding, compare, deciding_frame, is_test_path
+from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
+from compat.deep.report import check_results
+from compat.harness.results import CheckVerdict
+from compat.model import Combo, FileKind, Pin
+
+CORE = "pandas/plotting/_matplotlib/core.py"
+FRAME = "pandas/tests/plotting/frame/test_frame.py"
+
+
+def combo(versions: dict[str, str], requested: tuple[str, ...] = ()) -> Combo:
+    pins = tuple(
+        Pin(
+            name=canonicalize_name(n),
+            version=Version(v),
+            filename=f"{n}-{v}-py3-none-any.whl",
+            url=f"https://files.example/{n}-{v}.whl",
+            sha256=f"{n}{v}".encode().hex().ljust(64, "0")[:64],
+            kind=FileKind.WHEEL,
+        )
+        for n, v in sorted(versions.items())
+    )
+    return Combo(
+        target="bookworm",
+        pins=pins,
+        requested=tuple(canonicalize_name(n) for n in (requested or tuple(versions))),
+    )
+
+
+HERE = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
+OLD = combo({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
+
+
+def frame(path: str, root: str = "site", line: int = 10) -> dict[str, Any]:
+    return {"path": path, "line": line, "function": "f", "root": root}
+
+
+def event(
+    test: str,
+    outcome: str,
+    *,
+    frames: Any = (),
+    rerun: str | None = None,
+    error: str | None = None,
+    module: str = FRAME,
+) -> dict[str, Any]:
+    return {
+        "event": "test",
+        "dependent": "pandas",
+        "module": module,
+        "test": f"{module}::{test}",
+        "outcome": outcome,
+        "duration": 0.5,
+        "error": error,
+        "frames": list(frames),
+        "log": f"log of {test}",
+        **({"rerun": rerun} if rerun else {}),
+    }
+
+
+def run_of(*tests: dict[str, Any], versions: dict[str, str] | None = None) -> DeepRun:
+    versions = versions or {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
+    events: list[dict[str, Any]] = [
+        {
+            "event": "environment",
+            "python": "3.11.7",
+            "distributions": {
+                "pandas": {"version": versions["pandas"], "top_level": ["pandas"]},
+                "matplotlib": {
+                    "version": versions["matplotlib"],
+                    "top_level": ["matplotlib", "pylab"],
+                },
+                "numpy": {"version": versions["numpy"], "top_level": ["numpy"]},
+            },
+        },
+        {
+            "event": "dependent",
+            "dependent": "pandas",
+            "version": versions["pandas"],
+            "partners": ["matplotlib", "numpy"],
+            "foundations": ["numpy"],
+            "selected": 1,
+            "modules": 1,
+        },
+        {
+            "event": "selected",
+            "dependent": "pandas",
+            "module": FRAME,
+            "partners": ["matplotlib", "numpy"],
+        },
+        *tests,
+        {"event": "done", "counts": {}, "duration": 12.5},
+    ]
+    return parse_events([json.dumps(e) for e in events] + ["not json", "[1]"])
+
+
+LEGEND = "AttributeError: 'Legend' object has no attribute 'legendHandles'"
+LIBRARY_FRAMES = [
+    frame("_pytest/python.py", "tooling"),
+    frame(FRAME),
+    frame(CORE, line=700),
+    frame("functools.py", "stdlib"),
+]
+
+HERE_RUN = run_of(
+    event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
+    event("test_flaky", "failed", frames=LIBRARY_FRAMES, rerun="passed", error="boom"),
+    event("test_always", "failed", frames=LIBRARY_FRAMES, rerun="failed", error="x"),
+    event(
+        "test_warns",
+        "failed",
+        rerun="failed",
+        error="AssertionError: warned",
+        frames=[
+            frame(FRAME),
+            frame("pandas/_testing/_warnings.py"),
+            frame("contextlib.py", "stdlib"),
+        ],
+    ),
+    event("test_new", "error", frames=LIBRARY_FRAMES, rerun="error", error="y"),
+    event("test_skipped_there", "failed", frames=LIBRARY_FRAMES, rerun="failed"),
+    event(
+        "test_pytest_only",
+        "failed",
+        frames=[frame("_pytest/raises.py", "tooling")],
+        rerun="failed",
+        error="Failed: DID NOT RAISE",
+    ),
+    event("test_ok", "passed"),
+    event(
+        "test_crash",
+        "crash",
+        rerun="crash",
+        error="killed by signal SIGSEGV",
+        frames=[frame(FRAME), frame("matplotlib/backends/backend_agg.py")],
+    ),
+)
+BASE_RUN = run_of(
+    event("test_legend", "passed"),
+    event("test_flaky", "passed"),
+    event("test_always", "failed", frames=LIBRARY_FRAMES, rerun="failed"),
+    event("test_warns", "passed"),
+    event("test_skipped_there", "skipped"),
+    event("test_pytest_only", "passed"),
+    event("test_ok", "passed"),
+    event("test_crash", "passed"),
+    versions={"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"},
+)
+
+
+def test_parse_events() -> None:
+    assert HERE_RUN.complete
+    assert HERE_RUN.duration == 12.5
+    assert HERE_RUN.owners()["pylab"] == "matplotlib"
+    plan = HERE_RUN.plans[canonicalize_name("pandas")]
+    assert plan.foundations == ("numpy",)
+    assert plan.modules == {FRAME: ("matplotlib", "numpy")}
+    legend = HERE_RUN.of("pandas")[0]
+    assert legend.outcome is Outcome.FAILED
+    assert legend.rerun is Outcome.FAILED
+    assert legend.frames[2] == Frame(path=CORE, line=700, function="f", root=Root.SITE)
+    assert HERE_RUN.counts()["failed"] == 6
+    assert not parse_events(['{"event": "test", "dependent": "x", "test": "t"}']).complete
+
+
+def test_test_paths() -> None:
+    assert is_test_path(FRAME)
+    assert is_test_path("pandas/_testing/asserters.py")
+    assert is_test_path("pandas/conftest.py")
+    assert is_test_path("pkg/util/_test_decorators.py")
+    assert not is_test_path(CORE)
+
+
+def test_deciding_frame_looks_through_tooling_stdlib_and_other_packages() -> None:
+    owners = {"pandas": canonicalize_name("pandas"), "pyparsing": canonicalize_name("pyparsing")}
+    frames = [Frame.from_json(f) for f in [*LIBRARY_FRAMES, frame("pyparsing/core.py")]]
+    found, owner, in_tests = deciding_frame(frames, owners, ["pandas", "matplotlib"])
+    assert found is not None
+    assert found.path == CORE
+    assert owner == "pandas"
+    assert not in_tests
+    assert deciding_frame(
+        [Frame.from_json(frame("_pytest/x.py", "tooling"))], owners, ["pandas"]
+    ) == (None, None, False)
+
+
+def findings() -> dict[str, Finding]:
+    failures = compare(
+        HERE_RUN,
+        BASE_RUN,
+        canonicalize_name("pandas"),
+        here_versions=HERE.versions,
+        baseline_versions=OLD.versions,
+    )
+    return {f.test.test.split("::")[-1]: f.finding for f in failures}
+
+
+def test_compare_classifies_every_failure() -> None:
+    assert findings() == {
+        "test_legend": Finding.REGRESSION,
+        "test_flaky": Finding.FLAKY,
+        "test_always": Finding.FAILS_ON_BASELINE,
+        "test_warns": Finding.TEST_CODE,
+        "test_new": Finding.NOT_ON_BASELINE,
+        "test_skipped_there": Finding.NOT_ON_BASELINE,
+        "test_pytest_only": Finding.NO_LIBRARY_FRAME,
+        "test_crash": Finding.REGRESSION,
+    }
+
+
+def test_attribution_names_the_specific_partner_over_the_foundation() -> None:
+    failures = compare(
+        HERE_RUN,
+        BASE_RUN,
+        canonicalize_name("pandas"),
+        here_versions=HERE.versions,
+        baseline_versions=OLD.versions,
+    )
+    legend = next(f for f in failures if f.test.test.endswith("test_legend"))
+    # pandas' own frame; numpy changed too, but every pandas test touches numpy
+    assert [str(c) for c in legend.changed] == ["matplotlib 3.6.3 -> 3.10.9"]
+    assert legend.owner == "pandas"
+    assert legend.frame is not None
+    assert legend.frame.line == 700
+    crash = next(f for f in failures if f.test.test.endswith("test_crash"))
+    assert crash.owner == "matplotlib"  # a frame in the partner that changed names it
+    assert [c.name for c in crash.changed] == ["matplotlib"]
+
+
+def test_only_a_changed_foundation_is_named_when_it_alone_changed() -> None:
+    numpy_only = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.23.5"})
+    failures = compare(
+        HERE_RUN,
+        BASE_RUN,
+        canonicalize_name("pandas"),
+        here_versions=HERE.versions,
+        baseline_versions=numpy_only.versions,
+    )
+    legend = next(f for f in failures if f.test.test.endswith("test_legend"))
+    assert [str(c) for c in legend.changed] == ["numpy 1.23.5 -> 1.26.4"]
+
+
+def test_no_partner_change_is_not_attributed() -> None:
+    failures = compare(
+        HERE_RUN,
+        BASE_RUN,
+        canonicalize_name("pandas"),
+        here_versions=HERE.versions,
+        baseline_versions=HERE.versions,
+    )
+    assert Finding.REGRESSION not in {f.finding for f in failures}
+    assert Finding.NO_CHANGE in {f.finding for f in failures}
+
+
+def test_a_baseline_of_another_release_is_refused() -> None:
+    other = combo({"pandas": "2.0.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
+    with pytest.raises(ValueError, match="not the same release"):
+        compare(
+            HERE_RUN,
+            BASE_RUN,
+            canonicalize_name("pandas"),
+            here_versions=HERE.versions,
+            baseline_versions=other.versions,
+        )
+
+
+def test_choose_baseline_prefers_contemporaneous_then_newest_known_good() -> None:
+    contemporaneous = OLD
+    good_new = combo({"pandas": "1.5.3", "matplotlib": "3.7.5", "numpy": "1.26.4"})
+    good_old = combo({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"})
+    other_release = combo({"pandas": "2.0.3", "matplotlib": "3.7.5", "numpy": "1.26.4"})
+    no_matplotlib = combo({"pandas": "1.5.3", "numpy": "1.24.4"})
+    chosen = choose_baseline(
+        HERE, "pandas", contemporaneous=contemporaneous, known_good=[good_old, good_new]
+    )
+    assert chosen is not None
+    assert chosen.source is BaselineSource.AS_OF
+    chosen = choose_baseline(
+        HERE,
+        "pandas",
+        contemporaneous=HERE,  # same pins: useless
+        known_good=[good_old, good_new, other_release, no_matplotlib],
+    )
+    assert chosen is not None
+    assert chosen.source is BaselineSource.KNOWN_GOOD
+    assert chosen.combo == good_new
+    assert choose_baseline(HERE, "pandas", known_good=[HERE, other_release, no_matplotlib]) is None
+    assert choose_baseline(HERE, "scipy", known_good=[good_new]) is None
+    key = chosen.cache_key("sha256:img")
+    assert key == chosen.cache_key("sha256:img") != chosen.cache_key("sha256:other")
+
+
+def test_judge_and_checks() -> None:
+    baseline = choose_baseline(HERE, "pandas", contemporaneous=OLD)
+    report = judge("pandas", here=HERE, here_run=HERE_RUN, baseline=baseline, baseline_run=BASE_RUN)
+    assert len(report.regressions) == 2
+    assert len(report.flaky) == 1
+    assert len(report.not_attributed) == 5
+    checks = check_results(report)
+    summary, *failed = checks
+    assert summary.name == "deep:pandas"
+    assert summary.verdict is CheckVerdict.PASS
+    assert "2 regressions, 5 not attributed, 1 flaky" in summary.log
+    assert "fails-on-baseline: " + FRAME + "::test_always" in summary.log
+    assert [c.name for c in failed] == [
+        f"deep:pandas:{FRAME}::test_crash",
+        f"deep:pandas:{FRAME}::test_legend",
+    ]
+    crash, legend = failed
+    assert crash.verdict is CheckVerdict.CRASH
+    assert legend.verdict is CheckVerdict.RUNTIME_ERROR
+    assert legend.error is not None
+    assert legend.error.startswith(LEGEND)
+    assert f"{CORE}:700" in legend.error
+    assert "matplotlib 3.6.3 -> 3.10.9" in legend.error
+    assert "baseline (as-of: matplotlib==3.6.3, numpy==1.23.5, pandas==1.5.3): passed" in legend.log
+    as_json = report.to_json()
+    assert as_json["regressions"][1]["changed"] == ["matplotlib 3.6.3 -> 3.10.9"]
+    assert len(as_json["not_attributed"]) == 5
+
+
+def test_judge_without_baseline_or_tests_judges_nothing() -> None:
+    report = judge("pandas", here=HERE, here_run=HERE_RUN, baseline=None, baseline_run=None)
+    (summary,) = check_results(report)
+    assert summary.verdict is CheckVerdict.SKIPPED
+    assert summary.error is not None
+    assert "no baseline" in summary.error
+    empty = judge("pandas", here=HERE, here_run=run_of(), baseline=None, baseline_run=None)
+    assert empty.reason == "no shipped test exercises a partner"

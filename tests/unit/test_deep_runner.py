@@ -1,0 +1,111 @@
+"""The in-environment deep runner, run for real on a tiny dependent and partner
+written to a temporary site directory (pytest from this environment)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from compat.deep.outcomes import Outcome, parse_events
+from compat.smoke.deep import RUNNER, runner_argv
+
+FILES = {
+    "depx/__init__.py": "VERSION = '1.0'\n",
+    "depx/plot.py": ("import partnerx\n\ndef draw():\n    return partnerx.Legend().handles()\n"),
+    "depx/tests/__init__.py": "",
+    "depx/tests/test_plot.py": (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from depx import plot\n\n"
+        "def test_ok():\n    assert 1 + 1 == 2\n\n"
+        "def test_breaks():\n    plot.draw()\n\n"
+        "def test_asserts():\n    assert plot.draw is None\n\n"
+        "def test_flaky(tmp_path_factory):\n"
+        "    mark = Path(os.environ['HOME']) / 'flaky-ran'\n"
+        "    if not mark.exists():\n"
+        "        mark.write_text('x')\n"
+        "        raise RuntimeError('first time only')\n\n"
+        "def test_crash():\n    os.kill(os.getpid(), signal.SIGSEGV)\n\n"
+        "def test_zz_after_crash():\n    pass\n"
+    ),
+    "depx/tests/test_alone.py": "def test_nothing_of_partner():\n    pass\n",
+    "depx-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: depx\nVersion: 1.0\n",
+    "depx-1.0.dist-info/top_level.txt": "depx\n",
+    "partnerx/__init__.py": ("class Legend:\n    def legend_handles(self):\n        return []\n"),
+    "partnerx-2.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: partnerx\nVersion: 2.0\n",
+    "partnerx-2.0.dist-info/top_level.txt": "partnerx\n",
+}
+
+
+def run_runner(site: Path, *extra: str) -> list[dict[str, Any]]:
+    argv = runner_argv(
+        sys.executable,
+        deep_dir=str(RUNNER.parent),
+        packages=["depx", "partnerx"],
+        sites=[str(site)],
+        jobs=2,
+        timeout=30,
+    )
+    done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for rel, text in FILES.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    events = run_runner(site)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "environment"
+    assert kinds[-1] == "done"
+    run = parse_events(json.dumps(e) for e in events)
+    plan = run.plans[canonicalize_name("depx")]
+    assert plan.partners == ("partnerx",)
+    # test_alone imports nothing of the partner: not selected
+    assert list(plan.modules) == ["depx/tests/test_plot.py"]
+    outcomes = {o.test.split("::")[-1]: o for o in run.of("depx")}
+    assert {name: o.outcome for name, o in outcomes.items()} == {
+        "test_ok": Outcome.PASSED,
+        "test_breaks": Outcome.FAILED,
+        "test_asserts": Outcome.FAILED,
+        "test_flaky": Outcome.FAILED,
+        "test_crash": Outcome.CRASH,
+        "test_zz_after_crash": Outcome.PASSED,  # the module went on after the crash
+    }
+    breaks = outcomes["test_breaks"]
+    assert breaks.error == "AttributeError: 'Legend' object has no attribute 'handles'"
+    assert breaks.frames[-1].path == "depx/plot.py"
+    assert breaks.frames[-1].function == "draw"
+    assert breaks.rerun is Outcome.FAILED
+    assert outcomes["test_flaky"].rerun is Outcome.PASSED
+    assert outcomes["test_crash"].rerun is Outcome.CRASH
+    assert outcomes["test_crash"].error == "killed by signal SIGSEGV"
+    assert outcomes["test_ok"].rerun is None
+    assert outcomes["test_asserts"].frames[-1].path == "depx/tests/test_plot.py"
+
+
+def test_select_only_runs_nothing(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for rel, text in FILES.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    events = run_runner(site, "--select-only")
+    assert [e["event"] for e in events] == [
+        "environment",
+        "dependent",
+        "selected",
+        "dependent",
+        "done",
+    ]
+    partner = events[3]
+    assert partner["dependent"] == "partnerx"
+    assert partner["reason"] == "ships no tests"

@@ -1,0 +1,117 @@
+"""Selection of a dependent's test modules by what they import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compat.smoke.deep.selection import imports_of as scan
+from compat.smoke.deep.selection import (
+    index_package,
+    is_test_code,
+    is_test_module,
+    prioritise,
+    select_tests,
+)
+
+
+def test_imports_at_any_depth_relative_and_by_string() -> None:
+    source = """
+import numpy as np, os.path
+from . import _helpers
+from ..plotting import _core
+from matplotlib.legend import Legend
+
+def test_x():
+    import scipy.sparse
+    pd = pytest.importorskip("pandas.testing")
+    mod = importlib.import_module("lightgbm")
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    import xarray
+x = 1
+"""
+    found = scan(source, "pkg.tests.plotting.test_a")
+    assert {"numpy", "os", "os.path", "matplotlib", "matplotlib.legend"} <= found
+    assert "matplotlib.legend.Legend" in found  # may be a submodule: kept
+    assert {"pkg.tests.plotting._helpers", "pkg.tests.plotting._core", "pkg.tests"} <= found
+    assert {"scipy", "scipy.sparse", "pandas", "pandas.testing", "lightgbm"} <= found
+    assert "sklearn" not in found  # under TYPE_CHECKING: never imported
+    assert "xarray" not in found
+
+
+def test_parenthesised_from_import_and_package_relative() -> None:
+    source = "from .core import (\n    a,  # comment\n    b,\n)\nimport sys\n"
+    found = scan(source, "pkg.plotting", is_package=True)
+    assert {"pkg.plotting.core", "pkg.plotting.core.a", "pkg.plotting.core.b", "sys"} <= found
+
+
+def test_test_code_names() -> None:
+    assert is_test_module("pandas.tests.plotting.test_frame")
+    assert is_test_code("pandas.tests.plotting.common")
+    assert not is_test_module("pandas.tests.plotting.common")
+    assert is_test_code("pandas._testing.asserters")
+    assert is_test_code("pandas.util._test_decorators")
+    assert not is_test_code("pandas.plotting._matplotlib.core")
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+PACKAGE = {
+    "dep/__init__.py": "import numpy\nfrom dep import core\n",
+    "dep/core.py": "import numpy as np\n",
+    "dep/plotting/__init__.py": "",
+    "dep/plotting/_mpl.py": "import matplotlib\nimport numpy\n",
+    "dep/stats.py": "from scipy import special\n",
+    "dep/util/_test_decorators.py": "def f():\n    safe_import('matplotlib')\n",
+    "dep/tests/__init__.py": "",
+    "dep/tests/test_core.py": "import numpy as np\nimport dep.util._test_decorators as td\n",
+    "dep/tests/plotting/__init__.py": "",
+    "dep/tests/plotting/common.py": "def helper():\n    import matplotlib.pyplot\n",
+    "dep/tests/plotting/frame/__init__.py": "",
+    "dep/tests/plotting/frame/test_frame.py": "from dep.tests.plotting.common import helper\n",
+    "dep/tests/plotting/test_via_library.py": "from dep.plotting import _mpl\n",
+    "dep/tests/test_stats.py": "import dep.stats\n",
+    "dep/tests/test_broken.py": "def f(:\n",
+}
+
+
+def test_selection_follows_library_code_and_local_helpers(tmp_path: Path) -> None:
+    write(tmp_path, PACKAGE)
+    index = index_package(tmp_path, "dep")
+    assert "dep.tests.test_broken" in index  # the line scan does not need the file to parse
+    chosen = select_tests(
+        index,
+        core=["dep", "dep.core"],
+        partners={"numpy": ["numpy"], "matplotlib": ["matplotlib", "pylab"], "scipy": ["scipy"]},
+        foundations=["numpy"],
+    )
+    by_path = {s.module.path: s.partners for s in chosen}
+    assert by_path == {
+        # a helper of its own test tree that imports matplotlib
+        "dep/tests/plotting/frame/test_frame.py": ("matplotlib",),
+        # library code outside `import dep`: matplotlib, and numpy as a foundation
+        "dep/tests/plotting/test_via_library.py": ("matplotlib", "numpy"),
+        "dep/tests/test_stats.py": ("scipy",),
+    }
+    # test_core imports numpy (a foundation: says nothing) and the shared test
+    # decorators naming matplotlib (not followed): not selected.
+
+
+def test_prioritise_puts_specific_partners_first() -> None:
+    from compat.smoke.deep.selection import Selection, SourceModule
+
+    def sel(path: str, *partners: str) -> Selection:
+        return Selection(
+            module=SourceModule(name=path, path=path, imports=frozenset()), partners=partners
+        )
+
+    ordered = prioritise(
+        [sel("a", "numpy"), sel("b", "matplotlib"), sel("c", "matplotlib", "numpy")], ["numpy"]
+    )
+    assert [s.module.path for s in ordered] == ["c", "b", "a"]
