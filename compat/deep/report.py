@@ -13,7 +13,7 @@ from packaging.utils import NormalizedName
 from compat.deep.baseline import Baseline
 from compat.deep.differential import Failure, Finding
 from compat.deep.outcomes import Outcome, TestOutcome
-from compat.harness.results import CheckResult, CheckVerdict
+from compat.model import CheckResult, CheckVerdict
 
 _LOG_LIMIT = 16 * 1024
 _CHECK_VERDICT = {

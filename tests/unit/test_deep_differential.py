@@ -15,8 +15,7 @@ from compat.deep.baseline import BaselineSource, choose_baseline
 from compat.deep.differential import Finding, compare, deciding_frame, is_test_path
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
 from compat.deep.report import check_results
-from compat.harness.results import CheckVerdict
-from compat.model import Combo, FileKind, Pin
+from compat.model import CheckVerdict, Combo, FileKind, Pin
 
 CORE = "pandas/plotting/_matplotlib/core.py"
 FRAME = "pandas/tests/plotting/frame/test_frame.py"
