@@ -9,7 +9,7 @@ import click
 
 from compat.cli.console import err
 from compat.cli.options import Settings
-from compat.store import sqlite_url
+from compat.store import export_json, import_json, merge, sqlite_url
 
 
 @click.group()
@@ -22,8 +22,8 @@ def db() -> None:
 @click.pass_obj
 def db_export(settings: Settings, /, output: Any) -> None:
     """Write every run and result as JSON lines (to OUTPUT, default stdout)."""
-    with settings.store() as store:
-        count = store.export_json(output)
+    with settings.reader() as store:
+        count = export_json(store, output)
     err.print(f"exported {count} records from {store.url}")
 
 
@@ -33,7 +33,7 @@ def db_export(settings: Settings, /, output: Any) -> None:
 def db_import(settings: Settings, /, source: Any) -> None:
     """Read results exported by `compat db export`; what is already there is skipped."""
     with settings.store() as store:
-        added = store.import_json(source)
+        added = import_json(store, source)
     err.print(
         f"imported {added.results} results, {added.runs} runs ({added.skipped} already there)"
     )
@@ -45,5 +45,5 @@ def db_import(settings: Settings, /, source: Any) -> None:
 def db_merge(settings: Settings, /, other: str) -> None:
     """Copy another database's runs and results (a URL or SQLite path) into this one."""
     with settings.store() as store:
-        added = store.merge(other if "://" in other else sqlite_url(Path(other)))
+        added = merge(store, other if "://" in other else sqlite_url(Path(other)))
     err.print(f"merged {added.results} results, {added.runs} runs ({added.skipped} already there)")

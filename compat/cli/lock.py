@@ -60,7 +60,7 @@ def lock(
             then = stack.enter_context(open_index(settings, as_of))
             assert isinstance(then, AsOfIndex)
             eligible = then.has_all
-        store = stack.enter_context(settings.store())
+        store = stack.enter_context(settings.reader())
         locked, result, paths = lock_known_good(
             store,
             where,
@@ -108,7 +108,7 @@ def image(
     if lock_dir is None:
         where = scope(base, image)
         lock_dir = lock_dir_for(where)
-        with settings.store() as store:
+        with settings.reader() as store:
             lock_known_good(store, where, lock_dir, cache_dir=settings.cache_dir, prune=prune)
     locked, _ = read_lock(lock_dir)
     name = (base or locked.target.name).replace("/", "-").replace(":", "-")

@@ -48,11 +48,10 @@ class Settings:
     def store(self) -> Store:
         return Store.open(self.db_url)
 
-    def has_store(self) -> bool:
-        """Whether the results database exists (a server's always may)."""
-        if self.db_url.startswith("sqlite:///"):
-            return Path(self.db_url.removeprefix("sqlite:///")).is_file()
-        return True
+    def reader(self) -> Store:
+        """The results database for a command that only reads: opened read-only,
+        so it may sit on a read-only mount, and never created."""
+        return Store.open(self.db_url, read_only=True)
 
 
 def _apply(func: F, decorators: Sequence[Callable[[F], F]]) -> F:

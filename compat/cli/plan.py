@@ -61,10 +61,8 @@ def plan(
             cap=cap,
             reporter=reporter,
         )
-    known: dict[str, str] = {}
-    if settings.has_store():  # planning alone never creates a database
-        with settings.store() as store:
-            known = mark_known(result, store.incompatibilities(target.name))
+    with settings.reader() as store:  # planning alone never creates a database
+        known = mark_known(result, store.incompatibilities(target.name))
     if as_json:
         data = result.to_json()
         for combo in data["combinations"]:

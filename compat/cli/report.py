@@ -24,7 +24,7 @@ from compat.report import BaseReport, ReportData, findings_of, write_report
 @click.pass_obj
 def report(settings: Settings, /, output: Path, title: str) -> None:
     """Write a self-contained HTML report of every base in the results database."""
-    with settings.store() as store:
+    with settings.reader() as store:
         tested = store.latest_by_target()
         sizes = {s.base: s for s in reversed(store.image_sizes())}  # newest wins
         incompatible = store.incompatibilities()

@@ -23,7 +23,7 @@ def results(
     settings: Settings, /, base: str | None, verdict: str | None, limit: int, as_json: bool
 ) -> None:
     """List results from the results database, newest first."""
-    with settings.store() as store:
+    with settings.reader() as store:
         rows = store.results(base=base, verdict=Verdict(verdict) if verdict else None, limit=limit)
     if as_json:
         click.echo(
@@ -69,7 +69,7 @@ def results(
 @click.pass_obj
 def show(settings: Settings, /, result_id: int) -> None:
     """Show one result with its checks and full log."""
-    with settings.store() as store:
+    with settings.reader() as store:
         stored = store.get(result_id)
     if stored is None:
         raise UsageError(f"no result {result_id}: `compat results` lists them")

@@ -193,7 +193,18 @@ def _v3_seen_and_incompatibilities(conn: sa.Connection) -> None:
     md.create_all(conn, tables=[seen, incompatible])
 
 
-STEPS: tuple[Step, ...] = (_v1_results, _v2_builds_sizes_shards, _v3_seen_and_incompatibilities)
+def _v4_drop_builds(conn: sa.Connection) -> None:
+    """Wheel builds were never recorded here (they live beside the wheelhouse): the
+    empty table goes."""
+    conn.execute(sa.text("DROP TABLE builds"))
+
+
+STEPS: tuple[Step, ...] = (
+    _v1_results,
+    _v2_builds_sizes_shards,
+    _v3_seen_and_incompatibilities,
+    _v4_drop_builds,
+)
 LATEST = len(STEPS)
 
 _OURS = frozenset({"runs", "targets", "combinations", "results"})

@@ -6,9 +6,6 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from packaging.utils import NormalizedName
-from packaging.version import Version
-
 from compat.model import Combo, ComboResult, Verdict
 
 
@@ -17,24 +14,6 @@ class RunStatus(enum.StrEnum):
     FINISHED = "finished"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RunRecord:
-    id: str
-    started: datetime
-    finished: datetime | None
-    status: RunStatus
-    compat_version: str
-    matrix_name: str | None
-    matrix_path: str | None
-    strategy: str | None
-    base: str  # the target's name
-    image: str
-    image_id: str | None
-    target_key: str
-    backend: str
-    shard: str | None  # "K/N"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,23 +61,6 @@ class KnownGood:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class BuildRecord:
-    """One attempt to build a wheel from an sdist in a builder image."""
-
-    id: int
-    run_id: str | None
-    name: NormalizedName
-    version: Version
-    sdist_sha256: str
-    image_id: str
-    wheel_sha256: str | None
-    ok: bool
-    duration: float
-    error: str | None
-    created: datetime
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class ImageSize:
     id: int
     base: str
@@ -116,7 +78,6 @@ class Imported:
 
     runs: int = 0
     results: int = 0
-    builds: int = 0
     images: int = 0
     skipped: int = 0
 

@@ -120,24 +120,6 @@ logs = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),  # zlib
 )
 
-builds = sa.Table(
-    "builds",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("uid", sa.String(32), nullable=False, unique=True),
-    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id")),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("version", sa.Text, nullable=False),
-    sa.Column("sdist_sha256", sa.Text, nullable=False),
-    sa.Column("image_id", sa.Text, nullable=False),  # the builder's base image
-    sa.Column("wheel_sha256", sa.Text),
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("duration", sa.Float, nullable=False),
-    sa.Column("error", sa.Text),
-    sa.Column("created", _when(), nullable=False),
-    sa.Index("ix_builds_sdist_image", "sdist_sha256", "image_id"),
-)
-
 image_sizes = sa.Table(
     "image_sizes",
     metadata,

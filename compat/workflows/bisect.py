@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName
 
 from compat.errors import NothingKnownGood, UsageError
 from compat.index.base import Index
+from compat.lock.select import rank_known_good
 from compat.matrix import BuildPolicy
 from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
 from compat.reporter import Reporter
@@ -26,7 +27,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Store, StoredResult
 from compat.targets.target import Target
-from compat.workflows.steps import Runner, recorded_run
+from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one
 # class: a numpy ABI break may surface as an import error or a crash depending on
@@ -139,7 +140,7 @@ def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
     wanted = failing.result.combo.versions
     good = [
         g
-        for g in store.known_good(scope)
+        for g in rank_known_good(store.known_good(scope)).ranked
         if g.combo.id != failing.result.combo.id and (image_id is None or g.image_id == image_id)
     ]
     if not good:
@@ -150,7 +151,7 @@ def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
     best = max(
         good,
         key=lambda g: sum(wanted.get(n) == v for n, v in g.combo.versions.items()),
-    )  # max keeps the first of equals: the store's ranking
+    )  # max keeps the first of equals: the lock's ranking
     stored = store.get(best.result_id)
     if stored is None:
         raise NothingKnownGood(f"result {best.result_id} vanished from {store.url}")
@@ -346,7 +347,7 @@ def bisect(
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
     )
     source = CandidateSource(index, target, build)
-    with recorded_run(store, target, backend=backend.kind, strategy="bisect") as run_id:
+    with store.run(target, backend=backend.kind, strategy="bisect") as run_id:
         bisector = _Bisector(store, backend, source, target, run_id, fine, bad, reporter)
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure

@@ -19,7 +19,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.steps import Runner, recorded_run, run_and_record
+from compat.workflows.steps import Runner, run_and_record
 
 
 def resolve_check(
@@ -63,7 +63,7 @@ def check(
     resolved = resolve_check(CandidateSource(index, target, build), reqs, force=force)
     if isinstance(resolved, Conflict):
         return resolved
-    with open_store() as store, recorded_run(store, target, backend=backend.kind) as run_id:
+    with open_store() as store, store.run(target, backend=backend.kind) as run_id:
         (result,) = run_and_record(backend, store, run_id, target, [resolved], reporter)
     return result
 

@@ -11,6 +11,7 @@ from packaging.requirements import Requirement
 
 from compat.errors import NothingKnownGood
 from compat.lock import LockInput, PackageManager, write_lock
+from compat.lock.select import rank_known_good
 from compat.model import Combo, ComboResult
 from compat.store import Incompatibility, Store
 from compat.targets.profiles import PROFILES
@@ -53,34 +54,26 @@ def pick_known_good(
     existed on that day)."""
     if avoid is True:
         avoid = store.incompatibilities(scope)
-    known = list(avoid) if avoid else []
-    found = store.known_good(
-        scope,
-        prefer=prefer,  # type: ignore[arg-type]
-        constraints=constraints,
-        limit=None if known or eligible else 1,
-    )
+    candidates = store.known_good(scope)
     too_new = 0
     if eligible is not None:
-        kept = [g for g in found if eligible(g.combo)]
-        too_new, found = len(found) - len(kept), kept
-    skipped = 0
-    if known:
-        kept = [
-            g
-            for g in found
-            if not any(i.matches({p.name: str(p.version) for p in g.combo.pins}) for i in known)
-        ]
-        skipped, found = len(found) - len(kept), kept
-    if not found:
+        kept = [g for g in candidates if eligible(g.combo)]
+        too_new, candidates = len(candidates) - len(kept), kept
+    ranking = rank_known_good(
+        candidates,
+        prefer=prefer,
+        constraints=constraints,
+        avoid=() if isinstance(avoid, bool) else avoid,
+    )
+    best = ranking.best
+    if best is None:
         wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
-        avoided = f" ({skipped} hold a known incompatibility)" if skipped else ""
+        avoided = f" ({ranking.avoided} hold a known incompatibility)" if ranking.avoided else ""
         avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
         raise NothingKnownGood(
             f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
             f"run `compat scan --base {scope}` (or --image) first"
         )
-    best = found[0]
     stored = store.get(best.result_id)
     target = store.target(best.image_id) if best.image_id else None
     if stored is None or target is None:

@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 from compat.errors import LockChanged, LockError, RegressionFound
 from compat.index.base import Index
 from compat.lock import read_lock
+from compat.lock.select import rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
@@ -38,7 +39,7 @@ from compat.store import Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
 from compat.workflows.lock import lock_dir_for, lock_known_good
-from compat.workflows.steps import Runner, backend_target, make_plan, recorded_run, run_and_record
+from compat.workflows.steps import Runner, backend_target, make_plan, run_and_record
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
 
@@ -404,15 +405,17 @@ def nightly_base(
     new = unseen(tracked, store.seen_versions(scope))
     if not new:
         return BaseOutcome(base=scope)
-    before = [k.combo for k in store.known_good(scope)]  # before anything is recorded
+    before = [
+        k.combo for k in rank_known_good(store.known_good(scope)).ranked
+    ]  # before anything is recorded
     control = control_combo(
         source, locked=locked_combo(lock_dir), known_good=before[0] if before else None
     )
     combos = nightly_plan(plan(), new, control)
     results = list(run(combos)) if combos else []
     found = regressions(results, before, control=control)
-    best = store.known_good(scope, limit=1)
-    now_good = best[0].combo if best else None
+    best = rank_known_good(store.known_good(scope)).best
+    now_good = best.combo if best else None
     store.record_seen(scope, as_seen(tracked))
     return BaseOutcome(
         base=scope,
@@ -467,8 +470,7 @@ def nightly(
         source = CandidateSource(index, target, build)
 
         def run_combos(combos: list[Combo], target: Target = target) -> list[ComboResult]:
-            with recorded_run(
-                store,
+            with store.run(
                 target,
                 backend=backend.kind,
                 matrix_name=matrix.name,

@@ -22,7 +22,7 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan
 from compat.store import ImageSize, ResultRow, Store
 from compat.targets.target import Target
-from compat.workflows.steps import Runner, make_plan, recorded_run, run_and_record
+from compat.workflows.steps import Runner, make_plan, run_and_record
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -147,14 +147,14 @@ def scan(
             f"{len(done)} combinations already tested on this image (--retest runs them)"
         )
     rows += [Row.of_stored(r) for r in done]
-    info = {
-        "backend": backend.kind,
-        "matrix_name": matrix.name,
-        "matrix_path": request.matrix_path,
-        "strategy": plan.strategy,
-        "shard": str(request.shard) if request.shard else None,
-    }
-    with recorded_run(store, target, **info) as run_id:
+    with store.run(
+        target,
+        backend=backend.kind,
+        matrix_name=matrix.name,
+        matrix_path=request.matrix_path,
+        strategy=plan.strategy,
+        shard=str(request.shard) if request.shard else None,
+    ) as run_id:
         try:
             results = run_and_record(backend, store, run_id, target, todo, reporter)
         except KeyboardInterrupt:

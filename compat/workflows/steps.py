@@ -3,10 +3,9 @@ inside a recorded run, each result stored as it lands."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from compat.errors import UsageError
 from compat.matrix import Matrix
@@ -14,7 +13,7 @@ from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
-from compat.store import RunStatus, Store
+from compat.store import Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
 
@@ -104,21 +103,6 @@ def make_plan(
         reporter.plan_finished()
 
 
-@contextlib.contextmanager
-def recorded_run(store: Store, target: Target, **info: Any) -> Iterator[str]:
-    """A run in the results database, finished with the status it deserves."""
-    run_id = store.start_run(target, **info)
-    try:
-        yield run_id
-    except KeyboardInterrupt:
-        store.finish_run(run_id, RunStatus.INTERRUPTED)
-        raise
-    except BaseException:
-        store.finish_run(run_id, RunStatus.FAILED)
-        raise
-    store.finish_run(run_id, RunStatus.FINISHED)
-
-
 def run_and_record(
     backend: Runner,
     store: Store,
@@ -146,6 +130,5 @@ __all__ = [
     "backend_target",
     "choose_target",
     "make_plan",
-    "recorded_run",
     "run_and_record",
 ]

@@ -25,7 +25,6 @@ from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
 from compat.workflows.bisect import bisect
-from compat.workflows.steps import recorded_run
 from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -90,7 +89,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         make_backend("docker", options=options, notify=print) as backend,
     ):
         ids: dict[str, int] = {}
-        with recorded_run(store, target, backend=backend.kind) as run_id:
+        with store.run(target, backend=backend.kind) as run_id:
 
             def keep(result: ComboResult) -> None:
                 ids[result.combo.id] = store.record(run_id, target, result)

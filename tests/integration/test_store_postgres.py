@@ -15,12 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from compat.store import Store
+from tests.helpers.results import make_combo, make_target, passed
 from tests.unit.test_store import (  # noqa: F401  (pytest collects them here too)
     MakeUrl,
     db_url,
-    make_combo,
-    make_target,
-    passed,
     store,
     test_a_database_from_a_newer_compat_is_refused,
     test_a_database_that_is_not_ours_is_refused,
@@ -28,13 +26,12 @@ from tests.unit.test_store import (  # noqa: F401  (pytest collects them here to
     test_a_result_comes_back_whole,
     test_a_result_without_image_id_takes_the_targets,
     test_an_older_database_is_migrated_forward,
-    test_builds_and_image_sizes,
     test_done_means_tested_on_the_same_image_id,
     test_export_then_import_twice_adds_nothing_the_second_time,
     test_filter_todo_handles_long_plans,
+    test_image_sizes,
     test_import_refuses_what_is_not_an_export,
-    test_known_good_prefers_the_newest_package_by_package,
-    test_known_good_rejects_an_unknown_preference,
+    test_known_good_are_the_combinations_whose_latest_verdict_passed,
     test_logs_are_stored_compressed,
     test_merging_shards_copies_each_result_once,
     test_pins_can_be_queried_by_package_and_version,
@@ -42,6 +39,8 @@ from tests.unit.test_store import (  # noqa: F401  (pytest collects them here to
     test_recording_into_an_unknown_run_fails,
     test_results_list_newest_first_with_filters,
     test_runs_keep_what_was_run_and_how_it_ended,
+    test_seen_versions_and_incompatibilities,
+    test_the_lock_ranking_over_what_the_store_found,
     test_the_migrated_schema_is_the_schema_the_queries_use,
     test_threads_share_one_store,
 )

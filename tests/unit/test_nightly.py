@@ -15,6 +15,7 @@ from packaging.version import Version
 from compat.index.base import Index
 from compat.index.snapshot import SnapshotIndex
 from compat.lock import LockInput, write_lock
+from compat.lock.select import rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix, load_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, Verdict
@@ -308,7 +309,7 @@ def night(
 
 
 def commit_lock(store: Store, lock_dir: Path) -> Combo:
-    best = store.known_good(SCOPE, limit=1)[0].combo
+    best = rank_known_good(store.known_good(SCOPE)).ranked[0].combo
     write_lock(LockInput(target=target(), combo=best, package_manager="apt"), lock_dir)
     return best
 

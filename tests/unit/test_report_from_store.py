@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from compat.cli import cli
 from compat.model import Verdict
 from compat.store import Store, sqlite_url
-from tests.unit.test_store import DEBIAN_ID, failed, make_combo, make_target, passed
+from tests.helpers.results import DEBIAN_ID, failed, make_combo, make_target, passed
 
 
 def test_latest_by_target_keeps_the_latest_result_per_combination(tmp_path: Path) -> None:

@@ -4,17 +4,21 @@ and how the database is chosen."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from compat.errors import UsageError
-from compat.store import Store, default_db_url, sqlite_url
-from compat.store.store import _parse_url
-from tests.unit.test_store import failed, make_combo, make_target, passed
+from compat.errors import StoreError, UsageError
+from compat.store import Store, default_db_url, export_json, import_json, sqlite_url
+from compat.store.engine import parse_url
+from tests.helpers.results import failed, make_combo, make_target, passed, recorded_runs
 
 
 def test_the_database_file_and_its_directory_are_created(tmp_path: Path) -> None:
@@ -48,12 +52,12 @@ def test_urls_that_cannot_work_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no database driver"):
         Store.open("nosuchdb://host/db")
     # SQLAlchemy would pick psycopg2 for a bare postgresql:// URL; compat ships psycopg 3
-    assert _parse_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
-    assert _parse_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
+    assert parse_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert parse_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
 
 
 def test_the_password_stays_out_of_messages() -> None:
-    assert "secret" not in _parse_url("postgresql://u:secret@h/db").render_as_string(
+    assert "secret" not in parse_url("postgresql://u:secret@h/db").render_as_string(
         hide_password=True
     )
 
@@ -86,7 +90,7 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
         holder = _hold_write_lock(path, 1.0)
         started = time.monotonic()
         assert len(store.results()) == 1
-        assert store.is_done(make_combo(target, {"numpy": "2.0.2"}).id, target.image_id)
+        assert store.filter_todo([make_combo(target, {"numpy": "2.0.2"})], target.image_id) == []
         assert time.monotonic() - started < 0.5
         holder.join()
 
@@ -100,18 +104,108 @@ def test_a_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
         run_id = origin.start_run(target, backend="docker")
         origin.record(run_id, target, failed(target, make_combo(target, {"lightgbm": "4.5.0"})))
         exported = io.StringIO()
-        origin.export_json(exported)
+        export_json(origin, exported)
     header, target_line, run_line, result_line = exported.getvalue().splitlines()
 
     with Store.open(sqlite_url(path)) as store:
-        store.import_json(io.StringIO(f"{header}\n{target_line}\n{run_line}\n"))
+        import_json(store, io.StringIO(f"{header}\n{target_line}\n{run_line}\n"))
         holder = _hold_write_lock(path, 0.5)
         started = time.monotonic()
-        added = store.import_json(io.StringIO(f"{header}\n{result_line}\n"))
+        added = import_json(store, io.StringIO(f"{header}\n{result_line}\n"))
         waited = time.monotonic() - started
         holder.join()
         assert added.results == 1
         assert waited >= 0.4
-        assert store.runs()[0].strategy == "held"  # the other writer's change is kept
+        assert recorded_runs(sqlite_url(path))[0].strategy == "held"  # the other writer's kept
         store.record(run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"})))
         assert len(store.results()) == 2
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _unwritable(directory: Path) -> list[str]:
+    """Make ``directory`` unwritable for what runs with the returned command prefix.
+    chmod stops other users but never root: as root, the command runs in its own
+    mount namespace where the directory is a read-only bind mount (EROFS), which is
+    what a read-only volume gives."""
+    if os.geteuid() != 0:
+        for path in (*directory.iterdir(), directory):
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        return []
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("running as root without unshare: cannot make a directory read-only")
+    mount = f"mount --bind {directory} {directory} && mount -o remount,ro,bind {directory}"
+    probe = subprocess.run(
+        [unshare, "-rm", "sh", "-c", f"{mount} && ! touch {directory}/probe 2>/dev/null"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no read-only bind mount here: {probe.stderr.decode().strip()}")
+    return [unshare, "-rm", "sh", "-c", f'{mount} && exec "$0" "$@"']
+
+
+def test_readers_work_on_a_database_nobody_may_write(tmp_path: Path) -> None:
+    """results, show, report and lock on a WAL database in a read-only directory,
+    where opening it for writing fails with "unable to open database file"."""
+    directory = tmp_path / "ro"
+    db = directory / "results.db"
+    with Store.open(sqlite_url(db)) as store:
+        target = make_target()
+        with store.run(target, backend="docker") as run_id:
+            good = store.record(
+                run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"}))
+            )
+    assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # WAL checkpointed
+    prefix = _unwritable(directory)
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COMPAT_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+
+    def compat(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, sys.executable, "-m", "compat", "--db", str(db), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+
+    try:
+        shown = compat("results")
+        assert shown.returncode == 0, shown.stderr
+        assert "numpy 2.0.2" in shown.stdout
+        one = compat("show", str(good))
+        assert one.returncode == 0, one.stderr
+        assert "numpy 2.0.2" in one.stdout
+        report = compat("report", "-o", str(out / "report.html"))
+        assert report.returncode == 0, report.stderr
+        assert "numpy" in (out / "report.html").read_text()
+        locked = compat("lock", "--base", "alpine", "-o", str(out / "lock"))
+        assert locked.returncode == 0, locked.stderr
+        assert "numpy==2.0.2" in (out / "lock" / "requirements.txt").read_text()
+        # the directory really is unwritable: a writer cannot even open the database
+        write = compat("db", "import", os.devnull)
+        assert write.returncode == StoreError.exit_code, write.stderr
+        assert "unable to open database file" in write.stderr
+    finally:
+        for path in (directory, *directory.iterdir()):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # nothing left
+
+
+def test_a_reader_creates_no_database(tmp_path: Path) -> None:
+    path = tmp_path / "none" / "results.db"
+    with Store.open(sqlite_url(path), read_only=True) as store:
+        assert store.results() == []
+        assert store.known_good("alpine") == []
+        with pytest.raises(StoreError, match="read-only"):
+            store.start_run(make_target(), backend="docker")
+    assert not path.parent.exists()

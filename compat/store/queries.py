@@ -1,0 +1,365 @@
+"""Reading the results database: listings, whole results, what is already done on
+an image, known-good candidates, what nightly runs have seen. ``Reader`` is what a
+command that only reads needs; ``Store`` adds writing."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.store import migrations
+from compat.store.engine import Database
+from compat.store.records import ImageSize, Incompatibility, KnownGood, ResultRow, StoredResult
+from compat.store.schema import (
+    checks,
+    combinations,
+    image_sizes,
+    incompatibilities,
+    logs,
+    results,
+    runs,
+    seen_versions,
+    targets,
+)
+from compat.targets.target import Target
+
+BATCH = 500  # rows per query or per import transaction
+
+
+class Reader(Database):
+    """The read queries. Each runs in a transaction of its own."""
+
+    @property
+    def schema_version(self) -> int:
+        with self.reading() as conn:
+            return migrations.current_version(conn)
+
+    # -- skipping done work ------------------------------------------------------
+
+    def filter_todo(
+        self, combos: Iterable[Combo], image_id: str | None, *, retest: bool = False
+    ) -> list[Combo]:
+        """``combos`` without those already tested on ``image_id`` (all with ``retest``),
+        in their order. Without an image ID nothing proves a result came from the same
+        environment, so everything is to do."""
+        todo = list(combos)
+        if retest or image_id is None or not todo:
+            return todo
+        done: set[str] = set()
+        with self.reading() as conn:
+            for chunk in chunks([c.id for c in todo]):
+                done.update(
+                    conn.execute(
+                        sa.select(results.c.combination_id).where(
+                            results.c.image_id == image_id,
+                            results.c.combination_id.in_(chunk),
+                        )
+                    ).scalars()
+                )
+        return [c for c in todo if c.id not in done]
+
+    def latest_results(self, combo_ids: Iterable[str], image_id: str) -> dict[str, ResultRow]:
+        """The latest result of each combination on the image ID, for those that have
+        one: what a scan that skips done work shows for the combinations it skipped."""
+        latest: dict[str, ResultRow] = {}
+        with self.reading() as conn:
+            for chunk in chunks(list(dict.fromkeys(combo_ids))):
+                query = _ROWS.where(
+                    results.c.image_id == image_id, results.c.combination_id.in_(chunk)
+                ).order_by(results.c.created, results.c.id)
+                for row in conn.execute(query):
+                    latest[row.combination_id] = _result_row(row)  # later rows win
+        return latest
+
+    # -- listings and whole results ----------------------------------------------
+
+    def results(
+        self,
+        *,
+        base: str | None = None,
+        verdict: Verdict | None = None,
+        image: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[ResultRow]:
+        """Results, newest first. ``image`` matches an image reference or image ID."""
+        query = _ROWS.order_by(results.c.created.desc(), results.c.id.desc()).limit(limit)
+        if base is not None:
+            query = query.where(runs.c.base == base)
+        if verdict is not None:
+            query = query.where(results.c.verdict == Verdict(verdict).value)
+        if image is not None:
+            query = query.where(sa.or_(runs.c.image == image, results.c.image_id == image))
+        if run_id is not None:
+            query = query.where(results.c.run_id == run_id)
+        with self.reading() as conn:
+            return [_result_row(row) for row in conn.execute(query)]
+
+    def get(self, result_id: int) -> StoredResult | None:
+        """One result with its checks and decompressed logs; None if there is none."""
+        with self.reading() as conn:
+            found = load_results(conn, [result_id])
+        return found[0] if found else None
+
+    def target(self, image_id: str) -> Target | None:
+        """The target probed for an image ID, as an earlier run recorded it."""
+        with self.reading() as conn:
+            data = conn.execute(
+                sa.select(targets.c.data).where(targets.c.image_id == image_id).limit(1)
+            ).scalar()
+        return Target.from_json(data) if data is not None else None
+
+    def latest_by_target(self) -> list[tuple[Target, list[ComboResult]]]:
+        """Every target with the latest result of each combination tested on it, in
+        the order the targets were first used: what a report shows."""
+        found: list[tuple[Target, list[ComboResult]]] = []
+        with self.reading() as conn:
+            keyed = conn.execute(
+                sa.select(targets.c.key, targets.c.data, sa.func.min(runs.c.started))
+                .join(runs, runs.c.target_key == targets.c.key)
+                .group_by(targets.c.key, targets.c.data)
+                .order_by(sa.func.min(runs.c.started))
+            ).all()
+            for key, data, _first in keyed:
+                latest: dict[str, int] = {}
+                query = (
+                    sa.select(results.c.id, results.c.combination_id)
+                    .join(runs, runs.c.id == results.c.run_id)
+                    .where(runs.c.target_key == key)
+                    .order_by(results.c.created, results.c.id)
+                )
+                for rid, combination_id in conn.execute(query):
+                    latest[combination_id] = rid  # later rows win
+                loaded = load_results(conn, list(latest.values()))
+                found.append((Target.from_json(data), [r.result for r in loaded]))
+        return found
+
+    def known_good(self, target_or_image: Target | str) -> list[KnownGood]:
+        """Combinations whose latest verdict on the image passed, oldest tested first;
+        ``compat.lock.select`` ranks them. A Target selects its image ID (its image
+        reference when unprobed); a string matches a base name, an image reference or
+        an image ID."""
+        if isinstance(target_or_image, Target):
+            scope = (
+                results.c.image_id == target_or_image.image_id
+                if target_or_image.image_id
+                else runs.c.image == target_or_image.image
+            )
+        else:
+            name = target_or_image
+            scope = sa.or_(runs.c.base == name, runs.c.image == name, results.c.image_id == name)
+        query = (
+            sa.select(
+                results.c.id,
+                results.c.combination_id,
+                results.c.verdict,
+                results.c.image_id,
+                results.c.created,
+                runs.c.base,
+                runs.c.image,
+            )
+            .join(runs, runs.c.id == results.c.run_id)
+            .where(scope)
+            .order_by(results.c.created, results.c.id)
+        )
+        with self.reading() as conn:
+            latest: dict[str, Any] = {}
+            for row in conn.execute(query):
+                latest[row.combination_id] = row  # later rows win: the latest verdict
+            passing = {cid: row for cid, row in latest.items() if row.verdict == Verdict.PASS}
+            combos = _load_combos(conn, list(passing))
+        good = [
+            KnownGood(
+                combo=combos[cid],
+                result_id=row.id,
+                base=row.base,
+                image=row.image,
+                image_id=row.image_id,
+                tested=utc(row.created),
+            )
+            for cid, row in passing.items()
+            if cid in combos
+        ]
+        return sorted(good, key=lambda g: (g.tested, g.combo.id))
+
+    def image_sizes(self, *, base: str | None = None) -> list[ImageSize]:
+        """Measured image sizes, newest first."""
+        query = sa.select(image_sizes).order_by(
+            image_sizes.c.measured.desc(), image_sizes.c.id.desc()
+        )
+        if base is not None:
+            query = query.where(image_sizes.c.base == base)
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ImageSize(
+                id=row.id,
+                base=row.base,
+                image=row.image,
+                image_id=row.image_id,
+                total_size=row.total_size,
+                added_size=row.added_size,
+                lock_hash=row.lock_hash,
+                measured=utc(row.measured),
+            )
+            for row in rows
+        ]
+
+    # -- what nightly runs have seen, and known incompatibilities ------------------
+
+    def seen_versions(self, scope: str) -> dict[str, set[str]]:
+        """Versions recorded as seen for ``scope`` (name -> versions); empty at first."""
+        found: dict[str, set[str]] = {}
+        with self.reading() as conn:
+            query = sa.select(seen_versions.c.name, seen_versions.c.version).where(
+                seen_versions.c.scope == scope
+            )
+            for name, version in conn.execute(query):
+                found.setdefault(name, set()).add(version)
+        return found
+
+    def incompatibilities(self, base: str | None = None) -> list[Incompatibility]:
+        query = sa.select(incompatibilities).order_by(incompatibilities.c.id)
+        if base is not None:
+            query = query.where(incompatibilities.c.base == base)
+        with self.reading() as conn:
+            return [
+                Incompatibility(
+                    id=row.id,
+                    base=row.base,
+                    image_id=row.image_id,
+                    packages=dict(row.packages),
+                    verdict=Verdict(row.verdict),
+                    explanation=row.explanation,
+                    evidence=tuple(row.evidence),
+                    created=utc(row.created),
+                )
+                for row in conn.execute(query)
+            ]
+
+
+# -- rows ------------------------------------------------------------------------
+
+
+def utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything was written in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_ROWS = (
+    sa.select(
+        results.c.id,
+        results.c.run_id,
+        results.c.combination_id,
+        results.c.image_id,
+        results.c.verdict,
+        results.c.failed_check,
+        results.c.error,
+        results.c.duration,
+        results.c.backend,
+        results.c.created,
+        runs.c.base,
+        runs.c.image,
+        combinations.c.data,
+    )
+    .join(runs, runs.c.id == results.c.run_id)
+    .join(combinations, combinations.c.id == results.c.combination_id)
+)
+
+
+def _result_row(row: Any) -> ResultRow:  # a row of _ROWS
+    return ResultRow(
+        id=row.id,
+        run_id=row.run_id,
+        combination_id=row.combination_id,
+        label=Combo.from_json(row.data).label(),
+        base=row.base,
+        image=row.image,
+        image_id=row.image_id,
+        verdict=Verdict(row.verdict),
+        failed_check=row.failed_check,
+        error=row.error,
+        duration=row.duration,
+        backend=row.backend,
+        created=utc(row.created),
+    )
+
+
+def _unpack(data: bytes) -> str:
+    return zlib.decompress(data).decode("utf-8", "surrogatepass")
+
+
+def _load_combos(conn: sa.Connection, ids: Sequence[str]) -> dict[str, Combo]:
+    found: dict[str, Combo] = {}
+    for chunk in chunks(ids):
+        query = sa.select(combinations.c.data).where(combinations.c.id.in_(chunk))
+        for data in conn.execute(query).scalars():
+            combo = Combo.from_json(data)
+            found[combo.id] = combo
+    return found
+
+
+def load_results(conn: sa.Connection, ids: Sequence[int]) -> list[StoredResult]:
+    """Whole results, checks and logs included, in ``ids`` order."""
+    rows = conn.execute(
+        sa.select(results, runs.c.base, runs.c.image, combinations.c.data)
+        .join(runs, runs.c.id == results.c.run_id)
+        .join(combinations, combinations.c.id == results.c.combination_id)
+        .where(results.c.id.in_(ids))
+    ).all()
+    check_rows: dict[int, list[sa.Row[Any]]] = {}
+    for row in conn.execute(
+        sa.select(checks).where(checks.c.result_id.in_(ids)).order_by(checks.c.position)
+    ):
+        check_rows.setdefault(row.result_id, []).append(row)
+    log_text: dict[tuple[int, int], str] = {
+        (row.result_id, row.part): _unpack(row.data)
+        for row in conn.execute(sa.select(logs).where(logs.c.result_id.in_(ids)))
+    }
+    loaded: dict[int, StoredResult] = {}
+    for row in rows:
+        result = ComboResult(
+            combo=Combo.from_json(row.data),
+            verdict=Verdict(row.verdict),
+            checks=tuple(
+                CheckResult(
+                    name=c.name,
+                    verdict=CheckVerdict(c.verdict),
+                    duration=c.duration,
+                    error=c.error,
+                    log=log_text.get((row.id, c.position), ""),
+                )
+                for c in check_rows.get(row.id, [])
+            ),
+            error=row.error,
+            failed_check=row.failed_check,
+            duration=row.duration,
+            system_deps=tuple(row.system_deps),
+            added_system_deps=tuple(row.added_system_deps),
+            backend=row.backend,
+            image_id=row.image_id,
+            log=log_text.get((row.id, 0), ""),
+        )
+        loaded[row.id] = StoredResult(
+            id=row.id,
+            uid=row.uid,
+            run_id=row.run_id,
+            base=row.base,
+            image=row.image,
+            created=utc(row.created),
+            result=result,
+        )
+    return [loaded[i] for i in ids if i in loaded]
+
+
+__all__ = ["BATCH", "Reader", "chunks", "load_results", "utc"]
