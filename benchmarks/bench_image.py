@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compat.effects.container import build, connect, image_id
+from compat.effects.http import http_client
 from compat.harness.classify import Outcome
-from compat.harness.container import connect, image_id
-from compat.harness.pipeline import http_client
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from compat.image import Layer, build_image, docker_build, measure, run_smoke
+from compat.image import IMAGE_LABEL, Layer, build_image, measure, run_smoke
 from compat.image.report import count_checks
 from compat.index.pypi import PyPIIndex
 from compat.lock import LockInput, Prune, write_lock
@@ -89,7 +89,7 @@ def plain(client: Any, lock_dir: Path, tag: str, *, nocache: bool) -> float:
             "&& python3 -m venv /v && /v/bin/pip install -r /requirements.txt\n"
         )
         start = time.monotonic()
-        docker_build(client, context, tag=tag, nocache=nocache)
+        build(client, tag=tag, context=context, labels={IMAGE_LABEL: "1"}, nocache=nocache)
         return time.monotonic() - start
 
 

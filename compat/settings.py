@@ -1,6 +1,8 @@
 """Network settings: which index to ask, which certificate authorities to trust and
 which proxy to go through. Read from the environment once, at the edge
-(``from_env``), then passed to the index client and to builder containers."""
+(``from_env``), then passed to the HTTP client factory (``compat.effects.http``), to
+containers (``container_env``, ``container_mounts``) and to image builds
+(``build_args``)."""
 
 from __future__ import annotations
 
@@ -104,6 +106,16 @@ class NetworkSettings:
         if self.no_proxy:
             env["NO_PROXY"] = ",".join(self.no_proxy)
         return env
+
+    def build_args(self) -> dict[str, str]:
+        """The engine's predefined proxy build args for an image build (they stay out
+        of the image's history); empty without a proxy."""
+        if not self.proxy:
+            return {}
+        args = {"HTTP_PROXY": self.proxy, "HTTPS_PROXY": self.proxy}
+        if self.no_proxy:
+            args["NO_PROXY"] = ",".join(self.no_proxy)
+        return args
 
     def container_mounts(self, ca_path: str = CONTAINER_CA_PATH) -> dict[str, str]:
         """Host path -> container path of the files ``container_env`` refers to

@@ -9,28 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import logging
 import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from compat.errors import BuildFailed, HarnessError
-from compat.harness.container import (
+from compat.effects.container import (
     Container,
     ContainerSpec,
+    Engine,
     ExecResult,
     Executor,
     Mount,
+    build,
     connect,
     image_id,
     session_containers,
 )
+from compat.errors import BuildFailed, HarnessError
 from compat.harness.options import RunOptions
 from compat.harness.runtime import (
     INSPECT_SCRIPT,
@@ -52,6 +52,7 @@ CHECKS = "/opt/compat-checks"
 HOME = "/home/compat"
 RUNNER_USER = "65534:65534"  # nobody: nothing the checks do can write the mounted store
 _KEEPALIVE = "import time\nwhile True: time.sleep(3600)"
+DERIVED_LABEL = "compat.derived"  # on the images with added system packages or a toolchain
 SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
 
@@ -63,7 +64,7 @@ class DockerRuntime(Runtime):
     kind = "docker"
 
     def __init__(
-        self, options: RunOptions, *, client: Any = None, session: str | None = None
+        self, options: RunOptions, *, client: Engine | None = None, session: str | None = None
     ) -> None:
         self.options = options
         self.client = client if client is not None else connect()
@@ -114,7 +115,7 @@ class DockerRuntime(Runtime):
 
     def _build_image(self, tag: str, dockerfile: str) -> str:
         """Build ``dockerfile`` (no context) as ``tag`` unless it exists; its image ID.
-        Raises HarnessError with the build log's tail when the build fails."""
+        Raises ImageBuildFailed (a HarnessError) with the build log when it fails."""
         from docker.errors import DockerException, ImageNotFound
 
         try:
@@ -124,35 +125,14 @@ class DockerRuntime(Runtime):
         except DockerException as exc:
             raise HarnessError(f"cannot inspect {tag}: {exc}") from exc
         log.info("building image %s", tag)
-        lines: list[str] = []
-        buildargs = {}
-        if self.options.network.proxy:
-            buildargs = {
-                "HTTP_PROXY": self.options.network.proxy,
-                "HTTPS_PROXY": self.options.network.proxy,
-            }
-        try:
-            stream = self.client.api.build(
-                fileobj=io.BytesIO(dockerfile.encode()),
-                tag=tag,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                buildargs=buildargs or None,
-                labels={"compat.derived": "1"},
-            )
-            error = None
-            for chunk in stream:
-                if "stream" in chunk:
-                    lines.extend(str(chunk["stream"]).splitlines())
-                if "error" in chunk:
-                    error = str(chunk["error"]).strip()
-        except DockerException as exc:
-            error = str(exc)
-        if error:
-            tail = "\n".join(lines[-30:])
-            raise HarnessError(f"building {tag} failed: {error}\n{tail}")
-        return str(self.client.images.get(tag).id)
+        iid, _ = build(
+            self.client,
+            tag=tag,
+            dockerfile=dockerfile,
+            labels={DERIVED_LABEL: "1"},
+            buildargs=self.options.network.build_args(),
+        )
+        return iid
 
     def with_system_packages(self, info: ImageInfo, packages: Sequence[str]) -> ImageInfo | None:
         if info.package_manager is None or not packages:
@@ -315,7 +295,7 @@ class RunnerPool:
     """One runner container shared by concurrent execs; replaced when killed (the
     image had no `timeout` utility and a combination ran too long)."""
 
-    def __init__(self, factory: Any) -> None:
+    def __init__(self, factory: Callable[[], Container]) -> None:
         self._factory = factory
         self._current: Container | None = None
         self._lock = threading.Lock()

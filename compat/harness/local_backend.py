@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from compat.effects import cmd
+from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed, HarnessError
-from compat.harness import cmd
-from compat.harness.container import ExecResult, Executor
 from compat.harness.options import RunOptions
 from compat.harness.runtime import (
     INSPECT_SCRIPT,

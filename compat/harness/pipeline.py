@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import ssl
 import tempfile
 import threading
 import time
@@ -21,15 +20,15 @@ from pathlib import Path
 
 import httpx
 
-from compat.errors import BuildFailed, HarnessError, UnpackFailed
+from compat.effects.container import Executor
+from compat.effects.http import http_client
+from compat.errors import BuildFailed, UnpackFailed
 from compat.harness.classify import classify
-from compat.harness.container import Executor
 from compat.harness.installs import InstallStore
 from compat.harness.options import RunOptions
 from compat.harness.runtime import ImageInfo, Runtime
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
-from compat.settings import NetworkSettings
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -37,24 +36,6 @@ log = logging.getLogger("compat.harness")
 OnResult = Callable[[ComboResult], None]
 Progress = Callable[[str, int, int], None]
 _MAX_SYSDEP_ROUNDS = 3  # a fixed library can reveal the next missing one
-
-
-def http_client(settings: NetworkSettings) -> httpx.Client:
-    """An HTTP client that trusts the configured CA bundle and proxy, nothing from
-    the process environment."""
-    try:
-        context = ssl.create_default_context(
-            cafile=str(settings.ca_bundle) if settings.ca_bundle else None
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise HarnessError(f"cannot load the CA bundle {settings.ca_bundle}: {exc}") from exc
-    return httpx.Client(
-        verify=context,
-        proxy=settings.proxy,
-        timeout=httpx.Timeout(max(settings.timeout, 60.0), connect=min(10.0, settings.timeout)),
-        follow_redirects=True,
-        trust_env=False,
-    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -250,7 +231,13 @@ class Pipeline:
 
     def _wheelhouse(self) -> Wheelhouse:
         if self._client is None:
-            self._client = http_client(self.options.network)
+            network = self.options.network
+            # reads of a large wheel stall longer than an index page's
+            self._client = http_client(
+                network,
+                connections=self.options.fetch_parallel,
+                read_timeout=max(network.timeout, 60.0),
+            )
         return Wheelhouse(
             self.options.cache_dir, self._client, parallel=self.options.fetch_parallel
         )

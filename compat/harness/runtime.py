@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compat.effects.container import Executor
 from compat.errors import HarnessError
-from compat.harness.container import Executor
 from compat.model import Pin
 from compat.targets.target import Target
 

@@ -7,7 +7,7 @@ measure what it adds over its base.
 
 from __future__ import annotations
 
-from compat.image.build import IMAGE_LABEL, build_image, docker_build, prepare_context, stored_file
+from compat.image.build import IMAGE_LABEL, build_image, prepare_context, stored_file
 from compat.image.layers import Layer, Sizes, measure
 from compat.image.report import ImageReport
 from compat.image.smoke import run_smoke
@@ -18,7 +18,6 @@ __all__ = [
     "Layer",
     "Sizes",
     "build_image",
-    "docker_build",
     "measure",
     "prepare_context",
     "run_smoke",

@@ -17,12 +17,11 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from compat.effects.container import Engine, EngineImages, build, connect, image_id
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
-from compat.harness.container import connect, image_id
 from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
 from compat.image.report import ImageReport, count_checks
@@ -35,7 +34,6 @@ from compat.settings import NetworkSettings
 log = logging.getLogger("compat.image")
 
 IMAGE_LABEL = "compat.image"  # on every image compat builds, to find them again
-_LOG_TAIL = 40
 
 
 def stored_file(wheelhouse: Path, pin: Pin) -> Path:
@@ -104,7 +102,7 @@ def stage_images(log_lines: list[str], *, failed: bool = False) -> list[str]:
 
 
 def remove_stage_images(
-    client: Any, log_lines: list[str], keep: set[str], *, failed: bool = False
+    images: EngineImages, log_lines: list[str], keep: set[str], *, failed: bool = False
 ) -> None:
     """Remove earlier stages' images (and their untagged parents) after a build: a
     builder stage holds a toolchain or a copy of every wheel, and nothing names it.
@@ -115,60 +113,11 @@ def remove_stage_images(
         if any(k.removeprefix("sha256:").startswith(short) for k in keep):
             continue
         try:
-            if client.images.get(short).tags:
+            if images.get(short).tags:
                 continue
-            client.images.remove(short)
+            images.remove(short)
         except DockerException as exc:  # in use as another image's parent: fine
             log.debug("kept build stage image %s: %s", short, exc)
-
-
-def docker_build(
-    client: Any,
-    context: Path,
-    *,
-    tag: str,
-    nocache: bool = False,
-    buildargs: Mapping[str, str] | None = None,
-    network_mode: str | None = None,
-    on_line: Callable[[str], None] | None = None,
-) -> tuple[str, list[str]]:
-    """Build ``context`` (its Dockerfile) as ``tag`` with the classic builder, leaving
-    no intermediate container; returns the image ID and the build log.
-    ``network_mode="none"`` builds without any network."""
-    from docker.errors import DockerException
-
-    lines: list[str] = []
-    error: str | None = None
-    try:
-        stream = client.api.build(
-            path=str(context),
-            tag=tag,
-            rm=True,
-            forcerm=True,  # intermediate containers go even when a step fails
-            pull=False,  # no registry: FROM must name a local image
-            nocache=nocache,
-            decode=True,
-            buildargs=dict(buildargs) if buildargs else None,
-            labels={IMAGE_LABEL: "1"},
-            network_mode=network_mode,
-        )
-        for chunk in stream:
-            text = chunk.get("stream")
-            if text:
-                for line in str(text).splitlines():
-                    lines.append(line)
-                    if on_line is not None:
-                        on_line(line)
-            if "error" in chunk:
-                error = str(chunk["error"]).strip()
-    except DockerException as exc:
-        error = str(exc)
-    if error:
-        raise ImageBuildFailed(tag, error, lines)
-    try:
-        return str(client.images.get(tag).id), lines
-    except DockerException as exc:
-        raise ImageBuildFailed(tag, f"the built image is not there: {exc}", lines) from exc
 
 
 def build_image(
@@ -177,7 +126,7 @@ def build_image(
     tag: str,
     base_image: str | None = None,
     wheelhouse: Path | None = None,
-    client: Any = None,
+    client: Engine | None = None,
     network: NetworkSettings | None = None,
     nocache: bool = False,
     build_network: str | None = None,
@@ -213,11 +162,6 @@ def build_image(
         buildkit=False,
         base_image=base,
     )
-    buildargs = {}
-    if network is not None and network.proxy:
-        buildargs = {"HTTP_PROXY": network.proxy, "HTTPS_PROXY": network.proxy}
-        if network.no_proxy:
-            buildargs["NO_PROXY"] = ",".join(network.no_proxy)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
         context = prepare_context(
@@ -225,21 +169,24 @@ def build_image(
         )
         log.info("building %s on %s", tag, base)
         try:
-            iid, build_log = docker_build(
+            iid, build_log = build(
                 client,
-                context,
                 tag=tag,
+                context=context,
+                labels={IMAGE_LABEL: "1"},
                 nocache=nocache,
-                buildargs=buildargs,
+                buildargs=network.build_args() if network is not None else None,
                 network_mode=build_network,
                 on_line=on_line,
             )
         except ImageBuildFailed as exc:
             if not keep_build_stages:
-                remove_stage_images(client, exc.log.splitlines(), keep={base_id}, failed=True)
+                remove_stage_images(
+                    client.images, exc.log.splitlines(), keep={base_id}, failed=True
+                )
             raise
     if not keep_build_stages:
-        remove_stage_images(client, build_log, keep={base_id, iid})
+        remove_stage_images(client.images, build_log, keep={base_id, iid})
     build_seconds = time.monotonic() - start
     sizes = measure(client, iid, base_id)
     report = ImageReport(

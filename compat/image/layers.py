@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from compat.effects.container import Engine
 from compat.errors import HarnessError
 
 
@@ -40,7 +42,7 @@ class Sizes:
         return sum(layer.size for layer in self.layers)
 
 
-def _inspect(client: Any, image: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _inspect(client: Engine, image: str) -> tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]:
     from docker.errors import DockerException
 
     try:
@@ -51,7 +53,7 @@ def _inspect(client: Any, image: str) -> tuple[dict[str, Any], list[dict[str, An
     return attrs, history
 
 
-def measure(client: Any, image: str, base: str) -> Sizes:
+def measure(client: Engine, image: str, base: str) -> Sizes:
     """Sizes of ``image`` and ``base``, and the layers ``image`` adds over ``base``.
 
     ``image`` must be built on ``base``: its filesystem layers start with the base's

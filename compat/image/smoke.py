@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
+from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
 from compat.harness.classify import Outcome, classify
-from compat.harness.container import Container, ContainerSpec, Mount, session_containers
 from compat.smoke import SMOKE_DIR, runner_argv
 
 SMOKE_MOUNT = "/opt/compat-smoke"
@@ -31,7 +30,7 @@ def smoke_argv(
 
 
 def run_smoke(
-    client: Any,
+    client: Engine,
     image: str,
     *,
     python: str,

@@ -6,7 +6,6 @@ import hashlib
 import io
 import logging
 import re
-import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.effects.http import http_client
 from compat.errors import (
     CompatError,
     IndexUnavailable,
@@ -154,41 +154,7 @@ class PyPIIndex:
         )
 
     def _make_client(self) -> httpx.Client:
-        limits = httpx.Limits(
-            max_connections=self.workers + 4, max_keepalive_connections=self.workers + 4
-        )
-        timeout = httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout))
-        headers = {"User-Agent": "compat (+https://pypi.org/simple/ client)"}
-        if self._transport is not None:
-            return httpx.Client(
-                transport=self._transport, timeout=timeout, headers=headers, trust_env=False
-            )
-        try:
-            context = ssl.create_default_context(
-                cafile=str(self.settings.ca_bundle) if self.settings.ca_bundle else None
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise IndexUnavailable(
-                f"cannot load the CA bundle {self.settings.ca_bundle}: {exc}; {self._advice()}"
-            ) from exc
-        mounts: dict[str, httpx.BaseTransport | None] = {}
-        if self.settings.proxy:
-            mounts["all://"] = httpx.HTTPTransport(
-                proxy=self.settings.proxy, verify=context, limits=limits, retries=1
-            )
-            for host in self.settings.no_proxy:
-                host = host.lstrip(".")
-                mounts[f"all://{host}"] = None
-                mounts[f"all://*.{host}"] = None
-        # trust_env=False: configuration comes from NetworkSettings, not os.environ.
-        return httpx.Client(
-            transport=httpx.HTTPTransport(verify=context, limits=limits, retries=1),
-            mounts=mounts,
-            timeout=timeout,
-            headers=headers,
-            follow_redirects=True,
-            trust_env=False,
-        )
+        return http_client(self.settings, connections=self.workers + 4, transport=self._transport)
 
     def _http(self) -> httpx.Client:
         if self._client is None:

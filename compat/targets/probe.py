@@ -16,6 +16,7 @@ import packaging
 from packaging.tags import parse_tag
 from packaging.version import Version
 
+from compat.effects.container import Container, ContainerSpec, Engine, Mount, connect, image_id
 from compat.errors import HarnessError
 from compat.targets.target import Libc, Target
 
@@ -76,11 +77,9 @@ def _target(facts: dict[str, Any], *, name: str, image: str, image_id: str) -> T
     )
 
 
-def probe_image(image: str, *, name: str, cache_dir: Path, client: Any = None) -> Target:
+def probe_image(image: str, *, name: str, cache_dir: Path, client: Engine | None = None) -> Target:
     """The Target ``image`` really is. ImageUnavailable when it is absent and cannot be
     pulled; EngineUnavailable when no engine answers."""
-    from compat.harness.container import Container, ContainerSpec, Mount, connect, image_id
-
     if client is None:
         client = connect()
     iid = image_id(client, image)

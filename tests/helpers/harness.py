@@ -18,8 +18,8 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed
-from compat.harness.container import ExecResult, Executor
 from compat.harness.runtime import ImageInfo, Runtime
 from compat.model import Combo, FileKind, Pin
 from compat.targets.target import Libc, Target

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from compat.effects.container import SESSION_LABEL
 from compat.harness import RunOptions, make_backend
-from compat.harness.container import SESSION_LABEL
 from compat.harness.wheelhouse import Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.settings import NetworkSettings

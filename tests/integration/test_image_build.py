@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from docker.errors import ImageNotFound
 
+from compat.effects.container import SESSION_LABEL
+from compat.effects.http import http_client
 from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
-from compat.harness.container import SESSION_LABEL
-from compat.harness.pipeline import http_client
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.image import ImageReport, build_image, stored_file
 from compat.image.build import stage_images

@@ -10,8 +10,8 @@ import pytest
 from packaging.tags import Tag
 from packaging.version import Version
 
+from compat.effects.container import SESSION_LABEL
 from compat.errors import ImageUnavailable
-from compat.harness.container import SESSION_LABEL
 from compat.targets.probe import probe_image
 from compat.targets.target import Libc
 from tests.helpers.docker import require_docker
@@ -47,6 +47,12 @@ class Counting:
         self.containers = Containers()
         self.images = client.images
         self.api = client.api
+
+    def ping(self) -> bool:
+        return bool(self._client.ping())
+
+    def close(self) -> None:
+        self._client.close()
 
 
 @pytest.mark.parametrize(

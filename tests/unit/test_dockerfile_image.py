@@ -70,27 +70,25 @@ class _Images:
     def get(self, name: str) -> Any:
         return type("Image", (), {"tags": self.tags.get(name, [])})()
 
-    def remove(self, name: str) -> None:
+    def pull(self, name: str) -> Any:
+        raise APIError("no registry")
+
+    def remove(self, name: str, force: bool = False) -> None:
         if name in self.fail:
             raise APIError("conflict: image has dependent child images")
         self.removed.append(name)
 
 
-class _Client:
-    def __init__(self, images: _Images) -> None:
-        self.images = images
-
-
 def test_builder_stage_images_are_removed_but_not_base_tagged_or_shared() -> None:
     log = [*BUILD_LOG[:12], "Step 5/9 : FROM b", " ---> 4ad34075fa6b", *BUILD_LOG[12:]]
     images = _Images(tags={}, fail=set())
-    remove_stage_images(_Client(images), log, keep={"sha256:4ad34075fa6b" + "0" * 52})
+    remove_stage_images(images, log, keep={"sha256:4ad34075fa6b" + "0" * 52})
     assert images.removed == ["bc87ca301e1e"]  # the base's id is kept
     tagged = _Images(tags={"bc87ca301e1e": ["mine:1"]}, fail=set())
-    remove_stage_images(_Client(tagged), BUILD_LOG, keep=set())
+    remove_stage_images(tagged, BUILD_LOG, keep=set())
     assert tagged.removed == []
     shared = _Images(tags={}, fail={"bc87ca301e1e"})
-    remove_stage_images(_Client(shared), BUILD_LOG, keep=set())  # no exception
+    remove_stage_images(shared, BUILD_LOG, keep=set())  # no exception
     assert shared.removed == []
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import compat.errors as errors
+from compat.effects.container import check_reference
 from compat.errors import CompatError, ExitCode, UsageError
-from compat.harness.container import check_reference
 from compat.harness.options import RunOptions
 
 

@@ -14,15 +14,16 @@ import docker
 import pytest
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from compat.errors import EngineUnavailable, HarnessError, ImageUnavailable
-from compat.harness.container import (
+from compat.effects.container import (
     SESSION_LABEL,
     Container,
     ContainerSpec,
     Mount,
+    build,
     connect,
     image_id,
 )
+from compat.errors import EngineUnavailable, HarnessError, ImageBuildFailed, ImageUnavailable
 from compat.harness.docker_backend import RunnerPool
 
 _ids = itertools.count(1)
@@ -96,6 +97,16 @@ class FakeAPI:
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return {"ExitCode": self.execs[exec_id].get("code")}
 
+    def build(self, **kwargs: Any) -> list[dict[str, Any]]:
+        self.engine.builds.append(kwargs)
+        return self.engine.build_stream
+
+    def inspect_image(self, image: str) -> dict[str, Any]:
+        return {"Id": f"sha256:{image}", "Size": 0}
+
+    def history(self, image: str) -> list[dict[str, Any]]:
+        return []
+
 
 class FakeContainers:
     def __init__(self, engine: FakeEngine) -> None:
@@ -128,6 +139,9 @@ class FakeImages:
     def pull(self, ref: str) -> Any:
         raise APIError("no registry")
 
+    def remove(self, image: str, force: bool = False) -> None:
+        raise APIError("in use")
+
 
 class FakeEngine:
     def __init__(self) -> None:
@@ -137,7 +151,15 @@ class FakeEngine:
         self.containers = FakeContainers(self)
         self.images = FakeImages()
         self.wait_forever = False
+        self.builds: list[dict[str, Any]] = []
+        self.build_stream: list[dict[str, Any]] = []
         self.behaviour: Callable[[list[str]], int | str] = lambda cmd: 0
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
 
 
 def _spec(**changes: Any) -> ContainerSpec:
@@ -289,3 +311,42 @@ def test_exec_on_a_removed_container_is_a_harness_error() -> None:
     c = Container(FakeEngine(), _spec(), session="s")
     with pytest.raises(HarnessError):
         c.exec(["x"])
+
+
+def test_build_reads_the_stream_and_returns_the_image() -> None:
+    engine = FakeEngine()
+    engine.build_stream = [
+        {"stream": "Step 1/2 : FROM base\n"},
+        {"stream": " ---> 0123456789ab\nStep 2/2 : RUN true\n"},
+        {"aux": {"ID": "sha256:x"}},
+    ]
+    seen: list[str] = []
+    iid, lines = build(
+        engine,
+        tag="mine:1",
+        dockerfile="FROM base\nRUN true\n",
+        labels={"compat.derived": "1"},
+        buildargs={"HTTPS_PROXY": "http://p:3128"},
+        on_line=seen.append,
+    )
+    assert iid == "sha256:mine:1"
+    assert lines == seen == ["Step 1/2 : FROM base", " ---> 0123456789ab", "Step 2/2 : RUN true"]
+    (asked,) = engine.builds
+    assert asked["fileobj"].read() == b"FROM base\nRUN true\n"
+    assert asked["pull"] is False
+    assert asked["forcerm"] is True
+    assert asked["buildargs"] == {"HTTPS_PROXY": "http://p:3128"}
+    assert asked["labels"] == {"compat.derived": "1"}
+
+
+def test_a_failed_build_carries_its_log() -> None:
+    engine = FakeEngine()
+    engine.build_stream = [
+        {"stream": "Step 1/1 : RUN apk add gcc\n"},
+        {"stream": "ERROR: unable to select packages\n"},
+        {"error": "The command '/bin/sh -c apk add gcc' returned a non-zero code: 1"},
+    ]
+    with pytest.raises(ImageBuildFailed, match="returned a non-zero code") as failed:
+        build(engine, tag="t:1", context=Path("/ctx"), labels={})
+    assert "unable to select packages" in failed.value.log
+    assert engine.builds[0]["path"] == "/ctx"

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from compat.effects.container import ExecResult
 from compat.harness import Backend, RunOptions, prerun_failures
-from compat.harness.container import ExecResult
 from compat.harness.pipeline import BuildRecord, runner_argv
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from tests.helpers.harness import (

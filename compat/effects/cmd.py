@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compat.errors import CommandFailed, HarnessError
 
-log = logging.getLogger("compat.harness")
+log = logging.getLogger("compat.effects")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

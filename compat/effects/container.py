@@ -1,29 +1,39 @@
-"""The one container class: a context manager that always removes its container,
-on success, failure, timeout, exceptions and Ctrl-C alike.
+"""The one door to the container engine.
 
-Every container carries the label ``compat.session=<id>`` so a leftover can be
-found (and tests can assert there is none). docker SDK errors are caught here and
-re-raised as compat errors.
+``Engine`` types the part of the docker SDK compat uses (so fakes in unit tests are
+checked against it); ``connect`` returns one that answers. ``Container`` is a context
+manager that always removes its container, on success, failure, timeout, exceptions
+and Ctrl-C alike; every container carries the label ``compat.session=<id>`` so a
+leftover can be found (and tests can assert there is none). ``build`` is the one
+reader of the engine's build stream. docker SDK errors are caught here and re-raised
+as compat errors.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import shlex
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from compat.errors import EngineUnavailable, HarnessError, ImageUnavailable, UsageError
+from compat.errors import (
+    EngineUnavailable,
+    HarnessError,
+    ImageBuildFailed,
+    ImageUnavailable,
+    UsageError,
+)
 
-log = logging.getLogger("compat.harness")
+log = logging.getLogger("compat.effects")
 
 SESSION_LABEL = "compat.session"
 CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-made start
@@ -51,6 +61,72 @@ def check_reference(image: str) -> str:
             "(e.g. python:3.12-slim) or an image ID"
         )
     return image
+
+
+class EngineImage(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def tags(self) -> list[str]: ...
+
+
+class EngineImages(Protocol):
+    def get(self, name: str, /) -> EngineImage: ...
+    def pull(self, repository: str, /) -> EngineImage: ...
+    def remove(self, image: str, /, *, force: bool = ...) -> None: ...
+
+
+class EngineContainer(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    def remove(self, *, force: bool = ...) -> None: ...
+    def kill(self) -> None: ...
+    def reload(self) -> None: ...
+    def wait(self, *, timeout: float | None = ...) -> Mapping[str, Any]: ...
+    def logs(self, *, stdout: bool = ..., stderr: bool = ...) -> bytes: ...
+
+
+class EngineContainers(Protocol):
+    def run(self, **kwargs: Any) -> EngineContainer: ...
+    def list(
+        self, *, all: bool = ..., filters: dict[str, str] | None = ...
+    ) -> Sequence[EngineContainer]: ...
+
+
+class EngineAPI(Protocol):
+    """The low-level calls: execs (with demuxed output), builds, image inspection."""
+
+    def exec_create(
+        self,
+        container: str,
+        cmd: list[str],
+        /,
+        *,
+        user: str = ...,
+        environment: dict[str, str] | None = ...,
+    ) -> Mapping[str, Any]: ...
+    def exec_start(
+        self, exec_id: str, /, *, demux: bool = ...
+    ) -> tuple[bytes | None, bytes | None]: ...
+    def exec_inspect(self, exec_id: str, /) -> Mapping[str, Any]: ...
+    def build(self, **kwargs: Any) -> Iterable[Mapping[str, Any]]: ...
+    def inspect_image(self, image: str, /) -> Mapping[str, Any]: ...
+    def history(self, image: str, /) -> Sequence[Mapping[str, Any]]: ...
+
+
+class Engine(Protocol):
+    """The container engine as compat uses it: a ``docker.DockerClient`` is one."""
+
+    @property
+    def images(self) -> EngineImages: ...
+    @property
+    def containers(self) -> EngineContainers: ...
+    @property
+    def api(self) -> EngineAPI: ...
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -107,13 +183,13 @@ class ContainerSpec:
     timeout_utility: str | None = None
 
 
-def connect(*, timeout: float = 600.0) -> Any:
+def connect(*, timeout: float = 600.0) -> Engine:
     """A docker client that answers, or EngineUnavailable saying what to do."""
     import docker
     from docker.errors import DockerException
 
     try:
-        client = docker.from_env(timeout=int(timeout))
+        client: Engine = docker.from_env(timeout=int(timeout))
         client.ping()
     except DockerException as exc:
         raise EngineUnavailable(
@@ -128,7 +204,7 @@ def connect(*, timeout: float = 600.0) -> Any:
     return client
 
 
-def image_id(client: Any, image: str) -> str:
+def image_id(client: Engine, image: str) -> str:
     """The ID of a local image; ImageUnavailable (with what to do) when absent and not
     pullable."""
     from docker.errors import APIError, ImageNotFound
@@ -160,11 +236,11 @@ def _short(exc: BaseException) -> str:
 class Container:
     """One container, created on ``__enter__`` and force-removed on ``__exit__``."""
 
-    def __init__(self, client: Any, spec: ContainerSpec, *, session: str) -> None:
+    def __init__(self, client: Engine, spec: ContainerSpec, *, session: str) -> None:
         self._client = client
         self.spec = spec
         self.session = session
-        self._container: Any = None
+        self._container: EngineContainer | None = None
         self._lock = threading.Lock()
         self._tag = uuid.uuid4().hex
         self.killed = False
@@ -377,7 +453,7 @@ class Container:
 
 
 @contextmanager
-def session_containers(client: Any, session: str) -> Iterator[None]:
+def session_containers(client: Engine, session: str) -> Iterator[None]:
     """On the way out, remove any container the session left (belt and braces)."""
     try:
         yield
@@ -389,3 +465,64 @@ def session_containers(client: Any, session: str) -> Iterator[None]:
                 c.remove(force=True)
         except Exception:
             log.debug("final cleanup failed", exc_info=True)
+
+
+_BUILD_LOG_TAIL = 40  # lines of a failed build kept in its error
+
+
+def build(
+    client: Engine,
+    *,
+    tag: str,
+    context: Path | None = None,
+    dockerfile: str | None = None,
+    labels: Mapping[str, str],
+    buildargs: Mapping[str, str] | None = None,
+    nocache: bool = False,
+    network_mode: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[str, list[str]]:
+    """Build ``context`` (a directory with its Dockerfile) or a context-less
+    ``dockerfile`` as ``tag`` with the classic builder, leaving no intermediate
+    container and pulling nothing (FROM must name a local image). Returns the image
+    ID and the build log, each line also handed to ``on_line``; ImageBuildFailed,
+    carrying the log, when the build fails."""
+    from docker.errors import DockerException
+
+    source: dict[str, Any] = (
+        {"path": str(context)}
+        if context is not None
+        else {"fileobj": io.BytesIO((dockerfile or "").encode())}
+    )
+    lines: list[str] = []
+    error: str | None = None
+    try:
+        stream = client.api.build(
+            **source,
+            tag=tag,
+            rm=True,
+            forcerm=True,  # intermediate containers go even when a step fails
+            pull=False,
+            nocache=nocache,
+            decode=True,
+            buildargs=dict(buildargs) if buildargs else None,
+            labels=dict(labels),
+            network_mode=network_mode,
+        )
+        for chunk in stream:
+            text = chunk.get("stream")
+            if text:
+                for line in str(text).splitlines():
+                    lines.append(line)
+                    if on_line is not None:
+                        on_line(line)
+            if "error" in chunk:
+                error = str(chunk["error"]).strip()
+    except DockerException as exc:
+        error = str(exc)
+    if error:
+        raise ImageBuildFailed(tag, error, lines)
+    try:
+        return str(client.images.get(tag).id), lines
+    except DockerException as exc:
+        raise ImageBuildFailed(tag, f"the built image is not there: {exc}", lines) from exc
