@@ -18,9 +18,9 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.effects.container import ExecResult
 from compat.errors import IncompatibleFound, ProjectNotFound, UsageError
 from compat.harness import Backend, RunOptions
-from compat.harness.container import ExecResult
 from compat.matrix import BuildPolicy, parse_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, FileKind, Pin, Verdict
 from compat.report.junit import write_junit
