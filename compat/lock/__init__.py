@@ -1,8 +1,8 @@
 """Lock files for a known-good combination: requirements.txt with hashes, PEP 751
 pylock.toml, and a Dockerfile that rebuilds the environment on its base image.
 
-``compat lock`` builds a ``LockInput`` and calls ``write_lock``; each file also has
-its own pure renderer.
+``compat.workflows.lock`` builds a ``LockInput`` from the best known-good result and
+calls ``write_lock``; each file also has its own pure renderer.
 """
 
 from __future__ import annotations

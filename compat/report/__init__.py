@@ -2,6 +2,9 @@
 
 Build a ``ReportData`` (directly, or with ``ReportData.from_results`` /
 ``BaseReport.from_results`` from ``ComboResult`` objects), then ``write_report``.
+
+A scan's own summary lives here too: ``summary.Row`` (one line per combination, shown
+by the console) and ``junit.write_junit`` (the same rows as JUnit XML for CI).
 """
 
 from __future__ import annotations
