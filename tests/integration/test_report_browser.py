@@ -19,8 +19,7 @@ import pytest
 
 from compat.model import Verdict
 from compat.report import ReportData, write_report
-from tests.unit.test_report_data import sample_report
-from tests.unit.test_report_html import expected_cells, parse, squash
+from tests.helpers.report import expected_cells, parse, sample_report, squash
 
 CHROMIUM = Path("/usr/bin/chromium")
 

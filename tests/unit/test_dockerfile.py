@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from compat.lock import APP_UID, FileSource, LockInput, PackageManager, Prune, render_dockerfile
 from compat.model import Pin
-from tests.unit.test_lock_files import _ALL_PINS, make_lock, make_pin
+from tests.helpers.lock import ALL_PINS, make_lock, make_pin
 
 Instruction = tuple[str, str]  # (INSTRUCTION, arguments as written, continuations joined)
 
@@ -260,7 +260,7 @@ def test_every_run_is_valid_shell(
 
 @settings(max_examples=80, deadline=None)
 @given(
-    st.lists(st.sampled_from(_ALL_PINS), min_size=1, unique_by=lambda p: p.name),
+    st.lists(st.sampled_from(ALL_PINS), min_size=1, unique_by=lambda p: p.name),
     st.sampled_from(MANAGERS),
     st.sampled_from(list(FileSource)),
     st.booleans(),

@@ -18,7 +18,7 @@ from compat.image.report import count_checks
 from compat.image.smoke import smoke_argv
 from compat.lock import REQUIREMENTS, write_lock
 from compat.model import CheckResult, CheckVerdict, Verdict
-from tests.unit.test_lock_files import make_lock
+from tests.helpers.lock import make_lock
 
 # what the classic builder printed for a two-stage build (trimmed)
 BUILD_LOG = """\

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tomllib
@@ -34,80 +33,8 @@ from compat.lock import (
     render_requirements,
     write_lock,
 )
-from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
-from compat.targets.profiles import target_from_profile
-
-# -- test data shared with test_dockerfile.py --------------------------------------
-
-
-def make_pin(name: str, version: str, filename: str) -> Pin:
-    sha = hashlib.sha256(filename.encode()).hexdigest()
-    kind = FileKind.WHEEL if filename.endswith(".whl") else FileKind.SDIST
-    return Pin(
-        name=canonicalize_name(name),
-        version=Version(version),
-        filename=filename,
-        url=f"https://files.pythonhosted.org/packages/{sha[:2]}/{sha[2:4]}/{sha[4:]}/{filename}",
-        sha256=sha,
-        kind=kind,
-    )
-
-
-def glibc_pins(*, lightgbm_sdist: bool) -> tuple[Pin, ...]:
-    """Files a Python 3.11 glibc target takes, as PyPI names them."""
-    lightgbm = (
-        make_pin("lightgbm", "4.6.0", "lightgbm-4.6.0.tar.gz")
-        if lightgbm_sdist
-        else make_pin("lightgbm", "4.6.0", "lightgbm-4.6.0-py3-none-manylinux_2_28_x86_64.whl")
-    )
-    return (
-        lightgbm,
-        make_pin(
-            "numpy",
-            "2.3.1",
-            "numpy-2.3.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
-        ),
-        make_pin(
-            "pandas",
-            "2.3.0",
-            "pandas-2.3.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-        ),
-        make_pin(
-            "python-dateutil", "2.9.0.post0", "python_dateutil-2.9.0.post0-py2.py3-none-any.whl"
-        ),
-        make_pin("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl"),
-    )
-
-
-def musl_pins() -> tuple[Pin, ...]:
-    """Python 3.12 on musl: numpy has a musllinux wheel, scikit-learn only an sdist."""
-    return (
-        make_pin("numpy", "2.3.1", "numpy-2.3.1-cp312-cp312-musllinux_1_2_x86_64.whl"),
-        make_pin("scikit-learn", "1.7.0", "scikit_learn-1.7.0.tar.gz"),
-    )
-
-
-def make_lock(
-    *,
-    profile: str = "debian-slim",
-    sdist: bool = True,
-    system: tuple[str, ...] = ("libgomp1",),
-    manager: PackageManager | None = "apt",
-    pins: tuple[Pin, ...] | None = None,
-) -> LockInput:
-    if profile == "alpine":
-        target = target_from_profile("alpine", python="3.12")
-        chosen = musl_pins() if pins is None else pins
-    else:
-        target = target_from_profile(profile, python="3.11")
-        chosen = glibc_pins(lightgbm_sdist=sdist) if pins is None else pins
-    combo = Combo(
-        target=target.key,
-        pins=chosen,
-        requested=tuple(p.name for p in chosen if p.name in ("numpy", "pandas", "lightgbm")),
-    )
-    return LockInput(target=target, combo=combo, system_packages=system, package_manager=manager)
-
+from compat.model import ComboResult, FileKind, Pin, Verdict
+from tests.helpers.lock import ALL_PINS, make_lock
 
 _LINE = re.compile(r"^(?P<req>\S+) --hash=sha256:(?P<sha>[0-9a-f]{64})$")
 
@@ -219,16 +146,9 @@ def test_pylock_environment_is_the_target_only() -> None:
     assert not marker.evaluate({**env, "sys_platform": "darwin"})
 
 
-_ALL_PINS = (
-    *glibc_pins(lightgbm_sdist=False),
-    make_pin("lightgbm", "4.5.0", "lightgbm-4.5.0.tar.gz"),
-    make_pin("scipy", "1.16.0", "scipy-1.16.0.tar.gz"),
-)
-
-
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.sampled_from(_ALL_PINS), min_size=1, unique_by=lambda p: p.name),
+    st.lists(st.sampled_from(ALL_PINS), min_size=1, unique_by=lambda p: p.name),
     st.sampled_from([None, "apt", "apk"]),
 )
 def test_any_combination_locks_to_valid_files(

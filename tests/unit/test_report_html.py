@@ -8,9 +8,6 @@ import dataclasses
 import hashlib
 import random
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -22,76 +19,17 @@ from packaging.version import Version
 from compat.errors import ReportWriteError
 from compat.model import Verdict
 from compat.report import BaseReport, ReportData, ResultEntry, render_report, write_report
-from compat.report.attribution import FailedCheck, attribute
-from tests.unit.test_report_data import EVIL, make_result, make_target, sample_report
-
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
-
-
-@dataclass
-class Node:
-    tag: str
-    attrs: dict[str, str]
-    children: list[Node | str] = field(default_factory=list)
-
-    def text(self) -> str:
-        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
-
-    def iter(self) -> Iterator[Node]:
-        yield self
-        for c in self.children:
-            if isinstance(c, Node):
-                yield from c.iter()
-
-    def find_all(self, tag: str, **attrs: str) -> list[Node]:
-        """Elements named ``tag`` with these attributes (``data_base`` means
-        ``data-base``; ``class_`` matches one of the classes)."""
-        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
-        return [n for n in self.iter() if n.tag == tag and n.has(wanted)]
-
-    def has(self, attrs: dict[str, str]) -> bool:
-        return all(
-            v in self.classes() if k == "class" else self.attrs.get(k) == v
-            for k, v in attrs.items()
-        )
-
-    def find(self, tag: str, **attrs: str) -> Node:
-        found = self.find_all(tag, **attrs)
-        assert len(found) == 1, (tag, attrs, len(found))
-        return found[0]
-
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").split())
-
-
-class TreeBuilder(HTMLParser):
-    """Just enough of a DOM to query the report; fails on mismatched tags."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#document", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, {k: v or "" for k, v in attrs})
-        self.stack[-1].children.append(node)
-        if tag not in VOID:
-            self.stack.append(node)
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].children.append(data)
-
-
-def parse(html: str) -> Node:
-    builder = TreeBuilder()
-    builder.feed(html)
-    builder.close()
-    assert builder.stack == [builder.root], "unclosed elements"
-    return builder.root
+from compat.report.attribution import FailedCheck
+from tests.helpers.report import (
+    EVIL,
+    Node,
+    expected_cells,
+    make_result,
+    make_target,
+    parse,
+    sample_report,
+    squash,
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,29 +45,6 @@ def html(data: ReportData) -> str:
 @pytest.fixture(scope="module")
 def dom(html: str) -> Node:
     return parse(html)
-
-
-def squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def expected_cells(base: BaseReport, a: str, b: str) -> dict[tuple[str, str], tuple[int, int]]:
-    """(passed, passed + failures attributed to a x b) per pair of versions, counted
-    from the input (one result per combination)."""
-    out: dict[tuple[str, str], tuple[int, int]] = {}
-    for r in base.results:
-        v: dict[str, Version] = dict(r.requested)
-        if a in v and b in v:
-            blamed = attribute(
-                verdict=r.verdict,
-                versions=r.versions,
-                failed=r.failed,
-                system_deps=r.system_deps,
-                findings=base.findings,
-            ).implicates(canonicalize_name(a), canonicalize_name(b))
-            p, t = out.get((str(v[a]), str(v[b])), (0, 0))
-            out[str(v[a]), str(v[b])] = (p + r.verdict.ok, t + (r.verdict.ok or blamed))
-    return out
 
 
 def test_every_pair_of_requested_packages_has_a_heatmap(data: ReportData, dom: Node) -> None:
