@@ -334,3 +334,60 @@ def test_a_module_getattr_answers_for_the_check() -> None:
     with pytest.raises(AttributeError) as raised:
         exec(compile("np.float_\n", IN_CHECK, "exec"), {"np": module})
     assert isolate.classify_exception(raised.value) == "check-error"
+
+
+@pytest.mark.parametrize(
+    ("where", "source", "sparse_input", "expected"),
+    [
+        # scikit-learn stating a requirement of the estimator: not a break.
+        (
+            "/v/site-packages/sklearn/cross_decomposition/_pls.py",
+            "raise ValueError('n_components')",
+            False,
+            False,
+        ),
+        # ... unless it names SciPy (a solver the installed SciPy removed).
+        (
+            "/v/site-packages/sklearn/linear_model/_quantile.py",
+            "raise ValueError('not in SciPy >= 1.11')",
+            False,
+            True,
+        ),
+        # A partner package rejecting what scikit-learn handed it: a break.
+        (
+            "/v/site-packages/scipy/optimize/_minimize.py",
+            "raise ValueError('bad option')",
+            False,
+            True,
+        ),
+        (
+            "/v/site-packages/numpy/core/fromnumeric.py",
+            "raise ValueError('setting an array')",
+            False,
+            True,
+        ),
+        # Anything else is a break, wherever it is raised ...
+        (
+            "/v/site-packages/sklearn/svm/_base.py",
+            "raise AttributeError('no attribute')",
+            False,
+            True,
+        ),
+        ("/v/site-packages/sklearn/svm/_base.py", "raise TypeError('unhashable')", False, True),
+        # ... except an estimator refusing sparse input, or a documented gap.
+        (
+            "/v/site-packages/sklearn/utils/validation.py",
+            "raise TypeError('A sparse matrix was passed')",
+            True,
+            False,
+        ),
+        ("/v/site-packages/sklearn/svm/_base.py", "raise NotImplementedError('no')", False, False),
+    ],
+)
+def test_estimator_sweep_counts_only_breaks(
+    where: str, source: str, sparse_input: bool, expected: bool
+) -> None:
+    from compat.smoke.checks import sklearn_estimators
+
+    exc = _raise_from(where, source)
+    assert sklearn_estimators.counts_as_break(exc, sparse_input=sparse_input) is expected

@@ -35,6 +35,7 @@ MODULES = (
     "pandas_matplotlib",
     "sklearn_scipy",
     "sklearn_pandas",
+    "sklearn_estimators",
     "lightgbm_core",
 )
 

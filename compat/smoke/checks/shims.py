@@ -77,3 +77,61 @@ def enable_copy_on_write() -> None:
     pd = mod("pandas")
     if installed("pandas", ">=1.5,<3"):
         pd.set_option("mode.copy_on_write", True)
+
+
+def estimator_requirements(estimator: Any) -> dict[str, Any]:
+    """What a scikit-learn estimator declares about its input, from its own tags:
+    ``get_tags()`` (a dataclass) from 1.6, the ``_get_tags()`` dict before.
+
+    Keys: ``x_kinds`` (set of "2darray", "1darray", "string", "dict",
+    "categorical", "1dlabels", "2dlabels"), ``positive_x``, ``positive_y``,
+    ``requires_y``, ``multioutput_only``, ``pairwise``, ``skip`` (the estimator
+    asks sklearn's own common tests to leave it out), ``sparse`` (True/False;
+    None where the release does not say).
+    """
+    utils = mod("sklearn.utils")
+    if hasattr(utils, "get_tags"):  # 1.6+
+        tags = utils.get_tags(estimator)
+        inputs, target = tags.input_tags, tags.target_tags
+        kinds = {
+            kind
+            for kind, present in (
+                ("2darray", inputs.two_d_array),
+                ("1darray", inputs.one_d_array),
+                ("string", inputs.string),
+                ("dict", inputs.dict),
+                ("categorical", inputs.categorical),
+                ("1dlabels", target.one_d_labels),
+                ("2dlabels", target.two_d_labels),
+            )
+            if present
+        }
+        return {
+            "x_kinds": kinds,
+            "positive_x": inputs.positive_only,
+            "positive_y": target.positive_only,
+            "requires_y": target.required,
+            "multioutput_only": target.multi_output and not target.single_output,
+            "pairwise": inputs.pairwise,
+            "skip": tags._skip_test,
+            "sparse": inputs.sparse,
+        }
+    tags = estimator._get_tags()
+    return {
+        "x_kinds": set(tags.get("X_types", ["2darray"])),
+        "positive_x": tags.get("requires_positive_X", False),
+        "positive_y": tags.get("requires_positive_y", False),
+        "requires_y": tags.get("requires_y", False),
+        "multioutput_only": tags.get("multioutput_only", False),
+        "pairwise": tags.get("pairwise", False),
+        "skip": tags.get("_skip_test", False),
+        "sparse": None,
+    }
+
+
+def is_outlier_detector(estimator: Any) -> bool:
+    """``sklearn.base.is_outlier_detector`` (1.6+), the estimator type before."""
+    base = mod("sklearn.base")
+    if hasattr(base, "is_outlier_detector"):
+        return bool(base.is_outlier_detector(estimator))
+    return getattr(estimator, "_estimator_type", None) == "outlier_detector"
