@@ -63,6 +63,7 @@ class ResultEntry:
     kind: RunKind = RunKind.SCAN
     matrix: str | None = None
     created: datetime | None = None
+    run_id: str | None = None
 
     @property
     def versions(self) -> dict[NormalizedName, Version]:
@@ -77,6 +78,7 @@ class ResultEntry:
         kind: RunKind = RunKind.SCAN,
         matrix: str | None = None,
         created: datetime | None = None,
+        run_id: str | None = None,
     ) -> ResultEntry:
         combo = result.combo
         present = {pin.name for pin in combo.pins}
@@ -105,6 +107,7 @@ class ResultEntry:
             kind=kind,
             matrix=matrix,
             created=created,
+            run_id=run_id,
         )
 
 

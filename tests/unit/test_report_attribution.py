@@ -1,0 +1,149 @@
+"""What a failure implicates, and the nightly timeline built from recorded results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from compat.model import Verdict
+from compat.report import ResultEntry, RunKind
+from compat.report.attribution import Blame, FailedCheck, Finding, attribute
+from compat.report.history import nights
+
+NP, PD, LGB, SK = (canonicalize_name(n) for n in ("numpy", "pandas", "lightgbm", "scikit-learn"))
+STACK = {NP: Version("2.0.2"), PD: Version("2.1.1"), LGB: Version("4.5.0"), SK: Version("1.9.1")}
+ABI = "ValueError: numpy.dtype size changed, may indicate binary incompatibility"
+
+
+def pair(a: NormalizedName, b: NormalizedName) -> frozenset[NormalizedName]:
+    return frozenset((a, b))
+
+
+def test_a_cross_package_check_implicates_its_needs_and_nothing_else() -> None:
+    found = attribute(
+        verdict=Verdict.RUNTIME_ERROR,
+        versions=STACK,
+        failed=[FailedCheck(name="lightgbm+scikit-learn:sklearn-api", error="TypeError: x")],
+    )
+    assert found.blame is Blame.PAIR
+    assert found.pairs == {pair(LGB, SK)}
+    assert not found.implicates(NP, LGB)
+    assert found.reasons == ("check lightgbm+scikit-learn:sklearn-api",)
+
+
+def test_a_numpy_abi_import_failure_implicates_numpy_and_the_package() -> None:
+    found = attribute(
+        verdict=Verdict.IMPORT_ERROR,
+        versions=STACK,
+        failed=[FailedCheck(name="import:pandas", error=ABI)],
+    )
+    assert found.pairs == {pair(NP, PD)}
+
+
+def test_a_plain_import_failure_marks_the_package_alone() -> None:
+    found = attribute(
+        verdict=Verdict.IMPORT_ERROR,
+        versions=STACK,
+        failed=[FailedCheck(name="import:pandas", error="ImportError: cannot import name 'x'")],
+    )
+    assert found.blame is Blame.PACKAGE
+    assert found.packages == {PD}
+    assert not found.pairs
+
+
+def test_a_missing_library_is_the_environment_whatever_check_saw_it() -> None:
+    found = attribute(
+        verdict=Verdict.IMPORT_ERROR,
+        versions=STACK,
+        failed=[FailedCheck(name="lightgbm+numpy:native-train", error="OSError: libgomp.so.1")],
+        system_deps=["libgomp1"],
+    )
+    assert found.blame is Blame.ENVIRONMENT
+    assert not found.pairs
+    assert found.fix is not None
+    assert "libgomp1" in found.fix
+
+
+@pytest.mark.parametrize("verdict", [Verdict.NO_WHEEL, Verdict.BUILD_FAILED])
+def test_build_and_wheel_failures_are_the_environment(verdict: Verdict) -> None:
+    assert attribute(verdict=verdict, versions=STACK).blame is Blame.ENVIRONMENT
+
+
+def test_a_bisect_finding_the_combination_holds_names_its_pair() -> None:
+    finding = Finding(packages=((NP, Version("2.0.2")), (PD, Version("2.1.1"))), line="x")
+    other = Finding(packages=((NP, Version("2.2.6")), (PD, Version("2.1.1"))), line="y")
+    found = attribute(
+        verdict=Verdict.CRASH,
+        versions=STACK,
+        failed=[FailedCheck(name="user:mine.py")],
+        findings=[finding, other],
+    )
+    assert found.pairs == {pair(NP, PD)}
+    assert found.reasons == ("bisect: numpy 2.0.2 x pandas 2.1.1",)
+
+
+def test_a_deep_regression_names_the_partner_that_changed() -> None:
+    found = attribute(
+        verdict=Verdict.RUNTIME_ERROR,
+        versions=STACK,
+        failed=[FailedCheck(name="deep:pandas:pandas/tests/plotting/test_frame.py::test_legend")],
+        changed_partners={PD: NP},
+    )
+    assert found.pairs == {pair(NP, PD)}
+
+
+def test_a_failure_naming_nothing_is_unattributed_and_a_pass_is_nothing() -> None:
+    assert (
+        attribute(verdict=Verdict.RUNTIME_ERROR, versions=STACK, failed=[FailedCheck(name="exec")])
+    ).blame is Blame.UNATTRIBUTED
+    assert attribute(verdict=Verdict.PASS, versions=STACK).blame is Blame.NONE
+
+
+T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+
+
+def entry(
+    combo: str, lgb: str, verdict: Verdict, run: str, hours: float, kind: RunKind = RunKind.NIGHTLY
+) -> ResultEntry:
+    versions = ((NP, Version("2.2.6")), (LGB, Version(lgb)))
+    return ResultEntry(
+        result_id=f"{combo}-{run}",
+        combo_id=combo,
+        requested=versions,
+        pins=versions,
+        verdict=verdict,
+        kind=kind,
+        created=T0 + timedelta(hours=hours),
+        run_id=run,
+    )
+
+
+def newest_lightgbm(passing: Sequence[ResultEntry]) -> ResultEntry | None:
+    return max(passing, key=lambda e: e.versions[LGB], default=None)
+
+
+def test_nights_list_new_releases_regressions_and_lock_moves() -> None:
+    entries = [
+        entry("a", "4.5.0", Verdict.PASS, "scan", 0, RunKind.SCAN),
+        entry("a", "4.5.0", Verdict.PASS, "n1", 24),
+        entry("b", "4.6.0", Verdict.PASS, "n1", 24.1),
+        entry("a", "4.5.0", Verdict.CRASH, "n2", 48),
+        entry("a", "4.5.0", Verdict.CRASH, "probe", 49, RunKind.PROBE),
+    ]
+    seen = {(LGB, Version("4.6.0")): T0 + timedelta(hours=23.9)}
+    timeline = nights(entries, first_seen=seen, choose_lock=newest_lightgbm)
+    assert [n.results for n in timeline] == [2, 1]
+    first, second = timeline
+    assert first.new_versions == ()  # seen just before the night started: the night before
+    assert first.lock_change == "lightgbm 4.5.0 -> 4.6.0"
+    assert first.regressions == ()
+    assert second.regressions == ("numpy 2.2.6, lightgbm 4.5.0",)
+    assert second.lock_change is None
+    later = {(LGB, Version("4.6.0")): T0 + timedelta(hours=24.05)}
+    assert nights(entries, first_seen=later, choose_lock=newest_lightgbm)[0].new_versions == (
+        "lightgbm 4.6.0",
+    )
