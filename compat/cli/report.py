@@ -9,7 +9,8 @@ import click
 from compat.cli.console import err
 from compat.cli.options import Settings
 from compat.errors import UsageError
-from compat.report import BaseReport, ReportData, findings_of, write_report
+from compat.report import write_report
+from compat.report.collect import collect
 
 
 @click.command()
@@ -21,26 +22,21 @@ from compat.report import BaseReport, ReportData, findings_of, write_report
     show_default=True,
 )
 @click.option("--title", default="compat report", show_default=True)
+@click.option(
+    "--matrix",
+    "matrices",
+    multiple=True,
+    metavar="NAME",
+    help="Only results of runs of this matrix (repeatable); default: every run.",
+)
 @click.pass_obj
-def report(settings: Settings, /, output: Path, title: str) -> None:
+def report(settings: Settings, /, output: Path, title: str, matrices: tuple[str, ...]) -> None:
     """Write a self-contained HTML report of every base in the results database."""
     with settings.reader() as store:
-        tested = store.latest_by_target()
-        sizes = {s.base: s for s in reversed(store.image_sizes())}  # newest wins
-        incompatible = store.incompatibilities()
-    if not tested:
-        raise UsageError(f"no results in {settings.db_url}: run compat scan first")
-    bases = []
-    for target, results in tested:
-        size = sizes.get(target.name)
-        bases.append(
-            BaseReport.from_results(
-                target,
-                results,
-                image_size=size.total_size if size else None,
-                added_size=size.added_size if size else None,
-                findings=findings_of(incompatible, base=target.name),
-            )
-        )
-    path = write_report(ReportData(bases=tuple(bases), title=title), output)
-    err.print(f"report: {path} ({sum(len(b.results) for b in bases)} results, {len(bases)} bases)")
+        data = collect(store, title=title, matrices=matrices)
+    if not data.bases:
+        what = f"of matrix {', '.join(matrices)} " if matrices else ""
+        raise UsageError(f"no results {what}in {settings.db_url}: run compat scan first")
+    path = write_report(data, output)
+    count = sum(len(b.results) for b in data.bases)
+    err.print(f"report: {path} ({count} results, {len(data.bases)} bases)")

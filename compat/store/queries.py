@@ -114,10 +114,10 @@ class Reader(Database):
             ).scalar()
         return Target.from_json(data) if data is not None else None
 
-    def latest_by_target(self) -> list[tuple[Target, list[ComboResult]]]:
-        """Every target with the latest result of each combination tested on it, in
-        the order the targets were first used: what a report shows."""
-        found: list[tuple[Target, list[ComboResult]]] = []
+    def history_by_target(self) -> list[tuple[Target, list[StoredResult]]]:
+        """Every target with every result recorded on it, oldest first, in the order
+        the targets were first used: what a report shows."""
+        found: list[tuple[Target, list[StoredResult]]] = []
         with self.reading() as conn:
             keyed = conn.execute(
                 sa.select(targets.c.key, targets.c.data, sa.func.min(runs.c.started))
@@ -126,17 +126,13 @@ class Reader(Database):
                 .order_by(sa.func.min(runs.c.started))
             ).all()
             for key, data, _first in keyed:
-                latest: dict[str, int] = {}
-                query = (
-                    sa.select(results.c.id, results.c.combination_id)
+                ids = conn.execute(
+                    sa.select(results.c.id)
                     .join(runs, runs.c.id == results.c.run_id)
                     .where(runs.c.target_key == key)
                     .order_by(results.c.created, results.c.id)
-                )
-                for rid, combination_id in conn.execute(query):
-                    latest[combination_id] = rid  # later rows win
-                loaded = load_results(conn, list(latest.values()))
-                found.append((Target.from_json(data), [r.result for r in loaded]))
+                ).scalars()
+                found.append((Target.from_json(data), load_results(conn, list(ids))))
         return found
 
     def known_good(self, target_or_image: Target | str) -> list[KnownGood]:
@@ -222,6 +218,14 @@ class Reader(Database):
             for name, version in conn.execute(query):
                 found.setdefault(name, set()).add(version)
         return found
+
+    def first_seen(self, scope: str) -> dict[tuple[str, str], datetime]:
+        """When each (name, version) was first seen for ``scope`` by a nightly run."""
+        query = sa.select(
+            seen_versions.c.name, seen_versions.c.version, seen_versions.c.first_seen
+        ).where(seen_versions.c.scope == scope)
+        with self.reading() as conn:
+            return {(name, version): utc(when) for name, version, when in conn.execute(query)}
 
     def incompatibilities(self, base: str | None = None) -> list[Incompatibility]:
         query = sa.select(incompatibilities).order_by(incompatibilities.c.id)
@@ -312,7 +316,14 @@ def _load_combos(conn: sa.Connection, ids: Sequence[str]) -> dict[str, Combo]:
 def load_results(conn: sa.Connection, ids: Sequence[int]) -> list[StoredResult]:
     """Whole results, checks and logs included, in ``ids`` order."""
     rows = conn.execute(
-        sa.select(results, runs.c.base, runs.c.image, combinations.c.data)
+        sa.select(
+            results,
+            runs.c.base,
+            runs.c.image,
+            runs.c.strategy,
+            runs.c.matrix_name,
+            combinations.c.data,
+        )
         .join(runs, runs.c.id == results.c.run_id)
         .join(combinations, combinations.c.id == results.c.combination_id)
         .where(results.c.id.in_(ids))
@@ -358,6 +369,8 @@ def load_results(conn: sa.Connection, ids: Sequence[int]) -> list[StoredResult]:
             image=row.image,
             created=utc(row.created),
             result=result,
+            strategy=row.strategy,
+            matrix=row.matrix_name,
         )
     return [loaded[i] for i in ids if i in loaded]
 

@@ -46,6 +46,8 @@ class StoredResult:
     image: str
     created: datetime
     result: ComboResult
+    strategy: str | None = None  # of its run: "bisect", "nightly", a matrix strategy
+    matrix: str | None = None  # its run's matrix; None for an ad-hoc check
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,7 +19,10 @@ import pytest
 
 from compat.model import Verdict
 from compat.report import ReportData, write_report
+from compat.report.collect import collect
+from compat.store import Store, sqlite_url
 from tests.helpers.report import expected_cells, parse, sample_report, squash
+from tests.helpers.report_db import populate
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -101,6 +104,8 @@ def test_rendered_dom_shows_the_input_numbers(
         )
         section = dom.find("section", data_base=base.name)
         for table in section.find_all("table", class_="heatmap"):
+            if not table.attrs["data-cols"]:  # a package alone
+                continue
             expected = expected_cells(base, table.attrs["data-rows"], table.attrs["data-cols"])
             for cell in table.find_all("td"):
                 key = (cell.attrs["data-row"], cell.attrs["data-col"])
@@ -117,6 +122,47 @@ def test_rendered_dom_shows_the_input_numbers(
     opened = [d.attrs["id"] for d in dom.find_all("details") if "open" in d.attrs]
     assert opened == [f"log-{crash.result_id}"]
     assert dom.find("details", id=f"log-{crash.result_id}").find("pre").text() == crash.log
+
+
+def test_a_results_database_reads_attributed_in_the_browser(tmp_path: Path) -> None:
+    """The fixture database of every case: only the attributed pairs are red, the
+    missing library sits in its own list, each combination is one row with its runs."""
+    url = sqlite_url(tmp_path / "results.db")
+    with Store.open(url) as store:
+        fixture = populate(store)
+        page = write_report(collect(store), tmp_path / "report.html")
+    done = chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert console_messages(done.stderr) == []
+    dom = parse(done.stdout)
+    red = {
+        (t.attrs["data-rows"], t.attrs["data-cols"], c.attrs["data-row"], c.attrs["data-col"])
+        for t in dom.find_all("table", class_="heatmap")
+        for c in t.find_all("td")
+        if int(c.attrs["data-fail"])
+    }
+    assert red == {
+        ("numpy", "pandas", "2.0.2", "2.1.1"),
+        ("lightgbm", "scikit-learn", "4.5.0", "1.9.1"),
+        ("numpy", "lightgbm", "2.0.2", "4.5.0"),
+    }
+    environment = dom.find("table", class_="environment")
+    assert [r.attrs["data-combo"] for r in environment.find_all("tr") if r.attrs] == [
+        fixture.gomp.id
+    ]
+    assert "libgomp1" in environment.text()
+    failures = dom.find("table", class_="failures")
+    assert fixture.gomp.id not in {r.attrs.get("data-combo") for r in failures.find_all("tr")}
+    rows = dom.find("table", class_="results").find_all("tr", data_combo=fixture.abi.id)
+    assert len(rows) == 1
+    history = [squash(li.text()) for li in rows[0].find_all("li")]
+    assert [h.split(": ")[0].split(" UTC ")[1] for h in history] == [
+        "bisect probe",
+        "check",
+        "scan (ml-stack)",
+    ]
+    nights = dom.find("table", class_="nights").find_all("tr")
+    assert "lightgbm 4.6.0" in nights[-1].text()  # oldest night last
+    assert "numpy 2.0.2 -> 1.26.4" in nights[1].text()
 
 
 def test_the_page_requests_nothing(tmp_path: Path, report: Path) -> None:
