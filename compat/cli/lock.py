@@ -65,7 +65,6 @@ def lock(
             store,
             where,
             output or lock_dir_for(where),
-            cache_dir=settings.cache_dir,
             prefer=prefer,
             constraints=reqs,
             prune=prune,
@@ -109,7 +108,7 @@ def image(
         where = scope(base, image)
         lock_dir = lock_dir_for(where)
         with settings.reader() as store:
-            lock_known_good(store, where, lock_dir, cache_dir=settings.cache_dir, prune=prune)
+            lock_known_good(store, where, lock_dir, prune=prune)
     locked, _ = read_lock(lock_dir)
     name = (base or locked.target.name).replace("/", "-").replace(":", "-")
     tag = tag or f"compat/{name}:{locked.combo.id}"

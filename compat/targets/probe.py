@@ -27,7 +27,7 @@ _MOUNT = "/opt/compat-probe"
 # Runs inside the image with `python -I -S`: only the standard library and the
 # mounted `packaging`, whose private libc helpers are what pip itself relies on.
 PROBE_SCRIPT = f"""
-import json, platform, sys
+import json, platform, shutil, sys
 sys.path.insert(0, {_MOUNT!r})
 from packaging import tags
 libc, version = None, None
@@ -50,6 +50,8 @@ if libc is None:
     name, ver = platform.libc_ver()
     parts = [int(p) for p in (ver or "0.0").split(".")[:2]] + [0, 0]
     libc, version = ("glibc" if name == "glibc" else "musl"), parts[:2]
+managers = (("apk", "apk"), ("apt", "apt-get"), ("dnf", "dnf"), ("dnf", "microdnf"), ("dnf", "yum"))
+manager = next((name for name, exe in managers if shutil.which(exe)), None)
 print(json.dumps({{
     "python_version": platform.python_version(),
     "implementation": sys.implementation.name,
@@ -57,6 +59,7 @@ print(json.dumps({{
     "libc_version": version,
     "machine": platform.machine(),
     "tags": [str(t) for t in tags.sys_tags()],
+    "package_manager": manager,
 }}))
 """
 
@@ -74,6 +77,7 @@ def _target(facts: dict[str, Any], *, name: str, image: str, image_id: str) -> T
         # one tag per line as sys_tags() reported it: order is preference, keep it
         tags=tuple(next(iter(parse_tag(t))) for t in facts["tags"]),
         probed=True,
+        package_manager=facts["package_manager"],
     )
 
 
@@ -84,7 +88,8 @@ def probe_image(image: str, *, name: str, cache_dir: Path, client: Engine | None
         client = connect()
     iid = image_id(client, image)
     cached = cache_dir / "probes" / f"{iid.replace(':', '_')}.json"
-    if cached.is_file():
+    # A probe from before the package manager was asked for is done again.
+    if cached.is_file() and '"package_manager"' in cached.read_text():
         try:
             return _target(json.loads(cached.read_text()), name=name, image=image, image_id=iid)
         except (ValueError, KeyError, TypeError):

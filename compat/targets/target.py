@@ -36,6 +36,10 @@ class Target:
     tags: tuple[Tag, ...]
     image_id: str | None = None  # set when the image was probed
     probed: bool = False  # tags come from the image itself, not from the profile
+    # How the image installs system packages (apk, apt, dnf), as the probe found it;
+    # None where it has none or was not probed. Kept with the results, so a lock
+    # needs no container to know it.
+    package_manager: str | None = None
     _rank: dict[Tag, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +103,7 @@ class Target:
             "machine": self.machine,
             "tags": [str(t) for t in self.tags],
             "probed": self.probed,
+            "package_manager": self.package_manager,
         }
 
     @classmethod
@@ -114,4 +119,5 @@ class Target:
             machine=data.get("machine", platform.machine()),
             tags=tuple(t for s in data["tags"] for t in sorted(parse_tag(s), key=str)),
             probed=bool(data.get("probed", False)),
+            package_manager=data.get("package_manager"),
         )

@@ -23,19 +23,14 @@ def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
     return root / scope.replace("/", "_").replace(":", "_")
 
 
-def package_manager_of(target: Target, cache_dir: Path) -> PackageManager | None:
-    """How the base installs system packages: its profile says, else the image is
-    asked (once; the harness caches it by image ID)."""
+def package_manager_of(target: Target) -> PackageManager | None:
+    """How the base installs system packages: as its probe found it (recorded with
+    the results), else as its profile says. No container is started."""
+    if target.package_manager is not None:
+        return cast("PackageManager", target.package_manager)
     if target.name in PROFILES:
         return cast("PackageManager", PROFILES[target.name].package_manager)
-    from compat.harness import RunOptions
-    from compat.harness.docker_backend import DockerRuntime
-
-    runtime = DockerRuntime(RunOptions(cache_dir=cache_dir))
-    try:
-        return cast("PackageManager | None", runtime.inspect(target).package_manager)
-    finally:
-        runtime.close()
+    return None
 
 
 def pick_known_good(
@@ -86,7 +81,6 @@ def lock_known_good(
     scope: str,
     directory: Path,
     *,
-    cache_dir: Path,
     prefer: str = "newest",
     constraints: Sequence[Requirement] = (),
     prune: bool = True,
@@ -97,9 +91,7 @@ def lock_known_good(
     target, result = pick_known_good(
         store, scope, prefer=prefer, constraints=constraints, avoid=True, eligible=eligible
     )
-    locked = LockInput.from_result(
-        target, result, package_manager=package_manager_of(target, cache_dir)
-    )
+    locked = LockInput.from_result(target, result, package_manager=package_manager_of(target))
     return locked, result, write_lock(locked, directory, prune=prune)
 
 

@@ -501,7 +501,7 @@ def nightly(
             last_minors=request.last_minors,
         )
         if outcome.lock_changed:
-            lock_known_good(store, target.name, lock_dir, cache_dir=cache_dir)
+            lock_known_good(store, target.name, lock_dir)
         outcomes.append(outcome)
     return NightlyOutcome(bases=tuple(outcomes))
 

@@ -12,7 +12,7 @@ from packaging.version import Version
 
 from compat.errors import ImageUnavailable
 from compat.targets.probe import PROBE_SCRIPT, probe_image
-from compat.targets.target import Libc
+from compat.targets.target import Libc, Target
 from tests.unit.test_harness_container import FakeDockerContainer, FakeEngine
 
 FACTS = {
@@ -27,6 +27,7 @@ FACTS = {
         "cp311-abi3-musllinux_1_2_x86_64",
         "py3-none-any",
     ],
+    "package_manager": "apk",
 }
 
 
@@ -63,6 +64,8 @@ def test_probe_reports_the_image_as_a_target_and_caches_it(tmp_path: Path) -> No
     assert (target.libc, target.libc_version) == (Libc.MUSL, (1, 2))
     assert target.tags[0] == Tag("cp311", "cp311", "musllinux_1_2_x86_64")
     assert [str(t) for t in target.tags] == FACTS["tags"]  # order kept
+    assert target.package_manager == "apk"
+    assert Target.from_json(target.to_json()) == target  # as the results database keeps it
     (started,) = engine.started
     kwargs = started.kwargs
     assert kwargs["network_mode"] == "none"
@@ -76,6 +79,21 @@ def test_probe_reports_the_image_as_a_target_and_caches_it(tmp_path: Path) -> No
     assert len(engine.started) == 1  # from the cache: no container
     assert again.name == "other"
     assert again.tags == target.tags
+    assert again.package_manager == "apk"
+
+
+def test_a_probe_cached_before_package_managers_were_asked_for_is_done_again(
+    tmp_path: Path,
+) -> None:
+    engine = ProbeEngine(json.dumps(FACTS) + "\n")
+    probe_image("local/musl-python:3.11", name="musl", cache_dir=tmp_path, client=engine)
+    (cached,) = (tmp_path / "probes").rglob("*.json")
+    old = {k: v for k, v in FACTS.items() if k != "package_manager"}
+    cached.write_text(json.dumps(old))  # as an earlier compat left it
+    target = probe_image("local/musl-python:3.11", name="musl", cache_dir=tmp_path, client=engine)
+    assert len(engine.started) == 2
+    assert target.package_manager == "apk"
+    assert json.loads(cached.read_text())["package_manager"] == "apk"
 
 
 def test_missing_image_is_image_unavailable(tmp_path: Path) -> None:
@@ -100,3 +118,4 @@ def test_probe_script_runs_on_this_python() -> None:
     from packaging.tags import sys_tags
 
     assert facts["tags"] == [str(t) for t in sys_tags()]
+    assert facts["package_manager"] in ("apk", "apt", "dnf", None)

@@ -1,0 +1,59 @@
+"""Locking the best known-good combination from the results database: no container
+engine is needed, the image's package manager comes from its recorded probe."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compat.errors import LockError
+from compat.lock import DOCKERFILE, REQUIREMENTS
+from compat.store import Store, sqlite_url
+from compat.workflows.lock import lock_known_good
+from tests.helpers.results import DEBIAN_ID, make_combo, make_target, passed
+
+IMAGE = "local/debian-python:bookworm"  # an image reference, not a profile
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    # any attempt to reach a container engine fails
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with Store.open(sqlite_url(tmp_path / "results.db")) as opened:
+        yield opened
+
+
+def _record(store: Store, package_manager: str | None) -> None:
+    target = dataclasses.replace(
+        make_target(IMAGE, IMAGE, DEBIAN_ID), package_manager=package_manager
+    )
+    combo = make_combo(target, {"numpy": "2.0.2", "scipy": "1.14.1"})
+    result = dataclasses.replace(passed(target, combo), added_system_deps=("libgomp1",))
+    with store.run(target, backend="docker") as run_id:
+        store.record(run_id, target, result)
+
+
+def test_the_recorded_package_manager_installs_the_system_packages(
+    store: Store, tmp_path: Path
+) -> None:
+    _record(store, "apt")
+    locked, result, paths = lock_known_good(store, IMAGE, tmp_path / "lock")
+    assert locked.package_manager == "apt"
+    assert locked.system_packages == ("libgomp1",)
+    assert result.combo.label() == "numpy 2.0.2, scipy 1.14.1"
+    dockerfile = (tmp_path / "lock" / DOCKERFILE).read_text()
+    assert "apt-get install" in dockerfile
+    assert "libgomp1" in dockerfile
+    assert "numpy==2.0.2" in (tmp_path / "lock" / REQUIREMENTS).read_text()
+    assert tmp_path / "lock" / DOCKERFILE in paths
+
+
+def test_without_a_package_manager_the_system_packages_cannot_be_locked(
+    store: Store, tmp_path: Path
+) -> None:
+    _record(store, None)
+    with pytest.raises(LockError, match="libgomp1"):
+        lock_known_good(store, IMAGE, tmp_path / "lock")
