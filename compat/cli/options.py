@@ -130,7 +130,6 @@ def plan_options(func: F) -> F:
                 help="Most combinations the exhaustive strategy may plan.",
             ),
             no_binary_option,
-            as_of_option,
         ),
     )
 

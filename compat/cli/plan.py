@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from compat.cli.console import ConsoleReporter, show_plan
-from compat.cli.options import Settings, load, names, open_index, plan_options, target_options
+from compat.cli.options import (
+    Settings,
+    as_of_option,
+    load,
+    names,
+    open_index,
+    plan_options,
+    target_options,
+)
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import mark_known
 from compat.workflows.steps import choose_target, make_plan
@@ -23,6 +31,7 @@ from compat.workflows.steps import choose_target, make_plan
     help="Probe the base's image with Docker rather than derive its tags.",
 )
 @plan_options
+@as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_obj
 def plan(

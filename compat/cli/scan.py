@@ -37,6 +37,7 @@ from compat.workflows.steps import backend_target
 @click.command()
 @target_options
 @plan_options
+@as_of_option
 @run_options
 @click.option(
     "--fail-on-incompatible",
