@@ -29,9 +29,19 @@ from compat.matrix import BuildPolicy
 from compat.model import Verdict
 from compat.resolve.resolver import Conflict
 from compat.workflows.check import check as check_pins
+from compat.workflows.deep import Depth
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
 from compat.workflows.steps import backend_target
+
+_depth_option = click.option(
+    "--depth",
+    type=click.Choice([d.value for d in Depth]),
+    default=Depth.SMOKE.value,
+    show_default=True,
+    help="smoke: the built-in checks; deep: also the dependents' own shipped tests that "
+    "touch a partner, compared with a baseline (slow: minutes per combination).",
+)
 
 
 @click.command()
@@ -48,6 +58,7 @@ from compat.workflows.steps import backend_target
     "--shard", "shard_spec", metavar="K/N", help="Run only the K-th of N disjoint slices."
 )
 @click.option("--retest", is_flag=True, help="Run combinations already tested on this image.")
+@_depth_option
 @click.option(
     "--junit",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -70,6 +81,7 @@ def scan(
     shard_spec: str | None,
     junit: Path | None,
     retest: bool,
+    depth: str,
     **run: Any,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
@@ -84,6 +96,7 @@ def scan(
         retest=retest,
         add_system_deps=run["add_system_deps"],
         junit=junit,
+        depth=Depth(depth),
     )
     reporter = ConsoleReporter()
     with open_backend(settings, reporter, **run) as backend:
@@ -121,6 +134,7 @@ def scan(
     "--force", is_flag=True, help="Install the pins as given even where metadata forbids."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_depth_option
 @click.pass_obj
 def check(
     settings: Settings,
@@ -133,6 +147,7 @@ def check(
     as_of: date | None,
     force: bool,
     as_json: bool,
+    depth: str,
     **run: Any,
 ) -> None:
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
@@ -157,6 +172,7 @@ def check(
                 reporter=reporter,
                 build=BuildPolicy().with_no_binary(names(no_binary)),
                 force=force,
+                depth=Depth(depth),
             )
     if isinstance(outcome, Conflict):
         if as_json:

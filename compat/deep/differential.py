@@ -122,6 +122,23 @@ def partner_changes(
     }
 
 
+def needs_baseline(run: DeepRun, dependent: NormalizedName) -> tuple[TestOutcome, ...]:
+    """The failing tests of ``dependent`` that only a baseline can still rule
+    out: failed on their rerun too, with a library frame. The others are flaky
+    or not attributed whatever the baseline says, and cost no baseline run."""
+    plan = run.plans.get(dependent)
+    partners = tuple(plan.partners) if plan else ()
+    owners = run.owners()
+    found = []
+    for test in run.of(dependent):
+        if not (test.outcome.failing and test.rerun is not None and test.rerun.failing):
+            continue
+        frame, _owner, in_tests = deciding_frame(test.frames, owners, (dependent, *partners))
+        if frame is not None and not in_tests:
+            found.append(test)
+    return tuple(found)
+
+
 def compare(
     here: DeepRun,
     baseline: DeepRun,
@@ -154,16 +171,16 @@ def compare(
         frame, owner, in_tests = deciding_frame(test.frames, owners, (dependent, *partners))
 
         changed: tuple[PinChange, ...] = ()
-        if old_outcome is None or not (old_outcome.passing or old_outcome.failing):
-            finding = Finding.NOT_ON_BASELINE
-        elif old_outcome.failing:
-            finding = Finding.FAILS_ON_BASELINE
-        elif test.rerun is None or not test.rerun.failing:
+        if test.rerun is None or not test.rerun.failing:
             finding = Finding.FLAKY
         elif frame is None:
             finding = Finding.NO_LIBRARY_FRAME
         elif in_tests:
             finding = Finding.TEST_CODE
+        elif old_outcome is None or not (old_outcome.passing or old_outcome.failing):
+            finding = Finding.NOT_ON_BASELINE
+        elif old_outcome.failing:
+            finding = Finding.FAILS_ON_BASELINE
         elif not changes:
             finding = Finding.NO_CHANGE
         else:

@@ -12,6 +12,7 @@ from typing import Literal
 import httpx
 
 from compat.errors import EngineUnavailable, UsageError
+from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.options import RunOptions
 from compat.harness.pipeline import OnResult, Pipeline, Progress, prerun_failures
 from compat.harness.runtime import Runtime
@@ -62,6 +63,21 @@ class Backend:
         stages report through ``progress(stage, done, total)``: fetch, build, unpack,
         compile, run."""
         return self._pipeline.run(target, combos, on_result=on_result, progress=progress)
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        progress: Progress,
+    ) -> list[DeepOutcome]:
+        """Run the deep tier's runner for each job, the test layer installed beside
+        (see ``compat.harness.deep``)."""
+        return run_deep(
+            self._pipeline, target, jobs, test_layer, timeout=timeout, progress=progress
+        )
 
     def close(self) -> None:
         self._pipeline.close()

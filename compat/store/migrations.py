@@ -199,11 +199,31 @@ def _v4_drop_builds(conn: sa.Connection) -> None:
     conn.execute(sa.text("DROP TABLE builds"))
 
 
+def _v5_deep_baselines(conn: sa.Connection) -> None:
+    """The deep tier's baseline outcomes, per test module, cached by (dependent
+    release, baseline pins, image ID) so that a scan pays for each baseline once."""
+    md = sa.MetaData()
+    sa.Table(
+        "deep_baselines",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("module", sa.Text, primary_key=True),
+        sa.Column("dependent", sa.Text, nullable=False),
+        sa.Column("version", sa.Text, nullable=False),
+        sa.Column("image_id", sa.Text, nullable=False),
+        sa.Column("pins", sa.JSON, nullable=False),
+        sa.Column("outcomes", sa.JSON, nullable=False),
+        sa.Column("created", _when(), nullable=False),
+    )
+    md.create_all(conn)
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
     _v3_seen_and_incompatibilities,
     _v4_drop_builds,
+    _v5_deep_baselines,
 )
 LATEST = len(STEPS)
 

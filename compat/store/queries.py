@@ -18,6 +18,7 @@ from compat.store.records import ImageSize, Incompatibility, KnownGood, ResultRo
 from compat.store.schema import (
     checks,
     combinations,
+    deep_baselines,
     image_sizes,
     incompatibilities,
     logs,
@@ -226,6 +227,17 @@ class Reader(Database):
         ).where(seen_versions.c.scope == scope)
         with self.reading() as conn:
             return {(name, version): utc(when) for name, version, when in conn.execute(query)}
+
+    def deep_baseline(self, key: str) -> dict[str, list[dict[str, Any]]]:
+        """The deep tier's cached baseline outcomes under ``key``: module path ->
+        its tests' outcomes as JSON (see ``Store.record_deep_baseline``)."""
+        query = sa.select(deep_baselines.c.module, deep_baselines.c.outcomes).where(
+            deep_baselines.c.key == key
+        )
+        with self.reading() as conn:
+            if migrations.current_version(conn) < 5:
+                return {}  # a reader of an older database: nothing cached yet
+            return {row.module: list(row.outcomes) for row in conn.execute(query)}
 
     def incompatibilities(self, base: str | None = None) -> list[Incompatibility]:
         query = sa.select(incompatibilities).order_by(incompatibilities.c.id)

@@ -156,3 +156,16 @@ incompatibilities = sa.Table(
     sa.Column("evidence", sa.JSON, nullable=False),  # result ids
     sa.Column("created", _when(), nullable=False),
 )
+
+deep_baselines = sa.Table(
+    "deep_baselines",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # Baseline.cache_key(image_id)
+    sa.Column("module", sa.Text, primary_key=True),  # a test module's path
+    sa.Column("dependent", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("image_id", sa.Text, nullable=False),
+    sa.Column("pins", sa.JSON, nullable=False),  # the baseline's pins, "name==version"
+    sa.Column("outcomes", sa.JSON, nullable=False),  # TestOutcome.to_json() of each test
+    sa.Column("created", _when(), nullable=False),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from compat.store.records import RunStatus
 from compat.store.schema import (
     checks,
     combinations,
+    deep_baselines,
     image_sizes,
     incompatibilities,
     logs,
@@ -220,6 +221,39 @@ class Store(Reader):
             with self.writing() as conn:
                 conn.execute(sa.insert(seen_versions), rows)
         return len(rows)
+
+    def record_deep_baseline(
+        self,
+        *,
+        key: str,
+        dependent: str,
+        version: str,
+        image_id: str,
+        pins: Sequence[str],
+        modules: Mapping[str, Sequence[Mapping[str, Any]]],
+    ) -> None:
+        """Cache the deep tier's baseline outcomes of ``modules`` (path -> the
+        tests' outcomes as JSON) under ``key``; a module already cached is
+        replaced."""
+        with self.writing() as conn:
+            for module, outcomes in modules.items():
+                conn.execute(
+                    sa.delete(deep_baselines).where(
+                        deep_baselines.c.key == key, deep_baselines.c.module == module
+                    )
+                )
+                conn.execute(
+                    sa.insert(deep_baselines).values(
+                        key=key,
+                        module=module,
+                        dependent=dependent,
+                        version=version,
+                        image_id=image_id,
+                        pins=list(pins),
+                        outcomes=[dict(o) for o in outcomes],
+                        created=now(),
+                    )
+                )
 
     def record_incompatibility(
         self,

@@ -19,6 +19,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Store
 from compat.targets.target import Target
+from compat.workflows.deep import DeepSettings, Depth, deep_refiner
 from compat.workflows.steps import Runner, run_and_record
 
 
@@ -57,6 +58,8 @@ def check(
     reporter: Reporter,
     build: BuildPolicy,
     force: bool,
+    depth: Depth = Depth.SMOKE,
+    deep: DeepSettings | None = None,
 ) -> ComboResult | Conflict:
     """The result of running the pins, or the conflict that kept them from resolving
     (then nothing runs and the results database is not even opened)."""
@@ -64,7 +67,18 @@ def check(
     if isinstance(resolved, Conflict):
         return resolved
     with open_store() as store, store.run(target, backend=backend.kind) as run_id:
-        (result,) = run_and_record(backend, store, run_id, target, [resolved], reporter)
+        refine = deep_refiner(
+            depth,
+            backend=backend,
+            target=target,
+            store=store,
+            index=index,
+            reporter=reporter,
+            settings=deep,
+        )
+        (result,) = run_and_record(
+            backend, store, run_id, target, [resolved], reporter, refine=refine
+        )
     return result
 
 

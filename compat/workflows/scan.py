@@ -22,6 +22,7 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan
 from compat.store import ImageSize, ResultRow, Store
 from compat.targets.target import Target
+from compat.workflows.deep import Depth, deep_refiner
 from compat.workflows.steps import Runner, make_plan, run_and_record
 
 
@@ -87,6 +88,7 @@ class ScanRequest:
     retest: bool = False
     add_system_deps: bool = False  # as the backend was told: failed for a library reruns
     junit: Path | None = None
+    depth: Depth = Depth.SMOKE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,7 +158,15 @@ def scan(
         shard=str(request.shard) if request.shard else None,
     ) as run_id:
         try:
-            results = run_and_record(backend, store, run_id, target, todo, reporter)
+            refine = deep_refiner(
+                request.depth,
+                backend=backend,
+                target=target,
+                store=store,
+                index=index,
+                reporter=reporter,
+            )
+            results = run_and_record(backend, store, run_id, target, todo, reporter, refine=refine)
         except KeyboardInterrupt:
             reporter.notice(f"interrupted: finished results are kept in {store.url}")
             raise

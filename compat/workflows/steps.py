@@ -110,19 +110,38 @@ def run_and_record(
     target: Target,
     combos: Sequence[Combo],
     reporter: Reporter,
+    *,
+    refine: Callable[[ComboResult], ComboResult] | None = None,
 ) -> list[ComboResult]:
     """Run ``combos``; each result is committed to the store as soon as it lands (so
-    an interrupted run keeps what it has), then shown."""
+    an interrupted run keeps what it has), then shown.
 
-    def landed(result: ComboResult) -> None:
+    ``refine`` (the deep tier) takes each passing result further once every
+    combination has run (it needs containers of its own); those are recorded when
+    refined, the failing ones as they land."""
+    final: dict[str, ComboResult] = {}
+    held: list[ComboResult] = []
+
+    def keep(result: ComboResult) -> None:
+        final[result.combo.id] = result
         store.record(run_id, target, result)
         reporter.combo_finished(result)
 
+    def landed(result: ComboResult) -> None:
+        if refine is not None and result.ok:
+            held.append(result)
+        else:
+            keep(result)
+
     reporter.run_started(len(combos))
     try:
-        return backend.run(target, combos, on_result=landed, progress=reporter.stage_progress)
+        ran = backend.run(target, combos, on_result=landed, progress=reporter.stage_progress)
+        for result in held:
+            assert refine is not None
+            keep(refine(result))
     finally:
         reporter.run_finished()
+    return [final.get(r.combo.id, r) for r in ran]
 
 
 __all__ = [

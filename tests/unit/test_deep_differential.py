@@ -340,3 +340,10 @@ def test_judge_without_baseline_or_tests_judges_nothing() -> None:
     assert "no baseline" in summary.error
     empty = judge("pandas", here=HERE, here_run=run_of(), baseline=None, baseline_run=None)
     assert empty.reason == "no shipped test exercises a partner"
+
+
+def test_only_library_failures_confirmed_by_their_rerun_need_a_baseline() -> None:
+    from compat.deep.differential import needs_baseline
+
+    names = {t.test.split("::")[-1] for t in needs_baseline(HERE_RUN, canonicalize_name("pandas"))}
+    assert names == {"test_legend", "test_always", "test_new", "test_skipped_there", "test_crash"}

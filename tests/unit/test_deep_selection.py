@@ -115,3 +115,9 @@ def test_prioritise_puts_specific_partners_first() -> None:
         [sel("a", "numpy"), sel("b", "matplotlib"), sel("c", "matplotlib", "numpy")], ["numpy"]
     )
     assert [s.module.path for s in ordered] == ["c", "b", "a"]
+    direct = Selection(
+        module=SourceModule(name="z", path="z", imports=frozenset()),
+        partners=("matplotlib",),
+        direct=("matplotlib",),
+    )
+    assert prioritise([*ordered, direct], ["numpy"])[0] is direct

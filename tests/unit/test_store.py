@@ -196,6 +196,28 @@ def test_pins_can_be_queried_by_package_and_version(store: Store, db_url: str) -
     assert pandas == 2
 
 
+def test_deep_baselines_are_cached_per_key_and_module(store: Store) -> None:
+    assert store.deep_baseline("k1") == {}
+    outcome = {"dependent": "pandas", "test": "t::a", "outcome": "passed"}
+
+    def record(key: str, modules: dict[str, list[dict[str, str]]]) -> None:
+        store.record_deep_baseline(
+            key=key,
+            dependent="pandas",
+            version="1.5.3",
+            image_id="sha256:i",
+            pins=["a==1"],
+            modules=modules,
+        )
+
+    record("k1", {"m1.py": [outcome], "m2.py": []})
+    record("k2", {"m1.py": []})
+    again = {**outcome, "outcome": "failed"}
+    record("k1", {"m1.py": [again]})  # replaces
+    assert store.deep_baseline("k1") == {"m1.py": [again], "m2.py": []}
+    assert store.deep_baseline("k2") == {"m1.py": []}
+
+
 def test_image_sizes(store: Store) -> None:
     store.record_image(
         base="alpine",
@@ -524,7 +546,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     _make_v1(url)
     # a reader too: what it reads must be at the latest version, so it migrates
     with Store.open(url, read_only=True) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -534,7 +556,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     assert run.compat_version == "0.0.9"
     with Store.open(url) as store:
         store.start_run(make_target(), backend="docker", shard="1/3")
-    assert count(url, "schema_version") == 4
+    assert count(url, "schema_version") == 5
     engine = sa.create_engine(url)
     assert not sa.inspect(engine).has_table("builds")  # never written, dropped by v4
     engine.dispose()

@@ -15,7 +15,8 @@ Command::
 
     python /opt/compat-smoke/deep/runner.py --package NAME... [--site DIR]...
         [--tooling DIR]... [--dependent NAME]... [--jobs N] [--timeout SECONDS]
-        [--module-timeout SECONDS] [--max-modules N] [--module GLOB]...
+        [--module-timeout SECONDS] [--max-modules N] [--max-foundation-modules N]
+        [--module GLOB]...
         [--markers EXPR] [--no-rerun] [--select-only] [--work DIR]
 
 ``--package``: the combination's named distributions. Each that ships test
@@ -23,8 +24,10 @@ modules is a *dependent* (or only those named by ``--dependent``); the others
 are its *partners*. ``--site``/``--tooling``: site directories of the
 combination and of the test layer. Selection (:mod:`.selection`): a
 dependent's test modules that reach a partner through what they import;
-``--max-modules`` keeps the N most telling per dependent, ``--module`` keeps
-those whose path matches a glob. Each module runs in its own pytest process
+``--max-modules`` keeps the N most telling per dependent,
+``--max-foundation-modules`` at most N of those that reach only partners
+``import dependent`` itself loads (numpy for pandas), ``--module`` those whose
+path matches a glob. Each module runs in its own pytest process
 (``--jobs`` at a time, longest first), offline (proxies dropped), in a scratch
 HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu) and a
 per-test time limit. A process killed by a signal marks the running test
@@ -60,6 +63,7 @@ runner itself failed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 DEEP_DIR = Path(__file__).resolve().parent
 RUNNER = DEEP_DIR / "runner.py"
@@ -69,10 +73,8 @@ OUTCOMES = ("passed", "failed", "error", "timeout", "crash", "skipped", "xfailed
 FAILING = ("failed", "error", "timeout", "crash")
 
 
-def runner_argv(
-    python: str,
+def runner_options(
     *,
-    deep_dir: str = "/opt/compat-smoke/deep",
     packages: tuple[str, ...] | list[str] = (),
     sites: tuple[str, ...] | list[str] = (),
     tooling: tuple[str, ...] | list[str] = (),
@@ -80,11 +82,12 @@ def runner_argv(
     jobs: int | None = None,
     timeout: float | None = None,
     max_modules: int | None = None,
+    max_foundation_modules: int | None = None,
     modules: tuple[str, ...] | list[str] = (),
     rerun: bool = True,
 ) -> list[str]:
-    """The command line that runs the deep tier from ``deep_dir`` with ``python``."""
-    argv = [python, deep_dir.rstrip("/") + "/runner.py"]
+    """The runner's options (see the contract above)."""
+    argv: list[str] = []
     for option, values in (
         ("--package", packages),
         ("--site", sites),
@@ -100,6 +103,16 @@ def runner_argv(
         argv += ["--timeout", repr(float(timeout))]
     if max_modules:
         argv += ["--max-modules", str(max_modules)]
+    if max_foundation_modules is not None:
+        argv += ["--max-foundation-modules", str(max_foundation_modules)]
     if not rerun:
         argv.append("--no-rerun")
     return argv
+
+
+def runner_argv(
+    python: str, *, deep_dir: str = "/opt/compat-smoke/deep", **options: Any
+) -> list[str]:
+    """The command line that runs the deep tier from ``deep_dir`` with ``python``;
+    ``options`` as for :func:`runner_options`."""
+    return [python, deep_dir.rstrip("/") + "/runner.py", *runner_options(**options)]

@@ -203,6 +203,7 @@ class Selection:
 
     module: SourceModule
     partners: tuple[str, ...]  # distribution names, sorted
+    direct: tuple[str, ...] = ()  # those the module (or its own helpers) imports itself
 
 
 def select_tests(
@@ -264,17 +265,23 @@ def select_tests(
             if imported in index and imported not in core_set and not is_test_code(imported):
                 reached |= library_reach(imported)
         if reached:
-            selected.append(Selection(module=module, partners=tuple(sorted(reached))))
+            selected.append(
+                Selection(
+                    module=module, partners=tuple(sorted(reached)), direct=tuple(sorted(direct))
+                )
+            )
     return selected
 
 
 def prioritise(selections: Iterable[Selection], foundations: Iterable[str]) -> list[Selection]:
-    """Most telling first: modules that exercise a non-foundation partner, then
-    more partners, then by path (deterministic, for a module budget)."""
+    """Most telling first: modules that import a non-foundation partner
+    themselves (pandas' plotting tests import matplotlib), then those reaching one
+    through library code, then more partners, then by path (deterministic, for a
+    module budget)."""
     found_set = frozenset(foundations)
 
-    def key(sel: Selection) -> tuple[int, int, str]:
+    def key(sel: Selection) -> tuple[int, int, int, str]:
         specific = sum(1 for p in sel.partners if p not in found_set)
-        return (-specific, -len(sel.partners), sel.module.path)
+        return (-len(sel.direct), -specific, -len(sel.partners), sel.module.path)
 
     return sorted(selections, key=key)

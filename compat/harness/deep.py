@@ -1,0 +1,114 @@
+"""Running the deep tier's in-environment runner (:mod:`compat.smoke.deep`) where
+the combinations run: the same install store, the same container, the same
+non-root user, no network; pytest and its kin come as a separate test layer
+(a combination of their own, installed beside and behind the one under test).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from packaging.utils import NormalizedName
+
+from compat.deep.outcomes import DeepRun, parse_events
+from compat.errors import HarnessError
+from compat.harness.pipeline import Pipeline, Prepared, Progress
+from compat.model import Combo
+from compat.smoke.deep import runner_options
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.harness")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeepJob:
+    """One run of the deep runner over one combination."""
+
+    combo: Combo
+    dependents: tuple[NormalizedName, ...] = ()  # empty: each requested package with tests
+    modules: tuple[str, ...] = ()  # module paths (globs) to keep; empty: all selected
+    max_modules: int | None = None  # per dependent, most telling first
+    max_foundation_modules: int | None = None  # of those reaching only foundations
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeepOutcome:
+    """What one job produced: the runner's report, or why it has none."""
+
+    job: DeepJob
+    run: DeepRun | None
+    error: str | None = None
+    duration: float = 0.0
+
+
+def deep_command(runner_command: Sequence[str]) -> list[str]:
+    """The deep runner beside the smoke runner: ``…/runner.py`` -> ``…/deep/runner.py``."""
+    script = PurePosixPath(runner_command[-1])
+    return [*runner_command[:-1], str(script.parent / "deep" / script.name)]
+
+
+def run_deep(
+    pipeline: Pipeline,
+    target: Target,
+    jobs: Sequence[DeepJob],
+    test_layer: Combo,
+    *,
+    timeout: float,
+    test_timeout: float = 60.0,
+    progress: Progress,
+) -> list[DeepOutcome]:
+    """Prepare every job's combination and the test layer (fetch, unpack, compile,
+    as for the smoke suite), then run the deep runner for each job in turn; each
+    spreads its test modules over ``options.jobs`` processes."""
+    combos = list({c.id: c for c in [*(j.combo for j in jobs), test_layer]}.values())
+    info, ready, failures = pipeline.prepare(target, combos, progress)
+    failed = {f.combo.id: f.error or f.verdict.value for f in failures}
+    if test_layer.id in failed:
+        raise HarnessError(
+            f"the deep tier's test layer ({test_layer.label()}) could not be installed: "
+            f"{failed[test_layer.id]}"
+        )
+    by_id: dict[str, Prepared] = {p.combo.id: p for p in ready}
+    runtime, store = pipeline.runtime, pipeline.store
+    tooling = [runtime.site_dir(store.dir_for(s)) for s in by_id[test_layer.id].shas]
+    outcomes: list[DeepOutcome] = []
+    with runtime.executor(info) as executor:
+        for job in jobs:
+            prepared = by_id.get(job.combo.id)
+            if prepared is None:
+                outcomes.append(
+                    DeepOutcome(job=job, run=None, error=failed.get(job.combo.id, "not prepared"))
+                )
+                continue
+            options = runner_options(
+                packages=list(job.combo.requested),
+                sites=[runtime.site_dir(store.dir_for(s)) for s in prepared.shas],
+                tooling=tooling,
+                dependents=list(job.dependents),
+                jobs=pipeline.options.jobs,
+                timeout=test_timeout,
+                max_modules=job.max_modules,
+                max_foundation_modules=job.max_foundation_modules,
+                modules=list(job.modules),
+            )
+            command = [*deep_command(runtime.runner_command(info)), *options]
+            started = time.monotonic()
+            result = executor.exec(command, timeout=timeout)
+            run = parse_events(result.stdout.splitlines())
+            error = None
+            if result.timed_out:
+                error = f"the deep run exceeded {timeout:g} s"
+            elif not run.complete:
+                error = f"the deep runner failed (exit {result.exit_code}): " + (
+                    result.output_tail(12) or "no output"
+                )
+            if error:
+                log.warning("%s: %s", job.combo.label(), error)
+            outcomes.append(
+                DeepOutcome(job=job, run=run, error=error, duration=time.monotonic() - started)
+            )
+    return outcomes

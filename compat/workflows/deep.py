@@ -1,0 +1,268 @@
+"""The deep tier as a workflow step: a combination that passed its smoke suite
+runs its dependents' shipped tests; the ones that fail are run on each
+dependent's baseline (cached in the results database), and only attributed
+regressions change the verdict (see :mod:`compat.deep`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from packaging.utils import NormalizedName
+
+from compat.deep import judge
+from compat.deep.baseline import Baseline, choose_baseline, partners_of
+from compat.deep.differential import needs_baseline
+from compat.deep.outcomes import DeepRun, TestOutcome
+from compat.deep.report import DeepReport, check_results
+from compat.errors import CompatError, HarnessError, UsageError
+from compat.harness.deep import DeepJob, DeepOutcome
+from compat.index.asof import DatedIndex
+from compat.index.base import Index
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource, requested
+from compat.resolve.history import WHEELS_ONLY, contemporaneous_stack
+from compat.resolve.resolver import Resolver
+from compat.store import Store
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.deep")
+
+TEST_LAYER = ("pytest", "hypothesis")
+"""What the shipped test modules need besides the combination itself."""
+
+
+class Depth(enum.StrEnum):
+    """How deep a combination is tested."""
+
+    IMPORT = "import"
+    SMOKE = "smoke"
+    DEEP = "deep"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeepSettings:
+    max_modules: int | None = 16  # per dependent, most telling first
+    max_foundation_modules: int = 2  # of those reaching only numpy-like foundations
+    timeout: float = 3600.0  # one runner invocation
+    test_timeout: float = 60.0
+
+
+@runtime_checkable
+class DeepRunner(Protocol):
+    """What the deep step needs of a backend (``compat.harness.Backend``)."""
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        progress: Callable[[str, int, int], None],
+    ) -> list[DeepOutcome]: ...
+
+
+def test_layer_for(index: Index, target: Target) -> Combo:
+    """pytest and hypothesis resolved for the target, as a combination of their own."""
+    resolved = Resolver(CandidateSource(index, target, WHEELS_ONLY)).resolve(
+        [requested(n) for n in TEST_LAYER]
+    )
+    if not isinstance(resolved, Combo):
+        raise HarnessError(f"cannot resolve the deep tier's test layer: {resolved}")
+    return resolved
+
+
+def baseline_for(
+    here: Combo, dependent: NormalizedName, *, index: Index, target: Target, store: Store
+) -> Baseline | None:
+    """The dependent release's contemporaneous stack when the index knows upload
+    times, else the newest known-good combination holding it on this image."""
+    contemporaneous: Combo | None = None
+    version = here.versions.get(dependent)
+    if version is not None and isinstance(index, DatedIndex):
+        try:
+            stack = contemporaneous_stack(
+                index, target, dependent, version, partners_of(here, dependent)
+            )
+        except CompatError as exc:
+            log.info("%s %s: no contemporaneous stack: %s", dependent, version, exc)
+        else:
+            if isinstance(stack.outcome, Combo):
+                contemporaneous = stack.outcome
+    known_good = [g.combo for g in store.known_good(target)]
+    return choose_baseline(here, dependent, contemporaneous=contemporaneous, known_good=known_good)
+
+
+def _baseline_run(dependent: NormalizedName, cached: dict[str, list[dict[str, object]]]) -> DeepRun:
+    outcomes = tuple(TestOutcome.from_json(o) for module in sorted(cached) for o in cached[module])
+    return DeepRun(outcomes=tuple(o for o in outcomes if o.dependent == dependent), complete=True)
+
+
+def merge(result: ComboResult, reports: Sequence[DeepReport]) -> ComboResult:
+    """``result`` with the deep checks added and its verdict, failed check and
+    error re-derived from all checks (regressions can only make it worse)."""
+    deep_checks: list[CheckResult] = [c for r in reports for c in check_results(r)]
+    checks = (*result.checks, *deep_checks)
+    if not result.ok:
+        return dataclasses.replace(result, checks=checks)
+    verdict, culprit = overall(checks)
+    if culprit is None or verdict is Verdict.PASS:
+        return dataclasses.replace(result, checks=checks)
+    return dataclasses.replace(
+        result,
+        checks=checks,
+        verdict=verdict,
+        failed_check=culprit.name,
+        error=culprit.error,
+        log=culprit.log,
+    )
+
+
+def deepen(
+    result: ComboResult,
+    *,
+    target: Target,
+    backend: DeepRunner,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+    settings: DeepSettings = DeepSettings(),
+) -> ComboResult:
+    """Run the deep tier on a combination that passed its smoke suite; anything
+    else is returned as it is (its verdict is already decided)."""
+    if not result.ok:
+        return result
+    here = result.combo
+    image_id = result.image_id or target.image_id or target.key
+    layer = test_layer_for(index, target)
+    reporter.notice(f"deep: running the shipped tests of {here.label()}")
+    (mine,) = backend.run_deep(
+        target,
+        [
+            DeepJob(
+                combo=here,
+                max_modules=settings.max_modules,
+                max_foundation_modules=settings.max_foundation_modules,
+            )
+        ],
+        layer,
+        timeout=settings.timeout,
+        progress=reporter.stage_progress,
+    )
+    if mine.run is None or mine.error:
+        failed = CheckResult(
+            name="deep",
+            verdict=CheckVerdict.SKIPPED,
+            duration=mine.duration,
+            error=f"the deep tier did not finish: {mine.error}",
+        )
+        return dataclasses.replace(result, checks=(*result.checks, failed))
+    here_run = mine.run
+
+    # Baselines only for the modules that failed here: a test that passes here
+    # needs no comparison, and a cached module is never run twice.
+    baselines: dict[NormalizedName, Baseline | None] = {}
+    cached: dict[NormalizedName, dict[str, list[dict[str, object]]]] = {}
+    jobs: list[DeepJob] = []
+    for dependent in here_run.plans:
+        failing = sorted({t.module for t in needs_baseline(here_run, dependent)})
+        if not failing:
+            continue
+        baseline = baseline_for(here, dependent, index=index, target=target, store=store)
+        baselines[dependent] = baseline
+        if baseline is None:
+            continue
+        cached[dependent] = store.deep_baseline(baseline.cache_key(image_id))
+        missing = tuple(m for m in failing if m not in cached[dependent])
+        if missing:
+            jobs.append(DeepJob(combo=baseline.combo, dependents=(dependent,), modules=missing))
+    if jobs:
+        reporter.notice(f"deep: running {len(jobs)} baseline(s) for the tests that failed")
+        for outcome in backend.run_deep(
+            target, jobs, layer, timeout=settings.timeout, progress=reporter.stage_progress
+        ):
+            (dependent,) = outcome.job.dependents
+            baseline = baselines[dependent]
+            if outcome.run is None or baseline is None:
+                continue
+            fresh: dict[str, list[dict[str, object]]] = {m: [] for m in outcome.job.modules}
+            for test in outcome.run.of(dependent):
+                fresh.setdefault(test.module, []).append(test.to_json())
+            broken = set(outcome.run.module_errors)
+            if outcome.error:
+                broken |= set(fresh)  # an unfinished run is not a baseline to keep
+            keep = {m: o for m, o in fresh.items() if m not in broken}
+            store.record_deep_baseline(
+                key=baseline.cache_key(image_id),
+                dependent=dependent,
+                version=str(baseline.version),
+                image_id=image_id,
+                pins=[str(p) for p in baseline.combo.pins],
+                modules=keep,
+            )
+            cached[dependent] = {**cached[dependent], **fresh}
+
+    reports = [
+        judge(
+            dependent,
+            here=here,
+            here_run=here_run,
+            baseline=baselines.get(dependent),
+            baseline_run=_baseline_run(dependent, cached[dependent])
+            if dependent in cached
+            else None,
+        )
+        for dependent in sorted(here_run.plans)
+    ]
+    for report in reports:
+        reporter.notice(f"deep: {report.summary()}")
+    return merge(result, reports)
+
+
+def deep_refiner(
+    depth: Depth,
+    *,
+    backend: object,
+    target: Target,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+    settings: DeepSettings | None = None,
+) -> Callable[[ComboResult], ComboResult] | None:
+    """What a workflow hands ``run_and_record`` as ``refine`` at ``depth``: None
+    below ``deep``."""
+    if depth is not Depth.DEEP:
+        return None
+    if not isinstance(backend, DeepRunner):
+        raise UsageError(f"the {getattr(backend, 'kind', '?')} backend cannot run --depth deep")
+    runner: DeepRunner = backend
+
+    def refine(result: ComboResult) -> ComboResult:
+        return deepen(
+            result,
+            target=target,
+            backend=runner,
+            store=store,
+            index=index,
+            reporter=reporter,
+            settings=settings or DeepSettings(),
+        )
+
+    return refine
+
+
+__all__ = [
+    "DeepSettings",
+    "Depth",
+    "baseline_for",
+    "deep_refiner",
+    "deepen",
+    "merge",
+    "test_layer_for",
+]
