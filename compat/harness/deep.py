@@ -14,7 +14,6 @@ from pathlib import PurePosixPath
 
 from packaging.utils import NormalizedName
 
-from compat.deep.outcomes import DeepRun, parse_events
 from compat.errors import HarnessError
 from compat.harness.pipeline import Pipeline, Prepared, Progress
 from compat.model import Combo
@@ -37,10 +36,11 @@ class DeepJob:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeepOutcome:
-    """What one job produced: the runner's report, or why it has none."""
+    """What one job produced: the runner's JSON-lines events (parsed by
+    ``compat.deep.outcomes.parse_events``), and why it did not finish, if so."""
 
     job: DeepJob
-    run: DeepRun | None
+    events: tuple[str, ...] = ()
     error: str | None = None
     duration: float = 0.0
 
@@ -81,7 +81,7 @@ def run_deep(
             prepared = by_id.get(job.combo.id)
             if prepared is None:
                 outcomes.append(
-                    DeepOutcome(job=job, run=None, error=failed.get(job.combo.id, "not prepared"))
+                    DeepOutcome(job=job, error=failed.get(job.combo.id, "not prepared"))
                 )
                 continue
             options = runner_options(
@@ -98,17 +98,19 @@ def run_deep(
             command = [*deep_command(runtime.runner_command(info)), *options]
             started = time.monotonic()
             result = executor.exec(command, timeout=timeout)
-            run = parse_events(result.stdout.splitlines())
+            events = tuple(result.stdout.splitlines())
             error = None
             if result.timed_out:
                 error = f"the deep run exceeded {timeout:g} s"
-            elif not run.complete:
+            elif result.exit_code != 0 or not any('"event": "done"' in e for e in events[-2:]):
                 error = f"the deep runner failed (exit {result.exit_code}): " + (
                     result.output_tail(12) or "no output"
                 )
             if error:
                 log.warning("%s: %s", job.combo.label(), error)
             outcomes.append(
-                DeepOutcome(job=job, run=run, error=error, duration=time.monotonic() - started)
+                DeepOutcome(
+                    job=job, events=events, error=error, duration=time.monotonic() - started
+                )
             )
     return outcomes

@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName
 from compat.deep import judge
 from compat.deep.baseline import Baseline, choose_baseline, partners_of
 from compat.deep.differential import needs_baseline
-from compat.deep.outcomes import DeepRun, TestOutcome
+from compat.deep.outcomes import DeepRun, TestOutcome, parse_events
 from compat.deep.report import DeepReport, check_results
 from compat.errors import CompatError, HarnessError, UsageError
 from compat.harness.deep import DeepJob, DeepOutcome
@@ -155,7 +155,7 @@ def deepen(
         timeout=settings.timeout,
         progress=reporter.stage_progress,
     )
-    if mine.run is None or mine.error:
+    if mine.error:
         failed = CheckResult(
             name="deep",
             verdict=CheckVerdict.SKIPPED,
@@ -163,7 +163,7 @@ def deepen(
             error=f"the deep tier did not finish: {mine.error}",
         )
         return dataclasses.replace(result, checks=(*result.checks, failed))
-    here_run = mine.run
+    here_run = parse_events(mine.events)
 
     # Baselines only for the modules that failed here: a test that passes here
     # needs no comparison, and a cached module is never run twice.
@@ -189,12 +189,13 @@ def deepen(
         ):
             (dependent,) = outcome.job.dependents
             baseline = baselines[dependent]
-            if outcome.run is None or baseline is None:
+            if not outcome.events or baseline is None:
                 continue
+            run = parse_events(outcome.events)
             fresh: dict[str, list[dict[str, object]]] = {m: [] for m in outcome.job.modules}
-            for test in outcome.run.of(dependent):
+            for test in run.of(dependent):
                 fresh.setdefault(test.module, []).append(test.to_json())
-            broken = set(outcome.run.module_errors)
+            broken = set(run.module_errors)
             if outcome.error:
                 broken |= set(fresh)  # an unfinished run is not a baseline to keep
             keep = {m: o for m, o in fresh.items() if m not in broken}
