@@ -7,6 +7,7 @@ A failure implicates
 - the packages of a known incompatibility that bisection recorded and that this
   combination holds;
 - numpy and a package whose import failed on numpy's binary interface;
+- a dependent and the partner its deep-tier regression names as changed;
 - a package alone when its own import or a single-package check failed;
 - the environment when a shared library was missing, a source build failed or no
   wheel fitted: never a pair, listed apart with its fix.
@@ -39,6 +40,9 @@ _NUMPY_ABI = re.compile(
 )
 
 
+_CHANGED = re.compile(r"; changed: ([^\]]*)\]\s*$")
+
+
 class Blame(enum.StrEnum):
     PAIR = "pair"  # one or more pairs of packages
     PACKAGE = "package"  # one or more packages alone
@@ -63,9 +67,18 @@ class FailedCheck:
             return ()
         if head == "import":
             return (canonicalize_name(rest),)
-        if head == "deep":  # deep:<dependent>:<test id>: the dependent; the partner comes apart
+        if head == "deep":  # deep:<dependent>:<test id>: the partner is in the error
             return (canonicalize_name(rest.split(":", 1)[0]),)
         return tuple(canonicalize_name(n) for n in head.split("+") if n)
+
+    @property
+    def changed_partners(self) -> tuple[NormalizedName, ...]:
+        """The partners a deep-tier regression names as changed from its baseline:
+        its error ends ``[<frame>; changed: matplotlib 3.6.3 -> 3.10.9, ...]``."""
+        found = _CHANGED.search(self.error or "")
+        if not found:
+            return ()
+        return tuple(canonicalize_name(c.split()[0]) for c in found[1].split(",") if c.strip())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,10 +119,8 @@ def attribute(
     failed: Iterable[FailedCheck] = (),
     system_deps: Iterable[str] = (),
     findings: Iterable[Finding] = (),
-    changed_partners: Mapping[NormalizedName, NormalizedName] | None = None,
 ) -> Attribution:
-    """What one result implicates. ``changed_partners`` maps a dependent whose own
-    tests regressed (deep tier) to the partner that changed from its baseline."""
+    """What one result implicates."""
     if verdict.ok:
         return Attribution(blame=Blame.NONE)
     deps = tuple(system_deps)
@@ -131,11 +142,10 @@ def attribute(
                 packages.update(names)
             pairs |= _pairs(names)
             reasons.append(f"bisect: {finding.label}")
-    partners = changed_partners or {}
     for check in failed:
         needs = [n for n in check.needs if n in versions]
-        if check.name.startswith("deep:") and needs and needs[0] in partners:
-            needs.append(partners[needs[0]])
+        if check.name.startswith("deep:") and needs:
+            needs += check.changed_partners
         elif check.name.startswith("import:") and needs and _NUMPY_ABI.search(check.error or ""):
             needs.append(canonicalize_name("numpy"))
         if len(set(needs)) >= 2:

@@ -90,10 +90,16 @@ def test_a_deep_regression_names_the_partner_that_changed() -> None:
     found = attribute(
         verdict=Verdict.RUNTIME_ERROR,
         versions=STACK,
-        failed=[FailedCheck(name="deep:pandas:pandas/tests/plotting/test_frame.py::test_legend")],
-        changed_partners={PD: NP},
+        failed=[
+            FailedCheck(
+                name="deep:pandas:pandas/tests/plotting/test_frame.py::test_legend",
+                error="AttributeError: 'Legend' object has no attribute 'legendHandles' "
+                "[pandas/plotting/_matplotlib/core.py:640; changed: numpy 1.26.4 -> 2.0.2]",
+            )
+        ],
     )
     assert found.pairs == {pair(NP, PD)}
+    assert found.reasons == ("check deep:pandas:pandas/tests/plotting/test_frame.py::test_legend",)
 
 
 def test_a_failure_naming_nothing_is_unattributed_and_a_pass_is_nothing() -> None:
