@@ -105,7 +105,15 @@ def _read_only_connection(path: Path) -> sqlite3.Connection:
         conn.close()
     # A WAL database whose directory cannot be written (a read-only mount): SQLite
     # cannot create the shared-memory file readers need, so it is read as a file
-    # nobody changes. Nobody can: the mount is read-only.
+    # nobody changes. Nobody can: the mount is read-only. A write-ahead log holding
+    # changes cannot be read that way (SQLite only says "unable to open"): say why.
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise StoreError(
+            f"the results database {path} cannot be read where it is: its directory is "
+            f"read-only and {wal.name} holds changes not yet in the database. Open it "
+            "once where it can be written (any compat command), or copy both files."
+        )
     conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master")

@@ -201,6 +201,39 @@ def test_readers_work_on_a_database_nobody_may_write(tmp_path: Path) -> None:
     assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # nothing left
 
 
+def test_a_log_that_cannot_be_read_is_said_not_ignored(tmp_path: Path) -> None:
+    """A database copied with its write-ahead log (changes not yet checkpointed) onto
+    a read-only mount cannot be read there: compat says why and what to do."""
+    source = tmp_path / "source" / "results.db"
+    with Store.open(sqlite_url(source)) as store:
+        target = make_target()
+        run_id = store.start_run(target, backend="docker")
+        holder = sqlite3.connect(source)  # a reader keeps the log from being checkpointed
+        holder.execute("SELECT count(*) FROM results").fetchone()
+        store.record(run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"})))
+        directory = tmp_path / "ro"
+        directory.mkdir()
+        for name in ("results.db", "results.db-wal"):
+            shutil.copy(source.with_name(name), directory / name)
+        holder.close()
+    assert (directory / "results.db-wal").stat().st_size > 0
+    db = directory / "results.db"
+    prefix = _unwritable(directory)
+    try:
+        shown = subprocess.run(
+            [*prefix, sys.executable, "-m", "compat", "--db", str(db), "results"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+    finally:
+        for path in (directory, *directory.iterdir()):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert shown.returncode == StoreError.exit_code, shown.stderr
+    assert "results.db-wal holds changes" in shown.stderr
+
+
 def test_a_reader_creates_no_database(tmp_path: Path) -> None:
     path = tmp_path / "none" / "results.db"
     with Store.open(sqlite_url(path), read_only=True) as store:
