@@ -1,0 +1,1 @@
+"""Measurements of compat (run as scripts: python benchmarks/NAME.py)."""
