@@ -283,6 +283,9 @@ class ComboResult:
     backend: str = ""
     image_id: str | None = None
     log: str = ""
+    # what the verdict holds under: e.g. "lightgbm built without OpenMP: single-threaded
+    # training" when a wheel was built with a toolchain that has no OpenMP
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -311,6 +314,7 @@ class ComboResult:
             "backend": self.backend,
             "image_id": self.image_id,
             "log": self.log,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -327,6 +331,7 @@ class ComboResult:
             backend=data.get("backend", ""),
             image_id=data.get("image_id"),
             log=data.get("log", ""),
+            notes=tuple(data.get("notes", ())),
         )
 
 

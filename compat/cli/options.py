@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.errors import UsageError
 from compat.harness import Backend, RunOptions, make_backend
+from compat.harness.toolchain import ToolchainChoice
 from compat.index.asof import AsOfIndex, parse_as_of
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
@@ -169,6 +170,21 @@ def run_options(func: F) -> F:
                 help="Install the distro packages a missing shared library points to, and retry.",
             ),
             click.option(
+                "--toolchain",
+                type=click.Choice([c.value for c in ToolchainChoice]),
+                default=ToolchainChoice.AUTO.value,
+                show_default=True,
+                help="What builds sdists: the image's package manager (distro), or a compiler "
+                "and build tools from PyPI (zig, cmake, ninja, meson; no OpenMP). "
+                "auto: distro where the image has a package manager, else pypi.",
+            ),
+            click.option(
+                "--rebuild",
+                is_flag=True,
+                help="Build sdists again (and rerun their combinations) even when a wheel "
+                "or a failed build is cached.",
+            ),
+            click.option(
                 "--checks",
                 "checks_dir",
                 type=click.Path(path_type=Path, file_okay=False, exists=True),
@@ -196,6 +212,8 @@ def open_backend(
     add_system_deps: bool,
     checks_dir: Path | None,
     exec_cmd: str | None,
+    toolchain: str = ToolchainChoice.AUTO.value,
+    rebuild: bool = False,
 ) -> Backend:
     """The backend the run options ask for (a context manager: it holds the engine)."""
     options = RunOptions(
@@ -206,6 +224,8 @@ def open_backend(
         cpus=cpus,
         memory=memory or None,
         add_system_deps=add_system_deps,
+        toolchain=ToolchainChoice(toolchain),
+        rebuild=rebuild,
         checks_dir=checks_dir,
         exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
         network=settings.network,

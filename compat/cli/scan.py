@@ -93,7 +93,7 @@ def scan(
         cap=cap,
         no_binary=names(no_binary),
         shard=Shard.parse(shard_spec) if shard_spec else None,
-        retest=retest,
+        retest=retest or run["rebuild"],  # a rebuilt wheel is tested again
         add_system_deps=run["add_system_deps"],
         junit=junit,
         depth=Depth(depth),

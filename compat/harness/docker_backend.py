@@ -40,6 +40,16 @@ from compat.harness.runtime import (
     compile_command,
 )
 from compat.harness.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
+from compat.harness.toolchain import (
+    BUILD_LOG,
+    OUT_DIR,
+    SDIST_DIR,
+    TOOLCHAIN_DIR,
+    Toolchain,
+    build_settings,
+    choose,
+    pypi_build_script,
+)
 from compat.model import Pin
 from compat.targets.target import Target
 
@@ -168,41 +178,73 @@ class DockerRuntime(Runtime):
         with self._lock:
             return self._build_image(tag, dockerfile)
 
+    def toolchain(self, info: ImageInfo) -> Toolchain:
+        return choose(
+            self.options.toolchain,
+            package_manager=info.package_manager,
+            compiler=info.compiler,
+            has_python_headers=info.has_python_headers,
+        )
+
+    def _toolchain_dir(self, info: ImageInfo) -> Path:
+        """Where the PyPI toolchain for ``info``'s image is kept between builds: a venv
+        made by the image's own Python, and zig's cache of compiled libc pieces."""
+        key = (info.image_id or _slug(info.image)).replace(":", "_")
+        path = self.options.cache_dir / "toolchains" / key
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
-        if not info.compiler and info.package_manager is None:
-            raise BuildFailed(pin, "image has no package manager to install a compiler")
-        try:
-            builder = self._builder_image(info)
-        except HarnessError as exc:
-            raise BuildFailed(pin, "installing the build toolchain failed", log=str(exc)) from exc
+        toolchain = self.toolchain(info)
         network = self.options.network
-        ca_mounts = tuple(
-            Mount(source=Path(host), target=inside)
-            for host, inside in network.container_mounts().items()
-        )
-        script = (
-            "set -e; cd /tmp; "
-            f"if {info.python} -m venv /tmp/build-env >/dev/null 2>&1; "
-            f"then PY=/tmp/build-env/bin/python; else PY={info.python}; fi; "
-            '"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check '
-            f"-w /compat/out /compat/sdist/{pin.filename}; "
-            f"chown -R {os.getuid()}:{os.getgid()} /compat/out"
-        )
+        mounts = [
+            Mount(source=sdist.parent, target=SDIST_DIR),
+            Mount(source=out_dir, target=OUT_DIR, read_only=False),
+            *(
+                Mount(source=Path(host), target=inside)
+                for host, inside in network.container_mounts().items()
+            ),
+        ]
+        owner = f"{os.getuid()}:{os.getgid()}"
+        if toolchain is Toolchain.PYPI:
+            builder = info.image
+            mounts.append(
+                Mount(source=self._toolchain_dir(info), target=TOOLCHAIN_DIR, read_only=False)
+            )
+            script = pypi_build_script(
+                python=info.python,
+                sdist=f"{SDIST_DIR}/{pin.filename}",
+                settings=build_settings(pin.name, toolchain),
+                owner=owner,
+                no_binary=pin.name,
+            )
+        else:
+            try:
+                builder = self._builder_image(info)
+            except HarnessError as exc:
+                raise BuildFailed(
+                    pin, "installing the build toolchain failed", log=str(exc)
+                ) from exc
+            script = (
+                "set -e; cd /tmp; "
+                f"if {info.python} -m venv /tmp/build-env >/dev/null 2>&1; "
+                f"then PY=/tmp/build-env/bin/python; else PY={info.python}; fi; "
+                '"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check '
+                f"-w {OUT_DIR} {SDIST_DIR}/{pin.filename}; "
+                f"chown -R {owner} {OUT_DIR}"
+            )
         spec = ContainerSpec(
             image=builder,
             command=("sh", "-c", script),
             user="0:0",
             network=True,
-            mounts=(
-                Mount(source=sdist.parent, target="/compat/sdist"),
-                Mount(source=out_dir, target="/compat/out", read_only=False),
-                *ca_mounts,
-            ),
+            mounts=tuple(mounts),
             environment={**network.container_env(), "HOME": "/tmp"},
         )
-        log.info("building %s from source in %s", pin, builder[:19])
+        log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
         with self._container(spec) as c:
             result = c.wait(timeout=self.options.build_timeout)
+        (out_dir / BUILD_LOG).write_text(result.stdout + result.stderr)
         if result.timed_out:
             raise BuildFailed(
                 pin,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compat.errors import UsageError
+from compat.harness.toolchain import ToolchainChoice
 from compat.settings import NetworkSettings
 
 # what the engine accepts for a memory limit: a number with an optional b/k/m/g unit
@@ -20,6 +21,8 @@ class RunOptions:
     combo_timeout: float = 300.0  # wall time for one combination's smoke suite
     check_timeout: float = 120.0  # handed to the smoke runner for each check
     build_timeout: float = 1800.0  # one sdist -> wheel build
+    toolchain: ToolchainChoice = ToolchainChoice.AUTO  # what compiles sdists
+    rebuild: bool = False  # build sdists again even when a wheel or a failure is cached
     cpus: float | None = None  # per runner container; None: no limit
     memory: str | None = "4g"  # per runner container (docker syntax); None: no limit
     pids_limit: int = 2048

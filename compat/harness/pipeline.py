@@ -7,6 +7,7 @@ run of the smoke suite over site directories composed from the install store).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -27,8 +28,9 @@ from compat.harness.classify import classify
 from compat.harness.installs import InstallStore
 from compat.harness.options import RunOptions
 from compat.harness.runtime import ImageInfo, Runtime
+from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -47,7 +49,9 @@ class BuildRecord:
     wheel_sha256: str | None = None
     wheel_filename: str | None = None
     error: str | None = None
-    log: str = ""
+    log: str = ""  # the tail; the whole log is kept beside the record
+    toolchain: str = ""  # toolchain_key(): what built it
+    notes: tuple[str, ...] = ()  # what users of the wheel must know ("built without OpenMP")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,6 +61,8 @@ class BuildRecord:
             "wheel_filename": self.wheel_filename,
             "error": self.error,
             "log": self.log,
+            "toolchain": self.toolchain,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -68,6 +74,8 @@ class BuildRecord:
             wheel_filename=str(data["wheel_filename"]) if data.get("wheel_filename") else None,
             error=str(data["error"]) if data.get("error") else None,
             log=str(data.get("log") or ""),
+            toolchain=str(data.get("toolchain") or ""),
+            notes=tuple(str(n) for n in data.get("notes") or ()),  # type: ignore[attr-defined]
         )
 
 
@@ -77,6 +85,8 @@ class Prepared:
 
     combo: Combo
     shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
+    builds: tuple[CheckResult, ...] = ()  # one "build:NAME" per wheel built from its sdist
+    notes: tuple[str, ...] = ()  # what the builds mean for users (no OpenMP...)
 
 
 def prerun_failures(
@@ -109,6 +119,8 @@ def prerun_failures(
 
     for combo in combos:
         shas: list[str] = []
+        built: list[CheckResult] = []
+        notes: list[str] = []
         broken: list[str] = []  # sdists of this combination that did not build
         build_log, build_time = "", 0.0
         problem = False
@@ -126,6 +138,10 @@ def prerun_failures(
                     build_time += record.duration if record else 0.0
                     continue
                 sha = record.wheel_sha256
+                # the build's time is a result too, beside the checks
+                name, took = f"build:{pin.name}", record.duration
+                built.append(CheckResult(name=name, verdict=CheckVerdict.PASS, duration=took))
+                notes += [n for n in record.notes if n not in notes]
             if sha in unpack_failed:
                 fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {unpack_failed[sha]}")
                 problem = True
@@ -136,7 +152,9 @@ def prerun_failures(
         if broken:
             fail(combo, Verdict.BUILD_FAILED, "; ".join(broken), build_log, build_time)
         else:
-            ready.append(Prepared(combo=combo, shas=tuple(shas)))
+            ready.append(
+                Prepared(combo=combo, shas=tuple(shas), builds=tuple(built), notes=tuple(notes))
+            )
     return ready, failed
 
 
@@ -201,7 +219,8 @@ def run_one(
     return ComboResult(
         combo=combo,
         verdict=outcome.verdict,
-        checks=outcome.checks,
+        checks=(*prepared.builds, *outcome.checks),
+        notes=prepared.notes,
         error=outcome.error,
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,
@@ -257,9 +276,14 @@ class Pipeline:
         return records
 
     def _build_one(self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin) -> BuildRecord:
-        key = (info.image_id or info.interpreter_key).replace(":", "_").replace("/", "_")
-        cached = self._builds_dir / pin.sha256 / f"{key}.json"
-        if cached.is_file():
+        """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
+        failure is reused unless ``rebuild``; a failure to reach the index is never
+        cached (it says nothing about the package)."""
+        toolchain = self.runtime.toolchain(info)
+        tool_key = toolchain_key(toolchain, info.package_manager)
+        image = (info.image_id or info.interpreter_key).replace(":", "_").replace("/", "_")
+        cached = self._builds_dir / pin.sha256 / f"{image}-{tool_key}.json"
+        if cached.is_file() and not self.options.rebuild:
             record = BuildRecord.from_json(json.loads(cached.read_text()))
             if not record.ok or (
                 record.wheel_sha256
@@ -267,28 +291,43 @@ class Pipeline:
                 and wheelhouse.has(record.wheel_sha256, record.wheel_filename)
             ):
                 return record
+        notes = build_settings(pin.name, toolchain).notes
         sdist = wheelhouse.path(pin.sha256, pin.filename)
         out = Path(tempfile.mkdtemp(prefix="compat-build-"))
         start = time.monotonic()
         try:
-            wheel = self.runtime.build_wheel(info, pin, sdist, out)
-            sha, stored = wheelhouse.add(wheel)
-            record = BuildRecord(
-                ok=True,
-                duration=time.monotonic() - start,
-                wheel_sha256=sha,
-                wheel_filename=stored.name,
-            )
-        except BuildFailed as exc:
-            record = BuildRecord(
-                ok=False,
-                duration=exc.duration or time.monotonic() - start,
-                error=exc.reason,
-                log=exc.log[-8000:],
-            )
+            try:
+                wheel = self.runtime.build_wheel(info, pin, sdist, out)
+                sha, stored = wheelhouse.add(wheel)
+                record = BuildRecord(
+                    ok=True,
+                    duration=time.monotonic() - start,
+                    wheel_sha256=sha,
+                    wheel_filename=stored.name,
+                    toolchain=tool_key,
+                    notes=notes,
+                )
+                log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
+            except BuildFailed as exc:
+                record = BuildRecord(
+                    ok=False,
+                    duration=exc.duration or time.monotonic() - start,
+                    error=exc.reason,
+                    log=exc.log[-8000:],
+                    toolchain=tool_key,
+                )
+            written = out / BUILD_LOG
+            full_log = written.read_text(errors="replace") if written.is_file() else record.log
         finally:
             shutil.rmtree(out, ignore_errors=True)
+        if not record.ok and network_failure(full_log):
+            log.warning("%s: the build could not reach the index; not cached", pin)
+            return dataclasses.replace(
+                record, error=f"the build could not reach the index: {record.error}"
+            )
         cached.parent.mkdir(parents=True, exist_ok=True)
+        if full_log:
+            cached.with_suffix(".log").write_text(full_log)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(record.to_json()))
         tmp.replace(cached)

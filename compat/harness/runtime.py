@@ -13,6 +13,7 @@ from typing import Any
 
 from compat.effects.container import Executor
 from compat.errors import HarnessError
+from compat.harness.toolchain import Toolchain
 from compat.model import Pin
 from compat.targets.target import Target
 
@@ -113,6 +114,11 @@ class Runtime(ABC):
     @abstractmethod
     def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
         """Build ``sdist`` into a wheel in ``out_dir``; BuildFailed when it cannot."""
+
+    def toolchain(self, info: ImageInfo) -> Toolchain:
+        """What ``build_wheel`` compiles with on ``info``'s image (builds are cached per
+        toolchain). The host builds with its own compiler."""
+        return Toolchain.IMAGE
 
     @abstractmethod
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:

@@ -21,6 +21,14 @@ import shlex
 from collections.abc import Sequence
 
 from compat.harness.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
+from compat.harness.toolchain import (
+    Toolchain,
+    build_environment,
+    build_settings,
+    install_commands,
+    wheel_command,
+    wrapper_commands,
+)
 from compat.lock.input import LockInput, PackageManager, Prune
 from compat.lock.requirements import header
 
@@ -31,6 +39,9 @@ APP_UID = 10001
 CA_SECRET = "ca"
 CA_PATH = f"/run/secrets/{CA_SECRET}"
 CONTEXT_FILES = "dist"  # directory of the build context holding the pinned files
+# The PyPI toolchain of a builder stage on a base without a package manager.
+TOOLCHAIN_VENV = "/opt/compat-toolchain"
+TOOLCHAIN_BIN = f"{TOOLCHAIN_VENV}/wrappers"
 
 
 _PIP_QUIET = "--no-cache-dir --disable-pip-version-check --no-input --progress-bar off"
@@ -79,6 +90,54 @@ def _toolchain(manager: PackageManager) -> list[str]:
             "rm -rf /var/lib/apt/lists/*",
         ]
     return [headers, f"apk add --no-cache {packages} $headers"]
+
+
+def _ca_from_secret() -> str:
+    return f"if [ -s {CA_PATH} ]; then export PIP_CERT={CA_PATH} SSL_CERT_FILE={CA_PATH}; fi"
+
+
+def _pypi_toolchain(*, buildkit: bool) -> str:
+    """The RUN that installs the PyPI toolchain (zig as cc/c++, cmake, ninja, meson,
+    Cython) in the builder stage of a base with no package manager: the same pinned
+    set and wrappers the harness builds with."""
+    commands = [_ca_from_secret()] if buildkit else []
+    commands += install_commands("python3", TOOLCHAIN_VENV)
+    commands += wrapper_commands(TOOLCHAIN_VENV, TOOLCHAIN_BIN)
+    return _run(commands, mount=f"--mount=type=secret,id={CA_SECRET}" if buildkit else None)
+
+
+def _build_sdists(lock: LockInput, local: str) -> list[str]:
+    """Commands building each sdist of ``lock`` into {WORK}/built, hash-checked."""
+    pip = f"{VENV}/bin/python -m pip"
+    if lock.package_manager is None:
+        # the PyPI toolchain: one pip run per sdist, each with its own settings (meson
+        # rejects cmake's and the other way round); its pip is recent, the base's may not be
+        commands = [build_environment(TOOLCHAIN_VENV, TOOLCHAIN_BIN, f"{WORK}/zig-cache")]
+        for pin in lock.source_builds:
+            line = shlex.quote(f"{pin.name}=={pin.version} --hash=sha256:{pin.sha256}")
+            listed = f"{WORK}/sdist-{pin.name}.txt"
+            command = wheel_command(
+                f"{TOOLCHAIN_VENV}/bin/python",
+                f"--require-hashes{local} -r {listed}",
+                f"{WORK}/built",
+                name=pin.name,
+                settings=build_settings(pin.name, Toolchain.PYPI),
+            )
+            commands += [f"printf '%s\\n' {line} > {listed}", command.replace(" -v ", " -q ")]
+        return commands
+    lines = " ".join(
+        shlex.quote(f"{p.name}=={p.version} --hash=sha256:{p.sha256}") for p in lock.source_builds
+    )
+    names = ",".join(p.name for p in lock.source_builds)
+    # the sdists are hash-checked; their build requirements come from the index,
+    # into an isolated build environment even for setup.py-only projects (older
+    # pips would otherwise need `wheel` installed in the venv)
+    return [
+        f"printf '%s\\n' {lines} > {WORK}/sdists.txt",
+        f"{pip} wheel {_PIP_QUIET} --no-deps --require-hashes --use-pep517 "
+        f"--no-binary {names}{local} "
+        f"-w {WORK}/built -r {WORK}/sdists.txt",
+    ]
 
 
 def _create_user(manager: PackageManager | None) -> list[str]:
@@ -137,24 +196,11 @@ def _install(lock: LockInput, prune: Prune, *, source: FileSource, buildkit: boo
     mount = None
     if buildkit and source is FileSource.INDEX:
         mount = f"--mount=type=secret,id={CA_SECRET}"
-        commands.append(
-            f"if [ -s {CA_PATH} ]; then export PIP_CERT={CA_PATH} SSL_CERT_FILE={CA_PATH}; fi"
-        )
+        commands.append(_ca_from_secret())
     commands.append(f"python3 -m venv {VENV}")
     if lock.source_builds:
-        lines = " ".join(
-            shlex.quote(f"{p.name}=={p.version} --hash=sha256:{p.sha256}")
-            for p in lock.source_builds
-        )
-        names = ",".join(p.name for p in lock.source_builds)
-        # the sdists are hash-checked; their build requirements come from the index,
-        # into an isolated build environment even for setup.py-only projects (older
-        # pips would otherwise need `wheel` installed in the venv)
         commands += [
-            f"printf '%s\\n' {lines} > {WORK}/sdists.txt",
-            f"{pip} wheel {_PIP_QUIET} --no-deps --require-hashes --use-pep517 "
-            f"--no-binary {names}{local} "
-            f"-w {WORK}/built -r {WORK}/sdists.txt",
+            *_build_sdists(lock, local),
             # built wheels have no hash known ahead: installed from the builder's own dir
             f"{pip} install {_PIP_QUIET} --no-index --no-deps{compile_flag} {WORK}/built/*.whl",
         ]
@@ -210,8 +256,10 @@ def render_dockerfile(
         out += [f"FROM {base} AS build", "USER root"]
         if lock.source_builds:
             if manager is None:
-                # LockInput cannot tell a base without a package manager has a compiler
-                out.append("# the base has no package manager: it must carry a compiler")
+                out.append(
+                    "# no package manager: the compiler (zig) and build tools come from PyPI"
+                )
+                out.append(_pypi_toolchain(buildkit=buildkit))
             else:
                 out.append(_run(_toolchain(manager)))
         out += [*copy_in, install, ""]

@@ -3,6 +3,7 @@ installs, and nothing else."""
 
 from __future__ import annotations
 
+from compat.harness.toolchain import Toolchain, build_notes
 from compat.lock.input import LockInput
 from compat.model import FileKind
 
@@ -21,7 +22,15 @@ def header(lock: LockInput) -> list[str]:
     if lock.source_builds:
         built = ", ".join(str(p) for p in lock.source_builds)
         lines.append(f"built from source: {built}")
+        lines += list(lock_notes(lock))
     return lines
+
+
+def lock_notes(lock: LockInput) -> tuple[str, ...]:
+    """What the lock's source builds mean for its users: a base with no package manager
+    builds with the PyPI toolchain, which has no OpenMP."""
+    toolchain = Toolchain.PYPI if lock.package_manager is None else Toolchain.DISTRO
+    return build_notes([p.name for p in lock.source_builds], toolchain)
 
 
 def render_requirements(lock: LockInput) -> str:

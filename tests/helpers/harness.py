@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -239,3 +240,23 @@ class FakeRuntime(Runtime):
         return image_info(
             image="sha256:derived", image_id="sha256:derived", added_packages=tuple(packages)
         )
+
+
+class Served:
+    """Files on a fake index, by URL path."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+
+    def add(self, path: Path, kind: FileKind = FileKind.WHEEL) -> Pin:
+        self.files[f"/{path.name}"] = path.read_bytes()
+        return pin_for(path, kind=kind)
+
+    def client(self) -> httpx.Client:
+        def handler(request: httpx.Request) -> httpx.Response:
+            self.requests.append(request.url.path)
+            body = self.files.get(request.url.path)
+            return httpx.Response(200, content=body) if body is not None else httpx.Response(404)
+
+        return httpx.Client(transport=httpx.MockTransport(handler))

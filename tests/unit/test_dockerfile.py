@@ -279,3 +279,31 @@ def test_stage_count_and_user_for_any_combination(
     # wheels reach the venv through requirements.txt; sdists are named to the builder
     for pin in lock.combo.pins:
         assert (pin.sha256 in text) is (pin in lock.source_builds)
+
+
+def test_no_package_manager_builds_sdists_with_the_pypi_toolchain() -> None:
+    """The musl base has no package manager: the builder stage installs zig, cmake,
+    ninja and meson from PyPI, builds each sdist with its own settings, and the final
+    stage gets the venv alone. The lock says the build has no OpenMP."""
+    lock, text = variant(None, True, FileSource.INDEX, True, True)
+    build, final = stages(text)
+    toolchain, install = runs(build)
+    assert toolchain.startswith("--mount=type=secret,id=ca ")  # pip reaches the index
+    assert "ziglang==" in toolchain
+    assert "--only-binary :all:" in toolchain
+    assert "/opt/compat-toolchain/wrappers/c++" in toolchain
+    commands = [c.strip() for c in shell_of(install).split("\n && ")]
+    env = next(c for c in commands if c.startswith("export "))
+    assert "CC=/opt/compat-toolchain/wrappers/cc" in env
+    wheel = next(c for c in commands if " pip wheel " in c)
+    assert commands.index(env) < commands.index(wheel)
+    assert wheel.startswith("/opt/compat-toolchain/bin/python -m pip wheel")
+    assert "--require-hashes" in wheel
+    assert "--config-settings=cmake.define.USE_OPENMP=OFF" in wheel
+    assert "--no-binary lightgbm" in wheel
+    [sdist] = lock.source_builds
+    assert f"'lightgbm==4.6.0 --hash=sha256:{sdist.sha256}'" in install
+    assert "# lightgbm built without OpenMP: single-threaded training" in text
+    # nothing of the toolchain reaches the final stage
+    assert "compat-toolchain" not in "\n".join(a for _, a in final)
+    assert ("COPY", "--from=build /opt/venv /opt/venv") in final

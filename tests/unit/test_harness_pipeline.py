@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from compat.effects.container import ExecResult
@@ -14,6 +13,7 @@ from compat.harness.pipeline import BuildRecord, runner_argv
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from tests.helpers.harness import (
     FakeRuntime,
+    Served,
     combo,
     done,
     events,
@@ -28,26 +28,6 @@ from tests.helpers.harness import (
 )
 
 GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
-
-
-class Served:
-    """Files on a fake index, by URL path."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-
-    def add(self, path: Path, kind: FileKind = FileKind.WHEEL) -> Pin:
-        self.files[f"/{path.name}"] = path.read_bytes()
-        return pin_for(path, kind=kind)
-
-    def client(self) -> httpx.Client:
-        def handler(request: httpx.Request) -> httpx.Response:
-            self.requests.append(request.url.path)
-            body = self.files.get(request.url.path)
-            return httpx.Response(200, content=body) if body is not None else httpx.Response(404)
-
-        return httpx.Client(transport=httpx.MockTransport(handler))
 
 
 @pytest.fixture
