@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def test_pandas_built_for_numpy1_fails_to_import_with_numpy2(
     assert "numpy" in (result.error or "")
 
 
-def test_musl_wheels_pass_and_sdists_cannot_be_built(
+def test_musl_wheels_pass(
     docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
 ) -> None:
     target = _target(MUSL, cache_dir, docker_client)
@@ -160,13 +161,9 @@ def test_musl_wheels_pass_and_sdists_cannot_be_built(
     assert "musllinux" in good.pin("numpy").filename
     needs_build = resolve(index, target, "numpy", "scikit-learn", "lightgbm")
     assert {p.name for p in needs_build.source_builds} >= {"scikit-learn", "lightgbm"}
-    ok, failed = run(target, [good, needs_build], cache_dir, network)
+    (ok,) = run(target, [good], cache_dir, network)
     assert ok.verdict is Verdict.PASS, (ok.error, _checks(ok))
     assert {"import:numpy", "import:pandas"} <= set(_checks(ok))
-    assert failed.verdict is Verdict.BUILD_FAILED
-    assert "image has no package manager to install a compiler" in (failed.error or "")
-    assert "scikit-learn" in (failed.error or "")
-    assert "lightgbm" in (failed.error or "")
 
 
 CHECKS = {
@@ -281,3 +278,76 @@ def test_sdist_is_built_in_a_toolchain_image_once(
         records[0].stat().st_mtime
         == next((cache_dir / "builds" / combo.pins[0].sha256).glob("*.json")).stat().st_mtime
     )
+
+
+# ---- source builds, one per toolchain ------------------------------------------------
+# Slow on purpose and kept to two builds (minutes each on 2 cores); the scikit-learn
+# build is measured by benchmarks/bench_build.py instead.
+
+
+def _from_source(index: Any, target: Target, name: str) -> Combo:
+    from packaging.utils import canonicalize_name
+
+    from compat.matrix import BuildPolicy
+    from compat.resolve.candidates import CandidateSource, requested
+    from compat.resolve.resolver import Resolver
+
+    policy = BuildPolicy(no_binary=frozenset({canonicalize_name(name)}))
+    combo = Resolver(CandidateSource(index, target, build=policy)).resolve([requested(name)])
+    assert isinstance(combo, Combo), combo
+    assert [p.name for p in combo.pins if p.kind is FileKind.SDIST] == [name]
+    return combo
+
+
+def _build_record(cache_dir: Path, combo: Combo, name: str) -> tuple[Path, dict[str, Any]]:
+    import json
+
+    (path,) = (cache_dir / "builds" / combo.pin(name).sha256).glob("*.json")
+    return path, json.loads(path.read_text())
+
+
+def test_lightgbm_from_its_sdist_with_the_apt_toolchain(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
+) -> None:
+    """The distro's compiler has OpenMP: the wheel needs libgomp.so.1 at run time, which
+    the bare bookworm base lacks until --add-system-deps installs libgomp1."""
+    from compat.harness.toolchain import Toolchain, toolchain_key
+
+    target = _target(BOOKWORM, cache_dir, docker_client)
+    combo = _from_source(index, target, "lightgbm")
+    (built,) = run(target, [combo], cache_dir, network, add_system_deps=True)
+    assert built.verdict is Verdict.PASS, (built.error, built.log[-3000:])
+    assert built.added_system_deps == ("libgomp1",)
+    assert built.notes == ()
+    assert _checks(built)["build:lightgbm"] == "pass"
+    path, record = _build_record(cache_dir, combo, "lightgbm")
+    assert record["ok"]
+    assert record["toolchain"] == toolchain_key(Toolchain.DISTRO, "apt")
+    assert "lightgbm" in path.with_suffix(".log").read_text()
+    print(f"lightgbm {combo.pin('lightgbm').version} on bookworm (apt): {record['duration']:.0f}s")
+
+
+def test_a_cpp_extension_on_musl_with_the_pypi_toolchain(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
+) -> None:
+    """No compiler, no package manager: zig c++ from PyPI builds editdistance (C++ and
+    Cython) for musl, and it imports where it was built for. A second run reuses the
+    cached wheel and starts no builder."""
+    from compat.harness.toolchain import Toolchain, toolchain_key
+
+    target = _target(MUSL, cache_dir, docker_client)
+    combo = _from_source(index, target, "editdistance")
+    (built,) = run(target, [combo], cache_dir, network)
+    assert built.verdict is Verdict.PASS, (built.error, built.log[-3000:])
+    assert _checks(built)["build:editdistance"] == "pass"
+    assert built.notes == ()  # no OpenMP to go without
+    path, record = _build_record(cache_dir, combo, "editdistance")
+    assert record["toolchain"] == toolchain_key(Toolchain.PYPI, None)
+    assert "x86_64-linux-musl" in path.with_suffix(".log").read_text()  # the image's libc
+    print(f"editdistance on musl (pypi toolchain): {record['duration']:.0f}s")
+
+    start = time.monotonic()
+    (again,) = run(target, [combo], cache_dir, network)
+    assert again.verdict is Verdict.PASS
+    assert time.monotonic() - start < 60
+    assert _build_record(cache_dir, combo, "editdistance")[1] == record
