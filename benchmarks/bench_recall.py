@@ -1,0 +1,575 @@
+"""Recall of compat's verdicts on a public corpus of known breaks.
+
+Runs every case of ``tests/data/known-breaks.toml`` (a combination upstream says
+is broken) and its passing neighbour (the same pins with the one changed package
+at a working release) through ``compat check <pins> --force --json`` and prints:
+
+  - recall: failing cases flagged / total, overall and per package pair;
+  - false alarms: passing neighbours that compat calls broken;
+  - a per-case table with the verdict and the check(s) that flagged it.
+
+A case counts as flagged when compat's verdict is one of import-error,
+runtime-error, crash or timeout; any other outcome (install-failed, a harness
+error) is reported as "not run", never as a detection or a false alarm.
+
+The cases measure the suite; they are not a list of calls for it to make.
+
+    python benchmarks/bench_recall.py                      # --backend local
+    python benchmarks/bench_recall.py --docker             # local/debian-python:bookworm
+    python benchmarks/bench_recall.py -k numpy2 -j 2 --depth deep
+    python benchmarks/bench_recall.py --verify             # reproduce the corpus itself
+
+Results are cached in a JSON file keyed by backend, image, depth, pins and a hash
+of the smoke suite's sources, so a rerun only runs what changed. ``--verify``
+does not use compat: it installs each pin set into a uv virtual environment and
+runs the case's own ``reproduce`` snippet, to check that every case still
+fails as described and every neighbour passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "tests" / "data" / "known-breaks.toml"
+SIX = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "lightgbm")
+VERDICTS = ("import-error", "runtime-error", "crash")
+# Verdicts that say "this combination is broken"; install-failed and the like
+# mean compat never got to judge it.
+FLAGGED = frozenset({"import-error", "runtime-error", "crash", "timeout"})
+DOCKER_IMAGE = "local/debian-python:bookworm"
+# The oldest releases with CPython 3.11 manylinux x86_64 wheels.
+FLOORS = {
+    "numpy": "1.23.2",
+    "scipy": "1.9.2",
+    "pandas": "1.5.0",
+    "matplotlib": "3.6.0",
+    "scikit-learn": "1.1.3",
+}
+PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)==(?P<version>[0-9][0-9a-z.+!-]*)$")
+IMPORT_NAME = {"scikit-learn": "sklearn"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Case:
+    id: str
+    pair: tuple[str, str]
+    verdict: str
+    pins: tuple[str, ...]
+    neighbour: tuple[str, ...] | None
+    link: str
+    source: str
+    description: str
+    reproduce: str
+    match: str
+
+    @property
+    def changed(self) -> str | None:
+        """The one package whose version differs in the neighbour."""
+        if self.neighbour is None:
+            return None
+        before, after = pin_map(self.pins), pin_map(self.neighbour)
+        (name,) = (name for name in before if before[name] != after[name])
+        return name
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    verdict: str
+    flagged_by: tuple[str, ...]
+    error: str | None
+    seconds: float
+
+    @property
+    def flagged(self) -> bool:
+        return self.verdict in FLAGGED
+
+
+def pin_map(pins: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pin in pins:
+        match = PIN.match(pin)
+        if match is None:
+            raise ValueError(f"not an exact pin: {pin!r}")
+        out[match["name"]] = match["version"]
+    return out
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def load_corpus(path: Path = CORPUS) -> list[Case]:
+    """Parse and validate the corpus; any malformed case is a ValueError."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for raw in data.get("case", []):
+        case = _parse_case(raw)
+        if case.id in seen:
+            raise ValueError(f"duplicate case id {case.id!r}")
+        seen.add(case.id)
+        cases.append(case)
+    return cases
+
+
+def _parse_case(raw: Mapping[str, Any]) -> Case:
+    ident = str(raw.get("id", ""))
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", ident):
+        raise ValueError(f"bad case id {ident!r}")
+
+    def fail(why: str) -> ValueError:
+        return ValueError(f"case {ident}: {why}")
+
+    pair = tuple(raw.get("pair", ()))
+    if len(pair) != 2 or len(set(pair)) != 2 or not set(pair) <= set(SIX):
+        raise fail(f"pair must name two of {SIX}, got {pair}")
+    verdict = raw.get("verdict")
+    if verdict not in VERDICTS:
+        raise fail(f"verdict must be one of {VERDICTS}")
+    pins = tuple(raw.get("pins", ()))
+    versions = pin_map(pins)
+    if len(versions) != len(pins):
+        raise fail("a package is pinned twice")
+    if not set(pair) <= set(versions):
+        raise fail("both packages of the pair must be pinned")
+    for name, floor in FLOORS.items():
+        if name in versions and version_tuple(versions[name]) < version_tuple(floor):
+            raise fail(f"{name}=={versions[name]} is below the wheel floor {floor}")
+    neighbour = raw.get("neighbour")
+    if neighbour is not None:
+        neighbour = tuple(neighbour)
+        other = pin_map(neighbour)
+        if set(other) != set(versions):
+            raise fail("the neighbour must pin the same packages")
+        changed = [name for name in versions if versions[name] != other[name]]
+        if len(changed) != 1 or changed[0] not in pair:
+            raise fail("the neighbour must change exactly one package of the pair")
+        for name, floor in FLOORS.items():
+            if name in other and version_tuple(other[name]) < version_tuple(floor):
+                raise fail(f"neighbour {name}=={other[name]} is below the wheel floor {floor}")
+    link = str(raw.get("link", ""))
+    if not link.startswith("https://"):
+        raise fail("link must be an https URL")
+    description = str(raw.get("description", "")).strip()
+    reproduce = str(raw.get("reproduce", "")).strip()
+    if not description or not reproduce:
+        raise fail("description and reproduce are required")
+    return Case(
+        id=ident,
+        pair=(pair[0], pair[1]),
+        verdict=verdict,
+        pins=pins,
+        neighbour=neighbour,
+        link=link,
+        source=str(raw.get("source", "")),
+        description=description,
+        reproduce=reproduce,
+        match=str(raw.get("match", "")),
+    )
+
+
+def suite_hash(repo: Path) -> str:
+    """Identity of the smoke suite: a hash of compat/smoke's sources."""
+    digest = hashlib.sha256()
+    root = repo / "compat" / "smoke"
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(*, where: str, depth: str | None, suite: str, pins: Sequence[str]) -> str:
+    return "|".join([where, depth or "default", suite, *sorted(pins)])
+
+
+def parse_check_json(stdout: str) -> tuple[str, tuple[str, ...], str | None]:
+    """Verdict, the names of the checks that failed, the first error line."""
+    data = json.loads(stdout)
+    if isinstance(data, list):  # a future --json may list results
+        data = data[0]
+    verdict = str(data["verdict"])
+    failed = []
+    for check in data.get("checks", []):
+        if check.get("verdict") in FLAGGED:
+            failed.append(str(check["name"]))
+    error = data.get("error")
+    if error is None:
+        errors = [c.get("error") for c in data.get("checks", []) if c.get("verdict") in FLAGGED]
+        error = next((e for e in errors if e), None)
+    return verdict, tuple(failed), None if error is None else str(error).splitlines()[0][:200]
+
+
+def run_compat(
+    pins: Sequence[str],
+    *,
+    compat: Sequence[str],
+    extra: Sequence[str],
+    timeout: float,
+    env: Mapping[str, str],
+) -> Outcome:
+    argv = [*compat, "check", *pins, "--force", "--json", *extra]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(
+            verdict="bench-timeout", flagged_by=(), error="compat check timed out", seconds=timeout
+        )
+    seconds = time.monotonic() - started
+    try:
+        verdict, failed, error = parse_check_json(done.stdout)
+    except (ValueError, KeyError, IndexError):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return Outcome(
+            verdict=f"compat-exit-{done.returncode}", flagged_by=(), error=tail, seconds=seconds
+        )
+    return Outcome(verdict=verdict, flagged_by=failed, error=error, seconds=seconds)
+
+
+class Cache:
+    """Outcomes by key, one JSON file, rewritten after each new outcome."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._data: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            self._data = json.loads(path.read_text(encoding="utf-8"))
+
+    def get(self, key: str) -> Outcome | None:
+        raw = self._data.get(key)
+        if raw is None:
+            return None
+        return Outcome(
+            verdict=raw["verdict"],
+            flagged_by=tuple(raw["flagged_by"]),
+            error=raw["error"],
+            seconds=raw["seconds"],
+        )
+
+    def put(self, key: str, outcome: Outcome) -> None:
+        self._data[key] = dataclasses.asdict(outcome)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._data, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Row:
+    case: Case
+    failing: Outcome
+    neighbour: Outcome | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Summary:
+    flagged: int
+    judged: int
+    not_run: int
+    per_pair: dict[str, tuple[int, int]]
+    false_alarms: int
+    neighbours_judged: int
+    neighbours_not_run: int
+    verdict_matches: int
+
+
+def pair_label(pair: Sequence[str]) -> str:
+    return " x ".join(sorted(pair))
+
+
+def summarise(rows: Sequence[Row]) -> Summary:
+    per_pair: dict[str, tuple[int, int]] = {}
+    flagged = judged = not_run = matches = 0
+    alarms = n_judged = n_not_run = 0
+    for row in rows:
+        label = pair_label(row.case.pair)
+        hit, total = per_pair.get(label, (0, 0))
+        if row.failing.verdict == "pass" or row.failing.flagged:
+            judged += 1
+            total += 1
+            if row.failing.flagged:
+                flagged += 1
+                hit += 1
+                matches += row.failing.verdict == row.case.verdict
+        else:
+            not_run += 1
+        per_pair[label] = (hit, total)
+        if row.neighbour is not None:
+            if row.neighbour.verdict == "pass" or row.neighbour.flagged:
+                n_judged += 1
+                alarms += row.neighbour.flagged
+            else:
+                n_not_run += 1
+    return Summary(
+        flagged=flagged,
+        judged=judged,
+        not_run=not_run,
+        per_pair=dict(sorted(per_pair.items())),
+        false_alarms=alarms,
+        neighbours_judged=n_judged,
+        neighbours_not_run=n_not_run,
+        verdict_matches=matches,
+    )
+
+
+def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
+    lines = [header, ""]
+    lines.append(f"{'case':44} {'expected':13} {'got':13} {'flagged by':38} neighbour")
+    for row in rows:
+        got = row.failing.verdict
+        by = ", ".join(row.failing.flagged_by) or (row.failing.error or "")[:38]
+        if row.neighbour is None:
+            nb = "-"
+        elif row.neighbour.flagged:
+            nb = f"FALSE ALARM {row.neighbour.verdict} {', '.join(row.neighbour.flagged_by)}"
+        else:
+            nb = row.neighbour.verdict
+        lines.append(f"{row.case.id:44} {row.case.verdict:13} {got:13} {by[:38]:38} {nb}")
+    lines.append("")
+    lines.append("recall per pair (flagged / judged):")
+    for label, (hit, total) in summary.per_pair.items():
+        lines.append(f"  {label:26} {hit:2d} / {total:2d}")
+    pct = 100.0 * summary.flagged / summary.judged if summary.judged else 0.0
+    lines.append(
+        f"recall: {summary.flagged} / {summary.judged} failing cases flagged ({pct:.0f}%),"
+        f" {summary.verdict_matches} with the expected verdict; {summary.not_run} not run"
+    )
+    lines.append(
+        f"false alarms: {summary.false_alarms} / {summary.neighbours_judged} passing"
+        f" neighbours; {summary.neighbours_not_run} not run"
+    )
+    return "\n".join(lines)
+
+
+def select(cases: Sequence[Case], patterns: Sequence[str]) -> list[Case]:
+    if not patterns:
+        return list(cases)
+    return [c for c in cases if any(p in c.id or p in pair_label(c.pair) for p in patterns)]
+
+
+def bench(args: argparse.Namespace) -> int:
+    cases = select(load_corpus(args.corpus), args.k)
+    if args.docker:
+        where = f"docker:{args.image}"
+        extra = ["--backend", "docker", "--image", args.image, "--add-system-deps"]
+    else:
+        where = "local"
+        extra = ["--backend", "local"]
+    if args.depth:
+        extra += ["--depth", args.depth]
+    compat = args.compat.split() if args.compat else [sys.executable, "-m", "compat"]
+    suite = suite_hash(REPO)
+    cache = Cache(args.cache)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+
+    jobs: list[tuple[str, tuple[str, ...]]] = []
+    for case in cases:
+        jobs.append((case.id, case.pins))
+        if case.neighbour is not None:
+            jobs.append((case.id + "~", case.neighbour))
+    outcomes: dict[str, Outcome] = {}
+    todo = []
+    for name, pins in jobs:
+        key = cache_key(where=where, depth=args.depth, suite=suite, pins=pins)
+        hit = None if args.rerun else cache.get(key)
+        if hit is not None:
+            outcomes[name] = hit
+        else:
+            todo.append((name, pins, key))
+    log(f"{len(jobs)} runs, {len(jobs) - len(todo)} cached, {len(todo)} to run ({where})")
+    # A results database per commit: trees of different schema versions never
+    # share one, and no verdict recorded by another suite version is reused.
+    db = args.db or str(args.cache.parent / f"bench_recall-{commit or suite}.db")
+    env = dict(os.environ, COMPAT_DB=db)
+
+    def one(job: tuple[str, tuple[str, ...], str]) -> tuple[str, str, Outcome]:
+        name, pins, key = job
+        outcome = run_compat(pins, compat=compat, extra=extra, timeout=args.timeout, env=env)
+        return name, key, outcome
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for done, (name, key, outcome) in enumerate(pool.map(one, todo), 1):
+            outcomes[name] = outcome
+            if outcome.verdict == "pass" or outcome.flagged:
+                cache.put(key, outcome)  # harness errors are retried next time
+            log(f"[{done}/{len(todo)}] {name}: {outcome.verdict} ({outcome.seconds:.0f}s)")
+
+    rows = [
+        Row(
+            case=case,
+            failing=outcomes[case.id],
+            neighbour=outcomes.get(case.id + "~") if case.neighbour else None,
+        )
+        for case in cases
+    ]
+    summary = summarise(rows)
+    header = f"bench_recall: {where}, depth {args.depth or 'default'}, commit {commit}"
+    header += f", suite {suite}, {len(cases)} cases"
+    print(report(rows, summary, header=header))
+    if args.json_out:
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "where": where,
+                    "commit": commit,
+                    "suite": suite,
+                    "summary": dataclasses.asdict(summary),
+                    "rows": [
+                        {
+                            "id": r.case.id,
+                            "pair": pair_label(r.case.pair),
+                            "expected": r.case.verdict,
+                            "failing": dataclasses.asdict(r.failing),
+                            "neighbour": None
+                            if r.neighbour is None
+                            else dataclasses.asdict(r.neighbour),
+                        }
+                        for r in rows
+                    ],
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+    return 0
+
+
+# --- --verify: reproduce each case without compat ------------------------------
+
+# Runs inside the case's environment: import every pinned package, then the
+# snippet; prints one JSON line saying how far it got.
+DRIVER = """
+import importlib, json, sys, traceback
+names, snippet = json.loads(sys.argv[1])
+phase = "import"
+try:
+    for name in names:
+        importlib.import_module(name)
+    phase = "run"
+    exec(compile(snippet, "<reproduce>", "exec"), {"__name__": "__reproduce__"})
+except BaseException as exc:
+    kind = "import-error" if phase == "import" or isinstance(exc, ImportError) else "runtime-error"
+    line = traceback.format_exception_only(type(exc), exc)[-1].strip().splitlines()[0]
+    print(json.dumps({"verdict": kind, "error": line[:300]}), flush=True)
+    sys.exit(0)
+print(json.dumps({"verdict": "pass", "error": None}), flush=True)
+"""
+
+
+def venv_for(pins: Sequence[str], root: Path, env: Mapping[str, str]) -> Path:
+    """A uv virtual environment with exactly these pins (overriding declared
+    requirements, as --force does), reused across runs."""
+    key = hashlib.sha256("\n".join(sorted(pins)).encode()).hexdigest()[:16]
+    where = root / key
+    python = where / "bin" / "python"
+    if (where / ".complete").exists():
+        return python
+    subprocess.run(["uv", "venv", "-q", "--python", "3.11", str(where)], check=True, env=env)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+        req.write("\n".join(pins) + "\n")
+    install = ["uv", "pip", "install", "-q", "--python", str(python), "--only-binary", ":all:"]
+    subprocess.run([*install, "-r", req.name, "--override", req.name], check=True, env=env)
+    Path(req.name).unlink()
+    (where / ".complete").write_text("", encoding="utf-8")
+    return python
+
+
+def reproduce(case: Case, pins: Sequence[str], root: Path) -> tuple[str, str | None]:
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.setdefault("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+    try:
+        python = venv_for(pins, root, env)
+    except subprocess.CalledProcessError as exc:
+        return "install-failed", str(exc)
+    names = [IMPORT_NAME.get(n, n) for n in pin_map(pins)]
+    snippet = textwrap.dedent(case.reproduce)
+    done = subprocess.run(
+        [str(python), "-c", DRIVER, json.dumps([names, snippet])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode < 0:
+        return "crash", f"signal {-done.returncode}"
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        return "crash", (done.stderr.strip().splitlines() or ["no output"])[-1]
+    result = json.loads(lines[-1])
+    return str(result["verdict"]), result["error"]
+
+
+def verify(args: argparse.Namespace) -> int:
+    cases = select(load_corpus(args.corpus), args.k)
+    root = args.venvs
+    bad = 0
+
+    def one(case: Case) -> tuple[Case, tuple[str, str | None], tuple[str, str | None] | None]:
+        got = reproduce(case, case.pins, root)
+        nb = reproduce(case, case.neighbour, root) if case.neighbour else None
+        return case, got, nb
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for case, (verdict, error), nb in pool.map(one, cases):
+            ok = verdict == case.verdict and case.match in (error or "")
+            ok = ok and (nb is None or nb[0] == "pass")
+            bad += not ok
+            status = "ok  " if ok else "FAIL"
+            nb_text = "-" if nb is None else nb[0] + ("" if nb[1] is None else f" ({nb[1]})")
+            print(f"{status} {case.id}: {verdict} ({error}); neighbour {nb_text}", flush=True)
+    print(f"{len(cases) - bad} / {len(cases)} cases reproduce as described")
+    return 1 if bad else 0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("-k", action="append", default=[], help="substring of case id or pair")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="runs at once (2 cores!)")
+    parser.add_argument("--docker", action="store_true", help=f"Docker, --image {DOCKER_IMAGE}")
+    parser.add_argument("--image", default=DOCKER_IMAGE)
+    parser.add_argument("--depth", help="passed to compat check --depth (import|smoke|deep)")
+    parser.add_argument("--compat", help="command that runs compat (default: this tree's)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per compat check")
+    parser.add_argument(
+        "--cache", type=Path, default=Path.home() / ".cache" / "compat" / "bench_recall.json"
+    )
+    parser.add_argument("--rerun", action="store_true", help="ignore cached outcomes")
+    parser.add_argument("--db", help="results database for compat (default: one per commit)")
+    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    parser.add_argument("--verify", action="store_true", help="reproduce the corpus with uv")
+    parser.add_argument(
+        "--venvs", type=Path, default=Path(tempfile.gettempdir()) / "known-breaks-venvs"
+    )
+    args = parser.parse_args(argv)
+    action: Callable[[argparse.Namespace], int] = verify if args.verify else bench
+    return action(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
