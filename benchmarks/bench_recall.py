@@ -94,6 +94,8 @@ class Outcome:
     flagged_by: tuple[str, ...]
     error: str | None
     seconds: float
+    # Checks that broke on their own account (check-error): listed, never a flag.
+    check_errors: tuple[str, ...] = ()
 
     @property
     def flagged(self) -> bool:
@@ -198,21 +200,24 @@ def cache_key(*, where: str, depth: str | None, suite: str, pins: Sequence[str])
     return "|".join([where, depth or "default", suite, *sorted(pins)])
 
 
-def parse_check_json(stdout: str) -> tuple[str, tuple[str, ...], str | None]:
-    """Verdict, the names of the checks that failed, the first error line."""
+def parse_check_json(stdout: str) -> tuple[str, tuple[str, ...], str | None, tuple[str, ...]]:
+    """Verdict, the checks that failed, the first error line, the checks in error."""
     data = json.loads(stdout)
     if isinstance(data, list):  # a future --json may list results
         data = data[0]
     verdict = str(data["verdict"])
-    failed = []
+    failed, broken = [], []
     for check in data.get("checks", []):
         if check.get("verdict") in FLAGGED:
             failed.append(str(check["name"]))
+        elif check.get("verdict") == "check-error":
+            broken.append(str(check["name"]))
     error = data.get("error")
     if error is None:
         errors = [c.get("error") for c in data.get("checks", []) if c.get("verdict") in FLAGGED]
         error = next((e for e in errors if e), None)
-    return verdict, tuple(failed), None if error is None else str(error).splitlines()[0][:200]
+    first = None if error is None else str(error).splitlines()[0][:200]
+    return verdict, tuple(failed), first, tuple(broken)
 
 
 def run_compat(
@@ -235,13 +240,15 @@ def run_compat(
         )
     seconds = time.monotonic() - started
     try:
-        verdict, failed, error = parse_check_json(done.stdout)
+        verdict, failed, error, broken = parse_check_json(done.stdout)
     except (ValueError, KeyError, IndexError):
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return Outcome(
             verdict=f"compat-exit-{done.returncode}", flagged_by=(), error=tail, seconds=seconds
         )
-    return Outcome(verdict=verdict, flagged_by=failed, error=error, seconds=seconds)
+    return Outcome(
+        verdict=verdict, flagged_by=failed, error=error, seconds=seconds, check_errors=broken
+    )
 
 
 class Cache:
@@ -262,6 +269,7 @@ class Cache:
             flagged_by=tuple(raw["flagged_by"]),
             error=raw["error"],
             seconds=raw["seconds"],
+            check_errors=tuple(raw.get("check_errors", ())),
         )
 
     def put(self, key: str, outcome: Outcome) -> None:
@@ -342,6 +350,9 @@ def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
             nb = f"FALSE ALARM {row.neighbour.verdict} {', '.join(row.neighbour.flagged_by)}"
         else:
             nb = row.neighbour.verdict
+        notes = [*row.failing.check_errors, *(row.neighbour.check_errors if row.neighbour else ())]
+        if notes:
+            nb += f"  (check-error: {', '.join(sorted(set(notes)))})"
         lines.append(f"{row.case.id:44} {row.case.verdict:13} {got:13} {by[:38]:38} {nb}")
     lines.append("")
     lines.append("recall per pair (flagged / judged):")

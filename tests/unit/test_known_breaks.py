@@ -131,11 +131,13 @@ def test_check_json_gives_verdict_and_the_checks_that_failed() -> None:
         {"name": "import:pandas", "verdict": "pass", "error": null},
         {"name": "pandas+scipy:windows", "verdict": "runtime-error",
          "error": "ValueError: bad\\nmore"},
-        {"name": "lightgbm:x", "verdict": "skipped", "error": null}]}"""
-    verdict, failed, error = bench.parse_check_json(stdout)
+        {"name": "lightgbm:x", "verdict": "skipped", "error": null},
+        {"name": "lightgbm:y", "verdict": "check-error", "error": "TypeError: z"}]}"""
+    verdict, failed, error, broken = bench.parse_check_json(stdout)
     assert verdict == "runtime-error"
     assert failed == ("pandas+scipy:windows",)
     assert error == "ValueError: bad"
+    assert broken == ("lightgbm:y",)
 
 
 def test_cache_key_changes_with_suite_depth_and_place_not_pin_order() -> None:
