@@ -56,11 +56,18 @@ class Counting:
 
 
 @pytest.mark.parametrize(
-    ("image", "python", "libc", "libc_version", "best"),
+    ("image", "python", "libc", "libc_version", "best", "manager"),
     [
-        ("local/debian-python:bookworm", "3.11", Libc.GLIBC, (2, 36), "manylinux_2_36_x86_64"),
-        ("local/debian-python:trixie", "3.13", Libc.GLIBC, (2, 41), "manylinux_2_41_x86_64"),
-        ("local/musl-python:3.11", "3.11", Libc.MUSL, (1, 2), "musllinux_1_2_x86_64"),
+        (
+            "local/debian-python:bookworm",
+            "3.11",
+            Libc.GLIBC,
+            (2, 36),
+            "manylinux_2_36_x86_64",
+            "apt",
+        ),
+        ("local/debian-python:trixie", "3.13", Libc.GLIBC, (2, 41), "manylinux_2_41_x86_64", "apt"),
+        ("local/musl-python:3.11", "3.11", Libc.MUSL, (1, 2), "musllinux_1_2_x86_64", None),
     ],
 )
 def test_probe_local_images(
@@ -71,6 +78,7 @@ def test_probe_local_images(
     libc: Libc,
     libc_version: tuple[int, int],
     best: str,
+    manager: str | None,
 ) -> None:
     counting = Counting(client)
     target = probe_image(image, name="probe", cache_dir=tmp_path, client=counting)
@@ -82,6 +90,7 @@ def test_probe_local_images(
     abi = f"cp{python.replace('.', '')}"
     assert Tag(abi, abi, best) in target.tags
     assert Tag("py3", "none", "any") in target.tags
+    assert target.package_manager == manager  # the musl image has none
     other = "musllinux" if libc is Libc.GLIBC else "manylinux"
     assert not any(other in t.platform for t in target.tags)
     assert counting.started == 1
@@ -89,6 +98,7 @@ def test_probe_local_images(
     again = probe_image(image, name="again", cache_dir=tmp_path, client=counting)
     assert counting.started == 1  # cached by image ID
     assert again.tags == target.tags
+    assert again.package_manager == manager
 
 
 def test_missing_image(client: Any, tmp_path: Path) -> None:
