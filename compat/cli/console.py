@@ -165,6 +165,12 @@ def show_result(result: ComboResult) -> None:
         )
     if result.added_system_deps:
         out.print(f"passed after adding system packages: {', '.join(result.added_system_deps)}")
+    for check_result in result.checks:
+        if check_result.name.startswith("build:"):
+            name = check_result.name.removeprefix("build:")
+            out.print(f"built {name} from source in {check_result.duration:.0f} s", highlight=False)
+    for note in result.notes:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
     counts: dict[str, int] = {}
     for check_result in result.checks:
         counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1

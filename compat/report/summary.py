@@ -28,6 +28,8 @@ class Row:
             error = f"needs system packages {', '.join(result.added_system_deps)}" + (
                 f"; {error}" if error else ""
             )
+        if result.notes:  # e.g. a wheel built without OpenMP: said with the verdict
+            error = "; ".join((*result.notes, *([error] if error else [])))
         return cls(
             label=result.combo.label(),
             verdict=result.verdict,

@@ -218,12 +218,19 @@ def _v5_deep_baselines(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
+def _v6_result_notes(conn: sa.Connection) -> None:
+    """What a verdict holds under (a wheel built without OpenMP...): NULL for older
+    results, which had none."""
+    conn.execute(sa.text("ALTER TABLE results ADD COLUMN notes JSON"))
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
     _v3_seen_and_incompatibilities,
     _v4_drop_builds,
     _v5_deep_baselines,
+    _v6_result_notes,
 )
 LATEST = len(STEPS)
 

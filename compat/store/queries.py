@@ -372,6 +372,7 @@ def load_results(conn: sa.Connection, ids: Sequence[int]) -> list[StoredResult]:
             backend=row.backend,
             image_id=row.image_id,
             log=log_text.get((row.id, 0), ""),
+            notes=tuple(row.notes or ()),
         )
         loaded[row.id] = StoredResult(
             id=row.id,

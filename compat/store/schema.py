@@ -91,6 +91,7 @@ results = sa.Table(
     sa.Column("added_system_deps", sa.JSON, nullable=False),
     sa.Column("backend", sa.Text, nullable=False),
     sa.Column("created", _when(), nullable=False),
+    sa.Column("notes", sa.JSON),  # what the verdict holds under; NULL before schema v6
     sa.Index("ix_results_combination_image", "combination_id", "image_id"),
 )
 

@@ -409,6 +409,7 @@ def insert_result(
             added_system_deps=list(result.added_system_deps),
             backend=result.backend,
             created=created,
+            notes=list(result.notes) if result.notes else None,
         )
     )
     result_id = inserted_id(inserted)
