@@ -14,7 +14,7 @@ from __future__ import annotations
 from packaging.utils import canonicalize_name
 
 from compat.deep.baseline import Baseline
-from compat.deep.differential import compare
+from compat.deep.differential import Finding, compare
 from compat.deep.outcomes import DeepRun
 from compat.deep.report import DeepReport
 from compat.model import Combo
@@ -42,12 +42,23 @@ def judge(
     if not any(t.outcome.failing for t in tests):
         return DeepReport(dependent=name, baseline=baseline, tests=tests)
     if baseline is None or baseline_run is None:
+        # Flaky tests and failures in test code need no baseline to be ruled out;
+        # the others stay unjudged (never failures).
+        failures = compare(
+            here_run, DeepRun(), name, here_versions=here.versions, baseline_versions=here.versions
+        )
+        unjudged = sum(1 for f in failures if f.finding is Finding.NOT_ON_BASELINE)
         return DeepReport(
             dependent=name,
             baseline=None,
             tests=tests,
-            reason="no baseline (no known-good combination or --as-of stack with this "
-            "release and other partners): failures not judged",
+            failures=failures,
+            reason=(
+                f"no baseline (no known-good combination or --as-of stack with this release "
+                f"and other partners): {unjudged} failing tests not judged"
+                if unjudged
+                else None
+            ),
         )
     failures = compare(
         here_run,

@@ -49,7 +49,7 @@ class DeepReport:
         )
 
     def summary(self) -> str:
-        if self.reason:
+        if self.reason and not self.tests:
             return f"{self.dependent}: {self.reason}"
         modules = len({t.module for t in self.tests})
         return (
@@ -119,15 +119,18 @@ def _failure_line(failure: Failure) -> str:
 
 def check_results(report: DeepReport) -> tuple[CheckResult, ...]:
     """The summary check, then one failed check per regression (test id order)."""
+    listed: Sequence[Failure] = (*report.not_attributed, *report.flaky)
     if report.reason:
         summary = CheckResult(
             name=f"deep:{report.dependent}",
             verdict=CheckVerdict.SKIPPED,
             duration=0.0,
             error=report.reason,
+            log="\n".join([report.summary(), *(_failure_line(f) for f in listed)])
+            if report.tests
+            else "",
         )
         return (summary,)
-    listed: Sequence[Failure] = (*report.not_attributed, *report.flaky)
     summary = CheckResult(
         name=f"deep:{report.dependent}",
         verdict=CheckVerdict.PASS,

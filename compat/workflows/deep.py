@@ -133,14 +133,16 @@ def deepen(
     index: Index,
     reporter: Reporter,
     settings: DeepSettings = DeepSettings(),
+    test_layer: Combo | None = None,
 ) -> ComboResult:
     """Run the deep tier on a combination that passed its smoke suite; anything
-    else is returned as it is (its verdict is already decided)."""
+    else is returned as it is (its verdict is already decided). ``test_layer``:
+    pytest and kin, resolved for the target when not given."""
     if not result.ok:
         return result
     here = result.combo
     image_id = result.image_id or target.image_id or target.key
-    layer = test_layer_for(index, target)
+    layer = test_layer or test_layer_for(index, target)
     reporter.notice(f"deep: running the shipped tests of {here.label()}")
     (mine,) = backend.run_deep(
         target,

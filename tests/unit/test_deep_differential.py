@@ -3,117 +3,27 @@ comparison, attribution and the resulting checks."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from compat.deep import judge
 from compat.deep.baseline import BaselineSource, choose_baseline
 from compat.deep.differential import Finding, compare, deciding_frame, is_test_path
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
 from compat.deep.report import check_results
-from compat.model import CheckVerdict, Combo, FileKind, Pin
-
-CORE = "pandas/plotting/_matplotlib/core.py"
-FRAME = "pandas/tests/plotting/frame/test_frame.py"
-
-
-def combo(versions: dict[str, str], requested: tuple[str, ...] = ()) -> Combo:
-    pins = tuple(
-        Pin(
-            name=canonicalize_name(n),
-            version=Version(v),
-            filename=f"{n}-{v}-py3-none-any.whl",
-            url=f"https://files.example/{n}-{v}.whl",
-            sha256=f"{n}{v}".encode().hex().ljust(64, "0")[:64],
-            kind=FileKind.WHEEL,
-        )
-        for n, v in sorted(versions.items())
-    )
-    return Combo(
-        target="bookworm",
-        pins=pins,
-        requested=tuple(canonicalize_name(n) for n in (requested or tuple(versions))),
-    )
-
+from compat.model import CheckVerdict
+from tests.helpers.deep import CORE, FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
 
 HERE = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
 OLD = combo({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
 
 
-def frame(path: str, root: str = "site", line: int = 10) -> dict[str, Any]:
-    return {"path": path, "line": line, "function": "f", "root": root}
-
-
-def event(
-    test: str,
-    outcome: str,
-    *,
-    frames: Any = (),
-    rerun: str | None = None,
-    error: str | None = None,
-    module: str = FRAME,
-) -> dict[str, Any]:
-    return {
-        "event": "test",
-        "dependent": "pandas",
-        "module": module,
-        "test": f"{module}::{test}",
-        "outcome": outcome,
-        "duration": 0.5,
-        "error": error,
-        "frames": list(frames),
-        "log": f"log of {test}",
-        **({"rerun": rerun} if rerun else {}),
-    }
-
-
 def run_of(*tests: dict[str, Any], versions: dict[str, str] | None = None) -> DeepRun:
     versions = versions or {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
-    events: list[dict[str, Any]] = [
-        {
-            "event": "environment",
-            "python": "3.11.7",
-            "distributions": {
-                "pandas": {"version": versions["pandas"], "top_level": ["pandas"]},
-                "matplotlib": {
-                    "version": versions["matplotlib"],
-                    "top_level": ["matplotlib", "pylab"],
-                },
-                "numpy": {"version": versions["numpy"], "top_level": ["numpy"]},
-            },
-        },
-        {
-            "event": "dependent",
-            "dependent": "pandas",
-            "version": versions["pandas"],
-            "partners": ["matplotlib", "numpy"],
-            "foundations": ["numpy"],
-            "selected": 1,
-            "modules": 1,
-        },
-        {
-            "event": "selected",
-            "dependent": "pandas",
-            "module": FRAME,
-            "partners": ["matplotlib", "numpy"],
-        },
-        *tests,
-        {"event": "done", "counts": {}, "duration": 12.5},
-    ]
-    return parse_events([json.dumps(e) for e in events] + ["not json", "[1]"])
+    return parse_events([*run_lines(versions, *tests), "not json", "[1]"])
 
-
-LEGEND = "AttributeError: 'Legend' object has no attribute 'legendHandles'"
-LIBRARY_FRAMES = [
-    frame("_pytest/python.py", "tooling"),
-    frame(FRAME),
-    frame(CORE, line=700),
-    frame("functools.py", "stdlib"),
-]
 
 HERE_RUN = run_of(
     event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),

@@ -1,0 +1,137 @@
+"""workflows/deep.deepen over a fake backend that replays runner events, with a
+real SQLite results database: verdicts, attribution and the baseline cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from compat.harness.deep import DeepJob, DeepOutcome
+from compat.index.base import Index
+from compat.model import CheckVerdict, Combo, ComboResult, Verdict
+from compat.store import Store
+from compat.targets.target import Target
+from compat.workflows.deep import deepen
+from tests.helpers.deep import LEGEND, LIBRARY_FRAMES, combo, event, run_lines
+from tests.helpers.report import make_target
+from tests.helpers.reporter import RecordingReporter
+
+NEW = {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
+OLD = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"}
+HERE = combo(NEW)
+BASELINE = combo(OLD)
+LAYER = combo({"pytest": "8.3.5", "hypothesis": "6.100.0"})
+
+
+class FakeDeep:
+    """Replays canned runner output per combination; remembers the jobs."""
+
+    def __init__(self, lines: dict[str, list[str]]) -> None:
+        self.lines = lines
+        self.jobs: list[DeepJob] = []
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        progress: Callable[[str, int, int], None],
+    ) -> list[DeepOutcome]:
+        assert test_layer == LAYER
+        self.jobs += jobs
+        return [DeepOutcome(job=j, events=tuple(self.lines[j.combo.id])) for j in jobs]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'results.db'}")
+
+
+def passed(target: Target, c: Combo) -> ComboResult:
+    return ComboResult(combo=c, verdict=Verdict.PASS, image_id=target.image_id, backend="fake")
+
+
+def run(store: Store, backend: FakeDeep, result: ComboResult, target: Target) -> ComboResult:
+    return deepen(
+        result,
+        target=target,
+        backend=backend,
+        store=store,
+        index=cast("Index", object()),  # knows no upload times: the known-good baseline
+        reporter=RecordingReporter(),
+        test_layer=LAYER,
+    )
+
+
+def legend_run(versions: dict[str, str], legend: str, **kw: Any) -> list[str]:
+    return run_lines(
+        versions,
+        event("test_legend", legend, frames=LIBRARY_FRAMES, error=LEGEND, **kw),
+        event("test_ok", "passed"),
+    )
+
+
+def test_a_regression_against_the_known_good_baseline_fails_the_combination(
+    store: Store,
+) -> None:
+    target = make_target("bookworm")
+    with store.run(target, backend="fake") as run_id:
+        store.record(run_id, target, passed(target, BASELINE))
+    backend = FakeDeep(
+        {
+            HERE.id: legend_run(NEW, "failed", rerun="failed"),
+            BASELINE.id: legend_run(OLD, "passed"),
+        }
+    )
+    result = run(store, backend, passed(target, HERE), target)
+    assert result.verdict is Verdict.RUNTIME_ERROR
+    test_id = "pandas/tests/plotting/frame/test_frame.py::test_legend"
+    assert result.failed_check == f"deep:pandas:{test_id}"
+    assert result.error is not None
+    assert "matplotlib 3.6.3 -> 3.10.9" in result.error
+    names = [c.name for c in result.checks]
+    assert names == ["deep:pandas", f"deep:pandas:{test_id}"]
+    assert result.checks[0].verdict is CheckVerdict.PASS
+    # the baseline ran only the failing module, for pandas only
+    assert [(j.combo, j.dependents, j.modules) for j in backend.jobs] == [
+        (HERE, (), ()),
+        (BASELINE, ("pandas",), ("pandas/tests/plotting/frame/test_frame.py",)),
+    ]
+
+    # a second run pays for the baseline no more: it comes from the database
+    backend.jobs.clear()
+    again = run(store, backend, passed(target, HERE), target)
+    assert again.verdict is Verdict.RUNTIME_ERROR
+    assert [j.combo for j in backend.jobs] == [HERE]
+
+
+def test_flaky_and_no_baseline_never_fail(store: Store) -> None:
+    target = make_target("bookworm")
+    backend = FakeDeep({HERE.id: legend_run(NEW, "failed", rerun="passed")})
+    result = run(store, backend, passed(target, HERE), target)
+    assert result.verdict is Verdict.PASS
+    (summary,) = result.checks
+    assert "0 regressions, 0 not attributed, 1 flaky" in summary.log
+    assert len(backend.jobs) == 1  # a flaky test needs no baseline
+
+    confirmed = FakeDeep({HERE.id: legend_run(NEW, "failed", rerun="failed")})
+    result = run(store, confirmed, passed(target, HERE), target)
+    assert result.verdict is Verdict.PASS  # no known-good baseline: nothing judged
+    (summary,) = result.checks
+    assert summary.verdict is CheckVerdict.SKIPPED
+    assert summary.error is not None
+    assert "no baseline" in summary.error
+    assert "1 failing tests not judged" in summary.error
+
+
+def test_a_failing_combination_is_not_deepened(store: Store) -> None:
+    target = make_target("bookworm")
+    backend = FakeDeep({})
+    failed = ComboResult(combo=HERE, verdict=Verdict.IMPORT_ERROR)
+    assert run(store, backend, failed, target) is failed
+    assert backend.jobs == []
