@@ -29,7 +29,7 @@ from compat.matrix import BuildPolicy
 from compat.model import Verdict
 from compat.resolve.resolver import Conflict
 from compat.workflows.check import check as check_pins
-from compat.workflows.deep import Depth
+from compat.workflows.deep import DeepSettings, Depth
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
 from compat.workflows.steps import backend_target
@@ -135,6 +135,16 @@ def scan(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_depth_option
+@click.option(
+    "--deep-module",
+    "deep_modules",
+    multiple=True,
+    metavar="GLOB",
+    help="--depth deep: run only the selected test modules whose path matches GLOB.",
+)
+@click.option(
+    "--deep-keyword", metavar="EXPR", help="--depth deep: only the tests pytest -k EXPR keeps."
+)
 @click.pass_obj
 def check(
     settings: Settings,
@@ -148,6 +158,8 @@ def check(
     force: bool,
     as_json: bool,
     depth: str,
+    deep_modules: tuple[str, ...],
+    deep_keyword: str | None,
     **run: Any,
 ) -> None:
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
@@ -173,6 +185,7 @@ def check(
                 build=BuildPolicy().with_no_binary(names(no_binary)),
                 force=force,
                 depth=Depth(depth),
+                deep=DeepSettings(modules=deep_modules, keyword=deep_keyword),
             )
     if isinstance(outcome, Conflict):
         if as_json:

@@ -32,6 +32,7 @@ class DeepJob:
     modules: tuple[str, ...] = ()  # module paths (globs) to keep; empty: all selected
     max_modules: int | None = None  # per dependent, most telling first
     max_foundation_modules: int | None = None  # of those reaching only foundations
+    keyword: str | None = None  # a pytest -k expression
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,6 +95,7 @@ def run_deep(
                 max_modules=job.max_modules,
                 max_foundation_modules=job.max_foundation_modules,
                 modules=list(job.modules),
+                keyword=job.keyword,
             )
             command = [*deep_command(runtime.runner_command(info)), *options]
             started = time.monotonic()

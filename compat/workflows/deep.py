@@ -50,6 +50,8 @@ class DeepSettings:
     max_modules: int | None = 16  # per dependent, most telling first
     max_foundation_modules: int = 2  # of those reaching only numpy-like foundations
     timeout: float = 3600.0  # one runner invocation
+    modules: tuple[str, ...] = ()  # globs on test module paths; empty: the selection
+    keyword: str | None = None  # a pytest -k expression
     test_timeout: float = 60.0
 
 
@@ -151,6 +153,8 @@ def deepen(
                 combo=here,
                 max_modules=settings.max_modules,
                 max_foundation_modules=settings.max_foundation_modules,
+                modules=settings.modules,
+                keyword=settings.keyword,
             )
         ],
         layer,
@@ -183,7 +187,14 @@ def deepen(
         cached[dependent] = store.deep_baseline(baseline.cache_key(image_id))
         missing = tuple(m for m in failing if m not in cached[dependent])
         if missing:
-            jobs.append(DeepJob(combo=baseline.combo, dependents=(dependent,), modules=missing))
+            jobs.append(
+                DeepJob(
+                    combo=baseline.combo,
+                    dependents=(dependent,),
+                    modules=missing,
+                    keyword=settings.keyword,
+                )
+            )
     if jobs:
         reporter.notice(f"deep: running {len(jobs)} baseline(s) for the tests that failed")
         for outcome in backend.run_deep(

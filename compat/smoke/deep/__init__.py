@@ -17,7 +17,7 @@ Command::
         [--tooling DIR]... [--dependent NAME]... [--jobs N] [--timeout SECONDS]
         [--module-timeout SECONDS] [--max-modules N] [--max-foundation-modules N]
         [--module GLOB]...
-        [--markers EXPR] [--no-rerun] [--select-only] [--work DIR]
+        [--markers EXPR] [--keyword EXPR] [--no-rerun] [--select-only] [--work DIR]
 
 ``--package``: the combination's named distributions. Each that ships test
 modules is a *dependent* (or only those named by ``--dependent``); the others
@@ -29,10 +29,10 @@ dependent's test modules that reach a partner through what they import;
 ``import dependent`` itself loads (numpy for pandas), ``--module`` those whose
 path matches a glob. Each module runs in its own pytest process
 (``--jobs`` at a time, longest first), offline (proxies dropped), in a scratch
-HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu) and a
-per-test time limit. A process killed by a signal marks the running test
-``crash`` and the module goes on without it. Unless ``--no-rerun``, failing
-tests are run once more in a fresh process.
+HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu), ``-k EXPR``
+when ``--keyword`` is given, and a per-test time limit. A process killed by a
+signal marks the running test ``crash`` and the module goes on without it.
+Unless ``--no-rerun``, failing tests are run once more in a fresh process.
 
 Output: JSON lines on stdout, flushed per line::
 
@@ -84,6 +84,7 @@ def runner_options(
     max_modules: int | None = None,
     max_foundation_modules: int | None = None,
     modules: tuple[str, ...] | list[str] = (),
+    keyword: str | None = None,
     rerun: bool = True,
 ) -> list[str]:
     """The runner's options (see the contract above)."""
@@ -105,6 +106,8 @@ def runner_options(
         argv += ["--max-modules", str(max_modules)]
     if max_foundation_modules is not None:
         argv += ["--max-foundation-modules", str(max_foundation_modules)]
+    if keyword:
+        argv += ["--keyword", keyword]
     if not rerun:
         argv.append("--no-rerun")
     return argv

@@ -102,6 +102,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--max-foundation-modules", type=int, default=-1, metavar="N")
     parser.add_argument("--module", action="append", default=[], metavar="PATTERN")
     parser.add_argument("--markers", default=DEFAULT_MARKERS, metavar="EXPR")
+    parser.add_argument("--keyword", metavar="EXPR")
     parser.add_argument("--no-rerun", action="store_true")
     parser.add_argument("--select-only", action="store_true")
     parser.add_argument("--work", metavar="DIR")
@@ -266,6 +267,7 @@ def run_pytest(
         str(scratch / "tmp"),
         "-m",
         args.markers,
+        *(["-k", args.keyword] if args.keyword else []),
         "-p",
         "no:cacheprovider",
         "-p",

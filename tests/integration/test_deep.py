@@ -1,0 +1,83 @@
+"""The deep tier end to end on bookworm: one dependent (pandas 1.5.3), one test
+module of its plotting tests, narrowed to its legend tests, run differentially
+against its contemporaneous stack resolved from PyPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.docker import require_docker
+
+pytestmark = pytest.mark.integration
+
+BOOKWORM = "local/debian-python:bookworm"
+NARROW = (
+    "--deep-module",
+    "pandas/tests/plotting/test_series.py",
+    "--deep-keyword",
+    "legend",
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    require_docker()
+    home = tmp_path_factory.mktemp("compat-deep")
+    return {
+        **os.environ,
+        "COMPAT_CACHE_DIR": str(home / "cache"),
+        "COMPAT_DATA_DIR": str(home / "data"),
+        "COMPAT_DB": f"sqlite:///{home / 'results.db'}",
+    }
+
+
+def check(env: dict[str, str], *pins: str) -> dict[str, object]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compat",
+            "check",
+            *pins,
+            "--image",
+            BOOKWORM,
+            "--json",
+            "--depth",
+            "deep",
+            *NARROW,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_matplotlib_3_10_breaks_pandas_1_5_legends_and_3_6_does_not(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = check(env, "pandas==1.5.3", "matplotlib==3.10.9", "numpy==1.26.4")
+    assert broken["verdict"] == "runtime-error"
+    failed = str(broken["failed_check"])
+    assert failed.startswith("deep:pandas:pandas/tests/plotting/test_series.py::")
+    error = str(broken["error"])
+    assert "'Legend' object has no attribute 'legendHandles'" in error
+    assert "pandas/plotting/_matplotlib/core.py" in error
+    assert "matplotlib 3.6.3 -> 3.10.9" in error  # the contemporaneous matplotlib
+
+    fine = check(env, "pandas==1.5.3", "matplotlib==3.6.3", "numpy==1.26.4")
+    assert fine["verdict"] == "pass", fine.get("error")
+    checks = fine["checks"]
+    assert isinstance(checks, list)
+    summary = next(c for c in checks if c["name"] == "deep:pandas")
+    assert "0 regressions" in summary["log"]
