@@ -12,8 +12,8 @@ genuine, documented incompatibility listed with its upstream source in
 suite. Check errors (a check calling an API the release never had; never counted
 in a verdict) are counted apart: they are defects of checks too.
 
-    python benchmarks/calibrate.py [--base IMAGE ...] [--sample] [-j 2]
-                                   [--json FILE] [--notes FILE] [--db URL]
+    python benchmarks/calibrate.py [--base IMAGE ...] [--sample] [--release REQ ...]
+                                   [-j 2] [--json FILE] [--notes FILE] [--db URL] [--list]
 
 ``--sample`` runs only the oldest and the newest calibrated release of each
 package (what CI runs). Prints per base: stacks, passes, explained failures,
@@ -297,12 +297,15 @@ def calibrate_base(
     cache_dir: Path,
     network: NetworkSettings,
     list_only: bool = False,
+    only: Sequence[Requirement] = (),
 ) -> BaseTally | None:
     start = time.perf_counter()
     target = probe_image(base, name=base, cache_dir=cache_dir / "targets")
     releases = calibrated_releases(index, target)
     if sample:
         releases = sample_of(releases)
+    if only:
+        releases = {n: [v for v in vs if picked(only, n, v)] for n, vs in releases.items()}
     stacks = stacks_for(index, target, releases)
     combos = list({s.combo.id: s.combo for s in stacks if s.combo is not None}.values())
     print(
@@ -325,6 +328,14 @@ def calibrate_base(
     ):
         results = run_and_record(backend, store, run_id, target, combos, reporter)
     return tally(base, target, stacks, results, known, time.perf_counter() - start)
+
+
+def picked(only: Sequence[Requirement], name: NormalizedName, version: Version) -> bool:
+    """Whether ``--release`` asks for this release."""
+    return any(
+        canonicalize_name(r.name) == name and r.specifier.contains(version, prereleases=True)
+        for r in only
+    )
 
 
 def table(tallies: Sequence[BaseTally]) -> str:
@@ -384,6 +395,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", help="Results database URL (default: calibration.db in the cache).")
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--list", action="store_true", help="Only list the stacks; run nothing.")
+    parser.add_argument(
+        "--release",
+        action="append",
+        type=Requirement,
+        default=[],
+        help="Only these calibrated releases, e.g. 'lightgbm<3' (repeatable; to re-run some).",
+    )
     args = parser.parse_args(argv)
 
     cache_dir = args.cache_dir or Path(
@@ -408,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cache_dir=cache_dir,
                 network=network,
                 list_only=args.list,
+                only=args.release,
             )
             if tallied is not None:
                 tallies.append(tallied)
