@@ -43,6 +43,7 @@ from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
+from compat.targets.target import PackageManager
 
 BASE = "local/debian-python:bookworm"
 SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
@@ -68,12 +69,14 @@ def log(message: str) -> None:
 
 
 def latest_combo(network: NetworkSettings, cache: Path, client: Any) -> tuple[LockInput, Combo]:
-    target = probe_image(BASE, name="bookworm", cache_dir=cache / "targets", client=client)
+    target = probe_image(BASE, name="bookworm", cache_dir=cache, client=client)
     with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
         combo = Resolver(CandidateSource(index, target)).resolve([requested(n) for n in SIX])
     if not isinstance(combo, Combo):
         raise SystemExit(f"the six packages do not resolve on {BASE}: {combo.explanation}")
-    lock = LockInput(target=target, combo=combo, system_packages=SYSTEM, package_manager="apt")
+    lock = LockInput(
+        target=target, combo=combo, system_packages=SYSTEM, package_manager=PackageManager.APT
+    )
     return lock, combo
 
 
@@ -101,7 +104,7 @@ def smoke(client: Any, tag: str, lock: LockInput, venv: str) -> tuple[Outcome, f
         python=f"{venv}/bin/python",
         site=f"{venv}/lib/python{lock.target.python}/site-packages",
         packages=lock.combo.requested,
-        package_manager="apt",
+        package_manager=PackageManager.APT,
         libc=lock.target.libc.value,
     )
     return outcome, time.monotonic() - start

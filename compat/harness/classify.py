@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from compat.harness.sysdeps import missing_libraries, packages_for
 from compat.model import CheckResult, CheckVerdict, Verdict, overall
+from compat.targets.sysdeps import missing_libraries, packages_for
+from compat.targets.target import PackageManager
 
 _LOG_TAIL = 8000  # characters of raw output kept per combination
 
@@ -63,7 +64,7 @@ def classify(
     exit_code: int | None,
     timed_out: bool,
     elapsed: float,
-    package_manager: str | None,
+    package_manager: PackageManager | None,
     libc: str = "glibc",
 ) -> Outcome:
     """Classify one run of the runner.
@@ -129,7 +130,8 @@ def classify(
     verdict_, culprit = overall(checks)
     text = "\n".join(f"{c.error or ''}\n{c.log}" for c in checks if c.verdict.as_verdict())
     libs = missing_libraries(text + "\n" + tail)
-    manager = package_manager or ("apk" if libc == "musl" else "apt")
+    # with no package manager, name the packages the libc's usual distro would use
+    manager = package_manager or (PackageManager.APK if libc == "musl" else PackageManager.APT)
     deps = packages_for(libs, manager)
     error_line = culprit.error if culprit else None
     if error_line and libs and deps:

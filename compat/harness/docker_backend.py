@@ -33,13 +33,11 @@ from compat.effects.container import (
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.options import RunOptions
 from compat.harness.runtime import (
-    INSPECT_SCRIPT,
     ImageInfo,
     Runtime,
     build_error_line,
     compile_command,
 )
-from compat.harness.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.harness.toolchain import (
     BUILD_LOG,
     OUT_DIR,
@@ -51,6 +49,8 @@ from compat.harness.toolchain import (
     pypi_build_script,
 )
 from compat.model import Pin
+from compat.targets.probe import image_facts
+from compat.targets.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -79,7 +79,6 @@ class DockerRuntime(Runtime):
         self.options = options
         self.client = client if client is not None else connect()
         self.session = session or uuid.uuid4().hex[:12]
-        self._images_dir = options.cache_dir / "images"
         self._lock = threading.Lock()
 
     # ---- images ------------------------------------------------------------------
@@ -99,29 +98,8 @@ class DockerRuntime(Runtime):
         return dataclasses.replace(self._inspect_image(target.image, iid), reference=target.image)
 
     def _inspect_image(self, image: str, iid: str) -> ImageInfo:
-        cached = self._images_dir / f"{iid.replace(':', '_')}.json"
-        if cached.is_file():
-            return ImageInfo.from_inspect(cached.read_text(), image=iid, image_id=iid)
-        result: ExecResult | None = None
-        for python in ("python3", "python"):
-            spec = ContainerSpec(image=iid, command=(python, "-I", "-S", "-c", INSPECT_SCRIPT))
-            try:
-                with self._container(spec) as c:
-                    result = c.wait(timeout=120)
-            except HarnessError as exc:  # no such executable: try the next name
-                log.debug("inspect with %s failed: %s", python, exc)
-                continue
-            if result.exit_code == 0:
-                break
-        if result is None or result.exit_code != 0:
-            detail = result.output_tail() if result else "no python3 or python on its PATH"
-            raise HarnessError(f"cannot run Python in {image}: {detail}")
-        info = ImageInfo.from_inspect(result.stdout, image=iid, image_id=iid)
-        self._images_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(result.stdout)
-        tmp.replace(cached)
-        return info
+        facts = image_facts(self.client, iid, cache_dir=self.options.cache_dir, what=image)
+        return ImageInfo.from_facts(facts, image=iid, image_id=iid)
 
     def _build_image(self, tag: str, dockerfile: str) -> str:
         """Build ``dockerfile`` (no context) as ``tag`` unless it exists; its image ID.

@@ -19,13 +19,13 @@ from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.options import RunOptions
 from compat.harness.runtime import (
-    INSPECT_SCRIPT,
     ImageInfo,
     Runtime,
     build_error_line,
     compile_command,
 )
 from compat.model import Pin
+from compat.targets.probe import host_facts
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -74,8 +74,7 @@ class LocalRuntime(Runtime):
         self.runner = runner or SMOKE_DIR / "runner.py"
 
     def inspect(self, target: Target) -> ImageInfo:
-        done = cmd.run([self.python, "-I", "-S", "-c", INSPECT_SCRIPT], timeout=60)
-        info = ImageInfo.from_inspect(done.stdout, image="", image_id=None)
+        info = ImageInfo.from_facts(host_facts(self.python), image="", image_id=None)
         if info.version != str(target.python_version):
             log.warning(
                 "the local backend tests the host's Python %s, not the target's %s",

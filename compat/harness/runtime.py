@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from compat.effects.container import Executor
-from compat.errors import HarnessError
 from compat.harness.toolchain import Toolchain
 from compat.model import Pin
-from compat.targets.target import Target
-
-# Run with `python -I -S -c`: reports what the harness needs to know about an
-# interpreter and its image. Standard library only, old Pythons too.
-INSPECT_SCRIPT = r"""
-import glob, importlib.util, json, os, platform, shutil, sys, sysconfig
-def which(*names):
-    for n in names:
-        p = shutil.which(n)
-        if p:
-            return p
-    return None
-managers = (("apk", "apk"), ("apt", "apt-get"), ("dnf", "dnf"), ("dnf", "microdnf"), ("dnf", "yum"))
-manager = next((k for k, exe in managers if which(exe)), None)
-libc = "musl" if glob.glob("/lib/ld-musl-*.so.1") else (platform.libc_ver()[0] or "glibc")
-include = sysconfig.get_paths().get("include") or ""
-print(json.dumps({
-    "python": sys.executable,
-    "version": platform.python_version(),
-    "cache_tag": sys.implementation.cache_tag,
-    "magic": importlib.util.MAGIC_NUMBER.hex(),
-    "libc": libc,
-    "package_manager": manager,
-    "compiler": which("cc", "gcc", "clang"),
-    "timeout_utility": which("timeout"),
-    "has_python_headers": os.path.exists(os.path.join(include, "Python.h")),
-    "uid": os.getuid(),
-}))
-"""
-
+from compat.targets.probe import ImageFacts
+from compat.targets.target import Libc, PackageManager, Target
 
 # compileall's arguments: every module of the given directories, in parallel, except
 # the packages' own test suites (a third of the files; nothing imports them).
@@ -65,8 +34,8 @@ class ImageInfo:
     version: str
     cache_tag: str
     magic: str
-    libc: str
-    package_manager: str | None
+    libc: Libc
+    package_manager: PackageManager | None
     compiler: str | None
     timeout_utility: str | None
     has_python_headers: bool
@@ -79,26 +48,19 @@ class ImageInfo:
         return f"{self.cache_tag}-{self.magic}"
 
     @classmethod
-    def from_inspect(cls, output: str, *, image: str, image_id: str | None) -> ImageInfo:
-        line = next((ln for ln in reversed(output.splitlines()) if ln.startswith("{")), "")
-        try:
-            data: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HarnessError(
-                f"cannot inspect the Python of {image or 'the host'}: {output.strip()[-500:]}"
-            ) from exc
+    def from_facts(cls, facts: ImageFacts, *, image: str, image_id: str | None) -> ImageInfo:
         return cls(
             image=image,
             image_id=image_id,
-            python=data["python"] or "python3",
-            version=data["version"],
-            cache_tag=data["cache_tag"],
-            magic=data["magic"],
-            libc=data["libc"],
-            package_manager=data.get("package_manager"),
-            compiler=data.get("compiler"),
-            timeout_utility=data.get("timeout_utility"),
-            has_python_headers=bool(data.get("has_python_headers")),
+            python=facts.python,
+            version=str(facts.python_version),
+            cache_tag=facts.cache_tag,
+            magic=facts.magic,
+            libc=facts.libc,
+            package_manager=facts.package_manager,
+            compiler=facts.compiler,
+            timeout_utility=facts.timeout_utility,
+            has_python_headers=facts.has_python_headers,
         )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.errors import UsageError
+from compat.targets.target import PackageManager
 
 # Where the builder container sees things (mounted from the host's cache directory).
 TOOLCHAIN_DIR = "/compat/toolchain"  # the PyPI toolchain's venv and zig's cache, kept per image
@@ -64,7 +65,7 @@ class ToolchainChoice(enum.StrEnum):
 def choose(
     choice: ToolchainChoice,
     *,
-    package_manager: str | None,
+    package_manager: PackageManager | None,
     compiler: str | None,
     has_python_headers: bool,
 ) -> Toolchain:
@@ -85,7 +86,7 @@ def choose(
     return Toolchain.PYPI
 
 
-def toolchain_key(toolchain: Toolchain, package_manager: str | None) -> str:
+def toolchain_key(toolchain: Toolchain, package_manager: PackageManager | None) -> str:
     """What a cached build is keyed by besides the sdist and the image: a change of the
     pinned PyPI toolchain builds again."""
     if toolchain is Toolchain.PYPI:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
 from compat.harness.classify import Outcome, classify
 from compat.smoke import SMOKE_DIR, runner_argv
+from compat.targets.target import PackageManager
 
 SMOKE_MOUNT = "/opt/compat-smoke"
 
@@ -36,7 +37,7 @@ def run_smoke(
     python: str,
     site: str,
     packages: Sequence[str],
-    package_manager: str | None,
+    package_manager: PackageManager | None,
     libc: str,
     check_timeout: float | None = 60.0,
     timeout: float = 600.0,

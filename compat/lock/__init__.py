@@ -8,7 +8,7 @@ calls ``write_lock``; each file also has its own pure renderer.
 from __future__ import annotations
 
 from compat.lock.dockerfile import APP_UID, VENV, FileSource, render_dockerfile
-from compat.lock.input import LockInput, PackageManager, Prune
+from compat.lock.input import LockInput, Prune
 from compat.lock.pep751 import build_pylock, render_pylock
 from compat.lock.requirements import render_requirements
 from compat.lock.write import DOCKERFILE, PYLOCK, RECORD, REQUIREMENTS, read_lock, write_lock
@@ -22,7 +22,6 @@ __all__ = [
     "VENV",
     "FileSource",
     "LockInput",
-    "PackageManager",
     "Prune",
     "build_pylock",
     "read_lock",

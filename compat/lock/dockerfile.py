@@ -20,7 +20,6 @@ import enum
 import shlex
 from collections.abc import Sequence
 
-from compat.harness.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.harness.toolchain import (
     Toolchain,
     build_environment,
@@ -29,8 +28,10 @@ from compat.harness.toolchain import (
     wheel_command,
     wrapper_commands,
 )
-from compat.lock.input import LockInput, PackageManager, Prune
+from compat.lock.input import LockInput, Prune
 from compat.lock.requirements import header
+from compat.targets.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
+from compat.targets.target import PackageManager
 
 VENV = "/opt/venv"
 WORK = "/tmp/compat"  # requirements, sdists and built wheels during the build
@@ -81,7 +82,7 @@ def _toolchain(manager: PackageManager) -> list[str]:
         '/Python.h" ] || headers=; }'
     )
     packages = " ".join(TOOLCHAIN[manager])
-    if manager == "apt":
+    if manager == PackageManager.APT:
         return [
             headers,
             "apt-get update -q",
@@ -89,6 +90,8 @@ def _toolchain(manager: PackageManager) -> list[str]:
             f"{packages} $headers",
             "rm -rf /var/lib/apt/lists/*",
         ]
+    if manager == PackageManager.DNF:
+        return [headers, f"dnf install -y {packages} $headers", "dnf clean all"]
     return [headers, f"apk add --no-cache {packages} $headers"]
 
 
@@ -142,13 +145,13 @@ def _build_sdists(lock: LockInput, local: str) -> list[str]:
 
 def _create_user(manager: PackageManager | None) -> list[str]:
     uid, name, home = APP_UID, APP_USER, f"/home/{APP_USER}"
-    if manager == "apt":
+    if manager in (PackageManager.APT, PackageManager.DNF):  # both ship shadow's tools
         return [
             f"groupadd --gid {uid} {name}",
             f"useradd --uid {uid} --gid {uid} --create-home --home-dir {home} "
             f"--shell /usr/sbin/nologin {name}",
         ]
-    if manager == "apk":
+    if manager == PackageManager.APK:
         return [
             f"addgroup -S -g {uid} {name}",
             f"adduser -S -D -u {uid} -G {name} -h {home} -s /sbin/nologin {name}",

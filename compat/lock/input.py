@@ -5,14 +5,11 @@ whoever knows a combination passed (a scan, the results database) can lock it.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from compat.errors import LockError
 from compat.model import Combo, ComboResult, FileKind, Pin
-from compat.targets.target import Target
-
-PackageManager = Literal["apt", "apk"]
-PACKAGE_MANAGERS: tuple[PackageManager, ...] = ("apt", "apk")
+from compat.targets.target import PackageManager, Target
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,17 +62,11 @@ class LockInput:
     source_builds: tuple[Pin, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.package_manager is not None and self.package_manager not in PACKAGE_MANAGERS:
-            raise LockError(
-                f"unknown package manager {self.package_manager!r}: use "
-                + " or ".join(PACKAGE_MANAGERS)
-                + ", or none"
-            )
         if self.system_packages and self.package_manager is None:
             raise LockError(
                 f"{self.target.image} needs the system packages "
                 f"{', '.join(self.system_packages)} but has no package manager to install "
-                "them: add them to the base image, or lock for a base that has apt or apk"
+                "them: add them to the base image, or lock for a base that has apt, apk or dnf"
             )
         if not self.combo.pins:
             raise LockError(f"combination {self.combo.id} has no pins: nothing to lock")
@@ -124,19 +115,21 @@ class LockInput:
             "target": self.target.to_json(),
             "combo": self.combo.to_json(),
             "system_packages": list(self.system_packages),
-            "package_manager": self.package_manager,
+            "package_manager": self.package_manager.value if self.package_manager else None,
             "source_builds": [p.to_json() for p in self.source_builds],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LockInput:
         manager = data.get("package_manager")
-        if manager is not None and manager not in PACKAGE_MANAGERS:
-            raise LockError(f"unknown package manager {manager!r}")
+        try:
+            package_manager = PackageManager(manager) if manager is not None else None
+        except ValueError:
+            raise LockError(f"unknown package manager {manager!r}") from None
         return cls(
             target=Target.from_json(data["target"]),
             combo=Combo.from_json(data["combo"]),
             system_packages=tuple(data.get("system_packages", ())),
-            package_manager=manager,
+            package_manager=package_manager,
             source_builds=tuple(Pin.from_json(p) for p in data.get("source_builds", ())),
         )

@@ -15,7 +15,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.version import Version
 
 from compat.errors import UsageError
-from compat.targets.target import Libc, Target
+from compat.targets.target import Libc, PackageManager, Target
 
 # manylinux legacy aliases are accepted right after their PEP 600 equivalent
 _LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
@@ -34,7 +34,7 @@ class Release:
 class Profile:
     name: str
     libc: Libc
-    package_manager: str  # how builders install toolchains and system libraries
+    package_manager: PackageManager  # how builders install toolchains and system libraries
     releases: tuple[Release, ...]  # one per supported Python minor
     default_python: str
 
@@ -65,21 +65,21 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="alpine",
             libc=Libc.MUSL,
-            package_manager="apk",
+            package_manager=PackageManager.APK,
             releases=_python_images("alpine", (1, 2)),  # Alpine 3.22: musl 1.2.5
             default_python="3.12",
         ),
         Profile(
             name="debian-slim",
             libc=Libc.GLIBC,
-            package_manager="apt",
+            package_manager=PackageManager.APT,
             releases=_python_images("slim", (2, 41)),  # Debian 13 trixie: glibc 2.41
             default_python="3.12",
         ),
         Profile(
             name="ubuntu",
             libc=Libc.GLIBC,
-            package_manager="apt",
+            package_manager=PackageManager.APT,
             releases=(
                 Release(image="ubuntu:22.04", python=Version("3.10.12"), libc_version=(2, 35)),
                 Release(image="ubuntu:24.04", python=Version("3.12.3"), libc_version=(2, 39)),
@@ -141,6 +141,7 @@ def target_from_profile(name: str, *, python: str | None = None, machine: str = 
         libc_version=release.libc_version,
         machine=machine,
         tags=cpython_tags_for(release.python, prof.libc, release.libc_version, machine),
+        package_manager=prof.package_manager,
     )
 
 

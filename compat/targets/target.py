@@ -18,6 +18,14 @@ class Libc(enum.StrEnum):
     MUSL = "musl"
 
 
+class PackageManager(enum.StrEnum):
+    """How a base image installs system packages (toolchains, shared libraries)."""
+
+    APT = "apt"  # Debian, Ubuntu
+    APK = "apk"  # Alpine
+    DNF = "dnf"  # Fedora, RHEL and their kin (microdnf and yum answer to the same names)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Target:
     """A base image as the resolver sees it.
@@ -36,10 +44,7 @@ class Target:
     tags: tuple[Tag, ...]
     image_id: str | None = None  # set when the image was probed
     probed: bool = False  # tags come from the image itself, not from the profile
-    # How the image installs system packages (apk, apt, dnf), as the probe found it;
-    # None where it has none or was not probed. Kept with the results, so a lock
-    # needs no container to know it.
-    package_manager: str | None = None
+    package_manager: PackageManager | None = None  # None: the image has none (or unknown)
     _rank: dict[Tag, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,7 +108,7 @@ class Target:
             "machine": self.machine,
             "tags": [str(t) for t in self.tags],
             "probed": self.probed,
-            "package_manager": self.package_manager,
+            "package_manager": self.package_manager.value if self.package_manager else None,
         }
 
     @classmethod
@@ -119,5 +124,5 @@ class Target:
             machine=data.get("machine", platform.machine()),
             tags=tuple(t for s in data["tags"] for t in sorted(parse_tag(s), key=str)),
             probed=bool(data.get("probed", False)),
-            package_manager=data.get("package_manager"),
+            package_manager=PackageManager(pm) if (pm := data.get("package_manager")) else None,
         )

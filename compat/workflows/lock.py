@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import cast
 
 from packaging.requirements import Requirement
 
 from compat.errors import NothingKnownGood
-from compat.lock import LockInput, PackageManager, write_lock
+from compat.lock import LockInput, write_lock
 from compat.lock.select import rank_known_good
 from compat.model import Combo, ComboResult
 from compat.store import Incompatibility, Store
 from compat.targets.profiles import PROFILES
-from compat.targets.target import Target
+from compat.targets.target import PackageManager, Target
 
 
 def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
@@ -27,9 +26,9 @@ def package_manager_of(target: Target) -> PackageManager | None:
     """How the base installs system packages: as its probe found it (recorded with
     the results), else as its profile says. No container is started."""
     if target.package_manager is not None:
-        return cast("PackageManager", target.package_manager)
+        return target.package_manager
     if target.name in PROFILES:
-        return cast("PackageManager", PROFILES[target.name].package_manager)
+        return PROFILES[target.name].package_manager
     return None
 
 

@@ -59,7 +59,7 @@ def choose_target(
     from compat.targets.probe import probe_image  # needs Docker: imported when used
 
     ref = image or target_from_profile(base or "debian-slim", python=python).image
-    return probe_image(ref, name=base or ref, cache_dir=cache_dir / "targets")
+    return probe_image(ref, name=base or ref, cache_dir=cache_dir)
 
 
 def backend_target(

@@ -23,7 +23,7 @@ from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed
 from compat.harness.runtime import ImageInfo, Runtime
 from compat.model import Combo, FileKind, Pin
-from compat.targets.target import Libc, Target
+from compat.targets.target import Libc, PackageManager, Target
 
 # ---- runner output -----------------------------------------------------------------
 
@@ -135,8 +135,8 @@ def image_info(**changes: Any) -> ImageInfo:
         "version": "3.11.2",
         "cache_tag": "cpython-311",
         "magic": "a70d0d0a",
-        "libc": "glibc",
-        "package_manager": "apt",
+        "libc": Libc.GLIBC,
+        "package_manager": PackageManager.APT,
         "compiler": None,
         "timeout_utility": "/usr/bin/timeout",
         "has_python_headers": False,

@@ -8,9 +8,10 @@ import hashlib
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.lock import LockInput, PackageManager
+from compat.lock import LockInput
 from compat.model import Combo, FileKind, Pin
 from compat.targets.profiles import target_from_profile
+from compat.targets.target import PackageManager
 
 
 def make_pin(name: str, version: str, filename: str) -> Pin:
@@ -65,7 +66,7 @@ def make_lock(
     profile: str = "debian-slim",
     sdist: bool = True,
     system: tuple[str, ...] = ("libgomp1",),
-    manager: PackageManager | None = "apt",
+    manager: PackageManager | None = PackageManager.APT,
     pins: tuple[Pin, ...] | None = None,
 ) -> LockInput:
     if profile == "alpine":

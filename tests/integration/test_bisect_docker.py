@@ -73,9 +73,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
     require_docker()
     import docker
 
-    target = probe_image(
-        BOOKWORM, name=BOOKWORM, cache_dir=cache_dir / "targets", client=docker.from_env()
-    )
+    target = probe_image(BOOKWORM, name=BOOKWORM, cache_dir=cache_dir, client=docker.from_env())
     good = pinned(index, target, {"numpy": "1.26.4", "pandas": "2.2.2"})
     # the same dependencies as the good side: exactly two packages differ
     others: dict[str, str] = {

@@ -22,7 +22,7 @@ from compat.harness.wheelhouse import Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
-from compat.targets.target import Target
+from compat.targets.target import PackageManager, Target
 from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -322,7 +322,7 @@ def test_lightgbm_from_its_sdist_with_the_apt_toolchain(
     assert _checks(built)["build:lightgbm"] == "pass"
     path, record = _build_record(cache_dir, combo, "lightgbm")
     assert record["ok"]
-    assert record["toolchain"] == toolchain_key(Toolchain.DISTRO, "apt")
+    assert record["toolchain"] == toolchain_key(Toolchain.DISTRO, PackageManager.APT)
     assert "lightgbm" in path.with_suffix(".log").read_text()
     print(f"lightgbm {combo.pin('lightgbm').version} on bookworm (apt): {record['duration']:.0f}s")
 

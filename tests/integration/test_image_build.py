@@ -29,7 +29,7 @@ from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
-from compat.targets.target import Target
+from compat.targets.target import PackageManager, Target
 from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -58,7 +58,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def bookworm(client: Any, cache: Path) -> Target:
-    return probe_image(BOOKWORM, name="bookworm", cache_dir=cache / "targets", client=client)
+    return probe_image(BOOKWORM, name="bookworm", cache_dir=cache, client=client)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def numpy_pandas(bookworm: Target, network: NetworkSettings, cache: Path) -> Loc
             [requested("numpy"), requested("pandas")]
         )
     assert isinstance(combo, Combo), combo
-    return LockInput(target=bookworm, combo=combo, package_manager="apt")
+    return LockInput(target=bookworm, combo=combo, package_manager=PackageManager.APT)
 
 
 @pytest.fixture
@@ -244,7 +244,7 @@ def test_sdist_is_built_in_a_builder_stage(
             if f.kind is FileKind.SDIST and f.version == six.version
         )
     combo = Combo(target=combo.target, pins=(Pin.of(sdist),), requested=combo.requested)
-    lock = LockInput(target=bookworm, combo=combo, package_manager="apt")
+    lock = LockInput(target=bookworm, combo=combo, package_manager=PackageManager.APT)
     assert lock.source_builds
     write_lock(lock, tmp_path / "lock")
     report = build_image(tmp_path / "lock", tag=_tag(tags, "sdist"), client=client)
@@ -263,7 +263,7 @@ def test_a_base_without_package_manager_gets_its_user_written_in(
 ) -> None:
     """The musl image has BusyBox and no package manager or user tools: the account
     goes straight into /etc/passwd and the pruning commands work with BusyBox's find."""
-    musl = probe_image(MUSL, name="musl", cache_dir=cache / "targets", client=client)
+    musl = probe_image(MUSL, name="musl", cache_dir=cache, client=client)
     with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
         combo = Resolver(CandidateSource(index, musl)).resolve([requested("six")])
     assert isinstance(combo, Combo), combo

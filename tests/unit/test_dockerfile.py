@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compat.lock import APP_UID, FileSource, LockInput, PackageManager, Prune, render_dockerfile
+from compat.lock import APP_UID, FileSource, LockInput, Prune, render_dockerfile
 from compat.model import Pin
+from compat.targets.target import PackageManager
 from tests.helpers.lock import ALL_PINS, make_lock, make_pin
 
 Instruction = tuple[str, str]  # (INSTRUCTION, arguments as written, continuations joined)
@@ -53,7 +54,7 @@ def shell_of(run: str) -> str:
     return re.sub(r"^(--mount=\S+\s+)+", "", run)
 
 
-MANAGERS: list[PackageManager | None] = ["apt", "apk", None]
+MANAGERS: list[PackageManager | None] = [PackageManager.APT, PackageManager.APK, None]
 VARIANTS = list(
     itertools.product(MANAGERS, [True, False], list(FileSource), [True, False], [True, False])
 )
@@ -71,7 +72,10 @@ def variant(
     )
     if manager == "apk" and not sdist:  # the musl data set has an sdist: use wheels only
         lock = make_lock(
-            profile="alpine", manager="apk", system=system, pins=(lock.combo.pin("numpy"),)
+            profile="alpine",
+            manager=PackageManager.APK,
+            system=system,
+            pins=(lock.combo.pin("numpy"),),
         )
     return lock, render_dockerfile(lock, source=source, buildkit=buildkit, prune=prune)
 
@@ -144,7 +148,7 @@ def test_files_from_the_context_stay_in_the_builder_stage(
 
 
 def test_apt_system_packages_and_toolchain() -> None:
-    _, text = variant("apt", True, FileSource.INDEX, True, True)
+    _, text = variant(PackageManager.APT, True, FileSource.INDEX, True, True)
     build, final = stages(text)
     final_runs = " ".join(runs(final))
     assert "apt-get install -y -q --no-install-recommends libgomp1" in final_runs
@@ -158,7 +162,7 @@ def test_apt_system_packages_and_toolchain() -> None:
 
 
 def test_apk_system_packages_and_toolchain() -> None:
-    _, text = variant("apk", True, FileSource.INDEX, True, True)
+    _, text = variant(PackageManager.APK, True, FileSource.INDEX, True, True)
     build, final = stages(text)
     final_runs = " ".join(runs(final))
     assert "apk add --no-cache libgomp" in final_runs
@@ -179,7 +183,7 @@ def test_no_package_manager_writes_the_account_itself() -> None:
 
 
 def test_install_requires_hashes_and_built_wheels_come_from_the_builder() -> None:
-    lock, text = variant("apt", True, FileSource.INDEX, True, True)
+    lock, text = variant(PackageManager.APT, True, FileSource.INDEX, True, True)
     build, _ = stages(text)
     [install] = [r for r in runs(build) if "python3 -m venv /opt/venv" in r]
     commands = [c.strip() for c in shell_of(install).split("\n && ")]

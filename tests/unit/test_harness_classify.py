@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from compat.harness.classify import Outcome, classify
-from compat.harness.sysdeps import install_command, missing_libraries, packages_for
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall, worst
+from compat.targets.sysdeps import install_command, missing_libraries, packages_for
+from compat.targets.target import PackageManager
 from tests.helpers.harness import (
     combo,
     done,
@@ -31,7 +32,7 @@ def _classify(
     code: int | None = 0,
     timed_out: bool = False,
     stderr: str = "",
-    manager: str | None = "apt",
+    manager: PackageManager | None = PackageManager.APT,
     libc: str = "glibc",
 ) -> Outcome:
     return classify(
@@ -122,14 +123,15 @@ def test_noise_from_c_code_is_kept_in_the_log_not_parsed() -> None:
 @pytest.mark.parametrize(
     ("text", "manager", "libc", "expected"),
     [
-        (GLIBC_GOMP, "apt", "glibc", ("libgomp1",)),
-        (GLIBC_GOMP, "apk", "musl", ("libgomp",)),
+        (GLIBC_GOMP, PackageManager.APT, "glibc", ("libgomp1",)),
+        (GLIBC_GOMP, PackageManager.APK, "musl", ("libgomp",)),
+        (GLIBC_GOMP, PackageManager.DNF, "glibc", ("libgomp",)),
         (MUSL_GOMP, None, "musl", ("libgomp",)),  # no package manager: named for the libc
         (MUSL_GOMP, None, "glibc", ("libgomp1",)),
     ],
 )
 def test_missing_library_maps_to_the_distro_package(
-    text: str, manager: str | None, libc: str, expected: tuple[str, ...]
+    text: str, manager: PackageManager | None, libc: str, expected: tuple[str, ...]
 ) -> None:
     out = events(start("import lightgbm"), result("import lightgbm", "import-error", text), done())
     outcome = _classify(out, manager=manager, libc=libc)
@@ -156,10 +158,10 @@ def test_sysdeps_table() -> None:
     )
     libs = missing_libraries(text)
     assert libs == ("libstdc++.so.6", "libunknown.so.9", "libgfortran.so.5")
-    assert packages_for(libs, "apt") == ("libstdc++6", "libgfortran5")
-    assert packages_for(libs, "apk") == ("libstdc++", "libgfortran")
-    assert "apt-get install" in install_command("apt", ["libgomp1"])
-    assert install_command("apk", ["libgomp"]) == "apk add --no-cache libgomp"
+    assert packages_for(libs, PackageManager.APT) == ("libstdc++6", "libgfortran5")
+    assert packages_for(libs, PackageManager.APK) == ("libstdc++", "libgfortran")
+    assert "apt-get install" in install_command(PackageManager.APT, ["libgomp1"])
+    assert install_command(PackageManager.APK, ["libgomp"]) == "apk add --no-cache libgomp"
 
 
 def test_worst_follows_the_verdict_order() -> None:

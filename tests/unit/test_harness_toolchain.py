@@ -31,6 +31,7 @@ from compat.harness.toolchain import (
     wrapper_commands,
 )
 from compat.model import ComboResult, FileKind, Pin, Verdict
+from compat.targets.target import PackageManager
 from tests.helpers.harness import (
     FakeRuntime,
     Served,
@@ -48,16 +49,22 @@ from tests.helpers.harness import (
     ("choice", "manager", "compiler", "headers", "expected"),
     [
         (ToolchainChoice.AUTO, None, None, True, Toolchain.PYPI),  # the musl test base
-        (ToolchainChoice.AUTO, "apt", None, False, Toolchain.DISTRO),
-        (ToolchainChoice.AUTO, "apk", "/usr/bin/cc", False, Toolchain.DISTRO),  # no headers
+        (ToolchainChoice.AUTO, PackageManager.APT, None, False, Toolchain.DISTRO),
+        (
+            ToolchainChoice.AUTO,
+            PackageManager.APK,
+            "/usr/bin/cc",
+            False,
+            Toolchain.DISTRO,
+        ),  # no headers
         (ToolchainChoice.AUTO, None, "/usr/bin/cc", True, Toolchain.IMAGE),
-        (ToolchainChoice.PYPI, "apt", "/usr/bin/cc", True, Toolchain.PYPI),
-        (ToolchainChoice.DISTRO, "apt", "/usr/bin/cc", True, Toolchain.DISTRO),
+        (ToolchainChoice.PYPI, PackageManager.APT, "/usr/bin/cc", True, Toolchain.PYPI),
+        (ToolchainChoice.DISTRO, PackageManager.APT, "/usr/bin/cc", True, Toolchain.DISTRO),
     ],
 )
 def test_choose(
     choice: ToolchainChoice,
-    manager: str | None,
+    manager: PackageManager | None,
     compiler: str | None,
     headers: bool,
     expected: Toolchain,
@@ -74,12 +81,12 @@ def test_distro_toolchain_needs_a_package_manager() -> None:
 def test_keys_tell_toolchains_apart() -> None:
     keys = {
         toolchain_key(Toolchain.PYPI, None),
-        toolchain_key(Toolchain.DISTRO, "apt"),
-        toolchain_key(Toolchain.DISTRO, "apk"),
+        toolchain_key(Toolchain.DISTRO, PackageManager.APT),
+        toolchain_key(Toolchain.DISTRO, PackageManager.APK),
         toolchain_key(Toolchain.IMAGE, None),
     }
     assert len(keys) == 4
-    assert toolchain_key(Toolchain.PYPI, None) == toolchain_key(Toolchain.PYPI, "apt")
+    assert toolchain_key(Toolchain.PYPI, None) == toolchain_key(Toolchain.PYPI, PackageManager.APT)
 
 
 # ---- what a build means ------------------------------------------------------------

@@ -24,7 +24,6 @@ from compat.lock import (
     RECORD,
     REQUIREMENTS,
     LockInput,
-    PackageManager,
     Prune,
     build_pylock,
     read_lock,
@@ -34,6 +33,7 @@ from compat.lock import (
     write_lock,
 )
 from compat.model import ComboResult, FileKind, Pin, Verdict
+from compat.targets.target import PackageManager
 from tests.helpers.lock import ALL_PINS, make_lock
 
 _LINE = re.compile(r"^(?P<req>\S+) --hash=sha256:(?P<sha>[0-9a-f]{64})$")
@@ -91,7 +91,9 @@ def test_requirements_header_names_target_image_and_combination() -> None:
 
 @pytest.mark.parametrize("profile", ["debian-slim", "alpine"])
 def test_pylock_validates_and_round_trips(profile: str) -> None:
-    lock = make_lock(profile=profile, manager="apk" if profile == "alpine" else "apt")
+    lock = make_lock(
+        profile=profile, manager=PackageManager.APK if profile == "alpine" else PackageManager.APT
+    )
     text = render_pylock(lock)
     data = tomllib.loads(text)
     pylock = Pylock.from_dict(data)
@@ -126,7 +128,9 @@ def test_pylock_validates_and_round_trips(profile: str) -> None:
 
 @pytest.mark.parametrize("profile", ["debian-slim", "alpine"])
 def test_pylock_selects_exactly_the_pinned_files_on_the_target(profile: str) -> None:
-    lock = make_lock(profile=profile, manager="apk" if profile == "alpine" else "apt")
+    lock = make_lock(
+        profile=profile, manager=PackageManager.APK if profile == "alpine" else PackageManager.APT
+    )
     pylock = Pylock.from_dict(tomllib.loads(render_pylock(lock)))
     env = lock.target.marker_environment()
     chosen = {}
@@ -149,7 +153,7 @@ def test_pylock_environment_is_the_target_only() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.sampled_from(ALL_PINS), min_size=1, unique_by=lambda p: p.name),
-    st.sampled_from([None, "apt", "apk"]),
+    st.sampled_from([None, PackageManager.APT, PackageManager.APK, PackageManager.DNF]),
 )
 def test_any_combination_locks_to_valid_files(
     chosen: list[Pin], manager: PackageManager | None
@@ -174,8 +178,11 @@ def test_system_packages_need_a_package_manager() -> None:
 
 
 def test_unknown_package_manager_is_refused() -> None:
-    with pytest.raises(LockError, match="unknown package manager"):
-        make_lock(manager="dnf")  # type: ignore[arg-type]
+    data = make_lock(manager=PackageManager.DNF).to_json()
+    assert data["package_manager"] == "dnf"
+    assert LockInput.from_json(data).package_manager is PackageManager.DNF
+    with pytest.raises(LockError, match="unknown package manager 'pacman'"):
+        LockInput.from_json({**data, "package_manager": "pacman"})
 
 
 def test_source_builds_default_to_the_sdist_pins_and_must_match_them() -> None:
@@ -184,7 +191,10 @@ def test_source_builds_default_to_the_sdist_pins_and_must_match_them() -> None:
     numpy = lock.combo.pin("numpy")
     with pytest.raises(LockError, match="sdist pins"):
         LockInput(
-            target=lock.target, combo=lock.combo, package_manager="apt", source_builds=(numpy,)
+            target=lock.target,
+            combo=lock.combo,
+            package_manager=PackageManager.APT,
+            source_builds=(numpy,),
         )
 
 
@@ -194,7 +204,7 @@ def test_system_packages_are_deduplicated_and_sorted() -> None:
 
 
 def test_lock_input_round_trips_through_json() -> None:
-    lock = make_lock(profile="alpine", manager="apk", system=("libgomp",))
+    lock = make_lock(profile="alpine", manager=PackageManager.APK, system=("libgomp",))
     again = LockInput.from_json(json.loads(json.dumps(lock.to_json())))
     assert again == lock
     assert again.target.tags == lock.target.tags
@@ -204,12 +214,12 @@ def test_lock_input_round_trips_through_json() -> None:
 def test_from_result_takes_the_packages_the_harness_added() -> None:
     lock = make_lock(sdist=False, system=())
     passed = ComboResult(combo=lock.combo, verdict=Verdict.PASS, added_system_deps=("libgomp1",))
-    made = LockInput.from_result(lock.target, passed, package_manager="apt")
+    made = LockInput.from_result(lock.target, passed, package_manager=PackageManager.APT)
     assert made.system_packages == ("libgomp1",)
     assert made.combo == lock.combo
     failed = ComboResult(combo=lock.combo, verdict=Verdict.IMPORT_ERROR, system_deps=("x",))
     with pytest.raises(LockError, match="did not pass"):
-        LockInput.from_result(lock.target, failed, package_manager="apt")
+        LockInput.from_result(lock.target, failed, package_manager=PackageManager.APT)
 
 
 def test_prune_of() -> None:

@@ -23,7 +23,7 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
-from compat.targets.target import Target
+from compat.targets.target import PackageManager, Target
 from compat.workflows.nightly import (
     BaseOutcome,
     LockChanged,
@@ -236,7 +236,9 @@ def test_lock_changes_when_the_best_known_good_combination_differs(tmp_path: Pat
     lock_dir = tmp_path / "lock" / SCOPE
     assert lock_changed(lock_dir, first)  # nothing committed yet
     assert not lock_changed(lock_dir, None)  # nothing to write
-    write_lock(LockInput(target=src.target, combo=first, package_manager="apt"), lock_dir)
+    write_lock(
+        LockInput(target=src.target, combo=first, package_manager=PackageManager.APT), lock_dir
+    )
     assert not lock_changed(lock_dir, first)
     same_files = Combo(target="reprobed|x|py3.12", pins=first.pins, requested=first.requested)
     assert not lock_changed(lock_dir, same_files)
@@ -310,7 +312,7 @@ def night(
 
 def commit_lock(store: Store, lock_dir: Path) -> Combo:
     best = rank_known_good(store.known_good(SCOPE)).ranked[0].combo
-    write_lock(LockInput(target=target(), combo=best, package_manager="apt"), lock_dir)
+    write_lock(LockInput(target=target(), combo=best, package_manager=PackageManager.APT), lock_dir)
     return best
 
 

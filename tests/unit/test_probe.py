@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,20 @@ from packaging.tags import Tag
 from packaging.version import Version
 
 from compat.errors import ImageUnavailable
-from compat.targets.probe import PROBE_SCRIPT, probe_image
-from compat.targets.target import Libc, Target
-from tests.unit.test_harness_container import FakeDockerContainer, FakeEngine
+from compat.harness.docker_backend import DockerRuntime
+from compat.harness.options import RunOptions
+from compat.targets.probe import PROBE_SCRIPT, host_facts, probe_image
+from compat.targets.target import Libc, PackageManager, Target
+from tests.helpers.container import FakeDockerContainer, FakeEngine
 
 FACTS = {
+    "python": "/usr/local/bin/python3",
     "python_version": "3.11.2",
+    "cache_tag": "cpython-311",
+    "magic": "a70d0d0a",
+    "compiler": None,
+    "timeout_utility": "/bin/timeout",
+    "has_python_headers": False,
     "implementation": "cpython",
     "libc": "musl",
     "libc_version": [1, 2],
@@ -70,6 +79,8 @@ def test_probe_reports_the_image_as_a_target_and_caches_it(tmp_path: Path) -> No
     kwargs = started.kwargs
     assert kwargs["network_mode"] == "none"
     assert kwargs["command"][:3] == ["python3", "-I", "-S"]
+    assert kwargs["command"][-1] == "/opt/compat-probe"  # where packaging is mounted
+    assert kwargs["user"] == "65534:65534"
     mount = kwargs["mounts"][0]
     assert mount["Target"] == "/opt/compat-probe/packaging"
     assert mount["ReadOnly"] is True
@@ -108,9 +119,11 @@ def test_probe_script_runs_on_this_python() -> None:
     import packaging
 
     parent = Path(packaging.__file__).resolve().parent.parent
-    script = PROBE_SCRIPT.replace("/opt/compat-probe", str(parent))
     out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-S", "-c", PROBE_SCRIPT, str(parent)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     facts = json.loads(out.stdout)
     assert facts["implementation"] == "cpython"
@@ -119,3 +132,29 @@ def test_probe_script_runs_on_this_python() -> None:
 
     assert facts["tags"] == [str(t) for t in sys_tags()]
     assert facts["package_manager"] in ("apk", "apt", "dnf", None)
+
+
+def test_one_probe_serves_planning_and_running(tmp_path: Path) -> None:
+    """The harness asks the same cache the planner filled: no second container."""
+    engine = ProbeEngine(json.dumps({**FACTS, "package_manager": "dnf", "compiler": "/usr/bin/cc"}))
+    target = probe_image("fedora-ish", name="f", cache_dir=tmp_path, client=engine)
+    assert target.package_manager is PackageManager.DNF
+    runtime = DockerRuntime(RunOptions(cache_dir=tmp_path), client=engine)
+    info = runtime.inspect(target)
+    assert len(engine.started) == 1
+    assert info.package_manager is PackageManager.DNF
+    assert info.python == "/usr/local/bin/python3"
+    assert info.compiler == "/usr/bin/cc"
+    assert info.interpreter_key == "cpython-311-a70d0d0a"
+    assert info.libc is Libc.MUSL
+
+
+def test_host_facts_describe_this_interpreter() -> None:
+    import sys
+
+    facts = host_facts(sys.executable)
+    assert facts.python_version == Version(platform.python_version())
+    assert facts.cache_tag == sys.implementation.cache_tag
+    target = facts.target(name="host", image="host", image_id=None)
+    assert target.probed
+    assert target.tags == facts.tags

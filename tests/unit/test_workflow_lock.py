@@ -12,6 +12,7 @@ import pytest
 from compat.errors import LockError
 from compat.lock import DOCKERFILE, REQUIREMENTS
 from compat.store import Store, sqlite_url
+from compat.targets.target import PackageManager
 from compat.workflows.lock import lock_known_good
 from tests.helpers.results import DEBIAN_ID, make_combo, make_target, passed
 
@@ -26,7 +27,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         yield opened
 
 
-def _record(store: Store, package_manager: str | None) -> None:
+def _record(store: Store, package_manager: PackageManager | None) -> None:
     target = dataclasses.replace(
         make_target(IMAGE, IMAGE, DEBIAN_ID), package_manager=package_manager
     )
@@ -39,7 +40,7 @@ def _record(store: Store, package_manager: str | None) -> None:
 def test_the_recorded_package_manager_installs_the_system_packages(
     store: Store, tmp_path: Path
 ) -> None:
-    _record(store, "apt")
+    _record(store, PackageManager.APT)
     locked, result, paths = lock_known_good(store, IMAGE, tmp_path / "lock")
     assert locked.package_manager == "apt"
     assert locked.system_packages == ("libgomp1",)

@@ -6,11 +6,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from compat.targets.target import PackageManager
+
 # What a builder adds to compile an sdist, per package manager: the harness's builder
 # containers and the Dockerfiles compat writes install the same set.
-TOOLCHAIN: dict[str, tuple[str, ...]] = {
-    "apt": ("build-essential", "cmake", "ninja-build", "pkg-config", "gfortran", "libopenblas-dev"),
-    "apk": (
+TOOLCHAIN: dict[PackageManager, tuple[str, ...]] = {
+    PackageManager.APT: (
+        "build-essential",
+        "cmake",
+        "ninja-build",
+        "pkg-config",
+        "gfortran",
+        "libopenblas-dev",
+    ),
+    PackageManager.APK: (
         "build-base",
         "cmake",
         "samurai",
@@ -19,9 +28,21 @@ TOOLCHAIN: dict[str, tuple[str, ...]] = {
         "openblas-dev",
         "linux-headers",
     ),
-    "dnf": ("gcc", "gcc-c++", "gcc-gfortran", "make", "cmake", "ninja-build", "openblas-devel"),
+    PackageManager.DNF: (
+        "gcc",
+        "gcc-c++",
+        "gcc-gfortran",
+        "make",
+        "cmake",
+        "ninja-build",
+        "openblas-devel",
+    ),
 }
-PYTHON_HEADERS = {"apt": "python3-dev", "apk": "python3-dev", "dnf": "python3-devel"}
+PYTHON_HEADERS = {
+    PackageManager.APT: "python3-dev",
+    PackageManager.APK: "python3-dev",
+    PackageManager.DNF: "python3-devel",
+}
 
 # glibc: "libgomp.so.1: cannot open shared object file: No such file or directory"
 # musl:  "Error loading shared library libgomp.so.1: No such file or directory"
@@ -78,14 +99,14 @@ def missing_libraries(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def package_for(soname: str, package_manager: str | None) -> str | None:
+def package_for(soname: str, package_manager: PackageManager | None) -> str | None:
     """The distro package providing ``soname``, or None when unknown."""
     if package_manager is None:
         return None
     return _PACKAGES.get(soname.lower(), {}).get(package_manager)
 
 
-def packages_for(sonames: Iterable[str], package_manager: str | None) -> tuple[str, ...]:
+def packages_for(sonames: Iterable[str], package_manager: PackageManager | None) -> tuple[str, ...]:
     """Packages for the known sonames, deduplicated, in order."""
     out: dict[str, None] = {}
     for soname in sonames:
@@ -95,16 +116,14 @@ def packages_for(sonames: Iterable[str], package_manager: str | None) -> tuple[s
     return tuple(out)
 
 
-def install_command(package_manager: str, packages: Iterable[str]) -> str:
+def install_command(package_manager: PackageManager, packages: Iterable[str]) -> str:
     """A shell line that installs ``packages`` and leaves no package cache behind."""
     names = " ".join(sorted(set(packages)))
-    if package_manager == "apt":
+    if package_manager == PackageManager.APT:
         return (
             "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
             f"--no-install-recommends {names} && apt-get clean && rm -rf /var/lib/apt/lists/*"
         )
-    if package_manager == "apk":
+    if package_manager == PackageManager.APK:
         return f"apk add --no-cache {names}"
-    if package_manager == "dnf":
-        return f"dnf install -y {names} && dnf clean all"
-    raise ValueError(f"unknown package manager {package_manager!r}")
+    return f"dnf install -y {names} && dnf clean all"
