@@ -405,16 +405,16 @@ def nightly_base(
     new = unseen(tracked, store.seen_versions(scope))
     if not new:
         return BaseOutcome(base=scope)
-    before = [
-        k.combo for k in rank_known_good(store.known_good(scope)).ranked
-    ]  # before anything is recorded
+    # before anything is recorded
+    before = [k.combo for k in rank_known_good(store.known_good(scope)).ranked]
     control = control_combo(
         source, locked=locked_combo(lock_dir), known_good=before[0] if before else None
     )
     combos = nightly_plan(plan(), new, control)
     results = list(run(combos)) if combos else []
     found = regressions(results, before, control=control)
-    best = rank_known_good(store.known_good(scope)).best
+    # what the lock would now be: lock_known_good avoids known incompatibilities too
+    best = rank_known_good(store.known_good(scope), avoid=store.incompatibilities(scope)).best
     now_good = best.combo if best else None
     store.record_seen(scope, as_seen(tracked))
     return BaseOutcome(

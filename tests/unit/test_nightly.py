@@ -369,6 +369,27 @@ def test_a_dependency_release_that_breaks_known_good_combinations_is_reported(
         NightlyOutcome(bases=(outcome,)).raise_for_status()
 
 
+def test_a_best_that_holds_a_known_incompatibility_does_not_move_the_lock(
+    store: Store, tmp_path: Path
+) -> None:
+    lock_dir = tmp_path / "lock" / SCOPE
+    night(store, lock_dir, source(("pandas", "3.1.1")))
+    locked = commit_lock(store, lock_dir)
+    # bisection blamed pandas 3.1.1 on this base; tonight its combinations pass anyway
+    store.record_incompatibility(
+        base=SCOPE,
+        image_id=None,
+        packages={PANDAS: "3.1.1"},
+        verdict=Verdict.IMPORT_ERROR,
+        explanation="found by bisection",
+    )
+    outcome, run = night(store, lock_dir, source())
+    (combos,) = run.calls
+    assert any(c.version_of("pandas") == Version("3.1.1") for c in combos)
+    assert not outcome.lock_changed  # lock would pick the committed combination again
+    assert locked.version_of("pandas") == Version("3.1.0")
+
+
 def test_an_interrupted_night_is_done_again(store: Store, tmp_path: Path) -> None:
     def interrupted(combos: list[Combo]) -> list[ComboResult]:
         raise KeyboardInterrupt
