@@ -26,6 +26,12 @@ class Reporter:
     def plan_finished(self) -> None:
         """Planning ended, with a plan or an error."""
 
+    def image_build_started(self, tag: str) -> None:
+        """An image is being built and smoke-tested as ``tag`` (minutes, no progress)."""
+
+    def image_build_finished(self) -> None:
+        """The image build ended, with an image or an error."""
+
     def run_started(self, total: int) -> None:
         """``total`` combinations are about to run."""
 

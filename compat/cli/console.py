@@ -85,10 +85,23 @@ class ConsoleReporter(Reporter):
         self.console.print(message, style="yellow")
 
     def plan_started(self, matrix: str, target: str) -> None:
-        self._status = self.console.status(f"planning {matrix} for {target}…")
-        self._status.start()
+        self._spin(f"planning {matrix} for {target}…")
 
     def plan_finished(self) -> None:
+        self._stop_spinning()
+
+    def image_build_started(self, tag: str) -> None:
+        self._spin(f"building {tag} and running the smoke suite in it…")
+
+    def image_build_finished(self) -> None:
+        self._stop_spinning()
+
+    def _spin(self, text: str) -> None:
+        self._stop_spinning()
+        self._status = self.console.status(text)
+        self._status.start()
+
+    def _stop_spinning(self) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None

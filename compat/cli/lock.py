@@ -10,13 +10,10 @@ from pathlib import Path
 
 import click
 
-from compat.cli.console import err, out
+from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import Settings, lock_as_of_option, open_index, parse_pins, scope
-from compat.errors import IncompatibleFound
-from compat.image import build_image
 from compat.index.asof import AsOfIndex
-from compat.lock import read_lock
-from compat.workflows.lock import lock_dir_for, lock_known_good
+from compat.workflows.lock import build_locked_image, lock_dir_for, lock_known_good
 
 
 @click.command()
@@ -109,22 +106,16 @@ def image(
         lock_dir = lock_dir_for(where)
         with settings.reader() as store:
             lock_known_good(store, where, lock_dir, prune=prune)
-    locked, _ = read_lock(lock_dir)
-    name = (base or locked.target.name).replace("/", "-").replace(":", "-")
-    tag = tag or f"compat/{name}:{locked.combo.id}"
-    with err.status(f"building {tag} and running the smoke suite in it…"):
-        built = build_image(
-            lock_dir, tag=tag, wheelhouse=settings.cache_dir, network=settings.network
-        )
-    with settings.store() as store:
-        store.record_image(
-            base=locked.target.name,
-            image=tag,
-            image_id=built.image_id,
-            total_size=built.size,
-            added_size=built.added_size,
-            lock_hash=locked.combo.id,
-        )
+    outcome = build_locked_image(
+        lock_dir,
+        open_store=settings.store,
+        name=base,
+        tag=tag,
+        cache_dir=settings.cache_dir,
+        network=settings.network,
+        reporter=ConsoleReporter(),
+    )
+    built, locked, tag = outcome.report, outcome.locked, outcome.tag
     if as_json:
         click.echo(json.dumps(built.to_json(), indent=2))
     else:
@@ -135,5 +126,4 @@ def image(
             f"image {built.size / 1e6:.1f} MB; the stack adds {built.added_size / 1e6:.1f} MB "
             f"over {locked.target.image} ({built.base_size / 1e6:.1f} MB)"
         )
-    if not built.ok:
-        raise IncompatibleFound(f"the smoke suite failed in {tag}: {built.error}")
+    outcome.raise_for_status()

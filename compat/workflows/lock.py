@@ -1,17 +1,23 @@
 """Lock the best known-good combination of a base: pick it from the results
-database (avoiding recorded incompatibilities) and write its lockfiles."""
+database (avoiding recorded incompatibilities) and write its lockfiles; build the
+image a lock directory describes, smoke-test and measure it, and record its size."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from compat.errors import NothingKnownGood
-from compat.lock import LockInput, write_lock
+from compat.errors import IncompatibleFound, NothingKnownGood
+from compat.image import ImageReport, build_image
+from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.select import rank_known_good
 from compat.model import Combo, ComboResult
+from compat.reporter import Reporter
+from compat.settings import NetworkSettings
 from compat.store import Incompatibility, Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import PackageManager, Target
@@ -94,4 +100,58 @@ def lock_known_good(
     return locked, result, write_lock(locked, directory, prune=prune)
 
 
-__all__ = ["lock_dir_for", "lock_known_good", "package_manager_of", "pick_known_good"]
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockedImage:
+    """The image built from a lock directory: what was locked, its tag, and what the
+    smoke suite and the measurements found."""
+
+    locked: LockInput
+    tag: str
+    report: ImageReport
+
+    def raise_for_status(self) -> None:
+        """A locked environment whose image fails its smoke suite is an incompatibility."""
+        if not self.report.ok:
+            raise IncompatibleFound(f"the smoke suite failed in {self.tag}: {self.report.error}")
+
+
+def build_locked_image(
+    lock_dir: Path,
+    *,
+    open_store: Callable[[], AbstractContextManager[Store]],
+    name: str | None,
+    tag: str | None,
+    cache_dir: Path,
+    network: NetworkSettings,
+    reporter: Reporter,
+) -> LockedImage:
+    """Build ``lock_dir`` as ``tag`` (default ``compat/<name>:<combination>``), run the
+    smoke suite in it, and record its size and the size the stack adds over its base."""
+    locked, _ = read_lock(lock_dir)
+    safe = (name or locked.target.name).replace("/", "-").replace(":", "-")
+    tag = tag or f"compat/{safe}:{locked.combo.id}"
+    reporter.image_build_started(tag)
+    try:
+        built = build_image(lock_dir, tag=tag, wheelhouse=cache_dir, network=network)
+    finally:
+        reporter.image_build_finished()
+    with open_store() as store:
+        store.record_image(
+            base=locked.target.name,
+            image=tag,
+            image_id=built.image_id,
+            total_size=built.size,
+            added_size=built.added_size,
+            lock_hash=locked.combo.id,
+        )
+    return LockedImage(locked=locked, tag=tag, report=built)
+
+
+__all__ = [
+    "LockedImage",
+    "build_locked_image",
+    "lock_dir_for",
+    "lock_known_good",
+    "package_manager_of",
+    "pick_known_good",
+]

@@ -25,6 +25,12 @@ class RecordingReporter(Reporter):
     def plan_finished(self) -> None:
         self.events.append("plan_finished")
 
+    def image_build_started(self, tag: str) -> None:
+        self.events.append("image_build_started")
+
+    def image_build_finished(self) -> None:
+        self.events.append("image_build_finished")
+
     def run_started(self, total: int) -> None:
         self.events.append(f"run_started {total}")
 
