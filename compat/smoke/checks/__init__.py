@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
+import os
 import re
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +26,18 @@ from typing import Any
 from .. import dists, versions
 from ..isolate import Skip
 
-__all__ = ["Check", "Skip", "builtin_checks", "check", "installed", "mod", "version"]
+__all__ = [
+    "Check",
+    "Skip",
+    "breaks_stack",
+    "builtin_checks",
+    "check",
+    "installed",
+    "mod",
+    "raised_in",
+    "render",
+    "version",
+]
 
 # The order checks run in: single packages first, so that a failure of a base
 # library is seen before the cross-package failures it causes.
@@ -33,10 +47,13 @@ MODULES = (
     "matplotlib_core",
     "pandas_numpy",
     "pandas_matplotlib",
+    "pandas_scipy",
     "sklearn_scipy",
     "sklearn_pandas",
     "sklearn_estimators",
+    "sklearn_matplotlib",
     "lightgbm_core",
+    "lightgbm_partners",
 )
 
 CheckFunc = Callable[[], None]
@@ -153,3 +170,59 @@ def close(actual: Any, expected: Any, tol: float = 1e-6) -> bool:
     """Element-wise closeness of numbers or arrays (relative and absolute ``tol``)."""
     np = mod("numpy")
     return bool(np.allclose(actual, expected, rtol=tol, atol=tol))
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def render(figure: Any, dpi: int = 30) -> None:
+    """Draw a matplotlib figure to PNG and to SVG and check both came out whole."""
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=dpi)
+    assert png.getvalue().startswith(PNG_MAGIC)
+    svg = io.BytesIO()
+    figure.savefig(svg, format="svg")
+    assert svg.getvalue().rstrip().endswith(b"</svg>")
+
+
+def raised_in(exc: BaseException) -> str | None:
+    """The installed top-level package whose code raised ``exc`` (its innermost
+    frame under site-packages), or None."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        parts = frame.filename.replace(os.sep, "/").split("/")
+        for marker in ("site-packages", "dist-packages"):
+            if marker in parts[:-1]:
+                return parts[parts.index(marker) + 1].split(".")[0]
+    return None
+
+
+def breaks_stack(
+    exc: BaseException,
+    *,
+    partners: tuple[str, ...],
+    named: tuple[str, ...] = (),
+    sparse_input: bool = False,
+) -> bool:
+    """Whether an exception out of a sweep over a package's own registry (every
+    estimator, plot kind, window type...) is a break of the stack rather than
+    the package refusing input it documents it refuses.
+
+    A break: a wrong result (AssertionError), any exception but ValueError, and
+    a ValueError raised inside one of ``partners`` (the package handed a partner
+    what the partner no longer takes) or whose message names one of ``named``
+    (the package saying the installed partner lacks what it needs). Not a
+    break: a ValueError of the package's own validation, a singular matrix, a
+    NotImplementedError, and sparse input refused."""
+    np = mod("numpy")
+    message = str(exc).lower()
+    if isinstance(exc, AssertionError):
+        return True
+    if sparse_input and ("sparse" in message or "dense" in message):
+        return False
+    if isinstance(exc, (np.linalg.LinAlgError, NotImplementedError)):
+        return False
+    if not isinstance(exc, ValueError):
+        return True
+    if any(name.lower() in message for name in named):
+        return True
+    return raised_in(exc) in partners

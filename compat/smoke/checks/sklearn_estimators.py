@@ -17,7 +17,6 @@ scikit-learn handed it) or naming SciPy, and wrong shapes or labels out.
 from __future__ import annotations
 
 import inspect
-import os
 import time
 import traceback
 import warnings
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import isolate
-from . import check, mod
+from . import breaks_stack, check, mod
 from .shims import estimator_requirements, is_outlier_detector
 
 VALID = {"scikit-learn": ">=1.0", "scipy": ">=1.6"}
@@ -69,34 +68,10 @@ def data() -> dict[str, Any]:
     }
 
 
-def _site_of(filename: str) -> str | None:
-    """The top-level package a file belongs to, when it is under site-packages."""
-    parts = filename.replace(os.sep, "/").split("/")
-    for marker in ("site-packages", "dist-packages"):
-        if marker in parts:
-            at = parts.index(marker)
-            return parts[at + 1] if at + 1 < len(parts) else None
-    return None
-
-
 def counts_as_break(exc: BaseException, *, sparse_input: bool) -> bool:
     """Whether an estimator's exception is a break of the stack (see the module
     docstring) rather than the estimator refusing input it documents it refuses."""
-    np = mod("numpy")
-    message = str(exc).lower()
-    if sparse_input and ("sparse" in message or "dense" in message):
-        return False  # the estimator does not take sparse input after all
-    if isinstance(exc, np.linalg.LinAlgError):
-        return False  # a singular system on tiny random data
-    if isinstance(exc, NotImplementedError):
-        return False  # a documented gap (e.g. a solver without sparse support)
-    if not isinstance(exc, ValueError):
-        return True
-    if "scipy" in message:
-        return True  # scikit-learn saying the installed SciPy lacks what it needs
-    frames = traceback.extract_tb(exc.__traceback__)
-    innermost = next((_site_of(f.filename) for f in reversed(frames) if _site_of(f.filename)), None)
-    return innermost in PARTNERS
+    return breaks_stack(exc, partners=PARTNERS, named=("scipy",), sparse_input=sparse_input)
 
 
 def inner_estimator(kind: str) -> Any:
