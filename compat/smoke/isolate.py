@@ -96,7 +96,7 @@ _CHECKS_DIR = str(_HERE / "checks") + os.sep
 
 # TypeErrors of a call whose arguments do not bind to the callee's signature:
 # the callee never ran, so the caller asked for an API that is not there.
-_SIGNATURE_MISMATCH = re.compile(
+SIGNATURE_MISMATCH = re.compile(
     r"unexpected keyword argument"
     r"|missing \d+ required (positional|keyword-only) arguments?"
     r"|takes (from \d+ to )?\d+ positional arguments? but \d+ (was|were) given"
@@ -138,7 +138,7 @@ def is_check_defect(exc: BaseException) -> bool:
     in the check's own frame. A defect of the check, not an incompatibility; an
     error raised inside the libraries (one calling the other wrongly) is not one."""
     if isinstance(exc, TypeError):
-        if not _SIGNATURE_MISMATCH.search(str(exc)):
+        if not SIGNATURE_MISMATCH.search(str(exc)):
             return False
     elif not isinstance(exc, (AttributeError, ImportError)):
         return False

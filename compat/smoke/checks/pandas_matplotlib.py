@@ -3,10 +3,15 @@ against matplotlib internals that break when the two drift apart."""
 
 from __future__ import annotations
 
+import functools
 import io
+import traceback
+import warnings
+from collections.abc import Callable
 from typing import Any
 
-from . import check, close, mod
+from .. import isolate
+from . import check, close, mod, raised_in
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -116,3 +121,127 @@ def check_time_series_plots() -> None:
         assert len(area.collections) == 2
     finally:
         plt.close("all")
+
+
+# What pandas enumerates as plot kinds (PlotAccessor._all_kinds), for releases
+# that predate the attribute.
+PLOT_KINDS = ("line", "bar", "barh", "kde", "density", "area", "hist", "box", "pie")
+PLOT_KINDS_XY = ("scatter", "hexbin")
+
+
+def plot_kinds() -> tuple[str, ...]:
+    core = mod("pandas.plotting._core")
+    accessor = getattr(core, "PlotAccessor", None)
+    return tuple(getattr(accessor, "_all_kinds", PLOT_KINDS + PLOT_KINDS_XY))
+
+
+def plot_breaks(exc: BaseException) -> bool:
+    """A plotting failure that is a break of pandas with matplotlib: a wrong result,
+    anything raised inside matplotlib, or pandas calling it with what it no
+    longer has (a missing attribute or import, arguments that do not bind).
+    pandas refusing an option for a kind (its own ValueError/TypeError) is not."""
+    if isinstance(exc, AssertionError) or raised_in(exc) == "matplotlib":
+        return True
+    if isinstance(exc, (AttributeError, ImportError, KeyError, IndexError, NameError)):
+        return True
+    if isinstance(exc, TypeError):
+        return bool(isolate.SIGNATURE_MISMATCH.search(str(exc)))
+    return False
+
+
+def _kind_arguments(kind: str) -> dict[str, Any]:
+    if kind in ("scatter", "hexbin"):
+        return {"x": "a", "y": "b", "gridsize": 4} if kind == "hexbin" else {"x": "a", "y": "b"}
+    if kind == "pie":
+        return {"y": "a"}
+    return {}
+
+
+@check("pandas", "matplotlib", valid={"pandas": ">=1.3", "matplotlib": ">=3.3"})
+def check_plot_kinds_options() -> None:
+    """Every DataFrame.plot kind pandas lists, crossed with the options that reach into
+    matplotlib (legend onto existing axes, colormap, log axes, secondary_y, subplots
+    with a layout, table), Series.plot too; rendered to PNG and SVG."""
+    np = mod("numpy")
+    pd = mod("pandas")
+    plt = mod("matplotlib.pyplot")
+    frame = pd.DataFrame(
+        {
+            "a": np.arange(1.0, 9.0),
+            "b": np.arange(8.0, 0.0, -1) ** 1.5,
+            "c": np.array([2.0, 3.0, 1.0, 4.0, 2.5, 3.5, 1.5, 2.0]),
+        },
+        index=pd.RangeIndex(1, 9),
+    )
+    # Options combined onto few axes: drawing, not plotting, is what costs time.
+    options: dict[str, dict[str, Any]] = {
+        "default": {},
+        "legend onto existing axes, colormap, logy": {
+            "legend": True,
+            "colormap": "viridis",
+            "logy": True,
+        },
+        "secondary_y": {"secondary_y": ["b"]},
+    }
+    broken: list[str] = []
+    drawn = 0
+
+    def attempt(what: str, action: Callable[[], None]) -> None:
+        nonlocal drawn
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                action()
+            drawn += 1
+        except Exception as exc:
+            if plot_breaks(exc):
+                print(f"--- {what} ---")
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+                broken.append(f"{what}: {isolate.describe_exception(exc)}")
+
+    def save(figure: Any, fmt: str, dpi: int = 20) -> None:
+        out = io.BytesIO()
+        figure.savefig(out, format=fmt, dpi=dpi)
+        assert len(out.getvalue()) > 500, fmt
+
+    for kind in plot_kinds():
+        fig, axes = plt.subplots(1, len(options), figsize=(6, 2))
+        try:
+            axes[1].plot([1, 8], [1, 8], label="already there")
+            axes[1].legend()
+            for ax, (option, extra) in zip(axes, options.items(), strict=True):
+
+                def plot_on(ax: Any = ax, extra: dict[str, Any] = extra, kind: str = kind) -> None:
+                    arguments = _kind_arguments(kind)
+                    assert frame.plot(kind=kind, ax=ax, **arguments, **extra) is not None
+
+                attempt(f"DataFrame.plot(kind={kind!r}, {option})", plot_on)
+            attempt(f"PNG of kind={kind!r}", functools.partial(save, fig, "png"))
+        finally:
+            plt.close(fig)
+
+        def subplots(kind: str = kind) -> None:
+            if kind in PLOT_KINDS_XY:  # one pair of columns: nothing to lay out
+                ax = frame.plot(kind=kind, figsize=(2, 2), **_kind_arguments(kind))
+                save(ax.figure, "svg")
+                return
+            grid = np.asarray(frame.plot(kind=kind, subplots=True, layout=(2, 2), figsize=(3, 3)))
+            assert grid.size >= 3, grid.shape  # a (2, 2) grid; box plots give one per column
+            save(grid.ravel()[0].figure, "svg")
+
+        attempt(f"DataFrame.plot(kind={kind!r}, subplots=True, layout=(2, 2)), SVG", subplots)
+        if kind not in PLOT_KINDS_XY:
+            attempt(f"Series.plot(kind={kind!r})", functools.partial(frame["a"].plot, kind=kind))
+        plt.close("all")
+
+    def table() -> None:
+        ax = frame.plot(table=True, figsize=(4, 4))
+        assert ax.tables, "no table"
+        save(ax.figure, "png", dpi=50)  # a table's fonts shrink to fit: too few dots fail
+
+    attempt("DataFrame.plot(table=True)", table)
+    plt.close("all")
+    print(f"{drawn} plots and renders done; {len(broken)} broken")
+    if broken:
+        raise AssertionError(f"{len(broken)} plots broke: " + "; ".join(broken))
+    assert drawn >= 20, drawn
