@@ -7,7 +7,9 @@ combinations inside a recorded run, each result stored as it lands.
 
 - ``scan``: plan, shard, skip what is done, run, record, summarise (and JUnit XML)
 - ``check``: one explicit set of pins
-- ``lock``: the best known-good combination of a base, written as lockfiles
+- ``lock``: the best known-good combination of a base, written as lockfiles; the
+  image of a lock directory, built, smoke-tested, measured and recorded
 - ``nightly``: only what the index published since the last night
 - ``bisect``: the smallest set of package changes that explains a failure
+- ``deep``: the deep tier (dependents' own tests, against a baseline) for passing results
 """
