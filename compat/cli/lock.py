@@ -13,6 +13,7 @@ import click
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import Settings, lock_as_of_option, open_index, parse_pins, scope
 from compat.index.asof import AsOfIndex
+from compat.lock.requirements import lock_notes
 from compat.workflows.lock import build_locked_image, lock_dir_for, lock_known_good
 
 
@@ -73,6 +74,8 @@ def lock(
     )
     if result.added_system_deps:
         out.print(f"system packages: {', '.join(result.added_system_deps)}")
+    for note in lock_notes(locked):
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
     for path in paths:
         out.print(f"  wrote {path}", highlight=False)
 
@@ -126,4 +129,6 @@ def image(
             f"image {built.size / 1e6:.1f} MB; the stack adds {built.added_size / 1e6:.1f} MB "
             f"over {locked.target.image} ({built.base_size / 1e6:.1f} MB)"
         )
+        for note in lock_notes(locked):
+            out.print(f"[yellow]note:[/] {note}", highlight=False)
     outcome.raise_for_status()

@@ -29,7 +29,7 @@ from compat.harness.installs import InstallStore
 from compat.harness.options import RunOptions
 from compat.harness.runtime import ImageInfo, Runtime
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
-from compat.harness.wheelhouse import FileRef, Wheelhouse
+from compat.harness.wheelhouse import FileRef, Wheelhouse, stored_path
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.targets.target import Target
 
@@ -77,6 +77,31 @@ class BuildRecord:
             toolchain=str(data.get("toolchain") or ""),
             notes=tuple(str(n) for n in data.get("notes") or ()),  # type: ignore[attr-defined]
         )
+
+
+def build_record_path(cache_dir: Path, sdist_sha256: str, image: str, tool_key: str) -> Path:
+    """Where the outcome of building one sdist for one image with one toolchain is kept
+    (its whole log beside it, as .log)."""
+    image_key = image.replace(":", "_").replace("/", "_")
+    return cache_dir / "builds" / sdist_sha256 / f"{image_key}-{tool_key}.json"
+
+
+def built_wheel(cache_dir: Path, sdist_sha256: str, image_id: str) -> Path | None:
+    """The wheel a scan built from this sdist on this image (any toolchain), if it is
+    still in the wheelhouse: what was tested, ready to ship."""
+    image_key = image_id.replace(":", "_").replace("/", "_")
+    for path in sorted(
+        build_record_path(cache_dir, sdist_sha256, image_id, "*").parent.glob(f"{image_key}-*.json")
+    ):
+        try:
+            record = BuildRecord.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError):
+            continue
+        if record.ok and record.wheel_sha256 and record.wheel_filename:
+            wheel = stored_path(cache_dir, record.wheel_sha256, record.wheel_filename)
+            if wheel.is_file():
+                return wheel
+    return None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -241,7 +266,6 @@ class Pipeline:
         self._client = client
         self._owns_client = client is None
         self.store = InstallStore(options.cache_dir)
-        self._builds_dir = options.cache_dir / "builds"
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:
@@ -281,8 +305,9 @@ class Pipeline:
         cached (it says nothing about the package)."""
         toolchain = self.runtime.toolchain(info)
         tool_key = toolchain_key(toolchain, info.package_manager)
-        image = (info.image_id or info.interpreter_key).replace(":", "_").replace("/", "_")
-        cached = self._builds_dir / pin.sha256 / f"{image}-{tool_key}.json"
+        cached = build_record_path(
+            self.options.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
+        )
         if cached.is_file() and not self.options.rebuild:
             record = BuildRecord.from_json(json.loads(cached.read_text()))
             if not record.ok or (

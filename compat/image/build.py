@@ -17,17 +17,18 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from compat.effects.container import Engine, EngineImages, build, connect, image_id
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
+from compat.harness.pipeline import built_wheel
 from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
 from compat.image.report import ImageReport, count_checks
 from compat.image.smoke import run_smoke
 from compat.lock import REQUIREMENTS, VENV, FileSource, LockInput, read_lock, render_dockerfile
-from compat.lock.dockerfile import CONTEXT_FILES
+from compat.lock.dockerfile import CONTEXT_FILES, PREBUILT
 from compat.model import Pin
 from compat.settings import NetworkSettings
 
@@ -48,6 +49,15 @@ def _place(source: Path, dest: Path) -> None:
         shutil.copyfile(source, dest)
 
 
+def prebuilt_wheels(wheelhouse: Path, lock: LockInput, base_id: str) -> list[Path] | None:
+    """The wheels a scan built from every one of the lock's sdists on this very base
+    image (by image ID), or None when some sdist was not built there: then the image's
+    builder stage compiles them all."""
+    found = [built_wheel(wheelhouse, pin.sha256, base_id) for pin in lock.source_builds]
+    wheels = [w for w in found if w is not None]
+    return wheels if wheels and len(wheels) == len(found) else None
+
+
 def prepare_context(
     lock_dir: Path,
     lock: LockInput,
@@ -55,9 +65,11 @@ def prepare_context(
     *,
     dockerfile: str,
     wheelhouse: Path | None,
+    prebuilt: Sequence[Path] = (),
 ) -> Path:
     """A build context in ``dest``: the Dockerfile, the lock's requirements.txt and,
-    with a wheelhouse, every pinned file under dist/."""
+    with a wheelhouse, every pinned file under dist/ (and ``prebuilt`` wheels under
+    dist/built/)."""
     requirements = lock_dir / REQUIREMENTS
     if not requirements.is_file():
         raise HarnessError(f"{lock_dir} holds no {REQUIREMENTS}: write the lock again")
@@ -72,6 +84,10 @@ def prepare_context(
             raise WheelhouseIncomplete(wheelhouse, missing)
         for pin in lock.combo.pins:
             _place(stored_file(wheelhouse, pin), files / pin.filename)
+        if prebuilt:
+            (files / PREBUILT).mkdir()
+            for wheel in prebuilt:
+                _place(wheel, files / PREBUILT / wheel.name)
     return dest
 
 
@@ -155,17 +171,24 @@ def build_image(
     if client is None:
         client = connect(timeout=3600)  # one build step may print nothing for long
     base_id = image_id(client, base)
+    prebuilt = prebuilt_wheels(wheelhouse, lock, base_id) if wheelhouse is not None else None
     dockerfile = render_dockerfile(
         lock,
         prune=prune,
         source=FileSource.CONTEXT if wheelhouse is not None else FileSource.INDEX,
         buildkit=False,
         base_image=base,
+        prebuilt=bool(prebuilt),
     )
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
         context = prepare_context(
-            lock_dir, lock, Path(tmp), dockerfile=dockerfile, wheelhouse=wheelhouse
+            lock_dir,
+            lock,
+            Path(tmp),
+            dockerfile=dockerfile,
+            wheelhouse=wheelhouse,
+            prebuilt=prebuilt or (),
         )
         log.info("building %s on %s", tag, base)
         try:

@@ -40,6 +40,7 @@ APP_UID = 10001
 CA_SECRET = "ca"
 CA_PATH = f"/run/secrets/{CA_SECRET}"
 CONTEXT_FILES = "dist"  # directory of the build context holding the pinned files
+PREBUILT = "built"  # under CONTEXT_FILES: wheels a scan built from the lock's sdists
 # The PyPI toolchain of a builder stage on a base without a package manager.
 TOOLCHAIN_VENV = "/opt/compat-toolchain"
 TOOLCHAIN_BIN = f"{TOOLCHAIN_VENV}/wrappers"
@@ -109,9 +110,12 @@ def _pypi_toolchain(*, buildkit: bool) -> str:
     return _run(commands, mount=f"--mount=type=secret,id={CA_SECRET}" if buildkit else None)
 
 
-def _build_sdists(lock: LockInput, local: str) -> list[str]:
-    """Commands building each sdist of ``lock`` into {WORK}/built, hash-checked."""
+def _build_sdists(lock: LockInput, local: str, *, prebuilt: bool) -> list[str]:
+    """Commands building each sdist of ``lock`` into {WORK}/built, hash-checked; with
+    ``prebuilt``, taking the wheels the scan built (and tested) from the context."""
     pip = f"{VENV}/bin/python -m pip"
+    if prebuilt:
+        return [f"cp -r {WORK}/{CONTEXT_FILES}/{PREBUILT} {WORK}/built"]
     if lock.package_manager is None:
         # the PyPI toolchain: one pip run per sdist, each with its own settings (meson
         # rejects cmake's and the other way round); its pip is recent, the base's may not be
@@ -190,7 +194,9 @@ def _prune(lock: LockInput, prune: Prune) -> list[str]:
     return commands
 
 
-def _install(lock: LockInput, prune: Prune, *, source: FileSource, buildkit: bool) -> str:
+def _install(
+    lock: LockInput, prune: Prune, *, source: FileSource, buildkit: bool, prebuilt: bool = False
+) -> str:
     """The RUN that creates, fills and prunes the venv."""
     pip = f"{VENV}/bin/python -m pip"
     compile_flag = " --no-compile" if prune.bytecode else ""
@@ -203,7 +209,7 @@ def _install(lock: LockInput, prune: Prune, *, source: FileSource, buildkit: boo
     commands.append(f"python3 -m venv {VENV}")
     if lock.source_builds:
         commands += [
-            *_build_sdists(lock, local),
+            *_build_sdists(lock, local, prebuilt=prebuilt),
             # built wheels have no hash known ahead: installed from the builder's own dir
             f"{pip} install {_PIP_QUIET} --no-index --no-deps{compile_flag} {WORK}/built/*.whl",
         ]
@@ -225,9 +231,12 @@ def render_dockerfile(
     source: FileSource = FileSource.INDEX,
     buildkit: bool = True,
     base_image: str | None = None,
+    prebuilt: bool = False,
 ) -> str:
     """The Dockerfile for ``lock``, built from a context holding requirements.txt (and,
-    with ``source=CONTEXT``, every pinned file under dist/).
+    with ``source=CONTEXT``, every pinned file under dist/; with ``prebuilt`` too, the
+    wheels a scan built from the sdists on this base under dist/built/, so the builder
+    stage installs what was tested instead of compiling again).
 
     Multi-stage when the lock has source builds (the builder stage carries the
     toolchain) or when the files come from the context (so they stay out of the
@@ -253,11 +262,16 @@ def render_dockerfile(
     copy_in = [f"COPY requirements.txt {WORK}/requirements.txt"]
     if source is FileSource.CONTEXT:
         copy_in.append(f"COPY {CONTEXT_FILES}/ {WORK}/{CONTEXT_FILES}/")
-    install = _install(lock, how, source=source, buildkit=buildkit)
+    if prebuilt and source is not FileSource.CONTEXT:
+        raise ValueError("prebuilt wheels come in the build context: source=CONTEXT")
+    install = _install(lock, how, source=source, buildkit=buildkit, prebuilt=prebuilt)
 
     if staged:
         out += [f"FROM {base} AS build", "USER root"]
-        if lock.source_builds:
+        if lock.source_builds and prebuilt:
+            names = ", ".join(p.name for p in lock.source_builds)
+            out.append(f"# {names}: the wheels the scan built from their sdists on this base")
+        elif lock.source_builds:
             if manager is None:
                 out.append(
                     "# no package manager: the compiler (zig) and build tools come from PyPI"

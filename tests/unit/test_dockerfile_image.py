@@ -4,6 +4,7 @@ added over a base, the builder stages found in a build log, the smoke command.""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import pytest
 from docker.errors import APIError
 
 from compat.errors import HarnessError, WheelhouseIncomplete
+from compat.harness.pipeline import BuildRecord, build_record_path
+from compat.harness.wheelhouse import stored_path
 from compat.image import ImageReport, Layer, measure, prepare_context, stored_file
-from compat.image.build import remove_stage_images, stage_images
+from compat.image.build import prebuilt_wheels, remove_stage_images, stage_images
 from compat.image.report import count_checks
 from compat.image.smoke import smoke_argv
-from compat.lock import REQUIREMENTS, write_lock
+from compat.lock import REQUIREMENTS, FileSource, render_dockerfile, write_lock
 from compat.model import CheckResult, CheckVerdict, Verdict
 from tests.helpers.lock import make_lock
 
@@ -218,3 +221,54 @@ def test_report_counts_every_verdict_and_serialises() -> None:
     assert data["layers"] == [{"created_by": "x", "size": 2}]
     assert not dataclasses.replace(report, verdict=None).ok
     assert not dataclasses.replace(report, verdict=Verdict.IMPORT_ERROR).ok
+
+
+def _record_build(cache: Path, sdist_sha: str, image_id: str, wheel_name: str) -> Path:
+    """What a scan leaves after building an sdist on an image: the wheel in the
+    wheelhouse and the build record beside the sdist's hash."""
+    content = wheel_name.encode()
+    sha = hashlib.sha256(content).hexdigest()
+    wheel = stored_path(cache, sha, wheel_name)
+    wheel.parent.mkdir(parents=True)
+    wheel.write_bytes(content)
+    record = BuildRecord(ok=True, duration=3.0, wheel_sha256=sha, wheel_filename=wheel_name)
+    path = build_record_path(cache, sdist_sha, image_id, "pypi-abc")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record.to_json()))
+    return wheel
+
+
+def test_image_reuses_the_wheels_the_scan_built_on_that_base(tmp_path: Path) -> None:
+    """The wheels a scan built (and tested) on this base image go into the context, and
+    the builder stage installs them instead of compiling again; built on another image,
+    or missing for one sdist, they are not used."""
+    lock = make_lock(sdist=True, manager=None, system=())
+    (sdist,) = lock.source_builds
+    cache = tmp_path / "cache"
+    assert prebuilt_wheels(cache, lock, "sha256:base") is None
+    name = "lightgbm-4.6.0-cp311-cp311-linux_x86_64.whl"
+    _record_build(cache / "other", sdist.sha256, "sha256:other", name)
+    assert prebuilt_wheels(cache / "other", lock, "sha256:base") is None
+    wheel = _record_build(cache, sdist.sha256, "sha256:base", name)
+    assert prebuilt_wheels(cache, lock, "sha256:base") == [wheel]
+
+    write_lock(lock, tmp_path / "lock")
+    for pin in lock.combo.pins:
+        path = stored_file(cache, pin)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pin.filename.encode())
+    text = render_dockerfile(lock, source=FileSource.CONTEXT, buildkit=False, prebuilt=True)
+    context = prepare_context(
+        tmp_path / "lock",
+        lock,
+        tmp_path / "ctx",
+        dockerfile=text,
+        wheelhouse=cache,
+        prebuilt=[wheel],
+    )
+    assert (context / "dist" / "built" / wheel.name).read_bytes() == wheel.read_bytes()
+    assert "cp -r /tmp/compat/dist/built /tmp/compat/built" in text
+    assert "ziglang" not in text  # no toolchain: nothing is compiled
+    assert " pip wheel " not in text
+    with pytest.raises(ValueError, match="CONTEXT"):
+        render_dockerfile(lock, source=FileSource.INDEX, prebuilt=True)
