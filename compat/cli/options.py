@@ -26,7 +26,7 @@ from compat.index.snapshot import SnapshotIndex
 from compat.matrix import STRATEGIES, Matrix, load_matrix
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
-from compat.store import Store
+from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +49,7 @@ class Settings:
     def store(self) -> Store:
         return Store.open(self.db_url)
 
-    def reader(self) -> Store:
+    def reader(self) -> Reader:
         """The results database for a command that only reads: opened read-only,
         so it may sit on a read-only mount, and never created."""
         return Store.open(self.db_url, read_only=True)

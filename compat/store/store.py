@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -72,12 +72,6 @@ class Store(Reader):
             store = cls(create_engine(parsed), url=shown)
         _opened(store, store.migrate)
         return store
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def migrate(self) -> None:
         """Bring the schema to the latest version (see ``migrations``)."""

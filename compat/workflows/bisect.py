@@ -25,7 +25,7 @@ from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
-from compat.store import Store, StoredResult
+from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
 from compat.workflows.steps import Runner
 
@@ -113,7 +113,7 @@ class BisectResult:
 # -- finding the two ends ----------------------------------------------------------
 
 
-def find_result(store: Store, ref: int | str, *, image_id: str | None = None) -> StoredResult:
+def find_result(store: Reader, ref: int | str, *, image_id: str | None = None) -> StoredResult:
     """A result by id, or the latest result of a combination id (on ``image_id``)."""
     text = str(ref).strip()
     if text.isdigit():
@@ -132,7 +132,7 @@ def find_result(store: Store, ref: int | str, *, image_id: str | None = None) ->
     )
 
 
-def closest_known_good(store: Store, failing: StoredResult) -> StoredResult:
+def closest_known_good(store: Reader, failing: StoredResult) -> StoredResult:
     """The known-good combination on the failing one's image with most pins equal
     (ties: the store's ranking, newest versions first)."""
     image_id = failing.result.image_id

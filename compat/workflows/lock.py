@@ -18,7 +18,7 @@ from compat.lock.select import rank_known_good
 from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
-from compat.store import Incompatibility, Store
+from compat.store import Incompatibility, Reader, Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import PackageManager, Target
 
@@ -39,7 +39,7 @@ def package_manager_of(target: Target) -> PackageManager | None:
 
 
 def pick_known_good(
-    store: Store,
+    store: Reader,
     scope: str,
     *,
     prefer: str,
@@ -82,7 +82,7 @@ def pick_known_good(
 
 
 def lock_known_good(
-    store: Store,
+    store: Reader,
     scope: str,
     directory: Path,
     *,
