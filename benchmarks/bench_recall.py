@@ -293,10 +293,28 @@ class Summary:
     judged: int
     not_run: int
     per_pair: dict[str, tuple[int, int]]
+    attributed: int
     false_alarms: int
     neighbours_judged: int
     neighbours_not_run: int
     verdict_matches: int
+
+
+def check_packages(name: str) -> frozenset[str]:
+    """The packages a check name speaks for: 'import:pandas', 'pandas+scipy:windows',
+    'numpy:promotion', 'deep:pandas:<test id>'."""
+    head, _, rest = name.partition(":")
+    if head in ("import", "deep"):
+        return frozenset({rest.partition(":")[0]})
+    return frozenset(head.split("+"))
+
+
+def attributed(case: Case, outcome: Outcome) -> bool:
+    """Flagged by a check that speaks only for packages of the case's pair (not a
+    lucky hit through some other break in the same environment)."""
+    return outcome.flagged and any(
+        check_packages(name) <= set(case.pair) for name in outcome.flagged_by
+    )
 
 
 def pair_label(pair: Sequence[str]) -> str:
@@ -305,7 +323,7 @@ def pair_label(pair: Sequence[str]) -> str:
 
 def summarise(rows: Sequence[Row]) -> Summary:
     per_pair: dict[str, tuple[int, int]] = {}
-    flagged = judged = not_run = matches = 0
+    flagged = judged = not_run = matches = hits_on_pair = 0
     alarms = n_judged = n_not_run = 0
     for row in rows:
         label = pair_label(row.case.pair)
@@ -317,6 +335,7 @@ def summarise(rows: Sequence[Row]) -> Summary:
                 flagged += 1
                 hit += 1
                 matches += row.failing.verdict == row.case.verdict
+                hits_on_pair += attributed(row.case, row.failing)
         else:
             not_run += 1
         per_pair[label] = (hit, total)
@@ -331,6 +350,7 @@ def summarise(rows: Sequence[Row]) -> Summary:
         judged=judged,
         not_run=not_run,
         per_pair=dict(sorted(per_pair.items())),
+        attributed=hits_on_pair,
         false_alarms=alarms,
         neighbours_judged=n_judged,
         neighbours_not_run=n_not_run,
@@ -361,7 +381,8 @@ def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
     pct = 100.0 * summary.flagged / summary.judged if summary.judged else 0.0
     lines.append(
         f"recall: {summary.flagged} / {summary.judged} failing cases flagged ({pct:.0f}%),"
-        f" {summary.verdict_matches} with the expected verdict; {summary.not_run} not run"
+        f" {summary.verdict_matches} with the expected verdict, {summary.attributed} by a check"
+        f" of the pair itself; {summary.not_run} not run"
     )
     lines.append(
         f"false alarms: {summary.false_alarms} / {summary.neighbours_judged} passing"

@@ -116,6 +116,7 @@ def test_summary_counts_recall_per_pair_and_false_alarms(tmp_path: Path) -> None
     assert (summary.flagged, summary.judged, summary.not_run) == (1, 2, 1)
     assert summary.per_pair == {"numpy x pandas": (1, 2)}
     assert summary.verdict_matches == 1
+    assert summary.attributed == 1
     assert (summary.false_alarms, summary.neighbours_judged, summary.neighbours_not_run) == (
         1,
         2,
@@ -154,3 +155,12 @@ def test_cache_round_trips_outcomes(tmp_path: Path) -> None:
     again = bench.Cache(tmp_path / "c.json").get("k")
     assert again == outcome("crash", "a", "b")
     assert bench.Cache(tmp_path / "c.json").get("other") is None
+
+
+def test_a_flag_counts_as_attributed_only_from_a_check_of_the_pair(tmp_path: Path) -> None:
+    (case,) = bench.load_corpus(write(tmp_path, GOOD))
+    assert bench.attributed(case, outcome("runtime-error", "numpy+pandas:ufuncs"))
+    assert bench.attributed(case, outcome("import-error", "import:pandas"))
+    assert bench.attributed(case, outcome("runtime-error", "deep:pandas:test_x", "b+c:y"))
+    assert not bench.attributed(case, outcome("runtime-error", "lightgbm+scikit-learn:api"))
+    assert not bench.attributed(case, outcome("pass"))
