@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.status import Status
 from rich.table import Table
 
-from compat.model import Combo, ComboResult, FileKind
+from compat.model import CheckVerdict, Combo, ComboResult, FileKind
 from compat.report.summary import Row
 from compat.report.view import format_bytes
 from compat.reporter import Reporter
@@ -159,6 +159,15 @@ def show_summary(rows: list[Row], *, title: str) -> None:
     for row in rows:
         counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
     out.print(", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "nothing ran")
+    flagged = [(row.label, error) for row in rows for error in row.check_errors]
+    if flagged:
+        out.print(
+            f"[yellow bold]{len(flagged)} check errors[/] (checks calling an API the installed "
+            "release lacks: defects of the checks, not counted in any verdict):",
+            highlight=False,
+        )
+        for label, error in flagged:
+            out.print(f"  [yellow]check-error[/] {label}: {error}", highlight=False)
 
 
 def show_result(result: ComboResult) -> None:
@@ -166,12 +175,21 @@ def show_result(result: ComboResult) -> None:
     out.print(f"[{style} bold]{result.verdict.value}[/] {result.combo.label()}", highlight=False)
     out.print("pins: " + ", ".join(str(p) for p in result.combo.pins), highlight=False)
     for check_result in result.checks:
-        if check_result.verdict.value in ("pass", "skipped"):
+        if check_result.verdict in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
             continue
+        colour = "yellow" if check_result.verdict is CheckVerdict.CHECK_ERROR else "red"
+        verdict = check_result.verdict.value
         out.print(
-            f"  [red]{check_result.verdict.value}[/] {check_result.name}: {check_result.error}",
+            f"  [{colour}]{verdict}[/] {check_result.name}: {check_result.error}", highlight=False
+        )
+    if result.check_errors:
+        out.print(
+            "[yellow]check errors are defects of the checks (an API the installed release "
+            "lacks), not counted in the verdict[/]",
             highlight=False,
         )
+    for check_result in result.skipped_checks:
+        out.print(f"  [dim]skipped {check_result.name}: {check_result.error}[/]", highlight=False)
     if result.system_deps:
         out.print(
             f"missing system packages: {', '.join(result.system_deps)} (try --add-system-deps)"

@@ -205,6 +205,10 @@ def check(
         data["failed_checks"] = [
             c.name for c in outcome.checks if c.verdict.as_verdict() not in (None, Verdict.PASS)
         ]
+        data["check_errors"] = [{"name": c.name, "error": c.error} for c in outcome.check_errors]
+        data["skipped_checks"] = [
+            {"name": c.name, "reason": c.error} for c in outcome.skipped_checks
+        ]
         click.echo(json.dumps(data, indent=2))
         return
     show_result(outcome)

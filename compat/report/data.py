@@ -60,6 +60,9 @@ class ResultEntry:
     duration: float = 0.0  # seconds
     system_deps: tuple[str, ...] = ()  # distro packages a missing library points to
     failed: tuple[FailedCheck, ...] = ()  # every failing check, in running order
+    # Checks that called an API the release lacks: shown, never counted.
+    check_errors: tuple[FailedCheck, ...] = ()
+    skipped: tuple[FailedCheck, ...] = ()  # checks that did not apply, with the reason
     kind: RunKind = RunKind.SCAN
     matrix: str | None = None
     created: datetime | None = None
@@ -104,6 +107,10 @@ class ResultEntry:
                 for c in result.checks
                 if (v := c.verdict.as_verdict()) is not None and not v.ok
             ),
+            check_errors=tuple(
+                FailedCheck(name=c.name, error=c.error) for c in result.check_errors
+            ),
+            skipped=tuple(FailedCheck(name=c.name, error=c.error) for c in result.skipped_checks),
             kind=kind,
             matrix=matrix,
             created=created,

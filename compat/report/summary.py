@@ -20,6 +20,8 @@ class Row:
     failed_check: str | None = None
     error: str | None = None
     combo_id: str = "-"
+    # "check: first error line" of each check that called an API its release lacks.
+    check_errors: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, result: ComboResult) -> Row:
@@ -36,6 +38,7 @@ class Row:
             failed_check=result.failed_check,
             error=error,
             combo_id=result.combo.id,
+            check_errors=tuple(f"{c.name}: {c.error}" for c in result.check_errors),
         )
 
     @classmethod

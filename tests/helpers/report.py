@@ -3,6 +3,7 @@ text), and just enough of a DOM to query the generated page."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -286,3 +287,30 @@ def expected_cells(base: BaseReport, a: str, b: str) -> dict[tuple[str, str], tu
             p, t = out.get((str(v[a]), str(v[b])), (0, 0))
             out[str(v[a]), str(v[b])] = (p + r.verdict.ok, t + (r.verdict.ok or blamed))
     return out
+
+
+def with_checks(result: ComboResult, *extra: tuple[str, CheckVerdict, str]) -> ComboResult:
+    """``result`` with more checks (name, verdict, error): check errors and skips,
+    which leave the verdict as it is."""
+    return dataclasses.replace(
+        result,
+        checks=(
+            *result.checks,
+            *(
+                CheckResult(name=name, verdict=verdict, duration=0.1, error=error)
+                for name, verdict, error in extra
+            ),
+        ),
+    )
+
+
+CHECK_ERROR = (
+    "lightgbm+numpy:native-train",
+    CheckVerdict.CHECK_ERROR,
+    "AttributeError: module 'lightgbm' has no attribute 'early_stopping'",
+)
+OUT_OF_RANGE = (
+    "lightgbm+scikit-learn:sklearn-api",
+    CheckVerdict.SKIPPED,
+    "needs lightgbm>=3.0, have 2.3.1",
+)

@@ -21,7 +21,9 @@ from compat.model import Verdict
 from compat.report import BaseReport, ReportData, ResultEntry, render_report, write_report
 from compat.report.attribution import FailedCheck
 from tests.helpers.report import (
+    CHECK_ERROR,
     EVIL,
+    OUT_OF_RANGE,
     Node,
     expected_cells,
     make_result,
@@ -29,6 +31,7 @@ from tests.helpers.report import (
     parse,
     sample_report,
     squash,
+    with_checks,
 )
 
 
@@ -358,3 +361,22 @@ def test_heatmap_totals_add_up_to_the_combinations(
         assert sum(int(c.attrs["data-fail"]) for c in table.find_all("td")) == a_alone
     else:
         assert not alone
+
+
+def test_check_errors_are_listed_loudly_and_skips_give_their_reason() -> None:
+    target = make_target("bookworm")
+    flagged = with_checks(make_result(target, {"lightgbm": "2.3.1", "numpy": "2.0.2"}), CHECK_ERROR)
+    failing = with_checks(
+        make_result(
+            target, {"lightgbm": "2.3.1", "numpy": "1.26.4"}, Verdict.RUNTIME_ERROR, error="boom"
+        ),
+        OUT_OF_RANGE,
+    )
+    assert flagged.verdict is Verdict.PASS
+    report = ReportData(title="t", bases=(BaseReport.from_results(target, [flagged, failing]),))
+    dom = parse(render_report(report))
+    text = squash(dom.text())
+    assert "Check errors" in text
+    assert "lightgbm+numpy:native-train" in text
+    assert "has no attribute 'early_stopping'" in text
+    assert "lightgbm+scikit-learn:sklearn-api (needs lightgbm>=3.0, have 2.3.1)" in text
