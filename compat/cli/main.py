@@ -77,8 +77,6 @@ def cli(
         cache_dir=cache_dir or Path(platformdirs.user_cache_dir("compat")),
         offline=offline,
         snapshot=snapshot,
-        verbose=verbose,
-        data_dir=data_dir,
         db_url=default_db_url(os.environ, data_dir, explicit=db),
     )
 

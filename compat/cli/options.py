@@ -42,8 +42,6 @@ class Settings:
     cache_dir: Path
     offline: bool
     snapshot: Path | None
-    verbose: bool
-    data_dir: Path
     db_url: str
 
     def store(self) -> Store:
