@@ -293,6 +293,7 @@ class Summary:
     judged: int
     not_run: int
     per_pair: dict[str, tuple[int, int]]
+    per_verdict: dict[str, tuple[int, int]]
     attributed: int
     false_alarms: int
     neighbours_judged: int
@@ -323,6 +324,7 @@ def pair_label(pair: Sequence[str]) -> str:
 
 def summarise(rows: Sequence[Row]) -> Summary:
     per_pair: dict[str, tuple[int, int]] = {}
+    per_verdict: dict[str, tuple[int, int]] = {}
     flagged = judged = not_run = matches = hits_on_pair = 0
     alarms = n_judged = n_not_run = 0
     for row in rows:
@@ -339,6 +341,9 @@ def summarise(rows: Sequence[Row]) -> Summary:
         else:
             not_run += 1
         per_pair[label] = (hit, total)
+        if row.failing.verdict == "pass" or row.failing.flagged:
+            v_hit, v_total = per_verdict.get(row.case.verdict, (0, 0))
+            per_verdict[row.case.verdict] = (v_hit + row.failing.flagged, v_total + 1)
         if row.neighbour is not None:
             if row.neighbour.verdict == "pass" or row.neighbour.flagged:
                 n_judged += 1
@@ -350,6 +355,7 @@ def summarise(rows: Sequence[Row]) -> Summary:
         judged=judged,
         not_run=not_run,
         per_pair=dict(sorted(per_pair.items())),
+        per_verdict=dict(sorted(per_verdict.items())),
         attributed=hits_on_pair,
         false_alarms=alarms,
         neighbours_judged=n_judged,
@@ -378,6 +384,9 @@ def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
     lines.append("recall per pair (flagged / judged):")
     for label, (hit, total) in summary.per_pair.items():
         lines.append(f"  {label:26} {hit:2d} / {total:2d}")
+    lines.append("recall by expected verdict:")
+    for verdict, (hit, total) in summary.per_verdict.items():
+        lines.append(f"  {verdict:26} {hit:2d} / {total:2d}")
     pct = 100.0 * summary.flagged / summary.judged if summary.judged else 0.0
     lines.append(
         f"recall: {summary.flagged} / {summary.judged} failing cases flagged ({pct:.0f}%),"

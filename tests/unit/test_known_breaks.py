@@ -115,6 +115,7 @@ def test_summary_counts_recall_per_pair_and_false_alarms(tmp_path: Path) -> None
     summary = bench.summarise(rows)
     assert (summary.flagged, summary.judged, summary.not_run) == (1, 2, 1)
     assert summary.per_pair == {"numpy x pandas": (1, 2)}
+    assert summary.per_verdict == {"import-error": (1, 2)}
     assert summary.verdict_matches == 1
     assert summary.attributed == 1
     assert (summary.false_alarms, summary.neighbours_judged, summary.neighbours_not_run) == (
