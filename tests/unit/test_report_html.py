@@ -380,3 +380,17 @@ def test_check_errors_are_listed_loudly_and_skips_give_their_reason() -> None:
     assert "lightgbm+numpy:native-train" in text
     assert "has no attribute 'early_stopping'" in text
     assert "lightgbm+scikit-learn:sklearn-api (needs lightgbm>=3.0, have 2.3.1)" in text
+
+
+def test_a_verdict_shows_what_it_holds_under() -> None:
+    """A pass on wheels built without OpenMP says so beside the verdict."""
+    target = make_target("musl")
+    note = "lightgbm built without OpenMP: single-threaded training"
+    result = dataclasses.replace(
+        make_result(target, {"numpy": "2.3.1", "lightgbm": "4.7.0"}, Verdict.PASS), notes=(note,)
+    )
+    base = BaseReport.from_results(target, [result])
+    assert base.results[0].notes == (note,)
+    dom = parse(render_report(ReportData(bases=(base,))))
+    row = dom.find("table", class_="results").find("tr", data_combo=result.combo.id)
+    assert note in row.text()
