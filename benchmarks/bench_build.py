@@ -30,10 +30,11 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from compat.harness import RunOptions, make_backend
+from compat.harness import RunOptions, make_pipeline
 from compat.index.pypi import PyPIIndex
 from compat.matrix import BuildPolicy
 from compat.model import Combo, ComboResult
+from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
@@ -62,8 +63,8 @@ def _run(
     target = probe_image(image, name=image, cache_dir=cache / "targets")
     options = RunOptions(cache_dir=cache, network=network, rebuild=rebuild, build_timeout=7200)
     start = time.monotonic()
-    with make_backend("docker", options=options, notify=log) as backend:
-        (result,) = backend.run(target, [combo], on_result=lambda r: None, progress=lambda *a: None)
+    with make_pipeline("docker", options=options, reporter=Reporter()) as backend:
+        (result,) = backend.run(target, [combo], on_result=lambda r: None, reporter=Reporter())
     return time.monotonic() - start, result
 
 

@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compat.harness import RunOptions, make_backend
-from compat.harness.docker_backend import SMOKE_DIR, DockerRuntime
+from compat.harness import RunOptions, make_pipeline
+from compat.harness.docker_backend import SMOKE_DIR, DockerBackend
 from compat.index.pypi import PyPIIndex
 from compat.model import Combo, ComboResult
+from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
@@ -145,11 +146,12 @@ def compat_scan(
     def on_result(_: ComboResult) -> None:
         stamps.append(time.monotonic() - start)
 
-    def progress(stage: str, done: int, total: int) -> None:
-        stages.setdefault(stage, round(time.monotonic() - start, 2))
+    class Stages(Reporter):
+        def stage_progress(self, stage: str, done: int, total: int) -> None:
+            stages.setdefault(stage, round(time.monotonic() - start, 2))
 
-    with make_backend("docker", options=options, notify=log) as backend:
-        results = backend.run(target, combos, on_result=on_result, progress=progress)
+    with make_pipeline("docker", options=options, reporter=Stages()) as backend:
+        results = backend.run(target, combos, on_result=on_result, reporter=Stages())
     return results, stamps, time.monotonic() - start, stages
 
 
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{len(combos)} combinations of {', '.join(SIX)} on {target.describe()}")
 
         options = RunOptions(cache_dir=cache, network=network, jobs=args.jobs)
-        runtime = DockerRuntime(options)
+        runtime = DockerBackend(options)
         base_info = runtime.inspect(target)
         derived = runtime.with_system_packages(base_info, ["libgomp1"])
         runtime.close()

@@ -39,7 +39,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.harness import RunOptions, make_backend
+from compat.harness import RunOptions, make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
 from compat.model import CheckVerdict, Combo, ComboResult, Verdict
@@ -323,7 +323,7 @@ def calibrate_base(
     options = RunOptions(cache_dir=cache_dir, jobs=jobs, add_system_deps=True, network=network)
     reporter = LineReporter()
     with (
-        make_backend("docker", options=options, notify=reporter.warning) as backend,
+        make_pipeline("docker", options=options, reporter=reporter) as backend,
         store.run(target, backend=backend.kind, matrix_name="calibration") as run_id,
     ):
         results = run_and_record(backend, store, run_id, target, combos, reporter)

@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.errors import UsageError
-from compat.harness import Backend, RunOptions, make_backend
+from compat.harness import Pipeline, RunOptions, make_pipeline
 from compat.harness.toolchain import ToolchainChoice
 from compat.index.asof import AsOfIndex, parse_as_of
 from compat.index.base import Index
@@ -212,8 +212,9 @@ def open_backend(
     exec_cmd: str | None,
     toolchain: str = ToolchainChoice.AUTO.value,
     rebuild: bool = False,
-) -> Backend:
-    """The backend the run options ask for (a context manager: it holds the engine)."""
+) -> Pipeline:
+    """The pipeline over the backend the run options ask for (a context manager: its
+    backend holds the engine)."""
     options = RunOptions(
         cache_dir=settings.cache_dir,
         jobs=jobs,
@@ -228,7 +229,7 @@ def open_backend(
         exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
         network=settings.network,
     )
-    return make_backend(backend, options=options, notify=reporter.warning)
+    return make_pipeline(backend, options=options, reporter=reporter)
 
 
 @contextlib.contextmanager

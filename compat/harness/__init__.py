@@ -1,32 +1,31 @@
 """Running combinations in real environments and turning what happens into verdicts.
 
-The CLI calls ``make_backend`` and then ``Backend.run``; everything else is inside.
+``make_pipeline`` picks a ``Backend`` (``DockerBackend``: containers of the target
+image; ``LocalBackend``: this machine's Python) and returns the ``Pipeline`` that
+runs combinations over it: fetch, build, unpack, compile, run, classify. The
+installs (``installs.py``) and the wheelhouse are its caches; results are values
+(``compat.model.ComboResult``), handed to the caller as they land.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
 from typing import Literal
 
 import httpx
 
 from compat.errors import EngineUnavailable, UsageError
-from compat.harness.deep import DeepJob, DeepOutcome, run_deep
+from compat.harness.backend import Backend
 from compat.harness.options import RunOptions
-from compat.harness.pipeline import OnResult, Pipeline, Progress, prerun_failures
-from compat.harness.runtime import Runtime
-from compat.model import Combo, ComboResult
-from compat.targets.target import Target
+from compat.harness.pipeline import Pipeline, prerun_failures
+from compat.reporter import Reporter
 
 __all__ = [
     "Backend",
+    "Pipeline",
     "RunOptions",
-    "make_backend",
+    "make_pipeline",
     "prerun_failures",
 ]
-
-log = logging.getLogger("compat.harness")
 
 BackendKind = Literal["auto", "docker", "local"]
 
@@ -36,85 +35,32 @@ LOCAL_NOTICE = (
 )
 
 
-class Backend:
-    """Runs combinations for a target; one per scan (it holds the engine client)."""
-
-    def __init__(
-        self, runtime: Runtime, options: RunOptions, *, client: httpx.Client | None = None
-    ) -> None:
-        self.runtime = runtime
-        self.options = options
-        self._pipeline = Pipeline(runtime, options, client=client)
-
-    @property
-    def kind(self) -> str:
-        return self.runtime.kind
-
-    def run(
-        self,
-        target: Target,
-        combos: Sequence[Combo],
-        *,
-        on_result: OnResult,
-        progress: Progress,
-    ) -> list[ComboResult]:
-        """Fetch, build, prepare and run ``combos``; each result goes to ``on_result``
-        as soon as it is known (so an interrupted scan keeps what it has), and the
-        stages report through ``progress(stage, done, total)``: fetch, build, unpack,
-        compile, run."""
-        return self._pipeline.run(target, combos, on_result=on_result, progress=progress)
-
-    def run_deep(
-        self,
-        target: Target,
-        jobs: Sequence[DeepJob],
-        test_layer: Combo,
-        *,
-        timeout: float,
-        progress: Progress,
-    ) -> list[DeepOutcome]:
-        """Run the deep tier's runner for each job, the test layer installed beside
-        (see ``compat.harness.deep``)."""
-        return run_deep(
-            self._pipeline, target, jobs, test_layer, timeout=timeout, progress=progress
-        )
-
-    def close(self) -> None:
-        self._pipeline.close()
-        self.runtime.close()
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def make_backend(
+def make_pipeline(
     kind: BackendKind | str,
     *,
     options: RunOptions,
-    notify: Callable[[str], None],
+    reporter: Reporter,
     client: httpx.Client | None = None,
-) -> Backend:
-    """The backend asked for; ``auto`` takes Docker when an engine answers, else the
-    host (saying so through ``notify``). ``client`` replaces the HTTP client (tests)."""
-    from compat.harness.docker_backend import DockerRuntime
-    from compat.harness.local_backend import LocalRuntime
+) -> Pipeline:
+    """A pipeline over the backend asked for; ``auto`` takes Docker when an engine
+    answers, else the host (saying so through ``reporter.warning``). ``client``
+    replaces the HTTP client (tests)."""
+    from compat.harness.docker_backend import DockerBackend
+    from compat.harness.local_backend import LocalBackend
 
-    runtime: Runtime
+    backend: Backend
     if kind == "docker":
-        runtime = DockerRuntime(options)
+        backend = DockerBackend(options)
     elif kind == "local":
-        notify(LOCAL_NOTICE)
-        runtime = LocalRuntime(options)
+        reporter.warning(LOCAL_NOTICE)
+        backend = LocalBackend(options)
     elif kind == "auto":
         try:
-            runtime = DockerRuntime(options)
+            backend = DockerBackend(options)
         except EngineUnavailable as exc:
             first = str(exc).splitlines()[0]
-            notify(f"{first} -> {LOCAL_NOTICE}")
-            runtime = LocalRuntime(options)
+            reporter.warning(f"{first} -> {LOCAL_NOTICE}")
+            backend = LocalBackend(options)
     else:
         raise UsageError(f"unknown backend {kind!r}: use auto, docker or local")
-    return Backend(runtime, options, client=client)
+    return Pipeline(backend, options, client=client)

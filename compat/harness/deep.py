@@ -1,5 +1,5 @@
 """Running the deep tier's in-environment runner (:mod:`compat.smoke.deep`) where
-the combinations run: the same install store, the same container, the same
+the combinations run: the same installs, the same container, the same
 non-root user, no network; pytest and its kin come as a separate test layer
 (a combination of their own, installed beside and behind the one under test).
 """
@@ -11,14 +11,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
 from compat.errors import HarnessError
-from compat.harness.pipeline import Pipeline, Prepared, Progress
 from compat.model import Combo
 from compat.smoke.deep import runner_options
 from compat.targets.target import Target
+
+if TYPE_CHECKING:  # the pipeline calls run_deep: a runtime import would be circular
+    from compat.harness.pipeline import Pipeline, Prepared, Progress
 
 log = logging.getLogger("compat.harness")
 
@@ -46,12 +49,6 @@ class DeepOutcome:
     duration: float = 0.0
 
 
-def deep_command(runner_command: Sequence[str]) -> list[str]:
-    """The deep runner beside the smoke runner: ``…/runner.py`` -> ``…/deep/runner.py``."""
-    script = PurePosixPath(runner_command[-1])
-    return [*runner_command[:-1], str(script.parent / "deep" / script.name)]
-
-
 def run_deep(
     pipeline: Pipeline,
     target: Target,
@@ -74,10 +71,10 @@ def run_deep(
             f"{failed[test_layer.id]}"
         )
     by_id: dict[str, Prepared] = {p.combo.id: p for p in ready}
-    runtime, store = pipeline.runtime, pipeline.store
-    tooling = [runtime.site_dir(store.dir_for(s)) for s in by_id[test_layer.id].shas]
+    backend, installs = pipeline.backend, pipeline.installs
+    tooling = [backend.site_dir(installs.dir_for(s)) for s in by_id[test_layer.id].shas]
     outcomes: list[DeepOutcome] = []
-    with runtime.executor(info) as executor:
+    with backend.executor(info) as executor:
         for job in jobs:
             prepared = by_id.get(job.combo.id)
             if prepared is None:
@@ -87,7 +84,7 @@ def run_deep(
                 continue
             options = runner_options(
                 packages=list(job.combo.requested),
-                sites=[runtime.site_dir(store.dir_for(s)) for s in prepared.shas],
+                sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
                 tooling=tooling,
                 dependents=list(job.dependents),
                 jobs=pipeline.options.jobs,
@@ -97,7 +94,9 @@ def run_deep(
                 modules=list(job.modules),
                 keyword=job.keyword,
             )
-            command = [*deep_command(runtime.runner_command(info)), *options]
+            # the deep runner sits beside the smoke runner, in the suite's deep/
+            script = str(PurePosixPath(backend.smoke_dir(info)) / "deep" / "runner.py")
+            command = [*backend.interpreter(info), script, *options]
             started = time.monotonic()
             result = executor.exec(command, timeout=timeout)
             events = tuple(result.stdout.splitlines())

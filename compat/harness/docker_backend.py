@@ -1,7 +1,7 @@
 """Running combinations in containers of the target image.
 
 One long-lived runner container per image (no network, unprivileged, limited),
-with the install store and the wheelhouse mounted read-only; every combination is
+with the installs and the wheelhouse mounted read-only; every combination is
 one ``exec`` of the smoke runner over its site directories.
 """
 
@@ -31,13 +31,13 @@ from compat.effects.container import (
     session_containers,
 )
 from compat.errors import BuildFailed, HarnessError
-from compat.harness.options import RunOptions
-from compat.harness.runtime import (
+from compat.harness.backend import (
+    Backend,
     ImageInfo,
-    Runtime,
     build_error_line,
     compile_command,
 )
+from compat.harness.options import RunOptions
 from compat.harness.toolchain import (
     BUILD_LOG,
     OUT_DIR,
@@ -70,7 +70,7 @@ def _slug(image: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", image.lower()).strip("-.") or "image"
 
 
-class DockerRuntime(Runtime):
+class DockerBackend(Backend):
     kind = "docker"
 
     def __init__(
@@ -260,7 +260,7 @@ class DockerRuntime(Runtime):
         spec = ContainerSpec(
             image=info.image,
             command=tuple(compile_command(info.python, paths)),
-            user=f"{os.getuid()}:{os.getgid()}",  # the .pyc files belong to the store's owner
+            user=f"{os.getuid()}:{os.getgid()}",  # .pyc files: the installs owner
             mounts=self._mounts(writable_installs=True),
             tmpfs=("/tmp",),
         )
@@ -274,8 +274,11 @@ class DockerRuntime(Runtime):
     def site_dir(self, host_dir: Path) -> str:
         return f"{INSTALLS}/{host_dir.name}"
 
-    def runner_command(self, info: ImageInfo) -> list[str]:
-        return [info.python, "-I", "-S", f"{SMOKE}/runner.py"]
+    def interpreter(self, info: ImageInfo) -> list[str]:
+        return [info.python, "-I", "-S"]
+
+    def smoke_dir(self, info: ImageInfo) -> str:
+        return SMOKE
 
     def checks_dir(self) -> str | None:
         return CHECKS if self.options.checks_dir is not None else None

@@ -1,4 +1,4 @@
-"""The install store: each wheel unpacked once into its own directory, which is
+"""The installs: each wheel unpacked once into its own directory, which is
 then a site directory that any combination can compose with others.
 
 ``<root>/installs/<sha256>/`` holds the wheel's purelib and platlib content (so
@@ -37,7 +37,7 @@ class _WheelFile(WheelFile):
             yield elements, stream, executable
 
 
-class InstallStore:
+class Installs:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.installs_dir = root / "installs"

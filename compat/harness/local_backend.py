@@ -17,13 +17,13 @@ from pathlib import Path
 from compat.effects import cmd
 from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed, HarnessError
-from compat.harness.options import RunOptions
-from compat.harness.runtime import (
+from compat.harness.backend import (
+    Backend,
     ImageInfo,
-    Runtime,
     build_error_line,
     compile_command,
 )
+from compat.harness.options import RunOptions
 from compat.model import Pin
 from compat.targets.probe import host_facts
 from compat.targets.target import Target
@@ -63,15 +63,15 @@ class LocalExecutor:
         )
 
 
-class LocalRuntime(Runtime):
+class LocalBackend(Backend):
     kind = "local"
 
     def __init__(
-        self, options: RunOptions, *, python: str | None = None, runner: Path | None = None
+        self, options: RunOptions, *, python: str | None = None, smoke_dir: Path | None = None
     ) -> None:
         self.options = options
         self.python = python or sys.executable
-        self.runner = runner or SMOKE_DIR / "runner.py"
+        self.smoke = smoke_dir or SMOKE_DIR  # a stand-in suite in tests
 
     def inspect(self, target: Target) -> ImageInfo:
         info = ImageInfo.from_facts(host_facts(self.python), image="", image_id=None)
@@ -118,8 +118,11 @@ class LocalRuntime(Runtime):
     def site_dir(self, host_dir: Path) -> str:
         return str(host_dir)
 
-    def runner_command(self, info: ImageInfo) -> list[str]:
-        return [self.python, "-I", "-S", str(self.runner)]
+    def interpreter(self, info: ImageInfo) -> list[str]:
+        return [self.python, "-I", "-S"]
+
+    def smoke_dir(self, info: ImageInfo) -> str:
+        return str(self.smoke)
 
     def checks_dir(self) -> str | None:
         return str(self.options.checks_dir.resolve()) if self.options.checks_dir else None

@@ -16,7 +16,7 @@ _MEMORY = re.compile(r"\d+(\.\d+)?([bkmg]b?)?", re.IGNORECASE)
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunOptions:
-    cache_dir: Path  # wheelhouse, install store, builds and probes live under it
+    cache_dir: Path  # wheelhouse, installs, builds and probes live under it
     jobs: int = 2  # combinations run at the same time
     combo_timeout: float = 300.0  # wall time for one combination's smoke suite
     check_timeout: float = 120.0  # handed to the smoke runner for each check

@@ -1,8 +1,8 @@
 """The flow every backend shares: fetch, build, unpack, compile, run, classify.
 
-The runtime (Docker or the host) performs the effects; this module decides what
+The backend (Docker or the host) performs the effects; this module decides what
 is done once (files, builds, unpacking, bytecode) and what per combination (one
-run of the smoke suite over site directories composed from the install store).
+run of the smoke suite over site directories composed from the installs).
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ import httpx
 from compat.effects.container import Executor
 from compat.effects.http import http_client
 from compat.errors import BuildFailed, UnpackFailed
+from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import classify
-from compat.harness.installs import InstallStore
+from compat.harness.deep import DeepJob, DeepOutcome, run_deep
+from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
-from compat.harness.runtime import ImageInfo, Runtime
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse, stored_path
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
+from compat.reporter import Reporter
+from compat.smoke import runner_argv
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -106,7 +109,7 @@ def built_wheel(cache_dir: Path, sdist_sha256: str, image_id: str) -> Path | Non
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Prepared:
-    """A combination ready to run: its install-store directories, in pin order."""
+    """A combination ready to run: its directories in the installs, in pin order."""
 
     combo: Combo
     shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
@@ -183,49 +186,28 @@ def prerun_failures(
     return ready, failed
 
 
-def runner_argv(
-    base: Sequence[str],
-    *,
-    sites: Sequence[str],
-    packages: Sequence[str],
-    check_timeout: float | None,
-    checks_dir: str | None,
-    exec_cmd: Sequence[str],
-) -> list[str]:
-    """The smoke runner's command line for one combination: its site directories in
-    pin order, the packages under test, the user's checks and command."""
-    argv = list(base)
-    for site in sites:
-        argv += ["--site", site]
-    for package in packages:
-        argv += ["--package", package]
-    if check_timeout is not None:
-        argv += ["--timeout", f"{check_timeout:g}"]
-    if checks_dir is not None:
-        argv += ["--checks-dir", checks_dir]
-    if exec_cmd:
-        argv += ["--exec", "--", *exec_cmd]
-    return argv
-
-
 def run_one(
     executor: Executor,
-    runtime: Runtime,
+    backend: Backend,
     info: ImageInfo,
-    store: InstallStore,
+    installs: Installs,
     prepared: Prepared,
     options: RunOptions,
 ) -> ComboResult:
     """Run the smoke suite once for one combination and classify what happened."""
     combo = prepared.combo
+    python, *flags = backend.interpreter(info)
+    checks_dir = backend.checks_dir()
     argv = runner_argv(
-        runtime.runner_command(info),
-        sites=[runtime.site_dir(store.dir_for(s)) for s in prepared.shas],
+        python,
+        smoke_dir=backend.smoke_dir(info),
+        sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
         packages=list(combo.requested),
-        check_timeout=options.check_timeout,
-        checks_dir=runtime.checks_dir(),
+        checks_dirs=[checks_dir] if checks_dir else [],
+        timeout=options.check_timeout,
         exec_cmd=options.exec_cmd,
     )
+    argv[1:1] = flags  # the interpreter's own flags go before the script
     start = time.monotonic()
     for _attempt in range(3):
         result = executor.exec(argv, timeout=options.combo_timeout)
@@ -251,26 +233,55 @@ def run_one(
         duration=time.monotonic() - start,
         system_deps=outcome.system_deps,
         added_system_deps=info.added_packages,
-        backend=runtime.kind,
+        backend=backend.kind,
         image_id=info.image_id,
         log=outcome.log,
     )
 
 
 class Pipeline:
+    """Runs combinations for a target over one backend; one per scan (the backend
+    holds the engine client). ``client`` replaces the HTTP client (tests)."""
+
     def __init__(
-        self, runtime: Runtime, options: RunOptions, *, client: httpx.Client | None = None
+        self, backend: Backend, options: RunOptions, *, client: httpx.Client | None = None
     ) -> None:
-        self.runtime = runtime
+        self.backend = backend
         self.options = options
         self._client = client
         self._owns_client = client is None
-        self.store = InstallStore(options.cache_dir)
+        self.installs = Installs(options.cache_dir)
+
+    @property
+    def kind(self) -> str:
+        return self.backend.kind
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None
+        self.backend.close()
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        reporter: Reporter,
+    ) -> list[DeepOutcome]:
+        """Run the deep tier's runner for each job, the test layer installed beside
+        (see ``compat.harness.deep``)."""
+        return run_deep(
+            self, target, jobs, test_layer, timeout=timeout, progress=reporter.stage_progress
+        )
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _wheelhouse(self) -> Wheelhouse:
         if self._client is None:
@@ -303,7 +314,7 @@ class Pipeline:
         """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
         failure is reused unless ``rebuild``; a failure to reach the index is never
         cached (it says nothing about the package)."""
-        toolchain = self.runtime.toolchain(info)
+        toolchain = self.backend.toolchain(info)
         tool_key = toolchain_key(toolchain, info.package_manager)
         cached = build_record_path(
             self.options.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
@@ -322,7 +333,7 @@ class Pipeline:
         start = time.monotonic()
         try:
             try:
-                wheel = self.runtime.build_wheel(info, pin, sdist, out)
+                wheel = self.backend.build_wheel(info, pin, sdist, out)
                 sha, stored = wheelhouse.add(wheel)
                 record = BuildRecord(
                     ok=True,
@@ -369,7 +380,7 @@ class Pipeline:
         got, failed = wheelhouse.fetch(refs, progress=lambda d, t: progress("fetch", d, t))
         fetch_failed = {sha: exc.reason for sha, exc in failed.items()}
 
-        info = self.runtime.inspect(target)
+        info = self.backend.inspect(target)
         sdists = [
             p
             for c in combos
@@ -394,23 +405,25 @@ class Pipeline:
             fetch_failed=fetch_failed,
             builds=builds,
             unpack_failed=unpack_failed,
-            backend=self.runtime.kind,
+            backend=self.backend.kind,
             image_id=info.image_id,
         )
         self._compile(info, ready, progress)
         return info, ready, failures
 
     def _unpack(self, wheels: dict[str, Path], progress: Progress) -> dict[str, str]:
-        """Unpack what the store lacks, a few at a time (zlib and file writes release
+        """Unpack what the installs lack, a few at a time (zlib and file writes release
         the GIL); returns sha256 -> reason for the wheels that failed."""
-        todo = {sha: path for sha, path in wheels.items() if not self.store.has(sha)}
+        todo = {sha: path for sha, path in wheels.items() if not self.installs.has(sha)}
         failed: dict[str, str] = {}
         done = len(wheels) - len(todo)
         progress("unpack", done, len(wheels))
         if not todo:
             return failed
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="compat-unpack") as pool:
-            futures = {pool.submit(self.store.unpack, path, sha): sha for sha, path in todo.items()}
+            futures = {
+                pool.submit(self.installs.unpack, path, sha): sha for sha, path in todo.items()
+            }
             for future in as_completed(futures):
                 try:
                     future.result()
@@ -421,13 +434,13 @@ class Pipeline:
         return failed
 
     def _compile(self, info: ImageInfo, ready: Sequence[Prepared], progress: Progress) -> None:
-        needed = self.store.needing_compile(
+        needed = self.installs.needing_compile(
             (s for p in ready for s in p.shas), info.interpreter_key
         )
         progress("compile", 0, len(needed))
         if needed:
-            self.runtime.compile(info, [self.store.dir_for(s) for s in needed])
-            self.store.mark_compiled(needed, info.interpreter_key)
+            self.backend.compile(info, [self.installs.dir_for(s) for s in needed])
+            self.installs.mark_compiled(needed, info.interpreter_key)
         progress("compile", len(needed), len(needed))
 
     # ---- running -----------------------------------------------------------------
@@ -444,11 +457,13 @@ class Pipeline:
         if not ready:
             return
         done = done_before
-        with self.runtime.executor(info) as executor:
+        with self.backend.executor(info) as executor:
             pool = ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="compat")
             try:
                 futures: set[Future[ComboResult]] = {
-                    pool.submit(run_one, executor, self.runtime, info, self.store, p, self.options)
+                    pool.submit(
+                        run_one, executor, self.backend, info, self.installs, p, self.options
+                    )
                     for p in ready
                 }
                 while futures:
@@ -470,8 +485,13 @@ class Pipeline:
         combos: Sequence[Combo],
         *,
         on_result: OnResult,
-        progress: Progress,
+        reporter: Reporter,
     ) -> list[ComboResult]:
+        """Fetch, build, prepare and run ``combos``; each result goes to ``on_result``
+        as soon as it is known (so an interrupted scan keeps what it has), and the
+        stages report through ``reporter.stage_progress``: fetch, build, unpack,
+        compile, run. Results come back in the order of ``combos``."""
+        progress = reporter.stage_progress
         order = {c.id: i for i, c in enumerate(combos)}
         results: dict[str, ComboResult] = {}
         lock = threading.Lock()
@@ -533,7 +553,7 @@ class Pipeline:
             next_held: list[tuple[Prepared, ComboResult]] = []
             lock = threading.Lock()
             for packages, members in groups.items():
-                derived = self.runtime.with_system_packages(base, packages)
+                derived = self.backend.with_system_packages(base, packages)
                 if derived is None:
                     for prepared in members:
                         deliver(first[prepared.combo.id])

@@ -32,7 +32,7 @@ from compat.targets.target import PackageManager
 TOOLCHAIN_DIR = "/compat/toolchain"  # the PyPI toolchain's venv and zig's cache, kept per image
 SDIST_DIR = "/compat/sdist"
 OUT_DIR = "/compat/out"
-BUILD_LOG = "compat-build.log"  # a runtime leaves the whole build log in the out dir
+BUILD_LOG = "compat-build.log"  # a backend leaves the whole build log in the out dir
 
 # The PyPI toolchain, pinned so that a build's key names what built it. Every one has a
 # musllinux and a manylinux wheel (or is pure Python); nothing here is built from source.

@@ -266,9 +266,8 @@ class _Bisector:
         def on_result(result: ComboResult) -> None:
             recorded.append(self.store.record(self.run_id, self.target, result))
 
-        (result,) = self.backend.run(
-            self.target, [mixed], on_result=on_result, progress=lambda *_: None
-        )
+        # a probe is one combination: no progress display for it
+        (result,) = self.backend.run(self.target, [mixed], on_result=on_result, reporter=Reporter())
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
         state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
         moved = ", ".join(f"{n} {self.changes[n].new}" for n in names)

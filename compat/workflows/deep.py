@@ -57,7 +57,7 @@ class DeepSettings:
 
 @runtime_checkable
 class DeepRunner(Protocol):
-    """What the deep step needs of a backend (``compat.harness.Backend``)."""
+    """What the deep step needs of the harness (``compat.harness.Pipeline``)."""
 
     def run_deep(
         self,
@@ -66,7 +66,7 @@ class DeepRunner(Protocol):
         test_layer: Combo,
         *,
         timeout: float,
-        progress: Callable[[str, int, int], None],
+        reporter: Reporter,
     ) -> list[DeepOutcome]: ...
 
 
@@ -159,7 +159,7 @@ def deepen(
         ],
         layer,
         timeout=settings.timeout,
-        progress=reporter.stage_progress,
+        reporter=reporter,
     )
     if mine.error:
         failed = CheckResult(
@@ -198,7 +198,7 @@ def deepen(
     if jobs:
         reporter.notice(f"deep: running {len(jobs)} baseline(s) for the tests that failed")
         for outcome in backend.run_deep(
-            target, jobs, layer, timeout=settings.timeout, progress=reporter.stage_progress
+            target, jobs, layer, timeout=settings.timeout, reporter=reporter
         ):
             (dependent,) = outcome.job.dependents
             baseline = baselines[dependent]

@@ -19,7 +19,7 @@ from compat.targets.target import Target
 
 
 class Runner(Protocol):
-    """What workflows need of a backend (``compat.harness.Backend``, or a fake)."""
+    """What workflows need of the harness (``compat.harness.Pipeline``, or a fake)."""
 
     @property
     def kind(self) -> str: ...
@@ -30,7 +30,7 @@ class Runner(Protocol):
         combos: Sequence[Combo],
         *,
         on_result: Callable[[ComboResult], None],
-        progress: Callable[[str, int, int], None],
+        reporter: Reporter,
     ) -> list[ComboResult]: ...
 
 
@@ -135,7 +135,7 @@ def run_and_record(
 
     reporter.run_started(len(combos))
     try:
-        ran = backend.run(target, combos, on_result=landed, progress=reporter.stage_progress)
+        ran = backend.run(target, combos, on_result=landed, reporter=reporter)
         for result in held:
             assert refine is not None
             keep(refine(result))

@@ -21,7 +21,7 @@ from packaging.version import Version
 
 from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed
-from compat.harness.runtime import ImageInfo, Runtime
+from compat.harness.backend import Backend, ImageInfo
 from compat.model import Combo, FileKind, Pin
 from compat.targets.target import Libc, PackageManager, Target
 
@@ -178,8 +178,8 @@ def sites_of(argv: Sequence[str]) -> list[str]:
     return [argv[i + 1] for i, a in enumerate(argv) if a == "--site"]
 
 
-class FakeRuntime(Runtime):
-    """A runtime without containers: builds from a table, compiles nothing."""
+class FakeBackend(Backend):
+    """A backend without containers: builds from a table, compiles nothing."""
 
     kind = "fake"
 
@@ -219,8 +219,12 @@ class FakeRuntime(Runtime):
     def site_dir(self, host_dir: Path) -> str:
         return f"/store/{host_dir.name}"
 
-    def runner_command(self, info: ImageInfo) -> list[str]:
-        return ["python3", "-I", "-S", "/opt/compat-smoke/runner.py", f"@{info.image}"]
+    def interpreter(self, info: ImageInfo) -> list[str]:
+        return ["python3", "-I", "-S"]
+
+    def smoke_dir(self, info: ImageInfo) -> str:
+        # the image in the path: a test's answer can tell which image ran a suite
+        return f"/opt/compat-smoke/{info.image}"
 
     def checks_dir(self) -> str | None:
         return None

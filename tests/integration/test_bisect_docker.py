@@ -16,8 +16,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.harness import RunOptions, make_backend
+from compat.harness import RunOptions, make_pipeline
 from compat.model import Combo, ComboResult, Verdict
+from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Preferences, Resolver
 from compat.settings import NetworkSettings
@@ -84,7 +85,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
     started = time.monotonic()
     with (
         Store.open(sqlite_url(tmp_path / "results.db")) as store,
-        make_backend("docker", options=options, notify=print) as backend,
+        make_pipeline("docker", options=options, reporter=Reporter()) as backend,
     ):
         ids: dict[str, int] = {}
         with store.run(target, backend=backend.kind) as run_id:
@@ -92,7 +93,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
             def keep(result: ComboResult) -> None:
                 ids[result.combo.id] = store.record(run_id, target, result)
 
-            ends = backend.run(target, [good, failing], on_result=keep, progress=lambda *_: None)
+            ends = backend.run(target, [good, failing], on_result=keep, reporter=Reporter())
         verdicts = {r.combo.id: r.verdict for r in ends}
         assert verdicts[good.id] is Verdict.PASS
         assert verdicts[failing.id] is Verdict.IMPORT_ERROR

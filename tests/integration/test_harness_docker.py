@@ -1,6 +1,6 @@
 """The harness against a real Docker engine, real base images and real PyPI.
 
-Prepared files (wheelhouse, install store, bytecode) are shared by every test of
+Prepared files (wheelhouse, installs, bytecode) are shared by every test of
 the session through one cache directory, so each distinct wheel is downloaded,
 unpacked and compiled once.
 """
@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 
 from compat.effects.container import SESSION_LABEL
-from compat.harness import RunOptions, make_backend
+from compat.harness import RunOptions, make_pipeline
 from compat.harness.wheelhouse import Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
+from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import PackageManager, Target
 from tests.helpers.docker import require_docker
+from tests.helpers.reporter import RecordingReporter
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"
@@ -103,9 +105,9 @@ def run(
 ) -> list[ComboResult]:
     opts = RunOptions(cache_dir=cache_dir, network=network, **options)
     delivered: list[ComboResult] = []
-    with make_backend("docker", options=opts, notify=print) as backend:
-        _SESSIONS.append(getattr(backend.runtime, "session", ""))
-        results = backend.run(target, combos, on_result=delivered.append, progress=lambda *a: None)
+    with make_pipeline("docker", options=opts, reporter=Reporter()) as backend:
+        _SESSIONS.append(getattr(backend.backend, "session", ""))
+        results = backend.run(target, combos, on_result=delivered.append, reporter=Reporter())
     assert sorted(r.combo.id for r in delivered) == sorted(r.combo.id for r in results)
     return results
 
@@ -264,16 +266,16 @@ def test_sdist_is_built_in_a_toolchain_image_once(
     records = list((cache_dir / "builds" / combo.pins[0].sha256).glob("*.json"))
     assert len(records) == 1
 
-    stages: list[str] = []
     opts = RunOptions(cache_dir=cache_dir, network=network)
-    with make_backend("docker", options=opts, notify=print) as backend:
-        _SESSIONS.append(getattr(backend.runtime, "session", ""))
-        (again,) = backend.run(
-            target, [combo], on_result=lambda r: None, progress=lambda s, d, t: stages.append(s)
-        )
+    with make_pipeline("docker", options=opts, reporter=Reporter()) as backend:
+        _SESSIONS.append(getattr(backend.backend, "session", ""))
+        reporter = RecordingReporter()
+        (again,) = backend.run(target, [combo], on_result=lambda r: None, reporter=reporter)
+        stages = [stage for stage, _, _ in reporter.stages]
     assert again.verdict is Verdict.PASS
     assert again.duration < 30
     # the cached wheel is reused: the build stage reports, but no builder ran
+    assert "build" in stages
     assert (
         records[0].stat().st_mtime
         == next((cache_dir / "builds" / combo.pins[0].sha256).glob("*.json")).stat().st_mtime

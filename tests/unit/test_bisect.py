@@ -18,6 +18,7 @@ from compat.errors import NothingKnownGood, UsageError
 from compat.index.snapshot import SnapshotIndex
 from compat.model import Combo, ComboResult, Verdict
 from compat.report import BaseReport, findings_of
+from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan, mark_known
 from compat.resolve.resolver import Preferences, Resolver
@@ -59,7 +60,7 @@ class FakeBackend:
         combos: Sequence[Combo],
         *,
         on_result: Callable[[ComboResult], None],
-        progress: Callable[[str, int, int], None],
+        reporter: Reporter,
     ) -> list[ComboResult]:
         results = []
         for combo in combos:

@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from compat.harness import Backend, RunOptions, make_backend
-from compat.harness.local_backend import LocalRuntime
+from compat.harness import Pipeline, RunOptions, make_pipeline
+from compat.harness.local_backend import LocalBackend
 from compat.model import Combo, ComboResult, Pin, Verdict
+from compat.reporter import Reporter
 from tests.helpers.harness import combo, make_wheel, pin_for, target
+from tests.helpers.reporter import RecordingReporter
 
 # Imports every --package after adding every --site; a module attribute decides what
 # the "check" does, so each wheel can make the runner pass, crash or hang.
@@ -48,7 +50,7 @@ RUNNER = textwrap.dedent(
 
 
 MakeWheel = Callable[[str, str], Pin]
-MakeBackend = Callable[..., Backend]
+MakeBackend = Callable[..., Pipeline]
 World = tuple[MakeWheel, MakeBackend]
 
 
@@ -66,18 +68,18 @@ def world(tmp_path: Path) -> World:
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
 
-    def backend(**options: Any) -> Backend:
+    def backend(**options: Any) -> Pipeline:
         opts = RunOptions(cache_dir=tmp_path / "cache", **options)
         client = httpx.Client(
             transport=httpx.MockTransport(lambda r: httpx.Response(200, content=served[r.url.path]))
         )
-        return Backend(LocalRuntime(opts, runner=runner), opts, client=client)
+        return Pipeline(LocalBackend(opts, smoke_dir=tmp_path), opts, client=client)
 
     return wheel, backend
 
 
-def _run(backend: Backend, combos: list[Combo]) -> list[ComboResult]:
-    return backend.run(target(), combos, on_result=lambda r: None, progress=lambda *a: None)
+def _run(pipeline: Pipeline, combos: list[Combo]) -> list[ComboResult]:
+    return pipeline.run(target(), combos, on_result=lambda r: None, reporter=Reporter())
 
 
 def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
@@ -114,14 +116,14 @@ def test_bytecode_is_compiled_once_into_the_store(world: World, tmp_path: Path) 
     assert list((site / "good" / "__pycache__").glob("__init__.*.pyc"))
 
 
-def test_make_backend_local_says_it_tests_the_host(tmp_path: Path) -> None:
-    said: list[str] = []
-    b = make_backend("local", options=RunOptions(cache_dir=tmp_path), notify=said.append)
+def test_make_pipeline_local_says_it_tests_the_host(tmp_path: Path) -> None:
+    reporter = RecordingReporter()
+    b = make_pipeline("local", options=RunOptions(cache_dir=tmp_path), reporter=reporter)
     assert b.kind == "local"
-    assert "host platform only" in said[0]
+    assert "host platform only" in reporter.lines[0]
 
 
-def test_make_backend_auto_falls_back_to_local(
+def test_make_pipeline_auto_falls_back_to_local(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import docker
@@ -131,8 +133,9 @@ def test_make_backend_auto_falls_back_to_local(
         raise DockerException("no engine")
 
     monkeypatch.setattr(docker, "from_env", from_env)
-    said: list[str] = []
-    b = make_backend("auto", options=RunOptions(cache_dir=tmp_path), notify=said.append)
+    reporter = RecordingReporter()
+    b = make_pipeline("auto", options=RunOptions(cache_dir=tmp_path), reporter=reporter)
+    said = reporter.lines
     assert b.kind == "local"
     assert len(said) == 1
     assert "no engine" in said[0]

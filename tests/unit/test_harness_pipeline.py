@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from compat.effects.container import ExecResult
-from compat.harness import Backend, RunOptions, prerun_failures
-from compat.harness.pipeline import BuildRecord, runner_argv
+from compat.harness import Pipeline, RunOptions, prerun_failures
+from compat.harness.pipeline import BuildRecord
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
+from compat.reporter import Reporter
 from tests.helpers.harness import (
-    FakeRuntime,
+    FakeBackend,
     Served,
     combo,
     done,
@@ -26,6 +27,7 @@ from tests.helpers.harness import (
     start,
     target,
 )
+from tests.helpers.reporter import RecordingReporter
 
 GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
 
@@ -35,23 +37,18 @@ def served() -> Served:
     return Served()
 
 
-def _backend(runtime: FakeRuntime, served: Served, tmp_path: Path, **options: object) -> Backend:
+def _backend(backend: FakeBackend, served: Served, tmp_path: Path, **options: object) -> Pipeline:
     opts = RunOptions(cache_dir=tmp_path / "cache", **options)  # type: ignore[arg-type]
-    return Backend(runtime, opts, client=served.client())
+    return Pipeline(backend, opts, client=served.client())
 
 
 def _run(
-    backend: Backend, combos: list[Combo]
+    pipeline: Pipeline, combos: list[Combo]
 ) -> tuple[list[ComboResult], list[ComboResult], list[tuple[str, int, int]]]:
     delivered: list[ComboResult] = []
-    stages: list[tuple[str, int, int]] = []
-    results = backend.run(
-        target(),
-        combos,
-        on_result=delivered.append,
-        progress=lambda s, d, t: stages.append((s, d, t)),
-    )
-    return results, delivered, stages
+    reporter = RecordingReporter()
+    results = pipeline.run(target(), combos, on_result=delivered.append, reporter=reporter)
+    return results, delivered, reporter.stages
 
 
 def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: Served) -> None:
@@ -61,7 +58,7 @@ def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: 
     pandas = served.add(make_wheel(wheels, "pandas", "2.2.3"))
     old_numpy = served.add(make_wheel(wheels, "numpy", "1.26.4"))
     combos = [combo(numpy, pandas, requested=["pandas"]), combo(old_numpy, pandas)]
-    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
     results, delivered, stages = _run(_backend(runtime, served, tmp_path), combos)
 
     assert [r.verdict for r in results] == [Verdict.PASS, Verdict.PASS]
@@ -73,7 +70,7 @@ def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: 
         (f"/store/{old_numpy.sha256}", f"/store/{pandas.sha256}"),
     }
     first = calls[(f"/store/{numpy.sha256}", f"/store/{pandas.sha256}")]
-    assert first[:5] == ["python3", "-I", "-S", "/opt/compat-smoke/runner.py", "@sha256:base"]
+    assert first[:4] == ["python3", "-I", "-S", "/opt/compat-smoke/sha256:base/runner.py"]
     assert first[first.index("--package") + 1] == "pandas"
     # each file fetched once, each wheel unpacked once, compiled once for the interpreter
     assert sorted(served.requests) == sorted({f"/{p.filename}" for c in combos for p in c.pins})
@@ -83,40 +80,26 @@ def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: 
     assert ("fetch", 3, 3) in stages
 
     # a second scan reuses everything: no download, no compile
-    runtime2 = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    runtime2 = FakeBackend(lambda argv: ok(passing_suite("import")))
     _run(_backend(runtime2, served, tmp_path), combos)
     assert len(served.requests) == 3
     assert runtime2.compiled == []
 
 
-def test_runner_argv_carries_checks_and_exec() -> None:
-    argv = runner_argv(
-        ["py", "runner.py"],
-        sites=["/a", "/b"],
-        packages=["numpy"],
-        check_timeout=30,
-        checks_dir="/opt/compat-checks",
-        exec_cmd=("python", "-c", "pass"),
+def test_the_runner_command_carries_flags_timeout_and_exec(tmp_path: Path, served: Served) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
+    backend = FakeBackend(lambda argv: ok(passing_suite("import")))
+    pipeline = _backend(
+        backend, served, tmp_path, check_timeout=30.0, exec_cmd=("python", "-c", "pass")
     )
-    assert argv == [
-        "py",
-        "runner.py",
-        "--site",
-        "/a",
-        "--site",
-        "/b",
-        "--package",
-        "numpy",
-        "--timeout",
-        "30",
-        "--checks-dir",
-        "/opt/compat-checks",
-        "--exec",
-        "--",
-        "python",
-        "-c",
-        "pass",
-    ]
+    _run(pipeline, [combo(numpy)])
+    (argv,) = backend.executor_obj.calls
+    # the interpreter's flags before the script, then what compat.smoke.runner_argv adds
+    assert argv[:4] == ["python3", "-I", "-S", "/opt/compat-smoke/sha256:base/runner.py"]
+    assert argv[argv.index("--timeout") + 1] == "30.0"
+    assert argv[argv.index("--exec") :] == ["--exec", "--", "python", "-c", "pass"]
 
 
 def test_fetch_failure_is_install_failed(tmp_path: Path, served: Served) -> None:
@@ -124,7 +107,7 @@ def test_fetch_failure_is_install_failed(tmp_path: Path, served: Served) -> None
     w.mkdir()
     good = served.add(make_wheel(w, "good", "1.0"))
     gone = pin_for(make_wheel(w, "gone", "1.0"))  # not served: 404
-    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
     results, _delivered, _ = _run(
         _backend(runtime, served, tmp_path), [combo(good, gone), combo(good)]
     )
@@ -144,7 +127,7 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
     broken_file.write_bytes(b"broken sdist")
     broken = served.add(broken_file, FileKind.SDIST)
     built = make_wheel(tmp_path, "native", "1.0")
-    runtime = FakeRuntime(
+    runtime = FakeBackend(
         lambda argv: ok(passing_suite("import")),
         builds={sdist.filename: built, broken.filename: "error: no C compiler"},
     )
@@ -166,7 +149,7 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
     assert ("build", 2, 2) in stages
 
     # builds are cached per (sdist, image): failures too
-    runtime2 = FakeRuntime(lambda argv: ok(passing_suite("import")), builds={})
+    runtime2 = FakeBackend(lambda argv: ok(passing_suite("import")), builds={})
     results2, _, _ = _run(_backend(runtime2, served, tmp_path), combos)
     assert runtime2.built == []
     assert [r.verdict for r in results2] == [r.verdict for r in results]
@@ -206,14 +189,14 @@ def test_corrupt_wheel_is_install_failed(tmp_path: Path, served: Served) -> None
     bad = w / "bad-1.0-py3-none-any.whl"
     bad.write_bytes(b"not a zip")
     pin = served.add(bad)
-    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
     results, _, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
     assert results[0].verdict is Verdict.INSTALL_FAILED
     assert runtime.executor_obj.calls == []
 
 
 def _lightgbm_answer(argv: list[str]) -> ExecResult:
-    if "@sha256:derived" in argv:
+    if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
         return ok(passing_suite("import lightgbm"))
     return ok(
         events(start("import lightgbm"), result("import lightgbm", "import-error", GOMP), done())
@@ -224,7 +207,7 @@ def test_missing_library_is_reported_with_its_package(tmp_path: Path, served: Se
     w = tmp_path / "w"
     w.mkdir()
     pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
-    runtime = FakeRuntime(_lightgbm_answer)
+    runtime = FakeBackend(_lightgbm_answer)
     results, delivered, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
     (r,) = results
     assert r.verdict is Verdict.IMPORT_ERROR
@@ -239,7 +222,7 @@ def test_add_system_deps_retries_in_a_derived_image(tmp_path: Path, served: Serv
     w = tmp_path / "w"
     w.mkdir()
     pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
-    runtime = FakeRuntime(_lightgbm_answer)
+    runtime = FakeBackend(_lightgbm_answer)
     results, delivered, _ = _run(
         _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
     )
@@ -257,7 +240,7 @@ def test_add_system_deps_without_package_manager_keeps_the_failure(
     w = tmp_path / "w"
     w.mkdir()
     pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
-    runtime = FakeRuntime(_lightgbm_answer, derive=False)
+    runtime = FakeBackend(_lightgbm_answer, derive=False)
     results, delivered, _ = _run(
         _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
     )
@@ -273,7 +256,7 @@ def test_interrupted_exec_is_run_again(tmp_path: Path, served: Served) -> None:
         ExecResult(exit_code=None, stdout="", stderr="", duration=0.1, interrupted=True),
         ok(passing_suite("import a")),
     ]
-    runtime = FakeRuntime(lambda argv: answers.pop(0))
+    runtime = FakeBackend(lambda argv: answers.pop(0))
     results, _, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
     assert results[0].verdict is Verdict.PASS
     assert len(runtime.executor_obj.calls) == 2
@@ -286,14 +269,12 @@ def test_executor_is_closed_when_the_caller_interrupts(
     w = tmp_path / "w"
     w.mkdir()
     pins = [served.add(make_wheel(w, f"p{i}", "1.0")) for i in range(4)]
-    runtime = FakeRuntime(lambda argv: ok(passing_suite("import")))
+    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
     backend = _backend(runtime, served, tmp_path, jobs=2)
 
     def on_result(_: ComboResult) -> None:
         raise exc("stop")
 
     with pytest.raises(exc):
-        backend.run(
-            target(), [combo(p) for p in pins], on_result=on_result, progress=lambda *a: None
-        )
+        backend.run(target(), [combo(p) for p in pins], on_result=on_result, reporter=Reporter())
     assert runtime.opened == runtime.closed == 1

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from compat.errors import UsageError
-from compat.harness import Backend, RunOptions
+from compat.harness import Pipeline, RunOptions
+from compat.harness.backend import ImageInfo
 from compat.harness.pipeline import BuildRecord
-from compat.harness.runtime import ImageInfo
 from compat.harness.toolchain import (
     _ZIG_TARGET,
     BUILD_LOG,
@@ -31,9 +31,10 @@ from compat.harness.toolchain import (
     wrapper_commands,
 )
 from compat.model import ComboResult, FileKind, Pin, Verdict
+from compat.reporter import Reporter
 from compat.targets.target import PackageManager
 from tests.helpers.harness import (
-    FakeRuntime,
+    FakeBackend,
     Served,
     combo,
     make_wheel,
@@ -216,7 +217,7 @@ def served() -> Served:
     return Served()
 
 
-class ToolchainRuntime(FakeRuntime):
+class ToolchainRuntime(FakeBackend):
     """A fake runtime that builds with a chosen toolchain and leaves a build log."""
 
     def __init__(self, *args: object, toolchain: Toolchain, log: str = "", **kw: object) -> None:
@@ -241,15 +242,15 @@ def _lightgbm(tmp_path: Path, served: Served) -> tuple[Pin, Path]:
 
 
 def _run_once(
-    runtime: FakeRuntime, pin: Pin, served: Served, tmp_path: Path, **opts: object
+    runtime: FakeBackend, pin: Pin, served: Served, tmp_path: Path, **opts: object
 ) -> ComboResult:
     options = RunOptions(cache_dir=tmp_path / "cache", **opts)  # type: ignore[arg-type]
-    backend = Backend(runtime, options, client=served.client())
-    (got,) = backend.run(target(), [combo(pin)], on_result=lambda r: None, progress=lambda *a: None)
+    pipeline = Pipeline(runtime, options, client=served.client())
+    (got,) = pipeline.run(target(), [combo(pin)], on_result=lambda r: None, reporter=Reporter())
     return got
 
 
-def _runtime(pin: Pin, outcome: Path | str, toolchain: Toolchain, log: str = "") -> FakeRuntime:
+def _runtime(pin: Pin, outcome: Path | str, toolchain: Toolchain, log: str = "") -> FakeBackend:
     return ToolchainRuntime(
         lambda argv: ok(passing_suite("import")),
         builds={pin.filename: outcome},

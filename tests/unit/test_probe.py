@@ -12,7 +12,7 @@ from packaging.tags import Tag
 from packaging.version import Version
 
 from compat.errors import ImageUnavailable
-from compat.harness.docker_backend import DockerRuntime
+from compat.harness.docker_backend import DockerBackend
 from compat.harness.options import RunOptions
 from compat.targets.probe import PROBE_SCRIPT, host_facts, probe_image
 from compat.targets.target import Libc, PackageManager, Target
@@ -139,7 +139,7 @@ def test_one_probe_serves_planning_and_running(tmp_path: Path) -> None:
     engine = ProbeEngine(json.dumps({**FACTS, "package_manager": "dnf", "compiler": "/usr/bin/cc"}))
     target = probe_image("fedora-ish", name="f", cache_dir=tmp_path, client=engine)
     assert target.package_manager is PackageManager.DNF
-    runtime = DockerRuntime(RunOptions(cache_dir=tmp_path), client=engine)
+    runtime = DockerBackend(RunOptions(cache_dir=tmp_path), client=engine)
     info = runtime.inspect(target)
     assert len(engine.started) == 1
     assert info.package_manager is PackageManager.DNF

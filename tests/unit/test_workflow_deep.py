@@ -3,7 +3,7 @@ real SQLite results database: verdicts, attribution and the baseline cache."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,6 +12,7 @@ import pytest
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.base import Index
 from compat.model import CheckVerdict, Combo, ComboResult, Verdict
+from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import deepen
@@ -40,7 +41,7 @@ class FakeDeep:
         test_layer: Combo,
         *,
         timeout: float,
-        progress: Callable[[str, int, int], None],
+        reporter: Reporter,
     ) -> list[DeepOutcome]:
         assert test_layer == LAYER
         self.jobs += jobs

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from compat.effects.container import ExecResult
 from compat.errors import IncompatibleFound, ProjectNotFound, UsageError
-from compat.harness import Backend, RunOptions
+from compat.harness import Pipeline, RunOptions
 from compat.matrix import BuildPolicy, parse_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, FileKind, Pin, Verdict
 from compat.report.junit import write_junit
@@ -32,7 +32,7 @@ from compat.workflows.check import check
 from compat.workflows.scan import ScanOutcome, ScanRequest, Shard, scan
 from tests.helpers.harness import (
     Answer,
-    FakeRuntime,
+    FakeBackend,
     done,
     events,
     make_wheel,
@@ -197,16 +197,16 @@ def run_scan(
     *,
     the_target: Target = PROBED,
     reporter: RecordingReporter | None = None,
-    runtime: FakeRuntime | None = None,
+    runtime: FakeBackend | None = None,
     **request: Any,
-) -> tuple[ScanOutcome, FakeRuntime, RecordingReporter]:
-    runtime = runtime or FakeRuntime(answer_for(index))
+) -> tuple[ScanOutcome, FakeBackend, RecordingReporter]:
+    runtime = runtime or FakeBackend(answer_for(index))
     reporter = reporter or RecordingReporter()
     matrix = parse_matrix(
         {"packages": {"alpha": ">=1", "beta": ">=1"}, "strategy": "exhaustive"}, path="m.toml"
     )
     options = RunOptions(cache_dir=tmp_path / "cache", jobs=1)
-    with Backend(runtime, options, client=index.client()) as backend:
+    with Pipeline(runtime, options, client=index.client()) as backend:
         outcome = scan(
             ScanRequest(matrix=matrix, matrix_path="m.toml", **request),
             target=the_target,
@@ -302,7 +302,7 @@ def test_an_interrupted_scan_keeps_what_finished(
 
     reporter = RecordingReporter()
     with pytest.raises(KeyboardInterrupt):
-        run_scan(index, store, tmp_path, runtime=FakeRuntime(interrupt_second), reporter=reporter)
+        run_scan(index, store, tmp_path, runtime=FakeBackend(interrupt_second), reporter=reporter)
     assert len(store.results()) == 1
     assert reporter.events[-1] == "run_finished"  # the progress display is taken down
     assert any(
@@ -318,8 +318,8 @@ def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> Combo
         opened.append(store)
         yield store
 
-    runtime = FakeRuntime(answer_for(index))
-    with Backend(runtime, RunOptions(cache_dir=tmp_path / "cache"), client=index.client()) as b:
+    runtime = FakeBackend(answer_for(index))
+    with Pipeline(runtime, RunOptions(cache_dir=tmp_path / "cache"), client=index.client()) as b:
         outcome = check(
             [Requirement(p) for p in pins],
             target=PROBED,

@@ -1,4 +1,4 @@
-"""The wheelhouse (downloads checked against their hash) and the install store."""
+"""The wheelhouse (downloads checked against their hash) and the installs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from compat.errors import FetchFailed, UnpackFailed
-from compat.harness.installs import InstallStore
+from compat.harness.installs import Installs
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from tests.helpers.harness import make_wheel, sha256_of
 
@@ -96,7 +96,7 @@ def test_unpack_makes_a_site_dir(tmp_path: Path) -> None:
         "1.0",
         {"tiny_pkg/__init__.py": "X = 1\n", "tiny_pkg/sub/mod.py": "Y = 2\n"},
     )
-    store = InstallStore(tmp_path / "cache")
+    store = Installs(tmp_path / "cache")
     sha = sha256_of(wheel)
     site = store.unpack(wheel, sha)
     assert site == tmp_path / "cache" / "installs" / sha
@@ -117,7 +117,7 @@ def test_unpacked_dir_imports_through_addsitedir(tmp_path: Path) -> None:
         tmp_path, "alpha", "1.0", {"alpha/__init__.py": "from beta import B\nA = B + 1\n"}
     )
     b = make_wheel(tmp_path, "beta", "1.0", {"beta/__init__.py": "B = 41\n"})
-    store = InstallStore(tmp_path / "cache")
+    store = Installs(tmp_path / "cache")
     sites = [store.unpack(w, sha256_of(w)) for w in (a, b)]
     code = (
         "import site, sys\n"
@@ -135,7 +135,7 @@ def test_broken_wheel_is_unpack_failed_and_leaves_nothing(tmp_path: Path) -> Non
     wheel = tmp_path / "broken-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("broken/__init__.py", "")  # no dist-info at all
-    store = InstallStore(tmp_path / "cache")
+    store = Installs(tmp_path / "cache")
     with pytest.raises(UnpackFailed, match=r"broken-1\.0"):
         store.unpack(wheel, sha256_of(wheel))
     assert not store.has(sha256_of(wheel))
@@ -143,7 +143,7 @@ def test_broken_wheel_is_unpack_failed_and_leaves_nothing(tmp_path: Path) -> Non
 
 
 def test_compile_stamps_are_per_interpreter(tmp_path: Path) -> None:
-    store = InstallStore(tmp_path)
+    store = Installs(tmp_path)
     assert store.needing_compile(["a", "b", "a"], "cpython-311-x") == ["a", "b"]
     store.mark_compiled(["a"], "cpython-311-x")
     assert store.needing_compile(["a", "b"], "cpython-311-x") == ["b"]
@@ -157,7 +157,7 @@ def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
         "1.0",
         {"stray/__init__.py": "", "stray/__pycache__/__init__.cpython-311.pyc": "junk"},
     )
-    store = InstallStore(tmp_path / "cache")
+    store = Installs(tmp_path / "cache")
     site = store.unpack(wheel, sha256_of(wheel))  # warnings are errors in this suite
     assert (site / "stray" / "__init__.py").is_file()
     assert not (site / "stray" / "__pycache__").exists()
@@ -166,7 +166,7 @@ def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
 def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
     from compat.harness.options import RunOptions
     from compat.harness.pipeline import Pipeline
-    from tests.helpers.harness import FakeRuntime, ok
+    from tests.helpers.harness import FakeBackend, ok
 
     wheels = {}
     for i in range(12):
@@ -175,12 +175,12 @@ def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
     broken = tmp_path / "broken-1.0-py3-none-any.whl"
     broken.write_bytes(b"not a zip")
     wheels[sha256_of(broken)] = broken
-    pipeline = Pipeline(FakeRuntime(lambda argv: ok("")), RunOptions(cache_dir=tmp_path / "c"))
+    pipeline = Pipeline(FakeBackend(lambda argv: ok("")), RunOptions(cache_dir=tmp_path / "c"))
     seen: list[tuple[str, int, int]] = []
     failed = pipeline._unpack(wheels, lambda s, d, t: seen.append((s, d, t)))
     assert list(failed) == [sha256_of(broken)]
     assert seen[-1] == ("unpack", 13, 13)
-    assert all(pipeline.store.has(sha) for sha in wheels if sha not in failed)
+    assert all(pipeline.installs.has(sha) for sha in wheels if sha not in failed)
 
 
 def test_make_wheel_is_a_zip(tmp_path: Path) -> None:

@@ -1,4 +1,8 @@
-"""What a backend must provide (the Runtime), and what it learns about an image."""
+"""What a backend must provide, and what it learns about an image.
+
+A ``Backend`` performs the effects (``DockerBackend``: containers of the target
+image; ``LocalBackend``: this machine's Python); ``compat.harness.pipeline`` decides
+what is done and when, the same for both."""
 
 from __future__ import annotations
 
@@ -64,7 +68,7 @@ class ImageInfo:
         )
 
 
-class Runtime(ABC):
+class Backend(ABC):
     """The effects a backend performs; the pipeline decides what and when."""
 
     kind: str
@@ -88,11 +92,15 @@ class Runtime(ABC):
 
     @abstractmethod
     def site_dir(self, host_dir: Path) -> str:
-        """Where an install-store directory is seen by the runner."""
+        """Where a directory of the installs is seen by the runner."""
 
     @abstractmethod
-    def runner_command(self, info: ImageInfo) -> list[str]:
-        """The smoke runner, as a command line (interpreter, flags, script)."""
+    def interpreter(self, info: ImageInfo) -> list[str]:
+        """The interpreter that runs the smoke runner, with its flags."""
+
+    @abstractmethod
+    def smoke_dir(self, info: ImageInfo) -> str:
+        """Where the smoke suite (``compat/smoke``) is seen by that interpreter."""
 
     @abstractmethod
     def checks_dir(self) -> str | None:
@@ -106,8 +114,8 @@ class Runtime(ABC):
         """An image like ``info``'s with ``packages`` installed; None when impossible."""
         return None
 
-    def close(self) -> None:  # noqa: B027 - most runtimes hold nothing
-        """Release what the runtime holds (clients, leftovers)."""
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing
+        """Release what the backend holds (clients, leftovers)."""
 
 
 def build_error_line(output: str) -> str:
