@@ -60,20 +60,37 @@ class Store(Reader):
             # Nothing recorded yet: an empty database answers every query as the
             # file would, and creates nothing.
             empty = cls(empty_engine(), url=shown)
-            _opened(empty, empty.migrate)
+            _opened(empty, empty._migrate)
             return cls(empty._engine, url=shown, read_only=True)
         store = cls(create_engine(parsed, read_only=read_only), url=shown, read_only=read_only)
-        if read_only:
-            found = _opened(store, lambda: store.schema_version)
-            migrations.check_version(found, shown)
-            if found == migrations.LATEST:
-                return store
-            store.close()  # older: migrated forward as a writer would, if it can be
-            store = cls(create_engine(parsed), url=shown)
-        _opened(store, store.migrate)
+        if not read_only:
+            _opened(store, store._migrate)
+            return store
+
+        def version() -> int:
+            found = store.schema_version
+            migrations.check_version(found, shown)  # SchemaTooNew
+            return found
+
+        found = _opened(store, version)
+        if found < migrations.LATEST:
+            # What a reader reads must be at the latest schema: migrated forward as a
+            # writer would, which needs write access once.
+            store.close()
+            with cls(create_engine(parsed), url=shown) as writer:
+                try:
+                    writer._migrate()
+                except StoreError as exc:
+                    raise StoreError(
+                        f"the results database {shown} has schema version {found} and must "
+                        f"be upgraded to {migrations.LATEST} before it can be read, which "
+                        f"needs write access ({exc}): run any compat command once where it "
+                        "can be written"
+                    ) from exc
+            store = cls(create_engine(parsed, read_only=True), url=shown, read_only=True)
         return store
 
-    def migrate(self) -> None:
+    def _migrate(self) -> None:
         """Bring the schema to the latest version (see ``migrations``)."""
         with self.reading() as conn:
             found = migrations.current_version(conn)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from compat.errors import StoreError, UsageError
-from compat.store import Store, default_db_url, export_json, import_json, sqlite_url
+from compat.store import SCHEMA_VERSION, Store, default_db_url, export_json, import_json, sqlite_url
 from compat.store.engine import parse_url
 from tests.helpers.results import failed, make_combo, make_target, passed, recorded_runs
 
@@ -147,57 +147,68 @@ def _unwritable(directory: Path) -> list[str]:
     return [unshare, "-rm", "sh", "-c", f'{mount} && exec "$0" "$@"']
 
 
-def test_readers_work_on_a_database_nobody_may_write(tmp_path: Path) -> None:
-    """results, show, report and lock on a WAL database in a read-only directory,
-    where opening it for writing fails with "unable to open database file"."""
-    directory = tmp_path / "ro"
-    db = directory / "results.db"
-    with Store.open(sqlite_url(db)) as store:
-        target = make_target()
-        with store.run(target, backend="docker") as run_id:
-            good = store.record(
-                run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"}))
-            )
-    assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # WAL checkpointed
+def _compat_unwritable(
+    directory: Path, tmp_path: Path, *commands: tuple[str, ...]
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run compat commands against ``directory/results.db`` while the directory is
+    unwritable for them; its permissions are restored afterwards."""
     prefix = _unwritable(directory)
-    out = tmp_path / "out"
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "COMPAT_DATA_DIR": str(tmp_path / "data"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
-
-    def compat(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*prefix, sys.executable, "-m", "compat", "--db", str(db), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-        )
-
+    db = str(directory / "results.db")
     try:
-        shown = compat("results")
-        assert shown.returncode == 0, shown.stderr
-        assert "numpy 2.0.2" in shown.stdout
-        one = compat("show", str(good))
-        assert one.returncode == 0, one.stderr
-        assert "numpy 2.0.2" in one.stdout
-        report = compat("report", "-o", str(out / "report.html"))
-        assert report.returncode == 0, report.stderr
-        assert "numpy" in (out / "report.html").read_text()
-        locked = compat("lock", "--base", "alpine", "-o", str(out / "lock"))
-        assert locked.returncode == 0, locked.stderr
-        assert "numpy==2.0.2" in (out / "lock" / "requirements.txt").read_text()
-        # the directory really is unwritable: a writer cannot even open the database
-        write = compat("db", "import", os.devnull)
-        assert write.returncode == StoreError.exit_code, write.stderr
-        assert "unable to open database file" in write.stderr
+        return [
+            subprocess.run(
+                [*prefix, sys.executable, "-m", "compat", "--db", db, *command],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+                check=False,
+            )
+            for command in commands
+        ]
     finally:
         for path in (directory, *directory.iterdir()):
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_readers_work_on_a_database_nobody_may_write(tmp_path: Path) -> None:
+    """results, show, report and lock on a WAL database in a read-only directory,
+    where opening it for writing fails with "unable to open database file"."""
+    directory = tmp_path / "ro"
+    with Store.open(sqlite_url(directory / "results.db")) as store:
+        target = make_target()
+        with store.run(target, backend="docker") as run_id:
+            good = store.record(
+                run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"}))
+            )
+    assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # WAL checkpointed
+    out = tmp_path / "out"
+    shown, one, report, locked, write = _compat_unwritable(
+        directory,
+        tmp_path,
+        ("results",),
+        ("show", str(good)),
+        ("report", "-o", str(out / "report.html")),
+        ("lock", "--base", "alpine", "-o", str(out / "lock")),
+        ("db", "import", os.devnull),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "numpy 2.0.2" in shown.stdout
+    assert one.returncode == 0, one.stderr
+    assert "numpy 2.0.2" in one.stdout
+    assert report.returncode == 0, report.stderr
+    assert "numpy" in (out / "report.html").read_text()
+    assert locked.returncode == 0, locked.stderr
+    assert "numpy==2.0.2" in (out / "lock" / "requirements.txt").read_text()
+    # the directory really is unwritable: a writer cannot even open the database
+    assert write.returncode == StoreError.exit_code, write.stderr
+    assert "unable to open database file" in write.stderr
     assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # nothing left
 
 
@@ -217,21 +228,24 @@ def test_a_log_that_cannot_be_read_is_said_not_ignored(tmp_path: Path) -> None:
             shutil.copy(source.with_name(name), directory / name)
         holder.close()
     assert (directory / "results.db-wal").stat().st_size > 0
-    db = directory / "results.db"
-    prefix = _unwritable(directory)
-    try:
-        shown = subprocess.run(
-            [*prefix, sys.executable, "-m", "compat", "--db", str(db), "results"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            check=False,
-        )
-    finally:
-        for path in (directory, *directory.iterdir()):
-            path.chmod(0o755 if path.is_dir() else 0o644)
+    (shown,) = _compat_unwritable(directory, tmp_path, ("results",))
     assert shown.returncode == StoreError.exit_code, shown.stderr
     assert "results.db-wal holds changes" in shown.stderr
+
+
+def test_an_older_database_nobody_may_write_says_it_needs_upgrading(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    db = directory / "results.db"
+    with Store.open(sqlite_url(db)):
+        pass
+    raw = sqlite3.connect(db)
+    raw.execute("DELETE FROM schema_version WHERE version = ?", (SCHEMA_VERSION,))
+    raw.commit()
+    raw.close()
+    (shown,) = _compat_unwritable(directory, tmp_path, ("results",))
+    assert shown.returncode == StoreError.exit_code, shown.stderr
+    assert "must be upgraded" in shown.stderr
+    assert "run any compat command once where it can be written" in shown.stderr
 
 
 def test_a_reader_creates_no_database(tmp_path: Path) -> None:
