@@ -11,6 +11,7 @@ import enum
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -346,3 +347,25 @@ def overall(checks: Iterable[CheckResult]) -> tuple[Verdict, CheckResult | None]
         if culprit is None or v.severity > found.severity:
             found, culprit = v, check
     return found, culprit
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Incompatibility:
+    """Versions of packages that fail together on a base, found by bisection: the
+    results database keeps them, the planner marks and the report lists them."""
+
+    id: int
+    base: str
+    image_id: str | None
+    packages: dict[str, str]  # normalized name -> version
+    verdict: Verdict
+    explanation: str
+    evidence: tuple[int, ...]  # result ids
+    created: datetime
+
+    def matches(self, pins: dict[str, str]) -> bool:
+        """Whether a combination (name -> version) holds every version named here."""
+        return all(pins.get(name) == version for name, version in self.packages.items())
+
+    def label(self) -> str:
+        return " x ".join(f"{n} {v}" for n, v in sorted(self.packages.items()))

@@ -13,8 +13,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.errors import UsageError
-from compat.model import Combo
-from compat.store.records import Incompatibility, KnownGood
+from compat.model import Combo, Incompatibility
+from compat.store.records import KnownGood
 
 PREFERENCES = ("newest", "oldest")
 

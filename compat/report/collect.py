@@ -11,10 +11,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat.lock.select import rank_known_good
+from compat.model import Incompatibility
 from compat.report.data import BaseReport, LockStatus, ReportData, ResultEntry, RunKind, findings_of
 from compat.report.history import nights
 from compat.store.queries import Reader
-from compat.store.records import Incompatibility, KnownGood, StoredResult
+from compat.store.records import KnownGood, StoredResult
 from compat.targets.target import Target
 
 

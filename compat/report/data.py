@@ -10,12 +10,11 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.model import ComboResult, Verdict
+from compat.model import ComboResult, Incompatibility, Verdict
 from compat.report.attribution import FailedCheck, Finding
 from compat.targets.target import Target
 
@@ -200,26 +199,8 @@ class BaseReport:
         )
 
 
-class KnownIncompatibility(Protocol):
-    """A recorded incompatibility as the store hands it back (``Incompatibility``)."""
-
-    @property
-    def base(self) -> str: ...
-
-    @property
-    def packages(self) -> dict[str, str]: ...
-
-    @property
-    def verdict(self) -> Verdict: ...
-
-    @property
-    def explanation(self) -> str: ...
-
-    def label(self) -> str: ...
-
-
 def findings_of(
-    incompatibilities: Iterable[KnownIncompatibility], *, base: str | None = None
+    incompatibilities: Iterable[Incompatibility], *, base: str | None = None
 ) -> tuple[Finding, ...]:
     """The known incompatibilities (of ``base``, when given) as the report words
     them: ``numpy 2.0.2 x pandas 2.1.1 (import-error): ValueError: numpy.dtype size

@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -26,7 +26,7 @@ from compat.errors import (
     UsageError,
 )
 from compat.matrix import STRATEGIES, Matrix, MatrixPackage
-from compat.model import Combo
+from compat.model import Combo, Incompatibility
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.targets.target import Target
@@ -369,17 +369,8 @@ def _goals_of(values: Iterable[Value], arity: int) -> Iterable[tuple[Value, ...]
     return itertools.combinations(values, arity)
 
 
-class KnownIncompatibility(Protocol):
-    """What ``mark_known`` needs of a recorded incompatibility (the store's
-    ``Incompatibility``); the plan stays pure: the caller passes them in."""
-
-    def matches(self, pins: dict[str, str]) -> bool: ...
-
-    def label(self) -> str: ...
-
-
 def mark_known(
-    plan: Plan | Iterable[Combo], incompatibilities: Iterable[KnownIncompatibility]
+    plan: Plan | Iterable[Combo], incompatibilities: Iterable[Incompatibility]
 ) -> dict[str, str]:
     """Combination id -> the label of the first known incompatibility it holds
     (e.g. ``numpy 2.0.2 x pandas 2.1.1``), for combinations that hold one."""

@@ -24,7 +24,6 @@ from compat.store.queries import Reader
 from compat.store.records import (
     ImageSize,
     Imported,
-    Incompatibility,
     KnownGood,
     ResultRow,
     RunStatus,
@@ -37,7 +36,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "ImageSize",
     "Imported",
-    "Incompatibility",
     "KnownGood",
     "Reader",
     "ResultRow",

@@ -11,10 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Incompatibility, Verdict
 from compat.store import migrations
 from compat.store.engine import Database
-from compat.store.records import ImageSize, Incompatibility, KnownGood, ResultRow, StoredResult
+from compat.store.records import ImageSize, KnownGood, ResultRow, StoredResult
 from compat.store.schema import (
     checks,
     combinations,

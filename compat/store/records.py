@@ -82,24 +82,3 @@ class Imported:
     results: int = 0
     images: int = 0
     skipped: int = 0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Incompatibility:
-    """Versions of packages that fail together on a base, found by bisection."""
-
-    id: int
-    base: str
-    image_id: str | None
-    packages: dict[str, str]  # normalized name -> version
-    verdict: Verdict
-    explanation: str
-    evidence: tuple[int, ...]  # result ids
-    created: datetime
-
-    def matches(self, pins: dict[str, str]) -> bool:
-        """Whether a combination (name -> version) holds every version named here."""
-        return all(pins.get(name) == version for name, version in self.packages.items())
-
-    def label(self) -> str:
-        return " x ".join(f"{n} {v}" for n, v in sorted(self.packages.items()))

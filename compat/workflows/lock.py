@@ -15,10 +15,10 @@ from compat.errors import IncompatibleFound, NothingKnownGood
 from compat.image import ImageReport, build_image
 from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.select import rank_known_good
-from compat.model import Combo, ComboResult
+from compat.model import Combo, ComboResult, Incompatibility
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
-from compat.store import Incompatibility, Reader, Store
+from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import PackageManager, Target
 

@@ -6,6 +6,7 @@ import pytest
 
 from compat.harness.classify import Outcome, classify
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall, worst
+from compat.smoke import VERDICTS
 from compat.targets.sysdeps import install_command, missing_libraries, packages_for
 from compat.targets.target import PackageManager
 from tests.helpers.harness import (
@@ -233,3 +234,12 @@ def test_a_check_error_is_listed_but_never_makes_the_combination_fail() -> None:
     )
     assert with_failure.verdict is Verdict.RUNTIME_ERROR
     assert with_failure.failed_check == "c"
+
+
+def test_check_verdicts_are_the_smoke_suites_own() -> None:
+    # the suite (stdlib only) owns the vocabulary; the host's enum must say the same
+    # words in the same order, or a verdict the runner reports could not be read
+    assert tuple(v.value for v in CheckVerdict) == VERDICTS
+    for verdict in CheckVerdict:
+        mapped = verdict.as_verdict()
+        assert mapped is None or mapped.value in {v.value for v in Verdict}

@@ -9,8 +9,8 @@ from packaging.requirements import Requirement
 
 from compat.errors import UsageError
 from compat.lock.select import rank_known_good
-from compat.model import Verdict
-from compat.store import Incompatibility, KnownGood
+from compat.model import Incompatibility, Verdict
+from compat.store import KnownGood
 from tests.helpers.results import MUSL_ID, make_combo, make_target
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
