@@ -111,14 +111,17 @@ def merge(result: ComboResult, reports: Sequence[DeepReport]) -> ComboResult:
     error re-derived from all checks (regressions can only make it worse)."""
     deep_checks: list[CheckResult] = [c for r in reports for c in check_results(r)]
     checks = (*result.checks, *deep_checks)
+    # The counts travel with the verdict: what ran, and what was discarded.
+    notes = (*result.notes, *(f"deep: {r.summary()}" for r in reports))
     if not result.ok:
-        return dataclasses.replace(result, checks=checks)
+        return dataclasses.replace(result, checks=checks, notes=notes)
     verdict, culprit = overall(checks)
     if culprit is None or verdict is Verdict.PASS:
-        return dataclasses.replace(result, checks=checks)
+        return dataclasses.replace(result, checks=checks, notes=notes)
     return dataclasses.replace(
         result,
         checks=checks,
+        notes=notes,
         verdict=verdict,
         failed_check=culprit.name,
         error=culprit.error,

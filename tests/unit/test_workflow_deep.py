@@ -98,6 +98,9 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
     names = [c.name for c in result.checks]
     assert names == ["deep:pandas", f"deep:pandas:{test_id}"]
     assert result.checks[0].verdict is CheckVerdict.PASS
+    assert result.notes == (
+        "deep: pandas: 2 tests in 1 modules; 1 regressions, 0 not attributed, 0 flaky",
+    )
     # the baseline ran only the failing module, for pandas only
     assert [(j.combo, j.dependents, j.modules) for j in backend.jobs] == [
         (HERE, (), ()),
