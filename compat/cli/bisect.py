@@ -17,16 +17,30 @@ from compat.cli.options import (
 )
 from compat.matrix import BuildPolicy
 from compat.workflows.bisect import bisect as find_culprits
+from compat.workflows.deep import Depth
 
 
 @click.command("bisect")
 @click.argument("failing")
 @click.option("--good", help="A passing result or combination id (default: the closest one).")
+@click.option(
+    "--depth",
+    type=click.Choice([d.value for d in Depth]),
+    default=Depth.SMOKE.value,
+    show_default=True,
+    help="How deep each probe is tested: deep for a failure the deep tier found.",
+)
 @run_options
 @no_binary_option
 @click.pass_obj
 def bisect(
-    settings: Settings, /, failing: str, good: str | None, no_binary: tuple[str, ...], **run: Any
+    settings: Settings,
+    /,
+    failing: str,
+    good: str | None,
+    depth: str,
+    no_binary: tuple[str, ...],
+    **run: Any,
 ) -> None:
     """Find the smallest set of package changes that explains a failure, and record it
     as a known incompatibility (FAILING: a result id or a combination id)."""
@@ -47,6 +61,7 @@ def bisect(
             good,
             build=BuildPolicy().with_no_binary(names(no_binary)),
             reporter=reporter,
+            depth=Depth(depth),
         )
     for line in found.lines():
         out.print(line, highlight=False)

@@ -27,6 +27,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
+from compat.workflows.deep import Depth, deep_refiner
 from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one
@@ -198,6 +199,10 @@ def ddmin(
 # -- the bisection -----------------------------------------------------------------
 
 
+def _judged_deep(result: ComboResult) -> bool:
+    return not result.ok or any(c.name.startswith("deep") for c in result.checks)
+
+
 class _Bisector:
     def __init__(
         self,
@@ -209,7 +214,9 @@ class _Bisector:
         good: StoredResult,
         failing: StoredResult,
         reporter: Reporter,
+        refine: Callable[[ComboResult], ComboResult] | None = None,
     ) -> None:
+        self.refine = refine
         self.store = store
         self.backend = backend
         self.resolver = Resolver(source)
@@ -259,15 +266,22 @@ class _Bisector:
         )
         if mixed.id in earlier:  # tested on this image before: reuse it
             stored = self.store.get(earlier[mixed.id].id)
-            if stored is not None:
+            # at --depth deep, only a result the deep tier judged (or that failed
+            # before it) tells as much as a new probe would
+            if stored is not None and (self.refine is None or _judged_deep(stored.result)):
                 return self._probe_of(names, stored.result, ran=False, rid=stored.id)
         recorded: list[int] = []
 
         def on_result(result: ComboResult) -> None:
+            if self.refine is not None and result.ok:
+                return  # recorded once refined, below
             recorded.append(self.store.record(self.run_id, self.target, result))
 
         # a probe is one combination: no progress display for it
         (result,) = self.backend.run(self.target, [mixed], on_result=on_result, reporter=Reporter())
+        if self.refine is not None and result.ok:
+            result = self.refine(result)
+            recorded.append(self.store.record(self.run_id, self.target, result))
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
         state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
         moved = ", ".join(f"{n} {self.changes[n].new}" for n in names)
@@ -310,6 +324,7 @@ def bisect(
     build: BuildPolicy | None = None,
     reporter: Reporter | None = None,
     clock: Callable[[], float] = time.monotonic,
+    depth: Depth = Depth.SMOKE,
 ) -> BisectResult:
     """Find the smallest set of package changes from ``good`` to ``failing`` (result
     ids or combination ids) that reproduces the failure, and record it as a known
@@ -347,7 +362,12 @@ def bisect(
     )
     source = CandidateSource(index, target, build)
     with store.run(target, backend=backend.kind, strategy="bisect") as run_id:
-        bisector = _Bisector(store, backend, source, target, run_id, fine, bad, reporter)
+        refine = deep_refiner(
+            depth, backend=backend, target=target, store=store, index=index, reporter=reporter
+        )
+        bisector = _Bisector(
+            store, backend, source, target, run_id, fine, bad, reporter, refine=refine
+        )
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure
         bisector.probes[frozenset()] = bisector._probe_of((), fine.result, ran=False, rid=fine.id)
