@@ -139,3 +139,44 @@ def test_a_failing_combination_is_not_deepened(store: Store) -> None:
     failed = ComboResult(combo=HERE, verdict=Verdict.IMPORT_ERROR)
     assert run(store, backend, failed, target) is failed
     assert backend.jobs == []
+
+
+def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> None:
+    from compat.workflows.steps import run_and_record
+
+    target = make_target("bookworm")
+    failing = combo({"pandas": "2.1.1", "numpy": "2.0.2"})
+    order: list[str] = []
+
+    class Smoke:
+        kind = "fake"
+
+        def run(
+            self,
+            target: Target,
+            combos: Sequence[Combo],
+            *,
+            on_result: Callable[[ComboResult], None],
+            progress: Callable[[str, int, int], None],
+        ) -> list[ComboResult]:
+            results = [
+                passed(target, HERE),
+                ComboResult(combo=failing, verdict=Verdict.IMPORT_ERROR),
+            ]
+            for result in results:
+                on_result(result)
+            order.append("run finished")
+            return results
+
+    def refine(result: ComboResult) -> ComboResult:
+        order.append(f"refine {result.combo.id}")
+        return ComboResult(combo=result.combo, verdict=Verdict.RUNTIME_ERROR)
+
+    with store.run(target, backend="fake") as run_id:
+        got = run_and_record(
+            Smoke(), store, run_id, target, [HERE, failing], RecordingReporter(), refine=refine
+        )
+    assert order == ["run finished", f"refine {HERE.id}"]  # after the smoke runs, once
+    assert [r.verdict for r in got] == [Verdict.RUNTIME_ERROR, Verdict.IMPORT_ERROR]
+    stored = {r.verdict for r in store.results(limit=None)}
+    assert stored == {Verdict.RUNTIME_ERROR.value, Verdict.IMPORT_ERROR.value}
