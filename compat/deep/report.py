@@ -142,8 +142,9 @@ def check_results(report: DeepReport) -> tuple[CheckResult, ...]:
             name=check_name(report.dependent, f.test.test),
             verdict=_CHECK_VERDICT.get(f.test.outcome, CheckVerdict.RUNTIME_ERROR),
             duration=f.test.duration,
+            # parentheses, not brackets: consoles read [..] as markup
             error=(f.test.error or f.test.outcome.value)
-            + f" [{f.frame}; changed: {', '.join(str(c) for c in f.changed)}]",
+            + f" (at {f.frame}; changed: {', '.join(str(c) for c in f.changed)})",
             log=_regression_log(f, report.baseline),
         )
         for f in sorted(report.regressions, key=lambda f: f.test.test)
