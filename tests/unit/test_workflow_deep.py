@@ -3,7 +3,7 @@ real SQLite results database: verdicts, attribution and the baseline cache."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -157,7 +157,7 @@ def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> N
             combos: Sequence[Combo],
             *,
             on_result: Callable[[ComboResult], None],
-            progress: Callable[[str, int, int], None],
+            reporter: Reporter,
         ) -> list[ComboResult]:
             results = [
                 passed(target, HERE),
