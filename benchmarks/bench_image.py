@@ -32,7 +32,7 @@ from typing import Any
 
 from compat.effects.container import build, connect, image_id
 from compat.effects.http import http_client
-from compat.harness.classify import Outcome
+from compat.harness.classify import SuiteOutcome
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.image import IMAGE_LABEL, Layer, build_image, measure, run_smoke
 from compat.image.report import count_checks
@@ -96,7 +96,7 @@ def plain(client: Any, lock_dir: Path, tag: str, *, nocache: bool) -> float:
         return time.monotonic() - start
 
 
-def smoke(client: Any, tag: str, lock: LockInput, venv: str) -> tuple[Outcome, float]:
+def smoke(client: Any, tag: str, lock: LockInput, venv: str) -> tuple[SuiteOutcome, float]:
     start = time.monotonic()
     outcome = run_smoke(
         client,

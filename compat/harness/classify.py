@@ -13,8 +13,9 @@ _LOG_TAIL = 8000  # characters of raw output kept per combination
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Outcome:
-    """How one run of the smoke suite went, before it becomes a ComboResult."""
+class SuiteOutcome:
+    """How one run of the smoke suite went, before it becomes a ComboResult (the
+    suite names its per-check outcome ``compat.smoke.isolate.Outcome``)."""
 
     verdict: Verdict
     checks: tuple[CheckResult, ...]
@@ -66,7 +67,7 @@ def classify(
     elapsed: float,
     package_manager: PackageManager | None,
     libc: str = "glibc",
-) -> Outcome:
+) -> SuiteOutcome:
     """Classify one run of the runner.
 
     ``exit_code`` is the process's status (negative or >128 for a signal, None when
@@ -136,7 +137,7 @@ def classify(
     error_line = culprit.error if culprit else None
     if error_line and libs and deps:
         error_line = f"{error_line} (system package: {', '.join(deps)})"
-    return Outcome(
+    return SuiteOutcome(
         verdict=verdict_,
         checks=tuple(checks),
         error=error_line,

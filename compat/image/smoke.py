@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
-from compat.harness.classify import Outcome, classify
+from compat.harness.classify import SuiteOutcome, classify
 from compat.smoke import SMOKE_DIR, runner_argv
 from compat.targets.target import PackageManager
 
@@ -42,7 +42,7 @@ def run_smoke(
     check_timeout: float | None = 60.0,
     timeout: float = 600.0,
     memory: str | None = "4g",
-) -> Outcome:
+) -> SuiteOutcome:
     """Run the suite once in a fresh container of ``image`` (removed afterwards) and
     classify what it reported."""
     session = f"image-smoke-{uuid.uuid4().hex[:12]}"

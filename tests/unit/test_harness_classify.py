@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from compat.harness.classify import Outcome, classify
+from compat.harness.classify import SuiteOutcome, classify
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall, worst
 from compat.smoke import VERDICTS
 from compat.targets.sysdeps import install_command, missing_libraries, packages_for
@@ -35,7 +35,7 @@ def _classify(
     stderr: str = "",
     manager: PackageManager | None = PackageManager.APT,
     libc: str = "glibc",
-) -> Outcome:
+) -> SuiteOutcome:
     return classify(
         stdout,
         stderr,
