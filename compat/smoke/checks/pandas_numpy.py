@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime
 import io
+import traceback
 
-from . import check, close, mod
+from . import breaks_stack, check, close, mod
 
 
 @check("pandas", "numpy", valid={"pandas": ">=1.5"})
@@ -219,3 +220,54 @@ def check_categorical_strings() -> None:
     assert typed.isna().tolist() == [False, True, False]
     assert (typed + "!").iloc[2] == "zz!"
     assert typed.str.upper().iloc[0] == "X"
+
+
+@check("pandas", "numpy", valid={"pandas": ">=1.3", "numpy": ">=1.20"})
+def check_numpy_ufuncs() -> None:
+    """Every numpy ufunc (those that take floats) over a Series and a DataFrame: the
+    pandas type comes back, index and columns kept, values as on the bare array."""
+    np = mod("numpy")
+    pd = mod("pandas")
+    index = pd.Index([10, 20, 30, 40, 50], name="k")
+    left = np.array([0.5, 1.5, 2.0, 3.0, 0.25])
+    right = np.array([2.0, 0.5, 1.0, 4.0, 3.0])
+    series = pd.Series(left, index=index, name="x")
+    frame = pd.DataFrame({"x": left, "y": right}, index=index)
+    ufuncs = sorted(
+        (name, getattr(np, name))
+        for name in dir(np)
+        if isinstance(getattr(np, name, None), np.ufunc) and not name.startswith("_")
+    )
+    broken: list[str] = []
+    tried = 0
+    for name, ufunc in ufuncs:
+        if ufunc.nin > 2 or ufunc.nout != 1 or ufunc.signature is not None:
+            continue  # generalized ufuncs (matmul, vecdot...) take other shapes
+        arguments = (left,) if ufunc.nin == 1 else (left, right)
+        try:
+            with np.errstate(all="ignore"):
+                expected = ufunc(*arguments)
+        except (TypeError, ValueError):
+            continue  # not defined for floats (bitwise operations, gcd...)
+        if expected.dtype.kind not in "fbiuc":
+            continue
+        tried += 1
+        try:
+            with np.errstate(all="ignore"):
+                on_series = ufunc(series) if ufunc.nin == 1 else ufunc(series, right)
+                on_frame = ufunc(frame) if ufunc.nin == 1 else ufunc(frame, 2.0)
+            assert isinstance(on_series, pd.Series), type(on_series)
+            assert on_series.index.equals(index)
+            assert np.allclose(on_series.to_numpy(), expected, equal_nan=True)
+            assert isinstance(on_frame, pd.DataFrame), type(on_frame)
+            assert list(on_frame.columns) == ["x", "y"]
+            assert on_frame.index.equals(index)
+        except Exception as exc:
+            if breaks_stack(exc, partners=("numpy",)):
+                print(f"--- np.{name} ---")
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+                broken.append(f"np.{name}: {traceback.format_exception_only(type(exc), exc)[-1]}")
+    print(f"{tried} ufuncs over pandas objects; {len(broken)} broken")
+    if broken:
+        raise AssertionError(f"{len(broken)} of {tried} ufuncs broke: " + "; ".join(broken))
+    assert tried >= 30, tried

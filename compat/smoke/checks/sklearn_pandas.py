@@ -3,10 +3,13 @@ by column name, nullable and categorical dtypes."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Any
 
 from . import check, close, installed, mod
-from .shims import one_hot_encoder
+from . import sklearn_estimators as estimators
+from .shims import enable_copy_on_write, one_hot_encoder
 
 
 def _frame() -> Any:
@@ -114,3 +117,107 @@ def check_set_output_pandas() -> None:
     )
     assert out.index.equals(frame.index)
     assert (out[["colour_blue", "colour_green", "colour_red"]].sum(axis=1) == 1).all()
+
+
+def _frame_as_built(np: Any, pd: Any, x: Any) -> Any:
+    """``x`` as a DataFrame the way the installed pandas builds one, with nullable
+    Float64/Int64 columns where scikit-learn takes them (1.2+)."""
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame.index = pd.RangeIndex(100, 100 + len(frame))
+    if installed("scikit-learn", ">=1.2"):
+        frame["f1"] = frame["f1"].astype("Float64")
+        frame["f3"] = (frame["f3"] * 10).round().astype("Int64")
+    return frame
+
+
+def _fails_on_arrays(template: Any, kind: str, sets: dict[str, Any], needs: Any) -> bool:
+    """Whether the estimator fails on the plain array too: then pandas is not the
+    cause, and the estimator sweep on arrays reports it against its real pair."""
+    try:
+        estimators.exercise(mod("sklearn.base").clone(template), kind, sets["x"], sets, needs)
+    except Exception:  # any failure: not this pair's to report
+        return True
+    return False
+
+
+@check("scikit-learn", "pandas", valid={"scikit-learn": ">=1.0", "pandas": ">=1.3"})
+def check_estimators_on_frames() -> None:
+    """Every classifier, regressor and transformer all_estimators() lists, fitted on a
+    DataFrame (nullable columns, copy-on-write where the releases have them);
+    transformers with set_output(transform="pandas") where available."""
+    np = mod("numpy")
+    pd = mod("pandas")
+    base = mod("sklearn.base")
+    enable_copy_on_write()
+    sets = estimators.data()
+    frame = _frame_as_built(np, pd, sets["x"])
+    columns = list(frame.columns)
+    pandas_output = installed("scikit-learn", ">=1.2")
+    findings = estimators.Findings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kind in ("classifier", "regressor", "transformer"):
+            for name, cls in estimators.estimators_of(kind):
+                try:
+                    template = estimators.construct(cls, kind)
+                    needs = None if template is None else estimators.applicable(template)
+                except Exception:
+                    continue
+                if needs is None:
+                    continue
+                findings.tried += 1
+                estimator = base.clone(template)
+                try:
+                    if kind == "transformer" and pandas_output and hasattr(estimator, "set_output"):
+                        # Without feature names out it stays on numpy output.
+                        with contextlib.suppress(ValueError):
+                            estimator.set_output(transform="pandas")
+                    estimators.exercise(estimator, kind, frame, sets, needs)
+                    seen = getattr(estimator, "feature_names_in_", None)
+                    if seen is not None:
+                        assert list(seen) == columns, list(seen)
+                    if kind == "transformer" and pandas_output:
+                        out = (
+                            estimator.transform(frame) if hasattr(estimator, "transform") else None
+                        )
+                        if isinstance(out, pd.DataFrame):
+                            assert out.index.equals(frame.index)
+                except Exception as exc:
+                    if not _fails_on_arrays(template, kind, sets, needs):
+                        findings.judge(f"{name} on a DataFrame", exc, sparse_input=False)
+    findings.conclude("estimator on a frame")
+
+
+@check("scikit-learn", "pandas", valid={"scikit-learn": ">=1.0", "pandas": ">=1.3"})
+def check_inspection_on_frames() -> None:
+    """partial_dependence and permutation_importance on a frame through a pipeline with
+    a ColumnTransformer (numeric, categorical and default-string columns)."""
+    np = mod("numpy")
+    compose = mod("sklearn.compose")
+    pipeline = mod("sklearn.pipeline")
+    preprocessing = mod("sklearn.preprocessing")
+    ensemble = mod("sklearn.ensemble")
+    inspection = mod("sklearn.inspection")
+    frame = _frame()
+    features = frame.drop(columns="label")
+    model = pipeline.make_pipeline(
+        compose.ColumnTransformer(
+            [
+                ("num", preprocessing.StandardScaler(), ["size", "weight"]),
+                ("cat", one_hot_encoder(dense=True, handle_unknown="ignore"), ["colour", "shape"]),
+            ]
+        ),
+        ensemble.RandomForestClassifier(n_estimators=10, random_state=0),
+    ).fit(features, frame["label"])
+    dependence = inspection.partial_dependence(
+        model, features, ["size"], kind="average", grid_resolution=5
+    )
+    averaged = dependence["average"]
+    assert averaged.shape == (1, 5), averaged.shape
+    assert np.isfinite(averaged).all()
+    importance = inspection.permutation_importance(
+        model, features, frame["label"], n_repeats=3, random_state=0
+    )
+    assert importance.importances_mean.shape == (4,)
+    ranked = list(features.columns[np.argsort(-importance.importances_mean)])
+    assert ranked[0] in ("size", "colour"), ranked
