@@ -235,8 +235,6 @@ class Reader(Database):
             deep_baselines.c.key == key
         )
         with self.reading() as conn:
-            if migrations.current_version(conn) < 5:
-                return {}  # a reader of an older database: nothing cached yet
             return {row.module: list(row.outcomes) for row in conn.execute(query)}
 
     def incompatibilities(self, base: str | None = None) -> list[Incompatibility]:
