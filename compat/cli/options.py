@@ -212,6 +212,7 @@ def open_backend(
     exec_cmd: str | None,
     toolchain: str = ToolchainChoice.AUTO.value,
     rebuild: bool = False,
+    only: tuple[str, ...] = (),
 ) -> Pipeline:
     """The pipeline over the backend the run options ask for (a context manager: its
     backend holds the engine)."""
@@ -227,6 +228,7 @@ def open_backend(
         rebuild=rebuild,
         checks_dir=checks_dir,
         exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
+        only=only,
         network=settings.network,
     )
     return make_pipeline(backend, options=options, reporter=reporter)

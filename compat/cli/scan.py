@@ -29,7 +29,7 @@ from compat.matrix import BuildPolicy
 from compat.model import Verdict
 from compat.resolve.resolver import Conflict
 from compat.workflows.check import check as check_pins
-from compat.workflows.deep import DeepSettings, Depth
+from compat.workflows.deep import DeepSettings, Depth, smoke_only
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
 from compat.workflows.steps import backend_target
@@ -39,8 +39,8 @@ _depth_option = click.option(
     type=click.Choice([d.value for d in Depth]),
     default=Depth.SMOKE.value,
     show_default=True,
-    help="smoke: the built-in checks; deep: also the dependents' own shipped tests that "
-    "touch a partner, compared with a baseline (slow: minutes per combination).",
+    help="import: imports only; smoke: the built-in checks; deep: also the dependents' own "
+    "shipped tests that touch a partner, compared with a baseline (minutes per combination).",
 )
 
 
@@ -99,7 +99,7 @@ def scan(
         depth=Depth(depth),
     )
     reporter = ConsoleReporter()
-    with open_backend(settings, reporter, **run) as backend:
+    with open_backend(settings, reporter, **run, only=smoke_only(Depth(depth))) as backend:
         target = backend_target(
             backend,
             base=base,
@@ -165,7 +165,7 @@ def check(
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
-    with open_backend(settings, reporter, **run) as backend:
+    with open_backend(settings, reporter, **run, only=smoke_only(Depth(depth))) as backend:
         target = backend_target(
             backend,
             base=base,

@@ -29,6 +29,7 @@ class RunOptions:
     add_system_deps: bool = False  # install missing shared libraries and retry
     checks_dir: Path | None = None  # the user's own checks
     exec_cmd: tuple[str, ...] = ()  # a user command run after the checks
+    only: tuple[str, ...] = ()  # fnmatch patterns of the checks to run (imports always run)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     fetch_parallel: int = 8
 

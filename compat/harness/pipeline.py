@@ -205,6 +205,7 @@ def run_one(
         packages=list(combo.requested),
         checks_dirs=[checks_dir] if checks_dir else [],
         timeout=options.check_timeout,
+        only=options.only,
         exec_cmd=options.exec_cmd,
     )
     argv[1:1] = flags  # the interpreter's own flags go before the script

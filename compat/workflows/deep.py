@@ -242,6 +242,12 @@ def deepen(
     return merge(result, reports)
 
 
+def smoke_only(depth: Depth) -> tuple[str, ...]:
+    """The smoke runner's ``--only`` patterns at ``depth``: at ``import``, a pattern
+    no built-in check matches (the runner always runs the import checks)."""
+    return ("import:*",) if depth is Depth.IMPORT else ()
+
+
 def deep_refiner(
     depth: Depth,
     *,
@@ -281,5 +287,6 @@ __all__ = [
     "deep_refiner",
     "deepen",
     "merge",
+    "smoke_only",
     "test_layer_for",
 ]

@@ -102,6 +102,20 @@ def test_the_runner_command_carries_flags_timeout_and_exec(tmp_path: Path, serve
     assert argv[argv.index("--exec") :] == ["--exec", "--", "python", "-c", "pass"]
 
 
+def test_depth_import_runs_only_the_import_checks(tmp_path: Path, served: Served) -> None:
+    from compat.workflows.deep import Depth, smoke_only
+
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
+    backend = FakeBackend(lambda argv: ok(passing_suite("import")))
+    pipeline = _backend(backend, served, tmp_path, only=smoke_only(Depth.IMPORT))
+    _run(pipeline, [combo(numpy)])
+    (argv,) = backend.executor_obj.calls
+    assert argv[argv.index("--only") + 1] == "import:*"
+    assert smoke_only(Depth.SMOKE) == smoke_only(Depth.DEEP) == ()
+
+
 def test_fetch_failure_is_install_failed(tmp_path: Path, served: Served) -> None:
     w = tmp_path / "w"
     w.mkdir()
