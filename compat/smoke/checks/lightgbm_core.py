@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import check, close, mod
-from .shims import lgb_early_stopping_fit, lgb_early_stopping_train
+from .shims import lgb_early_stopping_fit, lgb_early_stopping_train, lgb_quiet_train
 
 PARAMS = {
     "learning_rate": 0.2,
@@ -144,3 +144,59 @@ def check_sklearn_pipeline_cv() -> None:
     search.fit(x, labels)
     assert search.best_params_["lgbmclassifier__num_leaves"] in (3, 7)
     assert search.predict(x[:10]).shape == (10,)
+
+
+def _input_kinds(x: Any, y: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The kinds of data and labels lightgbm's Dataset documents it takes."""
+    np = mod("numpy")
+    data: dict[str, Any] = {
+        "float64 array": x,
+        "float32 array": x.astype(np.float32),
+        "Fortran array": np.asfortranarray(x),
+    }
+    labels: dict[str, Any] = {
+        "float array": y,
+        "int array": (y > np.median(y)).astype(np.int64) * 2,
+        "list": y.tolist(),
+    }
+    try:
+        pd = mod("pandas")
+    except ImportError:
+        return data, labels
+    data["DataFrame"] = pd.DataFrame(x, columns=[f"c{i}" for i in range(x.shape[1])])
+    labels["Series"] = pd.Series(y)
+    return data, labels
+
+
+@check("lightgbm", "numpy", valid={"lightgbm": ">=2.3"})
+def check_native_input_kinds() -> None:
+    """train and cv on every kind of data (arrays of each layout and dtype, frames) and of
+    labels (arrays, lists, Series) the native Dataset documents, with weights."""
+    np = mod("numpy")
+    lgb = mod("lightgbm")
+    x, y = _regression(120, seed=5)
+    data, labels = _input_kinds(x, y)
+    params = dict(PARAMS, objective="regression", min_data_in_leaf=3)
+    reference = None
+    for data_kind, values in data.items():
+        for label_kind, label in labels.items():
+            weights = np.ones(len(y)) if label_kind == "list" else None
+            dataset = lgb.Dataset(values, label=label, weight=weights, free_raw_data=False)
+            booster = lgb.train(params, dataset, num_boost_round=5, **lgb_quiet_train())
+            predicted = booster.predict(x)
+            assert predicted.shape == (120,), (data_kind, label_kind)
+            if label_kind == "float array":
+                if reference is None:
+                    reference = predicted
+                assert close(predicted, reference, 1e-5), (data_kind, label_kind)
+    results = lgb.cv(
+        params,
+        lgb.Dataset(data["float32 array"], label=labels["list"]),
+        num_boost_round=5,
+        nfold=3,
+        stratified=False,
+        seed=0,
+    )
+    curve = next(v for k, v in results.items() if k.endswith("l2-mean"))
+    assert len(curve) == 5
+    assert curve[-1] < curve[0]
