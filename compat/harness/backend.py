@@ -17,7 +17,7 @@ from compat.effects.container import Executor
 from compat.harness.toolchain import Toolchain
 from compat.model import Pin
 from compat.targets.probe import ImageFacts
-from compat.targets.target import Libc, PackageManager, Target
+from compat.targets.target import Target
 
 # compileall's arguments: every module of the given directories, in parallel, except
 # the packages' own test suites (a third of the files; nothing imports them).
@@ -30,42 +30,19 @@ def compile_command(python: str, dirs: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageInfo:
-    """An image (or the host) as the harness sees it."""
+    """An image (or the host) as the harness sees it: what its probe found, and what
+    containers are started from."""
 
     image: str  # what containers are started from ("" for the host)
     image_id: str | None
-    python: str  # interpreter path inside
-    version: str
-    cache_tag: str
-    magic: str
-    libc: Libc
-    package_manager: PackageManager | None
-    compiler: str | None
-    timeout_utility: str | None
-    has_python_headers: bool
+    facts: ImageFacts  # the interpreter, libc, package manager and toolchain
     added_packages: tuple[str, ...] = ()  # system packages added on top of the base
     reference: str = ""  # the image as the user named it, for names of derived images
 
     @property
     def interpreter_key(self) -> str:
         """Same key, same bytecode: what compile stamps are per."""
-        return f"{self.cache_tag}-{self.magic}"
-
-    @classmethod
-    def from_facts(cls, facts: ImageFacts, *, image: str, image_id: str | None) -> ImageInfo:
-        return cls(
-            image=image,
-            image_id=image_id,
-            python=facts.python,
-            version=str(facts.python_version),
-            cache_tag=facts.cache_tag,
-            magic=facts.magic,
-            libc=facts.libc,
-            package_manager=facts.package_manager,
-            compiler=facts.compiler,
-            timeout_utility=facts.timeout_utility,
-            has_python_headers=facts.has_python_headers,
-        )
+        return f"{self.facts.cache_tag}-{self.facts.magic}"
 
 
 class Backend(ABC):

@@ -99,7 +99,7 @@ class DockerBackend(Backend):
 
     def _inspect_image(self, image: str, iid: str) -> ImageInfo:
         facts = image_facts(self.client, iid, cache_dir=self.options.cache_dir, what=image)
-        return ImageInfo.from_facts(facts, image=iid, image_id=iid)
+        return ImageInfo(image=iid, image_id=iid, facts=facts)
 
     def _build_image(self, tag: str, dockerfile: str) -> str:
         """Build ``dockerfile`` (no context) as ``tag`` unless it exists; its image ID.
@@ -123,14 +123,13 @@ class DockerBackend(Backend):
         return iid
 
     def with_system_packages(self, info: ImageInfo, packages: Sequence[str]) -> ImageInfo | None:
-        if info.package_manager is None or not packages:
+        manager = info.facts.package_manager
+        if manager is None or not packages:
             return None
         base_id = info.image_id or info.image
         digest = hashlib.sha256(f"{base_id}\n{' '.join(sorted(packages))}".encode()).hexdigest()
         tag = f"compat-sysdeps/{_slug(info.reference or base_id)[-60:]}:{digest[:12]}"
-        dockerfile = (
-            f"FROM {base_id}\nUSER root\nRUN {install_command(info.package_manager, packages)}\n"
-        )
+        dockerfile = f"FROM {base_id}\nUSER root\nRUN {install_command(manager, packages)}\n"
         with self._lock:
             iid = self._build_image(tag, dockerfile)
         derived = self._inspect_image(tag, iid)
@@ -141,13 +140,13 @@ class DockerBackend(Backend):
     # ---- builds ------------------------------------------------------------------
 
     def _builder_image(self, info: ImageInfo) -> str:
-        if info.compiler and info.has_python_headers:
+        if info.facts.compiler and info.facts.has_python_headers:
             return info.image
-        manager = info.package_manager
+        manager = info.facts.package_manager
         if manager is None:
             raise ValueError("no package manager")
         packages = list(TOOLCHAIN[manager])
-        if not info.has_python_headers:
+        if not info.facts.has_python_headers:
             packages.append(PYTHON_HEADERS[manager])
         base_id = info.image_id or info.image
         digest = hashlib.sha256(f"{base_id}\n{' '.join(packages)}".encode()).hexdigest()
@@ -159,9 +158,9 @@ class DockerBackend(Backend):
     def toolchain(self, info: ImageInfo) -> Toolchain:
         return choose(
             self.options.toolchain,
-            package_manager=info.package_manager,
-            compiler=info.compiler,
-            has_python_headers=info.has_python_headers,
+            package_manager=info.facts.package_manager,
+            compiler=info.facts.compiler,
+            has_python_headers=info.facts.has_python_headers,
         )
 
     def _toolchain_dir(self, info: ImageInfo) -> Path:
@@ -190,7 +189,7 @@ class DockerBackend(Backend):
                 Mount(source=self._toolchain_dir(info), target=TOOLCHAIN_DIR, read_only=False)
             )
             script = pypi_build_script(
-                python=info.python,
+                python=info.facts.python,
                 sdist=f"{SDIST_DIR}/{pin.filename}",
                 settings=build_settings(pin.name, toolchain),
                 owner=owner,
@@ -205,8 +204,8 @@ class DockerBackend(Backend):
                 ) from exc
             script = (
                 "set -e; cd /tmp; "
-                f"if {info.python} -m venv /tmp/build-env >/dev/null 2>&1; "
-                f"then PY=/tmp/build-env/bin/python; else PY={info.python}; fi; "
+                f"if {info.facts.python} -m venv /tmp/build-env >/dev/null 2>&1; "
+                f"then PY=/tmp/build-env/bin/python; else PY={info.facts.python}; fi; "
                 '"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check '
                 f"-w {OUT_DIR} {SDIST_DIR}/{pin.filename}; "
                 f"chown -R {owner} {OUT_DIR}"
@@ -259,7 +258,7 @@ class DockerBackend(Backend):
         paths = [self.site_dir(d) for d in dirs]
         spec = ContainerSpec(
             image=info.image,
-            command=tuple(compile_command(info.python, paths)),
+            command=tuple(compile_command(info.facts.python, paths)),
             user=f"{os.getuid()}:{os.getgid()}",  # .pyc files: the installs owner
             mounts=self._mounts(writable_installs=True),
             tmpfs=("/tmp",),
@@ -275,7 +274,7 @@ class DockerBackend(Backend):
         return f"{INSTALLS}/{host_dir.name}"
 
     def interpreter(self, info: ImageInfo) -> list[str]:
-        return [info.python, "-I", "-S"]
+        return [info.facts.python, "-I", "-S"]
 
     def smoke_dir(self, info: ImageInfo) -> str:
         return SMOKE
@@ -287,7 +286,7 @@ class DockerBackend(Backend):
         o = self.options
         return ContainerSpec(
             image=info.image,
-            command=(info.python, "-I", "-S", "-c", _KEEPALIVE),
+            command=(info.facts.python, "-I", "-S", "-c", _KEEPALIVE),
             user=RUNNER_USER,
             network=False,
             mounts=self._mounts(),
@@ -296,7 +295,7 @@ class DockerBackend(Backend):
             nano_cpus=int(o.cpus * 1e9) if o.cpus else None,
             mem_limit=o.memory,
             pids_limit=o.pids_limit,
-            timeout_utility=info.timeout_utility,
+            timeout_utility=info.facts.timeout_utility,
         )
 
     @contextmanager

@@ -74,11 +74,11 @@ class LocalBackend(Backend):
         self.smoke = smoke_dir or SMOKE_DIR  # a stand-in suite in tests
 
     def inspect(self, target: Target) -> ImageInfo:
-        info = ImageInfo.from_facts(host_facts(self.python), image="", image_id=None)
-        if info.version != str(target.python_version):
+        info = ImageInfo(image="", image_id=None, facts=host_facts(self.python))
+        if info.facts.python_version != target.python_version:
             log.warning(
                 "the local backend tests the host's Python %s, not the target's %s",
-                info.version,
+                info.facts.python_version,
                 target.python_version,
             )
         return info

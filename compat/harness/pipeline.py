@@ -221,8 +221,8 @@ def run_one(
         exit_code=result.exit_code,
         timed_out=result.timed_out,
         elapsed=result.duration,
-        package_manager=info.package_manager,
-        libc=info.libc,
+        package_manager=info.facts.package_manager,
+        libc=info.facts.libc,
     )
     return ComboResult(
         combo=combo,
@@ -316,7 +316,7 @@ class Pipeline:
         failure is reused unless ``rebuild``; a failure to reach the index is never
         cached (it says nothing about the package)."""
         toolchain = self.backend.toolchain(info)
-        tool_key = toolchain_key(toolchain, info.package_manager)
+        tool_key = toolchain_key(toolchain, info.facts.package_manager)
         cached = build_record_path(
             self.options.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
         )

@@ -23,6 +23,7 @@ from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed
 from compat.harness.backend import Backend, ImageInfo
 from compat.model import Combo, FileKind, Pin
+from compat.targets.probe import ImageFacts
 from compat.targets.target import Libc, PackageManager, Target
 
 # ---- runner output -----------------------------------------------------------------
@@ -128,21 +129,27 @@ def target() -> Target:
 
 
 def image_info(**changes: Any) -> ImageInfo:
-    base: dict[str, Any] = {
-        "image": "sha256:base",
-        "image_id": "sha256:base",
+    """A Debian-like image with Python 3.11; ``changes`` set fields of the info or of
+    its probe facts (``compiler=...``, ``package_manager=None``)."""
+    facts: dict[str, Any] = {
         "python": "/usr/bin/python3",
-        "version": "3.11.2",
+        "python_version": Version("3.11.2"),
+        "implementation": "cpython",
         "cache_tag": "cpython-311",
         "magic": "a70d0d0a",
         "libc": Libc.GLIBC,
+        "libc_version": (2, 36),
+        "machine": "x86_64",
+        "tags": (Tag("py3", "none", "any"),),
         "package_manager": PackageManager.APT,
         "compiler": None,
         "timeout_utility": "/usr/bin/timeout",
         "has_python_headers": False,
     }
-    base.update(changes)
-    return ImageInfo(**base)
+    info: dict[str, Any] = {"image": "sha256:base", "image_id": "sha256:base"}
+    for key, value in changes.items():
+        (facts if key in facts else info)[key] = value
+    return ImageInfo(**info, facts=ImageFacts(**facts))
 
 
 # ---- executor and runtime ----------------------------------------------------------

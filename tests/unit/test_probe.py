@@ -142,11 +142,11 @@ def test_one_probe_serves_planning_and_running(tmp_path: Path) -> None:
     runtime = DockerBackend(RunOptions(cache_dir=tmp_path), client=engine)
     info = runtime.inspect(target)
     assert len(engine.started) == 1
-    assert info.package_manager is PackageManager.DNF
-    assert info.python == "/usr/local/bin/python3"
-    assert info.compiler == "/usr/bin/cc"
+    assert info.facts.package_manager is PackageManager.DNF
+    assert info.facts.python == "/usr/local/bin/python3"
+    assert info.facts.compiler == "/usr/bin/cc"
     assert info.interpreter_key == "cpython-311-a70d0d0a"
-    assert info.libc is Libc.MUSL
+    assert info.facts.libc is Libc.MUSL
 
 
 def test_host_facts_describe_this_interpreter() -> None:
