@@ -16,8 +16,11 @@ in a verdict) are counted apart: they are defects of checks too.
                                    [-j 2] [--json FILE] [--notes FILE] [--db URL] [--list]
 
 ``--sample`` runs only the oldest and the newest calibrated release of each
-package (what CI runs). Prints per base: stacks, passes, explained failures,
-unexplained false alarms, check errors, unresolvable stacks. Exits 1 when any
+package (what CI runs). Results go to a results database and a stack already in it
+is not run again (``--retest`` runs it), so an interrupted run resumes;
+``--tally-only`` counts what the database has. The sample's stacks run first.
+Prints per base: stacks, passes, explained failures, unexplained false alarms,
+check errors, unresolvable stacks. Exits 1 when any
 false alarm is unexplained.
 """
 
@@ -298,7 +301,12 @@ def calibrate_base(
     network: NetworkSettings,
     list_only: bool = False,
     only: Sequence[Requirement] = (),
+    timeout: float = 1800.0,
+    retest: bool = False,
+    tally_only: bool = False,
 ) -> BaseTally | None:
+    """Run the base's stacks not yet in ``store`` (all with ``retest``; none with
+    ``tally_only``) and count every stack that has a result there."""
     start = time.perf_counter()
     target = probe_image(base, name=base, cache_dir=cache_dir / "targets")
     releases = calibrated_releases(index, target)
@@ -307,6 +315,9 @@ def calibrate_base(
     if only:
         releases = {n: [v for v in vs if picked(only, n, v)] for n, vs in releases.items()}
     stacks = stacks_for(index, target, releases)
+    # the sample's stacks first: an interrupted run has covered every package
+    first = sample_of(releases)
+    stacks.sort(key=lambda s: s.version not in first.get(s.name, ()))
     combos = list({s.combo.id: s.combo for s in stacks if s.combo is not None}.values())
     print(
         f"{base} (Python {target.python}): {sum(map(len, releases.values()))} releases, "
@@ -320,13 +331,27 @@ def calibrate_base(
             clip = f" (clipped by {', '.join(stack.clipped)})" if stack.clipped else ""
             print(f"{stack.label():<22} {stack.released} as of {stack.as_of}{clip}: {what}")
         return None
-    options = RunOptions(cache_dir=cache_dir, jobs=jobs, add_system_deps=True, network=network)
+    options = RunOptions(
+        cache_dir=cache_dir,
+        jobs=jobs,
+        add_system_deps=True,
+        network=network,
+        combo_timeout=timeout,
+        check_timeout=timeout,
+    )
     reporter = LineReporter()
-    with (
-        make_pipeline("docker", options=options, reporter=reporter) as backend,
-        store.run(target, backend=backend.kind, matrix_name="calibration") as run_id,
-    ):
-        results = run_and_record(backend, store, run_id, target, combos, reporter)
+    todo = [] if tally_only else store.filter_todo(combos, target.image_id, retest=retest)
+    if todo:
+        with (
+            make_pipeline("docker", options=options, reporter=reporter) as backend,
+            store.run(target, backend=backend.kind, matrix_name="calibration") as run_id,
+        ):
+            run_and_record(backend, store, run_id, target, todo, reporter)
+    assert target.image_id is not None  # probed
+    rows = store.latest_results([c.id for c in combos], target.image_id)
+    results = [found.result for row in rows.values() if (found := store.get(row.id))]
+    ran = {r.combo.id for r in results}
+    stacks = [s for s in stacks if s.combo is None or s.combo.id in ran]
     return tally(base, target, stacks, results, known, time.perf_counter() - start)
 
 
@@ -389,12 +414,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", action="append", help="Image reference (repeatable).")
     parser.add_argument("--sample", action="store_true", help="Oldest and newest per package.")
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    # generous: a stack that is slow on a busy machine is not a false alarm of a check
+    parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds per stack.")
     parser.add_argument("--exceptions", type=Path, default=EXCEPTIONS)
     parser.add_argument("--json", type=Path, help="Write the tallies as JSON here.")
     parser.add_argument("--notes", type=Path, help="Write false alarms as markdown here.")
     parser.add_argument("--db", help="Results database URL (default: calibration.db in the cache).")
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--list", action="store_true", help="Only list the stacks; run nothing.")
+    parser.add_argument("--retest", action="store_true", help="Run stacks the database has.")
+    parser.add_argument(
+        "--tally-only", action="store_true", help="Run nothing; count what the database has."
+    )
     parser.add_argument(
         "--release",
         action="append",
@@ -427,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 network=network,
                 list_only=args.list,
                 only=args.release,
+                timeout=args.timeout,
+                retest=args.retest,
+                tally_only=args.tally_only,
             )
             if tallied is not None:
                 tallies.append(tallied)
