@@ -10,7 +10,7 @@ from rich.table import Table
 from compat.cli.console import out, show_result
 from compat.cli.options import Settings
 from compat.errors import UsageError
-from compat.model import Verdict
+from compat.model import CheckVerdict, Verdict
 
 
 @click.command()
@@ -46,6 +46,16 @@ def results(
             )
         )
         return
+    if not rows:
+        filtered = base is not None or verdict is not None
+        out.print("no results match" if filtered else "no results yet: run compat scan")
+        return
+    if not out.is_terminal:
+        # a pipe: one tab-separated line per result, for grep and cut
+        for r in rows:
+            fields = (str(r.id), f"{r.created:%Y-%m-%d %H:%M}", r.base, r.label, r.verdict.value)
+            click.echo("\t".join((*fields, (r.error or "").splitlines()[0] if r.error else "")))
+        return
     table = Table()
     for column in ("id", "when", "base", "combination", "verdict", "first error line"):
         table.add_column(column, overflow="fold")
@@ -60,23 +70,32 @@ def results(
             r.error or "",
         )
     out.print(table)
-    if not rows:
-        out.print("no results yet: run compat scan")
 
 
 @click.command()
-@click.argument("result_id", type=int)
+@click.argument("result")
 @click.pass_obj
-def show(settings: Settings, /, result_id: int) -> None:
-    """Show one result with its checks and full log."""
+def show(settings: Settings, /, result: str) -> None:
+    """Show one result with its checks and full logs. RESULT is a result id from
+    `compat results`, or a combination id (its newest result)."""
     with settings.reader() as store:
-        stored = store.get(result_id)
+        if result.isdigit():
+            stored = store.get(int(result))
+        else:
+            newest = store.results(combination=result, limit=1)
+            stored = store.get(newest[0].id) if newest else None
     if stored is None:
-        raise UsageError(f"no result {result_id}: `compat results` lists them")
+        raise UsageError(f"no result or combination {result!r}: `compat results` lists them")
     out.print(
         f"result {stored.id} on {stored.base} ({stored.image}), {stored.created:%Y-%m-%d %H:%M}"
     )
     show_result(stored.result)
+    if stored.result.error and not stored.result.checks:
+        out.print(f"[red]{stored.result.error}[/]", highlight=False)
+    for check in stored.result.checks:
+        if check.log and check.verdict not in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
+            out.print(f"[bold]log of {check.name}[/]", highlight=False)
+            out.print(check.log, markup=False, highlight=False)
     if stored.result.log:
         out.print("[bold]log[/]")
         out.print(stored.result.log, markup=False, highlight=False)

@@ -25,6 +25,7 @@ from compat.cli.options import (
     run_options,
     target_options,
 )
+from compat.errors import IncompatibleFound
 from compat.matrix import BuildPolicy
 from compat.model import Verdict
 from compat.resolve.resolver import Conflict
@@ -44,16 +45,19 @@ _depth_option = click.option(
 )
 
 
+_fail_option = click.option(
+    "--fail-on-incompatible",
+    is_flag=True,
+    help="Exit 6 when a combination does not pass (for CI and scripts).",
+)
+
+
 @click.command()
 @target_options
 @plan_options
 @as_of_option
 @run_options
-@click.option(
-    "--fail-on-incompatible",
-    is_flag=True,
-    help="Exit non-zero when any combination does not pass (for CI).",
-)
+@_fail_option
 @click.option(
     "--shard", "shard_spec", metavar="K/N", help="Run only the K-th of N disjoint slices."
 )
@@ -134,6 +138,7 @@ def scan(
     "--force", is_flag=True, help="Install the pins as given even where metadata forbids."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_fail_option
 @_depth_option
 @click.option(
     "--deep-module",
@@ -157,6 +162,7 @@ def check(
     as_of: date | None,
     force: bool,
     as_json: bool,
+    fail_on_incompatible: bool,
     depth: str,
     deep_modules: tuple[str, ...],
     deep_keyword: str | None,
@@ -199,6 +205,8 @@ def check(
         else:
             out.print(f"[red]metadata-conflict[/]: {outcome.explanation}", highlight=False)
             out.print("Use --force to install the pins anyway and see if they really fail.")
+        if fail_on_incompatible:
+            raise IncompatibleFound("the pins conflict in their declared metadata")
         return
     if as_json:
         data = outcome.to_json()
@@ -210,5 +218,7 @@ def check(
             {"name": c.name, "reason": c.error} for c in outcome.skipped_checks
         ]
         click.echo(json.dumps(data, indent=2))
-        return
-    show_result(outcome)
+    else:
+        show_result(outcome)
+    if fail_on_incompatible and not outcome.ok:
+        raise IncompatibleFound(f"{outcome.verdict.value}: {outcome.combo.label()}")

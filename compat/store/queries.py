@@ -86,10 +86,13 @@ class Reader(Database):
         verdict: Verdict | None = None,
         image: str | None = None,
         run_id: str | None = None,
+        combination: str | None = None,
         limit: int | None = 100,
     ) -> list[ResultRow]:
         """Results, newest first. ``image`` matches an image reference or image ID."""
         query = _ROWS.order_by(results.c.created.desc(), results.c.id.desc()).limit(limit)
+        if combination is not None:
+            query = query.where(results.c.combination_id == combination)
         if base is not None:
             query = query.where(runs.c.base == base)
         if verdict is not None:

@@ -72,6 +72,12 @@ def test_check_force_overrides_a_declared_cap(env: dict[str, str]) -> None:
     # pandas 2.2.1 declares numpy<2; without --force that is a metadata conflict
     refused = compat(env, "check", "pandas==2.2.1", "numpy==2.0.2", "--image", BOOKWORM, "--json")
     assert json.loads(refused.stdout)["verdict"] == "metadata-conflict"
+    assert refused.returncode == 0, refused.stderr
+    for_scripts = compat(
+        env, "check", "pandas==2.2.1", "numpy==2.0.2", "--image", BOOKWORM, "--fail-on-incompatible"
+    )
+    assert for_scripts.returncode == 6, for_scripts.stderr
+    assert "metadata-conflict" in for_scripts.stdout
     forced = compat(
         env, "check", "pandas==2.2.1", "numpy==2.0.2", "--image", BOOKWORM, "--force", "--json"
     )
