@@ -91,6 +91,8 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
         started = time.monotonic()
         assert len(store.results()) == 1
         assert store.filter_todo([make_combo(target, {"numpy": "2.0.2"})], target.image_id) == []
+        with Store.open(sqlite_url(path), read_only=True) as reader:  # opened read-only too
+            assert len(reader.results()) == 1
         assert time.monotonic() - started < 0.5
         holder.join()
 
