@@ -11,8 +11,8 @@ from compat.cli.options import (
     Settings,
     names,
     no_binary_option,
-    open_backend,
     open_index,
+    open_pipeline,
     run_options,
 )
 from compat.matrix import BuildPolicy
@@ -49,13 +49,13 @@ def bisect(
     run["add_system_deps"] = True
     reporter = ConsoleReporter()
     with (
-        open_backend(settings, reporter, **run) as backend,
+        open_pipeline(settings, reporter, **run) as pipeline,
         settings.store() as store,
         open_index(settings) as index,
     ):
         found = find_culprits(
             store,
-            backend,
+            pipeline,
             index,
             failing,
             good,

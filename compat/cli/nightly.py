@@ -13,8 +13,8 @@ from compat.cli.options import (
     Settings,
     load,
     names,
-    open_backend,
     open_index,
+    open_pipeline,
     plan_options,
     run_options,
 )
@@ -64,13 +64,13 @@ def nightly(
     )
     reporter = ConsoleReporter()
     with (
-        open_backend(settings, reporter, **run) as backend,
+        open_pipeline(settings, reporter, **run) as pipeline,
         settings.store() as store,
         open_index(settings) as index,
     ):
         summary = run_nightly(
             request,
-            backend=backend,
+            pipeline=pipeline,
             store=store,
             index=index,
             reporter=reporter,

@@ -1,6 +1,6 @@
 """What the commands share: the settings read once from the environment, the option
 groups several commands take, and the collaborators built from them (index,
-backend, results database)."""
+pipeline, results database)."""
 
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def run_options(func: F) -> F:
     )
 
 
-def open_backend(
+def open_pipeline(
     settings: Settings,
     reporter: Reporter,
     *,

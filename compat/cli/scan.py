@@ -18,8 +18,8 @@ from compat.cli.options import (
     load,
     names,
     no_binary_option,
-    open_backend,
     open_index,
+    open_pipeline,
     parse_pins,
     plan_options,
     run_options,
@@ -33,7 +33,7 @@ from compat.workflows.check import check as check_pins
 from compat.workflows.deep import DeepSettings, Depth, smoke_only
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
-from compat.workflows.steps import backend_target
+from compat.workflows.steps import target_of
 
 _depth_option = click.option(
     "--depth",
@@ -103,9 +103,9 @@ def scan(
         depth=Depth(depth),
     )
     reporter = ConsoleReporter()
-    with open_backend(settings, reporter, **run, only=smoke_only(Depth(depth))) as backend:
-        target = backend_target(
-            backend,
+    with open_pipeline(settings, reporter, **run, only=smoke_only(Depth(depth))) as pipeline:
+        target = target_of(
+            pipeline,
             base=base,
             image=image,
             python=python,
@@ -119,7 +119,7 @@ def scan(
             outcome = run_scan(
                 request,
                 target=target,
-                backend=backend,
+                pipeline=pipeline,
                 store=store,
                 index=index,
                 reporter=reporter,
@@ -171,9 +171,9 @@ def check(
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
-    with open_backend(settings, reporter, **run, only=smoke_only(Depth(depth))) as backend:
-        target = backend_target(
-            backend,
+    with open_pipeline(settings, reporter, **run, only=smoke_only(Depth(depth))) as pipeline:
+        target = target_of(
+            pipeline,
             base=base,
             image=image,
             python=python,
@@ -184,7 +184,7 @@ def check(
             outcome = check_pins(
                 reqs,
                 target=target,
-                backend=backend,
+                pipeline=pipeline,
                 open_store=settings.store,
                 index=index,
                 reporter=reporter,

@@ -1,6 +1,6 @@
 """What the commands do, as functions over their collaborators.
 
-Each workflow takes what it works with (a backend, the results database, an index,
+Each workflow takes what it works with (a ``Pipeline``, the results database, an index,
 a ``Reporter`` for progress) and returns a value; it never parses arguments or
 prints. ``steps`` holds what they share: choosing the target, planning, and running
 combinations inside a recorded run, each result stored as it lands.

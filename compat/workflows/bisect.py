@@ -207,7 +207,7 @@ class _Bisector:
     def __init__(
         self,
         store: Store,
-        backend: Runner,
+        pipeline: Runner,
         source: CandidateSource,
         target: Target,
         run_id: str,
@@ -218,7 +218,7 @@ class _Bisector:
     ) -> None:
         self.refine = refine
         self.store = store
-        self.backend = backend
+        self.pipeline = pipeline
         self.resolver = Resolver(source)
         self.target = target
         self.run_id = run_id
@@ -278,7 +278,9 @@ class _Bisector:
             recorded.append(self.store.record(self.run_id, self.target, result))
 
         # a probe is one combination: no progress display for it
-        (result,) = self.backend.run(self.target, [mixed], on_result=on_result, reporter=Reporter())
+        (result,) = self.pipeline.run(
+            self.target, [mixed], on_result=on_result, reporter=Reporter()
+        )
         if self.refine is not None and result.ok:
             result = self.refine(result)
             recorded.append(self.store.record(self.run_id, self.target, result))
@@ -316,7 +318,7 @@ class _Bisector:
 
 def bisect(
     store: Store,
-    backend: Runner,
+    pipeline: Runner,
     index: Index,
     failing: int | str,
     good: int | str | None = None,
@@ -361,12 +363,12 @@ def bisect(
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
     )
     source = CandidateSource(index, target, build)
-    with store.run(target, backend=backend.kind, strategy="bisect") as run_id:
+    with store.run(target, backend=pipeline.kind, strategy="bisect") as run_id:
         refine = deep_refiner(
-            depth, backend=backend, target=target, store=store, index=index, reporter=reporter
+            depth, pipeline=pipeline, target=target, store=store, index=index, reporter=reporter
         )
         bisector = _Bisector(
-            store, backend, source, target, run_id, fine, bad, reporter, refine=refine
+            store, pipeline, source, target, run_id, fine, bad, reporter, refine=refine
         )
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure

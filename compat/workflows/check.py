@@ -52,7 +52,7 @@ def check(
     reqs: Sequence[Requirement],
     *,
     target: Target,
-    backend: Runner,
+    pipeline: Runner,
     open_store: Callable[[], AbstractContextManager[Store]],
     index: Index,
     reporter: Reporter,
@@ -66,10 +66,10 @@ def check(
     resolved = resolve_check(CandidateSource(index, target, build), reqs, force=force)
     if isinstance(resolved, Conflict):
         return resolved
-    with open_store() as store, store.run(target, backend=backend.kind) as run_id:
+    with open_store() as store, store.run(target, backend=pipeline.kind) as run_id:
         refine = deep_refiner(
             depth,
-            backend=backend,
+            pipeline=pipeline,
             target=target,
             store=store,
             index=index,
@@ -77,7 +77,7 @@ def check(
             settings=deep,
         )
         (result,) = run_and_record(
-            backend, store, run_id, target, [resolved], reporter, refine=refine
+            pipeline, store, run_id, target, [resolved], reporter, refine=refine
         )
     return result
 

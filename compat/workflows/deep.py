@@ -133,7 +133,7 @@ def deepen(
     result: ComboResult,
     *,
     target: Target,
-    backend: DeepRunner,
+    pipeline: DeepRunner,
     store: Store,
     index: Index,
     reporter: Reporter,
@@ -149,7 +149,7 @@ def deepen(
     image_id = result.image_id or target.image_id or target.key
     layer = test_layer or test_layer_for(index, target)
     reporter.notice(f"deep: running the shipped tests of {here.label()}")
-    (mine,) = backend.run_deep(
+    (mine,) = pipeline.run_deep(
         target,
         [
             DeepJob(
@@ -200,7 +200,7 @@ def deepen(
             )
     if jobs:
         reporter.notice(f"deep: running {len(jobs)} baseline(s) for the tests that failed")
-        for outcome in backend.run_deep(
+        for outcome in pipeline.run_deep(
             target, jobs, layer, timeout=settings.timeout, reporter=reporter
         ):
             (dependent,) = outcome.job.dependents
@@ -251,7 +251,7 @@ def smoke_only(depth: Depth) -> tuple[str, ...]:
 def deep_refiner(
     depth: Depth,
     *,
-    backend: object,
+    pipeline: object,
     target: Target,
     store: Store,
     index: Index,
@@ -262,15 +262,15 @@ def deep_refiner(
     below ``deep``."""
     if depth is not Depth.DEEP:
         return None
-    if not isinstance(backend, DeepRunner):
-        raise UsageError(f"the {getattr(backend, 'kind', '?')} backend cannot run --depth deep")
-    runner: DeepRunner = backend
+    if not isinstance(pipeline, DeepRunner):
+        raise UsageError(f"the {getattr(pipeline, 'kind', '?')} backend cannot run --depth deep")
+    runner: DeepRunner = pipeline
 
     def refine(result: ComboResult) -> ComboResult:
         return deepen(
             result,
             target=target,
-            backend=runner,
+            pipeline=runner,
             store=store,
             index=index,
             reporter=reporter,

@@ -10,7 +10,7 @@ run with a non-zero exit status and a report saying what happened.
 
 Pure functions over values; ``nightly_base`` runs one base with the store and a
 ``run`` callable (so it can be tested with fakes); ``nightly`` runs every base with
-a backend, recording each result, and rewrites the locks that moved.
+a pipeline, recording each result, and rewrites the locks that moved.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from compat.store import Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
 from compat.workflows.lock import lock_dir_for, lock_known_good
-from compat.workflows.steps import Runner, backend_target, make_plan, run_and_record
+from compat.workflows.steps import Runner, make_plan, run_and_record, target_of
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
 
@@ -399,7 +399,7 @@ def nightly_base(
 ) -> BaseOutcome:
     """One base's nightly run. ``plan`` makes the normal strategy plan (only called
     when something is new); ``run`` runs the combinations and records each result
-    in ``store`` (the CLI's backend and ``store.record``). The versions are recorded
+    in ``store`` (the pipeline and ``store.record``). The versions are recorded
     as seen only after the run, so an interrupted night is done again."""
     tracked = tracked_versions(source, matrix, last_minors=last_minors)
     new = unseen(tracked, store.seen_versions(scope))
@@ -446,7 +446,7 @@ class NightlyRequest:
 def nightly(
     request: NightlyRequest,
     *,
-    backend: Runner,
+    pipeline: Runner,
     store: Store,
     index: Index,
     reporter: Reporter,
@@ -459,8 +459,8 @@ def nightly(
     outcomes = []
     for base in request.bases or matrix.bases or ("debian-slim",):
         named = base in PROFILES  # a matrix's bases are profile names or image references
-        target = backend_target(
-            backend,
+        target = target_of(
+            pipeline,
             base=base if named else None,
             image=None if named else base,
             python=matrix.python,
@@ -472,12 +472,12 @@ def nightly(
         def run_combos(combos: list[Combo], target: Target = target) -> list[ComboResult]:
             with store.run(
                 target,
-                backend=backend.kind,
+                backend=pipeline.kind,
                 matrix_name=matrix.name,
                 matrix_path=request.matrix_path,
                 strategy="nightly",
             ) as run_id:
-                return run_and_record(backend, store, run_id, target, combos, reporter)
+                return run_and_record(pipeline, store, run_id, target, combos, reporter)
 
         def plan(source: CandidateSource = source) -> Plan:
             return make_plan(

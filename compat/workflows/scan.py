@@ -120,7 +120,7 @@ def scan(
     request: ScanRequest,
     *,
     target: Target,
-    backend: Runner,
+    pipeline: Runner,
     store: Store,
     index: Index,
     reporter: Reporter,
@@ -151,7 +151,7 @@ def scan(
     rows += [Row.of_stored(r) for r in done]
     with store.run(
         target,
-        backend=backend.kind,
+        backend=pipeline.kind,
         matrix_name=matrix.name,
         matrix_path=request.matrix_path,
         strategy=plan.strategy,
@@ -160,20 +160,20 @@ def scan(
         try:
             refine = deep_refiner(
                 request.depth,
-                backend=backend,
+                pipeline=pipeline,
                 target=target,
                 store=store,
                 index=index,
                 reporter=reporter,
             )
-            results = run_and_record(backend, store, run_id, target, todo, reporter, refine=refine)
+            results = run_and_record(pipeline, store, run_id, target, todo, reporter, refine=refine)
         except KeyboardInterrupt:
             reporter.notice(f"interrupted: finished results are kept in {store.url}")
             raise
     sizes = store.image_sizes(base=target.name)
     rows += [Row.of(r) for r in results]
     outcome = ScanOutcome(
-        title=f"{matrix.name} on {target.name} ({backend.kind})",
+        title=f"{matrix.name} on {target.name} ({pipeline.kind})",
         target=target,
         plan=plan,
         rows=tuple(rows),

@@ -62,8 +62,8 @@ def choose_target(
     return probe_image(ref, name=base or ref, cache_dir=cache_dir)
 
 
-def backend_target(
-    backend: Runner,
+def target_of(
+    pipeline: Runner,
     *,
     base: str | None,
     image: str | None,
@@ -71,16 +71,16 @@ def backend_target(
     cache_dir: Path,
     reporter: Reporter,
 ) -> Target:
-    """What ``backend`` really runs on (the host, for the local one), said in one line."""
+    """What ``pipeline`` really runs on (the host, for the local backend), said in one line."""
     target = choose_target(
         base=base,
         image=image,
         python=python,
         cache_dir=cache_dir,
         reporter=reporter,
-        local=backend.kind == "local",
+        local=pipeline.kind == "local",
     )
-    reporter.notice(f"target: {target.describe()}; backend: {backend.kind}")
+    reporter.notice(f"target: {target.describe()}; backend: {pipeline.kind}")
     return target
 
 
@@ -104,7 +104,7 @@ def make_plan(
 
 
 def run_and_record(
-    backend: Runner,
+    pipeline: Runner,
     store: Store,
     run_id: str,
     target: Target,
@@ -135,7 +135,7 @@ def run_and_record(
 
     reporter.run_started(len(combos))
     try:
-        ran = backend.run(target, combos, on_result=landed, reporter=reporter)
+        ran = pipeline.run(target, combos, on_result=landed, reporter=reporter)
         for result in held:
             assert refine is not None
             keep(refine(result))
@@ -146,8 +146,8 @@ def run_and_record(
 
 __all__ = [
     "Runner",
-    "backend_target",
     "choose_target",
     "make_plan",
     "run_and_record",
+    "target_of",
 ]

@@ -42,7 +42,7 @@ def test_a_command_receives_exactly_its_options(name: str, command: click.Comman
     rest = given - named
     takes_rest = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     assert named <= given, f"compat {name}: parameters no option fills: {named - given}"
-    if takes_rest:  # handed to open_backend(**run)
+    if takes_rest:  # handed to open_pipeline(**run)
         assert rest == _run_option_names(), f"compat {name}: {rest ^ _run_option_names()}"
     else:
         assert not rest, f"compat {name}: options without a parameter: {rest}"

@@ -61,7 +61,7 @@ def run(store: Store, backend: FakeDeep, result: ComboResult, target: Target) ->
     return deepen(
         result,
         target=target,
-        backend=backend,
+        pipeline=backend,
         store=store,
         index=cast("Index", object()),  # knows no upload times: the known-good baseline
         reporter=RecordingReporter(),

@@ -206,11 +206,11 @@ def run_scan(
         {"packages": {"alpha": ">=1", "beta": ">=1"}, "strategy": "exhaustive"}, path="m.toml"
     )
     options = RunOptions(cache_dir=tmp_path / "cache", jobs=1)
-    with Pipeline(runtime, options, client=index.client()) as backend:
+    with Pipeline(runtime, options, client=index.client()) as pipeline:
         outcome = scan(
             ScanRequest(matrix=matrix, matrix_path="m.toml", **request),
             target=the_target,
-            backend=backend,
+            pipeline=pipeline,
             store=store,
             index=index,
             reporter=reporter,
@@ -323,7 +323,7 @@ def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> Combo
         outcome = check(
             [Requirement(p) for p in pins],
             target=PROBED,
-            backend=b,
+            pipeline=b,
             open_store=open_store,
             index=index,
             reporter=RecordingReporter(),
