@@ -172,11 +172,20 @@ class UnpackFailed(HarnessError):
 class BuildFailed(HarnessError):
     """An sdist did not turn into a wheel. A result, not a crash of the scan."""
 
-    def __init__(self, pin: Pin, reason: str, *, log: str = "", duration: float = 0.0) -> None:
+    def __init__(
+        self,
+        pin: Pin,
+        reason: str,
+        *,
+        log: str = "",
+        duration: float = 0.0,
+        transient: bool = False,  # says nothing about the package (a timeout): not cached
+    ) -> None:
         self.pin = pin
         self.reason = reason
         self.log = log
         self.duration = duration
+        self.transient = transient
         super().__init__(f"building {pin} from source failed: {reason}")
 
 

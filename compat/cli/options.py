@@ -177,6 +177,13 @@ def run_options(func: F) -> F:
                 "auto: distro where the image has a package manager, else pypi.",
             ),
             click.option(
+                "--build-timeout",
+                type=click.FloatRange(min=1),
+                default=3600,
+                show_default=True,
+                help="Seconds one sdist may take to build.",
+            ),
+            click.option(
                 "--rebuild",
                 is_flag=True,
                 help="Build sdists again (and rerun their combinations) even when a wheel "
@@ -212,6 +219,7 @@ def open_pipeline(
     exec_cmd: str | None,
     toolchain: str = ToolchainChoice.AUTO.value,
     rebuild: bool = False,
+    build_timeout: float = 3600.0,
     only: tuple[str, ...] = (),
 ) -> Pipeline:
     """The pipeline over the backend the run options ask for (a context manager: its
@@ -226,6 +234,7 @@ def open_pipeline(
         add_system_deps=add_system_deps,
         toolchain=ToolchainChoice(toolchain),
         rebuild=rebuild,
+        build_timeout=build_timeout,
         checks_dir=checks_dir,
         exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
         only=only,

@@ -225,9 +225,10 @@ class DockerBackend(Backend):
         if result.timed_out:
             raise BuildFailed(
                 pin,
-                f"the build took longer than {self.options.build_timeout:.0f}s",
+                f"the build took longer than {self.options.build_timeout:.0f}s (--build-timeout)",
                 log=result.output_tail(),
                 duration=result.duration,
+                transient=True,  # a loaded machine, not the package: try again next time
             )
         wheels = sorted(out_dir.glob("*.whl"))
         if result.exit_code != 0 or not wheels:

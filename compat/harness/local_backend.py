@@ -103,7 +103,9 @@ class LocalBackend(Backend):
                 else build_error_line(done.output)
             )
             tail = "\n".join(done.output.splitlines()[-40:])
-            raise BuildFailed(pin, reason, log=tail, duration=done.duration)
+            raise BuildFailed(
+                pin, reason, log=tail, duration=done.duration, transient=done.timed_out
+            )
         return wheels[0]
 
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:

@@ -20,7 +20,7 @@ class RunOptions:
     jobs: int = 2  # combinations run at the same time
     combo_timeout: float = 300.0  # wall time for one combination's smoke suite
     check_timeout: float = 120.0  # handed to the smoke runner for each check
-    build_timeout: float = 1800.0  # one sdist -> wheel build
+    build_timeout: float = 3600.0  # one sdist -> wheel build (scikit-learn: many minutes)
     toolchain: ToolchainChoice = ToolchainChoice.AUTO  # what compiles sdists
     rebuild: bool = False  # build sdists again even when a wheel or a failure is cached
     cpus: float | None = None  # per runner container; None: no limit

@@ -313,8 +313,8 @@ class Pipeline:
 
     def _build_one(self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin) -> BuildRecord:
         """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
-        failure is reused unless ``rebuild``; a failure to reach the index is never
-        cached (it says nothing about the package)."""
+        failure is reused unless ``rebuild``; a failure to reach the index or a timeout
+        is never cached (it says nothing about the package)."""
         toolchain = self.backend.toolchain(info)
         tool_key = toolchain_key(toolchain, info.facts.package_manager)
         cached = build_record_path(
@@ -332,6 +332,7 @@ class Pipeline:
         sdist = wheelhouse.path(pin.sha256, pin.filename)
         out = Path(tempfile.mkdtemp(prefix="compat-build-"))
         start = time.monotonic()
+        transient = False
         try:
             try:
                 wheel = self.backend.build_wheel(info, pin, sdist, out)
@@ -346,6 +347,7 @@ class Pipeline:
                 )
                 log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
             except BuildFailed as exc:
+                transient = exc.transient
                 record = BuildRecord(
                     ok=False,
                     duration=exc.duration or time.monotonic() - start,
@@ -362,6 +364,9 @@ class Pipeline:
             return dataclasses.replace(
                 record, error=f"the build could not reach the index: {record.error}"
             )
+        if transient:
+            log.warning("%s: %s; not cached", pin, record.error)
+            return record
         cached.parent.mkdir(parents=True, exist_ok=True)
         if full_log:
             cached.with_suffix(".log").write_text(full_log)

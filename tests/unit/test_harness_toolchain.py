@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compat.errors import UsageError
+from compat.errors import BuildFailed, UsageError
 from compat.harness import Pipeline, RunOptions
 from compat.harness.backend import ImageInfo
 from compat.harness.pipeline import BuildRecord
@@ -315,3 +315,22 @@ def test_a_build_that_could_not_reach_the_index_is_not_cached(
     online = _runtime(pin, wheel, Toolchain.PYPI)
     assert _run_once(online, pin, served, tmp_path).verdict is Verdict.PASS
     assert online.built == [pin.filename]
+
+
+class SlowRuntime(ToolchainRuntime):
+    """A build that runs out of time: a fact about the machine, not the package."""
+
+    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+        self.built.append(pin.filename)
+        raise BuildFailed(pin, "the build took longer than 5s", duration=5.0, transient=True)
+
+
+def test_a_build_that_ran_out_of_time_is_not_cached(tmp_path: Path, served: Served) -> None:
+    pin, wheel = _lightgbm(tmp_path, served)
+    slow = SlowRuntime(lambda argv: ok(passing_suite("import")), toolchain=Toolchain.PYPI)
+    got = _run_once(slow, pin, served, tmp_path)
+    assert got.verdict is Verdict.BUILD_FAILED
+    assert "took longer" in (got.error or "")
+    assert not list((tmp_path / "cache" / "builds").rglob("*.json"))
+    again = _runtime(pin, wheel, Toolchain.PYPI)
+    assert _run_once(again, pin, served, tmp_path).verdict is Verdict.PASS
