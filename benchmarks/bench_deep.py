@@ -1,93 +1,70 @@
 """How long the deep tier takes on the latest six-package stack on bookworm.
 
-Runs ``compat check numpy scipy pandas matplotlib scikit-learn lightgbm --depth
-deep --add-system-deps --image local/debian-python:bookworm --json`` twice
-against one fresh results database:
+Resolves the latest numpy, scipy, pandas, matplotlib, scikit-learn and lightgbm
+for ``local/debian-python:bookworm`` (or ``--image``) and runs the deep tier
+(``compat.workflows.deep.deepen``) on it twice against one fresh results
+database, the smoke suite left out (its time is bench_smoke's to measure; the
+deep tier's cost is what is measured here):
 
-  cold: no baseline outcomes cached (the install store and wheelhouse may be
-        warm from earlier runs: the deep tier's own cost is what is measured);
+  cold: no baseline outcome cached (the installs and wheelhouse may be warm
+        from earlier runs, as they are for any user after the first scan);
   warm: the same again, every baseline outcome now in the database.
 
-For each run it prints the wall time, the verdict, and per dependent what the
-``deep:<dependent>`` summary check says: tests run, regressions, and the failing
-tests discarded as not attributed or flaky. Targets on 2 cores: cold <= 10 min,
-warm <= 3 min.
+For each it prints the wall time, the verdict, and per dependent the tests run,
+the regressions, and the failing tests discarded as not attributed or flaky.
+Targets on 2 cores: cold <= 10 min, warm <= 3 min.
 
-    python benchmarks/bench_deep.py [--image REF] [--keep DIR] [PINS...]
+    python benchmarks/bench_deep.py [--image REF] [--keep DIR] [--max-modules N] [PINS...]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+import platformdirs
+from packaging.requirements import Requirement
+
+from compat.harness import RunOptions, make_pipeline
+from compat.index.pypi import PyPIIndex
+from compat.model import Combo, ComboResult, Verdict
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource
+from compat.settings import NetworkSettings
+from compat.store import Store
+from compat.targets.probe import probe_image
+from compat.workflows.check import resolve_check
+from compat.workflows.deep import DeepSettings, deepen
 
 LATEST = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "lightgbm")
-_SUMMARY = re.compile(
-    r"(?P<tests>\d+) tests in (?P<modules>\d+) modules; (?P<regressions>\d+) regressions, "
+
+
+class Printer(Reporter):
+    def notice(self, message: str) -> None:
+        print(f"  {message}", flush=True)
+
+    warning = notice
+
+
+_NOTE = re.compile(
+    r"(?P<tests>\d+) tests in \d+ modules; (?P<regressions>\d+) regressions, "
     r"(?P<unattributed>\d+) not attributed, (?P<flaky>\d+) flaky"
 )
 
 
-def run_check(pins: list[str], image: str, db: Path) -> tuple[float, dict[str, Any], str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "compat",
-        "--db",
-        f"sqlite:///{db}",
-        "check",
-        *pins,
-        "--depth",
-        "deep",
-        "--add-system-deps",
-        "--image",
-        image,
-        "--json",
-    ]
-    started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    elapsed = time.monotonic() - started
-    try:
-        data: dict[str, Any] = json.loads(done.stdout)
-    except ValueError:
-        data = {"verdict": f"no JSON (exit {done.returncode})", "checks": []}
-    return elapsed, data, done.stderr
-
-
-def summaries(data: dict[str, Any]) -> list[tuple[str, str, dict[str, int] | None]]:
-    """(check, its first line, parsed counts) of each ``deep:<dependent>`` summary."""
-    found = []
-    for check in data.get("checks", ()):
-        name = check["name"]
-        if (name.startswith("deep:") and name.count(":") == 1) or name == "deep":
-            text = (check.get("log") or check.get("error") or "").splitlines()
-            first = text[0] if text else ""
-            match = _SUMMARY.search(first)
-            counts = {k: int(v) for k, v in match.groupdict().items()} if match else None
-            found.append((name, check.get("error") or first, counts))
-    return found
-
-
-def report(label: str, elapsed: float, data: dict[str, Any]) -> dict[str, int]:
-    print(f"{label}: {elapsed / 60:.1f} min, verdict {data.get('verdict')}")
-    if data.get("failed_check"):
-        print(f"  failed check: {data['failed_check']}: {data.get('error')}")
+def counts(result: ComboResult) -> dict[str, int]:
+    """Totals over the ``deep: <dependent>: ...`` notes."""
     totals = {"tests": 0, "regressions": 0, "unattributed": 0, "flaky": 0}
-    for name, line, counts in summaries(data):
-        print(f"  {name}: {line}")
-        for key in totals:
-            totals[key] += (counts or {}).get(key, 0)
-    print(
-        f"  total: {totals['tests']} tests, {totals['regressions']} regressions, "
-        f"{totals['unattributed']} not attributed and {totals['flaky']} flaky discarded"
-    )
+    for note in result.notes:
+        found = _NOTE.search(note)
+        if found:
+            for key, value in found.groupdict().items():
+                totals[key] += int(value)
     return totals
 
 
@@ -96,17 +73,53 @@ def main() -> int:
     parser.add_argument("pins", nargs="*", default=list(LATEST))
     parser.add_argument("--image", default="local/debian-python:bookworm")
     parser.add_argument("--keep", type=Path, help="keep the results database in DIR")
+    parser.add_argument("--max-modules", type=int, default=DeepSettings().max_modules)
     args = parser.parse_args()
     where = args.keep or Path(tempfile.mkdtemp(prefix="bench-deep-"))
     where.mkdir(parents=True, exist_ok=True)
     db = where / "results.db"
     db.unlink(missing_ok=True)
-    for label in ("cold", "warm"):
-        elapsed, data, stderr = run_check(args.pins, args.image, db)
-        report(label, elapsed, data)
-        if not data.get("checks"):
-            print(stderr[-2000:])
-            return 1
+
+    cache = Path(os.environ.get("COMPAT_CACHE_DIR") or platformdirs.user_cache_dir("compat"))
+    network = NetworkSettings.from_env(os.environ)
+    target = probe_image(args.image, name=args.image, cache_dir=cache)
+    reporter = Printer()
+    settings = DeepSettings(max_modules=args.max_modules)
+    with (
+        PyPIIndex.from_settings(network, cache_dir=cache / "index", offline=False) as index,
+        Store.open(f"sqlite:///{db}") as store,
+        make_pipeline(
+            "docker", options=RunOptions(cache_dir=cache, network=network), reporter=reporter
+        ) as pipeline,
+    ):
+        here = resolve_check(
+            CandidateSource(index, target), [Requirement(p) for p in args.pins], force=False
+        )
+        assert isinstance(here, Combo), here
+        print(f"{here.label()} on {target.describe()}")
+        smoke_passed = ComboResult(combo=here, verdict=Verdict.PASS, image_id=target.image_id)
+        for label in ("cold", "warm"):
+            started = time.monotonic()
+            result = deepen(
+                smoke_passed,
+                target=target,
+                backend=pipeline,
+                store=store,
+                index=index,
+                reporter=reporter,
+                settings=settings,
+            )
+            elapsed = time.monotonic() - started
+            total = counts(result)
+            print(
+                f"{label}: {elapsed / 60:.1f} min, verdict {result.verdict.value}"
+                + (f" ({result.failed_check}: {result.error})" if result.failed_check else "")
+            )
+            print(
+                f"  {total['tests']} tests, {total['regressions']} regressions; discarded: "
+                f"{total['unattributed']} not attributed, {total['flaky']} flaky",
+                flush=True,
+            )
     return 0
 
 
