@@ -103,7 +103,7 @@ def main() -> int:
             result = deepen(
                 smoke_passed,
                 target=target,
-                backend=pipeline,
+                pipeline=pipeline,
                 store=store,
                 index=index,
                 reporter=reporter,
