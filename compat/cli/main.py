@@ -13,6 +13,7 @@ import platformdirs
 
 from compat import __version__
 from compat.cli.bisect import bisect
+from compat.cli.cache import cache
 from compat.cli.console import err
 from compat.cli.db import db as db_group
 from compat.cli.lock import image, lock
@@ -27,7 +28,45 @@ from compat.settings import NetworkSettings
 from compat.store import default_db_url
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Group(click.Group):
+    """Global options are taken after the subcommand too (``compat results --db X``),
+    as pip and uv users expect: they are moved in front of it before parsing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_globals(self, args))
+
+
+def hoist_globals(group: click.Group, args: list[str]) -> list[str]:
+    """``args`` with the group's own options (and their values) moved to the front,
+    wherever they stand; help stays (``compat scan -h`` is the subcommand's help) and
+    nothing after a ``--`` moves."""
+    takes_value = {
+        opt: not param.is_flag
+        for param in group.params
+        if isinstance(param, click.Option) and param.expose_value
+        for opt in (*param.opts, *param.secondary_opts)
+    }
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name, has_value, _ = arg.partition("=")
+        if name not in takes_value:
+            rest.append(arg)
+        elif takes_value[name] and not has_value:
+            moved += args[i : i + 2]
+            i += 1
+        else:
+            moved.append(arg)
+        i += 1
+    return moved + rest
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="compat")
 @click.option(
     "--index-url",
@@ -58,6 +97,7 @@ from compat.store import default_db_url
     help="Results database (default: COMPAT_DB, else SQLite in the user data directory).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens; show tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or notices; errors only.")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -68,8 +108,10 @@ def cli(
     cache_dir: Path | None,
     db: str | None,
     verbose: bool,
+    quiet: bool,
 ) -> None:
     """Which versions of your Python packages really work together on a base image."""
+    err.quiet = quiet
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     data_dir = Path(os.environ.get("COMPAT_DATA_DIR") or platformdirs.user_data_dir("compat"))
     ctx.obj = Settings(
@@ -81,7 +123,20 @@ def cli(
     )
 
 
-for command in (plan, scan, check, results, show, report, lock, image, bisect, nightly, db_group):
+for command in (
+    plan,
+    scan,
+    check,
+    results,
+    show,
+    report,
+    lock,
+    image,
+    bisect,
+    nightly,
+    db_group,
+    cache,
+):
     cli.add_command(command)
 
 
@@ -97,6 +152,7 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(ExitCode.INTERRUPTED)
     except CompatError as exc:
+        err.quiet = False  # --quiet keeps errors
         if "--verbose" in sys.argv or "-v" in sys.argv:
             err.print_exception()
         err.print(f"[red]error:[/] {exc}", highlight=False)
