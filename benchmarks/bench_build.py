@@ -84,7 +84,7 @@ def main() -> int:
     cache = args.keep or Path(tempfile.mkdtemp(prefix="compat-bench-build-"))
     rows = []
     try:
-        with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+        with PyPIIndex(network, cache_dir=cache / "index") as index:
             for image in args.image or [MUSL]:
                 for package in args.package or PACKAGES:
                     combo = _combo(index, image, package, cache)

@@ -70,7 +70,7 @@ def log(message: str) -> None:
 
 def latest_combo(network: NetworkSettings, cache: Path, client: Any) -> tuple[LockInput, Combo]:
     target = probe_image(BASE, name="bookworm", cache_dir=cache, client=client)
-    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
         combo = Resolver(CandidateSource(index, target)).resolve([requested(n) for n in SIX])
     if not isinstance(combo, Combo):
         raise SystemExit(f"the six packages do not resolve on {BASE}: {combo.explanation}")

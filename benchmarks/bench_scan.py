@@ -65,7 +65,7 @@ def log(message: str) -> None:
 
 def combos_for(target: Target, network: NetworkSettings, cache: Path, count: int) -> list[Combo]:
     out: list[Combo] = []
-    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
         resolver = Resolver(CandidateSource(index, target))
         for variant in VARIANTS:
             outcome = resolver.resolve([requested(n, variant.get(n, "")) for n in SIX])

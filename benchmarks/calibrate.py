@@ -443,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = args.db or sqlite_url(cache_dir / "calibration.db")
     tallies: list[BaseTally] = []
     with (
-        PyPIIndex.from_settings(network, cache_dir=cache_dir / "index") as index,
+        PyPIIndex(network, cache_dir=cache_dir / "index") as index,
         Store.open(db) as store,
     ):
         for base in args.base or BASES:

@@ -251,7 +251,7 @@ def open_index(settings: Settings, as_of: date | None = None) -> Iterator[Index]
         snapshot = SnapshotIndex(settings.snapshot)
         yield snapshot if as_of is None else AsOfIndex.on(snapshot, as_of)
         return
-    with PyPIIndex.from_settings(
+    with PyPIIndex(
         settings.network, cache_dir=settings.cache_dir / "index", offline=settings.offline
     ) as index:
         yield index if as_of is None else AsOfIndex.on(index, as_of)

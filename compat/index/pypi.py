@@ -40,7 +40,7 @@ from compat.index.parse import (
     versions_of,
 )
 from compat.model import CoreMetadata, DistFile, FileKind
-from compat.settings import DEFAULT_INDEX_URL, DEFAULT_TIMEOUT, NetworkSettings
+from compat.settings import NetworkSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,8 @@ class PyPIIndex:
 
     def __init__(
         self,
+        settings: NetworkSettings | None = None,
         *,
-        index_url: str = DEFAULT_INDEX_URL,
-        ca_bundle: Path | None = None,
-        proxy: str | None = None,
-        no_proxy: Sequence[str] = (),
-        timeout: float = DEFAULT_TIMEOUT,
         cache_dir: Path | None = None,
         ttl: float = DEFAULT_TTL,
         offline: bool = False,
@@ -78,13 +74,7 @@ class PyPIIndex:
         transport: httpx.BaseTransport | None = None,
         cache: IndexCache | None = None,
     ) -> None:
-        self.settings = NetworkSettings(
-            index_url=index_url,
-            ca_bundle=ca_bundle,
-            proxy=proxy,
-            no_proxy=tuple(no_proxy),
-            timeout=timeout,
-        )
+        self.settings = settings or NetworkSettings()  # index URL, CA bundle, proxy
         self.index_url = self.settings.index_url
         self.offline = offline
         self.workers = workers
@@ -99,30 +89,6 @@ class PyPIIndex:
         self._records_by_url: dict[str, FileRecord] = {}
         self._metadata: dict[str, CoreMetadata] = {}  # keyed by the file's sha256
         self.requests = 0  # HTTP requests made, for tests and measurements
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: NetworkSettings,
-        *,
-        cache_dir: Path | None = None,
-        ttl: float = DEFAULT_TTL,
-        offline: bool = False,
-        workers: int = DEFAULT_WORKERS,
-        transport: httpx.BaseTransport | None = None,
-    ) -> PyPIIndex:
-        return cls(
-            index_url=settings.index_url,
-            ca_bundle=settings.ca_bundle,
-            proxy=settings.proxy,
-            no_proxy=settings.no_proxy,
-            timeout=settings.timeout,
-            cache_dir=cache_dir,
-            ttl=ttl,
-            offline=offline,
-            workers=workers,
-            transport=transport,
-        )
 
     # Lifecycle -----------------------------------------------------------------
 

@@ -126,7 +126,7 @@ def main() -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     settings = NetworkSettings.from_env(os.environ, index_url=args.index_url, cert=args.cert)
-    index = PyPIIndex.from_settings(settings)
+    index = PyPIIndex(settings)
     if args.add_upload_times:
         add_upload_times(args.out, index)
         return 0

@@ -18,6 +18,7 @@ import httpx
 
 from compat.index.parse import JSON_CONTENT_TYPE
 from compat.index.pypi import PyPIIndex
+from compat.settings import NetworkSettings
 
 BASE = "https://index.test/simple/"
 FILES = "https://files.test/packages/"
@@ -158,8 +159,9 @@ class FakeIndex:
             headers={"content-range": f"bytes {start}-{end}/{len(data)}"},
         )
 
-    def index(self, **options: Any) -> PyPIIndex:
-        return PyPIIndex(index_url=BASE, transport=httpx.MockTransport(self.handler), **options)
+    def index(self, *, ca_bundle: Path | None = None, **options: Any) -> PyPIIndex:
+        network = NetworkSettings(index_url=BASE, ca_bundle=ca_bundle)
+        return PyPIIndex(network, transport=httpx.MockTransport(self.handler), **options)
 
 
 def http_date(timestamp: float) -> str:

@@ -49,7 +49,7 @@ def network() -> NetworkSettings:
 def index(cache_dir: Path, network: NetworkSettings) -> Iterator[Any]:
     from compat.index.pypi import PyPIIndex
 
-    with PyPIIndex.from_settings(network, cache_dir=cache_dir / "index") as idx:
+    with PyPIIndex(network, cache_dir=cache_dir / "index") as idx:
         yield idx
 
 

@@ -78,7 +78,7 @@ def _no_container_left(docker_client: Any) -> Iterator[None]:
 def index(cache_dir: Path, network: NetworkSettings) -> Iterator[Any]:
     from compat.index.pypi import PyPIIndex
 
-    with PyPIIndex.from_settings(network, cache_dir=cache_dir / "index") as idx:
+    with PyPIIndex(network, cache_dir=cache_dir / "index") as idx:
         yield idx
 
 

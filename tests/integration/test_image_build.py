@@ -63,7 +63,7 @@ def bookworm(client: Any, cache: Path) -> Target:
 
 @pytest.fixture(scope="module")
 def numpy_pandas(bookworm: Target, network: NetworkSettings, cache: Path) -> LockInput:
-    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
         combo = Resolver(CandidateSource(index, bookworm)).resolve(
             [requested("numpy"), requested("pandas")]
         )
@@ -234,7 +234,7 @@ def test_sdist_is_built_in_a_builder_stage(
     """six from its source distribution: built with the toolchain in the builder
     stage, hash-checked, its requirements line then already satisfied; the final
     image has the venv and no compiler."""
-    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
         combo = Resolver(CandidateSource(index, bookworm)).resolve([requested("six")])
         assert isinstance(combo, Combo)
         six = combo.pin("six")
@@ -264,7 +264,7 @@ def test_a_base_without_package_manager_gets_its_user_written_in(
     """The musl image has BusyBox and no package manager or user tools: the account
     goes straight into /etc/passwd and the pruning commands work with BusyBox's find."""
     musl = probe_image(MUSL, name="musl", cache_dir=cache, client=client)
-    with PyPIIndex.from_settings(network, cache_dir=cache / "index") as index:
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
         combo = Resolver(CandidateSource(index, musl)).resolve([requested("six")])
     assert isinstance(combo, Combo), combo
     write_lock(LockInput(target=musl, combo=combo, package_manager=None), tmp_path / "lock")

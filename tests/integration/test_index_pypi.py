@@ -20,7 +20,7 @@ SIX = canonicalize_name("six")
 
 def test_files_and_metadata_of_a_small_real_project(tmp_path: Path) -> None:
     settings = NetworkSettings.from_env(os.environ)
-    with PyPIIndex.from_settings(settings, cache_dir=tmp_path) as index:
+    with PyPIIndex(settings, cache_dir=tmp_path) as index:
         files = index.files(SIX)
         assert Version("1.16.0") in index.versions(SIX)
         wheel = next(f for f in files if f.filename == "six-1.16.0-py2.py3-none-any.whl")
@@ -37,11 +37,11 @@ def test_files_and_metadata_of_a_small_real_project(tmp_path: Path) -> None:
         assert index.requests >= 3
 
     # a second run within the TTL is served by the cache alone
-    with PyPIIndex.from_settings(settings, cache_dir=tmp_path) as warm:
+    with PyPIIndex(settings, cache_dir=tmp_path) as warm:
         assert warm.files(SIX) == files
         assert warm.metadata(wheel) == meta
         assert warm.requests == 0
-    with PyPIIndex.from_settings(settings, cache_dir=tmp_path, offline=True) as offline:
+    with PyPIIndex(settings, cache_dir=tmp_path, offline=True) as offline:
         assert offline.files(SIX) == files
         assert offline.metadata(sdist) == meta
         with pytest.raises(OfflineCacheMiss, match=re.escape("metadata of file six-1.17.0.tar.gz")):
@@ -50,7 +50,7 @@ def test_files_and_metadata_of_a_small_real_project(tmp_path: Path) -> None:
 
 def test_dependencies_read_from_a_real_wheel() -> None:
     settings = NetworkSettings.from_env(os.environ)
-    with PyPIIndex.from_settings(settings) as index:
+    with PyPIIndex(settings) as index:
         files = index.files(canonicalize_name("python-dateutil"))
         wheel = next(
             f for f in files if f.filename == "python_dateutil-2.9.0.post0-py2.py3-none-any.whl"

@@ -36,7 +36,7 @@ def host_lock(tmp_path_factory: pytest.TempPathFactory) -> tuple[LockInput, Pin]
     cache = tmp_path_factory.mktemp("index")
     target = host_target()
     network = NetworkSettings.from_env(os.environ)
-    with PyPIIndex.from_settings(network, cache_dir=cache) as index:
+    with PyPIIndex(network, cache_dir=cache) as index:
         combo = Resolver(CandidateSource(index, target)).resolve(
             [requested("numpy"), requested("six")]
         )

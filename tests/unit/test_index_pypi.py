@@ -17,6 +17,7 @@ from packaging.version import Version
 from compat.errors import IndexUnavailable, MetadataUnavailable, ProjectNotFound
 from compat.index.pypi import WHEEL_TAIL_BYTES, PyPIIndex
 from compat.model import FileKind
+from compat.settings import NetworkSettings
 from tests.helpers.index import FakeIndex, make_sdist, make_wheel, metadata_text
 
 DEMO = canonicalize_name("demo")
@@ -97,7 +98,8 @@ def test_transient_failures_are_retried(fake: FakeIndex, monkeypatch: pytest.Mon
             return r.response
         return fake.handler(request)
 
-    index = PyPIIndex(index_url="https://index.test/simple", transport=httpx.MockTransport(handler))
+    network = NetworkSettings(index_url="https://index.test/simple")
+    index = PyPIIndex(network, transport=httpx.MockTransport(handler))
     assert len(index.files(DEMO)) == 1
     assert index.requests == 3
 
@@ -120,9 +122,8 @@ def test_an_html_only_index_is_read(fake: FakeIndex) -> None:
             return httpx.Response(200, text=html, headers={"content-type": "text/html"})
         return fake.handler(request)
 
-    index = PyPIIndex(
-        index_url="https://index.test/simple/", transport=httpx.MockTransport(handler)
-    )
+    network = NetworkSettings(index_url="https://index.test/simple/")
+    index = PyPIIndex(network, transport=httpx.MockTransport(handler))
     [file] = index.files(DEMO)
     assert file.sha256 == sha
 
@@ -259,11 +260,9 @@ def test_prefetch_raises_when_the_index_is_unreachable(fake: FakeIndex) -> None:
         index.prefetch(files)
 
 
-def test_from_settings_normalises_the_index_url() -> None:
-    from compat.settings import NetworkSettings
-
+def test_the_settings_normalise_the_index_url() -> None:
     settings = NetworkSettings(index_url="https://mirror.test/pypi/simple")
-    index = PyPIIndex.from_settings(settings)
+    index = PyPIIndex(settings)
     assert index.index_url == "https://mirror.test/pypi/simple/"
     assert index.project_url(DEMO) == "https://mirror.test/pypi/simple/demo/"
 
