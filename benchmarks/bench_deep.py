@@ -86,7 +86,7 @@ def main() -> int:
     reporter = Printer()
     settings = DeepSettings(max_modules=args.max_modules)
     with (
-        PyPIIndex.from_settings(network, cache_dir=cache / "index", offline=False) as index,
+        PyPIIndex(network, cache_dir=cache / "index", offline=False) as index,
         Store.open(f"sqlite:///{db}") as store,
         make_pipeline(
             "docker", options=RunOptions(cache_dir=cache, network=network), reporter=reporter
