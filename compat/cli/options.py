@@ -16,6 +16,7 @@ import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from compat.effects.paths import check_writable_dir
 from compat.errors import UsageError
 from compat.harness import Pipeline, RunOptions, make_pipeline
 from compat.harness.toolchain import ToolchainChoice
@@ -224,6 +225,7 @@ def open_pipeline(
 ) -> Pipeline:
     """The pipeline over the backend the run options ask for (a context manager: its
     backend holds the engine)."""
+    check_writable_dir(settings.cache_dir, what="cache", option="--cache-dir")
     options = RunOptions(
         cache_dir=settings.cache_dir,
         jobs=jobs,

@@ -25,6 +25,7 @@ from compat.cli.options import (
     run_options,
     target_options,
 )
+from compat.effects.paths import check_writable_file
 from compat.errors import IncompatibleFound
 from compat.matrix import BuildPolicy
 from compat.model import Verdict
@@ -89,6 +90,8 @@ def scan(
     **run: Any,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
+    if junit is not None:
+        check_writable_file(junit, what="JUnit report", option="--junit")
     request = ScanRequest(
         matrix=load(matrix_path),
         matrix_path=str(matrix_path),

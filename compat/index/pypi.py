@@ -88,6 +88,7 @@ class PyPIIndex:
         self._files: dict[NormalizedName, tuple[DistFile, ...]] = {}
         self._records_by_url: dict[str, FileRecord] = {}
         self._metadata: dict[str, CoreMetadata] = {}  # keyed by the file's sha256
+        self._cache_warned = False
         self.requests = 0  # HTTP requests made, for tests and measurements
 
     # Lifecycle -----------------------------------------------------------------
@@ -263,8 +264,14 @@ class PyPIIndex:
                     last_modified=response.headers.get("last-modified"),
                 )
             except OSError as exc:  # a full or read-only cache slows runs, never fails them
-                log.warning("cannot write the index cache: %s", exc)
+                self._cache_unwritable(exc)
         return records
+
+    def _cache_unwritable(self, exc: OSError) -> None:
+        """Said once per run: every later write fails the same way."""
+        if not self._cache_warned:
+            self._cache_warned = True
+            log.warning("cannot write the index cache (runs will be slower): %s", exc)
 
     # Metadata ----------------------------------------------------------------------
 
@@ -281,7 +288,7 @@ class PyPIIndex:
                 try:
                     self.cache.store_metadata(file.sha256, meta)
                 except OSError as exc:
-                    log.warning("cannot write the index cache: %s", exc)
+                    self._cache_unwritable(exc)
         self._metadata[file.sha256] = meta
         return meta
 

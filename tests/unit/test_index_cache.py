@@ -275,3 +275,17 @@ def test_an_unwritable_cache_does_not_fail_the_run(
     index = open_index(fake, tmp_path, clock)
     use(index)
     assert index.requests == 3
+
+
+def test_an_unwritable_cache_is_said_once_and_slows_nothing_else(
+    fake: FakeIndex, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    index = fake.index(cache=IndexCache(blocker / "cache", ttl=600, clock=clock))
+    with caplog.at_level("WARNING"):
+        use(index)
+        index.files(canonicalize_name("other"))
+    said = [r.getMessage() for r in caplog.records if "index cache" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith("cannot write the index cache")
