@@ -167,7 +167,14 @@ def wrapper_commands(venv: str, bin_dir: str) -> list[str]:
         'print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))\')"'
     )
     target = f'TARGET="$({venv}/bin/python -I -S -c {shlex.quote(_ZIG_TARGET)})"'
-    commands = [zig, target, f"mkdir -p {bin_dir}"]
+    commands = [
+        # `#!/usr/bin/env python3` build scripts (scikit-learn's) need it; BusyBox-only
+        # images may have env in /bin alone. The builder only: never the final image.
+        '[ -e /usr/bin/env ] || ln -s "$(command -v env)" /usr/bin/env',
+        zig,
+        target,
+        f"mkdir -p {bin_dir}",
+    ]
     for name, command in _WRAPPED:
         args = '"$ZIG" "$TARGET"' if "%s" in command else '"$ZIG"'
         body = f'#!/bin/sh\\nexec "%s" {command} "$@"\\n'
