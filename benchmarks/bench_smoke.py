@@ -20,7 +20,9 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -119,8 +121,15 @@ def run_venv(venv: Path, runs: int) -> list[tuple[float, str]]:
 
 def _timed(command: list[str]) -> tuple[float, str]:
     start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     elapsed = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of the runner and its checks (host venv only: docker exec's CPU is the
+    # container's). On a busy machine this, not the wall time, is what one core costs.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if cpu > 1:
+        log(f"  cpu {cpu:.2f} s, wall {elapsed:.2f} s")
     if proc.returncode != 0:
         log(f"runner exited {proc.returncode}: {proc.stderr[-500:]}")
     return elapsed, proc.stdout
@@ -134,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus", default="1", help="CPU limit of the container")
     parser.add_argument("--venv", type=Path, help="run in this host venv instead of Docker")
     args = parser.parse_args(argv)
+    # Killed (timeout, Ctrl-C): still remove the container in the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     if args.venv:
         where = f"venv {args.venv} (CPU 0)"
