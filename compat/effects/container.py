@@ -222,7 +222,9 @@ def image_id(client: Engine, image: str) -> str:
     except Exception as exc:
         raise ImageUnavailable(
             f"image {image!r} is not on this machine and cannot be pulled ({_short(exc)}).\n"
-            f"Build it (`docker build -t {image} ...`) or pull it (`docker pull {image}`) first."
+            f"Build it (`docker build -t {image} ...`) or pull it (`docker pull {image}`) first; "
+            "or test an image you have with --image REF (`docker images` lists them), "
+            "or this machine's own Python with --backend local."
         ) from exc
 
 
@@ -282,7 +284,8 @@ class Container:
         except ImageNotFound as exc:
             self._cleanup_by_label()
             raise ImageUnavailable(
-                f"image {spec.image!r} is not on this machine: build or pull it first"
+                f"image {spec.image!r} is not on this machine: build or pull it first, "
+                "or choose another with --image REF, or use --backend local"
             ) from exc
         except DockerException as exc:
             self._cleanup_by_label()

@@ -156,6 +156,8 @@ def test_missing_image_says_what_to_do(env: dict[str, str]) -> None:
     done = compat(env, "check", "numpy", "--image", "local/no-such-image:1")
     assert done.returncode == 9
     assert "local/no-such-image:1" in done.stderr
+    assert "--image REF" in done.stderr  # what to do instead: another image, or the host
+    assert "--backend local" in done.stderr
     assert "Traceback" not in done.stderr
 
 
