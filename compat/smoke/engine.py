@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from . import checks as checks_package
 from . import dists, isolate
 from .checks import builtin_checks
 
@@ -206,6 +207,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         return not args.only or any(fnmatch.fnmatchcase(name, p) for p in args.only)
 
     checks = builtin_checks()
+    checks_package.CHECK_TIMEOUT = args.timeout
     # The combination: what was asked for, and any known distribution installed
     # beside it (a transitive dependency is part of the combination too).
     packages = dists.ordered(list(args.package) + dists.installed_known())

@@ -163,7 +163,7 @@ def check_estimators_on_frames() -> None:
                     needs = None if template is None else estimators.applicable(template)
                 except Exception:
                     continue
-                if needs is None:
+                if needs is None or findings.out_of_time():
                     continue
                 findings.tried += 1
                 estimator = base.clone(template)
