@@ -391,3 +391,22 @@ def test_estimator_sweep_counts_only_breaks(
 
     exc = _raise_from(where, source)
     assert sklearn_estimators.counts_as_break(exc, sparse_input=sparse_input) is expected
+
+
+def test_a_sweep_past_its_time_share_leaves_items_out_instead_of_timing_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from compat.smoke.checks import sklearn_estimators
+
+    monkeypatch.setattr(checks_module, "CHECK_TIMEOUT", 0.0)
+    findings = sklearn_estimators.Findings()
+    assert findings.out_of_time()
+    assert findings.out_of_time()
+    assert findings.left_out == 2
+    findings.conclude("classifier")  # nothing ran, nothing broke: a miss, not a failure
+
+    monkeypatch.setattr(checks_module, "CHECK_TIMEOUT", 60.0)
+    in_time = sklearn_estimators.Findings()
+    assert not in_time.out_of_time()
+    with pytest.raises(AssertionError, match="only 0 classifier fits ran"):
+        in_time.conclude("classifier")
