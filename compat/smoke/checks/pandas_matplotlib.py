@@ -53,6 +53,11 @@ def check_line_plots() -> None:
         assert close(left.right_ax.get_lines()[0].get_ydata(), np.arange(10.0) ** 2)
         _png(left.figure)
 
+        logged = df.set_index(df.index + 1).plot(logx=True, logy=True, figsize=(3, 2))
+        assert logged.get_xscale() == "log"
+        assert logged.get_yscale() == "log"
+        _png(logged.figure)
+
         axes = df.plot(subplots=True, figsize=(4, 6), sharex=True)
         assert len(axes) == 3
         assert all(len(a.get_lines()) == 1 for a in axes)
@@ -117,6 +122,13 @@ def check_time_series_plots() -> None:
         plain.plot(daily.index, daily.to_numpy())
         low, high = plain.get_xlim()
         assert high - low >= 59  # in days: matplotlib understood the datetimes
+
+        # Mixed frequencies on a primary and a secondary axis.
+        monthly = daily.resample("MS").sum()
+        mixed = daily.plot(figsize=(4, 3))
+        monthly.plot(ax=mixed, secondary_y=True, style="s-")
+        _png(mixed.figure)
+        assert len(mixed.right_ax.get_lines()) == 1
 
         area = pd.DataFrame({"u": daily, "v": daily / 2}).plot.area()
         assert len(area.collections) == 2
