@@ -170,7 +170,8 @@ def wrapper_commands(venv: str, bin_dir: str) -> list[str]:
     commands = [
         # `#!/usr/bin/env python3` build scripts (scikit-learn's) need it; BusyBox-only
         # images may have env in /bin alone. The builder only: never the final image.
-        '[ -e /usr/bin/env ] || ln -s "$(command -v env)" /usr/bin/env',
+        # (BusyBox's `command -v env` may answer a bare name: the path is spelt out)
+        "[ -e /usr/bin/env ] || [ ! -x /bin/env ] || ln -s /bin/env /usr/bin/env",
         zig,
         target,
         f"mkdir -p {bin_dir}",
