@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -140,9 +141,17 @@ for command in (
     cli.add_command(command)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
     """The entry point: a bad command line is click's to explain; our errors print one
     line (a traceback with --verbose) and exit with their code; Ctrl-C exits 130."""
+    # a CI cancel or `timeout` sends SIGTERM, a closed terminal SIGHUP: both take the
+    # Ctrl-C path, which removes every container and keeps every result committed
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         cli.main(standalone_mode=False)
     except click.ClickException as exc:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import shlex
+import socket
 import threading
 import time
 import uuid
@@ -37,6 +39,10 @@ log = logging.getLogger("compat.effects")
 
 SESSION_LABEL = "compat.session"
 CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-made start
+# who started the container: a later run on this host removes it once that process is gone
+# (kill -9, a dead terminal), since nothing else ever would
+OWNER_LABEL = "compat.owner"  # "<host>:<pid>"
+ENGINE_GONE = "the Docker engine stopped answering"
 _KILL_GRACE = 5  # seconds between TERM and KILL for the in-image `timeout`
 _BACKSTOP = 30  # seconds past the limit before the host gives up on an exec
 
@@ -235,6 +241,69 @@ def _short(exc: BaseException) -> str:
     )
 
 
+def owner() -> str:
+    """This process, as the owner label names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, but a live one
+    return True
+
+
+def sweep_orphans(client: Engine) -> int:
+    """Remove the containers of compat runs on this host whose process is gone; how many.
+    Containers without an owner label (older versions, other hosts) are left alone: their
+    owner may be alive."""
+    host = socket.gethostname()
+    removed = 0
+    try:
+        containers = client.containers.list(all=True, filters={"label": OWNER_LABEL})
+    except Exception:  # sweeping is housekeeping: never the reason a run fails
+        log.debug("listing leftover containers failed", exc_info=True)
+        return 0
+    for c in containers:
+        labels: Mapping[str, str] = getattr(c, "labels", None) or {}
+        who, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
+        if who != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            c.remove(force=True)
+            removed += 1
+        except Exception:
+            log.debug("removing leftover container %s failed", c.id[:12], exc_info=True)
+    if removed:
+        log.info("removed %d container(s) left by compat runs that are gone", removed)
+    return removed
+
+
+def engine_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says the engine itself stopped answering (its socket refused or
+    dropped the connection), as opposed to one request failing."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    seen: BaseException | None = exc
+    for _ in range(5):  # the SDK wraps: APIError from ConnectionError from ProtocolError
+        if seen is None:
+            break
+        # a read timeout comes as a ConnectionError too ("Read timed out"): that is a
+        # command running long (wait's limit), not the engine going away
+        if isinstance(seen, TimeoutError) or "timed out" in str(seen).lower():
+            return False
+        if isinstance(seen, RequestsConnectionError | ConnectionError):
+            return True
+        text = str(seen)
+        if "Connection refused" in text or "Connection aborted" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class Container:
     """One container, created on ``__enter__`` and force-removed on ``__exit__``."""
 
@@ -260,7 +329,11 @@ class Container:
             "image": spec.image,
             "command": list(spec.command),
             "detach": True,
-            "labels": {SESSION_LABEL: self.session, CONTAINER_LABEL: self._tag},
+            "labels": {
+                SESSION_LABEL: self.session,
+                CONTAINER_LABEL: self._tag,
+                OWNER_LABEL: owner(),
+            },
             "network_mode": "bridge" if spec.network else "none",
             "mounts": [
                 DockerMount(m.target, str(m.source), type="bind", read_only=m.read_only)
@@ -287,11 +360,14 @@ class Container:
                 f"image {spec.image!r} is not on this machine: build or pull it first, "
                 "or choose another with --image REF, or use --backend local"
             ) from exc
-        except DockerException as exc:
+        except BaseException as exc:
             self._cleanup_by_label()
-            raise HarnessError(f"cannot start a container of {spec.image}: {_short(exc)}") from exc
-        except BaseException:
-            self._cleanup_by_label()
+            if engine_gone(exc):
+                raise EngineUnavailable(ENGINE_GONE) from exc
+            if isinstance(exc, DockerException):
+                raise HarnessError(
+                    f"cannot start a container of {spec.image}: {_short(exc)}"
+                ) from exc
             raise
         log.debug("started container %s of %s", self.id[:12], spec.image)
         return self
@@ -360,9 +436,12 @@ class Container:
         try:
             status = self._container.wait(timeout=timeout)
             code = int(status.get("StatusCode", -1))
-        except DockerException as exc:
-            raise HarnessError(f"waiting for a container failed: {_short(exc)}") from exc
-        except Exception:  # the client's read timeout: the command ran too long
+        except Exception as exc:
+            if engine_gone(exc):
+                raise EngineUnavailable(ENGINE_GONE) from exc
+            if isinstance(exc, DockerException):
+                raise HarnessError(f"waiting for a container failed: {_short(exc)}") from exc
+            # the client's read timeout: the command ran too long
             timed_out = True
             self.kill()
         try:
@@ -426,11 +505,15 @@ class Container:
             out, err = api.exec_start(exec_id, demux=True)
             code = api.exec_inspect(exec_id).get("ExitCode")
         except DockerException as exc:
+            if engine_gone(exc) and not self.killed:
+                raise EngineUnavailable(ENGINE_GONE) from exc
             if self.killed and not was_killed:
                 code, out, err = None, b"", f"container killed: {_short(exc)}".encode()
             else:
                 raise HarnessError(f"exec in container failed: {_short(exc)}") from exc
         except Exception as exc:  # connection dropped when the container went away
+            if engine_gone(exc) and not self.killed:
+                raise EngineUnavailable(ENGINE_GONE) from exc
             if not self.killed:
                 raise HarnessError(f"exec in container failed: {exc}") from exc
             code, out, err = None, b"", str(exc).encode()

@@ -29,6 +29,7 @@ from compat.effects.container import (
     connect,
     image_id,
     session_containers,
+    sweep_orphans,
 )
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.backend import (
@@ -61,7 +62,10 @@ SMOKE = "/opt/compat-smoke"
 CHECKS = "/opt/compat-checks"
 HOME = "/home/compat"
 RUNNER_USER = "65534:65534"  # nobody: nothing the checks do can write the mounted store
-_KEEPALIVE = "import time\nwhile True: time.sleep(3600)"
+# a bounded lifetime: should every cleanup fail (kill -9, a dead daemon), the runner
+# still ends by itself; a run holds one runner per image for far less than this
+KEEPALIVE_HOURS = 12
+_KEEPALIVE = f"import time\nfor _ in range({KEEPALIVE_HOURS}): time.sleep(3600)"
 DERIVED_LABEL = "compat.derived"  # on the images with added system packages or a toolchain
 SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
@@ -80,6 +84,7 @@ class DockerBackend(Backend):
         self.client = client if client is not None else connect()
         self.session = session or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
+        sweep_orphans(self.client)
 
     # ---- images ------------------------------------------------------------------
 

@@ -1,0 +1,98 @@
+"""A CI cancel (SIGTERM) or a closed terminal (SIGHUP) ends a run like Ctrl-C: promptly,
+non-zero, and without leaving any container behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from compat.effects.container import OWNER_LABEL, SESSION_LABEL
+from tests.helpers.docker import require_docker
+
+BOOKWORM = "local/debian-python:bookworm"
+
+
+def _ours(client: docker.DockerClient, pid: int) -> list[dict[str, Any]]:
+    # by owner, not machine-wide: other runs may share the engine; the low-level list
+    # does not inspect each container (one may go between the list and the inspect)
+    owner = f"{socket.gethostname()}:{pid}"
+    return list(client.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={owner}"}))
+
+
+def _session(client: docker.DockerClient, session: str) -> list[dict[str, Any]]:
+    return list(client.api.containers(all=True, filters={"label": f"{SESSION_LABEL}={session}"}))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_removes_the_runner_container(tmp_path: Path, signum: signal.Signals) -> None:
+    require_docker()
+    client = docker.from_env()
+    env = {
+        **os.environ,
+        "COMPAT_CACHE_DIR": str(tmp_path / "cache"),
+        "COMPAT_DATA_DIR": str(tmp_path / "data"),
+        "COMPAT_DB": f"sqlite:///{tmp_path / 'results.db'}",
+    }
+    stderr = (tmp_path / "stderr").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compat", "check", "numpy==2.1.3", "--image", BOOKWORM],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        runner = None
+        while runner is None and time.monotonic() < deadline and proc.poll() is None:
+            # the long-lived smoke runner: the container a signal used to leak
+            runner = next(
+                (c for c in _ours(client, proc.pid) if "time.sleep" in c["Command"]),
+                None,
+            )
+            time.sleep(0.2)
+        assert runner is not None, (tmp_path / "stderr").read_text()
+        session = runner["Labels"][SESSION_LABEL]
+        proc.send_signal(signum)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stderr.close()
+    assert code != 0
+    assert _session(client, session) == [], "containers left behind"
+    assert "interrupted" in (tmp_path / "stderr").read_text()
+
+
+def test_a_run_sweeps_containers_of_runs_that_are_gone(tmp_path: Path) -> None:
+    # what kill -9 leaves: a container whose owning process no longer exists
+    require_docker()
+    from compat.harness.docker_backend import DockerBackend
+    from compat.harness.options import RunOptions
+
+    client = docker.from_env()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    labels = {SESSION_LABEL: "swept", OWNER_LABEL: f"{socket.gethostname()}:{gone.stdout.strip()}"}
+    orphan = client.containers.create(BOOKWORM, ["sleep", "60"], labels=labels)
+    try:
+        DockerBackend(RunOptions(cache_dir=tmp_path), client=client).close()
+        assert _session(client, "swept") == []
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            orphan.remove(force=True)
