@@ -410,3 +410,15 @@ def test_a_sweep_past_its_time_share_leaves_items_out_instead_of_timing_out(
     assert not in_time.out_of_time()
     with pytest.raises(AssertionError, match="only 0 classifier fits ran"):
         in_time.conclude("classifier")
+
+
+def test_a_missing_optional_partner_is_not_a_break() -> None:
+    absent = ModuleNotFoundError(
+        "No module named 'no_such_partner_xyz'", name="no_such_partner_xyz"
+    )
+    assert checks_module.optional_dependency_missing(absent)
+    assert not checks_module.breaks_stack(absent, partners=("scipy",))
+    # A module that is installed but fails to import is a break.
+    present = ModuleNotFoundError("No module named 'json.nothing'", name="json")
+    assert not checks_module.optional_dependency_missing(present)
+    assert checks_module.breaks_stack(present, partners=("scipy",))

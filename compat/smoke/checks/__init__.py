@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import io
 import os
 import re
@@ -35,6 +36,7 @@ __all__ = [
     "check",
     "installed",
     "mod",
+    "optional_dependency_missing",
     "raised_in",
     "render",
     "version",
@@ -208,6 +210,19 @@ def raised_in(exc: BaseException) -> str | None:
     return None
 
 
+def optional_dependency_missing(exc: BaseException) -> bool:
+    """A ModuleNotFoundError for a module that is not installed at all: a feature
+    needing an optional partner the combination does not have (pandas' kde plots
+    without scipy), not a break."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return False
+    top = exc.name.split(".")[0]
+    try:
+        return importlib.util.find_spec(top) is None
+    except (ImportError, ValueError):
+        return False
+
+
 def breaks_stack(
     exc: BaseException,
     *,
@@ -229,6 +244,8 @@ def breaks_stack(
     message = str(exc).lower()
     if isinstance(exc, AssertionError):
         return True
+    if optional_dependency_missing(exc):
+        return False
     if sparse_input and ("sparse" in message or "dense" in message):
         return False
     if isinstance(exc, (np.linalg.LinAlgError, NotImplementedError)):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import isolate
-from . import check, close, mod, raised_in, sweep_deadline
+from . import check, close, mod, optional_dependency_missing, raised_in, sweep_deadline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -153,6 +153,8 @@ def plot_breaks(exc: BaseException) -> bool:
     anything raised inside matplotlib, or pandas calling it with what it no
     longer has (a missing attribute or import, arguments that do not bind).
     pandas refusing an option for a kind (its own ValueError/TypeError) is not."""
+    if optional_dependency_missing(exc):
+        return False  # kde without scipy installed: the kind needs it
     if isinstance(exc, AssertionError) or raised_in(exc) == "matplotlib":
         return True
     if isinstance(exc, (AttributeError, ImportError, KeyError, IndexError, NameError)):

@@ -60,6 +60,7 @@ def check_rolling_window_types() -> None:
     values = series.to_numpy()
     size = 5
     broken: list[str] = []
+    refused: dict[str, BaseException] = {}
     tried = 0
     for name in getattr(windows, "__all__", ()):
         function = getattr(windows, name, None)
@@ -94,6 +95,13 @@ def check_rolling_window_types() -> None:
         except Exception as exc:
             if breaks_stack(exc, partners=("scipy", "numpy")):
                 _report(broken, f"win_type={name}", exc)
+            else:
+                refused[name] = exc
+    # pandas may refuse a window newer than itself, but refusing boxcar, which
+    # every scipy has, means it cannot reach scipy's windows at all.
+    if "boxcar" in refused:
+        for name, error in refused.items():
+            _report(broken, f"win_type={name} (pandas reaches no scipy window)", error)
     _conclude(broken, "window types", tried)
 
 

@@ -74,6 +74,9 @@ def counts_as_break(exc: BaseException, *, sparse_input: bool) -> bool:
     return breaks_stack(exc, partners=PARTNERS, named=("scipy",), sparse_input=sparse_input)
 
 
+INNER = ("estimator", "base_estimator", "regressor", "classifier")
+
+
 def inner_estimator(kind: str) -> Any:
     linear = mod("sklearn.linear_model")
     return linear.LogisticRegression() if kind == "classifier" else linear.Ridge()
@@ -111,6 +114,10 @@ def required_arguments(cls: type, kind: str) -> dict[str, Any] | None:
         if parameter.default is parameter.empty:
             if parameter.name not in values:
                 return None
+            arguments[parameter.name] = values[parameter.name]()
+        elif parameter.default is None and parameter.name in INNER:
+            # A meta-estimator whose inner estimator defaults to None: some build
+            # their own (AdaBoost), others require one (RegressorChain in 1.7).
             arguments[parameter.name] = values[parameter.name]()
     return arguments
 
