@@ -11,13 +11,25 @@
 
 from __future__ import annotations
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.deep.baseline import Baseline
 from compat.deep.differential import Finding, compare
 from compat.deep.outcomes import DeepRun
 from compat.deep.report import DeepReport
 from compat.model import Combo
+
+
+def _why_no_tests(run: DeepRun, dependent: NormalizedName) -> str:
+    """Nothing selected, or what kept the selected modules from running a test
+    (matplotlib's wheels refuse to run their tests without their baseline images)."""
+    plan = run.plans.get(dependent)
+    if plan is None or not plan.modules:
+        return "no shipped test exercises a partner"
+    logs = [run.module_logs.get(m, "") for m in plan.modules]
+    errors = [ln[1:].strip() for log in logs for ln in log.splitlines() if ln.startswith("E ")]
+    why = f": {errors[0]}" if errors else ""
+    return f"its {len(plan.modules)} selected test modules ran no test{why}"
 
 
 def judge(
@@ -36,9 +48,7 @@ def judge(
     if plan is not None and plan.reason:
         return DeepReport(dependent=name, baseline=baseline, reason=plan.reason)
     if not tests:
-        return DeepReport(
-            dependent=name, baseline=baseline, reason="no shipped test exercises a partner"
-        )
+        return DeepReport(dependent=name, baseline=baseline, reason=_why_no_tests(here_run, name))
     if not any(t.outcome.failing for t in tests):
         return DeepReport(dependent=name, baseline=baseline, tests=tests)
     if baseline is None or baseline_run is None:

@@ -162,6 +162,7 @@ class DeepRun:
     plans: dict[NormalizedName, DependentPlan] = field(default_factory=dict)
     outcomes: tuple[TestOutcome, ...] = ()
     module_errors: dict[str, str] = field(default_factory=dict)  # module -> why it died
+    module_logs: dict[str, str] = field(default_factory=dict)  # module -> output, when no test ran
     duration: float = 0.0
     complete: bool = False  # the runner reached its end
 
@@ -189,6 +190,7 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
     modules: dict[NormalizedName, dict[str, tuple[NormalizedName, ...]]] = {}
     outcomes: list[TestOutcome] = []
     module_errors: dict[str, str] = {}
+    module_logs: dict[str, str] = {}
     duration = 0.0
     complete = False
     for line in lines:
@@ -212,8 +214,11 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
             )
         elif kind == "test":
             outcomes.append(TestOutcome.from_json(event))
-        elif kind == "module" and event.get("error"):
-            module_errors[str(event["module"])] = str(event["error"])
+        elif kind == "module":
+            if event.get("error"):
+                module_errors[str(event["module"])] = str(event["error"])
+            if event.get("log"):
+                module_logs[str(event["module"])] = str(event["log"])
         elif kind == "done":
             duration = float(event.get("duration") or 0.0)
             complete = True
@@ -222,6 +227,7 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
         plans={dep: _plan(dep, event, modules.get(dep, {})) for dep, event in plans.items()},
         outcomes=tuple(outcomes),
         module_errors=module_errors,
+        module_logs=module_logs,
         duration=duration,
         complete=complete,
     )

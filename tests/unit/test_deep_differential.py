@@ -3,6 +3,7 @@ comparison, attribution and the resulting checks."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -249,7 +250,7 @@ def test_judge_without_baseline_or_tests_judges_nothing() -> None:
     assert summary.error is not None
     assert "no baseline" in summary.error
     empty = judge("pandas", here=HERE, here_run=run_of(), baseline=None, baseline_run=None)
-    assert empty.reason == "no shipped test exercises a partner"
+    assert empty.reason == "its 1 selected test modules ran no test"
 
 
 def test_only_library_failures_confirmed_by_their_rerun_need_a_baseline() -> None:
@@ -257,3 +258,23 @@ def test_only_library_failures_confirmed_by_their_rerun_need_a_baseline() -> Non
 
     names = {t.test.split("::")[-1] for t in needs_baseline(HERE_RUN, canonicalize_name("pandas"))}
     assert names == {"test_legend", "test_always", "test_new", "test_skipped_there", "test_crash"}
+
+
+def test_selected_modules_that_ran_no_test_say_why() -> None:
+    lines = run_lines({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
+    module = {
+        "event": "module",
+        "dependent": "pandas",
+        "module": FRAME,
+        "tests": 0,
+        "duration": 1.0,
+        "error": None,
+        "log": "ImportError while loading conftest\nE   OSError: The baseline image directory "
+        "does not exist.\n",
+    }
+    run = parse_events([*lines[:-1], json.dumps(module), lines[-1]])
+    report = judge("pandas", here=HERE, here_run=run, baseline=None, baseline_run=None)
+    assert report.reason == (
+        "its 1 selected test modules ran no test: OSError: The baseline image directory "
+        "does not exist."
+    )
