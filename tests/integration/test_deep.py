@@ -73,7 +73,7 @@ def test_matplotlib_3_10_breaks_pandas_1_5_legends_and_3_6_does_not(
     error = str(broken["error"])
     assert "'Legend' object has no attribute 'legendHandles'" in error
     assert "pandas/plotting/_matplotlib/core.py" in error
-    assert "matplotlib 3.6.3 -> 3.10.9" in error  # the contemporaneous matplotlib
+    assert "changed: matplotlib 3.6.3 -> 3.10.9" in error  # the contemporaneous matplotlib
 
     fine = check(env, "pandas==1.5.3", "matplotlib==3.6.3", "numpy==1.26.4")
     assert fine["verdict"] == "pass", fine.get("error")
