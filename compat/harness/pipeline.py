@@ -517,11 +517,9 @@ class Pipeline:
         by_id = {p.combo.id: p for p in ready}
 
         def first_pass(result: ComboResult) -> None:
-            if (
-                self.options.add_system_deps
-                and result.verdict is Verdict.IMPORT_ERROR
-                and result.system_deps
-            ):
+            # a missing library is retried whatever else failed: a worse failure of
+            # another check must not leave the packages needing it untested
+            if self.options.add_system_deps and result.system_deps:
                 with lock:
                     held.append((by_id[result.combo.id], result))
             else:

@@ -248,6 +248,37 @@ def test_add_system_deps_retries_in_a_derived_image(tmp_path: Path, served: Serv
     assert delivered == results  # the held first result is replaced, not delivered too
 
 
+def test_add_system_deps_retries_when_another_check_fails_worse(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+
+    def answer(argv: list[str]) -> ExecResult:
+        if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
+            return ok(passing_suite("import lightgbm"))
+        return ok(
+            events(
+                start("import lightgbm"),
+                result("import lightgbm", "import-error", GOMP),
+                start("other"),
+                result("other", "runtime-error", "AssertionError"),
+                done(),
+            )
+        )
+
+    runtime = FakeBackend(answer)
+    results, delivered, _ = _run(
+        _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
+    )
+    (r,) = results
+    assert runtime.derived == [("libgomp1",)]
+    assert r.added_system_deps == ("libgomp1",)
+    assert r.verdict is Verdict.PASS
+    assert delivered == results
+
+
 def test_add_system_deps_without_package_manager_keeps_the_failure(
     tmp_path: Path, served: Served
 ) -> None:
