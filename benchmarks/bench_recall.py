@@ -364,16 +364,22 @@ def summarise(rows: Sequence[Row]) -> Summary:
     )
 
 
+def short(names: Sequence[str], keep: int = 2) -> str:
+    """A few check names; a deep run can fail dozens of tests at once."""
+    text = ", ".join(names[:keep])
+    return text + (f" (+{len(names) - keep} more)" if len(names) > keep else "")
+
+
 def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
     lines = [header, ""]
     lines.append(f"{'case':44} {'expected':13} {'got':13} {'flagged by':38} neighbour")
     for row in rows:
         got = row.failing.verdict
-        by = ", ".join(row.failing.flagged_by) or (row.failing.error or "")[:38]
+        by = short(row.failing.flagged_by) or (row.failing.error or "")[:38]
         if row.neighbour is None:
             nb = "-"
         elif row.neighbour.flagged:
-            nb = f"FALSE ALARM {row.neighbour.verdict} {', '.join(row.neighbour.flagged_by)}"
+            nb = f"FALSE ALARM {row.neighbour.verdict} {short(row.neighbour.flagged_by)}"
         else:
             nb = row.neighbour.verdict
         notes = [*row.failing.check_errors, *(row.neighbour.check_errors if row.neighbour else ())]

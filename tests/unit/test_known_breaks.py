@@ -126,6 +126,7 @@ def test_summary_counts_recall_per_pair_and_false_alarms(tmp_path: Path) -> None
     text = bench.report(rows, summary, header="h")
     assert "recall: 1 / 2" in text
     assert "FALSE ALARM runtime-error x" in text
+    assert bench.short(["a", "b", "c", "d"]) == "a, b (+2 more)"
 
 
 def test_check_json_gives_verdict_and_the_checks_that_failed() -> None:
