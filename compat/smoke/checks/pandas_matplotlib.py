@@ -233,7 +233,8 @@ def check_plot_kinds_options() -> None:
         try:
             axes[0].plot([1, 8], [1, 8], label="already there")
             axes[0].legend()
-            for ax, (option, extra) in zip(axes, options.items(), strict=True):
+            for at, (option, extra) in enumerate(options.items()):  # zip(strict=) is 3.10+
+                ax = axes[at]
 
                 def plot_on(ax: Any = ax, extra: dict[str, Any] = extra, kind: str = kind) -> None:
                     arguments = _kind_arguments(kind)
