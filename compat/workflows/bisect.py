@@ -27,7 +27,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner
+from compat.workflows.deep import Depth, deep_refiner, deepens
 from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one
@@ -273,7 +273,7 @@ class _Bisector:
         recorded: list[int] = []
 
         def on_result(result: ComboResult) -> None:
-            if self.refine is not None and result.ok:
+            if self.refine is not None and deepens(result):
                 return  # recorded once refined, below
             recorded.append(self.store.record(self.run_id, self.target, result))
 
@@ -281,7 +281,7 @@ class _Bisector:
         (result,) = self.pipeline.run(
             self.target, [mixed], on_result=on_result, reporter=Reporter()
         )
-        if self.refine is not None and result.ok:
+        if self.refine is not None and deepens(result):
             result = self.refine(result)
             recorded.append(self.store.record(self.run_id, self.target, result))
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)

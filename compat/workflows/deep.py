@@ -70,6 +70,13 @@ class DeepRunner(Protocol):
     ) -> list[DeepOutcome]: ...
 
 
+def deepens(result: ComboResult) -> bool:
+    """Whether the deep tier runs on ``result``: where the stack imports and runs.
+    After a passing smoke suite it can find what the suite missed; after one that
+    failed at run time it adds attributed evidence (which partner changed)."""
+    return result.verdict in (Verdict.PASS, Verdict.RUNTIME_ERROR)
+
+
 def test_layer_for(index: Index, target: Target) -> Combo:
     """pytest and hypothesis resolved for the target, as a combination of their own."""
     resolved = Resolver(CandidateSource(index, target, WHEELS_ONLY)).resolve(
@@ -140,10 +147,10 @@ def deepen(
     settings: DeepSettings = DeepSettings(),
     test_layer: Combo | None = None,
 ) -> ComboResult:
-    """Run the deep tier on a combination that passed its smoke suite; anything
-    else is returned as it is (its verdict is already decided). ``test_layer``:
-    pytest and kin, resolved for the target when not given."""
-    if not result.ok:
+    """Run the deep tier on a combination whose smoke suite passed or failed at
+    run time (see :func:`deepens`); anything else is returned as it is.
+    ``test_layer``: pytest and kin, resolved for the target when not given."""
+    if not deepens(result):
         return result
     here = result.combo
     image_id = result.image_id or target.image_id or target.key
@@ -286,6 +293,7 @@ __all__ = [
     "baseline_for",
     "deep_refiner",
     "deepen",
+    "deepens",
     "merge",
     "smoke_only",
     "test_layer_for",

@@ -16,6 +16,7 @@ from compat.resolve.planner import Plan, Planner
 from compat.store import Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
+from compat.workflows.deep import deepens
 
 
 class Runner(Protocol):
@@ -116,9 +117,9 @@ def run_and_record(
     """Run ``combos``; each result is committed to the store as soon as it lands (so
     an interrupted run keeps what it has), then shown.
 
-    ``refine`` (the deep tier) takes each passing result further once every
+    ``refine`` (the deep tier) takes each result it ``deepens`` further once every
     combination has run (it needs containers of its own); those are recorded when
-    refined, the failing ones as they land."""
+    refined, the others as they land."""
     final: dict[str, ComboResult] = {}
     held: list[ComboResult] = []
 
@@ -128,7 +129,7 @@ def run_and_record(
         reporter.combo_finished(result)
 
     def landed(result: ComboResult) -> None:
-        if refine is not None and result.ok:
+        if refine is not None and deepens(result):
             held.append(result)
         else:
             keep(result)

@@ -133,6 +133,32 @@ def test_flaky_and_no_baseline_never_fail(store: Store) -> None:
     assert "1 failing tests not judged" in summary.error
 
 
+def test_a_runtime_failure_gets_deep_evidence_and_keeps_its_verdict(store: Store) -> None:
+    target = make_target("bookworm")
+    with store.run(target, backend="fake") as run_id:
+        store.record(run_id, target, passed(target, BASELINE))
+    backend = FakeDeep(
+        {
+            HERE.id: legend_run(NEW, "failed", rerun="failed"),
+            BASELINE.id: legend_run(OLD, "passed"),
+        }
+    )
+    smoke_failed = ComboResult(
+        combo=HERE,
+        verdict=Verdict.RUNTIME_ERROR,
+        failed_check="pandas+matplotlib:plot-kinds-options",
+        error=LEGEND,
+        image_id=target.image_id,
+    )
+    result = run(store, backend, smoke_failed, target)
+    assert result.verdict is Verdict.RUNTIME_ERROR
+    assert result.failed_check == "pandas+matplotlib:plot-kinds-options"
+    deep = [c for c in result.checks if c.verdict is CheckVerdict.RUNTIME_ERROR]
+    assert len(deep) == 1
+    assert deep[0].error is not None
+    assert "changed: matplotlib 3.6.3 -> 3.10.9" in deep[0].error
+
+
 def test_a_failing_combination_is_not_deepened(store: Store) -> None:
     target = make_target("bookworm")
     backend = FakeDeep({})
