@@ -33,10 +33,12 @@ class Baseline:
     combo: Combo
     source: BaselineSource
 
-    def cache_key(self, image_id: str) -> str:
+    def cache_key(self, image_id: str, tooling: Combo | None = None) -> str:
         """What a cached baseline outcome is stored under: the dependent
-        release, the baseline's pins (file hashes included) and the image."""
-        digest = hashlib.sha256(f"{self.dependent}=={self.version}\n{image_id}".encode())
+        release, the baseline's pins (file hashes included), the image, and the
+        test layer that ran it (another pytest may decide other outcomes)."""
+        layer = tooling.id if tooling is not None else ""
+        digest = hashlib.sha256(f"{self.dependent}=={self.version}\n{image_id}\n{layer}".encode())
         for pin in self.combo.pins:
             digest.update(f"\n{pin.name}=={pin.version} {pin.sha256}".encode())
         return digest.hexdigest()[:24]

@@ -194,7 +194,7 @@ def deepen(
         baselines[dependent] = baseline
         if baseline is None:
             continue
-        cached[dependent] = store.deep_baseline(baseline.cache_key(image_id))
+        cached[dependent] = store.deep_baseline(baseline.cache_key(image_id, layer))
         missing = tuple(m for m in failing if m not in cached[dependent])
         if missing:
             jobs.append(
@@ -223,7 +223,7 @@ def deepen(
                 broken |= set(fresh)  # an unfinished run is not a baseline to keep
             keep = {m: o for m, o in fresh.items() if m not in broken}
             store.record_deep_baseline(
-                key=baseline.cache_key(image_id),
+                key=baseline.cache_key(image_id, layer),
                 dependent=dependent,
                 version=str(baseline.version),
                 image_id=image_id,

@@ -212,6 +212,8 @@ def test_choose_baseline_prefers_contemporaneous_then_newest_known_good() -> Non
     assert choose_baseline(HERE, "scipy", known_good=[good_new]) is None
     key = chosen.cache_key("sha256:img")
     assert key == chosen.cache_key("sha256:img") != chosen.cache_key("sha256:other")
+    layer = combo({"pytest": "8.3.5"})
+    assert chosen.cache_key("sha256:img", layer) != key
 
 
 def test_judge_and_checks() -> None:
