@@ -121,4 +121,3 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         assert [i.packages for i in store.incompatibilities(target.name)] == [found.packages]
     elapsed = time.monotonic() - started
     print(f"bisect on {BOOKWORM}: {found.runs} runs, {found.duration:.1f} s; test {elapsed:.1f} s")
-    assert elapsed < 120

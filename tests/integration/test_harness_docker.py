@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,7 +137,6 @@ def test_six_stack_on_bookworm_needs_libgomp(
     assert fixed.verdict is Verdict.PASS, (fixed.error, _checks(fixed))
     assert fixed.added_system_deps == ("libgomp1",)
     assert fixed.image_id != target.image_id
-    assert fixed.duration < 60
 
 
 def test_pandas_built_for_numpy1_fails_to_import_with_numpy2(
@@ -273,7 +271,6 @@ def test_sdist_is_built_in_a_toolchain_image_once(
         (again,) = backend.run(target, [combo], on_result=lambda r: None, reporter=reporter)
         stages = [stage for stage, _, _ in reporter.stages]
     assert again.verdict is Verdict.PASS
-    assert again.duration < 30
     # the cached wheel is reused: the build stage reports, but no builder ran
     assert "build" in stages
     assert (
@@ -348,8 +345,6 @@ def test_a_cpp_extension_on_musl_with_the_pypi_toolchain(
     assert "x86_64-linux-musl" in path.with_suffix(".log").read_text()  # the image's libc
     print(f"editdistance on musl (pypi toolchain): {record['duration']:.0f}s")
 
-    start = time.monotonic()
     (again,) = run(target, [combo], cache_dir, network)
     assert again.verdict is Verdict.PASS
-    assert time.monotonic() - start < 60
-    assert _build_record(cache_dir, combo, "editdistance")[1] == record
+    assert _build_record(cache_dir, combo, "editdistance")[1] == record  # not built again

@@ -146,8 +146,7 @@ def test_latest_six_packages_pass_cold_and_warm(
         print(_report("warm (bytecode compiled)", warm))
     record_property("smoke_cold_seconds", round(cold.wall, 2))
     record_property("smoke_warm_seconds", round(warm.wall, 2))
-    # Generous: the point is "a few seconds", on a loaded 2-core CI machine too.
-    assert warm.wall < 30
+    # Times are benchmarks' business (benchmarks/bench_smoke.py), not a pass mark here.
 
 
 def test_pandas_built_for_numpy_1_fails_to_import_under_numpy_2(tmp_path: Path) -> None:
