@@ -171,7 +171,8 @@ def wrapper_commands(venv: str, bin_dir: str) -> list[str]:
         # `#!/usr/bin/env python3` build scripts (scikit-learn's) need it; BusyBox-only
         # images may have env in /bin alone. The builder only: never the final image.
         # (BusyBox's `command -v env` may answer a bare name: the path is spelt out)
-        "[ -e /usr/bin/env ] || [ ! -x /bin/env ] || ln -s /bin/env /usr/bin/env",
+        # (grouped: joined with && in a Dockerfile, a bare || list would hide a failure)
+        "{ [ -e /usr/bin/env ] || [ ! -x /bin/env ] || ln -s /bin/env /usr/bin/env; }",
         zig,
         target,
         f"mkdir -p {bin_dir}",

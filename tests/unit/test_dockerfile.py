@@ -296,6 +296,9 @@ def test_no_package_manager_builds_sdists_with_the_pypi_toolchain() -> None:
     assert "ziglang==" in toolchain
     assert "--only-binary :all:" in toolchain
     assert "/opt/compat-toolchain/wrappers/c++" in toolchain
+    # a failing step stops the RUN: no bare `||` between the `&&`s
+    for command in shell_of(toolchain).split("\n && "):
+        assert "||" not in command or command.startswith(("{", "if ")), command
     commands = [c.strip() for c in shell_of(install).split("\n && ")]
     env = next(c for c in commands if c.startswith("export "))
     assert "CC=/opt/compat-toolchain/wrappers/cc" in env
