@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -183,7 +183,13 @@ class PinChange:
 
 def changes_between(old: Combo, new: Combo) -> tuple[PinChange, ...]:
     """The packages whose versions differ from ``old`` to ``new``, by name."""
-    a, b = old.versions, new.versions
+    return version_changes(old.versions, new.versions)
+
+
+def version_changes(
+    a: Mapping[NormalizedName, Version], b: Mapping[NormalizedName, Version]
+) -> tuple[PinChange, ...]:
+    """The names whose versions differ from ``a`` to ``b``, sorted."""
     return tuple(
         PinChange(name=n, old=a.get(n), new=b.get(n))
         for n in sorted(a.keys() | b.keys())

@@ -13,7 +13,7 @@ from packaging.version import InvalidVersion, Version
 from compat.lock.select import rank_known_good
 from compat.model import Incompatibility
 from compat.report.data import BaseReport, LockStatus, ReportData, ResultEntry, RunKind, findings_of
-from compat.report.history import nights
+from compat.report.history import nights, passing
 from compat.store.queries import Reader
 from compat.store.records import KnownGood, StoredResult
 from compat.targets.target import Target
@@ -54,7 +54,7 @@ def collect(
                 entries,
                 image_size=size.total_size if size else None,
                 added_size=size.added_size if size else None,
-                lock=_lock(choose([e for e in _latest(entries) if e.verdict.ok]), by_id),
+                lock=_lock(choose(passing(entries)), by_id),
                 findings=findings_of(known),
                 nights=nights(
                     entries,
@@ -75,10 +75,6 @@ def _entry(stored: StoredResult) -> ResultEntry:
         created=stored.created,
         run_id=stored.run_id,
     )
-
-
-def _latest(entries: Sequence[ResultEntry]) -> list[ResultEntry]:
-    return list({e.combo_id: e for e in entries}.values())
 
 
 def _known_good(target: Target, stored: StoredResult) -> KnownGood:

@@ -10,6 +10,7 @@ from datetime import datetime
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from compat.model import version_changes
 from compat.report.data import Night, ResultEntry, RunKind
 from compat.report.view import label
 
@@ -57,9 +58,7 @@ def nights(
                 results=len(tonight),
                 new_versions=tuple(f"{n} {v}" for n, v in new),
                 regressions=regressions,
-                lock_change=_lock_change(
-                    choose_lock(_passing(before)), choose_lock(_passing(after))
-                ),
+                lock_change=_lock_change(choose_lock(passing(before)), choose_lock(passing(after))),
             )
         )
     return tuple(out)
@@ -75,7 +74,8 @@ def _latest(entries: Sequence[ResultEntry]) -> dict[str, ResultEntry]:
     return {e.combo_id: e for e in entries}
 
 
-def _passing(entries: Sequence[ResultEntry]) -> list[ResultEntry]:
+def passing(entries: Sequence[ResultEntry]) -> list[ResultEntry]:
+    """The combinations whose last result among ``entries`` (oldest first) passed."""
     return [e for e in _latest(entries).values() if e.verdict.ok]
 
 
@@ -84,10 +84,4 @@ def _lock_change(old: ResultEntry | None, new: ResultEntry | None) -> str | None
         return None
     if old is None:
         return f"first lock: {label(new)}"
-    was, now = old.versions, new.versions
-    moved = [
-        f"{n} {was.get(n, '(absent)')} -> {now.get(n, '(absent)')}"
-        for n in sorted(was.keys() | now.keys())
-        if was.get(n) != now.get(n)
-    ]
-    return ", ".join(moved) or label(new)
+    return ", ".join(map(str, version_changes(old.versions, new.versions))) or label(new)
