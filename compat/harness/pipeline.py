@@ -23,7 +23,7 @@ import httpx
 
 from compat.effects.container import Executor
 from compat.effects.http import http_client
-from compat.errors import BuildFailed, UnpackFailed
+from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import classify
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
@@ -238,6 +238,13 @@ def run_one(
         image_id=info.image_id,
         log=outcome.log,
     )
+
+
+def _not_installed(result: ComboResult, packages: Sequence[str], why: str) -> ComboResult:
+    """``result`` (failed for want of ``packages``) with a note saying why they were
+    not added; the verdict stays what the image gives."""
+    note = f"system packages {', '.join(packages)} not added: {why}"
+    return dataclasses.replace(result, notes=(*result.notes, note))
 
 
 class Pipeline:
@@ -526,12 +533,10 @@ class Pipeline:
                 deliver(result)
 
         self._run_all(info, ready, first_pass, progress, 0, total)
-        try:
-            self._retry_with_system_packages(info, held, deliver, progress, total)
-        finally:
-            for _prepared, result in held:  # whatever the retry did not replace
-                if result.combo.id not in results:
-                    deliver(result)
+        # a held result is not final until its retry answered: an interruption (Ctrl-C,
+        # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
+        # rerun runs that combination again
+        self._retry_with_system_packages(info, held, deliver, progress, total)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
     def _retry_with_system_packages(
@@ -557,10 +562,14 @@ class Pipeline:
             next_held: list[tuple[Prepared, ComboResult]] = []
             lock = threading.Lock()
             for packages, members in groups.items():
-                derived = self.backend.with_system_packages(base, packages)
-                if derived is None:
+                try:
+                    derived = self.backend.with_system_packages(base, packages)
+                    why = "the image has no package manager to install them"
+                except ImageBuildFailed as exc:
+                    derived, why = None, f"installing them failed: {exc.reason}"
+                if derived is None:  # the first answer is final, and says why
                     for prepared in members:
-                        deliver(first[prepared.combo.id])
+                        deliver(_not_installed(first[prepared.combo.id], packages, why))
                     continue
                 self._compile(derived, members, progress)
 
@@ -580,3 +589,5 @@ class Pipeline:
 
                 self._run_all(derived, members, again, progress, total, total)
             held[:] = next_held
+        for _prepared, result in held:  # still missing one more after the last round
+            deliver(result)

@@ -3,12 +3,15 @@ system-package retries and cleanup."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from compat.effects.container import ExecResult
+from compat.errors import ImageBuildFailed
 from compat.harness import Pipeline, RunOptions, prerun_failures
+from compat.harness.backend import ImageInfo
 from compat.harness.pipeline import BuildRecord
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
@@ -290,7 +293,59 @@ def test_add_system_deps_without_package_manager_keeps_the_failure(
         _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
     )
     assert results[0].verdict is Verdict.IMPORT_ERROR
-    assert len(delivered) == 1
+    assert results[0].notes == (
+        "system packages libgomp1 not added: the image has no package manager to install them",
+    )
+    assert delivered == results
+
+
+def test_a_failed_system_package_install_keeps_the_failure_and_says_why(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+
+    class NoInstall(FakeBackend):
+        def with_system_packages(
+            self, info: ImageInfo, packages: Sequence[str]
+        ) -> ImageInfo | None:
+            raise ImageBuildFailed("compat-sysdeps/x", "E: Unable to locate package", [])
+
+    results, delivered, _ = _run(
+        _backend(NoInstall(_lightgbm_answer), served, tmp_path, add_system_deps=True),
+        [combo(pin)],
+    )
+    (r,) = results
+    assert r.verdict is Verdict.IMPORT_ERROR
+    assert r.notes == (
+        "system packages libgomp1 not added: installing them failed: E: Unable to locate package",
+    )
+    assert delivered == results
+
+
+def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    gbm = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    other = served.add(make_wheel(w, "numpy", "2.0.0"))
+
+    def answer(argv: list[str]) -> ExecResult:
+        if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
+            raise KeyboardInterrupt
+        if any(gbm.sha256 in s for s in sites_of(argv)):
+            return _lightgbm_answer(argv)
+        return ok(passing_suite("import numpy"))
+
+    delivered: list[ComboResult] = []
+    pipeline = _backend(FakeBackend(answer), served, tmp_path, add_system_deps=True, jobs=1)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(
+            target(), [combo(gbm), combo(other)], on_result=delivered.append, reporter=Reporter()
+        )
+    assert [r.combo.requested for r in delivered] == [("numpy",)]  # the final one only
 
 
 def test_interrupted_exec_is_run_again(tmp_path: Path, served: Served) -> None:

@@ -198,6 +198,7 @@ def run_scan(
     the_target: Target = PROBED,
     reporter: RecordingReporter | None = None,
     runtime: FakeBackend | None = None,
+    add_system_deps: bool = False,
     **request: Any,
 ) -> tuple[ScanOutcome, FakeBackend, RecordingReporter]:
     runtime = runtime or FakeBackend(answer_for(index))
@@ -205,10 +206,12 @@ def run_scan(
     matrix = parse_matrix(
         {"packages": {"alpha": ">=1", "beta": ">=1"}, "strategy": "exhaustive"}, path="m.toml"
     )
-    options = RunOptions(cache_dir=tmp_path / "cache", jobs=1)
+    options = RunOptions(cache_dir=tmp_path / "cache", jobs=1, add_system_deps=add_system_deps)
     with Pipeline(runtime, options, client=index.client()) as pipeline:
         outcome = scan(
-            ScanRequest(matrix=matrix, matrix_path="m.toml", **request),
+            ScanRequest(
+                matrix=matrix, matrix_path="m.toml", add_system_deps=add_system_deps, **request
+            ),
             target=the_target,
             pipeline=pipeline,
             store=store,
@@ -308,6 +311,49 @@ def test_an_interrupted_scan_keeps_what_finished(
     assert any(
         line.startswith("interrupted: finished results are kept in") for line in reporter.lines
     )
+
+
+GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
+
+
+def test_an_interrupted_system_package_retry_commits_only_final_results(
+    index: WheelIndex, store: Store, tmp_path: Path
+) -> None:
+    """Ctrl-C while the combination that lacked a library runs again in the derived
+    image: its first answer is not final, so it is not recorded; the rerun reuses the
+    final one and runs only the other."""
+    alpha2 = next(f.sha256 for f in index.files(canonicalize_name("alpha")) if f.version.major == 2)
+    derived_runs: list[int] = []
+
+    def answer(interrupt: bool) -> Answer:
+        def run(argv: list[str]) -> ExecResult:
+            if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
+                derived_runs.append(1)
+                if interrupt:
+                    raise KeyboardInterrupt
+                return ok(passing_suite("import"))
+            if f"/store/{alpha2}" in sites_of(argv):
+                failing = result("import", "import-error", error=GOMP)
+                return ok(events(start("import"), failing, done(**{"import-error": 1})))
+            return ok(passing_suite("import"))
+
+        return run
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(index, store, tmp_path, runtime=FakeBackend(answer(True)), add_system_deps=True)
+    stored = store.results()
+    assert [r.verdict for r in stored] == [Verdict.PASS]  # no first-pass import-error row
+    assert derived_runs == [1]
+
+    again, runtime, _ = run_scan(
+        index, store, tmp_path, runtime=FakeBackend(answer(False)), add_system_deps=True
+    )
+    (rerun,) = again.results  # the finished combination is reused, not run again
+    assert rerun.combo.version_of(canonicalize_name("alpha")) == Version("2.0")
+    assert rerun.verdict is Verdict.PASS
+    assert rerun.added_system_deps == ("libgomp1",)
+    assert runtime.derived == [("libgomp1",)]
+    assert sorted(r.verdict for r in store.results()) == [Verdict.PASS, Verdict.PASS]
 
 
 def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> ComboResult | Conflict:
