@@ -7,14 +7,25 @@ import contextlib
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
 from compat.cli.console import ConsoleReporter, out
-from compat.cli.options import Settings, lock_as_of_option, open_index, parse_pins, scope
+from compat.cli.options import (
+    Settings,
+    lock_as_of_option,
+    open_index,
+    open_pipeline,
+    parse_pins,
+    run_options,
+    scope,
+)
 from compat.index.asof import AsOfIndex
 from compat.lock.requirements import lock_notes
-from compat.workflows.lock import build_locked_image, lock_dir_for, lock_known_good
+from compat.store import Reader
+from compat.workflows.deep import Depth, deep_verifier
+from compat.workflows.lock import Verify, build_locked_image, lock_dir_for, lock_known_good
 
 
 @click.command()
@@ -36,6 +47,15 @@ from compat.workflows.lock import build_locked_image, lock_dir_for, lock_known_g
     help="Drop test folders, bytecode, sources and installers from the image's venv.",
 )
 @lock_as_of_option
+@click.option(
+    "--depth",
+    type=click.Choice([Depth.SMOKE.value, Depth.DEEP.value]),
+    default=Depth.DEEP.value,
+    show_default=True,
+    help="deep: run the pick's dependents' shipped tests first (minutes; a regression "
+    "moves the lock to the next candidate); smoke: trust the recorded smoke verdict.",
+)
+@run_options
 @click.pass_obj
 def lock(
     settings: Settings,
@@ -47,9 +67,12 @@ def lock(
     constraints: tuple[str, ...],
     prune: bool,
     as_of: date | None,
+    depth: str,
+    **run: Any,
 ) -> None:
     """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
-    known-good combination of a base."""
+    known-good combination of a base, confirmed first by the deep tier (the
+    dependents' shipped tests, run in the base image) unless --depth smoke."""
     where = scope(base, image)
     reqs = parse_pins(constraints) if constraints else []
     with contextlib.ExitStack() as stack:
@@ -58,7 +81,21 @@ def lock(
             then = stack.enter_context(open_index(settings, as_of))
             assert isinstance(then, AsOfIndex)
             eligible = then.has_all
-        store = stack.enter_context(settings.reader())
+        verify: Verify | None = None
+        store: Reader
+        if Depth(depth) is Depth.DEEP:
+            # the deep verdict is recorded: a regression ends the pick's known-good status
+            writable = stack.enter_context(settings.store())
+            reporter = ConsoleReporter()
+            verify = deep_verifier(
+                pipeline=stack.enter_context(open_pipeline(settings, reporter, **run)),
+                store=writable,
+                index=stack.enter_context(open_index(settings)),
+                reporter=reporter,
+            )
+            store = writable
+        else:
+            store = stack.enter_context(settings.reader())
         locked, result, paths = lock_known_good(
             store,
             where,
@@ -67,6 +104,7 @@ def lock(
             constraints=reqs,
             prune=prune,
             eligible=eligible,
+            verify=verify,
         )
     out.print(
         f"[green]known-good[/] on {locked.target.describe()}: {result.combo.label()}",

@@ -27,7 +27,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner, deepens
+from compat.workflows.deep import Depth, deep_refiner, deepens, judged
 from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one
@@ -199,10 +199,6 @@ def ddmin(
 # -- the bisection -----------------------------------------------------------------
 
 
-def _judged_deep(result: ComboResult) -> bool:
-    return not result.ok or any(c.name.startswith("deep") for c in result.checks)
-
-
 class _Bisector:
     def __init__(
         self,
@@ -268,7 +264,7 @@ class _Bisector:
             stored = self.store.get(earlier[mixed.id].id)
             # at --depth deep, only a result the deep tier judged (or that failed
             # before it) tells as much as a new probe would
-            if stored is not None and (self.refine is None or _judged_deep(stored.result)):
+            if stored is not None and (self.refine is None or judged(stored.result, Depth.DEEP)):
                 return self._probe_of(names, stored.result, ran=False, rid=stored.id)
         recorded: list[int] = []
 

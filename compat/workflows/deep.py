@@ -77,6 +77,16 @@ def deepens(result: ComboResult) -> bool:
     return result.verdict in (Verdict.PASS, Verdict.RUNTIME_ERROR)
 
 
+def judged(result: ComboResult, depth: Depth) -> bool:
+    """Whether a stored ``result`` answers for ``depth``: below ``deep`` any result
+    does; at ``deep`` one the deep tier judged (``deep:<dependent>`` checks), or
+    one that failed before it: a smoke-depth pass says nothing of the shipped
+    tests. A deep run that did not finish (a bare ``deep`` check) is not judged."""
+    if depth is not Depth.DEEP:
+        return True
+    return not result.ok or any(c.name.startswith("deep:") for c in result.checks)
+
+
 def test_layer_for(index: Index, target: Target) -> Combo:
     """pytest and hypothesis resolved for the target, as a combination of their own."""
     resolved = Resolver(CandidateSource(index, target, WHEELS_ONLY)).resolve(
@@ -255,6 +265,12 @@ def smoke_only(depth: Depth) -> tuple[str, ...]:
     return ("import:*",) if depth is Depth.IMPORT else ()
 
 
+def _deep_runner(pipeline: object) -> DeepRunner:
+    if not isinstance(pipeline, DeepRunner):
+        raise UsageError(f"the {getattr(pipeline, 'kind', '?')} backend cannot run --depth deep")
+    return pipeline
+
+
 def deep_refiner(
     depth: Depth,
     *,
@@ -269,9 +285,7 @@ def deep_refiner(
     below ``deep``."""
     if depth is not Depth.DEEP:
         return None
-    if not isinstance(pipeline, DeepRunner):
-        raise UsageError(f"the {getattr(pipeline, 'kind', '?')} backend cannot run --depth deep")
-    runner: DeepRunner = pipeline
+    runner = _deep_runner(pipeline)
 
     def refine(result: ComboResult) -> ComboResult:
         return deepen(
@@ -287,13 +301,51 @@ def deep_refiner(
     return refine
 
 
+def deep_verifier(
+    *,
+    pipeline: object,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+    settings: DeepSettings | None = None,
+) -> Callable[[Target, ComboResult], ComboResult]:
+    """What lock and nightly use to confirm a known-good combination at depth
+    ``deep`` before writing it: its stored passing result, deepened on its own
+    target and recorded (so a regression ends its known-good status), or the
+    stored result itself when the deep tier already judged it."""
+    runner = _deep_runner(pipeline)
+    kind = str(getattr(pipeline, "kind", "docker"))
+
+    def verify(target: Target, result: ComboResult) -> ComboResult:
+        if judged(result, Depth.DEEP):
+            return result
+        refine = deep_refiner(
+            Depth.DEEP,
+            pipeline=runner,
+            target=target,
+            store=store,
+            index=index,
+            reporter=reporter,
+            settings=settings,
+        )
+        assert refine is not None  # at depth deep there is one
+        deeper = refine(result)
+        with store.run(target, backend=kind, strategy="deep") as run_id:
+            store.record(run_id, target, deeper)
+        return deeper
+
+    return verify
+
+
 __all__ = [
     "DeepSettings",
     "Depth",
     "baseline_for",
     "deep_refiner",
+    "deep_verifier",
     "deepen",
     "deepens",
+    "judged",
     "merge",
     "smoke_only",
     "test_layer_for",

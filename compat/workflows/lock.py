@@ -19,6 +19,7 @@ from compat.model import Combo, ComboResult, Incompatibility
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
+from compat.store.records import KnownGood
 from compat.targets.profiles import PROFILES
 from compat.targets.target import PackageManager, Target
 
@@ -38,20 +39,24 @@ def package_manager_of(target: Target) -> PackageManager | None:
     return None
 
 
-def pick_known_good(
+Verify = Callable[[Target, ComboResult], ComboResult]
+"""Confirms a known-good pick before it is written (``compat.workflows.deep.
+deep_verifier``: the deep tier), returning the result it stands by."""
+
+MAX_VERIFIED = 3
+"""Candidates a verifying lock tries before it gives up (each costs a deep run)."""
+
+
+def _ranked(
     store: Reader,
     scope: str,
     *,
     prefer: str,
     constraints: Sequence[Requirement],
-    avoid: Iterable[Incompatibility] | bool = False,
-    eligible: Callable[[Combo], bool] | None = None,
-) -> tuple[Target, ComboResult]:
-    """The best known-good combination for a base or image, with its target.
-    ``avoid`` skips combinations holding a known incompatibility: those given, or
-    with ``True`` those recorded for the scope in the store (found by bisection).
-    ``eligible`` keeps only the combinations it accepts (``--as-of``: pins that
-    existed on that day)."""
+    avoid: Iterable[Incompatibility] | bool,
+    eligible: Callable[[Combo], bool] | None,
+) -> tuple[KnownGood, ...]:
+    """The known-good candidates best first; NothingKnownGood when there is none."""
     if avoid is True:
         avoid = store.incompatibilities(scope)
     candidates = store.known_good(scope)
@@ -65,8 +70,7 @@ def pick_known_good(
         constraints=constraints,
         avoid=() if isinstance(avoid, bool) else avoid,
     )
-    best = ranking.best
-    if best is None:
+    if not ranking.ranked:
         wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
         avoided = f" ({ranking.avoided} hold a known incompatibility)" if ranking.avoided else ""
         avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
@@ -74,11 +78,56 @@ def pick_known_good(
             f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
             f"run `compat scan --base {scope}` (or --image) first"
         )
+    return ranking.ranked
+
+
+def _load(store: Reader, best: KnownGood) -> tuple[Target, ComboResult]:
     stored = store.get(best.result_id)
     target = store.target(best.image_id) if best.image_id else None
     if stored is None or target is None:
         raise NothingKnownGood(f"result {best.result_id} lost its target; rerun compat scan")
     return target, stored.result
+
+
+def pick_known_good(
+    store: Reader,
+    scope: str,
+    *,
+    prefer: str,
+    constraints: Sequence[Requirement],
+    avoid: Iterable[Incompatibility] | bool = False,
+    eligible: Callable[[Combo], bool] | None = None,
+    verify: Verify | None = None,
+) -> tuple[Target, ComboResult]:
+    """The best known-good combination for a base or image, with its target.
+    ``avoid`` skips combinations holding a known incompatibility: those given, or
+    with ``True`` those recorded for the scope in the store (found by bisection).
+    ``eligible`` keeps only the combinations it accepts (``--as-of``: pins that
+    existed on that day). ``verify`` confirms the pick (the deep tier): one it
+    fails is passed over for the next, up to ``MAX_VERIFIED`` candidates."""
+    ranked = _ranked(
+        store, scope, prefer=prefer, constraints=constraints, avoid=avoid, eligible=eligible
+    )
+    if verify is None:
+        return _load(store, ranked[0])
+    refused: list[str] = []
+    for candidate in ranked[:MAX_VERIFIED]:
+        target, result = _load(store, candidate)
+        confirmed = verify(target, result)
+        if confirmed.ok:
+            return target, confirmed
+        refused.append(
+            f"{result.combo.label()}: {confirmed.verdict.value} in {confirmed.failed_check}"
+            f" ({(confirmed.error or '').splitlines()[0] if confirmed.error else 'no detail'})"
+        )
+    left = len(ranked) - len(refused)
+    more = f"; {left} more not tried" if left > 0 else ""
+    raise NothingKnownGood(
+        f"no known-good combination for {scope} passed at depth deep "
+        f"({len(refused)} tried{more}): "
+        + "; ".join(refused)
+        + ". Lock with --depth smoke to skip the deep tier, or constrain the versions"
+    )
 
 
 def lock_known_good(
@@ -90,11 +139,19 @@ def lock_known_good(
     constraints: Sequence[Requirement] = (),
     prune: bool = True,
     eligible: Callable[[Combo], bool] | None = None,
+    verify: Verify | None = None,
 ) -> tuple[LockInput, ComboResult, list[Path]]:
     """Write the lockfiles of the best known-good combination for a base (avoiding
-    known incompatibilities, keeping to ``eligible`` ones) into ``directory``."""
+    known incompatibilities, keeping to ``eligible`` ones, confirmed by ``verify``
+    when given) into ``directory``."""
     target, result = pick_known_good(
-        store, scope, prefer=prefer, constraints=constraints, avoid=True, eligible=eligible
+        store,
+        scope,
+        prefer=prefer,
+        constraints=constraints,
+        avoid=True,
+        eligible=eligible,
+        verify=verify,
     )
     locked = LockInput.from_result(target, result, package_manager=package_manager_of(target))
     return locked, result, write_lock(locked, directory, prune=prune)
@@ -148,7 +205,9 @@ def build_locked_image(
 
 
 __all__ = [
+    "MAX_VERIFIED",
     "LockedImage",
+    "Verify",
     "build_locked_image",
     "lock_dir_for",
     "lock_known_good",

@@ -22,7 +22,7 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan
 from compat.store import ImageSize, ResultRow, Store
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner
+from compat.workflows.deep import Depth, deep_refiner, judged
 from compat.workflows.steps import Runner, make_plan, run_and_record
 
 
@@ -54,11 +54,19 @@ class Shard:
 
 
 def split_done(
-    store: Store, combos: Sequence[Combo], target: Target, *, retest: bool, add_system_deps: bool
+    store: Store,
+    combos: Sequence[Combo],
+    target: Target,
+    *,
+    retest: bool,
+    add_system_deps: bool,
+    depth: Depth = Depth.SMOKE,
 ) -> tuple[list[Combo], list[ResultRow]]:
     """The combinations to run, and the latest results of those tested on this image
     before. With ``add_system_deps``, one that failed for a missing shared library
-    runs again: this time the library will be added."""
+    runs again: this time the library will be added. At ``depth`` deep, one that
+    passed without the deep tier judging it runs again (a smoke-depth pass does
+    not answer a deep scan)."""
     todo = store.filter_todo(combos, target.image_id, retest=retest)
     if target.image_id is None:
         return todo, []
@@ -69,6 +77,13 @@ def split_done(
             row = done.get(combo.id)
             stored = store.get(row.id) if row and not row.verdict.ok else None
             if stored and stored.result.system_deps and not stored.result.added_system_deps:
+                del done[combo.id]
+                todo.append(combo)
+    if depth is Depth.DEEP:
+        for combo in combos:
+            row = done.get(combo.id)
+            stored = store.get(row.id) if row and row.verdict.ok else None
+            if stored is not None and not judged(stored.result, depth):
                 del done[combo.id]
                 todo.append(combo)
     return todo, list(done.values())
@@ -142,7 +157,12 @@ def scan(
     if shard.n > 1:
         reporter.notice(f"shard {shard}: {len(combos)} of {len(plan.combos)} combinations")
     todo, done = split_done(
-        store, combos, target, retest=request.retest, add_system_deps=request.add_system_deps
+        store,
+        combos,
+        target,
+        retest=request.retest,
+        add_system_deps=request.add_system_deps,
+        depth=request.depth,
     )
     if done:
         reporter.notice(

@@ -1,0 +1,229 @@
+"""Where the deep tier is used beyond check: a scan's "already tested" skip,
+bisection at depth deep, lock and nightly confirming their known-good pick. A
+fake backend passes every smoke suite and replays deep-runner events in which
+pandas' legend test breaks from matplotlib 3.9 on; real planner, resolver
+(recorded index) and SQLite results database."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from compat.errors import NothingKnownGood
+from compat.harness.deep import DeepJob, DeepOutcome
+from compat.index.snapshot import SnapshotIndex
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.resolver import Preferences, Resolver
+from compat.store import Store, sqlite_url
+from compat.targets.profiles import target_from_profile
+from compat.targets.target import Target
+from compat.workflows import deep as deep_workflow
+from compat.workflows.bisect import bisect
+from compat.workflows.deep import Depth, deep_verifier, judged
+from compat.workflows.lock import lock_known_good
+from compat.workflows.scan import split_done
+from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
+from tests.helpers.reporter import RecordingReporter
+
+DATA = Path(__file__).parent.parent / "data"
+INDEX = SnapshotIndex(DATA / "index")
+TARGET = dataclasses.replace(
+    target_from_profile("debian-slim", python="3.11"), image_id="sha256:" + "cd" * 32
+)
+LAYER = combo({"pytest": "8.3.5", "hypothesis": "6.100.0"})
+LEGEND_TEST = f"{FRAME}::test_legend"
+
+
+def pinned(versions: dict[str, str]) -> Combo:
+    """Exactly these versions forced, dependencies resolved from the recorded index."""
+    forced = {canonicalize_name(n): Version(v) for n, v in versions.items()}
+    requests = [
+        Dependency(name=n, extras=frozenset(), specifier=SpecifierSet(f"=={v}"))
+        for n, v in forced.items()
+    ]
+    outcome = Resolver(CandidateSource(INDEX, TARGET)).resolve(
+        requests, order=list(forced), prefs=Preferences(forced=forced)
+    )
+    assert isinstance(outcome, Combo), outcome
+    return outcome
+
+
+GOOD = pinned({"pandas": "2.2.2", "matplotlib": "3.8.4", "numpy": "1.26.4"})
+BAD = pinned({"pandas": "2.2.2", "matplotlib": "3.9.2", "numpy": "2.0.2"})
+
+
+def breaks(c: Combo) -> bool:
+    return c.version_of("matplotlib") >= Version("3.9")
+
+
+class Fake:
+    """Every smoke suite passes; the deep runner's legend test fails (twice) where
+    ``breaks`` says so. Remembers what ran."""
+
+    kind = "fake"
+
+    def __init__(self) -> None:
+        self.smoke: list[Combo] = []
+        self.deep: list[DeepJob] = []
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: Callable[[ComboResult], None],
+        reporter: Reporter,
+    ) -> list[ComboResult]:
+        results = []
+        for c in combos:
+            self.smoke.append(c)
+            results.append(
+                ComboResult(combo=c, verdict=Verdict.PASS, image_id=target.image_id, backend="fake")
+            )
+            on_result(results[-1])
+        return results
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        reporter: Reporter,
+    ) -> list[DeepOutcome]:
+        self.deep += jobs
+        outcomes = []
+        for job in jobs:
+            versions = {n: str(job.combo.version_of(n)) for n in ("pandas", "matplotlib", "numpy")}
+            legend = (
+                event("test_legend", "failed", frames=LIBRARY_FRAMES, error=LEGEND, rerun="failed")
+                if breaks(job.combo)
+                else event("test_legend", "passed")
+            )
+            outcomes.append(DeepOutcome(job=job, events=tuple(run_lines(versions, legend))))
+        return outcomes
+
+
+@pytest.fixture(autouse=True)
+def _no_test_layer_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the recorded index holds no pytest: the test layer is given
+    monkeypatch.setattr(deep_workflow, "test_layer_for", lambda index, target: LAYER)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(sqlite_url(tmp_path / "results.db")) as opened:
+        yield opened
+
+
+def judged_pass(c: Combo) -> ComboResult:
+    summary = CheckResult(name="deep:pandas", verdict=CheckVerdict.PASS, duration=1.0)
+    return ComboResult(
+        combo=c, verdict=Verdict.PASS, checks=(summary,), image_id=TARGET.image_id, backend="fake"
+    )
+
+
+def smoke_pass(c: Combo) -> ComboResult:
+    return ComboResult(combo=c, verdict=Verdict.PASS, image_id=TARGET.image_id, backend="fake")
+
+
+def record(store: Store, *results: ComboResult) -> list[int]:
+    with store.run(TARGET, backend="fake") as run_id:
+        return [store.record(run_id, TARGET, r) for r in results]
+
+
+def test_judged_at_depth() -> None:
+    assert judged(smoke_pass(GOOD), Depth.SMOKE)
+    assert not judged(smoke_pass(GOOD), Depth.DEEP)
+    assert judged(judged_pass(GOOD), Depth.DEEP)
+    failed = ComboResult(combo=GOOD, verdict=Verdict.IMPORT_ERROR)
+    assert judged(failed, Depth.DEEP)  # the deep tier would not run on it
+    unfinished = dataclasses.replace(
+        smoke_pass(GOOD),
+        checks=(CheckResult(name="deep", verdict=CheckVerdict.SKIPPED, duration=0.0),),
+    )
+    assert not judged(unfinished, Depth.DEEP)
+
+
+def test_a_deep_scan_reruns_what_only_passed_at_smoke_depth(store: Store) -> None:
+    other = pinned({"pandas": "2.2.2", "matplotlib": "3.8.4", "numpy": "2.0.2"})
+    failed = ComboResult(
+        combo=BAD, verdict=Verdict.IMPORT_ERROR, image_id=TARGET.image_id, backend="fake"
+    )
+    record(store, smoke_pass(GOOD), judged_pass(other), failed)
+    combos = [GOOD, other, BAD]
+
+    todo, done = split_done(store, combos, TARGET, retest=False, add_system_deps=False)
+    assert todo == []  # at smoke depth every result answers
+    todo, done = split_done(
+        store, combos, TARGET, retest=False, add_system_deps=False, depth=Depth.DEEP
+    )
+    assert todo == [GOOD]
+    assert {r.combination_id for r in done} == {other.id, BAD.id}
+
+
+def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) -> None:
+    swapped = pinned({"pandas": "2.2.2", "matplotlib": "3.9.2", "numpy": "1.26.4"})
+    bad = ComboResult(
+        combo=BAD,
+        verdict=Verdict.RUNTIME_ERROR,
+        failed_check=f"deep:pandas:{LEGEND_TEST}",
+        error=LEGEND,
+        image_id=TARGET.image_id,
+        backend="fake",
+    )
+    # the matplotlib-only mix passed before at smoke depth: that says nothing here
+    good_id, bad_id, _ = record(store, judged_pass(GOOD), bad, smoke_pass(swapped))
+    fake = Fake()
+    found = bisect(
+        store, fake, INDEX, bad_id, good_id, reporter=RecordingReporter(), depth=Depth.DEEP
+    )
+    assert [c.name for c in found.culprits] == ["matplotlib"]
+    assert swapped in fake.smoke  # run again, not reused
+    assert swapped in [j.combo for j in fake.deep]
+    probe = next(p for p in found.probes if p.switched == ("matplotlib",))
+    assert probe.failed
+    assert probe.ran
+    stored = store.get(probe.result_id or 0)
+    assert stored is not None
+    assert stored.result.failed_check == f"deep:pandas:{LEGEND_TEST}"
+    assert "changed: matplotlib 3.8.4 -> 3.9.2" in (stored.result.error or "")
+
+
+def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_path: Path) -> None:
+    record(store, smoke_pass(GOOD), smoke_pass(BAD))
+    fake = Fake()
+    verify = deep_verifier(pipeline=fake, store=store, index=INDEX, reporter=RecordingReporter())
+    locked, result, paths = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
+    # the newest (matplotlib 3.9.2) regressed at depth deep: the next one is locked
+    assert locked.combo == GOOD
+    assert result.verdict is Verdict.PASS
+    assert paths
+    assert [j.combo for j in fake.deep if not j.dependents] == [BAD, GOOD]
+    latest = store.latest_results([BAD.id], TARGET.image_id or "")[BAD.id]
+    assert latest.verdict is Verdict.RUNTIME_ERROR  # recorded: no longer known-good
+
+    # a second lock pays for nothing: GOOD's deep verdict is stored
+    again = Fake()
+    verify = deep_verifier(pipeline=again, store=store, index=INDEX, reporter=RecordingReporter())
+    locked, _, _ = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
+    assert locked.combo == GOOD
+    assert again.deep == []
+
+
+def test_lock_fails_clearly_when_every_candidate_regresses(store: Store, tmp_path: Path) -> None:
+    record(store, smoke_pass(BAD))
+    verify = deep_verifier(pipeline=Fake(), store=store, index=INDEX, reporter=RecordingReporter())
+    with pytest.raises(NothingKnownGood, match="depth deep") as raised:
+        lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
+    assert "matplotlib" in str(raised.value)
+    assert not (tmp_path / "lock").exists()
