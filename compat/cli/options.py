@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from compat.effects.paths import check_writable_dir
 from compat.errors import UsageError
 from compat.harness import Pipeline, RunOptions, make_pipeline
+from compat.harness.options import COMBO_TIMEOUT
 from compat.harness.toolchain import ToolchainChoice
 from compat.index.asof import AsOfIndex, parse_as_of
 from compat.index.base import Index
@@ -157,9 +158,9 @@ def run_options(func: F) -> F:
             click.option(
                 "--timeout",
                 type=click.FloatRange(min=1),
-                default=300,
+                default=COMBO_TIMEOUT,
                 show_default=True,
-                help="Seconds one combination may run.",
+                help="Seconds one combination's suite may run (each check has its own limit).",
             ),
             click.option("--cpus", type=click.FloatRange(min=0.1), help="CPUs per container."),
             click.option("--memory", default="4g", show_default=True, help="Memory per container."),
