@@ -44,9 +44,6 @@ def bisect(
 ) -> None:
     """Find the smallest set of package changes that explains a failure, and record it
     as a known incompatibility (FAILING: a result id or a combination id)."""
-    # probes get the system packages the known-good run had, so that a missing library
-    # is never mistaken for the failure under study
-    run["add_system_deps"] = True
     reporter = ConsoleReporter()
     with (
         open_pipeline(settings, reporter, **run) as pipeline,

@@ -192,10 +192,11 @@ def show_result(result: ComboResult) -> None:
         out.print(f"  [dim]skipped {check_result.name}: {check_result.error}[/]", highlight=False)
     if result.system_deps:
         out.print(
-            f"missing system packages: {', '.join(result.system_deps)} (try --add-system-deps)"
+            f"missing system packages: {', '.join(result.system_deps)} "
+            "(installed for the run unless --no-system-deps)"
         )
     if result.added_system_deps:
-        out.print(f"passed after adding system packages: {', '.join(result.added_system_deps)}")
+        out.print(f"needs {', '.join(result.added_system_deps)} (installed for the run)")
     for check_result in result.checks:
         if check_result.name.startswith("build:"):
             name = check_result.name.removeprefix("build:")

@@ -165,9 +165,14 @@ def run_options(func: F) -> F:
             click.option("--cpus", type=click.FloatRange(min=0.1), help="CPUs per container."),
             click.option("--memory", default="4g", show_default=True, help="Memory per container."),
             click.option(
-                "--add-system-deps",
-                is_flag=True,
-                help="Install the distro packages a missing shared library points to, and retry.",
+                "--system-deps/--no-system-deps",
+                "--add-system-deps",  # the old spelling of the default: old command lines work
+                "add_system_deps",
+                default=True,
+                show_default=True,
+                help="Install the distro package a missing shared library points to (and those "
+                "this image is known to need) and report the combination as passing with it; "
+                "--no-system-deps runs on the bare image.",
             ),
             click.option(
                 "--toolchain",

@@ -32,7 +32,9 @@ class RunOptions:
     cpus: float | None = None  # per runner container; None: no limit
     memory: str | None = "4g"  # per runner container (docker syntax); None: no limit
     pids_limit: int = 2048
-    add_system_deps: bool = False  # install missing shared libraries and retry
+    # install the packages of missing shared libraries (and the image's known ones): the
+    # lock's Dockerfile installs them anyway, so a combination passing with them passes
+    add_system_deps: bool = True
     checks_dir: Path | None = None  # the user's own checks
     exec_cmd: tuple[str, ...] = ()  # a user command run after the checks
     only: tuple[str, ...] = ()  # fnmatch patterns of the checks to run (imports always run)

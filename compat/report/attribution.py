@@ -128,7 +128,7 @@ def attribute(
         return Attribution(
             blame=Blame.ENVIRONMENT,
             reasons=("missing shared library",),
-            fix=f"install {', '.join(deps)} (compat scan --add-system-deps)",
+            fix=f"install {', '.join(deps)} (compat does, unless --no-system-deps)",
         )
     if verdict in ENVIRONMENT_VERDICTS:
         return Attribution(blame=Blame.ENVIRONMENT, reasons=(verdict.value,), fix=_fix(verdict))

@@ -27,9 +27,7 @@ class Row:
     def of(cls, result: ComboResult) -> Row:
         error = result.error
         if result.added_system_deps:
-            error = f"needs system packages {', '.join(result.added_system_deps)}" + (
-                f"; {error}" if error else ""
-            )
+            error = f"needs {', '.join(result.added_system_deps)}" + (f"; {error}" if error else "")
         if result.notes:  # e.g. a wheel built without OpenMP: said with the verdict
             error = "; ".join((*result.notes, *([error] if error else [])))
         return cls(

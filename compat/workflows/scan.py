@@ -101,7 +101,7 @@ class ScanRequest:
     no_binary: frozenset[NormalizedName] = frozenset()
     shard: Shard | None = None
     retest: bool = False
-    add_system_deps: bool = False  # as the backend was told: failed for a library reruns
+    add_system_deps: bool = True  # as the backend was told: failed for a library reruns
     junit: Path | None = None
     depth: Depth = Depth.SMOKE
 

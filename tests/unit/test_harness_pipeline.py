@@ -220,12 +220,16 @@ def _lightgbm_answer(argv: list[str]) -> ExecResult:
     )
 
 
-def test_missing_library_is_reported_with_its_package(tmp_path: Path, served: Served) -> None:
+def test_without_system_deps_a_missing_library_is_reported_with_its_package(
+    tmp_path: Path, served: Served
+) -> None:
     w = tmp_path / "w"
     w.mkdir()
     pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
-    results, delivered, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    results, delivered, _ = _run(
+        _backend(runtime, served, tmp_path, add_system_deps=False), [combo(pin)]
+    )
     (r,) = results
     assert r.verdict is Verdict.IMPORT_ERROR
     assert r.system_deps == ("libgomp1",)
@@ -235,14 +239,14 @@ def test_missing_library_is_reported_with_its_package(tmp_path: Path, served: Se
     assert delivered == results
 
 
-def test_add_system_deps_retries_in_a_derived_image(tmp_path: Path, served: Served) -> None:
+def test_by_default_a_missing_library_is_installed_and_the_combination_retried(
+    tmp_path: Path, served: Served
+) -> None:
     w = tmp_path / "w"
     w.mkdir()
     pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
-    results, delivered, _ = _run(
-        _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
-    )
+    results, delivered, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
     (r,) = results
     assert r.verdict is Verdict.PASS
     assert r.added_system_deps == ("libgomp1",)

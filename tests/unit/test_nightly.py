@@ -4,6 +4,7 @@ known-good lock moves."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -228,6 +229,19 @@ def test_a_failing_control_is_a_regression_and_new_failures_are_not() -> None:
     assert regression.changes == ()
     assert regression.describe().startswith("control ")
     assert regressions([result(control, Verdict.PASS)], [], control=control) == []
+
+
+def test_a_missing_library_with_a_known_package_is_never_a_regression() -> None:
+    """Run on the bare image (--no-system-deps, or an install that failed), a known-good
+    combination lacks libgomp.so.1: the image's fault, with a known fix, not the packages'."""
+    control, other = plan_of(source()).combos[:2]
+    gomp = dataclasses.replace(
+        result(control, Verdict.IMPORT_ERROR, "ImportError: libgomp.so.1: cannot open"),
+        system_deps=("libgomp1",),
+    )
+    unknown = result(other, Verdict.IMPORT_ERROR, "ImportError: libfoo.so.9: cannot open")
+    found = regressions([gomp, unknown], [control, other], control=control)
+    assert [r.combo for r in found] == [other]  # a library no package is known for still counts
 
 
 def test_lock_changes_when_the_best_known_good_combination_differs(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_the_missing_library_is_listed_apart_and_colours_nothing(
     (base,) = view.bases
     assert [c.combo_id for c in base.environment] == [fixture.gomp.id]
     assert base.environment[0].attribution.fix == (
-        "install libgomp1 (compat scan --add-system-deps)"
+        "install libgomp1 (compat does, unless --no-system-deps)"
     )
     assert fixture.gomp.id not in {c.combo_id for c in base.failures}
     numpy_lightgbm = next(

@@ -136,6 +136,34 @@ def test_every_compat_command_in_the_workflow_exists_with_its_options() -> None:
                 assert token in known, f"{' '.join(args)}: {token} is not an option"
 
 
+def test_the_workflow_never_runs_combinations_without_system_packages() -> None:
+    """On python:3.12-slim every lightgbm combination lacks libgomp.so.1: a night run
+    on the bare image would fail them all. Every command of the workflow that runs
+    combinations must install the missing libraries' packages."""
+    commands = [c for s in _steps(_load()) if "run" in s for c in _commands(s["run"])]
+    running = 0
+    for args in commands:
+        command, rest = _find(args)
+        if "add_system_deps" not in {p.name for p in command.params}:
+            continue
+        running += 1
+        with command.make_context(args[0], rest, resilient_parsing=True) as ctx:
+            assert ctx.params["add_system_deps"] is True, " ".join(args)
+    assert running >= 1  # the shard scans
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [([], True), (["--no-system-deps"], False), (["--add-system-deps"], True)],
+)
+def test_system_packages_are_on_unless_turned_off(flags: list[str], expected: bool) -> None:
+    for verb in ("scan", "check", "nightly", "bisect"):
+        command = cli.get_command(click.Context(cli), verb)
+        assert command is not None
+        with command.make_context(verb, list(flags), resilient_parsing=True) as ctx:
+            assert ctx.params["add_system_deps"] is expected, (verb, flags)
+
+
 def test_the_plan_step_emits_shards_for_every_base(tmp_path: Path) -> None:
     workflow = _load()
     step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "shards")
