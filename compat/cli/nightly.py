@@ -18,6 +18,7 @@ from compat.cli.options import (
     plan_options,
     run_options,
 )
+from compat.workflows.deep import Depth
 from compat.workflows.nightly import NightlyRequest
 from compat.workflows.nightly import nightly as run_nightly
 
@@ -35,6 +36,14 @@ from compat.workflows.nightly import nightly as run_nightly
     show_default=True,
     help="Where each base's lockfiles live (lock/<base>).",
 )
+@click.option(
+    "--depth",
+    type=click.Choice([Depth.SMOKE.value, Depth.DEEP.value]),
+    default=Depth.DEEP.value,
+    show_default=True,
+    help="deep: new combinations and the new lock candidate also run the dependents' "
+    "shipped tests against a baseline (minutes each); smoke: the built-in checks only.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_obj
 def nightly(
@@ -47,6 +56,7 @@ def nightly(
     no_binary: tuple[str, ...],
     bases: tuple[str, ...],
     lock_root: Path,
+    depth: str,
     as_json: bool,
     **run: Any,
 ) -> None:
@@ -61,6 +71,7 @@ def nightly(
         cap=cap,
         no_binary=names(no_binary),
         lock_root=lock_root,
+        depth=Depth(depth),
     )
     reporter = ConsoleReporter()
     with (

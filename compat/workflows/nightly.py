@@ -24,7 +24,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat.errors import LockChanged, LockError, RegressionFound
+from compat.errors import LockChanged, LockError, NothingKnownGood, RegressionFound
 from compat.index.base import Index
 from compat.lock import read_lock
 from compat.lock.select import rank_known_good
@@ -38,7 +38,8 @@ from compat.resolve.resolver import Conflict, Resolver
 from compat.store import Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
-from compat.workflows.lock import lock_dir_for, lock_known_good
+from compat.workflows.deep import Depth, deep_refiner, deep_verifier
+from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
 from compat.workflows.steps import Runner, make_plan, run_and_record, target_of
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
@@ -398,11 +399,14 @@ def nightly_base(
     lock_dir: Path,
     run: Callable[[list[Combo]], Sequence[ComboResult]],
     last_minors: int | None = None,
+    verify: Verify | None = None,
 ) -> BaseOutcome:
     """One base's nightly run. ``plan`` makes the normal strategy plan (only called
     when something is new); ``run`` runs the combinations and records each result
-    in ``store`` (the pipeline and ``store.record``). The versions are recorded
-    as seen only after the run, so an interrupted night is done again."""
+    in ``store`` (the pipeline and ``store.record``). ``verify`` (the deep tier)
+    confirms the new best known-good combination before the lock may move to it,
+    as ``compat lock`` does. The versions are recorded as seen only after the
+    run, so an interrupted night is done again."""
     tracked = tracked_versions(source, matrix, last_minors=last_minors)
     new = unseen(tracked, store.seen_versions(scope))
     if not new:
@@ -415,9 +419,7 @@ def nightly_base(
     combos = nightly_plan(plan(), new, control)
     results = list(run(combos)) if combos else []
     found = regressions(results, before, control=control)
-    # what the lock would now be: lock_known_good avoids known incompatibilities too
-    best = rank_known_good(store.known_good(scope), avoid=store.incompatibilities(scope)).best
-    now_good = best.combo if best else None
+    now_good = _lock_candidate(store, scope, verify)
     store.record_seen(scope, as_seen(tracked))
     return BaseOutcome(
         base=scope,
@@ -429,6 +431,21 @@ def nightly_base(
         lock_changed=lock_changed(lock_dir, now_good),
         lock_combo=now_good.id if now_good else None,
     )
+
+
+def _lock_candidate(store: Store, scope: str, verify: Verify | None) -> Combo | None:
+    """What the lock would now be: ``lock_known_good`` avoids known incompatibilities
+    too, and with ``verify`` passes over a candidate the deep tier fails."""
+    if verify is None:
+        best = rank_known_good(store.known_good(scope), avoid=store.incompatibilities(scope)).best
+        return best.combo if best else None
+    try:
+        _, picked = pick_known_good(
+            store, scope, prefer="newest", constraints=(), avoid=True, verify=verify
+        )
+    except NothingKnownGood:
+        return None  # the regressions (or failures) say why
+    return picked.combo
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -443,6 +460,7 @@ class NightlyRequest:
     cap: int | None = None
     no_binary: frozenset[NormalizedName] = frozenset()
     lock_root: Path = Path("lock")
+    depth: Depth = Depth.DEEP  # new combinations and the lock candidate
 
 
 def nightly(
@@ -455,8 +473,15 @@ def nightly(
     cache_dir: Path,
 ) -> NightlyOutcome:
     """Every base's night, each result recorded as it lands; a base whose best
-    known-good combination moved gets its lockfiles under ``lock_root`` rewritten."""
+    known-good combination moved gets its lockfiles under ``lock_root`` rewritten.
+    At ``request.depth`` deep, the new combinations run the deep tier too and the
+    new lock candidate is confirmed by it."""
     matrix = request.matrix
+    verify = (
+        deep_verifier(pipeline=pipeline, store=store, index=index, reporter=reporter)
+        if request.depth is Depth.DEEP
+        else None
+    )
     build = matrix.build.with_no_binary(request.no_binary)
     outcomes = []
     for base in request.bases or matrix.bases or ("debian-slim",):
@@ -479,7 +504,17 @@ def nightly(
                 matrix_path=request.matrix_path,
                 strategy="nightly",
             ) as run_id:
-                return run_and_record(pipeline, store, run_id, target, combos, reporter)
+                refine = deep_refiner(
+                    request.depth,
+                    pipeline=pipeline,
+                    target=target,
+                    store=store,
+                    index=index,
+                    reporter=reporter,
+                )
+                return run_and_record(
+                    pipeline, store, run_id, target, combos, reporter, refine=refine
+                )
 
         def plan(source: CandidateSource = source) -> Plan:
             return make_plan(
@@ -501,9 +536,10 @@ def nightly(
             lock_dir=lock_dir,
             run=run_combos,
             last_minors=request.last_minors,
+            verify=verify,
         )
         if outcome.lock_changed:
-            lock_known_good(store, target.name, lock_dir)
+            lock_known_good(store, target.name, lock_dir, verify=verify)
         outcomes.append(outcome)
     return NightlyOutcome(bases=tuple(outcomes))
 

@@ -18,9 +18,11 @@ from packaging.version import Version
 from compat.errors import NothingKnownGood
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.snapshot import SnapshotIndex
+from compat.matrix import load_matrix
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
+from compat.resolve.planner import Planner
 from compat.resolve.resolver import Preferences, Resolver
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
@@ -29,6 +31,7 @@ from compat.workflows import deep as deep_workflow
 from compat.workflows.bisect import bisect
 from compat.workflows.deep import Depth, deep_verifier, judged
 from compat.workflows.lock import lock_known_good
+from compat.workflows.nightly import nightly_base
 from compat.workflows.scan import split_done
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
 from tests.helpers.reporter import RecordingReporter
@@ -227,3 +230,39 @@ def test_lock_fails_clearly_when_every_candidate_regresses(store: Store, tmp_pat
         lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
     assert "matplotlib" in str(raised.value)
     assert not (tmp_path / "lock").exists()
+
+
+def test_a_nights_lock_candidate_is_confirmed_at_depth_deep(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        'strategy = "minor"\n[packages]\npandas = "==2.2.2"\n'
+        'matplotlib = ">=3.8.4,<3.10"\nnumpy = "==1.26.4"\n'
+    )
+    matrix = load_matrix(path)
+    source = CandidateSource(INDEX, TARGET, matrix.build)
+
+    def smoke_night(combos: list[Combo]) -> list[ComboResult]:
+        results = [smoke_pass(c) for c in combos]
+        record(store, *results)
+        return results
+
+    fake = Fake()
+    outcome = nightly_base(
+        scope=TARGET.name,
+        source=source,
+        matrix=matrix,
+        plan=lambda: Planner(source, matrix).plan(TARGET),
+        store=store,
+        lock_dir=tmp_path / "lock",
+        run=smoke_night,
+        verify=deep_verifier(pipeline=fake, store=store, index=INDEX, reporter=Reporter()),
+    )
+    ran = {c.id: c for j in fake.deep for c in [j.combo]}
+    assert outcome.lock_changed
+    assert outcome.lock_combo is not None
+    # the newest (matplotlib 3.9) regressed at depth deep: the lock moves to 3.8
+    assert ran[outcome.lock_combo].version_of("matplotlib") == Version("3.8.4")
+    newest = max(ran.values(), key=lambda c: c.version_of("matplotlib"))
+    assert breaks(newest)
+    latest = store.latest_results([newest.id], TARGET.image_id or "")[newest.id]
+    assert latest.verdict is Verdict.RUNTIME_ERROR
