@@ -1,11 +1,12 @@
 """Build a lock directory's environment as an image, test it with the smoke suite,
 and measure what it adds over its base.
 
-The docker SDK drives the engine's classic builder, which has no BuildKit secret
-mounts: the Dockerfile is rendered from the lock's record for that builder (same
-stages and commands, no secret mount), so the base must trust the index's
-certificate, or the files come from compat's wheelhouse in the build context and
-pip needs no network at all.
+The image is built from the lock directory's own Dockerfile, unchanged: the file
+users commit is the file compat tests. What compat's build needs differently comes
+in the build context, which that Dockerfile reads when present: every pinned file
+from compat's wheelhouse (pip installs with no index, the build needs no network),
+the wheels a scan built from the lock's sdists on this base (no toolchain, no
+compiling again), and the configured CA bundle (the builder stage alone sees it).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
 from compat.image.report import ImageReport, count_checks
 from compat.image.smoke import run_smoke
-from compat.lock import REQUIREMENTS, VENV, FileSource, LockInput, read_lock, render_dockerfile
-from compat.lock.dockerfile import CONTEXT_FILES, PREBUILT
+from compat.lock import DOCKERFILE, REQUIREMENTS, VENV, LockInput, read_lock
+from compat.lock.dockerfile import BASE_ARG, CA_FILE, CONTEXT_FILES, PREBUILT
 from compat.model import Pin
 from compat.settings import NetworkSettings
 
@@ -58,24 +59,46 @@ def prebuilt_wheels(wheelhouse: Path, lock: LockInput, base_id: str) -> list[Pat
     return wheels if wheels and len(wheels) == len(found) else None
 
 
+def lock_dockerfile(lock_dir: Path) -> str:
+    """The lock directory's Dockerfile, as written (and maybe committed): the one
+    compat builds."""
+    try:
+        text = (lock_dir / DOCKERFILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HarnessError(f"{lock_dir} holds no {DOCKERFILE}: write the lock again") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"cannot read {lock_dir / DOCKERFILE}: {exc}") from exc
+    if "--mount=" in text:
+        # written by an older compat for BuildKit alone: the engine's classic builder
+        # (what compat drives) cannot parse it
+        raise HarnessError(
+            f"{lock_dir / DOCKERFILE} needs BuildKit (RUN --mount): write the lock again "
+            "with this compat, whose Dockerfile builds with the classic builder too"
+        )
+    return text
+
+
 def prepare_context(
     lock_dir: Path,
     lock: LockInput,
     dest: Path,
     *,
-    dockerfile: str,
     wheelhouse: Path | None,
     prebuilt: Sequence[Path] = (),
+    ca_bundle: Path | None = None,
 ) -> Path:
-    """A build context in ``dest``: the Dockerfile, the lock's requirements.txt and,
-    with a wheelhouse, every pinned file under dist/ (and ``prebuilt`` wheels under
-    dist/built/)."""
+    """A build context in ``dest`` for the lock directory's Dockerfile (copied as it
+    is) and requirements.txt; with a wheelhouse, every pinned file under dist/ (and
+    ``prebuilt`` wheels under dist/built/); with ``ca_bundle``, that bundle as ca.crt."""
     requirements = lock_dir / REQUIREMENTS
     if not requirements.is_file():
         raise HarnessError(f"{lock_dir} holds no {REQUIREMENTS}: write the lock again")
+    dockerfile = lock_dockerfile(lock_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "Dockerfile").write_text(dockerfile)
+    (dest / DOCKERFILE).write_text(dockerfile, encoding="utf-8")
     shutil.copyfile(requirements, dest / REQUIREMENTS)
+    if ca_bundle is not None:
+        shutil.copyfile(ca_bundle, dest / CA_FILE)
     if wheelhouse is not None:
         files = dest / CONTEXT_FILES
         files.mkdir(exist_ok=True)
@@ -152,44 +175,42 @@ def build_image(
     smoke_timeout: float = 600.0,
     on_line: Callable[[str], None] | None = None,
 ) -> ImageReport:
-    """Build the environment locked in ``lock_dir`` on ``base_image`` (default: the
-    lock's own image, which must exist locally) as ``tag``, then run the smoke suite
-    in it and measure it.
+    """Build ``lock_dir``'s Dockerfile, unchanged, on ``base_image`` (default: the
+    lock's own image, which must exist locally; else passed as the BASE build arg)
+    as ``tag``, then run the smoke suite in it and measure it.
 
     ``wheelhouse`` is compat's cache directory (where scans keep the files they
     fetched): given, every pinned file goes into the build context and pip installs
-    with ``--no-index``; only source builds still fetch their build requirements.
-    ``network`` carries a proxy into the build (as the engine's predefined proxy
-    build args, which stay out of the image's history); ``build_network="none"``
+    with ``--no-index``; only source builds still fetch their build requirements,
+    unless the scan's wheels built from them on this base are there too.
+    ``network`` carries its CA bundle into the builder stage (ca.crt in the context)
+    and a proxy into the build (as the engine's predefined proxy build args, which
+    stay out of the image's history); ``build_network="none"``
     builds with no network at all (a wheelhouse, no system packages and no source
     builds need none). The builder stage's image is removed afterwards unless
     ``keep_build_stages`` (keeping it keeps its layers as cache for the next build,
     the source-build toolchain included). A failed build raises
     ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so."""
-    lock, prune = read_lock(lock_dir)
+    lock, _ = read_lock(lock_dir)
     base = base_image or lock.target.image
     if client is None:
         client = connect(timeout=3600)  # one build step may print nothing for long
     base_id = image_id(client, base)
     prebuilt = prebuilt_wheels(wheelhouse, lock, base_id) if wheelhouse is not None else None
-    dockerfile = render_dockerfile(
-        lock,
-        prune=prune,
-        source=FileSource.CONTEXT if wheelhouse is not None else FileSource.INDEX,
-        buildkit=False,
-        base_image=base,
-        prebuilt=bool(prebuilt),
-    )
+    buildargs = network.build_args() if network is not None else {}
+    if base != lock.target.image:
+        buildargs[BASE_ARG] = base
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
         context = prepare_context(
             lock_dir,
             lock,
             Path(tmp),
-            dockerfile=dockerfile,
             wheelhouse=wheelhouse,
             prebuilt=prebuilt or (),
+            ca_bundle=network.ca_bundle if network is not None else None,
         )
+        dockerfile = (context / DOCKERFILE).read_text(encoding="utf-8")
         log.info("building %s on %s", tag, base)
         try:
             iid, build_log = build(
@@ -198,7 +219,7 @@ def build_image(
                 context=context,
                 labels={IMAGE_LABEL: "1"},
                 nocache=nocache,
-                buildargs=network.build_args() if network is not None else None,
+                buildargs=buildargs or None,
                 network_mode=build_network,
                 on_line=on_line,
             )

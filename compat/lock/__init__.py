@@ -7,7 +7,7 @@ calls ``write_lock``; each file also has its own pure renderer.
 
 from __future__ import annotations
 
-from compat.lock.dockerfile import APP_UID, VENV, FileSource, render_dockerfile
+from compat.lock.dockerfile import APP_UID, VENV, render_dockerfile
 from compat.lock.input import LockInput, Prune
 from compat.lock.pep751 import build_pylock, render_pylock
 from compat.lock.requirements import render_requirements
@@ -20,7 +20,6 @@ __all__ = [
     "RECORD",
     "REQUIREMENTS",
     "VENV",
-    "FileSource",
     "LockInput",
     "Prune",
     "build_pylock",

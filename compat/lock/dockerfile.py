@@ -1,22 +1,33 @@
-"""A Dockerfile that rebuilds a locked environment on its base image.
+"""The one Dockerfile of a lock: what ``compat lock`` writes, users commit and
+``compat image`` builds, smoke-tests and measures, byte for byte.
 
-Shape: the system packages the scan found necessary, a non-root user, and a
-virtualenv in /opt/venv installed with ``--require-hashes --no-deps`` from the
-lock's requirements.txt, pruned in the same layer that created it. When some pin
-has no wheel for the target, a builder stage with the distro's toolchain builds
-those sdists into wheels and installs the whole venv; the final stage copies the
-venv alone, so no compiler, sdist or wheel reaches the final image.
+Shape: two stages. The builder stage copies the build context (the lock
+directory), installs a toolchain when some pin has no wheel for the target,
+creates a virtualenv in /opt/venv with ``--require-hashes --no-deps`` from
+requirements.txt and prunes it. The final stage installs the system packages the
+scan found necessary, creates a non-root user and copies the venv alone: no
+compiler, sdist, wheel, CA bundle or file of the context reaches the image.
 
-Secrets: a CA bundle for a TLS-inspecting proxy comes in as a BuildKit secret
-(``docker build --secret id=ca,src=...``) mounted only for the RUN that downloads;
-it never enters a layer, an ENV or an ARG. The classic builder (what the docker
-SDK drives) has no secret mounts: ``buildkit=False`` renders the same recipe
-without them, for bases that already trust the index's certificate.
+One file for both builders: the classic builder (what the docker SDK drives, and
+``docker build`` without buildx) knows no ``RUN --mount`` and may not fetch a
+``# syntax=`` frontend, so the file uses neither. What a build needs differently
+comes from the context, read by the builder stage when present:
+
+- ``dist/``: every pinned file (pip installs with ``--no-index``; ``compat
+  image`` puts its wheelhouse there and builds offline);
+- ``dist/built/``: wheels built from the lock's sdists on this base (what a scan
+  built and tested): the builder stage installs them and no toolchain;
+- ``ca.crt``: the CA bundle of a TLS-inspecting proxy, for pip. A BuildKit
+  secret mount would keep it out of the builder stage's layers too, but the
+  classic builder cannot parse one; a builder stage is never shipped (BuildKit
+  does not even export it, and ``compat image`` removes the classic builder's).
+
+and from build args: ``BASE`` (another image of the same kind), and the engine's
+predefined proxy args (``HTTPS_PROXY``...), which stay out of the image's history.
 """
 
 from __future__ import annotations
 
-import enum
 import shlex
 from collections.abc import Sequence
 
@@ -34,38 +45,41 @@ from compat.targets.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.targets.target import PackageManager
 
 VENV = "/opt/venv"
-WORK = "/tmp/compat"  # requirements, sdists and built wheels during the build
+WORK = "/tmp/compat"  # the build context, copied into the builder stage
 APP_USER = "app"
 APP_UID = 10001
-CA_SECRET = "ca"
-CA_PATH = f"/run/secrets/{CA_SECRET}"
-CONTEXT_FILES = "dist"  # directory of the build context holding the pinned files
-PREBUILT = "built"  # under CONTEXT_FILES: wheels a scan built from the lock's sdists
+BASE_ARG = "BASE"  # the build arg naming the base image
+CONTEXT_FILES = "dist"  # optional, in the build context: every pinned file
+PREBUILT = "built"  # optional, under CONTEXT_FILES: wheels built from the lock's sdists
+CA_FILE = "ca.crt"  # optional, in the build context: a proxy's CA bundle, for pip
 # The PyPI toolchain of a builder stage on a base without a package manager.
 TOOLCHAIN_VENV = "/opt/compat-toolchain"
 TOOLCHAIN_BIN = f"{TOOLCHAIN_VENV}/wrappers"
 
-
+_FILES = f"{WORK}/{CONTEXT_FILES}"
+_PREBUILT = f"{_FILES}/{PREBUILT}"
+_BUILT = f"{WORK}/built"  # the wheels the venv gets for the sdist pins
+_CA = f"{WORK}/{CA_FILE}"
 _PIP_QUIET = "--no-cache-dir --disable-pip-version-check --no-input --progress-bar off"
 
 
-class FileSource(enum.StrEnum):
-    """Where pip takes the pinned files from."""
-
-    INDEX = "index"  # downloaded from the index (PyPI), checked against the hashes
-    CONTEXT = "context"  # shipped in the build context under dist/: no download
+def _joined(commands: Sequence[str]) -> str:
+    """Commands joined with ``&&`` (a failure stops the RUN), one per line."""
+    return " \\\n && ".join(commands)
 
 
-def _run(commands: Sequence[str], *, mount: str | None = None) -> str:
-    """One RUN instruction, one command per line joined with ``&&`` (a failure stops it)."""
-    first, *rest = commands
-    text = "RUN "
-    if mount:
-        text += f"{mount} \\\n    "
-    text += first
-    for command in rest:
-        text += f" \\\n && {command}"
-    return text
+def _run(commands: Sequence[str]) -> str:
+    return "RUN " + _joined(commands)
+
+
+def _unless_prebuilt(commands: Sequence[str], otherwise: str) -> str:
+    """One shell command: ``otherwise`` when the context brought built wheels, else
+    ``commands`` (an ``if`` fails when its last command does: a failure still stops)."""
+    return f"if [ -d {_PREBUILT} ]; then {otherwise}; else \\\n    " + _joined(commands) + "; fi"
+
+
+def _ca_from_context() -> str:
+    return f"if [ -s {_CA} ]; then export PIP_CERT={_CA} SSL_CERT_FILE={_CA}; fi"
 
 
 def _system_packages(manager: PackageManager, packages: Sequence[str]) -> list[str]:
@@ -73,7 +87,7 @@ def _system_packages(manager: PackageManager, packages: Sequence[str]) -> list[s
     return install_command(manager, packages).split(" && ")
 
 
-def _toolchain(manager: PackageManager) -> list[str]:
+def _distro_toolchain(manager: PackageManager) -> list[str]:
     # Python headers only when the interpreter lacks them: a distro Python needs
     # python3-dev, an official python:* image ships its own (and the distro's would
     # be another Python's)
@@ -96,26 +110,27 @@ def _toolchain(manager: PackageManager) -> list[str]:
     return [headers, f"apk add --no-cache {packages} $headers"]
 
 
-def _ca_from_secret() -> str:
-    return f"if [ -s {CA_PATH} ]; then export PIP_CERT={CA_PATH} SSL_CERT_FILE={CA_PATH}; fi"
+def _pypi_toolchain() -> list[str]:
+    """The PyPI toolchain (zig as cc/c++, cmake, ninja, meson, Cython) of a base with
+    no package manager: the same pinned set and wrappers the harness builds with."""
+    return [
+        *install_commands("python3", TOOLCHAIN_VENV),
+        *wrapper_commands(TOOLCHAIN_VENV, TOOLCHAIN_BIN),
+    ]
 
 
-def _pypi_toolchain(*, buildkit: bool) -> str:
-    """The RUN that installs the PyPI toolchain (zig as cc/c++, cmake, ninja, meson,
-    Cython) in the builder stage of a base with no package manager: the same pinned
-    set and wrappers the harness builds with."""
-    commands = [_ca_from_secret()] if buildkit else []
-    commands += install_commands("python3", TOOLCHAIN_VENV)
-    commands += wrapper_commands(TOOLCHAIN_VENV, TOOLCHAIN_BIN)
-    return _run(commands, mount=f"--mount=type=secret,id={CA_SECRET}" if buildkit else None)
+def _toolchain(lock: LockInput) -> str:
+    """The RUN installing the builder stage's toolchain, unless the context brought
+    the built wheels."""
+    manager = lock.package_manager
+    commands = _pypi_toolchain() if manager is None else _distro_toolchain(manager)
+    skip = 'echo "compat: wheels built on this base are in the context: no toolchain"'
+    return _run([_ca_from_context(), _unless_prebuilt(commands, skip)])
 
 
-def _build_sdists(lock: LockInput, local: str, *, prebuilt: bool) -> list[str]:
-    """Commands building each sdist of ``lock`` into {WORK}/built, hash-checked; with
-    ``prebuilt``, taking the wheels the scan built (and tested) from the context."""
-    pip = f"{VENV}/bin/python -m pip"
-    if prebuilt:
-        return [f"cp -r {WORK}/{CONTEXT_FILES}/{PREBUILT} {WORK}/built"]
+def _build_sdists(lock: LockInput) -> list[str]:
+    """Commands building each sdist of ``lock`` into the built-wheels directory,
+    hash-checked (their build requirements come from the index)."""
     if lock.package_manager is None:
         # the PyPI toolchain: one pip run per sdist, each with its own settings (meson
         # rejects cmake's and the other way round); its pip is recent, the base's may not be
@@ -125,8 +140,8 @@ def _build_sdists(lock: LockInput, local: str, *, prebuilt: bool) -> list[str]:
             listed = f"{WORK}/sdist-{pin.name}.txt"
             command = wheel_command(
                 f"{TOOLCHAIN_VENV}/bin/python",
-                f"--require-hashes{local} -r {listed}",
-                f"{WORK}/built",
+                f"--require-hashes $links -r {listed}",
+                _BUILT,
                 name=pin.name,
                 settings=build_settings(pin.name, Toolchain.PYPI),
             )
@@ -136,14 +151,12 @@ def _build_sdists(lock: LockInput, local: str, *, prebuilt: bool) -> list[str]:
         shlex.quote(f"{p.name}=={p.version} --hash=sha256:{p.sha256}") for p in lock.source_builds
     )
     names = ",".join(p.name for p in lock.source_builds)
-    # the sdists are hash-checked; their build requirements come from the index,
     # into an isolated build environment even for setup.py-only projects (older
     # pips would otherwise need `wheel` installed in the venv)
     return [
         f"printf '%s\\n' {lines} > {WORK}/sdists.txt",
-        f"{pip} wheel {_PIP_QUIET} --no-deps --require-hashes --use-pep517 "
-        f"--no-binary {names}{local} "
-        f"-w {WORK}/built -r {WORK}/sdists.txt",
+        f"{VENV}/bin/python -m pip wheel {_PIP_QUIET} --no-deps --require-hashes --use-pep517 "
+        f"--no-binary {names} $links -w {_BUILT} -r {WORK}/sdists.txt",
     ]
 
 
@@ -194,102 +207,74 @@ def _prune(lock: LockInput, prune: Prune) -> list[str]:
     return commands
 
 
-def _install(
-    lock: LockInput, prune: Prune, *, source: FileSource, buildkit: bool, prebuilt: bool = False
-) -> str:
+def _install(lock: LockInput, prune: Prune) -> str:
     """The RUN that creates, fills and prunes the venv."""
     pip = f"{VENV}/bin/python -m pip"
     compile_flag = " --no-compile" if prune.bytecode else ""
-    local = f" --find-links {WORK}/{CONTEXT_FILES}" if source is FileSource.CONTEXT else ""
-    commands = []
-    mount = None
-    if buildkit and source is FileSource.INDEX:
-        mount = f"--mount=type=secret,id={CA_SECRET}"
-        commands.append(_ca_from_secret())
-    commands.append(f"python3 -m venv {VENV}")
+    commands = [
+        _ca_from_context(),
+        # the pinned files from the context when it has them; the sdists' build
+        # requirements still come from the index
+        f'links= && if [ -d {_FILES} ]; then links="--find-links {_FILES}"; fi',
+        f"python3 -m venv {VENV}",
+    ]
     if lock.source_builds:
         commands += [
-            *_build_sdists(lock, local, prebuilt=prebuilt),
+            _unless_prebuilt(_build_sdists(lock), f"cp -r {_PREBUILT} {_BUILT}"),
             # built wheels have no hash known ahead: installed from the builder's own dir
-            f"{pip} install {_PIP_QUIET} --no-index --no-deps{compile_flag} {WORK}/built/*.whl",
+            f"{pip} install {_PIP_QUIET} --no-index --no-deps{compile_flag} {_BUILT}/*.whl",
         ]
-    index = " --no-index" if source is FileSource.CONTEXT else ""
     # the sdist pins are already satisfied by their built wheels and are skipped
     commands.append(
-        f"{pip} install {_PIP_QUIET} --require-hashes --no-deps{compile_flag}{index}{local} "
-        f"-r {WORK}/requirements.txt"
+        f"{pip} install {_PIP_QUIET} --require-hashes --no-deps{compile_flag} "
+        f"${{links:+--no-index}} $links -r {WORK}/requirements.txt"
     )
     commands += _prune(lock, prune)
-    commands.append(f"rm -rf {WORK}")
-    return _run(commands, mount=mount)
+    return _run(commands)
 
 
-def render_dockerfile(
-    lock: LockInput,
-    *,
-    prune: bool | Prune = True,
-    source: FileSource = FileSource.INDEX,
-    buildkit: bool = True,
-    base_image: str | None = None,
-    prebuilt: bool = False,
-) -> str:
-    """The Dockerfile for ``lock``, built from a context holding requirements.txt (and,
-    with ``source=CONTEXT``, every pinned file under dist/; with ``prebuilt`` too, the
-    wheels a scan built from the sdists on this base under dist/built/, so the builder
-    stage installs what was tested instead of compiling again).
+def _usage(lock: LockInput) -> list[str]:
+    lines = [
+        "Build it from this directory, with the classic builder or BuildKit:",
+        "  docker build -t IMAGE .",
+        "The builder stage copies this directory and takes, when present:",
+        f"  {CONTEXT_FILES}/        every pinned file: pip installs them with --no-index",
+    ]
+    if lock.source_builds:
+        built = f"{CONTEXT_FILES}/{PREBUILT}/"
+        lines.append(f"  {built}  wheels built from the sdists on this base: no toolchain")
+    lines += [
+        f"  {CA_FILE}       a TLS-inspecting proxy's CA bundle, for pip (do not commit it)",
+        "The image gets the venv alone: none of them, and no compiler, is in its layers.",
+        f"Options: --build-arg {BASE_ARG}=IMAGE (same distro and Python), "
+        "--build-arg HTTPS_PROXY=URL.",
+    ]
+    return lines
 
-    Multi-stage when the lock has source builds (the builder stage carries the
-    toolchain) or when the files come from the context (so they stay out of the
-    final image); otherwise one stage whose venv is made and pruned in one layer."""
+
+def render_dockerfile(lock: LockInput, *, prune: bool | Prune = True) -> str:
+    """The Dockerfile for ``lock``, built from a context holding requirements.txt
+    (and optionally dist/, dist/built/ and ca.crt: see the module's doc)."""
     how = Prune.of(prune)
-    base = base_image or lock.target.image
     manager = lock.package_manager
-    staged = bool(lock.source_builds) or source is FileSource.CONTEXT
     out = [f"# {line}" for line in header(lock)]
     out.append("#")
-    if source is FileSource.CONTEXT:
-        out.append(f"# Build context: requirements.txt, and every pinned file in {CONTEXT_FILES}/.")
-    else:
-        out.append("# Build context: requirements.txt. Files come from the index, hash-checked.")
-    if buildkit and source is FileSource.INDEX:
-        out += [
-            "# Behind a TLS-inspecting proxy, pass its CA bundle as a BuildKit secret",
-            "# (used for the download only, never stored in the image):",
-            f"#   docker build --secret id={CA_SECRET},src=/path/to/ca-bundle.crt -t IMAGE .",
-        ]
-    out.append("")
+    out += [f"# {line}" if line else "#" for line in _usage(lock)]
+    out += ["", f"ARG {BASE_ARG}={lock.target.image}", ""]
 
-    copy_in = [f"COPY requirements.txt {WORK}/requirements.txt"]
-    if source is FileSource.CONTEXT:
-        copy_in.append(f"COPY {CONTEXT_FILES}/ {WORK}/{CONTEXT_FILES}/")
-    if prebuilt and source is not FileSource.CONTEXT:
-        raise ValueError("prebuilt wheels come in the build context: source=CONTEXT")
-    install = _install(lock, how, source=source, buildkit=buildkit, prebuilt=prebuilt)
+    out += [f"FROM ${{{BASE_ARG}}} AS build", "USER root", f"COPY . {WORK}/"]
+    if lock.source_builds:
+        if manager is None:
+            out.append("# no package manager: the compiler (zig) and build tools come from PyPI")
+        out.append(_toolchain(lock))
+    out += [_install(lock, how), ""]
 
-    if staged:
-        out += [f"FROM {base} AS build", "USER root"]
-        if lock.source_builds and prebuilt:
-            names = ", ".join(p.name for p in lock.source_builds)
-            out.append(f"# {names}: the wheels the scan built from their sdists on this base")
-        elif lock.source_builds:
-            if manager is None:
-                out.append(
-                    "# no package manager: the compiler (zig) and build tools come from PyPI"
-                )
-                out.append(_pypi_toolchain(buildkit=buildkit))
-            else:
-                out.append(_run(_toolchain(manager)))
-        out += [*copy_in, install, ""]
-
-    out += [f"FROM {base}", "USER root"]
+    out += [f"FROM ${{{BASE_ARG}}}", "USER root"]
     if lock.system_packages and manager is not None:
         out.append(_run(_system_packages(manager, lock.system_packages)))
-    out.append(_run(_create_user(manager)))
-    if staged:
-        out.append(f"COPY --from=build {VENV} {VENV}")
-    else:
-        out += [*copy_in, install]
     out += [
+        _run(_create_user(manager)),
+        f"COPY --from=build {VENV} {VENV}",
         f'LABEL compat.combination="{lock.combo.id}" compat.target="{lock.target.image}"',
         f"ENV VIRTUAL_ENV={VENV} "
         f"PATH={VENV}/bin:${{PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}}",

@@ -1,11 +1,14 @@
-"""Images built from lock directories on the real engine and the local base images:
-the smoke suite passes inside, the build can run without network from compat's
-wheelhouse, a tampered file stops it, sdists are built in a builder stage, and no
-container is left behind."""
+"""Images built from lock directories on the real engine (its classic builder, as the
+docker SDK drives it) and the local base images: the lock's own Dockerfile is built
+unchanged, the smoke suite passes inside, the build can run without network from
+compat's wheelhouse, a proxy's CA reaches pip in the builder stage and no layer of the
+image, a tampered file stops it, sdists are built in a builder stage, and no container
+is left behind."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import uuid
@@ -16,14 +19,14 @@ from typing import Any
 import pytest
 from docker.errors import ImageNotFound
 
-from compat.effects.container import SESSION_LABEL
+from compat.effects.container import SESSION_LABEL, build
 from compat.effects.http import http_client
 from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.image import ImageReport, build_image, stored_file
 from compat.image.build import stage_images
 from compat.index.pypi import PyPIIndex
-from compat.lock import APP_UID, LockInput, write_lock
+from compat.lock import APP_UID, DOCKERFILE, LockInput, write_lock
 from compat.model import Combo, FileKind, Pin, Verdict
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
@@ -111,20 +114,47 @@ def _assert_passed(report: ImageReport, *, packages: int) -> None:
     }
 
 
-def test_numpy_pandas_image_passes_the_smoke_suite(
-    client: Any, numpy_pandas: LockInput, tmp_path: Path, tags: list[str]
+@pytest.fixture(scope="module")
+def wheelhouse(numpy_pandas: LockInput, network: NetworkSettings, cache: Path) -> Path:
+    """compat's cache with every file of ``numpy_pandas`` fetched into it."""
+    pins = numpy_pandas.combo.pins
+    refs = [FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for p in pins]
+    with http_client(network) as http:
+        _, failed = Wheelhouse(cache, http).fetch(refs)
+    assert not failed
+    return cache
+
+
+def test_the_lock_dockerfile_builds_unchanged_offline(
+    client: Any, numpy_pandas: LockInput, wheelhouse: Path, tmp_path: Path, tags: list[str]
 ) -> None:
+    """What `compat lock` writes is what `compat image` builds, byte for byte, with the
+    classic builder; with compat's wheelhouse in the context it needs no network."""
     write_lock(numpy_pandas, tmp_path / "lock")
-    report = build_image(tmp_path / "lock", tag=_tag(tags, "numpy-pandas"), client=client)
+    written = (tmp_path / "lock" / DOCKERFILE).read_text()
+    lines: list[str] = []
+    report = build_image(
+        tmp_path / "lock",
+        tag=_tag(tags, "numpy-pandas"),
+        client=client,
+        wheelhouse=wheelhouse,
+        build_network="none",  # pip cannot download anything: the context must suffice
+        on_line=lines.append,
+    )
+    print(f"offline build {report.build_seconds:.1f} s, smoke {report.smoke_seconds:.1f} s")
+    assert report.dockerfile == written
+    assert lines[0].startswith("Step 1/")
+    assert lines[0].endswith(f": ARG BASE={BOOKWORM}")
     _assert_passed(report, packages=2)
     assert report.combination == numpy_pandas.combo.id
     assert report.base_image == BOOKWORM
-    # sizes: the added layers are exactly what the image has over its base
+    # sizes: the added layers are exactly what the image has over its base, the venv
+    # copied from the builder stage most of it
     assert report.size == report.base_size + report.added_size
     venv = max(report.layers, key=lambda layer: layer.size)
-    assert "python3 -m venv /opt/venv" in venv.instruction
+    assert venv.instruction.startswith("COPY ")
+    assert venv.instruction.endswith("/opt/venv")
     assert venv.size > 0.9 * report.added_size
-    assert report.dockerfile.count("FROM ") == 1  # no sdist: one stage
     image = client.images.get(report.image_id)
     assert image.attrs["Config"]["User"] == f"{APP_UID}:{APP_UID}"
     assert not any("CERT" in e or "SECRET" in e for e in image.attrs["Config"]["Env"])
@@ -140,34 +170,6 @@ def test_numpy_pandas_image_passes_the_smoke_suite(
         "ls /opt/venv/bin/pip 2>/dev/null; find /opt/venv -name tests -o -name __pycache__",
     )
     assert pruned == ""
-
-
-@pytest.fixture(scope="module")
-def wheelhouse(numpy_pandas: LockInput, network: NetworkSettings, cache: Path) -> Path:
-    """compat's cache with every file of ``numpy_pandas`` fetched into it."""
-    pins = numpy_pandas.combo.pins
-    refs = [FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for p in pins]
-    with http_client(network) as http:
-        _, failed = Wheelhouse(cache, http).fetch(refs)
-    assert not failed
-    return cache
-
-
-def test_offline_build_from_the_wheelhouse(
-    client: Any, numpy_pandas: LockInput, wheelhouse: Path, tmp_path: Path, tags: list[str]
-) -> None:
-    write_lock(numpy_pandas, tmp_path / "lock")
-    lines: list[str] = []
-    report = build_image(
-        tmp_path / "lock",
-        tag=_tag(tags, "offline"),
-        client=client,
-        wheelhouse=wheelhouse,
-        build_network="none",  # pip cannot download anything: the context must suffice
-        on_line=lines.append,
-    )
-    _assert_passed(report, packages=2)
-    assert report.dockerfile.count("FROM ") == 2  # the files stay in the builder stage
     # the builder stage, holding a copy of every wheel, is gone
     [builder] = stage_images(lines)
     with pytest.raises(ImageNotFound):
@@ -177,6 +179,70 @@ def test_offline_build_from_the_wheelhouse(
     assert _run(client, report.tag, "sh", "-c", "ls /tmp/compat 2>&1 || true").endswith(
         "No such file or directory"
     )
+
+
+@pytest.fixture
+def untrusting_base(client: Any) -> Iterator[str]:
+    """The bookworm image with an empty CA bundle: it trusts no certificate, as a base
+    behind a TLS-inspecting proxy does not trust the proxy's."""
+    tag = f"compat-test/untrusting:{uuid.uuid4().hex[:8]}"
+    build(
+        client,
+        tag=tag,
+        dockerfile=f"FROM {BOOKWORM}\nRUN : > /etc/ssl/certs/ca-certificates.crt\n",
+        labels={},
+    )
+    yield tag
+    with contextlib.suppress(Exception):
+        client.images.remove(tag, force=True)
+
+
+def test_a_proxy_ca_reaches_pip_in_the_builder_stage_only(
+    client: Any,
+    bookworm: Target,
+    network: NetworkSettings,
+    cache: Path,
+    untrusting_base: str,
+    tmp_path: Path,
+    tags: list[str],
+) -> None:
+    """With the classic builder (no secret mounts): on a base that trusts no
+    certificate, pip in the builder stage reaches the index through the CA bundle the
+    context brings (ca.crt), and the image holds no copy of it. The base comes in as
+    the Dockerfile's BASE build arg."""
+    assert network.ca_bundle is not None, "this machine reaches PyPI through a CA bundle"
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
+        combo = Resolver(CandidateSource(index, bookworm)).resolve([requested("six")])
+    assert isinstance(combo, Combo), combo
+    lock = LockInput(target=bookworm, combo=combo, package_manager=PackageManager.APT)
+    write_lock(lock, tmp_path / "lock")
+    tag = _tag(tags, "ca")
+    without = dataclasses.replace(network, ca_bundle=None)
+    with pytest.raises(ImageBuildFailed, match="ssl certificate"):  # the base alone: no index
+        build_image(
+            tmp_path / "lock",
+            tag=tag,
+            client=client,
+            base_image=untrusting_base,
+            network=without,
+            smoke=False,
+        )
+    report = build_image(
+        tmp_path / "lock", tag=tag, client=client, base_image=untrusting_base, network=network
+    )
+    print(f"build through the CA {report.build_seconds:.1f} s")
+    assert report.verdict is Verdict.PASS, (report.error, report.failed_check)
+    assert report.dockerfile == (tmp_path / "lock" / DOCKERFILE).read_text()
+    assert "import:six" in {c.name for c in report.checks if c.verdict.value == "pass"}
+    found = _run(
+        client,
+        report.tag,
+        "sh",
+        "-c",
+        "find / -xdev -name ca.crt 2>/dev/null; wc -c < /etc/ssl/certs/ca-certificates.crt",
+    )
+    assert found == "0"  # no ca.crt anywhere, the base's bundle still empty
+    assert not [layer for layer in report.layers if "ca.crt" in layer.created_by]
 
 
 def test_a_tampered_wheelhouse_file_fails_the_build(

@@ -19,7 +19,8 @@ from compat.image import ImageReport, Layer, measure, prepare_context, stored_fi
 from compat.image.build import prebuilt_wheels, remove_stage_images, stage_images
 from compat.image.report import count_checks
 from compat.image.smoke import smoke_argv
-from compat.lock import REQUIREMENTS, FileSource, render_dockerfile, write_lock
+from compat.lock import DOCKERFILE, REQUIREMENTS, render_dockerfile, write_lock
+from compat.lock.dockerfile import CA_FILE
 from compat.model import CheckResult, CheckVerdict, Verdict
 from tests.helpers.lock import make_lock
 
@@ -145,10 +146,9 @@ def test_prepare_context_links_every_pinned_file(tmp_path: Path) -> None:
         path = stored_file(house, pin)
         path.parent.mkdir(parents=True)
         path.write_bytes(pin.filename.encode())
-    context = prepare_context(
-        tmp_path / "lock", lock, tmp_path / "ctx", dockerfile="FROM x\n", wheelhouse=house
-    )
-    assert (context / "Dockerfile").read_text() == "FROM x\n"
+    context = prepare_context(tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=house)
+    # the lock's own Dockerfile, byte for byte: what users commit is what is built
+    assert (context / DOCKERFILE).read_bytes() == (tmp_path / "lock" / DOCKERFILE).read_bytes()
     assert (context / REQUIREMENTS).read_text() == (tmp_path / "lock" / REQUIREMENTS).read_text()
     placed = sorted(p.name for p in (context / "dist").iterdir())
     assert placed == sorted(p.filename for p in lock.combo.pins)
@@ -161,16 +161,38 @@ def test_prepare_context_names_missing_files(tmp_path: Path) -> None:
     lock = make_lock(sdist=False)
     write_lock(lock, tmp_path / "lock")
     with pytest.raises(WheelhouseIncomplete) as missing:
-        prepare_context(
-            tmp_path / "lock", lock, tmp_path / "ctx", dockerfile="", wheelhouse=tmp_path
-        )
+        prepare_context(tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=tmp_path)
     assert {str(p) for p in missing.value.missing} == {str(p) for p in lock.combo.pins}
     assert "numpy==2.3.1" in str(missing.value)
     # without a wheelhouse the context is the Dockerfile and requirements.txt alone
+    context = prepare_context(tmp_path / "lock", lock, tmp_path / "ctx2", wheelhouse=None)
+    assert sorted(p.name for p in context.iterdir()) == [DOCKERFILE, REQUIREMENTS]
+
+
+def test_prepare_context_brings_the_ca_bundle_for_the_builder_stage(tmp_path: Path) -> None:
+    lock = make_lock(sdist=False)
+    write_lock(lock, tmp_path / "lock")
+    bundle = tmp_path / "corporate.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     context = prepare_context(
-        tmp_path / "lock", lock, tmp_path / "ctx2", dockerfile="", wheelhouse=None
+        tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=None, ca_bundle=bundle
     )
-    assert sorted(p.name for p in context.iterdir()) == ["Dockerfile", REQUIREMENTS]
+    assert (context / CA_FILE).read_text() == bundle.read_text()
+    assert f"/tmp/compat/{CA_FILE}" in (context / DOCKERFILE).read_text()
+
+
+def test_a_lock_without_a_classic_builder_dockerfile_is_refused(tmp_path: Path) -> None:
+    """The Dockerfile is what gets built: none, or an older BuildKit-only one, is an
+    error that says to write the lock again (never a silently different file)."""
+    lock = make_lock(sdist=False)
+    write_lock(lock, tmp_path / "lock")
+    dockerfile = tmp_path / "lock" / DOCKERFILE
+    dockerfile.write_text("FROM x\nRUN --mount=type=secret,id=ca pip install -r r.txt\n")
+    with pytest.raises(HarnessError, match=r"BuildKit.*write the lock again"):
+        prepare_context(tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=None)
+    dockerfile.unlink()
+    with pytest.raises(HarnessError, match="no Dockerfile"):
+        prepare_context(tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=None)
 
 
 def test_smoke_command_is_isolated_and_names_the_site() -> None:
@@ -257,18 +279,11 @@ def test_image_reuses_the_wheels_the_scan_built_on_that_base(tmp_path: Path) -> 
         path = stored_file(cache, pin)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pin.filename.encode())
-    text = render_dockerfile(lock, source=FileSource.CONTEXT, buildkit=False, prebuilt=True)
     context = prepare_context(
-        tmp_path / "lock",
-        lock,
-        tmp_path / "ctx",
-        dockerfile=text,
-        wheelhouse=cache,
-        prebuilt=[wheel],
+        tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=cache, prebuilt=[wheel]
     )
     assert (context / "dist" / "built" / wheel.name).read_bytes() == wheel.read_bytes()
-    assert "cp -r /tmp/compat/dist/built /tmp/compat/built" in text
-    assert "ziglang" not in text  # no toolchain: nothing is compiled
-    assert " pip wheel " not in text
-    with pytest.raises(ValueError, match="CONTEXT"):
-        render_dockerfile(lock, source=FileSource.INDEX, prebuilt=True)
+    # the lock's Dockerfile, unchanged, takes them (tests/unit/test_dockerfile.py runs it)
+    text = (context / DOCKERFILE).read_text()
+    assert text == render_dockerfile(lock)
+    assert "if [ -d /tmp/compat/dist/built ]; then cp -r /tmp/compat/dist/built" in text
