@@ -145,6 +145,9 @@ def target_from_profile(name: str, *, python: str | None = None, machine: str = 
     )
 
 
+HOST = "host"  # the local backend's target: this machine's own interpreter
+
+
 def host_target() -> Target:
     """This machine's own interpreter, for the local backend."""
     import platform
@@ -156,7 +159,7 @@ def host_target() -> Target:
     libc = Libc.GLIBC if libc_name == "glibc" else Libc.MUSL
     parts = [int(x) for x in (libc_version or "0.0").split(".")[:2]]
     return Target(
-        name="host",
+        name=HOST,
         image=f"host ({platform.node() or 'this machine'})",
         python_version=Version(platform.python_version()),
         implementation=sys.implementation.name,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from compat.errors import IncompatibleFound, NothingKnownGood
+from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.select import rank_known_good
@@ -20,13 +20,29 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.store.records import KnownGood
-from compat.targets.profiles import PROFILES
+from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
+
+# a lock is a Dockerfile over an image plus the pins tested in it: results of the local
+# backend ran in no image, so there is nothing to build them on (and their wheels were
+# chosen for this machine's platform, which an image need not share)
+_HOST_LOCK = (
+    "results of the local backend (base host) ran on this machine's own Python, not in an "
+    "image, so they cannot be locked into one: scan an image (compat scan --image REF or "
+    "--base NAME) and lock that"
+)
 
 
 def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
     """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name."""
     return root / scope.replace("/", "_").replace(":", "_")
+
+
+def scan_command(scope: str) -> str:
+    """The scan that records results for ``scope``: a profile by --base, anything
+    else (an image reference or ID) by --image."""
+    option = "--base" if scope in PROFILES else "--image"
+    return f"compat scan {option} {scope}"
 
 
 def package_manager_of(target: Target) -> PackageManager | None:
@@ -57,6 +73,8 @@ def _ranked(
     eligible: Callable[[Combo], bool] | None,
 ) -> tuple[KnownGood, ...]:
     """The known-good candidates best first; NothingKnownGood when there is none."""
+    if scope == HOST:
+        raise UsageError(_HOST_LOCK)
     if avoid is True:
         avoid = store.incompatibilities(scope)
     candidates = store.known_good(scope)
@@ -76,13 +94,15 @@ def _ranked(
         avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
         raise NothingKnownGood(
             f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
-            f"run `compat scan --base {scope}` (or --image) first"
+            f"run `{scan_command(scope)}` first"
         )
     return ranking.ranked
 
 
 def _load(store: Reader, best: KnownGood) -> tuple[Target, ComboResult]:
     stored = store.get(best.result_id)
+    if stored is not None and stored.result.backend == "local":
+        raise UsageError(_HOST_LOCK)
     target = store.target(best.image_id) if best.image_id else None
     if stored is None or target is None:
         raise NothingKnownGood(f"result {best.result_id} lost its target; rerun compat scan")
@@ -213,4 +233,5 @@ __all__ = [
     "lock_known_good",
     "package_manager_of",
     "pick_known_good",
+    "scan_command",
 ]

@@ -4,12 +4,15 @@ engine is needed, the image's package manager comes from its recorded probe."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from compat.errors import LockError
+from compat.cli import cli
+from compat.errors import ExitCode, LockError, NothingKnownGood, UsageError
 from compat.lock import DOCKERFILE, REQUIREMENTS
 from compat.store import Store, sqlite_url
 from compat.targets.target import PackageManager
@@ -58,3 +61,39 @@ def test_without_a_package_manager_the_system_packages_cannot_be_locked(
     _record(store, None)
     with pytest.raises(LockError, match="libgomp1"):
         lock_known_good(store, IMAGE, tmp_path / "lock")
+
+
+def _record_host(store: Store) -> None:
+    target = make_target("host", "host (box)", None)
+    combo = make_combo(target, {"numpy": "2.0.2"})
+    with store.run(target, backend="local") as run_id:
+        store.record(run_id, target, dataclasses.replace(passed(target, combo), backend="local"))
+
+
+@pytest.mark.parametrize("scope", ["host", "host (box)"])
+def test_results_of_the_local_backend_are_refused_with_the_reason(
+    store: Store, tmp_path: Path, scope: str
+) -> None:
+    _record_host(store)
+    with pytest.raises(UsageError, match="ran on this machine's own Python, not in an image"):
+        lock_known_good(store, scope, tmp_path / "lock")
+    assert not (tmp_path / "lock").exists()
+
+
+def test_lock_and_image_of_the_host_are_usage_errors(store: Store, tmp_path: Path) -> None:
+    _record_host(store)
+    for command in ("lock", "image"):
+        done = CliRunner().invoke(cli, ["--db", store.url, command, "--base", "host"])
+        assert isinstance(done.exception, UsageError), done.output
+        assert done.exception.exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    ("scope", "suggested"),
+    [("debian-slim", "compat scan --base debian-slim"), (IMAGE, f"compat scan --image {IMAGE}")],
+)
+def test_nothing_known_good_suggests_a_scan_that_parses(
+    store: Store, tmp_path: Path, scope: str, suggested: str
+) -> None:
+    with pytest.raises(NothingKnownGood, match=f"run `{re.escape(suggested)}` first"):
+        lock_known_good(store, scope, tmp_path / "lock")
