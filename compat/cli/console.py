@@ -128,7 +128,9 @@ class ConsoleReporter(Reporter):
 
     def combo_finished(self, result: ComboResult) -> None:
         style = "green" if result.ok else "red"
-        extra = f"  {result.failed_check}: {result.error}" if not result.ok else ""
+        # a combination that failed before any check ran (a build) has no check to name
+        why = ": ".join(part for part in (result.failed_check, result.error) if part)
+        extra = f"  {why}" if why and not result.ok else ""
         self.console.print(
             f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
             highlight=False,
@@ -221,6 +223,7 @@ def show_scan(outcome: ScanOutcome) -> None:
             f"the stack adds {format_bytes(size.added_size)} ({size.image})",
             highlight=False,
         )
-    else:
+    elif any(row.verdict.ok for row in outcome.rows):
+        # only a passing combination can be locked and built (compat image refuses otherwise)
         out.print(f"no known-good image measured on {target.name} yet: run compat image")
     err.print(f"results: {outcome.store_url} (run {outcome.run_id})", highlight=False)

@@ -199,6 +199,12 @@ def ddmin(
 # -- the bisection -----------------------------------------------------------------
 
 
+def _switched(change: PinChange) -> str:
+    """One package as a probe switches it: to the failing side's version, or out
+    (the failing combination does not install it)."""
+    return f"without {change.name}" if change.new is None else f"{change.name} {change.new}"
+
+
 class _Bisector:
     def __init__(
         self,
@@ -282,7 +288,7 @@ class _Bisector:
             recorded.append(self.store.record(self.run_id, self.target, result))
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
         state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
-        moved = ", ".join(f"{n} {self.changes[n].new}" for n in names)
+        moved = ", ".join(_switched(self.changes[n]) for n in names)
         self.reporter.notice(f"probe {moved}: {state}")
         return probe
 

@@ -359,3 +359,18 @@ def test_report_lists_known_incompatibilities(store: Store, bisected: BisectResu
     assert findings_of(store.incompatibilities(), base="alpine") == ()
     report = BaseReport.from_results(TARGET, [], findings=findings)
     assert report.findings == findings
+
+
+def test_a_probe_that_drops_a_package_says_so(store: Store) -> None:
+    # the failing combination does not install matplotlib (nor what only it needs)
+    good = pinned(GOOD)
+    failing = pinned({n: v for n, v in FAILING.items() if n != "matplotlib"})
+    dropped = {c.name for c in differences(good, failing) if c.new is None}
+    assert "matplotlib" in dropped
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    said = RecordingReporter()
+    bisect(store, FakeBackend(), INDEX, failing_id, good_id, reporter=said)
+    probes = [line for line in said.lines if line.startswith("probe ")]
+    assert probes
+    assert not any("None" in line for line in probes), probes
+    assert any(f"without {name}" in line for line in probes for name in dropped), probes

@@ -3,9 +3,15 @@ their reason, neither counted as a failure."""
 
 from __future__ import annotations
 
-from compat.cli.console import out, show_result, show_summary
+import dataclasses
+
+from rich.console import Console
+
+from compat.cli.console import ConsoleReporter, out, show_result, show_scan, show_summary
 from compat.model import ComboResult, Verdict
 from compat.report.summary import Row
+from compat.resolve.planner import Plan
+from compat.workflows.scan import ScanOutcome
 from tests.helpers.report import CHECK_ERROR, OUT_OF_RANGE, make_result, make_target, with_checks
 
 
@@ -37,3 +43,44 @@ def test_scan_summary_lists_check_errors_after_the_table() -> None:
     assert "1 check errors" in text
     assert f"check-error {row.label}: lightgbm+numpy:native-train" in text
     assert "lightgbm+numpy:native-train" in text
+
+
+def test_a_build_failure_line_names_its_reason_not_none() -> None:
+    built = make_result(make_target("bookworm"), {"lightgbm": "4.5.0", "numpy": "2.0.2"})
+    reason = "lightgbm==4.5.0 (sdist): cmake: command not found"
+    failed = dataclasses.replace(
+        built, verdict=Verdict.BUILD_FAILED, checks=(), failed_check=None, error=reason
+    )
+    reporter = ConsoleReporter(Console(record=True, width=200))
+    reporter.combo_finished(failed)
+    line = reporter.console.export_text()
+    assert "None" not in line
+    assert line.split() == ["build-failed", *failed.combo.label().split(), *reason.split()]
+
+
+def _outcome(*verdicts: Verdict) -> ScanOutcome:
+    target = make_target("bookworm")
+    results = [
+        dataclasses.replace(make_result(target, {"numpy": f"2.0.{i}"}), verdict=verdict)
+        for i, verdict in enumerate(verdicts)
+    ]
+    plan = Plan(matrix="m", target=target, strategy="pairwise", versions={}, combos=())
+    return ScanOutcome(
+        title="m on bookworm",
+        target=target,
+        plan=plan,
+        rows=tuple(Row.of(r) for r in results),
+        results=tuple(results),
+        run_id="r",
+        store_url="sqlite://",
+        image_size=None,
+    )
+
+
+def test_compat_image_is_suggested_only_when_something_passed() -> None:
+    with out.capture() as captured:
+        show_scan(_outcome(Verdict.IMPORT_ERROR, Verdict.BUILD_FAILED))
+    assert "compat image" not in captured.get()
+    with out.capture() as captured:
+        show_scan(_outcome(Verdict.IMPORT_ERROR, Verdict.PASS))
+    assert "run compat image" in captured.get()
