@@ -33,7 +33,10 @@ from compat.targets.profiles import PROFILES
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MATRIX = Path("matrix/ml-stack.toml")
-SHIPPED_MATRICES = Path(__file__).parent.parent / "matrices"  # the wheel carries matrix/ here
+_PACKAGE = Path(__file__).parent.parent
+# where matrix/NAME.toml is found outside a checkout: a wheel carries matrix/ inside the
+# package; an editable install runs from the checkout, whose matrix/ is beside the package
+MATRIX_DIRS = (_PACKAGE / "matrices", _PACKAGE.parent / "matrix")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -266,10 +269,12 @@ def open_index(settings: Settings, as_of: date | None = None) -> Iterator[Index]
 
 
 def load(path: Path) -> Matrix:
-    """A matrix file; ``matrix/NAME.toml`` outside a checkout is the shipped one."""
-    shipped = SHIPPED_MATRICES / path.name
-    if not path.exists() and path.parent == Path("matrix") and shipped.is_file():
-        return load_matrix(shipped)
+    """A matrix file; ``matrix/NAME.toml`` where there is none is the one compat
+    ships (in the wheel, or in the checkout of an editable install)."""
+    if not path.exists() and path.parent == Path("matrix"):
+        for directory in MATRIX_DIRS:
+            if (directory / path.name).is_file():
+                return load_matrix(directory / path.name)
     return load_matrix(path)
 
 
