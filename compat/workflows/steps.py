@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from compat.errors import UsageError
+from compat.errors import EngineUnavailable, UsageError
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
@@ -140,6 +140,11 @@ def run_and_record(
         for result in held:
             assert refine is not None
             keep(refine(result))
+    except EngineUnavailable as exc:
+        # the run is cut short, not lost: say what was kept, and where
+        raise EngineUnavailable(
+            f"{exc}\nthe {len(final)} results that finished are kept in {store.url} (run {run_id})"
+        ) from exc
     finally:
         reporter.run_finished()
     return [final.get(r.combo.id, r) for r in ran]

@@ -18,8 +18,14 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.effects.container import ExecResult
-from compat.errors import IncompatibleFound, ProjectNotFound, UsageError
+from compat.effects.container import ENGINE_GONE, ExecResult
+from compat.errors import (
+    EngineUnavailable,
+    ExitCode,
+    IncompatibleFound,
+    ProjectNotFound,
+    UsageError,
+)
 from compat.harness import Pipeline, RunOptions
 from compat.matrix import BuildPolicy, parse_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, FileKind, Pin, Verdict
@@ -45,6 +51,7 @@ from tests.helpers.harness import (
     target,
 )
 from tests.helpers.reporter import RecordingReporter
+from tests.helpers.results import recorded_runs
 
 
 def combo(numpy: str, pandas: str) -> Combo:
@@ -354,6 +361,28 @@ def test_an_interrupted_system_package_retry_commits_only_final_results(
     assert rerun.added_system_deps == ("libgomp1",)
     assert runtime.derived == [("libgomp1",)]
     assert sorted(r.verdict for r in store.results()) == [Verdict.PASS, Verdict.PASS]
+
+
+def test_the_engine_going_away_says_what_finished_is_kept_and_where(
+    index: WheelIndex, store: Store, tmp_path: Path
+) -> None:
+    answer = answer_for(index)
+    calls: list[int] = []
+
+    def engine_gone_at_second(argv: list[str]) -> ExecResult:
+        calls.append(1)
+        if len(calls) == 2:
+            raise EngineUnavailable(ENGINE_GONE)
+        return answer(argv)
+
+    with pytest.raises(EngineUnavailable) as raised:
+        run_scan(index, store, tmp_path, runtime=FakeBackend(engine_gone_at_second))
+    assert raised.value.exit_code == ExitCode.NO_ENGINE
+    (run,) = recorded_runs(store.url)
+    first, kept = str(raised.value).splitlines()
+    assert first == ENGINE_GONE
+    assert kept == f"the 1 results that finished are kept in {store.url} (run {run.id})"
+    assert len(store.results()) == 1
 
 
 def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> ComboResult | Conflict:
