@@ -25,7 +25,13 @@ from compat.index.asof import AsOfIndex
 from compat.lock.requirements import lock_notes
 from compat.store import Reader
 from compat.workflows.deep import Depth, deep_verifier
-from compat.workflows.lock import Verify, build_locked_image, lock_dir_for, lock_known_good
+from compat.workflows.lock import (
+    Verify,
+    build_locked_image,
+    lock_dir_for,
+    lock_known_good,
+    refuse_host,
+)
 
 
 @click.command()
@@ -74,6 +80,7 @@ def lock(
     known-good combination of a base, confirmed first by the deep tier (the
     dependents' shipped tests, run in the base image) unless --depth smoke."""
     where = scope(base, image)
+    refuse_host(where)  # before a deep verification starts containers
     reqs = parse_pins(constraints) if constraints else []
     with contextlib.ExitStack() as stack:
         eligible = None

@@ -38,6 +38,12 @@ def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
     return root / scope.replace("/", "_").replace(":", "_")
 
 
+def refuse_host(scope: str) -> None:
+    """Results of the local backend cannot be locked: said before anything starts."""
+    if scope == HOST:
+        raise UsageError(_HOST_LOCK)
+
+
 def scan_command(scope: str) -> str:
     """The scan that records results for ``scope``: a profile by --base, anything
     else (an image reference or ID) by --image."""
@@ -73,8 +79,7 @@ def _ranked(
     eligible: Callable[[Combo], bool] | None,
 ) -> tuple[KnownGood, ...]:
     """The known-good candidates best first; NothingKnownGood when there is none."""
-    if scope == HOST:
-        raise UsageError(_HOST_LOCK)
+    refuse_host(scope)
     if avoid is True:
         avoid = store.incompatibilities(scope)
     candidates = store.known_good(scope)
@@ -233,5 +238,6 @@ __all__ = [
     "lock_known_good",
     "package_manager_of",
     "pick_known_good",
+    "refuse_host",
     "scan_command",
 ]
