@@ -77,6 +77,7 @@ class ConsoleReporter(Reporter):
         self._status: Status | None = None
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._done: dict[str, int] = {}  # each stage's last count
 
     def notice(self, message: str) -> None:
         self.console.print(message, highlight=False)
@@ -116,15 +117,22 @@ class ConsoleReporter(Reporter):
             console=self.console,
             transient=True,
         )
-        self._tasks = {}
+        self._tasks, self._done = {}, {}
         self._progress.start()
 
     def stage_progress(self, stage: str, done: int, total: int) -> None:
         if self._progress is None:
             return
         if stage not in self._tasks:
+            if not total:  # nothing to do in this stage: no line, no timer
+                return
             self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(self._tasks[stage], completed=done, total=total)
+        # a stage reported again (a retry's compile) starts over: its timer too
+        task = self._tasks[stage]
+        if done < self._done.get(stage, 0):
+            self._progress.reset(task, total=total, completed=done)
+        self._done[stage] = done
+        self._progress.update(task, completed=min(done, total), total=total, visible=total > 0)
 
     def combo_finished(self, result: ComboResult) -> None:
         style = "green" if result.ok else "red"

@@ -466,6 +466,8 @@ class Pipeline:
         progress: Progress,
         done_before: int,
         total: int,
+        *,
+        stage: str = "run",
     ) -> None:
         if not ready:
             return
@@ -484,7 +486,7 @@ class Pipeline:
                     for future in finished:
                         deliver(future.result())
                         done += 1
-                        progress("run", done, total)
+                        progress(stage, done, total)
             except BaseException:
                 # do not wait for runs in flight: leaving the executor's context removes
                 # their container, which ends them
@@ -536,7 +538,7 @@ class Pipeline:
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
         # rerun runs that combination again
-        self._retry_with_system_packages(info, held, deliver, progress, total)
+        self._retry_with_system_packages(info, held, deliver, progress)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
     def _retry_with_system_packages(
@@ -545,10 +547,10 @@ class Pipeline:
         held: list[tuple[Prepared, ComboResult]],
         deliver: Callable[[ComboResult], None],
         progress: Progress,
-        total: int,
     ) -> None:
         """Run again, in an image with the missing libraries' packages installed, the
-        combinations whose import failed for want of a shared library."""
+        combinations whose import failed for want of a shared library. Each round is
+        a stage of its own ("retry"), counted apart from the first pass's "run"."""
         for _round in range(_MAX_SYSDEP_ROUNDS):
             if not held:
                 return
@@ -561,6 +563,8 @@ class Pipeline:
             by_id = {p.combo.id: p for p, _ in held}
             next_held: list[tuple[Prepared, ComboResult]] = []
             lock = threading.Lock()
+            retried = 0
+            progress("retry", 0, len(held))
             for packages, members in groups.items():
                 try:
                     derived = self.backend.with_system_packages(base, packages)
@@ -570,6 +574,8 @@ class Pipeline:
                 if derived is None:  # the first answer is final, and says why
                     for prepared in members:
                         deliver(_not_installed(first[prepared.combo.id], packages, why))
+                    retried += len(members)
+                    progress("retry", retried, len(held))
                     continue
                 self._compile(derived, members, progress)
 
@@ -587,7 +593,8 @@ class Pipeline:
                     else:
                         deliver(result)
 
-                self._run_all(derived, members, again, progress, total, total)
+                self._run_all(derived, members, again, progress, retried, len(held), stage="retry")
+                retried += len(members)
             held[:] = next_held
         for _prepared, result in held:  # still missing one more after the last round
             deliver(result)

@@ -84,3 +84,26 @@ def test_compat_image_is_suggested_only_when_something_passed() -> None:
     with out.capture() as captured:
         show_scan(_outcome(Verdict.IMPORT_ERROR, Verdict.PASS))
     assert "run compat image" in captured.get()
+
+
+def test_progress_shows_no_empty_stage_and_every_shown_stage_finishes() -> None:
+    reporter = ConsoleReporter(Console(record=True, width=100))
+    reporter.run_started(2)
+    for stage, done, total in [
+        ("fetch", 0, 2),
+        ("fetch", 2, 2),
+        ("compile", 0, 0),
+        ("run", 0, 2),
+        ("run", 2, 2),
+        ("compile", 0, 1),  # a retry's derived image compiles again
+        ("compile", 1, 1),
+        ("retry", 0, 1),
+        ("retry", 1, 1),
+    ]:
+        reporter.stage_progress(stage, done, total)
+    assert reporter._progress is not None
+    tasks = reporter._progress.tasks
+    shown = [(t.description, t.completed, t.total) for t in tasks if t.visible]
+    assert shown == [("fetch", 2, 2), ("run", 2, 2), ("compile", 1, 1), ("retry", 1, 1)]
+    assert all(t.finished for t in tasks)  # no timer left running
+    reporter.run_finished()

@@ -246,13 +246,21 @@ def test_by_default_a_missing_library_is_installed_and_the_combination_retried(
     w.mkdir()
     pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
-    results, delivered, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    results, delivered, stages = _run(_backend(runtime, served, tmp_path), [combo(pin)])
     (r,) = results
     assert r.verdict is Verdict.PASS
     assert r.added_system_deps == ("libgomp1",)
     assert r.image_id == "sha256:derived"
     assert runtime.derived == [("libgomp1",)]
     assert delivered == results  # the held first result is replaced, not delivered too
+    # the retry is counted apart: no stage ever reports more done than its total
+    assert [s for s in stages if s[0] in ("run", "retry")] == [
+        ("run", 0, 1),
+        ("run", 1, 1),
+        ("retry", 0, 1),
+        ("retry", 1, 1),
+    ]
+    assert all(done <= total for _, done, total in stages)
 
 
 def test_add_system_deps_retries_when_another_check_fails_worse(
