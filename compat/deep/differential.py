@@ -9,7 +9,8 @@ autopkgtest's "ignore what always failed"):
 3. it failed again on its one rerun (otherwise: *flaky*);
 4. its innermost failing frame in the combination's code is library code of the
    dependent or a partner, not a test module or a test helper;
-5. some partner changed between the baseline and here.
+5. some pin changed between the baseline and here (every changed pin is named,
+   the most likely culprit first: see :func:`attribute`).
 
 Anything else that fails is counted and listed as *not attributed*, never as a
 failure: a false "incompatible" is worse than a miss.
@@ -39,7 +40,7 @@ class Finding(enum.StrEnum):
     NOT_ON_BASELINE = "not-on-baseline"  # skipped there, or not run at all
     TEST_CODE = "test-code"  # the innermost frame is a test or a test helper
     NO_LIBRARY_FRAME = "no-library-frame"  # no frame in the dependent or a partner
-    NO_CHANGE = "no-change"  # no partner differs from the baseline
+    NO_CHANGE = "no-change"  # no pin differs from the baseline
 
     @property
     def attributed(self) -> bool:
@@ -55,7 +56,7 @@ class Failure:
     baseline: Outcome | None = None  # the same test's outcome on the baseline
     frame: Frame | None = None  # the deciding frame (library or test code)
     owner: NormalizedName | None = None  # the distribution that frame belongs to
-    changed: tuple[PinChange, ...] = ()  # the partner change(s) it is attributed to
+    changed: tuple[PinChange, ...] = ()  # every pin change, the most likely culprit first
 
 
 def is_test_path(path: str) -> bool:
@@ -86,39 +87,60 @@ def deciding_frame(
     return None, None, False
 
 
+def culprit_owner(
+    frames: Sequence[Frame], owners: Mapping[str, NormalizedName], changed: Iterable[str]
+) -> NormalizedName | None:
+    """The distribution of the innermost frame that lies in a changed
+    distribution (a partner or a transitive dependency), if any frame does."""
+    moved = set(changed)
+    for frame in reversed(frames):
+        owner = owners.get(frame.top) if frame.root is Root.SITE else None
+        if owner is not None and owner in moved:
+            return owner
+    return None
+
+
 def attribute(
     *,
     owner: NormalizedName | None,
     module_partners: Sequence[NormalizedName],
     foundations: Iterable[NormalizedName],
     changes: Mapping[NormalizedName, PinChange],
+    partners: Iterable[NormalizedName] = (),
 ) -> tuple[PinChange, ...]:
-    """The partner change(s) a library failure points at.
+    """Every pin change between the baseline and here, the most likely culprit first.
 
-    A frame in a partner that changed names that partner. A frame in the
-    dependent (or an unchanged partner) names the changed partners its test
-    module exercises, the specific ones (not loaded by ``import dependent``,
-    like matplotlib for pandas) before the foundations (numpy for pandas),
-    which every test touches."""
-    if owner is not None and owner in changes:
-        return (changes[owner],)
-    exercised = [changes[p] for p in module_partners if p in changes]
+    The order: the changed distribution a failing frame lies in (``owner``); the
+    changed partners the test module exercises, the specific ones (not loaded by
+    ``import dependent``, like matplotlib for pandas) before the foundations
+    (numpy for pandas), which every test touches; the other changed
+    ``partners``; then every other changed pin (transitive dependencies such as
+    python-dateutil), by name. None is dropped: a regression where two pins
+    moved must not be blamed on one alone."""
     base = set(foundations)
-    specific = [c for c in exercised if c.name not in base]
-    chosen = specific or exercised or list(changes.values())
-    return tuple(sorted(chosen, key=lambda c: c.name))
+    groups: list[list[NormalizedName]] = [
+        [owner] if owner is not None else [],
+        [p for p in module_partners if p not in base],
+        [p for p in module_partners if p in base],
+        sorted(set(partners)),
+        sorted(changes),
+    ]
+    order = [n for group in groups for n in group if n in changes]
+    return tuple(changes[n] for n in dict.fromkeys(order))
 
 
-def partner_changes(
+def pin_changes(
     here: Mapping[NormalizedName, Version],
     baseline: Mapping[NormalizedName, Version],
-    partners: Iterable[NormalizedName],
+    *,
+    besides: str,
 ) -> dict[NormalizedName, PinChange]:
-    """The partners whose versions differ between ``baseline`` and ``here``."""
+    """Every pin whose version differs between ``baseline`` and ``here`` (added
+    or removed ones included), ``besides`` the dependent itself."""
     return {
         p: PinChange(name=p, old=baseline.get(p), new=here.get(p))
-        for p in sorted(set(partners))
-        if baseline.get(p) != here.get(p)
+        for p in sorted(set(here) | set(baseline))
+        if p != besides and baseline.get(p) != here.get(p)
     }
 
 
@@ -159,7 +181,7 @@ def compare(
     plan = here.plans.get(dependent)
     partners = tuple(plan.partners) if plan else tuple(n for n in here_versions if n != dependent)
     foundations = tuple(plan.foundations) if plan else ()
-    changes = partner_changes(here_versions, baseline_versions, partners)
+    changes = pin_changes(here_versions, baseline_versions, besides=dependent)
     owners = here.owners()
     before = {o.key: o for o in baseline.of(dependent)}
     found: list[Failure] = []
@@ -186,10 +208,11 @@ def compare(
         else:
             finding = Finding.REGRESSION
             changed = attribute(
-                owner=owner,
+                owner=culprit_owner(test.frames, owners, changes) or owner,
                 module_partners=plan.modules.get(test.module, partners) if plan else partners,
                 foundations=foundations,
                 changes=changes,
+                partners=partners,
             )
         found.append(
             Failure(

@@ -159,6 +159,7 @@ class DeepRun:
     """Everything one run of the deep runner reported."""
 
     distributions: dict[NormalizedName, Distribution] = field(default_factory=dict)
+    installed: dict[str, NormalizedName] = field(default_factory=dict)  # every top-level name
     plans: dict[NormalizedName, DependentPlan] = field(default_factory=dict)
     outcomes: tuple[TestOutcome, ...] = ()
     module_errors: dict[str, str] = field(default_factory=dict)  # module -> why it died
@@ -171,8 +172,10 @@ class DeepRun:
         return tuple(o for o in self.outcomes if o.dependent == wanted)
 
     def owners(self) -> dict[str, NormalizedName]:
-        """Top-level import name -> the distribution that installs it."""
-        return {top: d.name for d in self.distributions.values() for top in d.top_level}
+        """Top-level import name -> the distribution that installs it: the named
+        ones, and everything else the combination installs."""
+        named = {top: d.name for d in self.distributions.values() for top in d.top_level}
+        return {**self.installed, **named}
 
     def counts(self) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -186,6 +189,7 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
     are ignored (the runner writes nothing else to stdout, but a cut-off last
     line must not lose the rest)."""
     distributions: dict[NormalizedName, Distribution] = {}
+    installed: dict[str, NormalizedName] = {}
     plans: dict[NormalizedName, Mapping[str, Any]] = {}
     modules: dict[NormalizedName, dict[str, tuple[NormalizedName, ...]]] = {}
     outcomes: list[TestOutcome] = []
@@ -205,6 +209,8 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
             for name, info in (event.get("distributions") or {}).items():
                 dist = _distribution(name, info)
                 distributions[dist.name] = dist
+            for top, name in (event.get("owners") or {}).items():
+                installed[str(top)] = canonicalize_name(str(name))
         elif kind == "dependent":
             plans[canonicalize_name(event["dependent"])] = event
         elif kind == "selected":
@@ -224,6 +230,7 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
             complete = True
     return DeepRun(
         distributions=distributions,
+        installed=installed,
         plans={dep: _plan(dep, event, modules.get(dep, {})) for dep, event in plans.items()},
         outcomes=tuple(outcomes),
         module_errors=module_errors,

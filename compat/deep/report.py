@@ -101,7 +101,8 @@ def check_name(dependent: str, test: str) -> str:
 def _regression_log(failure: Failure, baseline: Baseline | None) -> str:
     lines = [
         f"library frame: {failure.frame} ({failure.owner})",
-        "changed partner: " + "; ".join(str(c) for c in failure.changed),
+        "changed since the baseline, most likely first: "
+        + "; ".join(str(c) for c in failure.changed),
         f"here: {failure.test.outcome.value}, rerun: "
         f"{failure.test.rerun.value if failure.test.rerun else 'none'}",
     ]
@@ -110,6 +111,14 @@ def _regression_log(failure: Failure, baseline: Baseline | None) -> str:
         lines.append(f"baseline ({baseline.source.value}: {pins}): passed")
     text = "\n".join(lines) + "\n\n" + failure.test.log
     return text[-_LOG_LIMIT:]
+
+
+def _changed(failure: Failure) -> str:
+    """``changed: <most likely>`` then ``; also changed: <the others>``; the
+    report's attribution reads the first (``compat.report.attribution``)."""
+    first, *rest = failure.changed or (None,)
+    text = f"changed: {first}" if first is not None else "changed: nothing"
+    return text + (f"; also changed: {', '.join(str(c) for c in rest)}" if rest else "")
 
 
 def _failure_line(failure: Failure) -> str:
@@ -143,8 +152,7 @@ def check_results(report: DeepReport) -> tuple[CheckResult, ...]:
             verdict=_CHECK_VERDICT.get(f.test.outcome, CheckVerdict.RUNTIME_ERROR),
             duration=f.test.duration,
             # parentheses, not brackets: consoles read [..] as markup
-            error=(f.test.error or f.test.outcome.value)
-            + f" (at {f.frame}; changed: {', '.join(str(c) for c in f.changed)})",
+            error=(f.test.error or f.test.outcome.value) + f" (at {f.frame}; {_changed(f)})",
             log=_regression_log(f, report.baseline),
         )
         for f in sorted(report.regressions, key=lambda f: f.test.test)

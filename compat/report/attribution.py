@@ -40,7 +40,9 @@ _NUMPY_ABI = re.compile(
 )
 
 
-_CHANGED = re.compile(r"; changed: ([^\]]*)\]\s*$")
+# A deep regression's error ends "(at <frame>; changed: <most likely>[; also changed:
+# <others>])" (compat.deep.report); brackets in older results.
+_CHANGED = re.compile(r"; changed: ([^;()\[\]]*)(?:; also changed: [^()\[\]]*)?[)\]]\s*$")
 
 
 class Blame(enum.StrEnum):
@@ -73,8 +75,10 @@ class FailedCheck:
 
     @property
     def changed_partners(self) -> tuple[NormalizedName, ...]:
-        """The partners a deep-tier regression names as changed from its baseline:
-        its error ends ``[<frame>; changed: matplotlib 3.6.3 -> 3.10.9, ...]``."""
+        """The partner a deep-tier regression names as the most likely changed one
+        from its baseline: its error ends ``(at <frame>; changed: matplotlib 3.6.3 ->
+        3.10.9; also changed: pillow 9.5.0 -> 11.0.0, ...)``; the others are not
+        blamed in pairs."""
         found = _CHANGED.search(self.error or "")
         if not found:
             return ()

@@ -141,14 +141,58 @@ def test_attribution_names_the_specific_partner_over_the_foundation() -> None:
         baseline_versions=OLD.versions,
     )
     legend = next(f for f in failures if f.test.test.endswith("test_legend"))
-    # pandas' own frame; numpy changed too, but every pandas test touches numpy
-    assert [str(c) for c in legend.changed] == ["matplotlib 3.6.3 -> 3.10.9"]
+    # pandas' own frame; numpy changed too (named, after): every pandas test touches it
+    assert [str(c) for c in legend.changed] == [
+        "matplotlib 3.6.3 -> 3.10.9",
+        "numpy 1.23.5 -> 1.26.4",
+    ]
     assert legend.owner == "pandas"
     assert legend.frame is not None
     assert legend.frame.line == 700
     crash = next(f for f in failures if f.test.test.endswith("test_crash"))
-    assert crash.owner == "matplotlib"  # a frame in the partner that changed names it
-    assert [c.name for c in crash.changed] == ["matplotlib"]
+    assert crash.owner == "matplotlib"  # a frame in the partner that changed names it first
+    assert [c.name for c in crash.changed] == ["matplotlib", "numpy"]
+
+
+def test_every_changed_pin_is_named_a_transitive_one_first_when_it_failed() -> None:
+    """python-dateutil changed beside matplotlib: a failure inside dateutil names it
+    first, a failure in pandas' plotting code names matplotlib first; both name both."""
+    here = {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
+    old = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"}
+    in_dateutil = [
+        frame(FRAME),
+        frame("pandas/core/tools/datetimes.py"),
+        frame("dateutil/parser/_parser.py", line=640),
+    ]
+    lines = run_lines(
+        here,
+        event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
+        event("test_dates", "failed", frames=in_dateutil, rerun="failed", error="ParserError"),
+    )
+    environment = json.loads(lines[0])
+    environment["owners"] = {"dateutil": "python-dateutil", "six": "six"}
+    here_run = parse_events([json.dumps(environment), *lines[1:]])
+    base_run = run_of(event("test_legend", "passed"), event("test_dates", "passed"), versions=old)
+    failures = compare(
+        here_run,
+        base_run,
+        canonicalize_name("pandas"),
+        here_versions={**HERE.versions, **combo({"python-dateutil": "2.9.0"}).versions},
+        baseline_versions={**OLD.versions, **combo({"python-dateutil": "2.8.2"}).versions},
+    )
+    found = {f.test.test.rsplit("::", 1)[1]: f for f in failures}
+    assert found["test_legend"].finding is Finding.REGRESSION
+    assert [str(c) for c in found["test_legend"].changed] == [
+        "matplotlib 3.6.3 -> 3.10.9",
+        "numpy 1.23.5 -> 1.26.4",
+        "python-dateutil 2.8.2 -> 2.9.0",
+    ]
+    assert found["test_dates"].finding is Finding.REGRESSION
+    assert [c.name for c in found["test_dates"].changed] == [
+        "python-dateutil",
+        "matplotlib",
+        "numpy",
+    ]
 
 
 def test_only_a_changed_foundation_is_named_when_it_alone_changed() -> None:
@@ -238,10 +282,15 @@ def test_judge_and_checks() -> None:
     assert legend.error is not None
     assert legend.error.startswith(LEGEND)
     assert f"{CORE}:700" in legend.error
-    assert "matplotlib 3.6.3 -> 3.10.9" in legend.error
+    assert "changed: matplotlib 3.6.3 -> 3.10.9; also changed: numpy 1.23.5 -> 1.26.4" in (
+        legend.error
+    )
     assert "baseline (as-of: matplotlib==3.6.3, numpy==1.23.5, pandas==1.5.3): passed" in legend.log
     as_json = report.to_json()
-    assert as_json["regressions"][1]["changed"] == ["matplotlib 3.6.3 -> 3.10.9"]
+    assert as_json["regressions"][1]["changed"] == [
+        "matplotlib 3.6.3 -> 3.10.9",
+        "numpy 1.23.5 -> 1.26.4",
+    ]
     assert len(as_json["not_attributed"]) == 5
 
 

@@ -39,6 +39,10 @@ FILES = {
     "partnerx/__init__.py": ("class Legend:\n    def legend_handles(self):\n        return []\n"),
     "partnerx-2.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: partnerx\nVersion: 2.0\n",
     "partnerx-2.0.dist-info/top_level.txt": "partnerx\n",
+    # a dependency of the partner nobody names: its frames are still owned
+    "helperx/__init__.py": "",
+    "helper_x-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: Helper_X\nVersion: 0.1\n",
+    "helper_x-0.1.dist-info/top_level.txt": "helperx\n",
 }
 
 
@@ -69,6 +73,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
     run = parse_events(json.dumps(e) for e in events)
     plan = run.plans[canonicalize_name("depx")]
     assert plan.partners == ("partnerx",)
+    assert run.owners() == {"depx": "depx", "partnerx": "partnerx", "helperx": "helper-x"}
     # test_alone imports nothing of the partner: not selected
     assert list(plan.modules) == ["depx/tests/test_plot.py"]
     outcomes = {o.test.split("::")[-1]: o for o in run.of("depx")}

@@ -37,7 +37,7 @@ Unless ``--no-rerun``, failing tests are run once more in a fresh process.
 Output: JSON lines on stdout, flushed per line::
 
     {"event": "environment", "python": V, "distributions": {NAME: {"version",
-     "top_level"}}}
+     "top_level"}}, "owners": {TOP_LEVEL: NAME}}
     {"event": "dependent", "dependent": D, "version": V, "partners": [...],
      "foundations": [...], "selected": N, "modules": M}
     {"event": "selected", "dependent": D, "module": PATH, "partners": [...]}
@@ -48,13 +48,15 @@ Output: JSON lines on stdout, flushed per line::
      "duration": S, "error": WHY_KILLED_OR_NULL, "log": TAIL_OR_NULL}
     {"event": "done", "counts": {O: N}, "duration": S}
 
-``O`` is one of passed, failed, error, timeout, crash, skipped, xfailed,
-xpassed; ``rerun`` is present for failing tests only. ``frames`` (innermost
-last) are ``{"path", "line", "function", "root"}``: PATH relative to the
-``sys.path`` entry holding the file (``pandas/plotting/_matplotlib/core.py``)
-and ROOT ``site`` (the environment under test), ``tooling`` (the test layer),
-``stdlib`` or ``other``. NODE_ID is relative to the directory holding the
-dependent, e.g. ``pandas/tests/plotting/test_misc.py::test_x``.
+``owners`` maps every top-level import name the combination installs
+(transitive dependencies included) to its distribution. ``O`` is one of passed,
+failed, error, timeout, crash, skipped, xfailed, xpassed; ``rerun`` is present
+for failing tests only. ``frames`` (innermost last) are ``{"path", "line",
+"function", "root"}``: PATH relative to the ``sys.path`` entry holding the file
+(``pandas/plotting/_matplotlib/core.py``) and ROOT ``site`` (the environment
+under test), ``tooling`` (the test layer), ``stdlib`` or ``other``. NODE_ID is
+relative to the directory holding the dependent, e.g.
+``pandas/tests/plotting/test_misc.py::test_x``.
 
 Exit status: 0 when the run finished, 2 for a bad command line, 3 when the
 runner itself failed.

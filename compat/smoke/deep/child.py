@@ -154,6 +154,19 @@ def _load_plugin() -> ModuleType:
     return module
 
 
+def owners(sites: Sequence[str]) -> dict[str, str]:
+    """Top-level import name -> distribution, for everything installed in ``sites``
+    (transitive dependencies included: a failure inside ``dateutil`` is
+    python-dateutil's, which may have changed too)."""
+    found: dict[str, str] = {}
+    for directory in sites:
+        for dist in importlib.metadata.distributions(path=[str(Path(directory).absolute())]):
+            name = _norm(dist.metadata["Name"] or "")
+            for top in top_levels(dist) if name else ():
+                found.setdefault(top, name)
+    return found
+
+
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
     sites: list[str] = []
@@ -169,7 +182,7 @@ def main(argv: Sequence[str]) -> int:
     os.environ.update(THREAD_LIMITS)
     compose(sites, tooling)
     if args[0] == "probe":
-        print(json.dumps(probe(args[1:])))
+        print(json.dumps({"distributions": probe(args[1:]), "owners": owners(sites)}))
         return 0
     plugin = _load_plugin()
     import pytest  # the test layer, now on sys.path

@@ -147,7 +147,11 @@ def child_env(work: Path) -> dict[str, str]:
     return env
 
 
-def probe(args: argparse.Namespace, names: Sequence[str], work: Path) -> dict[str, Any]:
+def probe(
+    args: argparse.Namespace, names: Sequence[str], work: Path
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The named distributions as installed, and the owner of every top-level
+    name the combination installs."""
     done = subprocess.run(
         child_argv(args, "probe", *names),
         capture_output=True,
@@ -160,7 +164,7 @@ def probe(args: argparse.Namespace, names: Sequence[str], work: Path) -> dict[st
     if done.returncode != 0:
         raise RuntimeError(f"probing the environment failed:\n{done.stderr[-_OUTPUT_TAIL:]}")
     value: dict[str, Any] = json.loads(done.stdout)
-    return value
+    return value["distributions"], value["owners"]
 
 
 def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list[Job]:
@@ -386,7 +390,7 @@ def run(args: argparse.Namespace, events: Events) -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         names = sorted({_name(p) for p in args.package} | {_name(d) for d in args.dependent})
-        info = probe(args, names, work)
+        info, owners = probe(args, names, work)
         events.emit(
             {
                 "event": "environment",
@@ -395,6 +399,7 @@ def run(args: argparse.Namespace, events: Events) -> None:
                     n: {"version": i["version"], "top_level": i["top_level"]}
                     for n, i in sorted(info.items())
                 },
+                "owners": dict(sorted(owners.items())),
             }
         )
         jobs = plan(args, info, events)
