@@ -15,6 +15,7 @@ from compat.cli.options import (
     open_pipeline,
     run_options,
 )
+from compat.cli.shapes import bisect_shape, emit
 from compat.matrix import BuildPolicy
 from compat.workflows.bisect import bisect as find_culprits
 from compat.workflows.deep import Depth
@@ -30,6 +31,7 @@ from compat.workflows.deep import Depth
     show_default=True,
     help="How deep each probe is tested: deep for a failure the deep tier found.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the bisection as JSON.")
 @run_options
 @no_binary_option
 @click.pass_obj
@@ -39,6 +41,7 @@ def bisect(
     failing: str,
     good: str | None,
     depth: str,
+    as_json: bool,
     no_binary: tuple[str, ...],
     **run: Any,
 ) -> None:
@@ -60,5 +63,8 @@ def bisect(
             reporter=reporter,
             depth=Depth(depth),
         )
+    if as_json:
+        emit(bisect_shape(found))
+        return
     for line in found.lines():
         out.print(line, highlight=False)

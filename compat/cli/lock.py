@@ -21,6 +21,7 @@ from compat.cli.options import (
     run_options,
     scope,
 )
+from compat.cli.shapes import emit, lock_shape
 from compat.index.asof import AsOfIndex
 from compat.lock.requirements import lock_notes
 from compat.store import Reader
@@ -53,6 +54,7 @@ from compat.workflows.lock import (
     help="Drop test folders, bytecode, sources and installers from the image's venv.",
 )
 @lock_as_of_option
+@click.option("--json", "as_json", is_flag=True, help="Print the pick and the files as JSON.")
 @click.option(
     "--depth",
     type=click.Choice([Depth.SMOKE.value, Depth.DEEP.value]),
@@ -73,6 +75,7 @@ def lock(
     constraints: tuple[str, ...],
     prune: bool,
     as_of: date | None,
+    as_json: bool,
     depth: str,
     **run: Any,
 ) -> None:
@@ -113,6 +116,9 @@ def lock(
             eligible=eligible,
             verify=verify,
         )
+    if as_json:
+        emit(lock_shape(locked, result, paths))
+        return
     out.print(
         f"[green]known-good[/] on {locked.target.describe()}: {result.combo.label()}",
         highlight=False,

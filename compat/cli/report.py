@@ -8,6 +8,7 @@ import click
 
 from compat.cli.console import err
 from compat.cli.options import Settings
+from compat.cli.shapes import emit, report_shape
 from compat.errors import UsageError
 from compat.report import write_report
 from compat.report.collect import collect
@@ -29,8 +30,13 @@ from compat.report.collect import collect
     metavar="NAME",
     help="Only results of runs of this matrix (repeatable); default: every run.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="Also print each base's lock and verdicts as JSON."
+)
 @click.pass_obj
-def report(settings: Settings, /, output: Path, title: str, matrices: tuple[str, ...]) -> None:
+def report(
+    settings: Settings, /, output: Path, title: str, matrices: tuple[str, ...], as_json: bool
+) -> None:
     """Write a self-contained HTML report of every base in the results database."""
     with settings.reader() as store:
         data = collect(store, title=title, matrices=matrices)
@@ -38,5 +44,7 @@ def report(settings: Settings, /, output: Path, title: str, matrices: tuple[str,
         what = f"of matrix {', '.join(matrices)} " if matrices else ""
         raise UsageError(f"no results {what}in {settings.db_url}: run compat scan first")
     path = write_report(data, output)
+    if as_json:
+        emit(report_shape(data, path))
     count = sum(len(b.results) for b in data.bases)
     err.print(f"report: {path} ({count} results, {len(data.bases)} bases)")

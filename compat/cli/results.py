@@ -9,6 +9,7 @@ from rich.table import Table
 
 from compat.cli.console import out, show_result
 from compat.cli.options import Settings
+from compat.cli.shapes import emit, stored_shape
 from compat.errors import UsageError
 from compat.model import CheckVerdict, Verdict
 
@@ -74,8 +75,9 @@ def results(
 
 @click.command()
 @click.argument("result")
+@click.option("--json", "as_json", is_flag=True, help="Print the result, checks and logs as JSON.")
 @click.pass_obj
-def show(settings: Settings, /, result: str) -> None:
+def show(settings: Settings, /, result: str, as_json: bool) -> None:
     """Show one result with its checks and full logs. RESULT is a result id from
     `compat results`, or a combination id (its newest result)."""
     with settings.reader() as store:
@@ -86,6 +88,9 @@ def show(settings: Settings, /, result: str) -> None:
             stored = store.get(newest[0].id) if newest else None
     if stored is None:
         raise UsageError(f"no result or combination {result!r}: `compat results` lists them")
+    if as_json:
+        emit(stored_shape(stored))
+        return
     out.print(
         f"result {stored.id} on {stored.base} ({stored.image}), {stored.created:%Y-%m-%d %H:%M}"
     )

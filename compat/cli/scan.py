@@ -4,7 +4,6 @@ value; these commands open the collaborators, call them and present the value.""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from compat.cli.options import (
     run_options,
     target_options,
 )
+from compat.cli.shapes import emit, result_shape, scan_shape
 from compat.effects.paths import check_writable_file
 from compat.errors import IncompatibleFound
 from compat.matrix import BuildPolicy
@@ -69,6 +69,7 @@ _fail_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write JUnit XML, one test case per combination.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def scan(
     settings: Settings,
@@ -87,6 +88,7 @@ def scan(
     junit: Path | None,
     retest: bool,
     depth: str,
+    as_json: bool,
     **run: Any,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
@@ -127,7 +129,10 @@ def scan(
                 index=index,
                 reporter=reporter,
             )
-    show_scan(outcome)
+    if as_json:
+        emit(scan_shape(outcome))
+    else:
+        show_scan(outcome)
     outcome.raise_for_status(fail_on_incompatible=fail_on_incompatible)
 
 
@@ -204,7 +209,7 @@ def check(
                 "error": outcome.explanation,
                 "requested": list(pins),
             }
-            click.echo(json.dumps(verdict, indent=2))
+            emit(verdict)
         else:
             out.print(f"[red]metadata-conflict[/]: {outcome.explanation}", highlight=False)
             out.print("Use --force to install the pins anyway and see if they really fail.")
@@ -212,15 +217,7 @@ def check(
             raise IncompatibleFound("the pins conflict in their declared metadata")
         return
     if as_json:
-        data = outcome.to_json()
-        data["failed_checks"] = [
-            c.name for c in outcome.checks if c.verdict.as_verdict() not in (None, Verdict.PASS)
-        ]
-        data["check_errors"] = [{"name": c.name, "error": c.error} for c in outcome.check_errors]
-        data["skipped_checks"] = [
-            {"name": c.name, "reason": c.error} for c in outcome.skipped_checks
-        ]
-        click.echo(json.dumps(data, indent=2))
+        emit(result_shape(outcome))
     else:
         show_result(outcome)
     if fail_on_incompatible and not outcome.ok:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
-from compat.store import Store
+from compat.store import Store, sqlite_url
 from compat.targets.target import Target
 from tests.helpers.results import DEBIAN_ID, make_combo, make_target
 
@@ -174,3 +175,11 @@ def populate(store: Store) -> Fixture:
         store.record(night, target, result(target, f.newer))
         store.finish_run(night)
     return f
+
+
+def populated(directory: Path) -> tuple[str, Fixture]:
+    """A new SQLite results database in ``directory`` holding every case: its URL and
+    what it holds."""
+    url = sqlite_url(directory / "r.db")
+    with Store.open(url) as store:
+        return url, populate(store)

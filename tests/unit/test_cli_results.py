@@ -11,14 +11,12 @@ from compat.cli import cli
 from compat.errors import UsageError
 from compat.model import ComboResult, Verdict
 from compat.store import Store, sqlite_url
-from tests.helpers.report_db import ABI, Fixture, populate
+from tests.helpers.report_db import ABI, Fixture, populate, populated
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> tuple[str, Fixture]:
-    url = sqlite_url(tmp_path / "r.db")
-    with Store.open(url) as store:
-        return url, populate(store)
+    return populated(tmp_path)
 
 
 def compat(url: str, *args: str) -> str:
