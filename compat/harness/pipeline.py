@@ -501,11 +501,15 @@ class Pipeline:
         *,
         on_result: OnResult,
         reporter: Reporter,
+        system_packages: Sequence[str] = (),
     ) -> list[ComboResult]:
         """Fetch, build, prepare and run ``combos``; each result goes to ``on_result``
         as soon as it is known (so an interrupted scan keeps what it has), and the
         stages report through ``reporter.stage_progress``: fetch, build, unpack,
-        compile, run. Results come back in the order of ``combos``."""
+        compile, run. Results come back in the order of ``combos``.
+
+        ``system_packages`` (what the image is known to need) are installed before
+        the first run, unless the options turn system packages off."""
         progress = reporter.stage_progress
         order = {c.id: i for i, c in enumerate(combos)}
         results: dict[str, ComboResult] = {}
@@ -534,12 +538,39 @@ class Pipeline:
             else:
                 deliver(result)
 
-        self._run_all(info, ready, first_pass, progress, 0, total)
+        first = self._with_known_packages(info, ready, system_packages, reporter)
+        self._run_all(first, ready, first_pass, progress, 0, total)
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
         # rerun runs that combination again
         self._retry_with_system_packages(info, held, deliver, progress)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
+
+    def _with_known_packages(
+        self,
+        base: ImageInfo,
+        ready: Sequence[Prepared],
+        packages: Sequence[str],
+        reporter: Reporter,
+    ) -> ImageInfo:
+        """Where the first runs happen: ``base`` with the packages it is known to need
+        (so nothing runs twice to find the same missing library), else ``base``."""
+        if not (self.options.add_system_deps and packages and ready):
+            return base
+        names = ", ".join(sorted(set(packages)))
+        try:
+            derived = self.backend.with_system_packages(base, sorted(set(packages)))
+        except ImageBuildFailed as exc:  # a library found missing is retried as usual
+            reporter.warning(f"installing {names}, which this image needs, failed: {exc.reason}")
+            return base
+        if derived is None:
+            return base
+        reporter.notice(
+            f"installing {names}, which earlier runs found this image needs "
+            "(--no-system-deps: the bare image)"
+        )
+        self._compile(derived, ready, reporter.stage_progress)
+        return derived
 
     def _retry_with_system_packages(
         self,

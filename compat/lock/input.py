@@ -4,6 +4,7 @@ whoever knows a combination passed (a scan, the results database) can lock it.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +92,11 @@ class LockInput:
         result: ComboResult,
         *,
         package_manager: PackageManager | None,
+        known: Sequence[str] = (),
     ) -> LockInput:
         """The lock input for a combination that passed; the system packages are those
-        the harness had to add to the base for it to pass."""
+        the harness had to add to the base for it to pass, and ``known``: those the
+        image is known to need (learnt by any run on it, see ``Store.system_packages``)."""
         if not result.ok:
             raise LockError(
                 f"combination {result.combo.id} ({result.combo.label()}) did not pass "
@@ -102,7 +105,7 @@ class LockInput:
         return cls(
             target=target,
             combo=result.combo,
-            system_packages=result.added_system_deps,
+            system_packages=(*result.added_system_deps, *known),
             package_manager=package_manager,
         )
 

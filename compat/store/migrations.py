@@ -224,6 +224,42 @@ def _v6_result_notes(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE results ADD COLUMN notes JSON"))
 
 
+def _v7_image_system_packages(conn: sa.Connection) -> None:
+    """The system packages each image is known to need, learnt from the results that
+    ran with them: the ones already recorded teach it too."""
+    md = sa.MetaData()
+    table = sa.Table(
+        "image_system_packages",
+        md,
+        sa.Column("image_id", sa.Text, primary_key=True),
+        sa.Column("package", sa.Text, primary_key=True),
+        sa.Column("learned", _when(), nullable=False),
+        sa.Column("result_uid", sa.String(32)),
+    )
+    md.create_all(conn)
+    results = sa.table(
+        "results",
+        sa.column("uid", sa.String),
+        sa.column("image_id", sa.Text),
+        sa.column("created", _when()),
+        sa.column("added_system_deps", sa.JSON),
+    )
+    learned: dict[tuple[str, str], dict[str, object]] = {}
+    query = (
+        sa.select(results.c.uid, results.c.image_id, results.c.created, results.c.added_system_deps)
+        .where(results.c.image_id.is_not(None))
+        .order_by(results.c.created)
+    )
+    for uid, image_id, created, added in conn.execute(query):
+        for package in added or ():
+            learned.setdefault(
+                (image_id, package),
+                {"image_id": image_id, "package": package, "learned": created, "result_uid": uid},
+            )
+    if learned:
+        conn.execute(sa.insert(table), list(learned.values()))
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
@@ -231,6 +267,7 @@ STEPS: tuple[Step, ...] = (
     _v4_drop_builds,
     _v5_deep_baselines,
     _v6_result_notes,
+    _v7_image_system_packages,
 )
 LATEST = len(STEPS)
 

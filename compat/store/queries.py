@@ -20,6 +20,7 @@ from compat.store.schema import (
     combinations,
     deep_baselines,
     image_sizes,
+    image_system_packages,
     incompatibilities,
     logs,
     results,
@@ -239,6 +240,17 @@ class Reader(Database):
         )
         with self.reading() as conn:
             return {row.module: list(row.outcomes) for row in conn.execute(query)}
+
+    def system_packages(self, image_id: str) -> tuple[str, ...]:
+        """The distro packages ``image_id`` is known to need (sorted; empty when none
+        was ever missing on it)."""
+        query = (
+            sa.select(image_system_packages.c.package)
+            .where(image_system_packages.c.image_id == image_id)
+            .order_by(image_system_packages.c.package)
+        )
+        with self.reading() as conn:
+            return tuple(conn.execute(query).scalars())
 
     def incompatibilities(self, base: str | None = None) -> list[Incompatibility]:
         query = sa.select(incompatibilities).order_by(incompatibilities.c.id)

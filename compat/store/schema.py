@@ -170,3 +170,15 @@ deep_baselines = sa.Table(
     sa.Column("outcomes", sa.JSON, nullable=False),  # TestOutcome.to_json() of each test
     sa.Column("created", _when(), nullable=False),
 )
+
+# What an image is known to need: the distro packages that provided its missing shared
+# libraries, learnt from a result that ran with them (v7). Installed on every later run
+# on the image unless --no-system-deps.
+image_system_packages = sa.Table(
+    "image_system_packages",
+    metadata,
+    sa.Column("image_id", sa.Text, primary_key=True),  # the base image's ID
+    sa.Column("package", sa.Text, primary_key=True),
+    sa.Column("learned", _when(), nullable=False),
+    sa.Column("result_uid", sa.String(32)),  # the result it was learnt from
+)

@@ -30,6 +30,7 @@ from compat.store.schema import (
     combinations,
     deep_baselines,
     image_sizes,
+    image_system_packages,
     incompatibilities,
     logs,
     pins,
@@ -424,6 +425,15 @@ def insert_result(
         )
     )
     result_id = inserted_id(inserted)
+    if image_id is not None:
+        # it ran with these installed because the image lacked a library they provide:
+        # what the image needs, for every later run on it
+        for package in result.added_system_deps:
+            insert_missing(
+                conn,
+                image_system_packages,
+                {"image_id": image_id, "package": package, "learned": created, "result_uid": uid},
+            )
     if result.checks:
         conn.execute(
             sa.insert(checks),

@@ -28,7 +28,7 @@ from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
 from compat.workflows.deep import Depth, deep_refiner, deepens, judged
-from compat.workflows.steps import Runner
+from compat.workflows.steps import Runner, known_system_packages
 
 # Failures that show up while running the stack (not while preparing it) are one
 # class: a numpy ABI break may surface as an import error or a crash depending on
@@ -229,6 +229,11 @@ class _Bisector:
         self.changes = {c.name: c for c in differences(self.good.combo, self.failing.combo)}
         self.reporter = reporter
         self.probes: dict[frozenset[NormalizedName], Probe] = {}
+        # probes get what the image is known to need and what the good run had, so
+        # that a missing library is never mistaken for the failure under study
+        self.system_packages = tuple(
+            sorted({*known_system_packages(store, target), *self.good.added_system_deps})
+        )
         self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
 
     def mix(self, switched: frozenset[NormalizedName]) -> Combo | Conflict:
@@ -281,7 +286,11 @@ class _Bisector:
 
         # a probe is one combination: no progress display for it
         (result,) = self.pipeline.run(
-            self.target, [mixed], on_result=on_result, reporter=Reporter()
+            self.target,
+            [mixed],
+            on_result=on_result,
+            reporter=Reporter(),
+            system_packages=self.system_packages,
         )
         if self.refine is not None and deepens(result):
             result = self.refine(result)

@@ -178,7 +178,14 @@ def lock_known_good(
         eligible=eligible,
         verify=verify,
     )
-    locked = LockInput.from_result(target, result, package_manager=package_manager_of(target))
+    locked = LockInput.from_result(
+        target,
+        result,
+        package_manager=package_manager_of(target),
+        # what every later run on the image installs: the lock's Dockerfile (which
+        # `compat image` builds) gives the environment the scans test
+        known=store.system_packages(target.image_id) if target.image_id else (),
+    )
     return locked, result, write_lock(locked, directory, prune=prune)
 
 

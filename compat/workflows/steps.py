@@ -13,7 +13,7 @@ from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
-from compat.store import Store
+from compat.store import Reader, Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
 from compat.workflows.deep import deepens
@@ -32,6 +32,7 @@ class Runner(Protocol):
         *,
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
+        system_packages: Sequence[str] = (),
     ) -> list[ComboResult]: ...
 
 
@@ -104,6 +105,12 @@ def make_plan(
         reporter.plan_finished()
 
 
+def known_system_packages(store: Reader, target: Target) -> tuple[str, ...]:
+    """The system packages earlier runs found ``target``'s image needs (the pipeline
+    installs them unless told --no-system-deps)."""
+    return store.system_packages(target.image_id) if target.image_id else ()
+
+
 def run_and_record(
     pipeline: Runner,
     store: Store,
@@ -134,9 +141,12 @@ def run_and_record(
         else:
             keep(result)
 
+    known = known_system_packages(store, target)
     reporter.run_started(len(combos))
     try:
-        ran = pipeline.run(target, combos, on_result=landed, reporter=reporter)
+        ran = pipeline.run(
+            target, combos, on_result=landed, reporter=reporter, system_packages=known
+        )
         for result in held:
             assert refine is not None
             keep(refine(result))
@@ -153,6 +163,7 @@ def run_and_record(
 __all__ = [
     "Runner",
     "choose_target",
+    "known_system_packages",
     "make_plan",
     "run_and_record",
     "target_of",

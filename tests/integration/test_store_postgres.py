@@ -25,6 +25,8 @@ from tests.unit.test_store import (  # noqa: F401  (pytest collects them here to
     test_a_killed_writer_loses_no_finished_result,
     test_a_result_comes_back_whole,
     test_a_result_without_image_id_takes_the_targets,
+    test_a_v6_database_learns_from_the_results_it_holds,
+    test_an_image_remembers_the_system_packages_its_results_ran_with,
     test_an_older_database_is_migrated_forward,
     test_done_means_tested_on_the_same_image_id,
     test_export_then_import_twice_adds_nothing_the_second_time,

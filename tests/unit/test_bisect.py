@@ -53,6 +53,7 @@ class FakeBackend:
     def __init__(self, rule: Callable[[Combo], bool] = breaks) -> None:
         self.rule = rule
         self.ran: list[Combo] = []
+        self.system_packages: list[tuple[str, ...]] = []
 
     def run(
         self,
@@ -61,7 +62,9 @@ class FakeBackend:
         *,
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
+        system_packages: Sequence[str] = (),
     ) -> list[ComboResult]:
+        self.system_packages.append(tuple(system_packages))
         results = []
         for combo in combos:
             self.ran.append(combo)
@@ -189,6 +192,28 @@ def test_probes_mix_exact_versions_whatever_metadata_says(store: Store) -> None:
             assert versions[name] in (GOOD[name], FAILING[name])
         assert combo.id not in (good.id, failing.id)  # the two ends are never rerun
     assert len({c.id for c in backend.ran}) == len(backend.ran)  # no probe twice
+
+
+def test_probes_run_with_what_the_image_needs_and_the_good_run_had(store: Store) -> None:
+    good, failing = ends()
+    run_id = store.start_run(TARGET, backend="fake")
+    good_id = store.record(
+        run_id,
+        TARGET,
+        dataclasses.replace(result_of(good, failing=False), added_system_deps=("libgomp1",)),
+    )
+    failing_id = store.record(run_id, TARGET, result_of(failing, failing=True))
+    other = pinned({"numpy": "1.26.4", "pandas": "2.2.2"})  # teaches the image zlib1g
+    store.record(
+        run_id,
+        TARGET,
+        dataclasses.replace(result_of(other, failing=False), added_system_deps=("zlib1g",)),
+    )
+    store.finish_run(run_id)
+    backend = FakeBackend()
+    bisect(store, backend, INDEX, failing_id, good_id)
+    assert backend.ran
+    assert set(backend.system_packages) == {("libgomp1", "zlib1g")}
 
 
 def test_a_second_bisection_reuses_recorded_probes(store: Store) -> None:

@@ -84,6 +84,7 @@ class Fake:
         *,
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
+        system_packages: Sequence[str] = (),
     ) -> list[ComboResult]:
         results = []
         for c in combos:

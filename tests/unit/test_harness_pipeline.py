@@ -239,6 +239,33 @@ def test_without_system_deps_a_missing_library_is_reported_with_its_package(
     assert delivered == results
 
 
+@pytest.mark.parametrize("system_deps", [True, False])
+def test_packages_the_image_is_known_to_need_are_installed_before_the_first_run(
+    tmp_path: Path, served: Served, system_deps: bool
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    runtime = FakeBackend(_lightgbm_answer)
+    pipeline = _backend(runtime, served, tmp_path, add_system_deps=system_deps)
+    delivered: list[ComboResult] = []
+    (r,) = pipeline.run(
+        target(),
+        [combo(pin)],
+        on_result=delivered.append,
+        reporter=RecordingReporter(),
+        system_packages=("libgomp1",),
+    )
+    (argv,) = runtime.executor_obj.calls  # one run, never a first one that fails
+    if system_deps:
+        assert "/opt/compat-smoke/sha256:derived/runner.py" in argv
+        assert (r.verdict, r.added_system_deps) == (Verdict.PASS, ("libgomp1",))
+    else:  # --no-system-deps: the bare image, whatever is known
+        assert runtime.derived == []
+        assert (r.verdict, r.added_system_deps) == (Verdict.IMPORT_ERROR, ())
+    assert delivered == [r]
+
+
 def test_by_default_a_missing_library_is_installed_and_the_combination_retried(
     tmp_path: Path, served: Served
 ) -> None:

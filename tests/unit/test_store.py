@@ -549,7 +549,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     _make_v1(url)
     # a reader too: what it reads must be at the latest version, so it migrates
     with Store.open(url, read_only=True) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -559,10 +559,45 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     assert run.compat_version == "0.0.9"
     with Store.open(url) as store:
         store.start_run(make_target(), backend="docker", shard="1/3")
-    assert count(url, "schema_version") == 6
+    assert count(url, "schema_version") == 7
     engine = sa.create_engine(url)
     assert not sa.inspect(engine).has_table("builds")  # never written, dropped by v4
     engine.dispose()
+
+
+def test_an_image_remembers_the_system_packages_its_results_ran_with(store: Store) -> None:
+    target = make_target("bookworm", image="local/debian-python:bookworm", image_id=DEBIAN_ID)
+    run_id = store.start_run(target, backend="docker")
+    combo = make_combo(target, {"numpy": "2.3.0", "lightgbm": "4.6.0"})
+    assert store.system_packages(DEBIAN_ID) == ()
+    store.record(run_id, target, passed(target, combo))  # a bare pass teaches nothing
+    assert store.system_packages(DEBIAN_ID) == ()
+    with_gomp = dataclasses.replace(passed(target, combo), added_system_deps=("libgomp1",))
+    store.record(run_id, target, with_gomp)
+    store.record(run_id, target, with_gomp)  # learnt once
+    assert store.system_packages(DEBIAN_ID) == ("libgomp1",)
+    assert store.system_packages(MUSL_ID) == ()  # per image
+
+
+def test_a_v6_database_learns_from_the_results_it_holds(make_db_url: MakeUrl) -> None:
+    url = make_db_url()
+    target = make_target("bookworm", image="local/debian-python:bookworm", image_id=DEBIAN_ID)
+    combo = make_combo(target, {"numpy": "2.3.0", "lightgbm": "4.6.0"})
+    with Store.open(url) as store:
+        run_id = store.start_run(target, backend="docker")
+        store.record(
+            run_id,
+            target,
+            dataclasses.replace(passed(target, combo), added_system_deps=("libgomp1", "zlib1g")),
+        )
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as a v6 database (before the table) holds it
+        conn.execute(sa.text("DROP TABLE image_system_packages"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 7"))
+    engine.dispose()
+    with Store.open(url) as store:
+        assert store.schema_version == 7
+        assert store.system_packages(DEBIAN_ID) == ("libgomp1", "zlib1g")
 
 
 def test_the_migrated_schema_is_the_schema_the_queries_use(store: Store, db_url: str) -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from compat.cli import cli
 from compat.errors import ExitCode, LockError, NothingKnownGood, UsageError
-from compat.lock import DOCKERFILE, REQUIREMENTS
+from compat.lock import DOCKERFILE, REQUIREMENTS, read_lock
 from compat.store import Store, sqlite_url
 from compat.targets.target import PackageManager
 from compat.workflows.lock import lock_known_good
@@ -97,3 +97,22 @@ def test_nothing_known_good_suggests_a_scan_that_parses(
 ) -> None:
     with pytest.raises(NothingKnownGood, match=f"run `{re.escape(suggested)}` first"):
         lock_known_good(store, scope, tmp_path / "lock")
+
+
+def test_the_lock_installs_what_the_image_is_known_to_need(store: Store, tmp_path: Path) -> None:
+    """The best combination passed without libgomp1 (scanned with --no-system-deps, or
+    before it was learnt); the image is known to need it: the lock, and so the image
+    `compat image` builds from it, installs it as every later run on the image does."""
+    _record(store, PackageManager.APT)  # numpy 2.0.2, scipy 1.14.1 ran with libgomp1
+    target = dataclasses.replace(
+        make_target(IMAGE, IMAGE, DEBIAN_ID), package_manager=PackageManager.APT
+    )
+    newer = passed(target, make_combo(target, {"numpy": "2.1.3", "scipy": "1.14.1"}))
+    with store.run(target, backend="docker") as run_id:
+        store.record(run_id, target, newer)
+    locked, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock")
+    assert result.combo.label() == "numpy 2.1.3, scipy 1.14.1"
+    assert result.added_system_deps == ()
+    assert locked.system_packages == ("libgomp1",)
+    assert "libgomp1" in (tmp_path / "lock" / DOCKERFILE).read_text()
+    assert read_lock(tmp_path / "lock")[0].system_packages == ("libgomp1",)  # what image reads

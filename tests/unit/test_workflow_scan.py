@@ -205,7 +205,7 @@ def run_scan(
     the_target: Target = PROBED,
     reporter: RecordingReporter | None = None,
     runtime: FakeBackend | None = None,
-    add_system_deps: bool = False,
+    add_system_deps: bool = True,
     **request: Any,
 ) -> tuple[ScanOutcome, FakeBackend, RecordingReporter]:
     runtime = runtime or FakeBackend(answer_for(index))
@@ -383,6 +383,45 @@ def test_the_engine_going_away_says_what_finished_is_kept_and_where(
     assert first == ENGINE_GONE
     assert kept == f"the 1 results that finished are kept in {store.url} (run {run.id})"
     assert len(store.results()) == 1
+
+
+def test_what_an_image_needs_is_learnt_once_and_installed_on_every_later_run(
+    index: WheelIndex, store: Store, tmp_path: Path
+) -> None:
+    alpha2 = next(f.sha256 for f in index.files(canonicalize_name("alpha")) if f.version.major == 2)
+
+    def answer(argv: list[str]) -> ExecResult:
+        if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
+            return ok(passing_suite("import"))
+        if f"/store/{alpha2}" in sites_of(argv):
+            failing = result("import", "import-error", error=GOMP)
+            return ok(events(start("import"), failing, done(**{"import-error": 1})))
+        return ok(passing_suite("import"))
+
+    def base_runs(runtime: FakeBackend) -> int:
+        return sum(
+            "/opt/compat-smoke/sha256:base/runner.py" in c for c in runtime.executor_obj.calls
+        )
+
+    _, runtime, _ = run_scan(index, store, tmp_path, runtime=FakeBackend(answer))
+    assert base_runs(runtime) == 2  # nothing known yet: alpha 2.0 fails, then passes with it
+    assert store.system_packages("sha256:base") == ("libgomp1",)
+
+    # a later run on the image installs it first: nothing runs twice to find it again
+    again, runtime, reporter = run_scan(
+        index, store, tmp_path, runtime=FakeBackend(answer), retest=True
+    )
+    assert base_runs(runtime) == 0
+    assert runtime.derived == [("libgomp1",)]
+    assert all(r.ok and r.added_system_deps == ("libgomp1",) for r in again.results)
+    assert any("installing libgomp1, which earlier runs found" in line for line in reporter.lines)
+
+    # unless told otherwise: the bare image, and its verdict
+    bare, runtime, _ = run_scan(
+        index, store, tmp_path, runtime=FakeBackend(answer), retest=True, add_system_deps=False
+    )
+    assert runtime.derived == []
+    assert sorted(r.verdict for r in bare.results) == [Verdict.IMPORT_ERROR, Verdict.PASS]
 
 
 def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> ComboResult | Conflict:
