@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.effects.paths import check_writable_dir
-from compat.errors import UsageError
+from compat.errors import ImageUnavailable, UsageError
 from compat.harness import Pipeline, RunOptions, make_pipeline
 from compat.harness.options import COMBO_TIMEOUT
 from compat.harness.toolchain import ToolchainChoice
@@ -30,6 +30,8 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
+from compat.targets.target import Target
+from compat.workflows.steps import target_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MATRIX = Path("matrix/ml-stack.toml")
@@ -231,9 +233,10 @@ def open_pipeline(
     rebuild: bool = False,
     build_timeout: float = 3600.0,
     only: tuple[str, ...] = (),
+    why: str = "",
 ) -> Pipeline:
     """The pipeline over the backend the run options ask for (a context manager: its
-    backend holds the engine)."""
+    backend holds the engine); ``why`` is said with the local backend's notice."""
     check_writable_dir(settings.cache_dir, what="cache", option="--cache-dir")
     options = RunOptions(
         cache_dir=settings.cache_dir,
@@ -251,7 +254,47 @@ def open_pipeline(
         only=only,
         network=settings.network,
     )
-    return make_pipeline(backend, options=options, reporter=reporter)
+    return make_pipeline(backend, options=options, reporter=reporter, why=why)
+
+
+@contextlib.contextmanager
+def open_target(
+    settings: Settings,
+    reporter: Reporter,
+    *,
+    base: str | None,
+    image: str | None,
+    python: str | None,
+    **run: Any,
+) -> Iterator[tuple[Pipeline, Target]]:
+    """The pipeline the run options ask for and the target it runs on. With ``--backend
+    auto`` and no ``--image``, a base image that is neither here nor pullable falls back
+    to the local backend (said in one line), as a missing engine does: the first
+    command of the README then runs anywhere. A named ``--image`` is never replaced."""
+    with contextlib.ExitStack() as stack:
+
+        def probe(pipeline: Pipeline, base: str | None = base) -> Target:
+            return target_of(
+                pipeline,
+                base=base,
+                image=image,
+                python=python,
+                cache_dir=settings.cache_dir,
+                reporter=reporter,
+            )
+
+        pipeline = stack.enter_context(open_pipeline(settings, reporter, **run))
+        try:
+            target = probe(pipeline)
+        except ImageUnavailable as exc:
+            if run.get("backend") != "auto" or image is not None:
+                raise
+            stack.close()
+            why = str(exc).splitlines()[0].rstrip(".")
+            local = {**run, "backend": "local"}
+            pipeline = stack.enter_context(open_pipeline(settings, reporter, **local, why=why))
+            target = probe(pipeline, base=None)  # the line above said why --base went
+        yield pipeline, target
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from compat.cli.options import (
     names,
     no_binary_option,
     open_index,
-    open_pipeline,
+    open_target,
     parse_pins,
     plan_options,
     run_options,
@@ -34,7 +34,6 @@ from compat.workflows.check import check as check_pins
 from compat.workflows.deep import DeepSettings, Depth, smoke_only
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
-from compat.workflows.steps import target_of
 
 _depth_option = click.option(
     "--depth",
@@ -108,27 +107,27 @@ def scan(
         depth=Depth(depth),
     )
     reporter = ConsoleReporter()
-    with open_pipeline(settings, reporter, **run, only=smoke_only(Depth(depth))) as pipeline:
-        target = target_of(
-            pipeline,
+    with (
+        open_target(
+            settings,
+            reporter,
             base=base,
             image=image,
             python=python,
-            cache_dir=settings.cache_dir,
+            **run,
+            only=smoke_only(Depth(depth)),
+        ) as (pipeline, target),
+        open_index(settings, as_of or request.matrix.as_of) as index,
+        settings.store() as store,
+    ):
+        outcome = run_scan(
+            request,
+            target=target,
+            pipeline=pipeline,
+            store=store,
+            index=index,
             reporter=reporter,
         )
-        with (
-            open_index(settings, as_of or request.matrix.as_of) as index,
-            settings.store() as store,
-        ):
-            outcome = run_scan(
-                request,
-                target=target,
-                pipeline=pipeline,
-                store=store,
-                index=index,
-                reporter=reporter,
-            )
     if as_json:
         emit(scan_shape(outcome))
     else:
@@ -179,28 +178,30 @@ def check(
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
-    with open_pipeline(settings, reporter, **run, only=smoke_only(Depth(depth))) as pipeline:
-        target = target_of(
-            pipeline,
+    with (
+        open_target(
+            settings,
+            reporter,
             base=base,
             image=image,
             python=python,
-            cache_dir=settings.cache_dir,
+            **run,
+            only=smoke_only(Depth(depth)),
+        ) as (pipeline, target),
+        open_index(settings, as_of) as index,
+    ):
+        outcome = check_pins(
+            reqs,
+            target=target,
+            pipeline=pipeline,
+            open_store=settings.store,
+            index=index,
             reporter=reporter,
+            build=BuildPolicy().with_no_binary(names(no_binary)),
+            force=force,
+            depth=Depth(depth),
+            deep=DeepSettings(modules=deep_modules, keyword=deep_keyword),
         )
-        with open_index(settings, as_of) as index:
-            outcome = check_pins(
-                reqs,
-                target=target,
-                pipeline=pipeline,
-                open_store=settings.store,
-                index=index,
-                reporter=reporter,
-                build=BuildPolicy().with_no_binary(names(no_binary)),
-                force=force,
-                depth=Depth(depth),
-                deep=DeepSettings(modules=deep_modules, keyword=deep_keyword),
-            )
     if isinstance(outcome, Conflict):
         if as_json:
             verdict = {

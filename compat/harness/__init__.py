@@ -41,10 +41,12 @@ def make_pipeline(
     options: RunOptions,
     reporter: Reporter,
     client: httpx.Client | None = None,
+    why: str = "",
 ) -> Pipeline:
     """A pipeline over the backend asked for; ``auto`` takes Docker when an engine
-    answers, else the host (saying so through ``reporter.warning``). ``client``
-    replaces the HTTP client (tests)."""
+    answers, else the host (saying so through ``reporter.warning``). ``why`` says in
+    the same line why the host was chosen (a fallback). ``client`` replaces the HTTP
+    client (tests)."""
     from compat.harness.docker_backend import DockerBackend
     from compat.harness.local_backend import LocalBackend
 
@@ -52,7 +54,7 @@ def make_pipeline(
     if kind == "docker":
         backend = DockerBackend(options)
     elif kind == "local":
-        reporter.warning(LOCAL_NOTICE)
+        reporter.warning(f"{why} -> {LOCAL_NOTICE}" if why else LOCAL_NOTICE)
         backend = LocalBackend(options)
     elif kind == "auto":
         try:
