@@ -78,6 +78,12 @@ PACKAGE = {
     "dep/tests/plotting/test_via_library.py": "from dep.plotting import _mpl\n",
     "dep/tests/test_stats.py": "import dep.stats\n",
     "dep/tests/test_broken.py": "def f(:\n",
+    # scipy.stats-like: the library calls the partner inside a function only
+    "dep/lazy.py": (
+        "import numpy\nclass Result:\n    def plot(\n        self,\n    ):\n"
+        "        import matplotlib.pyplot as plt\n"
+    ),
+    "dep/tests/test_lazy.py": "import dep.lazy\n",
 }
 
 
@@ -93,6 +99,7 @@ def test_selection_follows_library_code_and_local_helpers(tmp_path: Path) -> Non
     )
     by_path = {s.module.path: s.partners for s in chosen}
     assert by_path == {
+        "dep/tests/test_lazy.py": ("numpy",),  # a foundation only: last, on a budget
         # a helper of its own test tree that imports matplotlib
         "dep/tests/plotting/frame/test_frame.py": ("matplotlib",),
         # library code outside `import dep`: matplotlib, and numpy as a foundation
@@ -100,7 +107,12 @@ def test_selection_follows_library_code_and_local_helpers(tmp_path: Path) -> Non
         "dep/tests/test_stats.py": ("scipy",),
     }
     # test_core imports numpy (a foundation: says nothing) and the shared test
-    # decorators naming matplotlib (not followed): not selected.
+    # decorators naming matplotlib (not followed): not selected. test_lazy reaches
+    # matplotlib only inside a library function (below a signature over several
+    # lines): importing dep.lazy loads numpy alone, a foundation, so it is not selected
+    # for matplotlib.
+    assert index["dep.lazy"].eager == frozenset({"numpy"})
+    assert "matplotlib" in index["dep.lazy"].imports
 
 
 def test_prioritise_puts_specific_partners_first() -> None:
@@ -121,3 +133,21 @@ def test_prioritise_puts_specific_partners_first() -> None:
         direct=("matplotlib",),
     )
     assert prioritise([*ordered, direct], ["numpy"])[0] is direct
+    # importing the dependent's code that calls the partner too: first of the direct ones
+    bridging = Selection(
+        module=SourceModule(name="y", path="y", imports=frozenset()),
+        partners=("matplotlib",),
+        direct=("matplotlib",),
+        bridging=("matplotlib",),
+    )
+    assert prioritise([*ordered, direct, bridging], ["numpy"])[:2] == [bridging, direct]
+    # among foundation-only modules, those importing more foundations themselves first
+    numpy_only = Selection(
+        module=SourceModule(name="a", path="a", imports=frozenset()), partners=("numpy",)
+    )
+    both = Selection(
+        module=SourceModule(name="b", path="b", imports=frozenset()),
+        partners=("numpy", "pandas"),
+        foundations_direct=("numpy", "pandas"),
+    )
+    assert prioritise([numpy_only, both], ["numpy", "pandas"]) == [both, numpy_only]

@@ -9,7 +9,9 @@ A test module exercises partner P when P is reached from it:
   every test imports a foundation, so a direct import of one says nothing;
 - through the dependent's library modules the test imports that ``import
   dependent`` does not load (``sklearn.linear_model``, ``pandas.plotting.
-  _matplotlib``), followed transitively: the code under test;
+  _matplotlib``), followed transitively through what importing them loads
+  (module-level imports; an import inside a function, as scipy.stats does
+  matplotlib, is not followed: it would make nearly every test qualify);
 - through test helpers of the same test tree (``pandas/tests/plotting/common.py``
   for ``pandas/tests/plotting/frame/test_frame.py``), for non-foundations only.
   Shared helpers (``pandas.util._test_decorators``, ``pandas._testing``) name
@@ -48,6 +50,13 @@ class SourceModule:
     name: str  # dotted, e.g. pandas.tests.plotting.common
     path: str  # relative to the directory it was found under, with "/"
     imports: frozenset[str]  # absolute dotted names it imports, parents included
+    # those imported when the module itself is imported (not inside a function):
+    # what importing it really loads. None: not known, taken as all of ``imports``
+    eager: frozenset[str] | None = None
+
+    @property
+    def loads(self) -> frozenset[str]:
+        return self.imports if self.eager is None else self.eager
 
 
 def is_test_code(module_name: str) -> bool:
@@ -85,12 +94,17 @@ def _resolve_relative(module_name: str, is_package: bool, level: int, target: st
     return ".".join([*base, target] if target else base)
 
 
-def _statements(source: str) -> list[str]:
-    """The import statements of ``source`` as single dedented lines, left out
-    those under ``if TYPE_CHECKING:`` (never executed)."""
-    found: list[str] = []
+_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def\b")
+
+
+def _statements(source: str) -> list[tuple[str, bool]]:
+    """The import statements of ``source`` as single dedented lines, each with
+    whether it runs when the module is imported (False inside a function body),
+    left out those under ``if TYPE_CHECKING:`` (never executed)."""
+    found: list[tuple[str, bool]] = []
     lines = source.splitlines()
     skip_deeper: int | None = None
+    in_def: int | None = None  # the indent of the def whose body we are in
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -101,6 +115,16 @@ def _statements(source: str) -> list[str]:
             indent = len(line) - len(line.lstrip())
             if skip_deeper is not None and indent <= skip_deeper:
                 skip_deeper = None
+            if in_def is not None and indent <= in_def:
+                in_def = None
+            if in_def is None and _DEF.match(line):
+                in_def = indent
+                # a signature over several lines ends in "):" at the def's indent
+                depth = line.count("(") - line.count(")")
+                while depth > 0 and i < len(lines):
+                    depth += lines[i].count("(") - lines[i].count(")")
+                    i += 1
+                continue
         if match is None or skip_deeper is not None:
             continue
         if match.group("kw") == "if":
@@ -114,8 +138,42 @@ def _statements(source: str) -> list[str]:
         ):
             statement = statement.rstrip("\\") + " " + lines[i].split("#", 1)[0].strip()
             i += 1
-        found.append(statement)
+        found.append((statement, in_def is None))
     return found
+
+
+def scan_imports(
+    source: str, module_name: str, *, is_package: bool = False
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Every absolute module name ``source`` imports (as :func:`imports_of`), and
+    those of them imported at module level, i.e. when the module is imported
+    (calls like ``import_optional_dependency("x")`` count as lazy)."""
+    found: set[str] = set()
+    eager: set[str] = set()
+    for statement, at_import in _statements(source):
+        try:
+            tree = ast.parse(statement)
+        except SyntaxError:
+            continue  # a line of a docstring or a string that looked like one
+        names: set[str] = set()
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    names.update(_with_parents(alias.name))
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = _resolve_relative(module_name, is_package, node.level, node.module)
+                else:
+                    base = node.module or ""
+                if base:
+                    names.update(_with_parents(base))
+                    names.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
+        found |= names
+        if at_import:
+            eager |= names
+    for match in _CALL.finditer(source):
+        found.update(_with_parents(match.group("name")))
+    return frozenset(found), frozenset(eager)
 
 
 def imports_of(source: str, module_name: str, *, is_package: bool = False) -> frozenset[str]:
@@ -127,27 +185,7 @@ def imports_of(source: str, module_name: str, *, is_package: bool = False) -> fr
 
     Import statements are found line by line and each is parsed with ``ast``:
     parsing whole files is the slow part (pandas ships 1,400 of them)."""
-    found: set[str] = set()
-    for statement in _statements(source):
-        try:
-            tree = ast.parse(statement)
-        except SyntaxError:
-            continue  # a line of a docstring or a string that looked like one
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    found.update(_with_parents(alias.name))
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = _resolve_relative(module_name, is_package, node.level, node.module)
-                else:
-                    base = node.module or ""
-                if base:
-                    found.update(_with_parents(base))
-                    found.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
-    for match in _CALL.finditer(source):
-        found.update(_with_parents(match.group("name")))
-    return frozenset(found)
+    return scan_imports(source, module_name, is_package=is_package)[0]
 
 
 def index_package(root: Path, top: str) -> dict[str, SourceModule]:
@@ -171,10 +209,10 @@ def index_package(root: Path, top: str) -> dict[str, SourceModule]:
             name = ".".join(parts)
             try:
                 source = path.read_text(encoding="utf-8")
-                imports = imports_of(source, name, is_package=is_package)
+                imports, eager = scan_imports(source, name, is_package=is_package)
             except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
                 continue
-            index[name] = SourceModule(name=name, path=rel.as_posix(), imports=imports)
+            index[name] = SourceModule(name=name, path=rel.as_posix(), imports=imports, eager=eager)
     return index
 
 
@@ -204,6 +242,10 @@ class Selection:
     module: SourceModule
     partners: tuple[str, ...]  # distribution names, sorted
     direct: tuple[str, ...] = ()  # those the module (or its own helpers) imports itself
+    # partners it imports itself that the dependent's library modules it imports
+    # call too: the test exercises the dependent's bridging code
+    bridging: tuple[str, ...] = ()
+    foundations_direct: tuple[str, ...] = ()  # foundations it imports itself
 
 
 def select_tests(
@@ -243,8 +285,11 @@ def select_tests(
             module = index.get(name)
             if module is None or name in core_set or is_test_code(name):
                 continue
-            hits |= partner_hits(module.imports)
-            todo.extend(n for n in module.imports if n in index)
+            # only what importing it loads: a library module importing a partner
+            # inside one function (scipy.stats for matplotlib, sklearn.utils for
+            # pandas) would otherwise make nearly every test "reach" that partner
+            hits |= partner_hits(module.loads)
+            todo.extend(n for n in module.loads if n in index)
         result = frozenset(hits)
         library_memo[start] = result
         return result
@@ -260,14 +305,22 @@ def select_tests(
         ]
         for helper in helpers:
             direct |= partner_hits(index[helper].imports) - found_set
+        own = list(module.imports) + [i for h in helpers for i in index[h].imports]
         reached: set[str] = set(direct)
-        for imported in list(module.imports) + [i for h in helpers for i in index[h].imports]:
+        bridging: set[str] = set()
+        for imported in own:
             if imported in index and imported not in core_set and not is_test_code(imported):
                 reached |= library_reach(imported)
+                # the dependent's code that calls a partner, lazily or not
+                bridging |= partner_hits(index[imported].imports)
         if reached:
             selected.append(
                 Selection(
-                    module=module, partners=tuple(sorted(reached)), direct=tuple(sorted(direct))
+                    module=module,
+                    partners=tuple(sorted(reached)),
+                    direct=tuple(sorted(direct)),
+                    bridging=tuple(sorted(bridging & (direct | found_set))),
+                    foundations_direct=tuple(sorted(partner_hits(own) & found_set)),
                 )
             )
     return selected
@@ -275,13 +328,22 @@ def select_tests(
 
 def prioritise(selections: Iterable[Selection], foundations: Iterable[str]) -> list[Selection]:
     """Most telling first: modules that import a non-foundation partner
-    themselves (pandas' plotting tests import matplotlib), then those reaching one
-    through library code, then more partners, then by path (deterministic, for a
-    module budget)."""
+    themselves (pandas' plotting tests import matplotlib), those that also
+    import the dependent's code calling it first; then those reaching one through
+    library code; then, among those reaching only foundations, the ones
+    importing more foundations themselves (scikit-learn's tests that import
+    pandas and scipy); then by path (deterministic, for a module budget)."""
     found_set = frozenset(foundations)
 
-    def key(sel: Selection) -> tuple[int, int, int, str]:
+    def key(sel: Selection) -> tuple[int, int, int, int, int, str]:
         specific = sum(1 for p in sel.partners if p not in found_set)
-        return (-len(sel.direct), -specific, -len(sel.partners), sel.module.path)
+        return (
+            -len(sel.direct),
+            -len(sel.bridging),
+            -specific,
+            -len(sel.foundations_direct),
+            -len(sel.partners),
+            sel.module.path,
+        )
 
     return sorted(selections, key=key)
