@@ -204,6 +204,8 @@ def test_lock_image_and_report_from_a_scan(env: dict[str, str], tmp_path: Path) 
     report = json.loads(built.stdout)
     assert report["verdict"] == "pass"
     assert 0 < report["added_size"] < report["size"]
+    # what was built, smoke-tested and measured is the Dockerfile lock wrote
+    assert report["dockerfile"] == (out / "Dockerfile").read_text()
 
     html = tmp_path / "report.html"
     written = compat(env, "report", "-o", str(html))
