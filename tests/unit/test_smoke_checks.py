@@ -16,7 +16,7 @@ import pytest
 
 from compat.smoke import SMOKE_DIR, VERDICTS, dists, engine, isolate, runner_argv
 from compat.smoke import checks as checks_module
-from compat.smoke.checks import Check, builtin_checks, check, version
+from compat.smoke.checks import Check, builtin_checks, check, shims, version
 from compat.smoke.versions import InvalidSpecifier
 
 
@@ -422,3 +422,22 @@ def test_a_missing_optional_partner_is_not_a_break() -> None:
     present = ModuleNotFoundError("No module named 'json.nothing'", name="json")
     assert not checks_module.optional_dependency_missing(present)
     assert checks_module.breaks_stack(present, partners=("scipy",))
+
+
+@pytest.mark.parametrize(
+    ("have", "keyword"),
+    [("2.3.1", True), ("3.2.1", True), ("3.3.0", False), ("4.7.0", False)],
+)
+def test_early_stopping_in_fit_follows_where_lightgbm_reads_best_iteration(
+    monkeypatch: pytest.MonkeyPatch, have: str, keyword: bool
+) -> None:
+    # Before 3.3 LGBM*.fit sets best_iteration_ only from early_stopping_rounds;
+    # with the callback alone it stays None (calibration: lightgbm 3.0-3.2).
+    fake = types.SimpleNamespace(early_stopping=lambda rounds, verbose: ("callback", rounds))
+    monkeypatch.setattr(checks_module, "_installed_version", lambda dist: have)
+    monkeypatch.setattr(shims, "mod", lambda name: fake)
+    given = shims.lgb_early_stopping_fit(10)
+    if keyword:
+        assert given == {"early_stopping_rounds": 10, "verbose": False}
+    else:
+        assert given == {"callbacks": [("callback", 10)]}

@@ -31,11 +31,12 @@ def constrained_layout() -> dict[str, Any]:
 
 
 def lgb_early_stopping_fit(rounds: int) -> dict[str, Any]:
-    """Keywords for ``LGBM*.fit`` that stop early on its ``eval_set``: lightgbm
-    2.x sets ``best_iteration_`` only from ``early_stopping_rounds`` given to
-    fit; 3.x takes the ``early_stopping`` callback (and 4.0 removed the keyword)."""
+    """Keywords for ``LGBM*.fit`` that stop early on its ``eval_set``: before 3.3
+    the wrapper sets ``best_iteration_`` only from ``early_stopping_rounds`` given
+    to fit; 3.3 reads it from the booster whatever stopped it, so the
+    ``early_stopping`` callback serves (and 4.0 removed the keyword)."""
     lgb = mod("lightgbm")
-    if installed("lightgbm", "<3"):
+    if installed("lightgbm", "<3.3"):
         return {"early_stopping_rounds": rounds, "verbose": False}
     return {"callbacks": [lgb.early_stopping(rounds, verbose=False)]}
 
