@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.history import WHEELS_ONLY, contemporaneous_stack
 from compat.resolve.resolver import Resolver
+from compat.smoke.deep import DEEP_DIR
 from compat.store import Store
 from compat.targets.target import Target
 
@@ -118,6 +121,31 @@ def baseline_for(
     return choose_baseline(here, dependent, contemporaneous=contemporaneous, known_good=known_good)
 
 
+_RUN = "*run*"
+"""The module name a combination's own whole run is cached under, beside the
+per-module baseline outcomes (``deep_baselines``)."""
+
+
+def _runner_digest() -> str:
+    """The deep runner's code: another selection or runner decides other outcomes."""
+    digest = hashlib.sha256()
+    for path in sorted(DEEP_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_key(here: Combo, *, image_id: str, test_layer: Combo, settings: DeepSettings) -> str:
+    """What a combination's own deep run is cached under: its pins (file hashes
+    included), the image, the test layer, the selection settings and the runner
+    code, so a warm rerun of the same question costs no test run."""
+    digest = hashlib.sha256(b"deep-run\n")
+    for part in (here.id, image_id, test_layer.id, repr(settings), _runner_digest()):
+        digest.update(part.encode() + b"\n")
+    for pin in here.pins:
+        digest.update(f"{pin.name}=={pin.version} {pin.sha256}\n".encode())
+    return digest.hexdigest()[:24]
+
+
 def _baseline_run(dependent: NormalizedName, cached: dict[str, list[dict[str, object]]]) -> DeepRun:
     outcomes = tuple(TestOutcome.from_json(o) for module in sorted(cached) for o in cached[module])
     return DeepRun(outcomes=tuple(o for o in outcomes if o.dependent == dependent), complete=True)
@@ -165,31 +193,47 @@ def deepen(
     here = result.combo
     image_id = result.image_id or target.image_id or target.key
     layer = test_layer or test_layer_for(index, target)
-    reporter.notice(f"deep: running the shipped tests of {here.label()}")
-    (mine,) = pipeline.run_deep(
-        target,
-        [
-            DeepJob(
-                combo=here,
-                max_modules=settings.max_modules,
-                max_foundation_modules=settings.max_foundation_modules,
-                modules=settings.modules,
-                keyword=settings.keyword,
-            )
-        ],
-        layer,
-        timeout=settings.timeout,
-        reporter=reporter,
-    )
-    if mine.error:
-        failed = CheckResult(
-            name="deep",
-            verdict=CheckVerdict.SKIPPED,
-            duration=mine.duration,
-            error=f"the deep tier did not finish: {mine.error}",
+    key = run_key(here, image_id=image_id, test_layer=layer, settings=settings)
+    cached_run = store.deep_baseline(key).get(_RUN)
+    if cached_run:
+        reporter.notice(f"deep: the shipped tests of {here.label()} ran before on this image")
+        here_run = parse_events(json.dumps(e) for e in cached_run)
+    else:
+        reporter.notice(f"deep: running the shipped tests of {here.label()}")
+        (mine,) = pipeline.run_deep(
+            target,
+            [
+                DeepJob(
+                    combo=here,
+                    max_modules=settings.max_modules,
+                    max_foundation_modules=settings.max_foundation_modules,
+                    modules=settings.modules,
+                    keyword=settings.keyword,
+                )
+            ],
+            layer,
+            timeout=settings.timeout,
+            reporter=reporter,
         )
-        return dataclasses.replace(result, checks=(*result.checks, failed))
-    here_run = parse_events(mine.events)
+        if mine.error:
+            failed = CheckResult(
+                name="deep",
+                verdict=CheckVerdict.SKIPPED,
+                duration=mine.duration,
+                error=f"the deep tier did not finish: {mine.error}",
+            )
+            return dataclasses.replace(result, checks=(*result.checks, failed))
+        here_run = parse_events(mine.events)
+        if here_run.complete and not here_run.module_errors:
+            # a module killed by a timeout may pass on a less busy machine: not kept
+            store.record_deep_baseline(
+                key=key,
+                dependent="",
+                version="",
+                image_id=image_id,
+                pins=[str(p) for p in here.pins],
+                modules={_RUN: [json.loads(e) for e in mine.events if e.startswith("{")]},
+            )
 
     # Baselines only for the modules that failed here: a test that passes here
     # needs no comparison, and a cached module is never run twice.
@@ -347,6 +391,7 @@ __all__ = [
     "deepens",
     "judged",
     "merge",
+    "run_key",
     "smoke_only",
     "test_layer_for",
 ]

@@ -3,6 +3,7 @@ real SQLite results database: verdicts, attribution and the baseline cache."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +17,7 @@ from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import deepen
-from tests.helpers.deep import LEGEND, LIBRARY_FRAMES, combo, event, run_lines
+from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
 
@@ -107,14 +108,34 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
         (BASELINE, ("pandas",), ("pandas/tests/plotting/frame/test_frame.py",)),
     ]
 
-    # a second run pays for the baseline no more: it comes from the database
+    # a second run pays for neither the baseline nor the combination's own tests:
+    # both outcomes come from the database (the same pins, image, layer, settings)
     backend.jobs.clear()
     again = run(store, backend, passed(target, HERE), target)
     assert again.verdict is Verdict.RUNTIME_ERROR
-    assert [j.combo for j in backend.jobs] == [HERE]
+    assert again.checks == result.checks
+    assert backend.jobs == []
+    # on another image the combination runs its tests again
+    other = make_target("trixie")
+    backend.jobs.clear()
+    run(store, backend, passed(other, HERE), other)
+    assert [j.combo for j in backend.jobs] == [HERE]  # another image: its own run
 
 
-def test_flaky_and_no_baseline_never_fail(store: Store) -> None:
+def test_an_unfinished_or_killed_module_run_is_not_cached(store: Store) -> None:
+    target = make_target("bookworm")
+    lines = legend_run(NEW, "passed")
+    killed = json.dumps(
+        {"event": "module", "dependent": "pandas", "module": FRAME, "error": "timeout: 900 s"}
+    )
+    for events in (lines[:-1], [*lines[:-1], killed, lines[-1]]):  # no "done"; a killed module
+        backend = FakeDeep({HERE.id: events})
+        run(store, backend, passed(target, HERE), target)
+        run(store, backend, passed(target, HERE), target)
+        assert [j.combo for j in backend.jobs] == [HERE, HERE]
+
+
+def test_flaky_and_no_baseline_never_fail(store: Store, tmp_path: Path) -> None:
     target = make_target("bookworm")
     backend = FakeDeep({HERE.id: legend_run(NEW, "failed", rerun="passed")})
     result = run(store, backend, passed(target, HERE), target)
@@ -124,7 +145,8 @@ def test_flaky_and_no_baseline_never_fail(store: Store) -> None:
     assert len(backend.jobs) == 1  # a flaky test needs no baseline
 
     confirmed = FakeDeep({HERE.id: legend_run(NEW, "failed", rerun="failed")})
-    result = run(store, confirmed, passed(target, HERE), target)
+    fresh = Store.open(f"sqlite:///{tmp_path / 'fresh.db'}")  # nothing cached
+    result = run(fresh, confirmed, passed(target, HERE), target)
     assert result.verdict is Verdict.PASS  # no known-good baseline: nothing judged
     (summary,) = result.checks
     assert summary.verdict is CheckVerdict.SKIPPED
