@@ -4,10 +4,13 @@ Dockerfile and image tests."""
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from compat.harness.pipeline import BuildRecord, build_record_path
 from compat.lock import LockInput
 from compat.model import Combo, FileKind, Pin
 from compat.targets.profiles import target_from_profile
@@ -88,3 +91,13 @@ ALL_PINS = (
     make_pin("lightgbm", "4.5.0", "lightgbm-4.5.0.tar.gz"),
     make_pin("scipy", "1.16.0", "scipy-1.16.0.tar.gz"),
 )
+
+
+def record_build(cache: Path, *, sdist_sha256: str, image_id: str, wheel: Path) -> None:
+    """What a scan leaves after building an sdist on an image into ``wheel`` (a file of
+    the wheelhouse in ``cache``): the build record beside the sdist's hash."""
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    record = BuildRecord(ok=True, duration=3.0, wheel_sha256=sha, wheel_filename=wheel.name)
+    path = build_record_path(cache, sdist_sha256, image_id, "pypi-abc")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record.to_json()))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from docker.errors import ImageNotFound
 
-from compat.effects.container import SESSION_LABEL, build
+from compat.effects.container import SESSION_LABEL, build, image_id
 from compat.effects.http import http_client
 from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
 from compat.harness.wheelhouse import FileRef, Wheelhouse
@@ -34,6 +34,7 @@ from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import PackageManager, Target
 from tests.helpers.docker import require_docker
+from tests.helpers.lock import record_build
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"
@@ -338,3 +339,59 @@ def test_a_base_without_package_manager_gets_its_user_written_in(
     assert report.verdict is Verdict.PASS, (report.error, report.failed_check)
     assert "import:six" in {c.name for c in report.checks if c.verdict.value == "pass"}
     assert _run(client, report.tag, "sh", "-c", "id -u; echo $HOME") == f"{APP_UID}\n/home/app"
+
+
+def test_a_musl_image_takes_the_wheels_the_scan_built(
+    client: Any, network: NetworkSettings, cache: Path, tmp_path: Path, tags: list[str]
+) -> None:
+    """six locked from its sdist on the musl base (no package manager: its builder
+    stage would install zig and friends from PyPI): with the wheel a scan built on that
+    image in the wheelhouse, the lock's Dockerfile installs it with no toolchain, no
+    compiling and no network."""
+    musl = probe_image(MUSL, name="musl", cache_dir=cache, client=client)
+    with PyPIIndex(network, cache_dir=cache / "index") as index:
+        combo = Resolver(CandidateSource(index, musl)).resolve([requested("six")])
+        assert isinstance(combo, Combo), combo
+        wheel = combo.pin("six")
+        sdist = Pin.of(
+            next(
+                f
+                for f in index.files(wheel.name)
+                if f.kind is FileKind.SDIST and f.version == wheel.version
+            )
+        )
+    refs = [FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for p in (sdist, wheel)]
+    with http_client(network) as http:
+        _, failed = Wheelhouse(cache, http).fetch(refs)
+    assert not failed
+    # the "scan" built the sdist into the very wheel PyPI has: what matters is the path
+    record_build(
+        cache,
+        sdist_sha256=sdist.sha256,
+        image_id=image_id(client, MUSL),
+        wheel=stored_file(cache, wheel),
+    )
+    lock = LockInput(
+        target=musl,
+        combo=Combo(target=combo.target, pins=(sdist,), requested=combo.requested),
+        package_manager=None,
+    )
+    write_lock(lock, tmp_path / "lock")
+    assert "ziglang" in (tmp_path / "lock" / DOCKERFILE).read_text()
+    lines: list[str] = []
+    report = build_image(
+        tmp_path / "lock",
+        tag=_tag(tags, "musl-prebuilt"),
+        client=client,
+        wheelhouse=cache,
+        build_network="none",  # a toolchain or an sdist build would need the index
+        on_line=lines.append,
+    )
+    print(f"musl build from the scan's wheels {report.build_seconds:.1f} s")
+    assert report.verdict is Verdict.PASS, (report.error, report.failed_check)
+    assert report.dockerfile == (tmp_path / "lock" / DOCKERFILE).read_text()
+    said = [line.strip() for line in lines if not line.startswith("Step ")]  # no commands
+    assert "compat: wheels built on this base are in the context: no toolchain" in said
+    assert not [line for line in said if line.startswith("compat: zig")]
+    version = _run(client, report.tag, "python", "-c", "import six; print(six.__version__)")
+    assert version == str(wheel.version)

@@ -13,7 +13,6 @@ import pytest
 from docker.errors import APIError
 
 from compat.errors import HarnessError, WheelhouseIncomplete
-from compat.harness.pipeline import BuildRecord, build_record_path
 from compat.harness.wheelhouse import stored_path
 from compat.image import ImageReport, Layer, measure, prepare_context, stored_file
 from compat.image.build import prebuilt_wheels, remove_stage_images, stage_images
@@ -22,7 +21,7 @@ from compat.image.smoke import smoke_argv
 from compat.lock import DOCKERFILE, REQUIREMENTS, render_dockerfile, write_lock
 from compat.lock.dockerfile import CA_FILE
 from compat.model import CheckResult, CheckVerdict, Verdict
-from tests.helpers.lock import make_lock
+from tests.helpers.lock import make_lock, record_build
 
 # what the classic builder printed for a two-stage build (trimmed)
 BUILD_LOG = """\
@@ -246,17 +245,11 @@ def test_report_counts_every_verdict_and_serialises() -> None:
 
 
 def _record_build(cache: Path, sdist_sha: str, image_id: str, wheel_name: str) -> Path:
-    """What a scan leaves after building an sdist on an image: the wheel in the
-    wheelhouse and the build record beside the sdist's hash."""
     content = wheel_name.encode()
-    sha = hashlib.sha256(content).hexdigest()
-    wheel = stored_path(cache, sha, wheel_name)
+    wheel = stored_path(cache, hashlib.sha256(content).hexdigest(), wheel_name)
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(content)
-    record = BuildRecord(ok=True, duration=3.0, wheel_sha256=sha, wheel_filename=wheel_name)
-    path = build_record_path(cache, sdist_sha, image_id, "pypi-abc")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record.to_json()))
+    record_build(cache, sdist_sha256=sdist_sha, image_id=image_id, wheel=wheel)
     return wheel
 
 
