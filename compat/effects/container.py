@@ -80,6 +80,7 @@ class EngineImages(Protocol):
     def get(self, name: str, /) -> EngineImage: ...
     def pull(self, repository: str, /) -> EngineImage: ...
     def remove(self, image: str, /, *, force: bool = ...) -> None: ...
+    def list(self, *, filters: dict[str, Any] | None = ...) -> Sequence[EngineImage]: ...
 
 
 class EngineContainer(Protocol):
@@ -256,29 +257,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _orphaned(thing: object, host: str) -> bool:
+    """Whether ``thing`` (a container or an image) is owned by a process of this host
+    that is gone."""
+    labels: Mapping[str, str] = getattr(thing, "labels", None) or {}
+    who, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
+    return who == host and pid.isdigit() and not _alive(int(pid))
+
+
 def sweep_orphans(client: Engine) -> int:
-    """Remove the containers of compat runs on this host whose process is gone; how many.
-    Containers without an owner label (older versions, other hosts) are left alone: their
-    owner may be alive."""
+    """Remove what compat runs on this host whose process is gone left behind: their
+    containers, and the half-built images of their interrupted builds (untagged, owner
+    labelled: see ``owned``); how many. Anything without an owner label (older
+    versions, other hosts) is left alone: its owner may be alive. A finished image is
+    tagged, so it is never swept."""
     host = socket.gethostname()
     removed = 0
-    try:
+    try:  # sweeping is housekeeping: never the reason a run fails
         containers = client.containers.list(all=True, filters={"label": OWNER_LABEL})
-    except Exception:  # sweeping is housekeeping: never the reason a run fails
+    except Exception:
         log.debug("listing leftover containers failed", exc_info=True)
-        return 0
+        containers = []
     for c in containers:
-        labels: Mapping[str, str] = getattr(c, "labels", None) or {}
-        who, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
-        if who != host or not pid.isdigit() or _alive(int(pid)):
+        if not _orphaned(c, host):
             continue
         try:
             c.remove(force=True)
             removed += 1
         except Exception:
             log.debug("removing leftover container %s failed", c.id[:12], exc_info=True)
+    try:
+        images = client.images.list(filters={"label": OWNER_LABEL, "dangling": True})
+    except Exception:
+        log.debug("listing leftover images failed", exc_info=True)
+        images = []
+    for image in images:
+        if not _orphaned(image, host):
+            continue
+        try:  # its untagged parents (the earlier steps) go with it
+            client.images.remove(image.id)
+            removed += 1
+        except Exception:
+            log.debug("removing leftover image %s failed", image.id[:19], exc_info=True)
     if removed:
-        log.info("removed %d container(s) left by compat runs that are gone", removed)
+        log.info("removed %d container(s) and image(s) left by compat runs that are gone", removed)
     return removed
 
 
@@ -556,6 +578,20 @@ def session_containers(client: Engine, session: str) -> Iterator[None]:
 _BUILD_LOG_TAIL = 40  # lines of a failed build kept in its error
 
 
+def owned(dockerfile: str) -> str:
+    """``dockerfile`` with this process's owner label set right after each FROM. The
+    classic builder keeps every finished step as an image: a build cut short (kill -9,
+    the engine restarting) leaves them untagged, and the label is how a later run
+    knows them for leftovers of a process that is gone (``sweep_orphans``). Only
+    compat's own context-less Dockerfiles get it; a lock directory's stays as written."""
+    lines = []
+    for line in dockerfile.splitlines():
+        lines.append(line)
+        if line.upper().startswith("FROM "):
+            lines.append(f'LABEL {OWNER_LABEL}="{owner()}"')
+    return "\n".join(lines) + "\n"
+
+
 def build(
     client: Engine,
     *,
@@ -578,7 +614,7 @@ def build(
     source: dict[str, Any] = (
         {"path": str(context)}
         if context is not None
-        else {"fileobj": io.BytesIO((dockerfile or "").encode())}
+        else {"fileobj": io.BytesIO(owned(dockerfile or "").encode())}
     )
     lines: list[str] = []
     error: str | None = None

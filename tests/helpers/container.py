@@ -111,6 +111,21 @@ class FakeContainers:
 
 
 class FakeImages:
+    def __init__(self) -> None:
+        # images ``list`` finds: (id, labels, tagged); ``remove`` takes these only
+        self.stored: list[tuple[str, dict[str, str], bool]] = []
+        self.removed: list[str] = []
+
+    def list(self, filters: dict[str, Any] | None = None) -> list[Any]:
+        label = str((filters or {}).get("label", ""))
+        key, _, value = label.partition("=")
+        dangling = (filters or {}).get("dangling")
+        return [
+            type("Image", (), {"id": iid, "labels": labels, "tags": ["t:1"] if tagged else []})()
+            for iid, labels, tagged in self.stored
+            if key in labels and (not value or labels[key] == value) and not (dangling and tagged)
+        ]
+
     def get(self, ref: str) -> Any:
         if ref == "absent":
             raise ImageNotFound("absent")
@@ -124,6 +139,9 @@ class FakeImages:
         raise APIError("no registry")
 
     def remove(self, image: str, force: bool = False) -> None:
+        if any(iid == image for iid, _, _ in self.stored):
+            self.removed.append(image)
+            return
         raise APIError("in use")
 
 

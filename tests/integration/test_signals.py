@@ -96,3 +96,45 @@ def test_a_run_sweeps_containers_of_runs_that_are_gone(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             orphan.remove(force=True)
+
+
+_BUILD_THEN_HANG = """
+import sys
+from compat.effects.container import build, connect
+build(connect(), tag=sys.argv[1], labels={},
+      dockerfile="FROM %s\\nRUN echo step > /step\\nRUN sleep 120\\n")
+"""
+
+
+def test_a_run_sweeps_half_built_images_of_runs_that_are_gone(tmp_path: Path) -> None:
+    # what kill -9 during an image build leaves: its finished steps as untagged images
+    require_docker()
+    from compat.harness.docker_backend import DockerBackend
+    from compat.harness.options import RunOptions
+
+    client = docker.from_env()
+    tag = f"compat-test-halfbuilt:{os.getpid()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BUILD_THEN_HANG % BOOKWORM, tag], stdout=subprocess.DEVNULL
+    )
+    owner = f"{socket.gethostname()}:{proc.pid}"
+
+    def half_built() -> list[dict[str, Any]]:
+        return list(client.api.images(all=True, filters={"label": f"{OWNER_LABEL}={owner}"}))
+
+    try:
+        deadline = time.monotonic() + 120
+        while len(half_built()) < 2 and time.monotonic() < deadline:  # LABEL and RUN echo
+            time.sleep(0.5)
+        assert len(half_built()) >= 2
+    finally:
+        proc.kill()
+        proc.wait()
+    try:
+        time.sleep(2)  # the engine notices the client is gone and ends the build
+        DockerBackend(RunOptions(cache_dir=tmp_path), client=client).close()
+        assert half_built() == [], "half-built images left behind"
+    finally:
+        for image in half_built():
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image["Id"], force=True)

@@ -76,6 +76,9 @@ class _Images:
     def pull(self, name: str) -> Any:
         raise APIError("no registry")
 
+    def list(self, filters: dict[str, Any] | None = None) -> list[Any]:
+        return []
+
     def remove(self, name: str, force: bool = False) -> None:
         if name in self.fail:
             raise APIError("conflict: image has dependent child images")

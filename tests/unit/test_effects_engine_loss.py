@@ -20,6 +20,7 @@ from compat.effects.container import (
     Container,
     ContainerSpec,
     engine_gone,
+    owned,
     owner,
     sweep_orphans,
 )
@@ -106,3 +107,24 @@ def test_sweep_removes_only_containers_of_gone_processes_on_this_host() -> None:
     engine.containers.list = lambda **kw: [dead, alive, elsewhere]  # type: ignore[method-assign]
     assert sweep_orphans(engine) == 1
     assert (dead.removed, alive.removed, elsewhere.removed) == (True, False, False)
+
+
+def test_sweep_removes_half_built_images_of_gone_processes_only() -> None:
+    host = socket.gethostname()
+    dead = {OWNER_LABEL: f"{host}:{_dead_pid()}"}
+    engine = FakeEngine()
+    engine.images.stored = [
+        ("sha256:half", dead, False),  # an interrupted build's last finished step
+        ("sha256:done", dead, True),  # a finished, tagged image: kept whoever built it
+        ("sha256:building", {OWNER_LABEL: owner()}, False),  # a live build's step
+        ("sha256:other-host", {OWNER_LABEL: f"not-{host}:{_dead_pid()}"}, False),
+        ("sha256:unlabelled", {}, False),
+    ]
+    assert sweep_orphans(engine) == 1
+    assert engine.images.removed == ["sha256:half"]
+
+
+def test_compat_labels_its_own_builds_with_their_owner() -> None:
+    assert owned("FROM base\nUSER root\nRUN apt-get install -y libgomp1\n") == (
+        f'FROM base\nLABEL {OWNER_LABEL}="{owner()}"\nUSER root\nRUN apt-get install -y libgomp1\n'
+    )
