@@ -129,6 +129,14 @@ def lock(
         out.print(f"[yellow]note:[/] {note}", highlight=False)
     for path in paths:
         out.print(f"  wrote {path}", highlight=False)
+    if paths:
+        # one Dockerfile: what compat image tests is what docker builds from the directory
+        where_to = paths[0].parent
+        out.print(
+            f"build and smoke-test it: compat image --lock-dir {where_to} "
+            f"(or: docker build -t IMAGE {where_to})",
+            highlight=False,
+        )
 
 
 @click.command()

@@ -116,3 +116,14 @@ def test_the_lock_installs_what_the_image_is_known_to_need(store: Store, tmp_pat
     assert locked.system_packages == ("libgomp1",)
     assert "libgomp1" in (tmp_path / "lock" / DOCKERFILE).read_text()
     assert read_lock(tmp_path / "lock")[0].system_packages == ("libgomp1",)  # what image reads
+
+
+def test_lock_says_how_to_build_and_test_the_dockerfile(store: Store, tmp_path: Path) -> None:
+    _record(store, PackageManager.APT)
+    out = tmp_path / "lock"
+    args = ["--db", store.url, "lock", "--image", IMAGE, "--depth", "smoke", "-o", str(out)]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stdout.split())  # however the console wraps it
+    assert f"compat image --lock-dir {out}" in said
+    assert f"docker build -t IMAGE {out}" in said
