@@ -36,7 +36,7 @@ from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Relea
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
 from compat.store import Store
-from compat.targets.profiles import PROFILES
+from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import Target
 from compat.workflows.deep import Depth, deep_refiner, deep_verifier
 from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
@@ -435,7 +435,10 @@ def nightly_base(
 
 def _lock_candidate(store: Store, scope: str, verify: Verify | None) -> Combo | None:
     """What the lock would now be: ``lock_known_good`` avoids known incompatibilities
-    too, and with ``verify`` passes over a candidate the deep tier fails."""
+    too, and with ``verify`` passes over a candidate the deep tier fails. The host
+    (the local backend) has none: compat lock refuses its results."""
+    if scope == HOST:
+        return None
     if verify is None:
         best = rank_known_good(store.known_good(scope), avoid=store.incompatibilities(scope)).best
         return best.combo if best else None

@@ -39,6 +39,7 @@ from compat.workflows.nightly import (
     regressions,
     tracked_versions,
 )
+from tests.helpers.results import make_target
 
 ROOT = Path(__file__).parent.parent.parent
 SNAPSHOT = ROOT / "tests" / "data" / "index"
@@ -422,3 +423,30 @@ def test_an_interrupted_night_is_done_again(store: Store, tmp_path: Path) -> Non
     assert store.seen_versions(SCOPE) == {}  # nothing marked seen: the next night reruns it
     outcome, _ = night(store, tmp_path / "lock", src)
     assert len(outcome.ran) == len(plan_of(src).combos)
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_the_host_never_moves_a_lock(store: Store, tmp_path: Path, deep: bool) -> None:
+    # the local backend's results pass, but compat lock refuses them: no lock to move
+    host = make_target("host", "host (box)", None)
+    src = source()
+
+    def run(combos: list[Combo]) -> list[ComboResult]:
+        with store.run(host, backend="local") as run_id:
+            for combo in combos:
+                store.record(run_id, host, result(combo))
+        return [result(c) for c in combos]
+
+    outcome = nightly_base(
+        scope="host",
+        source=src,
+        matrix=MATRIX,
+        plan=lambda: plan_of(src),
+        store=store,
+        lock_dir=tmp_path / "lock" / "host",
+        run=run,
+        verify=(lambda _target, passed: passed) if deep else None,
+    )
+    assert outcome.ran
+    assert not outcome.lock_changed
+    assert outcome.lock_combo is None

@@ -15,6 +15,7 @@ from compat.report.collect import collect
 from compat.report.view import CellState, ReportView, build
 from compat.store import Store, sqlite_url
 from tests.helpers.report_db import START, Fixture, populate
+from tests.helpers.results import make_combo, make_target, passed
 
 
 @pytest.fixture
@@ -127,3 +128,14 @@ def test_report_without_results_says_what_to_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", url, "report", "-o", str(tmp_path / "r.html")])
     assert result.exit_code != 0
     assert "run compat scan first" in str(result.exception) + result.output
+
+
+def test_the_host_gets_no_lock_as_compat_lock_refuses_it(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "host.db")
+    target = make_target("host", "host (box)", None)
+    with Store.open(url) as store, store.run(target, backend="local") as run_id:
+        store.record(run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"})))
+    with Store.open(url, read_only=True) as store:
+        (base,) = collect(store).bases
+    assert base.name == "host"
+    assert base.lock is None
