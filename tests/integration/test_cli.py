@@ -130,34 +130,25 @@ def test_scan_on_musl_no_wheel_for_sklearn_and_lightgbm_numpy_pandas_pass(
 def test_scan_reports_missing_libgomp_and_fixes_it(env: dict[str, str], tmp_path: Path) -> None:
     matrix = tmp_path / "lgbm.toml"
     matrix.write_text('[packages]\nnumpy = ">=2.3"\nlightgbm = ">=4.6"\n')
-    plain = compat(
-        env,
-        "scan",
-        "--image",
-        BOOKWORM,
-        "--matrix",
-        str(matrix),
-        "--strategy",
-        "latest",
-        "--no-system-deps",
-    )
+
+    def scan(*options: str) -> subprocess.CompletedProcess[str]:
+        args = ("--image", BOOKWORM, "--matrix", str(matrix), "--strategy", "latest")
+        return compat(env, "scan", *args, *options)
+
+    plain = scan("--no-system-deps")
     assert plain.returncode == 0, plain.stderr
     assert "import-error" in plain.stdout
     assert "libgomp1" in plain.stdout
     # by default the missing library's package is installed: the combination passes with it
-    fixed = compat(
-        env,
-        "scan",
-        "--image",
-        BOOKWORM,
-        "--matrix",
-        str(matrix),
-        "--strategy",
-        "latest",
-        "--fail-on-incompatible",
-    )
+    fixed = scan("--fail-on-incompatible")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "needs libgomp1" in fixed.stdout
+    # remembered for the image: a later run installs it before the first run
+    again = scan("--retest", "--fail-on-incompatible")
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = again.stdout + again.stderr
+    assert "installing libgomp1, which earlier runs found this image needs" in said
+    assert "needs libgomp1" in again.stdout
 
 
 def test_missing_image_says_what_to_do(env: dict[str, str]) -> None:

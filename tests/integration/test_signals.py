@@ -4,12 +4,14 @@ non-zero, and without leaving any container behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,45 +35,64 @@ def _session(client: docker.DockerClient, session: str) -> list[dict[str, Any]]:
     return list(client.api.containers(all=True, filters={"label": f"{SESSION_LABEL}={session}"}))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_removes_the_runner_container(tmp_path: Path, signum: signal.Signals) -> None:
-    require_docker()
-    client = docker.from_env()
-    env = {
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "COMPAT_CACHE_DIR": str(tmp_path / "cache"),
         "COMPAT_DATA_DIR": str(tmp_path / "data"),
         "COMPAT_DB": f"sqlite:///{tmp_path / 'results.db'}",
     }
+
+
+def _signal_when(
+    tmp_path: Path,
+    args: list[str],
+    found: Callable[[dict[str, Any]], bool],
+    signum: signal.Signals,
+    *,
+    settle: float = 0.0,
+) -> tuple[int, dict[str, Any]]:
+    """Run ``compat ARGS``; once one of its containers is ``found`` (and ``settle``
+    seconds later) send it ``signum``. Its exit status, and that container."""
+    client = docker.from_env()
     stderr = (tmp_path / "stderr").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "compat", "check", "numpy==2.1.3", "--image", BOOKWORM],
-        env=env,
+        [sys.executable, "-m", "compat", *args],
+        env=_env(tmp_path),
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 300
-        runner = None
-        while runner is None and time.monotonic() < deadline and proc.poll() is None:
-            # the long-lived smoke runner: the container a signal used to leak
-            runner = next(
-                (c for c in _ours(client, proc.pid) if "time.sleep" in c["Command"]),
-                None,
-            )
+        deadline = time.monotonic() + 600
+        container = None
+        while container is None and time.monotonic() < deadline and proc.poll() is None:
+            container = next((c for c in _ours(client, proc.pid) if found(c)), None)
             time.sleep(0.2)
-        assert runner is not None, (tmp_path / "stderr").read_text()
-        session = runner["Labels"][SESSION_LABEL]
+        assert container is not None, (tmp_path / "stderr").read_text()
+        time.sleep(settle)
         proc.send_signal(signum)
-        code = proc.wait(timeout=30)
+        code = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         stderr.close()
+    return code, container
+
+
+def _runner(container: dict[str, Any]) -> bool:
+    # the long-lived smoke runner: the container a signal used to leak
+    return "time.sleep" in container["Command"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_removes_the_runner_container(tmp_path: Path, signum: signal.Signals) -> None:
+    require_docker()
+    args = ["check", "numpy==2.1.3", "--image", BOOKWORM]
+    code, runner = _signal_when(tmp_path, args, _runner, signum)
     assert code != 0
-    assert _session(client, session) == [], "containers left behind"
+    assert _session(docker.from_env(), runner["Labels"][SESSION_LABEL]) == [], "containers left"
     assert "interrupted" in (tmp_path / "stderr").read_text()
 
 
@@ -138,3 +159,30 @@ def test_a_run_sweeps_half_built_images_of_runs_that_are_gone(tmp_path: Path) ->
         for image in half_built():
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(image["Id"], force=True)
+
+
+def test_a_signal_during_a_system_package_retry_records_nothing_for_it(tmp_path: Path) -> None:
+    """lightgbm fails on the bare bookworm image for want of libgomp.so.1 and runs again
+    in a derived image with libgomp1; a SIGTERM while that retry runs must not record
+    the first answer (import-error) as if it were final."""
+    require_docker()
+    base_id = docker.from_env().images.get(BOOKWORM).id
+    # only where libgomp is installed (the retry) the run lingers: the signal lands in it
+    linger = "if [ -e /usr/lib/x86_64-linux-gnu/libgomp.so.1 ]; then sleep 300; fi"
+    args = ["check", "numpy", "lightgbm", "--image", BOOKWORM, "--exec", f"sh -c '{linger}'"]
+    code, _ = _signal_when(
+        tmp_path,
+        args,
+        lambda c: _runner(c) and c["ImageID"] != base_id,
+        signal.SIGTERM,
+        settle=2.0,  # the suite is running in it
+    )
+    assert code != 0
+    listed = subprocess.run(
+        [sys.executable, "-m", "compat", "results", "--json"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(listed.stdout) == [], "a first-pass answer was recorded as final"
