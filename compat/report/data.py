@@ -58,6 +58,7 @@ class ResultEntry:
     log: str = ""
     duration: float = 0.0  # seconds
     system_deps: tuple[str, ...] = ()  # distro packages a missing library points to
+    added_system_deps: tuple[str, ...] = ()  # installed for the run: what it needs
     notes: tuple[str, ...] = ()  # what the verdict holds under (a build without OpenMP)
     failed: tuple[FailedCheck, ...] = ()  # every failing check, in running order
     # Checks that called an API the release lacks: shown, never counted.
@@ -102,6 +103,7 @@ class ResultEntry:
             log=log,
             duration=result.duration,
             system_deps=result.system_deps,
+            added_system_deps=result.added_system_deps,
             notes=result.notes,
             failed=tuple(
                 FailedCheck(name=c.name, error=c.error)

@@ -394,3 +394,15 @@ def test_a_verdict_shows_what_it_holds_under() -> None:
     dom = parse(render_report(ReportData(bases=(base,))))
     row = dom.find("table", class_="results").find("tr", data_combo=result.combo.id)
     assert note in row.text()
+
+
+def test_a_pass_says_which_system_packages_it_needs() -> None:
+    target = make_target("bookworm")
+    result = dataclasses.replace(
+        make_result(target, {"numpy": "2.3.1", "lightgbm": "4.7.0"}, Verdict.PASS),
+        added_system_deps=("libgomp1",),
+    )
+    base = BaseReport.from_results(target, [result])
+    dom = parse(render_report(ReportData(bases=(base,))))
+    row = dom.find("table", class_="results").find("tr", data_combo=result.combo.id)
+    assert "needs libgomp1" in row.text()
