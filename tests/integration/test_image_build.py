@@ -24,7 +24,7 @@ from compat.effects.http import http_client
 from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.image import ImageReport, build_image, stored_file
-from compat.image.build import stage_images
+from compat.image.build import prepare_context, stage_images
 from compat.index.pypi import PyPIIndex
 from compat.lock import APP_UID, DOCKERFILE, LockInput, write_lock
 from compat.model import Combo, FileKind, Pin, Verdict
@@ -33,7 +33,7 @@ from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import PackageManager, Target
-from tests.helpers.docker import require_docker
+from tests.helpers.docker import buildkit_build, require_docker
 from tests.helpers.lock import record_build
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -180,6 +180,44 @@ def test_the_lock_dockerfile_builds_unchanged_offline(
     assert _run(client, report.tag, "sh", "-c", "ls /tmp/compat 2>&1 || true").endswith(
         "No such file or directory"
     )
+
+
+def test_the_lock_dockerfile_builds_with_buildkit_too(
+    client: Any,
+    numpy_pandas: LockInput,
+    wheelhouse: Path,
+    network: NetworkSettings,
+    tmp_path: Path,
+    tags: list[str],
+) -> None:
+    """The same file, unchanged, with the engine's BuildKit (what `docker build` uses
+    where buildx is installed): offline from the same context, CA bundle included,
+    and nothing of that context in the image."""
+    write_lock(numpy_pandas, tmp_path / "lock")
+    context = prepare_context(
+        tmp_path / "lock",
+        numpy_pandas,
+        tmp_path / "context",
+        wheelhouse=wheelhouse,
+        ca_bundle=network.ca_bundle,
+    )
+    assert (context / DOCKERFILE).read_bytes() == (tmp_path / "lock" / DOCKERFILE).read_bytes()
+    tag = _tag(tags, "buildkit")
+    buildkit_build(client, context, tag=tag, network_mode="none")
+    who = _run(
+        client, tag, "python", "-c", "import os, pandas; print(os.getuid(), pandas.__name__)"
+    )
+    assert who == f"{APP_UID} pandas"
+    leftovers = _run(
+        client,
+        tag,
+        "sh",
+        "-c",
+        "find / -xdev -name ca.crt 2>/dev/null; ls -d /tmp/compat 2>/dev/null; true",
+    )
+    assert leftovers == ""
+    history = client.images.get(tag).history()
+    assert not [h for h in history if "ca.crt" in h.get("CreatedBy", "")]
 
 
 @pytest.fixture
