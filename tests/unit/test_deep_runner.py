@@ -34,6 +34,12 @@ FILES = {
         "def test_zz_after_crash():\n    pass\n"
     ),
     "depx/tests/test_alone.py": "def test_nothing_of_partner():\n    pass\n",
+    # imports the partner only optionally: only its test that uses it runs
+    "depx/tests/test_optional.py": (
+        "try:\n    import partnerx\nexcept ImportError:\n    partnerx = None\n\n"
+        "def test_uses():\n    assert partnerx.Legend().legend_handles() == []\n\n"
+        "def test_ignores():\n    assert True\n"
+    ),
     "depx-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: depx\nVersion: 1.0\n",
     "depx-1.0.dist-info/top_level.txt": "depx\n",
     "partnerx/__init__.py": ("class Legend:\n    def legend_handles(self):\n        return []\n"),
@@ -75,7 +81,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
     assert plan.partners == ("partnerx",)
     assert run.owners() == {"depx": "depx", "partnerx": "partnerx", "helperx": "helper-x"}
     # test_alone imports nothing of the partner: not selected
-    assert list(plan.modules) == ["depx/tests/test_plot.py"]
+    assert sorted(plan.modules) == ["depx/tests/test_optional.py", "depx/tests/test_plot.py"]
     outcomes = {o.test.split("::")[-1]: o for o in run.of("depx")}
     assert {name: o.outcome for name, o in outcomes.items()} == {
         "test_ok": Outcome.PASSED,
@@ -84,6 +90,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
         "test_flaky": Outcome.FAILED,
         "test_crash": Outcome.CRASH,
         "test_zz_after_crash": Outcome.PASSED,  # the module went on after the crash
+        "test_uses": Outcome.PASSED,  # test_ignores did not run: it does not use partnerx
     }
     breaks = outcomes["test_breaks"]
     assert breaks.error == "AttributeError: 'Legend' object has no attribute 'handles'"
@@ -108,9 +115,12 @@ def test_select_only_runs_nothing(tmp_path: Path) -> None:
         "environment",
         "dependent",
         "selected",
+        "selected",
         "dependent",
         "done",
     ]
-    partner = events[3]
+    optional = next(e for e in events if e.get("module") == "depx/tests/test_optional.py")
+    assert optional["tests"] == ["test_uses"]
+    partner = events[4]
     assert partner["dependent"] == "partnerx"
     assert partner["reason"] == "ships no tests"

@@ -9,6 +9,8 @@ from compat.smoke.deep.selection import (
     index_package,
     is_test_code,
     is_test_module,
+    partner_fixtures,
+    partner_tests,
     prioritise,
     select_tests,
 )
@@ -151,3 +153,68 @@ def test_prioritise_puts_specific_partners_first() -> None:
         foundations_direct=("numpy", "pandas"),
     )
     assert prioritise([numpy_only, both], ["numpy", "pandas"]) == [both, numpy_only]
+
+
+OPTIONAL = """
+import numpy as np
+try:
+    import matplotlib
+    import matplotlib.pyplot as plt
+    have_matplotlib = True
+except ImportError:
+    have_matplotlib = False
+
+
+def _draw(x):
+    plt.plot(x)
+
+
+def test_math():
+    assert np.add(1, 1) == 2
+
+
+@pytest.mark.skipif(not have_matplotlib, reason="no matplotlib")
+def test_plot():
+    pass
+
+
+def test_helper():
+    _draw([1])
+
+
+class TestX:
+    def test_lazy(
+        self,
+    ):
+        from matplotlib import pyplot
+
+    def test_fixture(self, pyplot):
+        pass
+
+    def test_none(self):
+        pass
+"""
+
+
+def test_partner_tests_are_those_using_an_optionally_imported_partner() -> None:
+    """scipy's stats and cluster tests import matplotlib in a try block or inside a
+    test: only the tests that use it (themselves, through a helper, a skip marker
+    or a conftest fixture) exercise the pair."""
+    tops = {"matplotlib", "pylab"}
+    assert partner_tests(OPTIONAL, tops, fixtures=["pyplot"]) == (
+        "test_fixture",
+        "test_helper",
+        "test_lazy",
+        "test_plot",
+    )
+    # imported whatever happens: every test may use it
+    assert partner_tests("import matplotlib\ndef test_a():\n    pass\n", tops) is None
+    skip = "mpl = pytest.importorskip('matplotlib')\ndef test_a():\n    pass\n"
+    assert partner_tests(skip, tops) is None
+    assert partner_tests("def test_a():\n    pass\n", tops) == ()
+    conftest = (
+        "import pytest\n\n@pytest.fixture\ndef pyplot():\n"
+        "    pyplot = pytest.importorskip('matplotlib.pyplot')\n    yield pyplot\n\n"
+        "def other():\n    pass\n"
+    )
+    assert partner_fixtures(conftest, tops) == ("pyplot",)

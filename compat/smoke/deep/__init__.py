@@ -40,7 +40,8 @@ Output: JSON lines on stdout, flushed per line::
      "top_level"}}, "owners": {TOP_LEVEL: NAME}}
     {"event": "dependent", "dependent": D, "version": V, "partners": [...],
      "foundations": [...], "selected": N, "modules": M}
-    {"event": "selected", "dependent": D, "module": PATH, "partners": [...]}
+    {"event": "selected", "dependent": D, "module": PATH, "partners": [...],
+     "tests": [NAME...]}
     {"event": "test", "dependent": D, "module": PATH, "test": NODE_ID,
      "outcome": O, "duration": S, "error": LINE, "frames": [...], "log": TEXT,
      "rerun": O2}
@@ -48,11 +49,15 @@ Output: JSON lines on stdout, flushed per line::
      "duration": S, "error": WHY_KILLED_OR_NULL, "log": TAIL_OR_NULL}
     {"event": "done", "counts": {O: N}, "duration": S}
 
-``owners`` maps every top-level import name the combination installs
-(transitive dependencies included) to its distribution. ``O`` is one of passed,
-failed, error, timeout, crash, skipped, xfailed, xpassed; ``rerun`` is present
-for failing tests only. ``frames`` (innermost last) are ``{"path", "line",
-"function", "root"}``: PATH relative to the ``sys.path`` entry holding the file
+``tests`` is present when the module imports its partners only optionally (in a
+module-level ``try:`` or inside functions, as scipy's stats tests do
+matplotlib): only the test functions that use them run (``-k``); a module none
+of whose tests does is not selected. ``owners`` maps every top-level import
+name the combination installs (transitive dependencies included) to its
+distribution. ``O`` is one of passed, failed, error, timeout, crash, skipped,
+xfailed, xpassed; ``rerun`` is present for failing tests only. ``frames``
+(innermost last) are ``{"path", "line", "function", "root"}``: PATH relative to
+the ``sys.path`` entry holding the file
 (``pandas/plotting/_matplotlib/core.py``) and ROOT ``site`` (the environment
 under test), ``tooling`` (the test layer), ``stdlib`` or ``other``. NODE_ID is
 relative to the directory holding the dependent, e.g.

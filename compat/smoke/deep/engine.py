@@ -12,6 +12,7 @@ import contextlib
 import fnmatch
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .selection import Selection, index_package, prioritise, select_tests
+from .selection import (
+    Selection,
+    index_package,
+    partner_fixtures,
+    partner_tests,
+    prioritise,
+    select_tests,
+)
 
 HERE = Path(__file__).absolute().parent
 CHILD = HERE / "child.py"
@@ -82,6 +90,7 @@ class Job:
     dependent: str
     root: str
     selection: Selection
+    tests: tuple[str, ...] | None = None  # the test functions to run; None: all
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -194,6 +203,8 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list
             select_tests(index, core=loads, partners=partners, foundations=foundations),
             foundations,
         )
+        narrowed = _narrow(Path(dep["root"]), chosen, partners, foundations)
+        chosen = [c for c in chosen if narrowed.get(c.module.path) != ()]
         if args.module:
             chosen = [
                 s for s in chosen if any(fnmatch.fnmatchcase(s.module.path, p) for p in args.module)
@@ -219,16 +230,81 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list
             }
         )
         for sel in chosen:
+            tests = narrowed.get(sel.module.path)
             events.emit(
                 {
                     "event": "selected",
                     "dependent": dependent,
                     "module": sel.module.path,
                     "partners": list(sel.partners),
+                    **({"tests": list(tests)} if tests is not None else {}),
                 }
             )
-            jobs.append(Job(dependent=dependent, root=dep["root"], selection=sel))
+            jobs.append(Job(dependent=dependent, root=dep["root"], selection=sel, tests=tests))
     return jobs
+
+
+def _narrow(
+    root: Path,
+    chosen: Sequence[Selection],
+    partners: dict[str, list[str]],
+    foundations: Sequence[str],
+) -> dict[str, tuple[str, ...] | None]:
+    """Per module that imports its partners only optionally (scipy's stats tests
+    and matplotlib), the test functions that use them (none: the module is
+    dropped); the others run whole."""
+    found: dict[str, tuple[str, ...] | None] = {}
+    conftests: dict[Path, tuple[str, ...]] = {}
+    for sel in chosen:
+        if not sel.own_only:
+            continue
+        tops = {t for p in sel.partners if p not in foundations for t in partners.get(p, ())}
+        path = root / sel.module.path
+        fixtures: list[str] = []
+        for parent in [*reversed(path.relative_to(root).parents)][1:]:
+            conftest = root / parent / "conftest.py"
+            if conftest not in conftests:
+                conftests[conftest] = _conftest_fixtures(root, conftest, tops)
+            fixtures += conftests[conftest]
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        found[sel.module.path] = partner_tests(source, tops, fixtures=fixtures)
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _conftest_fixtures(root: Path, conftest: Path, tops: set[str]) -> tuple[str, ...]:
+    """A conftest's fixtures that import a partner, its own and those it imports
+    by name from a module of the package (matplotlib's ``pd`` fixture comes from
+    ``matplotlib.testing.conftest``)."""
+    text = _read(conftest)
+    found = list(partner_fixtures(text, tops))
+    for match in _FROM_IMPORT.finditer(re.sub(r"#[^\n]*", "", text)):
+        module = root / (match.group("module").replace(".", "/") + ".py")
+        names = {n.strip().split(" as ")[-1] for n in match.group("names").split(",")}
+        found += [f for f in partner_fixtures(_read(module), tops) if f in names]
+    return tuple(dict.fromkeys(found))
+
+
+_FROM_IMPORT = re.compile(
+    r"^from[ \t]+(?P<module>[\w.]+)[ \t]+import[ \t]+\(?(?P<names>[\w ,\t\n]+)\)?", re.M
+)
+
+
+def _keyword(args: argparse.Namespace, job: Job) -> str | None:
+    """``--keyword`` and the job's own test functions, both as one -k expression."""
+    names = " or ".join(job.tests) if job.tests else None
+    if args.keyword and names:
+        return f"({args.keyword}) and ({names})"
+    return args.keyword or names
 
 
 def _write_ids(path: Path, ids: Sequence[str]) -> str:
@@ -271,7 +347,7 @@ def run_pytest(
         str(scratch / "tmp"),
         "-m",
         args.markers,
-        *(["-k", args.keyword] if args.keyword else []),
+        *(["-k", keyword] if (keyword := _keyword(args, job)) else []),
         "-p",
         "no:cacheprovider",
         "-p",

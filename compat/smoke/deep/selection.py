@@ -14,6 +14,11 @@ A test module exercises partner P when P is reached from it:
   matplotlib, is not followed: it would make nearly every test qualify);
 - through test helpers of the same test tree (``pandas/tests/plotting/common.py``
   for ``pandas/tests/plotting/frame/test_frame.py``), for non-foundations only.
+
+A module that names its partners only itself and only optionally (in a
+module-level ``try:``, or inside functions) runs only the test functions that
+use them (:func:`partner_tests`): scipy's stats tests import matplotlib for a
+handful of plotting tests among thousands.
   Shared helpers (``pandas.util._test_decorators``, ``pandas._testing``) name
   every optional dependency and are not followed.
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,6 +251,7 @@ class Selection:
     # call too: the test exercises the dependent's bridging code
     bridging: tuple[str, ...] = ()
     foundations_direct: tuple[str, ...] = ()  # foundations it imports itself
+    own_only: bool = False  # its non-foundation partners come from its own imports only
 
 
 def select_tests(
@@ -308,11 +314,15 @@ def select_tests(
         own = list(module.imports) + [i for h in helpers for i in index[h].imports]
         reached: set[str] = set(direct)
         bridging: set[str] = set()
+        via_library: set[str] = set()
         for imported in own:
             if imported in index and imported not in core_set and not is_test_code(imported):
-                reached |= library_reach(imported)
+                via_library |= library_reach(imported)
                 # the dependent's code that calls a partner, lazily or not
                 bridging |= partner_hits(index[imported].imports)
+        reached |= via_library
+        specific = reached - found_set
+        itself = partner_hits(module.imports) - found_set
         if reached:
             selected.append(
                 Selection(
@@ -321,6 +331,11 @@ def select_tests(
                     direct=tuple(sorted(direct)),
                     bridging=tuple(sorted(bridging & (direct | found_set))),
                     foundations_direct=tuple(sorted(partner_hits(own) & found_set)),
+                    # only the module itself names them (no helper, no library code
+                    # loads them): its tests that use them may be told apart
+                    own_only=bool(specific)
+                    and not (specific - itself)
+                    and not (specific & (via_library | (direct - itself))),
                 )
             )
     return selected
@@ -347,3 +362,136 @@ def prioritise(selections: Iterable[Selection], foundations: Iterable[str]) -> l
         )
 
     return sorted(selections, key=key)
+
+
+_UNIT = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?(?P<kw>def|class)[ \t]+(?P<name>\w+)")
+_ASSIGNED = re.compile(r"^[ \t]*(?P<name>[A-Za-z_]\w*)[ \t]*(?::[^=]*)?=(?!=)")
+
+
+def _partner_import(line: str, tops: Collection[str]) -> list[str] | None:
+    """The names an import of a partner binds on this line, or None when the
+    line imports no partner. ``pytest.importorskip("P")`` binds nothing here
+    (its result is assigned: see the caller)."""
+    text = line.strip()
+    for match in _CALL.finditer(text):
+        if _top(match.group("name")) in tops:
+            assigned = _ASSIGNED.match(text)
+            return [assigned.group("name")] if assigned else []
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    bound: list[str] = []
+    hit = False
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if _top(alias.name) in tops:
+                    hit = True
+                    bound.append(alias.asname or _top(alias.name))
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and node.module
+            and _top(node.module) in tops
+        ):
+            hit = True
+            bound += [a.asname or a.name for a in node.names if a.name != "*"]
+    return bound if hit else None
+
+
+def partner_tests(
+    source: str, tops: Collection[str], *, fixtures: Collection[str] = ()
+) -> tuple[str, ...] | None:
+    """The test functions of a test module that use partners (by their
+    top-level import names ``tops``) the module imports only optionally: inside
+    a module-level ``try:`` (``have_matplotlib``) or inside functions, as
+    scipy's stats and cluster tests do matplotlib. A test uses them when it (or
+    a module-level helper that does, or its decorators) names what such an
+    import binds (or one of ``fixtures``, conftest fixtures that import a
+    partner), or imports one itself. None when the module imports a partner
+    unconditionally at module level: any of its tests may use it."""
+    lines = source.splitlines()
+    units: dict[str, list[str]] = {}  # def name -> its decorator, signature and body lines
+    current: str | None = None
+    unit_indent = 0
+    class_indent: int | None = None
+    pending: list[str] = []
+    in_try = False
+    bound: set[str] = set(fixtures)
+    users: set[str] = set()
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            if current is not None:
+                units[current].append(line)
+            continue
+        indent = len(line) - len(line.lstrip())
+        if current is not None and indent <= unit_indent and not stripped.startswith(")"):
+            current = None
+        if class_indent is not None and indent <= class_indent and not stripped.startswith(")"):
+            class_indent = None
+        if indent == 0:
+            in_try = stripped.startswith("try:") or (
+                in_try and stripped.startswith(("except", "else:", "finally:"))
+            )
+        unit = _UNIT.match(line) if current is None else None
+        if unit is not None:
+            if unit.group("kw") == "class" and indent == 0:
+                class_indent = indent
+                pending = []
+                continue
+            if unit.group("kw") == "def" and (
+                indent == 0 or (class_indent is not None and indent > class_indent)
+            ):
+                current, unit_indent = unit.group("name"), indent
+                units.setdefault(current, []).extend([*pending, line])
+                pending = []
+                continue
+        if current is None and stripped.startswith("@"):
+            pending.append(line)
+            continue
+        if current is not None:
+            units[current].append(line)
+        names = _partner_import(line, tops)
+        if current is not None:
+            if names is not None:
+                users.add(current)
+            continue
+        if names is not None:
+            if not in_try or indent == 0:
+                return None  # imported whatever happens: every test may use it
+            bound.update(names)
+        elif in_try and indent > 0:
+            assigned = _ASSIGNED.match(line)
+            if assigned:
+                bound.add(assigned.group("name"))  # have_matplotlib = True
+    while True:
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(bound))) + r")\b")
+        grown = {
+            name
+            for name, body in units.items()
+            if name not in users and bound and any(pattern.search(b) for b in body)
+        }
+        helpers = {n for n in grown | users if not n.startswith("test")} - bound
+        users |= grown
+        if not helpers:
+            break
+        bound |= helpers  # a helper or fixture that uses a partner: its callers do too
+    return tuple(sorted(n for n in users if n.startswith("test")))
+
+
+def partner_fixtures(source: str, tops: Collection[str]) -> tuple[str, ...]:
+    """The functions of a conftest.py that import a partner (sklearn's ``pyplot``
+    fixture): a test taking one as an argument uses the partner."""
+    names: list[str] = []
+    current: str | None = None
+    for line in source.splitlines():
+        unit = _UNIT.match(line)
+        if unit is not None and unit.group("kw") == "def" and not unit.group("indent"):
+            current = unit.group("name")
+        elif line.strip() and not line[0].isspace() and not line.lstrip().startswith(("@", ")")):
+            current = None
+        if current is not None and _partner_import(line, tops) is not None:
+            names.append(current)
+    return tuple(dict.fromkeys(names))
