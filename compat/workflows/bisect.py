@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
-from compat.errors import NothingKnownGood, UsageError
+from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.index.base import Index
 from compat.lock.select import rank_known_good
 from compat.matrix import BuildPolicy
@@ -387,7 +387,14 @@ def bisect(
         bisector.probes[everything] = bisector._probe_of(
             tuple(sorted(everything)), bad.result, ran=False, rid=bad.id
         )
-        culprit_names = ddmin([c.name for c in changes], bisector.fails)
+        try:
+            culprit_names = ddmin([c.name for c in changes], bisector.fails)
+        except EngineUnavailable as exc:
+            ran = sum(p.ran for p in bisector.probes.values())
+            raise EngineUnavailable(
+                f"{exc}\nthe {ran} probes that finished are kept in {store.url} (run {run_id}): "
+                "bisecting again reuses them"
+            ) from exc
     culprits = tuple(c for c in changes if c.name in culprit_names)
     failed = bisector.failed_results[frozenset(culprit_names)]
     requested = tuple(dict.fromkeys((*fine.result.combo.requested, *bad.result.combo.requested)))

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -14,7 +15,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.errors import NothingKnownGood, UsageError
+from compat.effects.container import ENGINE_GONE
+from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.index.snapshot import SnapshotIndex
 from compat.model import Combo, ComboResult, Verdict
 from compat.report import BaseReport, findings_of
@@ -399,3 +401,25 @@ def test_a_probe_that_drops_a_package_says_so(store: Store) -> None:
     assert probes
     assert not any("None" in line for line in probes), probes
     assert any(f"without {name}" in line for line in probes for name in dropped), probes
+
+
+def test_the_engine_going_away_keeps_the_probes_for_the_next_bisection(store: Store) -> None:
+    good, failing = ends()
+    good_id, failing_id = record(store, (good, False), (failing, True))
+
+    class GoneAfterTwo(FakeBackend):
+        def run(self, target: Target, combos: Sequence[Combo], **kw: Any) -> list[ComboResult]:
+            if len(self.ran) == 2:
+                raise EngineUnavailable(ENGINE_GONE)
+            return super().run(target, combos, **kw)
+
+    cut = GoneAfterTwo()
+    with pytest.raises(EngineUnavailable) as raised:
+        bisect(store, cut, INDEX, failing_id, good_id)
+    first, kept = str(raised.value).splitlines()
+    assert first == ENGINE_GONE
+    assert kept.startswith(f"the 2 probes that finished are kept in {store.url} (run ")
+    again = FakeBackend()
+    found = bisect(store, again, INDEX, failing_id, good_id)
+    assert {c.name for c in found.culprits} == {"numpy", "pandas"}
+    assert not {c.id for c in cut.ran} & {c.id for c in again.ran}  # kept, not rerun
