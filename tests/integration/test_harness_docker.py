@@ -8,7 +8,9 @@ unpacked and compiled once.
 from __future__ import annotations
 
 import os
+import struct
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -298,6 +300,19 @@ def _from_source(index: Any, target: Target, name: str) -> Combo:
     return combo
 
 
+def elf_sections(data: bytes) -> list[str]:
+    """The section names of a 64-bit little-endian ELF file."""
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    entsize, count, names_index = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [data[shoff + i * entsize : shoff + (i + 1) * entsize] for i in range(count)]
+    (names_offset,) = struct.unpack_from("<Q", headers[names_index], 0x18)
+    out = []
+    for header in headers:
+        (name,) = struct.unpack_from("<I", header, 0)
+        out.append(data[names_offset + name : data.index(b"\0", names_offset + name)].decode())
+    return out
+
+
 def _build_record(cache_dir: Path, combo: Combo, name: str) -> tuple[Path, dict[str, Any]]:
     import json
 
@@ -343,6 +358,13 @@ def test_a_cpp_extension_on_musl_with_the_pypi_toolchain(
     path, record = _build_record(cache_dir, combo, "editdistance")
     assert record["toolchain"] == toolchain_key(Toolchain.PYPI, None)
     assert "x86_64-linux-musl" in path.with_suffix(".log").read_text()  # the image's libc
+    wheel = cache_dir / "files" / record["wheel_sha256"][:2] / record["wheel_sha256"]
+    (wheel,) = wheel.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        libraries = [n for n in archive.namelist() if n.endswith(".so")]
+        assert libraries
+        for name in libraries:  # linked stripped: zig's libc++ debug info stays out
+            assert not any(s.startswith(".debug") for s in elf_sections(archive.read(name)))
     print(f"editdistance on musl (pypi toolchain): {record['duration']:.0f}s")
 
     (again,) = run(target, [combo], cache_dir, network)
