@@ -6,9 +6,10 @@ for ``local/debian-python:bookworm`` (or ``--image``) and runs the deep tier
 database, the smoke suite left out (its time is bench_smoke's to measure; the
 deep tier's cost is what is measured here):
 
-  cold: no baseline outcome cached (the installs and wheelhouse may be warm
+  cold: no deep outcome cached (the installs and wheelhouse may be warm
         from earlier runs, as they are for any user after the first scan);
-  warm: the same again, every baseline outcome now in the database.
+  warm: the same again: the combination's own run and every baseline outcome
+        are now in the database, so no test runs.
 
 For each it prints the wall time, the verdict, and per dependent the tests run,
 the regressions, and the failing tests discarded as not attributed or flaky.
@@ -112,7 +113,8 @@ def main() -> int:
             elapsed = time.monotonic() - started
             total = counts(result)
             print(
-                f"{label}: {elapsed / 60:.1f} min, verdict {result.verdict.value}"
+                f"{label}: {elapsed / 60:.1f} min ({elapsed:.0f} s), load average "
+                f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, verdict {result.verdict.value}"
                 + (f" ({result.failed_check}: {result.error})" if result.failed_check else "")
             )
             print(
