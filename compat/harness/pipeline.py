@@ -90,11 +90,13 @@ def build_record_path(cache_dir: Path, sdist_sha256: str, image: str, tool_key: 
 
 
 def built_wheel(cache_dir: Path, sdist_sha256: str, image_id: str) -> Path | None:
-    """The wheel a scan built from this sdist on this image (any toolchain), if it is
-    still in the wheelhouse: what was tested, ready to ship."""
+    """The wheel a scan built last from this sdist on this image (any toolchain), if it
+    is still in the wheelhouse: what was tested, ready to ship. The newest build wins:
+    a changed toolchain builds again, and the older wheel is not what was tested last."""
     image_key = image_id.replace(":", "_").replace("/", "_")
+    records = build_record_path(cache_dir, sdist_sha256, image_id, "*").parent
     for path in sorted(
-        build_record_path(cache_dir, sdist_sha256, image_id, "*").parent.glob(f"{image_key}-*.json")
+        records.glob(f"{image_key}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
     ):
         try:
             record = BuildRecord.from_json(json.loads(path.read_text()))

@@ -28,6 +28,7 @@ predefined proxy args (``HTTPS_PROXY``...), which stay out of the image's histor
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Sequence
 
@@ -136,14 +137,18 @@ def _build_sdists(lock: LockInput) -> list[str]:
         # rejects cmake's and the other way round); its pip is recent, the base's may not be
         commands = [build_environment(TOOLCHAIN_VENV, TOOLCHAIN_BIN, f"{WORK}/zig-cache")]
         for pin in lock.source_builds:
-            line = shlex.quote(f"{pin.name}=={pin.version} --hash=sha256:{pin.sha256}")
+            settings = build_settings(pin.name, Toolchain.PYPI)
+            # pip passes command-line --config-settings to no requirement read from a
+            # file (pypa/pip#12310): they go on the requirement's own line
+            config = "".join(f" --config-settings={c}" for c in settings.config_settings)
+            line = shlex.quote(f"{pin.name}=={pin.version} --hash=sha256:{pin.sha256}{config}")
             listed = f"{WORK}/sdist-{pin.name}.txt"
             command = wheel_command(
                 f"{TOOLCHAIN_VENV}/bin/python",
                 f"--require-hashes $links -r {listed}",
                 _BUILT,
                 name=pin.name,
-                settings=build_settings(pin.name, Toolchain.PYPI),
+                settings=dataclasses.replace(settings, config_settings=()),
             )
             commands += [f"printf '%s\\n' {line} > {listed}", command.replace(" -v ", " -q ")]
         return commands

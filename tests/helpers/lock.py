@@ -93,11 +93,14 @@ ALL_PINS = (
 )
 
 
-def record_build(cache: Path, *, sdist_sha256: str, image_id: str, wheel: Path) -> None:
+def record_build(
+    cache: Path, *, sdist_sha256: str, image_id: str, wheel: Path, toolchain: str = "pypi-abc"
+) -> Path:
     """What a scan leaves after building an sdist on an image into ``wheel`` (a file of
     the wheelhouse in ``cache``): the build record beside the sdist's hash."""
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
     record = BuildRecord(ok=True, duration=3.0, wheel_sha256=sha, wheel_filename=wheel.name)
-    path = build_record_path(cache, sdist_sha256, image_id, "pypi-abc")
+    path = build_record_path(cache, sdist_sha256, image_id, toolchain)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record.to_json()))
+    return path

@@ -384,10 +384,12 @@ def test_no_package_manager_builds_sdists_with_the_pypi_toolchain() -> None:
     assert commands.index(env) < commands.index(wheel)
     assert wheel.startswith("/opt/compat-toolchain/bin/python -m pip wheel")
     assert "--require-hashes" in wheel
-    assert "--config-settings=cmake.define.USE_OPENMP=OFF" in wheel
     assert "--no-binary lightgbm" in wheel
     [sdist] = lock.source_builds
-    assert f"'lightgbm==4.6.0 --hash=sha256:{sdist.sha256}'" in install
+    # on the requirement's own line: pip gives command-line --config-settings to no
+    # requirement read from a file
+    config = "--config-settings=cmake.define.USE_OPENMP=OFF"
+    assert f"'lightgbm==4.6.0 --hash=sha256:{sdist.sha256} {config}'" in install
     assert "# lightgbm built without OpenMP: single-threaded training" in text
     # nothing of the toolchain reaches the final stage
     assert "compat-toolchain" not in "\n".join(a for _, a in final)

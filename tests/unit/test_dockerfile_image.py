@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from docker.errors import APIError
 
 from compat.errors import HarnessError, WheelhouseIncomplete
+from compat.harness.pipeline import build_record_path
 from compat.harness.wheelhouse import stored_path
 from compat.image import ImageReport, Layer, measure, prepare_context, stored_file
 from compat.image.build import prebuilt_wheels, remove_stage_images, stage_images
@@ -254,6 +256,30 @@ def _record_build(cache: Path, sdist_sha: str, image_id: str, wheel_name: str) -
     wheel.write_bytes(content)
     record_build(cache, sdist_sha256=sdist_sha, image_id=image_id, wheel=wheel)
     return wheel
+
+
+def test_the_newest_build_of_an_sdist_on_a_base_is_the_one_shipped(tmp_path: Path) -> None:
+    """A changed toolchain builds the sdist again on the same base: the image takes the
+    wheel built last (the one the latest scan tested), whatever the records' names."""
+    lock = make_lock(sdist=True, manager=None, system=())
+    (sdist,) = lock.source_builds
+    cache = tmp_path / "cache"
+    wheels = {}
+    for toolchain, stamp in (("pypi-zzz", 1_000), ("pypi-aaa", 2_000)):
+        name = f"lightgbm-4.6.0-{toolchain}-py3-none-linux_x86_64.whl"
+        content = toolchain.encode()
+        wheel = stored_path(cache, hashlib.sha256(content).hexdigest(), name)
+        wheel.parent.mkdir(parents=True)
+        wheel.write_bytes(content)
+        base = "sha256:base"
+        record = record_build(
+            cache, sdist_sha256=sdist.sha256, image_id=base, wheel=wheel, toolchain=toolchain
+        )
+        os.utime(record, (stamp, stamp))
+        wheels[toolchain] = wheel
+    assert prebuilt_wheels(cache, lock, "sha256:base") == [wheels["pypi-aaa"]]
+    os.utime(build_record_path(cache, sdist.sha256, "sha256:base", "pypi-zzz"), (3_000, 3_000))
+    assert prebuilt_wheels(cache, lock, "sha256:base") == [wheels["pypi-zzz"]]
 
 
 def test_image_reuses_the_wheels_the_scan_built_on_that_base(tmp_path: Path) -> None:
