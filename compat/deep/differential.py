@@ -39,6 +39,9 @@ class Finding(enum.StrEnum):
     FAILS_ON_BASELINE = "fails-on-baseline"
     NOT_ON_BASELINE = "not-on-baseline"  # skipped there, or not run at all
     TEST_CODE = "test-code"  # the innermost frame is a test or a test helper
+    # a deprecation (or other) warning the dependent's test configuration turns into
+    # an error: the code runs, it only warns (pyparsing 3.3 under matplotlib 3.6)
+    WARNING = "warning"
     NO_LIBRARY_FRAME = "no-library-frame"  # no frame in the dependent or a partner
     NO_CHANGE = "no-change"  # no pin differs from the baseline
 
@@ -153,7 +156,9 @@ def needs_baseline(run: DeepRun, dependent: NormalizedName) -> tuple[TestOutcome
     owners = run.owners()
     found = []
     for test in run.of(dependent):
-        if not (test.outcome.failing and test.rerun is not None and test.rerun.failing):
+        if test.warning or not (
+            test.outcome.failing and test.rerun is not None and test.rerun.failing
+        ):
             continue
         frame, _owner, in_tests = deciding_frame(test.frames, owners, (dependent, *partners))
         if frame is not None and not in_tests:
@@ -195,6 +200,8 @@ def compare(
         changed: tuple[PinChange, ...] = ()
         if test.rerun is None or not test.rerun.failing:
             finding = Finding.FLAKY
+        elif test.warning:
+            finding = Finding.WARNING
         elif frame is None:
             finding = Finding.NO_LIBRARY_FRAME
         elif in_tests:

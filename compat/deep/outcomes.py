@@ -95,6 +95,7 @@ class TestOutcome:
     frames: tuple[Frame, ...] = ()  # innermost last
     log: str = ""
     rerun: Outcome | None = None  # the outcome of the one rerun of a failing test
+    warning: bool = False  # the error raised is a warning the test configuration made one
 
     @property
     def key(self) -> tuple[NormalizedName, str]:
@@ -111,6 +112,7 @@ class TestOutcome:
             "frames": [f.to_json() for f in self.frames],
             "log": self.log,
             "rerun": self.rerun.value if self.rerun else None,
+            "warning": self.warning,
         }
 
     @classmethod
@@ -125,6 +127,7 @@ class TestOutcome:
             frames=tuple(Frame.from_json(f) for f in data.get("frames") or ()),
             log=str(data.get("log") or ""),
             rerun=_outcome(data["rerun"]) if data.get("rerun") else None,
+            warning=bool(data.get("warning")),
         )
 
 

@@ -51,6 +51,7 @@ def event(
     rerun: str | None = None,
     error: str | None = None,
     module: str = FRAME,
+    warning: bool = False,
 ) -> dict[str, Any]:
     return {
         "event": "test",
@@ -63,6 +64,7 @@ def event(
         "frames": list(frames),
         "log": f"log of {test}",
         **({"rerun": rerun} if rerun else {}),
+        **({"warning": True} if warning else {}),
     }
 
 

@@ -52,6 +52,14 @@ HERE_RUN = run_of(
     ),
     event("test_ok", "passed"),
     event(
+        "test_deprecated_call",
+        "failed",
+        frames=[*LIBRARY_FRAMES, frame("pyparsing/core.py")],
+        rerun="failed",
+        error="PyparsingDeprecationWarning: 'setParseAction' deprecated",
+        warning=True,
+    ),
+    event(
         "test_crash",
         "crash",
         rerun="crash",
@@ -67,6 +75,7 @@ BASE_RUN = run_of(
     event("test_skipped_there", "skipped"),
     event("test_pytest_only", "passed"),
     event("test_ok", "passed"),
+    event("test_deprecated_call", "passed"),
     event("test_crash", "passed"),
     versions={"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"},
 )
@@ -83,7 +92,8 @@ def test_parse_events() -> None:
     assert legend.outcome is Outcome.FAILED
     assert legend.rerun is Outcome.FAILED
     assert legend.frames[2] == Frame(path=CORE, line=700, function="f", root=Root.SITE)
-    assert HERE_RUN.counts()["failed"] == 6
+    assert HERE_RUN.counts()["failed"] == 7
+    assert [t.warning for t in HERE_RUN.of("pandas")].count(True) == 1
     assert not parse_events(['{"event": "test", "dependent": "x", "test": "t"}']).complete
 
 
@@ -128,6 +138,8 @@ def test_compare_classifies_every_failure() -> None:
         "test_new": Finding.NOT_ON_BASELINE,
         "test_skipped_there": Finding.NOT_ON_BASELINE,
         "test_pytest_only": Finding.NO_LIBRARY_FRAME,
+        # only a warning made an error by the test configuration: nothing breaks
+        "test_deprecated_call": Finding.WARNING,
         "test_crash": Finding.REGRESSION,
     }
 
@@ -265,12 +277,13 @@ def test_judge_and_checks() -> None:
     report = judge("pandas", here=HERE, here_run=HERE_RUN, baseline=baseline, baseline_run=BASE_RUN)
     assert len(report.regressions) == 2
     assert len(report.flaky) == 1
-    assert len(report.not_attributed) == 5
+    assert len(report.not_attributed) == 6
     checks = check_results(report)
     summary, *failed = checks
     assert summary.name == "deep:pandas"
     assert summary.verdict is CheckVerdict.PASS
-    assert "2 regressions, 5 not attributed, 1 flaky" in summary.log
+    assert "2 regressions, 6 not attributed, 1 flaky" in summary.log
+    assert "warning: " + FRAME + "::test_deprecated_call" in summary.log
     assert "fails-on-baseline: " + FRAME + "::test_always" in summary.log
     assert [c.name for c in failed] == [
         f"deep:pandas:{FRAME}::test_crash",
@@ -291,7 +304,7 @@ def test_judge_and_checks() -> None:
         "matplotlib 3.6.3 -> 3.10.9",
         "numpy 1.23.5 -> 1.26.4",
     ]
-    assert len(as_json["not_attributed"]) == 5
+    assert len(as_json["not_attributed"]) == 6
 
 
 def test_judge_without_baseline_or_tests_judges_nothing() -> None:

@@ -16,7 +16,10 @@ from compat.smoke.deep import RUNNER, runner_argv
 
 FILES = {
     "depx/__init__.py": "VERSION = '1.0'\n",
-    "depx/plot.py": ("import partnerx\n\ndef draw():\n    return partnerx.Legend().handles()\n"),
+    "depx/plot.py": (
+        "import partnerx\n\ndef draw():\n    return partnerx.Legend().handles()\n\n"
+        "def legacy():\n    return partnerx.old_api()\n"
+    ),
     "depx/tests/__init__.py": "",
     "depx/tests/test_plot.py": (
         "import os, signal\n"
@@ -31,6 +34,12 @@ FILES = {
         "        mark.write_text('x')\n"
         "        raise RuntimeError('first time only')\n\n"
         "def test_crash():\n    os.kill(os.getpid(), signal.SIGSEGV)\n\n"
+        # a test configuration that makes warnings errors (as pandas' does)
+        "def test_deprecated():\n"
+        "    import warnings\n"
+        "    with warnings.catch_warnings():\n"
+        "        warnings.simplefilter('error')\n"
+        "        plot.legacy()\n\n"
         "def test_zz_after_crash():\n    pass\n"
     ),
     "depx/tests/test_alone.py": "def test_nothing_of_partner():\n    pass\n",
@@ -42,7 +51,11 @@ FILES = {
     ),
     "depx-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: depx\nVersion: 1.0\n",
     "depx-1.0.dist-info/top_level.txt": "depx\n",
-    "partnerx/__init__.py": ("class Legend:\n    def legend_handles(self):\n        return []\n"),
+    "partnerx/__init__.py": (
+        "import warnings\n\n"
+        "class Legend:\n    def legend_handles(self):\n        return []\n\n"
+        "def old_api():\n    warnings.warn('old_api is deprecated', DeprecationWarning)\n"
+    ),
     "partnerx-2.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: partnerx\nVersion: 2.0\n",
     "partnerx-2.0.dist-info/top_level.txt": "partnerx\n",
     # a dependency of the partner nobody names: its frames are still owned
@@ -89,6 +102,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
         "test_asserts": Outcome.FAILED,
         "test_flaky": Outcome.FAILED,
         "test_crash": Outcome.CRASH,
+        "test_deprecated": Outcome.FAILED,
         "test_zz_after_crash": Outcome.PASSED,  # the module went on after the crash
         "test_uses": Outcome.PASSED,  # test_ignores did not run: it does not use partnerx
     }
@@ -102,6 +116,9 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
     assert outcomes["test_crash"].error == "killed by signal SIGSEGV"
     assert outcomes["test_ok"].rerun is None
     assert outcomes["test_asserts"].frames[-1].path == "depx/tests/test_plot.py"
+    assert outcomes["test_deprecated"].warning
+    assert outcomes["test_deprecated"].error == "DeprecationWarning: old_api is deprecated"
+    assert not any(o.warning for name, o in outcomes.items() if name != "test_deprecated")
 
 
 def test_select_only_runs_nothing(tmp_path: Path) -> None:

@@ -171,6 +171,9 @@ class Recorder:
         if excinfo is not None:
             record["error"] = _first_line(excinfo.exconly())
             record["frames"] = self.frames_of(excinfo.tb)
+            # raised only because the dependent's test configuration turns warnings
+            # into errors: nothing breaks at run time
+            record["warning"] = excinfo.errisinstance(Warning)
         record["log"] = _tail(str(report.longrepr))
 
     def pytest_collectreport(self, report: Any) -> None:
