@@ -95,7 +95,7 @@ class TestOutcome:
     frames: tuple[Frame, ...] = ()  # innermost last
     log: str = ""
     rerun: Outcome | None = None  # the outcome of the one rerun of a failing test
-    warning: bool = False  # the error raised is a warning the test configuration made one
+    warning: bool = False  # raised by a warning (made an error), not by the code under test
 
     @property
     def key(self) -> tuple[NormalizedName, str]:

@@ -40,6 +40,13 @@ FILES = {
         "    with warnings.catch_warnings():\n"
         "        warnings.simplefilter('error')\n"
         "        plot.legacy()\n\n"
+        # a filter an earlier test left behind breaks the issuing of the warning itself
+        "def test_broken_filter():\n"
+        "    import warnings\n"
+        "    with warnings.catch_warnings():\n"
+        "        warnings.filters.insert(0, ('error', None, 'not a class', None, 0))\n"
+        "        warnings._filters_mutated()\n"
+        "        plot.legacy()\n\n"
         "def test_zz_after_crash():\n    pass\n"
     ),
     "depx/tests/test_alone.py": "def test_nothing_of_partner():\n    pass\n",
@@ -103,6 +110,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
         "test_flaky": Outcome.FAILED,
         "test_crash": Outcome.CRASH,
         "test_deprecated": Outcome.FAILED,
+        "test_broken_filter": Outcome.FAILED,
         "test_zz_after_crash": Outcome.PASSED,  # the module went on after the crash
         "test_uses": Outcome.PASSED,  # test_ignores did not run: it does not use partnerx
     }
@@ -118,7 +126,11 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
     assert outcomes["test_asserts"].frames[-1].path == "depx/tests/test_plot.py"
     assert outcomes["test_deprecated"].warning
     assert outcomes["test_deprecated"].error == "DeprecationWarning: old_api is deprecated"
-    assert not any(o.warning for name, o in outcomes.items() if name != "test_deprecated")
+    assert outcomes["test_broken_filter"].warning
+    assert outcomes["test_broken_filter"].error is not None
+    assert outcomes["test_broken_filter"].error.startswith("TypeError: issubclass() arg 2")
+    warned = {name for name, o in outcomes.items() if o.warning}
+    assert warned == {"test_deprecated", "test_broken_filter"}
 
 
 def test_select_only_runs_nothing(tmp_path: Path) -> None:

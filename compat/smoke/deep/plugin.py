@@ -21,6 +21,7 @@ or ``other``.
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import re
 import signal
@@ -171,9 +172,7 @@ class Recorder:
         if excinfo is not None:
             record["error"] = _first_line(excinfo.exconly())
             record["frames"] = self.frames_of(excinfo.tb)
-            # raised only because the dependent's test configuration turns warnings
-            # into errors: nothing breaks at run time
-            record["warning"] = excinfo.errisinstance(Warning)
+            record["warning"] = _from_a_warning(excinfo)
         record["log"] = _tail(str(report.longrepr))
 
     def pytest_collectreport(self, report: Any) -> None:
@@ -202,6 +201,20 @@ def _read_ids(variable: str) -> set[str] | None:
     if not path:
         return None
     return {line for line in Path(path).read_text(encoding="utf-8").splitlines() if line}
+
+
+def _from_a_warning(excinfo: Any) -> bool:
+    """Whether the failure is only a warning: one the dependent's test configuration
+    turns into an error, or one whose issuing failed on a filter the test session left
+    behind (``issubclass() arg 2 must be a class``). Outside a test session the code
+    warns and goes on."""
+    if excinfo.errisinstance(Warning):
+        return True
+    tb = excinfo.tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
+    return line.startswith(("warnings.warn(", "warn(", "_warnings.warn("))
 
 
 def _first_line(text: str) -> str:
