@@ -26,7 +26,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, TestOutcome
-from compat.model import PinChange
+from compat.model import PinChange, version_changes
 
 _TEST_PARTS = frozenset({"tests", "test", "testing", "_testing", "conftest.py", "conftest"})
 
@@ -140,11 +140,7 @@ def pin_changes(
 ) -> dict[NormalizedName, PinChange]:
     """Every pin whose version differs between ``baseline`` and ``here`` (added
     or removed ones included), ``besides`` the dependent itself."""
-    return {
-        p: PinChange(name=p, old=baseline.get(p), new=here.get(p))
-        for p in sorted(set(here) | set(baseline))
-        if p != besides and baseline.get(p) != here.get(p)
-    }
+    return {c.name: c for c in version_changes(baseline, here) if c.name != besides}
 
 
 def needs_baseline(run: DeepRun, dependent: NormalizedName) -> tuple[TestOutcome, ...]:
