@@ -265,6 +265,28 @@ def _orphaned(thing: object, host: str) -> bool:
     return who == host and pid.isdigit() and not _alive(int(pid))
 
 
+def _remove_orphans(
+    what: str, listing: Callable[[], Iterable[Any]], remove: Callable[[Any], None], host: str
+) -> int:
+    """Remove the ``listing`` entries owned by a gone process of ``host``; how many.
+    Sweeping is housekeeping: a failure is logged, never the reason a run fails."""
+    try:
+        found = list(listing())
+    except Exception:
+        log.debug("listing leftover %s failed", what, exc_info=True)
+        return 0
+    removed = 0
+    for thing in found:
+        if not _orphaned(thing, host):
+            continue
+        try:
+            remove(thing)
+            removed += 1
+        except Exception:
+            log.debug("removing leftover %s %s failed", what, thing.id[:19], exc_info=True)
+    return removed
+
+
 def sweep_orphans(client: Engine) -> int:
     """Remove what compat runs on this host whose process is gone left behind: their
     containers, and the half-built images of their interrupted builds (untagged, owner
@@ -272,33 +294,19 @@ def sweep_orphans(client: Engine) -> int:
     versions, other hosts) is left alone: its owner may be alive. A finished image is
     tagged, so it is never swept."""
     host = socket.gethostname()
-    removed = 0
-    try:  # sweeping is housekeeping: never the reason a run fails
-        containers = client.containers.list(all=True, filters={"label": OWNER_LABEL})
-    except Exception:
-        log.debug("listing leftover containers failed", exc_info=True)
-        containers = []
-    for c in containers:
-        if not _orphaned(c, host):
-            continue
-        try:
-            c.remove(force=True)
-            removed += 1
-        except Exception:
-            log.debug("removing leftover container %s failed", c.id[:12], exc_info=True)
-    try:
-        images = client.images.list(filters={"label": OWNER_LABEL, "dangling": True})
-    except Exception:
-        log.debug("listing leftover images failed", exc_info=True)
-        images = []
-    for image in images:
-        if not _orphaned(image, host):
-            continue
-        try:  # its untagged parents (the earlier steps) go with it
-            client.images.remove(image.id)
-            removed += 1
-        except Exception:
-            log.debug("removing leftover image %s failed", image.id[:19], exc_info=True)
+    removed = _remove_orphans(
+        "containers",
+        lambda: client.containers.list(all=True, filters={"label": OWNER_LABEL}),
+        lambda container: container.remove(force=True),
+        host,
+    )
+    removed += _remove_orphans(
+        "images",
+        lambda: client.images.list(filters={"label": OWNER_LABEL, "dangling": True}),
+        # its untagged parents (the earlier steps) go with it
+        lambda image: client.images.remove(image.id),
+        host,
+    )
     if removed:
         log.info("removed %d container(s) and image(s) left by compat runs that are gone", removed)
     return removed
