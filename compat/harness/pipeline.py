@@ -559,9 +559,10 @@ class Pipeline:
         (so nothing runs twice to find the same missing library), else ``base``."""
         if not (self.options.add_system_deps and packages and ready):
             return base
-        names = ", ".join(sorted(set(packages)))
+        wanted = sorted(set(packages))
+        names = ", ".join(wanted)
         try:
-            derived = self.backend.with_system_packages(base, sorted(set(packages)))
+            derived = self.backend.with_system_packages(base, wanted)
         except ImageBuildFailed as exc:  # a library found missing is retried as usual
             reporter.warning(f"installing {names}, which this image needs, failed: {exc.reason}")
             return base
