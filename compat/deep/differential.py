@@ -19,6 +19,7 @@ failure: a false "incompatible" is worse than a miss.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -103,9 +104,24 @@ def culprit_owner(
     return None
 
 
+def named_by(
+    test: TestOutcome, owners: Mapping[str, NormalizedName], changed: Iterable[NormalizedName]
+) -> list[NormalizedName]:
+    """The changed distributions a test's parameters name, by distribution or
+    import name: ``test_ts_plot_with_tz['dateutil/US/Eastern']`` names
+    python-dateutil. Parameters say what a test exercises; a failing frame in
+    compiled code (a Cython ``.pyx``) may not."""
+    _, _, params = test.test.partition("[")
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", params.lower()))
+    moved = set(changed)
+    names = {n: n for n in moved} | {t.lower(): d for t, d in owners.items() if d in moved}
+    return sorted({dist for word, dist in names.items() if word in words})
+
+
 def attribute(
     *,
     owner: NormalizedName | None,
+    named: Sequence[NormalizedName] = (),
     module_partners: Sequence[NormalizedName],
     foundations: Iterable[NormalizedName],
     changes: Mapping[NormalizedName, PinChange],
@@ -113,16 +129,17 @@ def attribute(
 ) -> tuple[PinChange, ...]:
     """Every pin change between the baseline and here, the most likely culprit first.
 
-    The order: the changed distribution a failing frame lies in (``owner``); the
-    changed partners the test module exercises, the specific ones (not loaded by
-    ``import dependent``, like matplotlib for pandas) before the foundations
-    (numpy for pandas), which every test touches; the other changed
-    ``partners``; then every other changed pin (transitive dependencies such as
-    python-dateutil), by name. None is dropped: a regression where two pins
-    moved must not be blamed on one alone."""
+    The order: the changed distribution a failing frame lies in (``owner``); those
+    the test's parameters name (``named``); the changed partners the test module
+    exercises, the specific ones (not loaded by ``import dependent``, like
+    matplotlib for pandas) before the foundations (numpy for pandas), which every
+    test touches; the other changed ``partners``; then every other changed pin
+    (transitive dependencies such as python-dateutil), by name. None is dropped:
+    a regression where two pins moved must not be blamed on one alone."""
     base = set(foundations)
     groups: list[list[NormalizedName]] = [
         [owner] if owner is not None else [],
+        list(named),
         [p for p in module_partners if p not in base],
         [p for p in module_partners if p in base],
         sorted(set(partners)),
@@ -212,6 +229,7 @@ def compare(
             finding = Finding.REGRESSION
             changed = attribute(
                 owner=culprit_owner(test.frames, owners, changes) or owner,
+                named=named_by(test, owners, changes),
                 module_partners=plan.modules.get(test.module, partners) if plan else partners,
                 foundations=foundations,
                 changes=changes,

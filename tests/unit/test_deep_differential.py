@@ -207,6 +207,41 @@ def test_every_changed_pin_is_named_a_transitive_one_first_when_it_failed() -> N
     ]
 
 
+def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> None:
+    """pandas 1.5.3 with python-dateutil 4: dateutil time zones fail inside pandas'
+    compiled timezones.pyx, no dateutil frame; the parameter names dateutil."""
+    here = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"}
+    old = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.24.1"}
+    in_pandas = [
+        frame("pandas/tests/plotting/test_datetimelike.py"),
+        frame("pandas/_libs/tslibs/timezones.pyx", line=280),
+    ]
+    params = "test_ts_plot_with_tz['dateutil/US/Eastern']"
+    lines = run_lines(
+        here,
+        event(params, "failed", frames=in_pandas, rerun="failed", error="AttributeError"),
+        event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
+    )
+    environment = json.loads(lines[0])
+    environment["owners"] = {"dateutil": "python-dateutil", "six": "six"}
+    here_run = parse_events([json.dumps(environment), *lines[1:]])
+    base_run = run_of(event(params, "passed"), event("test_legend", "passed"), versions=old)
+    failures = compare(
+        here_run,
+        base_run,
+        canonicalize_name("pandas"),
+        here_versions={**combo(here).versions, **combo({"python-dateutil": "4.0.0"}).versions},
+        baseline_versions={**combo(old).versions, **combo({"python-dateutil": "2.8.2"}).versions},
+    )
+    found = {f.test.test.rsplit("::", 1)[1]: f for f in failures}
+    assert [str(c) for c in found[params].changed] == [
+        "python-dateutil 2.8.2 -> 4.0.0",
+        "numpy 1.24.1 -> 1.26.4",
+    ]
+    # a test whose parameters name nothing keeps the partner order
+    assert [c.name for c in found["test_legend"].changed] == ["numpy", "python-dateutil"]
+
+
 def test_only_a_changed_foundation_is_named_when_it_alone_changed() -> None:
     numpy_only = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.23.5"})
     failures = compare(
