@@ -21,7 +21,8 @@ from compat.smoke.deep import runner_options
 from compat.targets.target import Target
 
 if TYPE_CHECKING:  # the pipeline calls run_deep: a runtime import would be circular
-    from compat.harness.pipeline import Pipeline, Prepared, Progress
+    from compat.harness.pipeline import Pipeline, Prepared
+    from compat.reporter import Reporter
 
 log = logging.getLogger("compat.harness")
 
@@ -57,13 +58,16 @@ def run_deep(
     *,
     timeout: float,
     test_timeout: float = 60.0,
-    progress: Progress,
+    system_packages: Sequence[str] = (),
+    reporter: Reporter,
 ) -> list[DeepOutcome]:
     """Prepare every job's combination and the test layer (fetch, unpack, compile,
     as for the smoke suite), then run the deep runner for each job in turn; each
-    spreads its test modules over ``options.jobs`` processes."""
+    spreads its test modules over ``options.jobs`` processes. The jobs run where
+    the smoke suite ran: the image with ``system_packages`` (unless the pipeline
+    is told --no-system-deps)."""
     combos = list({c.id: c for c in [*(j.combo for j in jobs), test_layer]}.values())
-    info, ready, failures = pipeline.prepare(target, combos, progress)
+    info, ready, failures = pipeline.prepare(target, combos, reporter.stage_progress)
     failed = {f.combo.id: f.error or f.verdict.value for f in failures}
     if test_layer.id in failed:
         raise HarnessError(
@@ -71,6 +75,7 @@ def run_deep(
             f"{failed[test_layer.id]}"
         )
     by_id: dict[str, Prepared] = {p.combo.id: p for p in ready}
+    info = pipeline.with_known_packages(info, ready, system_packages, reporter)
     backend, installs = pipeline.backend, pipeline.installs
     tooling = [backend.site_dir(installs.dir_for(s)) for s in by_id[test_layer.id].shas]
     outcomes: list[DeepOutcome] = []

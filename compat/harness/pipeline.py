@@ -279,12 +279,19 @@ class Pipeline:
         test_layer: Combo,
         *,
         timeout: float,
+        system_packages: Sequence[str] = (),
         reporter: Reporter,
     ) -> list[DeepOutcome]:
         """Run the deep tier's runner for each job, the test layer installed beside
         (see ``compat.harness.deep``)."""
         return run_deep(
-            self, target, jobs, test_layer, timeout=timeout, progress=reporter.stage_progress
+            self,
+            target,
+            jobs,
+            test_layer,
+            timeout=timeout,
+            system_packages=system_packages,
+            reporter=reporter,
         )
 
     def __enter__(self) -> Pipeline:
@@ -540,7 +547,7 @@ class Pipeline:
             else:
                 deliver(result)
 
-        first = self._with_known_packages(info, ready, system_packages, reporter)
+        first = self.with_known_packages(info, ready, system_packages, reporter)
         self._run_all(first, ready, first_pass, progress, 0, total)
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
@@ -548,7 +555,7 @@ class Pipeline:
         self._retry_with_system_packages(info, held, deliver, progress)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
-    def _with_known_packages(
+    def with_known_packages(
         self,
         base: ImageInfo,
         ready: Sequence[Prepared],

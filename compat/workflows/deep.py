@@ -69,6 +69,7 @@ class DeepRunner(Protocol):
         test_layer: Combo,
         *,
         timeout: float,
+        system_packages: Sequence[str] = (),
         reporter: Reporter,
     ) -> list[DeepOutcome]: ...
 
@@ -193,6 +194,9 @@ def deepen(
     here = result.combo
     image_id = result.image_id or target.image_id or target.key
     layer = test_layer or test_layer_for(index, target)
+    # the shipped tests run where the smoke suite ran: with the system packages it had
+    known = store.system_packages(target.image_id) if target.image_id else ()
+    packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
     key = run_key(here, image_id=image_id, test_layer=layer, settings=settings)
     cached_run = store.deep_baseline(key).get(_RUN)
     if cached_run:
@@ -213,6 +217,7 @@ def deepen(
             ],
             layer,
             timeout=settings.timeout,
+            system_packages=packages,
             reporter=reporter,
         )
         if mine.error:
@@ -262,7 +267,12 @@ def deepen(
     if jobs:
         reporter.notice(f"deep: running {len(jobs)} baseline(s) for the tests that failed")
         for outcome in pipeline.run_deep(
-            target, jobs, layer, timeout=settings.timeout, reporter=reporter
+            target,
+            jobs,
+            layer,
+            timeout=settings.timeout,
+            system_packages=packages,
+            reporter=reporter,
         ):
             (dependent,) = outcome.job.dependents
             baseline = baselines[dependent]

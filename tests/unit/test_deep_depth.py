@@ -102,6 +102,7 @@ class Fake:
         test_layer: Combo,
         *,
         timeout: float,
+        system_packages: Sequence[str] = (),
         reporter: Reporter,
     ) -> list[DeepOutcome]:
         self.deep += jobs

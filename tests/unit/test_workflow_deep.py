@@ -3,6 +3,7 @@ real SQLite results database: verdicts, attribution and the baseline cache."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ class FakeDeep:
     def __init__(self, lines: dict[str, list[str]]) -> None:
         self.lines = lines
         self.jobs: list[DeepJob] = []
+        self.system_packages: list[tuple[str, ...]] = []  # per call
 
     def run_deep(
         self,
@@ -42,10 +44,12 @@ class FakeDeep:
         test_layer: Combo,
         *,
         timeout: float,
+        system_packages: Sequence[str] = (),
         reporter: Reporter,
     ) -> list[DeepOutcome]:
         assert test_layer == LAYER
         self.jobs += jobs
+        self.system_packages.append(tuple(system_packages))
         return [DeepOutcome(job=j, events=tuple(self.lines[j.combo.id])) for j in jobs]
 
 
@@ -120,6 +124,26 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
     backend.jobs.clear()
     run(store, backend, passed(other, HERE), other)
     assert [j.combo for j in backend.jobs] == [HERE]  # another image: its own run
+
+
+def test_the_shipped_tests_run_with_the_system_packages_the_smoke_run_had(
+    store: Store,
+) -> None:
+    """A combination that passed "needs libgomp1" on bookworm runs its own tests
+    and its baseline's with libgomp1 too: in the bare image lightgbm cannot load."""
+    target = make_target("bookworm")
+    with store.run(target, backend="fake") as run_id:  # teaches the store: bookworm needs it
+        learned = dataclasses.replace(passed(target, BASELINE), added_system_deps=("libgomp1",))
+        store.record(run_id, target, learned)
+    backend = FakeDeep(
+        {
+            HERE.id: legend_run(NEW, "failed", rerun="failed"),
+            BASELINE.id: legend_run(OLD, "passed"),
+        }
+    )
+    here = dataclasses.replace(passed(target, HERE), added_system_deps=("libfoo1",))
+    assert run(store, backend, here, target).verdict is Verdict.RUNTIME_ERROR
+    assert backend.system_packages == [("libfoo1", "libgomp1")] * 2  # its run, the baseline's
 
 
 def test_an_unfinished_or_killed_module_run_is_not_cached(store: Store) -> None:
