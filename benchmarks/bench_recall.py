@@ -96,6 +96,8 @@ class Outcome:
     seconds: float
     # Checks that broke on their own account (check-error): listed, never a flag.
     check_errors: tuple[str, ...] = ()
+    # Every pin compat ran, transitive ones included (what explains a break).
+    versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def flagged(self) -> bool:
@@ -200,8 +202,9 @@ def cache_key(*, where: str, depth: str | None, suite: str, pins: Sequence[str])
     return "|".join([where, depth or "default", suite, *sorted(pins)])
 
 
-def parse_check_json(stdout: str) -> tuple[str, tuple[str, ...], str | None, tuple[str, ...]]:
-    """Verdict, the checks that failed, the first error line, the checks in error."""
+def parse_check_json(stdout: str, seconds: float = 0.0) -> Outcome:
+    """Verdict, the checks that failed, the first error line, the checks in error
+    and every pin that ran."""
     data = json.loads(stdout)
     if isinstance(data, list):  # a future --json may list results
         data = data[0]
@@ -217,7 +220,15 @@ def parse_check_json(stdout: str) -> tuple[str, tuple[str, ...], str | None, tup
         errors = [c.get("error") for c in data.get("checks", []) if c.get("verdict") in FLAGGED]
         error = next((e for e in errors if e), None)
     first = None if error is None else str(error).splitlines()[0][:200]
-    return verdict, tuple(failed), first, tuple(broken)
+    pins = data.get("combo", {}).get("pins", [])
+    return Outcome(
+        verdict=verdict,
+        flagged_by=tuple(failed),
+        error=first,
+        seconds=seconds,
+        check_errors=tuple(broken),
+        versions={str(p["name"]): str(p["version"]) for p in pins},
+    )
 
 
 def run_compat(
@@ -240,15 +251,12 @@ def run_compat(
         )
     seconds = time.monotonic() - started
     try:
-        verdict, failed, error, broken = parse_check_json(done.stdout)
-    except (ValueError, KeyError, IndexError):
+        return parse_check_json(done.stdout, seconds)
+    except (ValueError, KeyError, IndexError, TypeError):
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return Outcome(
             verdict=f"compat-exit-{done.returncode}", flagged_by=(), error=tail, seconds=seconds
         )
-    return Outcome(
-        verdict=verdict, flagged_by=failed, error=error, seconds=seconds, check_errors=broken
-    )
 
 
 class Cache:
@@ -270,6 +278,7 @@ class Cache:
             error=raw["error"],
             seconds=raw["seconds"],
             check_errors=tuple(raw.get("check_errors", ())),
+            versions=raw.get("versions", {}),
         )
 
     def put(self, key: str, outcome: Outcome) -> None:

@@ -135,12 +135,15 @@ def test_check_json_gives_verdict_and_the_checks_that_failed() -> None:
         {"name": "pandas+scipy:windows", "verdict": "runtime-error",
          "error": "ValueError: bad\\nmore"},
         {"name": "lightgbm:x", "verdict": "skipped", "error": null},
-        {"name": "lightgbm:y", "verdict": "check-error", "error": "TypeError: z"}]}"""
-    verdict, failed, error, broken = bench.parse_check_json(stdout)
-    assert verdict == "runtime-error"
-    assert failed == ("pandas+scipy:windows",)
-    assert error == "ValueError: bad"
-    assert broken == ("lightgbm:y",)
+        {"name": "lightgbm:y", "verdict": "check-error", "error": "TypeError: z"}],
+        "combo": {"pins": [{"name": "pandas", "version": "1.5.3"},
+                           {"name": "python-dateutil", "version": "4.0.0"}]}}"""
+    outcome = bench.parse_check_json(stdout, 3.0)
+    assert outcome.verdict == "runtime-error"
+    assert outcome.flagged_by == ("pandas+scipy:windows",)
+    assert outcome.error == "ValueError: bad"
+    assert outcome.check_errors == ("lightgbm:y",)
+    assert outcome.versions == {"pandas": "1.5.3", "python-dateutil": "4.0.0"}
 
 
 def test_cache_key_changes_with_suite_depth_and_place_not_pin_order() -> None:
