@@ -45,7 +45,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: import benchmarks.* from this tree
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.calibrate import EXCEPTIONS, KnownBreak, load_known_breaks  # noqa: E402
+
 CORPUS = REPO / "tests" / "data" / "known-breaks.toml"
 SIX = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "lightgbm")
 VERDICTS = ("import-error", "runtime-error", "crash")
@@ -294,6 +302,9 @@ class Row:
     case: Case
     failing: Outcome
     neighbour: Outcome | None
+    # The sources of the genuine breaks (calibration-exceptions.toml) that explain
+    # every check that flagged the neighbour: another real break, not a false alarm.
+    genuine: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -305,6 +316,8 @@ class Summary:
     per_verdict: dict[str, tuple[int, int]]
     attributed: int
     false_alarms: int
+    genuine: int  # neighbours flagged only by known genuine breaks
+    by_shipped_tests: int  # failing cases flagged by a deep:* check
     neighbours_judged: int
     neighbours_not_run: int
     verdict_matches: int
@@ -327,6 +340,19 @@ def attributed(case: Case, outcome: Outcome) -> bool:
     )
 
 
+def explained_by(outcome: Outcome, known: Sequence[KnownBreak], base: str) -> tuple[str, ...]:
+    """The sources of the known genuine breaks explaining every check that flagged
+    ``outcome``; empty when one is unexplained (or nothing names the checks)."""
+    versions = {canonicalize_name(n): Version(v) for n, v in outcome.versions.items()}
+    sources: list[str] = []
+    for check in outcome.flagged_by:
+        why = next((k for k in known if k.explains(base, versions, check)), None)
+        if why is None:
+            return ()
+        sources.append(why.source)
+    return tuple(dict.fromkeys(sources))
+
+
 def pair_label(pair: Sequence[str]) -> str:
     return " x ".join(sorted(pair))
 
@@ -334,8 +360,8 @@ def pair_label(pair: Sequence[str]) -> str:
 def summarise(rows: Sequence[Row]) -> Summary:
     per_pair: dict[str, tuple[int, int]] = {}
     per_verdict: dict[str, tuple[int, int]] = {}
-    flagged = judged = not_run = matches = hits_on_pair = 0
-    alarms = n_judged = n_not_run = 0
+    flagged = judged = not_run = matches = hits_on_pair = shipped = 0
+    alarms = genuine = n_judged = n_not_run = 0
     for row in rows:
         label = pair_label(row.case.pair)
         hit, total = per_pair.get(label, (0, 0))
@@ -347,6 +373,7 @@ def summarise(rows: Sequence[Row]) -> Summary:
                 hit += 1
                 matches += row.failing.verdict == row.case.verdict
                 hits_on_pair += attributed(row.case, row.failing)
+                shipped += any(c.startswith("deep:") for c in row.failing.flagged_by)
         else:
             not_run += 1
         per_pair[label] = (hit, total)
@@ -356,7 +383,8 @@ def summarise(rows: Sequence[Row]) -> Summary:
         if row.neighbour is not None:
             if row.neighbour.verdict == "pass" or row.neighbour.flagged:
                 n_judged += 1
-                alarms += row.neighbour.flagged
+                genuine += row.neighbour.flagged and bool(row.genuine)
+                alarms += row.neighbour.flagged and not row.genuine
             else:
                 n_not_run += 1
     return Summary(
@@ -367,6 +395,8 @@ def summarise(rows: Sequence[Row]) -> Summary:
         per_verdict=dict(sorted(per_verdict.items())),
         attributed=hits_on_pair,
         false_alarms=alarms,
+        genuine=genuine,
+        by_shipped_tests=shipped,
         neighbours_judged=n_judged,
         neighbours_not_run=n_not_run,
         verdict_matches=matches,
@@ -379,7 +409,7 @@ def short(names: Sequence[str], keep: int = 2) -> str:
     return text + (f" (+{len(names) - keep} more)" if len(names) > keep else "")
 
 
-def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
+def report(rows: Sequence[Row], summary: Summary, *, header: str, deep: bool = False) -> str:
     lines = [header, ""]
     lines.append(f"{'case':44} {'expected':13} {'got':13} {'flagged by':38} neighbour")
     for row in rows:
@@ -388,7 +418,8 @@ def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
         if row.neighbour is None:
             nb = "-"
         elif row.neighbour.flagged:
-            nb = f"FALSE ALARM {row.neighbour.verdict} {short(row.neighbour.flagged_by)}"
+            tag = f"GENUINE ({', '.join(row.genuine)})" if row.genuine else "FALSE ALARM"
+            nb = f"{tag} {row.neighbour.verdict} {short(row.neighbour.flagged_by)}"
         else:
             nb = row.neighbour.verdict
         notes = [*row.failing.check_errors, *(row.neighbour.check_errors if row.neighbour else ())]
@@ -408,9 +439,15 @@ def report(rows: Sequence[Row], summary: Summary, *, header: str) -> str:
         f" {summary.verdict_matches} with the expected verdict, {summary.attributed} by a check"
         f" of the pair itself; {summary.not_run} not run"
     )
+    if deep:
+        lines.append(
+            f"shipped tests: {summary.by_shipped_tests} of the {summary.flagged} flagged"
+            " failing cases also flagged by a deep:* check"
+        )
     lines.append(
         f"false alarms: {summary.false_alarms} / {summary.neighbours_judged} passing"
-        f" neighbours; {summary.neighbours_not_run} not run"
+        f" neighbours; {summary.genuine} more flagged only by genuine breaks"
+        f" ({EXCEPTIONS.name}); {summary.neighbours_not_run} not run"
     )
     return "\n".join(lines)
 
@@ -470,18 +507,17 @@ def bench(args: argparse.Namespace) -> int:
                 cache.put(key, outcome)  # harness errors are retried next time
             log(f"[{done}/{len(todo)}] {name}: {outcome.verdict} ({outcome.seconds:.0f}s)")
 
-    rows = [
-        Row(
-            case=case,
-            failing=outcomes[case.id],
-            neighbour=outcomes.get(case.id + "~") if case.neighbour else None,
-        )
-        for case in cases
-    ]
+    known = load_known_breaks(args.exceptions)
+    base = args.image if args.docker else "host"
+    rows = []
+    for case in cases:
+        neighbour = outcomes.get(case.id + "~") if case.neighbour else None
+        genuine = explained_by(neighbour, known, base) if neighbour and neighbour.flagged else ()
+        rows.append(Row(case=case, failing=outcomes[case.id], neighbour=neighbour, genuine=genuine))
     summary = summarise(rows)
     header = f"bench_recall: {where}, depth {args.depth or 'default'}, commit {commit}"
     header += f", suite {suite}, {len(cases)} cases"
-    print(report(rows, summary, header=header))
+    print(report(rows, summary, header=header, deep=args.depth == "deep"))
     if args.json_out:
         args.json_out.write_text(
             json.dumps(
@@ -499,6 +535,7 @@ def bench(args: argparse.Namespace) -> int:
                             "neighbour": None
                             if r.neighbour is None
                             else dataclasses.asdict(r.neighbour),
+                            "genuine": list(r.genuine),
                         }
                         for r in rows
                     ],
@@ -616,6 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache", type=Path, default=Path.home() / ".cache" / "compat" / "bench_recall.json"
     )
     parser.add_argument("--rerun", action="store_true", help="ignore cached outcomes")
+    parser.add_argument(
+        "--exceptions", type=Path, default=EXCEPTIONS, help="genuine breaks a neighbour may hold"
+    )
     parser.add_argument("--db", help="results database for compat (default: one per commit)")
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
     parser.add_argument("--verify", action="store_true", help="reproduce the corpus with uv")

@@ -27,12 +27,13 @@ false alarm is unexplained.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from packaging.version import Version
 from compat.harness import RunOptions, make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
-from compat.model import CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckVerdict, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.resolve.history import WHEELS_ONLY, Stack, contemporaneous_stack, installable_since
 from compat.settings import NetworkSettings
@@ -64,24 +65,21 @@ class KnownBreak:
     """A genuine incompatibility a contemporaneous stack holds, with its source."""
 
     when: tuple[Requirement, ...]  # every one met by the stack's pins
-    check: str | None  # the failing check's name, or a prefix ending in "*"; None: any
+    check: str | None  # the failing check's name, or an fnmatch pattern of it; None: any
     bases: tuple[str, ...]  # image references it applies to; empty: all
     reason: str
     source: str  # the upstream issue, changelog or commit
 
-    def explains(self, base: str, combo: Combo, failure: str) -> bool:
+    def explains(self, base: str, versions: Mapping[NormalizedName, Version], failure: str) -> bool:
+        """Whether the failing check ``failure``, on a stack of ``versions`` (every
+        pin) on image ``base``, is this break."""
         if self.bases and base not in self.bases:
             return False
-        versions = combo.versions
         for req in self.when:
-            have = versions.get(canonicalize_name(req.name))
-            if have is None or not req.specifier.contains(have, prereleases=True):
+            version = versions.get(canonicalize_name(req.name))
+            if version is None or not req.specifier.contains(version, prereleases=True):
                 return False
-        if self.check is None:
-            return True
-        if self.check.endswith("*"):
-            return failure.startswith(self.check[:-1])
-        return failure == self.check
+        return self.check is None or fnmatch.fnmatchcase(failure, self.check)
 
 
 def load_known_breaks(path: Path) -> tuple[KnownBreak, ...]:
@@ -243,7 +241,7 @@ def tally(
             continue
         all_known = True
         for check, verdict, error in found:
-            why = next((k for k in known if k.explains(base, result.combo, check)), None)
+            why = next((k for k in known if k.explains(base, result.combo.versions, check)), None)
             all_known = all_known and why is not None
             failures.append(
                 Failure(

@@ -129,6 +129,59 @@ def test_summary_counts_recall_per_pair_and_false_alarms(tmp_path: Path) -> None
     assert bench.short(["a", "b", "c", "d"]) == "a, b (+2 more)"
 
 
+def test_a_neighbour_flagged_only_by_known_genuine_breaks_is_no_false_alarm(
+    tmp_path: Path,
+) -> None:
+    """The deep tier finds other real breaks in a neighbour (pandas 1.5.3 with
+    matplotlib >= 3.7 fails on plain axes): listed with their source, not counted
+    as false alarms; any flag no known break explains still is one."""
+    (case,) = bench.load_corpus(write(tmp_path, GOOD))
+    (tmp_path / "known.toml").write_text(
+        """
+[[exception]]
+when = ["pandas<2", "matplotlib>=3.7"]
+check = "deep:pandas:*::test_plain_axes"
+reason = "get_subplotspec() is None for plain axes"
+source = "https://github.com/matplotlib/matplotlib/issues/25538"
+""",
+        encoding="utf-8",
+    )
+    known = bench.load_known_breaks(tmp_path / "known.toml")
+    plain = "deep:pandas:pandas/tests/plotting/frame/test_frame.py::TestFrame::test_plain_axes"
+    versions = {"pandas": "1.5.3", "matplotlib": "3.8.4", "numpy": "1.26.4"}
+
+    def flagged(*checks: str, **pins: str) -> object:
+        return bench.Outcome(
+            verdict="runtime-error",
+            flagged_by=checks,
+            error=None,
+            seconds=1.0,
+            versions={**versions, **pins},
+        )
+
+    genuine = flagged(plain)
+    assert bench.explained_by(genuine, known, "host") == (
+        "https://github.com/matplotlib/matplotlib/issues/25538",
+    )
+    assert bench.explained_by(flagged(plain, "deep:pandas:other"), known, "host") == ()
+    assert bench.explained_by(flagged(plain, matplotlib="3.6.3"), known, "host") == ()
+    rows = [
+        bench.Row(
+            case=case,
+            failing=outcome("runtime-error", "deep:pandas:x"),
+            neighbour=genuine,
+            genuine=bench.explained_by(genuine, known, "host"),
+        ),
+        bench.Row(case=case, failing=outcome("pass"), neighbour=flagged(plain, "numpy:x")),
+    ]
+    summary = bench.summarise(rows)
+    assert (summary.false_alarms, summary.genuine, summary.by_shipped_tests) == (1, 1, 1)
+    text = bench.report(rows, summary, header="h", deep=True)
+    assert "GENUINE (https://github.com/matplotlib/matplotlib/issues/25538)" in text
+    assert "false alarms: 1 / 2 passing neighbours; 1 more flagged only by genuine" in text
+    assert "shipped tests: 1 of the 1 flagged" in text
+
+
 def test_check_json_gives_verdict_and_the_checks_that_failed() -> None:
     stdout = """{"verdict": "runtime-error", "error": null, "checks": [
         {"name": "import:pandas", "verdict": "pass", "error": null},
