@@ -144,7 +144,8 @@ class Reader(Database):
         """Combinations whose latest verdict on the image passed, oldest tested first;
         ``compat.lock.select`` ranks them. A Target selects its image ID (its image
         reference when unprobed); a string matches a base name, an image reference or
-        an image ID."""
+        an image ID. A pass of imports alone (``--depth import``) is not a verdict
+        here: the smoke suite never ran."""
         if isinstance(target_or_image, Target):
             scope = (
                 results.c.image_id == target_or_image.image_id
@@ -154,6 +155,10 @@ class Reader(Database):
         else:
             name = target_or_image
             scope = sa.or_(runs.c.base == name, runs.c.image == name, results.c.image_id == name)
+        own = checks.c.result_id == results.c.id
+        imports_only = sa.and_(
+            sa.exists().where(own), ~sa.exists().where(own, ~checks.c.name.startswith("import:"))
+        )
         query = (
             sa.select(
                 results.c.id,
@@ -165,7 +170,7 @@ class Reader(Database):
                 runs.c.image,
             )
             .join(runs, runs.c.id == results.c.run_id)
-            .where(scope)
+            .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))
             .order_by(results.c.created, results.c.id)
         )
         with self.reading() as conn:

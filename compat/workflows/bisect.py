@@ -217,8 +217,10 @@ class _Bisector:
         failing: StoredResult,
         reporter: Reporter,
         refine: Callable[[ComboResult], ComboResult] | None = None,
+        depth: Depth = Depth.SMOKE,
     ) -> None:
         self.refine = refine
+        self.depth = depth
         self.store = store
         self.pipeline = pipeline
         self.resolver = Resolver(source)
@@ -273,9 +275,9 @@ class _Bisector:
         )
         if mixed.id in earlier:  # tested on this image before: reuse it
             stored = self.store.get(earlier[mixed.id].id)
-            # at --depth deep, only a result the deep tier judged (or that failed
-            # before it) tells as much as a new probe would
-            if stored is not None and (self.refine is None or judged(stored.result, Depth.DEEP)):
+            # only a result tested as deep as the probes (or that failed) tells as
+            # much as a new probe would
+            if stored is not None and judged(stored.result, self.depth):
                 return self._probe_of(names, stored.result, ran=False, rid=stored.id)
         recorded: list[int] = []
 
@@ -379,7 +381,7 @@ def bisect(
             depth, pipeline=pipeline, target=target, store=store, index=index, reporter=reporter
         )
         bisector = _Bisector(
-            store, pipeline, source, target, run_id, fine, bad, reporter, refine=refine
+            store, pipeline, source, target, run_id, fine, bad, reporter, refine=refine, depth=depth
         )
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure

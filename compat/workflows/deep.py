@@ -81,14 +81,28 @@ def deepens(result: ComboResult) -> bool:
     return result.verdict in (Verdict.PASS, Verdict.RUNTIME_ERROR)
 
 
+_RANK = {Depth.IMPORT: 0, Depth.SMOKE: 1, Depth.DEEP: 2}
+
+
+def depth_of(result: ComboResult) -> Depth:
+    """How deep ``result`` was tested, from its checks: ``deep`` when the deep tier
+    judged it (``deep:<dependent>`` checks), ``import`` when every check is an
+    import, else ``smoke`` (a smoke run lists every built-in check, run or
+    skipped). A deep run that did not finish (a bare ``deep`` check) answers for
+    ``smoke`` only."""
+    names = [c.name for c in result.checks]
+    if any(n.startswith("deep:") for n in names):
+        return Depth.DEEP
+    if names and all(n.startswith("import:") for n in names):
+        return Depth.IMPORT
+    return Depth.SMOKE
+
+
 def judged(result: ComboResult, depth: Depth) -> bool:
-    """Whether a stored ``result`` answers for ``depth``: below ``deep`` any result
-    does; at ``deep`` one the deep tier judged (``deep:<dependent>`` checks), or
-    one that failed before it: a smoke-depth pass says nothing of the shipped
-    tests. A deep run that did not finish (a bare ``deep`` check) is not judged."""
-    if depth is not Depth.DEEP:
-        return True
-    return not result.ok or any(c.name.startswith("deep:") for c in result.checks)
+    """Whether a stored ``result`` answers for ``depth``: one that failed does at
+    any depth; a pass only when tested at least that deep (an imports-only pass
+    says nothing of the smoke suite, a smoke pass nothing of the shipped tests)."""
+    return not result.ok or _RANK[depth_of(result)] >= _RANK[depth]
 
 
 def test_layer_for(index: Index, target: Target) -> Combo:
@@ -399,6 +413,7 @@ __all__ = [
     "deep_verifier",
     "deepen",
     "deepens",
+    "depth_of",
     "judged",
     "merge",
     "run_key",

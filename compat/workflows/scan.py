@@ -64,9 +64,9 @@ def split_done(
 ) -> tuple[list[Combo], list[ResultRow]]:
     """The combinations to run, and the latest results of those tested on this image
     before. With ``add_system_deps``, one that failed for a missing shared library
-    runs again: this time the library will be added. At ``depth`` deep, one that
-    passed without the deep tier judging it runs again (a smoke-depth pass does
-    not answer a deep scan)."""
+    runs again: this time the library will be added. One that passed at a lesser
+    depth runs again (an imports-only pass does not answer a smoke scan, nor a
+    smoke-depth pass a deep one)."""
     todo = store.filter_todo(combos, target.image_id, retest=retest)
     if target.image_id is None:
         return todo, []
@@ -79,7 +79,7 @@ def split_done(
             if stored and stored.result.system_deps and not stored.result.added_system_deps:
                 del done[combo.id]
                 todo.append(combo)
-    if depth is Depth.DEEP:
+    if depth is not Depth.IMPORT:
         for combo in combos:
             row = done.get(combo.id)
             stored = store.get(row.id) if row and row.verdict.ok else None

@@ -29,7 +29,7 @@ from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
 from compat.workflows import deep as deep_workflow
 from compat.workflows.bisect import bisect
-from compat.workflows.deep import Depth, deep_verifier, judged
+from compat.workflows.deep import Depth, deep_verifier, depth_of, judged
 from compat.workflows.lock import lock_known_good
 from compat.workflows.nightly import nightly_base
 from compat.workflows.scan import split_done
@@ -141,12 +141,25 @@ def smoke_pass(c: Combo) -> ComboResult:
     return ComboResult(combo=c, verdict=Verdict.PASS, image_id=TARGET.image_id, backend="fake")
 
 
+def imports_pass(c: Combo) -> ComboResult:
+    """What ``--depth import`` records: the import checks alone."""
+    imports = tuple(
+        CheckResult(name=f"import:{n}", verdict=CheckVerdict.PASS, duration=0.1)
+        for n in c.requested
+    )
+    return dataclasses.replace(smoke_pass(c), checks=imports)
+
+
 def record(store: Store, *results: ComboResult) -> list[int]:
     with store.run(TARGET, backend="fake") as run_id:
         return [store.record(run_id, TARGET, r) for r in results]
 
 
 def test_judged_at_depth() -> None:
+    assert depth_of(imports_pass(GOOD)) is Depth.IMPORT
+    assert judged(imports_pass(GOOD), Depth.IMPORT)
+    assert not judged(imports_pass(GOOD), Depth.SMOKE)
+    assert depth_of(smoke_pass(GOOD)) is Depth.SMOKE
     assert judged(smoke_pass(GOOD), Depth.SMOKE)
     assert not judged(smoke_pass(GOOD), Depth.DEEP)
     assert judged(judged_pass(GOOD), Depth.DEEP)
@@ -157,6 +170,7 @@ def test_judged_at_depth() -> None:
         checks=(CheckResult(name="deep", verdict=CheckVerdict.SKIPPED, duration=0.0),),
     )
     assert not judged(unfinished, Depth.DEEP)
+    assert judged(unfinished, Depth.SMOKE)
 
 
 def test_a_deep_scan_reruns_what_only_passed_at_smoke_depth(store: Store) -> None:
@@ -174,6 +188,27 @@ def test_a_deep_scan_reruns_what_only_passed_at_smoke_depth(store: Store) -> Non
     )
     assert todo == [GOOD]
     assert {r.combination_id for r in done} == {other.id, BAD.id}
+
+
+def test_an_imports_only_pass_is_rerun_by_a_smoke_scan_and_is_not_known_good(
+    store: Store,
+) -> None:
+    """``scan --depth import`` then ``scan``: the smoke suite has never run on the
+    combination, so the scan runs it and lock has nothing known good to pick."""
+    (imported,) = record(store, imports_pass(GOOD))
+    todo, done = split_done(
+        store, [GOOD], TARGET, retest=False, add_system_deps=False, depth=Depth.IMPORT
+    )
+    assert (todo, [r.id for r in done]) == ([], [imported])
+    todo, done = split_done(store, [GOOD], TARGET, retest=False, add_system_deps=False)
+    assert (todo, done) == ([GOOD], [])
+    assert store.known_good(TARGET) == []
+    (smoked,) = record(store, smoke_pass(GOOD))
+    record(store, imports_pass(GOOD))  # a later imports-only pass changes nothing
+    assert [g.result_id for g in store.known_good(TARGET)] == [smoked]
+    failed = dataclasses.replace(imports_pass(GOOD), verdict=Verdict.IMPORT_ERROR)
+    record(store, failed)  # a failure at import depth is a failure at every depth
+    assert store.known_good(TARGET) == []
 
 
 def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) -> None:
