@@ -98,7 +98,8 @@ def lock(
             writable = stack.enter_context(settings.store())
             reporter = ConsoleReporter()
             verify = deep_verifier(
-                pipeline=stack.enter_context(open_pipeline(settings, reporter, **run)),
+                # the engine only when the pick has not been judged at depth deep yet
+                open_pipeline=lambda: stack.enter_context(open_pipeline(settings, reporter, **run)),
                 store=writable,
                 index=stack.enter_context(open_index(settings)),
                 reporter=reporter,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -371,7 +372,7 @@ def deep_refiner(
 
 def deep_verifier(
     *,
-    pipeline: object,
+    open_pipeline: Callable[[], object],
     store: Store,
     index: Index,
     reporter: Reporter,
@@ -380,16 +381,19 @@ def deep_verifier(
     """What lock and nightly use to confirm a known-good combination at depth
     ``deep`` before writing it: its stored passing result, deepened on its own
     target and recorded (so a regression ends its known-good status), or the
-    stored result itself when the deep tier already judged it."""
-    runner = _deep_runner(pipeline)
-    kind = str(getattr(pipeline, "kind", "docker"))
+    stored result itself when the deep tier already judged it. ``open_pipeline``
+    is called once, when a pick first needs running: a pick judged before needs
+    no engine."""
+    open_once = functools.cache(open_pipeline)
 
     def verify(target: Target, result: ComboResult) -> ComboResult:
         if judged(result, Depth.DEEP):
             return result
+        pipeline = open_once()
+        kind = str(getattr(pipeline, "kind", "docker"))
         refine = deep_refiner(
             Depth.DEEP,
-            pipeline=runner,
+            pipeline=pipeline,
             target=target,
             store=store,
             index=index,

@@ -481,7 +481,7 @@ def nightly(
     new lock candidate is confirmed by it."""
     matrix = request.matrix
     verify = (
-        deep_verifier(pipeline=pipeline, store=store, index=index, reporter=reporter)
+        deep_verifier(open_pipeline=lambda: pipeline, store=store, index=index, reporter=reporter)
         if request.depth is Depth.DEEP
         else None
     )

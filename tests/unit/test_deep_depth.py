@@ -242,7 +242,9 @@ def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) 
 def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_path: Path) -> None:
     record(store, smoke_pass(GOOD), smoke_pass(BAD))
     fake = Fake()
-    verify = deep_verifier(pipeline=fake, store=store, index=INDEX, reporter=RecordingReporter())
+    verify = deep_verifier(
+        open_pipeline=lambda: fake, store=store, index=INDEX, reporter=RecordingReporter()
+    )
     locked, result, paths = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
     # the newest (matplotlib 3.9.2) regressed at depth deep: the next one is locked
     assert locked.combo == GOOD
@@ -252,17 +254,22 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
     latest = store.latest_results([BAD.id], TARGET.image_id or "")[BAD.id]
     assert latest.verdict is Verdict.RUNTIME_ERROR  # recorded: no longer known-good
 
-    # a second lock pays for nothing: GOOD's deep verdict is stored
-    again = Fake()
-    verify = deep_verifier(pipeline=again, store=store, index=INDEX, reporter=RecordingReporter())
+    # a second lock pays for nothing, not even an engine: GOOD's deep verdict is stored
+    def no_engine() -> object:
+        raise AssertionError("a pick the deep tier judged before needs no engine")
+
+    verify = deep_verifier(
+        open_pipeline=no_engine, store=store, index=INDEX, reporter=RecordingReporter()
+    )
     locked, _, _ = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
     assert locked.combo == GOOD
-    assert again.deep == []
 
 
 def test_lock_fails_clearly_when_every_candidate_regresses(store: Store, tmp_path: Path) -> None:
     record(store, smoke_pass(BAD))
-    verify = deep_verifier(pipeline=Fake(), store=store, index=INDEX, reporter=RecordingReporter())
+    verify = deep_verifier(
+        open_pipeline=Fake, store=store, index=INDEX, reporter=RecordingReporter()
+    )
     with pytest.raises(NothingKnownGood, match="depth deep") as raised:
         lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
     assert "matplotlib" in str(raised.value)
@@ -292,7 +299,9 @@ def test_a_nights_lock_candidate_is_confirmed_at_depth_deep(store: Store, tmp_pa
         store=store,
         lock_dir=tmp_path / "lock",
         run=smoke_night,
-        verify=deep_verifier(pipeline=fake, store=store, index=INDEX, reporter=Reporter()),
+        verify=deep_verifier(
+            open_pipeline=lambda: fake, store=store, index=INDEX, reporter=Reporter()
+        ),
     )
     ran = {c.id: c for j in fake.deep for c in [j.combo]}
     assert outcome.lock_changed
