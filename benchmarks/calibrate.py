@@ -14,6 +14,7 @@ in a verdict) are counted apart: they are defects of checks too.
 
     python benchmarks/calibrate.py [--base IMAGE ...] [--sample] [--release REQ ...]
                                    [-j 2] [--json FILE] [--notes FILE] [--db URL] [--list]
+                                   [--depth deep]
 
 ``--sample`` runs only the oldest and the newest calibrated release of each
 package (what CI runs). Results go to a results database and a stack already in it
@@ -21,7 +22,9 @@ is not run again (``--retest`` runs it), so an interrupted run resumes;
 ``--tally-only`` counts what the database has. The sample's stacks run first.
 Prints per base: stacks, passes, explained failures, unexplained false alarms,
 check errors, unresolvable stacks. Exits 1 when any
-false alarm is unexplained.
+false alarm is unexplained. ``--depth deep`` adds the deep tier: a regression of
+a dependent's shipped tests against its own contemporaneous stack is a failure
+like any other, explained or not.
 """
 
 from __future__ import annotations
@@ -46,13 +49,15 @@ from packaging.version import Version
 from compat.harness import RunOptions, make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
-from compat.model import CheckVerdict, ComboResult, Verdict
+from compat.model import CheckVerdict, Combo, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.resolve.history import WHEELS_ONLY, Stack, contemporaneous_stack, installable_since
 from compat.settings import NetworkSettings
 from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
+from compat.workflows.deep import Depth, deep_refiner
+from compat.workflows.scan import split_done
 from compat.workflows.steps import run_and_record
 
 SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
@@ -302,9 +307,11 @@ def calibrate_base(
     timeout: float = 1800.0,
     retest: bool = False,
     tally_only: bool = False,
+    depth: Depth = Depth.SMOKE,
 ) -> BaseTally | None:
     """Run the base's stacks not yet in ``store`` (all with ``retest``; none with
-    ``tally_only``) and count every stack that has a result there."""
+    ``tally_only``; at ``depth`` deep, also those that passed without the deep
+    tier) and count every stack that has a result there."""
     start = time.perf_counter()
     target = probe_image(base, name=base, cache_dir=cache_dir / "targets")
     releases = calibrated_releases(index, target)
@@ -338,13 +345,20 @@ def calibrate_base(
         check_timeout=timeout,
     )
     reporter = LineReporter()
-    todo = [] if tally_only else store.filter_todo(combos, target.image_id, retest=retest)
+    todo: list[Combo] = []
+    if not tally_only:
+        todo, _ = split_done(
+            store, combos, target, retest=retest, add_system_deps=False, depth=depth
+        )
     if todo:
         with (
             make_pipeline("docker", options=options, reporter=reporter) as backend,
             store.run(target, backend=backend.kind, matrix_name="calibration") as run_id,
         ):
-            run_and_record(backend, store, run_id, target, todo, reporter)
+            refine = deep_refiner(
+                depth, pipeline=backend, target=target, store=store, index=index, reporter=reporter
+            )
+            run_and_record(backend, store, run_id, target, todo, reporter, refine=refine)
     assert target.image_id is not None  # probed
     rows = store.latest_results([c.id for c in combos], target.image_id)
     results = [found.result for row in rows.values() if (found := store.get(row.id))]
@@ -425,6 +439,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tally-only", action="store_true", help="Run nothing; count what the database has."
     )
     parser.add_argument(
+        "--depth",
+        type=Depth,
+        choices=[Depth.SMOKE, Depth.DEEP],
+        default=Depth.SMOKE,
+        help="deep: also the dependents' shipped tests, differentially (slow: minutes a stack).",
+    )
+    parser.add_argument(
         "--release",
         action="append",
         type=Requirement,
@@ -459,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout=args.timeout,
                 retest=args.retest,
                 tally_only=args.tally_only,
+                depth=args.depth,
             )
             if tallied is not None:
                 tallies.append(tallied)
