@@ -6,7 +6,8 @@ autopkgtest's "ignore what always failed"):
 
 1. it fails here (failed, error, timeout or crash);
 2. it passed on the baseline: the same dependent release with other partners;
-3. it failed again on its one rerun (otherwise: *flaky*);
+3. it failed again on its one rerun (otherwise: *flaky*); a timeout must be a
+   hang, not a slow machine: the baseline passed it in under a quarter of the time;
 4. its innermost failing frame in the combination's code is library code of the
    dependent or a partner, not a test module or a test helper;
 5. some pin changed between the baseline and here (every changed pin is named,
@@ -45,6 +46,9 @@ class Finding(enum.StrEnum):
     WARNING = "warning"
     NO_LIBRARY_FRAME = "no-library-frame"  # no frame in the dependent or a partner
     NO_CHANGE = "no-change"  # no pin differs from the baseline
+    # timed out here, but took more than a quarter of that time on the baseline: a
+    # busy machine, not a hang (a hang passed quickly there)
+    SLOW = "slow"
 
     @property
     def attributed(self) -> bool:
@@ -223,6 +227,10 @@ def compare(
             finding = Finding.NOT_ON_BASELINE
         elif old_outcome.failing:
             finding = Finding.FAILS_ON_BASELINE
+        elif (
+            test.outcome is Outcome.TIMEOUT and old is not None and old.duration * 4 > test.duration
+        ):
+            finding = Finding.SLOW
         elif not changes:
             finding = Finding.NO_CHANGE
         else:

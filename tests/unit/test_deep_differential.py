@@ -242,6 +242,33 @@ def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> 
     assert [c.name for c in found["test_legend"].changed] == ["numpy", "python-dateutil"]
 
 
+def test_a_timeout_is_a_regression_only_where_the_baseline_was_quick() -> None:
+    """Both tests exceed their 60 s limit twice here. One took 0.5 s on the
+    baseline: a hang. The other took 30 s there: a busy machine, not a finding."""
+
+    def timed(name: str, outcome: str, seconds: float, **kw: Any) -> dict[str, Any]:
+        return {**event(name, outcome, **kw), "duration": seconds}
+
+    here = run_of(
+        timed("test_hangs", "timeout", 60.0, frames=LIBRARY_FRAMES, rerun="timeout"),
+        timed("test_slow", "timeout", 60.0, frames=LIBRARY_FRAMES, rerun="timeout"),
+    )
+    base = run_of(
+        timed("test_hangs", "passed", 0.5),
+        timed("test_slow", "passed", 30.0),
+        versions={"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"},
+    )
+    failures = compare(
+        here,
+        base,
+        canonicalize_name("pandas"),
+        here_versions=HERE.versions,
+        baseline_versions=OLD.versions,
+    )
+    found = {f.test.test.rsplit("::", 1)[1]: f.finding for f in failures}
+    assert found == {"test_hangs": Finding.REGRESSION, "test_slow": Finding.SLOW}
+
+
 def test_only_a_changed_foundation_is_named_when_it_alone_changed() -> None:
     numpy_only = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.23.5"})
     failures = compare(
