@@ -167,13 +167,36 @@ def _baseline_run(dependent: NormalizedName, cached: dict[str, list[dict[str, ob
     return DeepRun(outcomes=tuple(o for o in outcomes if o.dependent == dependent), complete=True)
 
 
+def unrequested_culprits(here: Combo, reports: Sequence[DeepReport]) -> tuple[str, ...]:
+    """A note for each dependency that no one asked for but that regressions blame
+    first (python-dateutil 4 under pandas 1.5.3): the resolver chose it, and a pin
+    to the baseline's version tells it apart from the requested packages."""
+    found = {
+        first.name: first
+        for r in reports
+        for f in r.regressions
+        if f.changed
+        and (first := f.changed[0]).name not in here.requested
+        and first.old is not None
+    }
+    return tuple(
+        f"deep: the likeliest cause, {c}, was not requested (the resolver chose it); "
+        f"to test the requested pins with the baseline's, add {c.name}=={c.old}"
+        for c in found.values()
+    )
+
+
 def merge(result: ComboResult, reports: Sequence[DeepReport]) -> ComboResult:
     """``result`` with the deep checks added and its verdict, failed check and
     error re-derived from all checks (regressions can only make it worse)."""
     deep_checks: list[CheckResult] = [c for r in reports for c in check_results(r)]
     checks = (*result.checks, *deep_checks)
     # The counts travel with the verdict: what ran, and what was discarded.
-    notes = (*result.notes, *(f"deep: {r.summary()}" for r in reports))
+    notes = (
+        *result.notes,
+        *(f"deep: {r.summary()}" for r in reports),
+        *unrequested_culprits(result.combo, reports),
+    )
     if not result.ok:
         return dataclasses.replace(result, checks=checks, notes=notes)
     verdict, culprit = overall(checks)
@@ -323,8 +346,8 @@ def deepen(
         )
         for dependent in sorted(here_run.plans)
     ]
-    for report in reports:
-        reporter.notice(f"deep: {report.summary()}")
+    for line in (*(f"deep: {r.summary()}" for r in reports), *unrequested_culprits(here, reports)):
+        reporter.notice(line)
     return merge(result, reports)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.base import Index
@@ -18,7 +19,7 @@ from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import deepen
-from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
+from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
 
@@ -144,6 +145,42 @@ def test_the_shipped_tests_run_with_the_system_packages_the_smoke_run_had(
     here = dataclasses.replace(passed(target, HERE), added_system_deps=("libfoo1",))
     assert run(store, backend, here, target).verdict is Verdict.RUNTIME_ERROR
     assert backend.system_packages == [("libfoo1", "libgomp1")] * 2  # its run, the baseline's
+
+
+def test_a_regression_blamed_on_an_unrequested_dependency_says_how_to_pin_it(
+    store: Store,
+) -> None:
+    """pandas 1.5.3, matplotlib and numpy requested; the resolver chose
+    python-dateutil 4.0.0, and dateutil time zones break in pandas' own code."""
+    target = make_target("bookworm")
+    here = dataclasses.replace(
+        combo({**NEW, "python-dateutil": "4.0.0"}),
+        requested=tuple(canonicalize_name(n) for n in NEW),
+    )
+    # the known-good baseline: other partners (numpy), and the python-dateutil of its day
+    baseline = combo({**NEW, "numpy": "1.24.1", "python-dateutil": "2.8.2"})
+    with store.run(target, backend="fake") as run_id:
+        store.record(run_id, target, passed(target, baseline))
+    in_pandas = [frame(FRAME), frame("pandas/_libs/tslibs/timezones.pyx")]
+    test = "test_ts_plot_with_tz['dateutil/US/Eastern']"
+    lines = run_lines(NEW, event(test, "failed", frames=in_pandas, rerun="failed", error="E"))
+    environment = json.loads(lines[0])
+    environment["owners"] = {"dateutil": "python-dateutil"}
+    backend = FakeDeep(
+        {
+            here.id: [json.dumps(environment), *lines[1:]],
+            baseline.id: run_lines(NEW, event(test, "passed")),
+        }
+    )
+    result = run(store, backend, passed(target, here), target)
+    assert result.verdict is Verdict.RUNTIME_ERROR
+    assert result.notes[-1] == (
+        "deep: the likeliest cause, python-dateutil 2.8.2 -> 4.0.0, was not requested "
+        "(the resolver chose it); to test the requested pins with the baseline's, add "
+        "python-dateutil==2.8.2"
+    )
+    # blamed on a requested package (matplotlib) a regression adds no such note:
+    # test_a_regression_against_the_known_good_baseline_fails_the_combination
 
 
 def test_an_unfinished_or_killed_module_run_is_not_cached(store: Store) -> None:
