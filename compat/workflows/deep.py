@@ -346,9 +346,10 @@ def deepen(
         )
         for dependent in sorted(here_run.plans)
     ]
-    for line in (*(f"deep: {r.summary()}" for r in reports), *unrequested_culprits(here, reports)):
+    merged = merge(result, reports)
+    for line in merged.notes[len(result.notes) :]:
         reporter.notice(line)
-    return merge(result, reports)
+    return merged
 
 
 def smoke_only(depth: Depth) -> tuple[str, ...]:
