@@ -5,6 +5,7 @@ stdout (``out``); notices and progress go to stderr (``err``), so JSON stays cle
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -80,10 +81,10 @@ class ConsoleReporter(Reporter):
         self._done: dict[str, int] = {}  # each stage's last count
 
     def notice(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        self.console.print(escape(message), highlight=False)
 
     def warning(self, message: str) -> None:
-        self.console.print(message, style="yellow")
+        self.console.print(escape(message), style="yellow")
 
     def plan_started(self, matrix: str, target: str) -> None:
         self._spin(f"planning {matrix} for {target}…")
@@ -138,9 +139,9 @@ class ConsoleReporter(Reporter):
         style = "green" if result.ok else "red"
         # a combination that failed before any check ran (a build) has no check to name
         why = ": ".join(part for part in (result.failed_check, result.error) if part)
-        extra = f"  {why}" if why and not result.ok else ""
+        extra = f"  {escape(why)}" if why and not result.ok else ""
         self.console.print(
-            f"[{style}]{result.verdict.value:>17}[/] {result.combo.label()}{extra}",
+            f"[{style}]{result.verdict.value:>17}[/] {escape(result.combo.label())}{extra}",
             highlight=False,
         )
 
@@ -159,10 +160,10 @@ def show_summary(rows: list[Row], *, title: str) -> None:
     for row in rows:
         style = "green" if row.verdict.ok else "red"
         table.add_row(
-            row.label,
+            escape(row.label),
             f"[{style}]{row.verdict.value}[/]",
-            row.failed_check or "",
-            (row.error or "")[:200],
+            escape(row.failed_check or ""),
+            escape((row.error or "")[:200]),
         )
     out.print(table)
     counts: dict[str, int] = {}
@@ -177,21 +178,22 @@ def show_summary(rows: list[Row], *, title: str) -> None:
             highlight=False,
         )
         for label, error in flagged:
-            out.print(f"  [yellow]check-error[/] {label}: {error}", highlight=False)
+            out.print(f"  [yellow]check-error[/] {escape(f'{label}: {error}')}", highlight=False)
 
 
 def show_result(result: ComboResult) -> None:
     style = "green" if result.ok else "red"
-    out.print(f"[{style} bold]{result.verdict.value}[/] {result.combo.label()}", highlight=False)
+    out.print(
+        f"[{style} bold]{result.verdict.value}[/] {escape(result.combo.label())}", highlight=False
+    )
     out.print("pins: " + ", ".join(str(p) for p in result.combo.pins), highlight=False)
     for check_result in result.checks:
         if check_result.verdict in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
             continue
         colour = "yellow" if check_result.verdict is CheckVerdict.CHECK_ERROR else "red"
         verdict = check_result.verdict.value
-        out.print(
-            f"  [{colour}]{verdict}[/] {check_result.name}: {check_result.error}", highlight=False
-        )
+        what = escape(f"{check_result.name}: {check_result.error}")
+        out.print(f"  [{colour}]{verdict}[/] {what}", highlight=False)
     if result.check_errors:
         out.print(
             "[yellow]check errors are defects of the checks (an API the installed release "
@@ -199,7 +201,8 @@ def show_result(result: ComboResult) -> None:
             highlight=False,
         )
     for check_result in result.skipped_checks:
-        out.print(f"  [dim]skipped {check_result.name}: {check_result.error}[/]", highlight=False)
+        what = escape(f"{check_result.name}: {check_result.error}")
+        out.print(f"  [dim]skipped {what}[/]", highlight=False)
     if result.system_deps:
         out.print(
             f"missing system packages: {', '.join(result.system_deps)} "
@@ -212,7 +215,7 @@ def show_result(result: ComboResult) -> None:
             name = check_result.name.removeprefix("build:")
             out.print(f"built {name} from source in {check_result.duration:.0f} s", highlight=False)
     for note in result.notes:
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+        out.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     counts: dict[str, int] = {}
     for check_result in result.checks:
         counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from compat.cli.console import out, show_result
@@ -65,10 +66,10 @@ def results(
         table.add_row(
             str(r.id),
             r.created.strftime("%Y-%m-%d %H:%M"),
-            r.base,
-            r.label,
+            escape(r.base),
+            escape(r.label),
             f"[{style}]{r.verdict.value}[/]",
-            r.error or "",
+            escape(r.error or ""),
         )
     out.print(table)
 
@@ -96,10 +97,10 @@ def show(settings: Settings, /, result: str, as_json: bool) -> None:
     )
     show_result(stored.result)
     if stored.result.error and not stored.result.checks:
-        out.print(f"[red]{stored.result.error}[/]", highlight=False)
+        out.print(f"[red]{escape(stored.result.error)}[/]", highlight=False)
     for check in stored.result.checks:
         if check.log and check.verdict not in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
-            out.print(f"[bold]log of {check.name}[/]", highlight=False)
+            out.print(f"[bold]log of {escape(check.name)}[/]", highlight=False)
             out.print(check.log, markup=False, highlight=False)
     if stored.result.log:
         out.print("[bold]log[/]")

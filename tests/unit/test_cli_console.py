@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from rich.console import Console
 
 from compat.cli.console import ConsoleReporter, out, show_result, show_scan, show_summary
-from compat.model import ComboResult, Verdict
+from compat.model import CheckResult, CheckVerdict, ComboResult, Verdict
 from compat.report.summary import Row
 from compat.resolve.planner import Plan
 from compat.workflows.scan import ScanOutcome
@@ -107,3 +108,33 @@ def test_progress_shows_no_empty_stage_and_every_shown_stage_finishes() -> None:
     assert shown == [("fetch", 2, 2), ("run", 2, 2), ("compile", 1, 1), ("retry", 1, 1)]
     assert all(t.finished for t in tasks)  # no timer left running
     reporter.run_finished()
+
+
+def test_test_ids_with_brackets_print_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich markup would swallow a parametrized test id's ``[bool-columns0]``."""
+    test_id = "deep:pandas:pandas/tests/arrays/sparse/test_accessor.py::test_to_coo[bool-columns0]"
+    error = "ImportError: [scipy] too old"
+    failed = dataclasses.replace(
+        make_result(make_target("bookworm"), {"pandas": "3.0.0", "scipy": "1.10.1"}),
+        verdict=Verdict.RUNTIME_ERROR,
+        checks=(
+            CheckResult(
+                name=test_id, verdict=CheckVerdict.RUNTIME_ERROR, duration=1.0, error=error
+            ),
+        ),
+        failed_check=test_id,
+        error=error,
+        notes=("deep: the likeliest cause, [x] -> [y]",),
+    )
+    monkeypatch.setattr(out, "width", 300)
+    with out.capture() as captured:
+        show_summary([Row.of(failed)], title="scan")
+        show_result(failed)
+    text = captured.get()
+    assert text.count(f"{test_id}") == 2  # the table's failing check, show's check line
+    assert text.count(error) == 2
+    assert "note: deep: the likeliest cause, [x] -> [y]" in text
+    console = Console(record=True, width=300)
+    ConsoleReporter(console).notice(f"deep: {test_id} failed")
+    ConsoleReporter(console).combo_finished(failed)
+    assert console.export_text().count(test_id) == 2
