@@ -3,8 +3,9 @@
 Resolves the latest numpy, scipy, pandas, matplotlib, scikit-learn and lightgbm
 for ``local/debian-python:bookworm`` (or ``--image``) and runs the deep tier
 (``compat.workflows.deep.deepen``) on it twice against one fresh results
-database, the smoke suite left out (its time is bench_smoke's to measure; the
-deep tier's cost is what is measured here):
+database, after an untimed smoke run whose result (and the system packages it
+needed) the deep tier starts from, as in a scan (the smoke suite's time is
+bench_smoke's to measure; the deep tier's cost is what is measured here):
 
   cold: no deep outcome cached (the installs and wheelhouse may be warm
         from earlier runs, as they are for any user after the first scan);
@@ -33,7 +34,7 @@ from packaging.requirements import Requirement
 
 from compat.harness import RunOptions, make_pipeline
 from compat.index.pypi import PyPIIndex
-from compat.model import Combo, ComboResult, Verdict
+from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.settings import NetworkSettings
@@ -98,11 +99,14 @@ def main() -> int:
         )
         assert isinstance(here, Combo), here
         print(f"{here.label()} on {target.describe()}")
-        smoke_passed = ComboResult(combo=here, verdict=Verdict.PASS, image_id=target.image_id)
+        # the smoke run, untimed: the deep tier starts from its result, with the
+        # system packages it found missing (libgomp1 for lightgbm on bookworm)
+        (smoked,) = pipeline.run(target, [here], on_result=lambda _: None, reporter=reporter)
+        print(f"smoke: {smoked.verdict.value}; system packages: {smoked.added_system_deps}")
         for label in ("cold", "warm"):
             started = time.monotonic()
             result = deepen(
-                smoke_passed,
+                smoked,
                 target=target,
                 pipeline=pipeline,
                 store=store,
