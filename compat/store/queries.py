@@ -246,9 +246,11 @@ class Reader(Database):
         with self.reading() as conn:
             return {row.module: list(row.outcomes) for row in conn.execute(query)}
 
-    def system_packages(self, image_id: str) -> tuple[str, ...]:
+    def system_packages(self, image_id: str | None) -> tuple[str, ...]:
         """The distro packages ``image_id`` is known to need (sorted; empty when none
-        was ever missing on it)."""
+        was ever missing on it, or for an unprobed target, which has no image ID)."""
+        if image_id is None:
+            return ()
         query = (
             sa.select(image_system_packages.c.package)
             .where(image_system_packages.c.image_id == image_id)

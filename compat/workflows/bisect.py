@@ -28,7 +28,7 @@ from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
 from compat.workflows.deep import Depth, deep_refiner, deepens, judged
-from compat.workflows.steps import Runner, known_system_packages
+from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one
 # class: a numpy ABI break may surface as an import error or a crash depending on
@@ -234,7 +234,7 @@ class _Bisector:
         # probes get what the image is known to need and what the good run had, so
         # that a missing library is never mistaken for the failure under study
         self.system_packages = tuple(
-            sorted({*known_system_packages(store, target), *self.good.added_system_deps})
+            sorted({*store.system_packages(target.image_id), *self.good.added_system_deps})
         )
         self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
 

@@ -233,7 +233,7 @@ def deepen(
     image_id = result.image_id or target.image_id or target.key
     layer = test_layer or test_layer_for(index, target)
     # the shipped tests run where the smoke suite ran: with the system packages it had
-    known = store.system_packages(target.image_id) if target.image_id else ()
+    known = store.system_packages(target.image_id)
     packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
     key = run_key(here, image_id=image_id, test_layer=layer, settings=settings)
     cached_run = store.deep_baseline(key).get(_RUN)

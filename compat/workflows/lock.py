@@ -184,7 +184,7 @@ def lock_known_good(
         package_manager=package_manager_of(target),
         # what every later run on the image installs: the lock's Dockerfile (which
         # `compat image` builds) gives the environment the scans test
-        known=store.system_packages(target.image_id) if target.image_id else (),
+        known=store.system_packages(target.image_id),
     )
     return locked, result, write_lock(locked, directory, prune=prune)
 

@@ -13,7 +13,7 @@ from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
-from compat.store import Reader, Store
+from compat.store import Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
 from compat.workflows.deep import deepens
@@ -105,12 +105,6 @@ def make_plan(
         reporter.plan_finished()
 
 
-def known_system_packages(store: Reader, target: Target) -> tuple[str, ...]:
-    """The system packages earlier runs found ``target``'s image needs (the pipeline
-    installs them unless told --no-system-deps)."""
-    return store.system_packages(target.image_id) if target.image_id else ()
-
-
 def run_and_record(
     pipeline: Runner,
     store: Store,
@@ -141,7 +135,8 @@ def run_and_record(
         else:
             keep(result)
 
-    known = known_system_packages(store, target)
+    # what earlier runs found the image needs: the pipeline installs it first
+    known = store.system_packages(target.image_id)
     reporter.run_started(len(combos))
     try:
         ran = pipeline.run(
@@ -163,7 +158,6 @@ def run_and_record(
 __all__ = [
     "Runner",
     "choose_target",
-    "known_system_packages",
     "make_plan",
     "run_and_record",
     "target_of",

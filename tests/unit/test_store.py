@@ -577,6 +577,7 @@ def test_an_image_remembers_the_system_packages_its_results_ran_with(store: Stor
     store.record(run_id, target, with_gomp)  # learnt once
     assert store.system_packages(DEBIAN_ID) == ("libgomp1",)
     assert store.system_packages(MUSL_ID) == ()  # per image
+    assert store.system_packages(None) == ()  # an unprobed target has no image ID
 
 
 def test_a_v6_database_learns_from_the_results_it_holds(make_db_url: MakeUrl) -> None:
