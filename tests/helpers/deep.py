@@ -68,8 +68,11 @@ def event(
     }
 
 
-def run_lines(versions: Mapping[str, str], *tests: dict[str, Any]) -> list[str]:
-    """The runner's stdout for pandas with matplotlib and numpy as partners."""
+def run_lines(
+    versions: Mapping[str, str], *tests: dict[str, Any], owners: Mapping[str, str] | None = None
+) -> list[str]:
+    """The runner's stdout for pandas with matplotlib and numpy as partners;
+    ``owners``: the environment's other top-level names and their distributions."""
     events: list[dict[str, Any]] = [
         {
             "event": "environment",
@@ -82,6 +85,7 @@ def run_lines(versions: Mapping[str, str], *tests: dict[str, Any]) -> list[str]:
                 },
                 "numpy": {"version": versions["numpy"], "top_level": ["numpy"]},
             },
+            **({"owners": dict(owners)} if owners else {}),
         },
         {
             "event": "dependent",

@@ -4,14 +4,16 @@ comparison, attribution and the resulting checks."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from compat.deep import judge
 from compat.deep.baseline import BaselineSource, choose_baseline
-from compat.deep.differential import Finding, compare, deciding_frame, is_test_path
+from compat.deep.differential import Failure, Finding, compare, deciding_frame, is_test_path
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
 from compat.deep.report import check_results
 from compat.model import CheckVerdict
@@ -21,9 +23,16 @@ HERE = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
 OLD = combo({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
 
 
-def run_of(*tests: dict[str, Any], versions: dict[str, str] | None = None) -> DeepRun:
+def run_of(
+    *tests: dict[str, Any],
+    versions: dict[str, str] | None = None,
+    owners: dict[str, str] | None = None,
+) -> DeepRun:
     versions = versions or {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
-    return parse_events([*run_lines(versions, *tests), "not json", "[1]"])
+    return parse_events([*run_lines(versions, *tests, owners=owners), "not json", "[1]"])
+
+
+DATEUTIL = {"dateutil": "python-dateutil", "six": "six"}
 
 
 HERE_RUN = run_of(
@@ -118,15 +127,26 @@ def test_deciding_frame_looks_through_tooling_stdlib_and_other_packages() -> Non
     ) == (None, None, False)
 
 
-def findings() -> dict[str, Finding]:
+def pandas_failures(
+    here: DeepRun = HERE_RUN,
+    base: DeepRun = BASE_RUN,
+    *,
+    here_versions: Mapping[NormalizedName, Version] = HERE.versions,
+    baseline_versions: Mapping[NormalizedName, Version] = OLD.versions,
+) -> dict[str, Failure]:
+    """pandas' failing tests here, classified against ``base``, by test name."""
     failures = compare(
-        HERE_RUN,
-        BASE_RUN,
+        here,
+        base,
         canonicalize_name("pandas"),
-        here_versions=HERE.versions,
-        baseline_versions=OLD.versions,
+        here_versions=here_versions,
+        baseline_versions=baseline_versions,
     )
-    return {f.test.test.split("::")[-1]: f.finding for f in failures}
+    return {f.test.test.rsplit("::", 1)[1]: f for f in failures}
+
+
+def findings() -> dict[str, Finding]:
+    return {name: f.finding for name, f in pandas_failures().items()}
 
 
 def test_compare_classifies_every_failure() -> None:
@@ -145,14 +165,8 @@ def test_compare_classifies_every_failure() -> None:
 
 
 def test_attribution_names_the_specific_partner_over_the_foundation() -> None:
-    failures = compare(
-        HERE_RUN,
-        BASE_RUN,
-        canonicalize_name("pandas"),
-        here_versions=HERE.versions,
-        baseline_versions=OLD.versions,
-    )
-    legend = next(f for f in failures if f.test.test.endswith("test_legend"))
+    failures = pandas_failures()
+    legend = failures["test_legend"]
     # pandas' own frame; numpy changed too (named, after): every pandas test touches it
     assert [str(c) for c in legend.changed] == [
         "matplotlib 3.6.3 -> 3.10.9",
@@ -161,7 +175,7 @@ def test_attribution_names_the_specific_partner_over_the_foundation() -> None:
     assert legend.owner == "pandas"
     assert legend.frame is not None
     assert legend.frame.line == 700
-    crash = next(f for f in failures if f.test.test.endswith("test_crash"))
+    crash = failures["test_crash"]
     assert crash.owner == "matplotlib"  # a frame in the partner that changed names it first
     assert [c.name for c in crash.changed] == ["matplotlib", "numpy"]
 
@@ -176,23 +190,19 @@ def test_every_changed_pin_is_named_a_transitive_one_first_when_it_failed() -> N
         frame("pandas/core/tools/datetimes.py"),
         frame("dateutil/parser/_parser.py", line=640),
     ]
-    lines = run_lines(
-        here,
+    here_run = run_of(
         event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
         event("test_dates", "failed", frames=in_dateutil, rerun="failed", error="ParserError"),
+        versions=here,
+        owners=DATEUTIL,
     )
-    environment = json.loads(lines[0])
-    environment["owners"] = {"dateutil": "python-dateutil", "six": "six"}
-    here_run = parse_events([json.dumps(environment), *lines[1:]])
     base_run = run_of(event("test_legend", "passed"), event("test_dates", "passed"), versions=old)
-    failures = compare(
+    found = pandas_failures(
         here_run,
         base_run,
-        canonicalize_name("pandas"),
         here_versions={**HERE.versions, **combo({"python-dateutil": "2.9.0"}).versions},
         baseline_versions={**OLD.versions, **combo({"python-dateutil": "2.8.2"}).versions},
     )
-    found = {f.test.test.rsplit("::", 1)[1]: f for f in failures}
     assert found["test_legend"].finding is Finding.REGRESSION
     assert [str(c) for c in found["test_legend"].changed] == [
         "matplotlib 3.6.3 -> 3.10.9",
@@ -217,23 +227,19 @@ def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> 
         frame("pandas/_libs/tslibs/timezones.pyx", line=280),
     ]
     params = "test_ts_plot_with_tz['dateutil/US/Eastern']"
-    lines = run_lines(
-        here,
+    here_run = run_of(
         event(params, "failed", frames=in_pandas, rerun="failed", error="AttributeError"),
         event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
+        versions=here,
+        owners=DATEUTIL,
     )
-    environment = json.loads(lines[0])
-    environment["owners"] = {"dateutil": "python-dateutil", "six": "six"}
-    here_run = parse_events([json.dumps(environment), *lines[1:]])
     base_run = run_of(event(params, "passed"), event("test_legend", "passed"), versions=old)
-    failures = compare(
+    found = pandas_failures(
         here_run,
         base_run,
-        canonicalize_name("pandas"),
         here_versions={**combo(here).versions, **combo({"python-dateutil": "4.0.0"}).versions},
         baseline_versions={**combo(old).versions, **combo({"python-dateutil": "2.8.2"}).versions},
     )
-    found = {f.test.test.rsplit("::", 1)[1]: f for f in failures}
     assert [str(c) for c in found[params].changed] == [
         "python-dateutil 2.8.2 -> 4.0.0",
         "numpy 1.24.1 -> 1.26.4",
@@ -258,38 +264,18 @@ def test_a_timeout_is_a_regression_only_where_the_baseline_was_quick() -> None:
         timed("test_slow", "passed", 30.0),
         versions={"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"},
     )
-    failures = compare(
-        here,
-        base,
-        canonicalize_name("pandas"),
-        here_versions=HERE.versions,
-        baseline_versions=OLD.versions,
-    )
-    found = {f.test.test.rsplit("::", 1)[1]: f.finding for f in failures}
+    found = {name: f.finding for name, f in pandas_failures(here, base).items()}
     assert found == {"test_hangs": Finding.REGRESSION, "test_slow": Finding.SLOW}
 
 
 def test_only_a_changed_foundation_is_named_when_it_alone_changed() -> None:
     numpy_only = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.23.5"})
-    failures = compare(
-        HERE_RUN,
-        BASE_RUN,
-        canonicalize_name("pandas"),
-        here_versions=HERE.versions,
-        baseline_versions=numpy_only.versions,
-    )
-    legend = next(f for f in failures if f.test.test.endswith("test_legend"))
+    legend = pandas_failures(baseline_versions=numpy_only.versions)["test_legend"]
     assert [str(c) for c in legend.changed] == ["numpy 1.23.5 -> 1.26.4"]
 
 
 def test_no_partner_change_is_not_attributed() -> None:
-    failures = compare(
-        HERE_RUN,
-        BASE_RUN,
-        canonicalize_name("pandas"),
-        here_versions=HERE.versions,
-        baseline_versions=HERE.versions,
-    )
+    failures = pandas_failures(baseline_versions=HERE.versions).values()
     assert Finding.REGRESSION not in {f.finding for f in failures}
     assert Finding.NO_CHANGE in {f.finding for f in failures}
 
@@ -297,13 +283,7 @@ def test_no_partner_change_is_not_attributed() -> None:
 def test_a_baseline_of_another_release_is_refused() -> None:
     other = combo({"pandas": "2.0.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
     with pytest.raises(ValueError, match="not the same release"):
-        compare(
-            HERE_RUN,
-            BASE_RUN,
-            canonicalize_name("pandas"),
-            here_versions=HERE.versions,
-            baseline_versions=other.versions,
-        )
+        pandas_failures(baseline_versions=other.versions)
 
 
 def test_choose_baseline_prefers_contemporaneous_then_newest_known_good() -> None:

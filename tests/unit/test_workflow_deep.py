@@ -163,12 +163,10 @@ def test_a_regression_blamed_on_an_unrequested_dependency_says_how_to_pin_it(
         store.record(run_id, target, passed(target, baseline))
     in_pandas = [frame(FRAME), frame("pandas/_libs/tslibs/timezones.pyx")]
     test = "test_ts_plot_with_tz['dateutil/US/Eastern']"
-    lines = run_lines(NEW, event(test, "failed", frames=in_pandas, rerun="failed", error="E"))
-    environment = json.loads(lines[0])
-    environment["owners"] = {"dateutil": "python-dateutil"}
+    failing = event(test, "failed", frames=in_pandas, rerun="failed", error="E")
     backend = FakeDeep(
         {
-            here.id: [json.dumps(environment), *lines[1:]],
+            here.id: run_lines(NEW, failing, owners={"dateutil": "python-dateutil"}),
             baseline.id: run_lines(NEW, event(test, "passed")),
         }
     )
