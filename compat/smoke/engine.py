@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import checks as checks_package
-from . import dists, isolate
+from . import dists, isolate, modules
 from .checks import builtin_checks
 
 VERDICTS = isolate.VERDICTS
@@ -148,6 +148,32 @@ def import_body(dist_name: str) -> Callable[[], None]:
     return body
 
 
+def sweep_all(packages: Sequence[str], timeout: float) -> dict[str, modules.Sweep]:
+    """The whole-package import of each installed distribution of ``packages``."""
+    found = {name: dists.find_distribution(name) for name in packages}
+    owners = modules.Owners()
+    for dist in found.values():
+        if dist is not None:
+            owners.add(dist)
+    return {
+        name: modules.sweep(dist, owners, timeout)
+        for name, dist in found.items()
+        if dist is not None
+    }
+
+
+def with_sweep(outcome: isolate.Outcome, sweep: modules.Sweep | None) -> isolate.Outcome:
+    """The import check's outcome: the in-process import of the top level, then
+    the whole-package import (which decides when the first passed)."""
+    if sweep is None:
+        return outcome
+    log = "\n".join(text for text in (outcome.log, sweep.summary()) if text)
+    duration = outcome.duration + sweep.duration
+    if outcome.verdict != isolate.PASS or sweep.verdict == isolate.PASS:
+        return isolate.Outcome(outcome.verdict, duration, outcome.error, log)
+    return isolate.Outcome(sweep.verdict, duration, sweep.error, log)
+
+
 def installed_versions(names: Iterable[str]) -> dict[str, str]:
     """Canonical name to installed version, for the checks' validity ranges."""
     found = {}
@@ -208,16 +234,24 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
 
     checks = builtin_checks()
     checks_package.CHECK_TIMEOUT = args.timeout
-    # The combination: what was asked for, and any known distribution installed
-    # beside it (a transitive dependency is part of the combination too).
-    packages = dists.ordered(list(args.package) + dists.installed_known())
+    # The combination: what was asked for, every distribution of its site
+    # directories, and any known distribution installed beside them (a transitive
+    # dependency is part of the combination too).
+    in_sites = modules.distributions_in(added)
+    packages = dists.ordered(
+        list(args.package)
+        + dists.installed_known()
+        + [dists.canonical(str(d.metadata["Name"])) for d in in_sites]
+    )
+    # Every module of every distribution, before this process imports any of them.
+    sweeps = sweep_all(packages, args.timeout)
     imported: dict[str, bool] = {}
     for dist_name in packages:
         name = f"import:{dist_name}"
         events.start(name)
         outcome = isolate.run_inline(import_body(dist_name), args.timeout)
         imported[dist_name] = outcome.verdict == isolate.PASS
-        events.result(name, outcome)
+        events.result(name, with_sweep(outcome, sweeps.get(dist_name)))
 
     have = installed_versions(name for name, ok in imported.items() if ok)
     for chk in checks:

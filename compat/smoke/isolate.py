@@ -72,7 +72,7 @@ def describe_exception(exc: BaseException) -> str:
 
 
 _HERE = Path(__file__).absolute().parent
-_PLUMBING = {str(_HERE / "isolate.py"), str(_HERE / "engine.py")}
+_PLUMBING = {str(_HERE / "isolate.py"), str(_HERE / "engine.py"), str(_HERE / "modules.py")}
 
 
 def _is_plumbing(filename: str) -> bool:
@@ -83,13 +83,20 @@ def _is_plumbing(filename: str) -> bool:
     )
 
 
-def print_traceback() -> None:
-    """The traceback of the exception being handled, to stderr (the log), without
-    the runner's own frames in front of the check's."""
-    kind, exc, tb = sys.exc_info()
+def format_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without the runner's own frames in front of the
+    check's."""
+    tb = exc.__traceback__
     while tb is not None and _is_plumbing(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    traceback.print_exception(kind, exc, tb)
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def print_traceback() -> None:
+    """The traceback of the exception being handled, to stderr (the log)."""
+    exc = sys.exc_info()[1]
+    if exc is not None:
+        sys.stderr.write(format_traceback(exc))
 
 
 _CHECKS_DIR = str(_HERE / "checks") + os.sep

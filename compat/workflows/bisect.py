@@ -27,7 +27,7 @@ from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner, deepens, judged
+from compat.workflows.deep import Depth, Refine, deep_refiner, judged
 from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one
@@ -216,7 +216,7 @@ class _Bisector:
         good: StoredResult,
         failing: StoredResult,
         reporter: Reporter,
-        refine: Callable[[ComboResult], ComboResult] | None = None,
+        refine: Refine | None = None,
         depth: Depth = Depth.SMOKE,
     ) -> None:
         self.refine = refine
@@ -282,7 +282,7 @@ class _Bisector:
         recorded: list[int] = []
 
         def on_result(result: ComboResult) -> None:
-            if self.refine is not None and deepens(result):
+            if self.refine is not None and self.refine.wants(result):
                 return  # recorded once refined, below
             recorded.append(self.store.record(self.run_id, self.target, result))
 
@@ -294,7 +294,7 @@ class _Bisector:
             reporter=Reporter(),
             system_packages=self.system_packages,
         )
-        if self.refine is not None and deepens(result):
+        if self.refine is not None and self.refine.wants(result):
             result = self.refine(result)
             recorded.append(self.store.record(self.run_id, self.target, result))
         probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)

@@ -31,8 +31,10 @@ from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.history import WHEELS_ONLY, contemporaneous_stack
 from compat.resolve.resolver import Resolver
+from compat.smoke import SMOKE_DIR
 from compat.smoke.deep import DEEP_DIR
 from compat.store import Store
+from compat.sweep import compare, dependent_of, failed_modules, sweep_failed
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.deep")
@@ -57,6 +59,23 @@ class DeepSettings:
     modules: tuple[str, ...] = ()  # globs on test module paths; empty: the selection
     keyword: str | None = None  # a pytest -k expression
     test_timeout: float = 60.0
+
+
+class Runner(Protocol):
+    """What workflows need of the harness (``compat.harness.Pipeline``, or a fake)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: Callable[[ComboResult], None],
+        reporter: Reporter,
+        system_packages: Sequence[str] = (),
+    ) -> list[ComboResult]: ...
 
 
 @runtime_checkable
@@ -352,6 +371,144 @@ def deepen(
     return merged
 
 
+def _sweep_key(baseline: Baseline, image_id: str) -> str:
+    """What a baseline's whole-package import is cached under: the baseline and
+    the code that imports and judges the modules."""
+    digest = hashlib.sha256(b"import-sweep\n" + baseline.cache_key(image_id).encode())
+    digest.update((SMOKE_DIR / "modules.py").read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def judge_imports(
+    result: ComboResult,
+    *,
+    target: Target,
+    pipeline: Runner,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+) -> ComboResult:
+    """``result`` with each module that failed its whole-package import compared
+    with the same release's baseline: one that fails the same way there (a
+    sandbox script needing a data file, a module for another platform) implicates
+    no partner here and is not attributed. The baseline runs once per image and
+    is cached; without one, every failure counts."""
+    failing = [c for c in result.checks if sweep_failed(c)]
+    if not failing:
+        return result
+    here = result.combo
+    image_id = result.image_id or target.image_id or target.key
+    known = store.system_packages(target.image_id)
+    packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
+    judged_checks = {c.name: c for c in result.checks}
+    notes = list(result.notes)
+    for check in failing:
+        dependent = dependent_of(check)
+        assert dependent is not None  # sweep_failed holds only import checks
+        baseline = baseline_for(here, dependent, index=index, target=target, store=store)
+        if baseline is None:
+            notes.append(f"import: no baseline for {dependent}: every module that failed counts")
+            continue
+        key = _sweep_key(baseline, image_id)
+        cached = store.deep_baseline(key).get(dependent)
+        if cached is None:
+            reporter.notice(
+                f"import: importing every module of {dependent} {baseline.version} "
+                f"on its baseline ({baseline.combo.label()})"
+            )
+            (ran,) = pipeline.run(
+                target,
+                [baseline.combo],
+                on_result=lambda _: None,
+                reporter=Reporter(),
+                system_packages=packages,
+            )
+            theirs = next((c for c in ran.checks if c.name == check.name), None)
+            if theirs is None or (
+                theirs.verdict is not CheckVerdict.PASS and not sweep_failed(theirs)
+            ):
+                notes.append(
+                    f"import: the baseline of {dependent} did not import "
+                    f"({ran.error or ran.verdict.value}): every module that failed counts"
+                )
+                continue
+            cached = [{"module": m, "error": e} for m, e in failed_modules(theirs.log).items()]
+            store.record_deep_baseline(
+                key=key,
+                dependent=dependent,
+                version=str(baseline.version),
+                image_id=image_id,
+                pins=[str(p) for p in baseline.combo.pins],
+                modules={dependent: cached},
+            )
+        label = f"{dependent} {baseline.version} with {baseline.combo.label()}"
+        judged_checks[check.name] = compare(
+            check, {str(o["module"]): str(o["error"]) for o in cached}, label
+        )
+    checks = tuple(judged_checks.values())
+    if result.verdict is not Verdict.IMPORT_ERROR:  # something else decided it
+        return dataclasses.replace(result, checks=checks, notes=tuple(notes))
+    verdict, culprit = overall(checks)
+    return dataclasses.replace(
+        result,
+        checks=checks,
+        notes=tuple(notes),
+        verdict=verdict,
+        failed_check=culprit.name if culprit else None,
+        error=culprit.error if culprit else None,
+    )
+
+
+class Refine(Protocol):
+    """What ``run_and_record`` needs of a refiner: which results to hold, and the
+    refining."""
+
+    def wants(self, result: ComboResult) -> bool: ...
+
+    def __call__(self, result: ComboResult) -> ComboResult: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Refiner:
+    """What a workflow hands ``run_and_record``: at every depth, failed imports
+    judged against their baselines; at depth deep, then the deep tier."""
+
+    depth: Depth
+    pipeline: Runner
+    target: Target
+    store: Store
+    index: Index
+    reporter: Reporter
+    settings: DeepSettings = DeepSettings()
+
+    def wants(self, result: ComboResult) -> bool:
+        """Whether ``result`` is held for refining (others are recorded as they land)."""
+        return any(sweep_failed(c) for c in result.checks) or (
+            self.depth is Depth.DEEP and deepens(result)
+        )
+
+    def __call__(self, result: ComboResult) -> ComboResult:
+        result = judge_imports(
+            result,
+            target=self.target,
+            pipeline=self.pipeline,
+            store=self.store,
+            index=self.index,
+            reporter=self.reporter,
+        )
+        if self.depth is not Depth.DEEP:
+            return result
+        return deepen(
+            result,
+            target=self.target,
+            pipeline=_deep_runner(self.pipeline),
+            store=self.store,
+            index=self.index,
+            reporter=self.reporter,
+            settings=self.settings,
+        )
+
+
 def smoke_only(depth: Depth) -> tuple[str, ...]:
     """The smoke runner's ``--only`` patterns at ``depth``: at ``import``, a pattern
     no built-in check matches (the runner always runs the import checks)."""
@@ -367,36 +524,30 @@ def _deep_runner(pipeline: object) -> DeepRunner:
 def deep_refiner(
     depth: Depth,
     *,
-    pipeline: object,
+    pipeline: Runner,
     target: Target,
     store: Store,
     index: Index,
     reporter: Reporter,
     settings: DeepSettings | None = None,
-) -> Callable[[ComboResult], ComboResult] | None:
-    """What a workflow hands ``run_and_record`` as ``refine`` at ``depth``: None
-    below ``deep``."""
-    if depth is not Depth.DEEP:
-        return None
-    runner = _deep_runner(pipeline)
-
-    def refine(result: ComboResult) -> ComboResult:
-        return deepen(
-            result,
-            target=target,
-            pipeline=runner,
-            store=store,
-            index=index,
-            reporter=reporter,
-            settings=settings or DeepSettings(),
-        )
-
-    return refine
+) -> Refiner:
+    """What a workflow hands ``run_and_record`` as ``refine`` at ``depth``."""
+    if depth is Depth.DEEP:
+        _deep_runner(pipeline)  # a backend without the deep tier says so before any run
+    return Refiner(
+        depth=depth,
+        pipeline=pipeline,
+        target=target,
+        store=store,
+        index=index,
+        reporter=reporter,
+        settings=settings or DeepSettings(),
+    )
 
 
 def deep_verifier(
     *,
-    open_pipeline: Callable[[], object],
+    open_pipeline: Callable[[], Runner],
     store: Store,
     index: Index,
     reporter: Reporter,
@@ -414,7 +565,7 @@ def deep_verifier(
         if judged(result, Depth.DEEP):
             return result
         pipeline = open_once()
-        kind = str(getattr(pipeline, "kind", "docker"))
+        kind = pipeline.kind
         refine = deep_refiner(
             Depth.DEEP,
             pipeline=pipeline,
@@ -424,7 +575,6 @@ def deep_verifier(
             reporter=reporter,
             settings=settings,
         )
-        assert refine is not None  # at depth deep there is one
         deeper = refine(result)
         with store.run(target, backend=kind, strategy="deep") as run_id:
             store.record(run_id, target, deeper)
@@ -436,6 +586,9 @@ def deep_verifier(
 __all__ = [
     "DeepSettings",
     "Depth",
+    "Refine",
+    "Refiner",
+    "Runner",
     "baseline_for",
     "deep_refiner",
     "deep_verifier",

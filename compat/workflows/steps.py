@@ -3,9 +3,8 @@ inside a recorded run, each result stored as it lands."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 from compat.errors import EngineUnavailable, UsageError
 from compat.matrix import Matrix
@@ -16,24 +15,7 @@ from compat.resolve.planner import Plan, Planner
 from compat.store import Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
-from compat.workflows.deep import deepens
-
-
-class Runner(Protocol):
-    """What workflows need of the harness (``compat.harness.Pipeline``, or a fake)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    def run(
-        self,
-        target: Target,
-        combos: Sequence[Combo],
-        *,
-        on_result: Callable[[ComboResult], None],
-        reporter: Reporter,
-        system_packages: Sequence[str] = (),
-    ) -> list[ComboResult]: ...
+from compat.workflows.deep import Refine, Runner
 
 
 def choose_target(
@@ -113,14 +95,14 @@ def run_and_record(
     combos: Sequence[Combo],
     reporter: Reporter,
     *,
-    refine: Callable[[ComboResult], ComboResult] | None = None,
+    refine: Refine | None = None,
 ) -> list[ComboResult]:
     """Run ``combos``; each result is committed to the store as soon as it lands (so
     an interrupted run keeps what it has), then shown.
 
-    ``refine`` (the deep tier) takes each result it ``deepens`` further once every
-    combination has run (it needs containers of its own); those are recorded when
-    refined, the others as they land."""
+    ``refine`` (baselines for failed imports, the deep tier) takes each result it
+    ``wants`` further once every combination has run (it needs containers of its
+    own); those are recorded when refined, the others as they land."""
     final: dict[str, ComboResult] = {}
     held: list[ComboResult] = []
 
@@ -130,7 +112,7 @@ def run_and_record(
         reporter.combo_finished(result)
 
     def landed(result: ComboResult) -> None:
-        if refine is not None and deepens(result):
+        if refine is not None and refine.wants(result):
             held.append(result)
         else:
             keep(result)

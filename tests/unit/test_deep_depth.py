@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -255,7 +256,7 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
     assert latest.verdict is Verdict.RUNTIME_ERROR  # recorded: no longer known-good
 
     # a second lock pays for nothing, not even an engine: GOOD's deep verdict is stored
-    def no_engine() -> object:
+    def no_engine() -> NoReturn:
         raise AssertionError("a pick the deep tier judged before needs no engine")
 
     verify = deep_verifier(

@@ -13,73 +13,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from compat.smoke import RUNNER, VERDICTS, runner_argv
 from compat.smoke.checks import builtin_checks
+from tests.helpers.smoke import make_dist, run_runner
 
 RESULT_KEYS = {"event", "check", "verdict", "duration", "error", "log"}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Run:
-    returncode: int
-    events: list[dict[str, Any]]
-    stderr: str
-    wall: float
-
-    @property
-    def results(self) -> dict[str, dict[str, Any]]:
-        return {e["check"]: e for e in self.events if e["event"] == "result"}
-
-    def verdict(self, check: str) -> str:
-        return str(self.results[check]["verdict"])
-
-    @property
-    def done(self) -> dict[str, Any]:
-        assert self.events[-1]["event"] == "done", self.events[-1]
-        return self.events[-1]
-
-
-def run_runner(
-    *args: str,
-    python: str = sys.executable,
-    flags: tuple[str, ...] = ("-S",),
-    timeout: float = 60,
-    env: dict[str, str] | None = None,
-) -> Run:
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    base_env["PYTHONDONTWRITEBYTECODE"] = "1"  # the smoke dir is read-only in real use
-    started = time.monotonic()
-    proc = subprocess.run(
-        [python, *flags, str(RUNNER), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**base_env, **(env or {})},
-        check=False,
-    )
-    wall = time.monotonic() - started
-    # Every line of stdout is an event: nothing a check prints may land there.
-    events = [json.loads(line) for line in proc.stdout.splitlines()]
-    return Run(returncode=proc.returncode, events=events, stderr=proc.stderr, wall=wall)
-
-
-def make_dist(site: Path, name: str, module: str, source: str, *, top_level: bool = True) -> None:
-    """An installed distribution: one module and its dist-info."""
-    (site / module).mkdir(parents=True)
-    (site / module / "__init__.py").write_text(textwrap.dedent(source))
-    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    if top_level:
-        (info / "top_level.txt").write_text(module + "\n")
-    (info / "RECORD").write_text(f"{module}/__init__.py,,\n")
 
 
 def write_checks(directory: Path, **scripts: str) -> Path:
@@ -134,6 +76,9 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     assert kinds == [
         ("start", "import:good-pkg"),
         ("result", "import:good-pkg"),
+        # every distribution of the site dirs is part of the combination
+        ("start", "import:broken-pkg"),
+        ("result", "import:broken-pkg"),
         ("start", "user:passing.py"),
         ("result", "user:passing.py"),
         ("done", None),
@@ -152,7 +97,7 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     assert "noise on stderr" in import_log
     assert '"event": "done"' in import_log  # a fake event printed by the import stays in its log
     assert run.results["user:passing.py"]["log"] == "check output\n"
-    assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), "pass": 2}
+    assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), "pass": 2, "import-error": 1}
     assert run.done["duration"] > 0
 
 
@@ -194,7 +139,13 @@ def test_imports_run_in_dependency_order(site_dir: Path) -> None:
         "--package", "Pandas", "--package", "numpy==2.0.2", "--only", "none",
     )  # fmt: skip
     starts = [e["check"] for e in run.events if e["event"] == "start"]
-    assert starts == ["import:numpy", "import:pandas", "import:scikit-learn", "import:good-pkg"]
+    assert starts == [
+        "import:numpy",
+        "import:pandas",
+        "import:scikit-learn",
+        "import:good-pkg",
+        "import:broken-pkg",  # not asked for, but installed in the combination's site
+    ]
 
 
 def test_checks_without_their_packages_are_skipped(site_dir: Path) -> None:
@@ -203,7 +154,8 @@ def test_checks_without_their_packages_are_skipped(site_dir: Path) -> None:
     )
     results = list(run.results.values())
     plotting = [c for c in builtin_checks() if c.name.startswith("pandas+matplotlib:")]
-    assert len(results) == 1 + len(plotting)  # the import and pandas+matplotlib's checks
+    # the site's two imports and pandas+matplotlib's checks
+    assert len(results) == 2 + len(plotting)
     plots = [r for r in results if r["check"].startswith("pandas+matplotlib:")]
     assert all(r["verdict"] == "skipped" for r in plots)
     assert plots[0]["error"] == "needs pandas, matplotlib: not in the combination"
@@ -315,6 +267,8 @@ def test_user_check_outcomes(site_dir: Path, tmp_path: Path) -> None:
     assert results["user:fixtures.py"]["verdict"] == "runtime-error"
     assert "takes fixtures (tmp_path)" in results["user:fixtures.py"]["error"]
     assert set(results) == {
+        "import:good-pkg",
+        "import:broken-pkg",
         "user:asserts.py",
         "user:raises.py",
         "user:skips.py",
@@ -475,8 +429,14 @@ def test_runner_argv_builds_what_the_runner_parses(site_dir: Path, tmp_path: Pat
     proc = subprocess.run([argv[0], "-S", *argv[1:]], capture_output=True, text=True, check=False)
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     checked = [e["check"] for e in events if e["event"] == "result"]
-    assert checked == ["import:good-pkg", "user:ok.py", "exec"]
-    assert all(e["verdict"] == "pass" for e in events if e["event"] == "result")
+    assert checked == ["import:good-pkg", "import:broken-pkg", "user:ok.py", "exec"]
+    verdicts = {e["check"]: e["verdict"] for e in events if e["event"] == "result"}
+    assert verdicts == {
+        "import:good-pkg": "pass",
+        "import:broken-pkg": "import-error",
+        "user:ok.py": "pass",
+        "exec": "pass",
+    }
 
 
 def _python39() -> str | None:

@@ -276,13 +276,17 @@ def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> N
             order.append("run finished")
             return results
 
-    def refine(result: ComboResult) -> ComboResult:
-        order.append(f"refine {result.combo.id}")
-        return ComboResult(combo=result.combo, verdict=Verdict.RUNTIME_ERROR)
+    class Deepen:
+        def wants(self, result: ComboResult) -> bool:
+            return result.ok
+
+        def __call__(self, result: ComboResult) -> ComboResult:
+            order.append(f"refine {result.combo.id}")
+            return ComboResult(combo=result.combo, verdict=Verdict.RUNTIME_ERROR)
 
     with store.run(target, backend="fake") as run_id:
         got = run_and_record(
-            Smoke(), store, run_id, target, [HERE, failing], RecordingReporter(), refine=refine
+            Smoke(), store, run_id, target, [HERE, failing], RecordingReporter(), refine=Deepen()
         )
     assert order == ["run finished", f"refine {HERE.id}"]  # after the smoke runs, once
     assert [r.verdict for r in got] == [Verdict.RUNTIME_ERROR, Verdict.IMPORT_ERROR]

@@ -1,0 +1,109 @@
+"""The whole-package import: which files are modules, and how each failure is
+judged, run through the runner on a fake site directory."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from compat.smoke.modules import abi_words, module_names
+from tests.helpers.smoke import run_runner
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (["pkg/__init__.py", "pkg/a.py", "pkg/sub/__init__.py", "pkg/sub/b.py"],
+         ["pkg", "pkg.a", "pkg.sub", "pkg.sub.b"]),
+        # compiled modules count; a plain shared library beside them does not
+        (["pkg/__init__.py", "pkg/_c.cpython-311-x86_64-linux-gnu.so", "pkg/_d.abi3.so",
+          "pkg/libhelper.so", "pkg.libs/libgfortran.so.5"],
+         ["pkg", "pkg._c", "pkg._d"]),
+        # test code, vendored trees, __main__ and data folders are left out
+        (["pkg/__init__.py", "pkg/tests/__init__.py", "pkg/tests/test_x.py", "pkg/conftest.py",
+          "pkg/_vendor/__init__.py", "pkg/_vendor/six.py", "pkg/__main__.py",
+          "pkg/data/script.py", "pkg/mpl-data/x.py", "pkg/test_helpers.py"],
+         ["pkg"]),
+        # a top-level module, a namespace folder above a package, metadata left out
+        (["six.py", "google/protobuf/__init__.py", "google/protobuf/m.py",
+          "six-1.0.dist-info/RECORD", "../../bin/tool"],
+         ["google.protobuf", "google.protobuf.m", "six"]),
+    ],
+)  # fmt: skip
+def test_module_names(files: list[str], expected: list[str]) -> None:
+    assert module_names(Path(f).parts for f in files) == expected
+
+
+def test_abi_words_say_which_numpy_it_was_built_for() -> None:
+    size = "ValueError: numpy.dtype size changed. Expected 96 from C header, got 88 from PyObject"
+    assert abi_words("statsmodels", "0.14.1", size, "2.0.2") == (
+        "statsmodels 0.14.1 was compiled against NumPy 1.x; NumPy 2.0.2 is installed"
+    )
+    newer = "module compiled against ABI version 0x2000000 but this version of numpy is 0x1000009"
+    assert abi_words("pkg", "1.0", newer, "1.26.4") == (
+        "pkg 1.0 was compiled against NumPy 2.x; NumPy 1.26.4 is installed"
+    )
+    assert abi_words("pkg", "1.0", "ValueError: something else", "2.0.2") is None
+
+
+def _package(site: Path, name: str, files: dict[str, str]) -> None:
+    for path, source in files.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text(textwrap.dedent(source))
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "RECORD").write_text("".join(f"{p},,\n" for p in files))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    _package(site, "partner", {"partner/__init__.py": "present = 1\n"})
+    _package(
+        site,
+        "pkg",
+        {
+            "pkg/__init__.py": "",
+            "pkg/fine.py": "import partner\n",
+            "pkg/optional.py": "import nosuchdep\n",
+            "pkg/wrapped.py": """
+                try:
+                    import nosuchdep
+                except ImportError as exc:
+                    raise ImportError("pkg.wrapped requires nosuchdep: pip install it") from exc
+            """,
+            "pkg/platform.py": "from . import _macosx\n",
+            "pkg/broken.py": "from partner import removed\n",
+            "pkg/crashes.py": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+            "pkg/later.py": "import partner\n",
+            "pkg/selfish.py": "raise RuntimeError('needs a data file')\n",
+            "pkg/tests/__init__.py": "raise AssertionError('test code is not imported')\n",
+            "pkg/__main__.py": "raise AssertionError('__main__ is not imported')\n",
+        },
+    )
+    return site
+
+
+@pytest.mark.slow
+def test_every_module_is_imported_and_each_failure_judged(site: Path) -> None:
+    run = run_runner("--site", str(site), "--package", "pkg", "--only", "none")
+    check = run.results["import:pkg"]
+    log = check["log"]
+    assert check["verdict"] == "crash"  # the worst module decides
+    assert "pkg 1.0: 9 modules, 3 imported, 3 not applicable, 1 not attributed, 2 failed" in log
+    assert "pkg.optional: needs nosuchdep, which is not installed" in log
+    assert "pkg.wrapped: needs nosuchdep, which is not installed" in log
+    assert "pkg.platform: pkg._macosx is not built for this platform" in log
+    assert "failed: pkg.broken: ImportError: cannot import name 'removed' from 'partner'" in log
+    assert "partner: partner 1.0" in log
+    assert "failed: pkg.crashes: killed by signal SIGSEGV" in log
+    assert (
+        "not attributed (fails by itself, no partner implicated):\n"
+        "  pkg.selfish: RuntimeError: needs a data file (at selfish.py:1)"
+    ) in log
+    # the crash is charged to its module, and the modules after it still ran
+    assert "pkg.later" not in log
+    assert run.results["import:partner"]["verdict"] == "pass"
