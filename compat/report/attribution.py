@@ -6,7 +6,8 @@ A failure implicates
   names lightgbm x scikit-learn and nothing else);
 - the packages of a known incompatibility that bisection recorded and that this
   combination holds;
-- numpy and a package whose import failed on numpy's binary interface;
+- a package whose import failed and the partner its failing module names (numpy
+  for a failure of numpy's binary interface);
 - a dependent and the partner its deep-tier regression names as changed;
 - a package alone when its own import or a single-package check failed;
 - the environment when a shared library was missing, a source build failed or no
@@ -39,6 +40,10 @@ _NUMPY_ABI = re.compile(
     r"|module compiled against (?:ABI|API) version",
 )
 
+
+# What the whole-package import names as the partner of a module that failed:
+# "(at panelmod.py:17; partner: pandas 2.2.3)" (compat.smoke.modules)
+_PARTNER = re.compile(r"[(;] ?partner: ([A-Za-z0-9][A-Za-z0-9._-]*) ")
 
 # A deep regression's error ends "(at <frame>; changed: <most likely>[; also changed:
 # <others>])" (compat.deep.report); brackets in older results.
@@ -150,8 +155,11 @@ def attribute(
         needs = [n for n in check.needs if n in versions]
         if check.name.startswith("deep:") and needs:
             needs += check.changed_partners
-        elif check.name.startswith("import:") and needs and _NUMPY_ABI.search(check.error or ""):
-            needs.append(canonicalize_name("numpy"))
+        elif check.name.startswith("import:") and needs:
+            if partner := _PARTNER.search(check.error or ""):
+                needs.append(canonicalize_name(partner[1]))
+            elif _NUMPY_ABI.search(check.error or ""):
+                needs.append(canonicalize_name("numpy"))
         if len(set(needs)) >= 2:
             pairs |= _pairs(needs)
         elif needs:

@@ -44,6 +44,20 @@ def test_a_numpy_abi_import_failure_implicates_numpy_and_the_package() -> None:
     assert found.pairs == {pair(NP, PD)}
 
 
+def test_a_module_failing_on_a_partner_implicates_that_pair() -> None:
+    error = (
+        "pandas.io.parquet: AttributeError: module 'numpy' has no attribute 'Inf' "
+        "(at parquet.py:12; partner: numpy 2.0.2) (and 3 more modules, with the same error)"
+    )
+    found = attribute(
+        verdict=Verdict.IMPORT_ERROR,
+        versions=STACK,
+        failed=[FailedCheck(name="import:pandas", error=error)],
+    )
+    assert found.blame is Blame.PAIR
+    assert found.pairs == {pair(NP, PD)}
+
+
 def test_a_plain_import_failure_marks_the_package_alone() -> None:
     found = attribute(
         verdict=Verdict.IMPORT_ERROR,
