@@ -217,6 +217,13 @@ def not_applicable(
     for name in dict.fromkeys(absent):
         if "." in name and name.split(".")[0] in own_tops and _mentions(chain, name):
             return f"{name} is not built for this platform"
+    # a standard module of another platform, asked for through a lazy importer
+    # ("cannot import name 'winreg' from 'six.moves'")
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
+    for quoted in _QUOTED.findall("\n".join(str(e) for e in chain)):
+        top = quoted.split(".")[0]
+        if top in stdlib and not _importable(top):
+            return f"needs {top}, which this Python does not have"
     return None
 
 

@@ -76,6 +76,9 @@ def site(tmp_path: Path) -> Path:
                     raise ImportError("pkg.wrapped requires nosuchdep: pip install it") from exc
             """,
             "pkg/platform.py": "from . import _macosx\n",
+            "pkg/windows.py": """
+                raise ImportError("cannot import name 'winreg' from 'six.moves'")
+            """,
             "pkg/broken.py": "from partner import removed\n",
             "pkg/crashes.py": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
             "pkg/later.py": "import partner\n",
@@ -93,10 +96,11 @@ def test_every_module_is_imported_and_each_failure_judged(site: Path) -> None:
     check = run.results["import:pkg"]
     log = check["log"]
     assert check["verdict"] == "crash"  # the worst module decides
-    assert "pkg 1.0: 9 modules, 3 imported, 3 not applicable, 1 not attributed, 2 failed" in log
+    assert "pkg 1.0: 10 modules, 3 imported, 4 not applicable, 1 not attributed, 2 failed" in log
     assert "pkg.optional: needs nosuchdep, which is not installed" in log
     assert "pkg.wrapped: needs nosuchdep, which is not installed" in log
     assert "pkg.platform: pkg._macosx is not built for this platform" in log
+    assert "pkg.windows: needs winreg, which this Python does not have" in log
     assert "failed: pkg.broken: ImportError: cannot import name 'removed' from 'partner'" in log
     assert "partner: partner 1.0" in log
     assert "failed: pkg.crashes: killed by signal SIGSEGV" in log

@@ -49,6 +49,7 @@ MODULES = (
     "scipy_core",
     "matplotlib_core",
     "pandas_numpy",
+    "pandas_timezones",
     "pandas_matplotlib",
     "pandas_scipy",
     "sklearn_scipy",
