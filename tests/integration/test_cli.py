@@ -97,6 +97,8 @@ def test_scan_on_musl_no_wheel_for_sklearn_and_lightgbm_numpy_pandas_pass(
     matrix.write_text(
         'build = "none"\n[packages]\nnumpy = ">=2.2,<2.4"\npandas = ">=2.3,<3.1"\n'
         'scikit-learn = ">=1.6"\nlightgbm = ">=4.5"\n'
+        # python-dateutil 4 breaks the time zones of every pandas before 3.1.1
+        '[constraints]\npython-dateutil = "<3"\n'
     )
     done = compat(
         env,
