@@ -155,6 +155,31 @@ def test_prioritise_puts_specific_partners_first() -> None:
     assert prioritise([numpy_only, both], ["numpy", "pandas"]) == [both, numpy_only]
 
 
+def test_spread_takes_modules_from_every_test_folder_in_turn() -> None:
+    from compat.smoke.deep.selection import Selection, SourceModule, spread
+
+    paths = [
+        "statsmodels/api/tests/test_a.py",
+        "statsmodels/api/tests/test_b.py",
+        "statsmodels/api/tests/test_c.py",
+        "statsmodels/tsa/tests/test_arima.py",
+        "statsmodels/tsa/tests/test_stl.py",
+        "statsmodels/regression/tests/test_ols.py",
+    ]
+    chosen = [
+        Selection(module=SourceModule(name=p, path=p, imports=frozenset()), partners=("numpy",))
+        for p in paths
+    ]
+    picked = [s.module.path for s in spread(chosen, 4)]
+    assert picked == [
+        "statsmodels/api/tests/test_a.py",
+        "statsmodels/tsa/tests/test_arima.py",
+        "statsmodels/regression/tests/test_ols.py",
+        "statsmodels/api/tests/test_b.py",
+    ]
+    assert len(spread(chosen, 50)) == len(paths)
+
+
 OPTIONAL = """
 import numpy as np
 try:

@@ -26,7 +26,9 @@ combination and of the test layer. Selection (:mod:`.selection`): a
 dependent's test modules that reach a partner through what they import;
 ``--max-modules`` keeps the N most telling per dependent,
 ``--max-foundation-modules`` at most N of those that reach only partners
-``import dependent`` itself loads (numpy for pandas), ``--module`` those whose
+``import dependent`` itself loads (numpy for pandas); a dependent whose partners
+are all such foundations (statsmodels on numpy, scipy and pandas) gets a spread
+over its test folders instead, up to 8 modules. ``--module`` those whose
 path matches a glob. Each module runs in its own pytest process
 (``--jobs`` at a time, longest first), offline (proxies dropped), in a scratch
 HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu), ``-k EXPR``

@@ -34,7 +34,12 @@ from .selection import (
     partner_tests,
     prioritise,
     select_tests,
+    spread,
 )
+
+# Test modules of a dependent whose partners are all foundations, spread over its
+# subpackages: every one of its tests touches a partner, and scipy's are slow.
+SPREAD_BUDGET = 8
 
 HERE = Path(__file__).absolute().parent
 CHILD = HERE / "child.py"
@@ -210,14 +215,21 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list
                 s for s in chosen if any(fnmatch.fnmatchcase(s.module.path, p) for p in args.module)
             ]
         total = len(chosen)
-        if args.max_modules:
-            chosen = chosen[: args.max_modules]
-        if args.max_foundation_modules >= 0:
-            # Modules that reach only foundations (numpy, for pandas) come last
-            # and have a budget of their own: every test touches a foundation.
-            specific = [s for s in chosen if set(s.partners) - set(foundations)]
-            rest = [s for s in chosen if s not in specific]
-            chosen = specific + rest[: args.max_foundation_modules]
+        specific = [s for s in chosen if set(s.partners) - set(foundations)]
+        if not specific:
+            # every partner is a foundation (statsmodels on numpy, scipy and
+            # pandas): its tests are all there is, so a spread over its subpackages
+            budget = min(args.max_modules or len(chosen), SPREAD_BUDGET)
+            chosen = spread(chosen, budget)
+        else:
+            if args.max_modules:
+                chosen = chosen[: args.max_modules]
+            if args.max_foundation_modules >= 0:
+                # Modules that reach only foundations (numpy, for pandas) come last
+                # and have a budget of their own: every test touches a foundation.
+                specific = [s for s in chosen if s in specific]
+                rest = [s for s in chosen if s not in specific]
+                chosen = specific + rest[: args.max_foundation_modules]
         events.emit(
             {
                 "event": "dependent",

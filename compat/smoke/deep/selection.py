@@ -30,7 +30,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -362,6 +362,23 @@ def prioritise(selections: Iterable[Selection], foundations: Iterable[str]) -> l
         )
 
     return sorted(selections, key=key)
+
+
+def spread(selections: Sequence[Selection], budget: int) -> list[Selection]:
+    """At most ``budget`` of ``selections``, taken in turn from each folder of
+    test modules (statsmodels' ``tsa/tests``, ``regression/tests``, ...) in the
+    order they first appear, each folder's in the given order."""
+    folders: dict[str, list[Selection]] = {}
+    for sel in selections:
+        folders.setdefault(sel.module.path.rsplit("/", 1)[0], []).append(sel)
+    chosen: list[Selection] = []
+    queues = list(folders.values())
+    while queues and len(chosen) < budget:
+        for queue in queues:
+            if queue and len(chosen) < budget:
+                chosen.append(queue.pop(0))
+        queues = [q for q in queues if q]
+    return chosen
 
 
 _UNIT = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?(?P<kw>def|class)[ \t]+(?P<name>\w+)")
