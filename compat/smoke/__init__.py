@@ -21,10 +21,14 @@ Command::
     composed combination is never shadowed by whatever the image has installed.
 ``--package NAME`` (repeatable)
     The distribution names of the combination (``numpy``, ``scikit-learn``...;
-    a trailing ``==version`` is ignored). Each gets an import check, and so does
-    each of the six known distributions (numpy, scipy, pandas, matplotlib,
-    scikit-learn, lightgbm) found installed without being named: a transitive
-    dependency is part of the combination too. Imports run in dependency order
+    a trailing ``==version`` is ignored). Each gets an import check, and so do
+    every distribution of the ``--site`` directories and each of the six known
+    distributions (numpy, scipy, pandas, matplotlib, scikit-learn, lightgbm)
+    found installed without being named: a transitive dependency is part of the
+    combination too. An import check imports the top level (and the compiled
+    submodules of the six) in the runner process, after every module of the
+    distribution was imported in a forked child taken before the runner imported
+    anything (see ``modules.py`` for how a module's failure is judged). Imports run in dependency order
     (those six first, in that order, then the others as given). A built-in
     check runs only when every distribution it needs was imported and their
     installed versions are in the ranges it declares valid for; otherwise it
@@ -36,6 +40,11 @@ Command::
     forked child (DIR first on sys.path), then its zero-argument top-level
     ``test_*`` functions are called. Any exception, or ``sys.exit`` with a
     non-zero status, is ``runtime-error``; ``unittest.SkipTest`` is ``skipped``.
+Plugins
+    Modules that installed distributions name in the ``compat.checks`` entry
+    point group are loaded after the imports (a failure to load is check
+    ``plugin:<entry point>``, an import-error); the checks they register with
+    ``compat_smoke.checks.check`` run after the built-in ones, like them.
 ``--timeout SECONDS`` (default 60)
     The time limit of each check (imports, built-in, user and exec alike).
 ``--only PATTERN`` (repeatable)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import fnmatch
+import functools
 import importlib
+import importlib.metadata
 import inspect
 import json
 import os
@@ -174,6 +176,40 @@ def with_sweep(outcome: isolate.Outcome, sweep: modules.Sweep | None) -> isolate
     return isolate.Outcome(sweep.verdict, duration, sweep.error, log)
 
 
+PLUGIN_GROUP = "compat.checks"
+"""The entry point group through which installed distributions contribute checks."""
+
+
+def load_plugins() -> list[tuple[str, isolate.Outcome]]:
+    """Load the modules that installed distributions name in the ``compat.checks``
+    entry point group. They register checks with the built-ins' own decorator,
+    imported as ``compat_smoke.checks`` (``needs``, ``valid``, ``Skip``, ``mod``),
+    and so run with the same declarations and isolation. Returns the outcome of
+    loading each, named ``plugin:<entry point>``, for those that failed."""
+    found: Any = importlib.metadata.entry_points()  # a dict on Python 3.9
+    selected = (
+        found.select(group=PLUGIN_GROUP)
+        if hasattr(found, "select")
+        else found.get(PLUGIN_GROUP, [])
+    )
+    package = sys.modules[__package__ or "__main__"]
+    sys.modules.setdefault("compat_smoke", package)
+    sys.modules.setdefault("compat_smoke.checks", checks_package)
+    failed = []
+    for entry in sorted({e.name: e for e in selected}.values(), key=lambda e: e.name):
+        outcome = isolate.run_inline(functools.partial(_load, entry), CHECK_LOAD_TIMEOUT)
+        if outcome.verdict != isolate.PASS:
+            failed.append((f"plugin:{entry.name}", outcome))
+    return failed
+
+
+CHECK_LOAD_TIMEOUT = 60.0
+
+
+def _load(entry: importlib.metadata.EntryPoint) -> None:
+    entry.load()
+
+
 def installed_versions(names: Iterable[str]) -> dict[str, str]:
     """Canonical name to installed version, for the checks' validity ranges."""
     found = {}
@@ -232,7 +268,6 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
     def selected(name: str) -> bool:
         return not args.only or any(fnmatch.fnmatchcase(name, p) for p in args.only)
 
-    checks = builtin_checks()
     checks_package.CHECK_TIMEOUT = args.timeout
     # The combination: what was asked for, every distribution of its site
     # directories, and any known distribution installed beside them (a transitive
@@ -254,7 +289,10 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         events.result(name, with_sweep(outcome, sweeps.get(dist_name)))
 
     have = installed_versions(name for name, ok in imported.items() if ok)
-    for chk in checks:
+    for name, outcome in load_plugins():
+        events.start(name)
+        events.result(name, outcome)
+    for chk in builtin_checks():  # the plugins' checks too, after the built-in ones
         if not selected(chk.name):
             continue
         events.start(chk.name)
