@@ -28,8 +28,8 @@ Command::
     combination too. An import check imports the top level (and the compiled
     submodules of the six) in the runner process, after every module of the
     distribution was imported in a forked child taken before the runner imported
-    anything (see ``modules.py`` for how a module's failure is judged). Imports run in dependency order
-    (those six first, in that order, then the others as given). A built-in
+    anything (see ``modules.py`` for how a module's failure is judged). Imports
+    run in dependency order (those six first, in that order, then the others). A built-in
     check runs only when every distribution it needs was imported and their
     installed versions are in the ranges it declares valid for; otherwise it
     is ``skipped``, its error naming what is missing, failed to import, or out
