@@ -243,3 +243,35 @@ def test_check_verdicts_are_the_smoke_suites_own() -> None:
     for verdict in CheckVerdict:
         mapped = verdict.as_verdict()
         assert mapped is None or mapped.value in {v.value for v in Verdict}
+
+
+def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> None:
+    import dataclasses
+
+    from packaging.utils import canonicalize_name
+
+    from compat.harness.classify import unrequested_culprits
+    from tests.helpers.deep import combo as combo_of
+
+    stack = combo_of({"pandas": "2.2.3", "python-dateutil": "4.0.0", "numpy": "2.0.2"})
+    stack = dataclasses.replace(stack, requested=(canonicalize_name("pandas"),))
+
+    def check(name: str, verdict: CheckVerdict) -> CheckResult:
+        return CheckResult(name=name, verdict=verdict, duration=0.1)
+
+    notes = unrequested_culprits(
+        stack,
+        [
+            check("pandas+python-dateutil:dateutil-time-zones", CheckVerdict.RUNTIME_ERROR),
+            check("import:python-dateutil", CheckVerdict.IMPORT_ERROR),
+            check("pandas+numpy:groupby-agg", CheckVerdict.PASS),  # passing: says nothing
+            check("pandas:zoneinfo-time-zones", CheckVerdict.SKIPPED),
+        ],
+    )
+    assert notes == (
+        "pandas+python-dateutil:dateutil-time-zones implicates python-dateutil 4.0.0, which "
+        "was not requested (the resolver chose it): to test the requested pins apart from "
+        "it, add 'python-dateutil<4.0.0'",
+    )
+    both = dataclasses.replace(stack, requested=tuple(map(canonicalize_name, ("pandas", "numpy"))))
+    assert unrequested_culprits(both, [check("pandas+numpy:x", CheckVerdict.CRASH)]) == ()
