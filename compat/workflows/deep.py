@@ -441,9 +441,8 @@ def judge_imports(
                 pins=[str(p) for p in baseline.combo.pins],
                 modules={dependent: cached},
             )
-        label = f"{dependent} {baseline.version} with {baseline.combo.label()}"
         judged_checks[check.name] = compare(
-            check, {str(o["module"]): str(o["error"]) for o in cached}, label
+            check, {str(o["module"]): str(o["error"]) for o in cached}, baseline.combo.label()
         )
     checks = tuple(judged_checks.values())
     if result.verdict is not Verdict.IMPORT_ERROR:  # something else decided it

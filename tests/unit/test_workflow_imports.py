@@ -1,0 +1,127 @@
+"""workflows/deep.judge_imports over a fake pipeline with a real SQLite results
+database: module failures a release's baseline shares are not attributed, the
+baseline runs once per image, a binary-interface failure always counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from compat.index.base import Index
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.reporter import Reporter
+from compat.store import Store
+from compat.targets.target import Target
+from compat.workflows.deep import judge_imports
+from tests.helpers.deep import combo
+from tests.helpers.report import make_target
+from tests.helpers.reporter import RecordingReporter
+
+HERE = combo({"statsmodels": "0.14.4", "numpy": "2.0.2", "pandas": "2.2.3"})
+BASELINE = combo({"statsmodels": "0.14.4", "numpy": "2.1.1", "pandas": "2.2.3"})
+ABI = (
+    "ValueError: numpy.dtype size changed (statsmodels 0.14.4 was compiled against NumPy 1.x;"
+    " NumPy 2.0.2 is installed; partner: numpy 2.0.2)"
+)
+PANEL = "ImportError: cannot import name 'Panel' from 'pandas' (at panelmod.py:17; partner: pandas)"
+
+
+def sweep_check(*failed: tuple[str, str]) -> CheckResult:
+    """An import check of statsmodels whose whole-package import failed ``failed``."""
+    lines = [f"statsmodels 0.14.4: 500 modules, 490 imported, {len(failed)} failed"]
+    lines += [f"failed: {module}: {error}" for module, error in failed]
+    return CheckResult(
+        name="import:statsmodels",
+        verdict=CheckVerdict.IMPORT_ERROR if failed else CheckVerdict.PASS,
+        duration=1.0,
+        error=f"{failed[0][0]}: {failed[0][1]}" if failed else None,
+        log="\n".join(lines),
+    )
+
+
+class FakePipeline:
+    """Runs the baseline: its import check fails ``failed``; counts the runs."""
+
+    kind = "fake"
+
+    def __init__(self, *failed: tuple[str, str]) -> None:
+        self.failed = failed
+        self.ran: list[Combo] = []
+
+    def run(
+        self,
+        target: Target,
+        combos: Sequence[Combo],
+        *,
+        on_result: Callable[[ComboResult], None],
+        reporter: Reporter,
+        system_packages: Sequence[str] = (),
+    ) -> list[ComboResult]:
+        self.ran += combos
+        check = sweep_check(*self.failed)
+        return [
+            ComboResult(combo=c, verdict=Verdict(check.verdict.value), checks=(check,))
+            for c in combos
+        ]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'results.db'}")
+    target = make_target("bookworm")
+    with store.run(target, backend="fake") as run_id:  # the known-good baseline
+        good = ComboResult(combo=BASELINE, verdict=Verdict.PASS, image_id=target.image_id)
+        store.record(run_id, target, good)
+    return store
+
+
+def judge(store: Store, pipeline: FakePipeline, *failed: tuple[str, str]) -> ComboResult:
+    target = make_target("bookworm")
+    check = sweep_check(*failed)
+    result = ComboResult(
+        combo=HERE,
+        verdict=Verdict.IMPORT_ERROR,
+        checks=(check,),
+        failed_check=check.name,
+        error=check.error,
+        image_id=target.image_id,
+    )
+    return judge_imports(
+        result,
+        target=target,
+        pipeline=pipeline,
+        store=store,
+        index=cast("Index", object()),  # knows no upload times: the known-good baseline
+        reporter=RecordingReporter(),
+    )
+
+
+def test_failures_the_baseline_shares_pass_and_the_baseline_runs_once(store: Store) -> None:
+    pipeline = FakePipeline(("statsmodels.sandbox.panel.panelmod", PANEL))
+    judged = judge(store, pipeline, ("statsmodels.sandbox.panel.panelmod", PANEL))
+    assert judged.verdict is Verdict.PASS
+    assert judged.error is None
+    assert judged.checks[0].verdict is CheckVerdict.PASS
+    assert "not attributed, failing the same way on the baseline" in judged.checks[0].log
+    assert pipeline.ran == [BASELINE]
+    # cached per image: a second combination holding the release runs no baseline
+    again = judge(store, pipeline, ("statsmodels.sandbox.panel.panelmod", PANEL))
+    assert again.verdict is Verdict.PASS
+    assert pipeline.ran == [BASELINE]
+
+
+def test_a_failure_only_here_and_a_binary_interface_one_count(store: Store) -> None:
+    pipeline = FakePipeline(("statsmodels.sandbox.panel.panelmod", PANEL), ("statsmodels.api", ABI))
+    judged = judge(
+        store,
+        pipeline,
+        ("statsmodels.api", ABI),
+        ("statsmodels.sandbox.panel.panelmod", PANEL),
+        ("statsmodels.tsa.api", "AttributeError: module 'numpy' has no attribute 'Inf'"),
+    )
+    assert judged.verdict is Verdict.IMPORT_ERROR
+    assert judged.failed_check == "import:statsmodels"
+    assert judged.error == f"statsmodels.api: {ABI} (and 1 more modules)"
