@@ -140,20 +140,27 @@ def baseline_for(
 ) -> Baseline | None:
     """The dependent release's contemporaneous stack when the index knows upload
     times, else the newest known-good combination holding it on this image."""
-    contemporaneous: Combo | None = None
-    version = here.versions.get(dependent)
-    if version is not None and isinstance(index, DatedIndex):
-        try:
-            stack = contemporaneous_stack(
-                index, target, dependent, version, partners_of(here, dependent)
-            )
-        except CompatError as exc:
-            log.info("%s %s: no contemporaneous stack: %s", dependent, version, exc)
-        else:
-            if isinstance(stack.outcome, Combo):
-                contemporaneous = stack.outcome
+    contemporaneous = contemporaneous_for(here, dependent, index=index, target=target)
     known_good = [g.combo for g in store.known_good(target)]
     return choose_baseline(here, dependent, contemporaneous=contemporaneous, known_good=known_good)
+
+
+def contemporaneous_for(
+    here: Combo, dependent: NormalizedName, *, index: Index, target: Target
+) -> Combo | None:
+    """The dependent release with ``here``'s requested partners as they stood on
+    its release day, when the index knows upload times."""
+    version = here.versions.get(dependent)
+    if version is None or not isinstance(index, DatedIndex):
+        return None
+    try:
+        stack = contemporaneous_stack(
+            index, target, dependent, version, partners_of(here, dependent)
+        )
+    except CompatError as exc:
+        log.info("%s %s: no contemporaneous stack: %s", dependent, version, exc)
+        return None
+    return stack.outcome if isinstance(stack.outcome, Combo) else None
 
 
 _RUN = "*run*"
@@ -405,7 +412,15 @@ def judge_imports(
     for check in failing:
         dependent = dependent_of(check)
         assert dependent is not None  # sweep_failed holds only import checks
-        baseline = baseline_for(here, dependent, index=index, target=target, store=store)
+        own = contemporaneous_for(here, dependent, index=index, target=target)
+        if own is not None and own.versions == here.versions:
+            # here is the release with its own contemporaries: what fails is its own
+            judged_checks[check.name] = compare(
+                check, failed_modules(check.log), "its own contemporaneous stack"
+            )
+            continue
+        known_good = [g.combo for g in store.known_good(target)]
+        baseline = choose_baseline(here, dependent, contemporaneous=own, known_good=known_good)
         if baseline is None:
             notes.append(f"import: no baseline for {dependent}: every module that failed counts")
             continue
