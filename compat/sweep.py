@@ -53,6 +53,12 @@ def sweep_failed(check: CheckResult) -> dict[str, str]:
     return failed
 
 
+def wants_baseline(check: CheckResult) -> bool:
+    """Whether a baseline could change the check: some module failed otherwise
+    than on NumPy's binary interface (which always counts)."""
+    return any(_ABI not in error for error in sweep_failed(check).values())
+
+
 def _exception(error: str) -> str:
     found = _EXCEPTION.match(error)
     return found[1] if found else error

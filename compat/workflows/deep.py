@@ -34,7 +34,7 @@ from compat.resolve.resolver import Resolver
 from compat.smoke import SMOKE_DIR
 from compat.smoke.deep import DEEP_DIR
 from compat.store import Store
-from compat.sweep import compare, dependent_of, failed_modules, sweep_failed
+from compat.sweep import compare, dependent_of, failed_modules, sweep_failed, wants_baseline
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.deep")
@@ -400,7 +400,7 @@ def judge_imports(
     sandbox script needing a data file, a module for another platform) implicates
     no partner here and is not attributed. The baseline runs once per image and
     is cached; without one, every failure counts."""
-    failing = [c for c in result.checks if sweep_failed(c)]
+    failing = [c for c in result.checks if wants_baseline(c)]
     if not failing:
         return result
     here = result.combo
@@ -411,7 +411,7 @@ def judge_imports(
     notes = list(result.notes)
     for check in failing:
         dependent = dependent_of(check)
-        assert dependent is not None  # sweep_failed holds only import checks
+        assert dependent is not None  # only import checks need a baseline
         own = contemporaneous_for(here, dependent, index=index, target=target)
         if own is not None and own.versions == here.versions:
             # here is the release with its own contemporaries: what fails is its own
@@ -497,7 +497,7 @@ class Refiner:
 
     def wants(self, result: ComboResult) -> bool:
         """Whether ``result`` is held for refining (others are recorded as they land)."""
-        return any(sweep_failed(c) for c in result.checks) or (
+        return any(wants_baseline(c) for c in result.checks) or (
             self.depth is Depth.DEEP and deepens(result)
         )
 

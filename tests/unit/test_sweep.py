@@ -88,3 +88,11 @@ def test_a_sweep_whose_failures_all_fail_on_the_baseline_passes() -> None:
     assert judged.verdict is CheckVerdict.PASS
     assert judged.error is None
     assert compare(check, {}, "none") is check
+
+
+def test_only_a_failure_off_the_binary_interface_needs_a_baseline() -> None:
+    from compat.sweep import wants_baseline
+
+    abi_only = "\n".join(line for line in LOG.splitlines() if "sandbox" not in line)
+    assert not wants_baseline(_check(f"statsmodels.api: {ABI}", abi_only))
+    assert wants_baseline(_check(f"statsmodels.api: {ABI}"))
