@@ -12,7 +12,7 @@ Command::
 
     python /opt/compat-smoke/runner.py [--site DIR]... [--package NAME]...
         [--checks-dir DIR]... [--timeout SECONDS] [--only PATTERN]...
-        [--exec -- CMD ARGS...]
+        [--skip-sweep NAME]... [--exec -- CMD ARGS...]
 
 ``--site DIR`` (repeatable, in order)
     ``site.addsitedir(DIR)`` before any package under test is imported, so .pth
@@ -51,6 +51,9 @@ Plugins
     fnmatch patterns on check names; built-in, user and exec checks that match
     none are not run (and not reported). Import checks always run: the others
     depend on them.
+``--skip-sweep NAME`` (repeatable)
+    The whole-package import of distribution NAME is not run (the harness has
+    the outcome of one with the same inputs); its top level is still imported.
 ``--exec -- CMD ARGS...``
     Must come last: everything after ``--`` is the command. After all other
     checks it runs as check ``exec``, in a new session, with ``PYTHONPATH`` set
@@ -66,7 +69,13 @@ Output: JSON lines on stdout, one object per line, flushed per line::
     {"event": "start", "check": NAME}
     {"event": "result", "check": NAME, "verdict": V, "duration": SECONDS,
      "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL}
+    {"event": "sweep", "dist": NAME, "version": V, "verdict": V, "error": LINE,
+     "inputs": {DIST: VERSION, ...}, "summary": TEXT}
     {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
+
+A ``sweep`` event comes just before the result of each distribution's import
+check: its whole-package import alone, and the distributions it loaded (its
+inputs, what a harness may key its reuse by).
 
 Check names: ``import:<distribution>``, ``<needs joined by +>:<name>`` for the
 built-in checks (e.g. ``pandas+numpy:groupby-agg``; see
@@ -133,6 +142,7 @@ def runner_argv(
     timeout: float | None = None,
     only: tuple[str, ...] | list[str] = (),
     exec_cmd: tuple[str, ...] | list[str] = (),
+    skip_sweeps: tuple[str, ...] | list[str] = (),
 ) -> list[str]:
     """The command line that runs the suite from ``smoke_dir`` with ``python``."""
     argv = [python, smoke_dir.rstrip("/") + "/runner.py"]
@@ -146,6 +156,8 @@ def runner_argv(
         argv += ["--timeout", repr(float(timeout))]
     for pattern in only:
         argv += ["--only", pattern]
+    for name in skip_sweeps:
+        argv += ["--skip-sweep", name]
     if exec_cmd:
         argv += ["--exec", "--", *exec_cmd]
     return argv

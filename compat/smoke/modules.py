@@ -33,7 +33,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,7 @@ NUMPY_ABI = re.compile(
     r"|_ARRAY_API not found|module compiled against (?:ABI|API) version"
 )
 _NUMPY_2_BUILD = re.compile(r"compiled against ABI version 0x2|Expected 88 from C header")
+_MISSING_LIBRARY = re.compile(r"cannot open shared object file|Error loading shared library")
 _QUOTED = re.compile(r"'([A-Za-z_][\w.]*)'")
 
 
@@ -248,6 +249,9 @@ class Sweep:
     unattributed: list[tuple[str, str]] = field(default_factory=list)
     failures: list[ModuleFailure] = field(default_factory=list)
     duration: float = 0.0
+    # the distributions the modules loaded, with their versions: what the outcome
+    # depends on besides which distributions are installed
+    inputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -383,6 +387,23 @@ def _import_all(
     def write(record: dict[str, str | None]) -> None:
         os.write(out, (json.dumps(record) + "\n").encode())
 
+    try:
+        _import_each(modules, write, absent, name, version, owners, tops)
+    finally:
+        # what the modules loaded: the distributions this sweep's outcome depends on
+        imported = {owners.of_module(m) for m in list(sys.modules) if "." not in m}
+        write({"inputs": json.dumps(dict(sorted(o for o in imported if o)))})
+
+
+def _import_each(
+    modules: Sequence[str],
+    write: Callable[[dict[str, str | None]], None],
+    absent: _Absent,
+    name: str,
+    version: str,
+    owners: Owners,
+    tops: Sequence[str],
+) -> None:
     for module in modules:
         write({"start": module})
         del absent.names[:]
@@ -400,6 +421,8 @@ def _import_all(
                 write({"module": module, "status": "n/a", "why": why})
                 continue
             error, implicated = describe_failure(exc, name=name, version=version, owners=owners)
+            # a shared library the image lacks is the environment's: it counts
+            implicated = implicated or bool(_MISSING_LIBRARY.search(error))
             write(
                 {
                     "module": module,
@@ -437,6 +460,9 @@ def sweep(dist: importlib.metadata.Distribution, owners: Owners, timeout: float)
             lines = [json.loads(line) for line in records.read().decode().splitlines() if line]
         in_flight = None
         for record in lines:
+            if "inputs" in record:
+                result.inputs.update(json.loads(record["inputs"]))
+                continue
             if "start" in record:
                 in_flight = record["start"]
                 continue

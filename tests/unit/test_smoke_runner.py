@@ -22,6 +22,7 @@ from compat.smoke.checks import builtin_checks
 from tests.helpers.smoke import make_dist, run_runner
 
 RESULT_KEYS = {"event", "check", "verdict", "duration", "error", "log"}
+SWEEP_KEYS = {"event", "dist", "version", "verdict", "error", "inputs", "summary"}
 
 
 def write_checks(directory: Path, **scripts: str) -> Path:
@@ -75,9 +76,11 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     kinds = [(e["event"], e.get("check")) for e in run.events]
     assert kinds == [
         ("start", "import:good-pkg"),
+        ("sweep", None),  # its whole-package import, before the check's result
         ("result", "import:good-pkg"),
         # every distribution of the site dirs is part of the combination
         ("start", "import:broken-pkg"),
+        ("sweep", None),
         ("result", "import:broken-pkg"),
         ("start", "user:passing.py"),
         ("result", "user:passing.py"),
@@ -89,6 +92,8 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
             assert isinstance(event["duration"], float)
         elif event["event"] == "start":
             assert set(event) == {"event", "check"}
+        elif event["event"] == "sweep":
+            assert set(event) == SWEEP_KEYS
     assert run.verdict("import:good-pkg") == "pass"
     import_log = run.results["import:good-pkg"]["log"]
     assert "good-pkg 1.0 in" in import_log
@@ -494,3 +499,19 @@ def test_checks_outside_their_valid_range_are_skipped_with_the_reason(tmp_path: 
     assert numpy_checks
     assert {r["verdict"] for r in numpy_checks.values()} == {"skipped"}
     assert {r["error"] for r in numpy_checks.values()} == {"needs numpy>=1.20, have 1.0"}
+
+
+def test_a_sweep_reports_its_inputs_and_can_be_skipped(site_dir: Path) -> None:
+    make_dist(site_dir, "user-pkg", "user_pkg", "import good_pkg\n")
+    run = run_runner("--site", str(site_dir), "--package", "user-pkg", "--only", "none")
+    sweeps = {e["dist"]: e for e in run.events if e["event"] == "sweep"}
+    assert sweeps["user-pkg"]["inputs"] == {"good-pkg": "1.0", "user-pkg": "1.0"}
+    assert sweeps["user-pkg"]["verdict"] == "pass"
+    assert sweeps["broken-pkg"]["verdict"] == "import-error"
+
+    skipped = run_runner(
+        "--site", str(site_dir), "--package", "user-pkg", "--only", "none",
+        "--skip-sweep", "User_Pkg",
+    )  # fmt: skip
+    assert "user-pkg" not in {e.get("dist") for e in skipped.events}
+    assert skipped.verdict("import:user-pkg") == "pass"  # its top level still imported
