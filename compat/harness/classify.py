@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
+from compat.harness.sweeps import SweepRecord
 from compat.model import CheckResult, CheckVerdict, Combo, Verdict, overall
 from compat.targets.sysdeps import missing_libraries, packages_for
 from compat.targets.target import PackageManager
@@ -27,6 +28,7 @@ class SuiteOutcome:
     missing_libraries: tuple[str, ...]
     system_deps: tuple[str, ...]
     log: str
+    sweeps: tuple[SweepRecord, ...] = ()  # the whole-package imports that ran
 
 
 def parse_events(stdout: str) -> tuple[list[dict[str, object]], list[str]]:
@@ -92,6 +94,7 @@ def classify(
     elapsed: float,
     package_manager: PackageManager | None,
     libc: str = "glibc",
+    kept_sweeps: Mapping[NormalizedName, SweepRecord] | None = None,
 ) -> SuiteOutcome:
     """Classify one run of the runner.
 
@@ -99,6 +102,8 @@ def classify(
     unknown); ``timed_out`` says the wall-time limit ended it.
     """
     events, noise = parse_events(stdout)
+    kept = kept_sweeps or {}
+    sweeps = tuple(SweepRecord.from_event(e) for e in events if e.get("event") == "sweep")
     checks: list[CheckResult] = []
     started: str | None = None
     finished = False
@@ -114,15 +119,16 @@ def classify(
                 verdict = CheckVerdict.RUNTIME_ERROR
             error = event.get("error")
             duration = event.get("duration", 0.0)
-            checks.append(
-                CheckResult(
-                    name=name,
-                    verdict=verdict,
-                    duration=float(duration) if isinstance(duration, int | float) else 0.0,
-                    error=str(error) if error else None,
-                    log=str(event.get("log") or ""),
-                )
+            check = CheckResult(
+                name=name,
+                verdict=verdict,
+                duration=float(duration) if isinstance(duration, int | float) else 0.0,
+                error=str(error) if error else None,
+                log=str(event.get("log") or ""),
             )
+            head, _, dist = name.partition(":")
+            record = kept.get(canonicalize_name(dist)) if head == "import" else None
+            checks.append(record.applied_to(check) if record else check)
             if started == name:
                 started = None
         elif kind == "done":
@@ -170,4 +176,5 @@ def classify(
         missing_libraries=libs,
         system_deps=deps,
         log=tail,
+        sweeps=sweeps,
     )

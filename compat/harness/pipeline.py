@@ -29,6 +29,7 @@ from compat.harness.classify import classify, unrequested_culprits
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
+from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse, stored_path
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
@@ -195,11 +196,19 @@ def run_one(
     installs: Installs,
     prepared: Prepared,
     options: RunOptions,
+    sweeps: SweepCache,
 ) -> ComboResult:
-    """Run the smoke suite once for one combination and classify what happened."""
+    """Run the smoke suite once for one combination and classify what happened;
+    whole-package imports kept from an earlier run with the same inputs are not
+    run again (see ``compat.harness.sweeps``)."""
     combo = prepared.combo
     python, *flags = backend.interpreter(info)
     checks_dir = backend.checks_dir()
+    image_id = info.image_id or f"host:{info.interpreter_key}"
+    keys = {
+        p.name: sweeps.key(image_id=image_id, pin=p, installed=combo.versions) for p in combo.pins
+    }
+    kept = {name: r for name, key in keys.items() if (r := sweeps.find(key, combo.versions))}
     argv = runner_argv(
         python,
         smoke_dir=backend.smoke_dir(info),
@@ -209,6 +218,7 @@ def run_one(
         timeout=options.check_timeout,
         only=options.only,
         exec_cmd=options.exec_cmd,
+        skip_sweeps=sorted(kept),
     )
     argv[1:1] = flags  # the interpreter's own flags go before the script
     start = time.monotonic()
@@ -225,7 +235,11 @@ def run_one(
         elapsed=result.duration,
         package_manager=info.facts.package_manager,
         libc=info.facts.libc,
+        kept_sweeps=kept,
     )
+    for record in outcome.sweeps:
+        if record.dist in keys:
+            sweeps.keep(keys[record.dist], record)
     return ComboResult(
         combo=combo,
         verdict=outcome.verdict,
@@ -261,6 +275,7 @@ class Pipeline:
         self._client = client
         self._owns_client = client is None
         self.installs = Installs(options.cache_dir)
+        self.sweeps = SweepCache(options.cache_dir)
 
     @property
     def kind(self) -> str:
@@ -486,7 +501,14 @@ class Pipeline:
             try:
                 futures: set[Future[ComboResult]] = {
                     pool.submit(
-                        run_one, executor, self.backend, info, self.installs, p, self.options
+                        run_one,
+                        executor,
+                        self.backend,
+                        info,
+                        self.installs,
+                        p,
+                        self.options,
+                        self.sweeps,
                     )
                     for p in ready
                 }
