@@ -132,7 +132,9 @@ def test_six_stack_on_bookworm_needs_libgomp(
     assert result.backend == "docker"
     assert result.image_id == target.image_id
     checks = _checks(result)
-    assert {v for n, v in checks.items() if "lightgbm" not in n} == {"pass"}, checks
+    others = {n: v for n, v in checks.items() if "lightgbm" not in n}
+    # pandas 3 no longer installs pytz: its time-zone check has nothing to check
+    assert {n for n, v in others.items() if v != "pass"} <= {"pandas+pytz:pytz-time-zones"}, checks
     assert {v for n, v in checks.items() if "lightgbm" in n} <= {"import-error", "skipped"}
 
     (fixed,) = run(target, [combo], cache_dir, network)  # by default: installed, run again
