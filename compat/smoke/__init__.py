@@ -22,14 +22,15 @@ Command::
 ``--package NAME`` (repeatable)
     The distribution names of the combination (``numpy``, ``scikit-learn``...;
     a trailing ``==version`` is ignored). Each gets an import check, and so do
-    every distribution of the ``--site`` directories and each of the six known
+    every distribution of the ``--site`` directories, each of the six known
     distributions (numpy, scipy, pandas, matplotlib, scikit-learn, lightgbm)
-    found installed without being named: a transitive dependency is part of the
-    combination too. An import check imports the top level (and the compiled
-    submodules of the six) in the runner process, after every module of the
-    distribution was imported in a forked child taken before the runner imported
-    anything (see ``modules.py`` for how a module's failure is judged). Imports
-    run in dependency order (those six first, in that order, then the others). A built-in
+    found installed without being named, and every installed distribution these
+    require: a transitive dependency is part of the combination too. An import
+    check imports the top level (and the compiled submodules of the six) in the
+    runner process, after every module of the distribution was imported in a
+    forked child taken before the runner imported anything (see ``modules.py``
+    for how a module's failure is judged). Imports run in dependency order
+    (those six first, in that order, then the others). A built-in
     check runs only when every distribution it needs was imported and their
     installed versions are in the ranges it declares valid for; otherwise it
     is ``skipped``, its error naming what is missing, failed to import, or out

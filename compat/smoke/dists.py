@@ -194,6 +194,24 @@ def ordered(names: list[str]) -> list[str]:
     return known + [n for n in canon if n not in KNOWN_ORDER]
 
 
+def with_dependencies(names: Iterable[str]) -> list[str]:
+    """``names`` and every installed distribution they require, transitively
+    (requirements of extras left out): the combination, where no site directory
+    tells it apart from the rest of the environment."""
+    found: list[str] = []
+    todo = [canonical(n) for n in names]
+    while todo:
+        name = todo.pop(0)
+        dist = find_distribution(name) if name not in found else None
+        if dist is None:
+            continue
+        found.append(name)
+        for requirement in dist.requires or ():
+            if "extra" not in requirement.partition(";")[2]:
+                todo.append(canonical(requirement))
+    return found
+
+
 def installed_known() -> list[str]:
     """The known distributions installed here: the default combination."""
     return [n for n in KNOWN_ORDER if find_distribution(n) is not None]

@@ -284,13 +284,14 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
 
     checks_package.CHECK_TIMEOUT = args.timeout
     # The combination: what was asked for, every distribution of its site
-    # directories, and any known distribution installed beside them (a transitive
-    # dependency is part of the combination too).
+    # directories, any known distribution installed beside them, and what these
+    # require (a transitive dependency is part of the combination too).
     in_sites = modules.distributions_in(added)
+    named = list(args.package) + dists.installed_known()
     packages = dists.ordered(
-        list(args.package)
-        + dists.installed_known()
+        named
         + [dists.canonical(str(d.metadata["Name"])) for d in in_sites]
+        + dists.with_dependencies(named)
     )
     # Every module of every distribution, before this process imports any of them.
     known = {dists.canonical(n) for n in args.skip_sweep}  # the host has their outcome

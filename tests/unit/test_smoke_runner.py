@@ -515,3 +515,19 @@ def test_a_sweep_reports_its_inputs_and_can_be_skipped(site_dir: Path) -> None:
     )  # fmt: skip
     assert "user-pkg" not in {e.get("dist") for e in skipped.events}
     assert skipped.verdict("import:user-pkg") == "pass"  # its top level still imported
+
+
+def test_without_site_dirs_the_combination_is_what_the_packages_require(tmp_path: Path) -> None:
+    env_dir = tmp_path / "env"
+    make_dist(env_dir, "app", "app", "")
+    make_dist(env_dir, "needed", "needed", "")
+    make_dist(env_dir, "for-an-extra", "for_an_extra", "")
+    make_dist(env_dir, "unrelated", "unrelated", "")
+    metadata = env_dir / "app-1.0.dist-info" / "METADATA"
+    metadata.write_text(
+        metadata.read_text()
+        + "Requires-Dist: needed>=1\nRequires-Dist: for-an-extra; extra == 'plots'\n"
+        + "Requires-Dist: not-installed\n"
+    )
+    run = run_runner("--package", "app", "--only", "none", env={"PYTHONPATH": str(env_dir)})
+    assert set(run.results) == {"import:app", "import:needed"}
