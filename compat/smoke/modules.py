@@ -65,6 +65,10 @@ NUMPY_ABI = re.compile(
     r"|_ARRAY_API not found|module compiled against (?:ABI|API) version"
 )
 _NUMPY_2_BUILD = re.compile(r"compiled against ABI version 0x2|Expected 88 from C header")
+# Standard modules of other platforms (Python 3.9 has no sys.stdlib_module_names)
+OTHER_PLATFORMS = frozenset(
+    {"winreg", "_winreg", "msvcrt", "_winapi", "winsound", "_msi", "nt", "_overlapped", "_scproxy"}
+)
 _MISSING_LIBRARY = re.compile(r"cannot open shared object file|Error loading shared library")
 _QUOTED = re.compile(r"'([A-Za-z_][\w.]*)'")
 
@@ -220,7 +224,7 @@ def not_applicable(
             return f"{name} is not built for this platform"
     # a standard module of another platform, asked for through a lazy importer
     # ("cannot import name 'winreg' from 'six.moves'")
-    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib = OTHER_PLATFORMS | frozenset(getattr(sys, "stdlib_module_names", ()))
     for quoted in _QUOTED.findall("\n".join(str(e) for e in chain)):
         top = quoted.split(".")[0]
         if top in stdlib and not _importable(top):
