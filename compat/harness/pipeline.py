@@ -514,10 +514,16 @@ class Pipeline:
                 }
                 while futures:
                     finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                    # every result that finished is delivered before a failure
+                    # (Ctrl-C in a run) is raised: none is lost to the order of a set
+                    failures = [e for f in finished if (e := f.exception()) is not None]
                     for future in finished:
-                        deliver(future.result())
-                        done += 1
-                        progress(stage, done, total)
+                        if future.exception() is None:
+                            deliver(future.result())
+                            done += 1
+                            progress(stage, done, total)
+                    if failures:
+                        raise failures[0]
             except BaseException:
                 # do not wait for runs in flight: leaving the executor's context removes
                 # their container, which ends them
