@@ -194,7 +194,7 @@ PLUGIN_GROUP = "compat.checks"
 """The entry point group through which installed distributions contribute checks."""
 
 
-def load_plugins() -> list[tuple[str, isolate.Outcome]]:
+def load_plugins(timeout: float) -> list[tuple[str, isolate.Outcome]]:
     """Load the modules that installed distributions name in the ``compat.checks``
     entry point group. They register checks with the built-ins' own decorator,
     imported as ``compat_smoke.checks`` (``needs``, ``valid``, ``Skip``, ``mod``),
@@ -211,13 +211,10 @@ def load_plugins() -> list[tuple[str, isolate.Outcome]]:
     sys.modules.setdefault("compat_smoke.checks", checks_package)
     failed = []
     for entry in sorted({e.name: e for e in selected}.values(), key=lambda e: e.name):
-        outcome = isolate.run_inline(functools.partial(_load, entry), CHECK_LOAD_TIMEOUT)
+        outcome = isolate.run_inline(functools.partial(_load, entry), timeout)
         if outcome.verdict != isolate.PASS:
             failed.append((f"plugin:{entry.name}", outcome))
     return failed
-
-
-CHECK_LOAD_TIMEOUT = 60.0
 
 
 def _load(entry: importlib.metadata.EntryPoint) -> None:
@@ -308,7 +305,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         events.result(name, with_sweep(outcome, sweep))
 
     have = installed_versions(name for name, ok in imported.items() if ok)
-    for name, outcome in load_plugins():
+    for name, outcome in load_plugins(args.timeout):
         events.start(name)
         events.result(name, outcome)
     for chk in builtin_checks():  # the plugins' checks too, after the built-in ones
