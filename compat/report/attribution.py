@@ -26,20 +26,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.model import Verdict
+from compat.smoke.modules import NUMPY_ABI
 
 Pair = frozenset[NormalizedName]
 
 # Verdicts that say something about the image or the index, not about versions
 # meeting each other.
 ENVIRONMENT_VERDICTS = frozenset({Verdict.NO_WHEEL, Verdict.BUILD_FAILED, Verdict.INSTALL_FAILED})
-
-# What an extension built against another numpy says when it is imported.
-_NUMPY_ABI = re.compile(
-    r"numpy\.dtype size changed|compiled using NumPy 1\.x cannot be run in NumPy 2"
-    r"|numpy\.core\.multiarray failed to import|_ARRAY_API not found"
-    r"|module compiled against (?:ABI|API) version",
-)
-
 
 # What the whole-package import names as the partner of a module that failed:
 # "(at panelmod.py:17; partner: pandas 2.2.3)" (compat.smoke.modules)
@@ -158,7 +151,7 @@ def attribute(
         elif check.name.startswith("import:") and needs:
             if partner := _PARTNER.search(check.error or ""):
                 needs.append(canonicalize_name(partner[1]))
-            elif _NUMPY_ABI.search(check.error or ""):
+            elif NUMPY_ABI.search(check.error or ""):
                 needs.append(canonicalize_name("numpy"))
         if len(set(needs)) >= 2:
             pairs |= _pairs(needs)
