@@ -53,6 +53,7 @@ if __package__ in (None, ""):  # run as a script: import benchmarks.* from this 
     sys.path.insert(0, str(REPO))
 
 from benchmarks.calibrate import EXCEPTIONS, KnownBreak, load_known_breaks  # noqa: E402
+from compat.smoke.dists import import_names  # noqa: E402
 
 CORPUS = REPO / "tests" / "data" / "known-breaks.toml"
 SIX = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "lightgbm")
@@ -70,7 +71,6 @@ FLOORS = {
     "scikit-learn": "1.1.3",
 }
 PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)==(?P<version>[0-9][0-9a-z.+!-]*)$")
-IMPORT_NAME = {"scikit-learn": "sklearn"}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,8 +149,8 @@ def _parse_case(raw: Mapping[str, Any]) -> Case:
         return ValueError(f"case {ident}: {why}")
 
     pair = tuple(raw.get("pair", ()))
-    if len(pair) != 2 or len(set(pair)) != 2 or not set(pair) <= set(SIX):
-        raise fail(f"pair must name two of {SIX}, got {pair}")
+    if len(pair) != 2 or len(set(pair)) != 2 or any(canonicalize_name(n) != n for n in pair):
+        raise fail(f"pair must name two distributions by their canonical names, got {pair}")
     verdict = raw.get("verdict")
     if verdict not in VERDICTS:
         raise fail(f"verdict must be one of {VERDICTS}")
@@ -594,7 +594,7 @@ def reproduce(case: Case, pins: Sequence[str], root: Path) -> tuple[str, str | N
         python = venv_for(pins, root, env)
     except subprocess.CalledProcessError as exc:
         return "install-failed", str(exc)
-    names = [IMPORT_NAME.get(n, n) for n in pin_map(pins)]
+    names = [import_names(n)[0] for n in pin_map(pins)]
     snippet = textwrap.dedent(case.reproduce)
     done = subprocess.run(
         [str(python), "-c", DRIVER, json.dumps([names, snippet])],
