@@ -29,7 +29,7 @@ from compat.model import CheckResult, CheckVerdict, Pin
 from compat.smoke import SMOKE_DIR
 
 _KEPT = (CheckVerdict.PASS, CheckVerdict.IMPORT_ERROR)
-_CODE = ("modules.py", "isolate.py", "dists.py")
+_CODE = ("modules.py", "engine.py", "isolate.py", "dists.py")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

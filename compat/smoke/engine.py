@@ -164,17 +164,21 @@ def import_body(dist_name: str) -> Callable[[], None]:
     return body
 
 
-def sweep_all(packages: Sequence[str], timeout: float) -> dict[str, modules.Sweep]:
-    """The whole-package import of each installed distribution of ``packages``."""
+def sweep_all(
+    packages: Sequence[str], timeout: float, *, skip: Iterable[str] = ()
+) -> dict[str, modules.Sweep]:
+    """The whole-package import of each installed distribution of ``packages``
+    but those in ``skip``. Every one of them is a partner a failure may name."""
     found = {name: dists.find_distribution(name) for name in packages}
     owners = modules.Owners()
     for dist in found.values():
         if dist is not None:
             owners.add(dist)
+    skipped = {dists.canonical(n) for n in skip}
     return {
         name: modules.sweep(dist, owners, timeout)
         for name, dist in found.items()
-        if dist is not None
+        if dist is not None and name not in skipped
     }
 
 
@@ -291,8 +295,8 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         + dists.with_dependencies(named)
     )
     # Every module of every distribution, before this process imports any of them.
-    known = {dists.canonical(n) for n in args.skip_sweep}  # the host has their outcome
-    sweeps = sweep_all([p for p in packages if p not in known], args.timeout)
+    # the host has the outcome of those it names in --skip-sweep
+    sweeps = sweep_all(packages, args.timeout, skip=args.skip_sweep)
     imported: dict[str, bool] = {}
     for dist_name in packages:
         name = f"import:{dist_name}"

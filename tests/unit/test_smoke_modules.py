@@ -111,3 +111,13 @@ def test_every_module_is_imported_and_each_failure_judged(site: Path) -> None:
     # the crash is charged to its module, and the modules after it still ran
     assert "pkg.later" not in log
     assert run.results["import:partner"]["verdict"] == "pass"
+
+
+@pytest.mark.slow
+def test_a_partner_whose_import_is_skipped_is_still_named(site: Path) -> None:
+    run = run_runner(
+        "--site", str(site), "--package", "pkg", "--only", "none", "--skip-sweep", "partner"
+    )  # fmt: skip
+    log = run.results["import:pkg"]["log"]
+    assert "failed: pkg.broken: ImportError: cannot import name 'removed' from 'partner'" in log
+    assert "partner: partner 1.0" in log
