@@ -418,7 +418,10 @@ def _import_each(
             if exc.code in (None, 0):
                 write({"module": module, "status": "ok"})
             else:
-                write({"module": module, "status": "error", "error": f"sys.exit({exc.code!r})"})
+                # a script exiting: nothing of a partner in sight
+                write(
+                    {"module": module, "status": "unattributed", "error": f"sys.exit({exc.code!r})"}
+                )
         except BaseException as exc:
             why = not_applicable(exc, absent.names, tops)
             if why:

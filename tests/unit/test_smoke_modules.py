@@ -83,6 +83,7 @@ def site(tmp_path: Path) -> Path:
             "pkg/crashes.py": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
             "pkg/later.py": "import partner\n",
             "pkg/selfish.py": "raise RuntimeError('needs a data file')\n",
+            "pkg/script.py": "import sys\nsys.exit(2)\n",
             "pkg/tests/__init__.py": "raise AssertionError('test code is not imported')\n",
             "pkg/__main__.py": "raise AssertionError('__main__ is not imported')\n",
         },
@@ -96,7 +97,7 @@ def test_every_module_is_imported_and_each_failure_judged(site: Path) -> None:
     check = run.results["import:pkg"]
     log = check["log"]
     assert check["verdict"] == "crash"  # the worst module decides
-    assert "pkg 1.0: 10 modules, 3 imported, 4 not applicable, 1 not attributed, 2 failed" in log
+    assert "pkg 1.0: 11 modules, 3 imported, 4 not applicable, 2 not attributed, 2 failed" in log
     assert "pkg.optional: needs nosuchdep, which is not installed" in log
     assert "pkg.wrapped: needs nosuchdep, which is not installed" in log
     assert "pkg.platform: pkg._macosx is not built for this platform" in log
@@ -106,6 +107,7 @@ def test_every_module_is_imported_and_each_failure_judged(site: Path) -> None:
     assert "failed: pkg.crashes: killed by signal SIGSEGV" in log
     assert (
         "not attributed (fails by itself, no partner implicated):\n"
+        "  pkg.script: sys.exit(2)\n"
         "  pkg.selfish: RuntimeError: needs a data file (at selfish.py:1)"
     ) in log
     # the crash is charged to its module, and the modules after it still ran
