@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.model import CheckResult, CheckVerdict
+from compat.smoke.modules import NUMPY_ABI
 
 _FAILED = re.compile(r"^failed: (?P<module>[\w.]+): (?P<error>.*)$")
 _SAME = re.compile(r"^  \d+ more with the same error: (?P<modules>.*)$")
 _EXCEPTION = re.compile(r"^([\w.]+):")
-# a binary-interface failure is never the release's own: it always counts
-_ABI = " was compiled against "
 
 
 def dependent_of(check: CheckResult) -> NormalizedName | None:
@@ -56,7 +55,7 @@ def sweep_failed(check: CheckResult) -> dict[str, str]:
 def wants_baseline(check: CheckResult) -> bool:
     """Whether a baseline could change the check: some module failed otherwise
     than on NumPy's binary interface (which always counts)."""
-    return any(_ABI not in error for error in sweep_failed(check).values())
+    return any(not NUMPY_ABI.search(error) for error in sweep_failed(check).values())
 
 
 def _exception(error: str) -> str:
@@ -72,7 +71,9 @@ def compare(check: CheckResult, baseline: Mapping[str, str], baseline_label: str
     same = sorted(
         m
         for m, error in failed.items()
-        if _ABI not in error and m in baseline and _exception(baseline[m]) == _exception(error)
+        if not NUMPY_ABI.search(error)
+        and m in baseline
+        and _exception(baseline[m]) == _exception(error)
     )
     if not same:
         return check

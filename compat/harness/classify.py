@@ -10,6 +10,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.harness.sweeps import SweepRecord
 from compat.model import CheckResult, CheckVerdict, Combo, Verdict, overall
+from compat.sweep import dependent_of
 from compat.targets.sysdeps import missing_libraries, packages_for
 from compat.targets.target import PackageManager
 
@@ -126,8 +127,7 @@ def classify(
                 error=str(error) if error else None,
                 log=str(event.get("log") or ""),
             )
-            head, _, dist = name.partition(":")
-            record = kept.get(canonicalize_name(dist)) if head == "import" else None
+            record = kept.get(dist) if (dist := dependent_of(check)) else None
             checks.append(record.applied_to(check) if record else check)
             if started == name:
                 started = None

@@ -516,12 +516,14 @@ class Pipeline:
                     finished, futures = wait(futures, return_when=FIRST_COMPLETED)
                     # every result that finished is delivered before a failure
                     # (Ctrl-C in a run) is raised: none is lost to the order of a set
-                    failures = [e for f in finished if (e := f.exception()) is not None]
+                    failures = []
                     for future in finished:
-                        if future.exception() is None:
-                            deliver(future.result())
-                            done += 1
-                            progress(stage, done, total)
+                        if (failure := future.exception()) is not None:
+                            failures.append(failure)
+                            continue
+                        deliver(future.result())
+                        done += 1
+                        progress(stage, done, total)
                     if failures:
                         raise failures[0]
             except BaseException:
