@@ -239,6 +239,15 @@ def merge(result: ComboResult, reports: Sequence[DeepReport]) -> ComboResult:
     )
 
 
+def ran_on(result: ComboResult, *, target: Target, store: Store) -> tuple[str, tuple[str, ...]]:
+    """Where ``result``'s suite ran, for the runs that follow it (deep tests,
+    baselines): the image's ID, and the system packages it had (the result's own
+    and those the image is known to need)."""
+    known = store.system_packages(target.image_id)
+    packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
+    return result.image_id or target.image_id or target.key, packages
+
+
 def deepen(
     result: ComboResult,
     *,
@@ -256,11 +265,8 @@ def deepen(
     if not deepens(result):
         return result
     here = result.combo
-    image_id = result.image_id or target.image_id or target.key
+    image_id, packages = ran_on(result, target=target, store=store)
     layer = test_layer or test_layer_for(index, target)
-    # the shipped tests run where the smoke suite ran: with the system packages it had
-    known = store.system_packages(target.image_id)
-    packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
     key = run_key(here, image_id=image_id, test_layer=layer, settings=settings)
     cached_run = store.deep_baseline(key).get(_RUN)
     if cached_run:
@@ -404,9 +410,7 @@ def judge_imports(
     if not failing:
         return result
     here = result.combo
-    image_id = result.image_id or target.image_id or target.key
-    known = store.system_packages(target.image_id)
-    packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
+    image_id, packages = ran_on(result, target=target, store=store)
     judged_checks = {c.name: c for c in result.checks}
     notes = list(result.notes)
     for check in failing:
