@@ -355,6 +355,64 @@ def overall(checks: Iterable[CheckResult]) -> tuple[Verdict, CheckResult | None]
     return found, culprit
 
 
+def unrequested_culprits(
+    combo: Combo, checks: Iterable[CheckResult]
+) -> dict[NormalizedName, CheckResult]:
+    """The distributions nobody requested that a failing check names
+    (``pandas+python-dateutil:dateutil-time-zones``, ``import:python-dateutil``), each
+    with the first check naming it: the resolver chose them, and a cap below their
+    version tests the requested pins apart from them."""
+    found: dict[NormalizedName, CheckResult] = {}
+    for check in checks:
+        head, sep, rest = check.name.partition(":")
+        if check.verdict.as_verdict() in (None, Verdict.PASS) or not sep:
+            continue
+        names = [rest] if head == "import" else head.split("+")
+        for name in (canonicalize_name(n) for n in names if n):
+            if name in combo.versions and name not in combo.requested:
+                found.setdefault(name, check)
+    return found
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Cap:
+    """An upper bound on a distribution nobody requested, and why: the requested pins
+    failed with that release of it (``python-dateutil<4.0.0``)."""
+
+    name: NormalizedName
+    below: Version
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}<{self.below}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "below": str(self.below), "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cap:
+        return cls(
+            name=canonicalize_name(data["name"]),
+            below=Version(data["below"]),
+            reason=data["reason"],
+        )
+
+    @classmethod
+    def blamed(cls, failed: ComboResult, result_id: int | None = None) -> tuple[Cap, ...]:
+        """A cap below each unrequested distribution a failing check of ``failed`` names."""
+        where = f" (result {result_id})" if result_id is not None else ""
+        return tuple(
+            cls(
+                name=name,
+                below=failed.combo.version_of(name),
+                reason=f"{check.name} failed with {name} {failed.combo.version_of(name)} "
+                f"under {failed.combo.label()}{where}"
+                + (f": {check.error}" if check.error else ""),
+            )
+            for name, check in unrequested_culprits(failed.combo, failed.checks).items()
+        )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Incompatibility:
     """Versions of packages that fail together on a base, found by bisection: the

@@ -4,7 +4,10 @@ combination of a base, and the image built from them (smoke-tested, measured).""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,13 +25,15 @@ from compat.cli.options import (
     scope,
 )
 from compat.cli.shapes import emit, lock_shape
+from compat.harness import Pipeline
 from compat.index.asof import AsOfIndex
 from compat.lock.requirements import lock_notes
-from compat.store import Reader
+from compat.store import Reader, Store
 from compat.workflows.deep import Depth, deep_verifier
 from compat.workflows.lock import (
     Verify,
     build_locked_image,
+    capped_retry,
     lock_dir_for,
     lock_known_good,
     refuse_host,
@@ -63,6 +68,13 @@ from compat.workflows.lock import (
     help="deep: run the pick's dependents' shipped tests first (minutes; a regression "
     "moves the lock to the next candidate); smoke: trust the recorded smoke verdict.",
 )
+@click.option(
+    "--retry-capped/--no-retry-capped",
+    default=True,
+    show_default=True,
+    help="Where newer requested pins failed by a dependency nobody requested, run them "
+    "again with it capped (at --depth) before locking older ones; the cap goes into the lock.",
+)
 @run_options
 @click.pass_obj
 def lock(
@@ -77,6 +89,7 @@ def lock(
     as_of: date | None,
     as_json: bool,
     depth: str,
+    retry_capped: bool,
     **run: Any,
 ) -> None:
     """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
@@ -87,26 +100,41 @@ def lock(
     reqs = parse_pins(constraints) if constraints else []
     with contextlib.ExitStack() as stack:
         eligible = None
+        then = None
         if as_of is not None:
             then = stack.enter_context(open_index(settings, as_of))
             assert isinstance(then, AsOfIndex)
             eligible = then.has_all
+        reporter = ConsoleReporter()
+
+        @functools.cache
+        def pipeline() -> Pipeline:  # the engine only when something has to run
+            return stack.enter_context(open_pipeline(settings, reporter, **run))
+
         verify: Verify | None = None
         store: Reader
+        open_store: Callable[[], AbstractContextManager[Store]] = settings.store
+        index = stack.enter_context(open_index(settings))
         if Depth(depth) is Depth.DEEP:
             # the deep verdict is recorded: a regression ends the pick's known-good status
             writable = stack.enter_context(settings.store())
-            reporter = ConsoleReporter()
             verify = deep_verifier(
-                # the engine only when the pick has not been judged at depth deep yet
-                open_pipeline=lambda: stack.enter_context(open_pipeline(settings, reporter, **run)),
-                store=writable,
-                index=stack.enter_context(open_index(settings)),
-                reporter=reporter,
+                open_pipeline=pipeline, store=writable, index=index, reporter=reporter
             )
-            store = writable
+            store, open_store = writable, lambda: contextlib.nullcontext(writable)
         else:
-            store = stack.enter_context(settings.reader())
+            store = stack.enter_context(settings.reader())  # a read-only database will do
+        retry = (
+            capped_retry(
+                open_pipeline=pipeline,
+                open_store=open_store,  # opened for writing only when a retry runs
+                index=then or index,  # resolved as of --as-of too
+                reporter=reporter,
+                depth=Depth(depth),
+            )
+            if retry_capped
+            else None
+        )
         locked, result, paths = lock_known_good(
             store,
             where,
@@ -116,6 +144,7 @@ def lock(
             prune=prune,
             eligible=eligible,
             verify=verify,
+            retry=retry,
         )
     if as_json:
         emit(lock_shape(locked, result, paths))
@@ -126,6 +155,8 @@ def lock(
     )
     if result.added_system_deps:
         out.print(f"system packages: {', '.join(result.added_system_deps)}")
+    for cap in locked.caps:
+        out.print(f"[yellow]capped:[/] {cap} ({cap.reason})", highlight=False)
     for note in lock_notes(locked):
         out.print(f"[yellow]note:[/] {note}", highlight=False)
     for path in paths:

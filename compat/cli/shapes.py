@@ -96,6 +96,7 @@ def lock_shape(locked: LockInput, result: ComboResult, paths: Sequence[Path]) ->
         "pins": {p.name: str(p.version) for p in locked.combo.pins},
         "verdict": result.verdict.value,
         "system_packages": list(locked.system_packages),
+        "caps": [c.to_json() for c in locked.caps],
         "notes": list(result.notes),
         "files": [str(p) for p in paths],
     }

@@ -6,10 +6,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 
 from compat.harness.sweeps import SweepRecord
-from compat.model import CheckResult, CheckVerdict, Combo, Verdict, overall
+from compat.model import CheckResult, CheckVerdict, Combo, Verdict, overall, unrequested_culprits
 from compat.sweep import dependent_of
 from compat.targets.sysdeps import missing_libraries, packages_for
 from compat.targets.target import PackageManager
@@ -64,26 +64,15 @@ def _signal_name(code: int | None) -> str:
         return f"exit status {code}"
 
 
-def unrequested_culprits(combo: Combo, checks: Sequence[CheckResult]) -> tuple[str, ...]:
-    """A note for each dependency nobody requested that a failing check names
-    (``pandas+python-dateutil:dateutil-time-zones``, ``import:python-dateutil``):
-    the resolver chose it, and a cap below it tests the requested pins apart."""
-    found: dict[str, str] = {}
-    for check in checks:
-        head, sep, rest = check.name.partition(":")
-        if check.verdict.as_verdict() in (None, Verdict.PASS) or not sep:
-            continue
-        names = [rest] if head == "import" else head.split("+")
-        for name in (canonicalize_name(n) for n in names if n):
-            version = combo.versions.get(name)
-            if version is not None and name not in combo.requested:
-                found.setdefault(
-                    name,
-                    f"{check.name} implicates {name} {version}, which was not requested (the "
-                    f"resolver chose it): to test the requested pins apart from it, add "
-                    f"'{name}<{version}'",
-                )
-    return tuple(found.values())
+def unrequested_notes(combo: Combo, checks: Sequence[CheckResult]) -> tuple[str, ...]:
+    """A note for each dependency nobody requested that a failing check names: how
+    to test the requested pins apart from it."""
+    return tuple(
+        f"{check.name} implicates {name} {combo.version_of(name)}, which was not requested "
+        f"(the resolver chose it): to test the requested pins apart from it, add "
+        f"'{name}<{combo.version_of(name)}'"
+        for name, check in unrequested_culprits(combo, checks).items()
+    )
 
 
 def classify(

@@ -25,7 +25,7 @@ from compat.effects.container import Executor
 from compat.effects.http import http_client
 from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.classify import classify, unrequested_culprits
+from compat.harness.classify import classify, unrequested_notes
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
@@ -244,7 +244,7 @@ def run_one(
         combo=combo,
         verdict=outcome.verdict,
         checks=(*prepared.builds, *outcome.checks),
-        notes=(*prepared.notes, *unrequested_culprits(combo, outcome.checks)),
+        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks)),
         error=outcome.error,
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compat.errors import LockError
-from compat.model import Combo, ComboResult, FileKind, Pin
+from compat.model import Cap, Combo, ComboResult, FileKind, Pin
 from compat.targets.target import PackageManager, Target
 
 
@@ -54,13 +54,15 @@ class LockInput:
     ``source_builds`` are the combination's sdist pins (built from source on the
     target); left empty, they are taken from the combination. ``package_manager``
     is how the base installs ``system_packages`` (None: the base has none, so it
-    cannot need any)."""
+    cannot need any). ``caps`` hold unrequested dependencies below releases the
+    requested pins failed with."""
 
     target: Target
     combo: Combo
     system_packages: tuple[str, ...] = ()
     package_manager: PackageManager | None = None
     source_builds: tuple[Pin, ...] = ()
+    caps: tuple[Cap, ...] = ()
 
     def __post_init__(self) -> None:
         if self.system_packages and self.package_manager is None:
@@ -80,6 +82,13 @@ class LockInput:
             raise LockError(
                 f"source builds ({given}) must be the combination's sdist pins ({wanted})"
             )
+        for cap in self.caps:
+            held = self.combo.versions.get(cap.name)
+            if cap.name in self.combo.requested or held is None or held >= cap.below:
+                raise LockError(
+                    f"combination {self.combo.id} does not hold an unrequested {cap}: "
+                    "that cap cannot be written into its lock"
+                )
         # deduplicated, in a stable order: the same input gives the same files
         object.__setattr__(
             self, "system_packages", tuple(sorted(dict.fromkeys(self.system_packages)))
@@ -93,6 +102,7 @@ class LockInput:
         *,
         package_manager: PackageManager | None,
         known: Sequence[str] = (),
+        caps: Sequence[Cap] = (),
     ) -> LockInput:
         """The lock input for a combination that passed; the system packages are those
         the harness had to add to the base for it to pass, and ``known``: those the
@@ -107,6 +117,7 @@ class LockInput:
             combo=result.combo,
             system_packages=(*result.added_system_deps, *known),
             package_manager=package_manager,
+            caps=tuple(caps),
         )
 
     @property
@@ -120,6 +131,7 @@ class LockInput:
             "system_packages": list(self.system_packages),
             "package_manager": self.package_manager.value if self.package_manager else None,
             "source_builds": [p.to_json() for p in self.source_builds],
+            "caps": [c.to_json() for c in self.caps],
         }
 
     @classmethod
@@ -135,4 +147,5 @@ class LockInput:
             system_packages=tuple(data.get("system_packages", ())),
             package_manager=package_manager,
             source_builds=tuple(Pin.from_json(p) for p in data.get("source_builds", ())),
+            caps=tuple(Cap.from_json(c) for c in data.get("caps", ())),
         )

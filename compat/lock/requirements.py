@@ -19,6 +19,7 @@ def header(lock: LockInput) -> list[str]:
     ]
     if lock.system_packages:
         lines.append(f"system packages ({lock.package_manager}): {' '.join(lock.system_packages)}")
+    lines += [f"capped: {cap} ({cap.reason})" for cap in lock.caps]
     if lock.source_builds:
         built = ", ".join(str(p) for p in lock.source_builds)
         lines.append(f"built from source: {built}")

@@ -146,37 +146,8 @@ class Reader(Database):
         reference when unprobed); a string matches a base name, an image reference or
         an image ID. A pass of imports alone (``--depth import``) is not a verdict
         here: the smoke suite never ran."""
-        if isinstance(target_or_image, Target):
-            scope = (
-                results.c.image_id == target_or_image.image_id
-                if target_or_image.image_id
-                else runs.c.image == target_or_image.image
-            )
-        else:
-            name = target_or_image
-            scope = sa.or_(runs.c.base == name, runs.c.image == name, results.c.image_id == name)
-        own = checks.c.result_id == results.c.id
-        imports_only = sa.and_(
-            sa.exists().where(own), ~sa.exists().where(own, ~checks.c.name.startswith("import:"))
-        )
-        query = (
-            sa.select(
-                results.c.id,
-                results.c.combination_id,
-                results.c.verdict,
-                results.c.image_id,
-                results.c.created,
-                runs.c.base,
-                runs.c.image,
-            )
-            .join(runs, runs.c.id == results.c.run_id)
-            .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))
-            .order_by(results.c.created, results.c.id)
-        )
         with self.reading() as conn:
-            latest: dict[str, Any] = {}
-            for row in conn.execute(query):
-                latest[row.combination_id] = row  # later rows win: the latest verdict
+            latest = _latest(conn, target_or_image)
             passing = {cid: row for cid, row in latest.items() if row.verdict == Verdict.PASS}
             combos = _load_combos(conn, list(passing))
         good = [
@@ -192,6 +163,14 @@ class Reader(Database):
             if cid in combos
         ]
         return sorted(good, key=lambda g: (g.tested, g.combo.id))
+
+    def latest_failures(self, target_or_image: Target | str) -> list[StoredResult]:
+        """Combinations whose latest verdict on the image (chosen as ``known_good``
+        chooses) is a failure, with their checks but not their logs, oldest first."""
+        with self.reading() as conn:
+            latest = _latest(conn, target_or_image)
+            failing = [row.id for row in latest.values() if not Verdict(row.verdict).ok]
+            return load_results(conn, failing, with_logs=False)
 
     def image_sizes(self, *, base: str | None = None) -> list[ImageSize]:
         """Measured image sizes, newest first."""
@@ -335,6 +314,43 @@ def _unpack(data: bytes) -> str:
     return zlib.decompress(data).decode("utf-8", "surrogatepass")
 
 
+def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any]:
+    """Each combination's latest result on a target's image (its reference when
+    unprobed), or on a base name, image reference or image ID; a pass of imports
+    alone is no verdict (the smoke suite never ran)."""
+    if isinstance(target_or_image, Target):
+        scope = (
+            results.c.image_id == target_or_image.image_id
+            if target_or_image.image_id
+            else runs.c.image == target_or_image.image
+        )
+    else:
+        name = target_or_image
+        scope = sa.or_(runs.c.base == name, runs.c.image == name, results.c.image_id == name)
+    own = checks.c.result_id == results.c.id
+    imports_only = sa.and_(
+        sa.exists().where(own), ~sa.exists().where(own, ~checks.c.name.startswith("import:"))
+    )
+    query = (
+        sa.select(
+            results.c.id,
+            results.c.combination_id,
+            results.c.verdict,
+            results.c.image_id,
+            results.c.created,
+            runs.c.base,
+            runs.c.image,
+        )
+        .join(runs, runs.c.id == results.c.run_id)
+        .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))
+        .order_by(results.c.created, results.c.id)
+    )
+    latest: dict[str, Any] = {}
+    for row in conn.execute(query):
+        latest[row.combination_id] = row  # later rows win: the latest verdict
+    return latest
+
+
 def _load_combos(conn: sa.Connection, ids: Sequence[str]) -> dict[str, Combo]:
     found: dict[str, Combo] = {}
     for chunk in chunks(ids):
@@ -345,8 +361,10 @@ def _load_combos(conn: sa.Connection, ids: Sequence[str]) -> dict[str, Combo]:
     return found
 
 
-def load_results(conn: sa.Connection, ids: Sequence[int]) -> list[StoredResult]:
-    """Whole results, checks and logs included, in ``ids`` order."""
+def load_results(
+    conn: sa.Connection, ids: Sequence[int], *, with_logs: bool = True
+) -> list[StoredResult]:
+    """Whole results, checks and (unless not ``with_logs``) logs included, in ``ids`` order."""
     rows = conn.execute(
         sa.select(
             results,
@@ -365,10 +383,10 @@ def load_results(conn: sa.Connection, ids: Sequence[int]) -> list[StoredResult]:
         sa.select(checks).where(checks.c.result_id.in_(ids)).order_by(checks.c.position)
     ):
         check_rows.setdefault(row.result_id, []).append(row)
-    log_text: dict[tuple[int, int], str] = {
-        (row.result_id, row.part): _unpack(row.data)
-        for row in conn.execute(sa.select(logs).where(logs.c.result_id.in_(ids)))
-    }
+    log_text: dict[tuple[int, int], str] = {}
+    if with_logs:
+        query = sa.select(logs).where(logs.c.result_id.in_(ids))
+        log_text = {(row.result_id, row.part): _unpack(row.data) for row in conn.execute(query)}
     loaded: dict[int, StoredResult] = {}
     for row in rows:
         result = ComboResult(

@@ -13,15 +13,21 @@ from packaging.requirements import Requirement
 
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
+from compat.index.base import Index
 from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.select import rank_known_good
-from compat.model import Combo, ComboResult, Incompatibility
+from compat.matrix import BuildPolicy
+from compat.model import Cap, Combo, ComboResult, Incompatibility
 from compat.reporter import Reporter
+from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
-from compat.store.records import KnownGood
+from compat.store.records import KnownGood, StoredResult
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
+from compat.workflows.check import check
+from compat.workflows.deep import Depth
+from compat.workflows.steps import Runner
 
 # a lock is a Dockerfile over an image plus the pins tested in it: results of the local
 # backend ran in no image, so there is nothing to build them on (and their wheels were
@@ -67,6 +73,11 @@ deep_verifier``: the deep tier), returning the result it stands by."""
 
 MAX_VERIFIED = 3
 """Candidates a verifying lock tries before it gives up (each costs a deep run)."""
+
+Retry = Callable[[Target, Combo, Sequence[Cap]], ComboResult | None]
+"""Runs a combination's requested pins again on the target with unrequested
+dependencies capped (resolved afresh, run at the lock's depth, recorded); None when
+nothing resolves under the caps (``compat.workflows.lock.capped_retry``)."""
 
 
 def _ranked(
@@ -155,6 +166,131 @@ def pick_known_good(
     )
 
 
+def _requested(combo: Combo) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((n, str(combo.version_of(n))) for n in combo.requested))
+
+
+def merged_caps(failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
+    """The caps the failures blame, the lowest per distribution, by name."""
+    found: dict[str, Cap] = {}
+    for failure in failures:
+        for cap in Cap.blamed(failure.result, failure.id):
+            if cap.name not in found or cap.below < found[cap.name].below:
+                found[cap.name] = cap
+    return tuple(found[n] for n in sorted(found))
+
+
+def caps_for(combo: Combo, failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
+    """What a lock of ``combo`` holds back: each dependency nobody requested that
+    failed the same requested pins at a release ``combo`` stays below."""
+    same = [f for f in failures if _requested(f.result.combo) == _requested(combo)]
+    return tuple(
+        cap
+        for cap in merged_caps(same)
+        if cap.name not in combo.requested
+        and (held := combo.versions.get(cap.name)) is not None
+        and held < cap.below
+    )
+
+
+def _blamed(
+    store: Reader, scope: str, failures: Sequence[StoredResult]
+) -> list[tuple[KnownGood, tuple[Cap, ...]]]:
+    """Requested pins whose latest result failed by a dependency nobody requested,
+    as candidates to rank, with the caps all their failures blame."""
+    groups: dict[tuple[tuple[str, str], ...], list[StoredResult]] = {}
+    for failure in failures:
+        groups.setdefault(_requested(failure.result.combo), []).append(failure)
+    passed = {_requested(g.combo): g.tested for g in store.known_good(scope)}
+    found = []
+    for key, group in groups.items():
+        newest = max(group, key=lambda f: (f.created, f.id))
+        if key in passed and passed[key] > newest.created:
+            continue  # already passed with a later resolution: a known-good candidate
+        caps = merged_caps(group)
+        if not Cap.blamed(newest.result) or not caps:
+            continue  # its latest failure blames only what was requested
+        candidate = KnownGood(
+            combo=newest.result.combo,
+            result_id=newest.id,
+            base=newest.base,
+            image=newest.image,
+            image_id=newest.result.image_id,
+            tested=newest.created,
+        )
+        found.append((candidate, caps))
+    return found
+
+
+def capped_retry(
+    *,
+    open_pipeline: Callable[[], Runner],
+    open_store: Callable[[], AbstractContextManager[Store]],
+    index: Index,
+    reporter: Reporter,
+    depth: Depth,
+) -> Retry:
+    """The ``Retry`` of ``compat lock``: the requested pins exactly, the caps as
+    constraints, the rest resolved as ``compat check`` resolves, run at ``depth``."""
+
+    def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult | None:
+        wanted = [Requirement(f"{n}=={combo.version_of(n)}") for n in combo.requested]
+        reporter.warning(
+            f"{combo.label()} failed by what nobody requested: trying it with "
+            + ", ".join(map(str, caps))
+        )
+        outcome = check(
+            [*wanted, *(Requirement(str(c)) for c in caps)],
+            target=target,
+            pipeline=open_pipeline(),
+            open_store=open_store,
+            index=index,
+            reporter=reporter,
+            build=BuildPolicy(),
+            force=False,
+            depth=depth,
+        )
+        return None if isinstance(outcome, Conflict) else outcome
+
+    return retry
+
+
+def retry_capped(
+    store: Reader,
+    scope: str,
+    retry: Retry,
+    *,
+    prefer: str,
+    constraints: Sequence[Requirement],
+    eligible: Callable[[Combo], bool] | None,
+    best: KnownGood | None,
+) -> tuple[Target, ComboResult] | None:
+    """Requested pins that rank above ``best`` (the known-good pick) and failed only
+    by a dependency nobody requested, run again with it capped: the first that
+    passes, or None. Up to ``MAX_VERIFIED`` are tried; each is recorded."""
+    blamed = [
+        (candidate, caps)
+        for candidate, caps in _blamed(store, scope, store.latest_failures(scope))
+        if eligible is None or eligible(candidate.combo)
+    ]
+    caps_of = {c.result_id: caps for c, caps in blamed}
+    ranked = rank_known_good([c for c, _ in blamed], prefer=prefer, constraints=constraints).ranked
+    for candidate in ranked[:MAX_VERIFIED]:
+        if (
+            best is not None
+            and rank_known_good([best, candidate], prefer=prefer, constraints=constraints).ranked[0]
+            is best
+        ):
+            return None  # the known-good pick is at least as new
+        target = store.target(candidate.image_id) if candidate.image_id else None
+        if target is None:
+            continue
+        result = retry(target, candidate.combo, caps_of[candidate.result_id])
+        if result is not None and result.ok:
+            return target, result
+    return None
+
+
 def lock_known_good(
     store: Reader,
     scope: str,
@@ -165,11 +301,31 @@ def lock_known_good(
     prune: bool = True,
     eligible: Callable[[Combo], bool] | None = None,
     verify: Verify | None = None,
+    retry: Retry | None = None,
 ) -> tuple[LockInput, ComboResult, list[Path]]:
     """Write the lockfiles of the best known-good combination for a base (avoiding
     known incompatibilities, keeping to ``eligible`` ones, confirmed by ``verify``
-    when given) into ``directory``."""
-    target, result = pick_known_good(
+    when given) into ``directory``. With ``retry``, newer requested pins that failed
+    only by a dependency nobody requested are tried again with it capped first; the
+    caps a pick holds are written into its lock with their reasons."""
+    picked: tuple[Target, ComboResult] | None = None
+    if retry is not None:
+        try:
+            best: KnownGood | None = _ranked(
+                store, scope, prefer=prefer, constraints=constraints, avoid=True, eligible=eligible
+            )[0]
+        except NothingKnownGood:
+            best = None
+        picked = retry_capped(
+            store,
+            scope,
+            retry,
+            prefer=prefer,
+            constraints=constraints,
+            eligible=eligible,
+            best=best,
+        )
+    target, result = picked or pick_known_good(
         store,
         scope,
         prefer=prefer,
@@ -185,6 +341,7 @@ def lock_known_good(
         # what every later run on the image installs: the lock's Dockerfile (which
         # `compat image` builds) gives the environment the scans test
         known=store.system_packages(target.image_id),
+        caps=caps_for(result.combo, store.latest_failures(scope)),
     )
     return locked, result, write_lock(locked, directory, prune=prune)
 
@@ -239,12 +396,16 @@ def build_locked_image(
 __all__ = [
     "MAX_VERIFIED",
     "LockedImage",
+    "Retry",
     "Verify",
     "build_locked_image",
+    "capped_retry",
+    "caps_for",
     "lock_dir_for",
     "lock_known_good",
     "package_manager_of",
     "pick_known_good",
     "refuse_host",
+    "retry_capped",
     "scan_command",
 ]

@@ -250,7 +250,7 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
 
     from packaging.utils import canonicalize_name
 
-    from compat.harness.classify import unrequested_culprits
+    from compat.harness.classify import unrequested_notes
     from tests.helpers.deep import combo as combo_of
 
     stack = combo_of({"pandas": "2.2.3", "python-dateutil": "4.0.0", "numpy": "2.0.2"})
@@ -259,7 +259,7 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
     def check(name: str, verdict: CheckVerdict) -> CheckResult:
         return CheckResult(name=name, verdict=verdict, duration=0.1)
 
-    notes = unrequested_culprits(
+    notes = unrequested_notes(
         stack,
         [
             check("pandas+python-dateutil:dateutil-time-zones", CheckVerdict.RUNTIME_ERROR),
@@ -274,4 +274,4 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
         "it, add 'python-dateutil<4.0.0'",
     )
     both = dataclasses.replace(stack, requested=tuple(map(canonicalize_name, ("pandas", "numpy"))))
-    assert unrequested_culprits(both, [check("pandas+numpy:x", CheckVerdict.CRASH)]) == ()
+    assert unrequested_notes(both, [check("pandas+numpy:x", CheckVerdict.CRASH)]) == ()

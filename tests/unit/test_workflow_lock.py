@@ -4,20 +4,25 @@ engine is needed, the image's package manager comes from its recorded probe."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from compat.cli import cli
 from compat.errors import ExitCode, LockError, NothingKnownGood, UsageError
-from compat.lock import DOCKERFILE, REQUIREMENTS, read_lock
+from compat.lock import DOCKERFILE, PYLOCK, REQUIREMENTS, LockInput, read_lock
+from compat.model import Cap, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store, sqlite_url
-from compat.targets.target import PackageManager
+from compat.targets.target import PackageManager, Target
 from compat.workflows.lock import lock_known_good
-from tests.helpers.results import DEBIAN_ID, make_combo, make_target, passed
+from tests.helpers.results import DEBIAN_ID, failed, make_combo, make_target, passed
 
 IMAGE = "local/debian-python:bookworm"  # an image reference, not a profile
 
@@ -127,3 +132,143 @@ def test_lock_says_how_to_build_and_test_the_dockerfile(store: Store, tmp_path: 
     said = " ".join(done.stdout.split())  # however the console wraps it
     assert f"compat image --lock-dir {out}" in said
     assert f"docker build -t IMAGE {out}" in said
+
+
+def _with_pin(combo: Combo, name: str, version: str) -> Combo:
+    """``combo`` with the pin of ``name`` moved to ``version`` (and its own id)."""
+    pins = tuple(
+        dataclasses.replace(
+            p,
+            version=Version(version),
+            filename=p.filename.replace(str(p.version), version),
+            sha256=hashlib.sha256(f"{name}=={version}".encode()).hexdigest(),
+        )
+        if p.name == name
+        else p
+        for p in combo.pins
+    )
+    return Combo(target=combo.target, pins=pins, requested=combo.requested)
+
+
+def _blaming(result: ComboResult, check: str) -> ComboResult:
+    """``result`` failed by ``check`` (which names tzdata, which nobody requested)."""
+    error = "AssertionError: time zone 'Europe/London': pandas' offsets differ"
+    failing = CheckResult(name=check, verdict=CheckVerdict.RUNTIME_ERROR, duration=0.5, error=error)
+    return dataclasses.replace(
+        result,
+        verdict=Verdict.RUNTIME_ERROR,
+        checks=(*result.checks, failing),
+        failed_check=check,
+        error=error,
+    )
+
+
+def _apt_target() -> Target:
+    return dataclasses.replace(
+        make_target(IMAGE, IMAGE, DEBIAN_ID), package_manager=PackageManager.APT
+    )
+
+
+def _record_result(store: Store, result: ComboResult) -> int:
+    with store.run(_apt_target(), backend="docker") as run_id:
+        return store.record(run_id, _apt_target(), result)
+
+
+def _tz_stacks(store: Store) -> int:
+    """A known-good pandas 2.2.2 and a newer pandas 2.2.3 that failed by tzdata 2024.2."""
+    target = _apt_target()
+    _record_result(store, passed(target, make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.2"})))
+    newer = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
+    return _record_result(store, _blaming(passed(target, newer), "pandas+tzdata:zones"))
+
+
+def test_newer_pins_failed_by_an_unrequested_dependency_are_locked_with_it_capped(
+    store: Store, tmp_path: Path
+) -> None:
+    failed_id = _tz_stacks(store)
+    asked: list[tuple[Combo, tuple[Cap, ...]]] = []
+
+    def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult:
+        asked.append((combo, tuple(caps)))
+        capped = passed(target, _with_pin(combo, "tzdata", "2023.4"))
+        _record_result(store, capped)  # as compat check records it
+        return capped
+
+    locked, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock", retry=retry)
+    assert [(c.label(), [str(cap) for cap in caps]) for c, caps in asked] == [
+        ("numpy 2.0.2, pandas 2.2.3", ["tzdata<2024.2"])
+    ]
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.3"  # not the older pandas
+    assert str(result.combo.version_of("tzdata")) == "2023.4"
+    (cap,) = locked.caps
+    assert cap.reason.startswith(
+        f"pandas+tzdata:zones failed with tzdata 2024.2 under numpy 2.0.2, pandas 2.2.3 "
+        f"(result {failed_id}): AssertionError"
+    )
+    requirements = (tmp_path / "lock" / REQUIREMENTS).read_text()
+    assert "# capped: tzdata<2024.2 (pandas+tzdata:zones failed" in requirements
+    assert "tzdata==2023.4 --hash=sha256:" in requirements
+    tool = tomllib.loads((tmp_path / "lock" / PYLOCK).read_text())["tool"]["compat"]
+    assert tool["caps"] == [{"requirement": "tzdata<2024.2", "reason": cap.reason}]
+    assert read_lock(tmp_path / "lock")[0].caps == locked.caps
+
+    def no_retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult:
+        raise AssertionError(f"{combo.label()} passed capped already: nothing to retry")
+
+    # locked again: the capped pass is known-good now, and still holds its cap
+    again, _, _ = lock_known_good(store, IMAGE, tmp_path / "again", retry=no_retry)
+    assert again.combo == locked.combo
+    assert again.caps == locked.caps
+
+
+def test_a_capped_retry_that_fails_leaves_the_older_pick_and_is_not_repeated(
+    store: Store, tmp_path: Path
+) -> None:
+    _tz_stacks(store)
+    tries: list[str] = []
+
+    def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult:
+        tries.append(combo.label())
+        capped = failed(target, _with_pin(combo, "tzdata", "2023.4"))  # fails by lightgbm_core
+        _record_result(store, capped)
+        return capped
+
+    locked, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock", retry=retry)
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.2"
+    assert locked.caps == ()
+    # its latest failure blames nothing nobody requested: no second try
+    lock_known_good(store, IMAGE, tmp_path / "lock", retry=retry)
+    assert tries == ["numpy 2.0.2, pandas 2.2.3"]
+
+
+def test_no_retry_when_the_known_good_pick_is_as_new_or_the_failure_is_requested(
+    store: Store, tmp_path: Path
+) -> None:
+    target = _apt_target()
+    newer = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
+    _record_result(store, _blaming(passed(target, newer), "pandas+numpy:groupby"))  # requested
+    _record_result(store, passed(target, make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.2"})))
+
+    def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult:
+        raise AssertionError(f"retried {combo.label()} with {caps}")
+
+    _, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock", retry=retry)
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.2"
+    # an older failure blaming tzdata ranks below the known-good pick: not retried either
+    older = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.1"})
+    _record_result(store, _blaming(passed(target, older), "pandas+tzdata:zones"))
+    _, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock", retry=retry)
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.2"
+
+
+def test_a_cap_the_combination_does_not_keep_is_refused() -> None:
+    target = _apt_target()
+    combo = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})  # tzdata 2024.2
+    for cap in ("tzdata<2024.2", "pandas<3", "pytz<2025"):
+        name, _, below = cap.partition("<")
+        with pytest.raises(LockError, match="cannot be written into its lock"):
+            LockInput(
+                target=target,
+                combo=combo,
+                caps=(Cap(name=canonicalize_name(name), below=Version(below), reason="r"),),
+            )
