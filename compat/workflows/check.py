@@ -24,10 +24,16 @@ from compat.workflows.steps import Runner, run_and_record
 
 
 def resolve_check(
-    source: CandidateSource, reqs: Sequence[Requirement], *, force: bool
+    source: CandidateSource,
+    reqs: Sequence[Requirement],
+    *,
+    force: bool,
+    requested: Sequence[NormalizedName] | None = None,
 ) -> Combo | Conflict:
     """One explicit set of pins, the rest resolved. With ``force``, each exact pin is
-    installed as given even where another package's metadata forbids it."""
+    installed as given even where another package's metadata forbids it.
+    ``requested`` names the packages asked for (default: every requirement's), the
+    others only constrain."""
     deps = [
         Dependency(
             name=canonicalize_name(r.name),
@@ -45,7 +51,7 @@ def resolve_check(
             if not exact:
                 raise UsageError(f"--force needs exact pins: {dep} is not one (use ==)")
             forced[dep.name] = Version(exact[0].version)
-    return Resolver(source).resolve(deps, prefs=Preferences(forced=forced))
+    return Resolver(source).resolve(deps, order=requested, prefs=Preferences(forced=forced))
 
 
 def check(
@@ -60,10 +66,12 @@ def check(
     force: bool,
     depth: Depth = Depth.SMOKE,
     deep: DeepSettings | None = None,
+    requested: Sequence[NormalizedName] | None = None,
 ) -> ComboResult | Conflict:
     """The result of running the pins, or the conflict that kept them from resolving
     (then nothing runs and the results database is not even opened)."""
-    resolved = resolve_check(CandidateSource(index, target, build), reqs, force=force)
+    source = CandidateSource(index, target, build)
+    resolved = resolve_check(source, reqs, force=force, requested=requested)
     if isinstance(resolved, Conflict):
         return resolved
     with open_store() as store, store.run(target, backend=pipeline.kind) as run_id:

@@ -170,14 +170,18 @@ def _requested(combo: Combo) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((n, str(combo.version_of(n))) for n in combo.requested))
 
 
-def merged_caps(failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
-    """The caps the failures blame, the lowest per distribution, by name."""
+def lowest(caps: Iterable[Cap]) -> tuple[Cap, ...]:
+    """The lowest of the caps per distribution, by name."""
     found: dict[str, Cap] = {}
-    for failure in failures:
-        for cap in Cap.blamed(failure.result, failure.id):
-            if cap.name not in found or cap.below < found[cap.name].below:
-                found[cap.name] = cap
+    for cap in caps:
+        if cap.name not in found or cap.below < found[cap.name].below:
+            found[cap.name] = cap
     return tuple(found[n] for n in sorted(found))
+
+
+def merged_caps(failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
+    """The caps the failures blame, the lowest per distribution."""
+    return lowest(cap for f in failures for cap in Cap.blamed(f.result, f.id))
 
 
 def caps_for(combo: Combo, failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
@@ -249,6 +253,7 @@ def capped_retry(
             build=BuildPolicy(),
             force=False,
             depth=depth,
+            requested=combo.requested,  # a cap is no request
         )
         return None if isinstance(outcome, Conflict) else outcome
 
@@ -267,7 +272,8 @@ def retry_capped(
 ) -> tuple[Target, ComboResult] | None:
     """Requested pins that rank above ``best`` (the known-good pick) and failed only
     by a dependency nobody requested, run again with it capped: the first that
-    passes, or None. Up to ``MAX_VERIFIED`` are tried; each is recorded."""
+    passes, or None. A capped run that fails by another such release is run again
+    with that capped too; ``MAX_VERIFIED`` runs at most, each recorded."""
     blamed = [
         (candidate, caps)
         for candidate, caps in _blamed(store, scope, store.latest_failures(scope))
@@ -275,19 +281,26 @@ def retry_capped(
     ]
     caps_of = {c.result_id: caps for c, caps in blamed}
     ranked = rank_known_good([c for c, _ in blamed], prefer=prefer, constraints=constraints).ranked
-    for candidate in ranked[:MAX_VERIFIED]:
-        if (
-            best is not None
-            and rank_known_good([best, candidate], prefer=prefer, constraints=constraints).ranked[0]
+    runs = 0
+    for candidate in ranked:
+        if best is not None and (
+            rank_known_good([best, candidate], prefer=prefer, constraints=constraints).ranked[0]
             is best
         ):
             return None  # the known-good pick is at least as new
         target = store.target(candidate.image_id) if candidate.image_id else None
-        if target is None:
-            continue
-        result = retry(target, candidate.combo, caps_of[candidate.result_id])
-        if result is not None and result.ok:
-            return target, result
+        caps = caps_of[candidate.result_id]
+        while target is not None and runs < MAX_VERIFIED:
+            runs += 1
+            result = retry(target, candidate.combo, caps)
+            if result is None:
+                break  # nothing resolves under the caps
+            if result.ok:
+                return target, result
+            more = lowest((*caps, *Cap.blamed(result)))
+            if more == caps:
+                break  # what failed now is not a dependency capped yet
+            caps = more  # python-dateutil<4 gave 3.0.0, which fails too
     return None
 
 

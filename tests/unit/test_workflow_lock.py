@@ -272,3 +272,25 @@ def test_a_cap_the_combination_does_not_keep_is_refused() -> None:
                 combo=combo,
                 caps=(Cap(name=canonicalize_name(name), below=Version(below), reason="r"),),
             )
+
+
+def test_a_capped_run_failing_by_an_older_release_is_capped_below_that_too(
+    store: Store, tmp_path: Path
+) -> None:
+    """python-dateutil<4 resolves 3.0.0, which breaks pandas' zones as well."""
+    _tz_stacks(store)
+    given: list[list[str]] = []
+
+    def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult:
+        given.append([str(c) for c in caps])
+        older = "2024.1" if len(given) == 1 else "2023.4"
+        run = passed(target, _with_pin(combo, "tzdata", older))
+        if older == "2024.1":
+            run = _blaming(run, "pandas+tzdata:zones")
+        _record_result(store, run)
+        return run
+
+    locked, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock", retry=retry)
+    assert given == [["tzdata<2024.2"], ["tzdata<2024.1"]]
+    assert str(result.combo.version_of("tzdata")) == "2023.4"
+    assert [str(c) for c in locked.caps] == ["tzdata<2024.1"]
