@@ -14,14 +14,16 @@ in a verdict) are counted apart: they are defects of checks too.
 
     python benchmarks/calibrate.py [--base IMAGE ...] [--sample] [--release REQ ...]
                                    [-j 2] [--json FILE] [--notes FILE] [--db URL] [--list]
-                                   [--depth deep]
+                                   [--depth deep] [--matrix matrix/data-stack.toml]
 
 ``--sample`` runs only the oldest and the newest calibrated release of each
-package (what CI runs). Results go to a results database and a stack already in it
-is not run again (``--retest`` runs it), so an interrupted run resumes;
-``--tally-only`` counts what the database has. The sample's stacks run first.
-Prints per base: stacks, passes, explained failures, unexplained false alarms,
-check errors, unresolvable stacks. Exits 1 when any
+package (what CI runs). ``--matrix FILE`` calibrates a matrix's packages instead
+of the six (each release within the package's specifier there), every stack
+holding all of them as they stood on the release's day. Results go to a results
+database and a stack already in it is not run again (``--retest`` runs it), so an
+interrupted run resumes; ``--tally-only`` counts what the database has. The
+sample's stacks run first. Prints per base: stacks, passes, explained failures,
+unexplained false alarms, check errors, unresolvable stacks. Exits 1 when any
 false alarm is unexplained. ``--depth deep`` adds the deep tier: a regression of
 a dependent's shipped tests against its own contemporaneous stack is a failure
 like any other, explained or not.
@@ -43,12 +45,14 @@ from typing import Any
 
 import platformdirs
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.harness import RunOptions, make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
+from compat.matrix import load_matrix
 from compat.model import CheckVerdict, Combo, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.resolve.history import WHEELS_ONLY, Stack, contemporaneous_stack, installable_since
@@ -61,6 +65,7 @@ from compat.workflows.scan import split_done
 from compat.workflows.steps import run_and_record
 
 SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
+SIX_STACK: Mapping[str, SpecifierSet] = {name: SpecifierSet() for name in SIX}
 BASES = ("local/debian-python:bookworm", "local/debian-python:trixie")
 EXCEPTIONS = Path(__file__).parent.parent / "tests" / "data" / "calibration-exceptions.toml"
 
@@ -114,14 +119,18 @@ def load_known_breaks(path: Path) -> tuple[KnownBreak, ...]:
     return tuple(found)
 
 
-def calibrated_releases(index: DatedIndex, target: Target) -> dict[NormalizedName, list[Version]]:
-    """Per package, the newest patch of every minor that installs on ``target``, oldest
-    first."""
+def calibrated_releases(
+    index: DatedIndex, target: Target, packages: Mapping[str, SpecifierSet] = SIX_STACK
+) -> dict[NormalizedName, list[Version]]:
+    """Per package, the newest patch of every minor that installs on ``target`` (and
+    that the package's specifier allows), oldest first."""
     releases: dict[NormalizedName, list[Version]] = {}
-    for raw in SIX:
+    for raw, allowed in packages.items():
         name = canonicalize_name(raw)
         newest: dict[tuple[int, int], Version] = {}
         for version in installable_since(index, target, name, WHEELS_ONLY):
+            if not allowed.contains(version, prereleases=True):
+                continue
             key = (version.major, version.minor)
             newest[key] = max(version, newest.get(key, version))
         releases[name] = sorted(newest.values())
@@ -134,10 +143,13 @@ def sample_of(releases: dict[NormalizedName, list[Version]]) -> dict[NormalizedN
 
 
 def stacks_for(
-    index: DatedIndex, target: Target, releases: dict[NormalizedName, list[Version]]
+    index: DatedIndex,
+    target: Target,
+    releases: dict[NormalizedName, list[Version]],
+    packages: Sequence[str] = SIX,
 ) -> list[Stack]:
     return [
-        contemporaneous_stack(index, target, name, version, SIX)
+        contemporaneous_stack(index, target, name, version, packages)
         for name, versions in releases.items()
         for version in versions
     ]
@@ -217,6 +229,7 @@ def tally(
     known: Sequence[KnownBreak],
     seconds: float,
 ) -> BaseTally:
+    """Count the results: passes, failures explained by ``known``, the rest false alarms."""
     by_combo: dict[str, list[str]] = {}
     for stack in stacks:
         if stack.combo is not None:
@@ -227,7 +240,7 @@ def tally(
     for result in results:
         names = tuple(by_combo.get(result.combo.id, ()))
         versions = result.combo.versions
-        pins = " ".join(f"{n}=={versions[n]}" for n in map(canonicalize_name, SIX) if n in versions)
+        pins = " ".join(f"{n}=={versions[n]}" for n in result.combo.requested if n in versions)
         for broken in result.check_errors:
             errors.append(
                 Failure(
@@ -308,18 +321,20 @@ def calibrate_base(
     retest: bool = False,
     tally_only: bool = False,
     depth: Depth = Depth.SMOKE,
+    packages: Mapping[str, SpecifierSet] = SIX_STACK,
+    run_name: str = "calibration",
 ) -> BaseTally | None:
     """Run the base's stacks not yet in ``store`` (all with ``retest``; none with
     ``tally_only``; at ``depth`` deep, also those that passed without the deep
     tier) and count every stack that has a result there."""
     start = time.perf_counter()
     target = probe_image(base, name=base, cache_dir=cache_dir / "targets")
-    releases = calibrated_releases(index, target)
+    releases = calibrated_releases(index, target, packages)
     if sample:
         releases = sample_of(releases)
     if only:
         releases = {n: [v for v in vs if picked(only, n, v)] for n, vs in releases.items()}
-    stacks = stacks_for(index, target, releases)
+    stacks = stacks_for(index, target, releases, tuple(packages))
     # the sample's stacks first: an interrupted run has covered every package
     first = sample_of(releases)
     stacks.sort(key=lambda s: s.version not in first.get(s.name, ()))
@@ -353,7 +368,7 @@ def calibrate_base(
     if todo:
         with (
             make_pipeline("docker", options=options, reporter=reporter) as backend,
-            store.run(target, backend=backend.kind, matrix_name="calibration") as run_id,
+            store.run(target, backend=backend.kind, matrix_name=run_name) as run_id,
         ):
             refine = deep_refiner(
                 depth, pipeline=backend, target=target, store=store, index=index, reporter=reporter
@@ -446,6 +461,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="deep: also the dependents' shipped tests, differentially (slow: minutes a stack).",
     )
     parser.add_argument(
+        "--matrix",
+        type=Path,
+        help="Calibrate a matrix's packages (each within its specifier) on stacks of them "
+        "all, e.g. matrix/data-stack.toml (default: the six).",
+    )
+    parser.add_argument(
         "--release",
         action="append",
         type=Requirement,
@@ -459,6 +480,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     network = NetworkSettings.from_env(os.environ)
     known = load_known_breaks(args.exceptions)
+    packages, run_name = SIX_STACK, "calibration"
+    if args.matrix is not None:
+        matrix = load_matrix(args.matrix)
+        packages = {p.name: p.versions for p in matrix.packages}
+        run_name = f"calibration:{matrix.name}"
     db = args.db or sqlite_url(cache_dir / "calibration.db")
     tallies: list[BaseTally] = []
     with (
@@ -481,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 retest=args.retest,
                 tally_only=args.tally_only,
                 depth=args.depth,
+                packages=packages,
+                run_name=run_name,
             )
             if tallied is not None:
                 tallies.append(tallied)
