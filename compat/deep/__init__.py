@@ -32,6 +32,12 @@ def _why_no_tests(run: DeepRun, dependent: NormalizedName) -> str:
     return f"its {len(plan.modules)} selected test modules ran no test{why}"
 
 
+# what the runner says of a dependent whose installed files hold no tests, and what
+# the verdict says of it: the whole-package import is all that exercised it
+SHIPS_NO_TESTS = "ships no tests"
+IMPORTS_ONLY = "imports only, no shipped tests"
+
+
 def judge(
     dependent: str,
     *,
@@ -46,7 +52,10 @@ def judge(
     tests = here_run.of(name)
     plan = here_run.plans.get(name)
     if plan is not None and plan.reason:
-        return DeepReport(dependent=name, baseline=baseline, reason=plan.reason)
+        reason = IMPORTS_ONLY if plan.reason == SHIPS_NO_TESTS else plan.reason
+        return DeepReport(
+            dependent=name, version=here.versions.get(name), baseline=baseline, reason=reason
+        )
     if not tests:
         return DeepReport(dependent=name, baseline=baseline, reason=_why_no_tests(here_run, name))
     if not any(t.outcome.failing for t in tests):

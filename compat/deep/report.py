@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from compat.deep.baseline import Baseline
 from compat.deep.differential import Failure, Finding
@@ -33,6 +34,7 @@ class DeepReport:
     tests: tuple[TestOutcome, ...] = ()  # everything that ran here
     failures: tuple[Failure, ...] = ()  # every failing test, classified
     reason: str | None = None  # why the tier could not judge (no baseline, no tests)
+    version: Version | None = None  # the dependent's, where the reason is about the release
 
     @property
     def regressions(self) -> tuple[Failure, ...]:
@@ -50,7 +52,8 @@ class DeepReport:
 
     def summary(self) -> str:
         if self.reason and not self.tests:
-            return f"{self.dependent}: {self.reason}"
+            release = f" {self.version}" if self.version is not None else ""
+            return f"{self.dependent}{release}: {self.reason}"
         modules = len({t.module for t in self.tests})
         return (
             f"{self.dependent}: {len(self.tests)} tests in {modules} modules; "

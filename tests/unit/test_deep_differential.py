@@ -384,3 +384,23 @@ def test_selected_modules_that_ran_no_test_say_why() -> None:
         "its 1 selected test modules ran no test: OSError: The baseline image directory "
         "does not exist."
     )
+
+
+def test_a_dependent_without_shipped_tests_says_it_was_only_imported() -> None:
+    lines = [
+        *run_lines({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}),
+        json.dumps(
+            {
+                "event": "dependent",
+                "dependent": "matplotlib",
+                "modules": 0,
+                "reason": "ships no tests",
+            }
+        ),
+    ]
+    report = judge(
+        "matplotlib", here=HERE, here_run=parse_events(lines), baseline=None, baseline_run=None
+    )
+    assert report.summary() == "matplotlib 3.10.9: imports only, no shipped tests"
+    (summary,) = check_results(report)
+    assert summary.verdict is CheckVerdict.SKIPPED
