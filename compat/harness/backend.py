@@ -72,6 +72,10 @@ class Backend(ABC):
         """Where a directory of the installs is seen by the runner."""
 
     @abstractmethod
+    def file_path(self, host_file: Path) -> str:
+        """Where a file of the wheelhouse is seen by the runner."""
+
+    @abstractmethod
     def interpreter(self, info: ImageInfo) -> list[str]:
         """The interpreter that runs the smoke runner, with its flags."""
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from compat.errors import HarnessError
-from compat.model import Combo
+from compat.errors import FetchFailed, HarnessError
+from compat.harness.wheelhouse import FileRef
+from compat.index.base import Index
+from compat.model import Combo, FileKind
 from compat.smoke.deep import runner_options
 from compat.targets.target import Target
 
@@ -37,6 +39,8 @@ class DeepJob:
     max_modules: int | None = None  # per dependent, most telling first
     max_foundation_modules: int | None = None  # of those reaching only foundations
     keyword: str | None = None  # a pytest -k expression
+    # source distributions of dependents, whose test trees run where a wheel ships none
+    sdists: tuple[tuple[NormalizedName, FileRef], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,6 +91,7 @@ def run_deep(
                     DeepOutcome(job=job, error=failed.get(job.combo.id, "not prepared"))
                 )
                 continue
+            sdists = _sdists_for(pipeline, job, prepared)
             options = runner_options(
                 packages=list(job.combo.requested),
                 sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
@@ -98,6 +103,7 @@ def run_deep(
                 max_foundation_modules=job.max_foundation_modules,
                 modules=list(job.modules),
                 keyword=job.keyword,
+                sdists=sdists,
             )
             # the deep runner sits beside the smoke runner, in the suite's deep/
             script = str(PurePosixPath(backend.smoke_dir(info)) / "deep" / "runner.py")
@@ -120,3 +126,50 @@ def run_deep(
                 )
             )
     return outcomes
+
+
+def sdist_refs(
+    index: Index, combo: Combo, names: Iterable[NormalizedName]
+) -> tuple[tuple[NormalizedName, FileRef], ...]:
+    """The source distribution of each named pin's release, where the index has one
+    (a ``DeepJob``'s ``sdists``: fetched only for a wheel that ships no tests)."""
+    found = []
+    for name in names:
+        version = combo.versions.get(name)
+        sdist = next(
+            (
+                f
+                for f in index.files(name)
+                if f.kind is FileKind.SDIST and f.version == version and not f.yanked
+            ),
+            None,
+        )
+        if sdist is not None:
+            found.append(
+                (name, FileRef(filename=sdist.filename, url=sdist.url, sha256=sdist.sha256))
+            )
+    return tuple(found)
+
+
+def ships_tests(install_dir: Path) -> bool:
+    """Whether an unpacked wheel holds test modules of its own."""
+    return any(install_dir.rglob("tests/test_*.py")) or any(install_dir.rglob("test/test_*.py"))
+
+
+def _sdists_for(pipeline: Pipeline, job: DeepJob, prepared: Prepared) -> dict[str, str]:
+    """The sdists the runner gets, as it sees them: those of the job's dependents
+    whose installed wheel ships no tests (fetched once into the wheelhouse). One
+    that cannot be fetched is left out: the dependent is then imported only."""
+    found: dict[str, str] = {}
+    for name, ref in job.sdists:
+        try:
+            pin = job.combo.pin(name)
+        except KeyError:
+            continue
+        if ships_tests(pipeline.installs.dir_for(pin.sha256)):
+            continue
+        try:
+            found[name] = pipeline.backend.file_path(pipeline.fetch(ref))
+        except FetchFailed as exc:
+            log.warning("%s: no tests from its sdist: %s", name, exc)
+    return found

@@ -279,6 +279,9 @@ class DockerBackend(Backend):
     def site_dir(self, host_dir: Path) -> str:
         return f"{INSTALLS}/{host_dir.name}"
 
+    def file_path(self, host_file: Path) -> str:
+        return f"{FILES}/{host_file.relative_to(self.options.cache_dir / 'files').as_posix()}"
+
     def interpreter(self, info: ImageInfo) -> list[str]:
         return [info.facts.python, "-I", "-S"]
 

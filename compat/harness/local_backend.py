@@ -120,6 +120,9 @@ class LocalBackend(Backend):
     def site_dir(self, host_dir: Path) -> str:
         return str(host_dir)
 
+    def file_path(self, host_file: Path) -> str:
+        return str(host_file)
+
     def interpreter(self, info: ImageInfo) -> list[str]:
         return [self.python, "-I", "-S"]
 

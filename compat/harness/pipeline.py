@@ -328,6 +328,10 @@ class Pipeline:
             self.options.cache_dir, self._client, parallel=self.options.fetch_parallel
         )
 
+    def fetch(self, ref: FileRef) -> Path:
+        """One file in the wheelhouse (downloaded and checked once); FetchFailed."""
+        return self._wheelhouse().fetch_one(ref)
+
     # ---- preparation -------------------------------------------------------------
 
     def _build(

@@ -23,7 +23,7 @@ from compat.deep.differential import needs_baseline
 from compat.deep.outcomes import DeepRun, TestOutcome, parse_events
 from compat.deep.report import DeepReport, check_results
 from compat.errors import CompatError, HarnessError, UsageError
-from compat.harness.deep import DeepJob, DeepOutcome
+from compat.harness.deep import DeepJob, DeepOutcome, sdist_refs
 from compat.index.asof import DatedIndex
 from compat.index.base import Index
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall
@@ -279,6 +279,7 @@ def deepen(
             [
                 DeepJob(
                     combo=here,
+                    sdists=sdist_refs(index, here, here.requested),
                     max_modules=settings.max_modules,
                     max_foundation_modules=settings.max_foundation_modules,
                     modules=settings.modules,
@@ -329,6 +330,7 @@ def deepen(
             jobs.append(
                 DeepJob(
                     combo=baseline.combo,
+                    sdists=sdist_refs(index, baseline.combo, (dependent,)),
                     dependents=(dependent,),
                     modules=missing,
                     keyword=settings.keyword,

@@ -226,6 +226,9 @@ class FakeBackend(Backend):
     def site_dir(self, host_dir: Path) -> str:
         return f"/store/{host_dir.name}"
 
+    def file_path(self, host_file: Path) -> str:
+        return f"/files/{host_file.name}"
+
     def interpreter(self, info: ImageInfo) -> list[str]:
         return ["python3", "-I", "-S"]
 

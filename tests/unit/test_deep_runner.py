@@ -3,9 +3,12 @@ written to a temporary site directory (pytest from this environment)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from packaging.utils import canonicalize_name
 
 from compat.deep.outcomes import Outcome, parse_events
 from compat.smoke.deep import RUNNER, runner_argv
+from compat.smoke.deep.sdist import extract_tests
 
 FILES = {
     "depx/__init__.py": "VERSION = '1.0'\n",
@@ -153,3 +157,81 @@ def test_select_only_runs_nothing(tmp_path: Path) -> None:
     partner = events[4]
     assert partner["dependent"] == "partnerx"
     assert partner["reason"] == "ships no tests"
+
+
+def _sdist(path: Path, members: dict[str, str], *, link: str | None = None) -> Path:
+    """A .tar.gz with ``members`` (path -> text) and, if given, a symlink named ``link``."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        if link is not None:
+            info = tarfile.TarInfo(link)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            archive.addfile(info)
+    return path
+
+
+SDIST_TESTS = {
+    # the package's own source in the sdist: importing it would be testing the sdist
+    "partnerx-2.0/partnerx/__init__.py": "raise ImportError('the sdist source was imported')\n",
+    "partnerx-2.0/setup.py": "raise SystemExit('never run')\n",
+    "partnerx-2.0/tests/__init__.py": "",
+    "partnerx-2.0/tests/conftest.py": (
+        "import pytest\n\n@pytest.fixture\ndef legend():\n"
+        "    import partnerx\n    return partnerx.Legend()\n"
+    ),
+    "partnerx-2.0/tests/test_with_depx.py": (
+        "import depx\nimport partnerx\n\n"
+        "def test_both(legend):\n"
+        "    assert legend.legend_handles() == []\n    assert depx.VERSION == '1.0'\n"
+        "    assert 'site' in partnerx.__file__\n"
+    ),
+}
+
+
+def test_a_dependent_without_shipped_tests_runs_its_sdist_tests_on_the_installed_wheel(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    for rel, text in FILES.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    archive = _sdist(tmp_path / "partnerx-2.0.tar.gz", SDIST_TESTS)
+    events = run_runner(site, "--sdist", f"partnerx={archive}", "--dependent", "partnerx")
+    (planned,) = [e for e in events if e["event"] == "dependent"]
+    assert planned["tests_from"] == "sdist"
+    assert planned["modules"] == 1
+    tests = {e["test"]: e for e in events if e["event"] == "test"}
+    assert list(tests) == ["tests/test_with_depx.py::test_both"]
+    assert tests["tests/test_with_depx.py::test_both"]["outcome"] == "passed", tests
+
+
+def test_only_the_test_trees_of_an_sdist_are_extracted(tmp_path: Path) -> None:
+    hostile = {
+        **SDIST_TESTS,
+        "partnerx-2.0/tests/../../escaped.py": "x = 1\n",
+        "/abs/tests/rooted.py": "x = 1\n",
+        "partnerx-2.0/testing/data.txt": "data\n",
+    }
+    archive = _sdist(tmp_path / "p.tar.gz", hostile, link="partnerx-2.0/tests/link.py")
+    into = tmp_path / "out"
+    assert extract_tests(archive, into) == ["testing", "tests"]
+    found = sorted(p.relative_to(into).as_posix() for p in into.rglob("*") if p.is_file())
+    assert found == [
+        "testing/data.txt",
+        "tests/__init__.py",
+        "tests/conftest.py",
+        "tests/test_with_depx.py",
+    ]
+    assert not (tmp_path / "escaped.py").exists()
+    zipped = tmp_path / "p.zip"
+    with zipfile.ZipFile(zipped, "w") as out:
+        for name, text in SDIST_TESTS.items():
+            out.writestr(name, text)
+    assert extract_tests(zipped, tmp_path / "from-zip") == ["tests"]
+    assert extract_tests(_sdist(tmp_path / "none.tar.gz", {"x-1/x.py": ""}), tmp_path / "n") == []

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.base import Index
-from compat.model import CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
 from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
@@ -63,13 +63,21 @@ def passed(target: Target, c: Combo) -> ComboResult:
     return ComboResult(combo=c, verdict=Verdict.PASS, image_id=target.image_id, backend="fake")
 
 
+class Bare:
+    """An index with nothing on it: no upload times (so the baseline is the
+    known-good one), no source distributions."""
+
+    def files(self, name: NormalizedName) -> Sequence[DistFile]:
+        return ()
+
+
 def run(store: Store, backend: FakeDeep, result: ComboResult, target: Target) -> ComboResult:
     return deepen(
         result,
         target=target,
         pipeline=backend,
         store=store,
-        index=cast("Index", object()),  # knows no upload times: the known-good baseline
+        index=cast("Index", Bare()),
         reporter=RecordingReporter(),
         test_layer=LAYER,
     )

@@ -18,10 +18,14 @@ Command::
         [--module-timeout SECONDS] [--max-modules N] [--max-foundation-modules N]
         [--module GLOB]...
         [--markers EXPR] [--keyword EXPR] [--no-rerun] [--select-only] [--work DIR]
+        [--sdist NAME=PATH]...
 
 ``--package``: the combination's named distributions. Each that ships test
 modules is a *dependent* (or only those named by ``--dependent``); the others
-are its *partners*. ``--site``/``--tooling``: site directories of the
+are its *partners*. ``--sdist NAME=PATH``: the source distribution of a
+dependent whose wheel ships no tests; its top-level test trees (``tests``,
+``test``, ``testing``; never the package's source) are extracted and run
+against the installed wheel. ``--site``/``--tooling``: site directories of the
 combination and of the test layer. Selection (:mod:`.selection`): a
 dependent's test modules that reach a partner through what they import;
 ``--max-modules`` keeps the N most telling per dependent,
@@ -41,7 +45,7 @@ Output: JSON lines on stdout, flushed per line::
     {"event": "environment", "python": V, "distributions": {NAME: {"version",
      "top_level"}}, "owners": {TOP_LEVEL: NAME}}
     {"event": "dependent", "dependent": D, "version": V, "partners": [...],
-     "foundations": [...], "selected": N, "modules": M}
+     "foundations": [...], "selected": N, "modules": M, "tests_from": "wheel"|"sdist"}
     {"event": "selected", "dependent": D, "module": PATH, "partners": [...],
      "tests": [NAME...]}
     {"event": "test", "dependent": D, "module": PATH, "test": NODE_ID,
@@ -95,9 +99,12 @@ def runner_options(
     modules: tuple[str, ...] | list[str] = (),
     keyword: str | None = None,
     rerun: bool = True,
+    sdists: dict[str, str] | None = None,
 ) -> list[str]:
-    """The runner's options (see the contract above)."""
+    """The runner's options (see the contract above); ``sdists``: name -> path."""
     argv: list[str] = []
+    for name, path in sorted((sdists or {}).items()):
+        argv += ["--sdist", f"{name}={path}"]
     for option, values in (
         ("--package", packages),
         ("--site", sites),

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .sdist import TEST_TREES, extract_tests, sdist_paths
 from .selection import (
     Selection,
     index_package,
@@ -120,6 +121,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--no-rerun", action="store_true")
     parser.add_argument("--select-only", action="store_true")
     parser.add_argument("--work", metavar="DIR")
+    parser.add_argument("--sdist", action="append", default=[], metavar="NAME=PATH")
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.module_timeout <= 0 or args.jobs < 1:
         raise UsageError("--timeout, --module-timeout and --jobs must be positive")
@@ -128,6 +130,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             raise UsageError(f"not a directory: {directory}")
     if not args.package:
         raise UsageError("name the combination's packages with --package")
+    try:
+        archives = sdist_paths(args.sdist)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for archive in archives.values():
+        if not archive.is_file():
+            raise UsageError(f"not a file: {archive}")
     return args
 
 
@@ -181,14 +190,29 @@ def probe(
     return value["distributions"], value["owners"]
 
 
-def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list[Job]:
+def _tests_root(
+    args: argparse.Namespace, dependent: str, dep: dict[str, Any], work: Path
+) -> tuple[str | None, str | None]:
+    """Where the dependent's tests are and where they come from: the installed
+    package (``wheel``), else the test trees of its sdist when given (``sdist``)."""
+    if dep["ships_tests"]:
+        return dep["root"], "wheel"
+    archive = sdist_paths(args.sdist).get(dependent)
+    if archive is None:
+        return None, None
+    into = work / "sdist-tests" / dependent
+    return (str(into), "sdist") if extract_tests(archive, into) else (None, None)
+
+
+def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: Path) -> list[Job]:
     """The modules to run, per dependent, most telling first."""
     names = [_name(p) for p in args.package]
     wanted = [_name(d) for d in args.dependent] or names
     jobs: list[Job] = []
     for dependent in wanted:
         dep = info.get(dependent)
-        if not dep or not dep["ships_tests"] or not dep["root"]:
+        root, source = (None, None) if not dep else _tests_root(args, dependent, dep, work)
+        if not dep or not dep["root"] or root is None:
             events.emit(
                 {
                     "event": "dependent",
@@ -204,11 +228,14 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list
         index: dict[str, Any] = {}
         for top in dep["top_level"]:
             index.update(index_package(Path(dep["root"]), top))
+        if source == "sdist":  # its tests beside the installed package's modules
+            for tree in TEST_TREES:
+                index.update(index_package(Path(root), tree))
         chosen = prioritise(
             select_tests(index, core=loads, partners=partners, foundations=foundations),
             foundations,
         )
-        narrowed = _narrow(Path(dep["root"]), chosen, partners, foundations)
+        narrowed = _narrow(Path(root), chosen, partners, foundations)
         chosen = [c for c in chosen if narrowed.get(c.module.path) != ()]
         if args.module:
             chosen = [
@@ -239,6 +266,7 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list
                 "foundations": foundations,
                 "selected": total,
                 "modules": len(chosen),
+                "tests_from": source,
             }
         )
         for sel in chosen:
@@ -252,7 +280,7 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events) -> list
                     **({"tests": list(tests)} if tests is not None else {}),
                 }
             )
-            jobs.append(Job(dependent=dependent, root=dep["root"], selection=sel, tests=tests))
+            jobs.append(Job(dependent=dependent, root=root, selection=sel, tests=tests))
     return jobs
 
 
@@ -490,7 +518,7 @@ def run(args: argparse.Namespace, events: Events) -> None:
                 "owners": dict(sorted(owners.items())),
             }
         )
-        jobs = plan(args, info, events)
+        jobs = plan(args, info, events, work)
         if not args.select_only:
             # Longest first keeps both cores busy to the end.
             jobs.sort(key=lambda j: -_size(Path(j.root) / j.selection.module.path))
