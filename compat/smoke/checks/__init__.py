@@ -48,6 +48,7 @@ MODULES = (
     "numpy_core",
     "scipy_core",
     "matplotlib_core",
+    "matplotlib_deps",
     "pandas_numpy",
     "pandas_timezones",
     "pandas_matplotlib",
