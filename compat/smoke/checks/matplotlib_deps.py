@@ -7,7 +7,8 @@ What is exercised comes from the packages themselves where they enumerate it:
 the formats the Agg canvas saves that Pillow registers, the symbols, accents,
 functions, fonts, spaces and delimiters the mathtext parser knows, the
 fontconfig constants, the contouring algorithms both contourpy and matplotlib
-name. Written for matplotlib 3.6 and later (the first to contour with contourpy).
+name. Written for matplotlib 3.6 and later (the first to contour with contourpy),
+the pyparsing checks for 3.4 and later (where the pyparsing 3.0 break shows).
 """
 
 from __future__ import annotations
@@ -201,10 +202,11 @@ def _mathtext_cases() -> Iterator[str]:
         yield f"{{\\{font} Ab}}"
     # matplotlib 3.6 lists \bigsqcup among them without a glyph for it
     known = {f"\\{name}" for name in data.tex2uni}
-    for left in sorted(grammar._left_delims):
+    # the delimiters are listed apart from matplotlib 3.6
+    for left in sorted(getattr(grammar, "_left_delims", ())):
         if len(left) == 1 or left in known:
             yield f"\\left{left} \\frac{{a}}{{b}} \\right."
-    for right in sorted(grammar._right_delims):
+    for right in sorted(getattr(grammar, "_right_delims", ())):
         if len(right) == 1 or right in known:
             yield f"\\left. \\frac{{a}}{{b}} \\right{right}"
     for symbol in sorted(grammar._overunder_symbols):
@@ -221,7 +223,7 @@ def _mathtext_cases() -> Iterator[str]:
     )
 
 
-@check("matplotlib", "pyparsing", valid={"matplotlib": ">=3.6"})
+@check("matplotlib", "pyparsing", valid={"matplotlib": ">=3.4"})
 def check_mathtext() -> None:
     """mathtext: the symbols, accents, functions, fonts, spaces and delimiters its parser knows."""
     grammar = _mathtext_parser()
@@ -280,11 +282,13 @@ def check_mathtext() -> None:
         assert extent.height > 3, text.get_text()
 
 
-@check("matplotlib", "pyparsing", valid={"matplotlib": ">=3.6"})
+@check("matplotlib", "pyparsing", valid={"matplotlib": ">=3.4"})
 def check_fontconfig_patterns() -> None:
     """Fontconfig patterns: each constant the parser knows, families, sizes, escapes, round trip."""
     font_manager = mod("matplotlib.font_manager")
-    patterns = mod("matplotlib._fontconfig_pattern")  # the public name is deprecated in 3.6
+    # private from matplotlib 3.6, which deprecates the public module
+    private = installed("matplotlib", ">=3.6")
+    patterns = mod("matplotlib._fontconfig_pattern" if private else "matplotlib.fontconfig_pattern")
     parse = patterns.parse_fontconfig_pattern
     constants = getattr(patterns, "_CONSTANTS", None) or patterns.FontconfigPatternParser._constants
     assert len(constants) > 10, constants
