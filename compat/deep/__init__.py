@@ -52,7 +52,7 @@ def judge(
     tests = here_run.of(name)
     plan = here_run.plans.get(name)
     if plan is not None and plan.reason:
-        reason = IMPORTS_ONLY if plan.reason == SHIPS_NO_TESTS else plan.reason
+        reason = plan.reason.replace(SHIPS_NO_TESTS, IMPORTS_ONLY, 1)
         return DeepReport(
             dependent=name, version=here.versions.get(name), baseline=baseline, reason=reason
         )

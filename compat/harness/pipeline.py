@@ -329,8 +329,11 @@ class Pipeline:
         )
 
     def fetch(self, ref: FileRef) -> Path:
-        """One file in the wheelhouse (downloaded and checked once); FetchFailed."""
-        return self._wheelhouse().fetch_one(ref)
+        """One file in the wheelhouse (downloaded and checked once), readable by the
+        runner's unprivileged user; FetchFailed."""
+        path = self._wheelhouse().fetch_one(ref)
+        path.chmod(0o644)
+        return path
 
     # ---- preparation -------------------------------------------------------------
 

@@ -17,10 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
 import traceback
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,16 +194,21 @@ def probe(
 
 def _tests_root(
     args: argparse.Namespace, dependent: str, dep: dict[str, Any], work: Path
-) -> tuple[str | None, str | None]:
-    """Where the dependent's tests are and where they come from: the installed
-    package (``wheel``), else the test trees of its sdist when given (``sdist``)."""
+) -> tuple[str | None, str]:
+    """Where the dependent's tests are and where they come from (``wheel``, its
+    installed package; ``sdist``, the test trees of its source distribution), or
+    None and why there are none."""
     if dep["ships_tests"]:
         return dep["root"], "wheel"
     archive = sdist_paths(args.sdist).get(dependent)
     if archive is None:
-        return None, None
+        return None, "ships no tests"
     into = work / "sdist-tests" / dependent
-    return (str(into), "sdist") if extract_tests(archive, into) else (None, None)
+    try:
+        trees = extract_tests(archive, into)
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        return None, f"ships no tests (its sdist could not be read: {exc})"
+    return (str(into), "sdist") if trees else (None, "ships no tests (none in its sdist either)")
 
 
 def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: Path) -> list[Job]:
@@ -211,15 +218,12 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: P
     jobs: list[Job] = []
     for dependent in wanted:
         dep = info.get(dependent)
-        root, source = (None, None) if not dep else _tests_root(args, dependent, dep, work)
+        root, source = (
+            (None, "not installed") if not dep else _tests_root(args, dependent, dep, work)
+        )
         if not dep or not dep["root"] or root is None:
             events.emit(
-                {
-                    "event": "dependent",
-                    "dependent": dependent,
-                    "modules": 0,
-                    "reason": "not installed" if not dep else "ships no tests",
-                }
+                {"event": "dependent", "dependent": dependent, "modules": 0, "reason": source}
             )
             continue
         partners = {p: info[p]["top_level"] for p in names if p != dependent and p in info}
