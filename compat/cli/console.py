@@ -23,6 +23,7 @@ from compat.report.summary import Row
 from compat.report.view import format_bytes
 from compat.reporter import Reporter
 from compat.resolve.planner import Plan
+from compat.smoke.engine import NOT_IN_COMBINATION
 from compat.workflows.scan import ScanOutcome
 
 out = Console(soft_wrap=True)
@@ -200,9 +201,17 @@ def show_result(result: ComboResult) -> None:
             "lacks), not counted in the verdict[/]",
             highlight=False,
         )
+    absent = 0
     for check_result in result.skipped_checks:
+        if (check_result.error or "").endswith(NOT_IN_COMBINATION):
+            absent += 1
+            continue
         what = escape(f"{check_result.name}: {check_result.error}")
         out.print(f"  [dim]skipped {what}[/]", highlight=False)
+    if absent:
+        out.print(
+            f"  [dim]skipped {absent} checks of packages {NOT_IN_COMBINATION}[/]", highlight=False
+        )
     if result.system_deps:
         out.print(
             f"missing system packages: {', '.join(result.system_deps)} "

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from compat.cli.console import out, show_result
+from compat.cli.console import err, out, show_result
 from compat.cli.options import Settings
 from compat.cli.shapes import emit, stored_shape
 from compat.errors import UsageError
@@ -26,7 +26,12 @@ def results(
 ) -> None:
     """List results from the results database, newest first."""
     with settings.reader() as store:
-        rows = store.results(base=base, verdict=Verdict(verdict) if verdict else None, limit=limit)
+        rows = store.results(
+            base=base, verdict=Verdict(verdict) if verdict else None, limit=limit + 1
+        )
+    if len(rows) > limit:  # said apart from the listing, which stays parseable
+        rows = rows[:limit]
+        err.print(f"showing the newest {limit} results; --limit N shows more", highlight=False)
     if as_json:
         click.echo(
             json.dumps(

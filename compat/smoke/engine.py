@@ -43,6 +43,9 @@ THREAD_LIMITS = {
     "LOKY_MAX_CPU_COUNT": "1",
 }
 
+# why a check whose packages the combination lacks is skipped: said once, as a count
+NOT_IN_COMBINATION = "not in the combination"
+
 
 class UsageError(Exception):
     """The command line is wrong: exit status 2."""
@@ -320,7 +323,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         broken = [n for n in chk.needs if n in imported and not imported[n]]
         if missing:
             outcome = isolate.Outcome(
-                isolate.SKIPPED, 0.0, f"needs {', '.join(missing)}: not in the combination"
+                isolate.SKIPPED, 0.0, f"needs {', '.join(missing)}: {NOT_IN_COMBINATION}"
             )
         elif broken:
             outcome = isolate.Outcome(

@@ -12,6 +12,7 @@ from compat.cli.console import ConsoleReporter, out, show_result, show_scan, sho
 from compat.model import CheckResult, CheckVerdict, ComboResult, Verdict
 from compat.report.summary import Row
 from compat.resolve.planner import Plan
+from compat.smoke.engine import NOT_IN_COMBINATION
 from compat.workflows.scan import ScanOutcome
 from tests.helpers.report import CHECK_ERROR, OUT_OF_RANGE, make_result, make_target, with_checks
 
@@ -29,6 +30,19 @@ def test_show_result_lists_check_errors_and_skip_reasons() -> None:
     assert "check-error lightgbm+numpy:native-train: AttributeError" in text
     assert "not counted in the verdict" in text
     assert "skipped lightgbm+scikit-learn:sklearn-api: needs lightgbm>=3.0, have 2.3.1" in text
+
+
+def test_checks_of_absent_packages_are_one_count() -> None:
+    absent = [
+        (f"xgboost+pandas:check-{i}", CheckVerdict.SKIPPED, f"needs xgboost: {NOT_IN_COMBINATION}")
+        for i in range(3)
+    ]
+    with out.capture() as captured:
+        show_result(with_checks(_flagged(), *absent))
+    text = captured.get()
+    assert "xgboost+pandas:check" not in text
+    assert "skipped 3 checks of packages not in the combination" in text
+    assert "skipped lightgbm+scikit-learn:sklearn-api: needs lightgbm>=3.0" in text  # a reason
 
 
 def test_scan_summary_lists_check_errors_after_the_table() -> None:

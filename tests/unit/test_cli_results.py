@@ -34,6 +34,16 @@ def test_results_in_a_pipe_are_one_tab_separated_line_each(db: tuple[str, Fixtur
     assert any(f[5] == ABI for f in fields)
 
 
+def test_a_truncated_listing_says_so_apart_from_the_rows(db: tuple[str, Fixture]) -> None:
+    done = CliRunner().invoke(cli, ["--db", db[0], "results", "--limit", "5"])
+    assert done.exit_code == 0, done.output
+    assert len(done.stdout.splitlines()) == 5
+    assert "showing the newest 5 results; --limit N shows more" in done.stderr
+    whole = CliRunner().invoke(cli, ["--db", db[0], "results", "--limit", "12"])
+    assert len(whole.stdout.splitlines()) == 12
+    assert "showing" not in whole.stderr
+
+
 def test_a_filter_that_matches_nothing_says_so(db: tuple[str, Fixture]) -> None:
     assert compat(db[0], "results", "--verdict", "timeout").strip() == "no results match"
 
