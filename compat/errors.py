@@ -7,9 +7,10 @@ branch on it (retry on 3, install an engine on 4, fix the command line on 2).
 
 from __future__ import annotations
 
+import difflib
 import enum
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from compat.model import Pin
@@ -68,11 +69,14 @@ class LockError(UsageError):
 
 
 class ProjectNotFound(UsageError):
-    """The index has no project of that name: a misspelling, not an outage."""
+    """The index has no project of that name: a misspelling, not an outage.
+    ``known``: project names to suggest the closest of."""
 
-    def __init__(self, name: str, index_url: str) -> None:
+    def __init__(self, name: str, index_url: str, known: Iterable[str] = ()) -> None:
         self.name = name
-        super().__init__(f"{name!r} is not on {index_url}: check the spelling or --index-url")
+        close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}? Else check" if close else "check"
+        super().__init__(f"{name!r} is not on {index_url}: {hint} the spelling or --index-url")
 
 
 # -- the package index -------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.index.parse import (
     FileRecord,
@@ -91,6 +91,13 @@ class IndexCache:
     def listing_path(self, index_url: str, name: NormalizedName) -> Path:
         key = hashlib.sha256(index_url.encode()).hexdigest()[:16]
         return self._root / "listings" / key / f"{name}.json"
+
+    def names(self, index_url: str) -> list[str]:
+        """The projects whose listing is cached for the index (names to suggest)."""
+        return [
+            p.stem
+            for p in self.listing_path(index_url, canonicalize_name("x")).parent.glob("*.json")
+        ]
 
     def listing(self, index_url: str, name: NormalizedName) -> CachedListing | None:
         """The cached listing, fresh or not; None if absent or unreadable."""

@@ -52,6 +52,14 @@ _RETRIES = 3
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
+# project names a misspelling is most likely of, beside those fetched before
+WELL_KNOWN = (
+    "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm", "statsmodels",
+    "seaborn", "xgboost", "pyarrow", "numba", "scikit-image", "polars", "shap", "catboost",
+    "plotly", "torch", "tensorflow", "pillow", "python-dateutil", "pytz", "tzdata", "joblib",
+    "threadpoolctl", "numexpr", "bottleneck", "tables", "contourpy", "kiwisolver",
+)  # fmt: skip
+
 
 class PyPIIndex:
     """``Index`` over the PEP 691 JSON simple API, with an in-memory memo and an
@@ -236,7 +244,8 @@ class PyPIIndex:
         if response.status_code == 304 and cached is not None and self.cache is not None:
             return self.cache.revalidated(self.index_url, name, cached).records
         if response.status_code in (404, 410):
-            raise ProjectNotFound(name, self.index_url)
+            cached_names = self.cache.names(self.index_url) if self.cache is not None else []
+            raise ProjectNotFound(name, self.index_url, known=(*WELL_KNOWN, *cached_names))
         if response.status_code != 200:
             raise self._unexpected(url, response)
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()

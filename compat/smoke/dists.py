@@ -33,6 +33,8 @@ IMPORT_NAMES = {
     "tensorflow-cpu": ("tensorflow",),
     "matplotlib": ("matplotlib",),  # not pylab nor mpl_toolkits
     "fonttools": ("fontTools",),
+    "imbalanced-learn": ("imblearn",),
+    "scikit-optimize": ("skopt",),
 }
 
 # Submodules imported as part of a package's import check: a bare `import

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -23,6 +24,30 @@ from compat.workflows.deep import DeepSettings, Depth, deep_refiner
 from compat.workflows.steps import Runner, run_and_record
 
 
+def _exact(specifier: SpecifierSet) -> Version | None:
+    """The one version an ``==`` pin names (not a wildcard), else None."""
+    exact = [s for s in specifier if s.operator in ("==", "===") and "*" not in s.version]
+    return Version(exact[0].version) if exact else None
+
+
+def _releases_exist(index: Index, reqs: Sequence[Requirement]) -> None:
+    """A pin of a release the index does not have is a mistake on the command line,
+    not a conflict between packages: said with the releases nearest to it."""
+    for req in reqs:
+        exact = _exact(req.specifier)
+        if exact is None:
+            continue
+        versions = sorted({f.version for f in index.files(canonicalize_name(req.name))})
+        if exact in versions:
+            continue
+        nearest = [v for v in versions if v < exact][-1:] + [v for v in versions if v > exact][:1]
+        has = f"{versions[0]} to {versions[-1]}" if versions else "no releases"
+        raise UsageError(
+            f"{req.name} has no release {exact}: the index has {has}"
+            + (f" (nearest: {', '.join(map(str, nearest))})" if nearest else "")
+        )
+
+
 def resolve_check(
     source: CandidateSource,
     reqs: Sequence[Requirement],
@@ -34,6 +59,7 @@ def resolve_check(
     installed as given even where another package's metadata forbids it.
     ``requested`` names the packages asked for (default: every requirement's), the
     others only constrain."""
+    _releases_exist(source.index, reqs)
     deps = [
         Dependency(
             name=canonicalize_name(r.name),
@@ -45,12 +71,10 @@ def resolve_check(
     forced: dict[NormalizedName, Version] = {}
     if force:
         for dep in deps:
-            exact = [
-                s for s in dep.specifier if s.operator in ("==", "===") and "*" not in s.version
-            ]
-            if not exact:
+            exact = _exact(dep.specifier)
+            if exact is None:
                 raise UsageError(f"--force needs exact pins: {dep} is not one (use ==)")
-            forced[dep.name] = Version(exact[0].version)
+            forced[dep.name] = exact
     return Resolver(source).resolve(deps, order=requested, prefs=Preferences(forced=forced))
 
 

@@ -60,6 +60,22 @@ def test_unknown_project(fake: FakeIndex) -> None:
         fake.index().files(canonicalize_name("nope"))
 
 
+def test_a_misspelled_project_gets_the_closest_known_name(fake: FakeIndex, tmp_path: Path) -> None:
+    with pytest.raises(
+        ProjectNotFound,
+        match=re.escape("'nunpy' is not on https://index.test/simple/: did you mean 'numpy'?"),
+    ):
+        fake.index().files(canonicalize_name("nunpy"))
+    fake.add("demo-kit", "demo_kit-1.0-py3-none-any.whl", b"w1")
+    cached = fake.index(cache_dir=tmp_path)
+    cached.files(canonicalize_name("demo-kit"))  # fetched once: a name it knows now
+    with pytest.raises(ProjectNotFound, match="did you mean 'demo-kit'"):
+        cached.files(canonicalize_name("demo-kits"))
+    with pytest.raises(ProjectNotFound) as far:
+        cached.files(canonicalize_name("zzzzzz"))
+    assert "did you mean" not in str(far.value)
+
+
 def test_unreachable_index_says_what_to_check(fake: FakeIndex) -> None:
     def refuse(request: httpx.Request) -> None:
         raise httpx.ConnectError("connection refused", request=request)

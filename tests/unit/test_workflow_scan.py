@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -466,3 +467,19 @@ def test_check_of_pins_the_metadata_forbids_runs_nothing(
     outcome = _check(index, store, tmp_path, "alpha==2.0", "beta")
     assert isinstance(outcome, Conflict)
     assert store.results() == []
+
+
+@pytest.mark.parametrize(
+    ("pin", "said"),
+    [
+        ("alpha==3.0", "alpha has no release 3.0: the index has 1.0 to 2.0 (nearest: 2.0)"),
+        ("alpha==1.5", "alpha has no release 1.5: the index has 1.0 to 2.0 (nearest: 1.0, 2.0)"),
+    ],
+)
+def test_a_pin_of_a_release_that_does_not_exist_is_a_usage_error(
+    index: WheelIndex, store: Store, tmp_path: Path, pin: str, said: str
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(said)):
+        _check(index, store, tmp_path, pin, "beta")
+    assert store.results() == []
+    assert isinstance(_check(index, store, tmp_path, "alpha==2", "beta"), ComboResult)  # 2.0
