@@ -17,6 +17,7 @@ The cases measure the suite; they are not a list of calls for it to make.
     python benchmarks/bench_recall.py                      # --backend local
     python benchmarks/bench_recall.py --docker             # local/debian-python:bookworm
     python benchmarks/bench_recall.py -k numpy2 -j 2 --depth deep
+    python benchmarks/bench_recall.py --beyond-six         # cases with other packages
     python benchmarks/bench_recall.py --verify             # reproduce the corpus itself
 
 Results are cached in a JSON file keyed by backend, image, depth, pins and a hash
@@ -452,14 +453,20 @@ def report(rows: Sequence[Row], summary: Summary, *, header: str, deep: bool = F
     return "\n".join(lines)
 
 
-def select(cases: Sequence[Case], patterns: Sequence[str]) -> list[Case]:
+def select(
+    cases: Sequence[Case], patterns: Sequence[str], *, beyond_six: bool = False
+) -> list[Case]:
+    """The cases a pattern names (all without one); with ``beyond_six``, only those
+    whose pair holds a package outside the six."""
+    if beyond_six:
+        cases = [c for c in cases if any(canonicalize_name(n) not in SIX for n in c.pair)]
     if not patterns:
         return list(cases)
     return [c for c in cases if any(p in c.id or p in pair_label(c.pair) for p in patterns)]
 
 
 def bench(args: argparse.Namespace) -> int:
-    cases = select(load_corpus(args.corpus), args.k)
+    cases = select(load_corpus(args.corpus), args.k, beyond_six=args.beyond_six)
     if args.docker:
         where = f"docker:{args.image}"
         extra = ["--backend", "docker", "--image", args.image, "--add-system-deps"]
@@ -614,7 +621,7 @@ def reproduce(case: Case, pins: Sequence[str], root: Path) -> tuple[str, str | N
 
 
 def verify(args: argparse.Namespace) -> int:
-    cases = select(load_corpus(args.corpus), args.k)
+    cases = select(load_corpus(args.corpus), args.k, beyond_six=args.beyond_six)
     root = args.venvs
     bad = 0
 
@@ -643,6 +650,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("-k", action="append", default=[], help="substring of case id or pair")
+    parser.add_argument(
+        "--beyond-six", action="store_true", help="only cases with a package outside the six"
+    )
     parser.add_argument("-j", "--jobs", type=int, default=1, help="runs at once (2 cores!)")
     parser.add_argument("--docker", action="store_true", help=f"Docker, --image {DOCKER_IMAGE}")
     parser.add_argument("--image", default=DOCKER_IMAGE)
