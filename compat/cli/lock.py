@@ -17,6 +17,7 @@ import click
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
+    load,
     lock_as_of_option,
     open_index,
     open_pipeline,
@@ -31,6 +32,7 @@ from compat.lock.requirements import lock_notes
 from compat.store import Reader, Store
 from compat.workflows.deep import Depth, deep_verifier
 from compat.workflows.lock import (
+    Stack,
     Verify,
     build_locked_image,
     capped_retry,
@@ -38,6 +40,11 @@ from compat.workflows.lock import (
     lock_known_good,
     refuse_host,
 )
+
+
+def stack_of(matrix_path: Path | None) -> Stack | None:
+    """The stack a ``--matrix`` file names: its name and its packages."""
+    return None if matrix_path is None else Stack.of(load(matrix_path), str(matrix_path))
 
 
 @click.command()
@@ -69,6 +76,12 @@ from compat.workflows.lock import (
     "moves the lock to the next candidate); smoke: trust the recorded smoke verdict.",
 )
 @click.option(
+    "--matrix",
+    "matrix_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Lock this matrix's stack (needed where the base holds several).",
+)
+@click.option(
     "--retry-capped/--no-retry-capped",
     default=True,
     show_default=True,
@@ -89,6 +102,7 @@ def lock(
     as_of: date | None,
     as_json: bool,
     depth: str,
+    matrix_path: Path | None,
     retry_capped: bool,
     **run: Any,
 ) -> None:
@@ -145,6 +159,7 @@ def lock(
             eligible=eligible,
             verify=verify,
             retry=retry,
+            stack=stack_of(matrix_path),
         )
     if as_json:
         emit(lock_shape(locked, result, paths))
@@ -180,6 +195,12 @@ def lock(
     help="Build this lock directory (default: lock the best known-good combination first).",
 )
 @click.option("-t", "--tag", help="Tag for the built image (default: compat/<base>:<combination>).")
+@click.option(
+    "--matrix",
+    "matrix_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Lock this matrix's stack first (needed where the base holds several).",
+)
 @click.option("--prune/--no-prune", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
 @click.pass_obj
@@ -190,6 +211,7 @@ def image(
     image: str | None,
     lock_dir: Path | None,
     tag: str | None,
+    matrix_path: Path | None,
     prune: bool,
     as_json: bool,
 ) -> None:
@@ -199,7 +221,7 @@ def image(
         where = scope(base, image)
         lock_dir = lock_dir_for(where)
         with settings.reader() as store:
-            lock_known_good(store, where, lock_dir, prune=prune)
+            lock_known_good(store, where, lock_dir, prune=prune, stack=stack_of(matrix_path))
     outcome = build_locked_image(
         lock_dir,
         open_store=settings.store,

@@ -63,6 +63,7 @@ class LockInput:
     package_manager: PackageManager | None = None
     source_builds: tuple[Pin, ...] = ()
     caps: tuple[Cap, ...] = ()
+    matrix: str | None = None  # the matrix whose stack it is, where one was named
 
     def __post_init__(self) -> None:
         if self.system_packages and self.package_manager is None:
@@ -103,6 +104,7 @@ class LockInput:
         package_manager: PackageManager | None,
         known: Sequence[str] = (),
         caps: Sequence[Cap] = (),
+        matrix: str | None = None,
     ) -> LockInput:
         """The lock input for a combination that passed; the system packages are those
         the harness had to add to the base for it to pass, and ``known``: those the
@@ -118,6 +120,7 @@ class LockInput:
             system_packages=(*result.added_system_deps, *known),
             package_manager=package_manager,
             caps=tuple(caps),
+            matrix=matrix,
         )
 
     @property
@@ -132,6 +135,7 @@ class LockInput:
             "package_manager": self.package_manager.value if self.package_manager else None,
             "source_builds": [p.to_json() for p in self.source_builds],
             "caps": [c.to_json() for c in self.caps],
+            "matrix": self.matrix,
         }
 
     @classmethod
@@ -148,4 +152,5 @@ class LockInput:
             package_manager=package_manager,
             source_builds=tuple(Pin.from_json(p) for p in data.get("source_builds", ())),
             caps=tuple(Cap.from_json(c) for c in data.get("caps", ())),
+            matrix=data.get("matrix"),
         )

@@ -62,6 +62,8 @@ def build_pylock(lock: LockInput) -> Pylock:
         "system-packages": list(lock.system_packages),
         "source-builds": [str(p) for p in lock.source_builds],
     }
+    if lock.matrix:
+        tool["matrix"] = lock.matrix
     if lock.caps:
         tool["caps"] = [{"requirement": str(c), "reason": c.reason} for c in lock.caps]
     if t.image_id:

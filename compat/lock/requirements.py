@@ -17,6 +17,8 @@ def header(lock: LockInput) -> list[str]:
         f"target: {target.key}",
         f"combination: {combo.id} ({combo.label()})",
     ]
+    if lock.matrix:
+        lines.append(f"matrix: {lock.matrix}")
     if lock.system_packages:
         lines.append(f"system packages ({lock.package_manager}): {' '.join(lock.system_packages)}")
     lines += [f"capped: {cap} ({cap.reason})" for cap in lock.caps]

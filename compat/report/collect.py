@@ -87,6 +87,7 @@ def _known_good(target: Target, stored: StoredResult) -> KnownGood:
         image=stored.image,
         image_id=target.image_id,
         tested=stored.created,
+        matrix=stored.matrix,
     )
 
 

@@ -158,6 +158,7 @@ class Reader(Database):
                 image=row.image,
                 image_id=row.image_id,
                 tested=utc(row.created),
+                matrix=row.matrix_name,
             )
             for cid, row in passing.items()
             if cid in combos
@@ -340,6 +341,7 @@ def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any
             results.c.created,
             runs.c.base,
             runs.c.image,
+            runs.c.matrix_name,
         )
         .join(runs, runs.c.id == results.c.run_id)
         .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))

@@ -60,6 +60,7 @@ class KnownGood:
     image: str
     image_id: str | None
     tested: datetime
+    matrix: str | None = None  # of the run that tested it; None for an ad-hoc check
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
 
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.index.base import Index
 from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.select import rank_known_good
-from compat.matrix import BuildPolicy
+from compat.matrix import BuildPolicy, Matrix
 from compat.model import Cap, Combo, ComboResult, Incompatibility
 from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
@@ -80,6 +81,54 @@ dependencies capped (resolved afresh, run at the lock's depth, recorded); None w
 nothing resolves under the caps (``compat.workflows.lock.capped_retry``)."""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stack:
+    """What a lock is of: a matrix's name and the packages it requests. A lock holds
+    only combinations requesting exactly these packages."""
+
+    name: str
+    packages: frozenset[NormalizedName]
+    path: str | None = None  # the matrix file, for the commands a message suggests
+
+    @classmethod
+    def of(cls, matrix: Matrix, path: str | None = None) -> Stack:
+        return cls(name=matrix.name, packages=frozenset(matrix.names), path=path)
+
+    @property
+    def option(self) -> str:
+        return f" --matrix {self.path}" if self.path else ""
+
+    def holds(self, combo: Combo) -> bool:
+        return frozenset(combo.requested) == self.packages
+
+
+def of_stack(candidates: Sequence[KnownGood], stack: Stack | None, scope: str) -> list[KnownGood]:
+    """The candidates of ``stack``. Without one: those of the one stack a matrix
+    scanned on the scope (ad-hoc checks of other packages left out), all of them
+    where no matrix ran, and a usage error naming the stacks where several did: a
+    lock never picks among matrices."""
+    if stack is not None:
+        return [g for g in candidates if stack.holds(g.combo)]
+    scanned: dict[frozenset[NormalizedName], set[str]] = {}
+    for good in candidates:
+        if good.matrix is not None:
+            scanned.setdefault(frozenset(good.combo.requested), set()).add(good.matrix)
+    if len(scanned) > 1:
+        listed = "; ".join(
+            sorted(
+                f"{' or '.join(sorted(names))} ({len(s)} packages)" for s, names in scanned.items()
+            )
+        )
+        raise UsageError(
+            f"{scope} holds known-good combinations of {len(scanned)} matrices: {listed}. "
+            "Say which to lock with --matrix FILE"
+        )
+    if not scanned:
+        return list(candidates)
+    (only,) = scanned
+    return [g for g in candidates if frozenset(g.combo.requested) == only]
+
+
 def _ranked(
     store: Reader,
     scope: str,
@@ -88,12 +137,13 @@ def _ranked(
     constraints: Sequence[Requirement],
     avoid: Iterable[Incompatibility] | bool,
     eligible: Callable[[Combo], bool] | None,
+    stack: Stack | None = None,
 ) -> tuple[KnownGood, ...]:
     """The known-good candidates best first; NothingKnownGood when there is none."""
     refuse_host(scope)
     if avoid is True:
         avoid = store.incompatibilities(scope)
-    candidates = store.known_good(scope)
+    candidates = of_stack(store.known_good(scope), stack, scope)
     too_new = 0
     if eligible is not None:
         kept = [g for g in candidates if eligible(g.combo)]
@@ -108,9 +158,10 @@ def _ranked(
         wanted = f" meeting {', '.join(map(str, constraints))}" if constraints else ""
         avoided = f" ({ranking.avoided} hold a known incompatibility)" if ranking.avoided else ""
         avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
+        of = f" of {stack.name}" if stack is not None else ""
         raise NothingKnownGood(
-            f"no known-good combination{wanted} for {scope} in {store.url}{avoided}: "
-            f"run `{scan_command(scope)}` first"
+            f"no known-good combination{of}{wanted} for {scope} in {store.url}{avoided}: "
+            f"run `{scan_command(scope)}{stack.option if stack is not None else ''}` first"
         )
     return ranking.ranked
 
@@ -134,15 +185,23 @@ def pick_known_good(
     avoid: Iterable[Incompatibility] | bool = False,
     eligible: Callable[[Combo], bool] | None = None,
     verify: Verify | None = None,
+    stack: Stack | None = None,
 ) -> tuple[Target, ComboResult]:
     """The best known-good combination for a base or image, with its target.
     ``avoid`` skips combinations holding a known incompatibility: those given, or
     with ``True`` those recorded for the scope in the store (found by bisection).
     ``eligible`` keeps only the combinations it accepts (``--as-of``: pins that
     existed on that day). ``verify`` confirms the pick (the deep tier): one it
-    fails is passed over for the next, up to ``MAX_VERIFIED`` candidates."""
+    fails is passed over for the next, up to ``MAX_VERIFIED`` candidates.
+    ``stack``: only its combinations (needed where the scope holds several)."""
     ranked = _ranked(
-        store, scope, prefer=prefer, constraints=constraints, avoid=avoid, eligible=eligible
+        store,
+        scope,
+        prefer=prefer,
+        constraints=constraints,
+        avoid=avoid,
+        eligible=eligible,
+        stack=stack,
     )
     if verify is None:
         return _load(store, ranked[0])
@@ -269,6 +328,7 @@ def retry_capped(
     constraints: Sequence[Requirement],
     eligible: Callable[[Combo], bool] | None,
     best: KnownGood | None,
+    stack: Stack | None = None,
 ) -> tuple[Target, ComboResult] | None:
     """Requested pins that rank above ``best`` (the known-good pick) and failed only
     by a dependency nobody requested, run again with it capped: the first that
@@ -277,7 +337,8 @@ def retry_capped(
     blamed = [
         (candidate, caps)
         for candidate, caps in _blamed(store, scope, store.latest_failures(scope))
-        if eligible is None or eligible(candidate.combo)
+        if (eligible is None or eligible(candidate.combo))
+        and (stack is None or stack.holds(candidate.combo))
     ]
     caps_of = {c.result_id: caps for c, caps in blamed}
     ranked = rank_known_good([c for c, _ in blamed], prefer=prefer, constraints=constraints).ranked
@@ -315,17 +376,24 @@ def lock_known_good(
     eligible: Callable[[Combo], bool] | None = None,
     verify: Verify | None = None,
     retry: Retry | None = None,
+    stack: Stack | None = None,
 ) -> tuple[LockInput, ComboResult, list[Path]]:
-    """Write the lockfiles of the best known-good combination for a base (avoiding
-    known incompatibilities, keeping to ``eligible`` ones, confirmed by ``verify``
-    when given) into ``directory``. With ``retry``, newer requested pins that failed
+    """Write the lockfiles of the best known-good combination of ``stack`` for a base
+    (avoiding known incompatibilities, keeping to ``eligible`` ones, confirmed by
+    ``verify`` when given) into ``directory``. With ``retry``, newer requested pins that failed
     only by a dependency nobody requested are tried again with it capped first; the
     caps a pick holds are written into its lock with their reasons."""
     picked: tuple[Target, ComboResult] | None = None
     if retry is not None:
         try:
             best: KnownGood | None = _ranked(
-                store, scope, prefer=prefer, constraints=constraints, avoid=True, eligible=eligible
+                store,
+                scope,
+                prefer=prefer,
+                constraints=constraints,
+                avoid=True,
+                eligible=eligible,
+                stack=stack,
             )[0]
         except NothingKnownGood:
             best = None
@@ -337,6 +405,7 @@ def lock_known_good(
             constraints=constraints,
             eligible=eligible,
             best=best,
+            stack=stack,
         )
     target, result = picked or pick_known_good(
         store,
@@ -346,6 +415,7 @@ def lock_known_good(
         avoid=True,
         eligible=eligible,
         verify=verify,
+        stack=stack,
     )
     locked = LockInput.from_result(
         target,
@@ -355,6 +425,7 @@ def lock_known_good(
         # `compat image` builds) gives the environment the scans test
         known=store.system_packages(target.image_id),
         caps=caps_for(result.combo, store.latest_failures(scope)),
+        matrix=stack.name if stack is not None else None,
     )
     return locked, result, write_lock(locked, directory, prune=prune)
 
@@ -410,6 +481,7 @@ __all__ = [
     "MAX_VERIFIED",
     "LockedImage",
     "Retry",
+    "Stack",
     "Verify",
     "build_locked_image",
     "capped_retry",

@@ -39,7 +39,14 @@ from compat.store import Store
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import Target
 from compat.workflows.deep import Depth, deep_refiner, deep_verifier
-from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
+from compat.workflows.lock import (
+    Stack,
+    Verify,
+    lock_dir_for,
+    lock_known_good,
+    of_stack,
+    pick_known_good,
+)
 from compat.workflows.steps import Runner, make_plan, run_and_record, target_of
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
@@ -411,15 +418,18 @@ def nightly_base(
     new = unseen(tracked, store.seen_versions(scope))
     if not new:
         return BaseOutcome(base=scope)
+    stack = Stack.of(matrix)
     # before anything is recorded
-    before = [k.combo for k in rank_known_good(store.known_good(scope)).ranked]
+    before = [
+        k.combo for k in rank_known_good(of_stack(store.known_good(scope), stack, scope)).ranked
+    ]
     control = control_combo(
         source, locked=locked_combo(lock_dir), known_good=before[0] if before else None
     )
     combos = nightly_plan(plan(), new, control)
     results = list(run(combos)) if combos else []
     found = regressions(results, before, control=control)
-    now_good = _lock_candidate(store, scope, verify)
+    now_good = _lock_candidate(store, scope, verify, stack)
     store.record_seen(scope, as_seen(tracked))
     return BaseOutcome(
         base=scope,
@@ -433,18 +443,19 @@ def nightly_base(
     )
 
 
-def _lock_candidate(store: Store, scope: str, verify: Verify | None) -> Combo | None:
+def _lock_candidate(store: Store, scope: str, verify: Verify | None, stack: Stack) -> Combo | None:
     """What the lock would now be: ``lock_known_good`` avoids known incompatibilities
     too, and with ``verify`` passes over a candidate the deep tier fails. The host
     (the local backend) has none: compat lock refuses its results."""
     if scope == HOST:
         return None
     if verify is None:
-        best = rank_known_good(store.known_good(scope), avoid=store.incompatibilities(scope)).best
+        candidates = of_stack(store.known_good(scope), stack, scope)
+        best = rank_known_good(candidates, avoid=store.incompatibilities(scope)).best
         return best.combo if best else None
     try:
         _, picked = pick_known_good(
-            store, scope, prefer="newest", constraints=(), avoid=True, verify=verify
+            store, scope, prefer="newest", constraints=(), avoid=True, verify=verify, stack=stack
         )
     except NothingKnownGood:
         return None  # the regressions (or failures) say why
@@ -542,7 +553,7 @@ def nightly(
             verify=verify,
         )
         if outcome.lock_changed:
-            lock_known_good(store, target.name, lock_dir, verify=verify)
+            lock_known_good(store, target.name, lock_dir, verify=verify, stack=Stack.of(matrix))
         outcomes.append(outcome)
     return NightlyOutcome(bases=tuple(outcomes))
 

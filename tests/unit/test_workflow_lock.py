@@ -21,7 +21,7 @@ from compat.lock import DOCKERFILE, PYLOCK, REQUIREMENTS, LockInput, read_lock
 from compat.model import Cap, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store, sqlite_url
 from compat.targets.target import PackageManager, Target
-from compat.workflows.lock import lock_known_good
+from compat.workflows.lock import Stack, lock_known_good
 from tests.helpers.results import DEBIAN_ID, failed, make_combo, make_target, passed
 
 IMAGE = "local/debian-python:bookworm"  # an image reference, not a profile
@@ -169,8 +169,8 @@ def _apt_target() -> Target:
     )
 
 
-def _record_result(store: Store, result: ComboResult) -> int:
-    with store.run(_apt_target(), backend="docker") as run_id:
+def _record_result(store: Store, result: ComboResult, matrix: str | None = None) -> int:
+    with store.run(_apt_target(), backend="docker", matrix_name=matrix) as run_id:
         return store.record(run_id, _apt_target(), result)
 
 
@@ -294,3 +294,52 @@ def test_a_capped_run_failing_by_an_older_release_is_capped_below_that_too(
     assert given == [["tzdata<2024.2"], ["tzdata<2024.1"]]
     assert str(result.combo.version_of("tzdata")) == "2023.4"
     assert [str(c) for c in locked.caps] == ["tzdata<2024.1"]
+
+
+def _two_matrices(store: Store) -> tuple[Stack, Stack]:
+    """ml-stack (numpy, pandas) and data-stack (numpy, pandas, seaborn) scanned on one
+    image, data-stack last, and an ad-hoc check of numpy alone, newest of all."""
+    target = _apt_target()
+    ml = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
+    data = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.2", "seaborn": "0.13.2"})
+    _record_result(store, passed(target, ml), matrix="ml-stack")
+    _record_result(store, passed(target, data), matrix="data-stack")
+    _record_result(store, passed(target, make_combo(target, {"numpy": "2.1.3"})))
+    return (
+        Stack(name="ml-stack", packages=frozenset(ml.requested)),
+        Stack(name="data-stack", packages=frozenset(data.requested), path="matrix/data.toml"),
+    )
+
+
+def test_a_lock_is_of_one_matrix_and_never_picks_among_several(
+    store: Store, tmp_path: Path
+) -> None:
+    ml, data = _two_matrices(store)
+    with pytest.raises(UsageError, match=r"holds known-good combinations of 2 matrices") as said:
+        lock_known_good(store, IMAGE, tmp_path / "lock")
+    assert "data-stack (3 packages); ml-stack (2 packages)" in str(said.value)
+    assert "--matrix FILE" in str(said.value)
+    locked, result, _ = lock_known_good(store, IMAGE, tmp_path / "ml", stack=ml)
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.3"
+    assert locked.matrix == "ml-stack"
+    assert "# matrix: ml-stack" in (tmp_path / "ml" / REQUIREMENTS).read_text()
+    assert tomllib.loads((tmp_path / "ml" / PYLOCK).read_text())["tool"]["compat"]["matrix"] == (
+        "ml-stack"
+    )
+    _, result, _ = lock_known_good(store, IMAGE, tmp_path / "data", stack=data)
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.2, seaborn 0.13.2"
+    seaborn = Stack(name="s", packages=frozenset({canonicalize_name("seaborn")}), path="s.toml")
+    with pytest.raises(NothingKnownGood, match=r"of s for .*--matrix s.toml` first"):
+        lock_known_good(store, IMAGE, tmp_path / "none", stack=seaborn)
+
+
+def test_with_one_matrix_scanned_an_ad_hoc_check_of_other_packages_is_left_out(
+    store: Store, tmp_path: Path
+) -> None:
+    target = _apt_target()
+    _record_result(
+        store, passed(target, make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})), "ml"
+    )
+    _record_result(store, passed(target, make_combo(target, {"numpy": "2.1.3"})))  # a check
+    _, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock")
+    assert result.combo.label() == "numpy 2.0.2, pandas 2.2.3"
