@@ -380,9 +380,9 @@ def lock_known_good(
 ) -> tuple[LockInput, ComboResult, list[Path]]:
     """Write the lockfiles of the best known-good combination of ``stack`` for a base
     (avoiding known incompatibilities, keeping to ``eligible`` ones, confirmed by
-    ``verify`` when given) into ``directory``. With ``retry``, newer requested pins that failed
-    only by a dependency nobody requested are tried again with it capped first; the
-    caps a pick holds are written into its lock with their reasons."""
+    ``verify`` when given) into ``directory``. With ``retry``, newer requested pins
+    that failed only by a dependency nobody requested are tried again with it capped
+    first; the caps a pick holds are written into its lock with their reasons."""
     picked: tuple[Target, ComboResult] | None = None
     if retry is not None:
         try:
