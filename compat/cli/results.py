@@ -43,6 +43,8 @@ def results(
                         "base": r.base,
                         "image": r.image,
                         "verdict": r.verdict.value,
+                        "depth": r.depth,
+                        "origin": r.origin,
                         "failed_check": r.failed_check,
                         "error": r.error,
                         "created": r.created.isoformat(),
@@ -60,11 +62,19 @@ def results(
     if not out.is_terminal:
         # a pipe: one tab-separated line per result, for grep and cut
         for r in rows:
-            fields = (str(r.id), f"{r.created:%Y-%m-%d %H:%M}", r.base, r.label, r.verdict.value)
+            fields = (
+                str(r.id),
+                f"{r.created:%Y-%m-%d %H:%M}",
+                r.base,
+                r.label,
+                r.verdict.value,
+                r.depth,
+                r.origin,
+            )
             click.echo("\t".join((*fields, (r.error or "").splitlines()[0] if r.error else "")))
         return
     table = Table()
-    for column in ("id", "when", "base", "combination", "verdict", "first error line"):
+    for column in ("id", "when", "base", "combination", "verdict", "depth", "origin", "error"):
         table.add_column(column, overflow="fold")
     for r in rows:
         style = "green" if r.verdict.ok else "red"
@@ -74,7 +84,9 @@ def results(
             escape(r.base),
             escape(r.label),
             f"[{style}]{r.verdict.value}[/]",
-            escape(r.error or ""),
+            r.depth,
+            r.origin,
+            escape((r.error or "").splitlines()[0] if r.error else ""),
         )
     out.print(table)
 

@@ -272,6 +272,8 @@ def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+_OWN = checks.c.result_id == results.c.id
+
 _ROWS = (
     sa.select(
         results.c.id,
@@ -286,7 +288,13 @@ _ROWS = (
         results.c.created,
         runs.c.base,
         runs.c.image,
+        runs.c.strategy,
+        runs.c.matrix_name,
         combinations.c.data,
+        sa.exists().where(_OWN, checks.c.name.startswith("deep:")).label("deep"),
+        sa.and_(
+            sa.exists().where(_OWN), ~sa.exists().where(_OWN, ~checks.c.name.startswith("import:"))
+        ).label("imports_only"),
     )
     .join(runs, runs.c.id == results.c.run_id)
     .join(combinations, combinations.c.id == results.c.combination_id)
@@ -308,7 +316,18 @@ def _result_row(row: Any) -> ResultRow:  # a row of _ROWS
         duration=row.duration,
         backend=row.backend,
         created=utc(row.created),
+        depth="deep" if row.deep else "import" if row.imports_only else "smoke",
+        origin=_origin(row.strategy, row.matrix_name),
     )
+
+
+def _origin(strategy: str | None, matrix: str | None) -> str:
+    """What recorded a result: its run's kind (a matrix strategy is a scan)."""
+    if strategy in ("nightly", "bisect", "deep"):
+        return strategy
+    if strategy is not None:
+        return "scan"
+    return matrix or "check"  # calibration records under its own name
 
 
 def _unpack(data: bytes) -> str:
@@ -316,8 +335,10 @@ def _unpack(data: bytes) -> str:
 
 
 def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any]:
-    """Each combination's latest result on a target's image (its reference when
-    unprobed), or on a base name, image reference or image ID; a pass of imports
+    """Each combination's standing result on a target's image (its reference when
+    unprobed), or on a base name, image reference or image ID: the latest, except
+    that a pass never hides a later-standing failure found deeper (a deep failure
+    outranks a later smoke pass; a later deep pass supersedes it). A pass of imports
     alone is no verdict (the smoke suite never ran)."""
     if isinstance(target_or_image, Target):
         scope = (
@@ -342,15 +363,25 @@ def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any
             runs.c.base,
             runs.c.image,
             runs.c.matrix_name,
+            sa.exists().where(own, checks.c.name.startswith("deep:")).label("deep"),
         )
         .join(runs, runs.c.id == results.c.run_id)
         .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))
         .order_by(results.c.created, results.c.id)
     )
-    latest: dict[str, Any] = {}
+    # per combination, the latest result at each depth (1 smoke, 2 deep): later rows win
+    by_depth: dict[str, dict[int, Any]] = {}
     for row in conn.execute(query):
-        latest[row.combination_id] = row  # later rows win: the latest verdict
-    return latest
+        by_depth.setdefault(row.combination_id, {})[2 if row.deep else 1] = row
+    standing: dict[str, Any] = {}
+    for combination, rows in by_depth.items():
+        latest = max(rows.values(), key=lambda r: (r.created, r.id))
+        deeper = rows.get(2)
+        failed_deeper = deeper is not None and deeper.verdict != Verdict.PASS.value
+        if latest.verdict == Verdict.PASS.value and not latest.deep and failed_deeper:
+            latest = deeper
+        standing[combination] = latest
+    return standing
 
 
 def _load_combos(conn: sa.Connection, ids: Sequence[str]) -> dict[str, Combo]:

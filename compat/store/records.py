@@ -33,6 +33,8 @@ class ResultRow:
     duration: float
     backend: str
     created: datetime
+    depth: str = "smoke"  # how deep it was judged: import, smoke or deep
+    origin: str = "check"  # what recorded it: scan, check, nightly, bisect, deep (a lock's)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

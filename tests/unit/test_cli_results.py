@@ -29,9 +29,11 @@ def test_results_in_a_pipe_are_one_tab_separated_line_each(db: tuple[str, Fixtur
     lines = compat(db[0], "results").splitlines()
     assert len(lines) == 12  # every result the fixture recorded
     fields = [line.split("\t") for line in lines]
-    assert all(len(f) == 6 for f in fields)
+    assert all(len(f) == 8 for f in fields)
     assert {f[4] for f in fields} == {"pass", "import-error", "runtime-error", "crash"}
-    assert any(f[5] == ABI for f in fields)
+    assert {f[5] for f in fields} <= {"import", "smoke", "deep"}
+    assert {f[6] for f in fields} <= {"scan", "check", "nightly", "bisect", "deep"}
+    assert any(f[7] == ABI for f in fields)
 
 
 def test_a_truncated_listing_says_so_apart_from_the_rows(db: tuple[str, Fixture]) -> None:

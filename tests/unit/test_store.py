@@ -26,7 +26,7 @@ from packaging.version import Version
 
 from compat.errors import SchemaTooNew, StoreError
 from compat.lock.select import rank_known_good
-from compat.model import Combo, ComboResult, Verdict
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import (
     SCHEMA_VERSION,
     RunStatus,
@@ -351,6 +351,35 @@ def test_known_good_are_the_combinations_whose_latest_verdict_passed(store: Stor
     assert found("ubuntu") == []
     (debian,) = store.known_good("debian")
     assert debian.combo.version_of("numpy") == Version("2.2.0")
+
+
+def test_a_deep_failure_outranks_a_later_smoke_pass_until_a_deep_pass(store: Store) -> None:
+    target = make_target()
+    combo = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
+    regression = CheckResult(
+        name="deep:pandas:pandas/tests/test_x.py::test_y",
+        verdict=CheckVerdict.RUNTIME_ERROR,
+        duration=1.0,
+        error="AttributeError: gone",
+    )
+    deep_failure = dataclasses.replace(
+        failed(target, combo, Verdict.RUNTIME_ERROR), checks=(regression,)
+    )
+    summary = CheckResult(name="deep:pandas", verdict=CheckVerdict.PASS, duration=1.0)
+    deep_pass = dataclasses.replace(passed(target, combo), checks=(summary,))
+    run_id = store.start_run(target, backend="docker")
+
+    def standing() -> tuple[list[str], list[Verdict]]:
+        good = [g.combo.id for g in store.known_good("alpine")]
+        return good, [f.result.verdict for f in store.latest_failures("alpine")]
+
+    store.record(run_id, target, deep_failure)
+    store.record(run_id, target, passed(target, combo))  # a later run at depth smoke
+    assert standing() == ([], [Verdict.RUNTIME_ERROR])
+    store.record(run_id, target, deep_pass)  # judged again at depth deep
+    assert standing() == ([combo.id], [])
+    store.record(run_id, target, failed(target, combo))  # a later failure always counts
+    assert standing() == ([], [Verdict.IMPORT_ERROR])
 
 
 def test_the_lock_ranking_over_what_the_store_found(store: Store) -> None:
