@@ -188,6 +188,10 @@ class ContainerSpec:
     # the image's `timeout` utility, when it has one: limits are enforced inside the
     # container without killing the container
     timeout_utility: str | None = None
+    # every capability dropped and no way to gain privileges (a setuid binary of the
+    # image stays unprivileged); off only where root's tools must work (a builder's
+    # package manager and its chown)
+    hardened: bool = True
 
 
 def connect(*, timeout: float = 600.0) -> Engine:
@@ -382,6 +386,9 @@ class Container:
             kwargs["memswap_limit"] = spec.mem_limit
         if spec.pids_limit:
             kwargs["pids_limit"] = spec.pids_limit
+        if spec.hardened:
+            kwargs["cap_drop"] = ["ALL"]
+            kwargs["security_opt"] = ["no-new-privileges"]
         try:
             self._container = self._client.containers.run(**kwargs)
         except ImageNotFound as exc:

@@ -222,6 +222,7 @@ class DockerBackend(Backend):
             network=True,
             mounts=tuple(mounts),
             environment={**network.container_env(), "HOME": "/tmp"},
+            hardened=False,  # the toolchain's package manager and the chown need root's
         )
         log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
         with self._container(spec) as c:

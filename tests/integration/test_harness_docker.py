@@ -183,6 +183,26 @@ CHECKS = {
         def test_sum():
             assert numpy.arange(4).sum() == 6
     """,
+    # the smoke container runs code from PyPI: no capability, no way to gain one (a
+    # setuid binary of the image stays unprivileged), not root, no network
+    "least_privilege.py": """
+        import os
+        import socket
+
+        def test_unprivileged():
+            status = dict(
+                line.split(":", 1) for line in open("/proc/self/status").read().splitlines()
+            )
+            assert status["NoNewPrivs"].strip() == "1", status["NoNewPrivs"]
+            assert int(status["CapEff"], 16) == 0, status["CapEff"]
+            assert int(status["CapBnd"], 16) == 0, status["CapBnd"]
+            assert os.getuid() != 0 and os.geteuid() != 0
+            try:
+                socket.create_connection(("1.1.1.1", 53), timeout=2)
+            except OSError:
+                return
+            raise AssertionError("the smoke container reached the network")
+    """,
 }
 
 
@@ -226,6 +246,7 @@ def test_crash_and_timeout_do_not_stop_the_scan(
     assert user.verdict is Verdict.CRASH, _checks(user)
     assert user.failed_check == "user:segv.py"
     assert _checks(user)["user:ok.py"] == "pass"
+    assert _checks(user)["user:least_privilege.py"] == "pass", user.log
     assert runner_dies.verdict is Verdict.CRASH
     assert runner_dies.failed_check == "import:segv-on-import"
 
