@@ -53,14 +53,14 @@ from compat.harness import RunOptions, make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
 from compat.matrix import load_matrix
-from compat.model import CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckVerdict, Combo, ComboResult, Depth, Verdict
 from compat.reporter import Reporter
 from compat.resolve.history import WHEELS_ONLY, Stack, contemporaneous_stack, installable_since
 from compat.settings import NetworkSettings
 from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner
+from compat.workflows.deep import deep_refiner
 from compat.workflows.scan import split_done
 from compat.workflows.steps import run_and_record
 

@@ -342,6 +342,39 @@ class ComboResult:
         )
 
 
+class Depth(enum.StrEnum):
+    """How deep a combination is tested, shallowest first."""
+
+    IMPORT = "import"
+    SMOKE = "smoke"
+    DEEP = "deep"
+
+    @property
+    def rank(self) -> int:
+        return list(Depth).index(self)
+
+
+def depth_of(result: ComboResult) -> Depth:
+    """How deep ``result`` was tested, from its checks: ``deep`` when the deep tier
+    judged it (``deep:<dependent>`` checks), ``import`` when every check is an
+    import, else ``smoke`` (a smoke run lists every built-in check, run or
+    skipped). A deep run that did not finish (a bare ``deep`` check) answers for
+    ``smoke`` only."""
+    names = [c.name for c in result.checks]
+    if any(n.startswith("deep:") for n in names):
+        return Depth.DEEP
+    if names and all(n.startswith("import:") for n in names):
+        return Depth.IMPORT
+    return Depth.SMOKE
+
+
+def judged(result: ComboResult, depth: Depth) -> bool:
+    """Whether a stored ``result`` answers for ``depth``: one that failed does at
+    any depth; a pass only when tested at least that deep (an imports-only pass
+    says nothing of the smoke suite, a smoke pass nothing of the shipped tests)."""
+    return not result.ok or depth_of(result).rank >= depth.rank
+
+
 def overall(checks: Iterable[CheckResult]) -> tuple[Verdict, CheckResult | None]:
     """The worst verdict among ``checks`` and the first check that has it."""
     found: Verdict = Verdict.PASS

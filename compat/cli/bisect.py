@@ -17,8 +17,8 @@ from compat.cli.options import (
 )
 from compat.cli.shapes import bisect_shape, emit
 from compat.matrix import BuildPolicy
+from compat.model import Depth
 from compat.workflows.bisect import bisect as find_culprits
-from compat.workflows.deep import Depth
 
 
 @click.command("bisect")

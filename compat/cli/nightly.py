@@ -18,7 +18,7 @@ from compat.cli.options import (
     plan_options,
     run_options,
 )
-from compat.workflows.deep import Depth
+from compat.model import Depth
 from compat.workflows.nightly import NightlyRequest
 from compat.workflows.nightly import nightly as run_nightly
 

@@ -28,10 +28,10 @@ from compat.cli.shapes import emit, result_shape, scan_shape
 from compat.effects.paths import check_writable_file
 from compat.errors import IncompatibleFound
 from compat.matrix import BuildPolicy
-from compat.model import Verdict
+from compat.model import Depth, Verdict
 from compat.resolve.resolver import Conflict
 from compat.workflows.check import check as check_pins
-from compat.workflows.deep import DeepSettings, Depth, smoke_only
+from compat.workflows.deep import DeepSettings, smoke_only
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
 

@@ -11,7 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Incompatibility, Verdict
+from compat.model import (
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    Depth,
+    Incompatibility,
+    Verdict,
+)
 from compat.store import migrations
 from compat.store.engine import Database
 from compat.store.records import ImageSize, KnownGood, ResultRow, StoredResult
@@ -316,7 +324,7 @@ def _result_row(row: Any) -> ResultRow:  # a row of _ROWS
         duration=row.duration,
         backend=row.backend,
         created=utc(row.created),
-        depth="deep" if row.deep else "import" if row.imports_only else "smoke",
+        depth=Depth.DEEP if row.deep else Depth.IMPORT if row.imports_only else Depth.SMOKE,
         origin=_origin(row.strategy, row.matrix_name),
     )
 
@@ -369,14 +377,14 @@ def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any
         .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))
         .order_by(results.c.created, results.c.id)
     )
-    # per combination, the latest result at each depth (1 smoke, 2 deep): later rows win
-    by_depth: dict[str, dict[int, Any]] = {}
+    # per combination, the latest result at each depth: later rows win
+    by_depth: dict[str, dict[Depth, Any]] = {}
     for row in conn.execute(query):
-        by_depth.setdefault(row.combination_id, {})[2 if row.deep else 1] = row
+        by_depth.setdefault(row.combination_id, {})[Depth.DEEP if row.deep else Depth.SMOKE] = row
     standing: dict[str, Any] = {}
     for combination, rows in by_depth.items():
         latest = max(rows.values(), key=lambda r: (r.created, r.id))
-        deeper = rows.get(2)
+        deeper = rows.get(Depth.DEEP)
         failed_deeper = deeper is not None and deeper.verdict != Verdict.PASS.value
         if latest.verdict == Verdict.PASS.value and not latest.deep and failed_deeper:
             latest = deeper

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from compat.model import Combo, ComboResult, Verdict
+from compat.model import Combo, ComboResult, Depth, Verdict
 
 
 class RunStatus(enum.StrEnum):
@@ -33,7 +33,7 @@ class ResultRow:
     duration: float
     backend: str
     created: datetime
-    depth: str = "smoke"  # how deep it was judged: import, smoke or deep
+    depth: Depth = Depth.SMOKE  # how deep it was judged
     origin: str = "check"  # what recorded it: scan, check, nightly, bisect, deep (a lock's)
 
 

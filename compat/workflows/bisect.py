@@ -21,13 +21,13 @@ from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.index.base import Index
 from compat.lock.select import rank_known_good
 from compat.matrix import BuildPolicy
-from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
+from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_between, judged
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, Store, StoredResult
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, Refine, deep_refiner, judged
+from compat.workflows.deep import Refine, deep_refiner
 from compat.workflows.steps import Runner
 
 # Failures that show up while running the stack (not while preparing it) are one

@@ -14,13 +14,13 @@ from packaging.version import Version
 from compat.errors import UsageError
 from compat.index.base import Index
 from compat.matrix import BuildPolicy
-from compat.model import Combo, ComboResult
+from compat.model import Combo, ComboResult, Depth
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import DeepSettings, Depth, deep_refiner
+from compat.workflows.deep import DeepSettings, deep_refiner
 from compat.workflows.steps import Runner, run_and_record
 
 

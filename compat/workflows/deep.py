@@ -6,7 +6,6 @@ regressions change the verdict (see :mod:`compat.deep`)."""
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
 import hashlib
 import json
@@ -26,7 +25,16 @@ from compat.errors import CompatError, HarnessError, UsageError
 from compat.harness.deep import DeepJob, DeepOutcome, sdist_refs
 from compat.index.asof import DatedIndex
 from compat.index.base import Index
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall
+from compat.model import (
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    Depth,
+    Verdict,
+    judged,
+    overall,
+)
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.history import WHEELS_ONLY, contemporaneous_stack
@@ -41,14 +49,6 @@ log = logging.getLogger("compat.deep")
 
 TEST_LAYER = ("pytest", "hypothesis")
 """What the shipped test modules need besides the combination itself."""
-
-
-class Depth(enum.StrEnum):
-    """How deep a combination is tested."""
-
-    IMPORT = "import"
-    SMOKE = "smoke"
-    DEEP = "deep"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -99,30 +99,6 @@ def deepens(result: ComboResult) -> bool:
     After a passing smoke suite it can find what the suite missed; after one that
     failed at run time it adds attributed evidence (which partner changed)."""
     return result.verdict in (Verdict.PASS, Verdict.RUNTIME_ERROR)
-
-
-_RANK = {Depth.IMPORT: 0, Depth.SMOKE: 1, Depth.DEEP: 2}
-
-
-def depth_of(result: ComboResult) -> Depth:
-    """How deep ``result`` was tested, from its checks: ``deep`` when the deep tier
-    judged it (``deep:<dependent>`` checks), ``import`` when every check is an
-    import, else ``smoke`` (a smoke run lists every built-in check, run or
-    skipped). A deep run that did not finish (a bare ``deep`` check) answers for
-    ``smoke`` only."""
-    names = [c.name for c in result.checks]
-    if any(n.startswith("deep:") for n in names):
-        return Depth.DEEP
-    if names and all(n.startswith("import:") for n in names):
-        return Depth.IMPORT
-    return Depth.SMOKE
-
-
-def judged(result: ComboResult, depth: Depth) -> bool:
-    """Whether a stored ``result`` answers for ``depth``: one that failed does at
-    any depth; a pass only when tested at least that deep (an imports-only pass
-    says nothing of the smoke suite, a smoke pass nothing of the shipped tests)."""
-    return not result.ok or _RANK[depth_of(result)] >= _RANK[depth]
 
 
 def test_layer_for(index: Index, target: Target) -> Combo:
@@ -605,7 +581,6 @@ def deep_verifier(
 
 __all__ = [
     "DeepSettings",
-    "Depth",
     "Refine",
     "Refiner",
     "Runner",
@@ -614,8 +589,6 @@ __all__ = [
     "deep_verifier",
     "deepen",
     "deepens",
-    "depth_of",
-    "judged",
     "merge",
     "run_key",
     "smoke_only",

@@ -18,7 +18,7 @@ from compat.index.base import Index
 from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.select import rank_known_good
 from compat.matrix import BuildPolicy, Matrix
-from compat.model import Cap, Combo, ComboResult, Incompatibility
+from compat.model import Cap, Combo, ComboResult, Depth, Incompatibility
 from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
@@ -27,7 +27,6 @@ from compat.store.records import KnownGood, StoredResult
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
 from compat.workflows.check import check
-from compat.workflows.deep import Depth
 from compat.workflows.steps import Runner
 
 # a lock is a Dockerfile over an image plus the pins tested in it: results of the local

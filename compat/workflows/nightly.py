@@ -30,7 +30,7 @@ from compat.lock import read_lock
 from compat.lock.select import rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
-from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between
+from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_between
 from compat.reporter import Reporter
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
@@ -38,7 +38,7 @@ from compat.resolve.resolver import Conflict, Resolver
 from compat.store import Store
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner, deep_verifier
+from compat.workflows.deep import deep_refiner, deep_verifier
 from compat.workflows.lock import (
     Stack,
     Verify,

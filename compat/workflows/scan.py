@@ -14,7 +14,7 @@ from packaging.utils import NormalizedName
 from compat.errors import IncompatibleFound, UsageError
 from compat.index.base import Index
 from compat.matrix import Matrix
-from compat.model import Combo, ComboResult
+from compat.model import Combo, ComboResult, Depth, judged
 from compat.report.junit import write_junit
 from compat.report.summary import Row, pre_run_rows
 from compat.reporter import Reporter
@@ -22,7 +22,7 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan
 from compat.store import ImageSize, ResultRow, Store
 from compat.targets.target import Target
-from compat.workflows.deep import Depth, deep_refiner, judged
+from compat.workflows.deep import deep_refiner
 from compat.workflows.steps import Runner, make_plan, run_and_record
 
 

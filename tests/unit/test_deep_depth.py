@@ -20,7 +20,16 @@ from compat.errors import NothingKnownGood
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import load_matrix
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import (
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    Depth,
+    Verdict,
+    depth_of,
+    judged,
+)
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Planner
@@ -30,7 +39,7 @@ from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
 from compat.workflows import deep as deep_workflow
 from compat.workflows.bisect import bisect
-from compat.workflows.deep import Depth, deep_verifier, depth_of, judged
+from compat.workflows.deep import deep_verifier
 from compat.workflows.lock import lock_known_good
 from compat.workflows.nightly import nightly_base
 from compat.workflows.scan import split_done

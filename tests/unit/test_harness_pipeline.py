@@ -106,7 +106,8 @@ def test_the_runner_command_carries_flags_timeout_and_exec(tmp_path: Path, serve
 
 
 def test_depth_import_runs_only_the_import_checks(tmp_path: Path, served: Served) -> None:
-    from compat.workflows.deep import Depth, smoke_only
+    from compat.model import Depth
+    from compat.workflows.deep import smoke_only
 
     wheels = tmp_path / "w"
     wheels.mkdir()
