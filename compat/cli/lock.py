@@ -29,11 +29,11 @@ from compat.cli.shapes import emit, lock_shape
 from compat.harness import Pipeline
 from compat.index.asof import AsOfIndex
 from compat.lock.requirements import lock_notes
+from compat.lock.select import Stack
 from compat.model import Depth
 from compat.store import Reader, Store
 from compat.workflows.deep import deep_verifier
 from compat.workflows.lock import (
-    Stack,
     Verify,
     build_locked_image,
     capped_retry,

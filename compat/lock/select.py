@@ -13,6 +13,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.errors import UsageError
+from compat.matrix import Matrix
 from compat.model import Combo, Incompatibility
 from compat.store.records import KnownGood
 
@@ -30,6 +31,54 @@ class Ranking:
     @property
     def best(self) -> KnownGood | None:
         return self.ranked[0] if self.ranked else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stack:
+    """What a lock is of: a matrix's name and the packages it requests. A lock holds
+    only combinations requesting exactly these packages."""
+
+    name: str
+    packages: frozenset[NormalizedName]
+    path: str | None = None  # the matrix file, for the commands a message suggests
+
+    @classmethod
+    def of(cls, matrix: Matrix, path: str | None = None) -> Stack:
+        return cls(name=matrix.name, packages=frozenset(matrix.names), path=path)
+
+    @property
+    def option(self) -> str:
+        return f" --matrix {self.path}" if self.path else ""
+
+    def holds(self, combo: Combo) -> bool:
+        return frozenset(combo.requested) == self.packages
+
+
+def of_stack(candidates: Sequence[KnownGood], stack: Stack | None, scope: str) -> list[KnownGood]:
+    """The candidates of ``stack``. Without one: those of the one stack a matrix
+    scanned on the scope (ad-hoc checks of other packages left out), all of them
+    where no matrix ran, and a usage error naming the stacks where several did: a
+    lock never picks among matrices."""
+    if stack is not None:
+        return [g for g in candidates if stack.holds(g.combo)]
+    scanned: dict[frozenset[NormalizedName], set[str]] = {}
+    for good in candidates:
+        if good.matrix is not None:
+            scanned.setdefault(frozenset(good.combo.requested), set()).add(good.matrix)
+    if len(scanned) > 1:
+        listed = "; ".join(
+            sorted(
+                f"{' or '.join(sorted(names))} ({len(s)} packages)" for s, names in scanned.items()
+            )
+        )
+        raise UsageError(
+            f"{scope} holds known-good combinations of {len(scanned)} matrices: {listed}. "
+            "Say which to lock with --matrix FILE"
+        )
+    if not scanned:
+        return list(candidates)
+    (only,) = scanned
+    return [g for g in candidates if frozenset(g.combo.requested) == only]
 
 
 def rank_known_good(
@@ -96,4 +145,4 @@ def _comparison(order: Sequence[str], *, newest: bool) -> Callable[[KnownGood, K
     return compare
 
 
-__all__ = ["PREFERENCES", "Ranking", "rank_known_good"]
+__all__ = ["PREFERENCES", "Ranking", "Stack", "of_stack", "rank_known_good"]

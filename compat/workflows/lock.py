@@ -10,20 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName
 
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.index.base import Index
 from compat.lock import LockInput, read_lock, write_lock
-from compat.lock.select import rank_known_good
-from compat.matrix import BuildPolicy, Matrix
+from compat.lock.caps import blamed, caps_for, lowest
+from compat.lock.select import Stack, of_stack, rank_known_good
+from compat.matrix import BuildPolicy
 from compat.model import Cap, Combo, ComboResult, Depth, Incompatibility
 from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
-from compat.store.records import KnownGood, StoredResult
+from compat.store.records import KnownGood
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
 from compat.workflows.check import check
@@ -78,54 +78,6 @@ Retry = Callable[[Target, Combo, Sequence[Cap]], ComboResult | None]
 """Runs a combination's requested pins again on the target with unrequested
 dependencies capped (resolved afresh, run at the lock's depth, recorded); None when
 nothing resolves under the caps (``compat.workflows.lock.capped_retry``)."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Stack:
-    """What a lock is of: a matrix's name and the packages it requests. A lock holds
-    only combinations requesting exactly these packages."""
-
-    name: str
-    packages: frozenset[NormalizedName]
-    path: str | None = None  # the matrix file, for the commands a message suggests
-
-    @classmethod
-    def of(cls, matrix: Matrix, path: str | None = None) -> Stack:
-        return cls(name=matrix.name, packages=frozenset(matrix.names), path=path)
-
-    @property
-    def option(self) -> str:
-        return f" --matrix {self.path}" if self.path else ""
-
-    def holds(self, combo: Combo) -> bool:
-        return frozenset(combo.requested) == self.packages
-
-
-def of_stack(candidates: Sequence[KnownGood], stack: Stack | None, scope: str) -> list[KnownGood]:
-    """The candidates of ``stack``. Without one: those of the one stack a matrix
-    scanned on the scope (ad-hoc checks of other packages left out), all of them
-    where no matrix ran, and a usage error naming the stacks where several did: a
-    lock never picks among matrices."""
-    if stack is not None:
-        return [g for g in candidates if stack.holds(g.combo)]
-    scanned: dict[frozenset[NormalizedName], set[str]] = {}
-    for good in candidates:
-        if good.matrix is not None:
-            scanned.setdefault(frozenset(good.combo.requested), set()).add(good.matrix)
-    if len(scanned) > 1:
-        listed = "; ".join(
-            sorted(
-                f"{' or '.join(sorted(names))} ({len(s)} packages)" for s, names in scanned.items()
-            )
-        )
-        raise UsageError(
-            f"{scope} holds known-good combinations of {len(scanned)} matrices: {listed}. "
-            "Say which to lock with --matrix FILE"
-        )
-    if not scanned:
-        return list(candidates)
-    (only,) = scanned
-    return [g for g in candidates if frozenset(g.combo.requested) == only]
 
 
 def _ranked(
@@ -224,66 +176,6 @@ def pick_known_good(
     )
 
 
-def _requested(combo: Combo) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((n, str(combo.version_of(n))) for n in combo.requested))
-
-
-def lowest(caps: Iterable[Cap]) -> tuple[Cap, ...]:
-    """The lowest of the caps per distribution, by name."""
-    found: dict[str, Cap] = {}
-    for cap in caps:
-        if cap.name not in found or cap.below < found[cap.name].below:
-            found[cap.name] = cap
-    return tuple(found[n] for n in sorted(found))
-
-
-def merged_caps(failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
-    """The caps the failures blame, the lowest per distribution."""
-    return lowest(cap for f in failures for cap in Cap.blamed(f.result, f.id))
-
-
-def caps_for(combo: Combo, failures: Iterable[StoredResult]) -> tuple[Cap, ...]:
-    """What a lock of ``combo`` holds back: each dependency nobody requested that
-    failed the same requested pins at a release ``combo`` stays below."""
-    same = [f for f in failures if _requested(f.result.combo) == _requested(combo)]
-    return tuple(
-        cap
-        for cap in merged_caps(same)
-        if cap.name not in combo.requested
-        and (held := combo.versions.get(cap.name)) is not None
-        and held < cap.below
-    )
-
-
-def _blamed(
-    store: Reader, scope: str, failures: Sequence[StoredResult]
-) -> list[tuple[KnownGood, tuple[Cap, ...]]]:
-    """Requested pins whose latest result failed by a dependency nobody requested,
-    as candidates to rank, with the caps all their failures blame."""
-    groups: dict[tuple[tuple[str, str], ...], list[StoredResult]] = {}
-    for failure in failures:
-        groups.setdefault(_requested(failure.result.combo), []).append(failure)
-    passed = {_requested(g.combo): g.tested for g in store.known_good(scope)}
-    found = []
-    for key, group in groups.items():
-        newest = max(group, key=lambda f: (f.created, f.id))
-        if key in passed and passed[key] > newest.created:
-            continue  # already passed with a later resolution: a known-good candidate
-        caps = merged_caps(group)
-        if not Cap.blamed(newest.result) or not caps:
-            continue  # its latest failure blames only what was requested
-        candidate = KnownGood(
-            combo=newest.result.combo,
-            result_id=newest.id,
-            base=newest.base,
-            image=newest.image,
-            image_id=newest.result.image_id,
-            tested=newest.created,
-        )
-        found.append((candidate, caps))
-    return found
-
-
 def capped_retry(
     *,
     open_pipeline: Callable[[], Runner],
@@ -333,14 +225,14 @@ def retry_capped(
     by a dependency nobody requested, run again with it capped: the first that
     passes, or None. A capped run that fails by another such release is run again
     with that capped too; ``MAX_VERIFIED`` runs at most, each recorded."""
-    blamed = [
+    tried = [
         (candidate, caps)
-        for candidate, caps in _blamed(store, scope, store.latest_failures(scope))
+        for candidate, caps in blamed(store.latest_failures(scope), store.known_good(scope))
         if (eligible is None or eligible(candidate.combo))
         and (stack is None or stack.holds(candidate.combo))
     ]
-    caps_of = {c.result_id: caps for c, caps in blamed}
-    ranked = rank_known_good([c for c, _ in blamed], prefer=prefer, constraints=constraints).ranked
+    caps_of = {c.result_id: caps for c, caps in tried}
+    ranked = rank_known_good([c for c, _ in tried], prefer=prefer, constraints=constraints).ranked
     runs = 0
     for candidate in ranked:
         if best is not None and (
@@ -480,11 +372,9 @@ __all__ = [
     "MAX_VERIFIED",
     "LockedImage",
     "Retry",
-    "Stack",
     "Verify",
     "build_locked_image",
     "capped_retry",
-    "caps_for",
     "lock_dir_for",
     "lock_known_good",
     "package_manager_of",

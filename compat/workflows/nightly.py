@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from compat.errors import LockChanged, LockError, NothingKnownGood, RegressionFound
 from compat.index.base import Index
 from compat.lock import read_lock
-from compat.lock.select import rank_known_good
+from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_between
@@ -39,14 +39,7 @@ from compat.store import Store
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import Target
 from compat.workflows.deep import deep_refiner, deep_verifier
-from compat.workflows.lock import (
-    Stack,
-    Verify,
-    lock_dir_for,
-    lock_known_good,
-    of_stack,
-    pick_known_good,
-)
+from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
 from compat.workflows.steps import Runner, make_plan, run_and_record, target_of
 
 Versions = dict[NormalizedName, tuple[Version, ...]]

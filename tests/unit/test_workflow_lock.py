@@ -18,10 +18,11 @@ from packaging.version import Version
 from compat.cli import cli
 from compat.errors import ExitCode, LockError, NothingKnownGood, UsageError
 from compat.lock import DOCKERFILE, PYLOCK, REQUIREMENTS, LockInput, read_lock
+from compat.lock.select import Stack
 from compat.model import Cap, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store, sqlite_url
 from compat.targets.target import PackageManager, Target
-from compat.workflows.lock import Stack, lock_known_good
+from compat.workflows.lock import lock_known_good
 from tests.helpers.results import DEBIAN_ID, failed, make_combo, make_target, passed
 
 IMAGE = "local/debian-python:bookworm"  # an image reference, not a profile
