@@ -21,10 +21,13 @@ from tests.helpers.smoke import run_runner
         (["pkg/__init__.py", "pkg/_c.cpython-311-x86_64-linux-gnu.so", "pkg/_d.abi3.so",
           "pkg/libhelper.so", "pkg.libs/libgfortran.so.5"],
          ["pkg", "pkg._c", "pkg._d"]),
-        # test code, vendored trees, __main__ and data folders are left out
+        # test code, vendored trees, examples, sandboxes, __main__ and data folders are
+        # left out
         (["pkg/__init__.py", "pkg/tests/__init__.py", "pkg/tests/test_x.py", "pkg/conftest.py",
           "pkg/_vendor/__init__.py", "pkg/_vendor/six.py", "pkg/__main__.py",
-          "pkg/data/script.py", "pkg/mpl-data/x.py", "pkg/test_helpers.py"],
+          "pkg/data/script.py", "pkg/mpl-data/x.py", "pkg/test_helpers.py",
+          "pkg/sandbox/__init__.py", "pkg/sandbox/mle.py", "pkg/examples/__init__.py",
+          "pkg/examples/ex_fit.py"],
          ["pkg"]),
         # a top-level module, a namespace folder above a package, metadata left out
         (["six.py", "google/protobuf/__init__.py", "google/protobuf/m.py",
