@@ -72,6 +72,8 @@ NUMPY_ABI = re.compile(
     r"|_ARRAY_API not found|module compiled against (?:ABI|API) version"
 )
 _NUMPY_2_BUILD = re.compile(r"compiled against ABI version 0x2|Expected 88 from C header")
+# what an extension that needs NumPy 2's own modules raises under NumPy 1.x
+_NEEDS_NUMPY_2 = re.compile(r"numpy\.(?:_core|core)\.multiarray failed to import")
 # Standard modules of other platforms (Python 3.9 has no sys.stdlib_module_names)
 OTHER_PLATFORMS = frozenset(
     {"winreg", "_winreg", "msvcrt", "_winapi", "winsound", "_msi", "nt", "_overlapped", "_scproxy"}
@@ -237,6 +239,18 @@ def not_applicable(
         if top in stdlib and not _importable(top):
             return f"needs {top}, which this Python does not have"
     return None
+
+
+def for_numpy_2(exc: BaseException, module: str, tops: Sequence[str], owners: Owners) -> str | None:
+    """Why a submodule built for NumPy 2 alone (h5py._npystrings and blosc2.utf8_ext,
+    NumPy 2's string dtype) is not applicable under NumPy 1.x: its package loads it
+    only under NumPy 2. The package's own top level failing so still counts."""
+    numpy = owners.of_module("numpy")
+    if module in tops or numpy is None or not numpy[1].startswith("1."):
+        return None
+    if not _NEEDS_NUMPY_2.search("\n".join(str(e) for e in _chain(exc))):
+        return None
+    return f"built for NumPy 2 alone; NumPy {numpy[1]} is installed"
 
 
 @dataclass
@@ -430,7 +444,7 @@ def _import_each(
                     {"module": module, "status": "unattributed", "error": f"sys.exit({exc.code!r})"}
                 )
         except BaseException as exc:
-            why = not_applicable(exc, absent.names, tops)
+            why = not_applicable(exc, absent.names, tops) or for_numpy_2(exc, module, tops, owners)
             if why:
                 write({"module": module, "status": "n/a", "why": why})
                 continue

@@ -126,3 +126,24 @@ def test_a_partner_whose_import_is_skipped_is_still_named(site: Path) -> None:
     log = run.results["import:pkg"]["log"]
     assert "failed: pkg.broken: ImportError: cannot import name 'removed' from 'partner'" in log
     assert "partner: partner 1.0" in log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("numpy", "judged"), [("1.26.4", "n/a"), ("2.2.6", "failed")])
+def test_a_submodule_built_for_numpy_2_alone_is_not_applicable_under_numpy_1(
+    tmp_path: Path, numpy: str, judged: str
+) -> None:
+    site = tmp_path / "site"
+    _package(site, "numpy", {"numpy/__init__.py": f"__version__ = '{numpy}'\n"})
+    (site / "numpy-1.0.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: numpy\nVersion: {numpy}\n"
+    )
+    failing = "import numpy\nraise ImportError('numpy._core.multiarray failed to import')\n"
+    _package(site, "strs", {"strs/__init__.py": "", "strs/_npystrings.py": failing})
+    run = run_runner("--site", str(site), "--package", "strs", "--only", "none")
+    log = run.results["import:strs"]["log"]
+    if judged == "n/a":
+        assert run.results["import:strs"]["verdict"] == "pass", log
+        assert f"strs._npystrings: built for NumPy 2 alone; NumPy {numpy} is installed" in log
+    else:
+        assert run.results["import:strs"]["verdict"] == "import-error", log
