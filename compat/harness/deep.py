@@ -91,7 +91,7 @@ def run_deep(
                     DeepOutcome(job=job, error=failed.get(job.combo.id, "not prepared"))
                 )
                 continue
-            sdists = _sdists_for(pipeline, job, prepared)
+            sdists = _sdists_for(pipeline, job)
             options = runner_options(
                 packages=list(job.combo.requested),
                 sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
@@ -156,7 +156,7 @@ def ships_tests(install_dir: Path) -> bool:
     return any(install_dir.rglob("tests/test_*.py")) or any(install_dir.rglob("test/test_*.py"))
 
 
-def _sdists_for(pipeline: Pipeline, job: DeepJob, prepared: Prepared) -> dict[str, str]:
+def _sdists_for(pipeline: Pipeline, job: DeepJob) -> dict[str, str]:
     """The sdists the runner gets, as it sees them: those of the job's dependents
     whose installed wheel ships no tests (fetched once into the wheelhouse). One
     that cannot be fetched is left out: the dependent is then imported only."""
