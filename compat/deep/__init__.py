@@ -18,6 +18,7 @@ from compat.deep.differential import Finding, compare
 from compat.deep.outcomes import DeepRun
 from compat.deep.report import DeepReport
 from compat.model import Combo
+from compat.smoke.deep.engine import SHIPS_NO_TESTS
 
 
 def _why_no_tests(run: DeepRun, dependent: NormalizedName) -> str:
@@ -32,9 +33,8 @@ def _why_no_tests(run: DeepRun, dependent: NormalizedName) -> str:
     return f"its {len(plan.modules)} selected test modules ran no test{why}"
 
 
-# what the runner says of a dependent whose installed files hold no tests, and what
-# the verdict says of it: the whole-package import is all that exercised it
-SHIPS_NO_TESTS = "ships no tests"
+# what the verdict says of a dependent whose installed files hold no tests: the
+# whole-package import is all that exercised it
 IMPORTS_ONLY = "imports only, no shipped tests"
 
 

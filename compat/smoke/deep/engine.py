@@ -50,6 +50,7 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MODULE_TIMEOUT = 900.0
 DEFAULT_MARKERS = "not slow and not network and not db and not single_cpu"
 FAILING = ("failed", "error", "timeout", "crash")
+SHIPS_NO_TESTS = "ships no tests"  # a dependent's reason, as the host reads it
 _MAX_CONTINUATIONS = 3  # a module whose tests keep crashing gives up after this
 _OUTPUT_TAIL = 4096
 # Variables that would let a test reach the network or the user's own config.
@@ -202,13 +203,13 @@ def _tests_root(
         return dep["root"], "wheel"
     archive = sdist_paths(args.sdist).get(dependent)
     if archive is None:
-        return None, "ships no tests"
+        return None, SHIPS_NO_TESTS
     into = work / "sdist-tests" / dependent
     try:
         trees = extract_tests(archive, into)
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
-        return None, f"ships no tests (its sdist could not be read: {exc})"
-    return (str(into), "sdist") if trees else (None, "ships no tests (none in its sdist either)")
+        return None, f"{SHIPS_NO_TESTS} (its sdist could not be read: {exc})"
+    return (str(into), "sdist") if trees else (None, f"{SHIPS_NO_TESTS} (none in its sdist either)")
 
 
 def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: Path) -> list[Job]:
