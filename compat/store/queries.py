@@ -281,6 +281,11 @@ def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
 
 
 _OWN = checks.c.result_id == results.c.id
+# a result judged by the deep tier; one whose checks are all imports (--depth import)
+_DEEP = sa.exists().where(_OWN, checks.c.name.startswith("deep:"))
+_IMPORTS_ONLY = sa.and_(
+    sa.exists().where(_OWN), ~sa.exists().where(_OWN, ~checks.c.name.startswith("import:"))
+)
 
 _ROWS = (
     sa.select(
@@ -299,10 +304,8 @@ _ROWS = (
         runs.c.strategy,
         runs.c.matrix_name,
         combinations.c.data,
-        sa.exists().where(_OWN, checks.c.name.startswith("deep:")).label("deep"),
-        sa.and_(
-            sa.exists().where(_OWN), ~sa.exists().where(_OWN, ~checks.c.name.startswith("import:"))
-        ).label("imports_only"),
+        _DEEP.label("deep"),
+        _IMPORTS_ONLY.label("imports_only"),
     )
     .join(runs, runs.c.id == results.c.run_id)
     .join(combinations, combinations.c.id == results.c.combination_id)
@@ -357,10 +360,6 @@ def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any
     else:
         name = target_or_image
         scope = sa.or_(runs.c.base == name, runs.c.image == name, results.c.image_id == name)
-    own = checks.c.result_id == results.c.id
-    imports_only = sa.and_(
-        sa.exists().where(own), ~sa.exists().where(own, ~checks.c.name.startswith("import:"))
-    )
     query = (
         sa.select(
             results.c.id,
@@ -371,10 +370,10 @@ def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any
             runs.c.base,
             runs.c.image,
             runs.c.matrix_name,
-            sa.exists().where(own, checks.c.name.startswith("deep:")).label("deep"),
+            _DEEP.label("deep"),
         )
         .join(runs, runs.c.id == results.c.run_id)
-        .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~imports_only))
+        .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~_IMPORTS_ONLY))
         .order_by(results.c.created, results.c.id)
     )
     # per combination, the latest result at each depth: later rows win
