@@ -23,7 +23,7 @@ from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
-from compat.store.records import KnownGood
+from compat.store.records import KnownGood, StoredResult
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
 from compat.workflows.check import check
@@ -154,6 +154,14 @@ def pick_known_good(
         eligible=eligible,
         stack=stack,
     )
+    return _first_confirmed(store, scope, ranked, verify)
+
+
+def _first_confirmed(
+    store: Reader, scope: str, ranked: Sequence[KnownGood], verify: Verify | None
+) -> tuple[Target, ComboResult]:
+    """The best of ``ranked`` (never empty) that ``verify`` confirms, up to
+    ``MAX_VERIFIED`` tried; without ``verify``, the best."""
     if verify is None:
         return _load(store, ranked[0])
     refused: list[str] = []
@@ -214,6 +222,7 @@ def retry_capped(
     store: Reader,
     scope: str,
     retry: Retry,
+    failures: Sequence[StoredResult],
     *,
     prefer: str,
     constraints: Sequence[Requirement],
@@ -224,10 +233,11 @@ def retry_capped(
     """Requested pins that rank above ``best`` (the known-good pick) and failed only
     by a dependency nobody requested, run again with it capped: the first that
     passes, or None. A capped run that fails by another such release is run again
-    with that capped too; ``MAX_VERIFIED`` runs at most, each recorded."""
+    with that capped too; ``MAX_VERIFIED`` runs at most, each recorded. ``failures``:
+    the scope's (``Reader.latest_failures``)."""
     tried = [
         (candidate, caps)
-        for candidate, caps in blamed(store.latest_failures(scope), store.known_good(scope))
+        for candidate, caps in blamed(failures, store.known_good(scope))
         if (eligible is None or eligible(candidate.combo))
         and (stack is None or stack.holds(candidate.combo))
     ]
@@ -274,40 +284,35 @@ def lock_known_good(
     ``verify`` when given) into ``directory``. With ``retry``, newer requested pins
     that failed only by a dependency nobody requested are tried again with it capped
     first; the caps a pick holds are written into its lock with their reasons."""
+    try:
+        ranked: tuple[KnownGood, ...] = _ranked(
+            store,
+            scope,
+            prefer=prefer,
+            constraints=constraints,
+            avoid=True,
+            eligible=eligible,
+            stack=stack,
+        )
+    except NothingKnownGood as none:
+        ranked, nothing = (), none
+    failures = store.latest_failures(scope)
     picked: tuple[Target, ComboResult] | None = None
     if retry is not None:
-        try:
-            best: KnownGood | None = _ranked(
-                store,
-                scope,
-                prefer=prefer,
-                constraints=constraints,
-                avoid=True,
-                eligible=eligible,
-                stack=stack,
-            )[0]
-        except NothingKnownGood:
-            best = None
         picked = retry_capped(
             store,
             scope,
             retry,
+            failures,
             prefer=prefer,
             constraints=constraints,
             eligible=eligible,
-            best=best,
+            best=ranked[0] if ranked else None,
             stack=stack,
         )
-    target, result = picked or pick_known_good(
-        store,
-        scope,
-        prefer=prefer,
-        constraints=constraints,
-        avoid=True,
-        eligible=eligible,
-        verify=verify,
-        stack=stack,
-    )
+    if picked is None and not ranked:
+        raise nothing
+    target, result = picked or _first_confirmed(store, scope, ranked, verify)
     locked = LockInput.from_result(
         target,
         result,
@@ -315,7 +320,8 @@ def lock_known_good(
         # what every later run on the image installs: the lock's Dockerfile (which
         # `compat image` builds) gives the environment the scans test
         known=store.system_packages(target.image_id),
-        caps=caps_for(result.combo, store.latest_failures(scope)),
+        # a capped retry recorded failures of its own
+        caps=caps_for(result.combo, failures if picked is None else store.latest_failures(scope)),
         matrix=stack.name if stack is not None else None,
     )
     return locked, result, write_lock(locked, directory, prune=prune)
