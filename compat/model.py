@@ -256,6 +256,10 @@ class CheckResult:
     duration: float
     error: str | None = None  # first line of the failure
     log: str = ""
+    # the distributions it imported, (name, version) sorted; None when not known
+    inputs: tuple[tuple[str, str], ...] | None = None
+    key: str | None = None  # what its outcome may be reused under (compat.harness.reuse)
+    reused_from: str | None = None  # the uid of the result that ran it, when reused
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -264,17 +268,29 @@ class CheckResult:
             "duration": self.duration,
             "error": self.error,
             "log": self.log,
+            "inputs": None if self.inputs is None else dict(self.inputs),
+            "key": self.key,
+            "reused_from": self.reused_from,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        inputs = data.get("inputs")
         return cls(
             name=data["name"],
             verdict=CheckVerdict(data["verdict"]),
             duration=float(data["duration"]),
             error=data.get("error"),
             log=data.get("log", ""),
+            inputs=None if inputs is None else sorted_inputs(inputs),
+            key=data.get("key"),
+            reused_from=data.get("reused_from"),
         )
+
+
+def sorted_inputs(inputs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """A check's inputs as ``CheckResult.inputs`` holds them."""
+    return tuple(sorted((canonicalize_name(str(n)), str(v)) for n, v in inputs.items()))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

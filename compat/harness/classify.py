@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 
 from compat.harness.sweeps import SweepRecord
-from compat.model import CheckResult, CheckVerdict, Combo, Verdict, overall, unrequested_culprits
+from compat.model import (
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    Verdict,
+    overall,
+    sorted_inputs,
+    unrequested_culprits,
+)
 from compat.sweep import dependent_of
 from compat.targets.sysdeps import missing_libraries, packages_for
 from compat.targets.target import PackageManager
@@ -85,11 +93,15 @@ def classify(
     package_manager: PackageManager | None,
     libc: str = "glibc",
     kept_sweeps: Mapping[NormalizedName, SweepRecord] | None = None,
+    keys: Mapping[str, str] | None = None,
+    reused: Mapping[str, CheckResult] | None = None,
 ) -> SuiteOutcome:
     """Classify one run of the runner.
 
     ``exit_code`` is the process's status (negative or >128 for a signal, None when
-    unknown); ``timed_out`` says the wall-time limit ended it.
+    unknown); ``timed_out`` says the wall-time limit ended it. ``keys`` are the
+    reuse keys of the checks (recorded with their outcomes), ``reused`` the kept
+    outcomes the runner was told to reuse (taken where it says it did).
     """
     events, noise = parse_events(stdout)
     kept = kept_sweeps or {}
@@ -109,17 +121,32 @@ def classify(
                 verdict = CheckVerdict.RUNTIME_ERROR
             error = event.get("error")
             duration = event.get("duration", 0.0)
+            inputs = event.get("inputs")
             check = CheckResult(
                 name=name,
                 verdict=verdict,
                 duration=float(duration) if isinstance(duration, int | float) else 0.0,
                 error=str(error) if error else None,
                 log=str(event.get("log") or ""),
+                inputs=sorted_inputs(inputs) if isinstance(inputs, dict) else None,
+                key=(keys or {}).get(name),
             )
             record = kept.get(dist) if (dist := dependent_of(check)) else None
             checks.append(record.applied_to(check) if record else check)
             if started == name:
                 started = None
+        elif kind == "reuse":
+            name = str(event.get("check"))
+            taken = (reused or {}).get(name)
+            checks.append(
+                taken
+                or CheckResult(
+                    name=name,
+                    verdict=CheckVerdict.RUNTIME_ERROR,
+                    duration=0.0,
+                    error="the smoke runner reused an outcome it was not given",
+                )
+            )
         elif kind == "done":
             finished = True
 

@@ -260,6 +260,16 @@ def _v7_image_system_packages(conn: sa.Connection) -> None:
         conn.execute(sa.insert(table), list(learned.values()))
 
 
+def _v8_check_inputs(conn: sa.Connection) -> None:
+    """What each check imported and the key its outcome may be reused under, and
+    for a reused outcome the result that ran it: NULL for older checks, which
+    were never reused and are not reusable."""
+    conn.execute(sa.text("ALTER TABLE checks ADD COLUMN inputs TEXT"))
+    conn.execute(sa.text("ALTER TABLE checks ADD COLUMN reuse_key VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE checks ADD COLUMN reused_from VARCHAR(32)"))
+    conn.execute(sa.text("CREATE INDEX ix_checks_reuse_key ON checks (reuse_key)"))
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
@@ -268,6 +278,7 @@ STEPS: tuple[Step, ...] = (
     _v5_deep_baselines,
     _v6_result_notes,
     _v7_image_system_packages,
+    _v8_check_inputs,
 )
 LATEST = len(STEPS)
 

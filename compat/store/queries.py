@@ -4,8 +4,9 @@ command that only reads needs; ``Store`` adds writing."""
 
 from __future__ import annotations
 
+import json
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from compat.model import (
     Depth,
     Incompatibility,
     Verdict,
+    sorted_inputs,
 )
 from compat.store import migrations
 from compat.store.engine import Database
@@ -85,6 +87,63 @@ class Reader(Database):
                 for row in conn.execute(query):
                     latest[row.combination_id] = _result_row(row)  # later rows win
         return latest
+
+    # -- reusing check outcomes ---------------------------------------------------
+
+    def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]:
+        """For each reuse key with stored outcomes, every distinct set of inputs it
+        ran with and the latest result that ran it so. Timeouts and crashes are
+        never reused: they may not happen again."""
+        found: dict[str, list[tuple[Inputs, int]]] = {}
+        wanted = sorted(set(keys))
+        with self.reading() as conn:
+            for chunk in chunks(wanted):
+                query = (
+                    sa.select(checks.c.reuse_key, checks.c.inputs, sa.func.max(checks.c.result_id))
+                    .where(
+                        checks.c.reuse_key.in_(chunk),
+                        checks.c.inputs.is_not(None),
+                        checks.c.verdict.not_in(_NOT_REUSED),
+                    )
+                    .group_by(checks.c.reuse_key, checks.c.inputs)
+                )
+                for key, inputs, result_id in conn.execute(query):
+                    found.setdefault(key, []).append((inputs_of(inputs) or (), int(result_id)))
+        return found
+
+    def kept_checks(self, wanted: Mapping[str, int]) -> dict[str, tuple[str, CheckResult]]:
+        """The stored check of each reuse key in the result ``wanted`` names for it,
+        log included, with the uid of the result that really ran it."""
+        found: dict[str, tuple[str, CheckResult]] = {}
+        with self.reading() as conn:
+            for chunk in chunks(sorted(wanted.items())):
+                pairs = [
+                    sa.and_(checks.c.reuse_key == k, checks.c.result_id == r) for k, r in chunk
+                ]
+                query = (
+                    sa.select(checks, results.c.uid, logs.c.data)
+                    .join(results, _OWN)
+                    .outerjoin(
+                        logs,
+                        sa.and_(
+                            logs.c.result_id == checks.c.result_id, logs.c.part == checks.c.position
+                        ),
+                    )
+                    .where(sa.or_(*pairs))
+                )
+                for row in conn.execute(query):
+                    check = _check(row, _unpack(row.data) if row.data is not None else "")
+                    found[row.reuse_key] = (row.reused_from or row.uid, check)
+        return found
+
+    def result_ids(self, uids: Iterable[str]) -> dict[str, int]:
+        """The id in this database of each result uid it holds."""
+        found: dict[str, int] = {}
+        with self.reading() as conn:
+            for chunk in chunks(sorted(set(uids))):
+                query = sa.select(results.c.uid, results.c.id).where(results.c.uid.in_(chunk))
+                found.update({uid: int(id_) for uid, id_ in conn.execute(query)})
+        return found
 
     # -- listings and whole results ----------------------------------------------
 
@@ -280,6 +339,32 @@ def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+Inputs = tuple[tuple[str, str], ...]  # CheckResult.inputs
+_NOT_REUSED = (CheckVerdict.TIMEOUT.value, CheckVerdict.CRASH.value)
+
+
+def inputs_text(inputs: Inputs | None) -> str | None:
+    """A check's inputs as stored: JSON with sorted keys, so equal inputs are equal text."""
+    return None if inputs is None else json.dumps(dict(sorted(inputs)), sort_keys=True)
+
+
+def inputs_of(text: str | None) -> Inputs | None:
+    return None if text is None else sorted_inputs(json.loads(text))
+
+
+def _check(row: sa.Row[Any], log: str) -> CheckResult:
+    return CheckResult(
+        name=row.name,
+        verdict=CheckVerdict(row.verdict),
+        duration=row.duration,
+        error=row.error,
+        log=log,
+        inputs=inputs_of(row.inputs),
+        key=row.reuse_key,
+        reused_from=row.reused_from,
+    )
+
+
 _OWN = checks.c.result_id == results.c.id
 # a result judged by the deep tier; one whose checks are all imports (--depth import)
 _DEEP = sa.exists().where(_OWN, checks.c.name.startswith("deep:"))
@@ -433,13 +518,7 @@ def load_results(
             combo=Combo.from_json(row.data),
             verdict=Verdict(row.verdict),
             checks=tuple(
-                CheckResult(
-                    name=c.name,
-                    verdict=CheckVerdict(c.verdict),
-                    duration=c.duration,
-                    error=c.error,
-                    log=log_text.get((row.id, c.position), ""),
-                )
+                _check(c, log_text.get((row.id, c.position), ""))
                 for c in check_rows.get(row.id, [])
             ),
             error=row.error,
@@ -466,4 +545,4 @@ def load_results(
     return [loaded[i] for i in ids if i in loaded]
 
 
-__all__ = ["BATCH", "Reader", "chunks", "load_results", "utc"]
+__all__ = ["BATCH", "Reader", "chunks", "inputs_text", "load_results", "utc"]

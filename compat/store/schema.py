@@ -106,6 +106,11 @@ checks = sa.Table(
     sa.Column("verdict", sa.String(32), nullable=False),
     sa.Column("duration", sa.Float, nullable=False),
     sa.Column("error", sa.Text),
+    # what the check imported: JSON {name: version} with sorted keys, text so that
+    # equal inputs compare equal in SQL; NULL when not known (and before v8)
+    sa.Column("inputs", sa.Text),
+    sa.Column("reuse_key", sa.String(64), index=True),  # compat.harness.reuse
+    sa.Column("reused_from", sa.String(32)),  # the uid of the result that ran it
 )
 
 # Logs live apart so that listing results never drags them along.

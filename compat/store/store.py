@@ -23,7 +23,7 @@ from compat.errors import StoreError
 from compat.model import ComboResult, Verdict
 from compat.store import migrations
 from compat.store.engine import create_engine, empty_engine, parse_url, sqlite_file
-from compat.store.queries import Reader
+from compat.store.queries import Reader, inputs_text
 from compat.store.records import RunStatus
 from compat.store.schema import (
     checks,
@@ -445,6 +445,9 @@ def insert_result(
                     "verdict": check.verdict.value,
                     "duration": check.duration,
                     "error": _text(check.error),
+                    "inputs": inputs_text(check.inputs),
+                    "reuse_key": check.key,
+                    "reused_from": check.reused_from,
                 }
                 for position, check in enumerate(result.checks, start=1)
             ],

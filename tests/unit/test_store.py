@@ -578,7 +578,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     _make_v1(url)
     # a reader too: what it reads must be at the latest version, so it migrates
     with Store.open(url, read_only=True) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7
+        assert store.schema_version == SCHEMA_VERSION == 8
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -588,7 +588,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     assert run.compat_version == "0.0.9"
     with Store.open(url) as store:
         store.start_run(make_target(), backend="docker", shard="1/3")
-    assert count(url, "schema_version") == 7
+    assert count(url, "schema_version") == 8
     engine = sa.create_engine(url)
     assert not sa.inspect(engine).has_table("builds")  # never written, dropped by v4
     engine.dispose()
@@ -623,11 +623,20 @@ def test_a_v6_database_learns_from_the_results_it_holds(make_db_url: MakeUrl) ->
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # as a v6 database (before the table) holds it
         conn.execute(sa.text("DROP TABLE image_system_packages"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 7"))
+        conn.execute(sa.text("DROP INDEX ix_checks_reuse_key"))
+        for column in ("inputs", "reuse_key", "reused_from"):
+            conn.execute(sa.text(f"ALTER TABLE checks DROP COLUMN {column}"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 7"))
     engine.dispose()
     with Store.open(url) as store:
-        assert store.schema_version == 7
+        assert store.schema_version == SCHEMA_VERSION
         assert store.system_packages(DEBIAN_ID) == ("libgomp1", "zlib1g")
+        # the checks it held are there, neither reused nor reusable
+        stored = store.get(1)
+        assert stored is not None
+        assert [(c.inputs, c.key, c.reused_from) for c in stored.result.checks] == [
+            (None, None, None)
+        ] * 2
 
 
 def test_the_migrated_schema_is_the_schema_the_queries_use(store: Store, db_url: str) -> None:

@@ -1,0 +1,135 @@
+"""Check outcomes reused by what the checks imported.
+
+Each built-in and user check runs in a process that imported only what it needs,
+and reports the distributions it imported (its inputs). Its outcome depends on
+the image it ran in (system packages included: a derived image has its own ID),
+the code that defines it and runs it, the versions of its inputs, and which
+distributions are installed at all (an optional dependency is probed without
+being imported). Those, but the versions, make its reuse key; a later
+combination with the same key whose installed versions agree with a stored
+outcome's inputs takes that outcome without running the check (``--reuse`` to
+the runner, which still skips what it would skip). Timeouts and crashes are never
+reused; any other failure is reused as itself, never turned into a pass.
+Plugin checks (their code is not on the host) and ``exec`` are always run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
+
+from compat.model import CheckResult
+from compat.smoke import SMOKE_DIR
+from compat.smoke.checks import builtin_checks
+from compat.smoke.engine import user_checks
+
+Inputs = tuple[tuple[str, str], ...]  # CheckResult.inputs
+
+
+class KeptChecks(Protocol):
+    """Where outcomes are kept (``compat.store.Store``)."""
+
+    def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]: ...
+
+    def kept_checks(self, wanted: Mapping[str, int]) -> dict[str, tuple[str, CheckResult]]: ...
+
+
+def _digest(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _check_code() -> dict[str, str]:
+    """The digest of the code of each built-in check: its module, the toolkit the
+    checks share and the runner that runs them."""
+    shared = [*sorted(SMOKE_DIR.glob("*.py")), SMOKE_DIR / "checks" / "__init__.py"]
+    shared.append(SMOKE_DIR / "checks" / "shims.py")
+    runner = _digest(shared)
+    modules: dict[str, str] = {}
+    code = {}
+    for check in builtin_checks():
+        module = check.func.__module__
+        if module not in modules:
+            source = sys.modules[module].__file__
+            assert source is not None
+            modules[module] = _digest([Path(source)])
+        code[check.name] = f"{runner}:{modules[module]}"
+    return code
+
+
+def _user_code(checks_dir: Path | None) -> dict[str, str]:
+    runner = _digest(sorted(SMOKE_DIR.glob("*.py")))
+    if checks_dir is None:
+        return {}
+    return {
+        name: f"{runner}:{_digest([Path(path)])}" for name, path in user_checks([str(checks_dir)])
+    }
+
+
+class Reuse:
+    """The reuse keys of a pipeline's checks, and what is kept under them."""
+
+    def __init__(self, kept: KeptChecks, *, checks_dir: Path | None) -> None:
+        self._kept = kept
+        self._code = {**_check_code(), **_user_code(checks_dir)}
+
+    def keys(self, *, image_id: str, installed: Iterable[NormalizedName]) -> dict[str, str]:
+        """The reuse key of each check that may be reused, by check name."""
+        names = "\n".join(sorted(installed))
+        return {
+            name: hashlib.sha256(f"{code}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
+            for name, code in self._code.items()
+        }
+
+    def find(
+        self, keys: Mapping[str, str], versions: Mapping[NormalizedName, Version]
+    ) -> dict[str, CheckResult]:
+        """The kept outcome of each check whose inputs ``versions`` has, as reused."""
+        candidates = self._kept.reusable(keys.values())
+        wanted = {}
+        for key in keys.values():
+            latest_first = sorted(candidates.get(key, ()), key=lambda c: -c[1])
+            match = next((rid for inputs, rid in latest_first if holds(inputs, versions)), None)
+            if match is not None:
+                wanted[key] = match
+        names = {key: name for name, key in keys.items()}
+        return {
+            names[key]: reused(check, uid)
+            for key, (uid, check) in self._kept.kept_checks(wanted).items()
+        }
+
+
+def holds(inputs: Inputs, versions: Mapping[NormalizedName, Version]) -> bool:
+    """Whether each input installed by the combination has the version it had.
+    An input the combination does not install came with the image, whose ID is
+    in the key, as is the set of installed names."""
+    for name, version in inputs:
+        have = versions.get(NormalizedName(name))
+        if have is None:
+            continue
+        try:
+            same = have == Version(version)
+        except InvalidVersion:
+            same = str(have) == version
+        if not same:
+            return False
+    return True
+
+
+def reused(check: CheckResult, uid: str) -> CheckResult:
+    """``check`` (as stored from result ``uid``) taken by a combination that did
+    not run it."""
+    if check.reused_from is None:  # else its log says so already
+        loaded = ", ".join(f"{n} {v}" for n, v in check.inputs or ())
+        note = f"reused: not run again; it ran with the same inputs ({loaded}) in result {uid}"
+        check = dataclasses.replace(check, log="\n".join(p for p in (note, check.log) if p))
+    return dataclasses.replace(check, duration=0.0, reused_from=uid)
