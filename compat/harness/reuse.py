@@ -11,12 +11,17 @@ outcome's inputs takes that outcome without running the check (``--reuse`` to
 the runner, which still skips what it would skip). Timeouts and crashes are never
 reused; any other failure is reused as itself, never turned into a pass.
 Plugin checks (their code is not on the host) and ``exec`` are always run.
+
+Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
+that would be reused run again, and a rerun that disagrees is said, kept in the
+results database and ends reuse under that key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import random
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,7 +30,7 @@ from typing import Protocol
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from compat.model import CheckResult
+from compat.model import CheckResult, CheckVerdict
 from compat.smoke import SMOKE_DIR
 from compat.smoke.checks import builtin_checks
 from compat.smoke.engine import user_checks
@@ -39,6 +44,8 @@ class KeptChecks(Protocol):
     def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]: ...
 
     def kept_checks(self, wanted: Mapping[str, int]) -> dict[str, tuple[str, CheckResult]]: ...
+
+    def record_disagreement(self, kept: CheckResult, found: CheckResult) -> None: ...
 
 
 def _digest(paths: Iterable[Path]) -> str:
@@ -76,11 +83,21 @@ def _user_code(checks_dir: Path | None) -> dict[str, str]:
 
 
 class Reuse:
-    """The reuse keys of a pipeline's checks, and what is kept under them."""
+    """The reuse keys of a pipeline's checks, and what is kept under them.
+    ``verify`` is the share of reusable outcomes run again and compared."""
 
-    def __init__(self, kept: KeptChecks, *, checks_dir: Path | None) -> None:
+    def __init__(
+        self,
+        kept: KeptChecks,
+        *,
+        checks_dir: Path | None,
+        verify: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self._kept = kept
         self._code = {**_check_code(), **_user_code(checks_dir)}
+        self._verify = verify
+        self._rng = rng or random.Random()
 
     def keys(self, *, image_id: str, installed: Iterable[NormalizedName]) -> dict[str, str]:
         """The reuse key of each check that may be reused, by check name."""
@@ -106,6 +123,27 @@ class Reuse:
             names[key]: reused(check, uid)
             for key, (uid, check) in self._kept.kept_checks(wanted).items()
         }
+
+    def to_verify(self, reusable: Mapping[str, CheckResult]) -> set[str]:
+        """Which of the ``reusable`` checks to run anyway, to compare."""
+        return {name for name in sorted(reusable) if self._rng.random() < self._verify}
+
+    def verified(self, kept: Mapping[str, CheckResult], ran: Iterable[CheckResult]) -> list[str]:
+        """Compare checks that ran with the ``kept`` outcomes they could have taken.
+        Each disagreement is recorded (nothing is reused under its key again) and
+        described. A rerun that timed out says nothing of the kept outcome."""
+        said = []
+        for check in ran:
+            before = kept.get(check.name)
+            if before is None or check.verdict in (before.verdict, CheckVerdict.TIMEOUT):
+                continue
+            self._kept.record_disagreement(before, check)
+            said.append(
+                f"reuse disagreement: {check.name} was {before.verdict.value} in result "
+                f"{before.reused_from} with the same inputs, and is {check.verdict.value} "
+                "now; it is not reused under that key again"
+            )
+        return said
 
 
 def holds(inputs: Inputs, versions: Mapping[NormalizedName, Version]) -> bool:

@@ -263,11 +263,24 @@ def _v7_image_system_packages(conn: sa.Connection) -> None:
 def _v8_check_inputs(conn: sa.Connection) -> None:
     """What each check imported and the key its outcome may be reused under, and
     for a reused outcome the result that ran it: NULL for older checks, which
-    were never reused and are not reusable."""
+    were never reused and are not reusable. The keys whose kept outcome a rerun
+    contradicted."""
     conn.execute(sa.text("ALTER TABLE checks ADD COLUMN inputs TEXT"))
     conn.execute(sa.text("ALTER TABLE checks ADD COLUMN reuse_key VARCHAR(64)"))
     conn.execute(sa.text("ALTER TABLE checks ADD COLUMN reused_from VARCHAR(32)"))
     conn.execute(sa.text("CREATE INDEX ix_checks_reuse_key ON checks (reuse_key)"))
+    md = sa.MetaData()
+    sa.Table(
+        "reuse_disagreements",
+        md,
+        sa.Column("reuse_key", sa.String(64), primary_key=True),
+        sa.Column("check_name", sa.Text, nullable=False),
+        sa.Column("kept_from", sa.String(32), nullable=False),
+        sa.Column("kept_verdict", sa.String(32), nullable=False),
+        sa.Column("found_verdict", sa.String(32), nullable=False),
+        sa.Column("found", _when(), nullable=False),
+    )
+    md.create_all(conn)
 
 
 STEPS: tuple[Step, ...] = (

@@ -34,6 +34,7 @@ from compat.store.schema import (
     incompatibilities,
     logs,
     results,
+    reuse_disagreements,
     runs,
     seen_versions,
     targets,
@@ -93,7 +94,8 @@ class Reader(Database):
     def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]:
         """For each reuse key with stored outcomes, every distinct set of inputs it
         ran with and the latest result that ran it so. Timeouts and crashes are
-        never reused: they may not happen again."""
+        never reused (they may not happen again), nor anything under a key whose
+        kept outcome a rerun contradicted."""
         found: dict[str, list[tuple[Inputs, int]]] = {}
         wanted = sorted(set(keys))
         with self.reading() as conn:
@@ -104,6 +106,7 @@ class Reader(Database):
                         checks.c.reuse_key.in_(chunk),
                         checks.c.inputs.is_not(None),
                         checks.c.verdict.not_in(_NOT_REUSED),
+                        checks.c.reuse_key.not_in(sa.select(reuse_disagreements.c.reuse_key)),
                     )
                     .group_by(checks.c.reuse_key, checks.c.inputs)
                 )

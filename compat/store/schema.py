@@ -187,3 +187,16 @@ image_system_packages = sa.Table(
     sa.Column("learned", _when(), nullable=False),
     sa.Column("result_uid", sa.String(32)),  # the result it was learnt from
 )
+
+# A kept check outcome that a rerun contradicted (--verify-reuse, v8): nothing is
+# reused under its key again. A change to the check's code makes a new key.
+reuse_disagreements = sa.Table(
+    "reuse_disagreements",
+    metadata,
+    sa.Column("reuse_key", sa.String(64), primary_key=True),
+    sa.Column("check_name", sa.Text, nullable=False),
+    sa.Column("kept_from", sa.String(32), nullable=False),  # the uid of the result kept
+    sa.Column("kept_verdict", sa.String(32), nullable=False),
+    sa.Column("found_verdict", sa.String(32), nullable=False),  # what the rerun gave
+    sa.Column("found", _when(), nullable=False),
+)

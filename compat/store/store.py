@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from compat import __version__
 from compat.errors import StoreError
-from compat.model import ComboResult, Verdict
+from compat.model import CheckResult, ComboResult, Verdict
 from compat.store import migrations
 from compat.store.engine import create_engine, empty_engine, parse_url, sqlite_file
 from compat.store.queries import Reader, inputs_text
@@ -35,6 +35,7 @@ from compat.store.schema import (
     logs,
     pins,
     results,
+    reuse_disagreements,
     runs,
     seen_versions,
     targets,
@@ -218,6 +219,25 @@ class Store(Reader):
                 )
             )
             return inserted_id(row)
+
+    def record_disagreement(self, kept: CheckResult, found: CheckResult) -> None:
+        """A rerun of ``kept`` (a reused outcome) gave ``found``: nothing is reused
+        under its key again."""
+        assert kept.key is not None
+        assert kept.reused_from is not None
+        with self.writing() as conn:
+            insert_missing(
+                conn,
+                reuse_disagreements,
+                {
+                    "reuse_key": kept.key,
+                    "check_name": kept.name,
+                    "kept_from": kept.reused_from,
+                    "kept_verdict": kept.verdict.value,
+                    "found_verdict": found.verdict.value,
+                    "found": now(),
+                },
+            )
 
     # -- what nightly runs have seen, and known incompatibilities ------------------
 

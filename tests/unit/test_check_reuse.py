@@ -190,3 +190,20 @@ def test_the_runners_events_carry_inputs_and_take_reused_outcomes() -> None:
     # a reuse the harness never offered is no pass
     assert by_name["numpy:never-offered"].verdict is CheckVerdict.RUNTIME_ERROR
     assert outcome.verdict is Verdict.RUNTIME_ERROR
+
+
+def test_a_rerun_that_disagrees_ends_reuse_under_that_key(kept: Store) -> None:
+    reuse = Reuse(kept, checks_dir=None, verify=1.0)
+    record(kept, make_target(), {"numpy": "2.0.2"}, reuse, ran(numpy="2.0.2"))
+    reusable = find(reuse, {"numpy": "2.0.2"})
+    assert reuse.to_verify(reusable) == {CHECK}  # all of them, at 1.0
+    assert Reuse(kept, checks_dir=None).to_verify(reusable) == set()  # none by default
+
+    same = ran(numpy="2.0.2")
+    late = ran(CheckVerdict.TIMEOUT, numpy="2.0.2")  # a slow machine contradicts nothing
+    assert reuse.verified(reusable, [same, late]) == []
+    assert CHECK in find(reuse, {"numpy": "2.0.2"})
+
+    (said,) = reuse.verified(reusable, [ran(CheckVerdict.RUNTIME_ERROR, numpy="2.0.2")])
+    assert said.startswith(f"reuse disagreement: {CHECK} was pass in result ")
+    assert find(reuse, {"numpy": "2.0.2"}) == {}
