@@ -64,6 +64,8 @@ class ResultEntry:
     # Checks that called an API the release lacks: shown, never counted.
     check_errors: tuple[FailedCheck, ...] = ()
     skipped: tuple[FailedCheck, ...] = ()  # checks that did not apply, with the reason
+    # checks taken from earlier results where they imported the same versions
+    reused: tuple[str, ...] = ()
     kind: RunKind = RunKind.SCAN
     matrix: str | None = None
     created: datetime | None = None
@@ -114,6 +116,7 @@ class ResultEntry:
                 FailedCheck(name=c.name, error=c.error) for c in result.check_errors
             ),
             skipped=tuple(FailedCheck(name=c.name, error=c.error) for c in result.skipped_checks),
+            reused=tuple(c.name for c in result.checks if c.reused_from),
             kind=kind,
             matrix=matrix,
             created=created,

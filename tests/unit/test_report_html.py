@@ -406,3 +406,23 @@ def test_a_pass_says_which_system_packages_it_needs() -> None:
     dom = parse(render_report(ReportData(bases=(base,))))
     row = dom.find("table", class_="results").find("tr", data_combo=result.combo.id)
     assert "needs libgomp1" in row.text()
+
+
+def test_a_failures_log_says_which_checks_were_reused() -> None:
+    target = make_target("bookworm")
+    failing = make_result(
+        target, {"numpy": "2.0.2", "pandas": "2.1.4"}, Verdict.IMPORT_ERROR, error="boom"
+    )
+    reused = tuple(
+        dataclasses.replace(c, reused_from="0" * 32) if c.name == failing.failed_check else c
+        for c in failing.checks
+    )
+    base = BaseReport.from_results(target, [dataclasses.replace(failing, checks=reused)])
+    assert base.results[0].reused == (failing.failed_check,)
+    log = parse(render_report(ReportData(bases=(base,)))).find("details", class_="log")
+    facts = zip(log.find_all("dt"), log.find_all("dd"), strict=True)
+    (said,) = [squash(dd.text()) for dt, dd in facts if dt.text() == "Reused"]
+    assert said == (
+        "1 check taken from earlier results where they imported the same versions, "
+        f"{failing.failed_check} among them"
+    )
