@@ -1,5 +1,7 @@
-"""Running one check with its output captured: in-process (imports), in a forked
-child (everything else) or as a subprocess (``--exec``), turned into an Outcome.
+"""Running one check with its output captured: in-process (imports, inside a forked
+child of the runner), in a forked child (everything else) or as a subprocess
+(``--exec``), turned into an Outcome; and the channel through which forked
+processes send their records back to the runner.
 
 Runs inside the environment under test: standard library only, Python 3.9+.
 """
@@ -55,6 +57,30 @@ class Outcome:
     duration: float
     error: str | None = None
     log: str | None = None
+    # the distributions loaded when the check's body ended (canonical name to
+    # version); None when the check did not run in a process of its own
+    inputs: dict[str, str] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The outcome as JSON-ready fields (the result event's, and a record's)."""
+        return {
+            "verdict": self.verdict,
+            "duration": round(self.duration, 4),
+            "error": self.error,
+            "log": self.log,
+            "inputs": self.inputs,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Outcome:
+        inputs = record.get("inputs")
+        return cls(
+            str(record.get("verdict", CRASH)),
+            float(record.get("duration") or 0.0),
+            record.get("error"),
+            record.get("log"),
+            dict(inputs) if isinstance(inputs, dict) else None,
+        )
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -218,41 +244,51 @@ def _restore(saved: tuple[int, int]) -> None:
     os.close(saved[1])
 
 
-def run_inline(body: Callable[[], None], timeout: float) -> Outcome:
+def run_inline(
+    body: Callable[[], None], timeout: float, *, log: IO[bytes] | None = None
+) -> Outcome:
     """Run ``body`` in this process, output captured, time limited by SIGALRM.
 
-    Used for imports, which must happen in the runner process: any exception is
-    an import-error. A crash here kills the runner, which is why the harness
-    reads the last ``start`` event.
+    Used for imports (in a forked child of the runner): any exception is an
+    import-error. The output goes to ``log`` when given (emptied first): a file
+    the parent process shares, so that what a crash left is still read there.
     """
+    with contextlib.ExitStack() as stack:
+        if log is None:
+            log = stack.enter_context(tempfile.TemporaryFile())
+        log.seek(0)
+        log.truncate()
+        return _run_inline(body, timeout, log)
+
+
+def _run_inline(body: Callable[[], None], timeout: float, log: IO[bytes]) -> Outcome:
     start = time.monotonic()
-    with tempfile.TemporaryFile() as log:
-        saved = _redirect_into(log.fileno())
-        streams = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _unbuffered(1), _unbuffered(2)  # keep the log in order
+    saved = _redirect_into(log.fileno())
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _unbuffered(1), _unbuffered(2)  # keep the log in order
 
-        def on_alarm(signum: int, frame: object) -> None:
-            raise _TimeLimit()
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _TimeLimit()
 
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
-            body()
-            verdict, error = PASS, None
-        except _TimeLimit:
-            print_traceback()
-            verdict, error = TIMEOUT, f"did not finish within {timeout:g} s"
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # SystemExit too: some packages exit on failure
-            print_traceback()
-            verdict, error = IMPORT_ERROR, describe_exception(exc)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            sys.stdout, sys.stderr = streams
-            _restore(saved)
-        text = _read_log(log)
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        body()
+        verdict, error = PASS, None
+    except _TimeLimit:
+        print_traceback()
+        verdict, error = TIMEOUT, f"did not finish within {timeout:g} s"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: some packages exit on failure
+        print_traceback()
+        verdict, error = IMPORT_ERROR, describe_exception(exc)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        sys.stdout, sys.stderr = streams
+        _restore(saved)
+    text = _read_log(log)
     return Outcome(verdict, time.monotonic() - start, error, text)
 
 
@@ -260,12 +296,17 @@ def run_forked(
     body: Callable[[], None],
     timeout: float,
     classify: Callable[[BaseException], str] = classify_exception,
+    *,
+    inputs: Callable[[], dict[str, str]] | None = None,
+    listen: Channel | None = None,
 ) -> Outcome:
     """Run ``body`` in a forked child in its own process group.
 
     The child's fds 1 and 2 go to a temporary file (the log). It reports its
-    verdict through a pipe; dying by a signal is a crash, running past
-    ``timeout`` gets its whole process group killed.
+    verdict, and what ``inputs`` says when the body ended, through a pipe; dying
+    by a signal is a crash, running past ``timeout`` gets its whole process
+    group killed. With ``listen``, the records arriving on that channel are
+    handled meanwhile, and each one gives the child ``timeout`` more.
     """
     start = time.monotonic()
     with tempfile.TemporaryFile() as log:
@@ -278,11 +319,11 @@ def run_forked(
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; measured through its report
             os.close(read_end)
-            _child(body, classify, log.fileno(), write_end, timeout)
+            _child(body, classify, inputs, log.fileno(), write_end, timeout)
         os.close(write_end)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also done by the child: whoever runs first
-        status, report, timed_out = _wait(pid, read_end, start + timeout)
+        status, report, timed_out = _wait(pid, read_end, timeout, listen)
         os.close(read_end)
         duration = time.monotonic() - start
         text = _read_log(log)
@@ -293,12 +334,20 @@ def run_forked(
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     if report is None or code != 0:
         return Outcome(CRASH, duration, f"exited with status {code} before reporting", text)
-    return Outcome(report.get("verdict", CRASH), duration, report.get("error"), text)
+    found = report.get("inputs")
+    return Outcome(
+        report.get("verdict", CRASH),
+        duration,
+        report.get("error"),
+        text,
+        found if isinstance(found, dict) else None,
+    )
 
 
 def _child(
     body: Callable[[], None],
     classify: Callable[[BaseException], str],
+    inputs: Callable[[], dict[str, str]] | None,
     log_fd: int,
     report_fd: int,
     timeout: float,
@@ -336,12 +385,76 @@ def _child(
                 print_traceback()
                 report = {"verdict": verdict, "error": describe_exception(exc)}
         faulthandler.cancel_dump_traceback_later()
+        if inputs is not None:
+            report["inputs"] = inputs()
     finally:
         try:
             _flush_std()
-            os.write(report_fd, json.dumps(report).encode())
+            _write_all(report_fd, json.dumps(report).encode())
         finally:
             os._exit(0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class Channel:
+    """JSON records, one a line, sent by forked processes (every fork inherits the
+    write end) and handled in the runner, which alone reads them, while it waits
+    in :func:`run_forked`."""
+
+    # Every record starts so: the start of the last whole record in a line that a
+    # dying sender cut short.
+    _START = b'{"record": '
+
+    def __init__(self, handle: Callable[[dict[str, Any]], None]) -> None:
+        self._read, self._write = os.pipe()
+        self._handle = handle
+        self._pending = b""
+
+    def send(self, kind: str, **fields: Any) -> None:
+        """From a forked process (the reader itself must never send: a full pipe
+        would block it)."""
+        _write_all(self._write, (json.dumps({"record": kind, **fields}) + "\n").encode())
+
+    def fileno(self) -> int:
+        return self._read
+
+    def receive(self) -> bool:
+        """Handle what can be read now; False when there was nothing."""
+        try:
+            chunk = os.read(self._read, 65536)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            return False
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            at = line.rfind(self._START)
+            try:
+                record = json.loads(line[max(at, 0) :].decode())
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                self._handle(record)
+        return True
+
+    def drain(self) -> None:
+        """Handle everything already sent, without waiting for more."""
+        os.set_blocking(self._read, False)
+        try:
+            while self.receive():
+                pass
+        finally:
+            os.set_blocking(self._read, True)
+        self._pending = b""  # a record cut short by a sender that died
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
 
 
 def _unbuffered(fd: int) -> IO[str]:
@@ -349,9 +462,13 @@ def _unbuffered(fd: int) -> IO[str]:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
 
 
-def _wait(pid: int, read_end: int, deadline: float) -> tuple[int, dict[str, Any] | None, bool]:
-    """Reap ``pid`` (killing its group at ``deadline``); return its status, report
-    and whether it timed out."""
+def _wait(
+    pid: int, read_end: int, timeout: float, listen: Channel | None
+) -> tuple[int, dict[str, Any] | None, bool]:
+    """Reap ``pid`` (killing its group once ``timeout`` has passed, since the start
+    or the last record on ``listen``); return its status, report and whether it
+    timed out."""
+    deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     eof = False
     timed_out = False
@@ -365,17 +482,25 @@ def _wait(pid: int, read_end: int, deadline: float) -> tuple[int, dict[str, Any]
             _, status = os.waitpid(pid, 0)
             timed_out = True
             break
-        if eof:
-            time.sleep(min(0.002, remaining))
+        fds = [] if eof else [read_end]
+        if listen is not None:
+            fds.append(listen.fileno())
+        wait = min(0.002 if eof else 0.05, remaining)
+        if not fds:
+            time.sleep(wait)
             continue
-        ready, _, _ = select.select([read_end], [], [], min(0.05, remaining))
-        if ready:
+        ready, _, _ = select.select(fds, [], [], wait)
+        if listen is not None and listen.fileno() in ready and listen.receive():
+            deadline = time.monotonic() + timeout
+        if read_end in ready:
             chunk = os.read(read_end, 65536)
             if chunk:
                 chunks.append(chunk)
             else:
                 eof = True
     _kill_group(pid)  # leftovers the check started
+    if listen is not None:
+        listen.drain()
     os.set_blocking(read_end, False)
     try:
         while True:
