@@ -12,7 +12,7 @@ Command::
 
     python /opt/compat-smoke/runner.py [--site DIR]... [--package NAME]...
         [--checks-dir DIR]... [--timeout SECONDS] [--only PATTERN]...
-        [--skip-sweep NAME]... [--exec -- CMD ARGS...]
+        [--skip-sweep NAME]... [--reuse NAME]... [--exec -- CMD ARGS...]
 
 ``--site DIR`` (repeatable, in order)
     ``site.addsitedir(DIR)`` before any package under test is imported, so .pth
@@ -26,11 +26,12 @@ Command::
     distributions (numpy, scipy, pandas, matplotlib, scikit-learn, lightgbm)
     found installed without being named, and every installed distribution these
     require: a transitive dependency is part of the combination too. An import
-    check imports the top level (and the compiled submodules of the six) in the
-    runner process, after every module of the distribution was imported in a
-    forked child taken before the runner imported anything (see ``modules.py``
-    for how a module's failure is judged). Imports run in dependency order
-    (those six first, in that order, then the others). A built-in
+    check imports the top level (and the compiled submodules of the six) after
+    every module of the distribution was imported in forked children of the
+    runner (the sweep; see ``modules.py`` for how a module's failure is judged).
+    The import checks run in dependency order (those six first, in that order,
+    then the others), one after the other in one forked child; if it dies, the
+    import in flight gets what killed it and a fresh child goes on. A built-in
     check runs only when every distribution it needs was imported and their
     installed versions are in the ranges it declares valid for; otherwise it
     is ``skipped``, its error naming what is missing, failed to import, or out
@@ -43,9 +44,11 @@ Command::
     non-zero status, is ``runtime-error``; ``unittest.SkipTest`` is ``skipped``.
 Plugins
     Modules that installed distributions name in the ``compat.checks`` entry
-    point group are loaded after the imports (a failure to load is check
-    ``plugin:<entry point>``, an import-error); the checks they register with
-    ``compat_smoke.checks.check`` run after the built-in ones, like them.
+    point group are loaded after the built-in checks, in a forked child of the
+    runner (a failure to load is check ``plugin:<entry point>``, an
+    import-error); the checks they register with ``compat_smoke.checks.check``
+    are selected, skipped and reused like the built-in ones and run in forked
+    children of that process (their inputs include the plugins').
 ``--timeout SECONDS`` (default 60)
     The time limit of each check (imports, built-in, user and exec alike).
 ``--only PATTERN`` (repeatable)
@@ -55,6 +58,12 @@ Plugins
 ``--skip-sweep NAME`` (repeatable)
     The whole-package import of distribution NAME is not run (the harness has
     the outcome of one with the same inputs); its top level is still imported.
+``--reuse NAME`` (repeatable)
+    A built-in, plugin or user check named NAME that would run (selected by
+    ``--only``, its needs imported, valid for the installed versions) is not
+    run: the runner writes a ``reuse`` event for it instead of ``start`` and
+    ``result``, and the harness supplies the outcome it kept. One that would be
+    skipped is skipped as usual.
 ``--exec -- CMD ARGS...``
     Must come last: everything after ``--`` is the command. After all other
     checks it runs as check ``exec``, in a new session, with ``PYTHONPATH`` set
@@ -69,7 +78,9 @@ Output: JSON lines on stdout, one object per line, flushed per line::
 
     {"event": "start", "check": NAME}
     {"event": "result", "check": NAME, "verdict": V, "duration": SECONDS,
-     "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL}
+     "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL,
+     "inputs": {DIST: VERSION, ...} or null}
+    {"event": "reuse", "check": NAME}
     {"event": "sweep", "dist": NAME, "version": V, "verdict": V, "error": LINE,
      "inputs": {DIST: VERSION, ...}, "summary": TEXT}
     {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
@@ -81,8 +92,20 @@ inputs, what a harness may key its reuse by).
 Check names: ``import:<distribution>``, ``<needs joined by +>:<name>`` for the
 built-in checks (e.g. ``pandas+numpy:groupby-agg``; see
 ``compat.smoke.checks.builtin_checks()``), ``user:<file>`` and ``exec``.
-Every check emits ``start`` then ``result``, skipped ones included, so that a
-runner killed by a crashing import leaves its culprit in the last ``start``.
+Every check emits ``start`` then ``result``, skipped ones included, or only
+``reuse``, so that a runner killed from outside leaves the check in flight in
+the last ``start``. ``inputs`` are the distributions (canonical name, version)
+that own a top-level module in ``sys.modules`` when the check's body ended
+(passing or raising), in the check's own process; neither this package nor the
+standard library is one. They are null for the import checks and ``exec``, and
+for a check that did not run in a process of its own or did not end there:
+skipped before running, ``timeout``, ``crash``, or failed by its zygote.
+
+Order: the import checks; the built-in checks that do not run (skipped or
+reused), in registration order; those that run, in the order of the zygote tree
+(below): depth first, a zygote's own checks in registration order, then its
+child zygotes, those of fewer distributions first, then by import order; then
+the plugins' checks, the user checks, ``exec``.
 ``V`` is one of :data:`VERDICTS`. ``counts`` has every verdict as a key.
 ``error`` is the first line of what went wrong, e.g.
 ``ImportError: numpy.core.multiarray failed to import``,
@@ -108,13 +131,23 @@ library; a defect of the check, not an incompatibility).
 
 Exit status: 0 when the suite ran to the end, whatever the verdicts (the
 interpreter's teardown is skipped: a library crashing at exit does not count);
-2 for a bad command line; 3 when the runner itself failed. If an import kills the
-runner, the faulthandler stack goes to stderr and the exit status is the signal.
+2 for a bad command line; 3 when the runner itself failed.
 
-Isolation and speed: packages are imported once, in the runner process (each
-import check also imports the submodules that load the package's compiled
-code); every other check runs in a forked child in its own process group,
-killed with its group on timeout. Thread pools are limited to one thread
+Isolation and speed: the runner process imports no distribution under test,
+nor the plugins; it alone writes the events, from what its forked children
+report through a pipe. Each built-in check runs in a forked child of a
+*zygote*: a forked process that imported (as their import checks do) the
+distributions of a needs-set, below the zygotes that imported some of what
+those require, so that each check's process and its ancestors imported only
+what its needs require. The zygote for needs S is a child of the zygote for T
+when every distribution of T is in S or required by S's distributions
+(transitively, from installed metadata), the one of those whose imports took
+longest (numpy, then scipy, then scikit-learn+scipy); its root is the runner.
+A zygote whose imports fail or that dies gives every check below it that got
+no result its outcome, the error saying ``(importing DIST for S)`` or ``(the
+process importing S for its checks)``. User checks are forked from the runner.
+Every check runs in its own process group, killed with its group on timeout.
+Thread pools are limited to one thread
 (OMP, OpenBLAS, MKL, ...; forced, since forking with live pools deadlocks) and
 matplotlib uses the Agg backend. A run under ``-O`` re-executes itself without
 it, as the checks assert.
@@ -122,6 +155,7 @@ it, as the checks assert.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 SMOKE_DIR = Path(__file__).resolve().parent
@@ -144,6 +178,7 @@ def runner_argv(
     only: tuple[str, ...] | list[str] = (),
     exec_cmd: tuple[str, ...] | list[str] = (),
     skip_sweeps: tuple[str, ...] | list[str] = (),
+    reuse: Sequence[str] = (),
 ) -> list[str]:
     """The command line that runs the suite from ``smoke_dir`` with ``python``."""
     argv = [python, smoke_dir.rstrip("/") + "/runner.py"]
@@ -159,6 +194,8 @@ def runner_argv(
         argv += ["--only", pattern]
     for name in skip_sweeps:
         argv += ["--skip-sweep", name]
+    for name in reuse:
+        argv += ["--reuse", name]
     if exec_cmd:
         argv += ["--exec", "--", *exec_cmd]
     return argv

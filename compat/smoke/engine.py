@@ -1,5 +1,8 @@
-"""The runner's main loop: compose the sites, import the packages, run the
-checks, write the events. The contract is in this package's docstring.
+"""The runner's main loop: compose the sites, run the import checks, the
+built-in checks (through the zygote tree, :mod:`.tree`), the plugins' and the
+user's, and write the events: the runner alone writes them, from the records its
+forked children send back. It never imports a distribution under test itself.
+The contract is in this package's docstring.
 
 Runs inside the environment under test: standard library only, Python 3.9+.
 """
@@ -18,15 +21,17 @@ import os
 import runpy
 import site
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from . import checks as checks_package
-from . import dists, isolate, modules
-from .checks import builtin_checks
+from . import dists, isolate, modules, tree
+from .checks import Check, builtin_checks
 
 VERDICTS = isolate.VERDICTS
 DEFAULT_TIMEOUT = 60.0
@@ -67,16 +72,10 @@ class Events:
 
     def result(self, check: str, outcome: isolate.Outcome) -> None:
         self.counts[outcome.verdict] = self.counts.get(outcome.verdict, 0) + 1
-        self._emit(
-            {
-                "event": "result",
-                "check": check,
-                "verdict": outcome.verdict,
-                "duration": round(outcome.duration, 4),
-                "error": outcome.error,
-                "log": outcome.log,
-            }
-        )
+        self._emit({"event": "result", "check": check, **outcome.record()})
+
+    def reuse(self, check: str) -> None:
+        self._emit({"event": "reuse", "check": check})
 
     def sweep(self, sweep: modules.Sweep) -> None:
         self._emit(
@@ -116,6 +115,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
     parser.add_argument("--only", action="append", default=[], metavar="PATTERN")
     parser.add_argument("--skip-sweep", action="append", default=[], metavar="NAME")
+    parser.add_argument("--reuse", action="append", default=[], metavar="NAME")
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
@@ -197,35 +197,313 @@ def with_sweep(outcome: isolate.Outcome, sweep: modules.Sweep | None) -> isolate
     return isolate.Outcome(sweep.verdict, duration, sweep.error, log)
 
 
+def run_imports(
+    packages: Sequence[str], sweeps: dict[str, modules.Sweep], timeout: float, events: Events
+) -> dict[str, isolate.Outcome]:
+    """Every import check, in order, in one forked child that imports the packages
+    one after the other (in-process, each time limited); when it dies, the import
+    in flight gets what killed it and a fresh child goes on with the next. Each
+    result comes with its sweep. Returns the outcome of each import itself."""
+    done: dict[str, isolate.Outcome] = {}
+    in_flight: list[tuple[str, float]] = []
+
+    def finish(name: str, outcome: isolate.Outcome) -> None:
+        done[name] = outcome
+        in_flight.clear()
+        sweep = sweeps.get(name)
+        if sweep is not None:
+            events.sweep(sweep)
+        events.result(f"import:{name}", with_sweep(outcome, sweep))
+
+    def handle(record: dict[str, Any]) -> None:
+        name = str(record.get("dist"))
+        if name not in packages or name in done:
+            return
+        if record["record"] == "start":
+            in_flight[:] = [(name, time.monotonic())]
+            events.start(f"import:{name}")
+        elif record["record"] == "result":
+            finish(name, isolate.Outcome.from_record(record))
+
+    channel = isolate.Channel(handle)
+    try:
+        with tempfile.TemporaryFile() as log:
+            while len(done) < len(packages):
+                remaining = [name for name in packages if name not in done]
+                died = isolate.run_forked(
+                    functools.partial(_import_each, remaining, channel, log, timeout),
+                    timeout + 10,  # each import has its own limit: this one catches a hang in C
+                    listen=channel,
+                )
+                if died.verdict == isolate.TIMEOUT:
+                    died = isolate.Outcome(
+                        isolate.TIMEOUT, 0.0, f"did not finish within {timeout:g} s"
+                    )
+                elif died.verdict == isolate.PASS:
+                    died = isolate.Outcome(isolate.CRASH, 0.0, "the import did not report")
+                if in_flight:
+                    name, since = in_flight[0]
+                    log_text = isolate._read_log(log)
+                    finish(
+                        name,
+                        isolate.Outcome(
+                            died.verdict, time.monotonic() - since, died.error, log_text or died.log
+                        ),
+                    )
+                elif len(done) < len(packages):  # died between two imports
+                    events.start(f"import:{remaining[0]}")
+                    finish(remaining[0], died)
+    finally:
+        channel.close()
+    return done
+
+
+def _import_each(
+    names: Sequence[str], channel: isolate.Channel, log: IO[bytes], timeout: float
+) -> None:
+    """The importing child: each import check in turn, output in the shared ``log``."""
+    faulthandler.cancel_dump_traceback_later()  # its stacks would land in an import's log
+    for name in names:
+        channel.send("start", dist=name)
+        outcome = isolate.run_inline(import_body(name), timeout, log=log)
+        channel.send("result", dist=name, **outcome.record())
+
+
+class Report(Protocol):
+    """Where a check's events go: the event stream, or the runner through a channel."""
+
+    def start(self, check: str) -> None: ...
+
+    def result(self, check: str, outcome: isolate.Outcome) -> None: ...
+
+    def reuse(self, check: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the command line and the import checks decide about a check: whether
+    it is reported (``--only``), skipped, reused (``--reuse``) or run."""
+
+    only: tuple[str, ...]
+    reuse: frozenset[str]
+    imported: dict[str, bool]  # distribution: whether its import check passed
+    have: dict[str, str]  # the installed versions of those that imported
+
+    def selected(self, name: str) -> bool:
+        return not self.only or any(fnmatch.fnmatchcase(name, p) for p in self.only)
+
+    def skipped(self, chk: Check) -> isolate.Outcome | None:
+        """The outcome of a check that cannot run here, or None."""
+        missing = [n for n in chk.needs if n not in self.imported]
+        broken = [n for n in chk.needs if n in self.imported and not self.imported[n]]
+        if missing:
+            why = f"needs {', '.join(missing)}: {NOT_IN_COMBINATION}"
+        elif broken:
+            why = f"needs {', '.join(broken)}: failed to import"
+        else:
+            why = chk.invalid_for(self.have) or ""
+        return isolate.Outcome(isolate.SKIPPED, 0.0, why) if why else None
+
+    def to_run(self, checks: Iterable[Check], report: Report) -> list[Check]:
+        """The checks of ``checks`` to run; the others are reported (skipped with
+        ``start`` and ``result``, reused with ``reuse``) through ``report``."""
+        running = []
+        for chk in checks:
+            if not self.selected(chk.name):
+                continue
+            skipped = self.skipped(chk)
+            if skipped is not None:
+                report.start(chk.name)
+                report.result(chk.name, skipped)
+            elif chk.name in self.reuse:
+                report.reuse(chk.name)
+            else:
+                running.append(chk)
+        return running
+
+
+class Relay:
+    """Turns the records of the forked processes into events. A check's result
+    is written once; a zygote that failed gives each check of its subtree that
+    got no result the outcome saying so."""
+
+    def __init__(self, events: Events, roots: Sequence[tree.Node] = ()) -> None:
+        self._events = events
+        self._nodes = {node.name: node for root in roots for node in root.walk()}
+        self._started: set[str] = set()
+        self._finished: set[str] = set()
+        self.in_flight: str | None = None  # a check started (or a plugin loading), no result yet
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        kind = record.get("record")
+        name = str(record.get("check"))
+        if kind == "failed":
+            node = self._nodes.get(str(record.get("node")))
+            if node is not None:
+                self.fail(
+                    [c.name for c in node.subtree_checks()], isolate.Outcome.from_record(record)
+                )
+        elif kind == "loaded":
+            self.in_flight = None
+        elif name in self._finished:
+            return  # from a process left over after its parent died
+        elif kind == "loading":
+            self.in_flight = name
+        elif kind == "start":
+            self.start(name)
+            self.in_flight = name
+        elif kind == "result":
+            self.result(name, isolate.Outcome.from_record(record))
+        elif kind == "reuse":
+            self._finished.add(name)
+            self._events.reuse(name)
+
+    def start(self, name: str) -> None:
+        self._started.add(name)
+        self._events.start(name)
+
+    def result(self, name: str, outcome: isolate.Outcome) -> None:
+        self._finished.add(name)
+        self.in_flight = None
+        self._events.result(name, outcome)
+
+    def fail(self, names: Iterable[str], outcome: isolate.Outcome) -> None:
+        """The outcome of each of ``names`` that got none: ``outcome``, which says
+        why (its inputs unknown)."""
+        for name in names:
+            if name in self._finished:
+                continue
+            if name not in self._started:
+                self.start(name)
+            self.result(name, isolate.Outcome(outcome.verdict, 0.0, outcome.error, outcome.log))
+
+
+def run_tree(
+    checks: Sequence[Check],
+    packages: Sequence[str],
+    imports: dict[str, isolate.Outcome],
+    timeout: float,
+    events: Events,
+    inputs: Callable[[], dict[str, str]],
+) -> None:
+    """The built-in checks to run, each in a child of its zygote (see :mod:`.tree`)."""
+    needed = {name for chk in checks for name in chk.needs}
+    requires = {name: frozenset(dists.with_dependencies([name])) for name in needed}
+    cost = {name: outcome.duration for name, outcome in imports.items()}
+    roots = tree.plan(checks, packages, requires, cost)
+    relay = Relay(events, roots)
+    channel = isolate.Channel(relay)
+    try:
+        zygotes = tree.Zygotes(channel, timeout, inputs)
+        for root in roots:
+            failed = zygotes.fork(root, frozenset(), listen=channel)
+            if failed is not None:
+                relay.fail([c.name for c in root.subtree_checks()], failed)
+    finally:
+        channel.close()
+
+
 PLUGIN_GROUP = "compat.checks"
 """The entry point group through which installed distributions contribute checks."""
 
 
-def load_plugins(timeout: float) -> list[tuple[str, isolate.Outcome]]:
-    """Load the modules that installed distributions name in the ``compat.checks``
-    entry point group. They register checks with the built-ins' own decorator,
-    imported as ``compat_smoke.checks`` (``needs``, ``valid``, ``Skip``, ``mod``),
-    and so run with the same declarations and isolation. Returns the outcome of
-    loading each, named ``plugin:<entry point>``, for those that failed."""
+def plugin_entries() -> list[importlib.metadata.EntryPoint]:
+    """The ``compat.checks`` entry points of the installed distributions, by name
+    (read from their metadata: nothing is loaded)."""
     found: Any = importlib.metadata.entry_points()  # a dict on Python 3.9
     selected = (
         found.select(group=PLUGIN_GROUP)
         if hasattr(found, "select")
         else found.get(PLUGIN_GROUP, [])
     )
-    package = sys.modules[__package__ or "__main__"]
-    sys.modules.setdefault("compat_smoke", package)
-    sys.modules.setdefault("compat_smoke.checks", checks_package)
-    failed = []
-    for entry in sorted({e.name: e for e in selected}.values(), key=lambda e: e.name):
-        outcome = isolate.run_inline(functools.partial(_load, entry), timeout)
-        if outcome.verdict != isolate.PASS:
-            failed.append((f"plugin:{entry.name}", outcome))
-    return failed
+    return sorted({e.name: e for e in selected}.values(), key=lambda e: e.name)
+
+
+class _Sender:
+    """The events of a forked process, as records to the runner."""
+
+    def __init__(self, channel: isolate.Channel) -> None:
+        self._channel = channel
+
+    def start(self, check: str) -> None:
+        self._channel.send("start", check=check)
+
+    def result(self, check: str, outcome: isolate.Outcome) -> None:
+        self._channel.send("result", check=check, **outcome.record())
+
+    def reuse(self, check: str) -> None:
+        self._channel.send("reuse", check=check)
+
+
+def plugins_body(
+    entries: Sequence[importlib.metadata.EntryPoint],
+    selection: Selection,
+    channel: isolate.Channel,
+    timeout: float,
+    inputs: Callable[[], dict[str, str]],
+) -> Callable[[], None]:
+    """The plugins' zygote: load the modules that installed distributions name in
+    the ``compat.checks`` entry point group, then run the checks they registered,
+    each in a child of its own. They register with the built-ins' own decorator,
+    imported as ``compat_smoke.checks`` (``needs``, ``valid``, ``Skip``, ``mod``),
+    and so run with the same declarations and isolation. A module that fails to
+    load is check ``plugin:<entry point>``, reported only then."""
+
+    def body() -> None:
+        faulthandler.cancel_dump_traceback_later()  # no watchdog thread in a process that forks
+        builtin = {chk.name for chk in builtin_checks()}
+        package = sys.modules[__package__ or "__main__"]
+        sys.modules.setdefault("compat_smoke", package)
+        sys.modules.setdefault("compat_smoke.checks", checks_package)
+        report = _Sender(channel)
+        for entry in entries:
+            name = f"plugin:{entry.name}"
+            channel.send("loading", check=name)
+            outcome = isolate.run_inline(functools.partial(_load, entry), timeout)
+            if outcome.verdict != isolate.PASS:
+                report.start(name)
+                report.result(name, outcome)
+        channel.send("loaded")
+        added = [chk for chk in builtin_checks() if chk.name not in builtin]
+        for chk in selection.to_run(added, report):
+            report.start(chk.name)
+            report.result(chk.name, isolate.run_forked(chk.func, timeout, inputs=inputs))
+
+    return body
 
 
 def _load(entry: importlib.metadata.EntryPoint) -> None:
     entry.load()
+
+
+def every_owner() -> modules.Owners:
+    """The owner of each top-level module, over every distribution on sys.path
+    (the first of a name wins, as in an import)."""
+    owners = modules.Owners()
+    for dist in importlib.metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+        except KeyError:  # Python 3.14+, a dist-info without a Name
+            continue
+        if name:
+            owners.add(dist)
+    return owners
+
+
+def loaded_from(owners: modules.Owners) -> Callable[[], dict[str, str]]:
+    """What a check's inputs are, asked in its process when its body ended: the
+    distributions owning a top-level module in ``sys.modules`` (this package and
+    the standard library own none)."""
+
+    def inputs() -> dict[str, str]:
+        found: dict[str, str] = {}
+        for module in list(sys.modules):
+            owner = None if "." in module else owners.of_module(module)
+            if owner is not None:
+                found.setdefault(*owner)
+        return dict(sorted(found.items()))
+
+    return inputs
 
 
 def installed_versions(names: Iterable[str]) -> dict[str, str]:
@@ -283,9 +561,6 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
     os.environ["MPLBACKEND"] = "Agg"
     added = compose_sites(args.site)
 
-    def selected(name: str) -> bool:
-        return not args.only or any(fnmatch.fnmatchcase(name, p) for p in args.only)
-
     checks_package.CHECK_TIMEOUT = args.timeout
     # The combination: what was asked for, every distribution of its site
     # directories, any known distribution installed beside them, and what these
@@ -297,55 +572,54 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         + [dists.canonical(str(d.metadata["Name"])) for d in in_sites]
         + dists.with_dependencies(named)
     )
-    # Every module of every distribution, before this process imports any of them.
-    # the host has the outcome of those it names in --skip-sweep
+    # Every module of every distribution, in forked children of this process,
+    # which imports none of them. The host has the outcome of those it names in
+    # --skip-sweep.
     sweeps = sweep_all(packages, args.timeout, skip=args.skip_sweep)
-    imported: dict[str, bool] = {}
-    for dist_name in packages:
-        name = f"import:{dist_name}"
-        events.start(name)
-        outcome = isolate.run_inline(import_body(dist_name), args.timeout)
-        imported[dist_name] = outcome.verdict == isolate.PASS
-        sweep = sweeps.get(dist_name)
-        if sweep is not None:
-            events.sweep(sweep)
-        events.result(name, with_sweep(outcome, sweep))
+    imports = run_imports(packages, sweeps, args.timeout, events)
 
-    have = installed_versions(name for name, ok in imported.items() if ok)
-    for name, outcome in load_plugins(args.timeout):
-        events.start(name)
-        events.result(name, outcome)
-    for chk in builtin_checks():  # the plugins' checks too, after the built-in ones
-        if not selected(chk.name):
-            continue
-        events.start(chk.name)
-        missing = [n for n in chk.needs if n not in imported]
-        broken = [n for n in chk.needs if n in imported and not imported[n]]
-        if missing:
-            outcome = isolate.Outcome(
-                isolate.SKIPPED, 0.0, f"needs {', '.join(missing)}: {NOT_IN_COMBINATION}"
-            )
-        elif broken:
-            outcome = isolate.Outcome(
-                isolate.SKIPPED, 0.0, f"needs {', '.join(broken)}: failed to import"
-            )
-        elif chk.invalid_for(have):
-            outcome = isolate.Outcome(isolate.SKIPPED, 0.0, chk.invalid_for(have))
-        else:
-            outcome = isolate.run_forked(chk.func, args.timeout)
-        events.result(chk.name, outcome)
+    imported = {name: outcome.verdict == isolate.PASS for name, outcome in imports.items()}
+    selection = Selection(
+        only=tuple(args.only),
+        reuse=frozenset(args.reuse),
+        imported=imported,
+        have=installed_versions(name for name, ok in imported.items() if ok),
+    )
+    inputs = loaded_from(every_owner())
+    # Those that do not run first (skipped, reused), then the others by the tree.
+    running = selection.to_run(builtin_checks(), events)
+    run_tree(running, packages, imports, args.timeout, events, inputs)
+
+    entries = plugin_entries()
+    if entries:
+        relay = Relay(events)
+        channel = isolate.Channel(relay)
+        try:
+            body = plugins_body(entries, selection, channel, args.timeout, inputs)
+            died = isolate.run_forked(body, args.timeout + 10, listen=channel)
+            if died.verdict != isolate.PASS and relay.in_flight is not None:
+                relay.fail([relay.in_flight], died)
+        finally:
+            channel.close()
 
     for name, path in user_checks(args.checks_dir):
-        if selected(name):
-            events.start(name)
-            events.result(
-                name,
-                isolate.run_forked(
-                    user_check_body(path), args.timeout, isolate.classify_user_exception
-                ),
-            )
+        if not selection.selected(name):
+            continue
+        if name in selection.reuse:
+            events.reuse(name)
+            continue
+        events.start(name)
+        events.result(
+            name,
+            isolate.run_forked(
+                user_check_body(path),
+                args.timeout,
+                isolate.classify_user_exception,
+                inputs=inputs,
+            ),
+        )
 
-    if command and selected("exec"):
+    if command and selection.selected("exec"):
         env = dict(os.environ)
         inherited = [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
         env["PYTHONPATH"] = os.pathsep.join(added + inherited)

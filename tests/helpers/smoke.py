@@ -19,6 +19,7 @@ from compat.smoke import RUNNER
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Run:
     returncode: int
+    pid: int  # the runner's
     events: list[dict[str, Any]]
     stderr: str
     wall: float
@@ -46,27 +47,64 @@ def run_runner(
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     base_env["PYTHONDONTWRITEBYTECODE"] = "1"  # the smoke dir is read-only in real use
     started = time.monotonic()
-    proc = subprocess.run(
+    with subprocess.Popen(
         [python, *flags, str(RUNNER), *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**base_env, **(env or {})},
-        check=False,
-    )
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     wall = time.monotonic() - started
     # Every line of stdout is an event: nothing a check prints may land there.
-    events = [json.loads(line) for line in proc.stdout.splitlines()]
-    return Run(returncode=proc.returncode, events=events, stderr=proc.stderr, wall=wall)
+    events = [json.loads(line) for line in stdout.splitlines()]
+    return Run(returncode=proc.returncode, pid=proc.pid, events=events, stderr=stderr, wall=wall)
 
 
-def make_dist(site: Path, name: str, module: str, source: str, *, top_level: bool = True) -> None:
-    """An installed distribution: one module and its dist-info."""
+def assert_segfault(result: dict[str, Any], printed: str, where: str) -> None:
+    """A check killed by SIGSEGV: said so, with what it printed before and
+    faulthandler's stack through ``where`` in its log."""
+    assert result["verdict"] == "crash", result
+    assert result["error"].startswith("killed by signal SIGSEGV")
+    assert printed in result["log"]
+    assert "Fatal Python error" in result["log"]
+    assert where in result["log"]
+
+
+def make_dist(
+    site: Path,
+    name: str,
+    module: str,
+    source: str,
+    *,
+    top_level: bool = True,
+    version: str = "1.0",
+    submodules: tuple[str, ...] = (),
+    requires: tuple[str, ...] = (),
+) -> None:
+    """An installed distribution: one package (empty ``submodules`` beside its
+    ``__init__``, dotted below it) and its dist-info."""
     (site / module).mkdir(parents=True)
     (site / module / "__init__.py").write_text(textwrap.dedent(source))
-    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    files = [f"{module}/__init__.py"]
+    for sub in submodules:
+        *folders, last = sub.split(".")
+        for depth in range(1, len(folders) + 1):
+            package = site / module / Path(*folders[:depth])
+            package.mkdir(exist_ok=True)
+            (package / "__init__.py").touch()
+            files.append(f"{module}/{'/'.join(folders[:depth])}/__init__.py")
+        (site / module / Path(*folders, f"{last}.py")).touch()
+        files.append(f"{module}/{'/'.join([*folders, last])}.py")
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(metadata)
     if top_level:
         (info / "top_level.txt").write_text(module + "\n")
-    (info / "RECORD").write_text(f"{module}/__init__.py,,\n")
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in dict.fromkeys(files)))

@@ -43,6 +43,11 @@ def test_a_plugins_checks_run_with_their_declarations(tmp_path: Path) -> None:
     assert results["example-lib:new-api"]["verdict"] == "skipped"
     assert results["example-lib:new-api"]["error"] == "needs example-lib>=2.0, have 1.0"
     assert results["example-lib:not-here"]["error"] == "no GPU in this environment"
+    # run below the process that loaded the plugins: their inputs include the plugin
+    assert results["example-lib:answer"]["inputs"] == {
+        "compat-example-checks": "0.1",
+        "example-lib": "1.0",
+    }
 
     # without the package it checks, the plugin's checks are skipped, not failed
     bare = tmp_path / "bare"
@@ -61,3 +66,23 @@ def test_a_plugin_that_cannot_load_is_an_import_error(tmp_path: Path) -> None:
     failed = run.results["plugin:example"]
     assert failed["verdict"] == "import-error"
     assert "compat_example_checks.missing" in failed["error"]
+
+
+@pytest.mark.slow
+def test_plugins_load_outside_the_runner(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    pids = tmp_path / "pids"
+    make_dist(
+        site,
+        "noting-plugin",
+        "noting_plugin",
+        f"import os\nopen({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\n",
+    )
+    info = site / "noting_plugin-1.0.dist-info"
+    (info / "entry_points.txt").write_text("[compat.checks]\nnoting = noting_plugin\n")
+    run = run_runner("--site", str(site), "--only", "none")
+    assert run.returncode == 0, run.stderr
+    loaded_in = [int(pid) for pid in pids.read_text().split()]
+    assert len(set(loaded_in)) == 3  # its sweep, its import check, the plugins' zygote
+    assert run.pid not in loaded_in
+    assert "plugin:noting" not in run.results

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from compat.smoke import RUNNER, VERDICTS, runner_argv
 from compat.smoke.checks import builtin_checks
-from tests.helpers.smoke import make_dist, run_runner
+from compat.smoke.tree import Node, plan
+from tests.helpers.smoke import assert_segfault, make_dist, run_runner
 
-RESULT_KEYS = {"event", "check", "verdict", "duration", "error", "log"}
+RESULT_KEYS = {"event", "check", "verdict", "duration", "error", "log", "inputs"}
 SWEEP_KEYS = {"event", "dist", "version", "verdict", "error", "inputs", "summary"}
 
 
@@ -101,7 +103,10 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     assert "raw bytes on fd 1" in import_log
     assert "noise on stderr" in import_log
     assert '"event": "done"' in import_log  # a fake event printed by the import stays in its log
-    assert run.results["user:passing.py"]["log"] == "check output\n"
+    # the check's own process imported good_pkg: its noise is in the check's log
+    assert run.results["user:passing.py"]["log"].endswith("check output\n")
+    assert run.results["user:passing.py"]["inputs"] == {"good-pkg": "1.0"}
+    assert run.results["import:good-pkg"]["inputs"] is None
     assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), "pass": 2, "import-error": 1}
     assert run.done["duration"] > 0
 
@@ -182,12 +187,7 @@ def test_crash_of_one_check_is_reported_and_the_suite_goes_on(
     )
     run = run_runner("--site", str(site_dir), "--checks-dir", str(checks), "--only", "user:*")
     assert run.returncode == 0, run.stderr
-    segv = run.results["user:a_segfault.py"]
-    assert segv["verdict"] == "crash"
-    assert segv["error"].startswith("killed by signal SIGSEGV")
-    assert "about to crash" in segv["log"]
-    assert "Fatal Python error" in segv["log"]  # faulthandler's stack
-    assert "a_segfault.py" in segv["log"]
+    assert_segfault(run.results["user:a_segfault.py"], "about to crash", "a_segfault.py")
     assert run.results["user:b_abort.py"]["error"].startswith("killed by signal SIGABRT")
     exits = run.results["user:c_exits.py"]
     assert exits["verdict"] == "crash"
@@ -373,21 +373,28 @@ def test_exec_failure_crash_and_timeout(site_dir: Path) -> None:
     assert "No such file" in missing.results["exec"]["error"]
 
 
-def test_import_that_kills_the_runner_leaves_its_start_event(
+@pytest.mark.slow
+def test_an_import_that_crashes_is_a_crash_and_the_imports_go_on(
     site_dir: Path, tmp_path: Path
 ) -> None:
     make_dist(
         site_dir,
         "crashing-pkg",
         "crashing_pkg",
-        "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+        """
+        import os, signal
+        print("importing crashing_pkg")
+        os.kill(os.getpid(), signal.SIGSEGV)
+        """,
     )
     run = run_runner("--site", str(site_dir), "--package", "good-pkg", "--package", "crashing-pkg")
-    assert run.returncode == -signal.SIGSEGV
-    assert run.events[-1] == {"event": "start", "check": "import:crashing-pkg"}
+    assert run.returncode == 0, run.stderr
+    crashed = run.results["import:crashing-pkg"]
+    assert_segfault(crashed, "importing crashing_pkg", "crashing_pkg/__init__.py")
     assert run.verdict("import:good-pkg") == "pass"
-    assert "Fatal Python error" in run.stderr
-    assert "crashing_pkg" in run.stderr
+    # the next import runs in a fresh child
+    assert run.verdict("import:broken-pkg") == "import-error"
+    assert run.done["counts"]["crash"] == 1
 
 
 def test_import_time_limit(site_dir: Path) -> None:
@@ -420,7 +427,7 @@ def test_bad_command_lines_exit_2_without_events(args: list[str], message: str) 
 
 
 def test_runner_argv_builds_what_the_runner_parses(site_dir: Path, tmp_path: Path) -> None:
-    checks = write_checks(tmp_path / "checks", ok="pass\n")
+    checks = write_checks(tmp_path / "checks", ok="pass\n", reused="raise SystemExit(1)\n")
     argv = runner_argv(
         sys.executable,
         smoke_dir=str(RUNNER.parent),
@@ -430,11 +437,13 @@ def test_runner_argv_builds_what_the_runner_parses(site_dir: Path, tmp_path: Pat
         timeout=5,
         only=["user:*", "exec"],
         exec_cmd=[sys.executable, "-c", "print('hi')"],
+        reuse=["user:reused.py"],
     )
     proc = subprocess.run([argv[0], "-S", *argv[1:]], capture_output=True, text=True, check=False)
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     checked = [e["check"] for e in events if e["event"] == "result"]
     assert checked == ["import:good-pkg", "import:broken-pkg", "user:ok.py", "exec"]
+    assert {"event": "reuse", "check": "user:reused.py"} in events
     verdicts = {e["check"]: e["verdict"] for e in events if e["event"] == "result"}
     assert verdicts == {
         "import:good-pkg": "pass",
@@ -531,3 +540,210 @@ def test_without_site_dirs_the_combination_is_what_the_packages_require(tmp_path
     )
     run = run_runner("--package", "app", "--only", "none", env={"PYTHONPATH": str(env_dir)})
     assert set(run.results) == {"import:app", "import:needed"}
+
+
+# What the fake numpy does on import: note its process, and fail at the Nth import
+# when FAKE_FAIL_AT says so (by a segfault, or an ImportError when FAKE_FAIL=raise).
+FAKE_NUMPY = """
+import os, signal
+__version__ = "2.0.0"
+_log = os.environ["FAKE_PIDS"]
+with open(_log, "a") as f:
+    f.write(f"{os.getpid()}\\n")
+with open(_log) as f:
+    _count = len(f.readlines())
+_at = int(os.environ.get("FAKE_FAIL_AT", "0"))
+if _at and _count >= _at:
+    if os.environ.get("FAKE_FAIL") == "raise":
+        raise ImportError("numpy fails this time")
+    os.kill(os.getpid(), signal.SIGSEGV)
+"""
+SCIPY_MODULES = (
+    "special", "linalg", "sparse", "sparse.linalg", "optimize", "stats", "interpolate",
+    "signal", "ndimage", "spatial",
+)  # fmt: skip
+
+
+@pytest.fixture
+def fake_stack(tmp_path: Path) -> Path:
+    """numpy 2.0.0 (noting each process that imports it), scipy 1.10.0 requiring
+    it, and an unrelated other-pkg: the built-in numpy and scipy checks run (and
+    fail, on fakes) against them."""
+    site = tmp_path / "stack"
+    make_dist(
+        site, "numpy", "numpy", FAKE_NUMPY, version="2.0.0",
+        submodules=("linalg", "fft", "random"),
+    )  # fmt: skip
+    make_dist(
+        site, "scipy", "scipy", "import numpy\n__version__ = '1.10.0'\n", version="1.10.0",
+        submodules=SCIPY_MODULES, requires=("numpy>=1.20",),
+    )  # fmt: skip
+    make_dist(site, "other-pkg", "other_pkg", "VALUE = 1\n")
+    return site
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_a_checks_inputs_are_what_its_own_process_loaded(fake_stack: Path, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    checks = write_checks(tmp_path / "checks", uses_other="import other_pkg\n")
+    run = run_runner(
+        "--site", str(fake_stack), "--only", "numpy:*", "--only", "scipy:*",
+        "--only", "user:*", "--checks-dir", str(checks),
+        env={"FAKE_PIDS": str(pids)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.verdict("import:numpy") == "pass"
+    numpy_checks = [r for n, r in run.results.items() if n.startswith("numpy:")]
+    scipy_checks = [r for n, r in run.results.items() if n.startswith("scipy:")]
+    assert numpy_checks
+    assert scipy_checks
+    # every one ran (against fakes: they fail) and loaded what its needs require,
+    # not what the import checks imported besides
+    assert {r["verdict"] for r in numpy_checks + scipy_checks} & {"skipped", "crash"} == set()
+    assert all(r["inputs"] == {"numpy": "2.0.0"} for r in numpy_checks), numpy_checks
+    assert all(r["inputs"] == {"numpy": "2.0.0", "scipy": "1.10.0"} for r in scipy_checks)
+    assert run.results["user:uses_other.py"]["inputs"] == {"other-pkg": "1.0"}
+    assert all(run.results[f"import:{d}"]["inputs"] is None for d in ("numpy", "scipy"))
+    # numpy's zygote is scipy's parent: its checks come first
+    names = [e["check"] for e in run.events if e["event"] == "result"]
+    assert names.index(f"{numpy_checks[-1]['check']}") < names.index(scipy_checks[0]["check"])
+    # the sweeps, the import checks and the zygotes imported numpy; the runner never
+    imported_in = _pids(pids)
+    assert len(set(imported_in)) >= 3
+    assert run.pid not in imported_in
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("how", "verdict", "error"),
+    [
+        ("segfault", "crash", "killed by signal SIGSEGV"),
+        ("raise", "import-error", "ImportError: numpy fails this time (importing numpy for numpy)"),
+    ],
+)
+def test_a_zygote_that_fails_its_import_fails_every_check_below_it(
+    fake_stack: Path, tmp_path: Path, how: str, verdict: str, error: str
+) -> None:
+    run = run_runner(
+        "--site", str(fake_stack), "--only", "numpy:*", "--only", "scipy:*",
+        "--skip-sweep", "numpy", "--skip-sweep", "scipy",
+        # the import check's import passes, the zygote's (the second) fails
+        env={"FAKE_PIDS": str(tmp_path / "pids"), "FAKE_FAIL_AT": "2", "FAKE_FAIL": how},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.verdict("import:numpy") == "pass"
+    below = {n: r for n, r in run.results.items() if n.startswith(("numpy:", "scipy:"))}
+    assert len(below) == 10
+    for result in below.values():
+        assert result["verdict"] == verdict, result
+        assert result["error"].startswith(error), result["error"]
+        assert result["inputs"] is None
+    if how == "segfault":
+        assert all("the process importing numpy" in r["error"] for r in below.values())
+        assert all("Fatal Python error" in r["log"] for r in below.values())
+    starts = [e["check"] for e in run.events if e["event"] == "start"]
+    assert sorted(starts) == sorted(run.results)  # a start for each, once
+
+
+@pytest.mark.slow
+def test_a_reused_check_is_not_run_and_says_so(fake_stack: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    checks = write_checks(
+        tmp_path / "checks",
+        writes=f"print('ran'); open({str(marker)!r}, 'w').write('ran')\n",
+        other="pass\n",
+    )
+    run = run_runner(
+        "--site", str(fake_stack), "--checks-dir", str(checks), "--only", "user:*",
+        "--only", "numpy:copy-semantics", "--only", "pandas+matplotlib:*",
+        "--reuse", "user:writes.py", "--reuse", "numpy:copy-semantics",
+        "--reuse", "pandas+matplotlib:plot-kinds-options",
+        env={"FAKE_PIDS": str(tmp_path / "pids")},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert not marker.exists()
+    reused = [e for e in run.events if e["event"] == "reuse"]
+    assert reused == [
+        {"event": "reuse", "check": "numpy:copy-semantics"},
+        {"event": "reuse", "check": "user:writes.py"},
+    ]
+    for name in ("numpy:copy-semantics", "user:writes.py"):
+        assert all(e.get("check") != name for e in run.events if e["event"] != "reuse")
+    assert run.verdict("user:other.py") == "pass"
+    # a reused check that would be skipped is skipped, as ever
+    skipped = run.results["pandas+matplotlib:plot-kinds-options"]
+    assert skipped["verdict"] == "skipped"
+    assert skipped["error"] == "needs pandas, matplotlib: not in the combination"
+    assert run.done["counts"]["pass"] == 4  # the three imports, user:other.py
+
+
+@dataclass(frozen=True)
+class _Needs:
+    name: str
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return tuple(self.name.split(":")[0].split("+"))
+
+
+def _shape(nodes: list[Node]) -> list[tuple[str, list[str], list[Any]]]:
+    return [(n.name, [c.name for c in n.checks], _shape(n.children)) for n in nodes]
+
+
+_REQUIRES = {
+    "numpy": frozenset({"numpy"}),
+    "scipy": frozenset({"scipy", "numpy"}),
+    "pandas": frozenset({"pandas", "numpy"}),
+    "matplotlib": frozenset({"matplotlib", "numpy", "pillow"}),
+    "scikit-learn": frozenset({"scikit-learn", "scipy", "numpy"}),
+    "pillow": frozenset({"pillow"}),
+}
+_ORDER = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "pillow")
+_COST = {"numpy": 0.1, "scipy": 1.0, "pandas": 0.2, "matplotlib": 0.3, "scikit-learn": 0.4}
+
+
+def test_a_zygote_hangs_below_the_one_that_imported_most_of_what_it_needs() -> None:
+    names = [
+        "pandas+matplotlib:a", "scikit-learn+pandas:a", "numpy:a", "scipy:a", "pandas:a",
+        "matplotlib:a", "matplotlib+pillow:a", "scikit-learn+scipy:a", "scikit-learn+matplotlib:a",
+    ]  # fmt: skip
+    roots = plan([_Needs(n) for n in names], _ORDER, _REQUIRES, _COST)
+    assert _shape(roots) == [
+        ("numpy", ["numpy:a"], [
+            ("scipy", ["scipy:a"], [
+                # scikit-learn requires scipy: no zygote of its own would import less
+                ("scipy+scikit-learn", ["scikit-learn+scipy:a"], [
+                    ("pandas+scikit-learn", ["scikit-learn+pandas:a"], []),
+                    ("matplotlib+scikit-learn", ["scikit-learn+matplotlib:a"], []),
+                ]),
+            ]),
+            ("pandas", ["pandas:a"], []),
+            ("matplotlib", ["matplotlib:a"], [
+                ("matplotlib+pillow", ["matplotlib+pillow:a"], [
+                    ("pandas+matplotlib", ["pandas+matplotlib:a"], []),
+                ]),
+            ]),
+        ]),
+    ]  # fmt: skip
+
+
+def test_a_distribution_that_needs_sets_share_gets_a_zygote_of_its_own() -> None:
+    shared = plan(
+        [_Needs("scikit-learn+pandas:a"), _Needs("scikit-learn+matplotlib:b")],
+        _ORDER,
+        _REQUIRES,
+        _COST,
+    )
+    assert _shape(shared) == [
+        ("scikit-learn", [], [
+            ("pandas+scikit-learn", ["scikit-learn+pandas:a"], []),
+            ("matplotlib+scikit-learn", ["scikit-learn+matplotlib:b"], []),
+        ]),
+    ]  # fmt: skip
+    # one that only one needs-set has is no use
+    alone = plan([_Needs("scikit-learn+pandas:a")], _ORDER, _REQUIRES, _COST)
+    assert _shape(alone) == [("pandas+scikit-learn", ["scikit-learn+pandas:a"], [])]
