@@ -195,6 +195,9 @@ def show_result(result: ComboResult) -> None:
         verdict = check_result.verdict.value
         what = escape(f"{check_result.name}: {check_result.error}")
         out.print(f"  [{colour}]{verdict}[/] {what}", highlight=False)
+        if check_result.inputs:
+            loaded = ", ".join(f"{n} {v}" for n, v in check_result.inputs)
+            out.print(f"    [dim]imported {escape(loaded)}[/]", highlight=False)
     if result.check_errors:
         out.print(
             "[yellow]check errors are defects of the checks (an API the installed release "
@@ -229,7 +232,9 @@ def show_result(result: ComboResult) -> None:
     for check_result in result.checks:
         counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
     listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s")
+    reused = sum(1 for c in result.checks if c.reused_from)
+    also = f"; {reused} reused from earlier runs with the same inputs" if reused else ""
+    out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s{also}")
 
 
 def show_scan(outcome: ScanOutcome) -> None:

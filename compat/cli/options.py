@@ -180,6 +180,22 @@ def run_options(func: F) -> F:
                 "--no-system-deps runs on the bare image.",
             ),
             click.option(
+                "--reuse/--no-reuse",
+                default=True,
+                show_default=True,
+                help="Take a check's outcome (and a whole-package import's) from an earlier "
+                "run on this image where it imported the same versions, instead of running "
+                "it again.",
+            ),
+            click.option(
+                "--verify-reuse",
+                type=click.FloatRange(0, 1),
+                default=0.0,
+                metavar="FRACTION",
+                help="Run this share of the reusable checks anyway and compare: a "
+                "disagreement is reported and ends reuse for that check.",
+            ),
+            click.option(
                 "--toolchain",
                 type=click.Choice([c.value for c in ToolchainChoice]),
                 default=ToolchainChoice.AUTO.value,
@@ -233,6 +249,8 @@ def open_pipeline(
     rebuild: bool = False,
     build_timeout: float = 3600.0,
     only: tuple[str, ...] = (),
+    reuse: bool = True,
+    verify_reuse: float = 0.0,
     why: str = "",
 ) -> Pipeline:
     """The pipeline over the backend the run options ask for (a context manager: its
@@ -252,6 +270,8 @@ def open_pipeline(
         checks_dir=checks_dir,
         exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
         only=only,
+        reuse=reuse,
+        verify_reuse=verify_reuse,
         network=settings.network,
     )
     return make_pipeline(backend, options=options, reporter=reporter, why=why)

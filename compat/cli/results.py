@@ -104,15 +104,24 @@ def show(settings: Settings, /, result: str, as_json: bool) -> None:
         else:
             newest = store.results(combination=result, limit=1)
             stored = store.get(newest[0].id) if newest else None
+        origins = [c.reused_from for c in stored.result.checks if c.reused_from] if stored else []
+        result_ids = store.result_ids(origins)
     if stored is None:
         raise UsageError(f"no result or combination {result!r}: `compat results` lists them")
     if as_json:
-        emit(stored_shape(stored))
+        emit(stored_shape(stored, result_ids))
         return
     out.print(
         f"result {stored.id} on {stored.base} ({stored.image}), {stored.created:%Y-%m-%d %H:%M}"
     )
     show_result(stored.result)
+    if origins:
+        found = sorted({str(result_ids.get(uid, uid)) for uid in origins})
+        out.print(
+            f"{len(origins)} checks reused from result {', '.join(found)}: they imported the "
+            "same versions there, on the same image (--no-reuse runs them again)",
+            highlight=False,
+        )
     if stored.result.error and not stored.result.checks:
         out.print(f"[red]{escape(stored.result.error)}[/]", highlight=False)
     for check in stored.result.checks:

@@ -114,7 +114,7 @@ def scan(
             base=base,
             image=image,
             python=python,
-            **run,
+            **{**run, "reuse": run["reuse"] and not retest},  # --retest runs every check
             only=smoke_only(Depth(depth)),
         ) as (pipeline, target),
         open_index(settings, as_of or request.matrix.as_of) as index,

@@ -6,7 +6,7 @@ so scripts reading them keep working; exit codes are the same with or without
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,21 @@ def result_shape(result: ComboResult) -> dict[str, Any]:
     return data
 
 
-def stored_shape(stored: StoredResult) -> dict[str, Any]:
-    """A result from the database (``show``): where and when it ran, then the result."""
+def stored_shape(stored: StoredResult, result_ids: Mapping[str, int]) -> dict[str, Any]:
+    """A result from the database (``show``): where and when it ran, then the result;
+    a reused check also names the id of the result that ran it (``result_ids``: uid
+    to id, for those in the database)."""
+    data = result_shape(stored.result)
+    for check in data["checks"]:
+        if check["reused_from"] is not None:
+            check["reused_from_id"] = result_ids.get(check["reused_from"])
     return {
         "id": stored.id,
         "base": stored.base,
         "image": stored.image,
         "created": stored.created.isoformat(),
         "run": stored.run_id,
-        **result_shape(stored.result),
+        **data,
     }
 
 

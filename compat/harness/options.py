@@ -38,6 +38,8 @@ class RunOptions:
     checks_dir: Path | None = None  # the user's own checks
     exec_cmd: tuple[str, ...] = ()  # a user command run after the checks
     only: tuple[str, ...] = ()  # fnmatch patterns of the checks to run (imports always run)
+    reuse: bool = True  # take kept check outcomes with the same inputs (compat.harness.reuse)
+    verify_reuse: float = 0.0  # the share of those run anyway and compared
     network: NetworkSettings = field(default_factory=NetworkSettings)
     fetch_parallel: int = 8
 

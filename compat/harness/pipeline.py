@@ -29,6 +29,7 @@ from compat.harness.classify import classify, unrequested_notes
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
+from compat.harness.reuse import KeptChecks, Reuse
 from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse, stored_path
@@ -197,10 +198,11 @@ def run_one(
     prepared: Prepared,
     options: RunOptions,
     sweeps: SweepCache,
+    reuse: Reuse | None,
 ) -> ComboResult:
     """Run the smoke suite once for one combination and classify what happened;
-    whole-package imports kept from an earlier run with the same inputs are not
-    run again (see ``compat.harness.sweeps``)."""
+    whole-package imports and checks kept from an earlier run with the same inputs
+    are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``)."""
     combo = prepared.combo
     python, *flags = backend.interpreter(info)
     checks_dir = backend.checks_dir()
@@ -208,7 +210,15 @@ def run_one(
     keys = {
         p.name: sweeps.key(image_id=image_id, pin=p, installed=combo.versions) for p in combo.pins
     }
-    kept = {name: r for name, key in keys.items() if (r := sweeps.find(key, combo.versions))}
+    kept = {
+        name: r
+        for name, key in keys.items()
+        if options.reuse and (r := sweeps.find(key, combo.versions))
+    }
+    check_keys = reuse.keys(image_id=image_id, installed=combo.versions) if reuse else {}
+    reusable = reuse.find(check_keys, combo.versions) if reuse else {}
+    verify = reuse.to_verify(reusable) if reuse else set()
+    reused = {name: c for name, c in reusable.items() if name not in verify}
     argv = runner_argv(
         python,
         smoke_dir=backend.smoke_dir(info),
@@ -219,6 +229,7 @@ def run_one(
         only=options.only,
         exec_cmd=options.exec_cmd,
         skip_sweeps=sorted(kept),
+        reuse=sorted(reused),
     )
     argv[1:1] = flags  # the interpreter's own flags go before the script
     start = time.monotonic()
@@ -236,15 +247,20 @@ def run_one(
         package_manager=info.facts.package_manager,
         libc=info.facts.libc,
         kept_sweeps=kept,
+        keys=check_keys,
+        reused=reused,
     )
     for record in outcome.sweeps:
         if record.dist in keys:
             sweeps.keep(keys[record.dist], record)
+    disagreements = reuse.verified(reusable, outcome.checks) if reuse else []
+    for line in disagreements:
+        log.warning("%s: %s", combo.label(), line)
     return ComboResult(
         combo=combo,
         verdict=outcome.verdict,
         checks=(*prepared.builds, *outcome.checks),
-        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks)),
+        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks), *disagreements),
         error=outcome.error,
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,
@@ -498,6 +514,7 @@ class Pipeline:
         done_before: int,
         total: int,
         *,
+        reuse: Reuse | None,
         stage: str = "run",
     ) -> None:
         if not ready:
@@ -516,6 +533,7 @@ class Pipeline:
                         p,
                         self.options,
                         self.sweeps,
+                        reuse,
                     )
                     for p in ready
                 }
@@ -548,6 +566,7 @@ class Pipeline:
         on_result: OnResult,
         reporter: Reporter,
         system_packages: Sequence[str] = (),
+        kept: KeptChecks | None = None,
     ) -> list[ComboResult]:
         """Fetch, build, prepare and run ``combos``; each result goes to ``on_result``
         as soon as it is known (so an interrupted scan keeps what it has), and the
@@ -555,7 +574,13 @@ class Pipeline:
         compile, run. Results come back in the order of ``combos``.
 
         ``system_packages`` (what the image is known to need) are installed before
-        the first run, unless the options turn system packages off."""
+        the first run, unless the options turn system packages off. A check whose
+        outcome ``kept`` has for the same inputs is not run again."""
+        reuse = (
+            Reuse(kept, checks_dir=self.options.checks_dir, verify=self.options.verify_reuse)
+            if kept is not None and self.options.reuse
+            else None
+        )
         progress = reporter.stage_progress
         order = {c.id: i for i, c in enumerate(combos)}
         results: dict[str, ComboResult] = {}
@@ -585,11 +610,11 @@ class Pipeline:
                 deliver(result)
 
         first = self.with_known_packages(info, ready, system_packages, reporter)
-        self._run_all(first, ready, first_pass, progress, 0, total)
+        self._run_all(first, ready, first_pass, progress, 0, total, reuse=reuse)
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
         # rerun runs that combination again
-        self._retry_with_system_packages(info, held, deliver, progress)
+        self._retry_with_system_packages(info, held, deliver, progress, reuse)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
     def with_known_packages(
@@ -625,6 +650,7 @@ class Pipeline:
         held: list[tuple[Prepared, ComboResult]],
         deliver: Callable[[ComboResult], None],
         progress: Progress,
+        reuse: Reuse | None,
     ) -> None:
         """Run again, in an image with the missing libraries' packages installed, the
         combinations whose import failed for want of a shared library. Each round is
@@ -671,7 +697,16 @@ class Pipeline:
                     else:
                         deliver(result)
 
-                self._run_all(derived, members, again, progress, retried, len(held), stage="retry")
+                self._run_all(
+                    derived,
+                    members,
+                    again,
+                    progress,
+                    retried,
+                    len(held),
+                    reuse=reuse,
+                    stage="retry",
+                )
                 retried += len(members)
             held[:] = next_held
         for _prepared, result in held:  # still missing one more after the last round

@@ -23,6 +23,7 @@ from compat.deep.outcomes import DeepRun, TestOutcome, parse_events
 from compat.deep.report import DeepReport, check_results
 from compat.errors import CompatError, HarnessError, UsageError
 from compat.harness.deep import DeepJob, DeepOutcome, sdist_refs
+from compat.harness.reuse import KeptChecks
 from compat.index.asof import DatedIndex
 from compat.index.base import Index
 from compat.model import (
@@ -75,6 +76,7 @@ class Runner(Protocol):
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
         system_packages: Sequence[str] = (),
+        kept: KeptChecks | None = None,
     ) -> list[ComboResult]: ...
 
 

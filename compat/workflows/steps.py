@@ -122,7 +122,7 @@ def run_and_record(
     reporter.run_started(len(combos))
     try:
         ran = pipeline.run(
-            target, combos, on_result=landed, reporter=reporter, system_packages=known
+            target, combos, on_result=landed, reporter=reporter, system_packages=known, kept=store
         )
         for result in held:
             assert refine is not None

@@ -65,6 +65,7 @@ class FakeBackend:
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
         system_packages: Sequence[str] = (),
+        kept: object = None,
     ) -> list[ComboResult]:
         self.system_packages.append(tuple(system_packages))
         results = []

@@ -95,6 +95,7 @@ class Fake:
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
         system_packages: Sequence[str] = (),
+        kept: object = None,
     ) -> list[ComboResult]:
         results = []
         for c in combos:

@@ -13,8 +13,10 @@ from compat.errors import ImageBuildFailed
 from compat.harness import Pipeline, RunOptions, prerun_failures
 from compat.harness.backend import ImageInfo
 from compat.harness.pipeline import BuildRecord
-from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
+from compat.model import CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
+from compat.smoke.checks import builtin_checks
+from compat.store import Store, sqlite_url
 from tests.helpers.harness import (
     FakeBackend,
     Served,
@@ -418,3 +420,51 @@ def test_executor_is_closed_when_the_caller_interrupts(
     with pytest.raises(exc):
         backend.run(target(), [combo(p) for p in pins], on_result=on_result, reporter=Reporter())
     assert runtime.opened == runtime.closed == 1
+
+
+def test_a_check_kept_with_the_same_inputs_is_not_run_again(tmp_path: Path, served: Served) -> None:
+    """The first combination's check imported numpy only; the second has the same
+    numpy and another pandas: the runner is told to reuse it and the kept outcome
+    stands in, naming the result that ran it. --no-reuse runs it again."""
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
+    first, second = (served.add(make_wheel(wheels, "pandas", v)) for v in ("2.2.3", "2.1.4"))
+    name = builtin_checks()[0].name
+
+    def answer(argv: list[str]) -> ExecResult:
+        if "--reuse" in argv:
+            reused = argv[argv.index("--reuse") + 1]
+            return ok(events({"event": "reuse", "check": reused}, done()))
+        ran = {**result(name, log="checked"), "inputs": {"numpy": "2.0.2"}}
+        return ok(events(start(name), ran, done(**{"pass": 1})))
+
+    with Store.open(sqlite_url(tmp_path / "results.db")) as store:
+        backend = FakeBackend(answer)
+        pipeline = _backend(backend, served, tmp_path)
+        run_id = store.start_run(target(), backend="docker")
+
+        def run(*pins: Pin) -> ComboResult:
+            (done_,) = pipeline.run(
+                target(), [combo(*pins)], on_result=lambda r: None, reporter=Reporter(),
+                kept=store,
+            )  # fmt: skip
+            store.record(run_id, target(), done_)
+            return done_
+
+        ran = run(numpy, first)
+        (check,) = ran.checks
+        assert (check.inputs, check.reused_from) == ((("numpy", "2.0.2"),), None)
+        taken = run(numpy, second)
+        (check,) = taken.checks
+        assert check.reused_from is not None
+        assert (check.verdict, check.inputs) == (CheckVerdict.PASS, (("numpy", "2.0.2"),))
+        assert "checked" in check.log
+        assert [c.count("--reuse") for c in backend.executor_obj.calls] == [0, 1]
+
+        fresh = _backend(FakeBackend(answer), served, tmp_path, reuse=False)
+        (again,) = fresh.run(
+            target(), [combo(numpy, second)], on_result=lambda r: None, reporter=Reporter(),
+            kept=store,
+        )  # fmt: skip
+        assert again.checks[0].reused_from is None

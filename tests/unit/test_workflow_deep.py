@@ -274,6 +274,7 @@ def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> N
             on_result: Callable[[ComboResult], None],
             reporter: Reporter,
             system_packages: Sequence[str] = (),
+            kept: object = None,
         ) -> list[ComboResult]:
             results = [
                 passed(target, HERE),

@@ -59,6 +59,7 @@ class FakePipeline:
         on_result: Callable[[ComboResult], None],
         reporter: Reporter,
         system_packages: Sequence[str] = (),
+        kept: object = None,
     ) -> list[ComboResult]:
         self.ran += combos
         check = sweep_check(*self.failed)
