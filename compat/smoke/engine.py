@@ -263,6 +263,7 @@ def _import_each(
 ) -> None:
     """The importing child: each import check in turn, output in the shared ``log``."""
     faulthandler.cancel_dump_traceback_later()  # its stacks would land in an import's log
+    channel.as_sender()
     for name in names:
         channel.send("start", dist=name)
         outcome = isolate.run_inline(import_body(name), timeout, log=log)
@@ -451,6 +452,7 @@ def plugins_body(
 
     def body() -> None:
         faulthandler.cancel_dump_traceback_later()  # no watchdog thread in a process that forks
+        channel.as_sender()
         builtin = {chk.name for chk in builtin_checks()}
         package = sys.modules[__package__ or "__main__"]
         sys.modules.setdefault("compat_smoke", package)

@@ -420,6 +420,13 @@ class Channel:
         would block it)."""
         _write_all(self._write, (json.dumps({"record": kind, **fields}) + "\n").encode())
 
+    def as_sender(self) -> None:
+        """In a forked process that sends: drop its copy of the read end, so that
+        once the runner is gone a send fails instead of blocking on a full pipe."""
+        if self._read >= 0:
+            os.close(self._read)
+            self._read = -1
+
     def fileno(self) -> int:
         return self._read
 

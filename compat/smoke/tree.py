@@ -161,6 +161,7 @@ class Zygotes:
         def body() -> None:
             # no watchdog thread in a process that forks
             faulthandler.cancel_dump_traceback_later()
+            self.channel.as_sender()
             for name in node.dists:
                 if name in imported:
                     continue
