@@ -251,8 +251,9 @@ def run_imports(
                         ),
                     )
                 elif len(done) < len(packages):  # died between two imports
-                    events.start(f"import:{remaining[0]}")
-                    finish(remaining[0], died)
+                    following = next(name for name in packages if name not in done)
+                    events.start(f"import:{following}")
+                    finish(following, died)
     finally:
         channel.close()
     return done
