@@ -186,7 +186,7 @@ def sweep_all(
 
 
 def with_sweep(outcome: isolate.Outcome, sweep: modules.Sweep | None) -> isolate.Outcome:
-    """The import check's outcome: the in-process import of the top level, then
+    """The import check's outcome: the import of the top level (in the importing child), then
     the whole-package import (which decides when the first passed)."""
     if sweep is None:
         return outcome
