@@ -520,23 +520,23 @@ class Pipeline:
         if not ready:
             return
         done = done_before
+        waiting = iter(ready)
         with self.backend.executor(info) as executor:
             pool = ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="compat")
+
+            def start_next() -> set[Future[ComboResult]]:
+                prepared = next(waiting, None)
+                if prepared is None:
+                    return set()
+                args = (self.installs, prepared, self.options, self.sweeps, reuse)
+                return {pool.submit(run_one, executor, self.backend, info, *args)}
+
             try:
-                futures: set[Future[ComboResult]] = {
-                    pool.submit(
-                        run_one,
-                        executor,
-                        self.backend,
-                        info,
-                        self.installs,
-                        p,
-                        self.options,
-                        self.sweeps,
-                        reuse,
-                    )
-                    for p in ready
-                }
+                # one more starts as each is delivered, not before: a combination
+                # reuses what those delivered before it ran (the store has them)
+                futures: set[Future[ComboResult]] = set()
+                for _free in range(self.options.jobs):
+                    futures |= start_next()
                 while futures:
                     finished, futures = wait(futures, return_when=FIRST_COMPLETED)
                     # every result that finished is delivered before a failure
@@ -551,6 +551,8 @@ class Pipeline:
                         progress(stage, done, total)
                     if failures:
                         raise failures[0]
+                    for _delivered in finished:
+                        futures |= start_next()
             except BaseException:
                 # do not wait for runs in flight: leaving the executor's context removes
                 # their container, which ends them

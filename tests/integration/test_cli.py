@@ -251,3 +251,49 @@ def _containers_created(since: int) -> list[str]:
         for e in events
         for attributes in [e.get("Actor", {}).get("Attributes", {})]
     ]
+
+
+def test_a_scan_reusing_checks_gives_the_verdicts_of_one_that_runs_them_all(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """scipy changes, numpy and pandas do not: the checks that imported no scipy are
+    taken from the first scan, and every verdict is what running them gives."""
+
+    def scan(db: str, scipy: str, *options: str) -> dict[str, object]:
+        """The scan's result of the combination with scipy 1.14 (or its only one)."""
+        matrix = tmp_path / f"scipy-{scipy}.toml"
+        matrix.write_text(
+            '[packages]\nnumpy = "==2.0.2"\npandas = "==2.2.3"\n'
+            f'scipy = "{scipy}"\npython-dateutil = "==2.9.0.post0"\n'
+        )
+        own = {**env, "COMPAT_DB": f"sqlite:///{tmp_path / db}"}
+        args = ("--image", BOOKWORM, "--matrix", str(matrix), "--strategy", "minor")
+        done = compat(own, "scan", *args, "--last-minors", "2", "-j", "1", *options, "--json")
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        rows = summary["rows"]
+        (row,) = [r for r in rows if "scipy 1.14" in r["label"]] if len(rows) > 1 else rows
+        shown = compat(own, "show", row["combination"], "--json")
+        assert shown.returncode == 0, shown.stderr
+        result: dict[str, object] = json.loads(shown.stdout)
+        return result
+
+    scan("reused.db", "==1.13.1")  # what the next scan of the same image reuses
+    reused = scan("reused.db", ">=1.13,<1.15")
+    ran = scan("ran.db", "==1.14.1", "--no-reuse")
+
+    def verdicts(result: dict[str, object]) -> dict[str, str]:
+        checks = result["checks"]
+        assert isinstance(checks, list)
+        return {c["name"]: c["verdict"] for c in checks}
+
+    assert reused["verdict"] == ran["verdict"]
+    assert verdicts(reused) == verdicts(ran)
+    checks = reused["checks"]
+    assert isinstance(checks, list)
+    taken = [c for c in checks if c["reused_from"]]
+    rerun = [c for c in checks if c["inputs"] and not c["reused_from"]]
+    assert taken, "nothing was reused"
+    assert all("scipy" not in c["inputs"] for c in taken)
+    assert all(c["reused_from_id"] == 1 for c in taken)  # the first scan's only result
+    assert any("scipy" in c["inputs"] for c in rerun)  # what imported scipy ran again
