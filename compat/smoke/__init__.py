@@ -96,7 +96,8 @@ Every check emits ``start`` then ``result``, skipped ones included, or only
 ``reuse``, so that a runner killed from outside leaves the check in flight in
 the last ``start``. ``inputs`` are the distributions (canonical name, version)
 that own a top-level module in ``sys.modules`` when the check's body ended
-(passing or raising), in the check's own process; neither this package nor the
+(passing or raising), in the check's own process, those that the interpreter's
+start-up loaded (through .pth files) included; neither this package nor the
 standard library is one. They are null for the import checks and ``exec``, and
 for a check that did not run in a process of its own or did not end there:
 skipped before running, ``timeout``, ``crash``, or failed by its zygote.
@@ -106,6 +107,7 @@ reused), in registration order; those that run, in the order of the zygote tree
 (below): depth first, a zygote's own checks in registration order, then its
 child zygotes, those of fewer distributions first, then by import order; then
 the plugins' checks, the user checks, ``exec``.
+
 ``V`` is one of :data:`VERDICTS`. ``counts`` has every verdict as a key.
 ``error`` is the first line of what went wrong, e.g.
 ``ImportError: numpy.core.multiarray failed to import``,
@@ -147,10 +149,9 @@ A zygote whose imports fail or that dies gives every check below it that got
 no result its outcome, the error saying ``(importing DIST for S)`` or ``(the
 process importing S for its checks)``. User checks are forked from the runner.
 Every check runs in its own process group, killed with its group on timeout.
-Thread pools are limited to one thread
-(OMP, OpenBLAS, MKL, ...; forced, since forking with live pools deadlocks) and
-matplotlib uses the Agg backend. A run under ``-O`` re-executes itself without
-it, as the checks assert.
+Thread pools are limited to one thread (OMP, OpenBLAS, MKL, ...; forced, since
+forking with live pools deadlocks) and matplotlib uses the Agg backend. A run
+under ``-O`` re-executes itself without it, as the checks assert.
 """
 
 from __future__ import annotations
