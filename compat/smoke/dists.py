@@ -39,8 +39,8 @@ IMPORT_NAMES = {
 
 # Submodules imported as part of a package's import check: a bare `import
 # scipy` or `import sklearn` loads almost none of the compiled code where
-# binary incompatibilities show up, and importing them once here, in the runner
-# process, spares every forked check from importing them again.
+# binary incompatibilities show up; the zygotes import them too, so the checks
+# forked below them find them loaded.
 DEEP_MODULES = {
     "numpy": ("numpy.linalg", "numpy.fft", "numpy.random"),
     "scipy": (

@@ -473,8 +473,12 @@ def test_a_check_kept_with_the_same_inputs_is_not_run_again(tmp_path: Path, serv
     with Store.open(sqlite_url(tmp_path / "one-run.db")) as store:
         run_id = store.start_run(target(), backend="docker")
         one = _backend(FakeBackend(answer), served, tmp_path, jobs=1)
+
+        def record(result: ComboResult) -> None:
+            store.record(run_id, target(), result)
+
         both = one.run(
             target(), [combo(numpy, first), combo(numpy, second)],
-            on_result=lambda r: store.record(run_id, target(), r), reporter=Reporter(), kept=store,
+            on_result=record, reporter=Reporter(), kept=store,
         )  # fmt: skip
         assert [r.checks[0].reused_from is None for r in both] == [True, False]
