@@ -1,0 +1,180 @@
+"""What reusing check outcomes by their inputs saves, on a real exhaustive matrix.
+
+Runs ``compat scan`` (the command users run) on one image, each case in a results
+database of its own (and no whole-package import kept), the wheel cache shared and
+warmed first (a ``--depth import`` scan), so that the cases differ only in what
+they run:
+
+  (a) the exhaustive ``--last-minors N`` six-package matrix with ``--no-reuse``;
+  (b) the same with reuse, from an empty database;
+  (v) the same with reuse and ``--verify-reuse 1.0``, from an empty database:
+      every check that could be reused runs anyway and is compared;
+  (d) the nightly case: (b)'s database, where the newest release of one package
+      was held back, then the matrix with it: only the new combinations run.
+
+For each: wall time, combinations run, check runs executed and reused, and
+disagreements. Goals: (b) <= 1/5 of (a); (d) executes only checks that import the
+new release; 0 disagreements.
+
+    python benchmarks/bench_incremental.py [--last-minors 2] [--cases a,b,v,d]
+        [--image local/debian-python:bookworm] [--held-back matplotlib] [-j 2]
+
+Run it alone: the machine's load is what the times would measure otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+MATRIX = ROOT / "matrix" / "ml-stack.toml"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def compat(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run compat; its --json output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "compat", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"compat {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+def write_matrix(path: Path, *, hold_back: tuple[str, str] | None = None) -> Path:
+    """The six-package matrix, exhaustive; ``hold_back`` (name, version) excluded."""
+    packages = tomllib.loads(MATRIX.read_text())["packages"]
+    if hold_back is not None:
+        name, version = hold_back
+        packages[name] = f"{packages[name]},!={version}"
+    lines = ['name = "bench-incremental"', 'strategy = "exhaustive"', "[packages]"]
+    lines += [f'{name} = "{spec}"' for name, spec in packages.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def counted(db: Path, run_id: str) -> dict[str, int]:
+    """Check runs of one run: executed (ran, inputs recorded), reused, all."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT c.inputs IS NOT NULL, c.reused_from IS NOT NULL, count(*) "
+            "FROM checks c JOIN results r ON r.id = c.result_id WHERE r.run_id = ? "
+            "GROUP BY 1, 2",
+            (run_id,),
+        ).fetchall()
+        disagreements = conn.execute("SELECT count(*) FROM reuse_disagreements").fetchone()[0]
+    executed = sum(n for has_inputs, reused, n in rows if has_inputs and not reused)
+    reused = sum(n for _, was_reused, n in rows if was_reused)
+    return {
+        "executed": executed,
+        "reused": reused,
+        "checks": sum(n for *_, n in rows),
+        "disagreements": int(disagreements),
+    }
+
+
+def executed_without(db: Path, run_id: str, name: str) -> int:
+    """Check runs of the run that executed without importing ``name``."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT c.inputs FROM checks c JOIN results r ON r.id = c.result_id "
+            "WHERE r.run_id = ? AND c.inputs IS NOT NULL AND c.reused_from IS NULL",
+            (run_id,),
+        ).fetchall()
+    return sum(1 for (inputs,) in rows if name not in json.loads(inputs))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--image", default="local/debian-python:bookworm")
+    parser.add_argument("--last-minors", type=int, default=2)
+    parser.add_argument("--cases", default="a,b,v,d")
+    parser.add_argument("--held-back", default="matplotlib", metavar="PACKAGE")
+    parser.add_argument("-j", "--jobs", default="2")
+    args = parser.parse_args()
+    cases = set(args.cases.split(","))
+    home = Path(tempfile.mkdtemp(prefix="bench-incremental-"))
+    env = {**os.environ, "COMPAT_CACHE_DIR": str(home / "cache"), "COLUMNS": "200"}
+    common = ("--image", args.image, "--last-minors", str(args.last_minors), "-j", args.jobs)
+
+    def scan(case: str, matrix: Path, db: Path, *options: str) -> dict[str, Any]:
+        if not db.exists():  # nothing kept: whole-package imports are kept beside the wheels
+            shutil.rmtree(home / "cache" / "sweeps", ignore_errors=True)
+        own = {**env, "COMPAT_DB": f"sqlite:///{db}"}
+        started = time.monotonic()
+        data = compat(own, "scan", "--matrix", str(matrix), "--cap", "5000", *common, *options)
+        seconds = time.monotonic() - started
+        row = {"case": case, "seconds": round(seconds, 1), "combinations": data["ran"]}
+        row.update(counted(db, data["run"]))
+        log(json.dumps(row))
+        return {**row, "run": data["run"]}
+
+    full = write_matrix(home / "full.toml")
+    log(f"warming the wheel cache ({home})")
+    scan("warm", full, home / "warm.db", "--depth", "import", "--no-reuse")
+
+    rows = []
+    if "a" in cases:
+        rows.append(scan("a", full, home / "a.db", "--no-reuse"))
+    if "b" in cases:
+        rows.append(scan("b", full, home / "b.db"))
+    if "v" in cases:
+        rows.append(scan("v", full, home / "v.db", "--verify-reuse", "1.0"))
+    if "d" in cases:
+        newest = newest_in_plan(env, full, args.image, args.last_minors, args.held_back)
+        held = write_matrix(home / "held.toml", hold_back=(args.held_back, newest))
+        scan("d-before", held, home / "d.db")
+        night = scan("d", full, home / "d.db")
+        night["executed_without_new"] = executed_without(
+            home / "d.db", night["run"], args.held_back
+        )
+        rows.append(night)
+
+    print(f"{'case':<10}{'seconds':>9}{'combos':>8}{'executed':>10}{'reused':>8}{'disagree':>10}")
+    for row in rows:
+        print(
+            f"{row['case']:<10}{row['seconds']:>9}{row['combinations']:>8}"
+            f"{row['executed']:>10}{row['reused']:>8}{row['disagreements']:>10}"
+        )
+    by_case = {row["case"]: row for row in rows}
+    if "a" in by_case and "b" in by_case:
+        print(f"(b)/(a) wall time: {by_case['b']['seconds'] / by_case['a']['seconds']:.2f}")
+    if "d" in by_case:
+        print(
+            f"(d) checks executed without importing {args.held_back}: "
+            f"{by_case['d']['executed_without_new']}"
+        )
+    return 0
+
+
+def newest_in_plan(env: dict[str, str], matrix: Path, image: str, minors: int, name: str) -> str:
+    """The newest version of ``name`` the matrix plans: the release held back in (d)."""
+    plan = compat(
+        env, "plan", "--matrix", str(matrix), "--image", image, "--last-minors", str(minors)
+    )
+    return str(max(Version(v) for v in plan["versions"][name]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
