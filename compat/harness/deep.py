@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName
 
 from compat.errors import FetchFailed, HarnessError
+from compat.harness.suite import Prepared
 from compat.harness.wheelhouse import FileRef
 from compat.index.base import Index
 from compat.model import Combo, FileKind
@@ -23,7 +24,7 @@ from compat.smoke.deep import runner_options
 from compat.targets.target import Target
 
 if TYPE_CHECKING:  # the pipeline calls run_deep: a runtime import would be circular
-    from compat.harness.pipeline import Pipeline, Prepared
+    from compat.harness.pipeline import Pipeline
     from compat.reporter import Reporter
 
 log = logging.getLogger("compat.harness")

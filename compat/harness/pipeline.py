@@ -16,26 +16,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from compat.effects.container import Executor
 from compat.effects.http import http_client
 from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.classify import classify, unrequested_notes
+from compat.harness.builds import BuildRecord, build_record_path
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
 from compat.harness.reuse import KeptChecks, Reuse
+from compat.harness.suite import Prepared, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
-from compat.harness.wheelhouse import FileRef, Wheelhouse, stored_path
+from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
-from compat.smoke import runner_argv
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -43,82 +41,6 @@ log = logging.getLogger("compat.harness")
 OnResult = Callable[[ComboResult], None]
 Progress = Callable[[str, int, int], None]
 _MAX_SYSDEP_ROUNDS = 3  # a fixed library can reveal the next missing one
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BuildRecord:
-    """The cached outcome of building one sdist for one image."""
-
-    ok: bool
-    duration: float
-    wheel_sha256: str | None = None
-    wheel_filename: str | None = None
-    error: str | None = None
-    log: str = ""  # the tail; the whole log is kept beside the record
-    toolchain: str = ""  # toolchain_key(): what built it
-    notes: tuple[str, ...] = ()  # what users of the wheel must know ("built without OpenMP")
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "duration": self.duration,
-            "wheel_sha256": self.wheel_sha256,
-            "wheel_filename": self.wheel_filename,
-            "error": self.error,
-            "log": self.log,
-            "toolchain": self.toolchain,
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> BuildRecord:
-        return cls(
-            ok=bool(data["ok"]),
-            duration=float(str(data.get("duration", 0.0))),
-            wheel_sha256=str(data["wheel_sha256"]) if data.get("wheel_sha256") else None,
-            wheel_filename=str(data["wheel_filename"]) if data.get("wheel_filename") else None,
-            error=str(data["error"]) if data.get("error") else None,
-            log=str(data.get("log") or ""),
-            toolchain=str(data.get("toolchain") or ""),
-            notes=tuple(str(n) for n in data.get("notes") or ()),  # type: ignore[attr-defined]
-        )
-
-
-def build_record_path(cache_dir: Path, sdist_sha256: str, image: str, tool_key: str) -> Path:
-    """Where the outcome of building one sdist for one image with one toolchain is kept
-    (its whole log beside it, as .log)."""
-    image_key = image.replace(":", "_").replace("/", "_")
-    return cache_dir / "builds" / sdist_sha256 / f"{image_key}-{tool_key}.json"
-
-
-def built_wheel(cache_dir: Path, sdist_sha256: str, image_id: str) -> Path | None:
-    """The wheel a scan built last from this sdist on this image (any toolchain), if it
-    is still in the wheelhouse: what was tested, ready to ship. The newest build wins:
-    a changed toolchain builds again, and the older wheel is not what was tested last."""
-    image_key = image_id.replace(":", "_").replace("/", "_")
-    records = build_record_path(cache_dir, sdist_sha256, image_id, "*").parent
-    for path in sorted(
-        records.glob(f"{image_key}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
-    ):
-        try:
-            record = BuildRecord.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError):
-            continue
-        if record.ok and record.wheel_sha256 and record.wheel_filename:
-            wheel = stored_path(cache_dir, record.wheel_sha256, record.wheel_filename)
-            if wheel.is_file():
-                return wheel
-    return None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Prepared:
-    """A combination ready to run: its directories in the installs, in pin order."""
-
-    combo: Combo
-    shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
-    builds: tuple[CheckResult, ...] = ()  # one "build:NAME" per wheel built from its sdist
-    notes: tuple[str, ...] = ()  # what the builds mean for users (no OpenMP...)
 
 
 def prerun_failures(
@@ -188,88 +110,6 @@ def prerun_failures(
                 Prepared(combo=combo, shas=tuple(shas), builds=tuple(built), notes=tuple(notes))
             )
     return ready, failed
-
-
-def run_one(
-    executor: Executor,
-    backend: Backend,
-    info: ImageInfo,
-    installs: Installs,
-    prepared: Prepared,
-    options: RunOptions,
-    sweeps: SweepCache,
-    reuse: Reuse | None,
-) -> ComboResult:
-    """Run the smoke suite once for one combination and classify what happened;
-    whole-package imports and checks kept from an earlier run with the same inputs
-    are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``)."""
-    combo = prepared.combo
-    python, *flags = backend.interpreter(info)
-    checks_dir = backend.checks_dir()
-    image_id = info.image_id or f"host:{info.interpreter_key}"
-    keys = {
-        p.name: sweeps.key(image_id=image_id, pin=p, installed=combo.versions) for p in combo.pins
-    }
-    kept = {
-        name: r
-        for name, key in keys.items()
-        if options.reuse and (r := sweeps.find(key, combo.versions))
-    }
-    check_keys = reuse.keys(image_id=image_id, installed=combo.versions) if reuse else {}
-    reusable = reuse.find(check_keys, combo.versions) if reuse else {}
-    verify = reuse.to_verify(reusable) if reuse else set()
-    reused = {name: c for name, c in reusable.items() if name not in verify}
-    argv = runner_argv(
-        python,
-        smoke_dir=backend.smoke_dir(info),
-        sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
-        packages=list(combo.requested),
-        checks_dirs=[checks_dir] if checks_dir else [],
-        timeout=options.check_timeout,
-        only=options.only,
-        exec_cmd=options.exec_cmd,
-        skip_sweeps=sorted(kept),
-        reuse=sorted(reused),
-    )
-    argv[1:1] = flags  # the interpreter's own flags go before the script
-    start = time.monotonic()
-    for _attempt in range(3):
-        result = executor.exec(argv, timeout=options.combo_timeout)
-        if not result.interrupted:
-            break
-        log.info("%s: run again (its container was replaced)", combo.label())
-    outcome = classify(
-        result.stdout,
-        result.stderr,
-        exit_code=result.exit_code,
-        timed_out=result.timed_out,
-        elapsed=result.duration,
-        package_manager=info.facts.package_manager,
-        libc=info.facts.libc,
-        kept_sweeps=kept,
-        keys=check_keys,
-        reused=reused,
-    )
-    for record in outcome.sweeps:
-        if record.dist in keys:
-            sweeps.keep(keys[record.dist], record)
-    disagreements = reuse.verified(reusable, outcome.checks) if reuse else []
-    for line in disagreements:
-        log.warning("%s: %s", combo.label(), line)
-    return ComboResult(
-        combo=combo,
-        verdict=outcome.verdict,
-        checks=(*prepared.builds, *outcome.checks),
-        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks), *disagreements),
-        error=outcome.error,
-        failed_check=outcome.failed_check,
-        duration=time.monotonic() - start,
-        system_deps=outcome.system_deps,
-        added_system_deps=info.added_packages,
-        backend=backend.kind,
-        image_id=info.image_id,
-        log=outcome.log,
-    )
 
 
 def _not_installed(result: ComboResult, packages: Sequence[str], why: str) -> ComboResult:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from compat.effects.container import Engine, EngineImages, build, connect, image_id
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
-from compat.harness.pipeline import built_wheel
+from compat.harness.builds import built_wheel
 from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
 from compat.image.report import ImageReport, count_checks

@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from . import checks as checks_package
 from . import dists, isolate, modules, tree
@@ -271,16 +271,6 @@ def _import_each(
         channel.send("result", dist=name, **outcome.record())
 
 
-class Report(Protocol):
-    """Where a check's events go: the event stream, or the runner through a channel."""
-
-    def start(self, check: str) -> None: ...
-
-    def result(self, check: str, outcome: isolate.Outcome) -> None: ...
-
-    def reuse(self, check: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class Selection:
     """What the command line and the import checks decide about a check: whether
@@ -306,7 +296,7 @@ class Selection:
             why = chk.invalid_for(self.have) or ""
         return isolate.Outcome(isolate.SKIPPED, 0.0, why) if why else None
 
-    def to_run(self, checks: Iterable[Check], report: Report) -> list[Check]:
+    def to_run(self, checks: Iterable[Check], report: tree.Report) -> list[Check]:
         """The checks of ``checks`` to run; the others are reported (skipped with
         ``start`` and ``result``, reused with ``reuse``) through ``report``."""
         running = []
@@ -322,87 +312,6 @@ class Selection:
             else:
                 running.append(chk)
         return running
-
-
-class Relay:
-    """Turns the records of the forked processes into events. A check's result
-    is written once; a zygote that failed gives each check of its subtree that
-    got no result the outcome saying so."""
-
-    def __init__(self, events: Events, roots: Sequence[tree.Node] = ()) -> None:
-        self._events = events
-        self._nodes = {node.name: node for root in roots for node in root.walk()}
-        self._started: set[str] = set()
-        self._finished: set[str] = set()
-        self.in_flight: str | None = None  # a check started (or a plugin loading), no result yet
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        kind = record.get("record")
-        name = str(record.get("check"))
-        if kind == "failed":
-            node = self._nodes.get(str(record.get("node")))
-            if node is not None:
-                self.fail(
-                    [c.name for c in node.subtree_checks()], isolate.Outcome.from_record(record)
-                )
-        elif kind == "loaded":
-            self.in_flight = None
-        elif name in self._finished:
-            return  # from a process left over after its parent died
-        elif kind == "loading":
-            self.in_flight = name
-        elif kind == "start":
-            self.start(name)
-            self.in_flight = name
-        elif kind == "result":
-            self.result(name, isolate.Outcome.from_record(record))
-        elif kind == "reuse":
-            self._finished.add(name)
-            self._events.reuse(name)
-
-    def start(self, name: str) -> None:
-        self._started.add(name)
-        self._events.start(name)
-
-    def result(self, name: str, outcome: isolate.Outcome) -> None:
-        self._finished.add(name)
-        self.in_flight = None
-        self._events.result(name, outcome)
-
-    def fail(self, names: Iterable[str], outcome: isolate.Outcome) -> None:
-        """The outcome of each of ``names`` that got none: ``outcome``, which says
-        why (its inputs unknown)."""
-        for name in names:
-            if name in self._finished:
-                continue
-            if name not in self._started:
-                self.start(name)
-            self.result(name, isolate.Outcome(outcome.verdict, 0.0, outcome.error, outcome.log))
-
-
-def run_tree(
-    checks: Sequence[Check],
-    packages: Sequence[str],
-    imports: dict[str, isolate.Outcome],
-    timeout: float,
-    events: Events,
-    inputs: Callable[[], dict[str, str]],
-) -> None:
-    """The built-in checks to run, each in a child of its zygote (see :mod:`.tree`)."""
-    needed = {name for chk in checks for name in chk.needs}
-    requires = {name: frozenset(dists.with_dependencies([name])) for name in needed}
-    cost = {name: outcome.duration for name, outcome in imports.items()}
-    roots = tree.plan(checks, packages, requires, cost)
-    relay = Relay(events, roots)
-    channel = isolate.Channel(relay)
-    try:
-        zygotes = tree.Zygotes(channel, timeout, inputs)
-        for root in roots:
-            failed = zygotes.fork(root, frozenset(), listen=channel)
-            if failed is not None:
-                relay.fail([c.name for c in root.subtree_checks()], failed)
-    finally:
-        channel.close()
 
 
 PLUGIN_GROUP = "compat.checks"
@@ -591,11 +500,11 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
     inputs = loaded_from(every_owner())
     # Those that do not run first (skipped, reused), then the others by the tree.
     running = selection.to_run(builtin_checks(), events)
-    run_tree(running, packages, imports, args.timeout, events, inputs)
+    tree.run(running, packages, imports, args.timeout, events, inputs)
 
     entries = plugin_entries()
     if entries:
-        relay = Relay(events)
+        relay = tree.Relay(events)
         channel = isolate.Channel(relay)
         try:
             body = plugins_body(entries, selection, channel, args.timeout, inputs)

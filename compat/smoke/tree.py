@@ -10,8 +10,8 @@ below the one of those that has imported the most (by the import checks' times),
 so that imports are shared: numpy, then scipy, then scikit-learn+scipy. The
 root is the runner, which has imported none of them. Records go back to the
 runner through one channel (:class:`isolate.Channel`): ``start``, ``result``,
-and ``failed`` for a zygote whose imports failed or that died, which the runner
-turns into an outcome for every check of its subtree that got none.
+and ``failed`` for a zygote whose imports failed or that died, which the runner's
+:class:`Relay` turns into an outcome for every check of its subtree that got none.
 
 Runs inside the environment under test: standard library only, Python 3.9+.
 """
@@ -23,11 +23,12 @@ import functools
 import importlib
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from . import dists, isolate
+from .checks import Check
 
 
 @dataclass
@@ -192,3 +193,94 @@ class Zygotes:
                     self.channel.send("failed", node=child.name, **failed.record())
 
         return body
+
+
+class Report(Protocol):
+    """Where a check's events go: the event stream, or the runner through a channel."""
+
+    def start(self, check: str) -> None: ...
+
+    def result(self, check: str, outcome: isolate.Outcome) -> None: ...
+
+    def reuse(self, check: str) -> None: ...
+
+
+class Relay:
+    """Turns the records of the forked processes into events. A check's result
+    is written once; a zygote that failed gives each check of its subtree that
+    got no result the outcome saying so."""
+
+    def __init__(self, events: Report, roots: Sequence[Node] = ()) -> None:
+        self._events = events
+        self._nodes = {node.name: node for root in roots for node in root.walk()}
+        self._started: set[str] = set()
+        self._finished: set[str] = set()
+        self.in_flight: str | None = None  # a check started (or a plugin loading), no result yet
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        kind = record.get("record")
+        name = str(record.get("check"))
+        if kind == "failed":
+            node = self._nodes.get(str(record.get("node")))
+            if node is not None:
+                self.fail(
+                    [c.name for c in node.subtree_checks()], isolate.Outcome.from_record(record)
+                )
+        elif kind == "loaded":
+            self.in_flight = None
+        elif name in self._finished:
+            return  # from a process left over after its parent died
+        elif kind == "loading":
+            self.in_flight = name
+        elif kind == "start":
+            self.start(name)
+            self.in_flight = name
+        elif kind == "result":
+            self.result(name, isolate.Outcome.from_record(record))
+        elif kind == "reuse":
+            self._finished.add(name)
+            self._events.reuse(name)
+
+    def start(self, name: str) -> None:
+        self._started.add(name)
+        self._events.start(name)
+
+    def result(self, name: str, outcome: isolate.Outcome) -> None:
+        self._finished.add(name)
+        self.in_flight = None
+        self._events.result(name, outcome)
+
+    def fail(self, names: Iterable[str], outcome: isolate.Outcome) -> None:
+        """The outcome of each of ``names`` that got none: ``outcome``, which says
+        why (its inputs unknown)."""
+        for name in names:
+            if name in self._finished:
+                continue
+            if name not in self._started:
+                self.start(name)
+            self.result(name, isolate.Outcome(outcome.verdict, 0.0, outcome.error, outcome.log))
+
+
+def run(
+    checks: Sequence[Check],
+    packages: Sequence[str],
+    imports: dict[str, isolate.Outcome],
+    timeout: float,
+    events: Report,
+    inputs: Callable[[], dict[str, str]],
+) -> None:
+    """The built-in checks to run, each in a child of its zygote (see :mod:`.tree`)."""
+    needed = {name for chk in checks for name in chk.needs}
+    requires = {name: frozenset(dists.with_dependencies([name])) for name in needed}
+    cost = {name: outcome.duration for name, outcome in imports.items()}
+    roots = plan(checks, packages, requires, cost)
+    relay = Relay(events, roots)
+    channel = isolate.Channel(relay)
+    try:
+        zygotes = Zygotes(channel, timeout, inputs)
+        for root in roots:
+            failed = zygotes.fork(root, frozenset(), listen=channel)
+            if failed is not None:
+                relay.fail([c.name for c in root.subtree_checks()], failed)
+    finally:
+        channel.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.harness.pipeline import BuildRecord, build_record_path
+from compat.harness.builds import BuildRecord, build_record_path
 from compat.lock import LockInput
 from compat.model import Combo, FileKind, Pin
 from compat.targets.profiles import target_from_profile

@@ -14,7 +14,7 @@ import pytest
 from docker.errors import APIError
 
 from compat.errors import HarnessError, WheelhouseIncomplete
-from compat.harness.pipeline import build_record_path
+from compat.harness.builds import build_record_path
 from compat.harness.wheelhouse import stored_path
 from compat.image import ImageReport, Layer, measure, prepare_context, stored_file
 from compat.image.build import prebuilt_wheels, remove_stage_images, stage_images

@@ -12,7 +12,7 @@ from compat.effects.container import ExecResult
 from compat.errors import ImageBuildFailed
 from compat.harness import Pipeline, RunOptions, prerun_failures
 from compat.harness.backend import ImageInfo
-from compat.harness.pipeline import BuildRecord
+from compat.harness.builds import BuildRecord
 from compat.model import CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
 from compat.smoke.checks import builtin_checks

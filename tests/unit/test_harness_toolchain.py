@@ -14,7 +14,7 @@ import pytest
 from compat.errors import BuildFailed, UsageError
 from compat.harness import Pipeline, RunOptions
 from compat.harness.backend import ImageInfo
-from compat.harness.pipeline import BuildRecord
+from compat.harness.builds import BuildRecord
 from compat.harness.toolchain import (
     _ZIG_TARGET,
     BUILD_LOG,

@@ -1,0 +1,112 @@
+"""One run of the smoke suite for one prepared combination: the runner's command
+line (with what is kept from earlier runs), the run, and what it found."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from compat.effects.container import Executor
+from compat.harness.backend import Backend, ImageInfo
+from compat.harness.classify import classify, unrequested_notes
+from compat.harness.installs import Installs
+from compat.harness.options import RunOptions
+from compat.harness.reuse import Reuse
+from compat.harness.sweeps import SweepCache
+from compat.model import CheckResult, Combo, ComboResult
+from compat.smoke import runner_argv
+
+log = logging.getLogger("compat.harness")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Prepared:
+    """A combination ready to run: its directories in the installs, in pin order."""
+
+    combo: Combo
+    shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
+    builds: tuple[CheckResult, ...] = ()  # one "build:NAME" per wheel built from its sdist
+    notes: tuple[str, ...] = ()  # what the builds mean for users (no OpenMP...)
+
+
+def run_one(
+    executor: Executor,
+    backend: Backend,
+    info: ImageInfo,
+    installs: Installs,
+    prepared: Prepared,
+    options: RunOptions,
+    sweeps: SweepCache,
+    reuse: Reuse | None,
+) -> ComboResult:
+    """Run the smoke suite once for one combination and classify what happened;
+    whole-package imports and checks kept from an earlier run with the same inputs
+    are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``)."""
+    combo = prepared.combo
+    python, *flags = backend.interpreter(info)
+    checks_dir = backend.checks_dir()
+    image_id = info.image_id or f"host:{info.interpreter_key}"
+    keys = {
+        p.name: sweeps.key(image_id=image_id, pin=p, installed=combo.versions) for p in combo.pins
+    }
+    kept = {
+        name: r
+        for name, key in keys.items()
+        if options.reuse and (r := sweeps.find(key, combo.versions))
+    }
+    check_keys = reuse.keys(image_id=image_id, installed=combo.versions) if reuse else {}
+    reusable = reuse.find(check_keys, combo.versions) if reuse else {}
+    verify = reuse.to_verify(reusable) if reuse else set()
+    reused = {name: c for name, c in reusable.items() if name not in verify}
+    argv = runner_argv(
+        python,
+        smoke_dir=backend.smoke_dir(info),
+        sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
+        packages=list(combo.requested),
+        checks_dirs=[checks_dir] if checks_dir else [],
+        timeout=options.check_timeout,
+        only=options.only,
+        exec_cmd=options.exec_cmd,
+        skip_sweeps=sorted(kept),
+        reuse=sorted(reused),
+    )
+    argv[1:1] = flags  # the interpreter's own flags go before the script
+    start = time.monotonic()
+    for _attempt in range(3):
+        result = executor.exec(argv, timeout=options.combo_timeout)
+        if not result.interrupted:
+            break
+        log.info("%s: run again (its container was replaced)", combo.label())
+    outcome = classify(
+        result.stdout,
+        result.stderr,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        elapsed=result.duration,
+        package_manager=info.facts.package_manager,
+        libc=info.facts.libc,
+        kept_sweeps=kept,
+        keys=check_keys,
+        reused=reused,
+    )
+    for record in outcome.sweeps:
+        if record.dist in keys:
+            sweeps.keep(keys[record.dist], record)
+    disagreements = reuse.verified(reusable, outcome.checks) if reuse else []
+    for line in disagreements:
+        log.warning("%s: %s", combo.label(), line)
+    return ComboResult(
+        combo=combo,
+        verdict=outcome.verdict,
+        checks=(*prepared.builds, *outcome.checks),
+        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks), *disagreements),
+        error=outcome.error,
+        failed_check=outcome.failed_check,
+        duration=time.monotonic() - start,
+        system_deps=outcome.system_deps,
+        added_system_deps=info.added_packages,
+        backend=backend.kind,
+        image_id=info.image_id,
+        log=outcome.log,
+    )
