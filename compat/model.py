@@ -324,6 +324,21 @@ class ComboResult:
         """Checks that did not apply (a package missing or out of their range)."""
         return tuple(c for c in self.checks if c.verdict is CheckVerdict.SKIPPED)
 
+    @property
+    def reused_checks(self) -> tuple[CheckResult, ...]:
+        """Checks taken from earlier results with the same inputs, not run."""
+        return tuple(c for c in self.checks if c.reused_from is not None)
+
+    @property
+    def check_runs(self) -> int:
+        """How many checks ran: neither reused nor skipped before running."""
+        return sum(
+            1
+            for c in self.checks
+            if c.reused_from is None
+            and (c.verdict is not CheckVerdict.SKIPPED or c.inputs is not None)
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "combo": self.combo.to_json(),

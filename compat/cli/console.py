@@ -232,7 +232,7 @@ def show_result(result: ComboResult) -> None:
     for check_result in result.checks:
         counts[check_result.verdict.value] = counts.get(check_result.verdict.value, 0) + 1
     listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    reused = sum(1 for c in result.checks if c.reused_from)
+    reused = len(result.reused_checks)
     also = f"; {reused} reused from earlier runs with the same inputs" if reused else ""
     out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s{also}")
 

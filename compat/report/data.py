@@ -116,7 +116,7 @@ class ResultEntry:
                 FailedCheck(name=c.name, error=c.error) for c in result.check_errors
             ),
             skipped=tuple(FailedCheck(name=c.name, error=c.error) for c in result.skipped_checks),
-            reused=tuple(c.name for c in result.checks if c.reused_from),
+            reused=tuple(c.name for c in result.reused_checks),
             kind=kind,
             matrix=matrix,
             created=created,

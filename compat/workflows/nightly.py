@@ -311,6 +311,8 @@ class BaseOutcome:
     ran: tuple[str, ...] = ()  # combination ids, the control first when there is one
     control: str | None = None
     failed: int = 0  # combinations that did not pass (a new incompatibility is no regression)
+    check_runs: int = 0  # what the new versions cost: checks run, and checks reused
+    reused_checks: int = 0
     regressions: tuple[Regression, ...] = ()
     lock_changed: bool = False
     lock_combo: str | None = None  # the new best known-good combination's id
@@ -334,7 +336,8 @@ class BaseOutcome:
         control = " (with the control)" if self.control else ""
         lines = [
             f"{self.base}: {count} new versions ({listed})",
-            f"  ran {len(self.ran)} combinations{control}, {self.failed} did not pass",
+            f"  ran {len(self.ran)} combinations{control}, {self.failed} did not pass: "
+            f"{self.check_runs} check runs, {self.reused_checks} checks reused",
         ]
         lines += [f"  REGRESSION {r.describe()}" for r in self.regressions]
         if self.lock_changed:
@@ -348,6 +351,8 @@ class BaseOutcome:
             "ran": list(self.ran),
             "control": self.control,
             "failed": self.failed,
+            "check_runs": self.check_runs,
+            "reused_checks": self.reused_checks,
             "regressions": [r.to_json() for r in self.regressions],
             "lock_changed": self.lock_changed,
             "lock_combination": self.lock_combo,
@@ -430,6 +435,8 @@ def nightly_base(
         ran=tuple(c.id for c in combos),
         control=control.id if control is not None and combos else None,
         failed=sum(not r.ok for r in results),
+        check_runs=sum(r.check_runs for r in results),
+        reused_checks=sum(len(r.reused_checks) for r in results),
         regressions=tuple(found),
         lock_changed=lock_changed(lock_dir, now_good),
         lock_combo=now_good.id if now_good else None,

@@ -19,7 +19,15 @@ from compat.lock import LockInput, write_lock
 from compat.lock.select import rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix, load_matrix
-from compat.model import Combo, ComboResult, CoreMetadata, DistFile, Verdict
+from compat.model import (
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    CoreMetadata,
+    DistFile,
+    Verdict,
+)
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.store import Store, sqlite_url
@@ -450,3 +458,37 @@ def test_the_host_never_moves_a_lock(store: Store, tmp_path: Path, deep: bool) -
     assert outcome.ran
     assert not outcome.lock_changed
     assert outcome.lock_combo is None
+
+
+def test_a_night_says_how_many_check_runs_the_new_versions_cost(
+    store: Store, tmp_path: Path
+) -> None:
+    src = source()
+    checks = (
+        CheckResult(name="import:pandas", verdict=CheckVerdict.PASS, duration=1.0),
+        CheckResult(
+            name="pandas+numpy:a",
+            verdict=CheckVerdict.PASS,
+            duration=1.0,
+            inputs=(("pandas", "3.1.1"),),
+        ),
+        CheckResult(name="numpy:b", verdict=CheckVerdict.PASS, duration=0.0, reused_from="0" * 32),
+        CheckResult(name="lightgbm:c", verdict=CheckVerdict.SKIPPED, duration=0.0),
+    )
+
+    def run(combos: list[Combo]) -> list[ComboResult]:
+        return [dataclasses.replace(result(c), checks=checks) for c in combos]
+
+    outcome = nightly_base(
+        scope=SCOPE,
+        source=src,
+        matrix=MATRIX,
+        plan=lambda: plan_of(src),
+        store=store,
+        lock_dir=tmp_path / "lock",
+        run=run,
+    )
+    combos = len(outcome.ran)
+    assert (outcome.check_runs, outcome.reused_checks) == (2 * combos, combos)
+    assert f"{2 * combos} check runs, {combos} checks reused" in outcome.lines()[1]
+    assert outcome.to_json()["check_runs"] == 2 * combos
