@@ -5,7 +5,8 @@ and reports the distributions it imported (its inputs). Its outcome depends on
 the image it ran in (system packages included: a derived image has its own ID),
 the code that defines it and runs it, the versions of its inputs, and which
 distributions are installed at all (an optional dependency is probed without
-being imported). Those, but the versions, make its reuse key; a later
+being imported; a wheel built here from an sdist counts as its build). Those, but
+the versions, make its reuse key; a later
 combination with the same key whose installed versions agree with a stored
 outcome's inputs takes that outcome without running the check (``--reuse`` to
 the runner, which still skips what it would skip). Timeouts and crashes are never
@@ -99,9 +100,18 @@ class Reuse:
         self._verify = verify
         self._rng = rng or random.Random()
 
-    def keys(self, *, image_id: str, installed: Iterable[NormalizedName]) -> dict[str, str]:
-        """The reuse key of each check that may be reused, by check name."""
-        names = "\n".join(sorted(installed))
+    def keys(
+        self,
+        *,
+        image_id: str,
+        installed: Iterable[NormalizedName],
+        built: Mapping[NormalizedName, str] | None = None,
+    ) -> dict[str, str]:
+        """The reuse key of each check that may be reused, by check name. ``built``:
+        the wheel (its sha256) of each distribution built here from its sdist."""
+        names = "\n".join(
+            f"{n} built {(built or {})[n]}" if n in (built or {}) else n for n in sorted(installed)
+        )
         return {
             name: hashlib.sha256(f"{code}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
             for name, code in self._code.items()

@@ -14,7 +14,7 @@ from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
-from compat.model import CheckResult, Combo, ComboResult
+from compat.model import CheckResult, Combo, ComboResult, FileKind
 from compat.smoke import runner_argv
 
 log = logging.getLogger("compat.harness")
@@ -55,7 +55,16 @@ def run_one(
         for name, key in keys.items()
         if options.reuse and (r := sweeps.find(key, combo.versions))
     }
-    check_keys = reuse.keys(image_id=image_id, installed=combo.versions) if reuse else {}
+    # a wheel built here from its sdist is its own build (toolchain, flags), not the
+    # version alone
+    built = {
+        pin.name: sha
+        for pin, sha in zip(combo.pins, prepared.shas, strict=True)
+        if pin.kind is FileKind.SDIST
+    }
+    check_keys = (
+        reuse.keys(image_id=image_id, installed=combo.versions, built=built) if reuse else {}
+    )
     reusable = reuse.find(check_keys, combo.versions) if reuse else {}
     verify = reuse.to_verify(reusable) if reuse else set()
     reused = {name: c for name, c in reusable.items() if name not in verify}

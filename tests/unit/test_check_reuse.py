@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.harness.classify import classify
 from compat.harness.reuse import Reuse
@@ -207,3 +207,17 @@ def test_a_rerun_that_disagrees_ends_reuse_under_that_key(kept: Store) -> None:
     (said,) = reuse.verified(reusable, [ran(CheckVerdict.RUNTIME_ERROR, numpy="2.0.2")])
     assert said.startswith(f"reuse disagreement: {CHECK} was pass in result ")
     assert find(reuse, {"numpy": "2.0.2"}) == {}
+
+
+def test_a_wheel_built_from_its_sdist_keys_by_its_build(kept: Store) -> None:
+    """lightgbm 4.5.0 built with one toolchain is not the same as built with another,
+    nor as its wheel from the index."""
+    reuse = Reuse(kept, checks_dir=None)
+    installed = [canonicalize_name(n) for n in ("numpy", "lightgbm")]
+    lightgbm = canonicalize_name("lightgbm")
+
+    def key(built: dict[NormalizedName, str] | None) -> str:
+        return reuse.keys(image_id=MUSL_ID, installed=installed, built=built)[CHECK]
+
+    assert len({key(None), key({lightgbm: "a" * 64}), key({lightgbm: "b" * 64})}) == 3
+    assert key({lightgbm: "a" * 64}) == key({lightgbm: "a" * 64})
