@@ -40,6 +40,7 @@ class DeepJob:
     max_modules: int | None = None  # per dependent, most telling first
     max_foundation_modules: int | None = None  # of those reaching only foundations
     keyword: str | None = None  # a pytest -k expression
+    test_timeout: float = 60.0  # seconds one test may run
     # source distributions of dependents, whose test trees run where a wheel ships none
     sdists: tuple[tuple[NormalizedName, FileRef], ...] = ()
 
@@ -62,7 +63,6 @@ def run_deep(
     test_layer: Combo,
     *,
     timeout: float,
-    test_timeout: float = 60.0,
     system_packages: Sequence[str] = (),
     reporter: Reporter,
 ) -> list[DeepOutcome]:
@@ -99,7 +99,7 @@ def run_deep(
                 tooling=tooling,
                 dependents=list(job.dependents),
                 jobs=pipeline.options.jobs,
-                timeout=test_timeout,
+                timeout=job.test_timeout,
                 max_modules=job.max_modules,
                 max_foundation_modules=job.max_foundation_modules,
                 modules=list(job.modules),

@@ -262,6 +262,7 @@ def deepen(
                     max_foundation_modules=settings.max_foundation_modules,
                     modules=settings.modules,
                     keyword=settings.keyword,
+                    test_timeout=settings.test_timeout,
                 )
             ],
             layer,
@@ -312,6 +313,7 @@ def deepen(
                     dependents=(dependent,),
                     modules=missing,
                     keyword=settings.keyword,
+                    test_timeout=settings.test_timeout,
                 )
             )
     if jobs:

@@ -18,7 +18,7 @@ from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
 from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import deepen
+from compat.workflows.deep import DeepSettings, deepen
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
@@ -71,7 +71,13 @@ class Bare:
         return ()
 
 
-def run(store: Store, backend: FakeDeep, result: ComboResult, target: Target) -> ComboResult:
+def run(
+    store: Store,
+    backend: FakeDeep,
+    result: ComboResult,
+    target: Target,
+    settings: DeepSettings | None = None,
+) -> ComboResult:
     return deepen(
         result,
         target=target,
@@ -79,6 +85,7 @@ def run(store: Store, backend: FakeDeep, result: ComboResult, target: Target) ->
         store=store,
         index=cast("Index", Bare()),
         reporter=RecordingReporter(),
+        settings=settings or DeepSettings(),
         test_layer=LAYER,
     )
 
@@ -103,8 +110,11 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
             BASELINE.id: legend_run(OLD, "passed"),
         }
     )
-    result = run(store, backend, passed(target, HERE), target)
+    quick = DeepSettings(test_timeout=5.0)
+    result = run(store, backend, passed(target, HERE), target, quick)
     assert result.verdict is Verdict.RUNTIME_ERROR
+    # the combination's run and its baseline's, each test limited as the settings say
+    assert [(j.combo, j.test_timeout) for j in backend.jobs] == [(HERE, 5.0), (BASELINE, 5.0)]
     test_id = "pandas/tests/plotting/frame/test_frame.py::test_legend"
     assert result.failed_check == f"deep:pandas:{test_id}"
     assert result.error is not None
@@ -124,7 +134,7 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
     # a second run pays for neither the baseline nor the combination's own tests:
     # both outcomes come from the database (the same pins, image, layer, settings)
     backend.jobs.clear()
-    again = run(store, backend, passed(target, HERE), target)
+    again = run(store, backend, passed(target, HERE), target, quick)
     assert again.verdict is Verdict.RUNTIME_ERROR
     assert again.checks == result.checks
     assert backend.jobs == []
