@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.status import Status
 from rich.table import Table
 
-from compat.model import CheckVerdict, Combo, ComboResult, FileKind
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind
 from compat.report.summary import Row
 from compat.report.view import format_bytes
 from compat.reporter import Reporter
@@ -188,13 +188,21 @@ def show_result(result: ComboResult) -> None:
         f"[{style} bold]{result.verdict.value}[/] {escape(result.combo.label())}", highlight=False
     )
     out.print("pins: " + ", ".join(str(p) for p in result.combo.pins), highlight=False)
+    # checks failing the same way are said once
+    failing: dict[tuple[CheckVerdict, str | None], list[CheckResult]] = {}
     for check_result in result.checks:
-        if check_result.verdict in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
+        if check_result.verdict not in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
+            failing.setdefault((check_result.verdict, check_result.error), []).append(check_result)
+    for (verdict, error), same in failing.items():
+        colour = "yellow" if verdict is CheckVerdict.CHECK_ERROR else "red"
+        if len(same) > 1:
+            names = ", ".join(c.name for c in same[:3]) + (", …" if len(same) > 3 else "")
+            what = escape(f"{len(same)} checks ({names}): {error}")
+            out.print(f"  [{colour}]{verdict.value}[/] {what}", highlight=False)
             continue
-        colour = "yellow" if check_result.verdict is CheckVerdict.CHECK_ERROR else "red"
-        verdict = check_result.verdict.value
-        what = escape(f"{check_result.name}: {check_result.error}")
-        out.print(f"  [{colour}]{verdict}[/] {what}", highlight=False)
+        (check_result,) = same
+        what = escape(f"{check_result.name}: {error}")
+        out.print(f"  [{colour}]{verdict.value}[/] {what}", highlight=False)
         if check_result.inputs:
             loaded = ", ".join(f"{n} {v}" for n, v in check_result.inputs)
             out.print(f"    [dim]imported {escape(loaded)}[/]", highlight=False)

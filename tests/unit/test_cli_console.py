@@ -45,6 +45,27 @@ def test_checks_of_absent_packages_are_one_count() -> None:
     assert "skipped lightgbm+scikit-learn:sklearn-api: needs lightgbm>=3.0" in text  # a reason
 
 
+def test_checks_failing_the_same_way_are_said_once_with_a_count() -> None:
+    error = "ImportError: cannot import name 'gaussian' from 'scipy.signal'"
+    windows = [
+        (f"pandas+scipy:window-{kind}", CheckVerdict.IMPORT_ERROR, error)
+        for kind in ("gaussian", "hann", "kaiser", "tukey")
+    ]
+    other = ("pandas+scipy:corr-methods", CheckVerdict.RUNTIME_ERROR, "ValueError: no")
+    failing = dataclasses.replace(
+        with_checks(_flagged(), *windows, other), verdict=Verdict.IMPORT_ERROR
+    )
+    with out.capture() as captured:
+        show_result(failing)
+    lines = captured.get().splitlines()
+    said = [line for line in lines if error in line]
+    assert said == [
+        "  import-error 4 checks (pandas+scipy:window-gaussian, pandas+scipy:window-hann, "
+        f"pandas+scipy:window-kaiser, …): {error}"
+    ]
+    assert "  runtime-error pandas+scipy:corr-methods: ValueError: no" in lines
+
+
 def test_scan_summary_lists_check_errors_after_the_table() -> None:
     row = Row.of(_flagged())
     assert row.verdict is Verdict.PASS
