@@ -363,6 +363,7 @@ class BaseOutcome:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NightlyOutcome:
     bases: tuple[BaseOutcome, ...]
+    lock_root: Path = Path("lock")  # where each base's lockfiles live
 
     @property
     def exit_status(self) -> int:
@@ -387,7 +388,7 @@ class NightlyOutcome:
         if moved:
             raise LockChanged(
                 f"the known-good lock changed for {', '.join(moved)}: "
-                "the new lockfiles are written under lock/; review and commit them"
+                f"the new lockfiles are written under {self.lock_root}/; review and commit them"
             )
 
 
@@ -555,7 +556,7 @@ def nightly(
         if outcome.lock_changed:
             lock_known_good(store, target.name, lock_dir, verify=verify, stack=Stack.of(matrix))
         outcomes.append(outcome)
-    return NightlyOutcome(bases=tuple(outcomes))
+    return NightlyOutcome(bases=tuple(outcomes), lock_root=request.lock_root)
 
 
 __all__ = [

@@ -286,6 +286,8 @@ def test_the_outcome_exit_status_and_report() -> None:
     assert NightlyOutcome(bases=(quiet, moved)).exit_status == LockChanged.exit_code
     with pytest.raises(LockChanged, match="changed for ubuntu: the new lockfiles"):
         NightlyOutcome(bases=(quiet, moved)).raise_for_status()
+    with pytest.raises(LockChanged, match="written under ci/locks/; review"):
+        NightlyOutcome(bases=(moved,), lock_root=Path("ci/locks")).raise_for_status()
     everything = NightlyOutcome(bases=(quiet, moved, bad))
     assert everything.exit_status == RegressionFound.exit_code
     with pytest.raises(RegressionFound, match=r"control .* now crash.*lock changed for ubuntu"):
