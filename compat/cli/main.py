@@ -3,6 +3,7 @@ module per command group, and ``main`` turning our errors into exit codes."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -25,8 +26,10 @@ from compat.cli.report import report
 from compat.cli.results import results, show
 from compat.cli.scan import check, scan
 from compat.errors import CompatError, ExitCode
+from compat.report.view import format_bytes
 from compat.settings import NetworkSettings
 from compat.store import default_db_url
+from compat.workflows.cache import DEFAULT_LIMIT, over_limit, parse_size
 
 
 class Group(click.Group):
@@ -115,13 +118,38 @@ def cli(
     err.quiet = quiet
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     data_dir = Path(os.environ.get("COMPAT_DATA_DIR") or platformdirs.user_data_dir("compat"))
-    ctx.obj = Settings(
+    ctx.obj = settings = Settings(
         network=NetworkSettings.from_env(os.environ, index_url=index_url, cert=cert),
         cache_dir=cache_dir or Path(platformdirs.user_cache_dir("compat")),
         offline=offline,
         snapshot=snapshot,
         db_url=default_db_url(os.environ, data_dir, explicit=db),
     )
+    if ctx.invoked_subcommand in FILLS_CACHE:
+        limit = os.environ.get("COMPAT_CACHE_LIMIT")
+        ctx.call_on_close(
+            functools.partial(
+                warn_if_full, settings.cache_dir, parse_size(limit) if limit else None
+            )
+        )
+
+
+# the commands that download, unpack and build into the cache
+FILLS_CACHE = frozenset({"scan", "check", "lock", "image", "bisect", "nightly"})
+
+
+def warn_if_full(cache_dir: Path, limit: int | None) -> None:
+    """Say so when the cache holds more than ``limit`` bytes (COMPAT_CACHE_LIMIT),
+    and what pruning would free."""
+    over = over_limit(cache_dir, DEFAULT_LIMIT if limit is None else limit)
+    if over is not None:
+        err.print(
+            f"the cache holds {format_bytes(over.total)} in {cache_dir}, over its limit of "
+            f"{format_bytes(over.limit)} (COMPAT_CACHE_LIMIT): `compat cache prune` frees "
+            f"{format_bytes(over.prunable)} (unpacked installs, made again when needed), "
+            "`compat cache prune --everything` all of it",
+            highlight=False,
+        )
 
 
 for command in (

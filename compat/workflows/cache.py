@@ -9,6 +9,7 @@ from the wheels on demand, so they are what ``prune`` removes by default.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ from pathlib import Path
 from compat.errors import UsageError
 
 DAY = 86_400.0
+DEFAULT_LIMIT = 20 * 1000**3  # bytes the cache may hold before compat says so
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)b?", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,3 +90,30 @@ def prune(
             else:
                 entry.unlink()
     return freed
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``20g``, ``500MB``, ``1.5t`` or a plain number (decimal units)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f"COMPAT_CACHE_LIMIT={text}: give a size such as 20g or 500m")
+    return int(float(match[1]) * _UNITS[match[2].lower()])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OverLimit:
+    """A cache past its limit: what it holds, and what ``prune`` would free."""
+
+    total: int
+    limit: int
+    prunable: int  # the unpacked installs
+
+
+def over_limit(cache_dir: Path, limit: int) -> OverLimit | None:
+    """What the cache holds, when that is more than ``limit`` bytes."""
+    found = usage(cache_dir)
+    total = sum(u.size for u in found)
+    if total <= limit:
+        return None
+    prunable = sum(u.size for u in found if u.name == "installs")
+    return OverLimit(total=total, limit=limit, prunable=prunable)

@@ -13,7 +13,7 @@ from compat.cli import cli
 from compat.cli.main import hoist_globals
 from compat.errors import UsageError
 from compat.store import Store, sqlite_url
-from compat.workflows.cache import prune, usage
+from compat.workflows.cache import parse_size, prune, usage
 from tests.helpers.report_db import populate
 
 
@@ -88,3 +88,29 @@ def test_cache_commands(tmp_path: Path) -> None:
     assert quiet.exit_code == 0, quiet.output
     assert quiet.output == ""
     assert not tmp_path.exists()
+
+
+def test_a_command_that_fills_the_cache_says_when_it_is_past_its_limit(tmp_path: Path) -> None:
+    cache_tree(tmp_path)  # 5.5 kB, 5 kB of it unpacked installs
+    runner = CliRunner()
+    args = ["--cache-dir", str(tmp_path), "lock", "--image", "local/none:1", "--db", "sqlite://"]
+    full = runner.invoke(cli, args, env={"COMPAT_CACHE_LIMIT": "4k"})
+    assert full.exit_code != 0  # nothing to lock: the warning comes whatever the ending
+    said = " ".join(full.output.split())
+    assert "the cache holds 5.5 kB" in said
+    assert "over its limit of 4 kB (COMPAT_CACHE_LIMIT): `compat cache prune` frees 5 kB" in said
+    roomy = runner.invoke(cli, args, env={"COMPAT_CACHE_LIMIT": "1m"})
+    assert "the cache holds" not in roomy.output
+    listing = runner.invoke(
+        cli, ["--cache-dir", str(tmp_path), "cache", "info"], env={"COMPAT_CACHE_LIMIT": "4k"}
+    )
+    assert "the cache holds" not in listing.output  # only commands that fill it say so
+    bad = runner.invoke(cli, args, env={"COMPAT_CACHE_LIMIT": "lots"})
+    assert isinstance(bad.exception, UsageError)  # exit 2 through compat's main
+    assert "COMPAT_CACHE_LIMIT=lots: give a size such as 20g or 500m" in str(bad.exception)
+    assert [parse_size(t) for t in ("20g", "500MB", "1.5t", "4096")] == [
+        20 * 1000**3,
+        500 * 1000**2,
+        1500 * 1000**3,
+        4096,
+    ]
