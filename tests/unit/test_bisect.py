@@ -1,13 +1,12 @@
-"""Bisection over the recorded index with a fake backend whose verdicts follow a rule:
+"""Bisection over the recorded index with a scripted pipeline whose verdicts follow a rule:
 pandas 2.1.1 breaks on numpy 2 (the real ABI break), everything else passes."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -20,7 +19,6 @@ from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.index.snapshot import SnapshotIndex
 from compat.model import Combo, ComboResult, Verdict
 from compat.report import BaseReport, findings_of
-from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan, mark_known
 from compat.resolve.resolver import Preferences, Resolver
@@ -29,6 +27,7 @@ from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
 from compat.workflows.bisect import BisectResult, bisect, ddmin, differences, same_failure
 from compat.workflows.lock import pick_known_good
+from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.reporter import RecordingReporter
 
 DATA = Path(__file__).parent.parent / "data"
@@ -47,34 +46,9 @@ def breaks(combo: Combo) -> bool:
     return versions.get("pandas") == Version("2.1.1") and versions["numpy"] >= Version("2")
 
 
-class FakeBackend:
-    """Decides verdicts by ``breaks``; counts what it was asked to run."""
-
-    kind = "fake"
-
-    def __init__(self, rule: Callable[[Combo], bool] = breaks) -> None:
-        self.rule = rule
-        self.ran: list[Combo] = []
-        self.system_packages: list[tuple[str, ...]] = []
-
-    def run(
-        self,
-        target: Target,
-        combos: Sequence[Combo],
-        *,
-        on_result: Callable[[ComboResult], None],
-        reporter: Reporter,
-        system_packages: Sequence[str] = (),
-        kept: object = None,
-    ) -> list[ComboResult]:
-        self.system_packages.append(tuple(system_packages))
-        results = []
-        for combo in combos:
-            self.ran.append(combo)
-            result = result_of(combo, failing=self.rule(combo))
-            on_result(result)
-            results.append(result)
-        return results
+def by_rule(rule: Callable[[Combo], bool] = breaks) -> ScriptedPipeline:
+    """A pipeline whose verdicts follow ``rule``; it remembers what it ran."""
+    return ScriptedPipeline(lambda target, combo: result_of(combo, failing=rule(combo)))
 
 
 def result_of(combo: Combo, *, failing: bool) -> ComboResult:
@@ -146,7 +120,7 @@ def test_finds_exactly_numpy_and_pandas_among_five_changes_in_few_runs(store: St
     good, failing = ends()
     assert {c.name for c in differences(good, failing)} == set(FAILING)
     good_id, failing_id = record(store, (good, False), (failing, True))
-    backend = FakeBackend()
+    backend = by_rule()
     said = RecordingReporter()
 
     found = bisect(store, backend, INDEX, failing_id, good_id, reporter=said)
@@ -187,7 +161,7 @@ def test_finds_exactly_numpy_and_pandas_among_five_changes_in_few_runs(store: St
 def test_probes_mix_exact_versions_whatever_metadata_says(store: Store) -> None:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
-    backend = FakeBackend()
+    backend = by_rule()
     bisect(store, backend, INDEX, failing_id, good_id)
     for combo in backend.ran:
         versions: dict[str, str] = {p.name: str(p.version) for p in combo.pins}
@@ -213,7 +187,7 @@ def test_probes_run_with_what_the_image_needs_and_the_good_run_had(store: Store)
         dataclasses.replace(result_of(other, failing=False), added_system_deps=("zlib1g",)),
     )
     store.finish_run(run_id)
-    backend = FakeBackend()
+    backend = by_rule()
     bisect(store, backend, INDEX, failing_id, good_id)
     assert backend.ran
     assert set(backend.system_packages) == {("libgomp1", "zlib1g")}
@@ -222,8 +196,8 @@ def test_probes_run_with_what_the_image_needs_and_the_good_run_had(store: Store)
 def test_a_second_bisection_reuses_recorded_probes(store: Store) -> None:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
-    first = bisect(store, FakeBackend(), INDEX, failing_id, good_id)
-    again = FakeBackend()
+    first = bisect(store, by_rule(), INDEX, failing_id, good_id)
+    again = by_rule()
     second = bisect(store, again, INDEX, failing_id, good_id)
     assert again.ran == []
     assert second.runs == 0
@@ -236,7 +210,7 @@ def test_single_change_names_the_unchanged_partner(store: Store) -> None:
     good = pinned({"numpy": "1.26.4", "pandas": "2.1.1"})
     failing = pinned({**{p.name: str(p.version) for p in good.pins}, "numpy": "2.0.2"})
     good_id, failing_id = record(store, (good, False), (failing, True))
-    backend = FakeBackend()
+    backend = by_rule()
     found = bisect(store, backend, INDEX, failing.id, good.id)  # combination ids work too
     assert [c.name for c in found.culprits] == ["numpy"]
     assert found.runs == 0  # one change: the two ends already say it all
@@ -249,7 +223,7 @@ def test_without_good_takes_the_closest_known_good_on_the_image(store: Store) ->
     good, failing = ends()
     far = pinned({"numpy": "1.26.0", "pandas": "2.1.0", "scipy": "1.11.4"})
     _, good_id, failing_id = record(store, (far, False), (good, False), (failing, True))
-    found = bisect(store, FakeBackend(), INDEX, failing_id)
+    found = bisect(store, by_rule(), INDEX, failing_id)
     assert found.good_result_id == good_id
     assert {c.name for c in found.culprits} == {"numpy", "pandas"}
 
@@ -258,20 +232,20 @@ def test_refusals(store: Store) -> None:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
     with pytest.raises(UsageError, match="passed"):
-        bisect(store, FakeBackend(), INDEX, good_id)
+        bisect(store, by_rule(), INDEX, good_id)
     with pytest.raises(UsageError, match="did not pass"):
-        bisect(store, FakeBackend(), INDEX, failing_id, failing_id)
+        bisect(store, by_rule(), INDEX, failing_id, failing_id)
     with pytest.raises(UsageError, match="no result 999"):
-        bisect(store, FakeBackend(), INDEX, 999)
+        bisect(store, by_rule(), INDEX, 999)
     with pytest.raises(UsageError, match="neither a result id"):
-        bisect(store, FakeBackend(), INDEX, "feedfacecafe")
+        bisect(store, by_rule(), INDEX, "feedfacecafe")
 
 
 def test_nothing_known_good_to_compare_with(tmp_path: Path) -> None:
     with Store.open(sqlite_url(tmp_path / "r.db")) as store:
         (failing_id,) = record(store, (ends()[1], True))
         with pytest.raises(NothingKnownGood, match="--good"):
-            bisect(store, FakeBackend(), INDEX, failing_id)
+            bisect(store, by_rule(), INDEX, failing_id)
 
 
 def test_different_images_are_refused(store: Store) -> None:
@@ -283,7 +257,7 @@ def test_different_images_are_refused(store: Store) -> None:
         run_id, other, dataclasses.replace(result_of(good, failing=False), image_id=other.image_id)
     )
     with pytest.raises(UsageError, match="different images"):
-        bisect(store, FakeBackend(), INDEX, failing_id, good_id)
+        bisect(store, by_rule(), INDEX, failing_id, good_id)
 
 
 # -- ddmin on its own ------------------------------------------------------------
@@ -329,7 +303,7 @@ def test_runtime_failures_are_one_class() -> None:
 def bisected(store: Store) -> BisectResult:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
-    return bisect(store, FakeBackend(), INDEX, failing_id, good_id)
+    return bisect(store, by_rule(), INDEX, failing_id, good_id)
 
 
 def test_plan_marks_combinations_holding_a_known_incompatibility(
@@ -397,7 +371,7 @@ def test_a_probe_that_drops_a_package_says_so(store: Store) -> None:
     assert "matplotlib" in dropped
     good_id, failing_id = record(store, (good, False), (failing, True))
     said = RecordingReporter()
-    bisect(store, FakeBackend(), INDEX, failing_id, good_id, reporter=said)
+    bisect(store, by_rule(), INDEX, failing_id, good_id, reporter=said)
     probes = [line for line in said.lines if line.startswith("probe ")]
     assert probes
     assert not any("None" in line for line in probes), probes
@@ -408,19 +382,18 @@ def test_the_engine_going_away_keeps_the_probes_for_the_next_bisection(store: St
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
 
-    class GoneAfterTwo(FakeBackend):
-        def run(self, target: Target, combos: Sequence[Combo], **kw: Any) -> list[ComboResult]:
-            if len(self.ran) == 2:
-                raise EngineUnavailable(ENGINE_GONE)
-            return super().run(target, combos, **kw)
+    def gone_after_two(target: Target, combo: Combo) -> ComboResult:
+        if len(cut.ran) == 2:
+            raise EngineUnavailable(ENGINE_GONE)
+        return result_of(combo, failing=breaks(combo))
 
-    cut = GoneAfterTwo()
+    cut = ScriptedPipeline(gone_after_two)
     with pytest.raises(EngineUnavailable) as raised:
         bisect(store, cut, INDEX, failing_id, good_id)
     first, kept = str(raised.value).splitlines()
     assert first == ENGINE_GONE
     assert kept.startswith(f"the 2 probes that finished are kept in {store.url} (run ")
-    again = FakeBackend()
+    again = by_rule()
     found = bisect(store, again, INDEX, failing_id, good_id)
     assert {c.name for c in found.culprits} == {"numpy", "pandas"}
     assert not {c.id for c in cut.ran} & {c.id for c in again.ran}  # kept, not rerun

@@ -7,7 +7,7 @@ pandas' legend test breaks from matplotlib 3.9 on; real planner, resolver
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,7 +36,6 @@ from compat.resolve.planner import Planner
 from compat.resolve.resolver import Preferences, Resolver
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
-from compat.targets.target import Target
 from compat.workflows import deep as deep_workflow
 from compat.workflows.bisect import bisect
 from compat.workflows.deep import deep_verifier
@@ -44,6 +43,7 @@ from compat.workflows.lock import lock_known_good
 from compat.workflows.nightly import nightly_base
 from compat.workflows.scan import split_done
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
+from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.reporter import RecordingReporter
 
 DATA = Path(__file__).parent.parent / "data"
@@ -77,56 +77,15 @@ def breaks(c: Combo) -> bool:
     return c.version_of("matplotlib") >= Version("3.9")
 
 
-class Fake:
-    """Every smoke suite passes; the deep runner's legend test fails (twice) where
-    ``breaks`` says so. Remembers what ran."""
-
-    kind = "fake"
-
-    def __init__(self) -> None:
-        self.smoke: list[Combo] = []
-        self.deep: list[DeepJob] = []
-
-    def run(
-        self,
-        target: Target,
-        combos: Sequence[Combo],
-        *,
-        on_result: Callable[[ComboResult], None],
-        reporter: Reporter,
-        system_packages: Sequence[str] = (),
-        kept: object = None,
-    ) -> list[ComboResult]:
-        results = []
-        for c in combos:
-            self.smoke.append(c)
-            results.append(
-                ComboResult(combo=c, verdict=Verdict.PASS, image_id=target.image_id, backend="fake")
-            )
-            on_result(results[-1])
-        return results
-
-    def run_deep(
-        self,
-        target: Target,
-        jobs: Sequence[DeepJob],
-        test_layer: Combo,
-        *,
-        timeout: float,
-        system_packages: Sequence[str] = (),
-        reporter: Reporter,
-    ) -> list[DeepOutcome]:
-        self.deep += jobs
-        outcomes = []
-        for job in jobs:
-            versions = {n: str(job.combo.version_of(n)) for n in ("pandas", "matplotlib", "numpy")}
-            legend = (
-                event("test_legend", "failed", frames=LIBRARY_FRAMES, error=LEGEND, rerun="failed")
-                if breaks(job.combo)
-                else event("test_legend", "passed")
-            )
-            outcomes.append(DeepOutcome(job=job, events=tuple(run_lines(versions, legend))))
-        return outcomes
+def legend(job: DeepJob) -> DeepOutcome:
+    """The deep runner's legend test fails (twice) where ``breaks`` says so."""
+    versions = {n: str(job.combo.version_of(n)) for n in ("pandas", "matplotlib", "numpy")}
+    test = (
+        event("test_legend", "failed", frames=LIBRARY_FRAMES, error=LEGEND, rerun="failed")
+        if breaks(job.combo)
+        else event("test_legend", "passed")
+    )
+    return DeepOutcome(job=job, events=tuple(run_lines(versions, test)))
 
 
 @pytest.fixture(autouse=True)
@@ -234,13 +193,13 @@ def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) 
     )
     # the matplotlib-only mix passed before at smoke depth: that says nothing here
     good_id, bad_id, _ = record(store, judged_pass(GOOD), bad, smoke_pass(swapped))
-    fake = Fake()
+    fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
     found = bisect(
         store, fake, INDEX, bad_id, good_id, reporter=RecordingReporter(), depth=Depth.DEEP
     )
     assert [c.name for c in found.culprits] == ["matplotlib"]
-    assert swapped in fake.smoke  # run again, not reused
-    assert swapped in [j.combo for j in fake.deep]
+    assert swapped in fake.ran  # run again, not reused
+    assert swapped in [j.combo for j in fake.jobs]
     probe = next(p for p in found.probes if p.switched == ("matplotlib",))
     assert probe.failed
     assert probe.ran
@@ -252,7 +211,7 @@ def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) 
 
 def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_path: Path) -> None:
     record(store, smoke_pass(GOOD), smoke_pass(BAD))
-    fake = Fake()
+    fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
     verify = deep_verifier(
         open_pipeline=lambda: fake, store=store, index=INDEX, reporter=RecordingReporter()
     )
@@ -261,7 +220,7 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
     assert locked.combo == GOOD
     assert result.verdict is Verdict.PASS
     assert paths
-    assert [j.combo for j in fake.deep if not j.dependents] == [BAD, GOOD]
+    assert [j.combo for j in fake.jobs if not j.dependents] == [BAD, GOOD]
     latest = store.latest_results([BAD.id], TARGET.image_id or "")[BAD.id]
     assert latest.verdict is Verdict.RUNTIME_ERROR  # recorded: no longer known-good
 
@@ -279,7 +238,10 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
 def test_lock_fails_clearly_when_every_candidate_regresses(store: Store, tmp_path: Path) -> None:
     record(store, smoke_pass(BAD))
     verify = deep_verifier(
-        open_pipeline=Fake, store=store, index=INDEX, reporter=RecordingReporter()
+        open_pipeline=lambda: ScriptedPipeline(deep=legend),
+        store=store,
+        index=INDEX,
+        reporter=RecordingReporter(),
     )
     with pytest.raises(NothingKnownGood, match="depth deep") as raised:
         lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
@@ -301,7 +263,7 @@ def test_a_nights_lock_candidate_is_confirmed_at_depth_deep(store: Store, tmp_pa
         record(store, *results)
         return results
 
-    fake = Fake()
+    fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
     outcome = nightly_base(
         scope=TARGET.name,
         source=source,
@@ -314,7 +276,7 @@ def test_a_nights_lock_candidate_is_confirmed_at_depth_deep(store: Store, tmp_pa
             open_pipeline=lambda: fake, store=store, index=INDEX, reporter=Reporter()
         ),
     )
-    ran = {c.id: c for j in fake.deep for c in [j.combo]}
+    ran = {c.id: c for j in fake.jobs for c in [j.combo]}
     assert outcome.lock_changed
     assert outcome.lock_combo is not None
     # the newest (matplotlib 3.9) regressed at depth deep: the lock moves to 3.8

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
-from compat.harness.deep import DeepJob, DeepOutcome
+from compat.harness.deep import DeepOutcome
 from compat.index.base import Index
 from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
-from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import DeepSettings, deepen
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
+from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
 
@@ -30,28 +30,11 @@ BASELINE = combo(OLD)
 LAYER = combo({"pytest": "8.3.5", "hypothesis": "6.100.0"})
 
 
-class FakeDeep:
-    """Replays canned runner output per combination; remembers the jobs."""
-
-    def __init__(self, lines: dict[str, list[str]]) -> None:
-        self.lines = lines
-        self.jobs: list[DeepJob] = []
-        self.system_packages: list[tuple[str, ...]] = []  # per call
-
-    def run_deep(
-        self,
-        target: Target,
-        jobs: Sequence[DeepJob],
-        test_layer: Combo,
-        *,
-        timeout: float,
-        system_packages: Sequence[str] = (),
-        reporter: Reporter,
-    ) -> list[DeepOutcome]:
-        assert test_layer == LAYER
-        self.jobs += jobs
-        self.system_packages.append(tuple(system_packages))
-        return [DeepOutcome(job=j, events=tuple(self.lines[j.combo.id])) for j in jobs]
+def replaying(lines: dict[str, list[str]]) -> ScriptedPipeline:
+    """A pipeline whose deep runner replays canned output per combination."""
+    return ScriptedPipeline(
+        deep=lambda job: DeepOutcome(job=job, events=tuple(lines[job.combo.id]))
+    )
 
 
 @pytest.fixture
@@ -73,7 +56,7 @@ class Bare:
 
 def run(
     store: Store,
-    backend: FakeDeep,
+    backend: ScriptedPipeline,
     result: ComboResult,
     target: Target,
     settings: DeepSettings | None = None,
@@ -104,7 +87,7 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
     target = make_target("bookworm")
     with store.run(target, backend="fake") as run_id:
         store.record(run_id, target, passed(target, BASELINE))
-    backend = FakeDeep(
+    backend = replaying(
         {
             HERE.id: legend_run(NEW, "failed", rerun="failed"),
             BASELINE.id: legend_run(OLD, "passed"),
@@ -115,6 +98,7 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
     assert result.verdict is Verdict.RUNTIME_ERROR
     # the combination's run and its baseline's, each test limited as the settings say
     assert [(j.combo, j.test_timeout) for j in backend.jobs] == [(HERE, 5.0), (BASELINE, 5.0)]
+    assert backend.test_layers == [LAYER, LAYER]  # the given layer, for both runs
     test_id = "pandas/tests/plotting/frame/test_frame.py::test_legend"
     assert result.failed_check == f"deep:pandas:{test_id}"
     assert result.error is not None
@@ -154,7 +138,7 @@ def test_the_shipped_tests_run_with_the_system_packages_the_smoke_run_had(
     with store.run(target, backend="fake") as run_id:  # teaches the store: bookworm needs it
         learned = dataclasses.replace(passed(target, BASELINE), added_system_deps=("libgomp1",))
         store.record(run_id, target, learned)
-    backend = FakeDeep(
+    backend = replaying(
         {
             HERE.id: legend_run(NEW, "failed", rerun="failed"),
             BASELINE.id: legend_run(OLD, "passed"),
@@ -162,7 +146,7 @@ def test_the_shipped_tests_run_with_the_system_packages_the_smoke_run_had(
     )
     here = dataclasses.replace(passed(target, HERE), added_system_deps=("libfoo1",))
     assert run(store, backend, here, target).verdict is Verdict.RUNTIME_ERROR
-    assert backend.system_packages == [("libfoo1", "libgomp1")] * 2  # its run, the baseline's
+    assert backend.deep_system_packages == [("libfoo1", "libgomp1")] * 2  # its run, the baseline's
 
 
 def test_a_regression_blamed_on_an_unrequested_dependency_says_how_to_pin_it(
@@ -182,7 +166,7 @@ def test_a_regression_blamed_on_an_unrequested_dependency_says_how_to_pin_it(
     in_pandas = [frame(FRAME), frame("pandas/_libs/tslibs/timezones.pyx")]
     test = "test_ts_plot_with_tz['dateutil/US/Eastern']"
     failing = event(test, "failed", frames=in_pandas, rerun="failed", error="E")
-    backend = FakeDeep(
+    backend = replaying(
         {
             here.id: run_lines(NEW, failing, owners={"dateutil": "python-dateutil"}),
             baseline.id: run_lines(NEW, event(test, "passed")),
@@ -206,7 +190,7 @@ def test_an_unfinished_or_killed_module_run_is_not_cached(store: Store) -> None:
         {"event": "module", "dependent": "pandas", "module": FRAME, "error": "timeout: 900 s"}
     )
     for events in (lines[:-1], [*lines[:-1], killed, lines[-1]]):  # no "done"; a killed module
-        backend = FakeDeep({HERE.id: events})
+        backend = replaying({HERE.id: events})
         run(store, backend, passed(target, HERE), target)
         run(store, backend, passed(target, HERE), target)
         assert [j.combo for j in backend.jobs] == [HERE, HERE]
@@ -214,14 +198,14 @@ def test_an_unfinished_or_killed_module_run_is_not_cached(store: Store) -> None:
 
 def test_flaky_and_no_baseline_never_fail(store: Store, tmp_path: Path) -> None:
     target = make_target("bookworm")
-    backend = FakeDeep({HERE.id: legend_run(NEW, "failed", rerun="passed")})
+    backend = replaying({HERE.id: legend_run(NEW, "failed", rerun="passed")})
     result = run(store, backend, passed(target, HERE), target)
     assert result.verdict is Verdict.PASS
     (summary,) = result.checks
     assert "0 regressions, 0 not attributed, 1 flaky" in summary.log
     assert len(backend.jobs) == 1  # a flaky test needs no baseline
 
-    confirmed = FakeDeep({HERE.id: legend_run(NEW, "failed", rerun="failed")})
+    confirmed = replaying({HERE.id: legend_run(NEW, "failed", rerun="failed")})
     fresh = Store.open(f"sqlite:///{tmp_path / 'fresh.db'}")  # nothing cached
     result = run(fresh, confirmed, passed(target, HERE), target)
     assert result.verdict is Verdict.PASS  # no known-good baseline: nothing judged
@@ -236,7 +220,7 @@ def test_a_runtime_failure_gets_deep_evidence_and_keeps_its_verdict(store: Store
     target = make_target("bookworm")
     with store.run(target, backend="fake") as run_id:
         store.record(run_id, target, passed(target, BASELINE))
-    backend = FakeDeep(
+    backend = replaying(
         {
             HERE.id: legend_run(NEW, "failed", rerun="failed"),
             BASELINE.id: legend_run(OLD, "passed"),
@@ -260,7 +244,7 @@ def test_a_runtime_failure_gets_deep_evidence_and_keeps_its_verdict(store: Store
 
 def test_a_failing_combination_is_not_deepened(store: Store) -> None:
     target = make_target("bookworm")
-    backend = FakeDeep({})
+    backend = replaying({})
     failed = ComboResult(combo=HERE, verdict=Verdict.IMPORT_ERROR)
     assert run(store, backend, failed, target) is failed
     assert backend.jobs == []
@@ -273,27 +257,11 @@ def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> N
     failing = combo({"pandas": "2.1.1", "numpy": "2.0.2"})
     order: list[str] = []
 
-    class Smoke:
-        kind = "fake"
-
-        def run(
-            self,
-            target: Target,
-            combos: Sequence[Combo],
-            *,
-            on_result: Callable[[ComboResult], None],
-            reporter: Reporter,
-            system_packages: Sequence[str] = (),
-            kept: object = None,
-        ) -> list[ComboResult]:
-            results = [
-                passed(target, HERE),
-                ComboResult(combo=failing, verdict=Verdict.IMPORT_ERROR),
-            ]
-            for result in results:
-                on_result(result)
-            order.append("run finished")
-            return results
+    def smoke(target: Target, c: Combo) -> ComboResult:
+        order.append(f"ran {c.id}")
+        if c == HERE:
+            return passed(target, HERE)
+        return ComboResult(combo=c, verdict=Verdict.IMPORT_ERROR)
 
     class Deepen:
         def wants(self, result: ComboResult) -> bool:
@@ -305,9 +273,16 @@ def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> N
 
     with store.run(target, backend="fake") as run_id:
         got = run_and_record(
-            Smoke(), store, run_id, target, [HERE, failing], RecordingReporter(), refine=Deepen()
+            ScriptedPipeline(smoke),
+            store,
+            run_id,
+            target,
+            [HERE, failing],
+            RecordingReporter(),
+            refine=Deepen(),
         )
-    assert order == ["run finished", f"refine {HERE.id}"]  # after the smoke runs, once
+    # after the smoke runs, once
+    assert order == [f"ran {HERE.id}", f"ran {failing.id}", f"refine {HERE.id}"]
     assert [r.verdict for r in got] == [Verdict.RUNTIME_ERROR, Verdict.IMPORT_ERROR]
     stored = {r.verdict for r in store.results(limit=None)}
     assert stored == {Verdict.RUNTIME_ERROR.value, Verdict.IMPORT_ERROR.value}

@@ -1,10 +1,9 @@
-"""workflows/deep.judge_imports over a fake pipeline with a real SQLite results
+"""workflows/deep.judge_imports over a scripted pipeline with a real SQLite results
 database: module failures a release's baseline shares are not attributed, the
 baseline runs once per image, a binary-interface failure always counts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -12,11 +11,11 @@ import pytest
 
 from compat.index.base import Index
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
-from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import judge_imports
 from tests.helpers.deep import combo
+from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
 
@@ -42,31 +41,15 @@ def sweep_check(*failed: tuple[str, str]) -> CheckResult:
     )
 
 
-class FakePipeline:
-    """Runs the baseline: its import check fails ``failed``; counts the runs."""
+def baseline_failing(*failed: tuple[str, str]) -> ScriptedPipeline:
+    """A pipeline whose import check fails ``failed`` (module, error); it
+    remembers what it ran."""
 
-    kind = "fake"
+    def smoke(target: Target, combo: Combo) -> ComboResult:
+        check = sweep_check(*failed)
+        return ComboResult(combo=combo, verdict=Verdict(check.verdict.value), checks=(check,))
 
-    def __init__(self, *failed: tuple[str, str]) -> None:
-        self.failed = failed
-        self.ran: list[Combo] = []
-
-    def run(
-        self,
-        target: Target,
-        combos: Sequence[Combo],
-        *,
-        on_result: Callable[[ComboResult], None],
-        reporter: Reporter,
-        system_packages: Sequence[str] = (),
-        kept: object = None,
-    ) -> list[ComboResult]:
-        self.ran += combos
-        check = sweep_check(*self.failed)
-        return [
-            ComboResult(combo=c, verdict=Verdict(check.verdict.value), checks=(check,))
-            for c in combos
-        ]
+    return ScriptedPipeline(smoke)
 
 
 @pytest.fixture
@@ -79,7 +62,7 @@ def store(tmp_path: Path) -> Store:
     return store
 
 
-def judge(store: Store, pipeline: FakePipeline, *failed: tuple[str, str]) -> ComboResult:
+def judge(store: Store, pipeline: ScriptedPipeline, *failed: tuple[str, str]) -> ComboResult:
     target = make_target("bookworm")
     check = sweep_check(*failed)
     result = ComboResult(
@@ -101,7 +84,7 @@ def judge(store: Store, pipeline: FakePipeline, *failed: tuple[str, str]) -> Com
 
 
 def test_failures_the_baseline_shares_pass_and_the_baseline_runs_once(store: Store) -> None:
-    pipeline = FakePipeline(("statsmodels.sandbox.panel.panelmod", PANEL))
+    pipeline = baseline_failing(("statsmodels.sandbox.panel.panelmod", PANEL))
     judged = judge(store, pipeline, ("statsmodels.sandbox.panel.panelmod", PANEL))
     assert judged.verdict is Verdict.PASS
     assert judged.error is None
@@ -115,7 +98,9 @@ def test_failures_the_baseline_shares_pass_and_the_baseline_runs_once(store: Sto
 
 
 def test_a_failure_only_here_and_a_binary_interface_one_count(store: Store) -> None:
-    pipeline = FakePipeline(("statsmodels.sandbox.panel.panelmod", PANEL), ("statsmodels.api", ABI))
+    pipeline = baseline_failing(
+        ("statsmodels.sandbox.panel.panelmod", PANEL), ("statsmodels.api", ABI)
+    )
     judged = judge(
         store,
         pipeline,
