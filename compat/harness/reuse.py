@@ -6,12 +6,12 @@ the image it ran in (system packages included: a derived image has its own ID),
 the code that defines it and runs it, the versions of its inputs, and which
 distributions are installed at all (an optional dependency is probed without
 being imported; a wheel built here from an sdist counts as its build). Those, but
-the versions, make its reuse key; a later
-combination with the same key whose installed versions agree with a stored
-outcome's inputs takes that outcome without running the check (``--reuse`` to
-the runner, which still skips what it would skip). Timeouts and crashes are never
-reused; any other failure is reused as itself, never turned into a pass.
-Plugin checks (their code is not on the host) and ``exec`` are always run.
+the versions, make its reuse key; a later combination with the same key whose
+installed versions agree with a stored outcome's inputs takes that outcome
+without running the check (``--reuse`` to the runner, which still skips what it
+would skip). Timeouts and crashes are never reused; any other failure is reused
+as itself, never turned into a pass. Plugin checks (their code is not on the
+host) and ``exec`` are always run.
 
 Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
 that would be reused run again, and a rerun that disagrees is said, kept in the
@@ -59,9 +59,8 @@ def _digest(paths: Iterable[Path]) -> str:
 def _check_code() -> dict[str, str]:
     """The digest of the code of each built-in check: its module, the toolkit the
     checks share and the runner that runs them."""
-    shared = [*sorted(SMOKE_DIR.glob("*.py")), SMOKE_DIR / "checks" / "__init__.py"]
-    shared.append(SMOKE_DIR / "checks" / "shims.py")
-    runner = _digest(shared)
+    toolkit = [SMOKE_DIR / "checks" / "__init__.py", SMOKE_DIR / "checks" / "shims.py"]
+    runner = _digest([*sorted(SMOKE_DIR.glob("*.py")), *toolkit])
     modules: dict[str, str] = {}
     code = {}
     for check in builtin_checks():
@@ -109,9 +108,8 @@ class Reuse:
     ) -> dict[str, str]:
         """The reuse key of each check that may be reused, by check name. ``built``:
         the wheel (its sha256) of each distribution built here from its sdist."""
-        names = "\n".join(
-            f"{n} built {(built or {})[n]}" if n in (built or {}) else n for n in sorted(installed)
-        )
+        built = built or {}
+        names = "\n".join(f"{n} built {built[n]}" if n in built else n for n in sorted(installed))
         return {
             name: hashlib.sha256(f"{code}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
             for name, code in self._code.items()
