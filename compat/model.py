@@ -249,6 +249,9 @@ def worst(verdicts: Iterable[Verdict]) -> Verdict:
     return max(verdicts, key=lambda v: v.severity, default=Verdict.PASS)
 
 
+Inputs = tuple[tuple[str, str], ...]  # the distributions a check imported: (name, version)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CheckResult:
     name: str
@@ -256,8 +259,7 @@ class CheckResult:
     duration: float
     error: str | None = None  # first line of the failure
     log: str = ""
-    # the distributions it imported, (name, version) sorted; None when not known
-    inputs: tuple[tuple[str, str], ...] | None = None
+    inputs: Inputs | None = None  # sorted by name; None when not known
     key: str | None = None  # what its outcome may be reused under (compat.harness.reuse)
     reused_from: str | None = None  # the uid of the result that ran it, when reused
 
@@ -288,7 +290,7 @@ class CheckResult:
         )
 
 
-def sorted_inputs(inputs: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def sorted_inputs(inputs: Mapping[str, str]) -> Inputs:
     """A check's inputs as ``CheckResult.inputs`` holds them."""
     return tuple(sorted((canonicalize_name(str(n)), str(v)) for n, v in inputs.items()))
 

@@ -31,12 +31,10 @@ from typing import Protocol
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from compat.model import CheckResult, CheckVerdict
+from compat.model import CheckResult, CheckVerdict, Inputs
 from compat.smoke import SMOKE_DIR
 from compat.smoke.checks import builtin_checks
 from compat.smoke.engine import user_checks
-
-Inputs = tuple[tuple[str, str], ...]  # CheckResult.inputs
 
 
 class KeptChecks(Protocol):

@@ -19,6 +19,7 @@ from compat.model import (
     ComboResult,
     Depth,
     Incompatibility,
+    Inputs,
     Verdict,
     sorted_inputs,
 )
@@ -342,7 +343,6 @@ def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-Inputs = tuple[tuple[str, str], ...]  # CheckResult.inputs
 _NOT_REUSED = (CheckVerdict.TIMEOUT.value, CheckVerdict.CRASH.value)
 
 
