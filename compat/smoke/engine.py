@@ -330,22 +330,6 @@ def plugin_entries() -> list[importlib.metadata.EntryPoint]:
     return sorted({e.name: e for e in selected}.values(), key=lambda e: e.name)
 
 
-class _Sender:
-    """The events of a forked process, as records to the runner."""
-
-    def __init__(self, channel: isolate.Channel) -> None:
-        self._channel = channel
-
-    def start(self, check: str) -> None:
-        self._channel.send("start", check=check)
-
-    def result(self, check: str, outcome: isolate.Outcome) -> None:
-        self._channel.send("result", check=check, **outcome.record())
-
-    def reuse(self, check: str) -> None:
-        self._channel.send("reuse", check=check)
-
-
 def plugins_body(
     entries: Sequence[importlib.metadata.EntryPoint],
     selection: Selection,
@@ -367,7 +351,7 @@ def plugins_body(
         package = sys.modules[__package__ or "__main__"]
         sys.modules.setdefault("compat_smoke", package)
         sys.modules.setdefault("compat_smoke.checks", checks_package)
-        report = _Sender(channel)
+        report = tree.Sender(channel)
         for entry in entries:
             name = f"plugin:{entry.name}"
             channel.send("loading", check=name)

@@ -334,14 +334,7 @@ def run_forked(
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     if report is None or code != 0:
         return Outcome(CRASH, duration, f"exited with status {code} before reporting", text)
-    found = report.get("inputs")
-    return Outcome(
-        report.get("verdict", CRASH),
-        duration,
-        report.get("error"),
-        text,
-        found if isinstance(found, dict) else None,
-    )
+    return Outcome.from_record({**report, "duration": duration, "log": text})
 
 
 def _child(

@@ -182,10 +182,12 @@ class Zygotes:
                     return
             log.seek(0)
             log.truncate()  # a later death is not the last import's
+            report = Sender(self.channel)
             for chk in node.checks:
-                self.channel.send("start", check=chk.name)
-                outcome = isolate.run_forked(chk.func, self.timeout, inputs=self.inputs)
-                self.channel.send("result", check=chk.name, **outcome.record())
+                report.start(chk.name)
+                report.result(
+                    chk.name, isolate.run_forked(chk.func, self.timeout, inputs=self.inputs)
+                )
             below = imported | frozenset(node.dists)
             for child in node.children:
                 failed = self.fork(child, below)
@@ -203,6 +205,22 @@ class Report(Protocol):
     def result(self, check: str, outcome: isolate.Outcome) -> None: ...
 
     def reuse(self, check: str) -> None: ...
+
+
+class Sender:
+    """A forked process's events, as records to the runner (a :class:`Report`)."""
+
+    def __init__(self, channel: isolate.Channel) -> None:
+        self._channel = channel
+
+    def start(self, check: str) -> None:
+        self._channel.send("start", check=check)
+
+    def result(self, check: str, outcome: isolate.Outcome) -> None:
+        self._channel.send("result", check=check, **outcome.record())
+
+    def reuse(self, check: str) -> None:
+        self._channel.send("reuse", check=check)
 
 
 class Relay:
