@@ -72,9 +72,10 @@ def _check_code() -> dict[str, str]:
 
 
 def _user_code(checks_dir: Path | None) -> dict[str, str]:
-    runner = _digest(sorted(SMOKE_DIR.glob("*.py")))
+    """The digest of each user check's code: its script and the runner."""
     if checks_dir is None:
         return {}
+    runner = _digest(sorted(SMOKE_DIR.glob("*.py")))
     return {
         name: f"{runner}:{_digest([Path(path)])}" for name, path in user_checks([str(checks_dir)])
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -323,7 +323,17 @@ def night(
     store: Store, lock_dir: Path, src: CandidateSource, fail: dict[str, str] | None = None
 ) -> tuple[BaseOutcome, FakeRun]:
     run = FakeRun(store, src.target, fail)
-    outcome = nightly_base(
+    return night_with(store, lock_dir, src, run), run
+
+
+def night_with(
+    store: Store,
+    lock_dir: Path,
+    src: CandidateSource,
+    run: Callable[[list[Combo]], list[ComboResult]],
+) -> BaseOutcome:
+    """One night of the matrix on the source's base, ``run`` running what is new."""
+    return nightly_base(
         scope=SCOPE,
         source=src,
         matrix=MATRIX,
@@ -332,7 +342,6 @@ def night(
         lock_dir=lock_dir,
         run=run,
     )
-    return outcome, run
 
 
 def commit_lock(store: Store, lock_dir: Path) -> Combo:
@@ -421,15 +430,7 @@ def test_an_interrupted_night_is_done_again(store: Store, tmp_path: Path) -> Non
 
     src = source()
     with pytest.raises(KeyboardInterrupt):
-        nightly_base(
-            scope=SCOPE,
-            source=src,
-            matrix=MATRIX,
-            plan=lambda: plan_of(src),
-            store=store,
-            lock_dir=tmp_path / "lock",
-            run=interrupted,
-        )
+        night_with(store, tmp_path / "lock", src, interrupted)
     assert store.seen_versions(SCOPE) == {}  # nothing marked seen: the next night reruns it
     outcome, _ = night(store, tmp_path / "lock", src)
     assert len(outcome.ran) == len(plan_of(src).combos)
@@ -481,15 +482,7 @@ def test_a_night_says_how_many_check_runs_the_new_versions_cost(
     def run(combos: list[Combo]) -> list[ComboResult]:
         return [dataclasses.replace(result(c), checks=checks) for c in combos]
 
-    outcome = nightly_base(
-        scope=SCOPE,
-        source=src,
-        matrix=MATRIX,
-        plan=lambda: plan_of(src),
-        store=store,
-        lock_dir=tmp_path / "lock",
-        run=run,
-    )
+    outcome = night_with(store, tmp_path / "lock", src, run)
     combos = len(outcome.ran)
     assert (outcome.check_runs, outcome.reused_checks) == (2 * combos, combos)
     assert f"{2 * combos} check runs, {combos} checks reused" in outcome.lines()[1]
