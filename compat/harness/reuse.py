@@ -10,7 +10,9 @@ the versions, make its reuse key; a later combination with the same key whose
 installed versions agree with a stored outcome's inputs takes that outcome
 without running the check (``--reuse`` to the runner, which still skips what it
 would skip). Timeouts and crashes are never reused; any other failure is reused
-as itself, never turned into a pass. Plugin checks (their code is not on the
+as itself, never turned into a pass. An import check's inputs are those of its
+distribution's whole-package import, and only its passes are reused (the runner
+takes a reused import as imported). Plugin checks (their code is not on the
 host) and ``exec`` are always run.
 
 Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
@@ -36,6 +38,8 @@ from compat.smoke import SMOKE_DIR
 from compat.smoke.checks import builtin_checks
 from compat.smoke.engine import user_checks
 
+IMPORT = "import:"
+
 
 class KeptChecks(Protocol):
     """Where outcomes are kept (``compat.store.Store``)."""
@@ -52,6 +56,11 @@ def _digest(paths: Iterable[Path]) -> str:
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _runner_code() -> str:
+    """The digest of the runner: what runs the import checks and the others."""
+    return _digest(sorted(SMOKE_DIR.glob("*.py")))
 
 
 def _check_code() -> dict[str, str]:
@@ -75,7 +84,7 @@ def _user_code(checks_dir: Path | None) -> dict[str, str]:
     """The digest of each user check's code: its script and the runner."""
     if checks_dir is None:
         return {}
-    runner = _digest(sorted(SMOKE_DIR.glob("*.py")))
+    runner = _runner_code()
     return {
         name: f"{runner}:{_digest([Path(path)])}" for name, path in user_checks([str(checks_dir)])
     }
@@ -95,6 +104,7 @@ class Reuse:
     ) -> None:
         self._kept = kept
         self._code = {**_check_code(), **_user_code(checks_dir)}
+        self._runner = _runner_code()
         self._verify = verify
         self._rng = rng or random.Random()
 
@@ -108,10 +118,12 @@ class Reuse:
         """The reuse key of each check that may be reused, by check name. ``built``:
         the wheel (its sha256) of each distribution built here from its sdist."""
         built = built or {}
-        names = "\n".join(f"{n} built {built[n]}" if n in built else n for n in sorted(installed))
+        installed = sorted(installed)
+        names = "\n".join(f"{n} built {built[n]}" if n in built else n for n in installed)
+        code = {**self._code, **{f"{IMPORT}{n}": self._runner for n in installed}}
         return {
-            name: hashlib.sha256(f"{code}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
-            for name, code in self._code.items()
+            name: hashlib.sha256(f"{digest}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
+            for name, digest in code.items()
         }
 
     def find(
@@ -129,6 +141,8 @@ class Reuse:
         return {
             names[key]: reused(check, uid)
             for key, (uid, check) in self._kept.kept_checks(wanted).items()
+            # the runner takes a reused import as a pass: a failed one runs again
+            if check.verdict is CheckVerdict.PASS or not check.name.startswith(IMPORT)
         }
 
     def to_verify(self, reusable: Mapping[str, CheckResult]) -> set[str]:

@@ -25,7 +25,7 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.model import CheckResult, CheckVerdict, Pin
+from compat.model import CheckResult, CheckVerdict, Pin, sorted_inputs
 from compat.smoke import SMOKE_DIR
 
 _KEPT = (CheckVerdict.PASS, CheckVerdict.IMPORT_ERROR)
@@ -76,9 +76,12 @@ class SweepRecord:
         loaded = ", ".join(f"{n} {v}" for n, v in sorted(self.inputs.items()))
         note = f"whole-package import reused from an earlier run with the same inputs ({loaded})"
         log = "\n".join(part for part in (check.log, self.summary, note) if part)
+        inputs = sorted_inputs(self.inputs) if self.inputs else None
         if check.verdict is not CheckVerdict.PASS or self.verdict is CheckVerdict.PASS:
-            return dataclasses.replace(check, log=log)
-        return dataclasses.replace(check, verdict=self.verdict, error=self.error, log=log)
+            return dataclasses.replace(check, log=log, inputs=inputs)
+        return dataclasses.replace(
+            check, verdict=self.verdict, error=self.error, log=log, inputs=inputs
+        )
 
 
 def _code_digest() -> str:

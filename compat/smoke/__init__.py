@@ -63,7 +63,9 @@ Plugins
     ``--only``, its needs imported, valid for the installed versions) is not
     run: the runner writes a ``reuse`` event for it instead of ``start`` and
     ``result``, and the harness supplies the outcome it kept. One that would be
-    skipped is skipped as usual.
+    skipped is skipped as usual. ``--reuse import:DIST`` says the harness kept a
+    pass of that import check: neither the import nor the whole-package import
+    of DIST runs, and the checks that need DIST run as if it had imported.
 ``--exec -- CMD ARGS...``
     Must come last: everything after ``--`` is the command. After all other
     checks it runs as check ``exec``, in a new session, with ``PYTHONPATH`` set
@@ -98,9 +100,11 @@ the last ``start``. ``inputs`` are the distributions (canonical name, version)
 that own a top-level module in ``sys.modules`` when the check's body ended
 (passing or raising), in the check's own process, those that the interpreter's
 start-up loaded (through .pth files) included; neither this package nor the
-standard library is one. They are null for the import checks and ``exec``, and
-for a check that did not run in a process of its own or did not end there:
-skipped before running, ``timeout``, ``crash``, or failed by its zygote.
+standard library is one. An import check's inputs are those of its
+distribution's whole-package import, when that ran in this run (null when it
+was skipped). They are null for ``exec``, and for a check that did not run in a
+process of its own or did not end there: skipped before running, ``timeout``,
+``crash``, or failed by its zygote.
 
 Order: the import checks; the built-in checks that do not run (skipped or
 reused), in registration order; those that run, in the order of the zygote tree

@@ -187,14 +187,17 @@ def sweep_all(
 
 def with_sweep(outcome: isolate.Outcome, sweep: modules.Sweep | None) -> isolate.Outcome:
     """The import check's outcome: the import of the top level (in the importing child), then
-    the whole-package import (which decides when the first passed)."""
+    the whole-package import (which decides when the first passed). Its inputs are
+    the whole-package import's: every module of the distribution, each imported in a
+    process that held nothing else of the environment, loaded those."""
     if sweep is None:
         return outcome
     log = "\n".join(text for text in (outcome.log, sweep.summary()) if text)
     duration = outcome.duration + sweep.duration
+    inputs = sweep.inputs or None
     if outcome.verdict != isolate.PASS or sweep.verdict == isolate.PASS:
-        return isolate.Outcome(outcome.verdict, duration, outcome.error, log)
-    return isolate.Outcome(sweep.verdict, duration, sweep.error, log)
+        return isolate.Outcome(outcome.verdict, duration, outcome.error, log, inputs)
+    return isolate.Outcome(sweep.verdict, duration, sweep.error, log, inputs)
 
 
 def run_imports(
@@ -471,8 +474,14 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
     # Every module of every distribution, in forked children of this process,
     # which imports none of them. The host has the outcome of those it names in
     # --skip-sweep.
-    sweeps = sweep_all(packages, args.timeout, skip=args.skip_sweep)
-    imports = run_imports(packages, sweeps, args.timeout, events)
+    # An import check the host reuses (a pass) is neither run nor swept again.
+    reused = [name for name in packages if f"import:{name}" in args.reuse]
+    to_import = [name for name in packages if name not in reused]
+    sweeps = sweep_all(to_import, args.timeout, skip=args.skip_sweep)
+    imports = run_imports(to_import, sweeps, args.timeout, events)
+    for name in reused:
+        events.reuse(f"import:{name}")
+        imports[name] = isolate.Outcome(isolate.PASS, 0.0)
 
     imported = {name: outcome.verdict == isolate.PASS for name, outcome in imports.items()}
     selection = Selection(

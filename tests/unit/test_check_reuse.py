@@ -114,6 +114,22 @@ def test_failures_are_reused_as_failures_and_timeouts_and_crashes_never(kept: St
     assert (taken.verdict, taken.error) == (CheckVerdict.RUNTIME_ERROR, "ValueError: no")
 
 
+def test_an_import_check_is_reused_only_as_a_pass(kept: Store) -> None:
+    reuse = Reuse(kept, checks_dir=None)
+    target = make_target()
+    imported = ran(name="import:numpy", numpy="2.0.2")
+    failed = ran(CheckVerdict.IMPORT_ERROR, name="import:numpy", numpy="2.0.1")
+    record(kept, target, {"numpy": "2.0.2"}, reuse, imported)
+    record(kept, target, {"numpy": "2.0.1"}, reuse, failed)
+    assert find(reuse, {"numpy": "2.0.2"})["import:numpy"].reused_from is not None
+    # the runner takes a reused import as imported: a failed one runs again
+    assert "import:numpy" not in find(reuse, {"numpy": "2.0.1"})
+    # an import check is keyed per installed distribution, by the runner's code
+    keys = reuse.keys(image_id=MUSL_ID, installed=[canonicalize_name("numpy")])
+    assert "import:numpy" in keys
+    assert "import:scipy" not in keys
+
+
 def test_a_check_without_inputs_is_never_reused(kept: Store) -> None:
     reuse = Reuse(kept, checks_dir=None)
     unknown = CheckResult(name=CHECK, verdict=CheckVerdict.PASS, duration=1.0)

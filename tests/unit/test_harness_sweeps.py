@@ -110,6 +110,8 @@ def test_classify_joins_a_kept_import_to_the_check_and_reads_fresh_ones() -> Non
     assert "reused from an earlier run with the same inputs (numpy 2.0.2, statsmodels 0.14.1)" in (
         check.log
     )
+    # the import check's inputs are its whole-package import's (and key its reuse)
+    assert check.inputs == (("numpy", "2.0.2"), ("statsmodels", "0.14.1"))
     assert [r.dist for r in outcome.sweeps] == ["scipy"]
 
 

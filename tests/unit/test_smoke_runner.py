@@ -106,7 +106,7 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     # the check's own process imported good_pkg: its noise is in the check's log
     assert run.results["user:passing.py"]["log"].endswith("check output\n")
     assert run.results["user:passing.py"]["inputs"] == {"good-pkg": "1.0"}
-    assert run.results["import:good-pkg"]["inputs"] is None
+    assert run.results["import:good-pkg"]["inputs"] == {"good-pkg": "1.0"}  # its sweep's
     assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), "pass": 2, "import-error": 1}
     assert run.done["duration"] > 0
 
@@ -607,7 +607,9 @@ def test_a_checks_inputs_are_what_its_own_process_loaded(fake_stack: Path, tmp_p
     assert all(r["inputs"] == {"numpy": "2.0.0"} for r in numpy_checks), numpy_checks
     assert all(r["inputs"] == {"numpy": "2.0.0", "scipy": "1.10.0"} for r in scipy_checks)
     assert run.results["user:uses_other.py"]["inputs"] == {"other-pkg": "1.0"}
-    assert all(run.results[f"import:{d}"]["inputs"] is None for d in ("numpy", "scipy"))
+    # an import check's inputs are its whole-package import's
+    assert run.results["import:numpy"]["inputs"] == {"numpy": "2.0.0"}
+    assert run.results["import:scipy"]["inputs"] == {"numpy": "2.0.0", "scipy": "1.10.0"}
     # numpy's zygote is scipy's parent: its checks come first
     names = [e["check"] for e in run.events if e["event"] == "result"]
     assert names.index(f"{numpy_checks[-1]['check']}") < names.index(scipy_checks[0]["check"])
@@ -679,6 +681,23 @@ def test_a_reused_check_is_not_run_and_says_so(fake_stack: Path, tmp_path: Path)
     assert skipped["verdict"] == "skipped"
     assert skipped["error"] == "needs pandas, matplotlib: not in the combination"
     assert run.done["counts"]["pass"] == 4  # the three imports, user:other.py
+
+
+@pytest.mark.slow
+def test_a_reused_import_is_neither_imported_nor_swept_and_its_checks_run(
+    fake_stack: Path, tmp_path: Path
+) -> None:
+    run = run_runner(
+        "--site", str(fake_stack), "--only", "scipy:*", "--reuse", "import:scipy",
+        env={"FAKE_PIDS": str(tmp_path / "pids")},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert {"event": "reuse", "check": "import:scipy"} in run.events
+    assert "import:scipy" not in run.results
+    assert [e["dist"] for e in run.events if e["event"] == "sweep"] == ["numpy", "other-pkg"]
+    scipy_checks = [r for n, r in run.results.items() if n.startswith("scipy:")]
+    assert scipy_checks
+    assert all(r["verdict"] != "skipped" for r in scipy_checks), scipy_checks
 
 
 @dataclass(frozen=True)
