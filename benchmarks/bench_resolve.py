@@ -57,7 +57,7 @@ def pin_sets(count: int, cache: Path) -> list[list[tuple[str, str]]]:
     target = target_from_profile("debian-slim", python="3.12")
     with PyPIIndex(cache_dir=cache) as index:
         plan = Planner(CandidateSource(index, target, matrix.build), matrix).plan(
-            target, "exhaustive", last_minors=3, cap=10_000
+            target, "exhaustive", last_minors=3
         )
     sets = [[(str(n), str(c.version_of(n))) for n in c.requested] for c in plan.combos]
     if len(sets) < count:

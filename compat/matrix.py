@@ -19,6 +19,8 @@ from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from compat.errors import MatrixError
 
 STRATEGIES = ("latest", "minor", "pairwise", "exhaustive", "oldest")
+# the check runs an exhaustive plan may execute (reused ones not counted)
+DEFAULT_CAP = 20_000
 _TOP_KEYS = {
     "name",
     "description",
@@ -71,7 +73,7 @@ class Matrix:
     python: str | None = None
     strategy: str = "pairwise"
     last_minors: int | None = None
-    cap: int = 500
+    cap: int = DEFAULT_CAP  # check runs an exhaustive plan may execute
     build: BuildPolicy = BuildPolicy()
     description: str = ""
     as_of: date | None = None  # resolve as the index stood that day (UTC)
@@ -107,7 +109,7 @@ def parse_matrix(data: dict[str, Any], *, path: str) -> Matrix:
     last_minors = _typed(data, "last-minors", int, path, None)
     if last_minors is not None and last_minors < 1:
         raise MatrixError(path, "last-minors", "must be at least 1")
-    cap = _typed(data, "cap", int, path, 500)
+    cap = _typed(data, "cap", int, path, DEFAULT_CAP)
     if cap < 1:
         raise MatrixError(path, "cap", "must be at least 1")
     bases = _typed(data, "bases", list, path, [])

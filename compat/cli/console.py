@@ -51,6 +51,11 @@ def show_plan(plan: Plan, known: dict[str, str]) -> None:
     out.print(table)
     chosen = sum(len(v) for v in plan.versions.values())
     out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
+    if plan.check_runs:
+        out.print(
+            f"about {sum(plan.check_runs.values())} check runs to execute, "
+            f"{plan.reused_runs} reused (from earlier combinations or the results database)"
+        )
     builds = plan.source_builds
     if builds:
         listed = "; ".join(f"{n} ({', '.join(map(str, vs))})" for n, vs in builds.items())

@@ -60,7 +60,8 @@ def plan(
         cache_dir=settings.cache_dir,
         reporter=reporter,
     )
-    with open_index(settings, as_of or matrix.as_of) as index:
+    # planning alone never creates a database
+    with open_index(settings, as_of or matrix.as_of) as index, settings.reader() as store:
         source = CandidateSource(index, target, matrix.build.with_no_binary(names(no_binary)))
         result = make_plan(
             source,
@@ -69,8 +70,8 @@ def plan(
             last_minors=last_minors,
             cap=cap,
             reporter=reporter,
+            kept=store,
         )
-    with settings.reader() as store:  # planning alone never creates a database
         known = mark_known(result, store.incompatibilities(target.name))
     if as_json:
         data = result.to_json()

@@ -41,10 +41,14 @@ from compat.smoke.engine import user_checks
 IMPORT = "import:"
 
 
-class KeptChecks(Protocol):
-    """Where outcomes are kept (``compat.store.Store``)."""
+class Reusable(Protocol):
+    """What is kept under reuse keys (``compat.store.Reader``)."""
 
     def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]: ...
+
+
+class KeptChecks(Reusable, Protocol):
+    """Where outcomes are kept (``compat.store.Store``)."""
 
     def kept_checks(self, wanted: Mapping[str, int]) -> dict[str, tuple[str, CheckResult]]: ...
 
@@ -90,25 +94,15 @@ def _user_code(checks_dir: Path | None) -> dict[str, str]:
     }
 
 
-class Reuse:
-    """The reuse keys of a pipeline's checks, and what is kept under them.
-    ``verify`` is the share of reusable outcomes run again and compared."""
+class Keys:
+    """The reuse keys of a pipeline's checks: the code of each (built-in, user and
+    import checks), the image and the installed distributions."""
 
-    def __init__(
-        self,
-        kept: KeptChecks,
-        *,
-        checks_dir: Path | None,
-        verify: float = 0.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._kept = kept
+    def __init__(self, checks_dir: Path | None) -> None:
         self._code = {**_check_code(), **_user_code(checks_dir)}
         self._runner = _runner_code()
-        self._verify = verify
-        self._rng = rng or random.Random()
 
-    def keys(
+    def __call__(
         self,
         *,
         image_id: str,
@@ -126,17 +120,44 @@ class Reuse:
             for name, digest in code.items()
         }
 
+
+def matching(
+    kept: Reusable, keys: Mapping[str, str], versions: Mapping[NormalizedName, Version]
+) -> dict[str, int]:
+    """For each of ``keys`` (by check name) under which ``kept`` has an outcome
+    whose inputs ``versions`` has, the latest result that ran it so."""
+    candidates = kept.reusable(keys.values())
+    found = {}
+    for name, key in keys.items():
+        latest_first = sorted(candidates.get(key, ()), key=lambda c: -c[1])
+        match = next((rid for inputs, rid in latest_first if holds(inputs, versions)), None)
+        if match is not None:
+            found[name] = match
+    return found
+
+
+class Reuse:
+    """The reuse keys of a pipeline's checks, and what is kept under them.
+    ``verify`` is the share of reusable outcomes run again and compared."""
+
+    def __init__(
+        self,
+        kept: KeptChecks,
+        *,
+        checks_dir: Path | None,
+        verify: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._kept = kept
+        self.keys = Keys(checks_dir)
+        self._verify = verify
+        self._rng = rng or random.Random()
+
     def find(
         self, keys: Mapping[str, str], versions: Mapping[NormalizedName, Version]
     ) -> dict[str, CheckResult]:
         """The kept outcome of each check whose inputs ``versions`` has, as reused."""
-        candidates = self._kept.reusable(keys.values())
-        wanted = {}
-        for key in keys.values():
-            latest_first = sorted(candidates.get(key, ()), key=lambda c: -c[1])
-            match = next((rid for inputs, rid in latest_first if holds(inputs, versions)), None)
-            if match is not None:
-                wanted[key] = match
+        wanted = {keys[name]: rid for name, rid in matching(self._kept, keys, versions).items()}
         names = {key: name for name, key in keys.items()}
         return {
             names[key]: reused(check, uid)

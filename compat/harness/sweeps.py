@@ -76,7 +76,7 @@ class SweepRecord:
         loaded = ", ".join(f"{n} {v}" for n, v in sorted(self.inputs.items()))
         note = f"whole-package import reused from an earlier run with the same inputs ({loaded})"
         log = "\n".join(part for part in (check.log, self.summary, note) if part)
-        inputs = sorted_inputs(self.inputs) if self.inputs else None
+        inputs = sorted_inputs({str(n): v for n, v in self.inputs.items()}) if self.inputs else None
         if check.verdict is not CheckVerdict.PASS or self.verdict is CheckVerdict.PASS:
             return dataclasses.replace(check, log=log, inputs=inputs)
         return dataclasses.replace(

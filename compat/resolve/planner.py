@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,10 @@ from compat.model import Combo, Incompatibility
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.targets.target import Target
+
+# The exhaustive strategy resolves every combination before its check runs are
+# counted against the matrix's cap: beyond this many, it refuses to.
+MAX_COMBINATIONS = 5000
 
 Value = tuple[NormalizedName, Version]
 Pair = tuple[Value, Value]
@@ -55,6 +59,10 @@ class Plan:
     conflicts: tuple[Conflict, ...] = ()
     infeasible_pairs: tuple[InfeasiblePair, ...] = ()
     unavailable: dict[NormalizedName, str] = field(default_factory=dict)  # no-wheel, and why
+    # the check runs each combination (by id) is expected to execute, and those reused
+    # (``compat.harness.forecast``); empty when not forecast
+    check_runs: Mapping[str, int] = field(default_factory=dict)
+    reused_runs: int = 0
 
     @property
     def source_builds(self) -> dict[NormalizedName, tuple[Version, ...]]:
@@ -66,12 +74,21 @@ class Plan:
         return {n: tuple(sorted(v, reverse=True)) for n, v in sorted(found.items())}
 
     def to_json(self) -> dict[str, Any]:
+        combos = [c.to_json() for c in self.combos]
+        forecast = {}
+        if self.check_runs:
+            for data in combos:
+                data["check_runs"] = self.check_runs[data["id"]]
+            forecast = {
+                "check_runs": {"to_run": sum(self.check_runs.values()), "reused": self.reused_runs}
+            }
         return {
             "matrix": self.matrix,
             "strategy": self.strategy,
             "target": {k: v for k, v in self.target.to_json().items() if k != "tags"},
             "versions": {n: [str(v) for v in vs] for n, vs in self.versions.items()},
-            "combinations": [c.to_json() for c in self.combos],
+            **forecast,
+            "combinations": combos,
             "conflicts": [c.to_json() for c in self.conflicts],
             "infeasible_pairs": [p.to_json() for p in self.infeasible_pairs],
             "source_builds": {n: [str(v) for v in vs] for n, vs in self.source_builds.items()},
@@ -190,7 +207,6 @@ class Planner:
         strategy: str | None = None,
         *,
         last_minors: int | None = None,
-        cap: int | None = None,
     ) -> Plan:
         strategy = strategy or self.matrix.strategy
         if strategy not in STRATEGIES:
@@ -236,12 +252,11 @@ class Planner:
             )
         else:  # exhaustive
             total = math.prod(len(v) for v in chosen.values())
-            limit = cap or self.matrix.cap
-            if total > limit:
+            if total > MAX_COMBINATIONS:
                 raise PlanTooLarge(
-                    f"the exhaustive strategy would plan {total} combinations, above the cap of "
-                    f"{limit}: raise `cap` in {self.matrix.path}, narrow the ranges, use "
-                    "--last-minors, or use --strategy pairwise"
+                    f"the exhaustive strategy would plan {total} combinations; at most "
+                    f"{MAX_COMBINATIONS} are planned: narrow the ranges in {self.matrix.path}, "
+                    "use --last-minors, or use --strategy pairwise"
                 )
             for values in itertools.product(*chosen.values()):
                 keep(self._resolve(chosen, dict(zip(chosen, values, strict=True))))

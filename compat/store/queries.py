@@ -115,6 +115,31 @@ class Reader(Database):
                     found.setdefault(key, []).append((inputs_of(inputs) or (), int(result_id)))
         return found
 
+    def learned_inputs(self, target_key: str) -> tuple[str | None, dict[str, frozenset[str]]]:
+        """What checks run on a target imported: the image ID of its latest result,
+        and by check name the distributions any of its runs imported there."""
+        on_target = sa.and_(
+            results.c.combination_id == combinations.c.id,
+            combinations.c.target_key == target_key,
+        )
+        learned: dict[str, set[str]] = {}
+        with self.reading() as conn:
+            image_id = conn.execute(
+                sa.select(results.c.image_id)
+                .where(on_target)
+                .order_by(results.c.id.desc())
+                .limit(1)
+            ).scalar()
+            query = (
+                sa.select(checks.c.name, checks.c.inputs)
+                .join(results, _OWN)
+                .where(on_target, checks.c.inputs.is_not(None))
+                .distinct()
+            )
+            for name, inputs in conn.execute(query):
+                learned.setdefault(name, set()).update(n for n, _ in inputs_of(inputs) or ())
+        return image_id, {name: frozenset(names) for name, names in learned.items()}
+
     def kept_checks(self, wanted: Mapping[str, int]) -> dict[str, tuple[str, CheckResult]]:
         """The stored check of each reuse key in the result ``wanted`` names for it,
         log included, with the uid of the result that really ran it."""

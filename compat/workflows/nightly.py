@@ -539,6 +539,7 @@ def nightly(
                 last_minors=request.last_minors,
                 cap=request.cap,
                 reporter=reporter,
+                kept=store,
             )
 
         lock_dir = lock_dir_for(target.name, request.lock_root)

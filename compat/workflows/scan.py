@@ -150,6 +150,7 @@ def scan(
         last_minors=request.last_minors,
         cap=request.cap,
         reporter=reporter,
+        kept=store,
     )
     shard = request.shard or Shard()
     combos = shard.select(plan.combos)

@@ -3,16 +3,19 @@ inside a recorded run, each result stored as it lands."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from compat.errors import EngineUnavailable, UsageError
+from compat.errors import EngineUnavailable, PlanTooLarge, UsageError
+from compat.harness.forecast import Kept, forecast, spread
+from compat.harness.reuse import Keys, matching
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
-from compat.resolve.candidates import CandidateSource
+from compat.resolve.candidates import PYTHON, CandidateSource
 from compat.resolve.planner import Plan, Planner
-from compat.store import Store
+from compat.store import Reader, Store
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
 from compat.workflows.deep import Refine, Runner
@@ -76,15 +79,56 @@ def make_plan(
     last_minors: int | None,
     cap: int | None,
     reporter: Reporter,
+    kept: Reader | None = None,
 ) -> Plan:
-    """The matrix's combinations for the source's target."""
+    """The matrix's combinations for the source's target, in the order that reuses
+    most, with the check runs each is expected to execute (what ``kept`` has
+    reused). The exhaustive strategy refuses a plan of more check runs than the
+    cap."""
     reporter.plan_started(matrix.name, source.target.name)
     try:
-        return Planner(source, matrix).plan(
-            source.target, strategy, last_minors=last_minors, cap=cap
+        plan = Planner(source, matrix).plan(source.target, strategy, last_minors=last_minors)
+        combos = spread(plan.combos)
+        learned, kept_by = _learned(kept, source.target)
+        expected = forecast(
+            combos,
+            requires=lambda name, version: [
+                d.name for d in source.dependencies(name, version, frozenset()) if d.name != PYTHON
+            ],
+            learned=learned,
+            kept=kept_by,
         )
     finally:
         reporter.plan_finished()
+    limit = cap or matrix.cap
+    if plan.strategy == "exhaustive" and expected.total > limit:
+        raise PlanTooLarge(
+            f"the exhaustive strategy would run about {expected.total} checks in "
+            f"{len(combos)} combinations ({expected.reused} reused), above the cap of "
+            f"{limit}: raise `cap` in {matrix.path}, narrow the ranges, use --last-minors, "
+            "or use --strategy pairwise"
+        )
+    return dataclasses.replace(
+        plan, combos=combos, check_runs=expected.runs, reused_runs=expected.reused
+    )
+
+
+def _learned(kept: Reader | None, target: Target) -> tuple[dict[str, frozenset[str]], Kept | None]:
+    """What the results database tells a forecast: the inputs checks had on the
+    target, and which checks it keeps outcomes of (on the image of its latest
+    result)."""
+    if kept is None:
+        return {}, None
+    image_id, learned = kept.learned_inputs(target.key)
+    if image_id is None:
+        return learned, None
+    keys = Keys(checks_dir=None)
+
+    def taken(combo: Combo) -> frozenset[str]:
+        versions = combo.versions
+        return frozenset(matching(kept, keys(image_id=image_id, installed=versions), versions))
+
+    return learned, taken
 
 
 def run_and_record(

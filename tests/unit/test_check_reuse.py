@@ -237,3 +237,15 @@ def test_a_wheel_built_from_its_sdist_keys_by_its_build(kept: Store) -> None:
 
     assert len({key(None), key({lightgbm: "a" * 64}), key({lightgbm: "b" * 64})}) == 3
     assert key({lightgbm: "a" * 64}) == key({lightgbm: "a" * 64})
+
+
+def test_what_checks_imported_on_a_target_is_learned_with_its_latest_image(kept: Store) -> None:
+    reuse = Reuse(kept, checks_dir=None)
+    target = make_target()
+    assert kept.learned_inputs(target.key) == (None, {})
+    record(kept, target, {"numpy": "2.0.2"}, reuse, ran(numpy="2.0.2"), image_id=OTHER_ID)
+    record(kept, target, {"numpy": "2.0.1"}, reuse, ran(numpy="2.0.1", scipy="1.14.1"))
+    image_id, learned = kept.learned_inputs(target.key)
+    assert image_id == MUSL_ID
+    assert learned == {CHECK: frozenset({"numpy", "scipy"})}
+    assert kept.learned_inputs("another-target") == (None, {})

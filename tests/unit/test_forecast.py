@@ -1,0 +1,112 @@
+"""The check runs a plan will execute: which checks apply to a combination, which
+an earlier one or the results database already has with the same inputs, the
+exhaustive cap counting them, and the order combinations run in."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from compat.errors import PlanTooLarge
+from compat.harness.forecast import forecast, spread
+from compat.index.snapshot import SnapshotIndex
+from compat.matrix import parse_matrix
+from compat.model import Combo
+from compat.resolve.candidates import PYTHON, CandidateSource
+from compat.smoke.checks import Check
+from compat.targets.profiles import target_from_profile
+from compat.workflows.steps import make_plan
+from tests.helpers.reporter import RecordingReporter
+
+INDEX = SnapshotIndex(Path(__file__).parent.parent / "data" / "index")
+TARGET = target_from_profile("debian-slim", python="3.12")
+PACKAGES = {"numpy": ">=2.1,<2.3", "pandas": ">=2.2,<2.4"}
+SOURCE = CandidateSource(INDEX, TARGET, parse_matrix({"packages": PACKAGES}, path="m.toml").build)
+
+
+def _noop() -> None:
+    pass
+
+
+CHECKS = [
+    Check(name="numpy:alone", needs=("numpy",), func=_noop),
+    Check(name="pandas+numpy:together", needs=("pandas", "numpy"), func=_noop),
+    Check(name="scipy:absent", needs=("scipy",), func=_noop),
+    Check(name="numpy:new-only", needs=("numpy",), func=_noop, valid=(("numpy", ">=2.2"),)),
+]
+
+
+def requires(name: NormalizedName, version: Version) -> Iterable[NormalizedName]:
+    return [d.name for d in SOURCE.dependencies(name, version, frozenset()) if d.name != PYTHON]
+
+
+def combos(**top: object) -> tuple[Combo, ...]:
+    matrix = parse_matrix(
+        {"packages": PACKAGES, "strategy": "exhaustive", "last-minors": 2, **top}, path="m.toml"
+    )
+    return make_plan(
+        SOURCE, matrix, strategy=None, last_minors=None, cap=None, reporter=RecordingReporter()
+    ).combos
+
+
+def test_a_check_runs_once_per_set_of_versions_it_imports() -> None:
+    four = combos()
+    assert len(four) == 4
+    installed = {frozenset(c.versions) for c in four}
+    assert len(installed) == 1  # the same distributions in each: one key per check
+    # each import check imports its own distribution only
+    alone = {f"import:{name}": frozenset({name}) for name in next(iter(installed))}
+    result = forecast(four, requires=requires, learned=alone, checks=CHECKS)
+    releases = {(p.name, p.version) for c in four for p in c.pins}
+    # numpy's checks run once per numpy (numpy:new-only only where numpy >= 2.2),
+    # pandas+numpy's once per pair (it imports what pandas requires: numpy), and
+    # scipy's never
+    assert result.total == len(releases) + 2 + 1 + 4
+    assert result.total + result.reused == sum(
+        len(c.pins) + 2 + (c.version_of("numpy") >= Version("2.2")) for c in four
+    )
+    assert result.runs[four[0].id] == len(four[0].pins) + 2 + (
+        four[0].version_of("numpy") >= Version("2.2")
+    )
+
+
+def test_what_a_check_imported_before_decides_and_kept_outcomes_are_not_run() -> None:
+    four = combos()
+    pandas_alone = {"pandas+numpy:together": frozenset({canonicalize_name("pandas")})}
+    learned = forecast(four, requires=requires, learned=pandas_alone, checks=CHECKS)
+    unlearned = forecast(four, requires=requires, learned={}, checks=CHECKS)
+    # importing pandas only, it runs once per pandas version: two runs fewer
+    assert unlearned.total - learned.total == 2
+
+    kept = forecast(
+        four,
+        requires=requires,
+        learned={},
+        checks=CHECKS,
+        kept=lambda combo: frozenset({"numpy:alone", "numpy:new-only"}),
+    )
+    assert unlearned.total - kept.total == 3
+
+
+def test_the_exhaustive_cap_counts_check_runs() -> None:
+    with pytest.raises(PlanTooLarge, match=r"would run about \d+ checks in 4 combinations"):
+        combos(cap=4)
+    plan_runs = sum(forecast(combos(), requires=requires, learned={}).runs.values())
+    assert len(combos(cap=plan_runs)) == 4  # a cap of exactly that many lets it run
+
+
+def test_combinations_run_in_an_order_where_neighbours_differ_most() -> None:
+    product = sorted(combos(), key=lambda c: (c.version_of("numpy"), c.version_of("pandas")))
+    ordered = spread(product)
+    assert ordered[0] == product[0]
+    assert sorted(c.id for c in ordered) == sorted(c.id for c in product)
+    differ = [
+        sum(a.version_of(n) != b.version_of(n) for n in ("numpy", "pandas"))
+        for a, b in itertools.pairwise(ordered)
+    ]
+    assert differ == [2, 1, 2]  # in product order: 1, 2, 1
