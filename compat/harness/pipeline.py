@@ -452,7 +452,17 @@ class Pipeline:
                 deliver(result)
 
         first = self.with_known_packages(info, ready, system_packages, reporter)
-        self._run_all(first, ready, first_pass, progress, 0, total, reuse=reuse)
+        probe = ready[:1] if self.options.add_system_deps and total > self.options.jobs else []
+        # one combination alone first: a library it finds missing is installed
+        # before the others run, not found missing by each of them and run again
+        self._run_all(first, probe, first_pass, progress, 0, total, reuse=reuse)
+        found = sorted({p for _, r in held for p in r.system_deps} - set(system_packages))
+        if found:
+            first = self.with_known_packages(
+                info, ready[1:], [*system_packages, *found], reporter, learned="the first run"
+            )
+        rest = ready[len(probe) :]
+        self._run_all(first, rest, first_pass, progress, len(probe), total, reuse=reuse)
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
         # rerun runs that combination again
@@ -465,9 +475,12 @@ class Pipeline:
         ready: Sequence[Prepared],
         packages: Sequence[str],
         reporter: Reporter,
+        *,
+        learned: str = "earlier runs",
     ) -> ImageInfo:
         """Where the first runs happen: ``base`` with the packages it is known to need
-        (so nothing runs twice to find the same missing library), else ``base``."""
+        (so nothing runs twice to find the same missing library; ``learned`` says
+        who found it), else ``base``."""
         if not (self.options.add_system_deps and packages and ready):
             return base
         wanted = sorted(set(packages))
@@ -480,7 +493,7 @@ class Pipeline:
         if derived is None:
             return base
         reporter.notice(
-            f"installing {names}, which earlier runs found this image needs "
+            f"installing {names}, which {learned} found this image needs "
             "(--no-system-deps: the bare image)"
         )
         self._compile(derived, ready, reporter.stage_progress)

@@ -293,6 +293,27 @@ def test_by_default_a_missing_library_is_installed_and_the_combination_retried(
     assert all(done <= total for _, done, total in stages)
 
 
+def test_a_library_the_first_run_finds_missing_is_installed_before_the_others_run(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    pins = [served.add(make_wheel(w, "lightgbm", f"4.{i}.0")) for i in range(4)]
+    runtime = FakeBackend(_lightgbm_answer)
+    reporter = RecordingReporter()
+    pipeline = _backend(runtime, served, tmp_path, jobs=2)
+    results = pipeline.run(
+        target(), [combo(p) for p in pins], on_result=lambda _: None, reporter=reporter
+    )
+    assert all((r.verdict, r.added_system_deps) == (Verdict.PASS, ("libgomp1",)) for r in results)
+    bare = [a for a in runtime.executor_obj.calls if "/opt/compat-smoke/sha256:base/runner.py" in a]
+    assert len(bare) == 1  # the first alone; the others ran where libgomp1 is installed
+    assert len(runtime.executor_obj.calls) == 5  # and the first once more there
+    assert "installing libgomp1, which the first run found this image needs" in " ".join(
+        reporter.lines
+    )
+
+
 def test_add_system_deps_retries_when_another_check_fails_worse(
     tmp_path: Path, served: Served
 ) -> None:
@@ -385,7 +406,7 @@ def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
     pipeline = _backend(FakeBackend(answer), served, tmp_path, add_system_deps=True, jobs=1)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(
-            target(), [combo(gbm), combo(other)], on_result=delivered.append, reporter=Reporter()
+            target(), [combo(other), combo(gbm)], on_result=delivered.append, reporter=Reporter()
         )
     assert [r.combo.requested for r in delivered] == [("numpy",)]  # the final one only
 
