@@ -9,7 +9,7 @@ import click
 
 from compat.cli.console import err
 from compat.cli.options import Settings
-from compat.store import export_json, import_json, merge, sqlite_url
+from compat.store import Imported, export_json, import_json, merge, sqlite_url
 
 
 @click.group()
@@ -34,9 +34,7 @@ def db_import(settings: Settings, /, source: Any) -> None:
     """Read results exported by `compat db export`; what is already there is skipped."""
     with settings.store() as store:
         added = import_json(store, source)
-    err.print(
-        f"imported {added.results} results, {added.runs} runs ({added.skipped} already there)"
-    )
+    err.print(_said("imported", added))
 
 
 @db.command("merge")
@@ -46,4 +44,14 @@ def db_merge(settings: Settings, /, other: str) -> None:
     """Copy another database's runs and results (a URL or SQLite path) into this one."""
     with settings.store() as store:
         added = merge(store, other if "://" in other else sqlite_url(Path(other)))
-    err.print(f"merged {added.results} results, {added.runs} runs ({added.skipped} already there)")
+    err.print(_said("merged", added))
+
+
+def _said(done: str, added: Imported) -> str:
+    contradicted = (
+        f", {added.disagreements} reuse keys a rerun contradicted" if added.disagreements else ""
+    )
+    return (
+        f"{done} {added.results} results, {added.runs} runs{contradicted} "
+        f"({added.skipped} already there)"
+    )

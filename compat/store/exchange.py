@@ -1,7 +1,8 @@
 """Moving results between databases: JSON-lines export and import, and merging
 one database into another (the shards of a nightly run into one). Every record
-carries an identity that survives the move (run ids, result and image uids), so
-what is already present is skipped and doing it twice adds nothing."""
+carries an identity that survives the move (run ids, result and image uids, the
+reuse keys a rerun contradicted), so what is already present is skipped and
+doing it twice adds nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from compat.model import ComboResult
 from compat.store.engine import parse_url, sqlite_file
 from compat.store.queries import BATCH, Reader, chunks, load_results, utc
 from compat.store.records import Imported, RunStatus
-from compat.store.schema import image_sizes, results, runs, targets
+from compat.store.schema import image_sizes, results, reuse_disagreements, runs, targets
 from compat.store.store import Store, insert_missing, insert_result, now, target_row
 from compat.targets.target import Target
 
@@ -40,6 +41,7 @@ _RUN_FIELDS = (
     "shard",
 )
 _IMAGE_FIELDS = ("uid", "base", "image", "image_id", "total_size", "added_size", "lock_hash")
+_DISAGREEMENT_FIELDS = ("reuse_key", "check_name", "kept_from", "kept_verdict", "found_verdict")
 
 
 def export_json(store: Reader, stream: IO[str]) -> int:
@@ -117,10 +119,18 @@ def _records(store: Reader) -> Iterator[dict[str, Any]]:
                 **{c: row._mapping[c] for c in _IMAGE_FIELDS},
                 "measured": utc(row.measured).isoformat(),
             }
+        # a reuse key a rerun contradicted: the merged database reuses nothing under it
+        order = reuse_disagreements.c.reuse_key
+        for row in conn.execute(sa.select(reuse_disagreements).order_by(order)):
+            yield {
+                "kind": "disagreement",
+                **{c: row._mapping[c] for c in _DISAGREEMENT_FIELDS},
+                "found": utc(row.found).isoformat(),
+            }
 
 
 def _apply_all(store: Store, records: Iterable[dict[str, Any]]) -> Imported:
-    counts = dict.fromkeys(("runs", "results", "images", "skipped"), 0)
+    counts = dict.fromkeys(("runs", "results", "images", "disagreements", "skipped"), 0)
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -189,6 +199,10 @@ def _apply(conn: sa.Connection, record: dict[str, Any]) -> str | None:
             row = {c: record[c] for c in _IMAGE_FIELDS}
             row["measured"] = datetime.fromisoformat(record["measured"])
             return "images" if insert_missing(conn, image_sizes, row) else None
+        if kind == "disagreement":
+            row = {c: record[c] for c in _DISAGREEMENT_FIELDS}
+            row["found"] = datetime.fromisoformat(record["found"])
+            return "disagreements" if insert_missing(conn, reuse_disagreements, row) else None
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"a {kind} record of the import is malformed: {exc!r}") from None
     raise StoreError(f"the import holds a record of unknown kind {kind!r}")

@@ -84,4 +84,5 @@ class Imported:
     runs: int = 0
     results: int = 0
     images: int = 0
+    disagreements: int = 0
     skipped: int = 0

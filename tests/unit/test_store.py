@@ -452,8 +452,13 @@ def test_export_then_import_twice_adds_nothing_the_second_time(
 ) -> None:
     run_id = _populate(store, versions=("1.26.4", "2.0.2"))
     store.finish_run(run_id)
+    kept = CheckResult(
+        name="numpy:x", verdict=CheckVerdict.PASS, duration=0.0, key="k" * 64, reused_from="u1"
+    )
+    store.record_disagreement(kept, dataclasses.replace(kept, verdict=CheckVerdict.CRASH))
     exported = io.StringIO()
-    assert export_json(store, exported) == 1 + 1 + 4 + 1  # target, run, results, image
+    # target, run, results, image, disagreement
+    assert export_json(store, exported) == 1 + 1 + 4 + 1 + 1
 
     with Store.open(make_db_url()) as copy:
         exported.seek(0)
@@ -461,8 +466,9 @@ def test_export_then_import_twice_adds_nothing_the_second_time(
         exported.seek(0)
         second = import_json(copy, exported)
         assert (first.runs, first.results, first.images, first.skipped) == (1, 4, 1, 0)
-        assert (second.runs, second.results, second.images) == (0, 0, 0)
-        assert second.skipped == 6
+        assert first.disagreements == 1  # nothing is reused under that key in the copy either
+        assert (second.runs, second.results, second.images, second.disagreements) == (0, 0, 0, 0)
+        assert second.skipped == 7
         assert _export(copy) == _export(store)
         assert [r.id for r in copy.results()] == [r.id for r in store.results()]
         for row in copy.results():
