@@ -247,7 +247,10 @@ def show_result(result: ComboResult) -> None:
     listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     reused = len(result.reused_checks)
     also = f"; {reused} reused from earlier runs with the same inputs" if reused else ""
-    out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s{also}")
+    if result.checks:
+        out.print(f"{len(result.checks)} checks ({listed}) in {result.duration:.1f} s{also}")
+    else:  # nothing ran: a build or an install stopped it first
+        out.print(f"no check ran ({result.verdict.value} after {result.duration:.1f} s)")
 
 
 def show_scan(outcome: ScanOutcome) -> None:

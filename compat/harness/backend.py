@@ -99,11 +99,23 @@ class Backend(ABC):
         """Release what the backend holds (clients, leftovers)."""
 
 
+# a compiler's diagnostic: ``numpy/core/src/x.c:3072:12: error: ...`` (gcc, clang),
+# ``error[E0425]: ...`` (rustc), ``Error: ...`` (gfortran)
+_COMPILER_ERROR = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: |^error\[E\d+\]: |^Error: ")
+# what a build backend says after a compiler failed: the command line, not the cause
+_COMMAND_FAILED = re.compile(r"command .* failed|failed with exit (status|code)", re.IGNORECASE)
+
+
 def build_error_line(output: str) -> str:
-    """The most telling line of a failed build."""
+    """The most telling line of a failed build: the compiler's first error, else
+    the last line that says error (not the command that failed)."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    first = next((line for line in lines if _COMPILER_ERROR.search(line)), None)
+    if first is not None:
+        return first[:300]
+    telling = [ln for ln in lines if "note:" not in ln and not _COMMAND_FAILED.search(ln)]
     for pattern in (r"\berror:", r"\bERROR\b", r"Error\b"):
-        for line in reversed(lines):
-            if re.search(pattern, line) and "note:" not in line:
+        for line in reversed(telling):
+            if re.search(pattern, line):
                 return line[:300]
     return lines[-1][:300] if lines else "the build produced no wheel"

@@ -32,6 +32,21 @@ def test_show_result_lists_check_errors_and_skip_reasons() -> None:
     assert "skipped lightgbm+scikit-learn:sklearn-api: needs lightgbm>=3.0, have 2.3.1" in text
 
 
+def test_a_build_that_failed_says_no_check_ran() -> None:
+    failed = dataclasses.replace(
+        _flagged(),
+        verdict=Verdict.BUILD_FAILED,
+        checks=(),
+        duration=83.3,
+        error="numpy 1.19.5 (sdist): x.c:3:1: error: too few arguments",
+    )
+    with out.capture() as captured:
+        show_result(failed)
+    text = captured.get()
+    assert "no check ran (build-failed after 83.3 s)" in text
+    assert "0 checks" not in text
+
+
 def test_checks_of_absent_packages_are_one_count() -> None:
     absent = [
         (f"xgboost+pandas:check-{i}", CheckVerdict.SKIPPED, f"needs xgboost: {NOT_IN_COMBINATION}")

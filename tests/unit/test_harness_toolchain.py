@@ -13,7 +13,7 @@ import pytest
 
 from compat.errors import BuildFailed, UsageError
 from compat.harness import Pipeline, RunOptions
-from compat.harness.backend import ImageInfo
+from compat.harness.backend import ImageInfo, build_error_line
 from compat.harness.builds import BuildRecord
 from compat.harness.toolchain import (
     _ZIG_TARGET,
@@ -334,3 +334,32 @@ def test_a_build_that_ran_out_of_time_is_not_cached(tmp_path: Path, served: Serv
     assert not list((tmp_path / "cache" / "builds").rglob("*.json"))
     again = _runtime(pin, wheel, Toolchain.PYPI)
     assert _run_once(again, pin, served, tmp_path).verdict is Verdict.PASS
+
+
+SCALARTYPES = "numpy/core/src/multiarray/scalartypes"
+NUMPY_119_BUILD = "\n".join(
+    [
+        "building 'numpy.core._multiarray_umath' extension",
+        "C compiler: gcc -pthread -Wno-unused-result -Wsign-compare -DNDEBUG -g -fwrapv -O3",
+        f"gcc: {SCALARTYPES}.c",
+        f"{SCALARTYPES}.c.src: In function 'float_arrtype_hash':",
+        f"{SCALARTYPES}.c.src:3072:12: error: too few arguments to function '_Py_HashDouble'",
+        " 3072 |     return _Py_HashDouble(npy_half_to_double(obj->obval));",
+        f"{SCALARTYPES}.c.src:3090:5: error: 'PyLongObject' has no member named 'ob_digit'",
+        f'error: Command "gcc -pthread -Wsign-compare -DNDEBUG -g -fwrapv -O3 -c {SCALARTYPES}.c'
+        f' -o build/temp.linux-x86_64-3.11/{SCALARTYPES}.o" failed with exit status 1',
+        "ERROR: Failed building wheel for numpy",
+    ]
+)
+
+
+def test_a_failed_builds_error_is_the_compilers_first_not_its_command_line() -> None:
+    assert build_error_line(NUMPY_119_BUILD) == (
+        f"{SCALARTYPES}.c.src:3072:12: error: too few arguments to function '_Py_HashDouble'"
+    )
+    # without a compiler's diagnostic: the last line that says error, not the command
+    pep517 = "running build_ext\nerror: Microsoft Visual C++ 14.0 is required\n" + (
+        'error: command "/usr/bin/gcc" failed with exit code 1\n'
+    )
+    assert build_error_line(pep517) == "error: Microsoft Visual C++ 14.0 is required"
+    assert build_error_line("") == "the build produced no wheel"
