@@ -47,21 +47,19 @@ class Forecast:
 def spread(combos: Sequence[Combo]) -> tuple[Combo, ...]:
     """``combos`` in an order where each differs from the one before it in as many
     requested packages as it can (the first stays first, ties keep the order)."""
-    left = list(combos)
-    if not left:
+    if not combos:
         return ()
+    names = sorted({n for combo in combos for n in combo.requested})
+    left = [(combo, [combo.versions.get(n) for n in names]) for combo in combos]
     order = [left.pop(0)]
     while left:
-        last = order[-1].versions
+        last = order[-1][1]
         best = max(
             range(len(left)),
-            key=lambda i: (
-                sum(left[i].versions.get(n) != last.get(n) for n in left[i].requested),
-                -i,
-            ),
+            key=lambda i: (sum(a != b for a, b in zip(left[i][1], last, strict=True)), -i),
         )
         order.append(left.pop(best))
-    return tuple(order)
+    return tuple(combo for combo, _ in order)
 
 
 class _Closure:

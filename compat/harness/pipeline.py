@@ -452,16 +452,16 @@ class Pipeline:
                 deliver(result)
 
         first = self.with_known_packages(info, ready, system_packages, reporter)
-        probe = ready[:1] if self.options.add_system_deps and total > self.options.jobs else []
         # one combination alone first: a library it finds missing is installed
         # before the others run, not found missing by each of them and run again
+        probe = ready[:1] if self.options.add_system_deps and total > self.options.jobs else []
+        rest = ready[len(probe) :]
         self._run_all(first, probe, first_pass, progress, 0, total, reuse=reuse)
         found = sorted({p for _, r in held for p in r.system_deps} - set(system_packages))
         if found:
             first = self.with_known_packages(
-                info, ready[1:], [*system_packages, *found], reporter, learned="the first run"
+                info, rest, [*system_packages, *found], reporter, learned="the first run"
             )
-        rest = ready[len(probe) :]
         self._run_all(first, rest, first_pass, progress, len(probe), total, reuse=reuse)
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
