@@ -4,6 +4,8 @@ stdout (``out``); notices and progress go to stderr (``err``), so JSON stays cle
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -14,6 +16,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.status import Status
 from rich.table import Table
@@ -85,6 +88,8 @@ class ConsoleReporter(Reporter):
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._done: dict[str, int] = {}  # each stage's last count
+        self._total = self._finished = 0  # the run's combinations, and those that landed
+        self._since = time.monotonic()
 
     def notice(self, message: str) -> None:
         self.console.print(escape(message), highlight=False)
@@ -121,10 +126,12 @@ class ConsoleReporter(Reporter):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=self.console,
             transient=True,
         )
         self._tasks, self._done = {}, {}
+        self._total, self._finished, self._since = total, 0, time.monotonic()
         self._progress.start()
 
     def stage_progress(self, stage: str, done: int, total: int) -> None:
@@ -146,15 +153,37 @@ class ConsoleReporter(Reporter):
         # a combination that failed before any check ran (a build) has no check to name
         why = ": ".join(part for part in (result.failed_check, result.error) if part)
         extra = f"  {escape(why)}" if why and not result.ok else ""
+        self._finished += 1
         self.console.print(
-            f"[{style}]{result.verdict.value:>17}[/] {escape(result.combo.label())}{extra}",
+            f"{escape(self._count())}[{style}]{result.verdict.value:>17}[/] "
+            f"{escape(result.combo.label())}{extra}",
             highlight=False,
         )
+
+    def _count(self) -> str:
+        """``[k/N, ~T left] `` before a result line of a run of several combinations
+        (read in a CI log, where no progress bar is drawn)."""
+        if self._total <= 1:
+            return ""
+        done = min(self._finished, self._total)
+        left = ""
+        if done < self._total:
+            seconds = (time.monotonic() - self._since) / done * (self._total - done)
+            left = f", ~{_about(seconds)} left"
+        return f"[{done}/{self._total}{left}] "
 
     def run_finished(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _about(seconds: float) -> str:
+    """A rough duration: ``40 s``, ``12 min``, ``2 h 5 min``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def show_summary(rows: list[Row], *, title: str) -> None:

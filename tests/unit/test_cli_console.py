@@ -137,6 +137,20 @@ def test_compat_image_is_suggested_only_when_something_passed() -> None:
     assert "run compat image" in captured.get()
 
 
+def test_each_result_of_a_run_says_how_far_it_is_and_about_how_long_is_left() -> None:
+    reporter = ConsoleReporter(Console(record=True, width=200))
+    reporter.run_started(3)
+    result = make_result(make_target("bookworm"), {"numpy": "2.0.2"})
+    for _ in range(3):
+        reporter.combo_finished(result)
+    reporter.run_finished()
+    lines = reporter.console.export_text().splitlines()
+    assert lines[0].startswith("[1/3, ~")
+    assert " s left] " in lines[0]
+    assert lines[1].startswith("[2/3, ~")
+    assert lines[2].split() == ["[3/3]", "pass", "numpy", "2.0.2"]
+
+
 def test_progress_shows_no_empty_stage_and_every_shown_stage_finishes() -> None:
     reporter = ConsoleReporter(Console(record=True, width=100))
     reporter.run_started(2)
