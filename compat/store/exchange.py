@@ -41,6 +41,18 @@ _RUN_FIELDS = (
     "shard",
 )
 _IMAGE_FIELDS = ("uid", "base", "image", "image_id", "total_size", "added_size", "lock_hash")
+# what reading a record that is not what its kind says raises: a missing or
+# mistyped field, a value out of range, a value the database cannot hold
+_MALFORMED = (
+    LookupError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    ArithmeticError,
+    sa.exc.IntegrityError,
+    sa.exc.InterfaceError,
+    sa.exc.DataError,
+)
 _DISAGREEMENT_FIELDS = ("reuse_key", "check_name", "kept_from", "kept_verdict", "found_verdict")
 
 
@@ -75,6 +87,8 @@ def import_json(store: Store, stream: IO[str]) -> Imported:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise StoreError(f"line {number} of the import is not JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise StoreError(f"line {number} of the import is not a record (a JSON object)")
             if header is None:
                 header = record
                 _check_header(header)
@@ -203,7 +217,7 @@ def _apply(conn: sa.Connection, record: dict[str, Any]) -> str | None:
             row = {c: record[c] for c in _DISAGREEMENT_FIELDS}
             row["found"] = datetime.fromisoformat(record["found"])
             return "disagreements" if insert_missing(conn, reuse_disagreements, row) else None
-    except (KeyError, TypeError, ValueError) as exc:
+    except _MALFORMED as exc:
         raise StoreError(f"a {kind} record of the import is malformed: {exc!r}") from None
     raise StoreError(f"the import holds a record of unknown kind {kind!r}")
 
