@@ -14,11 +14,14 @@ from packaging.version import Version
 
 from compat.errors import PlanTooLarge
 from compat.harness.forecast import forecast, spread
+from compat.harness.reuse import Keys
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import parse_matrix
-from compat.model import Combo
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, sorted_inputs
 from compat.resolve.candidates import PYTHON, CandidateSource
-from compat.smoke.checks import Check
+from compat.resolve.planner import Plan
+from compat.smoke.checks import Check, builtin_checks
+from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.workflows.steps import make_plan
 from tests.helpers.reporter import RecordingReporter
@@ -110,3 +113,45 @@ def test_combinations_run_in_an_order_where_neighbours_differ_most() -> None:
         for a, b in itertools.pairwise(ordered)
     ]
     assert differ == [2, 1, 2]  # in product order: 1, 2, 1
+
+
+def test_what_the_results_database_keeps_on_the_image_is_not_counted(tmp_path: Path) -> None:
+    four = combos()
+    first = four[0]
+    numpy_only = [c.name for c in builtin_checks() if c.needs == ("numpy",)]  # valid for 2.x
+    assert numpy_only
+    image_id = "sha256:" + "d" * 64
+    keys = Keys(checks_dir=None)(image_id=image_id, installed=first.versions)
+    numpy = {"numpy": str(first.version_of("numpy"))}
+    ran = tuple(
+        CheckResult(
+            name=name,
+            verdict=CheckVerdict.PASS,
+            duration=1.0,
+            inputs=sorted_inputs(numpy),
+            key=keys[name],
+        )
+        for name in numpy_only
+    )
+    matrix = parse_matrix(
+        {"packages": PACKAGES, "strategy": "exhaustive", "last-minors": 2}, path="m.toml"
+    )
+
+    def planned(kept: Store | None) -> Plan:
+        return make_plan(
+            SOURCE, matrix, strategy=None, last_minors=None, cap=None,
+            reporter=RecordingReporter(), kept=kept,
+        )  # fmt: skip
+
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        empty = planned(store)
+        run_id = store.start_run(TARGET, backend="docker")
+        result = ComboResult(
+            combo=first, verdict=Verdict.PASS, checks=ran, backend="docker", image_id=image_id
+        )
+        store.record(run_id, TARGET, result)
+        kept = planned(store)
+    # numpy's own checks ran with the first combination's numpy: only the other
+    # numpy runs them
+    assert sum(empty.check_runs.values()) - sum(kept.check_runs.values()) == len(numpy_only)
+    assert kept.check_runs[first.id] == empty.check_runs[first.id] - len(numpy_only)
