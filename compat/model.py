@@ -252,6 +252,28 @@ def worst(verdicts: Iterable[Verdict]) -> Verdict:
 Inputs = tuple[tuple[str, str], ...]  # the distributions a check imported: (name, version)
 
 
+class CheckKind(enum.StrEnum):
+    """What a check is, set by the code that names it; never read from its name."""
+
+    IMPORT = "import"  # the import of one distribution (``import:<dist>``)
+    SMOKE = "smoke"  # a built-in or plugin check
+    USER = "user"  # a user's check script (``user:<file>``), or ``exec``
+    BUILD = "build"  # a wheel built from its sdist (``build:<name>``)
+    DEEP = "deep"  # the deep tier's judgment of a dependent, and its regressions
+    # the machinery itself: the runner died (``smoke-runner``), a ``reuse`` the
+    # harness never offered, a deep tier that did not finish (``deep``)
+    RUNNER = "runner"
+
+    @classmethod
+    def of_legacy_name(cls, name: str) -> CheckKind:
+        """The kind of a check recorded before kinds were (an export of an older
+        version, a database before schema v9), from the prefix of its name."""
+        whole = {"smoke-runner": cls.RUNNER, "deep": cls.RUNNER, "exec": cls.USER}
+        head, sep, _ = name.partition(":")
+        prefixes = {"import": cls.IMPORT, "user": cls.USER, "build": cls.BUILD, "deep": cls.DEEP}
+        return whole.get(name) or (prefixes.get(head, cls.SMOKE) if sep else cls.SMOKE)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CheckResult:
     name: str
@@ -262,10 +284,13 @@ class CheckResult:
     inputs: Inputs | None = None  # sorted by name; None when not known
     key: str | None = None  # what its outcome may be reused under (compat.harness.reuse)
     reused_from: str | None = None  # the uid of the result that ran it, when reused
+    # the producers of every other kind set theirs; smoke keeps test values short
+    kind: CheckKind = CheckKind.SMOKE
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "kind": self.kind.value,
             "verdict": self.verdict.value,
             "duration": self.duration,
             "error": self.error,
@@ -278,8 +303,10 @@ class CheckResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CheckResult:
         inputs = data.get("inputs")
+        kind = data.get("kind")
         return cls(
             name=data["name"],
+            kind=CheckKind.of_legacy_name(data["name"]) if kind is None else CheckKind(kind),
             verdict=CheckVerdict(data["verdict"]),
             duration=float(data["duration"]),
             error=data.get("error"),
@@ -388,15 +415,14 @@ class Depth(enum.StrEnum):
 
 
 def depth_of(result: ComboResult) -> Depth:
-    """How deep ``result`` was tested, from its checks: ``deep`` when the deep tier
-    judged it (``deep:<dependent>`` checks), ``import`` when every check is an
-    import, else ``smoke`` (a smoke run lists every built-in check, run or
-    skipped). A deep run that did not finish (a bare ``deep`` check) answers for
-    ``smoke`` only."""
-    names = [c.name for c in result.checks]
-    if any(n.startswith("deep:") for n in names):
+    """How deep ``result`` was tested, from the kinds of its checks: ``deep`` when
+    the deep tier judged it, ``import`` when every check is an import, else
+    ``smoke`` (a smoke run lists every built-in check, run or skipped). A deep run
+    that did not finish (a ``runner`` check) answers for ``smoke`` only."""
+    kinds = [c.kind for c in result.checks]
+    if CheckKind.DEEP in kinds:
         return Depth.DEEP
-    if names and all(n.startswith("import:") for n in names):
+    if kinds and all(k is CheckKind.IMPORT for k in kinds):
         return Depth.IMPORT
     return Depth.SMOKE
 
@@ -433,7 +459,7 @@ def unrequested_culprits(
         head, sep, rest = check.name.partition(":")
         if check.verdict.as_verdict() in (None, Verdict.PASS) or not sep:
             continue
-        names = [rest] if head == "import" else head.split("+")
+        names = [rest] if check.kind is CheckKind.IMPORT else head.split("+")
         for name in (canonicalize_name(n) for n in names if n):
             if name in combo.versions and name not in combo.requested:
                 found.setdefault(name, check)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from compat.model import CheckResult, CheckVerdict
+from compat.model import CheckKind, CheckResult, CheckVerdict
 from compat.smoke.modules import NUMPY_ABI
 
 _FAILED = re.compile(r"^failed: (?P<module>[\w.]+): (?P<error>.*)$")
@@ -21,8 +21,8 @@ _EXCEPTION = re.compile(r"^([\w.]+):")
 
 def dependent_of(check: CheckResult) -> NormalizedName | None:
     """The distribution an import check is of (``import:<name>``)."""
-    head, sep, rest = check.name.partition(":")
-    return canonicalize_name(rest) if head == "import" and sep and rest else None
+    _, sep, rest = check.name.partition(":")
+    return canonicalize_name(rest) if check.kind is CheckKind.IMPORT and sep and rest else None
 
 
 def failed_modules(log: str) -> dict[str, str]:

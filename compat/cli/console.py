@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.status import Status
 from rich.table import Table
 
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind
+from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, FileKind
 from compat.report.summary import Row
 from compat.report.view import format_bytes
 from compat.reporter import Reporter
@@ -265,7 +265,7 @@ def show_result(result: ComboResult) -> None:
     if result.added_system_deps:
         out.print(f"needs {', '.join(result.added_system_deps)} (installed for the run)")
     for check_result in result.checks:
-        if check_result.name.startswith("build:"):
+        if check_result.kind is CheckKind.BUILD:
             name = check_result.name.removeprefix("build:")
             out.print(f"built {name} from source in {check_result.duration:.0f} s", highlight=False)
     for note in result.notes:

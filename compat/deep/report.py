@@ -14,7 +14,7 @@ from packaging.version import Version
 from compat.deep.baseline import Baseline
 from compat.deep.differential import Failure, Finding
 from compat.deep.outcomes import Outcome, TestOutcome
-from compat.model import CheckResult, CheckVerdict
+from compat.model import CheckKind, CheckResult, CheckVerdict
 
 _LOG_LIMIT = 16 * 1024
 _CHECK_VERDICT = {
@@ -135,6 +135,7 @@ def check_results(report: DeepReport) -> tuple[CheckResult, ...]:
     if report.reason:
         summary = CheckResult(
             name=f"deep:{report.dependent}",
+            kind=CheckKind.DEEP,
             verdict=CheckVerdict.SKIPPED,
             duration=0.0,
             error=report.reason,
@@ -145,6 +146,7 @@ def check_results(report: DeepReport) -> tuple[CheckResult, ...]:
         return (summary,)
     summary = CheckResult(
         name=f"deep:{report.dependent}",
+        kind=CheckKind.DEEP,
         verdict=CheckVerdict.PASS,
         duration=round(sum(t.duration for t in report.tests), 3),
         log="\n".join([report.summary(), *(_failure_line(f) for f in listed)]),
@@ -152,6 +154,7 @@ def check_results(report: DeepReport) -> tuple[CheckResult, ...]:
     regressions = tuple(
         CheckResult(
             name=check_name(report.dependent, f.test.test),
+            kind=CheckKind.DEEP,
             verdict=_CHECK_VERDICT.get(f.test.outcome, CheckVerdict.RUNTIME_ERROR),
             duration=f.test.duration,
             # parentheses, not brackets: consoles read [..] as markup

@@ -10,6 +10,7 @@ from packaging.utils import NormalizedName
 
 from compat.harness.sweeps import SweepRecord
 from compat.model import (
+    CheckKind,
     CheckResult,
     CheckVerdict,
     Combo,
@@ -72,6 +73,15 @@ def _signal_name(code: int | None) -> str:
         return f"exit status {code}"
 
 
+def _kind(event: Mapping[str, object]) -> CheckKind:
+    """The kind a runner's event gives its check; a runner that gives none or one
+    unknown here is not the one this harness ships (its checks count as smoke)."""
+    try:
+        return CheckKind(str(event.get("kind")))
+    except ValueError:
+        return CheckKind.SMOKE
+
+
 def unrequested_notes(combo: Combo, checks: Sequence[CheckResult]) -> tuple[str, ...]:
     """A note for each dependency nobody requested that a failing check names: how
     to test the requested pins apart from it."""
@@ -108,11 +118,13 @@ def classify(
     sweeps = tuple(SweepRecord.from_event(e) for e in events if e.get("event") == "sweep")
     checks: list[CheckResult] = []
     started: str | None = None
+    started_kind = CheckKind.RUNNER
     finished = False
     for event in events:
         kind = event.get("event")
         if kind == "start":
             started = str(event.get("check"))
+            started_kind = _kind(event)
         elif kind == "result":
             name = str(event.get("check"))
             try:
@@ -124,6 +136,7 @@ def classify(
             inputs = event.get("inputs")
             check = CheckResult(
                 name=name,
+                kind=_kind(event),
                 verdict=verdict,
                 duration=float(duration) if isinstance(duration, int | float) else 0.0,
                 error=str(error) if error else None,
@@ -142,6 +155,7 @@ def classify(
                 taken
                 or CheckResult(
                     name=name,
+                    kind=CheckKind.RUNNER,
                     verdict=CheckVerdict.RUNTIME_ERROR,
                     duration=0.0,
                     error="the smoke runner reused an outcome it was not given",
@@ -167,7 +181,9 @@ def classify(
             error = f"{error}: {first_stderr.strip()}"
         checks.append(
             CheckResult(
+                # the check in flight, or the runner itself when none was
                 name=started or "smoke-runner",
+                kind=started_kind if started else CheckKind.RUNNER,
                 verdict=verdict,
                 duration=0.0,
                 error=error,

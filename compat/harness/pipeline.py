@@ -32,7 +32,16 @@ from compat.harness.suite import Prepared, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
+from compat.model import (
+    CheckKind,
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    FileKind,
+    Pin,
+    Verdict,
+)
 from compat.reporter import Reporter
 from compat.targets.target import Target
 
@@ -94,7 +103,11 @@ def prerun_failures(
                 sha = record.wheel_sha256
                 # the build's time is a result too, beside the checks
                 name, took = f"build:{pin.name}", record.duration
-                built.append(CheckResult(name=name, verdict=CheckVerdict.PASS, duration=took))
+                built.append(
+                    CheckResult(
+                        name=name, kind=CheckKind.BUILD, verdict=CheckVerdict.PASS, duration=took
+                    )
+                )
                 notes += [n for n in record.notes if n not in notes]
             if sha in unpack_failed:
                 fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {unpack_failed[sha]}")

@@ -33,7 +33,7 @@ from typing import Protocol
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from compat.model import CheckResult, CheckVerdict, Inputs
+from compat.model import CheckKind, CheckResult, CheckVerdict, Inputs
 from compat.smoke import SMOKE_DIR
 from compat.smoke.checks import builtin_checks
 from compat.smoke.engine import user_checks
@@ -163,7 +163,7 @@ class Reuse:
             names[key]: reused(check, uid)
             for key, (uid, check) in self._kept.kept_checks(wanted).items()
             # the runner takes a reused import as a pass: a failed one runs again
-            if check.verdict is CheckVerdict.PASS or not check.name.startswith(IMPORT)
+            if check.verdict is CheckVerdict.PASS or check.kind is not CheckKind.IMPORT
         }
 
     def to_verify(self, reusable: Mapping[str, CheckResult]) -> set[str]:

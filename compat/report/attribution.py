@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.model import Verdict
+from compat.model import CheckKind, Verdict
 from compat.smoke.modules import NUMPY_ABI
 
 Pair = frozenset[NormalizedName]
@@ -53,21 +53,23 @@ class Blame(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FailedCheck:
-    """One failing check of a result: its name and first error line."""
+    """One failing check of a result: its name, kind and first error line."""
 
     name: str
     error: str | None = None
+    kind: CheckKind = CheckKind.SMOKE
 
     @property
     def needs(self) -> tuple[NormalizedName, ...]:
         """The distributions a built-in check names (``a+b:name``); an import check
-        names its package; user and exec checks name none."""
+        names its package, a deep one its dependent; user checks, exec, builds and
+        the machinery name none."""
         head, sep, rest = self.name.partition(":")
-        if not sep or head in ("user", "exec"):
+        if not sep or self.kind in (CheckKind.USER, CheckKind.BUILD, CheckKind.RUNNER):
             return ()
-        if head == "import":
+        if self.kind is CheckKind.IMPORT:
             return (canonicalize_name(rest),)
-        if head == "deep":  # deep:<dependent>:<test id>: the partner is in the error
+        if self.kind is CheckKind.DEEP:  # deep:<dependent>:<test id>: the partner is in the error
             return (canonicalize_name(rest.split(":", 1)[0]),)
         return tuple(canonicalize_name(n) for n in head.split("+") if n)
 
@@ -146,9 +148,9 @@ def attribute(
             reasons.append(f"bisect: {finding.label}")
     for check in failed:
         needs = [n for n in check.needs if n in versions]
-        if check.name.startswith("deep:") and needs:
+        if check.kind is CheckKind.DEEP and needs:
             needs += check.changed_partners
-        elif check.name.startswith("import:") and needs:
+        elif check.kind is CheckKind.IMPORT and needs:
             if partner := _PARTNER.search(check.error or ""):
                 needs.append(canonicalize_name(partner[1]))
             elif NUMPY_ABI.search(check.error or ""):

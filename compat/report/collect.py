@@ -11,7 +11,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat.lock.select import rank_known_good
-from compat.model import Incompatibility
+from compat.model import CheckKind, Incompatibility
 from compat.report.data import BaseReport, LockStatus, ReportData, ResultEntry, RunKind, findings_of
 from compat.report.history import nights, passing
 from compat.store.queries import Reader
@@ -100,7 +100,7 @@ def _lock(best: ResultEntry | None, by_id: dict[str, StoredResult]) -> LockStatu
         requested=best.requested,
         pins=best.pins,
         verified=best.created,
-        depth="deep" if any(c.name.startswith("deep:") for c in checks) else "smoke",
+        depth="deep" if any(c.kind is CheckKind.DEEP for c in checks) else "smoke",
     )
 
 

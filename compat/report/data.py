@@ -108,14 +108,16 @@ class ResultEntry:
             added_system_deps=result.added_system_deps,
             notes=result.notes,
             failed=tuple(
-                FailedCheck(name=c.name, error=c.error)
+                FailedCheck(name=c.name, error=c.error, kind=c.kind)
                 for c in result.checks
                 if (v := c.verdict.as_verdict()) is not None and not v.ok
             ),
             check_errors=tuple(
-                FailedCheck(name=c.name, error=c.error) for c in result.check_errors
+                FailedCheck(name=c.name, error=c.error, kind=c.kind) for c in result.check_errors
             ),
-            skipped=tuple(FailedCheck(name=c.name, error=c.error) for c in result.skipped_checks),
+            skipped=tuple(
+                FailedCheck(name=c.name, error=c.error, kind=c.kind) for c in result.skipped_checks
+            ),
             reused=tuple(c.name for c in result.reused_checks),
             kind=kind,
             matrix=matrix,

@@ -78,8 +78,8 @@ Plugins
 
 Output: JSON lines on stdout, one object per line, flushed per line::
 
-    {"event": "start", "check": NAME}
-    {"event": "result", "check": NAME, "verdict": V, "duration": SECONDS,
+    {"event": "start", "check": NAME, "kind": KIND}
+    {"event": "result", "check": NAME, "kind": KIND, "verdict": V, "duration": SECONDS,
      "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL,
      "inputs": {DIST: VERSION, ...} or null}
     {"event": "reuse", "check": NAME}
@@ -94,6 +94,9 @@ inputs, what a harness may key its reuse by).
 Check names: ``import:<distribution>``, ``<needs joined by +>:<name>`` for the
 built-in checks (e.g. ``pandas+numpy:groupby-agg``; see
 ``compat.smoke.checks.builtin_checks()``), ``user:<file>`` and ``exec``.
+Their ``kind`` says what they are, so that the harness reads no meaning out of
+a name: ``import`` for the import checks, ``smoke`` for the built-in and plugin
+checks, ``user`` for the user checks and ``exec``.
 Every check emits ``start`` then ``result``, skipped ones included, or only
 ``reuse``, so that a runner killed from outside leaves the check in flight in
 the last ``start``. ``inputs`` are the distributions (canonical name, version)

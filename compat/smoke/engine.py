@@ -50,6 +50,8 @@ THREAD_LIMITS = {
 
 # why a check whose packages the combination lacks is skipped: said once, as a count
 NOT_IN_COMBINATION = "not in the combination"
+# The kind of each check, told with its events (the harness's CheckKind values).
+IMPORT_CHECK, SMOKE_CHECK, USER_CHECK = "import", "smoke", "user"
 
 
 class UsageError(Exception):
@@ -67,12 +69,12 @@ class Events:
         self._stream.write(json.dumps(event) + "\n")
         self._stream.flush()
 
-    def start(self, check: str) -> None:
-        self._emit({"event": "start", "check": check})
+    def start(self, check: str, kind: str = SMOKE_CHECK) -> None:
+        self._emit({"event": "start", "check": check, "kind": kind})
 
-    def result(self, check: str, outcome: isolate.Outcome) -> None:
+    def result(self, check: str, outcome: isolate.Outcome, kind: str = SMOKE_CHECK) -> None:
         self.counts[outcome.verdict] = self.counts.get(outcome.verdict, 0) + 1
-        self._emit({"event": "result", "check": check, **outcome.record()})
+        self._emit({"event": "result", "check": check, "kind": kind, **outcome.record()})
 
     def reuse(self, check: str) -> None:
         self._emit({"event": "reuse", "check": check})
@@ -216,7 +218,7 @@ def run_imports(
         sweep = sweeps.get(name)
         if sweep is not None:
             events.sweep(sweep)
-        events.result(f"import:{name}", with_sweep(outcome, sweep))
+        events.result(f"import:{name}", with_sweep(outcome, sweep), IMPORT_CHECK)
 
     def handle(record: dict[str, Any]) -> None:
         name = str(record.get("dist"))
@@ -224,7 +226,7 @@ def run_imports(
             return
         if record["record"] == "start":
             in_flight[:] = [(name, time.monotonic())]
-            events.start(f"import:{name}")
+            events.start(f"import:{name}", IMPORT_CHECK)
         elif record["record"] == "result":
             finish(name, isolate.Outcome.from_record(record))
 
@@ -255,7 +257,7 @@ def run_imports(
                     )
                 elif len(done) < len(packages):  # died between two imports
                     following = next(name for name in packages if name not in done)
-                    events.start(f"import:{following}")
+                    events.start(f"import:{following}", IMPORT_CHECK)
                     finish(following, died)
     finally:
         channel.close()
@@ -513,7 +515,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         if name in selection.reuse:
             events.reuse(name)
             continue
-        events.start(name)
+        events.start(name, USER_CHECK)
         events.result(
             name,
             isolate.run_forked(
@@ -522,6 +524,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
                 isolate.classify_user_exception,
                 inputs=inputs,
             ),
+            USER_CHECK,
         )
 
     if command and selection.selected("exec"):
@@ -530,8 +533,8 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         env["PYTHONPATH"] = os.pathsep.join(added + inherited)
         # stdout and stderr share the log: keep them in the order they were written.
         env["PYTHONUNBUFFERED"] = "1"
-        events.start("exec")
-        events.result("exec", isolate.run_command(command, env, args.timeout))
+        events.start("exec", USER_CHECK)
+        events.result("exec", isolate.run_command(command, env, args.timeout), USER_CHECK)
 
     events.done(time.monotonic() - started)
 

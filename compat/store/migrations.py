@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from compat.errors import SchemaTooNew, StoreError
+from compat.model import CheckKind
 from compat.store.schema import schema_version
 
 Step = Callable[[sa.Connection], None]
@@ -283,6 +284,27 @@ def _v8_check_inputs(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
+def _v9_check_kinds(conn: sa.Connection) -> None:
+    """What each check is (import, smoke, user, build, deep, runner), a value of its
+    own: the checks already recorded get the kind their names always implied."""
+    # NOT NULL needs a default for the rows already there; every writer sets the kind
+    conn.execute(sa.text("ALTER TABLE checks ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'smoke'"))
+    checks = sa.table("checks", sa.column("name", sa.Text), sa.column("kind", sa.String))
+    names: dict[CheckKind, list[str]] = {}
+    for (name,) in conn.execute(sa.select(checks.c.name).distinct()):
+        names.setdefault(CheckKind.of_legacy_name(name), []).append(name)
+    names.pop(CheckKind.SMOKE, None)
+    for kind, named in names.items():
+        for start in range(0, len(named), 500):
+            conn.execute(
+                sa.update(checks)
+                .where(checks.c.name.in_(named[start : start + 500]))
+                .values(kind=kind.value)
+            )
+    if conn.dialect.name == "postgresql":  # SQLite cannot drop a column's default
+        conn.execute(sa.text("ALTER TABLE checks ALTER COLUMN kind DROP DEFAULT"))
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
@@ -292,6 +314,7 @@ STEPS: tuple[Step, ...] = (
     _v6_result_notes,
     _v7_image_system_packages,
     _v8_check_inputs,
+    _v9_check_kinds,
 )
 LATEST = len(STEPS)
 

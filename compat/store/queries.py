@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from compat.model import (
+    CheckKind,
     CheckResult,
     CheckVerdict,
     Combo,
@@ -383,6 +384,7 @@ def inputs_of(text: str | None) -> Inputs | None:
 def _check(row: sa.Row[Any], log: str) -> CheckResult:
     return CheckResult(
         name=row.name,
+        kind=CheckKind(row.kind),
         verdict=CheckVerdict(row.verdict),
         duration=row.duration,
         error=row.error,
@@ -395,9 +397,9 @@ def _check(row: sa.Row[Any], log: str) -> CheckResult:
 
 _OWN = checks.c.result_id == results.c.id
 # a result judged by the deep tier; one whose checks are all imports (--depth import)
-_DEEP = sa.exists().where(_OWN, checks.c.name.startswith("deep:"))
+_DEEP = sa.exists().where(_OWN, checks.c.kind == CheckKind.DEEP.value)
 _IMPORTS_ONLY = sa.and_(
-    sa.exists().where(_OWN), ~sa.exists().where(_OWN, ~checks.c.name.startswith("import:"))
+    sa.exists().where(_OWN), ~sa.exists().where(_OWN, checks.c.kind != CheckKind.IMPORT.value)
 )
 
 _ROWS = (

@@ -103,6 +103,7 @@ checks = sa.Table(
     ),
     sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),  # from 1
     sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # CheckKind (v9)
     sa.Column("verdict", sa.String(32), nullable=False),
     sa.Column("duration", sa.Float, nullable=False),
     sa.Column("error", sa.Text),

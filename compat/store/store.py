@@ -462,6 +462,7 @@ def insert_result(
                     "result_id": result_id,
                     "position": position,
                     "name": _text(check.name),
+                    "kind": check.kind.value,
                     "verdict": check.verdict.value,
                     "duration": check.duration,
                     "error": _text(check.error),

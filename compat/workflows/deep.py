@@ -27,6 +27,7 @@ from compat.harness.reuse import KeptChecks
 from compat.index.asof import DatedIndex
 from compat.index.base import Index
 from compat.model import (
+    CheckKind,
     CheckResult,
     CheckVerdict,
     Combo,
@@ -273,6 +274,7 @@ def deepen(
         if mine.error:
             failed = CheckResult(
                 name="deep",
+                kind=CheckKind.RUNNER,
                 verdict=CheckVerdict.SKIPPED,
                 duration=mine.duration,
                 error=f"the deep tier did not finish: {mine.error}",

@@ -22,7 +22,7 @@ from packaging.version import Version
 from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed
 from compat.harness.backend import Backend, ImageInfo
-from compat.model import Combo, FileKind, Pin
+from compat.model import CheckKind, Combo, FileKind, Pin
 from compat.targets.probe import ImageFacts
 from compat.targets.target import Libc, PackageManager, Target
 
@@ -34,7 +34,7 @@ def events(*items: dict[str, Any]) -> str:
 
 
 def start(check: str) -> dict[str, Any]:
-    return {"event": "start", "check": check}
+    return {"event": "start", "check": check, "kind": _kind(check)}
 
 
 def result(
@@ -43,11 +43,18 @@ def result(
     return {
         "event": "result",
         "check": check,
+        "kind": _kind(check),
         "verdict": verdict,
         "duration": 0.25,
         "error": error,
         "log": log,
     }
+
+
+def _kind(check: str) -> str:
+    # the runner names its checks and gives their kinds alike: import:<dist>,
+    # user:<file> and exec, else a built-in check
+    return CheckKind.of_legacy_name(check).value
 
 
 def done(**counts: int) -> dict[str, Any]:

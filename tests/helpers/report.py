@@ -14,7 +14,16 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
+from compat.model import (
+    CheckKind,
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    FileKind,
+    Pin,
+    Verdict,
+)
 from compat.report import BaseReport, LockStatus, ReportData
 from compat.report.attribution import Finding, attribute
 from compat.targets.target import Libc, Target
@@ -74,7 +83,9 @@ def make_result(
         Verdict.RUNTIME_ERROR: CheckVerdict.RUNTIME_ERROR,
         Verdict.TIMEOUT: CheckVerdict.TIMEOUT,
     }.get(verdict, CheckVerdict.IMPORT_ERROR)
-    checks = (CheckResult(name=check, verdict=as_check, duration=0.5, error=error),)
+    # the kind the runner gives a check so named (import:<dist>, or a built-in check)
+    kind = CheckKind.of_legacy_name(check)
+    checks = (CheckResult(name=check, kind=kind, verdict=as_check, duration=0.5, error=error),)
     return ComboResult(
         combo=combo,
         verdict=verdict,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store, sqlite_url
 from compat.targets.target import Target
 from tests.helpers.results import DEBIAN_ID, make_combo, make_target
@@ -45,7 +45,9 @@ class Fixture:
 
 def _check(name: str, verdict: CheckVerdict, error: str | None = None) -> CheckResult:
     log = f"Traceback (most recent call last):\n{error}\n" if error else ""
-    return CheckResult(name=name, verdict=verdict, duration=0.2, error=error, log=log)
+    # the kind the runner gives a check so named (import:<dist>, or a built-in check)
+    kind = CheckKind.of_legacy_name(name)
+    return CheckResult(name=name, kind=kind, verdict=verdict, duration=0.2, error=error, log=log)
 
 
 def result(

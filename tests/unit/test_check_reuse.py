@@ -13,7 +13,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.harness.classify import classify
 from compat.harness.reuse import Reuse
-from compat.model import CheckResult, CheckVerdict, ComboResult, Verdict, sorted_inputs
+from compat.model import CheckKind, CheckResult, CheckVerdict, ComboResult, Verdict, sorted_inputs
 from compat.smoke.checks import builtin_checks
 from compat.store import Store
 from compat.targets.target import Target
@@ -57,11 +57,13 @@ def ran(
     verdict: CheckVerdict = CheckVerdict.PASS,
     *,
     name: str = CHECK,
+    kind: CheckKind = CheckKind.SMOKE,
     log: str = "checked 12 things",
     **inputs: str,
 ) -> CheckResult:
     return CheckResult(
         name=name,
+        kind=kind,
         verdict=verdict,
         duration=1.5,
         error=None if verdict is CheckVerdict.PASS else "ValueError: no",
@@ -117,8 +119,10 @@ def test_failures_are_reused_as_failures_and_timeouts_and_crashes_never(kept: St
 def test_an_import_check_is_reused_only_as_a_pass(kept: Store) -> None:
     reuse = Reuse(kept, checks_dir=None)
     target = make_target()
-    imported = ran(name="import:numpy", numpy="2.0.2")
-    failed = ran(CheckVerdict.IMPORT_ERROR, name="import:numpy", numpy="2.0.1")
+    imported = ran(name="import:numpy", kind=CheckKind.IMPORT, numpy="2.0.2")
+    failed = ran(
+        CheckVerdict.IMPORT_ERROR, name="import:numpy", kind=CheckKind.IMPORT, numpy="2.0.1"
+    )
     record(kept, target, {"numpy": "2.0.2"}, reuse, imported)
     record(kept, target, {"numpy": "2.0.1"}, reuse, failed)
     assert find(reuse, {"numpy": "2.0.2"})["import:numpy"].reused_from is not None
@@ -173,8 +177,14 @@ def _events(*events: dict[str, object]) -> str:
 def test_the_runners_events_carry_inputs_and_take_reused_outcomes() -> None:
     kept = ran(numpy="2.0.2")
     stdout = _events(
-        {"event": "start", "check": "import:numpy"},
-        {"event": "result", "check": "import:numpy", "verdict": "pass", "duration": 0.1},
+        {"event": "start", "check": "import:numpy", "kind": "import"},
+        {
+            "event": "result",
+            "check": "import:numpy",
+            "kind": "import",
+            "verdict": "pass",
+            "duration": 0.1,
+        },
         {"event": "start", "check": "numpy:other"},
         {
             "event": "result",

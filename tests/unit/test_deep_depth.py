@@ -21,6 +21,7 @@ from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import load_matrix
 from compat.model import (
+    CheckKind,
     CheckResult,
     CheckVerdict,
     Combo,
@@ -101,7 +102,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def judged_pass(c: Combo) -> ComboResult:
-    summary = CheckResult(name="deep:pandas", verdict=CheckVerdict.PASS, duration=1.0)
+    summary = CheckResult(
+        name="deep:pandas", kind=CheckKind.DEEP, verdict=CheckVerdict.PASS, duration=1.0
+    )
     return ComboResult(
         combo=c, verdict=Verdict.PASS, checks=(summary,), image_id=TARGET.image_id, backend="fake"
     )
@@ -114,7 +117,9 @@ def smoke_pass(c: Combo) -> ComboResult:
 def imports_pass(c: Combo) -> ComboResult:
     """What ``--depth import`` records: the import checks alone."""
     imports = tuple(
-        CheckResult(name=f"import:{n}", verdict=CheckVerdict.PASS, duration=0.1)
+        CheckResult(
+            name=f"import:{n}", kind=CheckKind.IMPORT, verdict=CheckVerdict.PASS, duration=0.1
+        )
         for n in c.requested
     )
     return dataclasses.replace(smoke_pass(c), checks=imports)
@@ -137,7 +142,11 @@ def test_judged_at_depth() -> None:
     assert judged(failed, Depth.DEEP)  # the deep tier would not run on it
     unfinished = dataclasses.replace(
         smoke_pass(GOOD),
-        checks=(CheckResult(name="deep", verdict=CheckVerdict.SKIPPED, duration=0.0),),
+        checks=(
+            CheckResult(
+                name="deep", kind=CheckKind.RUNNER, verdict=CheckVerdict.SKIPPED, duration=0.0
+            ),
+        ),
     )
     assert not judged(unfinished, Depth.DEEP)
     assert judged(unfinished, Depth.SMOKE)

@@ -22,7 +22,7 @@ from compat.image.report import count_checks
 from compat.image.smoke import smoke_argv
 from compat.lock import DOCKERFILE, REQUIREMENTS, render_dockerfile, write_lock
 from compat.lock.dockerfile import CA_FILE
-from compat.model import CheckResult, CheckVerdict, Verdict
+from compat.model import CheckKind, CheckResult, CheckVerdict, Verdict
 from tests.helpers.lock import make_lock, record_build
 
 # what the classic builder printed for a two-stage build (trimmed)
@@ -221,7 +221,9 @@ def test_smoke_command_is_isolated_and_names_the_site() -> None:
 
 def test_report_counts_every_verdict_and_serialises() -> None:
     checks = (
-        CheckResult(name="import:numpy", verdict=CheckVerdict.PASS, duration=0.1),
+        CheckResult(
+            name="import:numpy", kind=CheckKind.IMPORT, verdict=CheckVerdict.PASS, duration=0.1
+        ),
         CheckResult(name="scipy:linalg", verdict=CheckVerdict.SKIPPED, duration=0.0),
     )
     counts = count_checks(checks)

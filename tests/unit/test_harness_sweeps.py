@@ -11,7 +11,7 @@ from packaging.version import Version
 
 from compat.harness.classify import classify
 from compat.harness.sweeps import SweepCache, SweepRecord
-from compat.model import CheckResult, CheckVerdict, FileKind, Pin, Verdict
+from compat.model import CheckKind, CheckResult, CheckVerdict, FileKind, Pin, Verdict
 
 STATSMODELS = Pin(
     name=canonicalize_name("statsmodels"),
@@ -84,14 +84,14 @@ def _runner_output(*events: dict[str, object]) -> str:
 
 def test_classify_joins_a_kept_import_to_the_check_and_reads_fresh_ones() -> None:
     stdout = _runner_output(
-        {"event": "start", "check": "import:statsmodels"},
-        {"event": "result", "check": "import:statsmodels", "verdict": "pass", "duration": 0.5,
-         "error": None, "log": "statsmodels 0.14.1 in /site"},
-        {"event": "start", "check": "import:scipy"},
+        {"event": "start", "check": "import:statsmodels", "kind": "import"},
+        {"event": "result", "check": "import:statsmodels", "kind": "import", "verdict": "pass",
+         "duration": 0.5, "error": None, "log": "statsmodels 0.14.1 in /site"},
+        {"event": "start", "check": "import:scipy", "kind": "import"},
         {"event": "sweep", "dist": "scipy", "version": "1.14.1", "verdict": "pass",
          "error": None, "inputs": {"numpy": "2.0.2", "scipy": "1.14.1"}, "summary": "ok"},
-        {"event": "result", "check": "import:scipy", "verdict": "pass", "duration": 0.5,
-         "error": None, "log": ""},
+        {"event": "result", "check": "import:scipy", "kind": "import", "verdict": "pass",
+         "duration": 0.5, "error": None, "log": ""},
         {"event": "done", "counts": {}, "duration": 1.0},
     )  # fmt: skip
     outcome = classify(
@@ -118,6 +118,7 @@ def test_classify_joins_a_kept_import_to_the_check_and_reads_fresh_ones() -> Non
 def test_a_failed_top_level_import_keeps_its_own_error() -> None:
     failed = CheckResult(
         name="import:statsmodels",
+        kind=CheckKind.IMPORT,
         verdict=CheckVerdict.IMPORT_ERROR,
         duration=0.1,
         error="ImportError: libfoo.so.1: cannot open shared object file",

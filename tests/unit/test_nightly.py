@@ -20,6 +20,7 @@ from compat.lock.select import rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix, load_matrix
 from compat.model import (
+    CheckKind,
     CheckResult,
     CheckVerdict,
     Combo,
@@ -468,7 +469,9 @@ def test_a_night_says_how_many_check_runs_the_new_versions_cost(
 ) -> None:
     src = source()
     checks = (
-        CheckResult(name="import:pandas", verdict=CheckVerdict.PASS, duration=1.0),
+        CheckResult(
+            name="import:pandas", kind=CheckKind.IMPORT, verdict=CheckVerdict.PASS, duration=1.0
+        ),
         CheckResult(
             name="pandas+numpy:a",
             verdict=CheckVerdict.PASS,

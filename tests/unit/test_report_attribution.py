@@ -9,7 +9,7 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.model import Verdict
+from compat.model import CheckKind, Verdict
 from compat.report import ResultEntry, RunKind
 from compat.report.attribution import Blame, FailedCheck, Finding, attribute
 from compat.report.history import nights
@@ -39,7 +39,7 @@ def test_a_numpy_abi_import_failure_implicates_numpy_and_the_package() -> None:
     found = attribute(
         verdict=Verdict.IMPORT_ERROR,
         versions=STACK,
-        failed=[FailedCheck(name="import:pandas", error=ABI)],
+        failed=[FailedCheck(name="import:pandas", kind=CheckKind.IMPORT, error=ABI)],
     )
     assert found.pairs == {pair(NP, PD)}
 
@@ -52,7 +52,7 @@ def test_a_module_failing_on_a_partner_implicates_that_pair() -> None:
     found = attribute(
         verdict=Verdict.IMPORT_ERROR,
         versions=STACK,
-        failed=[FailedCheck(name="import:pandas", error=error)],
+        failed=[FailedCheck(name="import:pandas", kind=CheckKind.IMPORT, error=error)],
     )
     assert found.blame is Blame.PAIR
     assert found.pairs == {pair(NP, PD)}
@@ -62,7 +62,13 @@ def test_a_plain_import_failure_marks_the_package_alone() -> None:
     found = attribute(
         verdict=Verdict.IMPORT_ERROR,
         versions=STACK,
-        failed=[FailedCheck(name="import:pandas", error="ImportError: cannot import name 'x'")],
+        failed=[
+            FailedCheck(
+                name="import:pandas",
+                kind=CheckKind.IMPORT,
+                error="ImportError: cannot import name 'x'",
+            )
+        ],
     )
     assert found.blame is Blame.PACKAGE
     assert found.packages == {PD}
@@ -118,6 +124,7 @@ def test_a_deep_regression_names_the_partner_that_changed(where: str) -> None:
         failed=[
             FailedCheck(
                 name="deep:pandas:pandas/tests/plotting/test_frame.py::test_legend",
+                kind=CheckKind.DEEP,
                 error=f"AttributeError: 'Legend' object has no attribute 'legendHandles' {where}",
             )
         ],

@@ -23,7 +23,7 @@ from compat.smoke.checks import builtin_checks
 from compat.smoke.tree import Node, plan
 from tests.helpers.smoke import assert_segfault, make_dist, run_runner
 
-RESULT_KEYS = {"event", "check", "verdict", "duration", "error", "log", "inputs"}
+RESULT_KEYS = {"event", "check", "kind", "verdict", "duration", "error", "log", "inputs"}
 SWEEP_KEYS = {"event", "dist", "version", "verdict", "error", "inputs", "summary"}
 
 
@@ -72,28 +72,34 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     )
     run = run_runner(
         "--site", str(site_dir), "--package", "good-pkg", "--checks-dir", str(checks),
-        "--only", "user:*",
+        "--only", "user:*", "--only", "numpy:copy-semantics", "--only", "exec",
+        "--exec", "--", sys.executable, "-c", "pass",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    kinds = [(e["event"], e.get("check")) for e in run.events]
+    kinds = [(e["event"], e.get("check"), e.get("kind")) for e in run.events]
     assert kinds == [
-        ("start", "import:good-pkg"),
-        ("sweep", None),  # its whole-package import, before the check's result
-        ("result", "import:good-pkg"),
+        ("start", "import:good-pkg", "import"),
+        ("sweep", None, None),  # its whole-package import, before the check's result
+        ("result", "import:good-pkg", "import"),
         # every distribution of the site dirs is part of the combination
-        ("start", "import:broken-pkg"),
-        ("sweep", None),
-        ("result", "import:broken-pkg"),
-        ("start", "user:passing.py"),
-        ("result", "user:passing.py"),
-        ("done", None),
+        ("start", "import:broken-pkg", "import"),
+        ("sweep", None, None),
+        ("result", "import:broken-pkg", "import"),
+        # a built-in check, skipped: numpy is not in the combination
+        ("start", "numpy:copy-semantics", "smoke"),
+        ("result", "numpy:copy-semantics", "smoke"),
+        ("start", "user:passing.py", "user"),
+        ("result", "user:passing.py", "user"),
+        ("start", "exec", "user"),
+        ("result", "exec", "user"),
+        ("done", None, None),
     ]
     for event in run.events:
         if event["event"] == "result":
             assert set(event) == RESULT_KEYS
             assert isinstance(event["duration"], float)
         elif event["event"] == "start":
-            assert set(event) == {"event", "check"}
+            assert set(event) == {"event", "check", "kind"}
         elif event["event"] == "sweep":
             assert set(event) == SWEEP_KEYS
     assert run.verdict("import:good-pkg") == "pass"
@@ -107,7 +113,8 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     assert run.results["user:passing.py"]["log"].endswith("check output\n")
     assert run.results["user:passing.py"]["inputs"] == {"good-pkg": "1.0"}
     assert run.results["import:good-pkg"]["inputs"] == {"good-pkg": "1.0"}  # its sweep's
-    assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), "pass": 2, "import-error": 1}
+    counts = {"pass": 3, "import-error": 1, "skipped": 1}
+    assert run.done["counts"] == {**dict.fromkeys(VERDICTS, 0), **counts}
     assert run.done["duration"] > 0
 
 

@@ -26,7 +26,7 @@ from packaging.version import Version
 
 from compat.errors import SchemaTooNew, StoreError
 from compat.lock.select import rank_known_good
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import (
     SCHEMA_VERSION,
     RunStatus,
@@ -358,6 +358,7 @@ def test_a_deep_failure_outranks_a_later_smoke_pass_until_a_deep_pass(store: Sto
     combo = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
     regression = CheckResult(
         name="deep:pandas:pandas/tests/test_x.py::test_y",
+        kind=CheckKind.DEEP,
         verdict=CheckVerdict.RUNTIME_ERROR,
         duration=1.0,
         error="AttributeError: gone",
@@ -365,7 +366,9 @@ def test_a_deep_failure_outranks_a_later_smoke_pass_until_a_deep_pass(store: Sto
     deep_failure = dataclasses.replace(
         failed(target, combo, Verdict.RUNTIME_ERROR), checks=(regression,)
     )
-    summary = CheckResult(name="deep:pandas", verdict=CheckVerdict.PASS, duration=1.0)
+    summary = CheckResult(
+        name="deep:pandas", kind=CheckKind.DEEP, verdict=CheckVerdict.PASS, duration=1.0
+    )
     deep_pass = dataclasses.replace(passed(target, combo), checks=(summary,))
     run_id = store.start_run(target, backend="docker")
 
@@ -584,7 +587,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     _make_v1(url)
     # a reader too: what it reads must be at the latest version, so it migrates
     with Store.open(url, read_only=True) as store:
-        assert store.schema_version == SCHEMA_VERSION == 8
+        assert store.schema_version == SCHEMA_VERSION == 9
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -594,7 +597,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     assert run.compat_version == "0.0.9"
     with Store.open(url) as store:
         store.start_run(make_target(), backend="docker", shard="1/3")
-    assert count(url, "schema_version") == 8
+    assert count(url, "schema_version") == 9
     engine = sa.create_engine(url)
     assert not sa.inspect(engine).has_table("builds")  # never written, dropped by v4
     engine.dispose()
@@ -630,7 +633,7 @@ def test_a_v6_database_learns_from_the_results_it_holds(make_db_url: MakeUrl) ->
     with engine.begin() as conn:  # as a v6 database (before the table) holds it
         conn.execute(sa.text("DROP TABLE image_system_packages"))
         conn.execute(sa.text("DROP INDEX ix_checks_reuse_key"))
-        for column in ("inputs", "reuse_key", "reused_from"):
+        for column in ("inputs", "reuse_key", "reused_from", "kind"):
             conn.execute(sa.text(f"ALTER TABLE checks DROP COLUMN {column}"))
         conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 7"))
     engine.dispose()

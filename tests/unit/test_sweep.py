@@ -3,7 +3,7 @@ against the same release's baseline."""
 
 from __future__ import annotations
 
-from compat.model import CheckResult, CheckVerdict
+from compat.model import CheckKind, CheckResult, CheckVerdict
 from compat.sweep import compare, failed_modules, sweep_failed
 
 ABI = (
@@ -30,6 +30,7 @@ Traceback (most recent call last):
 def _check(error: str, log: str = LOG) -> CheckResult:
     return CheckResult(
         name="import:statsmodels",
+        kind=CheckKind.IMPORT,
         verdict=CheckVerdict.IMPORT_ERROR,
         duration=1.0,
         error=error,
@@ -50,7 +51,9 @@ def test_only_a_failed_sweep_is_compared() -> None:
     assert sweep_failed(_check(f"statsmodels.sandbox.panel.panelmod: {PANEL}"))
     # the top level itself failed: there is nothing to compare module by module
     assert sweep_failed(_check("ImportError: libfoo.so.1: cannot open shared object")) == {}
-    passed = CheckResult(name="import:statsmodels", verdict=CheckVerdict.PASS, duration=1.0)
+    passed = CheckResult(
+        name="import:statsmodels", kind=CheckKind.IMPORT, verdict=CheckVerdict.PASS, duration=1.0
+    )
     assert sweep_failed(passed) == {}
 
 

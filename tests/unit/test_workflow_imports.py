@@ -10,7 +10,7 @@ from typing import cast
 import pytest
 
 from compat.index.base import Index
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import judge_imports
@@ -34,6 +34,7 @@ def sweep_check(*failed: tuple[str, str]) -> CheckResult:
     lines += [f"failed: {module}: {error}" for module, error in failed]
     return CheckResult(
         name="import:statsmodels",
+        kind=CheckKind.IMPORT,
         verdict=CheckVerdict.IMPORT_ERROR if failed else CheckVerdict.PASS,
         duration=1.0,
         error=f"{failed[0][0]}: {failed[0][1]}" if failed else None,
