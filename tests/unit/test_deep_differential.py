@@ -16,7 +16,7 @@ from compat.deep.baseline import BaselineSource, choose_baseline
 from compat.deep.differential import Failure, Finding, compare, deciding_frame, is_test_path
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
 from compat.deep.report import check_results
-from compat.model import CheckVerdict
+from compat.model import CheckKind, CheckVerdict
 from tests.helpers.deep import CORE, FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
 
 HERE = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
@@ -331,6 +331,7 @@ def test_judge_and_checks() -> None:
         f"deep:pandas:{FRAME}::test_crash",
         f"deep:pandas:{FRAME}::test_legend",
     ]
+    assert {c.kind for c in checks} == {CheckKind.DEEP}
     crash, legend = failed
     assert crash.verdict is CheckVerdict.CRASH
     assert legend.verdict is CheckVerdict.RUNTIME_ERROR
@@ -353,6 +354,7 @@ def test_judge_without_baseline_or_tests_judges_nothing() -> None:
     report = judge("pandas", here=HERE, here_run=HERE_RUN, baseline=None, baseline_run=None)
     (summary,) = check_results(report)
     assert summary.verdict is CheckVerdict.SKIPPED
+    assert summary.kind is CheckKind.DEEP  # judged: it found nothing to judge by
     assert summary.error is not None
     assert "no baseline" in summary.error
     empty = judge("pandas", here=HERE, here_run=run_of(), baseline=None, baseline_run=None)

@@ -5,7 +5,16 @@ from pathlib import Path
 import pytest
 
 from compat.harness.classify import SuiteOutcome, classify
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, Verdict, overall, worst
+from compat.model import (
+    CheckKind,
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    Verdict,
+    overall,
+    worst,
+)
 from compat.smoke import VERDICTS
 from compat.targets.sysdeps import install_command, missing_libraries, packages_for
 from compat.targets.target import PackageManager
@@ -275,3 +284,34 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
     )
     both = dataclasses.replace(stack, requested=tuple(map(canonicalize_name, ("pandas", "numpy"))))
     assert unrequested_notes(both, [check("pandas+numpy:x", CheckVerdict.CRASH)]) == ()
+
+
+def test_each_check_has_the_kind_its_events_give() -> None:
+    out = events(
+        start("import:numpy"),
+        result("import:numpy"),
+        start("numpy:core"),
+        result("numpy:core"),
+        start("user:mine.py"),
+        result("user:mine.py"),
+        {"event": "reuse", "check": "numpy:never-offered"},
+        start("import:scipy"),
+    )
+    outcome = _classify(out, code=139)
+    assert [(c.name, c.kind) for c in outcome.checks] == [
+        ("import:numpy", CheckKind.IMPORT),
+        ("numpy:core", CheckKind.SMOKE),
+        ("user:mine.py", CheckKind.USER),
+        # a reuse the harness never offered is the machinery's failure
+        ("numpy:never-offered", CheckKind.RUNNER),
+        # the import in flight when the runner died is still an import check
+        ("import:scipy", CheckKind.IMPORT),
+    ]
+
+
+def test_a_runner_that_died_between_checks_is_a_check_of_the_machinery() -> None:
+    outcome = _classify(events(start("exec"), result("exec")), code=1)
+    assert [(c.name, c.kind) for c in outcome.checks] == [
+        ("exec", CheckKind.USER),
+        ("smoke-runner", CheckKind.RUNNER),
+    ]

@@ -30,7 +30,7 @@ from compat.harness.toolchain import (
     toolchain_key,
     wrapper_commands,
 )
-from compat.model import ComboResult, FileKind, Pin, Verdict
+from compat.model import CheckKind, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
 from compat.targets.target import PackageManager
 from tests.helpers.harness import (
@@ -266,6 +266,7 @@ def test_pypi_build_carries_its_note_and_time(tmp_path: Path, served: Served) ->
     assert got.notes == (f"lightgbm {OPENMP_NOTE}",)
     build = next(c for c in got.checks if c.name == "build:lightgbm")
     assert build.verdict.value == "pass"
+    assert build.kind is CheckKind.BUILD
     assert ComboResult.from_json(got.to_json()).notes == got.notes
     # the record, its toolchain and the whole build log are kept with the sdist
     (record_file,) = (tmp_path / "cache" / "builds" / pin.sha256).glob("*.json")

@@ -26,7 +26,15 @@ from packaging.version import Version
 
 from compat.errors import SchemaTooNew, StoreError
 from compat.lock.select import rank_known_good
-from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.model import (
+    CheckKind,
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    Depth,
+    Verdict,
+)
 from compat.store import (
     SCHEMA_VERSION,
     RunStatus,
@@ -646,6 +654,71 @@ def test_a_v6_database_learns_from_the_results_it_holds(make_db_url: MakeUrl) ->
         assert [(c.inputs, c.key, c.reused_from) for c in stored.result.checks] == [
             (None, None, None)
         ] * 2
+
+
+# names that say what the kind was before kinds were kept (schema v8)
+LEGACY_KINDS = {
+    "import:numpy": CheckKind.IMPORT,
+    "numpy:core": CheckKind.SMOKE,
+    "user:mine.py": CheckKind.USER,
+    "exec": CheckKind.USER,
+    "build:lightgbm": CheckKind.BUILD,
+    "deep:pandas": CheckKind.DEEP,
+    "deep:pandas:pandas/tests/test_x.py::test_y": CheckKind.DEEP,
+    "deep": CheckKind.RUNNER,
+    "smoke-runner": CheckKind.RUNNER,
+}
+
+
+def _with_checks(result: ComboResult, kinds: dict[str, CheckKind]) -> ComboResult:
+    checks = tuple(
+        CheckResult(name=n, kind=k, verdict=CheckVerdict.PASS, duration=0.1)
+        for n, k in kinds.items()
+    )
+    return dataclasses.replace(result, checks=checks)
+
+
+def test_the_results_database_keeps_each_checks_kind(store: Store) -> None:
+    target = make_target()
+    run_id = store.start_run(target, backend="docker")
+    # the kind is what is kept, whatever the name says
+    kinds = {f"import:numpy-{kind}": kind for kind in CheckKind}
+    result_id = store.record(
+        run_id, target, _with_checks(passed(target, make_combo(target, {"numpy": "2.0.2"})), kinds)
+    )
+    stored = store.get(result_id)
+    assert stored is not None
+    assert {c.name: c.kind for c in stored.result.checks} == kinds
+    (row,) = store.results()
+    assert row.depth is Depth.DEEP
+
+
+def test_a_v8_database_gives_its_checks_the_kinds_their_names_implied(
+    make_db_url: MakeUrl,
+) -> None:
+    url = make_db_url()
+    target = make_target()
+    imports_only = {"import:numpy": CheckKind.IMPORT, "import:scipy": CheckKind.IMPORT}
+    with Store.open(url) as store:
+        run_id = store.start_run(target, backend="docker")
+        every = passed(target, make_combo(target, {"numpy": "2.0.2"}))
+        store.record(run_id, target, _with_checks(every, LEGACY_KINDS))
+        imports = passed(target, make_combo(target, {"numpy": "2.1.3"}))
+        store.record(run_id, target, _with_checks(imports, imports_only))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as a v8 database holds them
+        conn.execute(sa.text("ALTER TABLE checks DROP COLUMN kind"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 9"))
+    engine.dispose()
+    with Store.open(url) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        old, only = store.get(1), store.get(2)
+        assert old is not None
+        assert only is not None
+        assert {c.name: c.kind for c in old.result.checks} == LEGACY_KINDS
+        assert {c.name: c.kind for c in only.result.checks} == imports_only
+        depths = {r.id: r.depth for r in store.results()}
+        assert depths == {1: Depth.DEEP, 2: Depth.IMPORT}
 
 
 def test_the_migrated_schema_is_the_schema_the_queries_use(store: Store, db_url: str) -> None:
