@@ -48,13 +48,20 @@ def requires(name: NormalizedName, version: Version) -> Iterable[NormalizedName]
     return [d.name for d in SOURCE.dependencies(name, version, frozenset()) if d.name != PYTHON]
 
 
-def combos(**top: object) -> tuple[Combo, ...]:
+def planned(*, kept: Store | None = None, top: dict[str, object] | None = None) -> Plan:
+    """The exhaustive plan of PACKAGES, two minors each (``top``: more matrix keys)."""
     matrix = parse_matrix(
-        {"packages": PACKAGES, "strategy": "exhaustive", "last-minors": 2, **top}, path="m.toml"
+        {"packages": PACKAGES, "strategy": "exhaustive", "last-minors": 2, **(top or {})},
+        path="m.toml",
     )
     return make_plan(
-        SOURCE, matrix, strategy=None, last_minors=None, cap=None, reporter=RecordingReporter()
-    ).combos
+        SOURCE, matrix, strategy=None, last_minors=None, cap=None,
+        reporter=RecordingReporter(), kept=kept,
+    )  # fmt: skip
+
+
+def combos(**top: object) -> tuple[Combo, ...]:
+    return planned(top=top).combos
 
 
 def test_a_check_runs_once_per_set_of_versions_it_imports() -> None:
@@ -133,24 +140,14 @@ def test_what_the_results_database_keeps_on_the_image_is_not_counted(tmp_path: P
         )
         for name in numpy_only
     )
-    matrix = parse_matrix(
-        {"packages": PACKAGES, "strategy": "exhaustive", "last-minors": 2}, path="m.toml"
-    )
-
-    def planned(kept: Store | None) -> Plan:
-        return make_plan(
-            SOURCE, matrix, strategy=None, last_minors=None, cap=None,
-            reporter=RecordingReporter(), kept=kept,
-        )  # fmt: skip
-
     with Store.open(sqlite_url(tmp_path / "r.db")) as store:
-        empty = planned(store)
+        empty = planned(kept=store)
         run_id = store.start_run(TARGET, backend="docker")
         result = ComboResult(
             combo=first, verdict=Verdict.PASS, checks=ran, backend="docker", image_id=image_id
         )
         store.record(run_id, TARGET, result)
-        kept = planned(store)
+        kept = planned(kept=store)
     # numpy's own checks ran with the first combination's numpy: only the other
     # numpy runs them
     assert sum(empty.check_runs.values()) - sum(kept.check_runs.values()) == len(numpy_only)
