@@ -9,11 +9,12 @@ being imported; a wheel built here from an sdist counts as its build). Those, bu
 the versions, make its reuse key; a later combination with the same key whose
 installed versions agree with a stored outcome's inputs takes that outcome
 without running the check (``--reuse`` to the runner, which still skips what it
-would skip). Timeouts and crashes are never reused; any other failure is reused
-as itself, never turned into a pass. An import check's inputs are those of its
-distribution's whole-package import, and only its passes are reused (the runner
-takes a reused import as imported). Plugin checks (their code is not on the
-host) and ``exec`` are always run.
+would skip). Only passes are reused: a module whose import failed leaves
+``sys.modules``, so a failure's inputs can miss the distribution that caused it
+(and a timeout or a crash may not happen again). An import check's inputs are
+those of its distribution's whole-package import (the runner takes a reused
+import as imported). Plugin checks (their code is not on the host) and ``exec``
+are always run.
 
 Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
 that would be reused run again, and a rerun that disagrees is said, kept in the
@@ -33,7 +34,7 @@ from typing import Protocol
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from compat.model import CheckKind, CheckResult, CheckVerdict, Inputs
+from compat.model import CheckResult, CheckVerdict, Inputs
 from compat.smoke import SMOKE_DIR
 from compat.smoke.checks import builtin_checks
 from compat.smoke.engine import user_checks
@@ -162,8 +163,6 @@ class Reuse:
         return {
             names[key]: reused(check, uid)
             for key, (uid, check) in self._kept.kept_checks(wanted).items()
-            # the runner takes a reused import as a pass: a failed one runs again
-            if check.verdict is CheckVerdict.PASS or check.kind is not CheckKind.IMPORT
         }
 
     def to_verify(self, reusable: Mapping[str, CheckResult]) -> set[str]:

@@ -6,8 +6,10 @@ distribution's own file, the versions of the distributions its modules loaded
 (reported by the runner), and which distributions are installed at all (an
 optional dependency is probed without being imported). A combination whose pin
 matches a kept outcome on all of these skips that import (``--skip-sweep``) and
-takes the kept outcome, saying so in the check's log. Only passes and
-import errors are kept: a crash or a hang may not happen again.
+takes the kept outcome, saying so in the check's log. Only passes are kept: a
+module whose import failed leaves ``sys.modules``, so a failure's inputs can
+miss the distribution that caused it (matplotlib compiled against NumPy 1, under
+contourpy's renderer), and a crash or a hang may not happen again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from packaging.version import Version
 from compat.model import CheckResult, CheckVerdict, Pin, sorted_inputs
 from compat.smoke import SMOKE_DIR
 
-_KEPT = (CheckVerdict.PASS, CheckVerdict.IMPORT_ERROR)
+_KEPT = (CheckVerdict.PASS,)
 _CODE = ("modules.py", "engine.py", "isolate.py", "dists.py")
 
 
@@ -115,8 +117,11 @@ class SweepCache:
             return []  # none kept, or a damaged file: run the import again
 
     def find(self, key: str, versions: Mapping[NormalizedName, Version]) -> SweepRecord | None:
-        """A kept outcome whose inputs all have ``versions``."""
-        return next((r for r in self._records(key) if r.holds_for(versions)), None)
+        """A kept pass whose inputs all have ``versions`` (a failure an older compat
+        kept is not taken)."""
+        return next(
+            (r for r in self._records(key) if r.verdict in _KEPT and r.holds_for(versions)), None
+        )
 
     def keep(self, key: str, record: SweepRecord) -> None:
         if record.verdict not in _KEPT:

@@ -94,10 +94,12 @@ class Reader(Database):
     # -- reusing check outcomes ---------------------------------------------------
 
     def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]:
-        """For each reuse key with stored outcomes, every distinct set of inputs it
-        ran with and the latest result that ran it so. Timeouts and crashes are
-        never reused (they may not happen again), nor anything under a key whose
-        kept outcome a rerun contradicted."""
+        """For each reuse key with stored passes, every distinct set of inputs it
+        passed with and the latest result that ran it so. A failure is never reused:
+        a module whose import failed leaves ``sys.modules``, so a failure's inputs
+        can miss the very distribution that failed (a timeout or a crash may not
+        happen again either). Nothing under a key whose kept outcome a rerun
+        contradicted is reused."""
         found: dict[str, list[tuple[Inputs, int]]] = {}
         wanted = sorted(set(keys))
         with self.reading() as conn:
@@ -107,7 +109,7 @@ class Reader(Database):
                     .where(
                         checks.c.reuse_key.in_(chunk),
                         checks.c.inputs.is_not(None),
-                        checks.c.verdict.not_in(_NOT_REUSED),
+                        checks.c.verdict == CheckVerdict.PASS.value,
                         checks.c.reuse_key.not_in(sa.select(reuse_disagreements.c.reuse_key)),
                     )
                     .group_by(checks.c.reuse_key, checks.c.inputs)
@@ -367,9 +369,6 @@ def utc(value: datetime) -> datetime:
 def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-_NOT_REUSED = (CheckVerdict.TIMEOUT.value, CheckVerdict.CRASH.value)
 
 
 def inputs_text(inputs: Inputs | None) -> str | None:

@@ -18,7 +18,7 @@ from compat.store import Store
 from tests.helpers.results import make_combo, make_target, passed
 from tests.unit.test_check_reuse import (  # noqa: F401  (pytest collects them here too)
     kept,
-    test_failures_are_reused_as_failures_and_timeouts_and_crashes_never,
+    test_only_passes_are_reused,
     test_the_latest_outcome_wins_and_a_reuse_names_the_result_that_ran_it,
 )
 from tests.unit.test_store import (  # noqa: F401  (pytest collects them here too)

@@ -103,17 +103,19 @@ def test_an_input_the_image_provides_does_not_stop_reuse(kept: Store) -> None:
     assert CHECK in find(reuse, {"numpy": "2.0.2"})
 
 
-def test_failures_are_reused_as_failures_and_timeouts_and_crashes_never(kept: Store) -> None:
+def test_only_passes_are_reused(kept: Store) -> None:
+    """A module whose import failed leaves sys.modules: a failure's inputs can miss
+    the distribution that failed, so no failure is taken by another combination."""
     reuse = Reuse(kept, checks_dir=None)
     target = make_target()
     record(kept, target, {"numpy": "2.0.2"}, reuse, ran(CheckVerdict.TIMEOUT, numpy="2.0.2"))
     record(kept, target, {"numpy": "2.0.1"}, reuse, ran(CheckVerdict.CRASH, numpy="2.0.1"))
-    assert find(reuse, {"numpy": "2.0.2"}) == {}
-    assert find(reuse, {"numpy": "2.0.1"}) == {}
+    record(kept, target, {"numpy": "2.0.0"}, reuse, ran(CheckVerdict.RUNTIME_ERROR, numpy="2.0.0"))
+    for numpy in ("2.0.2", "2.0.1", "2.0.0"):
+        assert find(reuse, {"numpy": numpy}) == {}
 
-    record(kept, target, {"numpy": "2.0.2"}, reuse, ran(CheckVerdict.RUNTIME_ERROR, numpy="2.0.2"))
-    taken = find(reuse, {"numpy": "2.0.2"})[CHECK]
-    assert (taken.verdict, taken.error) == (CheckVerdict.RUNTIME_ERROR, "ValueError: no")
+    record(kept, target, {"numpy": "2.0.0"}, reuse, ran(numpy="2.0.0"))
+    assert find(reuse, {"numpy": "2.0.0"})[CHECK].verdict is CheckVerdict.PASS
 
 
 def test_an_import_check_is_reused_only_as_a_pass(kept: Store) -> None:

@@ -51,31 +51,31 @@ def test_a_kept_import_is_found_only_where_its_inputs_hold(tmp_path: Path) -> No
     cache = SweepCache(tmp_path)
     key = cache.key(image_id="sha256:img", pin=STATSMODELS, installed=INSTALLED)
     assert cache.find(key, versions("2.0.2")) is None
-    cache.keep(key, record())
-    assert cache.find(key, versions("2.0.2")) == record()
+    cache.keep(key, record("pass"))
+    assert cache.find(key, versions("2.0.2")) == record("pass")
     # another numpy: the modules loaded another input
     assert cache.find(key, versions("1.26.4")) is None
     cache.keep(key, record("pass", numpy="1.26.4"))
     assert cache.find(key, versions("1.26.4")) == record("pass", numpy="1.26.4")
-    assert cache.find(key, versions("2.0.2")) == record()  # both kept under one key
+    assert cache.find(key, versions("2.0.2")) == record("pass")  # both kept under one key
     # another image, another set of installed distributions: other keys
     assert key != cache.key(image_id="sha256:other", pin=STATSMODELS, installed=INSTALLED)
     more = [*INSTALLED, canonicalize_name("matplotlib")]
     assert key != cache.key(image_id="sha256:img", pin=STATSMODELS, installed=more)
 
 
-def test_crashes_are_not_kept_and_a_damaged_file_is_none_kept(tmp_path: Path) -> None:
+def test_failures_are_not_kept_and_a_damaged_file_is_none_kept(tmp_path: Path) -> None:
     cache = SweepCache(tmp_path)
     key = cache.key(image_id="sha256:img", pin=STATSMODELS, installed=INSTALLED)
-    cache.keep(key, record("crash"))
-    assert cache.find(key, versions("2.0.2")) is None
-    (tmp_path / "sweeps").mkdir()
+    # a failed import leaves sys.modules: its inputs can miss what failed
+    for verdict in ("crash", "import-error"):
+        cache.keep(key, record(verdict))
+        assert cache.find(key, versions("2.0.2")) is None
+    (tmp_path / "sweeps").mkdir(exist_ok=True)
     (tmp_path / "sweeps" / f"{key}.json").write_text("[{truncated")
     assert cache.find(key, versions("2.0.2")) is None
-    cache.keep(key, record())
-    assert json.loads((tmp_path / "sweeps" / f"{key}.json").read_text())[0]["verdict"] == (
-        "import-error"
-    )
+    cache.keep(key, record("pass"))
+    assert json.loads((tmp_path / "sweeps" / f"{key}.json").read_text())[0]["verdict"] == "pass"
 
 
 def _runner_output(*events: dict[str, object]) -> str:
