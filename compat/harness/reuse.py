@@ -96,12 +96,11 @@ def _user_code(checks_dir: Path | None) -> dict[str, str]:
 
 
 class Keys:
-    """The reuse keys of a pipeline's checks: the code of each (built-in, user and
-    import checks), the image and the installed distributions."""
+    """The reuse keys of a pipeline's built-in and user checks: the code of each,
+    the image and the installed distributions."""
 
     def __init__(self, checks_dir: Path | None) -> None:
         self._code = {**_check_code(), **_user_code(checks_dir)}
-        self._runner = _runner_code()
 
     def __call__(
         self,
@@ -115,10 +114,12 @@ class Keys:
         built = built or {}
         installed = sorted(installed)
         names = "\n".join(f"{n} built {built[n]}" if n in built else n for n in installed)
-        code = {**self._code, **{f"{IMPORT}{n}": self._runner for n in installed}}
+        # Import checks are not keyed: a whole-package import's recorded inputs can
+        # miss a distribution it loaded (numba's lacked numpy), and a reused import
+        # skips the top-level import that would catch a version guard.
         return {
             name: hashlib.sha256(f"{digest}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
-            for name, digest in code.items()
+            for name, digest in self._code.items()
         }
 
 
