@@ -11,10 +11,8 @@ installed versions agree with a stored outcome's inputs takes that outcome
 without running the check (``--reuse`` to the runner, which still skips what it
 would skip). Only passes are reused: a module whose import failed leaves
 ``sys.modules``, so a failure's inputs can miss the distribution that caused it
-(and a timeout or a crash may not happen again). An import check's inputs are
-those of its distribution's whole-package import (the runner takes a reused
-import as imported). Plugin checks (their code is not on the host) and ``exec``
-are always run.
+(and a timeout or a crash may not happen again). Import checks, plugin checks
+(their code is not on the host) and ``exec`` always run.
 
 Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
 that would be reused run again, and a rerun that disagrees is said, kept in the
