@@ -1,7 +1,9 @@
 """Check outcomes reused by what the checks imported.
 
 Each built-in and user check runs in a process that imported only what it needs,
-and reports the distributions it imported (its inputs). Its outcome depends on
+and reports the distributions it imported or tried to import (its inputs); an
+import check's inputs are its distribution's whole-package import's, taken over
+every installed distribution. Its outcome depends on
 the image it ran in (system packages included: a derived image has its own ID),
 the code that defines it and runs it, the versions of its inputs, and which
 distributions are installed at all (an optional dependency is probed without
@@ -9,10 +11,10 @@ being imported; a wheel built here from an sdist counts as its build). Those, bu
 the versions, make its reuse key; a later combination with the same key whose
 installed versions agree with a stored outcome's inputs takes that outcome
 without running the check (``--reuse`` to the runner, which still skips what it
-would skip). Only passes are reused: a module whose import failed leaves
-``sys.modules``, so a failure's inputs can miss the distribution that caused it
-(and a timeout or a crash may not happen again). Import checks, plugin checks
-(their code is not on the host) and ``exec`` always run.
+would skip). Only passes are reused (a timeout or a crash may not happen
+again, and a failure costs a rerun, never a verdict). A reused import check is
+taken as imported. Plugin checks (their code is not on the host) and ``exec``
+always run.
 
 Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
 that would be reused run again, and a rerun that disagrees is said, kept in the
@@ -94,11 +96,12 @@ def _user_code(checks_dir: Path | None) -> dict[str, str]:
 
 
 class Keys:
-    """The reuse keys of a pipeline's built-in and user checks: the code of each,
-    the image and the installed distributions."""
+    """The reuse keys of a pipeline's checks: the code of each (built-in, user and
+    import checks), the image and the installed distributions."""
 
     def __init__(self, checks_dir: Path | None) -> None:
         self._code = {**_check_code(), **_user_code(checks_dir)}
+        self._runner = _runner_code()
 
     def __call__(
         self,
@@ -112,12 +115,10 @@ class Keys:
         built = built or {}
         installed = sorted(installed)
         names = "\n".join(f"{n} built {built[n]}" if n in built else n for n in installed)
-        # Import checks are not keyed: a whole-package import's recorded inputs can
-        # miss a distribution it loaded (numba's lacked numpy), and a reused import
-        # skips the top-level import that would catch a version guard.
+        code = {**self._code, **{f"{IMPORT}{n}": self._runner for n in installed}}
         return {
             name: hashlib.sha256(f"{digest}\n{image_id}\n{name}\n{names}".encode()).hexdigest()
-            for name, digest in self._code.items()
+            for name, digest in code.items()
         }
 
 

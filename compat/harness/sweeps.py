@@ -3,13 +3,11 @@
 A distribution's whole-package import depends on the image it ran in (system
 packages included: a derived image has its own ID), the code that ran it, the
 distribution's own file, the versions of the distributions its modules loaded
-(reported by the runner), and which distributions are installed at all (an
-optional dependency is probed without being imported). A combination whose pin
-matches a kept outcome on all of these skips that import (``--skip-sweep``) and
-takes the kept outcome, saying so in the check's log. Only passes are kept: a
-module whose import failed leaves ``sys.modules``, so a failure's inputs can
-miss the distribution that caused it (matplotlib compiled against NumPy 1, under
-contourpy's renderer), and a crash or a hang may not happen again.
+or tried to import (reported by the runner), and which distributions are
+installed at all. A combination whose pin matches a kept outcome on all of these
+skips that import (``--skip-sweep``) and takes the kept outcome, saying so in the
+check's log. Only passes are kept: a crash or a hang may not happen again, and a
+failure costs a rerun, never a verdict.
 """
 
 from __future__ import annotations

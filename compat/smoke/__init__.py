@@ -102,8 +102,10 @@ Every check emits ``start`` then ``result``, skipped ones included, or only
 the last ``start``. ``inputs`` are the distributions (canonical name, version)
 that own a top-level module in ``sys.modules`` when the check's body ended
 (passing or raising), in the check's own process, those that the interpreter's
-start-up loaded (through .pth files) included; neither this package nor the
-standard library is one. An import check's inputs are those of its
+start-up loaded (through .pth files) included, and those owning a top-level
+module that any import in that process or its forking parents tried, found or not
+(a failed import leaves ``sys.modules``; ``importlib.util.find_spec`` probes);
+neither this package nor the standard library is one. An import check's inputs are those of its
 distribution's whole-package import, when that ran in this run (null when it
 was skipped). They are null for ``exec``, and for a check that did not run in a
 process of its own or did not end there: skipped before running, ``timeout``,

@@ -170,15 +170,13 @@ def import_body(dist_name: str) -> Callable[[], None]:
 
 
 def sweep_all(
-    packages: Sequence[str], timeout: float, *, skip: Iterable[str] = ()
+    packages: Sequence[str], owners: modules.Owners, timeout: float, *, skip: Iterable[str] = ()
 ) -> dict[str, modules.Sweep]:
     """The whole-package import of each installed distribution of ``packages``
-    but those in ``skip``. Every one of them is a partner a failure may name."""
+    but those in ``skip``. ``owners`` names the partners a failure may implicate
+    and the inputs a sweep records: every installed distribution, or a
+    distribution swept elsewhere would be missing from them."""
     found = {name: dists.find_distribution(name) for name in packages}
-    owners = modules.Owners()
-    for dist in found.values():
-        if dist is not None:
-            owners.add(dist)
     skipped = {dists.canonical(n) for n in skip}
     return {
         name: modules.sweep(dist, owners, timeout)
@@ -391,22 +389,6 @@ def every_owner() -> modules.Owners:
     return owners
 
 
-def loaded_from(owners: modules.Owners) -> Callable[[], dict[str, str]]:
-    """What a check's inputs are, asked in its process when its body ended: the
-    distributions owning a top-level module in ``sys.modules`` (this package and
-    the standard library own none)."""
-
-    def inputs() -> dict[str, str]:
-        found: dict[str, str] = {}
-        for module in list(sys.modules):
-            owner = None if "." in module else owners.of_module(module)
-            if owner is not None:
-                found.setdefault(*owner)
-        return dict(sorted(found.items()))
-
-    return inputs
-
-
 def installed_versions(names: Iterable[str]) -> dict[str, str]:
     """Canonical name to installed version, for the checks' validity ranges."""
     found = {}
@@ -479,7 +461,11 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
     # An import check the host reuses (a pass) is neither run nor swept again.
     reused = [name for name in packages if f"import:{name}" in args.reuse]
     to_import = [name for name in packages if name not in reused]
-    sweeps = sweep_all(to_import, args.timeout, skip=args.skip_sweep)
+    # Every import tried from here on, in any process forked below, counts among
+    # the inputs of the outcome it belongs to.
+    modules.record_imports()
+    owners = every_owner()
+    sweeps = sweep_all(to_import, owners, args.timeout, skip=args.skip_sweep)
     imports = run_imports(to_import, sweeps, args.timeout, events)
     for name in reused:
         events.reuse(f"import:{name}")
@@ -492,7 +478,7 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         imported=imported,
         have=installed_versions(name for name, ok in imported.items() if ok),
     )
-    inputs = loaded_from(every_owner())
+    inputs = functools.partial(modules.inputs, owners)
     # Those that do not run first (skipped, reused), then the others by the tree.
     running = selection.to_run(builtin_checks(), events)
     tree.run(running, packages, imports, args.timeout, events, inputs)

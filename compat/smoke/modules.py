@@ -177,6 +177,35 @@ class Owners:
         return None
 
 
+class _Tried:
+    """First on ``sys.meta_path``: the top-level name of every import tried, found
+    or not (``importlib.util.find_spec`` probes count). A module whose import failed
+    leaves ``sys.modules``, and one imported inside a ``try`` that caught its error
+    leaves no trace there; either can decide an outcome."""
+
+    def __init__(self) -> None:
+        self.tops: set[str] = set()
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        self.tops.add(fullname.partition(".")[0])
+
+
+_TRIED = _Tried()
+
+
+def record_imports() -> None:
+    """From now on, in this process and those it forks, remember every import tried."""
+    if _TRIED not in sys.meta_path:
+        sys.meta_path.insert(0, _TRIED)
+
+
+def inputs(owners: Owners) -> dict[str, str]:
+    """The distributions this process's outcome depends on: the owners of every
+    top-level module loaded or tried (this package and the standard library own none)."""
+    tops = {m for m in list(sys.modules) if "." not in m} | _TRIED.tops
+    return dict(sorted(o for o in map(owners.of_module, tops) if o))
+
+
 class _Absent:
     """Last on ``sys.meta_path``: records every module that no finder found."""
 
@@ -415,9 +444,7 @@ def _import_all(
     try:
         _import_each(modules, write, absent, name, version, owners, tops)
     finally:
-        # what the modules loaded: the distributions this sweep's outcome depends on
-        imported = {owners.of_module(m) for m in list(sys.modules) if "." not in m}
-        write({"inputs": json.dumps(dict(sorted(o for o in imported if o)))})
+        write({"inputs": json.dumps(inputs(owners))})
 
 
 def _import_each(

@@ -118,14 +118,22 @@ def test_only_passes_are_reused(kept: Store) -> None:
     assert find(reuse, {"numpy": "2.0.0"})[CHECK].verdict is CheckVerdict.PASS
 
 
-def test_an_import_check_is_never_reused(kept: Store) -> None:
-    """Its inputs (the whole-package import's) can miss a distribution it loaded,
-    and a reused import would skip the top-level import that catches a guard."""
+def test_an_import_check_is_reused_only_as_a_pass(kept: Store) -> None:
     reuse = Reuse(kept, checks_dir=None)
-    record(kept, make_target(), {"numpy": "2.0.2"}, reuse, ran(name="import:numpy", numpy="2.0.2"))
-    assert "import:numpy" not in find(reuse, {"numpy": "2.0.2"})
+    target = make_target()
+    imported = ran(name="import:numpy", kind=CheckKind.IMPORT, numpy="2.0.2")
+    failed = ran(
+        CheckVerdict.IMPORT_ERROR, name="import:numpy", kind=CheckKind.IMPORT, numpy="2.0.1"
+    )
+    record(kept, target, {"numpy": "2.0.2"}, reuse, imported)
+    record(kept, target, {"numpy": "2.0.1"}, reuse, failed)
+    assert find(reuse, {"numpy": "2.0.2"})["import:numpy"].reused_from is not None
+    # the runner takes a reused import as imported: a failed one runs again
+    assert "import:numpy" not in find(reuse, {"numpy": "2.0.1"})
+    # an import check is keyed per installed distribution, by the runner's code
     keys = reuse.keys(image_id=MUSL_ID, installed=[canonicalize_name("numpy")])
-    assert "import:numpy" not in keys
+    assert "import:numpy" in keys
+    assert "import:scipy" not in keys
 
 
 def test_a_check_without_inputs_is_never_reused(kept: Store) -> None:

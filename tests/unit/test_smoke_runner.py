@@ -596,7 +596,17 @@ def _pids(path: Path) -> list[int]:
 @pytest.mark.slow
 def test_a_checks_inputs_are_what_its_own_process_loaded(fake_stack: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
-    checks = write_checks(tmp_path / "checks", uses_other="import other_pkg\n")
+    make_dist(fake_stack, "broken-pkg", "broken_pkg", "raise ImportError('broken')\n")
+    checks = write_checks(
+        tmp_path / "checks",
+        uses_other="import other_pkg\n",
+        # an import that failed and a probe leave nothing in sys.modules
+        tries=(
+            "import importlib.util\n"
+            "try:\n    import broken_pkg\nexcept ImportError:\n    pass\n"
+            "assert importlib.util.find_spec('other_pkg')\n"
+        ),
+    )
     run = run_runner(
         "--site", str(fake_stack), "--only", "numpy:*", "--only", "scipy:*",
         "--only", "user:*", "--checks-dir", str(checks),
@@ -614,6 +624,8 @@ def test_a_checks_inputs_are_what_its_own_process_loaded(fake_stack: Path, tmp_p
     assert all(r["inputs"] == {"numpy": "2.0.0"} for r in numpy_checks), numpy_checks
     assert all(r["inputs"] == {"numpy": "2.0.0", "scipy": "1.10.0"} for r in scipy_checks)
     assert run.results["user:uses_other.py"]["inputs"] == {"other-pkg": "1.0"}
+    assert run.verdict("user:tries.py") == "pass"
+    assert run.results["user:tries.py"]["inputs"] == {"broken-pkg": "1.0", "other-pkg": "1.0"}
     # an import check's inputs are its whole-package import's
     assert run.results["import:numpy"]["inputs"] == {"numpy": "2.0.0"}
     assert run.results["import:scipy"]["inputs"] == {"numpy": "2.0.0", "scipy": "1.10.0"}
@@ -695,16 +707,19 @@ def test_a_reused_import_is_neither_imported_nor_swept_and_its_checks_run(
     fake_stack: Path, tmp_path: Path
 ) -> None:
     run = run_runner(
-        "--site", str(fake_stack), "--only", "scipy:*", "--reuse", "import:scipy",
+        "--site", str(fake_stack), "--only", "numpy:*", "--reuse", "import:numpy",
         env={"FAKE_PIDS": str(tmp_path / "pids")},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert {"event": "reuse", "check": "import:scipy"} in run.events
-    assert "import:scipy" not in run.results
-    assert [e["dist"] for e in run.events if e["event"] == "sweep"] == ["numpy", "other-pkg"]
-    scipy_checks = [r for n, r in run.results.items() if n.startswith("scipy:")]
-    assert scipy_checks
-    assert all(r["verdict"] != "skipped" for r in scipy_checks), scipy_checks
+    assert {"event": "reuse", "check": "import:numpy"} in run.events
+    assert "import:numpy" not in run.results
+    sweeps = {e["dist"]: e for e in run.events if e["event"] == "sweep"}
+    assert list(sweeps) == ["scipy", "other-pkg"]
+    # what scipy loaded is among its inputs, though numpy was not swept
+    assert sweeps["scipy"]["inputs"] == {"numpy": "2.0.0", "scipy": "1.10.0"}
+    numpy_checks = [r for n, r in run.results.items() if n.startswith("numpy:")]
+    assert numpy_checks
+    assert all(r["verdict"] != "skipped" for r in numpy_checks), numpy_checks
 
 
 @dataclass(frozen=True)
