@@ -199,6 +199,14 @@ def record_imports() -> None:
         sys.meta_path.insert(0, _TRIED)
 
 
+def named_absent(text: str) -> list[str]:
+    """The modules ``text`` names (as words) that an import in this process tried
+    and nothing installed provides: a package saying an optional dependency is
+    missing ("dask is required for lightgbm.dask")."""
+    words = set(re.findall(r"[A-Za-z_]\w*", text))
+    return sorted(top for top in words & _TRIED.tops if not _importable(top))
+
+
 def inputs(owners: Owners) -> dict[str, str]:
     """The distributions this process's outcome depends on: the owners of every
     top-level module loaded or tried (this package and the standard library own none)."""

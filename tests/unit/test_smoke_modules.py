@@ -3,11 +3,15 @@ judged, run through the runner on a fake site directory."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from compat.smoke import modules
+from compat.smoke.checks import optional_dependency_missing
 from compat.smoke.modules import abi_words, module_names
 from tests.helpers.smoke import run_runner
 
@@ -147,3 +151,22 @@ def test_a_submodule_built_for_numpy_2_alone_is_not_applicable_under_numpy_1(
         assert f"strs._npystrings: built for NumPy 2 alone; NumPy {numpy} is installed" in log
     else:
         assert run.results["import:strs"]["verdict"] == "import-error", log
+
+
+def test_an_error_naming_a_module_tried_and_not_installed_is_an_optional_dependency_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    monkeypatch.setattr(modules, "_TRIED", modules._Tried())
+    modules.record_imports()
+    with pytest.raises(ImportError):
+        import compat_absent_dependency  # type: ignore[import-not-found]  # noqa: F401
+    assert importlib.util.find_spec("colorsys") is not None  # tried, and installed
+    assert "colorsys" in modules._TRIED.tops or "colorsys" in sys.modules
+
+    said = RuntimeError("compat_absent_dependency is required for colorsys features")
+    assert modules.named_absent(str(said)) == ["compat_absent_dependency"]
+    assert optional_dependency_missing(said)
+    # a module never tried, or one installed, is no such excuse
+    assert not optional_dependency_missing(RuntimeError("compat_never_tried is required"))
+    assert not optional_dependency_missing(RuntimeError("colorsys is required"))

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import dists, versions
+from .. import dists, modules, versions
 from ..isolate import Skip
 
 __all__ = [
@@ -59,6 +59,7 @@ MODULES = (
     "sklearn_parallel",
     "sklearn_pandas",
     "sklearn_matplotlib",
+    "sklearn_others",
     "lightgbm_core",
     "lightgbm_partners",
 )
@@ -215,11 +216,12 @@ def raised_in(exc: BaseException) -> str | None:
 
 
 def optional_dependency_missing(exc: BaseException) -> bool:
-    """A ModuleNotFoundError for a module that is not installed at all: a feature
-    needing an optional partner the combination does not have (pandas' kde plots
-    without scipy), not a break."""
+    """A feature needing an optional partner the combination does not have, not a
+    break: a ModuleNotFoundError for a module that is not installed at all (pandas'
+    kde plots without scipy), or an error naming a module this process tried to
+    import and nothing installed provides (lightgbm's "dask is required")."""
     if not isinstance(exc, ModuleNotFoundError) or not exc.name:
-        return False
+        return bool(modules.named_absent(str(exc)))
     top = exc.name.split(".")[0]
     try:
         return importlib.util.find_spec(top) is None

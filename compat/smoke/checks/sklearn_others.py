@@ -1,0 +1,135 @@
+"""scikit-learn's estimator protocol on the estimators of every other installed
+distribution that declares scikit-learn among its requirements, in any extra
+(lightgbm, xgboost, imbalanced-learn...): each public class of its top-level
+modules that subclasses ``sklearn.base.BaseEstimator`` is built with its
+defaults (cost parameters lowered), cloned, asked its kind and tags the way
+scikit-learn asks, fitted inside scikit-learn's own machinery (a Pipeline under
+``cross_val_score``, ``GridSearchCV``), used to predict, and pickled and loaded
+again with the same predictions.
+
+These packages subclass scikit-learn's bases and are called back by its model
+selection, so that is where a new scikit-learn release breaks them (estimator
+tags in 1.6, ``_estimator_type`` in 1.8). Judged like the registry sweeps
+(:func:`breaks_stack`): the estimator's own ValueError (a ranker without
+groups) is a requirement, not a break.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import pickle
+import time
+import traceback
+import warnings
+from typing import Any
+
+from .. import dists, isolate
+from . import Skip, breaks_stack, check, mod, sweep_deadline
+from .sklearn_estimators import PARTNERS, construct, data
+
+
+def dependents() -> list[importlib.metadata.Distribution]:
+    """Every installed distribution but scikit-learn that requires it, extras too."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    for dist in importlib.metadata.distributions():
+        name = dists.canonical(str(dist.metadata["Name"] or ""))
+        requires = {dists.canonical(r) for r in dist.requires or ()}
+        if name and name != "scikit-learn" and "scikit-learn" in requires:
+            found.setdefault(name, dist)
+    return [found[n] for n in sorted(found)]
+
+
+def estimators_of(dist: importlib.metadata.Distribution) -> list[tuple[str, type]]:
+    """The public estimator classes a distribution's top-level modules offer,
+    defined in the distribution itself (not one it re-exports)."""
+    base = mod("sklearn.base")
+    found: dict[str, type] = {}
+    for top in dists._top_levels(dist):
+        try:
+            module = mod(top)
+        except Exception as exc:  # its import check judges that
+            print(f"--- {top}: not imported: {isolate.describe_exception(exc)}")
+            continue
+        for name in sorted(getattr(module, "__all__", None) or dir(module)):
+            obj = getattr(module, name, None)
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, base.BaseEstimator)
+                and not inspect.isabstract(obj)
+                and not name.startswith("_")
+                and str(obj.__module__).split(".")[0] == top
+            ):
+                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
+    return sorted(found.items())
+
+
+def exercise(estimator: Any, sets: dict[str, Any]) -> str:
+    """Take one estimator through scikit-learn's protocol; what kind it said it is."""
+    np = mod("numpy")
+    base = mod("sklearn.base")
+    selection = mod("sklearn.model_selection")
+    pipeline = mod("sklearn.pipeline")
+    preprocessing = mod("sklearn.preprocessing")
+    utils = mod("sklearn.utils")
+    x = sets["x"]
+    params = estimator.get_params()
+    assert base.clone(estimator).get_params().keys() == params.keys()
+    if hasattr(utils, "get_tags"):  # 1.6+: what every meta-estimator asks
+        utils.get_tags(estimator)
+    if base.is_classifier(estimator):
+        kind, y = "classifier", sets["y_cls"]
+    elif base.is_regressor(estimator):
+        kind, y = "regressor", sets["y_reg"]
+    else:
+        fitted = base.clone(estimator).fit(x, sets["y_reg"])
+        assert pickle.loads(pickle.dumps(fitted)) is not None
+        return "estimator"
+    steps = pipeline.make_pipeline(preprocessing.StandardScaler(), base.clone(estimator))
+    scores = selection.cross_val_score(steps, x, y, cv=2, error_score="raise")
+    assert np.shape(scores) == (2,), scores
+    search = selection.GridSearchCV(base.clone(estimator), {}, cv=2, error_score="raise")
+    predicted = search.fit(x, y).predict(x)
+    assert np.shape(predicted)[0] == x.shape[0], np.shape(predicted)
+    if kind == "classifier":
+        assert set(np.unique(predicted)) <= set(search.best_estimator_.classes_)
+    again = pickle.loads(pickle.dumps(search.best_estimator_)).predict(x)
+    assert np.array_equal(np.asarray(again), np.asarray(predicted)), "predictions changed"
+    return kind
+
+
+@check("scikit-learn", valid={"scikit-learn": ">=1.0"})
+def check_estimators_of_other_packages() -> None:
+    """Every estimator of every distribution requiring scikit-learn, through clone,
+    tags, a Pipeline under cross_val_score, GridSearchCV, predict and pickle."""
+    found = [(d, e) for d in dependents() for e in estimators_of(d)]
+    if not found:
+        raise Skip("no installed distribution offers scikit-learn estimators")
+    broken: list[str] = []
+    done: list[str] = []
+    deadline = sweep_deadline()
+    sets = data()
+    for dist, (name, cls) in found:
+        what = f"{dist.metadata['Name']} {dist.version} {name}"
+        if time.monotonic() > deadline:
+            print(f"time budget spent before {what}: not run (a miss, not a failure)")
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                estimator = construct(cls, "classifier")
+                if estimator is None:
+                    continue  # a constructor argument this check has no value for
+                done.append(f"{name} ({exercise(estimator, sets)})")
+        except Exception as exc:
+            if isolate.is_check_defect(exc):
+                raise
+            if breaks_stack(exc, partners=PARTNERS):
+                print(f"--- {what} ---")
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+                broken.append(f"{what}: {isolate.describe_exception(exc)}")
+            else:
+                print(f"--- {what}: its own refusal: {isolate.describe_exception(exc)}")
+    print(f"{len(done)} estimators of other packages: " + ", ".join(done))
+    if broken:
+        raise AssertionError(f"{len(broken)} estimators broke: " + "; ".join(broken))
