@@ -4,8 +4,8 @@ distribution that declares scikit-learn among its requirements, in any extra
 modules that subclasses ``sklearn.base.BaseEstimator`` is built with its
 defaults (cost parameters lowered), cloned, asked its kind and tags the way
 scikit-learn asks, fitted inside scikit-learn's own machinery (a Pipeline under
-``cross_val_score``, ``GridSearchCV``), used to predict, and pickled and loaded
-again with the same predictions.
+``cross_val_score``, ``GridSearchCV``; a transformer before a model), used to
+predict, and pickled and loaded again with the same predictions.
 
 These packages subclass scikit-learn's bases and are called back by its model
 selection, so that is where a new scikit-learn release breaks them (estimator
@@ -82,9 +82,14 @@ def exercise(estimator: Any, sets: dict[str, Any]) -> str:
     elif base.is_regressor(estimator):
         kind, y = "regressor", sets["y_reg"]
     else:
+        if hasattr(estimator, "transform"):  # before a model, as in a Pipeline
+            steps = pipeline.make_pipeline(
+                base.clone(estimator), mod("sklearn.linear_model").Ridge()
+            )
+            selection.cross_val_score(steps, x, sets["y_reg"], cv=2, error_score="raise")
         fitted = base.clone(estimator).fit(x, sets["y_reg"])
         assert pickle.loads(pickle.dumps(fitted)) is not None
-        return "estimator"
+        return "transformer" if hasattr(estimator, "transform") else "estimator"
     steps = pipeline.make_pipeline(preprocessing.StandardScaler(), base.clone(estimator))
     scores = selection.cross_val_score(steps, x, y, cv=2, error_score="raise")
     assert np.shape(scores) == (2,), scores
