@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from compat.smoke import SMOKE_DIR, VERDICTS, dists, engine, isolate, runner_arg
 from compat.smoke import checks as checks_module
 from compat.smoke.checks import Check, builtin_checks, check, shims, version
 from compat.smoke.versions import InvalidSpecifier
+from tests.helpers.smoke import make_dist
 
 
 @pytest.mark.parametrize(
@@ -443,3 +445,45 @@ def test_early_stopping_in_fit_follows_where_lightgbm_reads_best_iteration(
         assert given == {"early_stopping_rounds": 10, "verbose": False}
     else:
         assert given == {"callbacks": [("callback", 10)]}
+
+
+def test_estimators_of_other_packages_are_found_through_their_requirements(
+    tmp_path: Path,
+) -> None:
+    """Packages requiring scikit-learn (an extra counts) offer their own public,
+    concrete estimator classes; a re-exported or private one, or a package that
+    does not require scikit-learn, offers none."""
+    site = tmp_path / "site"
+    make_dist(site, "scikit-learn", "sklearn", "", submodules=("base",))
+    (site / "sklearn" / "base.py").write_text("class BaseEstimator:\n    pass\n")
+    boost = """
+        import abc
+        from sklearn.base import BaseEstimator
+        class BoostClassifier(BaseEstimator):
+            pass
+        class _Hidden(BaseEstimator):
+            pass
+        class Abstract(BaseEstimator, abc.ABC):
+            @abc.abstractmethod
+            def fit(self): ...
+        class NotAnEstimator:
+            pass
+    """
+    make_dist(site, "boost-x", "boost_x", boost, requires=("scikit-learn; extra == 'sk'",))
+    make_dist(site, "plain", "plain", "from boost_x import BoostClassifier\n")
+    script = (
+        "from compat.smoke.checks.sklearn_others import dependents, estimators_of\n"
+        "found = dependents()\n"
+        "print([d.metadata['Name'] for d in found])\n"
+        "print([name for d in found for name, _ in estimators_of(d)])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PYTHONPATH": f"{site}{os.pathsep}{SMOKE_DIR.parent.parent}"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["['boost-x']", "['boost_x.BoostClassifier']"]
