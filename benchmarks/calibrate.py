@@ -12,14 +12,16 @@ genuine, documented incompatibility listed with its upstream source in
 suite. Check errors (a check calling an API the release never had; never counted
 in a verdict) are counted apart: they are defects of checks too.
 
-    python benchmarks/calibrate.py [--base IMAGE ...] [--sample] [--release REQ ...]
+    python benchmarks/calibrate.py [--base IMAGE ...] [--sample] [--newest N] [--release REQ ...]
                                    [-j 2] [--json FILE] [--notes FILE] [--db URL] [--list]
                                    [--depth deep] [--matrix matrix/data-stack.toml]
 
 ``--sample`` runs only the oldest and the newest calibrated release of each
-package (what CI runs). ``--matrix FILE`` calibrates a matrix's packages instead
-of the six (each release within the package's specifier there), every stack
-holding all of them as they stood on the release's day. Results go to a results
+package (what CI runs). ``--newest N`` keeps the stacks of the N most recent of
+those releases (across packages): the stacks users scan today. ``--matrix FILE``
+calibrates a matrix's packages instead of the six (each release within the
+package's specifier there), every stack holding all of them as they stood on the
+release's day. Results go to a results
 database and a stack already in it is not run again (``--retest`` runs it), so an
 interrupted run resumes; ``--tally-only`` counts what the database has. The
 sample's stacks run first. Prints per base: stacks, passes, explained failures,
@@ -313,6 +315,7 @@ def calibrate_base(
     known: Sequence[KnownBreak],
     sample: bool,
     jobs: int,
+    newest: int | None = None,
     cache_dir: Path,
     network: NetworkSettings,
     list_only: bool = False,
@@ -335,6 +338,8 @@ def calibrate_base(
     if only:
         releases = {n: [v for v in vs if picked(only, n, v)] for n, vs in releases.items()}
     stacks = stacks_for(index, target, releases, tuple(packages))
+    if newest is not None:
+        stacks = sorted(stacks, key=lambda s: s.released, reverse=True)[:newest]
     # the sample's stacks first: an interrupted run has covered every package
     first = sample_of(releases)
     stacks.sort(key=lambda s: s.version not in first.get(s.name, ()))
@@ -440,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", action="append", help="Image reference (repeatable).")
     parser.add_argument("--sample", action="store_true", help="Oldest and newest per package.")
+    parser.add_argument(
+        "--newest", type=int, metavar="N", help="Only the stacks of the N newest releases."
+    )
     parser.add_argument("-j", "--jobs", type=int, default=2)
     # generous: a stack that is slow on a busy machine is not a false alarm of a check
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds per stack.")
@@ -498,6 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store=store,
                 known=known,
                 sample=args.sample,
+                newest=args.newest,
                 jobs=args.jobs,
                 cache_dir=cache_dir,
                 network=network,
