@@ -23,7 +23,7 @@ import httpx
 from compat.effects.http import http_client
 from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.builds import BuildRecord, build_record_path
+from compat.harness.builds import BuildRecord, build_record_path, cached_build
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
@@ -227,14 +227,8 @@ class Pipeline:
         cached = build_record_path(
             self.options.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
         )
-        if cached.is_file() and not self.options.rebuild:
-            record = BuildRecord.from_json(json.loads(cached.read_text()))
-            if not record.ok or (
-                record.wheel_sha256
-                and record.wheel_filename
-                and wheelhouse.has(record.wheel_sha256, record.wheel_filename)
-            ):
-                return record
+        if not self.options.rebuild and (kept := cached_build(cached, wheelhouse.root)):
+            return kept
         notes = build_settings(pin.name, toolchain).notes
         sdist = wheelhouse.path(pin.sha256, pin.filename)
         out = Path(tempfile.mkdtemp(prefix="compat-build-"))

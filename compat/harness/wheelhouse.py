@@ -1,5 +1,10 @@
 """The host-side wheelhouse: every file a plan needs, downloaded once, checked
-against its sha256, stored by content."""
+against its sha256, stored by content.
+
+A stored file is checked against its hash each time it is read, not only when it was
+written: a file truncated by a killed copy or altered since is never used, it is
+replaced, with a notice, by a new download (or build), as pip's ``--require-hashes``
+never installs a file that does not match."""
 
 from __future__ import annotations
 
@@ -47,13 +52,14 @@ class Wheelhouse:
         return stored_path(self.root, sha256, filename)
 
     def has(self, sha256: str, filename: str) -> bool:
-        return self.path(sha256, filename).is_file()
+        """Whether the file is stored and matches its hash (a damaged one is removed)."""
+        return intact(self.path(sha256, filename), sha256)
 
     def add(self, source: Path, *, filename: str | None = None) -> tuple[str, Path]:
         """Copy a local file (a wheel we built) in; returns its sha256 and stored path."""
         digest = _sha256_of(source)
         dest = self.path(digest, filename or source.name)
-        if not dest.is_file():
+        if not intact(dest, digest):
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
             try:
@@ -69,7 +75,7 @@ class Wheelhouse:
     def fetch_one(self, ref: FileRef) -> Path:
         """Download ``ref`` unless present; raises FetchFailed, leaves no partial file."""
         dest = self.path(ref.sha256, ref.filename)
-        if dest.is_file():
+        if intact(dest, ref.sha256):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
@@ -108,15 +114,11 @@ class Wheelhouse:
         unique = {r.sha256: r for r in refs}
         done: dict[str, Path] = {}
         failed: dict[str, FetchFailed] = {}
-        todo = []
-        for sha, ref in unique.items():
-            if self.has(sha, ref.filename):
-                done[sha] = self.path(sha, ref.filename)
-            else:
-                todo.append(ref)
+        # stored files too: each is checked against its hash, in parallel
+        todo = list(unique.values())
         total = len(unique)
         if progress:
-            progress(len(done), total)
+            progress(0, total)
         if not todo:
             return done, failed
         with ThreadPoolExecutor(max_workers=self._parallel) as pool:
@@ -135,6 +137,25 @@ class Wheelhouse:
                     f.cancel()
                 raise
         return done, failed
+
+
+def intact(path: Path, sha256: str) -> bool:
+    """Whether ``path`` exists with the content whose hash is ``sha256``; a file that
+    does not match says so in a one-line notice. It is left for the fetch or build
+    that replaces it (atomically): removing it here could remove the good file
+    another process has just put in its place."""
+    try:
+        got = _sha256_of(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if got == sha256.lower():
+        return True
+    log.warning(
+        "%s in the cache does not match its sha256 (truncated or altered): "
+        "it is fetched or built again",
+        path.name,
+    )
+    return False
 
 
 def _sha256_of(path: Path) -> str:
