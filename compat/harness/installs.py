@@ -27,6 +27,7 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
+from compat.effects.locks import file_lock
 from compat.errors import UnpackFailed
 
 log = logging.getLogger("compat.harness")
@@ -63,14 +64,18 @@ class Installs:
         target = self.dir_for(sha256)
         if self.has(sha256):
             return target
-        self.installs_dir.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            log.warning("%s was not unpacked completely: it is unpacked again", target)
-            self._discard(sha256)
-        self._unpack_into(target, wheel, sha256)
-        # a new tree has no bytecode, whatever a stamp left by an old one says
-        for stamp in self._stamps.glob(f"{sha256}.*"):
-            stamp.unlink(missing_ok=True)
+        # one process unpacks, another that shares the cache waits and takes its tree
+        with file_lock(self.root / "locks" / f"unpack-{sha256}"):
+            if self.has(sha256):
+                return target
+            self.installs_dir.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                log.warning("%s was not unpacked completely: it is unpacked again", target)
+                self._discard(sha256)
+            self._unpack_into(target, wheel, sha256)
+            # a new tree has no bytecode, whatever a stamp left by an old one says
+            for stamp in self._stamps.glob(f"{sha256}.*"):
+                stamp.unlink(missing_ok=True)
         log.debug("unpacked %s into %s", wheel.name, target)
         return target
 

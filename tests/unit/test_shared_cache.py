@@ -1,0 +1,92 @@
+"""Two processes that share a cache directory (two shards, a scan beside a nightly)
+unpack each wheel and build each sdist once: the second waits for the first and
+takes its work. Each test starts two real processes at a barrier; the work they race
+for is slowed down so that, without the locks, both would do it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat.harness import Pipeline, RunOptions
+from compat.harness.backend import ImageInfo
+from compat.harness.installs import Installs
+from compat.model import FileKind, Pin
+from tests.helpers.harness import FakeBackend, make_wheel, ok, pin_for, sha256_of
+
+pytestmark = pytest.mark.slow
+
+
+def _note(log: str) -> None:
+    """Note one piece of real work in ``log``, and take long enough over it that the
+    other process arrives meanwhile."""
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(0.5)
+
+
+def _race(work: Callable[..., None], *args: Any) -> list[int | None]:
+    """Run ``work(*args, ready)`` in two processes that start it together; their exit
+    codes."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(2)
+    processes = [context.Process(target=work, args=(*args, ready)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    return [p.exitcode for p in processes]
+
+
+def _unpack(cache: str, wheel: str, sha: str, log: str, ready: Any) -> None:
+    real = Installs._unpack_into
+
+    def counting(self: Installs, target: Path, wheel: Path, sha256: str) -> None:
+        _note(log)
+        real(self, target, wheel, sha256)
+
+    Installs._unpack_into = counting  # type: ignore[method-assign]
+    ready.wait()
+    Installs(Path(cache)).unpack(Path(wheel), sha)
+
+
+def test_two_processes_sharing_a_cache_unpack_a_wheel_once(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "shared", "1.0", {"shared/__init__.py": "S = 1\n"})
+    sha, log = sha256_of(wheel), tmp_path / "unpacks.log"
+    assert _race(_unpack, str(tmp_path / "cache"), str(wheel), sha, str(log)) == [0, 0]
+    assert len(log.read_text().splitlines()) == 1  # the second took the first one's tree
+    store = Installs(tmp_path / "cache")
+    assert store.has(sha)
+    assert (store.dir_for(sha) / "shared" / "__init__.py").read_text() == "S = 1\n"
+    assert [p.name for p in store.installs_dir.iterdir()] == [sha]  # nothing half left
+
+
+def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
+    class Counting(FakeBackend):
+        def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+            _note(log)
+            return super().build_wheel(info, pin, sdist, out_dir)
+
+    backend = Counting(lambda argv: ok(""), builds={pin.filename: Path(wheel)})
+    with Pipeline(backend, RunOptions(cache_dir=Path(cache))) as pipeline:
+        ready.wait()
+        record = pipeline._build_one(backend.info, pipeline._wheelhouse(), pin)
+    assert record.ok
+
+
+def test_two_processes_sharing_a_cache_build_an_sdist_once(tmp_path: Path) -> None:
+    sdist = tmp_path / "gamma-3.0.tar.gz"
+    sdist.write_bytes(b"gamma sources")
+    pin = pin_for(sdist, kind=FileKind.SDIST)
+    wheel = make_wheel(tmp_path, "gamma", "3.0")
+    cache, log = tmp_path / "cache", tmp_path / "builds.log"
+    assert _race(_build, str(cache), str(wheel), pin, str(log)) == [0, 0]
+    assert len(log.read_text().splitlines()) == 1  # the second took the first one's wheel
+    (record,) = (cache / "builds" / pin.sha256).glob("*.json")
+    assert '"ok": true' in record.read_text()
