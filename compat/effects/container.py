@@ -4,14 +4,16 @@
 checked against it); ``connect`` returns one that answers. ``Container`` is a context
 manager that always removes its container, on success, failure, timeout, exceptions
 and Ctrl-C alike; every container carries the label ``compat.session=<id>`` so a
-leftover can be found (and tests can assert there is none). ``build`` is the one
-reader of the engine's build stream. docker SDK errors are caught here and re-raised
-as compat errors.
+leftover can be found (and tests can assert there is none), and ``compat.run``
+naming the run that started it (``COMPAT_RUN``), so that a run can count its own.
+``build`` is the one reader of the engine's build stream. docker SDK errors are
+caught here and re-raised as compat errors.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import re
@@ -42,6 +44,10 @@ CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-m
 # who started the container: a later run on this host removes it once that process is gone
 # (kill -9, a dead terminal), since nothing else ever would
 OWNER_LABEL = "compat.owner"  # "<host>:<pid>"
+# which run started it: every process of one run (a test session, a CI job's shards)
+# shares the value, so that it counts its own containers while other runs use the engine
+RUN_LABEL = "compat.run"
+RUN_ENV = "COMPAT_RUN"  # names the run; unset, each process is its own run
 ENGINE_GONE = "the Docker engine stopped answering"
 _KILL_GRACE = 5  # seconds between TERM and KILL for the in-image `timeout`
 _BACKSTOP = 30  # seconds past the limit before the host gives up on an exec
@@ -251,6 +257,12 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def run_id() -> str:
+    """This run, as the run label names it: ``COMPAT_RUN`` when set, else this process.
+    (The one place below the CLI that reads the environment: it names, decides nothing.)"""
+    return os.environ.get(RUN_ENV) or owner()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -367,6 +379,7 @@ class Container:
                 SESSION_LABEL: self.session,
                 CONTAINER_LABEL: self._tag,
                 OWNER_LABEL: owner(),
+                RUN_LABEL: run_id(),
             },
             "network_mode": "bridge" if spec.network else "none",
             "mounts": [
@@ -603,7 +616,7 @@ def owned(dockerfile: str) -> str:
     for line in dockerfile.splitlines():
         lines.append(line)
         if line.upper().startswith("FROM "):
-            lines.append(f'LABEL {OWNER_LABEL}="{owner()}"')
+            lines.append(f'LABEL {OWNER_LABEL}="{owner()}" {RUN_LABEL}={json.dumps(run_id())}')
     return "\n".join(lines) + "\n"
 
 
