@@ -1,10 +1,11 @@
 """Two processes that share a cache directory (two shards, a scan beside a nightly)
 unpack each wheel and build each sdist once: the second waits for the first and
-takes its work. Each test starts two real processes at a barrier; the work they race
-for is slowed down so that, without the locks, both would do it."""
+takes its work. The slow tests start two real processes at a barrier; the work they
+race for is slowed down so that, without the locks, both would do it."""
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 import time
@@ -14,13 +15,15 @@ from typing import Any
 
 import pytest
 
+from compat.errors import BuildFailed
 from compat.harness import Pipeline, RunOptions
 from compat.harness.backend import ImageInfo
+from compat.harness.docker_backend import DockerBackend
 from compat.harness.installs import Installs
+from compat.harness.toolchain import TOOLCHAIN_READY, ToolchainChoice
 from compat.model import FileKind, Pin
-from tests.helpers.harness import FakeBackend, make_wheel, ok, pin_for, sha256_of
-
-pytestmark = pytest.mark.slow
+from tests.helpers.container import FakeEngine
+from tests.helpers.harness import FakeBackend, image_info, make_wheel, ok, pin_for, sha256_of
 
 
 def _note(log: str) -> None:
@@ -56,6 +59,7 @@ def _unpack(cache: str, wheel: str, sha: str, log: str, ready: Any) -> None:
     Installs(Path(cache)).unpack(Path(wheel), sha)
 
 
+@pytest.mark.slow
 def test_two_processes_sharing_a_cache_unpack_a_wheel_once(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "shared", "1.0", {"shared/__init__.py": "S = 1\n"})
     sha, log = sha256_of(wheel), tmp_path / "unpacks.log"
@@ -80,6 +84,7 @@ def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
     assert record.ok
 
 
+@pytest.mark.slow
 def test_two_processes_sharing_a_cache_build_an_sdist_once(tmp_path: Path) -> None:
     sdist = tmp_path / "gamma-3.0.tar.gz"
     sdist.write_bytes(b"gamma sources")
@@ -90,3 +95,43 @@ def test_two_processes_sharing_a_cache_build_an_sdist_once(tmp_path: Path) -> No
     assert len(log.read_text().splitlines()) == 1  # the second took the first one's wheel
     (record,) = (cache / "builds" / pin.sha256).glob("*.json")
     assert '"ok": true' in record.read_text()
+
+
+def _held(lock: Path) -> bool:
+    """Whether someone holds the lock on ``lock`` now."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases it if taken here
+    return False
+
+
+def test_a_build_that_installs_the_pypi_toolchain_holds_its_lock(tmp_path: Path) -> None:
+    """The PyPI toolchain is one venv per image in the cache: the build that installs
+    it keeps other processes' builds out until it is ready; once it is, builds share
+    it without waiting for each other."""
+    engine = FakeEngine()
+    home = tmp_path / "cache" / "toolchains" / "sha256_base"
+    held: list[bool] = []
+    start = engine.containers.run
+
+    def run(**kwargs: Any) -> Any:
+        held.append(_held(home.with_name(f"{home.name}.lock")))
+        return start(**kwargs)
+
+    engine.containers.run = run  # type: ignore[method-assign]
+    options = RunOptions(cache_dir=tmp_path / "cache", toolchain=ToolchainChoice.PYPI)
+    backend = DockerBackend(options, client=engine)
+    sdist = tmp_path / "gamma-3.0.tar.gz"
+    sdist.write_bytes(b"gamma sources")
+    pin = pin_for(sdist, kind=FileKind.SDIST)
+    for _ in range(2):
+        out = tmp_path / f"out-{len(held)}"
+        out.mkdir()
+        with pytest.raises(BuildFailed):  # the fake builds no wheel
+            backend.build_wheel(image_info(), pin, sdist, out)
+        (home / TOOLCHAIN_READY).touch()  # as the first build's script leaves it
+    assert held == [True, False]
