@@ -69,6 +69,9 @@ class Installs:
             if self.has(sha256):
                 return target
             self.installs_dir.mkdir(parents=True, exist_ok=True)
+            # what a killed unpack (or removal) of this wheel left: no one works on it now
+            for left in self.installs_dir.glob(f".*-{sha256}-*"):
+                shutil.rmtree(left, ignore_errors=True)
             if target.exists():
                 log.warning("%s was not unpacked completely: it is unpacked again", target)
                 self._discard(sha256)
@@ -81,7 +84,7 @@ class Installs:
 
     def _unpack_into(self, target: Path, wheel: Path, sha256: str) -> None:
         # unpack beside the final place, then rename: a crash never leaves half a tree
-        tmp = Path(tempfile.mkdtemp(dir=self.installs_dir, prefix=".unpack-"))
+        tmp = Path(tempfile.mkdtemp(dir=self.installs_dir, prefix=f".unpack-{sha256}-"))
         try:
             scheme = {
                 "purelib": str(tmp),
@@ -121,7 +124,7 @@ class Installs:
     def _discard(self, sha256: str) -> None:
         """Take an incomplete tree out of its place (a rename, so that a reader never
         sees it half removed) and remove it."""
-        aside = self.installs_dir / f".discard-{secrets.token_hex(8)}"
+        aside = self.installs_dir / f".discard-{sha256}-{secrets.token_hex(4)}"
         with contextlib.suppress(FileNotFoundError):  # removed meanwhile by hand
             self.dir_for(sha256).rename(aside)
         shutil.rmtree(aside, ignore_errors=True)

@@ -135,6 +135,17 @@ def test_a_damaged_wheel_in_the_cache_is_downloaded_again(
     ]
 
 
+def test_what_a_killed_download_left_is_cleared_when_the_file_is_fetched(
+    tmp_path: Path, served: Served
+) -> None:
+    cache, alpha, combos, clean = _clean_scan(tmp_path, served)
+    stored = _stored(cache, alpha)
+    stored.with_name(".part-killed").write_bytes(stored.read_bytes()[:10])
+    stored.unlink()
+    assert _scan(_backend(cache), served, cache, combos) == clean
+    assert [p.name for p in stored.parent.iterdir()] == [alpha.filename]
+
+
 def _half_at_place(cache: Path, sha: str) -> None:
     """An install an interrupted removal (or an older compat) left: no marker, and
     part of the package gone."""
@@ -148,7 +159,7 @@ def _killed_mid_unpack(cache: Path, sha: str) -> None:
     site = cache / "installs" / sha
     (site / COMPLETE).unlink()
     (site / "alpha" / "core.py").unlink()
-    site.rename(cache / "installs" / ".unpack-killed")
+    site.rename(cache / "installs" / f".unpack-{sha}-killed")
 
 
 @pytest.mark.parametrize(
@@ -167,7 +178,9 @@ def test_a_half_unpacked_install_is_unpacked_again(
     assert (site / COMPLETE).is_file()
     # the new tree is compiled again, whatever stamp the old one left
     assert [site in dirs for _key, dirs in backend.compiled] == [True]
-    assert not list((cache / "installs").glob(".discard-*"))
+    assert [p.name for p in (cache / "installs").iterdir() if alpha.sha256 in p.name] == [
+        alpha.sha256
+    ]  # and nothing a killed unpack or the removal of the old tree left
 
 
 def _build_setup(tmp_path: Path, served: Served) -> tuple[Pin, Pin, Path]:

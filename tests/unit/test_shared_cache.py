@@ -6,6 +6,7 @@ race for is slowed down so that, without the locks, both would do it."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import multiprocessing
 import os
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from compat.errors import BuildFailed
@@ -21,6 +23,7 @@ from compat.harness.backend import ImageInfo
 from compat.harness.docker_backend import DockerBackend
 from compat.harness.installs import Installs
 from compat.harness.toolchain import TOOLCHAIN_READY, ToolchainChoice
+from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import FileKind, Pin
 from tests.helpers.container import FakeEngine
 from tests.helpers.harness import FakeBackend, image_info, make_wheel, ok, pin_for, sha256_of
@@ -69,6 +72,31 @@ def test_two_processes_sharing_a_cache_unpack_a_wheel_once(tmp_path: Path) -> No
     assert store.has(sha)
     assert (store.dir_for(sha) / "shared" / "__init__.py").read_text() == "S = 1\n"
     assert [p.name for p in store.installs_dir.iterdir()] == [sha]  # nothing half left
+
+
+def _fetch(cache: str, body: bytes, log: str, ready: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        _note(log)
+        return httpx.Response(200, content=body)
+
+    ref = FileRef(
+        filename="shared-1.0-py3-none-any.whl",
+        url="https://files.example/shared-1.0-py3-none-any.whl",
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        ready.wait()
+        assert Wheelhouse(Path(cache), client).fetch_one(ref).read_bytes() == body
+
+
+@pytest.mark.slow
+def test_two_processes_sharing_a_cache_download_a_file_once(tmp_path: Path) -> None:
+    body, log = b"wheel bytes" * 1000, tmp_path / "downloads.log"
+    assert _race(_fetch, str(tmp_path / "cache"), body, str(log)) == [0, 0]
+    assert len(log.read_text().splitlines()) == 1  # the second found the first one's file
+    assert [p.name for p in (tmp_path / "cache" / "files").rglob("*") if p.is_file()] == [
+        "shared-1.0-py3-none-any.whl"
+    ]
 
 
 def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
