@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from compat.harness.builds import built_wheel
 from compat.harness.installs import COMPLETE
 from compat.model import Combo, ComboResult, FileKind, Pin
 from compat.reporter import Reporter
+from compat.workflows.cache import prune
 from tests.helpers import harness as suite
 from tests.helpers.harness import FakeBackend, Served, combo, make_wheel, ok, sites_of, target
 
@@ -181,6 +183,28 @@ def test_a_half_unpacked_install_is_unpacked_again(
     assert [p.name for p in (cache / "installs").iterdir() if alpha.sha256 in p.name] == [
         alpha.sha256
     ]  # and nothing a killed unpack or the removal of the old tree left
+
+
+def test_an_install_whose_removal_was_cut_short_is_unpacked_again(
+    tmp_path: Path, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, alpha, combos, clean = _clean_scan(tmp_path, served)
+    site = cache / "installs" / alpha.sha256
+    real_rmtree = shutil.rmtree
+
+    def interrupted(path: Path) -> None:
+        if path != site:
+            real_rmtree(path)
+            return
+        (site / "alpha" / "core.py").unlink()  # part of the tree is gone, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("compat.workflows.cache.shutil.rmtree", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prune(cache, now=time.time() + 1)
+    monkeypatch.undo()
+    assert _scan(_backend(cache), served, cache, combos) == clean
+    assert (site / "alpha" / "core.py").is_file()
 
 
 def _build_setup(tmp_path: Path, served: Served) -> tuple[Pin, Pin, Path]:
