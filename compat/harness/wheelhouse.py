@@ -56,7 +56,7 @@ class Wheelhouse:
         return stored_path(self.root, sha256, filename)
 
     def has(self, sha256: str, filename: str) -> bool:
-        """Whether the file is stored and matches its hash (a damaged one is removed)."""
+        """Whether the file is stored and matches its hash (a damaged one says so)."""
         return intact(self.path(sha256, filename), sha256)
 
     def add(self, source: Path, *, filename: str | None = None) -> tuple[str, Path]:
