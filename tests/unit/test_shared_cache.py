@@ -1,7 +1,8 @@
 """Two processes that share a cache directory (two shards, a scan beside a nightly)
-unpack each wheel and build each sdist once: the second waits for the first and
-takes its work. The slow tests start two real processes at a barrier; the work they
-race for is slowed down so that, without the locks, both would do it."""
+download each file, unpack each wheel and build each sdist once: the second waits
+for the first and takes its work; and they share one SQLite results database, each
+writer waiting its turn. The slow tests start two real processes at a barrier; the
+work they race for is slowed down so that, without the locks, both would do it."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ from compat.harness.installs import Installs
 from compat.harness.toolchain import TOOLCHAIN_READY, ToolchainChoice
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import FileKind, Pin
+from compat.store import Store, sqlite_url
 from tests.helpers.container import FakeEngine
 from tests.helpers.harness import FakeBackend, image_info, make_wheel, ok, pin_for, sha256_of
+from tests.helpers.results import make_combo, make_target, passed
 
 
 def _note(log: str) -> None:
@@ -163,3 +166,25 @@ def test_a_build_that_installs_the_pypi_toolchain_holds_its_lock(tmp_path: Path)
             backend.build_wheel(image_info(), pin, sdist, out)
         (home / TOOLCHAIN_READY).touch()  # as the first build's script leaves it
     assert held == [True, False]
+
+
+def _record(url: str, versions: list[str], ready: Any) -> None:
+    with Store.open(url) as store:
+        target = make_target()
+        run_id = store.start_run(target, backend="docker")
+        ready.wait()
+        for version in versions:
+            store.record(run_id, target, passed(target, make_combo(target, {"numpy": version})))
+
+
+@pytest.mark.slow
+def test_two_processes_record_into_one_sqlite_file_each_result_once(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "results.db")
+    Store.open(url).close()  # created beforehand, as a first scan would
+    versions = [f"2.0.{n}" for n in range(40)]
+    assert _race(_record, url, versions) == [0, 0]  # no "database is locked"
+    with Store.open(url, read_only=True) as store:
+        rows = store.results(limit=None)
+    assert len({r.run_id for r in rows}) == 2
+    # each process's every result, once
+    assert sorted(r.label for r in rows) == sorted(f"numpy {v}" for v in versions * 2)
