@@ -4,8 +4,8 @@
 checked against it); ``connect`` returns one that answers. ``Container`` is a context
 manager that always removes its container, on success, failure, timeout, exceptions
 and Ctrl-C alike; every container carries the label ``compat.session=<id>`` so a
-leftover can be found (and tests can assert there is none), and ``compat.run``
-naming the run that started it (``COMPAT_RUN``), so that a run can count its own.
+leftover can be found (and tests can assert there is none), and the owner and run
+labels of ``compat.effects.owners``.
 ``build`` is the one reader of the engine's build stream. docker SDK errors are
 caught here and re-raised as compat errors.
 """
@@ -13,12 +13,9 @@ caught here and re-raised as compat errors.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import os
 import re
 import shlex
-import socket
 import threading
 import time
 import uuid
@@ -29,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from compat.effects.owners import OWNER_LABEL, RUN_LABEL, owned, owner, run_id
 from compat.errors import (
     EngineUnavailable,
     HarnessError,
@@ -41,13 +39,6 @@ log = logging.getLogger("compat.effects")
 
 SESSION_LABEL = "compat.session"
 CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-made start
-# who started the container: a later run on this host removes it once that process is gone
-# (kill -9, a dead terminal), since nothing else ever would
-OWNER_LABEL = "compat.owner"  # "<host>:<pid>"
-# which run started it: every process of one run (a test session, a CI job's shards)
-# shares the value, so that it counts its own containers while other runs use the engine
-RUN_LABEL = "compat.run"
-RUN_ENV = "COMPAT_RUN"  # names the run; unset, each process is its own run
 ENGINE_GONE = "the Docker engine stopped answering"
 _KILL_GRACE = 5  # seconds between TERM and KILL for the in-image `timeout`
 _BACKSTOP = 30  # seconds past the limit before the host gives up on an exec
@@ -250,82 +241,6 @@ def _short(exc: BaseException) -> str:
     return (
         str(explanation or exc).splitlines()[0] if str(explanation or exc) else type(exc).__name__
     )
-
-
-def owner() -> str:
-    """This process, as the owner label names it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def run_id() -> str:
-    """This run, as the run label names it: ``COMPAT_RUN`` when set, else this process.
-    (The one place below the CLI that reads the environment: it names, decides nothing.)"""
-    return os.environ.get(RUN_ENV) or owner()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, but a live one
-    return True
-
-
-def _orphaned(thing: object, host: str) -> bool:
-    """Whether ``thing`` (a container or an image) is owned by a process of this host
-    that is gone."""
-    labels: Mapping[str, str] = getattr(thing, "labels", None) or {}
-    who, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
-    return who == host and pid.isdigit() and not _alive(int(pid))
-
-
-def _remove_orphans(
-    what: str, listing: Callable[[], Iterable[Any]], remove: Callable[[Any], None], host: str
-) -> int:
-    """Remove the ``listing`` entries owned by a gone process of ``host``; how many.
-    Sweeping is housekeeping: a failure is logged, never the reason a run fails."""
-    try:
-        found = list(listing())
-    except Exception:
-        log.debug("listing leftover %s failed", what, exc_info=True)
-        return 0
-    removed = 0
-    for thing in found:
-        if not _orphaned(thing, host):
-            continue
-        try:
-            remove(thing)
-            removed += 1
-        except Exception:
-            log.debug("removing leftover %s %s failed", what, thing.id[:19], exc_info=True)
-    return removed
-
-
-def sweep_orphans(client: Engine) -> int:
-    """Remove what compat runs on this host whose process is gone left behind: their
-    containers, and the half-built images of their interrupted builds (untagged, owner
-    labelled: see ``owned``); how many. Anything without an owner label (older
-    versions, other hosts) is left alone: its owner may be alive. A finished image is
-    tagged, so it is never swept."""
-    host = socket.gethostname()
-    removed = _remove_orphans(
-        "containers",
-        lambda: client.containers.list(all=True, filters={"label": OWNER_LABEL}),
-        lambda container: container.remove(force=True),
-        host,
-    )
-    removed += _remove_orphans(
-        "images",
-        lambda: client.images.list(filters={"label": OWNER_LABEL, "dangling": True}),
-        # its untagged parents (the earlier steps) go with it
-        lambda image: client.images.remove(image.id),
-        host,
-    )
-    if removed:
-        log.info("removed %d container(s) and image(s) left by compat runs that are gone", removed)
-    return removed
 
 
 def engine_gone(exc: BaseException) -> bool:
@@ -604,20 +519,6 @@ def session_containers(client: Engine, session: str) -> Iterator[None]:
 
 
 _BUILD_LOG_TAIL = 40  # lines of a failed build kept in its error
-
-
-def owned(dockerfile: str) -> str:
-    """``dockerfile`` with this process's owner label set right after each FROM. The
-    classic builder keeps every finished step as an image: a build cut short (kill -9,
-    the engine restarting) leaves them untagged, and the label is how a later run
-    knows them for leftovers of a process that is gone (``sweep_orphans``). Only
-    compat's own context-less Dockerfiles get it; a lock directory's stays as written."""
-    lines = []
-    for line in dockerfile.splitlines():
-        lines.append(line)
-        if line.upper().startswith("FROM "):
-            lines.append(f'LABEL {OWNER_LABEL}="{owner()}" {RUN_LABEL}={json.dumps(run_id())}')
-    return "\n".join(lines) + "\n"
 
 
 def build(

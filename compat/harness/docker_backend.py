@@ -29,9 +29,9 @@ from compat.effects.container import (
     connect,
     image_id,
     session_containers,
-    sweep_orphans,
 )
 from compat.effects.locks import file_lock
+from compat.effects.owners import sweep_orphans
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.backend import (
     Backend,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from compat.effects.container import RUN_LABEL, run_id
+from compat.effects.owners import RUN_LABEL, run_id
 
 
 def ours() -> dict[str, str]:

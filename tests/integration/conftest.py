@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compat.effects.container import RUN_ENV
+from compat.effects.owners import RUN_ENV
 
 os.environ.setdefault(RUN_ENV, f"tests-{uuid.uuid4().hex[:12]}")
 

@@ -15,13 +15,15 @@ from docker.errors import APIError
 
 from compat.effects.container import (
     ENGINE_GONE,
-    OWNER_LABEL,
-    RUN_ENV,
-    RUN_LABEL,
     SESSION_LABEL,
     Container,
     ContainerSpec,
     engine_gone,
+)
+from compat.effects.owners import (
+    OWNER_LABEL,
+    RUN_ENV,
+    RUN_LABEL,
     owned,
     owner,
     sweep_orphans,
