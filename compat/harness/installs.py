@@ -73,7 +73,9 @@ class Installs:
             for left in self.installs_dir.glob(f".*-{sha256}-*"):
                 shutil.rmtree(left, ignore_errors=True)
             if target.exists():
-                log.warning("%s was not unpacked completely: it is unpacked again", target)
+                # an older compat's tree, or one an unpack or removal cut short left: as
+                # every tree after an upgrade would say so, a notice for --verbose only
+                log.info("%s has no completion marker: it is unpacked again", target)
                 self._discard(sha256)
             self._unpack_into(target, wheel, sha256)
             # a new tree has no bytecode, whatever a stamp left by an old one says

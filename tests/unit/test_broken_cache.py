@@ -168,13 +168,20 @@ def _killed_mid_unpack(cache: Path, sha: str) -> None:
     "fault", [_half_at_place, _killed_mid_unpack], ids=["incomplete", "killed-mid-unpack"]
 )
 def test_a_half_unpacked_install_is_unpacked_again(
-    tmp_path: Path, served: Served, fault: Callable[[Path, str], None]
+    tmp_path: Path,
+    served: Served,
+    fault: Callable[[Path, str], None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cache, alpha, combos, clean = _clean_scan(tmp_path, served)
     fault(cache, alpha.sha256)
 
     backend = _backend(cache)
-    assert _scan(backend, served, cache, combos) == clean
+    with caplog.at_level(logging.INFO, logger="compat.harness"):
+        assert _scan(backend, served, cache, combos) == clean
+    # said (with --verbose) of a tree at its place, not of a part tree beside it
+    said = "has no completion marker: it is unpacked again" in caplog.text
+    assert said is (fault is _half_at_place)
     site = cache / "installs" / alpha.sha256
     assert (site / "alpha" / "core.py").read_text() == "B = 2\n"
     assert (site / COMPLETE).is_file()
