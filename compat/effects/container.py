@@ -4,19 +4,18 @@
 checked against it); ``connect`` returns one that answers. ``Container`` is a context
 manager that always removes its container, on success, failure, timeout, exceptions
 and Ctrl-C alike; every container carries the label ``compat.session=<id>`` so a
-leftover can be found (and tests can assert there is none). ``build`` is the one
-reader of the engine's build stream. docker SDK errors are caught here and re-raised
-as compat errors.
+leftover can be found (and tests can assert there is none), and the owner and run
+labels of ``compat.effects.owners``.
+``build`` is the one reader of the engine's build stream. docker SDK errors are
+caught here and re-raised as compat errors.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import shlex
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from compat.effects.owners import OWNER_LABEL, RUN_LABEL, owned, owner, run_id
 from compat.errors import (
     EngineUnavailable,
     HarnessError,
@@ -39,9 +39,6 @@ log = logging.getLogger("compat.effects")
 
 SESSION_LABEL = "compat.session"
 CONTAINER_LABEL = "compat.container"  # unique per Container: cleans up a half-made start
-# who started the container: a later run on this host removes it once that process is gone
-# (kill -9, a dead terminal), since nothing else ever would
-OWNER_LABEL = "compat.owner"  # "<host>:<pid>"
 ENGINE_GONE = "the Docker engine stopped answering"
 _KILL_GRACE = 5  # seconds between TERM and KILL for the in-image `timeout`
 _BACKSTOP = 30  # seconds past the limit before the host gives up on an exec
@@ -246,76 +243,6 @@ def _short(exc: BaseException) -> str:
     )
 
 
-def owner() -> str:
-    """This process, as the owner label names it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, but a live one
-    return True
-
-
-def _orphaned(thing: object, host: str) -> bool:
-    """Whether ``thing`` (a container or an image) is owned by a process of this host
-    that is gone."""
-    labels: Mapping[str, str] = getattr(thing, "labels", None) or {}
-    who, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
-    return who == host and pid.isdigit() and not _alive(int(pid))
-
-
-def _remove_orphans(
-    what: str, listing: Callable[[], Iterable[Any]], remove: Callable[[Any], None], host: str
-) -> int:
-    """Remove the ``listing`` entries owned by a gone process of ``host``; how many.
-    Sweeping is housekeeping: a failure is logged, never the reason a run fails."""
-    try:
-        found = list(listing())
-    except Exception:
-        log.debug("listing leftover %s failed", what, exc_info=True)
-        return 0
-    removed = 0
-    for thing in found:
-        if not _orphaned(thing, host):
-            continue
-        try:
-            remove(thing)
-            removed += 1
-        except Exception:
-            log.debug("removing leftover %s %s failed", what, thing.id[:19], exc_info=True)
-    return removed
-
-
-def sweep_orphans(client: Engine) -> int:
-    """Remove what compat runs on this host whose process is gone left behind: their
-    containers, and the half-built images of their interrupted builds (untagged, owner
-    labelled: see ``owned``); how many. Anything without an owner label (older
-    versions, other hosts) is left alone: its owner may be alive. A finished image is
-    tagged, so it is never swept."""
-    host = socket.gethostname()
-    removed = _remove_orphans(
-        "containers",
-        lambda: client.containers.list(all=True, filters={"label": OWNER_LABEL}),
-        lambda container: container.remove(force=True),
-        host,
-    )
-    removed += _remove_orphans(
-        "images",
-        lambda: client.images.list(filters={"label": OWNER_LABEL, "dangling": True}),
-        # its untagged parents (the earlier steps) go with it
-        lambda image: client.images.remove(image.id),
-        host,
-    )
-    if removed:
-        log.info("removed %d container(s) and image(s) left by compat runs that are gone", removed)
-    return removed
-
-
 def engine_gone(exc: BaseException) -> bool:
     """Whether ``exc`` says the engine itself stopped answering (its socket refused or
     dropped the connection), as opposed to one request failing."""
@@ -367,6 +294,7 @@ class Container:
                 SESSION_LABEL: self.session,
                 CONTAINER_LABEL: self._tag,
                 OWNER_LABEL: owner(),
+                RUN_LABEL: run_id(),
             },
             "network_mode": "bridge" if spec.network else "none",
             "mounts": [
@@ -591,20 +519,6 @@ def session_containers(client: Engine, session: str) -> Iterator[None]:
 
 
 _BUILD_LOG_TAIL = 40  # lines of a failed build kept in its error
-
-
-def owned(dockerfile: str) -> str:
-    """``dockerfile`` with this process's owner label set right after each FROM. The
-    classic builder keeps every finished step as an image: a build cut short (kill -9,
-    the engine restarting) leaves them untagged, and the label is how a later run
-    knows them for leftovers of a process that is gone (``sweep_orphans``). Only
-    compat's own context-less Dockerfiles get it; a lock directory's stays as written."""
-    lines = []
-    for line in dockerfile.splitlines():
-        lines.append(line)
-        if line.upper().startswith("FROM "):
-            lines.append(f'LABEL {OWNER_LABEL}="{owner()}"')
-    return "\n".join(lines) + "\n"
 
 
 def build(

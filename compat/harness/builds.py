@@ -4,10 +4,13 @@ toolchain, kept beside the wheelhouse, and the wheel a scan built last."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from compat.harness.wheelhouse import stored_path
+from compat.harness.wheelhouse import intact, stored_path
+
+log = logging.getLogger("compat.harness")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,6 +59,33 @@ def build_record_path(cache_dir: Path, sdist_sha256: str, image: str, tool_key: 
     return cache_dir / "builds" / sdist_sha256 / f"{image_key}-{tool_key}.json"
 
 
+def read_record(path: Path) -> BuildRecord | None:
+    """The record kept at ``path``; None if there is none, and, with a one-line
+    notice, if it does not parse (a damaged record is built again, never believed)."""
+    try:
+        return BuildRecord.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        log.warning("ignoring a damaged build record %s: the sdist is built again", path)
+        return None
+
+
+def cached_build(path: Path, cache_dir: Path) -> BuildRecord | None:
+    """The build outcome kept at ``path`` if it can be used: a failure, or a success
+    whose wheel is in the wheelhouse under ``cache_dir`` and matches its hash. A
+    wheel that is missing or damaged means building again (with a notice)."""
+    record = read_record(path)
+    if record is None or not record.ok:
+        return record
+    if record.wheel_sha256 and record.wheel_filename:
+        wheel = stored_path(cache_dir, record.wheel_sha256, record.wheel_filename)
+        if intact(wheel, record.wheel_sha256):
+            return record
+    log.warning("the wheel built for %s is missing or damaged: the sdist is built again", path)
+    return None
+
+
 def built_wheel(cache_dir: Path, sdist_sha256: str, image_id: str) -> Path | None:
     """The wheel a scan built last from this sdist on this image (any toolchain), if it
     is still in the wheelhouse: what was tested, ready to ship. The newest build wins:
@@ -65,12 +95,9 @@ def built_wheel(cache_dir: Path, sdist_sha256: str, image_id: str) -> Path | Non
     for path in sorted(
         records.glob(f"{image_key}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True
     ):
-        try:
-            record = BuildRecord.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError):
-            continue
-        if record.ok and record.wheel_sha256 and record.wheel_filename:
+        record = read_record(path)
+        if record is not None and record.ok and record.wheel_sha256 and record.wheel_filename:
             wheel = stored_path(cache_dir, record.wheel_sha256, record.wheel_filename)
-            if wheel.is_file():
+            if intact(wheel, record.wheel_sha256):
                 return wheel
     return None

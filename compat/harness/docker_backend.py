@@ -15,7 +15,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from compat.effects.container import (
@@ -29,8 +29,9 @@ from compat.effects.container import (
     connect,
     image_id,
     session_containers,
-    sweep_orphans,
 )
+from compat.effects.locks import file_lock
+from compat.effects.owners import sweep_orphans
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.backend import (
     Backend,
@@ -44,6 +45,7 @@ from compat.harness.toolchain import (
     OUT_DIR,
     SDIST_DIR,
     TOOLCHAIN_DIR,
+    TOOLCHAIN_READY,
     Toolchain,
     build_settings,
     choose,
@@ -188,11 +190,15 @@ class DockerBackend(Backend):
             ),
         ]
         owner = f"{os.getuid()}:{os.getgid()}"
+        installing: AbstractContextManager[None] = nullcontext()
         if toolchain is Toolchain.PYPI:
             builder = info.image
-            mounts.append(
-                Mount(source=self._toolchain_dir(info), target=TOOLCHAIN_DIR, read_only=False)
-            )
+            home = self._toolchain_dir(info)
+            mounts.append(Mount(source=home, target=TOOLCHAIN_DIR, read_only=False))
+            if not (home / TOOLCHAIN_READY).is_file():
+                # this build installs the toolchain: another process's build waits for
+                # it rather than installing it into the same venv at the same time
+                installing = file_lock(home.with_name(f"{home.name}.lock"))
             script = pypi_build_script(
                 python=info.facts.python,
                 sdist=f"{SDIST_DIR}/{pin.filename}",
@@ -225,7 +231,7 @@ class DockerBackend(Backend):
             hardened=False,  # the toolchain's package manager and the chown need root's
         )
         log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
-        with self._container(spec) as c:
+        with installing, self._container(spec) as c:
             result = c.wait(timeout=self.options.build_timeout)
         (out_dir / BUILD_LOG).write_text(result.stdout + result.stderr)
         if result.timed_out:

@@ -5,12 +5,18 @@ then a site directory that any combination can compose with others.
 ``site.addsitedir`` on it works); scripts, headers and data go to underscored
 subdirectories that no import can reach by accident. Bytecode is compiled once per
 (directory, interpreter); a stamp file records it.
+
+A wheel is unpacked beside its place and renamed into it, with a completion marker
+written last: a directory without the marker (an older compat's, or one that an
+interrupted removal left half there) is never believed, it is unpacked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -21,9 +27,12 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
+from compat.effects.locks import file_lock
 from compat.errors import UnpackFailed
 
 log = logging.getLogger("compat.harness")
+
+COMPLETE = ".compat-unpacked"  # written last into an unpacked tree: the tree is whole
 
 
 class _WheelFile(WheelFile):
@@ -47,16 +56,37 @@ class Installs:
         return self.installs_dir / sha256
 
     def has(self, sha256: str) -> bool:
-        return self.dir_for(sha256).is_dir()
+        """Whether the wheel is unpacked, whole."""
+        return (self.dir_for(sha256) / COMPLETE).is_file()
 
     def unpack(self, wheel: Path, sha256: str) -> Path:
         """Unpack ``wheel`` (whose content hash is ``sha256``) unless already done."""
         target = self.dir_for(sha256)
-        if target.is_dir():
+        if self.has(sha256):
             return target
-        self.installs_dir.mkdir(parents=True, exist_ok=True)
+        # one process unpacks, another that shares the cache waits and takes its tree
+        with file_lock(self.root / "locks" / f"unpack-{sha256}"):
+            if self.has(sha256):
+                return target
+            self.installs_dir.mkdir(parents=True, exist_ok=True)
+            # what a killed unpack (or removal) of this wheel left: no one works on it now
+            for left in self.installs_dir.glob(f".*-{sha256}-*"):
+                shutil.rmtree(left, ignore_errors=True)
+            if target.exists():
+                # an older compat's tree, or one an unpack or removal cut short left: as
+                # every tree after an upgrade would say so, a notice for --verbose only
+                log.info("%s has no completion marker: it is unpacked again", target)
+                self._discard(sha256)
+            self._unpack_into(target, wheel, sha256)
+            # a new tree has no bytecode, whatever a stamp left by an old one says
+            for stamp in self._stamps.glob(f"{sha256}.*"):
+                stamp.unlink(missing_ok=True)
+        log.debug("unpacked %s into %s", wheel.name, target)
+        return target
+
+    def _unpack_into(self, target: Path, wheel: Path, sha256: str) -> None:
         # unpack beside the final place, then rename: a crash never leaves half a tree
-        tmp = Path(tempfile.mkdtemp(dir=self.installs_dir, prefix=".unpack-"))
+        tmp = Path(tempfile.mkdtemp(dir=self.installs_dir, prefix=f".unpack-{sha256}-"))
         try:
             scheme = {
                 "purelib": str(tmp),
@@ -80,18 +110,26 @@ class Installs:
             for path in [tmp, *tmp.rglob("*")]:
                 if not path.is_symlink():
                     path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))
+            (tmp / COMPLETE).write_text(f"{sha256}\n")
+            (tmp / COMPLETE).chmod(0o644)
             try:
                 tmp.rename(target)
             except OSError:
-                if not target.is_dir():
+                if not self.has(sha256):
                     raise
                 # another process unpacked the same wheel meanwhile: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        log.debug("unpacked %s into %s", wheel.name, target)
-        return target
+
+    def _discard(self, sha256: str) -> None:
+        """Take an incomplete tree out of its place (a rename, so that a reader never
+        sees it half removed) and remove it."""
+        aside = self.installs_dir / f".discard-{sha256}-{secrets.token_hex(4)}"
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by hand
+            self.dir_for(sha256).rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
 
     # ---- bytecode stamps ------------------------------------------------------
 

@@ -21,9 +21,10 @@ from pathlib import Path
 import httpx
 
 from compat.effects.http import http_client
+from compat.effects.locks import file_lock
 from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.builds import BuildRecord, build_record_path
+from compat.harness.builds import BuildRecord, build_record_path, cached_build
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
 from compat.harness.options import RunOptions
@@ -227,60 +228,56 @@ class Pipeline:
         cached = build_record_path(
             self.options.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
         )
-        if cached.is_file() and not self.options.rebuild:
-            record = BuildRecord.from_json(json.loads(cached.read_text()))
-            if not record.ok or (
-                record.wheel_sha256
-                and record.wheel_filename
-                and wheelhouse.has(record.wheel_sha256, record.wheel_filename)
-            ):
-                return record
-        notes = build_settings(pin.name, toolchain).notes
-        sdist = wheelhouse.path(pin.sha256, pin.filename)
-        out = Path(tempfile.mkdtemp(prefix="compat-build-"))
-        start = time.monotonic()
-        transient = False
-        try:
+        # one process builds it; another that shares the cache waits, then takes its wheel
+        with file_lock(cached.with_suffix(".lock")):
+            if not self.options.rebuild and (kept := cached_build(cached, wheelhouse.root)):
+                return kept
+            notes = build_settings(pin.name, toolchain).notes
+            sdist = wheelhouse.path(pin.sha256, pin.filename)
+            out = Path(tempfile.mkdtemp(prefix="compat-build-"))
+            start = time.monotonic()
+            transient = False
             try:
-                wheel = self.backend.build_wheel(info, pin, sdist, out)
-                sha, stored = wheelhouse.add(wheel)
-                record = BuildRecord(
-                    ok=True,
-                    duration=time.monotonic() - start,
-                    wheel_sha256=sha,
-                    wheel_filename=stored.name,
-                    toolchain=tool_key,
-                    notes=notes,
+                try:
+                    wheel = self.backend.build_wheel(info, pin, sdist, out)
+                    sha, stored = wheelhouse.add(wheel)
+                    record = BuildRecord(
+                        ok=True,
+                        duration=time.monotonic() - start,
+                        wheel_sha256=sha,
+                        wheel_filename=stored.name,
+                        toolchain=tool_key,
+                        notes=notes,
+                    )
+                    log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
+                except BuildFailed as exc:
+                    transient = exc.transient
+                    record = BuildRecord(
+                        ok=False,
+                        duration=exc.duration or time.monotonic() - start,
+                        error=exc.reason,
+                        log=exc.log[-8000:],
+                        toolchain=tool_key,
+                    )
+                written = out / BUILD_LOG
+                full_log = written.read_text(errors="replace") if written.is_file() else record.log
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            if not record.ok and network_failure(full_log):
+                log.warning("%s: the build could not reach the index; not cached", pin)
+                return dataclasses.replace(
+                    record, error=f"the build could not reach the index: {record.error}"
                 )
-                log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
-            except BuildFailed as exc:
-                transient = exc.transient
-                record = BuildRecord(
-                    ok=False,
-                    duration=exc.duration or time.monotonic() - start,
-                    error=exc.reason,
-                    log=exc.log[-8000:],
-                    toolchain=tool_key,
-                )
-            written = out / BUILD_LOG
-            full_log = written.read_text(errors="replace") if written.is_file() else record.log
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
-        if not record.ok and network_failure(full_log):
-            log.warning("%s: the build could not reach the index; not cached", pin)
-            return dataclasses.replace(
-                record, error=f"the build could not reach the index: {record.error}"
-            )
-        if transient:
-            log.warning("%s: %s; not cached", pin, record.error)
+            if transient:
+                log.warning("%s: %s; not cached", pin, record.error)
+                return record
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            if full_log:
+                cached.with_suffix(".log").write_text(full_log)
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record.to_json()))
+            tmp.replace(cached)
             return record
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        if full_log:
-            cached.with_suffix(".log").write_text(full_log)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record.to_json()))
-        tmp.replace(cached)
-        return record
 
     def prepare(
         self, target: Target, combos: Sequence[Combo], progress: Progress

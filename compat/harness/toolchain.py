@@ -223,6 +223,10 @@ def wheel_command(
     )
 
 
+# written into TOOLCHAIN_DIR once the PyPI toolchain is installed whole
+TOOLCHAIN_READY = f"ready-{toolchain_key(Toolchain.PYPI, None)}"
+
+
 def pypi_build_script(
     *,
     python: str,
@@ -236,7 +240,7 @@ def pypi_build_script(
     build ``sdist`` into OUT_DIR with pip (build isolation: the project's own declared
     build requirements, from the index)."""
     venv, bin_dir = f"{TOOLCHAIN_DIR}/venv", "/tmp/compat-bin"
-    stamp = f"{TOOLCHAIN_DIR}/ready-{toolchain_key(Toolchain.PYPI, None)}"
+    stamp = f"{TOOLCHAIN_DIR}/{TOOLCHAIN_READY}"
     lines = [
         "set -e",
         "cd /tmp",

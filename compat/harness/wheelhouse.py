@@ -1,5 +1,12 @@
 """The host-side wheelhouse: every file a plan needs, downloaded once, checked
-against its sha256, stored by content."""
+against its sha256, stored by content.
+
+A stored file is checked against its hash each time it is read, not only when it was
+written: a file truncated by a killed copy or altered since is never used, it is
+replaced, with a notice, by a new download (or build), as pip's ``--require-hashes``
+never installs a file that does not match. A file is written under a lock of its
+own, so that processes sharing the cache download it once, and what a killed
+download left beside it is cleared then."""
 
 from __future__ import annotations
 
@@ -7,13 +14,15 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from compat.effects.locks import file_lock
 from compat.errors import FetchFailed
 
 log = logging.getLogger("compat.harness")
@@ -47,55 +56,67 @@ class Wheelhouse:
         return stored_path(self.root, sha256, filename)
 
     def has(self, sha256: str, filename: str) -> bool:
-        return self.path(sha256, filename).is_file()
+        """Whether the file is stored and matches its hash (a damaged one says so)."""
+        return intact(self.path(sha256, filename), sha256)
 
     def add(self, source: Path, *, filename: str | None = None) -> tuple[str, Path]:
         """Copy a local file (a wheel we built) in; returns its sha256 and stored path."""
         digest = _sha256_of(source)
         dest = self.path(digest, filename or source.name)
-        if not dest.is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-            try:
-                with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        out.write(chunk)
-                Path(tmp).replace(dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        with self._storing(digest, dest) as store:
+            if store:
+                with source.open("rb") as src:
+                    _write_beside(dest, iter(lambda: src.read(_CHUNK), b""))
         return digest, dest
 
     def fetch_one(self, ref: FileRef) -> Path:
         """Download ``ref`` unless present; raises FetchFailed, leaves no partial file."""
         dest = self.path(ref.sha256, ref.filename)
-        if dest.is_file():
-            return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+        with self._storing(ref.sha256, dest) as store:
+            if store:
+                self._download(ref, dest)
+                log.debug("fetched %s", ref.filename)
+        return dest
+
+    @contextmanager
+    def _storing(self, sha256: str, dest: Path) -> Iterator[bool]:
+        """Whether ``dest`` must be written (it is missing or damaged), said while
+        holding its lock: a process that shares the cache and wants the same file
+        waits, then finds it there. Parts that a killed writer left go first."""
+        seen = _identity(dest)
+        if seen is not None and intact(dest, sha256):
+            yield False
+            return
+        with file_lock(self.root / "locks" / f"file-{sha256}"):
+            # changed while this one waited: checked again (else judged already)
+            if _identity(dest) not in (seen, None) and intact(dest, sha256):
+                yield False
+                return
+            if dest.parent.is_dir():
+                for part in dest.parent.glob(".part-*"):
+                    part.unlink(missing_ok=True)
+            yield True
+
+    def _download(self, ref: FileRef, dest: Path) -> None:
         digest = hashlib.sha256()
-        try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    with self._client.stream("GET", ref.url, follow_redirects=True) as response:
-                        if response.status_code != 200:
-                            raise FetchFailed(ref.filename, ref.url, f"HTTP {response.status_code}")
-                        for chunk in response.iter_bytes(_CHUNK):
-                            digest.update(chunk)
-                            out.write(chunk)
-                except httpx.HTTPError as exc:
-                    raise FetchFailed(ref.filename, ref.url, f"download failed: {exc}") from exc
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                with self._client.stream("GET", ref.url, follow_redirects=True) as response:
+                    if response.status_code != 200:
+                        raise FetchFailed(ref.filename, ref.url, f"HTTP {response.status_code}")
+                    for chunk in response.iter_bytes(_CHUNK):
+                        digest.update(chunk)
+                        yield chunk
+            except httpx.HTTPError as exc:
+                raise FetchFailed(ref.filename, ref.url, f"download failed: {exc}") from exc
             got = digest.hexdigest()
             if got != ref.sha256.lower():
                 raise FetchFailed(
                     ref.filename, ref.url, f"sha256 mismatch: expected {ref.sha256}, got {got}"
                 )
-            Path(tmp).replace(dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        log.debug("fetched %s", ref.filename)
-        return dest
+
+        _write_beside(dest, chunks())
 
     def fetch(
         self,
@@ -108,15 +129,11 @@ class Wheelhouse:
         unique = {r.sha256: r for r in refs}
         done: dict[str, Path] = {}
         failed: dict[str, FetchFailed] = {}
-        todo = []
-        for sha, ref in unique.items():
-            if self.has(sha, ref.filename):
-                done[sha] = self.path(sha, ref.filename)
-            else:
-                todo.append(ref)
+        # stored files too: each is checked against its hash, in parallel
+        todo = list(unique.values())
         total = len(unique)
         if progress:
-            progress(len(done), total)
+            progress(0, total)
         if not todo:
             return done, failed
         with ThreadPoolExecutor(max_workers=self._parallel) as pool:
@@ -135,6 +152,48 @@ class Wheelhouse:
                     f.cancel()
                 raise
         return done, failed
+
+
+def _write_beside(dest: Path, chunks: Iterator[bytes]) -> None:
+    """Write ``chunks`` to a part file beside ``dest``, then rename it into place: a
+    reader sees the whole file or none. An exception from ``chunks`` leaves nothing."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        Path(tmp).replace(dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def intact(path: Path, sha256: str) -> bool:
+    """Whether ``path`` exists with the content whose hash is ``sha256``; a file that
+    does not match says so in a one-line notice. It is left for the fetch or build
+    that replaces it (atomically): removing it here could remove the good file
+    another process has just put in its place."""
+    try:
+        got = _sha256_of(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if got == sha256.lower():
+        return True
+    log.warning(
+        "%s in the cache does not match its sha256 (truncated or altered): "
+        "it is fetched or built again",
+        path.name,
+    )
+    return False
 
 
 def _sha256_of(path: Path) -> str:

@@ -11,7 +11,8 @@ a large listing (numpy: thousands of files) loads with one ``json.loads``.
 Metadata is keyed by the sha256 of the file it came from: that file cannot change.
 Every write goes to a temporary file in the same directory and is renamed into
 place, so parallel runs and Ctrl-C never leave a half-written entry; an entry that
-does not parse is treated as missing.
+does not parse (damaged on disk) is treated as missing, with a one-line notice, and
+fetched again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -38,6 +40,8 @@ from compat.index.parse import (
 )
 from compat.model import CoreMetadata
 
+log = logging.getLogger(__name__)
+
 FORMAT = 1
 DEFAULT_TTL = 600.0  # seconds a listing is used without asking the index again
 
@@ -56,6 +60,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _damaged(path: Path) -> None:
+    log.warning("ignoring a damaged index cache entry %s: it is fetched again", path)
 
 
 def _dumps(value: Any) -> str:
@@ -104,6 +112,9 @@ class IndexCache:
         path = self.listing_path(index_url, name)
         try:
             text = path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        try:
             header_line, _, rows_line = text.partition("\n")
             header = json.loads(header_line)
             if header.get("format") != FORMAT or header.get("url") is None:
@@ -117,7 +128,8 @@ class IndexCache:
                 etag=header.get("etag"),
                 last_modified=header.get("last_modified"),
             )
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            _damaged(path)
             return None
 
     def is_fresh(self, listing: CachedListing) -> bool:
@@ -183,10 +195,15 @@ class IndexCache:
         return self._root / "metadata" / sha256[:2] / f"{sha256}.json"
 
     def metadata(self, sha256: str) -> CoreMetadata | None:
+        path = self.metadata_path(sha256)
         try:
-            data = json.loads(self.metadata_path(sha256).read_bytes())
-            return metadata_from_json(data)
-        except (OSError, ValueError, KeyError, TypeError):
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            return metadata_from_json(json.loads(data))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            _damaged(path)
             return None
 
     def store_metadata(self, sha256: str, meta: CoreMetadata) -> None:

@@ -292,12 +292,18 @@ class PyPIIndex:
         if meta is None:
             if self.offline:
                 raise OfflineCacheMiss([f"metadata of file {file.filename}"])
-            meta = self._fetch_metadata(file)
-            if self.cache is not None:
-                try:
-                    self.cache.store_metadata(file.sha256, meta)
-                except OSError as exc:
-                    self._cache_unwritable(exc)
+            return self._fetch_and_keep(file)
+        self._metadata[file.sha256] = meta
+        return meta
+
+    def _fetch_and_keep(self, file: DistFile) -> CoreMetadata:
+        """Metadata from the index, kept in the memo and the cache."""
+        meta = self._fetch_metadata(file)
+        if self.cache is not None:
+            try:
+                self.cache.store_metadata(file.sha256, meta)
+            except OSError as exc:
+                self._cache_unwritable(exc)
         self._metadata[file.sha256] = meta
         return meta
 
@@ -334,7 +340,7 @@ class PyPIIndex:
 
     def _prefetch_one(self, file: DistFile) -> CompatError | None:
         try:
-            self.metadata(file)
+            self._fetch_and_keep(file)  # the cache was read (and missed) just before
         except MetadataUnavailable as exc:
             log.debug("prefetch: %s", exc)
         except CompatError as exc:

@@ -3,8 +3,10 @@ SQLite settings that let parallel writers wait their turn, and read-only opening
 
 SQLite runs in WAL mode with a busy timeout, and write transactions take the write
 lock up front (``BEGIN IMMEDIATE``), so parallel workers and processes wait their
-turn instead of failing. A reader opens the file read-only, so a database on a
-read-only mount (or in a directory it may not write) can still be read.
+turn instead of failing: SQLite retries for up to ``BUSY_TIMEOUT``, and past that
+bound the error says what held the lock and what to do. A reader opens the file
+read-only, so a database on a read-only mount (or in a directory it may not write)
+can still be read.
 """
 
 from __future__ import annotations
@@ -170,6 +172,14 @@ class Database:
             yield
         except sa.exc.SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            if isinstance(exc, sa.exc.OperationalError) and detail == "database is locked":
+                # SQLite waited for the lock as long as BUSY_TIMEOUT allows, then gave up
+                raise StoreError(
+                    f"results database {self.url} stayed locked for {BUSY_TIMEOUT:g} s: "
+                    "another process held its write lock all that time. Run again when it "
+                    "has finished, or give each run a database of its own (--db) and "
+                    "combine them with `compat db merge`"
+                ) from exc
             raise StoreError(f"results database {self.url}: {detail}") from exc
 
     @contextmanager

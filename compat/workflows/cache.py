@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compat.errors import UsageError
+from compat.harness.installs import COMPLETE
 
 DAY = 86_400.0
 DEFAULT_LIMIT = 20 * 1000**3  # bytes the cache may hold before compat says so
@@ -86,6 +87,7 @@ def prune(
         if entry.lstat().st_mtime <= cutoff:
             freed += _size(entry)[0] if entry.is_dir() else entry.lstat().st_size
             if entry.is_dir() and not entry.is_symlink():
+                (entry / COMPLETE).unlink(missing_ok=True)  # cut short, it is not believed
                 shutil.rmtree(entry)
             else:
                 entry.unlink()

@@ -13,6 +13,16 @@ from typing import Any
 
 import pytest
 
+from compat.effects.owners import RUN_LABEL, run_id
+
+
+def ours() -> dict[str, str]:
+    """The engine filter for the containers this test run's compat started (the run
+    label, ``COMPAT_RUN``, which the integration conftest sets for the session and so
+    for every compat process a test starts): another compat run on the same engine
+    has its own and is not counted."""
+    return {"label": f"{RUN_LABEL}={run_id()}"}
+
 
 def require_docker() -> None:
     """Skip locally, fail in CI, when no Docker engine answers."""

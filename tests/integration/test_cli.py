@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from compat.report.view import format_bytes
-from tests.helpers.docker import require_docker
+from tests.helpers.docker import ours, require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"
@@ -35,7 +35,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _compat_containers() -> set[str]:
     client = docker.from_env()
-    return {c.id for c in client.containers.list(all=True) if "compat.session" in c.labels}
+    return {c.id for c in client.containers.list(all=True, filters=ours())}
 
 
 @pytest.fixture(autouse=True)
@@ -239,17 +239,19 @@ def test_nightly_runs_what_is_new_then_nothing(env: dict[str, str], tmp_path: Pa
 
 
 def _containers_created(since: int) -> list[str]:
-    """Containers with compat's label that the engine created from ``since`` to now."""
+    """Containers this run's compat started from ``since`` to now (not a build's steps:
+    only compat's own containers carry a session)."""
     events = docker.from_env().events(
         since=since,
         until=int(time.time()) + 1,
-        filters={"type": "container", "event": "create", "label": "compat.session"},
+        filters={"type": "container", "event": "create", **ours()},
         decode=True,
     )
     return [
         f"{e['id'][:12]} {attributes.get('image')} {attributes.get('compat.owner')}"
         for e in events
         for attributes in [e.get("Actor", {}).get("Attributes", {})]
+        if "compat.session" in attributes
     ]
 
 

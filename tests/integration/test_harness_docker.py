@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from compat.effects.container import SESSION_LABEL
 from compat.harness import RunOptions, make_pipeline
 from compat.harness.wheelhouse import Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
@@ -25,7 +24,7 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import PackageManager, Target
-from tests.helpers.docker import require_docker
+from tests.helpers.docker import ours, require_docker
 from tests.helpers.reporter import RecordingReporter
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -58,19 +57,13 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
-_SESSIONS: list[str] = []  # the backends' sessions of the running test
-
-
 @pytest.fixture(autouse=True)
 def _no_container_left(docker_client: Any) -> Iterator[None]:
-    _SESSIONS.clear()
+    before = {c.id for c in docker_client.containers.list(all=True, filters=ours())}
     yield
-    # in CI nothing else runs: no compat container at all may remain; on a shared
-    # machine other runs may have theirs, so only this test's sessions are looked at
+    # no container this test started may remain; another compat run's are not counted
     left = [
-        c
-        for c in docker_client.containers.list(all=True, filters={"label": SESSION_LABEL})
-        if os.environ.get("CI") == "true" or c.labels.get(SESSION_LABEL) in _SESSIONS
+        c for c in docker_client.containers.list(all=True, filters=ours()) if c.id not in before
     ]
     assert left == [], f"containers left behind: {[c.name for c in left]}"
 
@@ -107,7 +100,6 @@ def run(
     opts = RunOptions(cache_dir=cache_dir, network=network, **options)
     delivered: list[ComboResult] = []
     with make_pipeline("docker", options=opts, reporter=Reporter()) as backend:
-        _SESSIONS.append(getattr(backend.backend, "session", ""))
         results = backend.run(target, combos, on_result=delivered.append, reporter=Reporter())
     assert sorted(r.combo.id for r in delivered) == sorted(r.combo.id for r in results)
     return results
@@ -293,7 +285,6 @@ def test_sdist_is_built_in_a_toolchain_image_once(
 
     opts = RunOptions(cache_dir=cache_dir, network=network)
     with make_pipeline("docker", options=opts, reporter=Reporter()) as backend:
-        _SESSIONS.append(getattr(backend.backend, "session", ""))
         reporter = RecordingReporter()
         (again,) = backend.run(target, [combo], on_result=lambda r: None, reporter=reporter)
         stages = [stage for stage, _, _ in reporter.stages]

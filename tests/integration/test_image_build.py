@@ -21,6 +21,7 @@ from docker.errors import ImageNotFound
 
 from compat.effects.container import SESSION_LABEL, build, image_id
 from compat.effects.http import http_client
+from compat.effects.owners import RUN_LABEL, run_id
 from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.image import ImageReport, build_image, stored_file
@@ -78,13 +79,16 @@ def numpy_pandas(bookworm: Target, network: NetworkSettings, cache: Path) -> Loc
 @pytest.fixture
 def tags(client: Any) -> Iterator[list[str]]:
     """Tags a test builds; removed afterwards, and no container may remain of them
-    (or of any smoke run)."""
+    (or of this run's image smoke containers)."""
     made: list[str] = []
     yield made
     leftovers = [
         c.short_id
         for c in client.containers.list(all=True)
-        if c.labels.get(SESSION_LABEL, "").startswith("image-smoke-")
+        if (
+            c.labels.get(RUN_LABEL) == run_id()
+            and c.labels.get(SESSION_LABEL, "").startswith("image-smoke-")
+        )
         or any(t in made for t in c.image.tags)
     ]
     for tag in made:

@@ -10,11 +10,10 @@ import pytest
 from packaging.tags import Tag
 from packaging.version import Version
 
-from compat.effects.container import SESSION_LABEL
 from compat.errors import ImageUnavailable
 from compat.targets.probe import probe_image
 from compat.targets.target import Libc
-from tests.helpers.docker import require_docker
+from tests.helpers.docker import ours, require_docker
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def client() -> Iterator[Any]:
 
     c = docker.from_env()
     yield c
-    assert c.containers.list(all=True, filters={"label": SESSION_LABEL}) == []
+    assert c.containers.list(all=True, filters=ours()) == []
     c.close()
 
 

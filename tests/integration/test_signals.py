@@ -18,7 +18,8 @@ from typing import Any
 import docker
 import pytest
 
-from compat.effects.container import OWNER_LABEL, SESSION_LABEL
+from compat.effects.container import SESSION_LABEL
+from compat.effects.owners import OWNER_LABEL
 from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"

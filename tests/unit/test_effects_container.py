@@ -20,8 +20,8 @@ from compat.effects.container import (
     build,
     connect,
     image_id,
-    owned,
 )
+from compat.effects.owners import owned
 from compat.errors import EngineUnavailable, HarnessError, ImageBuildFailed, ImageUnavailable
 from compat.harness.docker_backend import RunnerPool
 from tests.helpers.container import FakeDockerContainer, FakeEngine

@@ -15,11 +15,15 @@ from docker.errors import APIError
 
 from compat.effects.container import (
     ENGINE_GONE,
-    OWNER_LABEL,
     SESSION_LABEL,
     Container,
     ContainerSpec,
     engine_gone,
+)
+from compat.effects.owners import (
+    OWNER_LABEL,
+    RUN_ENV,
+    RUN_LABEL,
     owned,
     owner,
     sweep_orphans,
@@ -70,12 +74,19 @@ def test_one_failed_request_is_not_the_engine_gone() -> None:
     )
 
 
-def test_containers_carry_their_owner() -> None:
+def test_containers_carry_their_owner_and_run(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = FakeEngine()
+    monkeypatch.delenv(RUN_ENV, raising=False)
     with Container(engine, _SPEC, session="s"):
         (fake,) = engine.containers_
         assert fake.kwargs["labels"][OWNER_LABEL] == f"{socket.gethostname()}:{os.getpid()}"
         assert fake.kwargs["labels"][SESSION_LABEL] == "s"
+        assert fake.kwargs["labels"][RUN_LABEL] == owner()  # a run of its own
+    # every process of a named run (a test session, a CI job) labels it alike
+    monkeypatch.setenv(RUN_ENV, "shard-2")
+    with Container(engine, _SPEC, session="t"):
+        (fake,) = engine.containers_
+        assert fake.kwargs["labels"][RUN_LABEL] == "shard-2"
 
 
 class _Labelled:
@@ -124,7 +135,11 @@ def test_sweep_removes_half_built_images_of_gone_processes_only() -> None:
     assert engine.images.removed == ["sha256:half"]
 
 
-def test_compat_labels_its_own_builds_with_their_owner() -> None:
+def test_compat_labels_its_own_builds_with_their_owner_and_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(RUN_ENV, 'a "run"')
     assert owned("FROM base\nUSER root\nRUN apt-get install -y libgomp1\n") == (
-        f'FROM base\nLABEL {OWNER_LABEL}="{owner()}"\nUSER root\nRUN apt-get install -y libgomp1\n'
+        f'FROM base\nLABEL {OWNER_LABEL}="{owner()}" {RUN_LABEL}="a \\"run\\""\n'
+        "USER root\nRUN apt-get install -y libgomp1\n"
     )

@@ -3,6 +3,7 @@ with conditional requests, offline runs name what is missing, writes are atomic.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -165,15 +166,30 @@ def test_metadata_is_keyed_by_file_hash_across_indexes(
         assert cache.metadata(file.sha256) is not None
 
 
-def test_corrupt_entries_count_as_missing(fake: FakeIndex, tmp_path: Path, clock: Clock) -> None:
-    use(open_index(fake, tmp_path, clock))
+def test_corrupt_entries_count_as_missing(
+    fake: FakeIndex, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    clean = open_index(fake, tmp_path, clock)
+    use(clean)
+    clean_files = clean.files(DEMO)
+    clean_meta = [clean.metadata(f) for f in clean_files]
     cache = IndexCache(tmp_path, ttl=600, clock=clock)
-    cache.listing_path("https://index.test/simple/", DEMO).write_text('{"format":1,"url"')
+    listing = cache.listing_path("https://index.test/simple/", DEMO)
+    listing.write_text('{"format":1,"url"')
     files = open_index(fake, tmp_path, clock).files(DEMO)
-    cache.metadata_path(files[0].sha256).write_bytes(b"\x00garbage")
+    assert files == clean_files  # fetched again
+    metadata = cache.metadata_path(files[0].sha256)
+    metadata.write_bytes(b"\x00garbage")
     before = len(fake.requests)
-    use(open_index(fake, tmp_path, clock))
+    again = open_index(fake, tmp_path, clock)
+    use(again)
     assert len(fake.requests) == before + 1  # the metadata; the listing was refetched above
+    assert [again.metadata(f) for f in files] == clean_meta
+    notices = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert notices == [
+        f"ignoring a damaged index cache entry {listing}: it is fetched again",
+        f"ignoring a damaged index cache entry {metadata}: it is fetched again",
+    ]
 
 
 def test_interrupted_write_leaves_the_old_entry(

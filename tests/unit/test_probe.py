@@ -107,6 +107,23 @@ def test_a_probe_cached_before_package_managers_were_asked_for_is_done_again(
     assert json.loads(cached.read_text())["package_manager"] == "apk"
 
 
+@pytest.mark.parametrize("damage", ["", '{"python": "/usr/local/bin/py', "[1, 2]\n"])
+def test_a_damaged_probe_cache_file_is_probed_again(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = ProbeEngine(json.dumps(FACTS) + "\n")
+    clean = probe_image("local/musl-python:3.11", name="musl", cache_dir=tmp_path, client=engine)
+    (cached,) = (tmp_path / "probes").rglob("*.json")
+    cached.write_text(damage)  # what a torn write or a full disk could leave
+    again = probe_image("local/musl-python:3.11", name="musl", cache_dir=tmp_path, client=engine)
+    assert len(engine.started) == 2
+    assert again == clean
+    assert json.loads(cached.read_text()) == FACTS  # repaired
+    assert [r.getMessage() for r in caplog.records] == [
+        f"ignoring a damaged probe cache file {cached}"
+    ]
+
+
 def test_missing_image_is_image_unavailable(tmp_path: Path) -> None:
     with pytest.raises(ImageUnavailable, match="absent"):
         probe_image("absent", name="x", cache_dir=tmp_path, client=ProbeEngine(""))

@@ -123,6 +123,31 @@ def test_a_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
         assert len(store.results()) == 2
 
 
+def test_a_writer_that_waited_its_bound_says_why_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "results.db"
+    monkeypatch.setattr("compat.store.engine.BUSY_TIMEOUT", 0.3)
+    with Store.open(sqlite_url(path)) as store:
+        target = make_target()
+        run_id = store.start_run(target, backend="docker")
+        holder = _hold_write_lock(path, 2.0)
+        started = time.monotonic()
+        with pytest.raises(StoreError) as info:
+            store.record(run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"})))
+        waited = time.monotonic() - started
+        holder.join()
+        assert 0.25 <= waited < 1.5  # waited its bound, not the holder out
+        assert str(info.value) == (
+            f"results database {sqlite_url(path)} stayed locked for 0.3 s: another process "
+            "held its write lock all that time. Run again when it has finished, or give "
+            "each run a database of its own (--db) and combine them with `compat db merge`"
+        )
+        # nothing half written: once the lock is free, the same result is recorded once
+        store.record(run_id, target, passed(target, make_combo(target, {"numpy": "2.0.2"})))
+        assert len(store.results()) == 1
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
