@@ -49,7 +49,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig, Timeouts
+from compat.harness import make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
 from compat.matrix import load_matrix
@@ -351,13 +352,12 @@ def calibrate_base(
             clip = f" (clipped by {', '.join(stack.clipped)})" if stack.clipped else ""
             print(f"{stack.label():<22} {stack.released} as of {stack.as_of}{clip}: {what}")
         return None
-    options = RunOptions(
-        cache_dir=cache_dir,
+    config = RunConfig(
+        backend="docker",
         jobs=jobs,
         add_system_deps=True,
-        network=network,
-        combo_timeout=timeout,
-        check_timeout=timeout,
+        depth=depth,
+        timeouts=Timeouts(combination=timeout, check=timeout),
     )
     reporter = LineReporter()
     todo: list[Combo] = []
@@ -367,11 +367,13 @@ def calibrate_base(
         )
     if todo:
         with (
-            make_pipeline("docker", options=options, reporter=reporter) as backend,
+            make_pipeline(
+                config, cache_dir=cache_dir, network=network, reporter=reporter
+            ) as backend,
             store.run(target, backend=backend.kind, matrix_name=run_name) as run_id,
         ):
             refine = deep_refiner(
-                depth, pipeline=backend, target=target, store=store, index=index, reporter=reporter
+                config, pipeline=backend, target=target, store=store, index=index, reporter=reporter
             )
             run_and_record(backend, store, run_id, target, todo, reporter, refine=refine)
     assert target.image_id is not None  # probed

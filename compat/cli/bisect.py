@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from compat.cli.console import ConsoleReporter, out
@@ -16,6 +14,7 @@ from compat.cli.options import (
     run_options,
 )
 from compat.cli.shapes import bisect_shape, emit
+from compat.config import RunConfig
 from compat.matrix import BuildPolicy
 from compat.model import Depth
 from compat.workflows.bisect import bisect as find_culprits
@@ -40,16 +39,15 @@ def bisect(
     /,
     failing: str,
     good: str | None,
-    depth: str,
     as_json: bool,
     no_binary: tuple[str, ...],
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Find the smallest set of package changes that explains a failure, and record it
     as a known incompatibility (FAILING: a result id or a combination id)."""
     reporter = ConsoleReporter()
     with (
-        open_pipeline(settings, reporter, **run) as pipeline,
+        open_pipeline(settings, reporter, config) as pipeline,
         settings.store() as store,
         open_index(settings) as index,
     ):
@@ -61,7 +59,7 @@ def bisect(
             good,
             build=BuildPolicy().with_no_binary(names(no_binary)),
             reporter=reporter,
-            depth=Depth(depth),
+            config=config,
         )
     if as_json:
         emit(bisect_shape(found))

@@ -10,14 +10,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
-    load,
+    image_options,
     lock_as_of_option,
     open_index,
     open_pipeline,
@@ -26,10 +25,12 @@ from compat.cli.options import (
     scope,
 )
 from compat.cli.shapes import emit, lock_shape
+from compat.config import RunConfig
 from compat.harness import Pipeline
 from compat.index.asof import AsOfIndex
 from compat.lock.requirements import lock_notes
 from compat.lock.select import Stack
+from compat.matrix import Matrix
 from compat.model import Depth
 from compat.store import Reader, Store
 from compat.workflows.deep import deep_verifier
@@ -43,9 +44,9 @@ from compat.workflows.lock import (
 )
 
 
-def stack_of(matrix_path: Path | None) -> Stack | None:
+def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
     """The stack a ``--matrix`` file names: its name and its packages."""
-    return None if matrix_path is None else Stack.of(load(matrix_path), str(matrix_path))
+    return None if matrix is None else Stack.of(matrix, str(matrix_path))
 
 
 @click.command()
@@ -100,12 +101,12 @@ def lock(
     prefer: str,
     constraints: tuple[str, ...],
     prune: bool,
-    as_of: date | None,
+    pinned_by: date | None,
     as_json: bool,
-    depth: str,
+    matrix: Matrix | None,
     matrix_path: Path | None,
     retry_capped: bool,
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
     known-good combination of a base, confirmed first by the deep tier (the
@@ -116,25 +117,29 @@ def lock(
     with contextlib.ExitStack() as stack:
         eligible = None
         then = None
-        if as_of is not None:
-            then = stack.enter_context(open_index(settings, as_of))
+        if pinned_by is not None:
+            then = stack.enter_context(open_index(settings, pinned_by))
             assert isinstance(then, AsOfIndex)
             eligible = then.has_all
         reporter = ConsoleReporter()
 
         @functools.cache
         def pipeline() -> Pipeline:  # the engine only when something has to run
-            return stack.enter_context(open_pipeline(settings, reporter, **run))
+            return stack.enter_context(open_pipeline(settings, reporter, config))
 
         verify: Verify | None = None
         store: Reader
         open_store: Callable[[], AbstractContextManager[Store]] = settings.store
         index = stack.enter_context(open_index(settings))
-        if Depth(depth) is Depth.DEEP:
+        if config.depth is Depth.DEEP:
             # the deep verdict is recorded: a regression ends the pick's known-good status
             writable = stack.enter_context(settings.store())
             verify = deep_verifier(
-                open_pipeline=pipeline, store=writable, index=index, reporter=reporter
+                open_pipeline=pipeline,
+                store=writable,
+                index=index,
+                reporter=reporter,
+                config=config,
             )
             store, open_store = writable, lambda: contextlib.nullcontext(writable)
         else:
@@ -145,7 +150,7 @@ def lock(
                 open_store=open_store,  # opened for writing only when a retry runs
                 index=then or index,  # resolved as of --as-of too
                 reporter=reporter,
-                depth=Depth(depth),
+                config=config,
             )
             if retry_capped
             else None
@@ -160,7 +165,7 @@ def lock(
             eligible=eligible,
             verify=verify,
             retry=retry,
-            stack=stack_of(matrix_path),
+            stack=stack_of(matrix, matrix_path),
         )
     if as_json:
         emit(lock_shape(locked, result, paths))
@@ -204,6 +209,7 @@ def lock(
 )
 @click.option("--prune/--no-prune", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+@image_options
 @click.pass_obj
 def image(
     settings: Settings,
@@ -212,9 +218,11 @@ def image(
     image: str | None,
     lock_dir: Path | None,
     tag: str | None,
+    matrix: Matrix | None,
     matrix_path: Path | None,
     prune: bool,
     as_json: bool,
+    config: RunConfig,
 ) -> None:
     """Build the known-good image for a base, run the smoke suite in it and record its
     size and the size of the layers the stack adds over the base."""
@@ -222,7 +230,9 @@ def image(
         where = scope(base, image)
         lock_dir = lock_dir_for(where)
         with settings.reader() as store:
-            lock_known_good(store, where, lock_dir, prune=prune, stack=stack_of(matrix_path))
+            lock_known_good(
+                store, where, lock_dir, prune=prune, stack=stack_of(matrix, matrix_path)
+            )
     outcome = build_locked_image(
         lock_dir,
         open_store=settings.store,
@@ -231,6 +241,7 @@ def image(
         cache_dir=settings.cache_dir,
         network=settings.network,
         reporter=ConsoleReporter(),
+        config=config,
     )
     built, locked, tag = outcome.report, outcome.locked, outcome.tag
     if as_json:

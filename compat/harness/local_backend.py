@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from compat.config import RunConfig
 from compat.effects import cmd
 from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed, HarnessError
@@ -23,8 +24,8 @@ from compat.harness.backend import (
     build_error_line,
     compile_command,
 )
-from compat.harness.options import RunOptions
 from compat.model import Pin
+from compat.settings import NetworkSettings
 from compat.targets.probe import host_facts
 from compat.targets.target import Target
 
@@ -67,9 +68,15 @@ class LocalBackend(Backend):
     kind = "local"
 
     def __init__(
-        self, options: RunOptions, *, python: str | None = None, smoke_dir: Path | None = None
+        self,
+        config: RunConfig,
+        *,
+        network: NetworkSettings | None = None,
+        python: str | None = None,
+        smoke_dir: Path | None = None,
     ) -> None:
-        self.options = options
+        self.config = config
+        self.network = network or NetworkSettings()
         self.python = python or sys.executable
         self.smoke = smoke_dir or SMOKE_DIR  # a stand-in suite in tests
 
@@ -84,7 +91,7 @@ class LocalBackend(Backend):
         return info
 
     def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
-        network = self.options.network
+        network = self.network
         argv = [
             self.python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
             "--disable-pip-version-check", "--index-url", network.index_url,
@@ -94,11 +101,11 @@ class LocalBackend(Backend):
             argv[4:4] = ["--cert", str(network.ca_bundle)]
         if network.proxy:
             argv[4:4] = ["--proxy", network.proxy]
-        done = cmd.run(argv, timeout=self.options.build_timeout, check=False)
+        done = cmd.run(argv, timeout=self.config.timeouts.build, check=False)
         wheels = sorted(out_dir.glob("*.whl"))
         if not done.ok or not wheels:
             reason = (
-                f"the build took longer than {self.options.build_timeout:.0f}s"
+                f"the build took longer than {self.config.timeouts.build:.0f}s"
                 if done.timed_out
                 else build_error_line(done.output)
             )
@@ -130,7 +137,7 @@ class LocalBackend(Backend):
         return str(self.smoke)
 
     def checks_dir(self) -> str | None:
-        return str(self.options.checks_dir.resolve()) if self.options.checks_dir else None
+        return str(self.config.checks_dir.resolve()) if self.config.checks_dir else None
 
     @contextmanager
     def executor(self, info: ImageInfo) -> Iterator[Executor]:

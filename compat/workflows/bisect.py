@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
+from compat.config import RunConfig
 from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.index.base import Index
 from compat.lock.select import rank_known_good
@@ -339,12 +340,12 @@ def bisect(
     build: BuildPolicy | None = None,
     reporter: Reporter | None = None,
     clock: Callable[[], float] = time.monotonic,
-    depth: Depth = Depth.SMOKE,
+    config: RunConfig = RunConfig(),
 ) -> BisectResult:
     """Find the smallest set of package changes from ``good`` to ``failing`` (result
     ids or combination ids) that reproduces the failure, and record it as a known
     incompatibility of the base. Without ``good``: the closest known-good
-    combination on the same image."""
+    combination on the same image. Each probe is tested as deep as ``config`` says."""
     started = clock()
     reporter = reporter or Reporter()
     bad = find_result(store, failing)
@@ -378,10 +379,19 @@ def bisect(
     source = CandidateSource(index, target, build)
     with store.run(target, backend=pipeline.kind, strategy="bisect") as run_id:
         refine = deep_refiner(
-            depth, pipeline=pipeline, target=target, store=store, index=index, reporter=reporter
+            config, pipeline=pipeline, target=target, store=store, index=index, reporter=reporter
         )
         bisector = _Bisector(
-            store, pipeline, source, target, run_id, fine, bad, reporter, refine=refine, depth=depth
+            store,
+            pipeline,
+            source,
+            target,
+            run_id,
+            fine,
+            bad,
+            reporter,
+            refine=refine,
+            depth=config.depth,
         )
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure

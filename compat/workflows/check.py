@@ -11,16 +11,17 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.config import RunConfig
 from compat.errors import UsageError
 from compat.index.base import Index
 from compat.matrix import BuildPolicy
-from compat.model import Combo, ComboResult, Depth
+from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import DeepSettings, deep_refiner
+from compat.workflows.deep import deep_refiner
 from compat.workflows.steps import Runner, run_and_record
 
 
@@ -88,25 +89,24 @@ def check(
     reporter: Reporter,
     build: BuildPolicy,
     force: bool,
-    depth: Depth = Depth.SMOKE,
-    deep: DeepSettings | None = None,
+    config: RunConfig = RunConfig(),
     requested: Sequence[NormalizedName] | None = None,
 ) -> ComboResult | Conflict:
-    """The result of running the pins, or the conflict that kept them from resolving
-    (then nothing runs and the results database is not even opened)."""
+    """The result of running the pins (as deep as ``config`` says), or the conflict
+    that kept them from resolving (then nothing runs and the results database is not
+    even opened)."""
     source = CandidateSource(index, target, build)
     resolved = resolve_check(source, reqs, force=force, requested=requested)
     if isinstance(resolved, Conflict):
         return resolved
     with open_store() as store, store.run(target, backend=pipeline.kind) as run_id:
         refine = deep_refiner(
-            depth,
+            config,
             pipeline=pipeline,
             target=target,
             store=store,
             index=index,
             reporter=reporter,
-            settings=deep,
         )
         (result,) = run_and_record(
             pipeline, store, run_id, target, [resolved], reporter, refine=refine

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from compat.config import RunConfig
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.index.base import Index
@@ -18,7 +19,7 @@ from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.caps import blamed, caps_for, lowest
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.matrix import BuildPolicy
-from compat.model import Cap, Combo, ComboResult, Depth, Incompatibility
+from compat.model import Cap, Combo, ComboResult, Incompatibility
 from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
@@ -190,10 +191,11 @@ def capped_retry(
     open_store: Callable[[], AbstractContextManager[Store]],
     index: Index,
     reporter: Reporter,
-    depth: Depth,
+    config: RunConfig,
 ) -> Retry:
     """The ``Retry`` of ``compat lock``: the requested pins exactly, the caps as
-    constraints, the rest resolved as ``compat check`` resolves, run at ``depth``."""
+    constraints, the rest resolved as ``compat check`` resolves, run as ``config``
+    says (at its depth)."""
 
     def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult | None:
         wanted = [Requirement(f"{n}=={combo.version_of(n)}") for n in combo.requested]
@@ -210,7 +212,7 @@ def capped_retry(
             reporter=reporter,
             build=BuildPolicy(),
             force=False,
-            depth=depth,
+            config=config,
             requested=combo.requested,  # a cap is no request
         )
         return None if isinstance(outcome, Conflict) else outcome
@@ -351,15 +353,17 @@ def build_locked_image(
     cache_dir: Path,
     network: NetworkSettings,
     reporter: Reporter,
+    config: RunConfig = RunConfig(),
 ) -> LockedImage:
     """Build ``lock_dir`` as ``tag`` (default ``compat/<name>:<combination>``), run the
-    smoke suite in it, and record its size and the size the stack adds over its base."""
+    smoke suite in it (with ``config``'s limits), and record its size and the size
+    the stack adds over its base."""
     locked, _ = read_lock(lock_dir)
     safe = (name or locked.target.name).replace("/", "-").replace(":", "-")
     tag = tag or f"compat/{safe}:{locked.combo.id}"
     reporter.image_build_started(tag)
     try:
-        built = build_image(lock_dir, tag=tag, wheelhouse=cache_dir, network=network)
+        built = build_image(lock_dir, tag=tag, wheelhouse=cache_dir, network=network, config=config)
     finally:
         reporter.image_build_finished()
     with open_store() as store:

@@ -24,6 +24,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from compat.config import RunConfig
 from compat.errors import LockChanged, LockError, NothingKnownGood, RegressionFound
 from compat.index.base import Index
 from compat.lock import read_lock
@@ -475,12 +476,12 @@ class NightlyRequest:
     cap: int | None = None
     no_binary: frozenset[NormalizedName] = frozenset()
     lock_root: Path = Path("lock")
-    depth: Depth = Depth.DEEP  # new combinations and the lock candidate
 
 
 def nightly(
     request: NightlyRequest,
     *,
+    config: RunConfig,
     pipeline: Runner,
     store: Store,
     index: Index,
@@ -489,12 +490,18 @@ def nightly(
 ) -> NightlyOutcome:
     """Every base's night, each result recorded as it lands; a base whose best
     known-good combination moved gets its lockfiles under ``lock_root`` rewritten.
-    At ``request.depth`` deep, the new combinations run the deep tier too and the
+    At ``config.depth`` deep, the new combinations run the deep tier too and the
     new lock candidate is confirmed by it."""
     matrix = request.matrix
     verify = (
-        deep_verifier(open_pipeline=lambda: pipeline, store=store, index=index, reporter=reporter)
-        if request.depth is Depth.DEEP
+        deep_verifier(
+            open_pipeline=lambda: pipeline,
+            store=store,
+            index=index,
+            reporter=reporter,
+            config=config,
+        )
+        if config.depth is Depth.DEEP
         else None
     )
     build = matrix.build.with_no_binary(request.no_binary)
@@ -520,7 +527,7 @@ def nightly(
                 strategy="nightly",
             ) as run_id:
                 refine = deep_refiner(
-                    request.depth,
+                    config,
                     pipeline=pipeline,
                     target=target,
                     store=store,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
+from compat.config import RunConfig
 from compat.errors import IncompatibleFound, UsageError
 from compat.index.base import Index
 from compat.matrix import Matrix
@@ -91,7 +92,7 @@ def split_done(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScanRequest:
-    """What to scan and how: the matrix and its planning knobs, the slice, reruns."""
+    """What to scan: the matrix and its planning knobs, the slice, the report."""
 
     matrix: Matrix
     matrix_path: str  # recorded with the run
@@ -100,10 +101,7 @@ class ScanRequest:
     cap: int | None = None
     no_binary: frozenset[NormalizedName] = frozenset()
     shard: Shard | None = None
-    retest: bool = False
-    add_system_deps: bool = True  # as the backend was told: failed for a library reruns
     junit: Path | None = None
-    depth: Depth = Depth.SMOKE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -134,13 +132,16 @@ class ScanOutcome:
 def scan(
     request: ScanRequest,
     *,
+    config: RunConfig,
     target: Target,
     pipeline: Runner,
     store: Store,
     index: Index,
     reporter: Reporter,
 ) -> ScanOutcome:
-    """Plan, slice, skip what is done, run and record; write JUnit XML if asked."""
+    """Plan, slice, skip what is done, run and record; write JUnit XML if asked.
+    ``config``: reruns (``retest``, ``add_system_deps``, as the pipeline was told)
+    and the depth."""
     matrix = request.matrix
     source = CandidateSource(index, target, matrix.build.with_no_binary(request.no_binary))
     plan = make_plan(
@@ -161,9 +162,9 @@ def scan(
         store,
         combos,
         target,
-        retest=request.retest,
-        add_system_deps=request.add_system_deps,
-        depth=request.depth,
+        retest=config.retest,
+        add_system_deps=config.add_system_deps,
+        depth=config.depth,
     )
     if done:
         reporter.notice(
@@ -180,7 +181,7 @@ def scan(
     ) as run_id:
         try:
             refine = deep_refiner(
-                request.depth,
+                config,
                 pipeline=pipeline,
                 target=target,
                 store=store,

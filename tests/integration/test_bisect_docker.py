@@ -16,7 +16,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig
+from compat.harness import make_pipeline
 from compat.model import Combo, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
@@ -84,11 +85,11 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         p.name: str(p.version) for p in good.pins if p.name not in ("numpy", "pandas")
     }
     failing = pinned(index, target, {**others, "numpy": "2.0.2", "pandas": "2.1.1"})
-    options = RunOptions(cache_dir=cache_dir, network=network, jobs=2)
+    config = RunConfig(backend="docker", jobs=2)
     started = time.monotonic()
     with (
         Store.open(sqlite_url(tmp_path / "results.db")) as store,
-        make_pipeline("docker", options=options, reporter=Reporter()) as backend,
+        make_pipeline(config, cache_dir=cache_dir, network=network, reporter=Reporter()) as backend,
     ):
         ids: dict[str, int] = {}
         with store.run(target, backend=backend.kind) as run_id:

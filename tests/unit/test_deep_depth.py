@@ -16,6 +16,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from compat.config import RunConfig
 from compat.errors import NothingKnownGood
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.snapshot import SnapshotIndex
@@ -204,7 +205,13 @@ def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) 
     good_id, bad_id, _ = record(store, judged_pass(GOOD), bad, smoke_pass(swapped))
     fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
     found = bisect(
-        store, fake, INDEX, bad_id, good_id, reporter=RecordingReporter(), depth=Depth.DEEP
+        store,
+        fake,
+        INDEX,
+        bad_id,
+        good_id,
+        reporter=RecordingReporter(),
+        config=RunConfig(depth=Depth.DEEP),
     )
     assert [c.name for c in found.culprits] == ["matplotlib"]
     assert swapped in fake.ran  # run again, not reused

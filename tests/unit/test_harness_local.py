@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from compat.harness import Pipeline, RunOptions, make_pipeline
+from compat.config import RunConfig, Timeouts
+from compat.harness import Pipeline, make_pipeline
 from compat.harness.local_backend import LocalBackend
 from compat.model import Combo, ComboResult, Pin, Verdict
 from compat.reporter import Reporter
@@ -69,11 +70,12 @@ def world(tmp_path: Path) -> World:
     runner.write_text(RUNNER)
 
     def backend(**options: Any) -> Pipeline:
-        opts = RunOptions(cache_dir=tmp_path / "cache", **options)
+        config = RunConfig(**options)
         client = httpx.Client(
             transport=httpx.MockTransport(lambda r: httpx.Response(200, content=served[r.url.path]))
         )
-        return Pipeline(LocalBackend(opts, smoke_dir=tmp_path), opts, client=client)
+        local = LocalBackend(config, smoke_dir=tmp_path)
+        return Pipeline(local, config, cache_dir=tmp_path / "cache", client=client)
 
     return wheel, backend
 
@@ -92,7 +94,7 @@ def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
         combo(hang),
         combo(other, good),
     ]
-    results = _run(backend(jobs=2, combo_timeout=3), combos)
+    results = _run(backend(jobs=2, timeouts=Timeouts(combination=3)), combos)
     assert [r.verdict for r in results] == [
         Verdict.PASS,
         Verdict.CRASH,
@@ -118,7 +120,7 @@ def test_bytecode_is_compiled_once_into_the_store(world: World, tmp_path: Path) 
 
 def test_make_pipeline_local_says_it_tests_the_host(tmp_path: Path) -> None:
     reporter = RecordingReporter()
-    b = make_pipeline("local", options=RunOptions(cache_dir=tmp_path), reporter=reporter)
+    b = make_pipeline(RunConfig(backend="local"), cache_dir=tmp_path, reporter=reporter)
     assert b.kind == "local"
     assert "host platform only" in reporter.lines[0]
 
@@ -134,7 +136,7 @@ def test_make_pipeline_auto_falls_back_to_local(
 
     monkeypatch.setattr(docker, "from_env", from_env)
     reporter = RecordingReporter()
-    b = make_pipeline("auto", options=RunOptions(cache_dir=tmp_path), reporter=reporter)
+    b = make_pipeline(RunConfig(backend="auto"), cache_dir=tmp_path, reporter=reporter)
     said = reporter.lines
     assert b.kind == "local"
     assert len(said) == 1

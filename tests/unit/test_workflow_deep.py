@@ -12,12 +12,13 @@ from typing import Any, cast
 import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
+from compat.config import RunConfig, Timeouts
 from compat.harness.deep import DeepOutcome
 from compat.index.base import Index
 from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import DeepSettings, deepen
+from compat.workflows.deep import deepen
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
 from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
@@ -59,7 +60,7 @@ def run(
     backend: ScriptedPipeline,
     result: ComboResult,
     target: Target,
-    settings: DeepSettings | None = None,
+    config: RunConfig | None = None,
 ) -> ComboResult:
     return deepen(
         result,
@@ -68,7 +69,7 @@ def run(
         store=store,
         index=cast("Index", Bare()),
         reporter=RecordingReporter(),
-        settings=settings or DeepSettings(),
+        config=config or RunConfig(),
         test_layer=LAYER,
     )
 
@@ -93,7 +94,7 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
             BASELINE.id: legend_run(OLD, "passed"),
         }
     )
-    quick = DeepSettings(test_timeout=5.0)
+    quick = RunConfig(timeouts=Timeouts(deep_test=5.0))
     result = run(store, backend, passed(target, HERE), target, quick)
     assert result.verdict is Verdict.RUNTIME_ERROR
     # the combination's run and its baseline's, each test limited as the settings say

@@ -19,6 +19,7 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.config import RunConfig
 from compat.effects.container import ENGINE_GONE, ExecResult
 from compat.errors import (
     EngineUnavailable,
@@ -27,7 +28,7 @@ from compat.errors import (
     ProjectNotFound,
     UsageError,
 )
-from compat.harness import Pipeline, RunOptions
+from compat.harness import Pipeline
 from compat.matrix import BuildPolicy, parse_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, FileKind, Pin, Verdict
 from compat.report.junit import write_junit
@@ -207,6 +208,7 @@ def run_scan(
     reporter: RecordingReporter | None = None,
     runtime: FakeBackend | None = None,
     add_system_deps: bool = True,
+    retest: bool = False,
     **request: Any,
 ) -> tuple[ScanOutcome, FakeBackend, RecordingReporter]:
     runtime = runtime or FakeBackend(answer_for(index))
@@ -214,12 +216,12 @@ def run_scan(
     matrix = parse_matrix(
         {"packages": {"alpha": ">=1", "beta": ">=1"}, "strategy": "exhaustive"}, path="m.toml"
     )
-    options = RunOptions(cache_dir=tmp_path / "cache", jobs=1, add_system_deps=add_system_deps)
-    with Pipeline(runtime, options, client=index.client()) as pipeline:
+    config = RunConfig(jobs=1, add_system_deps=add_system_deps, retest=retest)
+    cache_dir = tmp_path / "cache"
+    with Pipeline(runtime, config, cache_dir=cache_dir, client=index.client()) as pipeline:
         outcome = scan(
-            ScanRequest(
-                matrix=matrix, matrix_path="m.toml", add_system_deps=add_system_deps, **request
-            ),
+            ScanRequest(matrix=matrix, matrix_path="m.toml", **request),
+            config=config,
             target=the_target,
             pipeline=pipeline,
             store=store,
@@ -438,7 +440,8 @@ def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> Combo
         yield store
 
     runtime = FakeBackend(answer_for(index))
-    with Pipeline(runtime, RunOptions(cache_dir=tmp_path / "cache"), client=index.client()) as b:
+    cache_dir = tmp_path / "cache"
+    with Pipeline(runtime, RunConfig(), cache_dir=cache_dir, client=index.client()) as b:
         outcome = check(
             [Requirement(p) for p in pins],
             target=PROBED,
