@@ -61,9 +61,8 @@ from compat.settings import NetworkSettings
 from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
-from compat.workflows.deep import deep_refiner
 from compat.workflows.scan import split_done
-from compat.workflows.steps import run_and_record
+from compat.workflows.session import Session
 
 SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
 SIX_STACK: Mapping[str, SpecifierSet] = {name: SpecifierSet() for name in SIX}
@@ -370,12 +369,17 @@ def calibrate_base(
             make_pipeline(
                 config, cache_dir=cache_dir, network=network, reporter=reporter
             ) as backend,
-            store.run(target, backend=backend.kind, matrix_name=run_name) as run_id,
         ):
-            refine = deep_refiner(
-                config, pipeline=backend, target=target, store=store, index=index, reporter=reporter
+            session = Session(
+                pipeline=backend,
+                store=store,
+                index=index,
+                reporter=reporter,
+                config=config,
+                target=target,
             )
-            run_and_record(backend, store, run_id, target, todo, reporter, refine=refine)
+            with session.recording(matrix_name=run_name) as run_id:
+                session.run(todo, run_id)
     assert target.image_id is not None  # probed
     rows = store.latest_results([c.id for c in combos], target.image_id)
     results = [found.result for row in rows.values() if (found := store.get(row.id))]

@@ -9,8 +9,8 @@ from compat.cli.options import (
     Settings,
     names,
     no_binary_option,
-    open_index,
     open_pipeline,
+    open_session,
     run_options,
 )
 from compat.cli.shapes import bisect_shape, emit
@@ -48,18 +48,10 @@ def bisect(
     reporter = ConsoleReporter()
     with (
         open_pipeline(settings, reporter, config) as pipeline,
-        settings.store() as store,
-        open_index(settings) as index,
+        open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
         found = find_culprits(
-            store,
-            pipeline,
-            index,
-            failing,
-            good,
-            build=BuildPolicy().with_no_binary(names(no_binary)),
-            reporter=reporter,
-            config=config,
+            session, failing, good, build=BuildPolicy().with_no_binary(names(no_binary))
         )
     if as_json:
         emit(bisect_shape(found))

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from compat.cli.options import (
     lock_as_of_option,
     open_index,
     open_pipeline,
+    open_session,
     parse_pins,
     run_options,
     scope,
@@ -28,12 +28,12 @@ from compat.cli.shapes import emit, lock_shape
 from compat.config import RunConfig
 from compat.harness import Pipeline
 from compat.index.asof import AsOfIndex
+from compat.index.base import Index
 from compat.lock.requirements import lock_notes
 from compat.lock.select import Stack
 from compat.matrix import Matrix
 from compat.model import Depth
 from compat.store import Reader, Store
-from compat.workflows.deep import deep_verifier
 from compat.workflows.lock import (
     Verify,
     build_locked_image,
@@ -42,6 +42,7 @@ from compat.workflows.lock import (
     lock_known_good,
     refuse_host,
 )
+from compat.workflows.session import Session, verifier
 
 
 def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
@@ -127,30 +128,33 @@ def lock(
         def pipeline() -> Pipeline:  # the engine only when something has to run
             return stack.enter_context(open_pipeline(settings, reporter, config))
 
+        writable: Store | None = None  # a retry opens it when it runs (depth smoke)
+
+        def session(index: Index) -> Callable[[], Session]:
+            @functools.cache
+            def opened() -> Session:
+                return stack.enter_context(
+                    open_session(
+                        settings, reporter, config, pipeline=pipeline(), index=index, store=writable
+                    )
+                )
+
+            return opened
+
         verify: Verify | None = None
         store: Reader
-        open_store: Callable[[], AbstractContextManager[Store]] = settings.store
         index = stack.enter_context(open_index(settings))
         if config.depth is Depth.DEEP:
             # the deep verdict is recorded: a regression ends the pick's known-good status
-            writable = stack.enter_context(settings.store())
-            verify = deep_verifier(
-                open_pipeline=pipeline,
-                store=writable,
-                index=index,
-                reporter=reporter,
-                config=config,
-            )
-            store, open_store = writable, lambda: contextlib.nullcontext(writable)
+            store = writable = stack.enter_context(settings.store())
+            verify = verifier(session(index))
         else:
             store = stack.enter_context(settings.reader())  # a read-only database will do
         retry = (
             capped_retry(
-                open_pipeline=pipeline,
-                open_store=open_store,  # opened for writing only when a retry runs
-                index=then or index,  # resolved as of --as-of too
+                open_session=session(then or index),  # resolved as of --as-of too
+                index=then or index,
                 reporter=reporter,
-                config=config,
             )
             if retry_capped
             else None

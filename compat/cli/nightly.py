@@ -11,8 +11,8 @@ from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
     names,
-    open_index,
     open_pipeline,
+    open_session,
     plan_options,
     run_options,
 )
@@ -75,18 +75,9 @@ def nightly(
     reporter = ConsoleReporter()
     with (
         open_pipeline(settings, reporter, config) as pipeline,
-        settings.store() as store,
-        open_index(settings) as index,
+        open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
-        summary = run_nightly(
-            request,
-            config=config,
-            pipeline=pipeline,
-            store=store,
-            index=index,
-            reporter=reporter,
-            cache_dir=settings.cache_dir,
-        )
+        summary = run_nightly(request, session, cache_dir=settings.cache_dir)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:

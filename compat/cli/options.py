@@ -34,6 +34,7 @@ from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
+from compat.workflows.session import Session
 from compat.workflows.steps import target_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -405,6 +406,35 @@ def open_target(
             pipeline = stack.enter_context(open_pipeline(settings, reporter, local, why=why))
             target = probe(pipeline, base=None)  # the line above said why --base went
         yield pipeline, target
+
+
+@contextlib.contextmanager
+def open_session(
+    settings: Settings,
+    reporter: Reporter,
+    config: RunConfig,
+    *,
+    pipeline: Pipeline,
+    target: Target | None = None,
+    index: Index | None = None,
+    store: Store | None = None,
+) -> Iterator[Session]:
+    """The one place a run's session is built: over ``pipeline`` (on ``target``,
+    when the command knows it), with the index as of ``config.as_of`` and the
+    results database opened for writing, unless given."""
+    with contextlib.ExitStack() as stack:
+        if index is None:
+            index = stack.enter_context(open_index(settings, config.as_of))
+        if store is None:
+            store = stack.enter_context(settings.store())
+        yield Session(
+            pipeline=pipeline,
+            store=store,
+            index=index,
+            reporter=reporter,
+            config=config,
+            target=target,
+        )
 
 
 @contextlib.contextmanager

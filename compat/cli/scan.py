@@ -4,6 +4,7 @@ value; these commands open the collaborators, call them and present the value.""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from compat.cli.options import (
     names,
     no_binary_option,
     open_index,
+    open_session,
     open_target,
     parse_pins,
     plan_options,
@@ -31,6 +33,7 @@ from compat.resolve.resolver import Conflict
 from compat.workflows.check import check as check_pins
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
+from compat.workflows.session import Session
 
 _depth_option = click.option(
     "--depth",
@@ -104,18 +107,9 @@ def scan(
             pipeline,
             target,
         ),
-        open_index(settings, config.as_of) as index,
-        settings.store() as store,
+        open_session(settings, reporter, config, pipeline=pipeline, target=target) as session,
     ):
-        outcome = run_scan(
-            request,
-            config=config,
-            target=target,
-            pipeline=pipeline,
-            store=store,
-            index=index,
-            reporter=reporter,
-        )
+        outcome = run_scan(request, session)
     if as_json:
         emit(scan_shape(outcome))
     else:
@@ -162,23 +156,24 @@ def check(
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
-    with (
-        open_target(settings, reporter, config, base=base, image=image, python=python) as (
-            pipeline,
-            target,
-        ),
-        open_index(settings, config.as_of) as index,
-    ):
+    with contextlib.ExitStack() as stack:
+        pipeline, target = stack.enter_context(
+            open_target(settings, reporter, config, base=base, image=image, python=python)
+        )
+        index = stack.enter_context(open_index(settings, config.as_of))
+
+        def session() -> Session:  # the results database only when the pins run
+            return stack.enter_context(
+                open_session(settings, reporter, config, pipeline=pipeline, index=index)
+            )
+
         outcome = check_pins(
             reqs,
             target=target,
-            pipeline=pipeline,
-            open_store=settings.store,
             index=index,
-            reporter=reporter,
+            open_session=session,
             build=BuildPolicy().with_no_binary(names(no_binary)),
             force=force,
-            config=config,
         )
     if isinstance(outcome, Conflict):
         if as_json:

@@ -6,12 +6,10 @@ regressions change the verdict (see :mod:`compat.deep`)."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName
@@ -33,9 +31,7 @@ from compat.model import (
     CheckVerdict,
     Combo,
     ComboResult,
-    Depth,
     Verdict,
-    judged,
     overall,
 )
 from compat.reporter import Reporter
@@ -464,129 +460,18 @@ def judge_imports(
     )
 
 
-class Refine(Protocol):
-    """What ``run_and_record`` needs of a refiner: which results to hold, and the
-    refining."""
-
-    def wants(self, result: ComboResult) -> bool: ...
-
-    def __call__(self, result: ComboResult) -> ComboResult: ...
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Refiner:
-    """What a workflow hands ``run_and_record``: at every depth, failed imports
-    judged against their baselines; at depth deep, then the deep tier."""
-
-    config: RunConfig
-    pipeline: Runner
-    target: Target
-    store: Store
-    index: Index
-    reporter: Reporter
-
-    def wants(self, result: ComboResult) -> bool:
-        """Whether ``result`` is held for refining (others are recorded as they land)."""
-        return any(wants_baseline(c) for c in result.checks) or (
-            self.config.depth is Depth.DEEP and deepens(result)
-        )
-
-    def __call__(self, result: ComboResult) -> ComboResult:
-        result = judge_imports(
-            result,
-            target=self.target,
-            pipeline=self.pipeline,
-            store=self.store,
-            index=self.index,
-            reporter=self.reporter,
-        )
-        if self.config.depth is not Depth.DEEP:
-            return result
-        return deepen(
-            result,
-            target=self.target,
-            pipeline=_deep_runner(self.pipeline),
-            store=self.store,
-            index=self.index,
-            reporter=self.reporter,
-            config=self.config,
-        )
-
-
-def _deep_runner(pipeline: object) -> DeepRunner:
+def deep_runner(pipeline: object) -> DeepRunner:
+    """``pipeline`` as the deep tier needs it; a backend without it says so."""
     if not isinstance(pipeline, DeepRunner):
         raise UsageError(f"the {getattr(pipeline, 'kind', '?')} backend cannot run --depth deep")
     return pipeline
 
 
-def deep_refiner(
-    config: RunConfig,
-    *,
-    pipeline: Runner,
-    target: Target,
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-) -> Refiner:
-    """What a workflow hands ``run_and_record`` as ``refine`` at ``config.depth``."""
-    if config.depth is Depth.DEEP:
-        _deep_runner(pipeline)  # a backend without the deep tier says so before any run
-    return Refiner(
-        config=config,
-        pipeline=pipeline,
-        target=target,
-        store=store,
-        index=index,
-        reporter=reporter,
-    )
-
-
-def deep_verifier(
-    *,
-    open_pipeline: Callable[[], Runner],
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-    config: RunConfig = RunConfig(),
-) -> Callable[[Target, ComboResult], ComboResult]:
-    """What lock and nightly use to confirm a known-good combination at depth
-    ``deep`` before writing it: its stored passing result, deepened on its own
-    target and recorded (so a regression ends its known-good status), or the
-    stored result itself when the deep tier already judged it. ``open_pipeline``
-    is called once, when a pick first needs running: a pick judged before needs
-    no engine. ``config``: its deep tier's settings (at depth deep, whatever its
-    depth)."""
-    open_once = functools.cache(open_pipeline)
-    deep = dataclasses.replace(config, depth=Depth.DEEP)
-
-    def verify(target: Target, result: ComboResult) -> ComboResult:
-        if judged(result, Depth.DEEP):
-            return result
-        pipeline = open_once()
-        kind = pipeline.kind
-        refine = deep_refiner(
-            deep,
-            pipeline=pipeline,
-            target=target,
-            store=store,
-            index=index,
-            reporter=reporter,
-        )
-        deeper = refine(result)
-        with store.run(target, backend=kind, strategy="deep") as run_id:
-            store.record(run_id, target, deeper)
-        return deeper
-
-    return verify
-
-
 __all__ = [
-    "Refine",
-    "Refiner",
+    "DeepRunner",
     "Runner",
     "baseline_for",
-    "deep_refiner",
-    "deep_verifier",
+    "deep_runner",
     "deepen",
     "deepens",
     "merge",

@@ -28,7 +28,7 @@ from compat.store.records import KnownGood, StoredResult
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
 from compat.workflows.check import check
-from compat.workflows.steps import Runner
+from compat.workflows.session import Session
 
 # a lock is a Dockerfile over an image plus the pins tested in it: results of the local
 # backend ran in no image, so there is nothing to build them on (and their wheels were
@@ -69,8 +69,8 @@ def package_manager_of(target: Target) -> PackageManager | None:
 
 
 Verify = Callable[[Target, ComboResult], ComboResult]
-"""Confirms a known-good pick before it is written (``compat.workflows.deep.
-deep_verifier``: the deep tier), returning the result it stands by."""
+"""Confirms a known-good pick before it is written (``compat.workflows.session.
+verifier``: the deep tier), returning the result it stands by."""
 
 MAX_VERIFIED = 3
 """Candidates a verifying lock tries before it gives up (each costs a deep run)."""
@@ -187,15 +187,14 @@ def _first_confirmed(
 
 def capped_retry(
     *,
-    open_pipeline: Callable[[], Runner],
-    open_store: Callable[[], AbstractContextManager[Store]],
+    open_session: Callable[[], Session],
     index: Index,
     reporter: Reporter,
-    config: RunConfig,
 ) -> Retry:
     """The ``Retry`` of ``compat lock``: the requested pins exactly, the caps as
-    constraints, the rest resolved as ``compat check`` resolves, run as ``config``
-    says (at its depth)."""
+    constraints, the rest resolved against ``index`` as ``compat check`` resolves,
+    run in the session ``open_session`` opens (at its depth; opened only when a
+    retry runs)."""
 
     def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult | None:
         wanted = [Requirement(f"{n}=={combo.version_of(n)}") for n in combo.requested]
@@ -206,13 +205,10 @@ def capped_retry(
         outcome = check(
             [*wanted, *(Requirement(str(c)) for c in caps)],
             target=target,
-            pipeline=open_pipeline(),
-            open_store=open_store,
             index=index,
-            reporter=reporter,
+            open_session=open_session,
             build=BuildPolicy(),
             force=False,
-            config=config,
             requested=combo.requested,  # a cap is no request
         )
         return None if isinstance(outcome, Conflict) else outcome

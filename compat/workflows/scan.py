@@ -11,20 +11,17 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from compat.config import RunConfig
 from compat.errors import IncompatibleFound, UsageError
-from compat.index.base import Index
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, Depth, judged
 from compat.report.junit import write_junit
 from compat.report.summary import Row, pre_run_rows
-from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan
 from compat.store import ImageSize, ResultRow, Store
 from compat.targets.target import Target
-from compat.workflows.deep import deep_refiner
-from compat.workflows.steps import Runner, make_plan, run_and_record
+from compat.workflows.session import Session
+from compat.workflows.steps import make_plan
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,20 +126,12 @@ class ScanOutcome:
             raise IncompatibleFound(f"{self.failures} of {len(self.rows)} combinations do not pass")
 
 
-def scan(
-    request: ScanRequest,
-    *,
-    config: RunConfig,
-    target: Target,
-    pipeline: Runner,
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-) -> ScanOutcome:
+def scan(request: ScanRequest, session: Session) -> ScanOutcome:
     """Plan, slice, skip what is done, run and record; write JUnit XML if asked.
-    ``config``: reruns (``retest``, ``add_system_deps``, as the pipeline was told)
-    and the depth."""
-    matrix = request.matrix
+    The session's configuration says what reruns (``retest``, ``add_system_deps``,
+    as the pipeline was told) and how deep."""
+    target, store, reporter, config = session.where, session.store, session.reporter, session.config
+    index, matrix = session.index, request.matrix
     source = CandidateSource(index, target, matrix.build.with_no_binary(request.no_binary))
     plan = make_plan(
         source,
@@ -171,31 +160,21 @@ def scan(
             f"{len(done)} combinations already tested on this image (--retest runs them)"
         )
     rows += [Row.of_stored(r) for r in done]
-    with store.run(
-        target,
-        backend=pipeline.kind,
+    with session.recording(
         matrix_name=matrix.name,
         matrix_path=request.matrix_path,
         strategy=plan.strategy,
         shard=str(request.shard) if request.shard else None,
     ) as run_id:
         try:
-            refine = deep_refiner(
-                config,
-                pipeline=pipeline,
-                target=target,
-                store=store,
-                index=index,
-                reporter=reporter,
-            )
-            results = run_and_record(pipeline, store, run_id, target, todo, reporter, refine=refine)
+            results = list(session.run(todo, run_id).results)
         except KeyboardInterrupt:
             reporter.notice(f"interrupted: finished results are kept in {store.url}")
             raise
     sizes = store.image_sizes(base=target.name)
     rows += [Row.of(r) for r in results]
     outcome = ScanOutcome(
-        title=f"{matrix.name} on {target.name} ({pipeline.kind})",
+        title=f"{matrix.name} on {target.name} ({session.pipeline.kind})",
         target=target,
         plan=plan,
         rows=tuple(rows),

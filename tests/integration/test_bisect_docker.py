@@ -27,6 +27,7 @@ from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
 from compat.workflows.bisect import bisect
+from compat.workflows.session import Session
 from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -102,7 +103,10 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         assert verdicts[good.id] is Verdict.PASS
         assert verdicts[failing.id] is Verdict.IMPORT_ERROR
 
-        found = bisect(store, backend, index, ids[failing.id])  # good: closest
+        session = Session(
+            pipeline=backend, store=store, index=index, reporter=Reporter(), config=config
+        )
+        found = bisect(session, ids[failing.id])  # good: closest
         print("\n".join(found.lines()))
 
         assert found.good_result_id == ids[good.id]
@@ -118,7 +122,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         # numpy as the only change (pandas 2.1.1 on both sides): numpy, with pandas beside it
         old_pandas = next(p for p in found.probes if p.switched == ("pandas",))
         assert old_pandas.result_id is not None
-        alone = bisect(store, backend, index, ids[failing.id], old_pandas.result_id)
+        alone = bisect(session, ids[failing.id], old_pandas.result_id)
         assert [c.name for c in alone.culprits] == ["numpy"]
         assert alone.context == {"pandas": "2.1.1"}
         assert alone.runs == 0  # one change: the ends say it all

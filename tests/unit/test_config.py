@@ -7,7 +7,7 @@ import ast
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,8 +20,9 @@ from compat.config import DeepSelection, RunConfig, Timeouts
 from compat.harness import Pipeline
 from compat.index.base import Index
 from compat.model import ComboResult, Depth, DistFile, Verdict
-from compat.store import Store, sqlite_url
-from compat.workflows.deep import deepen
+from compat.store import sqlite_url
+from compat.workflows.deep import deep_runner, deepen
+from compat.workflows.session import Session
 from tests.helpers.harness import FakeBackend, Served, combo, make_wheel, ok, target
 from tests.helpers.reporter import RecordingReporter
 
@@ -125,7 +126,6 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
 
     backend = FakeBackend(answer)
     passed = ComboResult(combo=here, verdict=Verdict.PASS, image_id="sha256:base", backend="fake")
-    store = Store.open(sqlite_url(tmp_path / "results.db"))
 
     @contextlib.contextmanager
     def open_target(settings: object, reporter: object, config: RunConfig, **_: object) -> Any:
@@ -139,15 +139,16 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
     def open_index(settings: object, as_of: object) -> Iterator[Index]:
         yield cast("Index", Bare())
 
-    def check_pins(reqs: object, *, pipeline: Pipeline, config: RunConfig, **_: object) -> Any:
+    def check_pins(reqs: object, *, open_session: Callable[[], Session], **_: object) -> Any:
+        session = open_session()  # as compat check builds it, from the command line
         return deepen(
             passed,
             target=target(),
-            pipeline=pipeline,
-            store=store,
-            index=cast("Index", Bare()),
+            pipeline=deep_runner(session.pipeline),
+            store=session.store,
+            index=session.index,
             reporter=RecordingReporter(),
-            config=config,
+            config=session.config,
             test_layer=layer,
         )
 
@@ -158,7 +159,6 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
     done = CliRunner().invoke(
         cli, [*args, "check", "--depth", "deep", "--deep-test-timeout", "7", "numpy==2.0.2"]
     )
-    store.close()
     assert done.exit_code == 0, done.output
     # -v shows the configuration the command resolved
     assert "run configuration:" in done.stderr
