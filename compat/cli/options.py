@@ -254,6 +254,11 @@ _RUN_OPTIONS: tuple[Callable[[F], F], ...] = (
         "--depth deep: seconds one of the dependents' shipped tests may run.",
     ),
     _seconds(
+        "--deep-module-timeout",
+        DEFAULTS.timeouts.deep_module,
+        "--depth deep: seconds one of their test modules may run (in its own process).",
+    ),
+    _seconds(
         "--deep-timeout",
         DEFAULTS.timeouts.deep_run,
         "--depth deep: seconds one run of the dependents' shipped tests may take "
@@ -310,6 +315,7 @@ def run_config(params: dict[str, Any], matrix: Matrix | None = None) -> RunConfi
             check=take("check_timeout", timeouts.check),
             build=take("build_timeout", timeouts.build),
             deep_test=take("deep_test_timeout", timeouts.deep_test),
+            deep_module=take("deep_module_timeout", timeouts.deep_module),
             deep_run=take("deep_timeout", timeouts.deep_run),
             image_smoke=take("smoke_timeout", timeouts.image_smoke),
         ),

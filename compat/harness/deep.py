@@ -36,6 +36,7 @@ class DeepJob:
 
     combo: Combo
     test_timeout: float  # seconds one test may run (``Timeouts.deep_test``)
+    module_timeout: float  # seconds one test module may run (``Timeouts.deep_module``)
     dependents: tuple[NormalizedName, ...] = ()  # empty: each requested package with tests
     modules: tuple[str, ...] = ()  # module paths (globs) to keep; empty: all selected
     max_modules: int | None = None  # per dependent, most telling first
@@ -100,6 +101,7 @@ def run_deep(
                 dependents=list(job.dependents),
                 jobs=pipeline.config.jobs,
                 timeout=job.test_timeout,
+                module_timeout=job.module_timeout,
                 max_modules=job.max_modules,
                 max_foundation_modules=job.max_foundation_modules,
                 modules=list(job.modules),

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName
 
-from compat.config import RunConfig
+from compat.config import RunConfig, Timeouts
 from compat.deep import judge
 from compat.deep.baseline import Baseline, choose_baseline, partners_of
 from compat.deep.differential import needs_baseline
@@ -144,13 +144,16 @@ def _runner_digest() -> str:
 
 def _settings_key(config: RunConfig) -> str:
     """The deep tier's settings as its run key has always spelt them (a key that
-    keeps its text keeps the runs cached under it)."""
+    keeps its text keeps the runs cached under it); a module's time limit, settable
+    later, counts only when it is not the default."""
     deep, timeouts = config.deep, config.timeouts
+    module = timeouts.deep_module
     return (
         f"DeepSettings(max_modules={deep.max_modules!r}, "
         f"max_foundation_modules={deep.max_foundation_modules!r}, "
         f"timeout={timeouts.deep_run!r}, modules={deep.modules!r}, "
-        f"keyword={deep.keyword!r}, test_timeout={timeouts.deep_test!r})"
+        f"keyword={deep.keyword!r}, test_timeout={timeouts.deep_test!r}"
+        + (f", module_timeout={module!r})" if module != Timeouts().deep_module else ")")
     )
 
 
@@ -263,6 +266,7 @@ def deepen(
                     modules=config.deep.modules,
                     keyword=config.deep.keyword,
                     test_timeout=config.timeouts.deep_test,
+                    module_timeout=config.timeouts.deep_module,
                 )
             ],
             layer,
@@ -315,6 +319,7 @@ def deepen(
                     modules=missing,
                     keyword=config.deep.keyword,
                     test_timeout=config.timeouts.deep_test,
+                    module_timeout=config.timeouts.deep_module,
                 )
             )
     if jobs:

@@ -64,6 +64,7 @@ def test_the_command_line_sets_each_run_setting() -> None:
         "check_timeout": 900.0,
         "build_timeout": 60.0,
         "deep_test_timeout": 7.0,
+        "deep_module_timeout": 70.0,
         "deep_timeout": 90.0,
         "smoke_timeout": 30.0,
         "memory": "",
@@ -80,7 +81,13 @@ def test_the_command_line_sets_each_run_setting() -> None:
     assert config.backend == "local"
     assert config.jobs == 3
     assert config.timeouts == Timeouts(
-        combination=300.0, check=300.0, build=60.0, deep_test=7.0, deep_run=90.0, image_smoke=30.0
+        combination=300.0,
+        check=300.0,
+        build=60.0,
+        deep_test=7.0,
+        deep_module=70.0,
+        deep_run=90.0,
+        image_smoke=30.0,
     )
     assert config.timeouts.check == 300.0  # a check never outlasts its combination
     assert config.memory is None  # --memory "": no limit

@@ -21,7 +21,7 @@ from compat.harness import Pipeline
 from compat.index.base import Index
 from compat.model import ComboResult, Depth, DistFile, Verdict
 from compat.store import sqlite_url
-from compat.workflows.deep import deep_runner, deepen
+from compat.workflows.deep import _settings_key, deep_runner, deepen
 from compat.workflows.session import Session
 from tests.helpers.harness import FakeBackend, Served, combo, make_wheel, ok, target
 from tests.helpers.reporter import RecordingReporter
@@ -97,6 +97,16 @@ def test_the_summary_names_every_setting() -> None:
     )
 
 
+def test_the_deep_runs_cached_before_keep_their_key() -> None:
+    # the text a deep run's cache key has always held for the default settings
+    assert _settings_key(RunConfig()) == (
+        "DeepSettings(max_modules=16, max_foundation_modules=2, timeout=3600.0, "
+        "modules=(), keyword=None, test_timeout=60.0)"
+    )
+    other = _settings_key(RunConfig(timeouts=Timeouts(deep_module=60.0)))
+    assert other.endswith(", module_timeout=60.0)")
+
+
 def test_a_check_never_outlasts_its_combination() -> None:
     assert Timeouts(combination=50.0).check == 50.0
     assert Timeouts(combination=500.0, check=20.0).check == 20.0
@@ -167,3 +177,4 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
     # the runner got that limit for each test
     (runner,) = [argv for argv in runner_calls if any(a.endswith("deep/runner.py") for a in argv)]
     assert runner[runner.index("--timeout") + 1] == "7.0"
+    assert runner[runner.index("--module-timeout") + 1] == "900.0"  # each module, as by default
