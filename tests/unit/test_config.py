@@ -8,9 +8,11 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
+import click
 import pytest
 from click.testing import CliRunner
 from packaging.utils import NormalizedName
@@ -178,3 +180,36 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
     (runner,) = [argv for argv in runner_calls if any(a.endswith("deep/runner.py") for a in argv)]
     assert runner[runner.index("--timeout") + 1] == "7.0"
     assert runner[runner.index("--module-timeout") + 1] == "900.0"  # each module, as by default
+
+
+def test_compat_v_scan_prints_the_configuration_it_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('as-of = 2024-01-31\n[packages]\nnumpy = ">=1"\n')
+    seen: list[RunConfig] = []
+
+    @contextlib.contextmanager
+    def open_target(settings: object, reporter: object, config: RunConfig, **_: object) -> Any:
+        yield object(), target()
+
+    @contextlib.contextmanager
+    def open_session(settings: object, reporter: object, config: RunConfig, **_: object) -> Any:
+        seen.append(config)
+        raise click.exceptions.Exit(0)  # nothing to run here
+        yield
+
+    monkeypatch.setattr("compat.cli.scan.open_target", open_target)
+    monkeypatch.setattr("compat.cli.scan.open_session", open_session)
+    args = ["--cache-dir", str(tmp_path / "cache"), "--db", sqlite_url(tmp_path / "r.db")]
+    done = CliRunner().invoke(
+        cli, ["-v", *args, "scan", "--matrix", str(matrix), "--depth", "import", "--retest"]
+    )
+    assert done.exit_code == 0, done.output
+    (config,) = seen
+    assert config.as_of == date(2024, 1, 31)  # the matrix's, as none was given
+    assert (config.depth, config.retest, config.reuse) == (Depth.IMPORT, True, False)
+    assert "  as_of: 2024-01-31" in done.stderr
+    assert "  depth: import" in done.stderr
+    quiet = CliRunner().invoke(cli, [*args, "scan", "--matrix", str(matrix)])
+    assert "run configuration" not in quiet.stderr  # only with -v
