@@ -47,6 +47,7 @@ class Timeouts:
     combination: float = 1800.0  # one combination's whole smoke suite
     check: float = 120.0  # one check of the suite (never more than ``combination``)
     build: float = 3600.0  # one sdist -> wheel build (scikit-learn: many minutes)
+    compile: float = 1800.0  # byte-compiling the wheels unpacked for a run, once each
     deep_test: float = 60.0  # one shipped test of the deep tier
     deep_module: float = 900.0  # one test module of the deep tier (its own pytest process)
     deep_run: float = 3600.0  # one run of the deep tier's runner (a combination, baselines)

@@ -230,6 +230,11 @@ _RUN_OPTIONS: tuple[Callable[[F], F], ...] = (
         "auto: distro where the image has a package manager, else pypi.",
     ),
     _seconds("--build-timeout", DEFAULTS.timeouts.build, "Seconds one sdist may take to build."),
+    _seconds(
+        "--compile-timeout",
+        DEFAULTS.timeouts.compile,
+        "Seconds byte-compiling the unpacked wheels of a run may take.",
+    ),
     click.option(
         "--rebuild",
         is_flag=True,
@@ -314,6 +319,7 @@ def run_config(params: dict[str, Any], matrix: Matrix | None = None) -> RunConfi
             combination=take("timeout", timeouts.combination),
             check=take("check_timeout", timeouts.check),
             build=take("build_timeout", timeouts.build),
+            compile=take("compile_timeout", timeouts.compile),
             deep_test=take("deep_test_timeout", timeouts.deep_test),
             deep_module=take("deep_module_timeout", timeouts.deep_module),
             deep_run=take("deep_timeout", timeouts.deep_run),

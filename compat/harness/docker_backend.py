@@ -38,6 +38,7 @@ from compat.harness.backend import (
     ImageInfo,
     build_error_line,
     compile_command,
+    compile_too_long,
 )
 from compat.harness.toolchain import (
     BUILD_LOG,
@@ -280,10 +281,12 @@ class DockerBackend(Backend):
             tmpfs=("/tmp",),
         )
         with self._container(spec) as c:
-            result = c.wait(timeout=1800)
+            result = c.wait(timeout=self.config.timeouts.compile)
         # compileall exits 1 when some file does not compile (py2 test data, templates):
         # those modules are never imported; anything else is the harness's problem
-        if result.timed_out or result.exit_code not in (0, 1):
+        if result.timed_out:
+            raise HarnessError(compile_too_long(self.config.timeouts.compile))
+        if result.exit_code not in (0, 1):
             raise HarnessError(f"compiling bytecode failed: {result.output_tail()}")
 
     def site_dir(self, host_dir: Path) -> str:

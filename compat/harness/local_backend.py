@@ -23,6 +23,7 @@ from compat.harness.backend import (
     ImageInfo,
     build_error_line,
     compile_command,
+    compile_too_long,
 )
 from compat.model import Pin
 from compat.settings import NetworkSettings
@@ -118,10 +119,12 @@ class LocalBackend(Backend):
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
         done = cmd.run(
             compile_command(self.python, [str(d) for d in dirs]),
-            timeout=1800,
+            timeout=self.config.timeouts.compile,
             check=False,
         )
-        if done.timed_out or done.returncode not in (0, 1):  # 1: some file did not compile
+        if done.timed_out:
+            raise HarnessError(compile_too_long(self.config.timeouts.compile))
+        if done.returncode not in (0, 1):  # 1: some file did not compile
             raise HarnessError(f"compiling bytecode failed: {done.output[-2000:]}")
 
     def site_dir(self, host_dir: Path) -> str:

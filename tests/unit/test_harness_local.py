@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 from compat.config import RunConfig, Timeouts
+from compat.errors import HarnessError
 from compat.harness import Pipeline, make_pipeline
 from compat.harness.local_backend import LocalBackend
 from compat.model import Combo, ComboResult, Pin, Verdict
 from compat.reporter import Reporter
-from tests.helpers.harness import combo, make_wheel, pin_for, target
+from tests.helpers.harness import combo, image_info, make_wheel, pin_for, target
 from tests.helpers.reporter import RecordingReporter
 
 # Imports every --package after adding every --site; a module attribute decides what
@@ -142,3 +143,10 @@ def test_make_pipeline_auto_falls_back_to_local(
     assert len(said) == 1
     assert "no engine" in said[0]
     assert "host platform only" in said[0]
+
+
+@pytest.mark.slow
+def test_compiling_past_its_limit_names_the_option(tmp_path: Path) -> None:
+    local = LocalBackend(RunConfig(timeouts=Timeouts(compile=0.001)))
+    with pytest.raises(HarnessError, match=r"longer than 0s \(--compile-timeout\)"):
+        local.compile(image_info(), [tmp_path])
