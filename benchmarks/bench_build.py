@@ -30,7 +30,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig, Timeouts
+from compat.harness import make_pipeline
 from compat.index.pypi import PyPIIndex
 from compat.matrix import BuildPolicy
 from compat.model import Combo, ComboResult
@@ -61,9 +62,9 @@ def _run(
     image: str, combo: Combo, cache: Path, network: NetworkSettings, *, rebuild: bool
 ) -> tuple[float, ComboResult]:
     target = probe_image(image, name=image, cache_dir=cache / "targets")
-    options = RunOptions(cache_dir=cache, network=network, rebuild=rebuild, build_timeout=7200)
+    config = RunConfig(backend="docker", rebuild=rebuild, timeouts=Timeouts(build=7200))
     start = time.monotonic()
-    with make_pipeline("docker", options=options, reporter=Reporter()) as backend:
+    with make_pipeline(config, cache_dir=cache, network=network, reporter=Reporter()) as backend:
         (result,) = backend.run(target, [combo], on_result=lambda r: None, reporter=Reporter())
     return time.monotonic() - start, result
 

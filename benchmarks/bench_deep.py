@@ -32,7 +32,8 @@ from pathlib import Path
 import platformdirs
 from packaging.requirements import Requirement
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import DeepSelection, RunConfig
+from compat.harness import make_pipeline
 from compat.index.pypi import PyPIIndex
 from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
@@ -41,7 +42,7 @@ from compat.settings import NetworkSettings
 from compat.store import Store
 from compat.targets.probe import probe_image
 from compat.workflows.check import resolve_check
-from compat.workflows.deep import DeepSettings, deepen
+from compat.workflows.deep import deepen
 
 LATEST = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "lightgbm")
 
@@ -75,7 +76,7 @@ def main() -> int:
     parser.add_argument("pins", nargs="*", default=list(LATEST))
     parser.add_argument("--image", default="local/debian-python:bookworm")
     parser.add_argument("--keep", type=Path, help="keep the results database in DIR")
-    parser.add_argument("--max-modules", type=int, default=DeepSettings().max_modules)
+    parser.add_argument("--max-modules", type=int, default=DeepSelection().max_modules)
     args = parser.parse_args()
     where = args.keep or Path(tempfile.mkdtemp(prefix="bench-deep-"))
     where.mkdir(parents=True, exist_ok=True)
@@ -86,13 +87,11 @@ def main() -> int:
     network = NetworkSettings.from_env(os.environ)
     target = probe_image(args.image, name=args.image, cache_dir=cache)
     reporter = Printer()
-    settings = DeepSettings(max_modules=args.max_modules)
+    config = RunConfig(backend="docker", deep=DeepSelection(max_modules=args.max_modules))
     with (
         PyPIIndex(network, cache_dir=cache / "index", offline=False) as index,
         Store.open(f"sqlite:///{db}") as store,
-        make_pipeline(
-            "docker", options=RunOptions(cache_dir=cache, network=network), reporter=reporter
-        ) as pipeline,
+        make_pipeline(config, cache_dir=cache, network=network, reporter=reporter) as pipeline,
     ):
         here = resolve_check(
             CandidateSource(index, target), [Requirement(p) for p in args.pins], force=False
@@ -112,7 +111,7 @@ def main() -> int:
                 store=store,
                 index=index,
                 reporter=reporter,
-                settings=settings,
+                config=config,
             )
             elapsed = time.monotonic() - started
             total = counts(result)

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig
+from compat.harness import make_pipeline
 from compat.harness.docker_backend import SMOKE_DIR, DockerBackend
 from compat.index.pypi import PyPIIndex
 from compat.model import Combo, ComboResult
@@ -135,7 +136,7 @@ def suite_alone(tag: str, combo: Combo, repeats: int) -> list[float]:
 
 
 def compat_scan(
-    target: Target, combos: list[Combo], options: RunOptions
+    target: Target, combos: list[Combo], config: RunConfig, cache: Path, network: NetworkSettings
 ) -> tuple[list[ComboResult], list[float], float, dict[str, float]]:
     """(b): one scan; returns results, the time of each result, the total, and when
     each stage started."""
@@ -150,7 +151,7 @@ def compat_scan(
         def stage_progress(self, stage: str, done: int, total: int) -> None:
             stages.setdefault(stage, round(time.monotonic() - start, 2))
 
-    with make_pipeline("docker", options=options, reporter=Stages()) as backend:
+    with make_pipeline(config, cache_dir=cache, network=network, reporter=Stages()) as backend:
         results = backend.run(target, combos, on_result=on_result, reporter=Stages())
     return results, stamps, time.monotonic() - start, stages
 
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         combos = combos_for(target, network, cache, args.combos)
         log(f"{len(combos)} combinations of {', '.join(SIX)} on {target.describe()}")
 
-        options = RunOptions(cache_dir=cache, network=network, jobs=args.jobs)
-        runtime = DockerBackend(options)
+        config = RunConfig(backend="docker", jobs=args.jobs)
+        runtime = DockerBackend(config, cache_dir=cache, network=network)
         base_info = runtime.inspect(target)
         derived = runtime.with_system_packages(base_info, ["libgomp1"])
         runtime.close()
@@ -189,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # (b): a scan from an empty cache (downloads, unpacking, bytecode included),
         # then the same scan again with everything prepared
-        results, stamps, total, stages = compat_scan(based, combos, options)
+        results, stamps, total, stages = compat_scan(based, combos, config, cache, network)
         verdicts = [r.verdict.value for r in results]
         log(f"compat scan, cold cache: {total:.1f}s for {len(combos)}: {verdicts}; {stages}")
-        _, stamps_warm, total_warm, stages_warm = compat_scan(based, combos, options)
+        _, stamps_warm, total_warm, stages_warm = compat_scan(based, combos, config, cache, network)
         log(f"compat scan, warm cache: {total_warm:.1f}s; {stages_warm}")
         durations = [r.duration for r in results]
 

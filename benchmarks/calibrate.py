@@ -51,7 +51,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig, Timeouts
+from compat.harness import make_pipeline
 from compat.index.asof import DatedIndex
 from compat.index.pypi import PyPIIndex
 from compat.matrix import load_matrix
@@ -62,9 +63,8 @@ from compat.settings import NetworkSettings
 from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
-from compat.workflows.deep import deep_refiner
 from compat.workflows.scan import split_done
-from compat.workflows.steps import run_and_record
+from compat.workflows.session import Session
 
 SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
 SIX_STACK: Mapping[str, SpecifierSet] = {name: SpecifierSet() for name in SIX}
@@ -356,13 +356,12 @@ def calibrate_base(
             clip = f" (clipped by {', '.join(stack.clipped)})" if stack.clipped else ""
             print(f"{stack.label():<22} {stack.released} as of {stack.as_of}{clip}: {what}")
         return None
-    options = RunOptions(
-        cache_dir=cache_dir,
+    config = RunConfig(
+        backend="docker",
         jobs=jobs,
         add_system_deps=True,
-        network=network,
-        combo_timeout=timeout,
-        check_timeout=timeout,
+        depth=depth,
+        timeouts=Timeouts(combination=timeout, check=timeout),
     )
     reporter = LineReporter()
     todo: list[Combo] = []
@@ -372,13 +371,20 @@ def calibrate_base(
         )
     if todo:
         with (
-            make_pipeline("docker", options=options, reporter=reporter) as backend,
-            store.run(target, backend=backend.kind, matrix_name=run_name) as run_id,
+            make_pipeline(
+                config, cache_dir=cache_dir, network=network, reporter=reporter
+            ) as backend,
         ):
-            refine = deep_refiner(
-                depth, pipeline=backend, target=target, store=store, index=index, reporter=reporter
+            session = Session(
+                pipeline=backend,
+                store=store,
+                index=index,
+                reporter=reporter,
+                config=config,
+                target=target,
             )
-            run_and_record(backend, store, run_id, target, todo, reporter, refine=refine)
+            with session.recording(matrix_name=run_name) as run_id:
+                session.run(todo, run_id)
     assert target.image_id is not None  # probed
     rows = store.latest_results([c.id for c in combos], target.image_id)
     results = [found.result for row in rows.values() if (found := store.get(row.id))]

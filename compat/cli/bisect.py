@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from compat.cli.console import ConsoleReporter, out
@@ -11,11 +9,12 @@ from compat.cli.options import (
     Settings,
     names,
     no_binary_option,
-    open_index,
     open_pipeline,
+    open_session,
     run_options,
 )
 from compat.cli.shapes import bisect_shape, emit
+from compat.config import RunConfig
 from compat.matrix import BuildPolicy
 from compat.model import Depth
 from compat.workflows.bisect import bisect as find_culprits
@@ -40,28 +39,19 @@ def bisect(
     /,
     failing: str,
     good: str | None,
-    depth: str,
     as_json: bool,
     no_binary: tuple[str, ...],
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Find the smallest set of package changes that explains a failure, and record it
     as a known incompatibility (FAILING: a result id or a combination id)."""
     reporter = ConsoleReporter()
     with (
-        open_pipeline(settings, reporter, **run) as pipeline,
-        settings.store() as store,
-        open_index(settings) as index,
+        open_pipeline(settings, reporter, config) as pipeline,
+        open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
         found = find_culprits(
-            store,
-            pipeline,
-            index,
-            failing,
-            good,
-            build=BuildPolicy().with_no_binary(names(no_binary)),
-            reporter=reporter,
-            depth=Depth(depth),
+            session, failing, good, build=BuildPolicy().with_no_binary(names(no_binary))
         )
     if as_json:
         emit(bisect_shape(found))

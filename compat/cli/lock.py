@@ -7,32 +7,33 @@ import contextlib
 import functools
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
-    load,
+    image_options,
     lock_as_of_option,
     open_index,
     open_pipeline,
+    open_session,
     parse_pins,
     run_options,
     scope,
 )
 from compat.cli.shapes import emit, lock_shape
+from compat.config import RunConfig
 from compat.harness import Pipeline
 from compat.index.asof import AsOfIndex
+from compat.index.base import Index
 from compat.lock.requirements import lock_notes
 from compat.lock.select import Stack
+from compat.matrix import Matrix
 from compat.model import Depth
 from compat.store import Reader, Store
-from compat.workflows.deep import deep_verifier
 from compat.workflows.lock import (
     Verify,
     build_locked_image,
@@ -41,11 +42,12 @@ from compat.workflows.lock import (
     lock_known_good,
     refuse_host,
 )
+from compat.workflows.session import Session, verifier
 
 
-def stack_of(matrix_path: Path | None) -> Stack | None:
+def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
     """The stack a ``--matrix`` file names: its name and its packages."""
-    return None if matrix_path is None else Stack.of(load(matrix_path), str(matrix_path))
+    return None if matrix is None else Stack.of(matrix, str(matrix_path))
 
 
 @click.command()
@@ -100,12 +102,12 @@ def lock(
     prefer: str,
     constraints: tuple[str, ...],
     prune: bool,
-    as_of: date | None,
+    pinned_by: date | None,
     as_json: bool,
-    depth: str,
+    matrix: Matrix | None,
     matrix_path: Path | None,
     retry_capped: bool,
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Write requirements.txt (hashed), pylock.toml and a Dockerfile for the best
     known-good combination of a base, confirmed first by the deep tier (the
@@ -116,36 +118,43 @@ def lock(
     with contextlib.ExitStack() as stack:
         eligible = None
         then = None
-        if as_of is not None:
-            then = stack.enter_context(open_index(settings, as_of))
+        if pinned_by is not None:
+            then = stack.enter_context(open_index(settings, pinned_by))
             assert isinstance(then, AsOfIndex)
             eligible = then.has_all
         reporter = ConsoleReporter()
 
         @functools.cache
         def pipeline() -> Pipeline:  # the engine only when something has to run
-            return stack.enter_context(open_pipeline(settings, reporter, **run))
+            return stack.enter_context(open_pipeline(settings, reporter, config))
+
+        writable: Store | None = None  # a retry opens it when it runs (depth smoke)
+
+        def session(index: Index) -> Callable[[], Session]:
+            @functools.cache
+            def opened() -> Session:
+                return stack.enter_context(
+                    open_session(
+                        settings, reporter, config, pipeline=pipeline(), index=index, store=writable
+                    )
+                )
+
+            return opened
 
         verify: Verify | None = None
         store: Reader
-        open_store: Callable[[], AbstractContextManager[Store]] = settings.store
         index = stack.enter_context(open_index(settings))
-        if Depth(depth) is Depth.DEEP:
+        if config.depth is Depth.DEEP:
             # the deep verdict is recorded: a regression ends the pick's known-good status
-            writable = stack.enter_context(settings.store())
-            verify = deep_verifier(
-                open_pipeline=pipeline, store=writable, index=index, reporter=reporter
-            )
-            store, open_store = writable, lambda: contextlib.nullcontext(writable)
+            store = writable = stack.enter_context(settings.store())
+            verify = verifier(session(index))
         else:
             store = stack.enter_context(settings.reader())  # a read-only database will do
         retry = (
             capped_retry(
-                open_pipeline=pipeline,
-                open_store=open_store,  # opened for writing only when a retry runs
-                index=then or index,  # resolved as of --as-of too
+                open_session=session(then or index),  # resolved as of --as-of too
+                index=then or index,
                 reporter=reporter,
-                depth=Depth(depth),
             )
             if retry_capped
             else None
@@ -160,7 +169,7 @@ def lock(
             eligible=eligible,
             verify=verify,
             retry=retry,
-            stack=stack_of(matrix_path),
+            stack=stack_of(matrix, matrix_path),
         )
     if as_json:
         emit(lock_shape(locked, result, paths))
@@ -204,6 +213,7 @@ def lock(
 )
 @click.option("--prune/--no-prune", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+@image_options
 @click.pass_obj
 def image(
     settings: Settings,
@@ -212,9 +222,11 @@ def image(
     image: str | None,
     lock_dir: Path | None,
     tag: str | None,
+    matrix: Matrix | None,
     matrix_path: Path | None,
     prune: bool,
     as_json: bool,
+    config: RunConfig,
 ) -> None:
     """Build the known-good image for a base, run the smoke suite in it and record its
     size and the size of the layers the stack adds over the base."""
@@ -222,7 +234,9 @@ def image(
         where = scope(base, image)
         lock_dir = lock_dir_for(where)
         with settings.reader() as store:
-            lock_known_good(store, where, lock_dir, prune=prune, stack=stack_of(matrix_path))
+            lock_known_good(
+                store, where, lock_dir, prune=prune, stack=stack_of(matrix, matrix_path)
+            )
     outcome = build_locked_image(
         lock_dir,
         open_store=settings.store,
@@ -231,6 +245,7 @@ def image(
         cache_dir=settings.cache_dir,
         network=settings.network,
         reporter=ConsoleReporter(),
+        config=config,
     )
     built, locked, tag = outcome.report, outcome.locked, outcome.tag
     if as_json:

@@ -124,6 +124,7 @@ def cli(
         offline=offline,
         snapshot=snapshot,
         db_url=default_db_url(os.environ, data_dir, explicit=db),
+        verbose=verbose,
     )
     if ctx.invoked_subcommand in FILLS_CACHE:
         limit = os.environ.get("COMPAT_CACHE_LIMIT")

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
-    load,
     names,
-    open_index,
     open_pipeline,
+    open_session,
     plan_options,
     run_options,
 )
+from compat.config import RunConfig
+from compat.matrix import Matrix
 from compat.model import Depth
 from compat.workflows.nightly import NightlyRequest
 from compat.workflows.nightly import nightly as run_nightly
@@ -49,6 +49,7 @@ from compat.workflows.nightly import nightly as run_nightly
 def nightly(
     settings: Settings,
     /,
+    matrix: Matrix,
     matrix_path: Path,
     strategy: str | None,
     last_minors: int | None,
@@ -56,14 +57,13 @@ def nightly(
     no_binary: tuple[str, ...],
     bases: tuple[str, ...],
     lock_root: Path,
-    depth: str,
     as_json: bool,
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Test only what PyPI published since the last run (plus each base's known-good
     lock as a control), update the lockfiles, and fail on regressions or lock changes."""
     request = NightlyRequest(
-        matrix=load(matrix_path),
+        matrix=matrix,
         matrix_path=str(matrix_path),
         bases=bases,
         strategy=strategy,
@@ -71,22 +71,13 @@ def nightly(
         cap=cap,
         no_binary=names(no_binary),
         lock_root=lock_root,
-        depth=Depth(depth),
     )
     reporter = ConsoleReporter()
     with (
-        open_pipeline(settings, reporter, **run) as pipeline,
-        settings.store() as store,
-        open_index(settings) as index,
+        open_pipeline(settings, reporter, config) as pipeline,
+        open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
-        summary = run_nightly(
-            request,
-            pipeline=pipeline,
-            store=store,
-            index=index,
-            reporter=reporter,
-            cache_dir=settings.cache_dir,
-        )
+        summary = run_nightly(request, session, cache_dir=settings.cache_dir)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -5,32 +5,36 @@ pipeline, results database)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from compat.cli.console import err
+from compat.config import BACKENDS, RunConfig, Timeouts, ToolchainChoice, as_of_for
 from compat.effects.paths import check_writable_dir
 from compat.errors import ImageUnavailable, UsageError
-from compat.harness import Pipeline, RunOptions, make_pipeline
-from compat.harness.options import COMBO_TIMEOUT
-from compat.harness.toolchain import ToolchainChoice
+from compat.harness import Pipeline, make_pipeline
 from compat.index.asof import AsOfIndex, parse_as_of
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import STRATEGIES, Matrix, load_matrix
+from compat.model import Depth
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
 from compat.targets.target import Target
+from compat.workflows.session import Session
 from compat.workflows.steps import target_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +54,7 @@ class Settings:
     offline: bool
     snapshot: Path | None
     db_url: str
+    verbose: bool = False  # -v: log what happens, print the run configuration
 
     def store(self) -> Store:
         return Store.open(self.db_url)
@@ -97,6 +102,7 @@ as_of_option = click.option(
 )
 lock_as_of_option = click.option(
     "--as-of",
+    "pinned_by",  # which combinations a lock may pick: no run setting
     metavar="YYYY-MM-DD",
     callback=_as_of,
     help="Only combinations whose every pin was on the index by the end of that day (UTC).",
@@ -140,154 +146,251 @@ def plan_options(func: F) -> F:
     )
 
 
-def run_options(func: F) -> F:
-    """Where and how combinations run: the backend and its limits, extra checks."""
-    return _apply(
-        func,
-        (
-            click.option(
-                "--backend",
-                type=click.Choice(["auto", "docker", "local"]),
-                default="auto",
-                show_default=True,
-                help="Where combinations run: containers, or this machine's Python.",
-            ),
-            click.option(
-                "-j",
-                "--jobs",
-                type=click.IntRange(min=1),
-                default=2,
-                show_default=True,
-                help="Combinations run at once.",
-            ),
-            click.option(
-                "--timeout",
-                type=click.FloatRange(min=1),
-                default=COMBO_TIMEOUT,
-                show_default=True,
-                help="Seconds one combination's suite may run (each check has its own limit).",
-            ),
-            click.option("--cpus", type=click.FloatRange(min=0.1), help="CPUs per container."),
-            click.option("--memory", default="4g", show_default=True, help="Memory per container."),
-            click.option(
-                "--system-deps/--no-system-deps",
-                "--add-system-deps",  # the old spelling of the default: old command lines work
-                "add_system_deps",
-                default=True,
-                show_default=True,
-                help="Install the distro package a missing shared library points to (and those "
-                "this image is known to need) and report the combination as passing with it; "
-                "--no-system-deps runs on the bare image.",
-            ),
-            click.option(
-                "--reuse/--no-reuse",
-                default=True,
-                show_default=True,
-                help="Take a check's outcome (and a whole-package import's) from an earlier "
-                "run on this image where it imported the same versions, instead of running "
-                "it again.",
-            ),
-            click.option(
-                "--verify-reuse",
-                type=click.FloatRange(0, 1),
-                default=0.0,
-                metavar="FRACTION",
-                help="Run this share of the reusable checks anyway and compare: a "
-                "disagreement is reported and ends reuse for that check.",
-            ),
-            click.option(
-                "--toolchain",
-                type=click.Choice([c.value for c in ToolchainChoice]),
-                default=ToolchainChoice.AUTO.value,
-                show_default=True,
-                help="What builds sdists: the image's package manager (distro), or a compiler "
-                "and build tools from PyPI (zig, cmake, ninja, meson; no OpenMP). "
-                "auto: distro where the image has a package manager, else pypi.",
-            ),
-            click.option(
-                "--build-timeout",
-                type=click.FloatRange(min=1),
-                default=3600,
-                show_default=True,
-                help="Seconds one sdist may take to build.",
-            ),
-            click.option(
-                "--rebuild",
-                is_flag=True,
-                help="Build sdists again (and rerun their combinations) even when a wheel "
-                "or a failed build is cached.",
-            ),
-            click.option(
-                "--checks",
-                "checks_dir",
-                type=click.Path(path_type=Path, file_okay=False, exists=True),
-                help="A directory of your own check scripts, run in each environment.",
-            ),
-            click.option(
-                "--exec",
-                "exec_cmd",
-                metavar="CMD",
-                help="A command (e.g. your pytest suite) run in each environment.",
-            ),
+DEFAULTS = RunConfig()  # the defaults the options show are the configuration's own
+
+
+def _seconds(name: str, default: float, text: str) -> Callable[[F], F]:
+    return click.option(
+        name,
+        type=click.FloatRange(min=1),
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help=text,
+    )
+
+
+check_timeout_option = _seconds(
+    "--check-timeout",
+    DEFAULTS.timeouts.check,
+    "Seconds one check of the smoke suite may run (within a scan's --timeout).",
+)
+
+# Where and how combinations run: the backend and its limits, extra checks. Each
+# command that runs combinations takes them all and receives them as one RunConfig.
+_RUN_OPTIONS: tuple[Callable[[F], F], ...] = (
+    click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default=DEFAULTS.backend,
+        show_default=True,
+        help="Where combinations run: containers, or this machine's Python.",
+    ),
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=DEFAULTS.jobs,
+        show_default=True,
+        help="Combinations run at once.",
+    ),
+    _seconds(
+        "--timeout",
+        DEFAULTS.timeouts.combination,
+        "Seconds one combination's suite may run (each check has its own limit).",
+    ),
+    check_timeout_option,
+    click.option("--cpus", type=click.FloatRange(min=0.1), help="CPUs per container."),
+    click.option(
+        "--memory", default=DEFAULTS.memory, show_default=True, help="Memory per container."
+    ),
+    click.option(
+        "--system-deps/--no-system-deps",
+        "--add-system-deps",  # the old spelling of the default: old command lines work
+        "add_system_deps",
+        default=DEFAULTS.add_system_deps,
+        show_default=True,
+        help="Install the distro package a missing shared library points to (and those "
+        "this image is known to need) and report the combination as passing with it; "
+        "--no-system-deps runs on the bare image.",
+    ),
+    click.option(
+        "--reuse/--no-reuse",
+        default=DEFAULTS.reuse,
+        show_default=True,
+        help="Take a check's outcome (and a whole-package import's) from an earlier "
+        "run on this image where it imported the same versions, instead of running "
+        "it again.",
+    ),
+    click.option(
+        "--verify-reuse",
+        type=click.FloatRange(0, 1),
+        default=DEFAULTS.verify_reuse,
+        metavar="FRACTION",
+        help="Run this share of the reusable checks anyway and compare: a "
+        "disagreement is reported and ends reuse for that check.",
+    ),
+    click.option(
+        "--toolchain",
+        type=click.Choice([c.value for c in ToolchainChoice]),
+        default=DEFAULTS.toolchain.value,
+        show_default=True,
+        help="What builds sdists: the image's package manager (distro), or a compiler "
+        "and build tools from PyPI (zig, cmake, ninja, meson; no OpenMP). "
+        "auto: distro where the image has a package manager, else pypi.",
+    ),
+    _seconds("--build-timeout", DEFAULTS.timeouts.build, "Seconds one sdist may take to build."),
+    _seconds(
+        "--compile-timeout",
+        DEFAULTS.timeouts.compile,
+        "Seconds byte-compiling the unpacked wheels of a run may take.",
+    ),
+    click.option(
+        "--rebuild",
+        is_flag=True,
+        help="Build sdists again (and rerun their combinations) even when a wheel "
+        "or a failed build is cached.",
+    ),
+    click.option(
+        "--checks",
+        "checks_dir",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        help="A directory of your own check scripts, run in each environment.",
+    ),
+    click.option(
+        "--exec",
+        "exec_cmd",
+        metavar="CMD",
+        help="A command (e.g. your pytest suite) run in each environment.",
+    ),
+    _seconds(
+        "--deep-test-timeout",
+        DEFAULTS.timeouts.deep_test,
+        "--depth deep: seconds one of the dependents' shipped tests may run.",
+    ),
+    _seconds(
+        "--deep-module-timeout",
+        DEFAULTS.timeouts.deep_module,
+        "--depth deep: seconds one of their test modules may run (in its own process).",
+    ),
+    _seconds(
+        "--deep-timeout",
+        DEFAULTS.timeouts.deep_run,
+        "--depth deep: seconds one run of the dependents' shipped tests may take "
+        "(a combination's, or its baselines').",
+    ),
+)
+
+# what `compat image` runs: the smoke suite in the image it built
+_IMAGE_OPTIONS: tuple[Callable[[F], F], ...] = (
+    check_timeout_option,
+    _seconds(
+        "--smoke-timeout",
+        DEFAULTS.timeouts.image_smoke,
+        "Seconds the whole smoke suite may run in the built image.",
+    ),
+)
+
+
+def run_config(params: dict[str, Any], matrix: Matrix | None = None) -> RunConfig:
+    """The one place a run's settings are resolved: the command line's values
+    (taken out of ``params``, the command's parsed options), then the matrix's,
+    then the defaults. ``--retest`` turns reuse off (every check runs again);
+    ``--rebuild`` implies ``--retest`` (a rebuilt wheel is tested again) but keeps
+    reuse (a rebuilt wheel is an input of its own)."""
+
+    def take(name: str, default: Any) -> Any:
+        value = params.pop(name, None)
+        return default if value is None else value
+
+    rebuild = bool(take("rebuild", DEFAULTS.rebuild))
+    retest = bool(take("retest", DEFAULTS.retest))
+    exec_cmd: str | None = take("exec_cmd", None)
+    memory: str | None = take("memory", DEFAULTS.memory)
+    given_as_of = "as_of" in params
+    as_of: date | None = take("as_of", None)
+    timeouts = DEFAULTS.timeouts
+    return RunConfig(
+        backend=take("backend", DEFAULTS.backend),
+        jobs=take("jobs", DEFAULTS.jobs),
+        cpus=take("cpus", DEFAULTS.cpus),
+        memory=memory or None,  # --memory "": no limit
+        add_system_deps=take("add_system_deps", DEFAULTS.add_system_deps),
+        toolchain=ToolchainChoice(take("toolchain", DEFAULTS.toolchain)),
+        rebuild=rebuild,
+        retest=retest or rebuild,
+        reuse=take("reuse", DEFAULTS.reuse) and not retest,  # --retest runs every check
+        verify_reuse=take("verify_reuse", DEFAULTS.verify_reuse),
+        checks_dir=take("checks_dir", DEFAULTS.checks_dir),
+        exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else DEFAULTS.exec_cmd,
+        depth=Depth(take("depth", DEFAULTS.depth)),
+        as_of=as_of_for(as_of, matrix) if given_as_of else None,
+        timeouts=Timeouts(
+            combination=take("timeout", timeouts.combination),
+            check=take("check_timeout", timeouts.check),
+            build=take("build_timeout", timeouts.build),
+            compile=take("compile_timeout", timeouts.compile),
+            deep_test=take("deep_test_timeout", timeouts.deep_test),
+            deep_module=take("deep_module_timeout", timeouts.deep_module),
+            deep_run=take("deep_timeout", timeouts.deep_run),
+            image_smoke=take("smoke_timeout", timeouts.image_smoke),
+        ),
+        deep=dataclasses.replace(
+            DEFAULTS.deep,
+            modules=tuple(take("deep_modules", DEFAULTS.deep.modules)),
+            keyword=take("deep_keyword", DEFAULTS.deep.keyword),
         ),
     )
 
 
+def _resolving(func: F) -> F:
+    """``func`` called with its run options resolved into one ``config`` (and, with
+    a ``--matrix``, the loaded ``matrix`` beside its path); ``compat -v`` prints it."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **params: Any) -> Any:
+        matrix = None
+        if "matrix_path" in params:
+            path = params["matrix_path"]
+            matrix = params["matrix"] = None if path is None else load(path)
+        config = run_config(params, matrix)
+        settings = click.get_current_context().find_object(Settings)
+        if settings is not None and settings.verbose:
+            err.print(config.summary(), highlight=False)
+        return func(*args, config=config, **params)
+
+    return cast("F", command)
+
+
+def run_options(func: F) -> F:
+    """The run options (where and how combinations run: the backend and its limits,
+    extra checks), and ``--depth``, ``--as-of``, ``--retest`` and the deep tier's
+    selection where the command has them, handed to ``func`` as one ``RunConfig``."""
+    return _apply(_resolving(func), _RUN_OPTIONS)
+
+
+def image_options(func: F) -> F:
+    """The limits of the smoke suite run in a built image, handed to ``func`` as one
+    ``RunConfig``."""
+    return _apply(_resolving(func), _IMAGE_OPTIONS)
+
+
 def open_pipeline(
-    settings: Settings,
-    reporter: Reporter,
-    *,
-    backend: str,
-    jobs: int,
-    timeout: float,
-    cpus: float | None,
-    memory: str,
-    add_system_deps: bool,
-    checks_dir: Path | None,
-    exec_cmd: str | None,
-    toolchain: str = ToolchainChoice.AUTO.value,
-    rebuild: bool = False,
-    build_timeout: float = 3600.0,
-    only: tuple[str, ...] = (),
-    reuse: bool = True,
-    verify_reuse: float = 0.0,
-    why: str = "",
+    settings: Settings, reporter: Reporter, config: RunConfig, *, why: str = ""
 ) -> Pipeline:
-    """The pipeline over the backend the run options ask for (a context manager: its
+    """The pipeline over the backend ``config`` asks for (a context manager: its
     backend holds the engine); ``why`` is said with the local backend's notice."""
     check_writable_dir(settings.cache_dir, what="cache", option="--cache-dir")
-    options = RunOptions(
+    return make_pipeline(
+        config,
         cache_dir=settings.cache_dir,
-        jobs=jobs,
-        combo_timeout=timeout,
-        check_timeout=min(120.0, timeout),
-        cpus=cpus,
-        memory=memory or None,
-        add_system_deps=add_system_deps,
-        toolchain=ToolchainChoice(toolchain),
-        rebuild=rebuild,
-        build_timeout=build_timeout,
-        checks_dir=checks_dir,
-        exec_cmd=tuple(shlex.split(exec_cmd)) if exec_cmd else (),
-        only=only,
-        reuse=reuse,
-        verify_reuse=verify_reuse,
         network=settings.network,
+        reporter=reporter,
+        why=why,
     )
-    return make_pipeline(backend, options=options, reporter=reporter, why=why)
 
 
 @contextlib.contextmanager
 def open_target(
     settings: Settings,
     reporter: Reporter,
+    config: RunConfig,
     *,
     base: str | None,
     image: str | None,
     python: str | None,
-    **run: Any,
 ) -> Iterator[tuple[Pipeline, Target]]:
-    """The pipeline the run options ask for and the target it runs on. With ``--backend
+    """The pipeline ``config`` asks for and the target it runs on. With ``--backend
     auto`` and no ``--image``, a base image that is neither here nor pullable falls back
     to the local backend (said in one line), as a missing engine does: the first
     command of the README then runs anywhere. A named ``--image`` is never replaced."""
@@ -303,18 +406,47 @@ def open_target(
                 reporter=reporter,
             )
 
-        pipeline = stack.enter_context(open_pipeline(settings, reporter, **run))
+        pipeline = stack.enter_context(open_pipeline(settings, reporter, config))
         try:
             target = probe(pipeline)
         except ImageUnavailable as exc:
-            if run.get("backend") != "auto" or image is not None:
+            if config.backend != "auto" or image is not None:
                 raise
             stack.close()
             why = str(exc).splitlines()[0].rstrip(".")
-            local = {**run, "backend": "local"}
-            pipeline = stack.enter_context(open_pipeline(settings, reporter, **local, why=why))
+            local = dataclasses.replace(config, backend="local")
+            pipeline = stack.enter_context(open_pipeline(settings, reporter, local, why=why))
             target = probe(pipeline, base=None)  # the line above said why --base went
         yield pipeline, target
+
+
+@contextlib.contextmanager
+def open_session(
+    settings: Settings,
+    reporter: Reporter,
+    config: RunConfig,
+    *,
+    pipeline: Pipeline,
+    target: Target | None = None,
+    index: Index | None = None,
+    store: Store | None = None,
+) -> Iterator[Session]:
+    """The one place a run's session is built: over ``pipeline`` (on ``target``,
+    when the command knows it), with the index as of ``config.as_of`` and the
+    results database opened for writing, unless given."""
+    with contextlib.ExitStack() as stack:
+        if index is None:
+            index = stack.enter_context(open_index(settings, config.as_of))
+        if store is None:
+            store = stack.enter_context(settings.store())
+        yield Session(
+            pipeline=pipeline,
+            store=store,
+            index=index,
+            reporter=reporter,
+            config=config,
+            target=target,
+        )
 
 
 @contextlib.contextmanager

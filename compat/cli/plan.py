@@ -18,6 +18,7 @@ from compat.cli.options import (
     plan_options,
     target_options,
 )
+from compat.config import as_of_for
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import mark_known
 from compat.workflows.steps import choose_target, make_plan
@@ -61,7 +62,7 @@ def plan(
         reporter=reporter,
     )
     # planning alone never creates a database
-    with open_index(settings, as_of or matrix.as_of) as index, settings.reader() as store:
+    with open_index(settings, as_of_for(as_of, matrix)) as index, settings.reader() as store:
         source = CandidateSource(index, target, matrix.build.with_no_binary(names(no_binary)))
         result = make_plan(
             source,

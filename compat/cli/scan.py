@@ -4,9 +4,8 @@ value; these commands open the collaborators, call them and present the value.""
 
 from __future__ import annotations
 
-from datetime import date
+import contextlib
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -14,10 +13,10 @@ from compat.cli.console import ConsoleReporter, out, show_result, show_scan
 from compat.cli.options import (
     Settings,
     as_of_option,
-    load,
     names,
     no_binary_option,
     open_index,
+    open_session,
     open_target,
     parse_pins,
     plan_options,
@@ -25,15 +24,16 @@ from compat.cli.options import (
     target_options,
 )
 from compat.cli.shapes import emit, result_shape, scan_shape
+from compat.config import RunConfig
 from compat.effects.paths import check_writable_file
 from compat.errors import IncompatibleFound
-from compat.matrix import BuildPolicy
+from compat.matrix import BuildPolicy, Matrix
 from compat.model import Depth, Verdict
 from compat.resolve.resolver import Conflict
 from compat.workflows.check import check as check_pins
-from compat.workflows.deep import DeepSettings, smoke_only
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
+from compat.workflows.session import Session
 
 _depth_option = click.option(
     "--depth",
@@ -76,58 +76,40 @@ def scan(
     base: str | None,
     image: str | None,
     python: str | None,
+    matrix: Matrix,
     matrix_path: Path,
     strategy: str | None,
     last_minors: int | None,
     cap: int | None,
     no_binary: tuple[str, ...],
-    as_of: date | None,
     fail_on_incompatible: bool,
     shard_spec: str | None,
     junit: Path | None,
-    retest: bool,
-    depth: str,
     as_json: bool,
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Plan a matrix for a base image, run every combination, summarise the verdicts."""
     if junit is not None:
         check_writable_file(junit, what="JUnit report", option="--junit")
     request = ScanRequest(
-        matrix=load(matrix_path),
+        matrix=matrix,
         matrix_path=str(matrix_path),
         strategy=strategy,
         last_minors=last_minors,
         cap=cap,
         no_binary=names(no_binary),
         shard=Shard.parse(shard_spec) if shard_spec else None,
-        retest=retest or run["rebuild"],  # a rebuilt wheel is tested again
-        add_system_deps=run["add_system_deps"],
         junit=junit,
-        depth=Depth(depth),
     )
     reporter = ConsoleReporter()
     with (
-        open_target(
-            settings,
-            reporter,
-            base=base,
-            image=image,
-            python=python,
-            **{**run, "reuse": run["reuse"] and not retest},  # --retest runs every check
-            only=smoke_only(Depth(depth)),
-        ) as (pipeline, target),
-        open_index(settings, as_of or request.matrix.as_of) as index,
-        settings.store() as store,
+        open_target(settings, reporter, config, base=base, image=image, python=python) as (
+            pipeline,
+            target,
+        ),
+        open_session(settings, reporter, config, pipeline=pipeline, target=target) as session,
     ):
-        outcome = run_scan(
-            request,
-            target=target,
-            pipeline=pipeline,
-            store=store,
-            index=index,
-            reporter=reporter,
-        )
+        outcome = run_scan(request, session)
     if as_json:
         emit(scan_shape(outcome))
     else:
@@ -166,41 +148,32 @@ def check(
     image: str | None,
     python: str | None,
     no_binary: tuple[str, ...],
-    as_of: date | None,
     force: bool,
     as_json: bool,
     fail_on_incompatible: bool,
-    depth: str,
-    deep_modules: tuple[str, ...],
-    deep_keyword: str | None,
-    **run: Any,
+    config: RunConfig,
 ) -> None:
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
-    with (
-        open_target(
-            settings,
-            reporter,
-            base=base,
-            image=image,
-            python=python,
-            **run,
-            only=smoke_only(Depth(depth)),
-        ) as (pipeline, target),
-        open_index(settings, as_of) as index,
-    ):
+    with contextlib.ExitStack() as stack:
+        pipeline, target = stack.enter_context(
+            open_target(settings, reporter, config, base=base, image=image, python=python)
+        )
+        index = stack.enter_context(open_index(settings, config.as_of))
+
+        def session() -> Session:  # the results database only when the pins run
+            return stack.enter_context(
+                open_session(settings, reporter, config, pipeline=pipeline, index=index)
+            )
+
         outcome = check_pins(
             reqs,
             target=target,
-            pipeline=pipeline,
-            open_store=settings.store,
             index=index,
-            reporter=reporter,
+            open_session=session,
             build=BuildPolicy().with_no_binary(names(no_binary)),
             force=force,
-            depth=Depth(depth),
-            deep=DeepSettings(modules=deep_modules, keyword=deep_keyword),
         )
     if isinstance(outcome, Conflict):
         if as_json:

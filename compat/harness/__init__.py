@@ -9,25 +9,23 @@ installs (``installs.py``) and the wheelhouse are its caches; results are values
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
 
 import httpx
 
-from compat.errors import EngineUnavailable, UsageError
+from compat.config import RunConfig
+from compat.errors import EngineUnavailable
 from compat.harness.backend import Backend
-from compat.harness.options import RunOptions
 from compat.harness.pipeline import Pipeline, prerun_failures
 from compat.reporter import Reporter
+from compat.settings import NetworkSettings
 
 __all__ = [
     "Backend",
     "Pipeline",
-    "RunOptions",
     "make_pipeline",
     "prerun_failures",
 ]
-
-BackendKind = Literal["auto", "docker", "local"]
 
 LOCAL_NOTICE = (
     "local backend: combinations run on this machine's own Python; "
@@ -36,33 +34,33 @@ LOCAL_NOTICE = (
 
 
 def make_pipeline(
-    kind: BackendKind | str,
+    config: RunConfig,
     *,
-    options: RunOptions,
+    cache_dir: Path,
+    network: NetworkSettings | None = None,
     reporter: Reporter,
     client: httpx.Client | None = None,
     why: str = "",
 ) -> Pipeline:
-    """A pipeline over the backend asked for; ``auto`` takes Docker when an engine
-    answers, else the host (saying so through ``reporter.warning``). ``why`` says in
-    the same line why the host was chosen (a fallback). ``client`` replaces the HTTP
-    client (tests)."""
+    """A pipeline over the backend ``config`` asks for; ``auto`` takes Docker when an
+    engine answers, else the host (saying so through ``reporter.warning``). ``why``
+    says in the same line why the host was chosen (a fallback). ``client`` replaces
+    the HTTP client (tests)."""
     from compat.harness.docker_backend import DockerBackend
     from compat.harness.local_backend import LocalBackend
 
+    network = network or NetworkSettings()
     backend: Backend
-    if kind == "docker":
-        backend = DockerBackend(options)
-    elif kind == "local":
+    if config.backend == "docker":
+        backend = DockerBackend(config, cache_dir=cache_dir, network=network)
+    elif config.backend == "local":
         reporter.warning(f"{why} -> {LOCAL_NOTICE}" if why else LOCAL_NOTICE)
-        backend = LocalBackend(options)
-    elif kind == "auto":
+        backend = LocalBackend(config, network=network)
+    else:  # auto
         try:
-            backend = DockerBackend(options)
+            backend = DockerBackend(config, cache_dir=cache_dir, network=network)
         except EngineUnavailable as exc:
             first = str(exc).splitlines()[0]
             reporter.warning(f"{first} -> {LOCAL_NOTICE}")
-            backend = LocalBackend(options)
-    else:
-        raise UsageError(f"unknown backend {kind!r}: use auto, docker or local")
-    return Pipeline(backend, options, client=client)
+            backend = LocalBackend(config, network=network)
+    return Pipeline(backend, config, cache_dir=cache_dir, network=network, client=client)

@@ -28,6 +28,11 @@ def compile_command(python: str, dirs: Sequence[str]) -> list[str]:
     return [python, "-I", "-S", *COMPILE_ARGS, *dirs]
 
 
+def compile_too_long(limit: float) -> str:
+    """What a backend says when byte-compiling outlasts its limit."""
+    return f"compiling bytecode took longer than {limit:.0f}s (--compile-timeout)"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageInfo:
     """An image (or the host) as the harness sees it: what its probe found, and what

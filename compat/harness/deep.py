@@ -35,12 +35,13 @@ class DeepJob:
     """One run of the deep runner over one combination."""
 
     combo: Combo
+    test_timeout: float  # seconds one test may run (``Timeouts.deep_test``)
+    module_timeout: float  # seconds one test module may run (``Timeouts.deep_module``)
     dependents: tuple[NormalizedName, ...] = ()  # empty: each requested package with tests
     modules: tuple[str, ...] = ()  # module paths (globs) to keep; empty: all selected
     max_modules: int | None = None  # per dependent, most telling first
     max_foundation_modules: int | None = None  # of those reaching only foundations
     keyword: str | None = None  # a pytest -k expression
-    test_timeout: float = 60.0  # seconds one test may run
     # source distributions of dependents, whose test trees run where a wheel ships none
     sdists: tuple[tuple[NormalizedName, FileRef], ...] = ()
 
@@ -68,7 +69,7 @@ def run_deep(
 ) -> list[DeepOutcome]:
     """Prepare every job's combination and the test layer (fetch, unpack, compile,
     as for the smoke suite), then run the deep runner for each job in turn; each
-    spreads its test modules over ``options.jobs`` processes. The jobs run where
+    spreads its test modules over ``config.jobs`` processes. The jobs run where
     the smoke suite ran: the image with ``system_packages`` (unless the pipeline
     is told --no-system-deps)."""
     combos = list({c.id: c for c in [*(j.combo for j in jobs), test_layer]}.values())
@@ -98,8 +99,9 @@ def run_deep(
                 sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
                 tooling=tooling,
                 dependents=list(job.dependents),
-                jobs=pipeline.options.jobs,
+                jobs=pipeline.config.jobs,
                 timeout=job.test_timeout,
+                module_timeout=job.module_timeout,
                 max_modules=job.max_modules,
                 max_foundation_modules=job.max_foundation_modules,
                 modules=list(job.modules),

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
+from compat.config import RunConfig
 from compat.effects.container import (
     Container,
     ContainerSpec,
@@ -38,8 +39,8 @@ from compat.harness.backend import (
     ImageInfo,
     build_error_line,
     compile_command,
+    compile_too_long,
 )
-from compat.harness.options import RunOptions
 from compat.harness.toolchain import (
     BUILD_LOG,
     OUT_DIR,
@@ -52,6 +53,7 @@ from compat.harness.toolchain import (
     pypi_build_script,
 )
 from compat.model import Pin
+from compat.settings import NetworkSettings
 from compat.targets.probe import image_facts
 from compat.targets.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.targets.target import Target
@@ -80,9 +82,17 @@ class DockerBackend(Backend):
     kind = "docker"
 
     def __init__(
-        self, options: RunOptions, *, client: Engine | None = None, session: str | None = None
+        self,
+        config: RunConfig,
+        *,
+        cache_dir: Path,
+        network: NetworkSettings | None = None,
+        client: Engine | None = None,
+        session: str | None = None,
     ) -> None:
-        self.options = options
+        self.config = config
+        self.cache_dir = cache_dir.resolve()  # containers bind-mount it: an absolute path
+        self.network = network or NetworkSettings()
         self.client = client if client is not None else connect()
         self.session = session or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
@@ -105,7 +115,7 @@ class DockerBackend(Backend):
         return dataclasses.replace(self._inspect_image(target.image, iid), reference=target.image)
 
     def _inspect_image(self, image: str, iid: str) -> ImageInfo:
-        facts = image_facts(self.client, iid, cache_dir=self.options.cache_dir, what=image)
+        facts = image_facts(self.client, iid, cache_dir=self.cache_dir, what=image)
         return ImageInfo(image=iid, image_id=iid, facts=facts)
 
     def _build_image(self, tag: str, dockerfile: str) -> str:
@@ -125,7 +135,7 @@ class DockerBackend(Backend):
             tag=tag,
             dockerfile=dockerfile,
             labels={DERIVED_LABEL: "1"},
-            buildargs=self.options.network.build_args(),
+            buildargs=self.network.build_args(),
         )
         return iid
 
@@ -164,7 +174,7 @@ class DockerBackend(Backend):
 
     def toolchain(self, info: ImageInfo) -> Toolchain:
         return choose(
-            self.options.toolchain,
+            self.config.toolchain,
             package_manager=info.facts.package_manager,
             compiler=info.facts.compiler,
             has_python_headers=info.facts.has_python_headers,
@@ -174,13 +184,13 @@ class DockerBackend(Backend):
         """Where the PyPI toolchain for ``info``'s image is kept between builds: a venv
         made by the image's own Python, and zig's cache of compiled libc pieces."""
         key = (info.image_id or _slug(info.image)).replace(":", "_")
-        path = self.options.cache_dir / "toolchains" / key
+        path = self.cache_dir / "toolchains" / key
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
         toolchain = self.toolchain(info)
-        network = self.options.network
+        network = self.network
         mounts = [
             Mount(source=sdist.parent, target=SDIST_DIR),
             Mount(source=out_dir, target=OUT_DIR, read_only=False),
@@ -232,12 +242,12 @@ class DockerBackend(Backend):
         )
         log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
         with installing, self._container(spec) as c:
-            result = c.wait(timeout=self.options.build_timeout)
+            result = c.wait(timeout=self.config.timeouts.build)
         (out_dir / BUILD_LOG).write_text(result.stdout + result.stderr)
         if result.timed_out:
             raise BuildFailed(
                 pin,
-                f"the build took longer than {self.options.build_timeout:.0f}s (--build-timeout)",
+                f"the build took longer than {self.config.timeouts.build:.0f}s (--build-timeout)",
                 log=result.output_tail(),
                 duration=result.duration,
                 transient=True,  # a loaded machine, not the package: try again next time
@@ -255,7 +265,7 @@ class DockerBackend(Backend):
     # ---- compile and run ---------------------------------------------------------
 
     def _mounts(self, *, writable_installs: bool = False) -> tuple[Mount, ...]:
-        cache = self.options.cache_dir
+        cache = self.cache_dir
         (cache / "installs").mkdir(parents=True, exist_ok=True)
         (cache / "files").mkdir(parents=True, exist_ok=True)
         mounts = [
@@ -263,8 +273,8 @@ class DockerBackend(Backend):
             Mount(source=cache / "files", target=FILES),
             Mount(source=SMOKE_DIR, target=SMOKE),
         ]
-        if self.options.checks_dir is not None:
-            mounts.append(Mount(source=self.options.checks_dir.resolve(), target=CHECKS))
+        if self.config.checks_dir is not None:
+            mounts.append(Mount(source=self.config.checks_dir.resolve(), target=CHECKS))
         return tuple(mounts)
 
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
@@ -277,17 +287,19 @@ class DockerBackend(Backend):
             tmpfs=("/tmp",),
         )
         with self._container(spec) as c:
-            result = c.wait(timeout=1800)
+            result = c.wait(timeout=self.config.timeouts.compile)
         # compileall exits 1 when some file does not compile (py2 test data, templates):
         # those modules are never imported; anything else is the harness's problem
-        if result.timed_out or result.exit_code not in (0, 1):
+        if result.timed_out:
+            raise HarnessError(compile_too_long(self.config.timeouts.compile))
+        if result.exit_code not in (0, 1):
             raise HarnessError(f"compiling bytecode failed: {result.output_tail()}")
 
     def site_dir(self, host_dir: Path) -> str:
         return f"{INSTALLS}/{host_dir.name}"
 
     def file_path(self, host_file: Path) -> str:
-        return f"{FILES}/{host_file.relative_to(self.options.cache_dir / 'files').as_posix()}"
+        return f"{FILES}/{host_file.relative_to(self.cache_dir / 'files').as_posix()}"
 
     def interpreter(self, info: ImageInfo) -> list[str]:
         return [info.facts.python, "-I", "-S"]
@@ -296,10 +308,10 @@ class DockerBackend(Backend):
         return SMOKE
 
     def checks_dir(self) -> str | None:
-        return CHECKS if self.options.checks_dir is not None else None
+        return CHECKS if self.config.checks_dir is not None else None
 
     def runner_spec(self, info: ImageInfo) -> ContainerSpec:
-        o = self.options
+        config = self.config
         return ContainerSpec(
             image=info.image,
             command=(info.facts.python, "-I", "-S", "-c", _KEEPALIVE),
@@ -308,9 +320,9 @@ class DockerBackend(Backend):
             mounts=self._mounts(),
             tmpfs=("/tmp", HOME),
             environment={"HOME": HOME, "TMPDIR": "/tmp", "MPLBACKEND": "Agg"},
-            nano_cpus=int(o.cpus * 1e9) if o.cpus else None,
-            mem_limit=o.memory,
-            pids_limit=o.pids_limit,
+            nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
+            mem_limit=config.memory,
+            pids_limit=config.pids_limit,
             timeout_utility=info.facts.timeout_utility,
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from compat.config import RunConfig
 from compat.effects import cmd
 from compat.effects.container import ExecResult, Executor
 from compat.errors import BuildFailed, HarnessError
@@ -22,9 +23,10 @@ from compat.harness.backend import (
     ImageInfo,
     build_error_line,
     compile_command,
+    compile_too_long,
 )
-from compat.harness.options import RunOptions
 from compat.model import Pin
+from compat.settings import NetworkSettings
 from compat.targets.probe import host_facts
 from compat.targets.target import Target
 
@@ -67,9 +69,15 @@ class LocalBackend(Backend):
     kind = "local"
 
     def __init__(
-        self, options: RunOptions, *, python: str | None = None, smoke_dir: Path | None = None
+        self,
+        config: RunConfig,
+        *,
+        network: NetworkSettings | None = None,
+        python: str | None = None,
+        smoke_dir: Path | None = None,
     ) -> None:
-        self.options = options
+        self.config = config
+        self.network = network or NetworkSettings()
         self.python = python or sys.executable
         self.smoke = smoke_dir or SMOKE_DIR  # a stand-in suite in tests
 
@@ -84,7 +92,7 @@ class LocalBackend(Backend):
         return info
 
     def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
-        network = self.options.network
+        network = self.network
         argv = [
             self.python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
             "--disable-pip-version-check", "--index-url", network.index_url,
@@ -94,11 +102,11 @@ class LocalBackend(Backend):
             argv[4:4] = ["--cert", str(network.ca_bundle)]
         if network.proxy:
             argv[4:4] = ["--proxy", network.proxy]
-        done = cmd.run(argv, timeout=self.options.build_timeout, check=False)
+        done = cmd.run(argv, timeout=self.config.timeouts.build, check=False)
         wheels = sorted(out_dir.glob("*.whl"))
         if not done.ok or not wheels:
             reason = (
-                f"the build took longer than {self.options.build_timeout:.0f}s"
+                f"the build took longer than {self.config.timeouts.build:.0f}s"
                 if done.timed_out
                 else build_error_line(done.output)
             )
@@ -111,10 +119,12 @@ class LocalBackend(Backend):
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
         done = cmd.run(
             compile_command(self.python, [str(d) for d in dirs]),
-            timeout=1800,
+            timeout=self.config.timeouts.compile,
             check=False,
         )
-        if done.timed_out or done.returncode not in (0, 1):  # 1: some file did not compile
+        if done.timed_out:
+            raise HarnessError(compile_too_long(self.config.timeouts.compile))
+        if done.returncode not in (0, 1):  # 1: some file did not compile
             raise HarnessError(f"compiling bytecode failed: {done.output[-2000:]}")
 
     def site_dir(self, host_dir: Path) -> str:
@@ -130,7 +140,7 @@ class LocalBackend(Backend):
         return str(self.smoke)
 
     def checks_dir(self) -> str | None:
-        return str(self.options.checks_dir.resolve()) if self.options.checks_dir else None
+        return str(self.config.checks_dir.resolve()) if self.config.checks_dir else None
 
     @contextmanager
     def executor(self, info: ImageInfo) -> Iterator[Executor]:

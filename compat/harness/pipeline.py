@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from compat.config import RunConfig
 from compat.effects.http import http_client
 from compat.effects.locks import file_lock
 from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
@@ -27,7 +28,6 @@ from compat.harness.backend import Backend, ImageInfo
 from compat.harness.builds import BuildRecord, build_record_path, cached_build
 from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
-from compat.harness.options import RunOptions
 from compat.harness.reuse import KeptChecks, Reuse
 from compat.harness.suite import Prepared, run_one
 from compat.harness.sweeps import SweepCache
@@ -44,6 +44,7 @@ from compat.model import (
     Verdict,
 )
 from compat.reporter import Reporter
+from compat.settings import NetworkSettings
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
@@ -138,14 +139,22 @@ class Pipeline:
     holds the engine client). ``client`` replaces the HTTP client (tests)."""
 
     def __init__(
-        self, backend: Backend, options: RunOptions, *, client: httpx.Client | None = None
+        self,
+        backend: Backend,
+        config: RunConfig,
+        *,
+        cache_dir: Path,
+        network: NetworkSettings | None = None,
+        client: httpx.Client | None = None,
     ) -> None:
         self.backend = backend
-        self.options = options
+        self.config = config
+        self.cache_dir = cache_dir.resolve()
+        self.network = network or NetworkSettings()
         self._client = client
         self._owns_client = client is None
-        self.installs = Installs(options.cache_dir)
-        self.sweeps = SweepCache(options.cache_dir)
+        self.installs = Installs(self.cache_dir)
+        self.sweeps = SweepCache(self.cache_dir)
 
     @property
     def kind(self) -> str:
@@ -187,16 +196,14 @@ class Pipeline:
 
     def _wheelhouse(self) -> Wheelhouse:
         if self._client is None:
-            network = self.options.network
+            network = self.network
             # reads of a large wheel stall longer than an index page's
             self._client = http_client(
                 network,
-                connections=self.options.fetch_parallel,
+                connections=self.config.fetch_parallel,
                 read_timeout=max(network.timeout, 60.0),
             )
-        return Wheelhouse(
-            self.options.cache_dir, self._client, parallel=self.options.fetch_parallel
-        )
+        return Wheelhouse(self.cache_dir, self._client, parallel=self.config.fetch_parallel)
 
     def fetch(self, ref: FileRef) -> Path:
         """One file in the wheelhouse (downloaded and checked once), readable by the
@@ -226,11 +233,11 @@ class Pipeline:
         toolchain = self.backend.toolchain(info)
         tool_key = toolchain_key(toolchain, info.facts.package_manager)
         cached = build_record_path(
-            self.options.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
+            self.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
         )
         # one process builds it; another that shares the cache waits, then takes its wheel
         with file_lock(cached.with_suffix(".lock")):
-            if not self.options.rebuild and (kept := cached_build(cached, wheelhouse.root)):
+            if not self.config.rebuild and (kept := cached_build(cached, wheelhouse.root)):
                 return kept
             notes = build_settings(pin.name, toolchain).notes
             sdist = wheelhouse.path(pin.sha256, pin.filename)
@@ -372,20 +379,20 @@ class Pipeline:
         done = done_before
         waiting = iter(ready)
         with self.backend.executor(info) as executor:
-            pool = ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="compat")
+            pool = ThreadPoolExecutor(max_workers=self.config.jobs, thread_name_prefix="compat")
 
             def start_next() -> set[Future[ComboResult]]:
                 prepared = next(waiting, None)
                 if prepared is None:
                     return set()
-                args = (self.installs, prepared, self.options, self.sweeps, reuse)
+                args = (self.installs, prepared, self.config, self.sweeps, reuse)
                 return {pool.submit(run_one, executor, self.backend, info, *args)}
 
             try:
                 # one more starts as each is delivered, not before: a combination
                 # reuses what those delivered before it ran (the store has them)
                 futures: set[Future[ComboResult]] = set()
-                for _free in range(self.options.jobs):
+                for _free in range(self.config.jobs):
                     futures |= start_next()
                 while futures:
                     finished, futures = wait(futures, return_when=FIRST_COMPLETED)
@@ -429,8 +436,8 @@ class Pipeline:
         the first run, unless the options turn system packages off. A check whose
         outcome ``kept`` has for the same inputs is not run again."""
         reuse = (
-            Reuse(kept, checks_dir=self.options.checks_dir, verify=self.options.verify_reuse)
-            if kept is not None and self.options.reuse
+            Reuse(kept, checks_dir=self.config.checks_dir, verify=self.config.verify_reuse)
+            if kept is not None and self.config.reuse
             else None
         )
         progress = reporter.stage_progress
@@ -455,7 +462,7 @@ class Pipeline:
         def first_pass(result: ComboResult) -> None:
             # a missing library is retried whatever else failed: a worse failure of
             # another check must not leave the packages needing it untested
-            if self.options.add_system_deps and result.system_deps:
+            if self.config.add_system_deps and result.system_deps:
                 with lock:
                     held.append((by_id[result.combo.id], result))
             else:
@@ -464,7 +471,7 @@ class Pipeline:
         first = self.with_known_packages(info, ready, system_packages, reporter)
         # one combination alone first: a library it finds missing is installed
         # before the others run, not found missing by each of them and run again
-        probe = ready[:1] if self.options.add_system_deps and total > self.options.jobs else []
+        probe = ready[:1] if self.config.add_system_deps and total > self.config.jobs else []
         rest = ready[len(probe) :]
         self._run_all(first, probe, first_pass, progress, 0, total, reuse=reuse)
         found = sorted({p for _, r in held for p in r.system_deps} - set(system_packages))
@@ -491,7 +498,7 @@ class Pipeline:
         """Where the first runs happen: ``base`` with the packages it is known to need
         (so nothing runs twice to find the same missing library; ``learned`` says
         who found it), else ``base``."""
-        if not (self.options.add_system_deps and packages and ready):
+        if not (self.config.add_system_deps and packages and ready):
             return base
         wanted = sorted(set(packages))
         names = ", ".join(wanted)

@@ -7,11 +7,11 @@ import logging
 import time
 from dataclasses import dataclass
 
+from compat.config import RunConfig
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import classify, unrequested_notes
 from compat.harness.installs import Installs
-from compat.harness.options import RunOptions
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
 from compat.model import CheckResult, Combo, ComboResult, FileKind
@@ -36,7 +36,7 @@ def run_one(
     info: ImageInfo,
     installs: Installs,
     prepared: Prepared,
-    options: RunOptions,
+    config: RunConfig,
     sweeps: SweepCache,
     reuse: Reuse | None,
 ) -> ComboResult:
@@ -53,7 +53,7 @@ def run_one(
     kept = {
         name: r
         for name, key in keys.items()
-        if options.reuse and (r := sweeps.find(key, combo.versions))
+        if config.reuse and (r := sweeps.find(key, combo.versions))
     }
     # a wheel built here from its sdist is its own build (toolchain, flags), not the
     # version alone
@@ -74,16 +74,16 @@ def run_one(
         sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
         packages=list(combo.requested),
         checks_dirs=[checks_dir] if checks_dir else [],
-        timeout=options.check_timeout,
-        only=options.only,
-        exec_cmd=options.exec_cmd,
+        timeout=config.timeouts.check,
+        only=config.only,
+        exec_cmd=config.exec_cmd,
         skip_sweeps=sorted(kept),
         reuse=sorted(reused),
     )
     argv[1:1] = flags  # the interpreter's own flags go before the script
     start = time.monotonic()
     for _attempt in range(3):
-        result = executor.exec(argv, timeout=options.combo_timeout)
+        result = executor.exec(argv, timeout=config.timeouts.combination)
         if not result.interrupted:
             break
         log.info("%s: run again (its container was replaced)", combo.label())

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from compat.config import ToolchainChoice
 from compat.errors import UsageError
 from compat.targets.target import PackageManager
 
@@ -52,14 +53,6 @@ class Toolchain(enum.StrEnum):
     IMAGE = "image"  # the image's own compiler
     DISTRO = "distro"  # installed with the image's package manager
     PYPI = "pypi"  # ziglang, cmake, ninja, meson from PyPI
-
-
-class ToolchainChoice(enum.StrEnum):
-    """What the user asks for (``--toolchain``)."""
-
-    AUTO = "auto"  # the image's compiler, else its package manager's, else PyPI's
-    DISTRO = "distro"
-    PYPI = "pypi"
 
 
 def choose(

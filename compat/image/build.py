@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from compat.config import RunConfig
 from compat.effects.container import Engine, EngineImages, build, connect, image_id
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
 from compat.harness.builds import built_wheel
@@ -171,8 +172,7 @@ def build_image(
     build_network: str | None = None,
     keep_build_stages: bool = False,
     smoke: bool = True,
-    check_timeout: float = 60.0,
-    smoke_timeout: float = 600.0,
+    config: RunConfig = RunConfig(),
     on_line: Callable[[str], None] | None = None,
 ) -> ImageReport:
     """Build ``lock_dir``'s Dockerfile, unchanged, on ``base_image`` (default: the
@@ -258,8 +258,7 @@ def build_image(
         packages=lock.combo.requested,
         package_manager=lock.package_manager,
         libc=lock.target.libc.value,
-        check_timeout=check_timeout,
-        timeout=smoke_timeout,
+        config=config,
     )
     return dataclasses.replace(
         report,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from compat.config import RunConfig
 from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
 from compat.harness.classify import SuiteOutcome, classify
 from compat.smoke import SMOKE_DIR, runner_argv
@@ -39,27 +40,26 @@ def run_smoke(
     packages: Sequence[str],
     package_manager: PackageManager | None,
     libc: str,
-    check_timeout: float | None = 60.0,
-    timeout: float = 600.0,
-    memory: str | None = "4g",
+    config: RunConfig = RunConfig(),
 ) -> SuiteOutcome:
     """Run the suite once in a fresh container of ``image`` (removed afterwards) and
-    classify what it reported."""
+    classify what it reported: each check with a scan's limit, the whole suite with
+    the image's (``config.timeouts``), in a scan's container limits."""
     session = f"image-smoke-{uuid.uuid4().hex[:12]}"
     spec = ContainerSpec(
         image=image,
         command=tuple(
-            smoke_argv(python, site=site, packages=packages, check_timeout=check_timeout)
+            smoke_argv(python, site=site, packages=packages, check_timeout=config.timeouts.check)
         ),
         network=False,
         mounts=(Mount(source=SMOKE_DIR, target=SMOKE_MOUNT),),
         tmpfs=("/tmp",),
         environment={"MPLBACKEND": "Agg", "TMPDIR": "/tmp"},
-        mem_limit=memory,
-        pids_limit=2048,
+        mem_limit=config.memory,
+        pids_limit=config.pids_limit,
     )
     with session_containers(client, session), Container(client, spec, session=session) as c:
-        result = c.wait(timeout=timeout)
+        result = c.wait(timeout=config.timeouts.image_smoke)
     return classify(
         result.stdout,
         result.stderr,

@@ -1,9 +1,10 @@
 """What the commands do, as functions over their collaborators.
 
-Each workflow takes what it works with (a ``Pipeline``, the results database, an index,
-a ``Reporter`` for progress) and returns a value; it never parses arguments or
-prints. ``steps`` holds what they share: choosing the target, planning, and running
-combinations inside a recorded run, each result stored as it lands.
+Each workflow takes a ``Session`` (``session``: the pipeline, the results database,
+an index, a ``Reporter`` for progress, the target and the run configuration, and the
+one way combinations are run, deepened and recorded) and returns a value; it never
+parses arguments or prints. ``steps`` holds what they share besides: choosing the
+target and planning.
 
 - ``scan``: plan, shard, skip what is done, run, record, summarise (and JUnit XML)
 - ``check``: one explicit set of pins

@@ -18,17 +18,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
 from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
-from compat.index.base import Index
 from compat.lock.select import rank_known_good
 from compat.matrix import BuildPolicy
-from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_between, judged
-from compat.reporter import Reporter
+from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between, judged
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
-from compat.store import Reader, Store, StoredResult
-from compat.targets.target import Target
-from compat.workflows.deep import Refine, deep_refiner
-from compat.workflows.steps import Runner
+from compat.store import Reader, StoredResult
+from compat.workflows.session import Session
 
 # Failures that show up while running the stack (not while preparing it) are one
 # class: a numpy ABI break may surface as an import error or a crash depending on
@@ -208,34 +204,23 @@ def _switched(change: PinChange) -> str:
 class _Bisector:
     def __init__(
         self,
-        store: Store,
-        pipeline: Runner,
+        session: Session,
         source: CandidateSource,
-        target: Target,
         run_id: str,
         good: StoredResult,
         failing: StoredResult,
-        reporter: Reporter,
-        refine: Refine | None = None,
-        depth: Depth = Depth.SMOKE,
     ) -> None:
-        self.refine = refine
-        self.depth = depth
-        self.store = store
-        self.pipeline = pipeline
+        self.session = session
+        self.depth = session.config.depth
+        self.store = session.store
         self.resolver = Resolver(source)
-        self.target = target
+        self.target = session.where
         self.run_id = run_id
         self.good = good.result
         self.failing = failing.result
         self.changes = {c.name: c for c in differences(self.good.combo, self.failing.combo)}
-        self.reporter = reporter
+        self.reporter = session.reporter
         self.probes: dict[frozenset[NormalizedName], Probe] = {}
-        # probes get what the image is known to need and what the good run had, so
-        # that a missing library is never mistaken for the failure under study
-        self.system_packages = tuple(
-            sorted({*store.system_packages(target.image_id), *self.good.added_system_deps})
-        )
         self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
 
     def mix(self, switched: frozenset[NormalizedName]) -> Combo | Conflict:
@@ -279,25 +264,14 @@ class _Bisector:
             # much as a new probe would
             if stored is not None and judged(stored.result, self.depth):
                 return self._probe_of(names, stored.result, ran=False, rid=stored.id)
-        recorded: list[int] = []
-
-        def on_result(result: ComboResult) -> None:
-            if self.refine is not None and self.refine.wants(result):
-                return  # recorded once refined, below
-            recorded.append(self.store.record(self.run_id, self.target, result))
-
-        # a probe is one combination: no progress display for it
-        (result,) = self.pipeline.run(
-            self.target,
-            [mixed],
-            on_result=on_result,
-            reporter=Reporter(),
-            system_packages=self.system_packages,
+        # a probe is one combination: no progress display for it. It gets what the
+        # good run had besides what the image is known to need, so that a missing
+        # library is never mistaken for the failure under study.
+        ran = self.session.run(
+            [mixed], self.run_id, also_install=self.good.added_system_deps, quiet=True
         )
-        if self.refine is not None and self.refine.wants(result):
-            result = self.refine(result)
-            recorded.append(self.store.record(self.run_id, self.target, result))
-        probe = self._probe_of(names, result, ran=True, rid=recorded[0] if recorded else None)
+        (result,) = ran.results
+        probe = self._probe_of(names, result, ran=True, rid=ran.ids.get(mixed.id))
         state = "fails" if probe.failed else "passes" if result.ok else result.verdict.value
         moved = ", ".join(_switched(self.changes[n]) for n in names)
         self.reporter.notice(f"probe {moved}: {state}")
@@ -330,23 +304,20 @@ class _Bisector:
 
 
 def bisect(
-    store: Store,
-    pipeline: Runner,
-    index: Index,
+    session: Session,
     failing: int | str,
     good: int | str | None = None,
     *,
     build: BuildPolicy | None = None,
-    reporter: Reporter | None = None,
     clock: Callable[[], float] = time.monotonic,
-    depth: Depth = Depth.SMOKE,
 ) -> BisectResult:
     """Find the smallest set of package changes from ``good`` to ``failing`` (result
     ids or combination ids) that reproduces the failure, and record it as a known
     incompatibility of the base. Without ``good``: the closest known-good
-    combination on the same image."""
+    combination on the same image. Each probe runs in the session, on the failing
+    result's image, as deep as its configuration says."""
     started = clock()
-    reporter = reporter or Reporter()
+    store, reporter = session.store, session.reporter
     bad = find_result(store, failing)
     if bad.result.verdict.ok:
         raise UsageError(f"result {bad.id} passed: give a failing result to bisect")
@@ -375,14 +346,10 @@ def bisect(
         f"bisecting {len(changes)} changed packages between result {fine.id} (pass) "
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
     )
-    source = CandidateSource(index, target, build)
-    with store.run(target, backend=pipeline.kind, strategy="bisect") as run_id:
-        refine = deep_refiner(
-            depth, pipeline=pipeline, target=target, store=store, index=index, reporter=reporter
-        )
-        bisector = _Bisector(
-            store, pipeline, source, target, run_id, fine, bad, reporter, refine=refine, depth=depth
-        )
+    source = CandidateSource(session.index, target, build)
+    here = session.on(target)
+    with here.recording(strategy="bisect") as run_id:
+        bisector = _Bisector(here, source, run_id, fine, bad)
         everything = frozenset(c.name for c in changes)
         # the two ends are known: the good mix passes, the full switch is the failure
         bisector.probes[frozenset()] = bisector._probe_of((), fine.result, ran=False, rid=fine.id)

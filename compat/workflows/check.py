@@ -4,7 +4,6 @@ conflict is the verdict unless ``force`` installs the pins anyway."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -14,14 +13,11 @@ from packaging.version import Version
 from compat.errors import UsageError
 from compat.index.base import Index
 from compat.matrix import BuildPolicy
-from compat.model import Combo, ComboResult, Depth
-from compat.reporter import Reporter
+from compat.model import Combo, ComboResult
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
-from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import DeepSettings, deep_refiner
-from compat.workflows.steps import Runner, run_and_record
+from compat.workflows.session import Session
 
 
 def _exact(specifier: SpecifierSet) -> Version | None:
@@ -82,35 +78,23 @@ def check(
     reqs: Sequence[Requirement],
     *,
     target: Target,
-    pipeline: Runner,
-    open_store: Callable[[], AbstractContextManager[Store]],
     index: Index,
-    reporter: Reporter,
+    open_session: Callable[[], Session],
     build: BuildPolicy,
     force: bool,
-    depth: Depth = Depth.SMOKE,
-    deep: DeepSettings | None = None,
     requested: Sequence[NormalizedName] | None = None,
 ) -> ComboResult | Conflict:
-    """The result of running the pins, or the conflict that kept them from resolving
-    (then nothing runs and the results database is not even opened)."""
+    """The result of running the pins on ``target`` in the session ``open_session``
+    opens (as deep as its configuration says), or the conflict that kept them from
+    resolving against ``index`` (then nothing runs and no session is opened, not
+    even the results database)."""
     source = CandidateSource(index, target, build)
     resolved = resolve_check(source, reqs, force=force, requested=requested)
     if isinstance(resolved, Conflict):
         return resolved
-    with open_store() as store, store.run(target, backend=pipeline.kind) as run_id:
-        refine = deep_refiner(
-            depth,
-            pipeline=pipeline,
-            target=target,
-            store=store,
-            index=index,
-            reporter=reporter,
-            settings=deep,
-        )
-        (result,) = run_and_record(
-            pipeline, store, run_id, target, [resolved], reporter, refine=refine
-        )
+    session = open_session().on(target)
+    with session.recording() as run_id:
+        (result,) = session.run([resolved], run_id).results
     return result
 
 

@@ -6,16 +6,15 @@ regressions change the verdict (see :mod:`compat.deep`)."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName
 
+from compat.config import RunConfig, Timeouts
 from compat.deep import judge
 from compat.deep.baseline import Baseline, choose_baseline, partners_of
 from compat.deep.differential import needs_baseline
@@ -32,9 +31,7 @@ from compat.model import (
     CheckVerdict,
     Combo,
     ComboResult,
-    Depth,
     Verdict,
-    judged,
     overall,
 )
 from compat.reporter import Reporter
@@ -51,16 +48,6 @@ log = logging.getLogger("compat.deep")
 
 TEST_LAYER = ("pytest", "hypothesis")
 """What the shipped test modules need besides the combination itself."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DeepSettings:
-    max_modules: int | None = 16  # per dependent, most telling first
-    max_foundation_modules: int = 2  # of those reaching only numpy-like foundations
-    timeout: float = 3600.0  # one runner invocation
-    modules: tuple[str, ...] = ()  # globs on test module paths; empty: the selection
-    keyword: str | None = None  # a pytest -k expression
-    test_timeout: float = 60.0
 
 
 class Runner(Protocol):
@@ -155,12 +142,27 @@ def _runner_digest() -> str:
     return digest.hexdigest()
 
 
-def run_key(here: Combo, *, image_id: str, test_layer: Combo, settings: DeepSettings) -> str:
+def _settings_key(config: RunConfig) -> str:
+    """The deep tier's settings as its run key has always spelt them (a key that
+    keeps its text keeps the runs cached under it); a module's time limit, settable
+    later, counts only when it is not the default."""
+    deep, timeouts = config.deep, config.timeouts
+    module = timeouts.deep_module
+    return (
+        f"DeepSettings(max_modules={deep.max_modules!r}, "
+        f"max_foundation_modules={deep.max_foundation_modules!r}, "
+        f"timeout={timeouts.deep_run!r}, modules={deep.modules!r}, "
+        f"keyword={deep.keyword!r}, test_timeout={timeouts.deep_test!r}"
+        + (f", module_timeout={module!r})" if module != Timeouts().deep_module else ")")
+    )
+
+
+def run_key(here: Combo, *, image_id: str, test_layer: Combo, config: RunConfig) -> str:
     """What a combination's own deep run is cached under: its pins (file hashes
     included), the image, the test layer, the selection settings and the runner
     code, so a warm rerun of the same question costs no test run."""
     digest = hashlib.sha256(b"deep-run\n")
-    for part in (here.id, image_id, test_layer.id, repr(settings), _runner_digest()):
+    for part in (here.id, image_id, test_layer.id, _settings_key(config), _runner_digest()):
         digest.update(part.encode() + b"\n")
     for pin in here.pins:
         digest.update(f"{pin.name}=={pin.version} {pin.sha256}\n".encode())
@@ -235,7 +237,7 @@ def deepen(
     store: Store,
     index: Index,
     reporter: Reporter,
-    settings: DeepSettings = DeepSettings(),
+    config: RunConfig = RunConfig(),
     test_layer: Combo | None = None,
 ) -> ComboResult:
     """Run the deep tier on a combination whose smoke suite passed or failed at
@@ -246,7 +248,7 @@ def deepen(
     here = result.combo
     image_id, packages = ran_on(result, target=target, store=store)
     layer = test_layer or test_layer_for(index, target)
-    key = run_key(here, image_id=image_id, test_layer=layer, settings=settings)
+    key = run_key(here, image_id=image_id, test_layer=layer, config=config)
     cached_run = store.deep_baseline(key).get(_RUN)
     if cached_run:
         reporter.notice(f"deep: the shipped tests of {here.label()} ran before on this image")
@@ -259,15 +261,16 @@ def deepen(
                 DeepJob(
                     combo=here,
                     sdists=sdist_refs(index, here, here.requested),
-                    max_modules=settings.max_modules,
-                    max_foundation_modules=settings.max_foundation_modules,
-                    modules=settings.modules,
-                    keyword=settings.keyword,
-                    test_timeout=settings.test_timeout,
+                    max_modules=config.deep.max_modules,
+                    max_foundation_modules=config.deep.max_foundation_modules,
+                    modules=config.deep.modules,
+                    keyword=config.deep.keyword,
+                    test_timeout=config.timeouts.deep_test,
+                    module_timeout=config.timeouts.deep_module,
                 )
             ],
             layer,
-            timeout=settings.timeout,
+            timeout=config.timeouts.deep_run,
             system_packages=packages,
             reporter=reporter,
         )
@@ -314,8 +317,9 @@ def deepen(
                     sdists=sdist_refs(index, baseline.combo, (dependent,)),
                     dependents=(dependent,),
                     modules=missing,
-                    keyword=settings.keyword,
-                    test_timeout=settings.test_timeout,
+                    keyword=config.deep.keyword,
+                    test_timeout=config.timeouts.deep_test,
+                    module_timeout=config.timeouts.deep_module,
                 )
             )
     if jobs:
@@ -324,7 +328,7 @@ def deepen(
             target,
             jobs,
             layer,
-            timeout=settings.timeout,
+            timeout=config.timeouts.deep_run,
             system_packages=packages,
             reporter=reporter,
         ):
@@ -461,142 +465,21 @@ def judge_imports(
     )
 
 
-class Refine(Protocol):
-    """What ``run_and_record`` needs of a refiner: which results to hold, and the
-    refining."""
-
-    def wants(self, result: ComboResult) -> bool: ...
-
-    def __call__(self, result: ComboResult) -> ComboResult: ...
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Refiner:
-    """What a workflow hands ``run_and_record``: at every depth, failed imports
-    judged against their baselines; at depth deep, then the deep tier."""
-
-    depth: Depth
-    pipeline: Runner
-    target: Target
-    store: Store
-    index: Index
-    reporter: Reporter
-    settings: DeepSettings = DeepSettings()
-
-    def wants(self, result: ComboResult) -> bool:
-        """Whether ``result`` is held for refining (others are recorded as they land)."""
-        return any(wants_baseline(c) for c in result.checks) or (
-            self.depth is Depth.DEEP and deepens(result)
-        )
-
-    def __call__(self, result: ComboResult) -> ComboResult:
-        result = judge_imports(
-            result,
-            target=self.target,
-            pipeline=self.pipeline,
-            store=self.store,
-            index=self.index,
-            reporter=self.reporter,
-        )
-        if self.depth is not Depth.DEEP:
-            return result
-        return deepen(
-            result,
-            target=self.target,
-            pipeline=_deep_runner(self.pipeline),
-            store=self.store,
-            index=self.index,
-            reporter=self.reporter,
-            settings=self.settings,
-        )
-
-
-def smoke_only(depth: Depth) -> tuple[str, ...]:
-    """The smoke runner's ``--only`` patterns at ``depth``: at ``import``, a pattern
-    no built-in check matches (the runner always runs the import checks)."""
-    return ("import:*",) if depth is Depth.IMPORT else ()
-
-
-def _deep_runner(pipeline: object) -> DeepRunner:
+def deep_runner(pipeline: object) -> DeepRunner:
+    """``pipeline`` as the deep tier needs it; a backend without it says so."""
     if not isinstance(pipeline, DeepRunner):
         raise UsageError(f"the {getattr(pipeline, 'kind', '?')} backend cannot run --depth deep")
     return pipeline
 
 
-def deep_refiner(
-    depth: Depth,
-    *,
-    pipeline: Runner,
-    target: Target,
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-    settings: DeepSettings | None = None,
-) -> Refiner:
-    """What a workflow hands ``run_and_record`` as ``refine`` at ``depth``."""
-    if depth is Depth.DEEP:
-        _deep_runner(pipeline)  # a backend without the deep tier says so before any run
-    return Refiner(
-        depth=depth,
-        pipeline=pipeline,
-        target=target,
-        store=store,
-        index=index,
-        reporter=reporter,
-        settings=settings or DeepSettings(),
-    )
-
-
-def deep_verifier(
-    *,
-    open_pipeline: Callable[[], Runner],
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-    settings: DeepSettings | None = None,
-) -> Callable[[Target, ComboResult], ComboResult]:
-    """What lock and nightly use to confirm a known-good combination at depth
-    ``deep`` before writing it: its stored passing result, deepened on its own
-    target and recorded (so a regression ends its known-good status), or the
-    stored result itself when the deep tier already judged it. ``open_pipeline``
-    is called once, when a pick first needs running: a pick judged before needs
-    no engine."""
-    open_once = functools.cache(open_pipeline)
-
-    def verify(target: Target, result: ComboResult) -> ComboResult:
-        if judged(result, Depth.DEEP):
-            return result
-        pipeline = open_once()
-        kind = pipeline.kind
-        refine = deep_refiner(
-            Depth.DEEP,
-            pipeline=pipeline,
-            target=target,
-            store=store,
-            index=index,
-            reporter=reporter,
-            settings=settings,
-        )
-        deeper = refine(result)
-        with store.run(target, backend=kind, strategy="deep") as run_id:
-            store.record(run_id, target, deeper)
-        return deeper
-
-    return verify
-
-
 __all__ = [
-    "DeepSettings",
-    "Refine",
-    "Refiner",
+    "DeepRunner",
     "Runner",
     "baseline_for",
-    "deep_refiner",
-    "deep_verifier",
+    "deep_runner",
     "deepen",
     "deepens",
     "merge",
     "run_key",
-    "smoke_only",
     "test_layer_for",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from compat.config import RunConfig
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.index.base import Index
@@ -18,7 +19,7 @@ from compat.lock import LockInput, read_lock, write_lock
 from compat.lock.caps import blamed, caps_for, lowest
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.matrix import BuildPolicy
-from compat.model import Cap, Combo, ComboResult, Depth, Incompatibility
+from compat.model import Cap, Combo, ComboResult, Incompatibility
 from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
@@ -27,7 +28,7 @@ from compat.store.records import KnownGood, StoredResult
 from compat.targets.profiles import HOST, PROFILES
 from compat.targets.target import PackageManager, Target
 from compat.workflows.check import check
-from compat.workflows.steps import Runner
+from compat.workflows.session import Session
 
 # a lock is a Dockerfile over an image plus the pins tested in it: results of the local
 # backend ran in no image, so there is nothing to build them on (and their wheels were
@@ -68,8 +69,8 @@ def package_manager_of(target: Target) -> PackageManager | None:
 
 
 Verify = Callable[[Target, ComboResult], ComboResult]
-"""Confirms a known-good pick before it is written (``compat.workflows.deep.
-deep_verifier``: the deep tier), returning the result it stands by."""
+"""Confirms a known-good pick before it is written (``compat.workflows.session.
+verifier``: the deep tier), returning the result it stands by."""
 
 MAX_VERIFIED = 3
 """Candidates a verifying lock tries before it gives up (each costs a deep run)."""
@@ -186,14 +187,14 @@ def _first_confirmed(
 
 def capped_retry(
     *,
-    open_pipeline: Callable[[], Runner],
-    open_store: Callable[[], AbstractContextManager[Store]],
+    open_session: Callable[[], Session],
     index: Index,
     reporter: Reporter,
-    depth: Depth,
 ) -> Retry:
     """The ``Retry`` of ``compat lock``: the requested pins exactly, the caps as
-    constraints, the rest resolved as ``compat check`` resolves, run at ``depth``."""
+    constraints, the rest resolved against ``index`` as ``compat check`` resolves,
+    run in the session ``open_session`` opens (at its depth; opened only when a
+    retry runs)."""
 
     def retry(target: Target, combo: Combo, caps: Sequence[Cap]) -> ComboResult | None:
         wanted = [Requirement(f"{n}=={combo.version_of(n)}") for n in combo.requested]
@@ -204,13 +205,10 @@ def capped_retry(
         outcome = check(
             [*wanted, *(Requirement(str(c)) for c in caps)],
             target=target,
-            pipeline=open_pipeline(),
-            open_store=open_store,
             index=index,
-            reporter=reporter,
+            open_session=open_session,
             build=BuildPolicy(),
             force=False,
-            depth=depth,
             requested=combo.requested,  # a cap is no request
         )
         return None if isinstance(outcome, Conflict) else outcome
@@ -351,15 +349,17 @@ def build_locked_image(
     cache_dir: Path,
     network: NetworkSettings,
     reporter: Reporter,
+    config: RunConfig = RunConfig(),
 ) -> LockedImage:
     """Build ``lock_dir`` as ``tag`` (default ``compat/<name>:<combination>``), run the
-    smoke suite in it, and record its size and the size the stack adds over its base."""
+    smoke suite in it (with ``config``'s limits), and record its size and the size
+    the stack adds over its base."""
     locked, _ = read_lock(lock_dir)
     safe = (name or locked.target.name).replace("/", "-").replace(":", "-")
     tag = tag or f"compat/{safe}:{locked.combo.id}"
     reporter.image_build_started(tag)
     try:
-        built = build_image(lock_dir, tag=tag, wheelhouse=cache_dir, network=network)
+        built = build_image(lock_dir, tag=tag, wheelhouse=cache_dir, network=network, config=config)
     finally:
         reporter.image_build_finished()
     with open_store() as store:

@@ -9,8 +9,8 @@ best known-good combination than the committed lock is a lock change. Both end t
 run with a non-zero exit status and a report saying what happened.
 
 Pure functions over values; ``nightly_base`` runs one base with the store and a
-``run`` callable (so it can be tested with fakes); ``nightly`` runs every base with
-a pipeline, recording each result, and rewrites the locks that moved.
+``run`` callable (so it can be tested with fakes); ``nightly`` runs every base in a
+session, recording each result, and rewrites the locks that moved.
 """
 
 from __future__ import annotations
@@ -25,22 +25,19 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat.errors import LockChanged, LockError, NothingKnownGood, RegressionFound
-from compat.index.base import Index
 from compat.lock import read_lock
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_between
-from compat.reporter import Reporter
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
 from compat.store import Store
 from compat.targets.profiles import HOST, PROFILES
-from compat.targets.target import Target
-from compat.workflows.deep import deep_refiner, deep_verifier
 from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
-from compat.workflows.steps import Runner, make_plan, run_and_record, target_of
+from compat.workflows.session import Session, verifier
+from compat.workflows.steps import make_plan, target_of
 
 Versions = dict[NormalizedName, tuple[Version, ...]]
 
@@ -475,61 +472,37 @@ class NightlyRequest:
     cap: int | None = None
     no_binary: frozenset[NormalizedName] = frozenset()
     lock_root: Path = Path("lock")
-    depth: Depth = Depth.DEEP  # new combinations and the lock candidate
 
 
-def nightly(
-    request: NightlyRequest,
-    *,
-    pipeline: Runner,
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-    cache_dir: Path,
-) -> NightlyOutcome:
+def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> NightlyOutcome:
     """Every base's night, each result recorded as it lands; a base whose best
     known-good combination moved gets its lockfiles under ``lock_root`` rewritten.
-    At ``request.depth`` deep, the new combinations run the deep tier too and the
-    new lock candidate is confirmed by it."""
-    matrix = request.matrix
-    verify = (
-        deep_verifier(open_pipeline=lambda: pipeline, store=store, index=index, reporter=reporter)
-        if request.depth is Depth.DEEP
-        else None
-    )
+    At the session's depth deep, the new combinations run the deep tier too and the
+    new lock candidate is confirmed by it. ``cache_dir``: where image probes are
+    kept."""
+    matrix, store = request.matrix, session.store
+    verify = verifier(lambda: session) if session.config.depth is Depth.DEEP else None
     build = matrix.build.with_no_binary(request.no_binary)
     outcomes = []
     for base in request.bases or matrix.bases or ("debian-slim",):
         named = base in PROFILES  # a matrix's bases are profile names or image references
         target = target_of(
-            pipeline,
+            session.pipeline,
             base=base if named else None,
             image=None if named else base,
             python=matrix.python,
             cache_dir=cache_dir,
-            reporter=reporter,
+            reporter=session.reporter,
         )
-        source = CandidateSource(index, target, build)
+        source = CandidateSource(session.index, target, build)
 
-        def run_combos(combos: list[Combo], target: Target = target) -> list[ComboResult]:
-            with store.run(
-                target,
-                backend=pipeline.kind,
-                matrix_name=matrix.name,
-                matrix_path=request.matrix_path,
-                strategy="nightly",
+        here = session.on(target)
+
+        def run_combos(combos: list[Combo], here: Session = here) -> list[ComboResult]:
+            with here.recording(
+                matrix_name=matrix.name, matrix_path=request.matrix_path, strategy="nightly"
             ) as run_id:
-                refine = deep_refiner(
-                    request.depth,
-                    pipeline=pipeline,
-                    target=target,
-                    store=store,
-                    index=index,
-                    reporter=reporter,
-                )
-                return run_and_record(
-                    pipeline, store, run_id, target, combos, reporter, refine=refine
-                )
+                return list(here.run(combos, run_id).results)
 
         def plan(source: CandidateSource = source) -> Plan:
             return make_plan(
@@ -538,7 +511,7 @@ def nightly(
                 strategy=request.strategy,
                 last_minors=request.last_minors,
                 cap=request.cap,
-                reporter=reporter,
+                reporter=session.reporter,
                 kept=store,
             )
 

@@ -12,18 +12,16 @@ from pathlib import Path
 from packaging.utils import NormalizedName
 
 from compat.errors import IncompatibleFound, UsageError
-from compat.index.base import Index
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, Depth, judged
 from compat.report.junit import write_junit
 from compat.report.summary import Row, pre_run_rows
-from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan
 from compat.store import ImageSize, ResultRow, Store
 from compat.targets.target import Target
-from compat.workflows.deep import deep_refiner
-from compat.workflows.steps import Runner, make_plan, run_and_record
+from compat.workflows.session import Session
+from compat.workflows.steps import make_plan
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,7 +89,7 @@ def split_done(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScanRequest:
-    """What to scan and how: the matrix and its planning knobs, the slice, reruns."""
+    """What to scan: the matrix and its planning knobs, the slice, the report."""
 
     matrix: Matrix
     matrix_path: str  # recorded with the run
@@ -100,10 +98,7 @@ class ScanRequest:
     cap: int | None = None
     no_binary: frozenset[NormalizedName] = frozenset()
     shard: Shard | None = None
-    retest: bool = False
-    add_system_deps: bool = True  # as the backend was told: failed for a library reruns
     junit: Path | None = None
-    depth: Depth = Depth.SMOKE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,17 +126,12 @@ class ScanOutcome:
             raise IncompatibleFound(f"{self.failures} of {len(self.rows)} combinations do not pass")
 
 
-def scan(
-    request: ScanRequest,
-    *,
-    target: Target,
-    pipeline: Runner,
-    store: Store,
-    index: Index,
-    reporter: Reporter,
-) -> ScanOutcome:
-    """Plan, slice, skip what is done, run and record; write JUnit XML if asked."""
-    matrix = request.matrix
+def scan(request: ScanRequest, session: Session) -> ScanOutcome:
+    """Plan, slice, skip what is done, run and record; write JUnit XML if asked.
+    The session's configuration says what reruns (``retest``, ``add_system_deps``,
+    as the pipeline was told) and how deep."""
+    target, store, reporter, config = session.where, session.store, session.reporter, session.config
+    index, matrix = session.index, request.matrix
     source = CandidateSource(index, target, matrix.build.with_no_binary(request.no_binary))
     plan = make_plan(
         source,
@@ -161,40 +151,30 @@ def scan(
         store,
         combos,
         target,
-        retest=request.retest,
-        add_system_deps=request.add_system_deps,
-        depth=request.depth,
+        retest=config.retest,
+        add_system_deps=config.add_system_deps,
+        depth=config.depth,
     )
     if done:
         reporter.notice(
             f"{len(done)} combinations already tested on this image (--retest runs them)"
         )
     rows += [Row.of_stored(r) for r in done]
-    with store.run(
-        target,
-        backend=pipeline.kind,
+    with session.recording(
         matrix_name=matrix.name,
         matrix_path=request.matrix_path,
         strategy=plan.strategy,
         shard=str(request.shard) if request.shard else None,
     ) as run_id:
         try:
-            refine = deep_refiner(
-                request.depth,
-                pipeline=pipeline,
-                target=target,
-                store=store,
-                index=index,
-                reporter=reporter,
-            )
-            results = run_and_record(pipeline, store, run_id, target, todo, reporter, refine=refine)
+            results = list(session.run(todo, run_id).results)
         except KeyboardInterrupt:
             reporter.notice(f"interrupted: finished results are kept in {store.url}")
             raise
     sizes = store.image_sizes(base=target.name)
     rows += [Row.of(r) for r in results]
     outcome = ScanOutcome(
-        title=f"{matrix.name} on {target.name} ({pipeline.kind})",
+        title=f"{matrix.name} on {target.name} ({session.pipeline.kind})",
         target=target,
         plan=plan,
         rows=tuple(rows),

@@ -1,24 +1,23 @@
-"""The steps every workflow shares: choose the target, plan, and run combinations
-inside a recorded run, each result stored as it lands."""
+"""The steps every workflow shares: choose the target and plan (running is the
+session's: ``compat.workflows.session``)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 
-from compat.errors import EngineUnavailable, PlanTooLarge, UsageError
+from compat.errors import PlanTooLarge, UsageError
 from compat.harness.forecast import Kept, forecast, spread
 from compat.harness.reuse import Keys, matching
 from compat.matrix import Matrix
-from compat.model import Combo, ComboResult
+from compat.model import Combo
 from compat.reporter import Reporter
 from compat.resolve.candidates import PYTHON, CandidateSource
 from compat.resolve.planner import Plan, Planner
-from compat.store import Reader, Store
+from compat.store import Reader
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
-from compat.workflows.deep import Refine, Runner
+from compat.workflows.deep import Runner
 
 
 def choose_target(
@@ -131,60 +130,9 @@ def _learned(kept: Reader | None, target: Target) -> tuple[dict[str, frozenset[s
     return learned, taken
 
 
-def run_and_record(
-    pipeline: Runner,
-    store: Store,
-    run_id: str,
-    target: Target,
-    combos: Sequence[Combo],
-    reporter: Reporter,
-    *,
-    refine: Refine | None = None,
-) -> list[ComboResult]:
-    """Run ``combos``; each result is committed to the store as soon as it lands (so
-    an interrupted run keeps what it has), then shown.
-
-    ``refine`` (baselines for failed imports, the deep tier) takes each result it
-    ``wants`` further once every combination has run (it needs containers of its
-    own); those are recorded when refined, the others as they land."""
-    final: dict[str, ComboResult] = {}
-    held: list[ComboResult] = []
-
-    def keep(result: ComboResult) -> None:
-        final[result.combo.id] = result
-        store.record(run_id, target, result)
-        reporter.combo_finished(result)
-
-    def landed(result: ComboResult) -> None:
-        if refine is not None and refine.wants(result):
-            held.append(result)
-        else:
-            keep(result)
-
-    # what earlier runs found the image needs: the pipeline installs it first
-    known = store.system_packages(target.image_id)
-    reporter.run_started(len(combos))
-    try:
-        ran = pipeline.run(
-            target, combos, on_result=landed, reporter=reporter, system_packages=known, kept=store
-        )
-        for result in held:
-            assert refine is not None
-            keep(refine(result))
-    except EngineUnavailable as exc:
-        # the run is cut short, not lost: say what was kept, and where
-        raise EngineUnavailable(
-            f"{exc}\nthe {len(final)} results that finished are kept in {store.url} (run {run_id})"
-        ) from exc
-    finally:
-        reporter.run_finished()
-    return [final.get(r.combo.id, r) for r in ran]
-
-
 __all__ = [
     "Runner",
     "choose_target",
     "make_plan",
-    "run_and_record",
     "target_of",
 ]

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from compat.config import RunConfig
 from compat.harness.deep import DeepJob, DeepOutcome
+from compat.index.base import Index
 from compat.model import Combo, ComboResult, Verdict
 from compat.reporter import Reporter
+from compat.store import Store
 from compat.targets.target import Target
+from compat.workflows.deep import Runner
+from compat.workflows.session import Session
 
 Smoke = Callable[[Target, Combo], ComboResult]
 Deep = Callable[[DeepJob], DeepOutcome]
@@ -70,3 +75,24 @@ class ScriptedPipeline:
         self.test_layers.append(test_layer)
         self.deep_system_packages.append(tuple(system_packages))
         return [self.deep(job) for job in jobs]
+
+
+def session_of(
+    store: Store,
+    pipeline: Runner,
+    index: Index,
+    *,
+    reporter: Reporter | None = None,
+    config: RunConfig | None = None,
+    target: Target | None = None,
+) -> Session:
+    """A session over ``pipeline`` (a scripted one, or a real one over a fake
+    backend), as the command line builds it."""
+    return Session(
+        pipeline=pipeline,
+        store=store,
+        index=index,
+        reporter=reporter or Reporter(),
+        config=config or RunConfig(),
+        target=target,
+    )

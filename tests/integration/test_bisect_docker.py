@@ -16,7 +16,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig
+from compat.harness import make_pipeline
 from compat.model import Combo, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
@@ -26,6 +27,7 @@ from compat.store import Store, sqlite_url
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
 from compat.workflows.bisect import bisect
+from compat.workflows.session import Session
 from tests.helpers.docker import require_docker
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -84,11 +86,11 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         p.name: str(p.version) for p in good.pins if p.name not in ("numpy", "pandas")
     }
     failing = pinned(index, target, {**others, "numpy": "2.0.2", "pandas": "2.1.1"})
-    options = RunOptions(cache_dir=cache_dir, network=network, jobs=2)
+    config = RunConfig(backend="docker", jobs=2)
     started = time.monotonic()
     with (
         Store.open(sqlite_url(tmp_path / "results.db")) as store,
-        make_pipeline("docker", options=options, reporter=Reporter()) as backend,
+        make_pipeline(config, cache_dir=cache_dir, network=network, reporter=Reporter()) as backend,
     ):
         ids: dict[str, int] = {}
         with store.run(target, backend=backend.kind) as run_id:
@@ -101,7 +103,10 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         assert verdicts[good.id] is Verdict.PASS
         assert verdicts[failing.id] is Verdict.IMPORT_ERROR
 
-        found = bisect(store, backend, index, ids[failing.id])  # good: closest
+        session = Session(
+            pipeline=backend, store=store, index=index, reporter=Reporter(), config=config
+        )
+        found = bisect(session, ids[failing.id])  # good: closest
         print("\n".join(found.lines()))
 
         assert found.good_result_id == ids[good.id]
@@ -117,7 +122,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         # numpy as the only change (pandas 2.1.1 on both sides): numpy, with pandas beside it
         old_pandas = next(p for p in found.probes if p.switched == ("pandas",))
         assert old_pandas.result_id is not None
-        alone = bisect(store, backend, index, ids[failing.id], old_pandas.result_id)
+        alone = bisect(session, ids[failing.id], old_pandas.result_id)
         assert [c.name for c in alone.culprits] == ["numpy"]
         assert alone.context == {"pandas": "2.1.1"}
         assert alone.runs == 0  # one change: the ends say it all

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from compat.harness import RunOptions, make_pipeline
+from compat.config import RunConfig, Timeouts
+from compat.harness import make_pipeline
 from compat.harness.wheelhouse import Wheelhouse
 from compat.model import Combo, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
@@ -97,9 +98,11 @@ def resolve(index: Any, target: Target, *specs: str) -> Combo:
 def run(
     target: Target, combos: list[Combo], cache_dir: Path, network: NetworkSettings, **options: Any
 ) -> list[ComboResult]:
-    opts = RunOptions(cache_dir=cache_dir, network=network, **options)
+    config = RunConfig(backend="docker", **options)
     delivered: list[ComboResult] = []
-    with make_pipeline("docker", options=opts, reporter=Reporter()) as backend:
+    with make_pipeline(
+        config, cache_dir=cache_dir, network=network, reporter=Reporter()
+    ) as backend:
         results = backend.run(target, combos, on_result=delivered.append, reporter=Reporter())
     assert sorted(r.combo.id for r in delivered) == sorted(r.combo.id for r in results)
     return results
@@ -247,7 +250,9 @@ def test_crash_and_timeout_do_not_stop_the_scan(
     # a hanging check: the runner's own per-check limit, then the harness's wall time
     (checks / "segv.py").unlink()
     (checks / "hang.py").write_text("import time\n\ndef test_hang():\n    time.sleep(600)\n")
-    (by_runner,) = run(target, [numpy], cache_dir, network, checks_dir=checks, check_timeout=3)
+    (by_runner,) = run(
+        target, [numpy], cache_dir, network, checks_dir=checks, timeouts=Timeouts(check=3)
+    )
     assert by_runner.verdict is Verdict.TIMEOUT
     assert by_runner.failed_check == "user:hang.py"
     assert _checks(by_runner)["user:ok.py"] == "pass"
@@ -283,8 +288,10 @@ def test_sdist_is_built_in_a_toolchain_image_once(
     records = list((cache_dir / "builds" / combo.pins[0].sha256).glob("*.json"))
     assert len(records) == 1
 
-    opts = RunOptions(cache_dir=cache_dir, network=network)
-    with make_pipeline("docker", options=opts, reporter=Reporter()) as backend:
+    config = RunConfig(backend="docker")
+    with make_pipeline(
+        config, cache_dir=cache_dir, network=network, reporter=Reporter()
+    ) as backend:
         reporter = RecordingReporter()
         (again,) = backend.run(target, [combo], on_result=lambda r: None, reporter=reporter)
         stages = [stage for stage, _, _ in reporter.stages]

@@ -100,8 +100,8 @@ def test_signal_removes_the_runner_container(tmp_path: Path, signum: signal.Sign
 def test_a_run_sweeps_containers_of_runs_that_are_gone(tmp_path: Path) -> None:
     # what kill -9 leaves: a container whose owning process no longer exists
     require_docker()
+    from compat.config import RunConfig
     from compat.harness.docker_backend import DockerBackend
-    from compat.harness.options import RunOptions
 
     client = docker.from_env()
     gone = subprocess.run(
@@ -113,7 +113,7 @@ def test_a_run_sweeps_containers_of_runs_that_are_gone(tmp_path: Path) -> None:
     labels = {SESSION_LABEL: "swept", OWNER_LABEL: f"{socket.gethostname()}:{gone.stdout.strip()}"}
     orphan = client.containers.create(BOOKWORM, ["sleep", "60"], labels=labels)
     try:
-        DockerBackend(RunOptions(cache_dir=tmp_path), client=client).close()
+        DockerBackend(RunConfig(), cache_dir=tmp_path, client=client).close()
         assert _session(client, "swept") == []
     finally:
         with contextlib.suppress(docker.errors.NotFound):
@@ -131,8 +131,8 @@ build(connect(), tag=sys.argv[1], labels={},
 def test_a_run_sweeps_half_built_images_of_runs_that_are_gone(tmp_path: Path) -> None:
     # what kill -9 during an image build leaves: its finished steps as untagged images
     require_docker()
+    from compat.config import RunConfig
     from compat.harness.docker_backend import DockerBackend
-    from compat.harness.options import RunOptions
 
     client = docker.from_env()
     tag = f"compat-test-halfbuilt:{os.getpid()}"
@@ -154,7 +154,7 @@ def test_a_run_sweeps_half_built_images_of_runs_that_are_gone(tmp_path: Path) ->
         proc.wait()
     try:
         time.sleep(2)  # the engine notices the client is gone and ends the build
-        DockerBackend(RunOptions(cache_dir=tmp_path), client=client).close()
+        DockerBackend(RunConfig(), cache_dir=tmp_path, client=client).close()
         assert half_built() == [], "half-built images left behind"
     finally:
         for image in half_built():

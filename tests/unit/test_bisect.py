@@ -27,7 +27,7 @@ from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
 from compat.workflows.bisect import BisectResult, bisect, ddmin, differences, same_failure
 from compat.workflows.lock import pick_known_good
-from tests.helpers.pipeline import ScriptedPipeline
+from tests.helpers.pipeline import ScriptedPipeline, session_of
 from tests.helpers.reporter import RecordingReporter
 
 DATA = Path(__file__).parent.parent / "data"
@@ -123,7 +123,7 @@ def test_finds_exactly_numpy_and_pandas_among_five_changes_in_few_runs(store: St
     backend = by_rule()
     said = RecordingReporter()
 
-    found = bisect(store, backend, INDEX, failing_id, good_id, reporter=said)
+    found = bisect(session_of(store, backend, INDEX, reporter=said), failing_id, good_id)
 
     assert {c.name for c in found.culprits} == {"numpy", "pandas"}
     assert found.packages == {"numpy": "2.0.2", "pandas": "2.1.1"}
@@ -162,7 +162,7 @@ def test_probes_mix_exact_versions_whatever_metadata_says(store: Store) -> None:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
     backend = by_rule()
-    bisect(store, backend, INDEX, failing_id, good_id)
+    bisect(session_of(store, backend, INDEX), failing_id, good_id)
     for combo in backend.ran:
         versions: dict[str, str] = {p.name: str(p.version) for p in combo.pins}
         for name in FAILING:  # each requested package at its good or its failing version
@@ -188,7 +188,7 @@ def test_probes_run_with_what_the_image_needs_and_the_good_run_had(store: Store)
     )
     store.finish_run(run_id)
     backend = by_rule()
-    bisect(store, backend, INDEX, failing_id, good_id)
+    bisect(session_of(store, backend, INDEX), failing_id, good_id)
     assert backend.ran
     assert set(backend.system_packages) == {("libgomp1", "zlib1g")}
 
@@ -196,9 +196,9 @@ def test_probes_run_with_what_the_image_needs_and_the_good_run_had(store: Store)
 def test_a_second_bisection_reuses_recorded_probes(store: Store) -> None:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
-    first = bisect(store, by_rule(), INDEX, failing_id, good_id)
+    first = bisect(session_of(store, by_rule(), INDEX), failing_id, good_id)
     again = by_rule()
-    second = bisect(store, again, INDEX, failing_id, good_id)
+    second = bisect(session_of(store, again, INDEX), failing_id, good_id)
     assert again.ran == []
     assert second.runs == 0
     assert second.packages == first.packages
@@ -211,7 +211,9 @@ def test_single_change_names_the_unchanged_partner(store: Store) -> None:
     failing = pinned({**{p.name: str(p.version) for p in good.pins}, "numpy": "2.0.2"})
     good_id, failing_id = record(store, (good, False), (failing, True))
     backend = by_rule()
-    found = bisect(store, backend, INDEX, failing.id, good.id)  # combination ids work too
+    found = bisect(
+        session_of(store, backend, INDEX), failing.id, good.id
+    )  # combination ids work too
     assert [c.name for c in found.culprits] == ["numpy"]
     assert found.runs == 0  # one change: the two ends already say it all
     assert found.context == {"pandas": "2.1.1"}
@@ -223,7 +225,7 @@ def test_without_good_takes_the_closest_known_good_on_the_image(store: Store) ->
     good, failing = ends()
     far = pinned({"numpy": "1.26.0", "pandas": "2.1.0", "scipy": "1.11.4"})
     _, good_id, failing_id = record(store, (far, False), (good, False), (failing, True))
-    found = bisect(store, by_rule(), INDEX, failing_id)
+    found = bisect(session_of(store, by_rule(), INDEX), failing_id)
     assert found.good_result_id == good_id
     assert {c.name for c in found.culprits} == {"numpy", "pandas"}
 
@@ -232,20 +234,20 @@ def test_refusals(store: Store) -> None:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
     with pytest.raises(UsageError, match="passed"):
-        bisect(store, by_rule(), INDEX, good_id)
+        bisect(session_of(store, by_rule(), INDEX), good_id)
     with pytest.raises(UsageError, match="did not pass"):
-        bisect(store, by_rule(), INDEX, failing_id, failing_id)
+        bisect(session_of(store, by_rule(), INDEX), failing_id, failing_id)
     with pytest.raises(UsageError, match="no result 999"):
-        bisect(store, by_rule(), INDEX, 999)
+        bisect(session_of(store, by_rule(), INDEX), 999)
     with pytest.raises(UsageError, match="neither a result id"):
-        bisect(store, by_rule(), INDEX, "feedfacecafe")
+        bisect(session_of(store, by_rule(), INDEX), "feedfacecafe")
 
 
 def test_nothing_known_good_to_compare_with(tmp_path: Path) -> None:
     with Store.open(sqlite_url(tmp_path / "r.db")) as store:
         (failing_id,) = record(store, (ends()[1], True))
         with pytest.raises(NothingKnownGood, match="--good"):
-            bisect(store, by_rule(), INDEX, failing_id)
+            bisect(session_of(store, by_rule(), INDEX), failing_id)
 
 
 def test_different_images_are_refused(store: Store) -> None:
@@ -257,7 +259,7 @@ def test_different_images_are_refused(store: Store) -> None:
         run_id, other, dataclasses.replace(result_of(good, failing=False), image_id=other.image_id)
     )
     with pytest.raises(UsageError, match="different images"):
-        bisect(store, by_rule(), INDEX, failing_id, good_id)
+        bisect(session_of(store, by_rule(), INDEX), failing_id, good_id)
 
 
 # -- ddmin on its own ------------------------------------------------------------
@@ -303,7 +305,7 @@ def test_runtime_failures_are_one_class() -> None:
 def bisected(store: Store) -> BisectResult:
     good, failing = ends()
     good_id, failing_id = record(store, (good, False), (failing, True))
-    return bisect(store, by_rule(), INDEX, failing_id, good_id)
+    return bisect(session_of(store, by_rule(), INDEX), failing_id, good_id)
 
 
 def test_plan_marks_combinations_holding_a_known_incompatibility(
@@ -371,7 +373,7 @@ def test_a_probe_that_drops_a_package_says_so(store: Store) -> None:
     assert "matplotlib" in dropped
     good_id, failing_id = record(store, (good, False), (failing, True))
     said = RecordingReporter()
-    bisect(store, by_rule(), INDEX, failing_id, good_id, reporter=said)
+    bisect(session_of(store, by_rule(), INDEX, reporter=said), failing_id, good_id)
     probes = [line for line in said.lines if line.startswith("probe ")]
     assert probes
     assert not any("None" in line for line in probes), probes
@@ -389,11 +391,11 @@ def test_the_engine_going_away_keeps_the_probes_for_the_next_bisection(store: St
 
     cut = ScriptedPipeline(gone_after_two)
     with pytest.raises(EngineUnavailable) as raised:
-        bisect(store, cut, INDEX, failing_id, good_id)
+        bisect(session_of(store, cut, INDEX), failing_id, good_id)
     first, kept = str(raised.value).splitlines()
     assert first == ENGINE_GONE
     assert kept.startswith(f"the 2 probes that finished are kept in {store.url} (run ")
     again = by_rule()
-    found = bisect(store, again, INDEX, failing_id, good_id)
+    found = bisect(session_of(store, again, INDEX), failing_id, good_id)
     assert {c.name for c in found.culprits} == {"numpy", "pandas"}
     assert not {c.id for c in cut.ran} & {c.id for c in again.ran}  # kept, not rerun

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from compat.config import RunConfig
 from compat.effects.container import ExecResult
-from compat.harness import Pipeline, RunOptions
+from compat.harness import Pipeline
 from compat.harness.builds import built_wheel
 from compat.harness.installs import COMPLETE
 from compat.model import Combo, ComboResult, FileKind, Pin
@@ -58,7 +59,7 @@ def _backend(cache: Path, builds: dict[str, Path | str] | None = None) -> FakeBa
 
 
 def _scan(backend: FakeBackend, served: Served, cache: Path, combos: Sequence[Combo]) -> Outcome:
-    pipeline = Pipeline(backend, RunOptions(cache_dir=cache), client=served.client())
+    pipeline = Pipeline(backend, RunConfig(), cache_dir=cache, client=served.client())
     with pipeline:
         results = pipeline.run(target(), combos, on_result=lambda r: None, reporter=Reporter())
     return _outcome(results)

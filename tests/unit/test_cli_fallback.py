@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from compat.cli.options import Settings, open_target
+from compat.config import Backend, RunConfig, Timeouts
 from compat.errors import ImageUnavailable
 from compat.settings import NetworkSettings
 from tests.helpers.reporter import RecordingReporter
@@ -26,7 +27,7 @@ class EngineUp:
 
     kind = "docker"
 
-    def __init__(self, _options: object) -> None:
+    def __init__(self, _config: object, **_where: object) -> None:
         pass
 
     def close(self) -> None:
@@ -50,22 +51,22 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     )
 
 
-RUN: dict[str, Any] = {
-    "jobs": 1,
-    "timeout": 60.0,
-    "cpus": None,
-    "memory": "1g",
-    "add_system_deps": False,
-    "checks_dir": None,
-    "exec_cmd": None,
-}
+def run(backend: Backend) -> RunConfig:
+    return RunConfig(
+        backend=backend,
+        jobs=1,
+        timeouts=Timeouts(combination=60.0),
+        memory="1g",
+        add_system_deps=False,
+    )
 
 
 def test_auto_falls_back_to_the_host_in_one_line(settings: Settings) -> None:
     said = RecordingReporter()
-    with open_target(
-        settings, said, base="debian-slim", image=None, python=None, backend="auto", **RUN
-    ) as (pipeline, target):
+    with open_target(settings, said, run("auto"), base="debian-slim", image=None, python=None) as (
+        pipeline,
+        target,
+    ):
         assert pipeline.kind == "local"
         assert target.name == "host"
     (fallback,) = [line for line in said.lines if "local backend" in line]
@@ -78,18 +79,17 @@ def test_auto_falls_back_to_the_host_in_one_line(settings: Settings) -> None:
     ("backend", "image"), [("docker", None), ("auto", "local/debian-python:bookworm")]
 )
 def test_docker_or_a_named_image_keeps_the_error(
-    settings: Settings, backend: str, image: str | None
+    settings: Settings, backend: Backend, image: str | None
 ) -> None:
     with (
         pytest.raises(ImageUnavailable, match="--backend local"),
         open_target(
             settings,
             RecordingReporter(),
+            run(backend),
             base=None,
             image=image,
             python=None,
-            backend=backend,
-            **RUN,
         ),
     ):
         pass

@@ -16,6 +16,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from compat.config import RunConfig
 from compat.errors import NothingKnownGood
 from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.snapshot import SnapshotIndex
@@ -31,7 +32,6 @@ from compat.model import (
     depth_of,
     judged,
 )
-from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Planner
 from compat.resolve.resolver import Preferences, Resolver
@@ -39,12 +39,12 @@ from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.workflows import deep as deep_workflow
 from compat.workflows.bisect import bisect
-from compat.workflows.deep import deep_verifier
 from compat.workflows.lock import lock_known_good
 from compat.workflows.nightly import nightly_base
 from compat.workflows.scan import split_done
+from compat.workflows.session import verifier
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
-from tests.helpers.pipeline import ScriptedPipeline
+from tests.helpers.pipeline import ScriptedPipeline, session_of
 from tests.helpers.reporter import RecordingReporter
 
 DATA = Path(__file__).parent.parent / "data"
@@ -203,9 +203,10 @@ def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) 
     # the matplotlib-only mix passed before at smoke depth: that says nothing here
     good_id, bad_id, _ = record(store, judged_pass(GOOD), bad, smoke_pass(swapped))
     fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
-    found = bisect(
-        store, fake, INDEX, bad_id, good_id, reporter=RecordingReporter(), depth=Depth.DEEP
+    deep = session_of(
+        store, fake, INDEX, reporter=RecordingReporter(), config=RunConfig(depth=Depth.DEEP)
     )
+    found = bisect(deep, bad_id, good_id)
     assert [c.name for c in found.culprits] == ["matplotlib"]
     assert swapped in fake.ran  # run again, not reused
     assert swapped in [j.combo for j in fake.jobs]
@@ -221,9 +222,7 @@ def test_bisect_at_depth_deep_deepens_probes_and_finds_matplotlib(store: Store) 
 def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_path: Path) -> None:
     record(store, smoke_pass(GOOD), smoke_pass(BAD))
     fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
-    verify = deep_verifier(
-        open_pipeline=lambda: fake, store=store, index=INDEX, reporter=RecordingReporter()
-    )
+    verify = verifier(lambda: session_of(store, fake, INDEX, reporter=RecordingReporter()))
     locked, result, paths = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
     # the newest (matplotlib 3.9.2) regressed at depth deep: the next one is locked
     assert locked.combo == GOOD
@@ -237,20 +236,17 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
     def no_engine() -> NoReturn:
         raise AssertionError("a pick the deep tier judged before needs no engine")
 
-    verify = deep_verifier(
-        open_pipeline=no_engine, store=store, index=INDEX, reporter=RecordingReporter()
-    )
+    verify = verifier(no_engine)
     locked, _, _ = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
     assert locked.combo == GOOD
 
 
 def test_lock_fails_clearly_when_every_candidate_regresses(store: Store, tmp_path: Path) -> None:
     record(store, smoke_pass(BAD))
-    verify = deep_verifier(
-        open_pipeline=lambda: ScriptedPipeline(deep=legend),
-        store=store,
-        index=INDEX,
-        reporter=RecordingReporter(),
+    verify = verifier(
+        lambda: session_of(
+            store, ScriptedPipeline(deep=legend), INDEX, reporter=RecordingReporter()
+        )
     )
     with pytest.raises(NothingKnownGood, match="depth deep") as raised:
         lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
@@ -281,9 +277,7 @@ def test_a_nights_lock_candidate_is_confirmed_at_depth_deep(store: Store, tmp_pa
         store=store,
         lock_dir=tmp_path / "lock",
         run=smoke_night,
-        verify=deep_verifier(
-            open_pipeline=lambda: fake, store=store, index=INDEX, reporter=Reporter()
-        ),
+        verify=verifier(lambda: session_of(store, fake, INDEX)),
     )
     ran = {c.id: c for j in fake.jobs for c in [j.combo]}
     assert outcome.lock_changed
@@ -294,3 +288,31 @@ def test_a_nights_lock_candidate_is_confirmed_at_depth_deep(store: Store, tmp_pa
     assert breaks(newest)
     latest = store.latest_results([newest.id], TARGET.image_id or "")[newest.id]
     assert latest.verdict is Verdict.RUNTIME_ERROR
+
+
+def test_a_session_deepens_what_passed_once_every_combination_ran(store: Store) -> None:
+    order: list[str] = []
+
+    def smoke(target: object, c: Combo) -> ComboResult:
+        order.append(f"ran {c.id}")
+        if c == BAD:
+            return smoke_pass(c)
+        return ComboResult(combo=c, verdict=Verdict.IMPORT_ERROR, image_id=TARGET.image_id)
+
+    def deep(job: DeepJob) -> DeepOutcome:
+        order.append(f"deep {job.combo.id}")
+        return legend(job)
+
+    fake = ScriptedPipeline(smoke, deep)
+    session = session_of(store, fake, INDEX, config=RunConfig(depth=Depth.DEEP), target=TARGET)
+    with session.recording() as run_id:
+        ran = session.run([BAD, GOOD], run_id)
+    # the deep tier after every smoke run, on what passed only
+    assert order[:3] == [f"ran {BAD.id}", f"ran {GOOD.id}", f"deep {BAD.id}"]
+    assert [r.verdict for r in ran.results] == [Verdict.RUNTIME_ERROR, Verdict.IMPORT_ERROR]
+    # each recorded once, the deepened one as deepened
+    assert sorted(ran.ids) == sorted([BAD.id, GOOD.id])
+    stored = store.get(ran.ids[BAD.id])
+    assert stored is not None
+    assert depth_of(stored.result) is Depth.DEEP
+    assert len(store.results(limit=None)) == 2

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import pytest
 
 import compat.errors as errors
+from compat.config import RunConfig
 from compat.effects.container import check_reference
 from compat.errors import CompatError, ExitCode, UsageError
-from compat.harness.options import RunOptions
 
 
 def _error_kinds() -> list[type[CompatError]]:
@@ -44,14 +43,14 @@ def test_a_misspelled_package_is_a_usage_error_not_an_outage() -> None:
 
 
 @pytest.mark.parametrize("memory", ["lots", "4 g", "g", "-1g", "4t"])
-def test_a_malformed_memory_limit_is_a_usage_error(tmp_path: Path, memory: str) -> None:
+def test_a_malformed_memory_limit_is_a_usage_error(memory: str) -> None:
     with pytest.raises(UsageError, match=f"--memory {memory}"):
-        RunOptions(cache_dir=tmp_path, memory=memory)
+        RunConfig(memory=memory)
 
 
 @pytest.mark.parametrize("memory", ["4g", "512m", "1.5G", "2gb", "1073741824", None])
-def test_memory_limits_the_engine_accepts(tmp_path: Path, memory: str | None) -> None:
-    assert RunOptions(cache_dir=tmp_path, memory=memory).memory == memory
+def test_memory_limits_the_engine_accepts(memory: str | None) -> None:
+    assert RunConfig(memory=memory).memory == memory
 
 
 @pytest.mark.parametrize(

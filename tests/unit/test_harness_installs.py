@@ -164,7 +164,7 @@ def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
 
 
 def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
-    from compat.harness.options import RunOptions
+    from compat.config import RunConfig
     from compat.harness.pipeline import Pipeline
     from tests.helpers.harness import FakeBackend, ok
 
@@ -175,7 +175,7 @@ def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
     broken = tmp_path / "broken-1.0-py3-none-any.whl"
     broken.write_bytes(b"not a zip")
     wheels[sha256_of(broken)] = broken
-    pipeline = Pipeline(FakeBackend(lambda argv: ok("")), RunOptions(cache_dir=tmp_path / "c"))
+    pipeline = Pipeline(FakeBackend(lambda argv: ok("")), RunConfig(), cache_dir=tmp_path / "c")
     seen: list[tuple[str, int, int]] = []
     failed = pipeline._unpack(wheels, lambda s, d, t: seen.append((s, d, t)))
     assert list(failed) == [sha256_of(broken)]

@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from compat.harness import Pipeline, RunOptions, make_pipeline
+from compat.config import RunConfig, Timeouts
+from compat.errors import HarnessError
+from compat.harness import Pipeline, make_pipeline
 from compat.harness.local_backend import LocalBackend
 from compat.model import Combo, ComboResult, Pin, Verdict
 from compat.reporter import Reporter
-from tests.helpers.harness import combo, make_wheel, pin_for, target
+from tests.helpers.harness import combo, image_info, make_wheel, pin_for, target
 from tests.helpers.reporter import RecordingReporter
 
 # Imports every --package after adding every --site; a module attribute decides what
@@ -69,11 +71,12 @@ def world(tmp_path: Path) -> World:
     runner.write_text(RUNNER)
 
     def backend(**options: Any) -> Pipeline:
-        opts = RunOptions(cache_dir=tmp_path / "cache", **options)
+        config = RunConfig(**options)
         client = httpx.Client(
             transport=httpx.MockTransport(lambda r: httpx.Response(200, content=served[r.url.path]))
         )
-        return Pipeline(LocalBackend(opts, smoke_dir=tmp_path), opts, client=client)
+        local = LocalBackend(config, smoke_dir=tmp_path)
+        return Pipeline(local, config, cache_dir=tmp_path / "cache", client=client)
 
     return wheel, backend
 
@@ -92,7 +95,7 @@ def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
         combo(hang),
         combo(other, good),
     ]
-    results = _run(backend(jobs=2, combo_timeout=3), combos)
+    results = _run(backend(jobs=2, timeouts=Timeouts(combination=3)), combos)
     assert [r.verdict for r in results] == [
         Verdict.PASS,
         Verdict.CRASH,
@@ -118,7 +121,7 @@ def test_bytecode_is_compiled_once_into_the_store(world: World, tmp_path: Path) 
 
 def test_make_pipeline_local_says_it_tests_the_host(tmp_path: Path) -> None:
     reporter = RecordingReporter()
-    b = make_pipeline("local", options=RunOptions(cache_dir=tmp_path), reporter=reporter)
+    b = make_pipeline(RunConfig(backend="local"), cache_dir=tmp_path, reporter=reporter)
     assert b.kind == "local"
     assert "host platform only" in reporter.lines[0]
 
@@ -134,9 +137,16 @@ def test_make_pipeline_auto_falls_back_to_local(
 
     monkeypatch.setattr(docker, "from_env", from_env)
     reporter = RecordingReporter()
-    b = make_pipeline("auto", options=RunOptions(cache_dir=tmp_path), reporter=reporter)
+    b = make_pipeline(RunConfig(backend="auto"), cache_dir=tmp_path, reporter=reporter)
     said = reporter.lines
     assert b.kind == "local"
     assert len(said) == 1
     assert "no engine" in said[0]
     assert "host platform only" in said[0]
+
+
+@pytest.mark.slow
+def test_compiling_past_its_limit_names_the_option(tmp_path: Path) -> None:
+    local = LocalBackend(RunConfig(timeouts=Timeouts(compile=0.001)))
+    with pytest.raises(HarnessError, match=r"longer than 0s \(--compile-timeout\)"):
+        local.compile(image_info(), [tmp_path])

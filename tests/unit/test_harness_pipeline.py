@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from compat.config import RunConfig, Timeouts
 from compat.effects.container import ExecResult
 from compat.errors import ImageBuildFailed
-from compat.harness import Pipeline, RunOptions, prerun_failures
+from compat.harness import Pipeline, prerun_failures
 from compat.harness.backend import ImageInfo
 from compat.harness.builds import BuildRecord
 from compat.model import CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
@@ -43,8 +44,8 @@ def served() -> Served:
 
 
 def _backend(backend: FakeBackend, served: Served, tmp_path: Path, **options: object) -> Pipeline:
-    opts = RunOptions(cache_dir=tmp_path / "cache", **options)  # type: ignore[arg-type]
-    return Pipeline(backend, opts, client=served.client())
+    config = RunConfig(**options)  # type: ignore[arg-type]
+    return Pipeline(backend, config, cache_dir=tmp_path / "cache", client=served.client())
 
 
 def _run(
@@ -97,7 +98,7 @@ def test_the_runner_command_carries_flags_timeout_and_exec(tmp_path: Path, serve
     numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
     backend = FakeBackend(lambda argv: ok(passing_suite("import")))
     pipeline = _backend(
-        backend, served, tmp_path, check_timeout=30.0, exec_cmd=("python", "-c", "pass")
+        backend, served, tmp_path, timeouts=Timeouts(check=30.0), exec_cmd=("python", "-c", "pass")
     )
     _run(pipeline, [combo(numpy)])
     (argv,) = backend.executor_obj.calls
@@ -108,14 +109,14 @@ def test_the_runner_command_carries_flags_timeout_and_exec(tmp_path: Path, serve
 
 
 def test_depth_import_runs_only_the_import_checks(tmp_path: Path, served: Served) -> None:
+    from compat.config import smoke_only
     from compat.model import Depth
-    from compat.workflows.deep import smoke_only
 
     wheels = tmp_path / "w"
     wheels.mkdir()
     numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
     backend = FakeBackend(lambda argv: ok(passing_suite("import")))
-    pipeline = _backend(backend, served, tmp_path, only=smoke_only(Depth.IMPORT))
+    pipeline = _backend(backend, served, tmp_path, depth=Depth.IMPORT)
     _run(pipeline, [combo(numpy)])
     (argv,) = backend.executor_obj.calls
     assert argv[argv.index("--only") + 1] == "import:*"

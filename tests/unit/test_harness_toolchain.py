@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from compat.config import RunConfig
 from compat.errors import BuildFailed, UsageError
-from compat.harness import Pipeline, RunOptions
+from compat.harness import Pipeline
 from compat.harness.backend import ImageInfo, build_error_line
 from compat.harness.builds import BuildRecord
 from compat.harness.toolchain import (
@@ -244,8 +245,8 @@ def _lightgbm(tmp_path: Path, served: Served) -> tuple[Pin, Path]:
 def _run_once(
     runtime: FakeBackend, pin: Pin, served: Served, tmp_path: Path, **opts: object
 ) -> ComboResult:
-    options = RunOptions(cache_dir=tmp_path / "cache", **opts)  # type: ignore[arg-type]
-    pipeline = Pipeline(runtime, options, client=served.client())
+    config = RunConfig(**opts)  # type: ignore[arg-type]
+    pipeline = Pipeline(runtime, config, cache_dir=tmp_path / "cache", client=served.client())
     (got,) = pipeline.run(target(), [combo(pin)], on_result=lambda r: None, reporter=Reporter())
     return got
 

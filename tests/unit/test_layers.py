@@ -12,10 +12,12 @@ ROOT = Path(__file__).parent.parent.parent / "compat"
 
 # lowest first; a package may import from any lower layer
 LAYERS: tuple[frozenset[str], ...] = (
-    # values, errors, settings, the reporter: everyone's vocabulary. The in-environment
-    # smoke suite is a leaf that others may name (its files are copied into images);
-    # sweep reads what its whole-package import logged.
-    frozenset({"compat", "model", "errors", "settings", "matrix", "reporter", "smoke", "sweep"}),
+    # values, errors, settings, the run configuration, the reporter: everyone's
+    # vocabulary. The in-environment smoke suite is a leaf that others may name (its
+    # files are copied into images); sweep reads what its whole-package import logged.
+    frozenset(
+        {"compat", "model", "errors", "settings", "config", "matrix", "reporter", "smoke", "sweep"}
+    ),
     frozenset({"effects"}),  # one door per effect: containers, commands, HTTP
     frozenset({"targets", "index"}),
     frozenset({"harness", "resolve", "store"}),

@@ -11,9 +11,9 @@ import pytest
 from packaging.tags import Tag
 from packaging.version import Version
 
+from compat.config import RunConfig
 from compat.errors import ImageUnavailable
 from compat.harness.docker_backend import DockerBackend
-from compat.harness.options import RunOptions
 from compat.targets.probe import PROBE_SCRIPT, host_facts, probe_image
 from compat.targets.target import Libc, PackageManager, Target
 from tests.helpers.container import FakeDockerContainer, FakeEngine
@@ -156,7 +156,7 @@ def test_one_probe_serves_planning_and_running(tmp_path: Path) -> None:
     engine = ProbeEngine(json.dumps({**FACTS, "package_manager": "dnf", "compiler": "/usr/bin/cc"}))
     target = probe_image("fedora-ish", name="f", cache_dir=tmp_path, client=engine)
     assert target.package_manager is PackageManager.DNF
-    runtime = DockerBackend(RunOptions(cache_dir=tmp_path), client=engine)
+    runtime = DockerBackend(RunConfig(), cache_dir=tmp_path, client=engine)
     info = runtime.inspect(target)
     assert len(engine.started) == 1
     assert info.facts.package_manager is PackageManager.DNF

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from compat.config import RunConfig
 from compat.errors import BuildFailed
-from compat.harness import Pipeline, RunOptions
+from compat.harness import Pipeline
 from compat.harness.backend import ImageInfo
 from compat.harness.docker_backend import DockerBackend
 from compat.harness.installs import Installs
@@ -109,7 +110,7 @@ def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
             return super().build_wheel(info, pin, sdist, out_dir)
 
     backend = Counting(lambda argv: ok(""), builds={pin.filename: Path(wheel)})
-    with Pipeline(backend, RunOptions(cache_dir=Path(cache))) as pipeline:
+    with Pipeline(backend, RunConfig(), cache_dir=Path(cache)) as pipeline:
         ready.wait()
         record = pipeline._build_one(backend.info, pipeline._wheelhouse(), pin)
     assert record.ok
@@ -154,8 +155,8 @@ def test_a_build_that_installs_the_pypi_toolchain_holds_its_lock(tmp_path: Path)
         return start(**kwargs)
 
     engine.containers.run = run  # type: ignore[method-assign]
-    options = RunOptions(cache_dir=tmp_path / "cache", toolchain=ToolchainChoice.PYPI)
-    backend = DockerBackend(options, client=engine)
+    config = RunConfig(toolchain=ToolchainChoice.PYPI)
+    backend = DockerBackend(config, cache_dir=tmp_path / "cache", client=engine)
     sdist = tmp_path / "gamma-3.0.tar.gz"
     sdist.write_bytes(b"gamma sources")
     pin = pin_for(sdist, kind=FileKind.SDIST)

@@ -12,12 +12,13 @@ from typing import Any, cast
 import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
+from compat.config import RunConfig, Timeouts
 from compat.harness.deep import DeepOutcome
 from compat.index.base import Index
 from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import DeepSettings, deepen
+from compat.workflows.deep import deepen
 from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
 from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
@@ -59,7 +60,7 @@ def run(
     backend: ScriptedPipeline,
     result: ComboResult,
     target: Target,
-    settings: DeepSettings | None = None,
+    config: RunConfig | None = None,
 ) -> ComboResult:
     return deepen(
         result,
@@ -68,7 +69,7 @@ def run(
         store=store,
         index=cast("Index", Bare()),
         reporter=RecordingReporter(),
-        settings=settings or DeepSettings(),
+        config=config or RunConfig(),
         test_layer=LAYER,
     )
 
@@ -93,7 +94,7 @@ def test_a_regression_against_the_known_good_baseline_fails_the_combination(
             BASELINE.id: legend_run(OLD, "passed"),
         }
     )
-    quick = DeepSettings(test_timeout=5.0)
+    quick = RunConfig(timeouts=Timeouts(deep_test=5.0))
     result = run(store, backend, passed(target, HERE), target, quick)
     assert result.verdict is Verdict.RUNTIME_ERROR
     # the combination's run and its baseline's, each test limited as the settings say
@@ -248,41 +249,3 @@ def test_a_failing_combination_is_not_deepened(store: Store) -> None:
     failed = ComboResult(combo=HERE, verdict=Verdict.IMPORT_ERROR)
     assert run(store, backend, failed, target) is failed
     assert backend.jobs == []
-
-
-def test_run_and_record_refines_passing_results_after_the_run(store: Store) -> None:
-    from compat.workflows.steps import run_and_record
-
-    target = make_target("bookworm")
-    failing = combo({"pandas": "2.1.1", "numpy": "2.0.2"})
-    order: list[str] = []
-
-    def smoke(target: Target, c: Combo) -> ComboResult:
-        order.append(f"ran {c.id}")
-        if c == HERE:
-            return passed(target, HERE)
-        return ComboResult(combo=c, verdict=Verdict.IMPORT_ERROR)
-
-    class Deepen:
-        def wants(self, result: ComboResult) -> bool:
-            return result.ok
-
-        def __call__(self, result: ComboResult) -> ComboResult:
-            order.append(f"refine {result.combo.id}")
-            return ComboResult(combo=result.combo, verdict=Verdict.RUNTIME_ERROR)
-
-    with store.run(target, backend="fake") as run_id:
-        got = run_and_record(
-            ScriptedPipeline(smoke),
-            store,
-            run_id,
-            target,
-            [HERE, failing],
-            RecordingReporter(),
-            refine=Deepen(),
-        )
-    # after the smoke runs, once
-    assert order == [f"ran {HERE.id}", f"ran {failing.id}", f"refine {HERE.id}"]
-    assert [r.verdict for r in got] == [Verdict.RUNTIME_ERROR, Verdict.IMPORT_ERROR]
-    stored = {r.verdict for r in store.results(limit=None)}
-    assert stored == {Verdict.RUNTIME_ERROR.value, Verdict.IMPORT_ERROR.value}

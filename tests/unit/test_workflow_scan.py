@@ -4,11 +4,10 @@ database; and the scan's parts (shards, JUnit XML)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.config import RunConfig
 from compat.effects.container import ENGINE_GONE, ExecResult
 from compat.errors import (
     EngineUnavailable,
@@ -27,7 +27,7 @@ from compat.errors import (
     ProjectNotFound,
     UsageError,
 )
-from compat.harness import Pipeline, RunOptions
+from compat.harness import Pipeline
 from compat.matrix import BuildPolicy, parse_matrix
 from compat.model import Combo, ComboResult, CoreMetadata, DistFile, FileKind, Pin, Verdict
 from compat.report.junit import write_junit
@@ -37,6 +37,7 @@ from compat.store import Store, sqlite_url
 from compat.targets.target import Target
 from compat.workflows.check import check
 from compat.workflows.scan import ScanOutcome, ScanRequest, Shard, scan
+from compat.workflows.session import Session
 from tests.helpers.harness import (
     Answer,
     FakeBackend,
@@ -51,6 +52,7 @@ from tests.helpers.harness import (
     start,
     target,
 )
+from tests.helpers.pipeline import session_of
 from tests.helpers.reporter import RecordingReporter
 from tests.helpers.results import recorded_runs
 
@@ -207,6 +209,7 @@ def run_scan(
     reporter: RecordingReporter | None = None,
     runtime: FakeBackend | None = None,
     add_system_deps: bool = True,
+    retest: bool = False,
     **request: Any,
 ) -> tuple[ScanOutcome, FakeBackend, RecordingReporter]:
     runtime = runtime or FakeBackend(answer_for(index))
@@ -214,18 +217,13 @@ def run_scan(
     matrix = parse_matrix(
         {"packages": {"alpha": ">=1", "beta": ">=1"}, "strategy": "exhaustive"}, path="m.toml"
     )
-    options = RunOptions(cache_dir=tmp_path / "cache", jobs=1, add_system_deps=add_system_deps)
-    with Pipeline(runtime, options, client=index.client()) as pipeline:
-        outcome = scan(
-            ScanRequest(
-                matrix=matrix, matrix_path="m.toml", add_system_deps=add_system_deps, **request
-            ),
-            target=the_target,
-            pipeline=pipeline,
-            store=store,
-            index=index,
-            reporter=reporter,
+    config = RunConfig(jobs=1, add_system_deps=add_system_deps, retest=retest)
+    cache_dir = tmp_path / "cache"
+    with Pipeline(runtime, config, cache_dir=cache_dir, client=index.client()) as pipeline:
+        session = session_of(
+            store, pipeline, index, reporter=reporter, config=config, target=the_target
         )
+        outcome = scan(ScanRequest(matrix=matrix, matrix_path="m.toml", **request), session)
     return outcome, runtime, reporter
 
 
@@ -432,20 +430,19 @@ def test_what_an_image_needs_is_learnt_once_and_installed_on_every_later_run(
 def _check(index: WheelIndex, store: Store, tmp_path: Path, *pins: str) -> ComboResult | Conflict:
     opened: list[Store] = []
 
-    @contextlib.contextmanager
-    def open_store() -> Iterator[Store]:
-        opened.append(store)
-        yield store
-
     runtime = FakeBackend(answer_for(index))
-    with Pipeline(runtime, RunOptions(cache_dir=tmp_path / "cache"), client=index.client()) as b:
+    cache_dir = tmp_path / "cache"
+    with Pipeline(runtime, RunConfig(), cache_dir=cache_dir, client=index.client()) as b:
+
+        def open_session() -> Session:
+            opened.append(store)
+            return session_of(store, b, index, reporter=RecordingReporter())
+
         outcome = check(
             [Requirement(p) for p in pins],
             target=PROBED,
-            pipeline=b,
-            open_store=open_store,
             index=index,
-            reporter=RecordingReporter(),
+            open_session=open_session,
             build=BuildPolicy(),
             force=False,
         )

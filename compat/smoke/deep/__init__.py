@@ -94,6 +94,7 @@ def runner_options(
     dependents: tuple[str, ...] | list[str] = (),
     jobs: int | None = None,
     timeout: float | None = None,
+    module_timeout: float | None = None,
     max_modules: int | None = None,
     max_foundation_modules: int | None = None,
     modules: tuple[str, ...] | list[str] = (),
@@ -118,6 +119,8 @@ def runner_options(
         argv += ["--jobs", str(jobs)]
     if timeout is not None:
         argv += ["--timeout", repr(float(timeout))]
+    if module_timeout is not None:
+        argv += ["--module-timeout", repr(float(module_timeout))]
     if max_modules:
         argv += ["--max-modules", str(max_modules)]
     if max_foundation_modules is not None:
