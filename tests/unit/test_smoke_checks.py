@@ -7,9 +7,11 @@ import ast
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -487,3 +489,24 @@ def test_estimators_of_other_packages_are_found_through_their_requirements(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["['boost-x']", "['boost_x.BoostClassifier']"]
+
+
+def _slow_library_call() -> None:
+    try:
+        time.sleep(5)
+    except Exception:  # a library's handler does not swallow it
+        pytest.fail("OutOfTime was caught as an Exception")
+
+
+def test_an_item_past_the_sweeps_deadline_is_stopped_and_the_alarm_restored() -> None:
+    previous = signal.getsignal(signal.SIGALRM)
+    started = time.monotonic()
+    with pytest.raises(checks_module.OutOfTime), checks_module.until(started + 0.2):
+        _slow_library_call()
+    assert time.monotonic() - started < 2
+    assert signal.getsignal(signal.SIGALRM) is previous
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with pytest.raises(checks_module.OutOfTime), checks_module.until(started):
+        pytest.fail("a block past its deadline does not start")
+    with checks_module.until(time.monotonic() + 5):
+        pass  # in time: nothing raised

@@ -13,15 +13,17 @@ Runs inside the environment under test: standard library only, Python 3.9+.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
 import io
 import os
 import re
+import signal
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ from ..isolate import Skip
 
 __all__ = [
     "Check",
+    "OutOfTime",
     "Skip",
     "breaks_stack",
     "builtin_checks",
@@ -39,6 +42,7 @@ __all__ = [
     "optional_dependency_missing",
     "raised_in",
     "render",
+    "until",
     "version",
 ]
 
@@ -111,6 +115,32 @@ SWEEP_SHARE = 0.5
 def sweep_deadline() -> float:
     """The monotonic time after which a sweep starts nothing new."""
     return time.monotonic() + SWEEP_SHARE * CHECK_TIMEOUT
+
+
+class OutOfTime(BaseException):
+    """An item of a sweep ran past the sweep's share of the time limit."""
+
+
+@contextlib.contextmanager
+def until(deadline: float) -> Iterator[None]:
+    """Run the block until the monotonic ``deadline`` at most: past it, OutOfTime
+    is raised inside it (a BaseException: the libraries' ``except Exception`` lets
+    it through). One item that is slow on a starved machine (a first numba
+    compilation) is then a miss, never a timeout of the whole check."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise OutOfTime()
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise OutOfTime()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, remaining)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def check(
