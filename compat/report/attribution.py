@@ -252,19 +252,18 @@ def _implicated(
 def _import_blame(
     check: FailedCheck, dist: NormalizedName, versions: Mapping[NormalizedName, Version]
 ) -> list[NormalizedName]:
-    """An import failure: the distribution whose module raised (the innermost frame
-    of installed code that is not the package's own, when the traceback shows one)
-    and the partner its error names."""
+    """An import failure: the distribution whose module raised (that of the innermost
+    frame of installed code, looking past the named partner's own frames: NumPy 2
+    raises a NumPy 1.x build's failure from its own shim module) and the partner its
+    error names."""
     error = check.error or ""
     partner: NormalizedName | None = None
     if named := _PARTNER.search(error):
         partner = canonicalize_name(named[1])
     elif NUMPY_ABI.search(error):
         partner = canonicalize_name("numpy")
-    others = [n for n in versions if n != dist]
-    raiser = next(
-        (o for top in reversed(check.frames) if (o := _owner(top, [dist, *others]))), dist
-    )
+    owners = [dist, *(n for n in versions if n not in (dist, partner))]
+    raiser = next((o for top in reversed(check.frames) if (o := _owner(top, owners))), dist)
     if raiser != dist and partner is not None and partner != raiser:
         return [raiser, partner]
     if raiser != dist:

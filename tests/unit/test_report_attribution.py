@@ -160,6 +160,7 @@ def test_an_import_failure_blames_the_distribution_whose_module_raised() -> None
                 f"{SITE}/sklearn/utils/_pyarrow.py",
                 f"{SITE}/pyarrow/__init__.py",
                 "pyarrow/lib.pyx",
+                f"{SITE}/numpy/core/_multiarray_umath.py",  # NumPy 2's shim raises it
                 error="ImportError: numpy.core.multiarray failed to import",
             ),
         ]
