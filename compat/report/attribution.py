@@ -1,13 +1,18 @@
 """What a failure implicates: a pair of packages, one package alone, or the
 environment. Pure: a heatmap cell turns red only for the pair a failure names.
 
-A failure implicates
-- the pairs among a failing check's ``needs`` (``lightgbm+scikit-learn:sklearn-api``
-  names lightgbm x scikit-learn and nothing else);
+A failure implicates the smallest cause it shows:
+- a check's subject (its first need) and the partner among its other needs whose
+  code the failing traceback reaches innermost (``lightgbm+scipy+scikit-learn:...``
+  failing inside scikit-learn names lightgbm x scikit-learn), else its primary pair,
+  the first two needs (``lightgbm+scikit-learn:sklearn-api`` names lightgbm x
+  scikit-learn and nothing else);
 - the packages of a known incompatibility that bisection recorded and that this
   combination holds;
 - a package whose import failed and the partner its failing module names (numpy
-  for a failure of numpy's binary interface);
+  for a failure of numpy's binary interface); when another distribution's module
+  raised it (a pyarrow built for NumPy 1.x, imported by scikit-learn), that
+  distribution and the partner named, or the package with that distribution;
 - a dependent and the partner its deep-tier regression names as changed;
 - a package alone when its own import or a single-package check failed;
 - the environment when a shared library was missing, a source build failed or no
@@ -26,6 +31,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.model import CheckKind, Verdict
+from compat.smoke.dists import import_names
 from compat.smoke.modules import NUMPY_ABI
 
 Pair = frozenset[NormalizedName]
@@ -41,6 +47,13 @@ _PARTNER = re.compile(r"[(;] ?partner: ([A-Za-z0-9][A-Za-z0-9._-]*) ")
 # A deep regression's error ends "(at <frame>; changed: <most likely>[; also changed:
 # <others>])" (compat.deep.report); brackets in older results.
 _CHANGED = re.compile(r"; changed: ([^;()\[\]]*)(?:; also changed: [^()\[\]]*)?[)\]]\s*$")
+
+# A traceback's frame line, a sweep's section header (compat.smoke.modules) and the
+# folders that hold installed distributions.
+_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+')
+_SECTION = re.compile(r"^--- .* ---$")
+_TRACEBACK = "Traceback (most recent call last):"
+_SITE_DIRS = ("site-packages", "dist-packages")
 
 
 class Blame(enum.StrEnum):
@@ -58,6 +71,9 @@ class FailedCheck:
     name: str
     error: str | None = None
     kind: CheckKind = CheckKind.SMOKE
+    # the top-level modules of the installed code its failing traceback ran through,
+    # innermost last (``library_frames``)
+    frames: tuple[str, ...] = ()
 
     @property
     def needs(self) -> tuple[NormalizedName, ...]:
@@ -83,6 +99,48 @@ class FailedCheck:
         if not found:
             return ()
         return tuple(canonicalize_name(c.split()[0]) for c in found[1].split(",") if c.strip())
+
+
+def library_frames(log: str, *, kind: CheckKind = CheckKind.SMOKE) -> tuple[str, ...]:
+    """The top-level modules of installed code (under a site directory, or a Cython
+    frame's path relative to one) in the traceback that failed a check, innermost
+    last: the last traceback of a check's log (the exception that ended it, the last
+    of a chain), the first one of an import check's log (the first failing module
+    of its sweep, which its error line names)."""
+    sections: list[list[str]] = [[]]
+    for line in log.splitlines():
+        if _SECTION.match(line):
+            sections.append([])
+        sections[-1].append(line)
+    tracebacks = [s for s in sections if any(_FRAME.match(line) for line in s)]
+    if not tracebacks:
+        return ()
+    lines = tracebacks[0] if kind is CheckKind.IMPORT else tracebacks[-1]
+    starts = [i for i, line in enumerate(lines) if line.strip() == _TRACEBACK]
+    tops = []
+    for line in lines[starts[-1] if starts else 0 :]:
+        if (frame := _FRAME.match(line)) and (top := _top(frame[1])):
+            tops.append(top)
+    return tuple(tops)
+
+
+def _top(path: str) -> str | None:
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith("/"):
+        marks = [i for i, p in enumerate(parts[:-2]) if p in _SITE_DIRS]
+        if not marks:
+            return None
+        parts = parts[marks[-1] + 1 :]
+    top = parts[0].split(".")[0] if parts else ""
+    return top if top.isidentifier() else None
+
+
+def _owner(top: str, names: Iterable[NormalizedName]) -> NormalizedName | None:
+    """Which of ``names`` provides the top-level module ``top``."""
+    for name in names:
+        if top in {n.split(".")[0] for n in import_names(name)}:
+            return name
+    return None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -147,14 +205,7 @@ def attribute(
             pairs |= _pairs(names)
             reasons.append(f"bisect: {finding.label}")
     for check in failed:
-        needs = [n for n in check.needs if n in versions]
-        if check.kind is CheckKind.DEEP and needs:
-            needs += check.changed_partners
-        elif check.kind is CheckKind.IMPORT and needs:
-            if partner := _PARTNER.search(check.error or ""):
-                needs.append(canonicalize_name(partner[1]))
-            elif NUMPY_ABI.search(check.error or ""):
-                needs.append(canonicalize_name("numpy"))
+        needs = _implicated(check, versions)
         if len(set(needs)) >= 2:
             pairs |= _pairs(needs)
         elif needs:
@@ -174,6 +225,50 @@ def attribute(
             blame=Blame.PACKAGE, packages=frozenset(packages), reasons=tuple(dict.fromkeys(reasons))
         )
     return Attribution(blame=Blame.UNATTRIBUTED, reasons=tuple(f"check {c.name}" for c in failed))
+
+
+def _implicated(
+    check: FailedCheck, versions: Mapping[NormalizedName, Version]
+) -> list[NormalizedName]:
+    """The one or two distributions a failing check implicates (a deep regression:
+    its dependent and the partner that changed)."""
+    needs = [n for n in check.needs if n in versions]
+    if not needs:
+        return []
+    if check.kind is CheckKind.DEEP:
+        return needs + list(check.changed_partners)
+    if check.kind is CheckKind.IMPORT:
+        return _import_blame(check, needs[0], versions)
+    if len(needs) <= 2:
+        return needs
+    subject, partners = needs[0], needs[1:]
+    for top in reversed(check.frames):
+        owner = _owner(top, partners)
+        if owner is not None:
+            return [subject, owner]
+    return needs[:2]
+
+
+def _import_blame(
+    check: FailedCheck, dist: NormalizedName, versions: Mapping[NormalizedName, Version]
+) -> list[NormalizedName]:
+    """An import failure: the distribution whose module raised (that of the innermost
+    frame of installed code, looking past the named partner's own frames: NumPy 2
+    raises a NumPy 1.x build's failure from its own shim module) and the partner its
+    error names."""
+    error = check.error or ""
+    partner: NormalizedName | None = None
+    if named := _PARTNER.search(error):
+        partner = canonicalize_name(named[1])
+    elif NUMPY_ABI.search(error):
+        partner = canonicalize_name("numpy")
+    owners = [dist, *(n for n in versions if n not in (dist, partner))]
+    raiser = next((o for top in reversed(check.frames) if (o := _owner(top, owners))), dist)
+    if raiser != dist and partner is not None and partner != raiser:
+        return [raiser, partner]
+    if raiser != dist:
+        return [dist, raiser]
+    return [dist] if partner is None else [dist, partner]
 
 
 def _fix(verdict: Verdict) -> str:

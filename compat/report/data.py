@@ -15,7 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.model import ComboResult, Incompatibility, Verdict
-from compat.report.attribution import FailedCheck, Finding
+from compat.report.attribution import FailedCheck, Finding, library_frames
 from compat.targets.target import Target
 
 # (name, version) pairs rather than Pins: the report needs no file, url or hash.
@@ -108,7 +108,12 @@ class ResultEntry:
             added_system_deps=result.added_system_deps,
             notes=result.notes,
             failed=tuple(
-                FailedCheck(name=c.name, error=c.error, kind=c.kind)
+                FailedCheck(
+                    name=c.name,
+                    error=c.error,
+                    kind=c.kind,
+                    frames=library_frames(c.log, kind=c.kind),
+                )
                 for c in result.checks
                 if (v := c.verdict.as_verdict()) is not None and not v.ok
             ),

@@ -21,7 +21,15 @@ from markupsafe import Markup
 
 from compat.errors import ReportWriteError
 from compat.report.data import ReportData, RunKind
-from compat.report.view import CellState, build, format_bytes, format_duration, format_when
+from compat.report.view import (
+    CellState,
+    build,
+    fold,
+    format_bytes,
+    format_duration,
+    format_when,
+    log_excerpt,
+)
 
 
 def _asset(name: str) -> str:
@@ -52,6 +60,8 @@ def _environment() -> jinja2.Environment:
     env.filters["bytes"] = format_bytes
     env.filters["duration"] = format_duration
     env.filters["when"] = format_when
+    env.filters["fold"] = fold
+    env.filters["log_excerpt"] = log_excerpt
     return env
 
 

@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from compat.model import Verdict
 from compat.report.attribution import Attribution, Blame, Finding, attribute
-from compat.report.data import BaseReport, ReportData, ResultEntry, RunKind
+from compat.report.data import BaseReport, ReportData, ResultEntry, RunKind, Versions
 
 
 class CellState(enum.StrEnum):
@@ -96,6 +96,15 @@ class Heatmap:
             return f"{self.rows_name} alone"
         return f"{self.rows_name} \u00d7 {self.cols_name}"
 
+    @property
+    def failing(self) -> int:
+        """How many cells hold a failure attributed here: shown open when any does."""
+        return sum(1 for row in self.cells for cell in row if cell.failed)
+
+    @property
+    def tested(self) -> int:
+        return sum(1 for row in self.cells for cell in row if cell.total)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Combination:
@@ -121,8 +130,25 @@ class Combination:
         return any(e.kind.in_heatmaps for e in self.history)
 
     @property
-    def error_line(self) -> str:
-        return first_line(self.latest.error)
+    def other_pins(self) -> Versions:
+        """What the newest run installed besides the requested packages, whose
+        versions the label gives."""
+        requested = {n for n, _ in self.latest.requested}
+        return tuple((n, v) for n, v in self.latest.pins if n not in requested)
+
+    @property
+    def error(self) -> Folded:
+        return fold(self.latest.error)
+
+    def same_log_as(self, entry: ResultEntry) -> ResultEntry | None:
+        """A newer failing run of this combination whose log is the same as
+        ``entry``'s: the page shows that log once."""
+        for newer in self.history:
+            if newer is entry:
+                return None
+            if newer.result_id in self.log_anchors and newer.log == entry.log:
+                return newer
+        return None
 
     @property
     def attributed_to(self) -> str:
@@ -171,9 +197,44 @@ def label(entry: ResultEntry) -> str:
     return ", ".join(f"{n} {v}" for n, v in entry.requested) or entry.combo_id
 
 
-def first_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[0].strip() if lines else ""
+# An error cell shows this much of the first line; the rest is folded.
+ERROR_HEAD = 200
+# A log shows this much of its start (a sweep's summary) and of its end (the
+# failing traceback) on the page; ``compat show`` prints it whole.
+LOG_HEAD = 1000
+LOG_TAIL = 2500
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Folded:
+    """An error as a cell shows it: its first line (shortened past ``ERROR_HEAD``
+    characters) and, folded below it, the rest (the whole text when shortened)."""
+
+    head: str
+    rest: str = ""
+
+
+def fold(text: str | None) -> Folded:
+    whole = (text or "").strip()
+    head, _, rest = whole.partition("\n")
+    head = head.strip()
+    if len(head) > ERROR_HEAD:
+        return Folded(head=head[:ERROR_HEAD].rstrip() + "\u2026", rest=whole)
+    return Folded(head=head, rest=rest.strip("\n"))
+
+
+def log_excerpt(log: str) -> str:
+    """A log as the page shows it: whole when short, else its first and last lines
+    (a sweep's summary, the failing traceback) with what was left out said between."""
+    if len(log) <= LOG_HEAD + LOG_TAIL:
+        return log
+    head = log[: log.rfind("\n", 0, LOG_HEAD) + 1 or LOG_HEAD]
+    start = len(log) - LOG_TAIL
+    tail = log[log.find("\n", start) + 1 or start :]
+    left = len(log) - len(head) - len(tail)
+    return (
+        f"{head}[... {left:,} characters not shown: compat show prints the whole log ...]\n{tail}"
+    )
 
 
 def requested_names(entries: Iterable[ResultEntry]) -> tuple[NormalizedName, ...]:
@@ -268,15 +329,17 @@ def _cell(
     failed = [c for c in group if not c.latest.verdict.ok and _blames(c, a, b)]
     other = len(group) - len(passed) - len(failed)
     reasons = tuple(dict.fromkeys(r for c in failed for r in c.attribution.reasons))
-    where = f"{a} {row}" + (f" with {b} {col}" if b is not None else "")
+    # The headers say where a cell is; a failing cell's title says it too, as it
+    # names the reasons and is what gets copied (on a large page every byte counts).
+    where = f"{a} {row}" + (f" with {b} {col}: " if b is not None else ": ") if failed else ""
     if not passed and not failed:
         title = (
-            f"{where}: not tested together"
+            "not tested together"
             if not group
-            else (f"{where}: tested only in {other} combination(s) that failed for other reasons")
+            else f"tested only in {other} combination(s) that failed for other reasons"
         )
     else:
-        title = f"{where}: {len(passed)} of {len(passed) + len(failed)} combinations pass"
+        title = f"{where}{len(passed)} of {len(passed) + len(failed)} combinations pass"
         if failed:
             title += "; failing by " + "; ".join(reasons)
         if other:

@@ -119,8 +119,20 @@ def test_rendered_dom_shows_the_input_numbers(
         assert len(logs) == len(failures)
 
     # The script ran: the log the address points at is open, and only that one.
-    opened = [d.attrs["id"] for d in dom.find_all("details") if "open" in d.attrs]
+    opened = [d.attrs["id"] for d in dom.find_all("details", class_="log") if "open" in d.attrs]
     assert opened == [f"log-{crash.result_id}"]
+    # Pairs with a failure are open, the others folded; error cells fold their rest.
+    bookworm = dom.find("section", data_base="bookworm")
+    shown = [
+        (d.find("table").attrs["data-rows"], d.find("table").attrs["data-cols"], "open" in d.attrs)
+        for d in bookworm.find_all("details", class_="pair")
+    ]
+    assert shown == [
+        ("numpy", "pandas", True),
+        ("numpy", "lightgbm", True),
+        ("pandas", "lightgbm", False),
+    ]
+    assert not [d for d in dom.find_all("details", class_="error") if "open" in d.attrs]
     assert dom.find("details", id=f"log-{crash.result_id}").find("pre").text() == crash.log
 
 
