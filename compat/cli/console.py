@@ -196,7 +196,7 @@ def show_summary(rows: list[Row], *, title: str) -> None:
         style = "green" if row.verdict.ok else "red"
         table.add_row(
             escape(row.label),
-            f"[{style}]{row.verdict.value}[/]",
+            f"[{style}]{row.verdict_text}[/]",
             escape(row.failed_check or ""),
             escape((row.error or "")[:200]),
         )

@@ -43,6 +43,8 @@ def results(
                         "base": r.base,
                         "image": r.image,
                         "verdict": r.verdict.value,
+                        "standing": r.standing_verdict.value,
+                        "shown": r.verdict_text,
                         "depth": r.depth,
                         "origin": r.origin,
                         "failed_check": r.failed_check,
@@ -67,7 +69,7 @@ def results(
                 f"{r.created:%Y-%m-%d %H:%M}",
                 r.base,
                 r.label,
-                r.verdict.value,
+                r.verdict_text,
                 r.depth,
                 r.origin,
             )
@@ -77,13 +79,13 @@ def results(
     for column in ("id", "when", "base", "combination", "verdict", "depth", "origin", "error"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        style = "green" if r.verdict.ok else "red"
+        style = "green" if r.standing_verdict.ok else "red"
         table.add_row(
             str(r.id),
             r.created.strftime("%Y-%m-%d %H:%M"),
             escape(r.base),
             escape(r.label),
-            f"[{style}]{r.verdict.value}[/]",
+            f"[{style}]{escape(r.verdict_text)}[/]",
             r.depth,
             r.origin,
             escape((r.error or "").splitlines()[0] if r.error else ""),

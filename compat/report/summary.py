@@ -22,6 +22,12 @@ class Row:
     combo_id: str = "-"
     # "check: first error line" of each check that called an API its release lacks.
     check_errors: tuple[str, ...] = ()
+    # a later shallower pass a deep failure outranks: "smoke: pass (deep: ... on DATE)"
+    outranked: str | None = None
+
+    @property
+    def verdict_text(self) -> str:
+        return self.outranked or self.verdict.value
 
     @classmethod
     def of(cls, result: ComboResult) -> Row:
@@ -41,10 +47,11 @@ class Row:
 
     @classmethod
     def of_stored(cls, row: ResultRow) -> Row:
-        """A result from an earlier run, not run again."""
+        """A result from an earlier run, not run again (the one that stands)."""
         return cls(
             label=f"{row.label} (result {row.id}, earlier run)",
-            verdict=row.verdict,
+            verdict=row.standing_verdict,
+            outranked=row.outranking.text if row.outranking else None,
             failed_check=row.failed_check,
             error=row.error,
             combo_id=row.combination_id,

@@ -4,6 +4,7 @@ command that only reads needs; ``Store`` adds writing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ from compat.store.schema import (
     seen_versions,
     targets,
 )
+from compat.store.standing import outrankings, standing
 from compat.targets.target import Target
 
 BATCH = 500  # rows per query or per import transaction
@@ -79,16 +81,21 @@ class Reader(Database):
         return [c for c in todo if c.id not in done]
 
     def latest_results(self, combo_ids: Iterable[str], image_id: str) -> dict[str, ResultRow]:
-        """The latest result of each combination on the image ID, for those that have
-        one: what a scan that skips done work shows for the combinations it skipped."""
+        """The standing result of each combination tested on the image ID (else its
+        latest, a pass of imports alone), with the later pass it outranks: what a
+        scan shows for the combinations it skipped and what bisect reuses."""
         latest: dict[str, ResultRow] = {}
         with self.reading() as conn:
             for chunk in chunks(list(dict.fromkeys(combo_ids))):
                 query = _ROWS.where(
                     results.c.image_id == image_id, results.c.combination_id.in_(chunk)
-                ).order_by(results.c.created, results.c.id)
-                for row in conn.execute(query):
-                    latest[row.combination_id] = _result_row(row)  # later rows win
+                ).order_by(*_OLDEST_FIRST)
+                for history in _histories(conn.execute(query)):
+                    held = standing([(r.verdict, r.depth) for r in history])
+                    row = history[-1 if held is None else held]
+                    if row is not history[-1]:
+                        row = dataclasses.replace(row, outranking=history[-1].outranking)
+                    latest[row.combination_id] = row
         return latest
 
     # -- reusing check outcomes ---------------------------------------------------
@@ -189,7 +196,8 @@ class Reader(Database):
         combination: str | None = None,
         limit: int | None = 100,
     ) -> list[ResultRow]:
-        """Results, newest first. ``image`` matches an image reference or image ID."""
+        """Results, newest first. ``image`` matches an image reference or image ID. A
+        pass a deep failure before it outranks carries that ``outranking``."""
         query = _ROWS.order_by(results.c.created.desc(), results.c.id.desc()).limit(limit)
         if combination is not None:
             query = query.where(results.c.combination_id == combination)
@@ -202,7 +210,14 @@ class Reader(Database):
         if run_id is not None:
             query = query.where(results.c.run_id == run_id)
         with self.reading() as conn:
-            return [_result_row(row) for row in conn.execute(query)]
+            rows = [_result_row(row) for row in conn.execute(query)]
+            wanted = list({r.combination_id for r in rows if r.verdict.ok})
+            marked: dict[int, ResultRow] = {}
+            for chunk in chunks(wanted):
+                everything = _ROWS.where(results.c.combination_id.in_(chunk))
+                for history in _histories(conn.execute(everything.order_by(*_OLDEST_FIRST))):
+                    marked.update((r.id, r) for r in history if r.outranking)
+        return [marked.get(r.id, r) for r in rows]
 
     def get(self, result_id: int) -> StoredResult | None:
         """One result with its checks and decompressed logs; None if there is none."""
@@ -401,6 +416,7 @@ _IMPORTS_ONLY = sa.and_(
     sa.exists().where(_OWN), ~sa.exists().where(_OWN, checks.c.kind != CheckKind.IMPORT.value)
 )
 
+_OLDEST_FIRST = (results.c.created, results.c.id)
 _ROWS = (
     sa.select(
         results.c.id,
@@ -441,9 +457,25 @@ def _result_row(row: Any) -> ResultRow:  # a row of _ROWS
         duration=row.duration,
         backend=row.backend,
         created=utc(row.created),
-        depth=Depth.DEEP if row.deep else Depth.IMPORT if row.imports_only else Depth.SMOKE,
+        depth=_depth(row),
         origin=_origin(row.strategy, row.matrix_name),
     )
+
+
+def _depth(row: Any) -> Depth:  # a row with the labels "deep" and "imports_only"
+    return Depth.DEEP if row.deep else Depth.IMPORT if row.imports_only else Depth.SMOKE
+
+
+def _histories(rows: Iterable[Any]) -> list[list[ResultRow]]:
+    """Rows of ``_ROWS`` (oldest first) by combination and image, outranked passes marked."""
+    grouped: dict[tuple[str, str | None], list[ResultRow]] = {}
+    for row in rows:
+        result = _result_row(row)
+        grouped.setdefault((result.combination_id, result.image_id), []).append(result)
+    for history in grouped.values():
+        for i, outranking in outrankings(history).items():
+            history[i] = dataclasses.replace(history[i], outranking=outranking)
+    return list(grouped.values())
 
 
 def _origin(strategy: str | None, matrix: str | None) -> str:
@@ -460,11 +492,8 @@ def _unpack(data: bytes) -> str:
 
 
 def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any]:
-    """Each combination's standing result on a target's image (its reference when
-    unprobed), or on a base name, image reference or image ID: the latest, except
-    that a pass never hides a later-standing failure found deeper (a deep failure
-    outranks a later smoke pass; a later deep pass supersedes it). A pass of imports
-    alone is no verdict (the smoke suite never ran)."""
+    """Each combination's standing result (``standing``) on a target's image (its
+    reference when unprobed), or on a base name, image reference or image ID."""
     if isinstance(target_or_image, Target):
         scope = (
             results.c.image_id == target_or_image.image_id
@@ -485,24 +514,18 @@ def _latest(conn: sa.Connection, target_or_image: Target | str) -> dict[str, Any
             runs.c.image,
             runs.c.matrix_name,
             _DEEP.label("deep"),
+            _IMPORTS_ONLY.label("imports_only"),
         )
         .join(runs, runs.c.id == results.c.run_id)
-        .where(scope, sa.or_(results.c.verdict != Verdict.PASS.value, ~_IMPORTS_ONLY))
-        .order_by(results.c.created, results.c.id)
+        .where(scope)
+        .order_by(*_OLDEST_FIRST)
     )
-    # per combination, the latest result at each depth: later rows win
-    by_depth: dict[str, dict[Depth, Any]] = {}
+    by_combination: dict[str, list[Any]] = {}
     for row in conn.execute(query):
-        by_depth.setdefault(row.combination_id, {})[Depth.DEEP if row.deep else Depth.SMOKE] = row
-    standing: dict[str, Any] = {}
-    for combination, rows in by_depth.items():
-        latest = max(rows.values(), key=lambda r: (r.created, r.id))
-        deeper = rows.get(Depth.DEEP)
-        failed_deeper = deeper is not None and deeper.verdict != Verdict.PASS.value
-        if latest.verdict == Verdict.PASS.value and not latest.deep and failed_deeper:
-            latest = deeper
-        standing[combination] = latest
-    return standing
+        by_combination.setdefault(row.combination_id, []).append(row)
+    grouped = by_combination.items()
+    held = {c: standing([(Verdict(r.verdict), _depth(r)) for r in rows]) for c, rows in grouped}
+    return {c: by_combination[c][i] for c, i in held.items() if i is not None}
 
 
 def _load_combos(conn: sa.Connection, ids: Sequence[str]) -> dict[str, Combo]:

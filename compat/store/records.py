@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from compat.model import Combo, ComboResult, Depth, Verdict
+from compat.store.standing import Outranking
 
 
 class RunStatus(enum.StrEnum):
@@ -35,6 +36,18 @@ class ResultRow:
     created: datetime
     depth: Depth = Depth.SMOKE  # how deep it was judged
     origin: str = "check"  # what recorded it: scan, check, nightly, bisect, deep (a lock's)
+    # set on a shallower pass a deep failure before it outranks, and on that failure
+    outranking: Outranking | None = None
+
+    @property
+    def standing_verdict(self) -> Verdict:
+        """The verdict that stands for the combination as of this result."""
+        return self.outranking.verdict if self.outranking else self.verdict
+
+    @property
+    def verdict_text(self) -> str:
+        """``pass``, or ``smoke: pass (deep: runtime-error on 2026-12-06)``."""
+        return self.outranking.text if self.outranking else self.verdict.value
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
