@@ -15,6 +15,7 @@ import click
 from compat.lock import LockInput
 from compat.model import ComboResult, PinChange, Verdict
 from compat.report import ReportData
+from compat.report.data import ResultEntry, standing_entry
 from compat.store import StoredResult
 from compat.workflows.bisect import BisectResult
 from compat.workflows.scan import ScanOutcome
@@ -143,8 +144,12 @@ def report_shape(data: ReportData, path: Path) -> dict[str, Any]:
     bases = []
     for base in data.bases:
         lock = base.lock
-        # as the heatmaps count: each combination's latest verdict in a scan or a night
-        latest = {r.combo_id: r.verdict for r in base.results if r.kind.in_heatmaps}
+        # as the heatmaps count: each combination's standing verdict in scans and nights
+        runs: dict[str, list[ResultEntry]] = {}
+        for r in base.results:
+            if r.kind.in_heatmaps:
+                runs.setdefault(r.combo_id, []).append(r)
+        latest = {c: (standing_entry(h) or h[-1]).verdict for c, h in runs.items()}
         bases.append(
             {
                 "name": base.name,

@@ -7,15 +7,16 @@ from ``ComboResult`` objects with the ``from_results`` helpers.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.model import ComboResult, Incompatibility, Verdict
+from compat.model import ComboResult, Depth, Incompatibility, Verdict, depth_of
 from compat.report.attribution import FailedCheck, Finding, library_frames
+from compat.store.standing import standing
 from compat.targets.target import Target
 
 # (name, version) pairs rather than Pins: the report needs no file, url or hash.
@@ -53,6 +54,7 @@ class ResultEntry:
     requested: Versions  # the matrix packages, in matrix order
     pins: Versions  # everything installed, transitive dependencies included
     verdict: Verdict
+    depth: Depth = Depth.SMOKE  # how deep it was judged
     failed_check: str | None = None
     error: str | None = None  # the failure's first line
     log: str = ""
@@ -100,6 +102,7 @@ class ResultEntry:
             requested=tuple((n, combo.version_of(n)) for n in combo.requested if n in present),
             pins=tuple((p.name, p.version) for p in combo.pins),
             verdict=result.verdict,
+            depth=depth_of(result),
             failed_check=result.failed_check,
             error=result.error,
             log=log,
@@ -129,6 +132,13 @@ class ResultEntry:
             created=created,
             run_id=run_id,
         )
+
+
+def standing_entry(history: Sequence[ResultEntry]) -> ResultEntry | None:
+    """The entry that stands among one combination's (oldest first), as the store
+    judges (``compat.store.standing``); None when none is a verdict."""
+    held = standing([(e.verdict, e.depth) for e in history])
+    return None if held is None else history[held]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -11,7 +11,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from compat.model import version_changes
-from compat.report.data import Night, ResultEntry, RunKind
+from compat.report.data import Night, ResultEntry, RunKind, standing_entry
 from compat.report.view import label
 
 # Picks the combination ``compat lock`` would lock among passing results (None: nothing).
@@ -70,12 +70,17 @@ def _when(entry: ResultEntry) -> datetime:
 
 
 def _latest(entries: Sequence[ResultEntry]) -> dict[str, ResultEntry]:
-    """The last result of each combination (``entries`` oldest first)."""
-    return {e.combo_id: e for e in entries}
+    """The standing result of each combination (``entries`` oldest first): its
+    latest, except that a deep failure outranks a later, shallower pass."""
+    by_combo: dict[str, list[ResultEntry]] = {}
+    for entry in entries:
+        by_combo.setdefault(entry.combo_id, []).append(entry)
+    held = {combo: standing_entry(history) for combo, history in by_combo.items()}
+    return {combo: entry for combo, entry in held.items() if entry is not None}
 
 
 def passing(entries: Sequence[ResultEntry]) -> list[ResultEntry]:
-    """The combinations whose last result among ``entries`` (oldest first) passed."""
+    """The combinations whose standing result among ``entries`` (oldest first) passed."""
     return [e for e in _latest(entries).values() if e.verdict.ok]
 
 

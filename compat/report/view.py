@@ -16,7 +16,15 @@ from packaging.version import Version
 
 from compat.model import Verdict
 from compat.report.attribution import Attribution, Blame, Finding, attribute
-from compat.report.data import BaseReport, ReportData, ResultEntry, RunKind, Versions
+from compat.report.data import (
+    BaseReport,
+    ReportData,
+    ResultEntry,
+    RunKind,
+    Versions,
+    standing_entry,
+)
+from compat.store.standing import outranked_text
 
 
 class CellState(enum.StrEnum):
@@ -108,18 +116,30 @@ class Heatmap:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Combination:
-    """One combination on one base: its newest result and every run before it."""
+    """One combination on one base: its newest result, every run before it, and
+    the one whose verdict stands (a deep failure outranks a later smoke pass)."""
 
     combo_id: str
     label: str
     anchor: str
     history: tuple[ResultEntry, ...]  # newest first
-    attribution: Attribution  # of the newest result
+    standing: ResultEntry  # the newest, unless a deep failure before it outranks it
+    attribution: Attribution  # of the standing result
     log_anchors: dict[str, str]  # result id -> log anchor, failing results only
 
     @property
     def latest(self) -> ResultEntry:
         return self.history[0]
+
+    @property
+    def verdict_text(self) -> str:
+        """``pass``, or ``smoke: pass (deep: runtime-error on 2026-12-06)``."""
+        held, latest = self.standing, self.latest
+        if held is latest or held.verdict.ok:
+            return held.verdict.value
+        return outranked_text(
+            latest.depth, latest.verdict, (held.verdict, held.depth), held.created
+        )
 
     @property
     def kinds(self) -> tuple[RunKind, ...]:
@@ -138,7 +158,7 @@ class Combination:
 
     @property
     def error(self) -> Folded:
-        return fold(self.latest.error)
+        return fold(self.standing.error)
 
     def same_log_as(self, entry: ResultEntry) -> ResultEntry | None:
         """A newer failing run of this combination whose log is the same as
@@ -265,18 +285,19 @@ def combinations(
     rows = []
     for combo_id, group in groups.items():
         history = tuple(_newest_first(group))
-        latest = history[0]
+        held = standing_entry(history[::-1]) or history[0]
         rows.append(
             Combination(
                 combo_id=combo_id,
-                label=label(latest),
+                label=label(history[0]),
                 anchor=anchors("combo", combo_id),
                 history=history,
+                standing=held,
                 attribution=attribute(
-                    verdict=latest.verdict,
-                    versions=latest.versions,
-                    failed=latest.failed,
-                    system_deps=latest.system_deps,
+                    verdict=held.verdict,
+                    versions=held.versions,
+                    failed=held.failed,
+                    system_deps=held.system_deps,
                     findings=findings,
                 ),
                 log_anchors={
@@ -325,8 +346,8 @@ def _cell(
     col: Version | None,
     group: list[Combination],
 ) -> Cell:
-    passed = [c for c in group if c.latest.verdict.ok]
-    failed = [c for c in group if not c.latest.verdict.ok and _blames(c, a, b)]
+    passed = [c for c in group if c.standing.verdict.ok]
+    failed = [c for c in group if not c.standing.verdict.ok and _blames(c, a, b)]
     other = len(group) - len(passed) - len(failed)
     reasons = tuple(dict.fromkeys(r for c in failed for r in c.attribution.reasons))
     # The headers say where a cell is; a failing cell's title says it too, as it
@@ -403,8 +424,8 @@ def build(data: ReportData) -> ReportView:
     for base in data.bases:
         base_anchor = anchors("base", base.name)
         rows = combinations(base.results, base.findings, anchors)
-        counter = Counter(r.latest.verdict for r in rows)
-        failing = [r for r in rows if not r.latest.verdict.ok]
+        counter = Counter(r.standing.verdict for r in rows)
+        failing = [r for r in rows if not r.standing.verdict.ok]
         views.append(
             BaseView(
                 data=base,
@@ -417,7 +438,7 @@ def build(data: ReportData) -> ReportView:
                 environment=tuple(r for r in failing if r.attribution.blame is Blame.ENVIRONMENT),
                 smallest=smallest is not None
                 and base.image_size == smallest
-                and any(r.latest.verdict.ok for r in rows),
+                and any(r.standing.verdict.ok for r in rows),
             )
         )
     present = {v for view in views for v, n in view.counts if n}

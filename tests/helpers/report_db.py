@@ -60,7 +60,9 @@ def result(
     system_deps: tuple[str, ...] = (),
 ) -> ComboResult:
     checks = [_check("import:numpy", CheckVerdict.PASS)]
-    if not verdict.ok:
+    if verdict.ok:  # a smoke pass: imports alone are no verdict
+        checks.append(_check("numpy:basics", CheckVerdict.PASS))
+    else:
         as_check = CheckVerdict(verdict.value)
         checks.append(_check(check, as_check, error))
     return ComboResult(
