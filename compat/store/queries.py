@@ -80,10 +80,11 @@ class Reader(Database):
                 )
         return [c for c in todo if c.id not in done]
 
-    def latest_results(self, combo_ids: Iterable[str], image_id: str) -> dict[str, ResultRow]:
-        """The standing result of each combination tested on the image ID (else its
-        latest, a pass of imports alone), with the later pass it outranks: what a
-        scan shows for the combinations it skipped and what bisect reuses."""
+    def latest_results(
+        self, combo_ids: Iterable[str], image_id: str | None
+    ) -> dict[str, ResultRow]:
+        """Each combination's standing result on the image ID (None: unprobed), else its
+        latest (imports alone): what a scan skipped, bisect reuses, nightly counts."""
         latest: dict[str, ResultRow] = {}
         with self.reading() as conn:
             for chunk in chunks(list(dict.fromkeys(combo_ids))):
@@ -211,9 +212,8 @@ class Reader(Database):
             query = query.where(results.c.run_id == run_id)
         with self.reading() as conn:
             rows = [_result_row(row) for row in conn.execute(query)]
-            wanted = list({r.combination_id for r in rows if r.verdict.ok})
             marked: dict[int, ResultRow] = {}
-            for chunk in chunks(wanted):
+            for chunk in chunks(list({r.combination_id for r in rows if r.verdict.ok})):
                 everything = _ROWS.where(results.c.combination_id.in_(chunk))
                 for history in _histories(conn.execute(everything.order_by(*_OLDEST_FIRST))):
                     marked.update((r.id, r) for r in history if r.outranking)

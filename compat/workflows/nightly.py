@@ -33,7 +33,7 @@ from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
-from compat.store import Store
+from compat.store import ResultRow, Store
 from compat.targets.profiles import HOST, PROFILES
 from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
 from compat.workflows.session import Session, verifier
@@ -307,7 +307,9 @@ class BaseOutcome:
     new: dict[NormalizedName, tuple[Version, ...]] = field(default_factory=dict)
     ran: tuple[str, ...] = ()  # combination ids, the control first when there is one
     control: str | None = None
-    failed: int = 0  # combinations that did not pass (a new incompatibility is no regression)
+    failed: int = 0  # ran, standing verdict a failure (a new incompatibility is no regression)
+    # "label: smoke: pass (deep: runtime-error on DATE)": passes a known deep failure outranks
+    outranked: tuple[str, ...] = ()
     check_runs: int = 0  # what the new versions cost: checks run, and checks reused
     reused_checks: int = 0
     regressions: tuple[Regression, ...] = ()
@@ -336,6 +338,7 @@ class BaseOutcome:
             f"  ran {len(self.ran)} combinations{control}, {self.failed} did not pass: "
             f"{self.check_runs} check runs, {self.reused_checks} checks reused",
         ]
+        lines += [f"  still failing: {line}" for line in self.outranked]
         lines += [f"  REGRESSION {r.describe()}" for r in self.regressions]
         if self.lock_changed:
             lines.append(f"  known-good lock changed: now combination {self.lock_combo}")
@@ -348,6 +351,7 @@ class BaseOutcome:
             "ran": list(self.ran),
             "control": self.control,
             "failed": self.failed,
+            "outranked": list(self.outranked),
             "check_runs": self.check_runs,
             "reused_checks": self.reused_checks,
             "regressions": [r.to_json() for r in self.regressions],
@@ -424,6 +428,7 @@ def nightly_base(
     )
     combos = nightly_plan(plan(), new, control)
     results = list(run(combos)) if combos else []
+    held = _standing(store, results)
     found = regressions(results, before, control=control)
     now_good = _lock_candidate(store, scope, verify, stack)
     store.record_seen(scope, as_seen(tracked))
@@ -432,13 +437,31 @@ def nightly_base(
         new={n: tuple(vs) for n, vs in new.items()},
         ran=tuple(c.id for c in combos),
         control=control.id if control is not None and combos else None,
-        failed=sum(not r.ok for r in results),
+        failed=sum(
+            not (held[r.combo.id].standing_verdict if r.combo.id in held else r.verdict).ok
+            for r in results
+        ),
+        outranked=tuple(
+            f"{row.label}: {row.verdict_text}" for row in held.values() if row.outranking
+        ),
         check_runs=sum(r.check_runs for r in results),
         reused_checks=sum(len(r.reused_checks) for r in results),
         regressions=tuple(found),
         lock_changed=lock_changed(lock_dir, now_good),
         lock_combo=now_good.id if now_good else None,
     )
+
+
+def _standing(store: Store, results: Sequence[ComboResult]) -> dict[str, ResultRow]:
+    """The standing result of each combination in ``results`` (recorded in
+    ``store``): a smoke pass over a known deep failure still fails."""
+    by_image: dict[str | None, list[str]] = {}
+    for result in results:
+        by_image.setdefault(result.image_id, []).append(result.combo.id)
+    held: dict[str, ResultRow] = {}
+    for image_id, ids in by_image.items():
+        held.update(store.latest_results(ids, image_id))
+    return held
 
 
 def _lock_candidate(store: Store, scope: str, verify: Verify | None, stack: Stack) -> Combo | None:

@@ -11,7 +11,16 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
+from compat.model import (
+    CheckKind,
+    CheckResult,
+    CheckVerdict,
+    Combo,
+    ComboResult,
+    FileKind,
+    Pin,
+    Verdict,
+)
 from compat.store import schema
 from compat.targets.target import Libc, Target
 
@@ -97,6 +106,27 @@ def failed(target: Target, combo: Combo, verdict: Verdict = Verdict.IMPORT_ERROR
         backend="docker",
         image_id=target.image_id,
         log="naïve ünïcode and a long log\n" + "x" * 50_000,
+    )
+
+
+def deep_failed(target: Target, combo: Combo) -> ComboResult:
+    """A failure the deep tier found: one of pandas' own tests fails."""
+    regression = CheckResult(
+        name="deep:pandas:pandas/tests/test_x.py::test_y",
+        kind=CheckKind.DEEP,
+        verdict=CheckVerdict.RUNTIME_ERROR,
+        duration=1.0,
+        error="AttributeError: gone",
+    )
+    return ComboResult(
+        combo=combo,
+        verdict=Verdict.RUNTIME_ERROR,
+        checks=(regression,),
+        error=regression.error,
+        failed_check=regression.name,
+        duration=60.0,
+        backend="docker",
+        image_id=target.image_id,
     )
 
 

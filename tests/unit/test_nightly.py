@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.cli import cli
 from compat.index.base import Index
 from compat.index.snapshot import SnapshotIndex
 from compat.lock import LockInput, write_lock
@@ -29,6 +31,9 @@ from compat.model import (
     DistFile,
     Verdict,
 )
+from compat.report import render_report
+from compat.report.collect import collect
+from compat.report.view import build
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.store import Store, sqlite_url
@@ -48,7 +53,7 @@ from compat.workflows.nightly import (
     regressions,
     tracked_versions,
 )
-from tests.helpers.results import make_target
+from tests.helpers.results import deep_failed, make_target
 
 ROOT = Path(__file__).parent.parent.parent
 SNAPSHOT = ROOT / "tests" / "data" / "index"
@@ -490,3 +495,39 @@ def test_a_night_says_how_many_check_runs_the_new_versions_cost(
     assert (outcome.check_runs, outcome.reused_checks) == (2 * combos, combos)
     assert f"{2 * combos} check runs, {combos} checks reused" in outcome.lines()[1]
     assert outcome.to_json()["check_runs"] == 2 * combos
+
+
+def test_a_deep_failure_outranks_a_later_smoke_pass_in_results_report_and_nightly(
+    store: Store, tmp_path: Path
+) -> None:
+    lock_dir = tmp_path / "lock" / SCOPE
+    night(store, lock_dir, source(("pandas", "3.1.1")))  # everything passes
+    # a deep scan with the new pandas finds a regression in pandas' own tests...
+    combo = next(c for c in plan_of(source()).combos if c.version_of("pandas") == Version("3.1.1"))
+    run_id = store.start_run(target(), backend="fake", matrix_name="ml", strategy="pairwise")
+    deep_id = store.record(run_id, target(), deep_failed(target(), combo))
+    store.finish_run(run_id)
+    # ...then the night sees pandas 3.1.1 and runs it at depth smoke, where it passes
+    outcome, _ = night(store, lock_dir, source())
+    (failure,) = [r for r in store.results(combination=combo.id) if r.id == deep_id]
+    shown = f"smoke: pass (deep: runtime-error on {failure.created:%Y-%m-%d})"
+
+    assert combo.id in outcome.ran
+    assert outcome.failed == 1
+    assert outcome.outranked == (f"{combo.label()}: {shown}",)
+    assert f"  still failing: {combo.label()}: {shown}" in outcome.lines()
+    assert combo.id not in {g.combo.id for g in store.known_good(SCOPE)}
+
+    url = sqlite_url(tmp_path / "results.db")  # the store's
+    done = CliRunner().invoke(cli, ["--db", url, "results", "--limit", "1000"])
+    assert done.exit_code == 0, done.output
+    listed = [line.split("\t") for line in done.output.splitlines()]
+    assert [(f[3], f[5]) for f in listed if f[4] == shown] == [(combo.label(), "smoke")]
+    assert not any(f[4].startswith("smoke: pass (") and f[3] != combo.label() for f in listed)
+
+    (base,) = build(collect(store)).bases
+    row = next(c for c in base.combinations if c.combo_id == combo.id)
+    assert row.verdict_text == shown
+    assert row.standing.result_id == str(deep_id)
+    assert combo.id in {c.combo_id for c in base.failures}
+    assert shown in render_report(collect(store))

@@ -51,6 +51,7 @@ from tests.helpers.results import (
     DEBIAN_ID,
     MUSL_ID,
     count,
+    deep_failed,
     failed,
     make_combo,
     make_target,
@@ -364,16 +365,7 @@ def test_known_good_are_the_combinations_whose_latest_verdict_passed(store: Stor
 def test_a_deep_failure_outranks_a_later_smoke_pass_until_a_deep_pass(store: Store) -> None:
     target = make_target()
     combo = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
-    regression = CheckResult(
-        name="deep:pandas:pandas/tests/test_x.py::test_y",
-        kind=CheckKind.DEEP,
-        verdict=CheckVerdict.RUNTIME_ERROR,
-        duration=1.0,
-        error="AttributeError: gone",
-    )
-    deep_failure = dataclasses.replace(
-        failed(target, combo, Verdict.RUNTIME_ERROR), checks=(regression,)
-    )
+    deep_failure = deep_failed(target, combo)
     summary = CheckResult(
         name="deep:pandas", kind=CheckKind.DEEP, verdict=CheckVerdict.PASS, duration=1.0
     )
