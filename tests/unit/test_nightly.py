@@ -33,6 +33,7 @@ from compat.model import (
 )
 from compat.report import render_report
 from compat.report.collect import collect
+from compat.report.summary import Row
 from compat.report.view import build
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
@@ -517,6 +518,8 @@ def test_a_deep_failure_outranks_a_later_smoke_pass_in_results_report_and_nightl
     assert outcome.outranked == (f"{combo.label()}: {shown}",)
     assert f"  still failing: {combo.label()}: {shown}" in outcome.lines()
     assert combo.id not in {g.combo.id for g in store.known_good(SCOPE)}
+    earlier = Row.of_stored(store.latest_results([combo.id], None)[combo.id])  # a scan's summary
+    assert (earlier.verdict, earlier.verdict_text) == (Verdict.RUNTIME_ERROR, shown)
 
     url = sqlite_url(tmp_path / "results.db")  # the store's
     done = CliRunner().invoke(cli, ["--db", url, "results", "--limit", "1000"])
