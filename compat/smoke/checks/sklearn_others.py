@@ -11,7 +11,8 @@ These packages subclass scikit-learn's bases and are called back by its model
 selection, so that is where a new scikit-learn release breaks them (estimator
 tags in 1.6, ``_estimator_type`` in 1.8). Judged like the registry sweeps
 (:func:`breaks_stack`): the estimator's own ValueError (a ranker without
-groups) is a requirement, not a break.
+groups), or any error of its own raised in its own code that is not a sign of
+drift (lightgbm 2.0 finding too few rows to bin), is a requirement, not a break.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import inspect
 import pickle
 import traceback
 import warnings
+from pathlib import Path
 from typing import Any
 
 from .. import dists, isolate
@@ -102,6 +104,24 @@ def exercise(estimator: Any, sets: dict[str, Any]) -> str:
     return kind
 
 
+# What a package calling a partner that changed raises, wherever it is raised.
+DRIFT = (AssertionError, AttributeError, ImportError, NameError, TypeError, KeyError, IndexError)
+
+
+def refused(exc: BaseException, dist: importlib.metadata.Distribution) -> bool:
+    """The package's own error about the input, raised in its own code: lightgbm
+    2.0 finding too few rows to bin, an XGBoostError. Not a sign of drift."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if isinstance(exc, DRIFT) or not frames:
+        return False
+    innermost = Path(frames[-1].filename).resolve()
+    for top in dists._top_levels(dist):
+        root = Path(str(dist.locate_file(top))).resolve()
+        if innermost == root.with_name(f"{top}.py") or root in innermost.parents:
+            return True
+    return False
+
+
 @check("scikit-learn", valid={"scikit-learn": ">=1.0"})
 def check_estimators_of_other_packages() -> None:
     """Every estimator of every distribution requiring scikit-learn, through clone,
@@ -133,7 +153,7 @@ def check_estimators_of_other_packages() -> None:
         except Exception as exc:
             if isolate.is_check_defect(exc):
                 raise
-            if breaks_stack(exc, partners=PARTNERS):
+            if not refused(exc, dist) and breaks_stack(exc, partners=PARTNERS):
                 print(f"--- {what} ---")
                 traceback.print_exception(type(exc), exc, exc.__traceback__)
                 broken.append(f"{what}: {isolate.describe_exception(exc)}")
@@ -142,3 +162,5 @@ def check_estimators_of_other_packages() -> None:
     print(f"{len(done)} estimators of other packages: " + ", ".join(done))
     if broken:
         raise AssertionError(f"{len(broken)} estimators broke: " + "; ".join(broken))
+    if not done:  # never exercised: no pass
+        raise Skip(f"none of {len(found)} estimators of other packages took the check's data")
