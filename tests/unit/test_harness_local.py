@@ -85,6 +85,7 @@ def _run(pipeline: Pipeline, combos: list[Combo]) -> list[ComboResult]:
     return pipeline.run(target(), combos, on_result=lambda r: None, reporter=Reporter())
 
 
+@pytest.mark.slow
 def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
     wheel, backend = world
     good, segv, hang = wheel("good", "pass"), wheel("segv", "segv"), wheel("hang", "hang")
@@ -111,6 +112,7 @@ def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
     assert all(r.backend == "local" for r in results)
 
 
+@pytest.mark.slow
 def test_bytecode_is_compiled_once_into_the_store(world: World, tmp_path: Path) -> None:
     wheel, backend = world
     good = wheel("good", "pass")
