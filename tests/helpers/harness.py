@@ -29,15 +29,15 @@ from compat.targets.target import Libc, PackageManager, Target
 # ---- runner output -----------------------------------------------------------------
 
 
-def events(*items: dict[str, Any]) -> str:
+def runner_stdout(*items: dict[str, Any]) -> str:
     return "\n".join(json.dumps(i) for i in items) + "\n"
 
 
-def start(check: str) -> dict[str, Any]:
+def start_event(check: str) -> dict[str, Any]:
     return {"event": "start", "check": check, "kind": _kind(check)}
 
 
-def result(
+def result_event(
     check: str, verdict: str = "pass", error: str | None = None, log: str = ""
 ) -> dict[str, Any]:
     return {
@@ -57,15 +57,15 @@ def _kind(check: str) -> str:
     return CheckKind.of_legacy_name(check).value
 
 
-def done(**counts: int) -> dict[str, Any]:
+def done_event(**counts: int) -> dict[str, Any]:
     return {"event": "done", "counts": counts}
 
 
 def passing_suite(*checks: str) -> str:
     items: list[dict[str, Any]] = []
     for c in checks:
-        items += [start(c), result(c)]
-    return events(*items, done(**{"pass": len(checks)}))
+        items += [start_event(c), result_event(c)]
+    return runner_stdout(*items, done_event(**{"pass": len(checks)}))
 
 
 # ---- wheels and combos -------------------------------------------------------------

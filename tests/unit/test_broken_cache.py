@@ -47,8 +47,8 @@ def _importing(cache: Path) -> Callable[[list[str]], ExecResult]:
         broken = [s.name for s in sites if not _whole(s)]
         if broken:
             error = f"ModuleNotFoundError: a file of {broken[0]} is missing"
-            failed = suite.result("import", "import-error", error)
-            return ok(suite.events(suite.start("import"), failed, suite.done()))
+            failed = suite.result_event("import", "import-error", error)
+            return ok(suite.runner_stdout(suite.start_event("import"), failed, suite.done_event()))
         return ok(suite.passing_suite("import"))
 
     return answer

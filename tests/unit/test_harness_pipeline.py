@@ -22,15 +22,15 @@ from tests.helpers.harness import (
     FakeBackend,
     Served,
     combo,
-    done,
-    events,
+    done_event,
     make_wheel,
     ok,
     passing_suite,
     pin_for,
-    result,
+    result_event,
+    runner_stdout,
     sites_of,
-    start,
+    start_event,
     target,
 )
 from tests.helpers.reporter import RecordingReporter
@@ -220,7 +220,11 @@ def _lightgbm_answer(argv: list[str]) -> ExecResult:
     if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
         return ok(passing_suite("import lightgbm"))
     return ok(
-        events(start("import lightgbm"), result("import lightgbm", "import-error", GOMP), done())
+        runner_stdout(
+            start_event("import lightgbm"),
+            result_event("import lightgbm", "import-error", GOMP),
+            done_event(),
+        )
     )
 
 
@@ -326,12 +330,12 @@ def test_add_system_deps_retries_when_another_check_fails_worse(
         if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
             return ok(passing_suite("import lightgbm"))
         return ok(
-            events(
-                start("import lightgbm"),
-                result("import lightgbm", "import-error", GOMP),
-                start("other"),
-                result("other", "runtime-error", "AssertionError"),
-                done(),
+            runner_stdout(
+                start_event("import lightgbm"),
+                result_event("import lightgbm", "import-error", GOMP),
+                start_event("other"),
+                result_event("other", "runtime-error", "AssertionError"),
+                done_event(),
             )
         )
 
@@ -457,9 +461,9 @@ def test_a_check_kept_with_the_same_inputs_is_not_run_again(tmp_path: Path, serv
     def answer(argv: list[str]) -> ExecResult:
         if "--reuse" in argv:
             reused = argv[argv.index("--reuse") + 1]
-            return ok(events({"event": "reuse", "check": reused}, done()))
-        ran = {**result(name, log="checked"), "inputs": {"numpy": "2.0.2"}}
-        return ok(events(start(name), ran, done(**{"pass": 1})))
+            return ok(runner_stdout({"event": "reuse", "check": reused}, done_event()))
+        ran = {**result_event(name, log="checked"), "inputs": {"numpy": "2.0.2"}}
+        return ok(runner_stdout(start_event(name), ran, done_event(**{"pass": 1})))
 
     with Store.open(sqlite_url(tmp_path / "results.db")) as store:
         backend = FakeBackend(answer)

@@ -41,15 +41,15 @@ from compat.workflows.session import Session
 from tests.helpers.harness import (
     Answer,
     FakeBackend,
-    done,
-    events,
+    done_event,
     make_wheel,
     ok,
     passing_suite,
-    result,
+    result_event,
+    runner_stdout,
     sha256_of,
     sites_of,
-    start,
+    start_event,
     target,
 )
 from tests.helpers.pipeline import session_of
@@ -179,8 +179,10 @@ def answer_for(index: WheelIndex) -> Answer:
 
     def answer(argv: list[str]) -> ExecResult:
         if f"/store/{alpha2}" in sites_of(argv):
-            failing = result("import", "import-error", error=BROKEN)
-            return ok(events(start("import"), failing, done(**{"import-error": 1})))
+            failing = result_event("import", "import-error", error=BROKEN)
+            return ok(
+                runner_stdout(start_event("import"), failing, done_event(**{"import-error": 1}))
+            )
         return ok(passing_suite("import"))
 
     return answer
@@ -340,8 +342,10 @@ def test_an_interrupted_system_package_retry_commits_only_final_results(
                     raise KeyboardInterrupt
                 return ok(passing_suite("import"))
             if f"/store/{alpha2}" in sites_of(argv):
-                failing = result("import", "import-error", error=GOMP)
-                return ok(events(start("import"), failing, done(**{"import-error": 1})))
+                failing = result_event("import", "import-error", error=GOMP)
+                return ok(
+                    runner_stdout(start_event("import"), failing, done_event(**{"import-error": 1}))
+                )
             return ok(passing_suite("import"))
 
         return run
@@ -394,8 +398,10 @@ def test_what_an_image_needs_is_learnt_once_and_installed_on_every_later_run(
         if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
             return ok(passing_suite("import"))
         if f"/store/{alpha2}" in sites_of(argv):
-            failing = result("import", "import-error", error=GOMP)
-            return ok(events(start("import"), failing, done(**{"import-error": 1})))
+            failing = result_event("import", "import-error", error=GOMP)
+            return ok(
+                runner_stdout(start_event("import"), failing, done_event(**{"import-error": 1}))
+            )
         return ok(passing_suite("import"))
 
     def base_runs(runtime: FakeBackend) -> int:
