@@ -71,7 +71,7 @@ def passing_suite(*checks: str) -> str:
 # ---- wheels and combos -------------------------------------------------------------
 
 
-def make_wheel(
+def write_wheel(
     directory: Path, name: str, version: str, files: Mapping[str, str] | None = None
 ) -> Path:
     """A valid pure-Python wheel (with RECORD) holding ``files``."""
@@ -114,7 +114,7 @@ def pin_for(path: Path, *, kind: FileKind = FileKind.WHEEL, url: str | None = No
     )
 
 
-def combo(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
+def combo_of_pins(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
     ordered = tuple(sorted(pins, key=lambda p: p.name))
     wanted = requested if requested is not None else [p.name for p in ordered]
     return Combo(
@@ -124,7 +124,7 @@ def combo(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
     )
 
 
-def target() -> Target:
+def glibc_target() -> Target:
     return Target(
         name="test",
         image="local/test:1",
@@ -164,7 +164,7 @@ def image_info(**changes: Any) -> ImageInfo:
 Answer = Callable[[list[str]], ExecResult]
 
 
-def ok(stdout: str, *, code: int = 0, stderr: str = "") -> ExecResult:
+def exec_result(stdout: str, *, code: int = 0, stderr: str = "") -> ExecResult:
     return ExecResult(exit_code=code, stdout=stdout, stderr=stderr, duration=0.5)
 
 

@@ -204,9 +204,9 @@ CHECKS = {
 
 
 def _crashing_wheel(directory: Path) -> Path:
-    from tests.helpers.harness import make_wheel
+    from tests.helpers.harness import write_wheel
 
-    return make_wheel(
+    return write_wheel(
         directory, "segv-on-import", "1.0",
         {"segv_on_import/__init__.py": "import ctypes\nctypes.string_at(0)\n"},
     )  # fmt: skip

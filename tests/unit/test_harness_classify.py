@@ -19,14 +19,14 @@ from compat.smoke import VERDICTS
 from compat.targets.sysdeps import install_command, missing_libraries, packages_for
 from compat.targets.target import PackageManager
 from tests.helpers.harness import (
-    combo,
+    combo_of_pins,
     done_event,
-    make_wheel,
     passing_suite,
     pin_for,
     result_event,
     runner_stdout,
     start_event,
+    write_wheel,
 )
 
 GLIBC_GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
@@ -195,7 +195,7 @@ def test_worst_follows_the_verdict_order() -> None:
 
 
 def test_results_round_trip_through_json(tmp_path: Path) -> None:
-    c = combo(pin_for(make_wheel(tmp_path, "tiny", "1.0")))
+    c = combo_of_pins(pin_for(write_wheel(tmp_path, "tiny", "1.0")))
     r = ComboResult(
         combo=c,
         verdict=Verdict.IMPORT_ERROR,
@@ -272,9 +272,9 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
     from packaging.utils import canonicalize_name
 
     from compat.harness.classify import unrequested_notes
-    from tests.helpers.deep import combo as combo_of
+    from tests.helpers.deep import combo_of_versions
 
-    stack = combo_of({"pandas": "2.2.3", "python-dateutil": "4.0.0", "numpy": "2.0.2"})
+    stack = combo_of_versions({"pandas": "2.2.3", "python-dateutil": "4.0.0", "numpy": "2.0.2"})
     stack = dataclasses.replace(stack, requested=(canonicalize_name("pandas"),))
 
     def check(name: str, verdict: CheckVerdict) -> CheckResult:
