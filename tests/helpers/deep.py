@@ -16,7 +16,7 @@ FRAME = "pandas/tests/plotting/frame/test_frame.py"
 LEGEND = "AttributeError: 'Legend' object has no attribute 'legendHandles'"
 
 
-def combo(versions: Mapping[str, str], *, target: str = "bookworm") -> Combo:
+def combo_of_versions(versions: Mapping[str, str], *, target: str = "bookworm") -> Combo:
     pins = tuple(
         Pin(
             name=canonicalize_name(n),
@@ -31,19 +31,19 @@ def combo(versions: Mapping[str, str], *, target: str = "bookworm") -> Combo:
     return Combo(target=target, pins=pins, requested=tuple(canonicalize_name(n) for n in versions))
 
 
-def frame(path: str, root: str = "site", line: int = 10) -> dict[str, Any]:
+def stack_frame(path: str, root: str = "site", line: int = 10) -> dict[str, Any]:
     return {"path": path, "line": line, "function": "f", "root": root}
 
 
 LIBRARY_FRAMES = [
-    frame("_pytest/python.py", "tooling"),
-    frame(FRAME),
-    frame(CORE, line=700),
-    frame("functools.py", "stdlib"),
+    stack_frame("_pytest/python.py", "tooling"),
+    stack_frame(FRAME),
+    stack_frame(CORE, line=700),
+    stack_frame("functools.py", "stdlib"),
 ]
 
 
-def event(
+def deep_test_event(
     test: str,
     outcome: str,
     *,

@@ -16,7 +16,7 @@ import pytest
 from compat.effects.owners import RUN_LABEL, run_id
 
 
-def ours() -> dict[str, str]:
+def run_label_filter() -> dict[str, str]:
     """The engine filter for the containers this test run's compat started (the run
     label, ``COMPAT_RUN``, which the integration conftest sets for the session and so
     for every compat process a test starts): another compat run on the same engine

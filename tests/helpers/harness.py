@@ -29,15 +29,15 @@ from compat.targets.target import Libc, PackageManager, Target
 # ---- runner output -----------------------------------------------------------------
 
 
-def events(*items: dict[str, Any]) -> str:
+def runner_stdout(*items: dict[str, Any]) -> str:
     return "\n".join(json.dumps(i) for i in items) + "\n"
 
 
-def start(check: str) -> dict[str, Any]:
+def start_event(check: str) -> dict[str, Any]:
     return {"event": "start", "check": check, "kind": _kind(check)}
 
 
-def result(
+def result_event(
     check: str, verdict: str = "pass", error: str | None = None, log: str = ""
 ) -> dict[str, Any]:
     return {
@@ -57,21 +57,21 @@ def _kind(check: str) -> str:
     return CheckKind.of_legacy_name(check).value
 
 
-def done(**counts: int) -> dict[str, Any]:
+def done_event(**counts: int) -> dict[str, Any]:
     return {"event": "done", "counts": counts}
 
 
 def passing_suite(*checks: str) -> str:
     items: list[dict[str, Any]] = []
     for c in checks:
-        items += [start(c), result(c)]
-    return events(*items, done(**{"pass": len(checks)}))
+        items += [start_event(c), result_event(c)]
+    return runner_stdout(*items, done_event(**{"pass": len(checks)}))
 
 
 # ---- wheels and combos -------------------------------------------------------------
 
 
-def make_wheel(
+def write_wheel(
     directory: Path, name: str, version: str, files: Mapping[str, str] | None = None
 ) -> Path:
     """A valid pure-Python wheel (with RECORD) holding ``files``."""
@@ -114,7 +114,7 @@ def pin_for(path: Path, *, kind: FileKind = FileKind.WHEEL, url: str | None = No
     )
 
 
-def combo(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
+def combo_of_pins(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
     ordered = tuple(sorted(pins, key=lambda p: p.name))
     wanted = requested if requested is not None else [p.name for p in ordered]
     return Combo(
@@ -124,7 +124,7 @@ def combo(*pins: Pin, requested: Sequence[str] | None = None) -> Combo:
     )
 
 
-def target() -> Target:
+def glibc_target() -> Target:
     return Target(
         name="test",
         image="local/test:1",
@@ -164,7 +164,7 @@ def image_info(**changes: Any) -> ImageInfo:
 Answer = Callable[[list[str]], ExecResult]
 
 
-def ok(stdout: str, *, code: int = 0, stderr: str = "") -> ExecResult:
+def exec_result(stdout: str, *, code: int = 0, stderr: str = "") -> ExecResult:
     return ExecResult(exit_code=code, stdout=stdout, stderr=stderr, duration=0.5)
 
 

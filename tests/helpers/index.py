@@ -24,7 +24,7 @@ BASE = "https://index.test/simple/"
 FILES = "https://files.test/packages/"
 
 
-def make_wheel(
+def wheel_bytes(
     name: str, version: str, metadata: str, *, padding: int = 0, metadata_first: bool = True
 ) -> bytes:
     """A real wheel zip. ``padding`` bytes of incompressible data make it large, so
@@ -44,7 +44,9 @@ def make_wheel(
     return out.getvalue()
 
 
-def make_sdist(name: str, version: str, pkg_info: str, *, requires_txt: str | None = None) -> bytes:
+def sdist_bytes(
+    name: str, version: str, pkg_info: str, *, requires_txt: str | None = None
+) -> bytes:
     root = f"{name}-{version}"
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as archive:

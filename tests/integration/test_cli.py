@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from compat.report.view import format_bytes
-from tests.helpers.docker import ours, require_docker
+from tests.helpers.docker import require_docker, run_label_filter
 
 BOOKWORM = "local/debian-python:bookworm"
 MUSL = "local/musl-python:3.11"
@@ -35,7 +35,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _compat_containers() -> set[str]:
     client = docker.from_env()
-    return {c.id for c in client.containers.list(all=True, filters=ours())}
+    return {c.id for c in client.containers.list(all=True, filters=run_label_filter())}
 
 
 @pytest.fixture(autouse=True)
@@ -244,7 +244,7 @@ def _containers_created(since: int) -> list[str]:
     events = docker.from_env().events(
         since=since,
         until=int(time.time()) + 1,
-        filters={"type": "container", "event": "create", **ours()},
+        filters={"type": "container", "event": "create", **run_label_filter()},
         decode=True,
     )
     return [

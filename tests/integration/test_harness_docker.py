@@ -25,7 +25,7 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from compat.targets.target import PackageManager, Target
-from tests.helpers.docker import ours, require_docker
+from tests.helpers.docker import require_docker, run_label_filter
 from tests.helpers.reporter import RecordingReporter
 
 BOOKWORM = "local/debian-python:bookworm"
@@ -60,11 +60,13 @@ def docker_client() -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def _no_container_left(docker_client: Any) -> Iterator[None]:
-    before = {c.id for c in docker_client.containers.list(all=True, filters=ours())}
+    before = {c.id for c in docker_client.containers.list(all=True, filters=run_label_filter())}
     yield
     # no container this test started may remain; another compat run's are not counted
     left = [
-        c for c in docker_client.containers.list(all=True, filters=ours()) if c.id not in before
+        c
+        for c in docker_client.containers.list(all=True, filters=run_label_filter())
+        if c.id not in before
     ]
     assert left == [], f"containers left behind: {[c.name for c in left]}"
 
@@ -204,9 +206,9 @@ CHECKS = {
 
 
 def _crashing_wheel(directory: Path) -> Path:
-    from tests.helpers.harness import make_wheel
+    from tests.helpers.harness import write_wheel
 
-    return make_wheel(
+    return write_wheel(
         directory, "segv-on-import", "1.0",
         {"segv_on_import/__init__.py": "import ctypes\nctypes.string_at(0)\n"},
     )  # fmt: skip

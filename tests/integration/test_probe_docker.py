@@ -13,7 +13,7 @@ from packaging.version import Version
 from compat.errors import ImageUnavailable
 from compat.targets.probe import probe_image
 from compat.targets.target import Libc
-from tests.helpers.docker import ours, require_docker
+from tests.helpers.docker import require_docker, run_label_filter
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def client() -> Iterator[Any]:
 
     c = docker.from_env()
     yield c
-    assert c.containers.list(all=True, filters=ours()) == []
+    assert c.containers.list(all=True, filters=run_label_filter()) == []
     c.close()
 
 

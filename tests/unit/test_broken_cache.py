@@ -26,7 +26,15 @@ from compat.model import Combo, ComboResult, FileKind, Pin
 from compat.reporter import Reporter
 from compat.workflows.cache import prune
 from tests.helpers import harness as suite
-from tests.helpers.harness import FakeBackend, Served, combo, make_wheel, ok, sites_of, target
+from tests.helpers.harness import (
+    FakeBackend,
+    Served,
+    combo_of_pins,
+    exec_result,
+    glibc_target,
+    sites_of,
+    write_wheel,
+)
 
 Outcome = list[tuple[str, str, tuple[tuple[str, str], ...]]]
 
@@ -47,9 +55,11 @@ def _importing(cache: Path) -> Callable[[list[str]], ExecResult]:
         broken = [s.name for s in sites if not _whole(s)]
         if broken:
             error = f"ModuleNotFoundError: a file of {broken[0]} is missing"
-            failed = suite.result("import", "import-error", error)
-            return ok(suite.events(suite.start("import"), failed, suite.done()))
-        return ok(suite.passing_suite("import"))
+            failed = suite.result_event("import", "import-error", error)
+            return exec_result(
+                suite.runner_stdout(suite.start_event("import"), failed, suite.done_event())
+            )
+        return exec_result(suite.passing_suite("import"))
 
     return answer
 
@@ -61,7 +71,9 @@ def _backend(cache: Path, builds: dict[str, Path | str] | None = None) -> FakeBa
 def _scan(backend: FakeBackend, served: Served, cache: Path, combos: Sequence[Combo]) -> Outcome:
     pipeline = Pipeline(backend, RunConfig(), cache_dir=cache, client=served.client())
     with pipeline:
-        results = pipeline.run(target(), combos, on_result=lambda r: None, reporter=Reporter())
+        results = pipeline.run(
+            glibc_target(), combos, on_result=lambda r: None, reporter=Reporter()
+        )
     return _outcome(results)
 
 
@@ -85,8 +97,8 @@ def _two_wheels(tmp_path: Path, served: Served) -> tuple[Pin, Pin]:
     w = tmp_path / "w"
     w.mkdir()
     files = {"alpha/__init__.py": "A = 1\n", "alpha/core.py": "B = 2\n"}
-    alpha = served.add(make_wheel(w, "alpha", "1.0", files))
-    beta = served.add(make_wheel(w, "beta", "2.0"))
+    alpha = served.add(write_wheel(w, "alpha", "1.0", files))
+    beta = served.add(write_wheel(w, "beta", "2.0"))
     return alpha, beta
 
 
@@ -95,7 +107,7 @@ def _clean_scan(tmp_path: Path, served: Served) -> tuple[Path, Pin, list[Combo],
     and the outcome to compare with."""
     cache = tmp_path / "cache"
     alpha, beta = _two_wheels(tmp_path, served)
-    combos = [combo(alpha, beta)]
+    combos = [combo_of_pins(alpha, beta)]
     clean = _scan(_backend(cache), served, cache, combos)
     assert clean[0][1] == "pass"
     return cache, alpha, combos, clean
@@ -220,7 +232,7 @@ def _build_setup(tmp_path: Path, served: Served) -> tuple[Pin, Pin, Path]:
     sdist = tmp_path / "w" / "gamma-3.0.tar.gz"
     sdist.write_bytes(b"gamma sources")
     gamma = served.add(sdist, FileKind.SDIST)
-    wheel = make_wheel(tmp_path / "w", "gamma", "3.0")
+    wheel = write_wheel(tmp_path / "w", "gamma", "3.0")
     return alpha, gamma, wheel
 
 
@@ -251,7 +263,7 @@ def test_a_build_whose_wheel_is_missing_or_damaged_is_built_again(
 ) -> None:
     cache = tmp_path / "cache"
     alpha, gamma, wheel = _build_setup(tmp_path, served)
-    combos = [combo(alpha, gamma)]
+    combos = [combo_of_pins(alpha, gamma)]
     first = _backend(cache, {gamma.filename: wheel})
     clean = _scan(first, served, cache, combos)
     assert clean[0][1] == "pass"
@@ -273,7 +285,7 @@ def test_an_image_build_takes_no_damaged_built_wheel(
 ) -> None:
     cache = tmp_path / "cache"
     alpha, gamma, wheel = _build_setup(tmp_path, served)
-    _scan(_backend(cache, {gamma.filename: wheel}), served, cache, [combo(alpha, gamma)])
+    _scan(_backend(cache, {gamma.filename: wheel}), served, cache, [combo_of_pins(alpha, gamma)])
     stored = _built(cache, gamma)
     _tamper(stored)
     with caplog.at_level(logging.WARNING):

@@ -25,7 +25,14 @@ from compat.model import ComboResult, Depth, DistFile, Verdict
 from compat.store import sqlite_url
 from compat.workflows.deep import _settings_key, deep_runner, deepen
 from compat.workflows.session import Session
-from tests.helpers.harness import FakeBackend, Served, combo, make_wheel, ok, target
+from tests.helpers.harness import (
+    FakeBackend,
+    Served,
+    combo_of_pins,
+    exec_result,
+    glibc_target,
+    write_wheel,
+)
 from tests.helpers.reporter import RecordingReporter
 
 ROOT = Path(__file__).parent.parent.parent / "compat"
@@ -127,14 +134,14 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
     wheels = tmp_path / "w"
     wheels.mkdir()
     served = Served()
-    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
-    layer = combo(served.add(make_wheel(wheels, "pytest", "8.3.5")))
-    here = combo(numpy)
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    layer = combo_of_pins(served.add(write_wheel(wheels, "pytest", "8.3.5")))
+    here = combo_of_pins(numpy)
     runner_calls: list[list[str]] = []
 
     def answer(argv: list[str]) -> Any:
         runner_calls.append(argv)
-        return ok(json.dumps({"event": "done", "counts": {}, "duration": 0.1}) + "\n")
+        return exec_result(json.dumps({"event": "done", "counts": {}, "duration": 0.1}) + "\n")
 
     backend = FakeBackend(answer)
     passed = ComboResult(combo=here, verdict=Verdict.PASS, image_id="sha256:base", backend="fake")
@@ -145,7 +152,7 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
         with Pipeline(
             backend, config, cache_dir=tmp_path / "cache", client=served.client()
         ) as pipeline:
-            yield pipeline, target()
+            yield pipeline, glibc_target()
 
     @contextlib.contextmanager
     def open_index(settings: object, as_of: object) -> Iterator[Index]:
@@ -155,7 +162,7 @@ def test_the_deep_test_timeout_on_the_command_line_reaches_the_runner(
         session = open_session()  # as compat check builds it, from the command line
         return deepen(
             passed,
-            target=target(),
+            target=glibc_target(),
             pipeline=deep_runner(session.pipeline),
             store=session.store,
             index=session.index,
@@ -191,7 +198,7 @@ def test_compat_v_scan_prints_the_configuration_it_resolved(
 
     @contextlib.contextmanager
     def open_target(settings: object, reporter: object, config: RunConfig, **_: object) -> Any:
-        yield object(), target()
+        yield object(), glibc_target()
 
     @contextlib.contextmanager
     def open_session(settings: object, reporter: object, config: RunConfig, **_: object) -> Any:

@@ -43,7 +43,14 @@ from compat.workflows.lock import lock_known_good
 from compat.workflows.nightly import nightly_base
 from compat.workflows.scan import split_done
 from compat.workflows.session import verifier
-from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, run_lines
+from tests.helpers.deep import (
+    FRAME,
+    LEGEND,
+    LIBRARY_FRAMES,
+    combo_of_versions,
+    deep_test_event,
+    run_lines,
+)
 from tests.helpers.pipeline import ScriptedPipeline, session_of
 from tests.helpers.reporter import RecordingReporter
 
@@ -52,7 +59,7 @@ INDEX = SnapshotIndex(DATA / "index")
 TARGET = dataclasses.replace(
     target_from_profile("debian-slim", python="3.11"), image_id="sha256:" + "cd" * 32
 )
-LAYER = combo({"pytest": "8.3.5", "hypothesis": "6.100.0"})
+LAYER = combo_of_versions({"pytest": "8.3.5", "hypothesis": "6.100.0"})
 LEGEND_TEST = f"{FRAME}::test_legend"
 
 
@@ -82,9 +89,11 @@ def legend(job: DeepJob) -> DeepOutcome:
     """The deep runner's legend test fails (twice) where ``breaks`` says so."""
     versions = {n: str(job.combo.version_of(n)) for n in ("pandas", "matplotlib", "numpy")}
     test = (
-        event("test_legend", "failed", frames=LIBRARY_FRAMES, error=LEGEND, rerun="failed")
+        deep_test_event(
+            "test_legend", "failed", frames=LIBRARY_FRAMES, error=LEGEND, rerun="failed"
+        )
         if breaks(job.combo)
-        else event("test_legend", "passed")
+        else deep_test_event("test_legend", "passed")
     )
     return DeepOutcome(job=job, events=tuple(run_lines(versions, test)))
 

@@ -17,10 +17,19 @@ from compat.deep.differential import Failure, Finding, compare, deciding_frame, 
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
 from compat.deep.report import check_results
 from compat.model import CheckKind, CheckVerdict
-from tests.helpers.deep import CORE, FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
+from tests.helpers.deep import (
+    CORE,
+    FRAME,
+    LEGEND,
+    LIBRARY_FRAMES,
+    combo_of_versions,
+    deep_test_event,
+    run_lines,
+    stack_frame,
+)
 
-HERE = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
-OLD = combo({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
+HERE = combo_of_versions({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"})
+OLD = combo_of_versions({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
 
 
 def run_of(
@@ -36,56 +45,56 @@ DATEUTIL = {"dateutil": "python-dateutil", "six": "six"}
 
 
 HERE_RUN = run_of(
-    event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
-    event("test_flaky", "failed", frames=LIBRARY_FRAMES, rerun="passed", error="boom"),
-    event("test_always", "failed", frames=LIBRARY_FRAMES, rerun="failed", error="x"),
-    event(
+    deep_test_event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
+    deep_test_event("test_flaky", "failed", frames=LIBRARY_FRAMES, rerun="passed", error="boom"),
+    deep_test_event("test_always", "failed", frames=LIBRARY_FRAMES, rerun="failed", error="x"),
+    deep_test_event(
         "test_warns",
         "failed",
         rerun="failed",
         error="AssertionError: warned",
         frames=[
-            frame(FRAME),
-            frame("pandas/_testing/_warnings.py"),
-            frame("contextlib.py", "stdlib"),
+            stack_frame(FRAME),
+            stack_frame("pandas/_testing/_warnings.py"),
+            stack_frame("contextlib.py", "stdlib"),
         ],
     ),
-    event("test_new", "error", frames=LIBRARY_FRAMES, rerun="error", error="y"),
-    event("test_skipped_there", "failed", frames=LIBRARY_FRAMES, rerun="failed"),
-    event(
+    deep_test_event("test_new", "error", frames=LIBRARY_FRAMES, rerun="error", error="y"),
+    deep_test_event("test_skipped_there", "failed", frames=LIBRARY_FRAMES, rerun="failed"),
+    deep_test_event(
         "test_pytest_only",
         "failed",
-        frames=[frame("_pytest/raises.py", "tooling")],
+        frames=[stack_frame("_pytest/raises.py", "tooling")],
         rerun="failed",
         error="Failed: DID NOT RAISE",
     ),
-    event("test_ok", "passed"),
-    event(
+    deep_test_event("test_ok", "passed"),
+    deep_test_event(
         "test_deprecated_call",
         "failed",
-        frames=[*LIBRARY_FRAMES, frame("pyparsing/core.py")],
+        frames=[*LIBRARY_FRAMES, stack_frame("pyparsing/core.py")],
         rerun="failed",
         error="PyparsingDeprecationWarning: 'setParseAction' deprecated",
         warning=True,
     ),
-    event(
+    deep_test_event(
         "test_crash",
         "crash",
         rerun="crash",
         error="killed by signal SIGSEGV",
-        frames=[frame(FRAME), frame("matplotlib/backends/backend_agg.py")],
+        frames=[stack_frame(FRAME), stack_frame("matplotlib/backends/backend_agg.py")],
     ),
 )
 BASE_RUN = run_of(
-    event("test_legend", "passed"),
-    event("test_flaky", "passed"),
-    event("test_always", "failed", frames=LIBRARY_FRAMES, rerun="failed"),
-    event("test_warns", "passed"),
-    event("test_skipped_there", "skipped"),
-    event("test_pytest_only", "passed"),
-    event("test_ok", "passed"),
-    event("test_deprecated_call", "passed"),
-    event("test_crash", "passed"),
+    deep_test_event("test_legend", "passed"),
+    deep_test_event("test_flaky", "passed"),
+    deep_test_event("test_always", "failed", frames=LIBRARY_FRAMES, rerun="failed"),
+    deep_test_event("test_warns", "passed"),
+    deep_test_event("test_skipped_there", "skipped"),
+    deep_test_event("test_pytest_only", "passed"),
+    deep_test_event("test_ok", "passed"),
+    deep_test_event("test_deprecated_call", "passed"),
+    deep_test_event("test_crash", "passed"),
     versions={"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.23.5"},
 )
 
@@ -116,14 +125,14 @@ def test_test_paths() -> None:
 
 def test_deciding_frame_looks_through_tooling_stdlib_and_other_packages() -> None:
     owners = {"pandas": canonicalize_name("pandas"), "pyparsing": canonicalize_name("pyparsing")}
-    frames = [Frame.from_json(f) for f in [*LIBRARY_FRAMES, frame("pyparsing/core.py")]]
+    frames = [Frame.from_json(f) for f in [*LIBRARY_FRAMES, stack_frame("pyparsing/core.py")]]
     found, owner, in_tests = deciding_frame(frames, owners, ["pandas", "matplotlib"])
     assert found is not None
     assert found.path == CORE
     assert owner == "pandas"
     assert not in_tests
     assert deciding_frame(
-        [Frame.from_json(frame("_pytest/x.py", "tooling"))], owners, ["pandas"]
+        [Frame.from_json(stack_frame("_pytest/x.py", "tooling"))], owners, ["pandas"]
     ) == (None, None, False)
 
 
@@ -186,22 +195,33 @@ def test_every_changed_pin_is_named_a_transitive_one_first_when_it_failed() -> N
     here = {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
     old = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"}
     in_dateutil = [
-        frame(FRAME),
-        frame("pandas/core/tools/datetimes.py"),
-        frame("dateutil/parser/_parser.py", line=640),
+        stack_frame(FRAME),
+        stack_frame("pandas/core/tools/datetimes.py"),
+        stack_frame("dateutil/parser/_parser.py", line=640),
     ]
     here_run = run_of(
-        event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
-        event("test_dates", "failed", frames=in_dateutil, rerun="failed", error="ParserError"),
+        deep_test_event(
+            "test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND
+        ),
+        deep_test_event(
+            "test_dates", "failed", frames=in_dateutil, rerun="failed", error="ParserError"
+        ),
         versions=here,
         owners=DATEUTIL,
     )
-    base_run = run_of(event("test_legend", "passed"), event("test_dates", "passed"), versions=old)
+    base_run = run_of(
+        deep_test_event("test_legend", "passed"),
+        deep_test_event("test_dates", "passed"),
+        versions=old,
+    )
     found = pandas_failures(
         here_run,
         base_run,
-        here_versions={**HERE.versions, **combo({"python-dateutil": "2.9.0"}).versions},
-        baseline_versions={**OLD.versions, **combo({"python-dateutil": "2.8.2"}).versions},
+        here_versions={**HERE.versions, **combo_of_versions({"python-dateutil": "2.9.0"}).versions},
+        baseline_versions={
+            **OLD.versions,
+            **combo_of_versions({"python-dateutil": "2.8.2"}).versions,
+        },
     )
     assert found["test_legend"].finding is Finding.REGRESSION
     assert [str(c) for c in found["test_legend"].changed] == [
@@ -223,22 +243,32 @@ def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> 
     here = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"}
     old = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.24.1"}
     in_pandas = [
-        frame("pandas/tests/plotting/test_datetimelike.py"),
-        frame("pandas/_libs/tslibs/timezones.pyx", line=280),
+        stack_frame("pandas/tests/plotting/test_datetimelike.py"),
+        stack_frame("pandas/_libs/tslibs/timezones.pyx", line=280),
     ]
     params = "test_ts_plot_with_tz['dateutil/US/Eastern']"
     here_run = run_of(
-        event(params, "failed", frames=in_pandas, rerun="failed", error="AttributeError"),
-        event("test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND),
+        deep_test_event(params, "failed", frames=in_pandas, rerun="failed", error="AttributeError"),
+        deep_test_event(
+            "test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND
+        ),
         versions=here,
         owners=DATEUTIL,
     )
-    base_run = run_of(event(params, "passed"), event("test_legend", "passed"), versions=old)
+    base_run = run_of(
+        deep_test_event(params, "passed"), deep_test_event("test_legend", "passed"), versions=old
+    )
     found = pandas_failures(
         here_run,
         base_run,
-        here_versions={**combo(here).versions, **combo({"python-dateutil": "4.0.0"}).versions},
-        baseline_versions={**combo(old).versions, **combo({"python-dateutil": "2.8.2"}).versions},
+        here_versions={
+            **combo_of_versions(here).versions,
+            **combo_of_versions({"python-dateutil": "4.0.0"}).versions,
+        },
+        baseline_versions={
+            **combo_of_versions(old).versions,
+            **combo_of_versions({"python-dateutil": "2.8.2"}).versions,
+        },
     )
     assert [str(c) for c in found[params].changed] == [
         "python-dateutil 2.8.2 -> 4.0.0",
@@ -253,7 +283,7 @@ def test_a_timeout_is_a_regression_only_where_the_baseline_was_quick() -> None:
     baseline: a hang. The other took 30 s there: a busy machine, not a finding."""
 
     def timed(name: str, outcome: str, seconds: float, **kw: Any) -> dict[str, Any]:
-        return {**event(name, outcome, **kw), "duration": seconds}
+        return {**deep_test_event(name, outcome, **kw), "duration": seconds}
 
     here = run_of(
         timed("test_hangs", "timeout", 60.0, frames=LIBRARY_FRAMES, rerun="timeout"),
@@ -269,7 +299,7 @@ def test_a_timeout_is_a_regression_only_where_the_baseline_was_quick() -> None:
 
 
 def test_only_a_changed_foundation_is_named_when_it_alone_changed() -> None:
-    numpy_only = combo({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.23.5"})
+    numpy_only = combo_of_versions({"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.23.5"})
     legend = pandas_failures(baseline_versions=numpy_only.versions)["test_legend"]
     assert [str(c) for c in legend.changed] == ["numpy 1.23.5 -> 1.26.4"]
 
@@ -281,17 +311,17 @@ def test_no_partner_change_is_not_attributed() -> None:
 
 
 def test_a_baseline_of_another_release_is_refused() -> None:
-    other = combo({"pandas": "2.0.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
+    other = combo_of_versions({"pandas": "2.0.3", "matplotlib": "3.6.3", "numpy": "1.23.5"})
     with pytest.raises(ValueError, match="not the same release"):
         pandas_failures(baseline_versions=other.versions)
 
 
 def test_choose_baseline_prefers_contemporaneous_then_newest_known_good() -> None:
     contemporaneous = OLD
-    good_new = combo({"pandas": "1.5.3", "matplotlib": "3.7.5", "numpy": "1.26.4"})
-    good_old = combo({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"})
-    other_release = combo({"pandas": "2.0.3", "matplotlib": "3.7.5", "numpy": "1.26.4"})
-    no_matplotlib = combo({"pandas": "1.5.3", "numpy": "1.24.4"})
+    good_new = combo_of_versions({"pandas": "1.5.3", "matplotlib": "3.7.5", "numpy": "1.26.4"})
+    good_old = combo_of_versions({"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"})
+    other_release = combo_of_versions({"pandas": "2.0.3", "matplotlib": "3.7.5", "numpy": "1.26.4"})
+    no_matplotlib = combo_of_versions({"pandas": "1.5.3", "numpy": "1.24.4"})
     chosen = choose_baseline(
         HERE, "pandas", contemporaneous=contemporaneous, known_good=[good_old, good_new]
     )
@@ -310,7 +340,7 @@ def test_choose_baseline_prefers_contemporaneous_then_newest_known_good() -> Non
     assert choose_baseline(HERE, "scipy", known_good=[good_new]) is None
     key = chosen.cache_key("sha256:img")
     assert key == chosen.cache_key("sha256:img") != chosen.cache_key("sha256:other")
-    layer = combo({"pytest": "8.3.5"})
+    layer = combo_of_versions({"pytest": "8.3.5"})
     assert chosen.cache_key("sha256:img", layer) != key
 
 

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from packaging.utils import canonicalize_name
 
 from compat.deep.outcomes import Outcome, parse_events
@@ -90,6 +91,7 @@ def run_runner(site: Path, *extra: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None:
     site = tmp_path / "site"
     for rel, text in FILES.items():
@@ -137,6 +139,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
     assert warned == {"test_deprecated", "test_broken_filter"}
 
 
+@pytest.mark.slow
 def test_select_only_runs_nothing(tmp_path: Path) -> None:
     site = tmp_path / "site"
     for rel, text in FILES.items():
@@ -193,6 +196,7 @@ SDIST_TESTS = {
 }
 
 
+@pytest.mark.slow
 def test_a_dependent_without_shipped_tests_runs_its_sdist_tests_on_the_installed_wheel(
     tmp_path: Path,
 ) -> None:

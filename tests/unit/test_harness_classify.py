@@ -19,14 +19,14 @@ from compat.smoke import VERDICTS
 from compat.targets.sysdeps import install_command, missing_libraries, packages_for
 from compat.targets.target import PackageManager
 from tests.helpers.harness import (
-    combo,
-    done,
-    events,
-    make_wheel,
+    combo_of_pins,
+    done_event,
     passing_suite,
     pin_for,
-    result,
-    start,
+    result_event,
+    runner_stdout,
+    start_event,
+    write_wheel,
 )
 
 GLIBC_GOMP = "ImportError: libgomp.so.1: cannot open shared object file: No such file or directory"
@@ -65,16 +65,16 @@ def test_all_checks_pass() -> None:
 
 
 def test_worst_check_wins_and_names_the_first_culprit() -> None:
-    out = events(
-        start("a"),
-        result("a", "runtime-error", "ValueError: bad"),
-        start("b"),
-        result("b", "import-error", "ImportError: numpy.core.multiarray failed"),
-        start("c"),
-        result("c", "runtime-error", "TypeError: worse?"),
-        start("d"),
-        result("d", "skipped"),
-        done(),
+    out = runner_stdout(
+        start_event("a"),
+        result_event("a", "runtime-error", "ValueError: bad"),
+        start_event("b"),
+        result_event("b", "import-error", "ImportError: numpy.core.multiarray failed"),
+        start_event("c"),
+        result_event("c", "runtime-error", "TypeError: worse?"),
+        start_event("d"),
+        result_event("d", "skipped"),
+        done_event(),
     )
     outcome = _classify(out)
     # runtime-error ranks worse than import-error in Verdict's order
@@ -85,7 +85,9 @@ def test_worst_check_wins_and_names_the_first_culprit() -> None:
 
 
 def test_runner_killed_by_a_signal_blames_the_check_in_flight() -> None:
-    out = events(start("import numpy"), result("import numpy"), start("numpy core"))
+    out = runner_stdout(
+        start_event("import numpy"), result_event("import numpy"), start_event("numpy core")
+    )
     outcome = _classify(out + "Fatal Python error: Segmentation fault\n", code=139)
     assert outcome.verdict is Verdict.CRASH
     assert outcome.failed_check == "numpy core"
@@ -94,7 +96,7 @@ def test_runner_killed_by_a_signal_blames_the_check_in_flight() -> None:
 
 
 def test_negative_exit_code_is_a_signal_too() -> None:
-    outcome = _classify(events(start("x")), code=-11)
+    outcome = _classify(runner_stdout(start_event("x")), code=-11)
     assert outcome.verdict is Verdict.CRASH
     assert "SIGSEGV" in (outcome.error or "")
 
@@ -107,18 +109,22 @@ def test_runner_that_dies_before_any_check_is_a_crash_of_the_runner() -> None:
 
 
 def test_timeout_blames_the_check_in_flight() -> None:
-    outcome = _classify(events(start("hang")), code=124, timed_out=True)
+    outcome = _classify(runner_stdout(start_event("hang")), code=124, timed_out=True)
     assert outcome.verdict is Verdict.TIMEOUT
     assert outcome.failed_check == "hang"
 
 
 def test_check_timeout_reported_by_the_runner() -> None:
-    outcome = _classify(events(start("slow"), result("slow", "timeout", "no answer in 5s"), done()))
+    outcome = _classify(
+        runner_stdout(
+            start_event("slow"), result_event("slow", "timeout", "no answer in 5s"), done_event()
+        )
+    )
     assert outcome.verdict is Verdict.TIMEOUT
 
 
 def test_exit_zero_without_done_is_a_runtime_error() -> None:
-    outcome = _classify(events(start("a"), result("a")), code=0)
+    outcome = _classify(runner_stdout(start_event("a"), result_event("a")), code=0)
     assert outcome.verdict is Verdict.RUNTIME_ERROR
 
 
@@ -143,7 +149,11 @@ def test_noise_from_c_code_is_kept_in_the_log_not_parsed() -> None:
 def test_missing_library_maps_to_the_distro_package(
     text: str, manager: PackageManager | None, libc: str, expected: tuple[str, ...]
 ) -> None:
-    out = events(start("import lightgbm"), result("import lightgbm", "import-error", text), done())
+    out = runner_stdout(
+        start_event("import lightgbm"),
+        result_event("import lightgbm", "import-error", text),
+        done_event(),
+    )
     outcome = _classify(out, manager=manager, libc=libc)
     assert outcome.verdict is Verdict.IMPORT_ERROR
     assert outcome.missing_libraries == ("libgomp.so.1",)
@@ -152,10 +162,12 @@ def test_missing_library_maps_to_the_distro_package(
 
 
 def test_library_named_only_in_the_log_is_found() -> None:
-    out = events(
-        start("import x"),
-        result("import x", "import-error", "ImportError: cannot load", log="..." + GLIBC_GOMP),
-        done(),
+    out = runner_stdout(
+        start_event("import x"),
+        result_event(
+            "import x", "import-error", "ImportError: cannot load", log="..." + GLIBC_GOMP
+        ),
+        done_event(),
     )
     assert _classify(out).system_deps == ("libgomp1",)
 
@@ -183,7 +195,7 @@ def test_worst_follows_the_verdict_order() -> None:
 
 
 def test_results_round_trip_through_json(tmp_path: Path) -> None:
-    c = combo(pin_for(make_wheel(tmp_path, "tiny", "1.0")))
+    c = combo_of_pins(pin_for(write_wheel(tmp_path, "tiny", "1.0")))
     r = ComboResult(
         combo=c,
         verdict=Verdict.IMPORT_ERROR,
@@ -209,16 +221,16 @@ def test_results_round_trip_through_json(tmp_path: Path) -> None:
 
 
 def test_a_check_error_is_listed_but_never_makes_the_combination_fail() -> None:
-    out = events(
-        start("a"),
-        result("a", "pass"),
-        start("lightgbm+scikit-learn:sklearn-api"),
-        result(
+    out = runner_stdout(
+        start_event("a"),
+        result_event("a", "pass"),
+        start_event("lightgbm+scikit-learn:sklearn-api"),
+        result_event(
             "lightgbm+scikit-learn:sklearn-api",
             "check-error",
             "TypeError: fit() got an unexpected keyword argument 'callbacks'",
         ),
-        done(),
+        done_event(),
     )
     outcome = _classify(out)
     assert outcome.verdict is Verdict.PASS
@@ -233,12 +245,12 @@ def test_a_check_error_is_listed_but_never_makes_the_combination_fail() -> None:
     assert [c.name for c in combo_result.check_errors] == ["lightgbm+scikit-learn:sklearn-api"]
 
     with_failure = _classify(
-        events(
-            start("b"),
-            result("b", "check-error", "AttributeError: module 'x' has no attribute 'y'"),
-            start("c"),
-            result("c", "runtime-error", "AssertionError: wrong"),
-            done(),
+        runner_stdout(
+            start_event("b"),
+            result_event("b", "check-error", "AttributeError: module 'x' has no attribute 'y'"),
+            start_event("c"),
+            result_event("c", "runtime-error", "AssertionError: wrong"),
+            done_event(),
         )
     )
     assert with_failure.verdict is Verdict.RUNTIME_ERROR
@@ -260,9 +272,9 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
     from packaging.utils import canonicalize_name
 
     from compat.harness.classify import unrequested_notes
-    from tests.helpers.deep import combo as combo_of
+    from tests.helpers.deep import combo_of_versions
 
-    stack = combo_of({"pandas": "2.2.3", "python-dateutil": "4.0.0", "numpy": "2.0.2"})
+    stack = combo_of_versions({"pandas": "2.2.3", "python-dateutil": "4.0.0", "numpy": "2.0.2"})
     stack = dataclasses.replace(stack, requested=(canonicalize_name("pandas"),))
 
     def check(name: str, verdict: CheckVerdict) -> CheckResult:
@@ -287,15 +299,15 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
 
 
 def test_each_check_has_the_kind_its_events_give() -> None:
-    out = events(
-        start("import:numpy"),
-        result("import:numpy"),
-        start("numpy:core"),
-        result("numpy:core"),
-        start("user:mine.py"),
-        result("user:mine.py"),
+    out = runner_stdout(
+        start_event("import:numpy"),
+        result_event("import:numpy"),
+        start_event("numpy:core"),
+        result_event("numpy:core"),
+        start_event("user:mine.py"),
+        result_event("user:mine.py"),
         {"event": "reuse", "check": "numpy:never-offered"},
-        start("import:scipy"),
+        start_event("import:scipy"),
     )
     outcome = _classify(out, code=139)
     assert [(c.name, c.kind) for c in outcome.checks] == [
@@ -310,7 +322,7 @@ def test_each_check_has_the_kind_its_events_give() -> None:
 
 
 def test_a_runner_that_died_between_checks_is_a_check_of_the_machinery() -> None:
-    outcome = _classify(events(start("exec"), result("exec")), code=1)
+    outcome = _classify(runner_stdout(start_event("exec"), result_event("exec")), code=1)
     assert [(c.name, c.kind) for c in outcome.checks] == [
         ("exec", CheckKind.USER),
         ("smoke-runner", CheckKind.RUNNER),

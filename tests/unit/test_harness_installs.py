@@ -12,7 +12,7 @@ import pytest
 from compat.errors import FetchFailed, UnpackFailed
 from compat.harness.installs import Installs
 from compat.harness.wheelhouse import FileRef, Wheelhouse
-from tests.helpers.harness import make_wheel, sha256_of
+from tests.helpers.harness import sha256_of, write_wheel
 
 
 def _served(files: dict[str, bytes], seen: list[str]) -> httpx.Client:
@@ -82,7 +82,7 @@ def test_add_keys_a_local_file_by_its_own_hash(tmp_path: Path) -> None:
         tmp_path / "cache",
         httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(500))),
     )
-    wheel = make_wheel(tmp_path, "built", "2.0")
+    wheel = write_wheel(tmp_path, "built", "2.0")
     sha, stored = house.add(wheel)
     assert sha == sha256_of(wheel)
     assert stored == house.path(sha, wheel.name)
@@ -90,7 +90,7 @@ def test_add_keys_a_local_file_by_its_own_hash(tmp_path: Path) -> None:
 
 
 def test_unpack_makes_a_site_dir(tmp_path: Path) -> None:
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path,
         "tiny-pkg",
         "1.0",
@@ -113,10 +113,10 @@ def test_unpacked_dir_imports_through_addsitedir(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    a = make_wheel(
+    a = write_wheel(
         tmp_path, "alpha", "1.0", {"alpha/__init__.py": "from beta import B\nA = B + 1\n"}
     )
-    b = make_wheel(tmp_path, "beta", "1.0", {"beta/__init__.py": "B = 41\n"})
+    b = write_wheel(tmp_path, "beta", "1.0", {"beta/__init__.py": "B = 41\n"})
     store = Installs(tmp_path / "cache")
     sites = [store.unpack(w, sha256_of(w)) for w in (a, b)]
     code = (
@@ -151,7 +151,7 @@ def test_compile_stamps_are_per_interpreter(tmp_path: Path) -> None:
 
 
 def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path,
         "stray",
         "1.0",
@@ -166,16 +166,18 @@ def test_stray_bytecode_in_a_wheel_is_left_out_quietly(tmp_path: Path) -> None:
 def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
     from compat.config import RunConfig
     from compat.harness.pipeline import Pipeline
-    from tests.helpers.harness import FakeBackend, ok
+    from tests.helpers.harness import FakeBackend, exec_result
 
     wheels = {}
     for i in range(12):
-        w = make_wheel(tmp_path, f"p{i}", "1.0")
+        w = write_wheel(tmp_path, f"p{i}", "1.0")
         wheels[sha256_of(w)] = w
     broken = tmp_path / "broken-1.0-py3-none-any.whl"
     broken.write_bytes(b"not a zip")
     wheels[sha256_of(broken)] = broken
-    pipeline = Pipeline(FakeBackend(lambda argv: ok("")), RunConfig(), cache_dir=tmp_path / "c")
+    pipeline = Pipeline(
+        FakeBackend(lambda argv: exec_result("")), RunConfig(), cache_dir=tmp_path / "c"
+    )
     seen: list[tuple[str, int, int]] = []
     failed = pipeline._unpack(wheels, lambda s, d, t: seen.append((s, d, t)))
     assert list(failed) == [sha256_of(broken)]
@@ -184,6 +186,6 @@ def test_many_wheels_unpack_in_parallel(tmp_path: Path) -> None:
 
 
 def test_make_wheel_is_a_zip(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, "tiny", "1.0")
+    wheel = write_wheel(tmp_path, "tiny", "1.0")
     with zipfile.ZipFile(wheel) as zf:
         assert "tiny-1.0.dist-info/RECORD" in zf.namelist()

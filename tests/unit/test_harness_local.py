@@ -17,7 +17,7 @@ from compat.harness import Pipeline, make_pipeline
 from compat.harness.local_backend import LocalBackend
 from compat.model import Combo, ComboResult, Pin, Verdict
 from compat.reporter import Reporter
-from tests.helpers.harness import combo, image_info, make_wheel, pin_for, target
+from tests.helpers.harness import combo_of_pins, glibc_target, image_info, pin_for, write_wheel
 from tests.helpers.reporter import RecordingReporter
 
 # Imports every --package after adding every --site; a module attribute decides what
@@ -63,7 +63,7 @@ def world(tmp_path: Path) -> World:
     served: dict[str, bytes] = {}
 
     def wheel(name: str, action: str) -> Pin:
-        path = make_wheel(wheels, name, "1.0", {f"{name}/__init__.py": f"ACTION = {action!r}\n"})
+        path = write_wheel(wheels, name, "1.0", {f"{name}/__init__.py": f"ACTION = {action!r}\n"})
         served[f"/{path.name}"] = path.read_bytes()
         return pin_for(path)
 
@@ -82,18 +82,19 @@ def world(tmp_path: Path) -> World:
 
 
 def _run(pipeline: Pipeline, combos: list[Combo]) -> list[ComboResult]:
-    return pipeline.run(target(), combos, on_result=lambda r: None, reporter=Reporter())
+    return pipeline.run(glibc_target(), combos, on_result=lambda r: None, reporter=Reporter())
 
 
+@pytest.mark.slow
 def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
     wheel, backend = world
     good, segv, hang = wheel("good", "pass"), wheel("segv", "segv"), wheel("hang", "hang")
     other = wheel("other", "pass")
     combos = [
-        combo(good),
-        combo(segv, good, requested=["good", "segv"]),
-        combo(hang),
-        combo(other, good),
+        combo_of_pins(good),
+        combo_of_pins(segv, good, requested=["good", "segv"]),
+        combo_of_pins(hang),
+        combo_of_pins(other, good),
     ]
     results = _run(backend(jobs=2, timeouts=Timeouts(combination=3)), combos)
     assert [r.verdict for r in results] == [
@@ -111,10 +112,11 @@ def test_pass_crash_timeout_and_the_scan_goes_on(world: World) -> None:
     assert all(r.backend == "local" for r in results)
 
 
+@pytest.mark.slow
 def test_bytecode_is_compiled_once_into_the_store(world: World, tmp_path: Path) -> None:
     wheel, backend = world
     good = wheel("good", "pass")
-    _run(backend(), [combo(good)])
+    _run(backend(), [combo_of_pins(good)])
     site = tmp_path / "cache" / "installs" / good.sha256
     assert list((site / "good" / "__pycache__").glob("__init__.*.pyc"))
 

@@ -21,17 +21,17 @@ from compat.store import Store, sqlite_url
 from tests.helpers.harness import (
     FakeBackend,
     Served,
-    combo,
-    done,
-    events,
-    make_wheel,
-    ok,
+    combo_of_pins,
+    done_event,
+    exec_result,
+    glibc_target,
     passing_suite,
     pin_for,
-    result,
+    result_event,
+    runner_stdout,
     sites_of,
-    start,
-    target,
+    start_event,
+    write_wheel,
 )
 from tests.helpers.reporter import RecordingReporter
 
@@ -53,18 +53,18 @@ def _run(
 ) -> tuple[list[ComboResult], list[ComboResult], list[tuple[str, int, int]]]:
     delivered: list[ComboResult] = []
     reporter = RecordingReporter()
-    results = pipeline.run(target(), combos, on_result=delivered.append, reporter=reporter)
+    results = pipeline.run(glibc_target(), combos, on_result=delivered.append, reporter=reporter)
     return results, delivered, reporter.stages
 
 
 def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: Served) -> None:
     wheels = tmp_path / "w"
     wheels.mkdir()
-    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
-    pandas = served.add(make_wheel(wheels, "pandas", "2.2.3"))
-    old_numpy = served.add(make_wheel(wheels, "numpy", "1.26.4"))
-    combos = [combo(numpy, pandas, requested=["pandas"]), combo(old_numpy, pandas)]
-    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    pandas = served.add(write_wheel(wheels, "pandas", "2.2.3"))
+    old_numpy = served.add(write_wheel(wheels, "numpy", "1.26.4"))
+    combos = [combo_of_pins(numpy, pandas, requested=["pandas"]), combo_of_pins(old_numpy, pandas)]
+    runtime = FakeBackend(lambda argv: exec_result(passing_suite("import")))
     results, delivered, stages = _run(_backend(runtime, served, tmp_path), combos)
 
     assert [r.verdict for r in results] == [Verdict.PASS, Verdict.PASS]
@@ -86,7 +86,7 @@ def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: 
     assert ("fetch", 3, 3) in stages
 
     # a second scan reuses everything: no download, no compile
-    runtime2 = FakeBackend(lambda argv: ok(passing_suite("import")))
+    runtime2 = FakeBackend(lambda argv: exec_result(passing_suite("import")))
     _run(_backend(runtime2, served, tmp_path), combos)
     assert len(served.requests) == 3
     assert runtime2.compiled == []
@@ -95,12 +95,12 @@ def test_sites_are_composed_from_the_store_in_pin_order(tmp_path: Path, served: 
 def test_the_runner_command_carries_flags_timeout_and_exec(tmp_path: Path, served: Served) -> None:
     wheels = tmp_path / "w"
     wheels.mkdir()
-    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
-    backend = FakeBackend(lambda argv: ok(passing_suite("import")))
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    backend = FakeBackend(lambda argv: exec_result(passing_suite("import")))
     pipeline = _backend(
         backend, served, tmp_path, timeouts=Timeouts(check=30.0), exec_cmd=("python", "-c", "pass")
     )
-    _run(pipeline, [combo(numpy)])
+    _run(pipeline, [combo_of_pins(numpy)])
     (argv,) = backend.executor_obj.calls
     # the interpreter's flags before the script, then what compat.smoke.runner_argv adds
     assert argv[:4] == ["python3", "-I", "-S", "/opt/compat-smoke/sha256:base/runner.py"]
@@ -114,10 +114,10 @@ def test_depth_import_runs_only_the_import_checks(tmp_path: Path, served: Served
 
     wheels = tmp_path / "w"
     wheels.mkdir()
-    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
-    backend = FakeBackend(lambda argv: ok(passing_suite("import")))
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    backend = FakeBackend(lambda argv: exec_result(passing_suite("import")))
     pipeline = _backend(backend, served, tmp_path, depth=Depth.IMPORT)
-    _run(pipeline, [combo(numpy)])
+    _run(pipeline, [combo_of_pins(numpy)])
     (argv,) = backend.executor_obj.calls
     assert argv[argv.index("--only") + 1] == "import:*"
     assert smoke_only(Depth.SMOKE) == smoke_only(Depth.DEEP) == ()
@@ -126,11 +126,11 @@ def test_depth_import_runs_only_the_import_checks(tmp_path: Path, served: Served
 def test_fetch_failure_is_install_failed(tmp_path: Path, served: Served) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    good = served.add(make_wheel(w, "good", "1.0"))
-    gone = pin_for(make_wheel(w, "gone", "1.0"))  # not served: 404
-    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
+    good = served.add(write_wheel(w, "good", "1.0"))
+    gone = pin_for(write_wheel(w, "gone", "1.0"))  # not served: 404
+    runtime = FakeBackend(lambda argv: exec_result(passing_suite("import")))
     results, _delivered, _ = _run(
-        _backend(runtime, served, tmp_path), [combo(good, gone), combo(good)]
+        _backend(runtime, served, tmp_path), [combo_of_pins(good, gone), combo_of_pins(good)]
     )
     assert [r.verdict for r in results] == [Verdict.INSTALL_FAILED, Verdict.PASS]
     assert "gone==1.0" in (results[0].error or "")
@@ -147,12 +147,12 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
     broken_file = w / "broken-2.0.tar.gz"
     broken_file.write_bytes(b"broken sdist")
     broken = served.add(broken_file, FileKind.SDIST)
-    built = make_wheel(tmp_path, "native", "1.0")
+    built = write_wheel(tmp_path, "native", "1.0")
     runtime = FakeBackend(
-        lambda argv: ok(passing_suite("import")),
+        lambda argv: exec_result(passing_suite("import")),
         builds={sdist.filename: built, broken.filename: "error: no C compiler"},
     )
-    combos = [combo(sdist), combo(broken), combo(sdist, broken)]
+    combos = [combo_of_pins(sdist), combo_of_pins(broken), combo_of_pins(sdist, broken)]
     results, _, stages = _run(_backend(runtime, served, tmp_path), combos)
     assert [r.verdict for r in results] == [
         Verdict.PASS,
@@ -170,7 +170,7 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
     assert ("build", 2, 2) in stages
 
     # builds are cached per (sdist, image): failures too
-    runtime2 = FakeBackend(lambda argv: ok(passing_suite("import")), builds={})
+    runtime2 = FakeBackend(lambda argv: exec_result(passing_suite("import")), builds={})
     results2, _, _ = _run(_backend(runtime2, served, tmp_path), combos)
     assert runtime2.built == []
     assert [r.verdict for r in results2] == [r.verdict for r in results]
@@ -188,13 +188,13 @@ def test_prerun_failures_without_a_build_record() -> None:
         }
     )
     ready, failed = prerun_failures(
-        [combo(sdist)], fetch_failed={}, builds={}, unpack_failed={}, backend="fake"
+        [combo_of_pins(sdist)], fetch_failed={}, builds={}, unpack_failed={}, backend="fake"
     )
     assert ready == []
     assert failed[0].verdict is Verdict.BUILD_FAILED
     ok_record = BuildRecord(ok=True, duration=1, wheel_sha256="cd" * 32, wheel_filename="x.whl")
     ready, failed = prerun_failures(
-        [combo(sdist)],
+        [combo_of_pins(sdist)],
         fetch_failed={},
         builds={sdist.sha256: ok_record},
         unpack_failed={"cd" * 32: "bad RECORD"},
@@ -210,17 +210,21 @@ def test_corrupt_wheel_is_install_failed(tmp_path: Path, served: Served) -> None
     bad = w / "bad-1.0-py3-none-any.whl"
     bad.write_bytes(b"not a zip")
     pin = served.add(bad)
-    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
-    results, _, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    runtime = FakeBackend(lambda argv: exec_result(passing_suite("import")))
+    results, _, _ = _run(_backend(runtime, served, tmp_path), [combo_of_pins(pin)])
     assert results[0].verdict is Verdict.INSTALL_FAILED
     assert runtime.executor_obj.calls == []
 
 
 def _lightgbm_answer(argv: list[str]) -> ExecResult:
     if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
-        return ok(passing_suite("import lightgbm"))
-    return ok(
-        events(start("import lightgbm"), result("import lightgbm", "import-error", GOMP), done())
+        return exec_result(passing_suite("import lightgbm"))
+    return exec_result(
+        runner_stdout(
+            start_event("import lightgbm"),
+            result_event("import lightgbm", "import-error", GOMP),
+            done_event(),
+        )
     )
 
 
@@ -229,10 +233,10 @@ def test_without_system_deps_a_missing_library_is_reported_with_its_package(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
     results, delivered, _ = _run(
-        _backend(runtime, served, tmp_path, add_system_deps=False), [combo(pin)]
+        _backend(runtime, served, tmp_path, add_system_deps=False), [combo_of_pins(pin)]
     )
     (r,) = results
     assert r.verdict is Verdict.IMPORT_ERROR
@@ -249,13 +253,13 @@ def test_packages_the_image_is_known_to_need_are_installed_before_the_first_run(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
     pipeline = _backend(runtime, served, tmp_path, add_system_deps=system_deps)
     delivered: list[ComboResult] = []
     (r,) = pipeline.run(
-        target(),
-        [combo(pin)],
+        glibc_target(),
+        [combo_of_pins(pin)],
         on_result=delivered.append,
         reporter=RecordingReporter(),
         system_packages=("libgomp1",),
@@ -275,9 +279,9 @@ def test_by_default_a_missing_library_is_installed_and_the_combination_retried(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
-    results, delivered, stages = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    results, delivered, stages = _run(_backend(runtime, served, tmp_path), [combo_of_pins(pin)])
     (r,) = results
     assert r.verdict is Verdict.PASS
     assert r.added_system_deps == ("libgomp1",)
@@ -299,12 +303,15 @@ def test_a_library_the_first_run_finds_missing_is_installed_before_the_others_ru
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pins = [served.add(make_wheel(w, "lightgbm", f"4.{i}.0")) for i in range(4)]
+    pins = [served.add(write_wheel(w, "lightgbm", f"4.{i}.0")) for i in range(4)]
     runtime = FakeBackend(_lightgbm_answer)
     reporter = RecordingReporter()
     pipeline = _backend(runtime, served, tmp_path, jobs=2)
     results = pipeline.run(
-        target(), [combo(p) for p in pins], on_result=lambda _: None, reporter=reporter
+        glibc_target(),
+        [combo_of_pins(p) for p in pins],
+        on_result=lambda _: None,
+        reporter=reporter,
     )
     assert all((r.verdict, r.added_system_deps) == (Verdict.PASS, ("libgomp1",)) for r in results)
     bare = [a for a in runtime.executor_obj.calls if "/opt/compat-smoke/sha256:base/runner.py" in a]
@@ -320,24 +327,24 @@ def test_add_system_deps_retries_when_another_check_fails_worse(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
 
     def answer(argv: list[str]) -> ExecResult:
         if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
-            return ok(passing_suite("import lightgbm"))
-        return ok(
-            events(
-                start("import lightgbm"),
-                result("import lightgbm", "import-error", GOMP),
-                start("other"),
-                result("other", "runtime-error", "AssertionError"),
-                done(),
+            return exec_result(passing_suite("import lightgbm"))
+        return exec_result(
+            runner_stdout(
+                start_event("import lightgbm"),
+                result_event("import lightgbm", "import-error", GOMP),
+                start_event("other"),
+                result_event("other", "runtime-error", "AssertionError"),
+                done_event(),
             )
         )
 
     runtime = FakeBackend(answer)
     results, delivered, _ = _run(
-        _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
+        _backend(runtime, served, tmp_path, add_system_deps=True), [combo_of_pins(pin)]
     )
     (r,) = results
     assert runtime.derived == [("libgomp1",)]
@@ -351,10 +358,10 @@ def test_add_system_deps_without_package_manager_keeps_the_failure(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer, derive=False)
     results, delivered, _ = _run(
-        _backend(runtime, served, tmp_path, add_system_deps=True), [combo(pin)]
+        _backend(runtime, served, tmp_path, add_system_deps=True), [combo_of_pins(pin)]
     )
     assert results[0].verdict is Verdict.IMPORT_ERROR
     assert results[0].notes == (
@@ -368,7 +375,7 @@ def test_a_failed_system_package_install_keeps_the_failure_and_says_why(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
 
     class NoInstall(FakeBackend):
         def with_system_packages(
@@ -378,7 +385,7 @@ def test_a_failed_system_package_install_keeps_the_failure_and_says_why(
 
     results, delivered, _ = _run(
         _backend(NoInstall(_lightgbm_answer), served, tmp_path, add_system_deps=True),
-        [combo(pin)],
+        [combo_of_pins(pin)],
     )
     (r,) = results
     assert r.verdict is Verdict.IMPORT_ERROR
@@ -393,21 +400,24 @@ def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    gbm = served.add(make_wheel(w, "lightgbm", "4.6.0"))
-    other = served.add(make_wheel(w, "numpy", "2.0.0"))
+    gbm = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    other = served.add(write_wheel(w, "numpy", "2.0.0"))
 
     def answer(argv: list[str]) -> ExecResult:
         if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
             raise KeyboardInterrupt
         if any(gbm.sha256 in s for s in sites_of(argv)):
             return _lightgbm_answer(argv)
-        return ok(passing_suite("import numpy"))
+        return exec_result(passing_suite("import numpy"))
 
     delivered: list[ComboResult] = []
     pipeline = _backend(FakeBackend(answer), served, tmp_path, add_system_deps=True, jobs=1)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(
-            target(), [combo(other), combo(gbm)], on_result=delivered.append, reporter=Reporter()
+            glibc_target(),
+            [combo_of_pins(other), combo_of_pins(gbm)],
+            on_result=delivered.append,
+            reporter=Reporter(),
         )
     assert [r.combo.requested for r in delivered] == [("numpy",)]  # the final one only
 
@@ -415,13 +425,13 @@ def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
 def test_interrupted_exec_is_run_again(tmp_path: Path, served: Served) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(make_wheel(w, "a", "1.0"))
+    pin = served.add(write_wheel(w, "a", "1.0"))
     answers = [
         ExecResult(exit_code=None, stdout="", stderr="", duration=0.1, interrupted=True),
-        ok(passing_suite("import a")),
+        exec_result(passing_suite("import a")),
     ]
     runtime = FakeBackend(lambda argv: answers.pop(0))
-    results, _, _ = _run(_backend(runtime, served, tmp_path), [combo(pin)])
+    results, _, _ = _run(_backend(runtime, served, tmp_path), [combo_of_pins(pin)])
     assert results[0].verdict is Verdict.PASS
     assert len(runtime.executor_obj.calls) == 2
 
@@ -432,15 +442,20 @@ def test_executor_is_closed_when_the_caller_interrupts(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pins = [served.add(make_wheel(w, f"p{i}", "1.0")) for i in range(4)]
-    runtime = FakeBackend(lambda argv: ok(passing_suite("import")))
+    pins = [served.add(write_wheel(w, f"p{i}", "1.0")) for i in range(4)]
+    runtime = FakeBackend(lambda argv: exec_result(passing_suite("import")))
     backend = _backend(runtime, served, tmp_path, jobs=2)
 
     def on_result(_: ComboResult) -> None:
         raise exc("stop")
 
     with pytest.raises(exc):
-        backend.run(target(), [combo(p) for p in pins], on_result=on_result, reporter=Reporter())
+        backend.run(
+            glibc_target(),
+            [combo_of_pins(p) for p in pins],
+            on_result=on_result,
+            reporter=Reporter(),
+        )
     assert runtime.opened == runtime.closed == 1
 
 
@@ -450,28 +465,28 @@ def test_a_check_kept_with_the_same_inputs_is_not_run_again(tmp_path: Path, serv
     stands in, naming the result that ran it. --no-reuse runs it again."""
     wheels = tmp_path / "w"
     wheels.mkdir()
-    numpy = served.add(make_wheel(wheels, "numpy", "2.0.2"))
-    first, second = (served.add(make_wheel(wheels, "pandas", v)) for v in ("2.2.3", "2.1.4"))
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    first, second = (served.add(write_wheel(wheels, "pandas", v)) for v in ("2.2.3", "2.1.4"))
     name = builtin_checks()[0].name
 
     def answer(argv: list[str]) -> ExecResult:
         if "--reuse" in argv:
             reused = argv[argv.index("--reuse") + 1]
-            return ok(events({"event": "reuse", "check": reused}, done()))
-        ran = {**result(name, log="checked"), "inputs": {"numpy": "2.0.2"}}
-        return ok(events(start(name), ran, done(**{"pass": 1})))
+            return exec_result(runner_stdout({"event": "reuse", "check": reused}, done_event()))
+        ran = {**result_event(name, log="checked"), "inputs": {"numpy": "2.0.2"}}
+        return exec_result(runner_stdout(start_event(name), ran, done_event(**{"pass": 1})))
 
     with Store.open(sqlite_url(tmp_path / "results.db")) as store:
         backend = FakeBackend(answer)
         pipeline = _backend(backend, served, tmp_path)
-        run_id = store.start_run(target(), backend="docker")
+        run_id = store.start_run(glibc_target(), backend="docker")
 
         def run(*pins: Pin) -> ComboResult:
             (done_,) = pipeline.run(
-                target(), [combo(*pins)], on_result=lambda r: None, reporter=Reporter(),
-                kept=store,
+                glibc_target(), [combo_of_pins(*pins)],
+                on_result=lambda r: None, reporter=Reporter(), kept=store,
             )  # fmt: skip
-            store.record(run_id, target(), done_)
+            store.record(run_id, glibc_target(), done_)
             return done_
 
         ran = run(numpy, first)
@@ -486,21 +501,21 @@ def test_a_check_kept_with_the_same_inputs_is_not_run_again(tmp_path: Path, serv
 
         fresh = _backend(FakeBackend(answer), served, tmp_path, reuse=False)
         (again,) = fresh.run(
-            target(), [combo(numpy, second)], on_result=lambda r: None, reporter=Reporter(),
-            kept=store,
+            glibc_target(), [combo_of_pins(numpy, second)],
+            on_result=lambda r: None, reporter=Reporter(), kept=store,
         )  # fmt: skip
         assert again.checks[0].reused_from is None
 
     # in one run, one at a time: the second starts once the first is recorded
     with Store.open(sqlite_url(tmp_path / "one-run.db")) as store:
-        run_id = store.start_run(target(), backend="docker")
+        run_id = store.start_run(glibc_target(), backend="docker")
         one = _backend(FakeBackend(answer), served, tmp_path, jobs=1)
 
         def record(result: ComboResult) -> None:
-            store.record(run_id, target(), result)
+            store.record(run_id, glibc_target(), result)
 
         both = one.run(
-            target(), [combo(numpy, first), combo(numpy, second)],
+            glibc_target(), [combo_of_pins(numpy, first), combo_of_pins(numpy, second)],
             on_result=record, reporter=Reporter(), kept=store,
         )  # fmt: skip
         assert [r.checks[0].reused_from is None for r in both] == [True, False]

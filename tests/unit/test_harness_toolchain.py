@@ -37,11 +37,11 @@ from compat.targets.target import PackageManager
 from tests.helpers.harness import (
     FakeBackend,
     Served,
-    combo,
-    make_wheel,
-    ok,
+    combo_of_pins,
+    exec_result,
+    glibc_target,
     passing_suite,
-    target,
+    write_wheel,
 )
 
 # ---- choice ------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def _lightgbm(tmp_path: Path, served: Served) -> tuple[Pin, Path]:
     w.mkdir(exist_ok=True)
     sdist_file = w / "lightgbm-4.6.0.tar.gz"
     sdist_file.write_bytes(b"sdist bytes")
-    return served.add(sdist_file, FileKind.SDIST), make_wheel(tmp_path, "lightgbm", "4.6.0")
+    return served.add(sdist_file, FileKind.SDIST), write_wheel(tmp_path, "lightgbm", "4.6.0")
 
 
 def _run_once(
@@ -247,13 +247,15 @@ def _run_once(
 ) -> ComboResult:
     config = RunConfig(**opts)  # type: ignore[arg-type]
     pipeline = Pipeline(runtime, config, cache_dir=tmp_path / "cache", client=served.client())
-    (got,) = pipeline.run(target(), [combo(pin)], on_result=lambda r: None, reporter=Reporter())
+    (got,) = pipeline.run(
+        glibc_target(), [combo_of_pins(pin)], on_result=lambda r: None, reporter=Reporter()
+    )
     return got
 
 
 def _runtime(pin: Pin, outcome: Path | str, toolchain: Toolchain, log: str = "") -> FakeBackend:
     return ToolchainRuntime(
-        lambda argv: ok(passing_suite("import")),
+        lambda argv: exec_result(passing_suite("import")),
         builds={pin.filename: outcome},
         toolchain=toolchain,
         log=log,
@@ -329,7 +331,7 @@ class SlowRuntime(ToolchainRuntime):
 
 def test_a_build_that_ran_out_of_time_is_not_cached(tmp_path: Path, served: Served) -> None:
     pin, wheel = _lightgbm(tmp_path, served)
-    slow = SlowRuntime(lambda argv: ok(passing_suite("import")), toolchain=Toolchain.PYPI)
+    slow = SlowRuntime(lambda argv: exec_result(passing_suite("import")), toolchain=Toolchain.PYPI)
     got = _run_once(slow, pin, served, tmp_path)
     assert got.verdict is Verdict.BUILD_FAILED
     assert "took longer" in (got.error or "")

@@ -25,7 +25,7 @@ from compat.resolve.resolver import Resolver
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.workflows.lock import pick_known_good
-from tests.helpers.index import FakeIndex, make_wheel, metadata_text
+from tests.helpers.index import FakeIndex, metadata_text, wheel_bytes
 
 DATA = Path(__file__).parent.parent / "data"
 INDEX = SnapshotIndex(DATA / "index")
@@ -99,7 +99,7 @@ def test_bad_dates_are_usage_errors(text: str, problem: str) -> None:
 
 def test_an_index_without_upload_times_says_so(tmp_path: Path) -> None:
     fake = FakeIndex()
-    wheel = make_wheel("demo", "1.0", metadata_text("demo", "1.0"))
+    wheel = wheel_bytes("demo", "1.0", metadata_text("demo", "1.0"))
     untimed: dict[str, Any] = {"upload-time": None}
     fake.add("demo", "demo-1.0-py3-none-any.whl", wheel, **untimed)
     with pytest.raises(UsageError, match="no upload times for demo"):
@@ -109,7 +109,7 @@ def test_an_index_without_upload_times_says_so(tmp_path: Path) -> None:
 def test_recording_keeps_upload_times(tmp_path: Path) -> None:
     fake = FakeIndex()
     for version, day in (("1.0", "2021-03-04T05:06:07.000001Z"), ("2.0", "2024-01-01T00:00:00Z")):
-        wheel = make_wheel("demo", version, metadata_text("demo", version))
+        wheel = wheel_bytes("demo", version, metadata_text("demo", version))
         timed: dict[str, Any] = {"upload-time": day}
         fake.add("demo", f"demo-{version}-py3-none-any.whl", wheel, **timed)
     record_snapshot(fake.index(), ["demo"], tmp_path)

@@ -18,7 +18,7 @@ from compat.errors import OfflineCacheMiss
 from compat.index.cache import IndexCache, atomic_write
 from compat.index.parse import FileRecord, make_file
 from compat.index.pypi import PyPIIndex
-from tests.helpers.index import FakeIndex, http_date, make_wheel, metadata_text
+from tests.helpers.index import FakeIndex, http_date, metadata_text, wheel_bytes
 
 DEMO = canonicalize_name("demo")
 
@@ -41,8 +41,8 @@ def fake() -> FakeIndex:
     fake = FakeIndex()
     for version in ("1.0", "1.1"):
         text = metadata_text("demo", version, "numpy")
-        fake.add("demo", f"demo-{version}-py3-none-any.whl", make_wheel("demo", version, text))
-    fake.add("other", "other-1.0-py3-none-any.whl", make_wheel("other", "1.0", "Name: other\n"))
+        fake.add("demo", f"demo-{version}-py3-none-any.whl", wheel_bytes("demo", version, text))
+    fake.add("other", "other-1.0-py3-none-any.whl", wheel_bytes("other", "1.0", "Name: other\n"))
     return fake
 
 

@@ -28,7 +28,7 @@ from compat.index.parse import (
     versions_of,
 )
 from compat.model import FileKind
-from tests.helpers.index import DATA, make_sdist, metadata_text
+from tests.helpers.index import DATA, metadata_text, sdist_bytes
 
 SIX = canonicalize_name("six")
 NUMPY = canonicalize_name("numpy")
@@ -206,7 +206,7 @@ def test_cache_rows_round_trip_every_field() -> None:
 def test_sdist_pkg_info_and_legacy_requires_txt() -> None:
     pkg_info = "Metadata-Version: 2.1\nName: old\nVersion: 1.0\n\nlong text\n"
     requires = "six>=1.5\n\n[test]\npytest\n\n[:python_version < '3.8']\nimportlib-metadata\n"
-    data = make_sdist("old", "1.0", pkg_info, requires_txt=requires)
+    data = sdist_bytes("old", "1.0", pkg_info, requires_txt=requires)
     raw = sdist_metadata(data, "old-1.0.tar.gz")
     meta = parse_core_metadata(raw, name=canonicalize_name("old"), version=Version("1.0"))
     assert [str(r) for r in meta.requires_dist] == [
@@ -219,7 +219,7 @@ def test_sdist_pkg_info_and_legacy_requires_txt() -> None:
 
 def test_sdist_requires_dist_in_pkg_info_wins_over_requires_txt() -> None:
     pkg_info = metadata_text("new", "2.0", "numpy")
-    data = make_sdist("new", "2.0", pkg_info, requires_txt="scipy\n")
+    data = sdist_bytes("new", "2.0", pkg_info, requires_txt="scipy\n")
     meta = parse_core_metadata(
         sdist_metadata(data, "new-2.0.tar.gz"),
         name=canonicalize_name("new"),

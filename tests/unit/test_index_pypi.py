@@ -18,7 +18,7 @@ from compat.errors import IndexUnavailable, MetadataUnavailable, ProjectNotFound
 from compat.index.pypi import WHEEL_TAIL_BYTES, PyPIIndex
 from compat.model import FileKind
 from compat.settings import NetworkSettings
-from tests.helpers.index import FakeIndex, make_sdist, make_wheel, metadata_text
+from tests.helpers.index import FakeIndex, metadata_text, sdist_bytes, wheel_bytes
 
 DEMO = canonicalize_name("demo")
 
@@ -170,7 +170,7 @@ def test_pep658_hash_mismatch_is_refused(fake: FakeIndex) -> None:
 
 def test_announced_but_missing_metadata_falls_back_to_the_wheel(fake: FakeIndex) -> None:
     text = metadata_text("demo", "1.0", "scipy")
-    wheel = make_wheel("demo", "1.0", text)
+    wheel = wheel_bytes("demo", "1.0", text)
     fake.add("demo", "demo-1.0-py3-none-any.whl", wheel, metadata=text)
     del fake.blobs[f"{fake.pages['demo'][0]['url']}.metadata"]
     index = fake.index()
@@ -181,7 +181,7 @@ def test_announced_but_missing_metadata_falls_back_to_the_wheel(fake: FakeIndex)
 def test_metadata_read_from_a_small_wheel_in_one_request(fake: FakeIndex) -> None:
     text = metadata_text("demo", "1.0", "numpy<2")
     fake.add(
-        "demo", "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", make_wheel("demo", "1.0", text)
+        "demo", "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", wheel_bytes("demo", "1.0", text)
     )
     index = fake.index()
     [file] = index.files(DEMO)
@@ -196,7 +196,7 @@ def test_metadata_read_from_a_large_wheel_with_range_requests(
     fake: FakeIndex, metadata_first: bool
 ) -> None:
     text = metadata_text("demo", "1.0", "pandas>=2")
-    wheel = make_wheel("demo", "1.0", text, padding=1_000_000, metadata_first=metadata_first)
+    wheel = wheel_bytes("demo", "1.0", text, padding=1_000_000, metadata_first=metadata_first)
     fake.add("demo", "demo-1.0-py3-none-any.whl", wheel)
     index = fake.index()
     [file] = index.files(DEMO)
@@ -210,7 +210,7 @@ def test_metadata_read_from_a_large_wheel_with_range_requests(
 def test_metadata_from_a_wheel_when_the_server_ignores_ranges(fake: FakeIndex) -> None:
     fake.ranges = False
     text = metadata_text("demo", "1.0", "pandas>=2")
-    fake.add("demo", "demo-1.0-py3-none-any.whl", make_wheel("demo", "1.0", text, padding=300_000))
+    fake.add("demo", "demo-1.0-py3-none-any.whl", wheel_bytes("demo", "1.0", text, padding=300_000))
     index = fake.index()
     [file] = index.files(DEMO)
     assert [r.name for r in index.metadata(file).requires_dist] == ["pandas"]
@@ -219,7 +219,7 @@ def test_metadata_from_a_wheel_when_the_server_ignores_ranges(fake: FakeIndex) -
 
 def test_whole_downloads_are_checked_against_their_sha256(fake: FakeIndex) -> None:
     fake.ranges = False
-    wheel = make_wheel("demo", "1.0", metadata_text("demo", "1.0"))
+    wheel = wheel_bytes("demo", "1.0", metadata_text("demo", "1.0"))
     entry = fake.add("demo", "demo-1.0-py3-none-any.whl", wheel)
     entry["hashes"]["sha256"] = hashlib.sha256(b"something else").hexdigest()
     index = fake.index()
@@ -237,7 +237,7 @@ def test_a_wheel_without_metadata_is_reported(fake: FakeIndex) -> None:
 
 
 def test_metadata_from_an_sdist(fake: FakeIndex) -> None:
-    sdist = make_sdist("demo", "1.0", metadata_text("demo", "1.0", "six"))
+    sdist = sdist_bytes("demo", "1.0", metadata_text("demo", "1.0", "six"))
     fake.add("demo", "demo-1.0.tar.gz", sdist)
     index = fake.index()
     [file] = index.files(DEMO)
@@ -248,7 +248,7 @@ def test_prefetch_fetches_in_parallel_and_skips_broken_files(fake: FakeIndex) ->
     for minor in range(40):
         version = f"1.{minor}"
         text = metadata_text("demo", version, f"dep{minor}")
-        fake.add("demo", f"demo-{version}-py3-none-any.whl", make_wheel("demo", version, text))
+        fake.add("demo", f"demo-{version}-py3-none-any.whl", wheel_bytes("demo", version, text))
     fake.add("demo", "demo-9.0-py3-none-any.whl", b"broken")
     index = fake.index(workers=8)
     files = index.files(DEMO)
@@ -286,7 +286,9 @@ def test_the_settings_normalise_the_index_url() -> None:
 def test_a_file_gone_from_the_file_host_is_that_files_problem(fake: FakeIndex) -> None:
     fake.add("demo", "demo-1.0-py3-none-any.whl", b"gone")
     fake.add(
-        "demo", "demo-1.1-py3-none-any.whl", make_wheel("demo", "1.1", metadata_text("demo", "1.1"))
+        "demo",
+        "demo-1.1-py3-none-any.whl",
+        wheel_bytes("demo", "1.1", metadata_text("demo", "1.1")),
     )
     fake.blobs.pop(fake.pages["demo"][0]["url"])
     index = fake.index()

@@ -13,7 +13,7 @@ from packaging.version import Version
 from compat.errors import MetadataNotRecorded, ProjectNotFound
 from compat.index import Index, SnapshotIndex, record_snapshot
 from compat.model import DistFile, FileKind
-from tests.helpers.index import DATA, FakeIndex, make_sdist, make_wheel, metadata_text
+from tests.helpers.index import DATA, FakeIndex, metadata_text, sdist_bytes, wheel_bytes
 
 DEMO = canonicalize_name("demo")
 STACK = ["numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm"]
@@ -25,10 +25,10 @@ def fake() -> FakeIndex:
     for version, deps in (("1.0", ["numpy<2"]), ("2.0", ["numpy>=2", 'pytest; extra == "test"'])):
         text = metadata_text("demo", version, *deps, python=">=3.10")
         for tag in ("cp312-cp312-manylinux_2_17_x86_64", "cp312-cp312-win_amd64"):
-            wheel = make_wheel("demo", version, text + tag)  # distinct content per file
+            wheel = wheel_bytes("demo", version, text + tag)  # distinct content per file
             fake.add("demo", f"demo-{version}-{tag}.whl", wheel)
-        fake.add("demo", f"demo-{version}.tar.gz", make_sdist("demo", version, text))
-    fake.add("demo", "demo-0.1.tar.gz", make_sdist("demo", "0.1", metadata_text("demo", "0.1")))
+        fake.add("demo", f"demo-{version}.tar.gz", sdist_bytes("demo", version, text))
+    fake.add("demo", "demo-0.1.tar.gz", sdist_bytes("demo", "0.1", metadata_text("demo", "0.1")))
     return fake
 
 

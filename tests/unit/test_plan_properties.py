@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
@@ -132,6 +133,7 @@ def test_pairwise_covers_every_feasible_pair(matrix: Matrix, base: tuple[str, st
         assert infeasible_pair.explanation
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(matrices(), st.sampled_from(BASES), st.sampled_from(("minor", "pairwise", "exhaustive")))
 def test_same_inputs_same_plan(matrix: Matrix, base: tuple[str, str], strategy: str) -> None:

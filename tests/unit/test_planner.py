@@ -151,6 +151,7 @@ def test_offline_names_every_missing_listing_at_once() -> None:
     assert info.value.missing == ["project listing numpy", "project listing pandas"]
 
 
+@pytest.mark.slow
 def test_bad_matrix_exits_2_with_file_key_and_problem_and_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[packages]\nnumpy = ">=1.26,<<3"\n')

@@ -29,7 +29,14 @@ from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import FileKind, Pin
 from compat.store import Store, sqlite_url
 from tests.helpers.container import FakeEngine
-from tests.helpers.harness import FakeBackend, image_info, make_wheel, ok, pin_for, sha256_of
+from tests.helpers.harness import (
+    FakeBackend,
+    exec_result,
+    image_info,
+    pin_for,
+    sha256_of,
+    write_wheel,
+)
 from tests.helpers.results import make_combo, make_target, passed
 
 
@@ -68,7 +75,7 @@ def _unpack(cache: str, wheel: str, sha: str, log: str, ready: Any) -> None:
 
 @pytest.mark.slow
 def test_two_processes_sharing_a_cache_unpack_a_wheel_once(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, "shared", "1.0", {"shared/__init__.py": "S = 1\n"})
+    wheel = write_wheel(tmp_path, "shared", "1.0", {"shared/__init__.py": "S = 1\n"})
     sha, log = sha256_of(wheel), tmp_path / "unpacks.log"
     assert _race(_unpack, str(tmp_path / "cache"), str(wheel), sha, str(log)) == [0, 0]
     assert len(log.read_text().splitlines()) == 1  # the second took the first one's tree
@@ -109,7 +116,7 @@ def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
             _note(log)
             return super().build_wheel(info, pin, sdist, out_dir)
 
-    backend = Counting(lambda argv: ok(""), builds={pin.filename: Path(wheel)})
+    backend = Counting(lambda argv: exec_result(""), builds={pin.filename: Path(wheel)})
     with Pipeline(backend, RunConfig(), cache_dir=Path(cache)) as pipeline:
         ready.wait()
         record = pipeline._build_one(backend.info, pipeline._wheelhouse(), pin)
@@ -121,7 +128,7 @@ def test_two_processes_sharing_a_cache_build_an_sdist_once(tmp_path: Path) -> No
     sdist = tmp_path / "gamma-3.0.tar.gz"
     sdist.write_bytes(b"gamma sources")
     pin = pin_for(sdist, kind=FileKind.SDIST)
-    wheel = make_wheel(tmp_path, "gamma", "3.0")
+    wheel = write_wheel(tmp_path, "gamma", "3.0")
     cache, log = tmp_path / "cache", tmp_path / "builds.log"
     assert _race(_build, str(cache), str(wheel), pin, str(log)) == [0, 0]
     assert len(log.read_text().splitlines()) == 1  # the second took the first one's wheel

@@ -215,6 +215,7 @@ def test_verdicts_agree_with_the_engine() -> None:
     assert VERDICTS == engine.VERDICTS
 
 
+@pytest.mark.slow
 def test_builtin_numpy_checks_pass_on_the_host_numpy() -> None:
     """The real checks on the host's numpy (the test extra brings it; no network)."""
     proc = subprocess.run(
@@ -449,6 +450,7 @@ def test_early_stopping_in_fit_follows_where_lightgbm_reads_best_iteration(
         assert given == {"callbacks": [("callback", 10)]}
 
 
+@pytest.mark.slow
 def test_estimators_of_other_packages_are_found_through_their_requirements(
     tmp_path: Path,
 ) -> None:

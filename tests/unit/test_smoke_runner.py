@@ -61,6 +61,7 @@ def site_dir(tmp_path: Path) -> Path:
     return site
 
 
+@pytest.mark.slow
 def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     checks = write_checks(
         tmp_path / "checks",
@@ -118,6 +119,7 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
     assert run.done["duration"] > 0
 
 
+@pytest.mark.slow
 def test_import_error_keeps_its_first_line_and_dependents_are_skipped(
     site_dir: Path, tmp_path: Path
 ) -> None:
@@ -150,6 +152,7 @@ def test_import_error_keeps_its_first_line_and_dependents_are_skipped(
     assert run.verdict("user:uses_broken.py") == "runtime-error"
 
 
+@pytest.mark.slow
 def test_imports_run_in_dependency_order(site_dir: Path) -> None:
     run = run_runner(
         "--site", str(site_dir), "--package", "good_pkg", "--package", "scikit-learn",
@@ -165,6 +168,7 @@ def test_imports_run_in_dependency_order(site_dir: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_checks_without_their_packages_are_skipped(site_dir: Path) -> None:
     run = run_runner(
         "--site", str(site_dir), "--package", "good-pkg", "--only", "pandas+matplotlib:*"
@@ -178,6 +182,7 @@ def test_checks_without_their_packages_are_skipped(site_dir: Path) -> None:
     assert plots[0]["error"] == "needs pandas, matplotlib: not in the combination"
 
 
+@pytest.mark.slow
 def test_crash_of_one_check_is_reported_and_the_suite_goes_on(
     site_dir: Path, tmp_path: Path
 ) -> None:
@@ -203,6 +208,7 @@ def test_crash_of_one_check_is_reported_and_the_suite_goes_on(
     assert run.done["counts"]["crash"] == 3
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_check_and_its_children_quickly(site_dir: Path, tmp_path: Path) -> None:
     marker = tmp_path / "grandchild.pid"
     checks = write_checks(
@@ -242,6 +248,7 @@ def _alive(pid: int) -> bool:
     return status.exists() and "zombie" not in status.read_text()
 
 
+@pytest.mark.slow
 def test_user_check_outcomes(site_dir: Path, tmp_path: Path) -> None:
     checks = write_checks(
         tmp_path / "checks",
@@ -291,6 +298,7 @@ def test_user_check_outcomes(site_dir: Path, tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_optimize_flag_does_not_disable_asserts(site_dir: Path, tmp_path: Path) -> None:
     checks = write_checks(tmp_path / "checks", asserts="assert False, 'must be seen'\n")
     run = run_runner(
@@ -300,6 +308,7 @@ def test_optimize_flag_does_not_disable_asserts(site_dir: Path, tmp_path: Path) 
     assert run.results["user:asserts.py"]["error"] == "AssertionError: must be seen"
 
 
+@pytest.mark.slow
 def test_site_dirs_compose_in_order_with_pth_files(tmp_path: Path) -> None:
     first = tmp_path / "site-1"
     second = tmp_path / "site-2"
@@ -331,6 +340,7 @@ def test_site_dirs_compose_in_order_with_pth_files(tmp_path: Path) -> None:
     assert run.verdict("user:composed.py") == "pass", run.results["user:composed.py"]
 
 
+@pytest.mark.slow
 def test_site_dirs_come_before_the_interpreters_site_packages(tmp_path: Path) -> None:
     """Without -S the host's site-packages is on sys.path: the composed dirs win."""
     site = tmp_path / "site"
@@ -343,6 +353,7 @@ def test_site_dirs_come_before_the_interpreters_site_packages(tmp_path: Path) ->
     assert run.verdict("user:which.py") == "pass", run.results["user:which.py"]
 
 
+@pytest.mark.slow
 def test_exec_runs_with_the_composed_path(site_dir: Path) -> None:
     run = run_runner(
         "--site", str(site_dir), "--only", "exec", "--exec", "--", sys.executable, "-S", "-c",
@@ -354,6 +365,7 @@ def test_exec_runs_with_the_composed_path(site_dir: Path) -> None:
     assert "noise on stdout from import" in result["log"]
 
 
+@pytest.mark.slow
 def test_exec_failure_crash_and_timeout(site_dir: Path) -> None:
     failing = run_runner(
         "--site", str(site_dir), "--only", "exec", "--exec", "--", sys.executable, "-c",
@@ -404,6 +416,7 @@ def test_an_import_that_crashes_is_a_crash_and_the_imports_go_on(
     assert run.done["counts"]["crash"] == 1
 
 
+@pytest.mark.slow
 def test_import_time_limit(site_dir: Path) -> None:
     make_dist(site_dir, "slow-pkg", "slow_pkg", "import time\ntime.sleep(30)\n")
     run = run_runner(
@@ -415,6 +428,7 @@ def test_import_time_limit(site_dir: Path) -> None:
     assert run.wall < 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -433,6 +447,7 @@ def test_bad_command_lines_exit_2_without_events(args: list[str], message: str) 
     assert message in run.stderr
 
 
+@pytest.mark.slow
 def test_runner_argv_builds_what_the_runner_parses(site_dir: Path, tmp_path: Path) -> None:
     checks = write_checks(tmp_path / "checks", ok="pass\n", reused="raise SystemExit(1)\n")
     argv = runner_argv(
@@ -478,6 +493,7 @@ def _python39() -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_runs_on_python_3_9(site_dir: Path, tmp_path: Path) -> None:
     python = _python39()
     if python is None:
@@ -500,6 +516,7 @@ def test_runs_on_python_3_9(site_dir: Path, tmp_path: Path) -> None:
     assert run.verdict("numpy:copy-semantics") == "skipped"
 
 
+@pytest.mark.slow
 def test_checks_outside_their_valid_range_are_skipped_with_the_reason(tmp_path: Path) -> None:
     site = tmp_path / "old-numpy"
     make_dist(site, "numpy", "numpy", "__version__ = '1.0'\n")
@@ -517,6 +534,7 @@ def test_checks_outside_their_valid_range_are_skipped_with_the_reason(tmp_path: 
     assert {r["error"] for r in numpy_checks.values()} == {"needs numpy>=1.20, have 1.0"}
 
 
+@pytest.mark.slow
 def test_a_sweep_reports_its_inputs_and_can_be_skipped(site_dir: Path) -> None:
     make_dist(site_dir, "user-pkg", "user_pkg", "import good_pkg\n")
     run = run_runner("--site", str(site_dir), "--package", "user-pkg", "--only", "none")
@@ -533,6 +551,7 @@ def test_a_sweep_reports_its_inputs_and_can_be_skipped(site_dir: Path) -> None:
     assert skipped.verdict("import:user-pkg") == "pass"  # its top level still imported
 
 
+@pytest.mark.slow
 def test_without_site_dirs_the_combination_is_what_the_packages_require(tmp_path: Path) -> None:
     env_dir = tmp_path / "env"
     make_dist(env_dir, "app", "app", "")

@@ -78,6 +78,7 @@ def _replaced(value: Any, at: tuple[Any, ...], new: Any) -> Any:
     return value
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

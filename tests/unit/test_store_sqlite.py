@@ -81,6 +81,7 @@ def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     path = tmp_path / "results.db"
     with Store.open(sqlite_url(path)) as store:
@@ -97,6 +98,7 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
         holder.join()
 
 
+@pytest.mark.slow
 def test_a_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
     """An import reads (is this result here?) before it writes: such a transaction
     must take the lock first, or SQLite refuses it once the other writer commits."""
@@ -123,6 +125,7 @@ def test_a_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
         assert len(store.results()) == 2
 
 
+@pytest.mark.slow
 def test_a_writer_that_waited_its_bound_says_why_and_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,6 +207,7 @@ def _compat_unwritable(
             path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+@pytest.mark.slow
 def test_readers_work_on_a_database_nobody_may_write(tmp_path: Path) -> None:
     """results, show, report and lock (at smoke depth: deep records its verdict) on a
     WAL database in a read-only directory, where opening it for writing fails with
@@ -240,6 +244,7 @@ def test_readers_work_on_a_database_nobody_may_write(tmp_path: Path) -> None:
     assert sorted(p.name for p in directory.iterdir()) == ["results.db"]  # nothing left
 
 
+@pytest.mark.slow
 def test_a_log_that_cannot_be_read_is_said_not_ignored(tmp_path: Path) -> None:
     """A database copied with its write-ahead log (changes not yet checkpointed) onto
     a read-only mount cannot be read there: compat says why and what to do."""
@@ -261,6 +266,7 @@ def test_a_log_that_cannot_be_read_is_said_not_ignored(tmp_path: Path) -> None:
     assert "results.db-wal holds changes" in shown.stderr
 
 
+@pytest.mark.slow
 def test_an_older_database_nobody_may_write_says_it_needs_upgrading(tmp_path: Path) -> None:
     directory = tmp_path / "ro"
     db = directory / "results.db"

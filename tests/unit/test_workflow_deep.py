@@ -19,16 +19,24 @@ from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import deepen
-from tests.helpers.deep import FRAME, LEGEND, LIBRARY_FRAMES, combo, event, frame, run_lines
+from tests.helpers.deep import (
+    FRAME,
+    LEGEND,
+    LIBRARY_FRAMES,
+    combo_of_versions,
+    deep_test_event,
+    run_lines,
+    stack_frame,
+)
 from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
 
 NEW = {"pandas": "1.5.3", "matplotlib": "3.10.9", "numpy": "1.26.4"}
 OLD = {"pandas": "1.5.3", "matplotlib": "3.6.3", "numpy": "1.26.4"}
-HERE = combo(NEW)
-BASELINE = combo(OLD)
-LAYER = combo({"pytest": "8.3.5", "hypothesis": "6.100.0"})
+HERE = combo_of_versions(NEW)
+BASELINE = combo_of_versions(OLD)
+LAYER = combo_of_versions({"pytest": "8.3.5", "hypothesis": "6.100.0"})
 
 
 def replaying(lines: dict[str, list[str]]) -> ScriptedPipeline:
@@ -77,8 +85,8 @@ def run(
 def legend_run(versions: dict[str, str], legend: str, **kw: Any) -> list[str]:
     return run_lines(
         versions,
-        event("test_legend", legend, frames=LIBRARY_FRAMES, error=LEGEND, **kw),
-        event("test_ok", "passed"),
+        deep_test_event("test_legend", legend, frames=LIBRARY_FRAMES, error=LEGEND, **kw),
+        deep_test_event("test_ok", "passed"),
     )
 
 
@@ -157,20 +165,20 @@ def test_a_regression_blamed_on_an_unrequested_dependency_says_how_to_pin_it(
     python-dateutil 4.0.0, and dateutil time zones break in pandas' own code."""
     target = make_target("bookworm")
     here = dataclasses.replace(
-        combo({**NEW, "python-dateutil": "4.0.0"}),
+        combo_of_versions({**NEW, "python-dateutil": "4.0.0"}),
         requested=tuple(canonicalize_name(n) for n in NEW),
     )
     # the known-good baseline: other partners (numpy), and the python-dateutil of its day
-    baseline = combo({**NEW, "numpy": "1.24.1", "python-dateutil": "2.8.2"})
+    baseline = combo_of_versions({**NEW, "numpy": "1.24.1", "python-dateutil": "2.8.2"})
     with store.run(target, backend="fake") as run_id:
         store.record(run_id, target, passed(target, baseline))
-    in_pandas = [frame(FRAME), frame("pandas/_libs/tslibs/timezones.pyx")]
+    in_pandas = [stack_frame(FRAME), stack_frame("pandas/_libs/tslibs/timezones.pyx")]
     test = "test_ts_plot_with_tz['dateutil/US/Eastern']"
-    failing = event(test, "failed", frames=in_pandas, rerun="failed", error="E")
+    failing = deep_test_event(test, "failed", frames=in_pandas, rerun="failed", error="E")
     backend = replaying(
         {
             here.id: run_lines(NEW, failing, owners={"dateutil": "python-dateutil"}),
-            baseline.id: run_lines(NEW, event(test, "passed")),
+            baseline.id: run_lines(NEW, deep_test_event(test, "passed")),
         }
     )
     result = run(store, backend, passed(target, here), target)

@@ -14,13 +14,13 @@ from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResul
 from compat.store import Store
 from compat.targets.target import Target
 from compat.workflows.deep import judge_imports
-from tests.helpers.deep import combo
+from tests.helpers.deep import combo_of_versions
 from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
 from tests.helpers.reporter import RecordingReporter
 
-HERE = combo({"statsmodels": "0.14.4", "numpy": "2.0.2", "pandas": "2.2.3"})
-BASELINE = combo({"statsmodels": "0.14.4", "numpy": "2.1.1", "pandas": "2.2.3"})
+HERE = combo_of_versions({"statsmodels": "0.14.4", "numpy": "2.0.2", "pandas": "2.2.3"})
+BASELINE = combo_of_versions({"statsmodels": "0.14.4", "numpy": "2.1.1", "pandas": "2.2.3"})
 ABI = (
     "ValueError: numpy.dtype size changed (statsmodels 0.14.4 was compiled against NumPy 1.x;"
     " NumPy 2.0.2 is installed; partner: numpy 2.0.2)"

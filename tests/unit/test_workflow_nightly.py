@@ -164,6 +164,7 @@ def test_system_packages_are_on_unless_turned_off(flags: list[str], expected: bo
             assert ctx.params["add_system_deps"] is expected, (verb, flags)
 
 
+@pytest.mark.slow
 def test_the_plan_step_emits_shards_for_every_base(tmp_path: Path) -> None:
     workflow = _load()
     step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "shards")

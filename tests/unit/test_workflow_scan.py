@@ -41,16 +41,16 @@ from compat.workflows.session import Session
 from tests.helpers.harness import (
     Answer,
     FakeBackend,
-    done,
-    events,
-    make_wheel,
-    ok,
+    done_event,
+    exec_result,
+    glibc_target,
     passing_suite,
-    result,
+    result_event,
+    runner_stdout,
     sha256_of,
     sites_of,
-    start,
-    target,
+    start_event,
+    write_wheel,
 )
 from tests.helpers.pipeline import session_of
 from tests.helpers.reporter import RecordingReporter
@@ -132,7 +132,7 @@ class WheelIndex:
         self._files: dict[NormalizedName, list[DistFile]] = {}
         self.content: dict[str, bytes] = {}
         for name, version in (("alpha", "1.0"), ("alpha", "2.0"), ("beta", "1.0")):
-            wheel = make_wheel(directory, name, version)
+            wheel = write_wheel(directory, name, version)
             self.content[f"/{wheel.name}"] = wheel.read_bytes()
             self._files.setdefault(canonicalize_name(name), []).append(
                 DistFile(
@@ -179,9 +179,11 @@ def answer_for(index: WheelIndex) -> Answer:
 
     def answer(argv: list[str]) -> ExecResult:
         if f"/store/{alpha2}" in sites_of(argv):
-            failing = result("import", "import-error", error=BROKEN)
-            return ok(events(start("import"), failing, done(**{"import-error": 1})))
-        return ok(passing_suite("import"))
+            failing = result_event("import", "import-error", error=BROKEN)
+            return exec_result(
+                runner_stdout(start_event("import"), failing, done_event(**{"import-error": 1}))
+            )
+        return exec_result(passing_suite("import"))
 
     return answer
 
@@ -197,7 +199,7 @@ def store(tmp_path: Path) -> Iterable[Store]:
         yield opened
 
 
-PROBED = dataclasses.replace(target(), image_id="sha256:base")  # as a probe reports it
+PROBED = dataclasses.replace(glibc_target(), image_id="sha256:base")  # as a probe reports it
 
 
 def run_scan(
@@ -280,8 +282,8 @@ def test_a_second_scan_of_the_same_image_runs_nothing_unless_asked(
 def test_an_unprobed_target_is_never_skipped(
     index: WheelIndex, store: Store, tmp_path: Path
 ) -> None:
-    run_scan(index, store, tmp_path, the_target=target())
-    again, runtime, _ = run_scan(index, store, tmp_path, the_target=target())
+    run_scan(index, store, tmp_path, the_target=glibc_target())
+    again, runtime, _ = run_scan(index, store, tmp_path, the_target=glibc_target())
     assert len(runtime.executor_obj.calls) == 2  # no image ID: nothing to match results by
     assert len(again.results) == 2
 
@@ -338,11 +340,13 @@ def test_an_interrupted_system_package_retry_commits_only_final_results(
                 derived_runs.append(1)
                 if interrupt and len(derived_runs) == 2:
                     raise KeyboardInterrupt
-                return ok(passing_suite("import"))
+                return exec_result(passing_suite("import"))
             if f"/store/{alpha2}" in sites_of(argv):
-                failing = result("import", "import-error", error=GOMP)
-                return ok(events(start("import"), failing, done(**{"import-error": 1})))
-            return ok(passing_suite("import"))
+                failing = result_event("import", "import-error", error=GOMP)
+                return exec_result(
+                    runner_stdout(start_event("import"), failing, done_event(**{"import-error": 1}))
+                )
+            return exec_result(passing_suite("import"))
 
         return run
 
@@ -392,11 +396,13 @@ def test_what_an_image_needs_is_learnt_once_and_installed_on_every_later_run(
 
     def answer(argv: list[str]) -> ExecResult:
         if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
-            return ok(passing_suite("import"))
+            return exec_result(passing_suite("import"))
         if f"/store/{alpha2}" in sites_of(argv):
-            failing = result("import", "import-error", error=GOMP)
-            return ok(events(start("import"), failing, done(**{"import-error": 1})))
-        return ok(passing_suite("import"))
+            failing = result_event("import", "import-error", error=GOMP)
+            return exec_result(
+                runner_stdout(start_event("import"), failing, done_event(**{"import-error": 1}))
+            )
+        return exec_result(passing_suite("import"))
 
     def base_runs(runtime: FakeBackend) -> int:
         return sum(
