@@ -791,6 +791,7 @@ def _writer(url: str, worker: int, n: int) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_processes_write_at_once_into_a_new_database(make_db_url: MakeUrl) -> None:
     url = make_db_url()
     procs = [_writer(url, worker, 25) for worker in range(4)]
@@ -836,6 +837,7 @@ def test_threads_share_one_store(store: Store) -> None:
     assert all(store.get(i) is not None for i in ids[::16])
 
 
+@pytest.mark.slow
 def test_a_killed_writer_loses_no_finished_result(make_db_url: MakeUrl) -> None:
     url = make_db_url()
     with Store.open(url):
