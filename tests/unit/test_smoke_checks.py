@@ -392,10 +392,11 @@ def test_a_module_getattr_answers_for_the_check() -> None:
     ],
 )
 def test_estimator_sweep_counts_only_breaks(
-    where: str, source: str, sparse_input: bool, expected: bool
+    where: str, source: str, sparse_input: bool, expected: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from compat.smoke.checks import sklearn_estimators
 
+    monkeypatch.syspath_prepend("/v/site-packages")
     exc = _raise_from(where, source)
     assert sklearn_estimators.counts_as_break(exc, sparse_input=sparse_input) is expected
 
@@ -512,3 +513,32 @@ def test_an_item_past_the_sweeps_deadline_is_stopped_and_the_alarm_restored() ->
         pytest.fail("a block past its deadline does not start")
     with checks_module.until(time.monotonic() + 5):
         pass  # in time: nothing raised
+
+
+def test_the_package_that_raised_is_found_in_any_site_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The harness composes combinations from unpacked wheels in directories that
+    # are not called site-packages: the package is the top level of the innermost
+    # frame under a directory of sys.path, frames of the standard library skipped.
+    site_dir = tmp_path / "installs" / "0123abcd"
+    (site_dir / "partnerpkg").mkdir(parents=True)
+    (site_dir / "partnerpkg" / "__init__.py").write_text(
+        "import json\n\ndef parse(text):\n    return json.loads(text)\n"
+    )
+    monkeypatch.syspath_prepend(str(site_dir))
+    partner = __import__("partnerpkg")
+    try:
+        with pytest.raises(ValueError, match="property name") as raised:
+            partner.parse("{not json")
+        assert checks_module.raised_in(raised.value) == "partnerpkg"
+        assert checks_module.breaks_stack(raised.value, partners=("partnerpkg",))
+        assert not checks_module.breaks_stack(raised.value, partners=("scipy",))
+    finally:
+        sys.modules.pop("partnerpkg", None)
+    # raised by the standard library, called from code outside sys.path: no package
+    namespace: dict[str, object] = {}
+    source = "import json\ndef caught():\n    try:\n        json.loads('{x')\n"
+    source += "    except ValueError as exc:\n        return exc\n"
+    exec(compile(source, "<check>", "exec"), namespace)
+    assert checks_module.raised_in(namespace["caught"]()) is None  # type: ignore[operator]

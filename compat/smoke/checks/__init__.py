@@ -18,13 +18,15 @@ import functools
 import importlib
 import importlib.util
 import io
-import os
 import re
 import signal
+import sys
+import sysconfig
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import dists, modules, versions
@@ -235,13 +237,26 @@ def render(figure: Any, dpi: int = 30) -> None:
 
 
 def raised_in(exc: BaseException) -> str | None:
-    """The installed top-level package whose code raised ``exc`` (its innermost
-    frame under site-packages), or None."""
+    """The top-level package whose code raised ``exc``: that of its innermost frame
+    in a directory of ``sys.path`` (site-packages, or a site directory the runner
+    composed) other than the standard library's, or None."""
+    stdlib = {Path(sysconfig.get_path(key)).resolve() for key in ("stdlib", "platstdlib")}
+    stdlib |= {d / "lib-dynload" for d in stdlib}
+    roots = sorted(
+        {Path(p).resolve() for p in sys.path if p and Path(p).is_absolute()},
+        key=lambda root: len(root.parts),
+        reverse=True,
+    )
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        parts = frame.filename.replace(os.sep, "/").split("/")
-        for marker in ("site-packages", "dist-packages"):
-            if marker in parts[:-1]:
-                return parts[parts.index(marker) + 1].split(".")[0]
+        path = Path(frame.filename)
+        if not path.is_absolute():
+            continue  # <string>, frozen modules
+        path = path.resolve()
+        # the innermost directory holding it: site-packages before the stdlib it sits in
+        root = next((r for r in roots if r in path.parents), None)
+        if root is None or root in stdlib:
+            continue
+        return path.relative_to(root).parts[0].split(".")[0]
     return None
 
 
