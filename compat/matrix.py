@@ -88,6 +88,8 @@ def load_matrix(path: Path) -> Matrix:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MatrixError(path, "", f"cannot read the matrix file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise MatrixError(path, "", f"not UTF-8 text (byte {exc.start}): {exc.reason}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,10 +27,16 @@ from compat.report.view import format_bytes
 from compat.reporter import Reporter
 from compat.resolve.planner import Plan
 from compat.smoke.engine import NOT_IN_COMBINATION
+from compat.text import inert
 from compat.workflows.scan import ScanOutcome
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """Text from packages made inert and its rich markup escaped, for a line of markup."""
+    return escape_markup(inert(text))
 
 
 def show_plan(plan: Plan, known: dict[str, str]) -> None:

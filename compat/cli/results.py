@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from compat.cli.console import err, out, show_result
+from compat.cli.console import err, escape, out, show_result
 from compat.cli.options import Settings
 from compat.cli.shapes import emit, stored_shape
 from compat.errors import UsageError
 from compat.model import CheckVerdict, Verdict
+from compat.text import inert
 
 
 @click.command()
@@ -129,7 +129,7 @@ def show(settings: Settings, /, result: str, as_json: bool) -> None:
     for check in stored.result.checks:
         if check.log and check.verdict not in (CheckVerdict.PASS, CheckVerdict.SKIPPED):
             out.print(f"[bold]log of {escape(check.name)}[/]", highlight=False)
-            out.print(check.log, markup=False, highlight=False)
+            out.print(inert(check.log), markup=False, highlight=False)
     if stored.result.log:
         out.print("[bold]log[/]")
-        out.print(stored.result.log, markup=False, highlight=False)
+        out.print(inert(stored.result.log), markup=False, highlight=False)

@@ -28,9 +28,12 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from compat.errors import IndexUnavailable
 from compat.model import CoreMetadata, DistFile, FileKind
 
 log = logging.getLogger(__name__)
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_CONTENT_TYPES = frozenset({"application/vnd.pypi.simple.v1+html", "text/html"})
@@ -146,19 +149,26 @@ def make_file(
     )
 
 
-def parse_project_page(
-    data: Mapping[str, Any], *, name: NormalizedName, page_url: str
-) -> tuple[FileRecord, ...]:
-    """The files of a PEP 691 JSON project page, in the page's order."""
+def parse_project_page(data: Any, *, name: NormalizedName, page_url: str) -> tuple[FileRecord, ...]:
+    """The files of a PEP 691 JSON project page, in the page's order. A file entry
+    that is not well formed is left out (with a notice); a page that is not a
+    project page at all is an ``IndexUnavailable``."""
+    files = data.get("files") if isinstance(data, Mapping) else None
+    if not isinstance(files, list):
+        raise IndexUnavailable(
+            f"{page_url}: the page of {name} is not a PEP 691 project page (no list of files)"
+        )
     records: list[FileRecord] = []
-    no_hash = 0
-    for entry in data.get("files", ()):
-        filename = entry.get("filename")
-        url = entry.get("url")
+    no_hash = malformed = 0
+    for entry in files:
+        filename = entry.get("filename") if isinstance(entry, Mapping) else None
+        url = entry.get("url") if isinstance(entry, Mapping) else None
         if not isinstance(filename, str) or not isinstance(url, str):
+            malformed += 1
             continue
-        sha256 = (entry.get("hashes") or {}).get("sha256")
-        if not isinstance(sha256, str):
+        hashes = entry.get("hashes")
+        sha256 = hashes.get("sha256") if isinstance(hashes, Mapping) else None
+        if not isinstance(sha256, str) or not _HEX.fullmatch(sha256):
             # Every later step checks files against their sha256: a file without one
             # could never be fetched safely.
             no_hash += 1
@@ -169,12 +179,13 @@ def parse_project_page(
         meta_hash = meta.get("sha256") if isinstance(meta, dict) else None
         yanked = entry.get("yanked", False)
         size = entry.get("size")
+        requires_python = entry.get("requires-python")
         file = make_file(
             project=name,
             filename=filename,
             url=urljoin(page_url, url),
             sha256=sha256.lower(),
-            requires_python=entry.get("requires-python"),
+            requires_python=requires_python if isinstance(requires_python, str) else None,
             yanked=bool(yanked) or isinstance(yanked, str),
             has_metadata=bool(meta),
             size=size if isinstance(size, int) else None,
@@ -192,6 +203,8 @@ def parse_project_page(
         )
     if no_hash:
         log.warning("%s: skipped %d file(s) the index gives no sha256 for", name, no_hash)
+    if malformed:
+        log.warning("%s: skipped %d file entries without a file name and URL", name, malformed)
     return tuple(records)
 
 

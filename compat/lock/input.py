@@ -4,9 +4,12 @@ whoever knows a combination passed (a scan, the results database) can lock it.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from packaging.utils import InvalidName, canonicalize_name
 
 from compat.errors import LockError
 from compat.model import Cap, Combo, ComboResult, FileKind, Pin
@@ -47,6 +50,37 @@ class Prune:
         return cls(**{k: bool(data[k]) for k in ("tests", "bytecode", "sources", "installers")})
 
 
+# What may stand in a line of a Dockerfile or requirements file outside a comment.
+# The values come from results databases others may have written (``db import``).
+_SYSTEM_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:-]*")  # apt, apk, dnf names
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")  # a reference, e.g. host:5000/a/b:tag
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NO_SPACE = re.compile(r"[^\s\x00-\x1f\x7f]+")
+
+
+def _refuse_malformed(target: Target, pins: Sequence[Pin], system: Sequence[str]) -> None:
+    """A ``LockError`` naming the first value that is not what its field holds."""
+    bad: list[str] = (
+        [f"image reference {target.image!r}"] if not _IMAGE.fullmatch(target.image) else []
+    )
+    bad += [f"system package {s!r}" for s in system if not _SYSTEM_PACKAGE.fullmatch(s)]
+    for pin in pins:
+        try:
+            canonical = canonicalize_name(pin.name, validate=True)
+        except InvalidName:
+            canonical = None
+        if canonical != pin.name:
+            bad.append(f"package name {pin.name!r}")
+        if not _SHA256.fullmatch(pin.sha256):
+            bad.append(f"sha256 {pin.sha256!r} of {pin.name}")
+        if not _NO_SPACE.fullmatch(pin.filename) or "/" in pin.filename:
+            bad.append(f"file name {pin.filename!r} of {pin.name}")
+        if not _NO_SPACE.fullmatch(pin.url):
+            bad.append(f"URL {pin.url!r} of {pin.name}")
+    if bad:
+        raise LockError(f"cannot lock a malformed {bad[0]}: is the results database intact?")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LockInput:
     """A known-good combination for a target, ready to be written as lock files.
@@ -66,6 +100,7 @@ class LockInput:
     matrix: str | None = None  # the matrix whose stack it is, where one was named
 
     def __post_init__(self) -> None:
+        _refuse_malformed(self.target, self.combo.pins, self.system_packages)
         if self.system_packages and self.package_manager is None:
             raise LockError(
                 f"{self.target.image} needs the system packages "

@@ -6,10 +6,12 @@ from __future__ import annotations
 from compat.harness.toolchain import Toolchain, build_notes
 from compat.lock.input import LockInput
 from compat.model import FileKind
+from compat.text import one_line
 
 
 def header(lock: LockInput) -> list[str]:
-    """Comment lines naming what was locked, for every file compat writes."""
+    """Comment lines naming what was locked, for every file compat writes: one line
+    each, whatever the names and reasons they quote hold."""
     combo, target = lock.combo, lock.target
     lines = [
         f"Known-good pins found by compat for {target.describe()}",
@@ -26,7 +28,7 @@ def header(lock: LockInput) -> list[str]:
         built = ", ".join(str(p) for p in lock.source_builds)
         lines.append(f"built from source: {built}")
         lines += list(lock_notes(lock))
-    return lines
+    return [one_line(line) for line in lines]
 
 
 def lock_notes(lock: LockInput) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from compat.model import ComboResult
 from compat.report.summary import Row
+from compat.text import for_xml
 
 _FAILURE_KIND = {"timeout": "error", "crash": "error"}
 
@@ -34,7 +35,7 @@ def write_junit(
             element,
             "testcase",
             classname=suite,
-            name=row.label,
+            name=for_xml(row.label),
             time=f"{result.duration:.3f}" if result else "0",
         )
         if not row.verdict.ok:
@@ -42,9 +43,11 @@ def write_junit(
                 case,
                 _FAILURE_KIND.get(row.verdict.value, "failure"),
                 type=row.verdict.value,
-                message=f"{row.failed_check or row.verdict.value}: {row.error or ''}".strip(),
+                message=for_xml(
+                    f"{row.failed_check or row.verdict.value}: {row.error or ''}".strip()
+                ),
             )
-            failure.text = result.log if result and result.log else (row.error or "")
+            failure.text = for_xml(result.log if result and result.log else (row.error or ""))
         if result is not None:
             ET.SubElement(case, "properties").extend(
                 [

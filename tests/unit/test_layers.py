@@ -16,7 +16,18 @@ LAYERS: tuple[frozenset[str], ...] = (
     # vocabulary. The in-environment smoke suite is a leaf that others may name (its
     # files are copied into images); sweep reads what its whole-package import logged.
     frozenset(
-        {"compat", "model", "errors", "settings", "config", "matrix", "reporter", "smoke", "sweep"}
+        {
+            "compat",
+            "model",
+            "errors",
+            "settings",
+            "config",
+            "matrix",
+            "reporter",
+            "smoke",
+            "sweep",
+            "text",
+        }
     ),
     frozenset({"effects"}),  # one door per effect: containers, commands, HTTP
     frozenset({"targets", "index"}),
