@@ -15,6 +15,7 @@ import click
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
+    checked_image,
     image_options,
     lock_as_of_option,
     open_index,
@@ -52,7 +53,9 @@ def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
 
 @click.command()
 @click.option("--base", help="A base name as scanned (e.g. alpine).")
-@click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
+@click.option(
+    "--image", metavar="REF", callback=checked_image, help="An image reference or ID as scanned."
+)
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: lock/<base>."
 )
@@ -198,7 +201,9 @@ def lock(
 
 @click.command()
 @click.option("--base", help="A base name as scanned (e.g. alpine).")
-@click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
+@click.option(
+    "--image", metavar="REF", callback=checked_image, help="An image reference or ID as scanned."
+)
 @click.option(
     "--lock-dir",
     type=click.Path(path_type=Path, file_okay=False),

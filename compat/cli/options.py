@@ -33,7 +33,7 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
-from compat.targets.target import Target
+from compat.targets.target import Target, image_reference
 from compat.workflows.session import Session
 from compat.workflows.steps import target_of
 
@@ -71,6 +71,15 @@ def _apply(func: F, decorators: Sequence[Callable[[F], F]]) -> F:
     return func
 
 
+def checked_image(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An ``--image`` value that is an image reference or ID (nothing else reaches the
+    engine, the results database or a Dockerfile)."""
+    try:
+        return None if value is None else image_reference(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def target_options(func: F) -> F:
     """--base, --image, --python: the image combinations run on."""
     return _apply(
@@ -80,7 +89,10 @@ def target_options(func: F) -> F:
                 "--base", type=click.Choice(sorted(PROFILES)), help="A named base image profile."
             ),
             click.option(
-                "--image", metavar="REF", help="Any image reference (probed with Docker)."
+                "--image",
+                metavar="REF",
+                callback=checked_image,
+                help="Any image reference (probed with Docker).",
             ),
             click.option("--python", "python", metavar="X.Y", help="Python version of the base."),
         ),

