@@ -20,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.cli.console import err
 from compat.config import BACKENDS, RunConfig, Timeouts, ToolchainChoice, as_of_for
+from compat.effects.container import check_reference
 from compat.effects.paths import check_writable_dir
 from compat.errors import ImageUnavailable, UsageError
 from compat.harness import Pipeline, make_pipeline
@@ -33,7 +34,7 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.targets.profiles import PROFILES
-from compat.targets.target import Target, image_reference
+from compat.targets.target import Target
 from compat.workflows.session import Session
 from compat.workflows.steps import target_of
 
@@ -75,7 +76,7 @@ def checked_image(_ctx: click.Context, _param: click.Parameter, value: str | Non
     """An ``--image`` value that is an image reference or ID (nothing else reaches the
     engine, the results database or a Dockerfile)."""
     try:
-        return None if value is None else image_reference(value)
+        return None if value is None else check_reference(value)
     except UsageError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from packaging.utils import InvalidName, canonicalize_name
 
-from compat.errors import LockError
+from compat.effects.container import check_reference
+from compat.errors import LockError, UsageError
 from compat.model import Cap, Combo, ComboResult, FileKind, Pin
-from compat.targets.target import IMAGE_REFERENCE, PackageManager, Target
+from compat.targets.target import PackageManager, Target
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -59,9 +60,11 @@ _NO_SPACE = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 def _refuse_malformed(target: Target, pins: Sequence[Pin], system: Sequence[str]) -> None:
     """A ``LockError`` naming the first value that is not what its field holds."""
-    bad: list[str] = (
-        [f"image reference {target.image!r}"] if not IMAGE_REFERENCE.fullmatch(target.image) else []
-    )
+    bad: list[str] = []
+    try:
+        check_reference(target.image)
+    except UsageError:
+        bad.append(f"image reference {target.image!r}")
     bad += [f"system package {s!r}" for s in system if not _SYSTEM_PACKAGE.fullmatch(s)]
     for pin in pins:
         try:

@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import enum
 import platform
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.tags import Tag, parse_tag
 from packaging.version import Version
 
-from compat.errors import UsageError
 from compat.model import DistFile, FileKind
-
-# An image reference as the engine reads one (the distribution project's grammar):
-# [registry[:port]/]path[:tag][@algorithm:digest], or an image ID.
-_DOMAIN = (
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE_REFERENCE = re.compile(
-    rf"(?:{_DOMAIN}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,})?"
-    r"|(?:sha256:)?[0-9a-f]{12,64}"
-)
-
-
-def image_reference(text: str) -> str:
-    """``text`` if it is an image reference or ID, else a ``UsageError`` saying what one is."""
-    if not IMAGE_REFERENCE.fullmatch(text):
-        raise UsageError(
-            f"{text!r} is not an image reference, such as python:3.12-slim, "
-            "registry.example:5000/team/python:3.12 or an image ID"
-        )
-    return text
 
 
 class Libc(enum.StrEnum):

@@ -25,6 +25,7 @@ from rich.console import Console
 
 from compat.cli import cli, console
 from compat.cli.options import parse_pins
+from compat.effects.container import check_reference
 from compat.errors import IndexUnavailable, LockError, MatrixError, UsageError
 from compat.index.parse import html_page_to_json, parse_project_page
 from compat.lock.dockerfile import render_dockerfile
@@ -34,7 +35,6 @@ from compat.matrix import _TOP_KEYS, load_matrix, parse_matrix
 from compat.model import Verdict
 from compat.report.junit import write_junit
 from compat.report.summary import Row
-from compat.targets.target import image_reference
 from tests.helpers.lock import make_lock
 from tests.helpers.report import make_result, make_target
 
@@ -243,7 +243,7 @@ def test_a_pin_with_a_broken_hash_or_file_name_is_refused() -> None:
 @given(st.text(max_size=40) | st.sampled_from(NASTY))
 def test_an_image_reference_is_one_or_a_usage_error(text: str) -> None:
     try:
-        image_reference(text)
+        check_reference(text)
     except UsageError as exc:
         refusal = str(exc)
     else:
@@ -257,7 +257,7 @@ def test_an_image_reference_is_one_or_a_usage_error(text: str) -> None:
     ["python:3.12-slim", "local/musl-python:3.11", "reg.example:5000/t/py@sha256:" + "a" * 64],
 )
 def test_real_image_references_are_taken(ref: str) -> None:
-    assert image_reference(ref) == ref
+    assert check_reference(ref) == ref
 
 
 @pytest.mark.parametrize("command", ["scan", "check", "lock", "image"])
