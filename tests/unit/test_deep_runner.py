@@ -57,7 +57,9 @@ FILES = {
     "depx/tests/test_alone.py": "def test_nothing_of_partner():\n    pass\n",
     # imports the partner only optionally: only its test that uses it runs
     "depx/tests/test_optional.py": (
-        "try:\n    import partnerx\nexcept ImportError:\n    partnerx = None\n\n"
+        "import importlib.util\n"
+        "try:\n    import partnerx\nexcept ImportError:\n    partnerx = None\n"
+        "HAS_ABSENT = importlib.util.find_spec('absentx') is not None\n\n"
         "def test_uses():\n    assert partnerx.Legend().legend_handles() == []\n\n"
         "def test_ignores():\n    assert True\n"
     ),
@@ -137,6 +139,13 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
     assert outcomes["test_broken_filter"].error.startswith("TypeError: issubclass() arg 2")
     warned = {name for name, o in outcomes.items() if o.warning}
     assert warned == {"test_deprecated", "test_broken_filter"}
+    # what each module's processes loaded or tried, for keying its outcome: a module
+    # whose process was killed (test_crash) cannot say
+    imports = {e["module"]: e["imports"] for e in events if e["event"] == "module"}
+    assert imports["depx/tests/test_plot.py"] is None
+    optional = set(imports["depx/tests/test_optional.py"])
+    assert {"depx", "partnerx", "absentx"} <= optional  # absentx: probed, not installed
+    assert "helperx" not in optional
 
 
 @pytest.mark.slow

@@ -52,9 +52,13 @@ Output: JSON lines on stdout, flushed per line::
      "outcome": O, "duration": S, "error": LINE, "frames": [...], "log": TEXT,
      "rerun": O2}
     {"event": "module", "dependent": D, "module": PATH, "tests": N,
-     "duration": S, "error": WHY_KILLED_OR_NULL, "log": TAIL_OR_NULL}
+     "duration": S, "error": WHY_KILLED_OR_NULL, "log": TAIL_OR_NULL,
+     "imports": [TOP_LEVEL...] or null}
     {"event": "done", "counts": {O: N}, "duration": S}
 
+``imports``: the top-level name of every module its pytest processes loaded or
+tried to import (found or not), which ``owners`` maps to the distributions the
+module's outcome can depend on; null when a process was killed before saying.
 ``tests`` is present when the module imports its partners only optionally (in a
 module-level ``try:`` or inside functions, as scipy's stats tests do
 matplotlib): only the test functions that use them run (``-k``); a module none

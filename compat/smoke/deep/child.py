@@ -144,6 +144,18 @@ def probe(names: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+class Tried:
+    """First on ``sys.meta_path``: the top-level name of every import tried, found or
+    not (an optional partner probed inside a ``try`` leaves no trace in ``sys.modules``
+    but can decide a test's outcome)."""
+
+    def __init__(self) -> None:
+        self.tops: set[str] = set()
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        self.tops.add(fullname.partition(".")[0])
+
+
 def _load_plugin() -> ModuleType:
     spec = importlib.util.spec_from_file_location("_compat_deep_plugin", HERE / "plugin.py")
     assert spec is not None
@@ -185,9 +197,11 @@ def main(argv: Sequence[str]) -> int:
         print(json.dumps({"distributions": probe(args[1:]), "owners": owners(sites)}))
         return 0
     plugin = _load_plugin()
+    tried = Tried()
+    sys.meta_path.insert(0, tried)
     import pytest  # the test layer, now on sys.path
 
-    code = pytest.main(args[1:], plugins=[plugin.make(tooling)])
+    code = pytest.main(args[1:], plugins=[plugin.make(tooling, tried.tops)])
     return int(code)
 
 

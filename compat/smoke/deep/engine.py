@@ -469,10 +469,12 @@ def run_module(args: argparse.Namespace, job: Job, work: Path, events: Events) -
     results: dict[str, dict[str, Any]] = {}
     killed: str | None = None
     tail = ""
+    tops: set[str] | None = set()  # None once a process ended without saying
     for _ in range(_MAX_CONTINUATIONS + 1):
         lines, killed, tail = run_pytest(args, job, work, deselect=sorted(results))
         finished, crashed = _collect(lines, killed, tail)
         results.update(finished)
+        tops = _imports(lines, tops)
         if crashed is None or killed is None or killed.startswith("timeout"):
             break  # ended by itself, or out of time: do not start it again
     if not args.no_rerun:
@@ -480,6 +482,7 @@ def run_module(args: argparse.Namespace, job: Job, work: Path, events: Events) -
         if failing:
             lines, again_killed, again_tail = run_pytest(args, job, work, only=failing)
             again, _ = _collect(lines, again_killed, again_tail)
+            tops = _imports(lines, tops)
             for test in failing:
                 results[test]["rerun"] = again.get(test, {}).get("outcome", "not-run")
     for test in sorted(results):
@@ -501,8 +504,18 @@ def run_module(args: argparse.Namespace, job: Job, work: Path, events: Events) -
             "duration": round(time.monotonic() - started, 3),
             "error": killed,
             "log": tail if killed or not results else None,
+            "imports": sorted(tops) if tops is not None else None,
         }
     )
+
+
+def _imports(lines: list[dict[str, Any]], tops: set[str] | None) -> set[str] | None:
+    """``tops`` with what one pytest process of a module loaded or tried; None when
+    it (or one before it) ended without saying (killed)."""
+    said = [line.get("tops") for line in lines if line.get("event") == "imports"]
+    if tops is None or not said or not isinstance(said[-1], list):
+        return None
+    return tops | {str(top) for top in said[-1]}
 
 
 def run(args: argparse.Namespace, events: Events) -> None:

@@ -12,6 +12,8 @@ names its test), then ``{"event": "test", "test": ID, "outcome": O,
 "duration": S, "error": LINE, "frames": [...], "log": TEXT}`` with O one of
 passed, failed, error (setup or teardown), timeout, skipped, xfailed, xpassed.
 A module that fails to collect gives one ``error`` line with the module's id.
+At the end, ``{"event": "imports", "tops": [NAME...]}``: the top-level name of
+every module the process loaded or tried to import.
 Frames, innermost last: ``{"path": P, "line": N, "function": F, "root": R}``,
 P relative to the ``sys.path`` entry holding the file, R one of ``site``
 (code of the environment under test), ``tooling`` (the test layer), ``stdlib``
@@ -51,8 +53,11 @@ def _stdlib_dirs() -> list[str]:
 
 
 class Recorder:
-    def __init__(self, out: str, timeout: float, tooling: Iterable[str]) -> None:
+    def __init__(
+        self, out: str, timeout: float, tooling: Iterable[str], tried: set[str] | None = None
+    ) -> None:
         self._out = open(out, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as pytest
+        self._tried = tried if tried is not None else set()
         self._timeout = timeout
         self._tooling = [os.path.realpath(p) for p in tooling]
         self._stdlib = _stdlib_dirs()
@@ -175,6 +180,12 @@ class Recorder:
             record["warning"] = _from_a_warning(excinfo)
         record["log"] = _tail(str(report.longrepr))
 
+    def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
+        """What the module's tests could depend on: the top-level name of every module
+        loaded or tried in this process (the host maps them to distributions)."""
+        loaded = {name.partition(".")[0] for name in list(sys.modules)}
+        self._emit({"event": "imports", "tops": sorted(loaded | self._tried)})
+
     def pytest_collectreport(self, report: Any) -> None:
         if not report.failed:
             return
@@ -234,12 +245,16 @@ def _tail(text: str) -> str:
 _WRAPPERS = ("pytest_runtest_protocol", "pytest_runtest_makereport")
 
 
-def make(tooling: Iterable[str]) -> Recorder:
-    """The plugin object for ``pytest.main(plugins=[...])``."""
+def make(tooling: Iterable[str], tried: set[str] | None = None) -> Recorder:
+    """The plugin object for ``pytest.main(plugins=[...])``; ``tried``: the top-level
+    names of the imports tried in this process (found or not), kept up to date."""
     import pytest  # the test layer's, on sys.path by now
 
     for name in _WRAPPERS:
         pytest.hookimpl(hookwrapper=True)(getattr(Recorder, name))  # marks the function
     return Recorder(
-        os.environ["COMPAT_DEEP_OUT"], float(os.environ.get("COMPAT_DEEP_TIMEOUT", "60")), tooling
+        os.environ["COMPAT_DEEP_OUT"],
+        float(os.environ.get("COMPAT_DEEP_TIMEOUT", "60")),
+        tooling,
+        tried,
     )
