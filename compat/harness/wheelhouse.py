@@ -163,6 +163,8 @@ def _write_beside(dest: Path, chunks: Iterator[bytes]) -> None:
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)
+            # mkstemp's 0600 would hide it from the unprivileged builder that reads it
+            os.fchmod(out.fileno(), 0o644)
         Path(tmp).replace(dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
