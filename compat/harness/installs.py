@@ -86,7 +86,7 @@ class Installs:
             # a new tree has no bytecode, whatever a stamp left by an old one says
             for stamp in self._stamps.glob(f"{sha256}.*"):
                 stamp.unlink(missing_ok=True)
-        log.debug("unpacked %s into %s", wheel.name, target)
+        log.info("unpacked %s into %s", wheel.name, target)
         return target
 
     def _unpack_into(self, target: Path, wheel: Path, sha256: str) -> None:
