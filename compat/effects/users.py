@@ -5,7 +5,8 @@ into a host directory (a builder's output and the PyPI toolchain, the bytecode o
 installs), it runs as the host's own user, so what it writes is that user's; when
 compat itself runs as root, it runs as nobody instead, and the directories it writes
 are lent to nobody for the container's lifetime: their directories are given to it
-before, and everything under them is given back to root after.
+before, and everything under them is given back to root after. The PyPI toolchain's
+directory, which only builders write, is nobody's for good.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def lent(paths: Iterable[Path], ids: tuple[int, int]) -> Iterator[None]:
     finally:
         for top in tops:
             _chown_tree(top, host, directories_only=False)
+
+
+def given(top: Path, ids: tuple[int, int]) -> None:
+    """``top`` and everything under it owned by ``ids`` for good, when compat runs as
+    root: a directory only unprivileged containers write (the PyPI toolchain), so that
+    builds sharing it at once never take it from each other."""
+    if os.getuid() == 0 and ids[0] != 0 and top.stat().st_uid != ids[0]:
+        _chown_tree(top, ids, directories_only=False)
 
 
 def readable(path: Path) -> None:

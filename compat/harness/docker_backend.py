@@ -32,7 +32,7 @@ from compat.effects.container import (
 )
 from compat.effects.locks import file_lock
 from compat.effects.owners import sweep_orphans
-from compat.effects.users import host_worker, lent, readable, user_string
+from compat.effects.users import given, host_worker, lent, readable, user_string
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.backend import (
     Backend,
@@ -112,6 +112,10 @@ def builder_spec(
         mem_limit=config.memory,
         pids_limit=config.pids_limit,
     )
+
+
+def _tail(output: str, lines: int = 40) -> str:
+    return "\n".join(output.strip().splitlines()[-lines:])
 
 
 def _slug(image: str) -> str:
@@ -239,13 +243,12 @@ class DockerBackend(Backend):
                 for host, inside in network.container_mounts().items()
             ),
         ]
-        writes = [out_dir]
         installing: AbstractContextManager[None] = nullcontext()
         prepare: list[str] = []
         if toolchain is Toolchain.PYPI:
             builder = info.image
             home = self._toolchain_dir(info)
-            writes.append(home)
+            given(home, host_worker())
             mounts.append(Mount(source=home, target=TOOLCHAIN_DIR, read_only=False))
             if not (home / TOOLCHAIN_READY).is_file():
                 # this build installs the toolchain: another process's build waits for
@@ -283,12 +286,12 @@ class DockerBackend(Backend):
             config=self.config,
         )
         log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
-        with installing, lent(writes, worker), self._container(spec) as c:
+        with installing, lent([out_dir], worker), self._container(spec) as c:
             for command in prepare:  # compat's own fixed commands, as root without privileges
                 c.exec(["sh", "-c", command], timeout=60, user="0:0")
             result = c.exec(["sh", "-c", script], timeout=self.config.timeouts.build)
         output = result.stdout + result.stderr
-        needs_root = result.exit_code != 0 and NEEDS_ROOT.search(output) is not None
+        needs_root = result.exit_code != 0 and NEEDS_ROOT.search(_tail(output)) is not None
         if needs_root:
             output += "\n" + UNPRIVILEGED.format(user=spec.user) + "\n"
         (out_dir / BUILD_LOG).write_text(output)
@@ -308,7 +311,7 @@ class DockerBackend(Backend):
                 f"the build needs root, and builds run unprivileged: {reason}"
                 if needs_root
                 else reason,
-                log="\n".join(output.strip().splitlines()[-40:]),
+                log=_tail(output),
                 duration=result.duration,
             )
         return wheels[0]

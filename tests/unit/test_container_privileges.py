@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from compat.config import RunConfig
 from compat.effects.container import ContainerSpec
-from compat.effects.users import NOBODY, is_root, lent, worker_ids
+from compat.effects.users import NOBODY, given, is_root, lent, worker_ids
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.docker_backend import DockerBackend
 from compat.image.smoke import run_smoke
@@ -105,3 +105,13 @@ def test_a_lent_directory_comes_back_with_what_was_made_in_it(tmp_path: Path) ->
         os.chown(made / "kept.pyc", *NOBODY)
     owners = {p.stat().st_uid for p in (top, *top.rglob("*"))}
     assert owners == {0}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another user needs root")
+def test_the_pypi_toolchain_is_the_unprivileged_builders_for_good(tmp_path: Path) -> None:
+    """Builds that share it at once never take it from each other."""
+    home = tmp_path / "toolchain"
+    (home / "venv" / "bin").mkdir(parents=True)
+    (home / "venv" / "bin" / "zig").write_text("")
+    given(home, NOBODY)
+    assert {p.stat().st_uid for p in (home, *home.rglob("*"))} == {NOBODY[0]}
