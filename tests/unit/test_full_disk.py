@@ -9,6 +9,8 @@ the point is where the bytes land, not what runs in a container."""
 
 from __future__ import annotations
 
+import errno
+import importlib
 import os
 import sqlite3
 import subprocess
@@ -160,3 +162,54 @@ def test_a_full_disk_stops_the_run_and_keeps_what_finished(
     assert after_commit == kept
     with Store.open(sqlite_url(db)) as reopened:  # and compat reads it as before
         assert [r.verdict for r in reopened.results()] == [Verdict.PASS, Verdict.PASS]
+
+
+def test_a_full_disk_anywhere_in_a_run_stops_it_saying_what_was_kept(tmp_path: Path) -> None:
+    """A write the run makes outside the wheelhouse and the installs (a build record, a
+    cache entry) that finds the disk full is the same clear stop, never a verdict."""
+    served = Served()
+    (tmp_path / "wheels").mkdir()
+    combos = [
+        combo_of_pins(served.add(write_wheel(tmp_path / "wheels", f"p{i}", "1.0")))
+        for i in range(2)
+    ]
+
+    def answer(argv: list[str]) -> ExecResult:
+        if any("p1" in a for a in argv):
+            raise OSError(errno.ENOSPC, "No space left on device", "/cache/sweeps/x.json")
+        return exec_result(passing_suite("import"))
+
+    config = RunConfig(jobs=1)
+    pipeline = Pipeline(
+        FakeBackend(answer), config, cache_dir=tmp_path / "c", client=served.client()
+    )
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        session = Session(
+            pipeline=pipeline, store=store, index=FakeIndex(),  # type: ignore[arg-type]
+            reporter=Reporter(), config=config, target=glibc_target(),
+        )  # fmt: skip
+        with pytest.raises(DiskFull) as stopped:
+            _run(session, combos)
+        kept = [r.combination_id for r in store.results()]
+    assert combos[1].id not in kept  # no verdict for the one cut short
+    assert stopped.value.exit_code is ExitCode.HARNESS
+    assert "no space left writing /cache/sweeps/x.json" in str(stopped.value)
+    assert f"the {len(kept)} results that finished are kept" in str(stopped.value)
+
+
+def test_a_full_disk_outside_a_run_is_an_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = importlib.import_module("compat.cli.main")  # the package's `main` is the function
+
+    def full(**_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "/cache/index/numpy.json")
+
+    monkeypatch.setattr(entry.cli, "main", full)
+    monkeypatch.setattr(entry.signal, "signal", lambda *_: None)
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    assert done.value.code == ExitCode.HARNESS
+    said = capsys.readouterr().err
+    assert "no space left writing /cache/index/numpy.json" in said
+    assert "Traceback" not in said
