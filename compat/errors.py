@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import difflib
 import enum
+import errno
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TypeGuard, TypeVar
 
 from compat.model import Pin
+
+E = TypeVar("E", bound=BaseException)
 
 
 class ExitCode(enum.IntEnum):
@@ -191,6 +195,33 @@ class BuildFailed(HarnessError):
         self.duration = duration
         self.transient = transient
         super().__init__(f"building {pin} from source failed: {reason}")
+
+
+class DiskFull(HarnessError):
+    """The host's disk (the cache) filled up: a fault of the machine, never a verdict
+    on a combination. The run stops; what was recorded before is kept."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        self.path = path
+        super().__init__(
+            f"no space left writing {path} ({exc.strerror or exc}): free space there, or "
+            "give the cache another place (--cache-dir), and run again. Combinations "
+            "finished before are recorded; the ones not finished are not"
+        )
+
+
+def with_more(exc: E, text: str) -> E:
+    """``exc`` again (its class, its data) with ``text`` on a line of its own after its
+    message: what a workflow knows that the layer that raised it did not."""
+    more = type(exc).__new__(type(exc))
+    more.__dict__.update(exc.__dict__)
+    more.args = (f"{exc}\n{text}",)
+    return more
+
+
+def out_of_space(exc: BaseException) -> TypeGuard[OSError]:
+    """Whether ``exc`` is the disk (or the user's quota) filling up."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 _LOG_TAIL = 40  # lines of a failed image build shown in the message

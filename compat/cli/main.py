@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import platformdirs
@@ -25,7 +26,7 @@ from compat.cli.plan import plan
 from compat.cli.report import report
 from compat.cli.results import results, show
 from compat.cli.scan import check, scan
-from compat.errors import CompatError, ExitCode
+from compat.errors import CompatError, DiskFull, ExitCode, out_of_space
 from compat.report.view import format_bytes
 from compat.settings import NetworkSettings
 from compat.store import default_db_url
@@ -190,8 +191,16 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(ExitCode.INTERRUPTED)
     except CompatError as exc:
-        err.quiet = False  # --quiet keeps errors
-        if "--verbose" in sys.argv or "-v" in sys.argv:
-            err.print_exception()
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(exc.exit_code)
+        _fail(exc)
+    except OSError as exc:
+        if not out_of_space(exc):
+            raise
+        _fail(DiskFull(Path(exc.filename or "."), exc))  # a write outside any run
+
+
+def _fail(exc: CompatError) -> NoReturn:
+    err.quiet = False  # --quiet keeps errors
+    if "--verbose" in sys.argv or "-v" in sys.argv:
+        err.print_exception()
+    err.print(f"[red]error:[/] {exc}", highlight=False)
+    sys.exit(exc.exit_code)

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from compat.effects.owners import OWNER_LABEL, RUN_LABEL, owned, owner, run_id
+from compat.effects.users import NOBODY_USER, is_root
 from compat.errors import (
     EngineUnavailable,
     HarnessError,
@@ -174,21 +175,22 @@ class Mount:
 class ContainerSpec:
     image: str
     command: tuple[str, ...]
-    user: str | None = None  # "uid:gid"; None keeps the image's user
+    user: str = NOBODY_USER  # "uid:gid"; never root
     network: bool = False
     mounts: tuple[Mount, ...] = ()
     tmpfs: tuple[str, ...] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
     nano_cpus: int | None = None
-    mem_limit: str | None = None
-    pids_limit: int | None = None
+    mem_limit: str | None = "4g"  # None only where the user asked for no limit
+    pids_limit: int = 2048
     # the image's `timeout` utility, when it has one: limits are enforced inside the
     # container without killing the container
     timeout_utility: str | None = None
-    # every capability dropped and no way to gain privileges (a setuid binary of the
-    # image stays unprivileged); off only where root's tools must work (a builder's
-    # package manager and its chown)
-    hardened: bool = True
+
+    def __post_init__(self) -> None:
+        # every container runs unprivileged: code from PyPI runs in all of them
+        if is_root(self.user):
+            raise ValueError(f"a container of {self.image} would run as root ({self.user!r})")
 
 
 def connect(*, timeout: float = 600.0) -> Engine:
@@ -305,18 +307,17 @@ class Container:
             "environment": dict(spec.environment),
             "init": True,  # reaps what a killed check leaves behind
         }
-        if spec.user:
-            kwargs["user"] = spec.user
+        kwargs["user"] = spec.user
+        # no capability and no way to gain one: a setuid binary of the image (su, mount)
+        # runs with the caller's privileges; the engine's default seccomp profile stays
+        kwargs["cap_drop"] = ["ALL"]
+        kwargs["security_opt"] = ["no-new-privileges"]
+        kwargs["pids_limit"] = spec.pids_limit
         if spec.nano_cpus:
             kwargs["nano_cpus"] = spec.nano_cpus
         if spec.mem_limit:
             kwargs["mem_limit"] = spec.mem_limit
             kwargs["memswap_limit"] = spec.mem_limit
-        if spec.pids_limit:
-            kwargs["pids_limit"] = spec.pids_limit
-        if spec.hardened:
-            kwargs["cap_drop"] = ["ALL"]
-            kwargs["security_opt"] = ["no-new-privileges"]
         try:
             self._container = self._client.containers.run(**kwargs)
         except ImageNotFound as exc:
@@ -462,7 +463,7 @@ class Container:
             exec_id = api.exec_create(
                 self._container.id,
                 command,
-                user=user if user is not None else (self.spec.user or ""),
+                user=user if user is not None else self.spec.user,
                 environment=dict(env) if env else None,
             )["Id"]
             if watchdog is not None:

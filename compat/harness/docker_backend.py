@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import re
 import threading
 import uuid
@@ -33,6 +32,7 @@ from compat.effects.container import (
 )
 from compat.effects.locks import file_lock
 from compat.effects.owners import sweep_orphans
+from compat.effects.users import given, host_worker, lent, readable, user_string
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.backend import (
     Backend,
@@ -72,6 +72,50 @@ KEEPALIVE_HOURS = 12
 _KEEPALIVE = f"import time\nfor _ in range({KEEPALIVE_HOURS}): time.sleep(3600)"
 DERIVED_LABEL = "compat.derived"  # on the images with added system packages or a toolchain
 SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
+
+
+# Run as root (without capabilities) in a builder before the build: scripts that start
+# `#!/usr/bin/env python3` (scikit-learn's) need it; BusyBox-only images may have env in
+# /bin alone.
+ENV_LINK = "[ -e /usr/bin/env ] || [ ! -x /bin/env ] || ln -s /bin/env /usr/bin/env"
+# what a build that wanted root's powers says when it fails
+NEEDS_ROOT = re.compile(
+    r"Permission denied|Operation not permitted|must be run as root|are you root|"
+    r"requires? root|need to be root",
+    re.IGNORECASE,
+)
+UNPRIVILEGED = (
+    "compat: the build ran as user {user} with no capabilities and no way to gain any; "
+    "a build that needs root cannot succeed here"
+)
+
+
+def builder_spec(
+    image: str,
+    *,
+    python: str,
+    user: str,
+    mounts: tuple[Mount, ...],
+    environment: Mapping[str, str],
+    config: RunConfig,
+) -> ContainerSpec:
+    """A builder container: unprivileged, with the network that downloading build
+    requirements needs, and its image's world-writable /tmp as HOME; each command of
+    the build is an exec into it."""
+    return ContainerSpec(
+        image=image,
+        command=(python, "-I", "-S", "-c", _KEEPALIVE),
+        user=user,
+        network=True,
+        mounts=mounts,
+        environment={**environment, "HOME": "/tmp", "TMPDIR": "/tmp"},
+        mem_limit=config.memory,
+        pids_limit=config.pids_limit,
+    )
+
+
+def _tail(output: str, lines: int = 40) -> str:
+    return "\n".join(output.strip().splitlines()[-lines:])
 
 
 def _slug(image: str) -> str:
@@ -199,11 +243,12 @@ class DockerBackend(Backend):
                 for host, inside in network.container_mounts().items()
             ),
         ]
-        owner = f"{os.getuid()}:{os.getgid()}"
         installing: AbstractContextManager[None] = nullcontext()
+        prepare: list[str] = []
         if toolchain is Toolchain.PYPI:
             builder = info.image
             home = self._toolchain_dir(info)
+            given(home, host_worker())
             mounts.append(Mount(source=home, target=TOOLCHAIN_DIR, read_only=False))
             if not (home / TOOLCHAIN_READY).is_file():
                 # this build installs the toolchain: another process's build waits for
@@ -213,9 +258,9 @@ class DockerBackend(Backend):
                 python=info.facts.python,
                 sdist=f"{SDIST_DIR}/{pin.filename}",
                 settings=build_settings(pin.name, toolchain),
-                owner=owner,
                 no_binary=pin.name,
             )
+            prepare = [ENV_LINK]
         else:
             try:
                 builder = self._builder_image(info)
@@ -228,22 +273,28 @@ class DockerBackend(Backend):
                 f"if {info.facts.python} -m venv /tmp/build-env >/dev/null 2>&1; "
                 f"then PY=/tmp/build-env/bin/python; else PY={info.facts.python}; fi; "
                 '"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check '
-                f"-w {OUT_DIR} {SDIST_DIR}/{pin.filename}; "
-                f"chown -R {owner} {OUT_DIR}"
+                f"-w {OUT_DIR} {SDIST_DIR}/{pin.filename}"
             )
-        spec = ContainerSpec(
-            image=builder,
-            command=("sh", "-c", script),
-            user="0:0",
-            network=True,
+        worker = host_worker()
+        readable(sdist)
+        spec = builder_spec(
+            builder,
+            python=info.facts.python,
+            user=user_string(worker),
             mounts=tuple(mounts),
-            environment={**network.container_env(), "HOME": "/tmp"},
-            hardened=False,  # the toolchain's package manager and the chown need root's
+            environment=network.container_env(),
+            config=self.config,
         )
         log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
-        with installing, self._container(spec) as c:
-            result = c.wait(timeout=self.config.timeouts.build)
-        (out_dir / BUILD_LOG).write_text(result.stdout + result.stderr)
+        with installing, lent([out_dir], worker), self._container(spec) as c:
+            for command in prepare:  # compat's own fixed commands, as root without privileges
+                c.exec(["sh", "-c", command], timeout=60, user="0:0")
+            result = c.exec(["sh", "-c", script], timeout=self.config.timeouts.build)
+        output = result.stdout + result.stderr
+        needs_root = result.exit_code != 0 and NEEDS_ROOT.search(_tail(output)) is not None
+        if needs_root:
+            output += "\n" + UNPRIVILEGED.format(user=spec.user) + "\n"
+        (out_dir / BUILD_LOG).write_text(output)
         if result.timed_out:
             raise BuildFailed(
                 pin,
@@ -254,10 +305,13 @@ class DockerBackend(Backend):
             )
         wheels = sorted(out_dir.glob("*.whl"))
         if result.exit_code != 0 or not wheels:
+            reason = build_error_line(output)
             raise BuildFailed(
                 pin,
-                build_error_line(result.stdout + result.stderr),
-                log=result.output_tail(),
+                f"the build needs root, and builds run unprivileged: {reason}"
+                if needs_root
+                else reason,
+                log=_tail(output),
                 duration=result.duration,
             )
         return wheels[0]
@@ -279,14 +333,17 @@ class DockerBackend(Backend):
 
     def compile(self, info: ImageInfo, dirs: Sequence[Path]) -> None:
         paths = [self.site_dir(d) for d in dirs]
+        worker = host_worker()  # .pyc files: the installs' owner's
         spec = ContainerSpec(
             image=info.image,
             command=tuple(compile_command(info.facts.python, paths)),
-            user=f"{os.getuid()}:{os.getgid()}",  # .pyc files: the installs owner
+            user=user_string(worker),
             mounts=self._mounts(writable_installs=True),
             tmpfs=("/tmp",),
+            mem_limit=self.config.memory,
+            pids_limit=self.config.pids_limit,
         )
-        with self._container(spec) as c:
+        with lent(dirs, worker), self._container(spec) as c:
             result = c.wait(timeout=self.config.timeouts.compile)
         # compileall exits 1 when some file does not compile (py2 test data, templates):
         # those modules are never imported; anything else is the harness's problem

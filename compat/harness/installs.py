@@ -28,7 +28,7 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
 from compat.effects.locks import file_lock
-from compat.errors import UnpackFailed
+from compat.errors import DiskFull, UnpackFailed, out_of_space
 
 log = logging.getLogger("compat.harness")
 
@@ -77,11 +77,16 @@ class Installs:
                 # every tree after an upgrade would say so, a notice for --verbose only
                 log.info("%s has no completion marker: it is unpacked again", target)
                 self._discard(sha256)
-            self._unpack_into(target, wheel, sha256)
+            try:
+                self._unpack_into(target, wheel, sha256)
+            except OSError as exc:
+                if out_of_space(exc):
+                    raise DiskFull(self.installs_dir, exc) from exc
+                raise
             # a new tree has no bytecode, whatever a stamp left by an old one says
             for stamp in self._stamps.glob(f"{sha256}.*"):
                 stamp.unlink(missing_ok=True)
-        log.debug("unpacked %s into %s", wheel.name, target)
+        log.info("unpacked %s into %s", wheel.name, target)
         return target
 
     def _unpack_into(self, target: Path, wheel: Path, sha256: str) -> None:
@@ -105,6 +110,8 @@ class Installs:
                 with _WheelFile.open(wheel) as source:
                     install(source, destination, additional_metadata={})
             except Exception as exc:
+                if out_of_space(exc):  # the host's fault, not the wheel's
+                    raise DiskFull(self.installs_dir, exc) from exc
                 raise UnpackFailed(wheel, f"{type(exc).__name__}: {exc}") from exc
             # group/world readable: the runner reads them as an unprivileged user
             for path in [tmp, *tmp.rglob("*")]:

@@ -225,13 +225,13 @@ def pypi_build_script(
     python: str,
     sdist: str,
     settings: BuildSettings,
-    owner: str,
     no_binary: str,
 ) -> str:
     """A POSIX shell script (BusyBox is enough) for a builder container of the image:
     set up (or reuse) the PyPI toolchain in TOOLCHAIN_DIR, point CC/CXX/AR at zig, and
     build ``sdist`` into OUT_DIR with pip (build isolation: the project's own declared
-    build requirements, from the index)."""
+    build requirements, from the index). It runs as the unprivileged user that owns
+    TOOLCHAIN_DIR and OUT_DIR."""
     venv, bin_dir = f"{TOOLCHAIN_DIR}/venv", "/tmp/compat-bin"
     stamp = f"{TOOLCHAIN_DIR}/{TOOLCHAIN_READY}"
     lines = [
@@ -251,7 +251,6 @@ def pypi_build_script(
             name=no_binary,
             settings=settings,
         ),
-        f"chown -R {owner} {OUT_DIR} {TOOLCHAIN_DIR}",
     ]
     return "\n".join(lines) + "\n"
 

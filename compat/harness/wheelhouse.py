@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from compat.effects.locks import file_lock
-from compat.errors import FetchFailed
+from compat.errors import DiskFull, FetchFailed, out_of_space
 
 log = logging.getLogger("compat.harness")
 
@@ -163,9 +163,13 @@ def _write_beside(dest: Path, chunks: Iterator[bytes]) -> None:
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)
+            # mkstemp's 0600 would hide it from the unprivileged builder that reads it
+            os.fchmod(out.fileno(), 0o644)
         Path(tmp).replace(dest)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if out_of_space(exc):
+            raise DiskFull(dest.parent, exc) from exc
         raise
 
 

@@ -1,6 +1,6 @@
-"""The smoke suite, run inside a built image: as the image's own user, with no
-network, the suite mounted read-only, the venv's site-packages composed by the
-runner."""
+"""The smoke suite, run inside a built image: as the image's own user (nobody if
+that is root), with no capabilities, no network, the suite mounted read-only, the
+venv's site-packages composed by the runner."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from compat.config import RunConfig
 from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
+from compat.effects.users import NOBODY_USER, is_root
 from compat.harness.classify import SuiteOutcome, classify
 from compat.smoke import SMOKE_DIR, runner_argv
 from compat.targets.target import PackageManager
@@ -46,7 +47,9 @@ def run_smoke(
     classify what it reported: each check with a scan's limit, the whole suite with
     the image's (``config.timeouts``), in a scan's container limits."""
     session = f"image-smoke-{uuid.uuid4().hex[:12]}"
+    user = str((client.api.inspect_image(image).get("Config") or {}).get("User") or "")
     spec = ContainerSpec(
+        user=NOBODY_USER if is_root(user) else user,
         image=image,
         command=tuple(
             smoke_argv(python, site=site, packages=packages, check_timeout=config.timeouts.check)
@@ -54,7 +57,11 @@ def run_smoke(
         network=False,
         mounts=(Mount(source=SMOKE_DIR, target=SMOKE_MOUNT),),
         tmpfs=("/tmp",),
-        environment={"MPLBACKEND": "Agg", "TMPDIR": "/tmp"},
+        environment={
+            "MPLBACKEND": "Agg",
+            "TMPDIR": "/tmp",
+            **({"HOME": "/tmp"} if is_root(user) else {}),  # nobody has no home
+        },
         mem_limit=config.memory,
         pids_limit=config.pids_limit,
     )

@@ -6,12 +6,15 @@ lock up front (``BEGIN IMMEDIATE``), so parallel workers and processes wait thei
 turn instead of failing: SQLite retries for up to ``BUSY_TIMEOUT``, and past that
 bound the error says what held the lock and what to do. A reader opens the file
 read-only, so a database on a read-only mount (or in a directory it may not write)
-can still be read.
+can still be read. A database server that stops answering (a restart) is waited for
+up to ``RECONNECT_WAIT`` when connecting; a transaction that fails is not retried.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +28,8 @@ from compat.errors import StoreError, UsageError
 DB_ENV = "COMPAT_DB"
 DB_FILENAME = "results.db"
 BUSY_TIMEOUT = 60.0  # seconds a SQLite writer waits for the lock before giving up
+RECONNECT_WAIT = 30.0  # seconds to wait for a database server that stopped answering
+log = logging.getLogger("compat.store")
 
 
 def default_db_url(environ: Mapping[str, str], data_dir: Path, explicit: str | None = None) -> str:
@@ -180,11 +185,37 @@ class Database:
                     "has finished, or give each run a database of its own (--db) and "
                     "combine them with `compat db merge`"
                 ) from exc
+            if "disk is full" in detail or "No space left" in detail:
+                raise StoreError(
+                    f"results database {self.url}: the disk is full ({detail}). The "
+                    "transaction was rolled back whole; free space there and run again"
+                ) from exc
             raise StoreError(f"results database {self.url}: {detail}") from exc
+
+    def _connect(self) -> sa.Connection:
+        """A connection, waiting up to RECONNECT_WAIT for a database server that does
+        not answer (restarting): the pool's pre-ping replaces a connection the server
+        dropped. Only connecting is retried: a transaction that failed is never run
+        again, so nothing is written twice."""
+        wait = 0.0 if self._engine.dialect.name == "sqlite" else RECONNECT_WAIT
+        deadline = time.monotonic() + wait
+        delay = 0.25
+        while True:
+            try:
+                return self._engine.connect()
+            except sa.exc.OperationalError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                log.warning(
+                    "results database %s does not answer (%s): trying again", self.url, detail
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:
-        with self.errors(), self._engine.connect() as conn, conn.begin():
+        with self.errors(), self._connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -192,7 +223,7 @@ class Database:
         """One short transaction, committed on leaving."""
         if self.read_only:
             raise StoreError(f"results database {self.url} was opened read-only")
-        with self.errors(), self._engine.connect() as conn:
+        with self.errors(), self._connect() as conn:
             conn.execution_options(compat_write=True)
             with conn.begin():
                 yield conn

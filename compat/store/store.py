@@ -7,6 +7,7 @@ killed keeps every result it finished.
 
 from __future__ import annotations
 
+import logging
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -41,6 +42,8 @@ from compat.store.schema import (
     targets,
 )
 from compat.targets.target import Target
+
+log = logging.getLogger("compat.store")
 
 T = TypeVar("T")
 
@@ -171,12 +174,20 @@ class Store(Reader):
         try:
             yield run_id
         except KeyboardInterrupt:
-            self.finish_run(run_id, RunStatus.INTERRUPTED)
+            self._finish_after_error(run_id, RunStatus.INTERRUPTED)
             raise
         except BaseException:
-            self.finish_run(run_id, RunStatus.FAILED)
+            self._finish_after_error(run_id, RunStatus.FAILED)
             raise
         self.finish_run(run_id, RunStatus.FINISHED)
+
+    def _finish_after_error(self, run_id: str, status: RunStatus) -> None:
+        # the database may be what failed (a full disk, a lost server): the error that
+        # stopped the run is the one to report, not this one
+        try:
+            self.finish_run(run_id, status)
+        except StoreError as exc:
+            log.warning("could not mark run %s as %s: %s", run_id, status.value, exc)
 
     # -- results and measurements ------------------------------------------------
 

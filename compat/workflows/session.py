@@ -16,9 +16,10 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from compat.config import RunConfig
-from compat.errors import EngineUnavailable
+from compat.errors import DiskFull, EngineUnavailable, StoreError, out_of_space, with_more
 from compat.index.base import Index
 from compat.model import Combo, ComboResult, Depth, judged
 from compat.reporter import Reporter
@@ -110,8 +111,8 @@ class Session:
         held: list[ComboResult] = []
 
         def keep(result: ComboResult) -> None:
-            final[result.combo.id] = result
             ids[result.combo.id] = self.store.record(run_id, target, result)
+            final[result.combo.id] = result  # counted as kept once it is recorded
             shown.combo_finished(result)
 
         def landed(result: ComboResult) -> None:
@@ -133,14 +134,14 @@ class Session:
             )
             for result in held:
                 keep(self._refine(result))
-        except EngineUnavailable as exc:
-            if quiet:
+        except (EngineUnavailable, DiskFull, StoreError, OSError) as exc:
+            if quiet or (isinstance(exc, OSError) and not out_of_space(exc)):
                 raise
+            # a full disk wherever it was written (a build record, a cache entry)
+            stop = DiskFull(Path(exc.filename or "."), exc) if isinstance(exc, OSError) else exc
             # the run is cut short, not lost: say what was kept, and where
-            raise EngineUnavailable(
-                f"{exc}\nthe {len(final)} results that finished are kept in "
-                f"{self.store.url} (run {run_id})"
-            ) from exc
+            kept = f"the {len(final)} results that finished are kept in {self.store.url}"
+            raise with_more(stop, f"{kept} (run {run_id})") from exc
         finally:
             shown.run_finished()
         return Ran(results=tuple(final.get(r.combo.id, r) for r in ran), ids=ids)
