@@ -1,4 +1,4 @@
-"""workflows/deep.judge_imports over a scripted pipeline with a real SQLite results
+"""deep/imports.judge_imports over a scripted pipeline with a real SQLite results
 database: module failures a release's baseline shares are not attributed, the
 baseline runs once per image, a binary-interface failure always counts."""
 
@@ -9,11 +9,11 @@ from typing import cast
 
 import pytest
 
+from compat.deep.imports import judge_imports
 from compat.index.base import Index
 from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import judge_imports
 from tests.helpers.deep import combo_of_versions
 from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
