@@ -114,7 +114,7 @@ class Session:
 
         def keep(result: ComboResult) -> None:
             final[result.combo.id] = result
-            ids[result.combo.id] = self.store.record(run_id, target, result)
+            ids[result.combo.id] = self._record(run_id, result)
             shown.combo_finished(result)
 
         def landed(result: ComboResult) -> None:
@@ -155,8 +155,12 @@ class Session:
         deep_runner(deep.pipeline)
         deeper = deep._judge(result)
         with deep.recording(strategy="deep") as run_id:
-            deep.store.record(run_id, deep.where, deeper)
+            deep._record(run_id, deeper)
         return deeper
+
+    def _record(self, run_id: str, result: ComboResult) -> int:
+        """The one place a result is recorded: in the run ``run_id`` on the target."""
+        return self.store.record(run_id, self.where, result)
 
     def _holds(self, result: ComboResult) -> bool:
         """Whether ``result`` is held to be judged (others are recorded as they land)."""
