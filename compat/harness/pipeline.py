@@ -285,7 +285,8 @@ class Pipeline:
                 prepared = next(waiting, None)
                 if prepared is None:
                     return set()
-                args = (self.installs, prepared, self.config, self.sweeps, reuse)
+                placed = self.place(info, prepared)
+                args = (placed, self.config, self.sweeps, reuse)
                 return {pool.submit(run_one, executor, self.backend, info, *args)}
 
             try:
@@ -386,6 +387,23 @@ class Pipeline:
         self._retry_with_system_packages(info, held, deliver, progress, reuse)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
+    def place(
+        self, info: ImageInfo, prepared: Prepared, *, beside: Prepared | None = None
+    ) -> Placed:
+        """Where ``prepared`` (and ``beside``, behind it) is in ``info``'s environment,
+        as either suite's command line names it."""
+
+        def sites(shas: Sequence[str]) -> tuple[str, ...]:
+            return tuple(self.backend.site_dir(self.installs.dir_for(s)) for s in shas)
+
+        return Placed(
+            prepared=prepared,
+            python=tuple(self.backend.interpreter(info)),
+            suite_dir=self.backend.smoke_dir(info),
+            sites=sites(prepared.shas),
+            beside=sites(beside.shas) if beside is not None else (),
+        )
+
     def run_suite(
         self,
         target: Target,
@@ -410,10 +428,6 @@ class Pipeline:
             )
         by_id = {p.combo.id: p for p in ready}
         info = self.with_known_packages(info, ready, system_packages, reporter)
-
-        def sites(shas: Sequence[str]) -> tuple[str, ...]:
-            return tuple(self.backend.site_dir(self.installs.dir_for(s)) for s in shas)
-
         runs: list[SuiteRun] = []
         with self.backend.executor(info) as executor:
             for job in jobs:
@@ -421,13 +435,7 @@ class Pipeline:
                 if prepared is None:
                     runs.append(SuiteRun(job=job, error=failed.get(job.combo.id, "not prepared")))
                     continue
-                placed = Placed(
-                    prepared=prepared,
-                    python=tuple(self.backend.interpreter(info)),
-                    suite_dir=self.backend.smoke_dir(info),
-                    sites=sites(prepared.shas),
-                    beside=sites(by_id[beside.id].shas),
-                )
+                placed = self.place(info, prepared, beside=by_id[beside.id])
                 started = time.monotonic()
                 result = executor.exec(list(job.command(placed)), timeout=timeout)
                 runs.append(SuiteRun(job=job, result=result, duration=time.monotonic() - started))

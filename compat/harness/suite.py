@@ -1,7 +1,8 @@
-"""One run of the smoke suite for one prepared combination: the runner's command
-line (with what is kept from earlier runs), the run, and what it found; and what
-any other suite run where the combinations run (the deep tier's runner) is given
-and gives back (``Pipeline.run_suite``)."""
+"""A prepared combination placed in its environment (``Placed``: the one view
+either suite's command line is made from, ``Pipeline.place``); one run of the smoke
+suite over it: the runner's command line (with what is kept from earlier runs), the
+run, and what it found; and what a run of another suite (the deep tier's runner,
+``Pipeline.run_suite``) is given and gives back."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from compat.effects.container import ExecResult, Executor
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.builds import BuildRecord
 from compat.harness.classify import classify, unrequested_notes
-from compat.harness.installs import Installs
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
 from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Verdict
@@ -140,8 +140,7 @@ def run_one(
     executor: Executor,
     backend: Backend,
     info: ImageInfo,
-    installs: Installs,
-    prepared: Prepared,
+    placed: Placed,
     config: RunConfig,
     sweeps: SweepCache,
     reuse: Reuse | None,
@@ -149,8 +148,9 @@ def run_one(
     """Run the smoke suite once for one combination and classify what happened;
     whole-package imports and checks kept from an earlier run with the same inputs
     are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``)."""
+    prepared = placed.prepared
     combo = prepared.combo
-    python, *flags = backend.interpreter(info)
+    python, *flags = placed.python
     checks_dir = backend.checks_dir()
     image_id = info.image_id or f"host:{info.interpreter_key}"
     keys = {
@@ -176,8 +176,8 @@ def run_one(
     reused = {name: c for name, c in reusable.items() if name not in verify}
     argv = runner_argv(
         python,
-        smoke_dir=backend.smoke_dir(info),
-        sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
+        smoke_dir=placed.suite_dir,
+        sites=list(placed.sites),
         packages=list(combo.requested),
         checks_dirs=[checks_dir] if checks_dir else [],
         timeout=config.timeouts.check,
