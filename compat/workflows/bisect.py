@@ -25,6 +25,7 @@ from compat.resolve.bisection import ddmin, differences, same_failure
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, StoredResult
+from compat.targets.target import Target
 from compat.workflows.session import Session
 
 
@@ -246,21 +247,12 @@ class _Bisector:
         )
 
 
-def bisect(
-    session: Session,
-    failing: int | str,
-    good: int | str | None = None,
-    *,
-    build: BuildPolicy | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> BisectResult:
-    """Find the smallest set of package changes from ``good`` to ``failing`` (result
-    ids or combination ids) that reproduces the failure, and record it as a known
-    incompatibility of the base. Without ``good``: the closest known-good
-    combination on the same image. Each probe runs in the session, on the failing
-    result's image, as deep as its configuration says."""
-    started = clock()
-    store, reporter = session.store, session.reporter
+def _ends(
+    store: Reader, failing: int | str, good: int | str | None
+) -> tuple[StoredResult, StoredResult, Target, tuple[PinChange, ...]]:
+    """The two ends of a bisection (the closest known-good one when ``good`` is not
+    given), their image's target and the packages that differ; UsageError when
+    they cannot be bisected."""
     bad = find_result(store, failing)
     if bad.result.verdict.ok:
         raise UsageError(f"result {bad.id} passed: give a failing result to bisect")
@@ -285,6 +277,26 @@ def bisect(
         raise UsageError(
             f"results {fine.id} and {bad.id} install the same versions: nothing to bisect"
         )
+    return fine, bad, target, changes
+
+
+def bisect(
+    session: Session,
+    failing: int | str,
+    good: int | str | None = None,
+    *,
+    build: BuildPolicy | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> BisectResult:
+    """Find the smallest set of package changes from ``good`` to ``failing`` (result
+    ids or combination ids) that reproduces the failure, and record it as a known
+    incompatibility of the base. Without ``good``: the closest known-good
+    combination on the same image. Each probe runs in the session, on the failing
+    result's image, as deep as its configuration says."""
+    started = clock()
+    store, reporter = session.store, session.reporter
+    fine, bad, target, changes = _ends(store, failing, good)
+    image_id = bad.result.image_id
     reporter.notice(
         f"bisecting {len(changes)} changed packages between result {fine.id} (pass) "
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
