@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from compat.deep.baseline import choose_baseline, contemporaneous_for
+from compat.deep.baseline import Baseline, choose_baseline, contemporaneous_for
 from compat.deep.keys import sweep_key
 from compat.deep.step import ran_on
 from compat.harness.runner import Runner
@@ -54,38 +54,19 @@ def judge_imports(
         if baseline is None:
             notes.append(f"import: no baseline for {dependent}: every module that failed counts")
             continue
-        key = sweep_key(baseline, image_id)
-        cached = store.deep_baseline(key).get(dependent)
-        if cached is None:
-            reporter.notice(
-                f"import: importing every module of {dependent} {baseline.version} "
-                f"on its baseline ({baseline.combo.label()})"
-            )
-            (ran,) = pipeline.run(
-                target,
-                [baseline.combo],
-                on_result=lambda _: None,
-                reporter=Reporter(),
-                system_packages=packages,
-            )
-            theirs = next((c for c in ran.checks if c.name == check.name), None)
-            if theirs is None or (
-                theirs.verdict is not CheckVerdict.PASS and not sweep_failed(theirs)
-            ):
-                notes.append(
-                    f"import: the baseline of {dependent} did not import "
-                    f"({ran.error or ran.verdict.value}): every module that failed counts"
-                )
-                continue
-            cached = [{"module": m, "error": e} for m, e in failed_modules(theirs.log).items()]
-            store.record_deep_baseline(
-                key=key,
-                dependent=dependent,
-                version=str(baseline.version),
-                image_id=image_id,
-                pins=[str(p) for p in baseline.combo.pins],
-                modules={dependent: cached},
-            )
+        cached = _baseline_failures(
+            check.name,
+            baseline,
+            image_id=image_id,
+            packages=packages,
+            target=target,
+            pipeline=pipeline,
+            store=store,
+            reporter=reporter,
+        )
+        if isinstance(cached, str):
+            notes.append(cached)
+            continue
         judged_checks[check.name] = compare(
             check, {str(o["module"]): str(o["error"]) for o in cached}, baseline.combo.label()
         )
@@ -101,6 +82,56 @@ def judge_imports(
         failed_check=culprit.name if culprit else None,
         error=culprit.error if culprit else None,
     )
+
+
+def _baseline_failures(
+    name: str,
+    baseline: Baseline,
+    *,
+    image_id: str,
+    packages: tuple[str, ...],
+    target: Target,
+    pipeline: Runner,
+    store: Store,
+    reporter: Reporter,
+) -> list[dict[str, object]] | str:
+    """The modules that fail the import check ``name`` on ``baseline`` (each its
+    module and error), cached once per image; or, when the baseline did not import,
+    the note that says so."""
+    dependent = baseline.dependent
+    key = sweep_key(baseline, image_id)
+    cached = store.deep_baseline(key).get(dependent)
+    if cached is not None:
+        return cached
+    reporter.notice(
+        f"import: importing every module of {dependent} {baseline.version} "
+        f"on its baseline ({baseline.combo.label()})"
+    )
+    (ran,) = pipeline.run(
+        target,
+        [baseline.combo],
+        on_result=lambda _: None,
+        reporter=Reporter(),
+        system_packages=packages,
+    )
+    theirs = next((c for c in ran.checks if c.name == name), None)
+    if theirs is None or (theirs.verdict is not CheckVerdict.PASS and not sweep_failed(theirs)):
+        return (
+            f"import: the baseline of {dependent} did not import "
+            f"({ran.error or ran.verdict.value}): every module that failed counts"
+        )
+    found: list[dict[str, object]] = [
+        {"module": m, "error": e} for m, e in failed_modules(theirs.log).items()
+    ]
+    store.record_deep_baseline(
+        key=key,
+        dependent=dependent,
+        version=str(baseline.version),
+        image_id=image_id,
+        pins=[str(p) for p in baseline.combo.pins],
+        modules={dependent: found},
+    )
+    return found
 
 
 __all__ = ["judge_imports"]
