@@ -1,5 +1,5 @@
 """Running the deep tier's in-environment runner (:mod:`compat.smoke.deep`) where
-the combinations run (``Pipeline.run_suite``: the same installs, the same
+the combinations run (``Pipeline.run_each``: the same installs, the same
 container, the same non-root user, no network); pytest and its kin come as a
 separate test layer (a combination of their own, installed beside and behind the
 one under test)."""
@@ -17,8 +17,9 @@ from packaging.utils import NormalizedName
 
 from compat.deep.outcomes import DeepRun, parse_events
 from compat.errors import FetchFailed, HarnessError, UsageError
+from compat.harness.jobs import SuiteJob, SuiteRun
 from compat.harness.pipeline import Pipeline
-from compat.harness.suite import Placed, SuiteJob, SuiteRun
+from compat.harness.suite import Placed
 from compat.harness.wheelhouse import FileRef
 from compat.index.base import Index
 from compat.model import Combo, FileKind
@@ -105,7 +106,7 @@ class DeepTier:
     ) -> list[DeepOutcome]:
         """Run each job with ``timeout`` seconds for the whole run, in the image with
         ``system_packages`` (unless the pipeline is told --no-system-deps)."""
-        runs = self.pipeline.run_suite(
+        runs = self.pipeline.run_each(
             target,
             [SuiteJob(combo=j.combo, command=functools.partial(self._command, j)) for j in jobs],
             beside=test_layer,

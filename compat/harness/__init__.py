@@ -17,7 +17,7 @@ from compat.config import RunConfig
 from compat.errors import EngineUnavailable
 from compat.harness.backend import Backend
 from compat.harness.pipeline import Pipeline
-from compat.harness.suite import prerun_failures
+from compat.harness.prerun import prerun_failures
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 

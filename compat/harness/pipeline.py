@@ -27,8 +27,10 @@ from compat.errors import BuildFailed, HarnessError, ImageBuildFailed, UnpackFai
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.builds import BuildRecord, build_record_path, cached_build
 from compat.harness.installs import Installs
+from compat.harness.jobs import SuiteJob, SuiteRun
+from compat.harness.prerun import prerun_failures
 from compat.harness.reuse import KeptChecks, Reuse
-from compat.harness.suite import Placed, Prepared, SuiteJob, SuiteRun, prerun_failures, run_one
+from compat.harness.suite import Placed, Prepared, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse
@@ -404,7 +406,7 @@ class Pipeline:
             beside=sites(beside.shas) if beside is not None else (),
         )
 
-    def run_suite(
+    def run_each(
         self,
         target: Target,
         jobs: Sequence[SuiteJob],

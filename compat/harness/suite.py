@@ -1,24 +1,19 @@
-"""A prepared combination placed in its environment (``Placed``: the one view
-either suite's command line is made from, ``Pipeline.place``); one run of the smoke
-suite over it: the runner's command line (with what is kept from earlier runs), the
-run, and what it found; and what a run of another suite (the deep tier's runner,
-``Pipeline.run_suite``) is given and gives back."""
+"""One run of the smoke suite for one prepared combination: the runner's command
+line (with what is kept from earlier runs), the run, and what it found."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from compat.config import RunConfig
-from compat.effects.container import ExecResult, Executor
+from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.builds import BuildRecord
 from compat.harness.classify import classify, unrequested_notes
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
-from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Verdict
+from compat.model import CheckResult, Combo, ComboResult, FileKind
 from compat.smoke import runner_argv
 
 log = logging.getLogger("compat.harness")
@@ -32,108 +27,6 @@ class Prepared:
     shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
     builds: tuple[CheckResult, ...] = ()  # one "build:NAME" per wheel built from its sdist
     notes: tuple[str, ...] = ()  # what the builds mean for users (no OpenMP...)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Placed:
-    """A prepared combination as a suite's command line sees it in its environment."""
-
-    prepared: Prepared
-    python: tuple[str, ...]  # the interpreter, with its flags
-    suite_dir: str  # the smoke suite (``compat/smoke``; the deep runner in its deep/)
-    sites: tuple[str, ...]  # its installs' site directories, in pin order
-    beside: tuple[str, ...]  # those of the combination installed beside it
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SuiteJob:
-    """One run of a suite over one combination: its command line, once placed."""
-
-    combo: Combo
-    command: Callable[[Placed], Sequence[str]]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SuiteRun:
-    """How one ``SuiteJob`` ended: the command's result, or why it did not run."""
-
-    job: SuiteJob
-    result: ExecResult | None = None
-    error: str | None = None  # it did not run: its combination could not be prepared
-    duration: float = 0.0
-
-
-def prerun_failures(
-    combos: Sequence[Combo],
-    *,
-    fetch_failed: dict[str, str],
-    builds: dict[str, BuildRecord],
-    unpack_failed: dict[str, str],
-    backend: str,
-    image_id: str | None = None,
-) -> tuple[list[Prepared], list[ComboResult]]:
-    """Split ``combos`` into those ready to run and results for those that cannot:
-    a pin whose file failed to fetch or unpack is install-failed; an sdist pin whose
-    build failed (or was not attempted) is build-failed."""
-    ready: list[Prepared] = []
-    failed: list[ComboResult] = []
-
-    def fail(combo: Combo, verdict: Verdict, error: str, log_: str = "", dur: float = 0.0) -> None:
-        failed.append(
-            ComboResult(
-                combo=combo,
-                verdict=verdict,
-                error=error,
-                duration=dur,
-                backend=backend,
-                image_id=image_id,
-                log=log_,
-            )
-        )
-
-    for combo in combos:
-        shas: list[str] = []
-        built: list[CheckResult] = []
-        notes: list[str] = []
-        broken: list[str] = []  # sdists of this combination that did not build
-        build_log, build_time = "", 0.0
-        problem = False
-        for pin in combo.pins:
-            if pin.sha256 in fetch_failed:
-                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {fetch_failed[pin.sha256]}")
-                problem = True
-                break
-            sha = pin.sha256
-            if pin.kind is FileKind.SDIST:
-                record = builds.get(pin.sha256)
-                if record is None or not record.ok or record.wheel_sha256 is None:
-                    broken.append(f"{pin} (sdist): {record.error if record else 'not built'}")
-                    build_log = build_log or (record.log if record else "")
-                    build_time += record.duration if record else 0.0
-                    continue
-                sha = record.wheel_sha256
-                # the build's time is a result too, beside the checks
-                name, took = f"build:{pin.name}", record.duration
-                built.append(
-                    CheckResult(
-                        name=name, kind=CheckKind.BUILD, verdict=CheckVerdict.PASS, duration=took
-                    )
-                )
-                notes += [n for n in record.notes if n not in notes]
-            if sha in unpack_failed:
-                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {unpack_failed[sha]}")
-                problem = True
-                break
-            shas.append(sha)
-        if problem:
-            continue
-        if broken:
-            fail(combo, Verdict.BUILD_FAILED, "; ".join(broken), build_log, build_time)
-        else:
-            ready.append(
-                Prepared(combo=combo, shas=tuple(shas), builds=tuple(built), notes=tuple(notes))
-            )
-    return ready, failed
 
 
 def run_one(
@@ -225,3 +118,16 @@ def run_one(
         image_id=info.image_id,
         log=outcome.log,
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Placed:
+    """A prepared combination placed in its environment (``Pipeline.place``): the one
+    view either suite's command line (the smoke runner's, the deep runner's) is made
+    from."""
+
+    prepared: Prepared
+    python: tuple[str, ...]  # the interpreter, with its flags
+    suite_dir: str  # the smoke suite (``compat/smoke``; the deep runner in its deep/)
+    sites: tuple[str, ...]  # its installs' site directories, in pin order
+    beside: tuple[str, ...]  # those of the combination installed beside it

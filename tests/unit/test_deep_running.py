@@ -1,5 +1,5 @@
 """compat.deep.running.DeepTier over a real pipeline and a fake backend: the deep
-runner's command line as the pipeline places it (Pipeline.run_suite), and the
+runner's command line as the pipeline places it (Pipeline.run_each), and the
 run's end read from its parsed events."""
 
 from __future__ import annotations
