@@ -2,7 +2,7 @@
 
 Resolves the latest numpy, scipy, pandas, matplotlib, scikit-learn and lightgbm
 for ``local/debian-python:bookworm`` (or ``--image``) and runs the deep tier
-(``compat.workflows.deep.deepen``) on it twice against one fresh results
+(``compat.deep.step.deepen``) on it twice against one fresh results
 database, after an untimed smoke run whose result (and the system packages it
 needed) the deep tier starts from, as in a scan (the smoke suite's time is
 bench_smoke's to measure; the deep tier's cost is what is measured here):
@@ -33,6 +33,8 @@ import platformdirs
 from packaging.requirements import Requirement
 
 from compat.config import DeepSelection, RunConfig
+from compat.deep.running import deep_runner
+from compat.deep.step import deepen
 from compat.harness import make_pipeline
 from compat.index.pypi import PyPIIndex
 from compat.model import Combo, ComboResult
@@ -42,7 +44,6 @@ from compat.settings import NetworkSettings
 from compat.store import Store
 from compat.targets.probe import probe_image
 from compat.workflows.check import resolve_check
-from compat.workflows.deep import deepen
 
 LATEST = ("numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "lightgbm")
 
@@ -107,7 +108,7 @@ def main() -> int:
             result = deepen(
                 smoked,
                 target=target,
-                pipeline=pipeline,
+                pipeline=deep_runner(pipeline),
                 store=store,
                 index=index,
                 reporter=reporter,

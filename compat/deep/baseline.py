@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from compat.errors import CompatError
+from compat.index.asof import DatedIndex
+from compat.index.base import Index
 from compat.model import Combo
+from compat.resolve.history import contemporaneous_stack
+from compat.store import Reader
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.deep")
 
 
 class BaselineSource(enum.StrEnum):
@@ -86,3 +95,31 @@ def choose_baseline(
         return None
     newest = max(candidates, key=lambda c: tuple(c.versions[p] for p in partners))
     return Baseline(dependent=name, version=version, combo=newest, source=BaselineSource.KNOWN_GOOD)
+
+
+def baseline_for(
+    here: Combo, dependent: NormalizedName, *, index: Index, target: Target, store: Reader
+) -> Baseline | None:
+    """The dependent release's contemporaneous stack when the index knows upload
+    times, else the newest known-good combination holding it on this image."""
+    contemporaneous = contemporaneous_for(here, dependent, index=index, target=target)
+    known_good = [g.combo for g in store.known_good(target)]
+    return choose_baseline(here, dependent, contemporaneous=contemporaneous, known_good=known_good)
+
+
+def contemporaneous_for(
+    here: Combo, dependent: NormalizedName, *, index: Index, target: Target
+) -> Combo | None:
+    """The dependent release with ``here``'s requested partners as they stood on
+    its release day, when the index knows upload times."""
+    version = here.versions.get(dependent)
+    if version is None or not isinstance(index, DatedIndex):
+        return None
+    try:
+        stack = contemporaneous_stack(
+            index, target, dependent, version, partners_of(here, dependent)
+        )
+    except CompatError as exc:
+        log.info("%s %s: no contemporaneous stack: %s", dependent, version, exc)
+        return None
+    return stack.outcome if isinstance(stack.outcome, Combo) else None

@@ -10,11 +10,8 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from compat.effects.container import Engine
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 log = logging.getLogger("compat.effects")
 
@@ -78,7 +75,37 @@ def _remove_orphans(
     return removed
 
 
-def sweep_orphans(client: Engine) -> int:
+class _Listed(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class _Container(_Listed, Protocol):
+    def remove(self, *, force: bool = ...) -> None: ...
+
+
+class _Containers(Protocol):
+    def list(
+        self, *, all: bool = ..., filters: dict[str, str] | None = ...
+    ) -> Sequence[_Container]: ...
+
+
+class _Images(Protocol):
+    def list(self, *, filters: dict[str, Any] | None = ...) -> Sequence[_Listed]: ...
+    def remove(self, image: str, /, *, force: bool = ...) -> None: ...
+
+
+class Sweepable(Protocol):
+    """What sweeping needs of the engine (``compat.effects.container.Engine`` is one;
+    named here, not imported, since the container module imports this one)."""
+
+    @property
+    def containers(self) -> _Containers: ...
+    @property
+    def images(self) -> _Images: ...
+
+
+def sweep_orphans(client: Sweepable) -> int:
     """Remove what compat runs on this host whose process is gone left behind: their
     containers, and the half-built images of their interrupted builds (untagged, owner
     labelled: see ``owned``); how many. Anything without an owner label (older

@@ -16,7 +16,8 @@ import httpx
 from compat.config import RunConfig
 from compat.errors import EngineUnavailable
 from compat.harness.backend import Backend
-from compat.harness.pipeline import Pipeline, prerun_failures
+from compat.harness.pipeline import Pipeline
+from compat.harness.prerun import prerun_failures
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 

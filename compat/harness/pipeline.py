@@ -23,23 +23,20 @@ import httpx
 from compat.config import RunConfig
 from compat.effects.http import http_client
 from compat.effects.locks import file_lock
-from compat.errors import BuildFailed, ImageBuildFailed, UnpackFailed
+from compat.errors import BuildFailed, HarnessError, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.builds import BuildRecord, build_record_path, cached_build
-from compat.harness.deep import DeepJob, DeepOutcome, run_deep
 from compat.harness.installs import Installs
+from compat.harness.jobs import SuiteJob, SuiteRun
+from compat.harness.prerun import prerun_failures
 from compat.harness.reuse import KeptChecks, Reuse
-from compat.harness.suite import Prepared, run_one
+from compat.harness.suite import Placed, Prepared, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import (
-    CheckKind,
-    CheckResult,
-    CheckVerdict,
     Combo,
     ComboResult,
-    FileKind,
     Pin,
     Verdict,
 )
@@ -52,79 +49,6 @@ log = logging.getLogger("compat.harness")
 OnResult = Callable[[ComboResult], None]
 Progress = Callable[[str, int, int], None]
 _MAX_SYSDEP_ROUNDS = 3  # a fixed library can reveal the next missing one
-
-
-def prerun_failures(
-    combos: Sequence[Combo],
-    *,
-    fetch_failed: dict[str, str],
-    builds: dict[str, BuildRecord],
-    unpack_failed: dict[str, str],
-    backend: str,
-    image_id: str | None = None,
-) -> tuple[list[Prepared], list[ComboResult]]:
-    """Split ``combos`` into those ready to run and results for those that cannot:
-    a pin whose file failed to fetch or unpack is install-failed; an sdist pin whose
-    build failed (or was not attempted) is build-failed."""
-    ready: list[Prepared] = []
-    failed: list[ComboResult] = []
-
-    def fail(combo: Combo, verdict: Verdict, error: str, log_: str = "", dur: float = 0.0) -> None:
-        failed.append(
-            ComboResult(
-                combo=combo,
-                verdict=verdict,
-                error=error,
-                duration=dur,
-                backend=backend,
-                image_id=image_id,
-                log=log_,
-            )
-        )
-
-    for combo in combos:
-        shas: list[str] = []
-        built: list[CheckResult] = []
-        notes: list[str] = []
-        broken: list[str] = []  # sdists of this combination that did not build
-        build_log, build_time = "", 0.0
-        problem = False
-        for pin in combo.pins:
-            if pin.sha256 in fetch_failed:
-                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {fetch_failed[pin.sha256]}")
-                problem = True
-                break
-            sha = pin.sha256
-            if pin.kind is FileKind.SDIST:
-                record = builds.get(pin.sha256)
-                if record is None or not record.ok or record.wheel_sha256 is None:
-                    broken.append(f"{pin} (sdist): {record.error if record else 'not built'}")
-                    build_log = build_log or (record.log if record else "")
-                    build_time += record.duration if record else 0.0
-                    continue
-                sha = record.wheel_sha256
-                # the build's time is a result too, beside the checks
-                name, took = f"build:{pin.name}", record.duration
-                built.append(
-                    CheckResult(
-                        name=name, kind=CheckKind.BUILD, verdict=CheckVerdict.PASS, duration=took
-                    )
-                )
-                notes += [n for n in record.notes if n not in notes]
-            if sha in unpack_failed:
-                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {unpack_failed[sha]}")
-                problem = True
-                break
-            shas.append(sha)
-        if problem:
-            continue
-        if broken:
-            fail(combo, Verdict.BUILD_FAILED, "; ".join(broken), build_log, build_time)
-        else:
-            ready.append(
-                Prepared(combo=combo, shas=tuple(shas), builds=tuple(built), notes=tuple(notes))
-            )
-    return ready, failed
 
 
 def _not_installed(result: ComboResult, packages: Sequence[str], why: str) -> ComboResult:
@@ -166,28 +90,6 @@ class Pipeline:
             self._client = None
         self.backend.close()
 
-    def run_deep(
-        self,
-        target: Target,
-        jobs: Sequence[DeepJob],
-        test_layer: Combo,
-        *,
-        timeout: float,
-        system_packages: Sequence[str] = (),
-        reporter: Reporter,
-    ) -> list[DeepOutcome]:
-        """Run the deep tier's runner for each job, the test layer installed beside
-        (see ``compat.harness.deep``)."""
-        return run_deep(
-            self,
-            target,
-            jobs,
-            test_layer,
-            timeout=timeout,
-            system_packages=system_packages,
-            reporter=reporter,
-        )
-
     def __enter__(self) -> Pipeline:
         return self
 
@@ -205,12 +107,12 @@ class Pipeline:
             )
         return Wheelhouse(self.cache_dir, self._client, parallel=self.config.fetch_parallel)
 
-    def fetch(self, ref: FileRef) -> Path:
+    def fetch(self, ref: FileRef) -> str:
         """One file in the wheelhouse (downloaded and checked once), readable by the
-        runner's unprivileged user; FetchFailed."""
+        runner's unprivileged user, as the runner sees it; FetchFailed."""
         path = self._wheelhouse().fetch_one(ref)
         path.chmod(0o644)
-        return path
+        return self.backend.file_path(path)
 
     # ---- preparation -------------------------------------------------------------
 
@@ -385,7 +287,8 @@ class Pipeline:
                 prepared = next(waiting, None)
                 if prepared is None:
                     return set()
-                args = (self.installs, prepared, self.config, self.sweeps, reuse)
+                placed = self.place(info, prepared)
+                args = (placed, self.config, self.sweeps, reuse)
                 return {pool.submit(run_one, executor, self.backend, info, *args)}
 
             try:
@@ -485,6 +388,60 @@ class Pipeline:
         # rerun runs that combination again
         self._retry_with_system_packages(info, held, deliver, progress, reuse)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
+
+    def place(
+        self, info: ImageInfo, prepared: Prepared, *, beside: Prepared | None = None
+    ) -> Placed:
+        """Where ``prepared`` (and ``beside``, behind it) is in ``info``'s environment,
+        as either suite's command line names it."""
+
+        def sites(shas: Sequence[str]) -> tuple[str, ...]:
+            return tuple(self.backend.site_dir(self.installs.dir_for(s)) for s in shas)
+
+        return Placed(
+            prepared=prepared,
+            python=tuple(self.backend.interpreter(info)),
+            suite_dir=self.backend.smoke_dir(info),
+            sites=sites(prepared.shas),
+            beside=sites(beside.shas) if beside is not None else (),
+        )
+
+    def run_each(
+        self,
+        target: Target,
+        jobs: Sequence[SuiteJob],
+        *,
+        beside: Combo,
+        beside_is: str,
+        timeout: float,
+        system_packages: Sequence[str] = (),
+        reporter: Reporter,
+    ) -> list[SuiteRun]:
+        """Prepare every job's combination and ``beside`` (installed behind each: the
+        deep tier's test layer, ``beside_is``), as for the smoke suite, then run each
+        job's command in turn where the smoke suite runs: the image with
+        ``system_packages`` (unless system packages are off), no network."""
+        combos = list({c.id: c for c in [*(j.combo for j in jobs), beside]}.values())
+        info, ready, failures = self.prepare(target, combos, reporter.stage_progress)
+        failed = {f.combo.id: f.error or f.verdict.value for f in failures}
+        if beside.id in failed:
+            raise HarnessError(
+                f"{beside_is} ({beside.label()}) could not be installed: {failed[beside.id]}"
+            )
+        by_id = {p.combo.id: p for p in ready}
+        info = self.with_known_packages(info, ready, system_packages, reporter)
+        runs: list[SuiteRun] = []
+        with self.backend.executor(info) as executor:
+            for job in jobs:
+                prepared = by_id.get(job.combo.id)
+                if prepared is None:
+                    runs.append(SuiteRun(job=job, error=failed.get(job.combo.id, "not prepared")))
+                    continue
+                placed = self.place(info, prepared, beside=by_id[beside.id])
+                started = time.monotonic()
+                result = executor.exec(list(job.command(placed)), timeout=timeout)
+                runs.append(SuiteRun(job=job, result=result, duration=time.monotonic() - started))
+        return runs
 
     def with_known_packages(
         self,

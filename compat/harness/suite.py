@@ -11,7 +11,6 @@ from compat.config import RunConfig
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import classify, unrequested_notes
-from compat.harness.installs import Installs
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
 from compat.model import CheckResult, Combo, ComboResult, FileKind
@@ -34,8 +33,7 @@ def run_one(
     executor: Executor,
     backend: Backend,
     info: ImageInfo,
-    installs: Installs,
-    prepared: Prepared,
+    placed: Placed,
     config: RunConfig,
     sweeps: SweepCache,
     reuse: Reuse | None,
@@ -43,8 +41,9 @@ def run_one(
     """Run the smoke suite once for one combination and classify what happened;
     whole-package imports and checks kept from an earlier run with the same inputs
     are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``)."""
+    prepared = placed.prepared
     combo = prepared.combo
-    python, *flags = backend.interpreter(info)
+    python, *flags = placed.python
     checks_dir = backend.checks_dir()
     image_id = info.image_id or f"host:{info.interpreter_key}"
     keys = {
@@ -70,8 +69,8 @@ def run_one(
     reused = {name: c for name, c in reusable.items() if name not in verify}
     argv = runner_argv(
         python,
-        smoke_dir=backend.smoke_dir(info),
-        sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
+        smoke_dir=placed.suite_dir,
+        sites=list(placed.sites),
         packages=list(combo.requested),
         checks_dirs=[checks_dir] if checks_dir else [],
         timeout=config.timeouts.check,
@@ -119,3 +118,16 @@ def run_one(
         image_id=info.image_id,
         log=outcome.log,
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Placed:
+    """A prepared combination placed in its environment (``Pipeline.place``): the one
+    view either suite's command line (the smoke runner's, the deep runner's) is made
+    from."""
+
+    prepared: Prepared
+    python: tuple[str, ...]  # the interpreter, with its flags
+    suite_dir: str  # the smoke suite (``compat/smoke``; the deep runner in its deep/)
+    sites: tuple[str, ...]  # its installs' site directories, in pin order
+    beside: tuple[str, ...]  # those of the combination installed beside it

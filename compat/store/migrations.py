@@ -305,6 +305,23 @@ def _v9_check_kinds(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE checks ALTER COLUMN kind DROP DEFAULT"))
 
 
+def _v10_deep_runs(conn: sa.Connection) -> None:
+    """A combination's own deep run gets a table of its own; the runs kept among the
+    baselines under the module name "*run*" are left there unused (a cache: each
+    runs once more)."""
+    md = sa.MetaData()
+    sa.Table(
+        "deep_runs",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("image_id", sa.Text, nullable=False),
+        sa.Column("pins", sa.JSON, nullable=False),
+        sa.Column("events", sa.JSON, nullable=False),
+        sa.Column("created", _when(), nullable=False),
+    )
+    md.create_all(conn)
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
@@ -315,6 +332,7 @@ STEPS: tuple[Step, ...] = (
     _v7_image_system_packages,
     _v8_check_inputs,
     _v9_check_kinds,
+    _v10_deep_runs,
 )
 LATEST = len(STEPS)
 

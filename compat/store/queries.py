@@ -31,7 +31,6 @@ from compat.store.records import ImageSize, KnownGood, ResultRow, StoredResult
 from compat.store.schema import (
     checks,
     combinations,
-    deep_baselines,
     image_sizes,
     image_system_packages,
     incompatibilities,
@@ -330,15 +329,6 @@ class Reader(Database):
         ).where(seen_versions.c.scope == scope)
         with self.reading() as conn:
             return {(name, version): utc(when) for name, version, when in conn.execute(query)}
-
-    def deep_baseline(self, key: str) -> dict[str, list[dict[str, Any]]]:
-        """The deep tier's cached baseline outcomes under ``key``: module path ->
-        its tests' outcomes as JSON (see ``Store.record_deep_baseline``)."""
-        query = sa.select(deep_baselines.c.module, deep_baselines.c.outcomes).where(
-            deep_baselines.c.key == key
-        )
-        with self.reading() as conn:
-            return {row.module: list(row.outcomes) for row in conn.execute(query)}
 
     def system_packages(self, image_id: str | None) -> tuple[str, ...]:
         """The distro packages ``image_id`` is known to need (sorted; empty when none

@@ -177,6 +177,19 @@ deep_baselines = sa.Table(
     sa.Column("created", _when(), nullable=False),
 )
 
+# A combination's own deep run, kept whole (the runner's events) under its run key
+# (``compat.deep.keys.run_key``), so a warm rerun of the same question runs no test
+# (v10; kept before in deep_baselines under the module name "*run*", now unused).
+deep_runs = sa.Table(
+    "deep_runs",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("image_id", sa.Text, nullable=False),
+    sa.Column("pins", sa.JSON, nullable=False),  # the combination's pins, "name==version"
+    sa.Column("events", sa.JSON, nullable=False),  # the runner's JSON events, in order
+    sa.Column("created", _when(), nullable=False),
+)
+
 # What an image is known to need: the distro packages that provided its missing shared
 # libraries, learnt from a result that ran with them (v7). Installed on every later run
 # on the image unless --no-system-deps.

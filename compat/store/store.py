@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +23,13 @@ from compat import __version__
 from compat.errors import StoreError
 from compat.model import CheckResult, ComboResult, Verdict
 from compat.store import migrations
+from compat.store.deep import DeepCache
 from compat.store.engine import create_engine, empty_engine, parse_url, sqlite_file
 from compat.store.queries import Reader, inputs_text
 from compat.store.records import RunStatus
 from compat.store.schema import (
     checks,
     combinations,
-    deep_baselines,
     image_sizes,
     image_system_packages,
     incompatibilities,
@@ -48,7 +48,7 @@ log = logging.getLogger("compat.store")
 T = TypeVar("T")
 
 
-class Store(Reader):
+class Store(Reader, DeepCache):
     """The results database. Open with ``Store.open(url)``; use as a context manager.
     One store may be shared by threads: each call takes its own connection."""
 
@@ -264,39 +264,6 @@ class Store(Reader):
             with self.writing() as conn:
                 conn.execute(sa.insert(seen_versions), rows)
         return len(rows)
-
-    def record_deep_baseline(
-        self,
-        *,
-        key: str,
-        dependent: str,
-        version: str,
-        image_id: str,
-        pins: Sequence[str],
-        modules: Mapping[str, Sequence[Mapping[str, Any]]],
-    ) -> None:
-        """Cache the deep tier's baseline outcomes of ``modules`` (path -> the
-        tests' outcomes as JSON) under ``key``; a module already cached is
-        replaced."""
-        with self.writing() as conn:
-            for module, outcomes in modules.items():
-                conn.execute(
-                    sa.delete(deep_baselines).where(
-                        deep_baselines.c.key == key, deep_baselines.c.module == module
-                    )
-                )
-                conn.execute(
-                    sa.insert(deep_baselines).values(
-                        key=key,
-                        module=module,
-                        dependent=dependent,
-                        version=version,
-                        image_id=image_id,
-                        pins=list(pins),
-                        outcomes=[dict(o) for o in outcomes],
-                        created=now(),
-                    )
-                )
 
     def record_incompatibility(
         self,

@@ -20,32 +20,13 @@ from packaging.utils import NormalizedName
 from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.lock.select import rank_known_good
 from compat.matrix import BuildPolicy
-from compat.model import Combo, ComboResult, PinChange, Verdict, changes_between, judged
+from compat.model import Combo, ComboResult, PinChange, Verdict, judged
+from compat.resolve.bisection import ddmin, differences, same_failure
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.resolver import Conflict, Preferences, Resolver
 from compat.store import Reader, StoredResult
+from compat.targets.target import Target
 from compat.workflows.session import Session
-
-# Failures that show up while running the stack (not while preparing it) are one
-# class: a numpy ABI break may surface as an import error or a crash depending on
-# which check touches it first.
-_RUNTIME = frozenset({Verdict.IMPORT_ERROR, Verdict.RUNTIME_ERROR, Verdict.CRASH})
-
-
-def same_failure(
-    verdict: Verdict,
-    reference: Verdict,
-    check: str | None = None,
-    reference_check: str | None = None,
-) -> bool:
-    """Whether a probe's verdict reproduces the reference failure: the same kind, and
-    in the same check where both are known (a probe that fails elsewhere, say on a
-    missing library, shows another problem, not this one)."""
-    if verdict.ok:
-        return False
-    if check and reference_check and check != reference_check:
-        return False
-    return verdict is reference or (verdict in _RUNTIME and reference in _RUNTIME)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -153,43 +134,6 @@ def closest_known_good(store: Reader, failing: StoredResult) -> StoredResult:
     if stored is None:
         raise NothingKnownGood(f"result {best.result_id} vanished from {store.url}")
     return stored
-
-
-def differences(good: Combo, failing: Combo) -> tuple[PinChange, ...]:
-    """The packages that differ: ``old`` is the good version, ``new`` the failing one."""
-    return changes_between(good, failing)
-
-
-# -- delta debugging ---------------------------------------------------------------
-
-
-def ddmin(
-    changes: Sequence[NormalizedName],
-    fails: Callable[[frozenset[NormalizedName]], bool],
-) -> tuple[NormalizedName, ...]:
-    """A 1-minimal subset of ``changes`` for which ``fails`` holds, assuming it holds
-    for all of them and not for none. ``fails`` should cache: subsets repeat."""
-    current = list(changes)
-    n = 2
-    while len(current) >= 2:
-        size = len(current)
-        chunks = [current[i * size // n : (i + 1) * size // n] for i in range(n)]
-        chunks = [c for c in chunks if c]
-        for chunk in chunks:
-            if fails(frozenset(chunk)):
-                current, n = chunk, 2
-                break
-        else:
-            for chunk in chunks:
-                rest = [c for c in current if c not in chunk]
-                if len(chunks) > 2 and fails(frozenset(rest)):
-                    current, n = rest, max(n - 1, 2)
-                    break
-            else:
-                if n >= len(current):
-                    break
-                n = min(len(current), 2 * n)
-    return tuple(current)
 
 
 # -- the bisection -----------------------------------------------------------------
@@ -303,21 +247,12 @@ class _Bisector:
         )
 
 
-def bisect(
-    session: Session,
-    failing: int | str,
-    good: int | str | None = None,
-    *,
-    build: BuildPolicy | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> BisectResult:
-    """Find the smallest set of package changes from ``good`` to ``failing`` (result
-    ids or combination ids) that reproduces the failure, and record it as a known
-    incompatibility of the base. Without ``good``: the closest known-good
-    combination on the same image. Each probe runs in the session, on the failing
-    result's image, as deep as its configuration says."""
-    started = clock()
-    store, reporter = session.store, session.reporter
+def _ends(
+    store: Reader, failing: int | str, good: int | str | None
+) -> tuple[StoredResult, StoredResult, Target, tuple[PinChange, ...]]:
+    """The two ends of a bisection (the closest known-good one when ``good`` is not
+    given), their image's target and the packages that differ; UsageError when
+    they cannot be bisected."""
     bad = find_result(store, failing)
     if bad.result.verdict.ok:
         raise UsageError(f"result {bad.id} passed: give a failing result to bisect")
@@ -342,6 +277,26 @@ def bisect(
         raise UsageError(
             f"results {fine.id} and {bad.id} install the same versions: nothing to bisect"
         )
+    return fine, bad, target, changes
+
+
+def bisect(
+    session: Session,
+    failing: int | str,
+    good: int | str | None = None,
+    *,
+    build: BuildPolicy | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> BisectResult:
+    """Find the smallest set of package changes from ``good`` to ``failing`` (result
+    ids or combination ids) that reproduces the failure, and record it as a known
+    incompatibility of the base. Without ``good``: the closest known-good
+    combination on the same image. Each probe runs in the session, on the failing
+    result's image, as deep as its configuration says."""
+    started = clock()
+    store, reporter = session.store, session.reporter
+    fine, bad, target, changes = _ends(store, failing, good)
+    image_id = bad.result.image_id
     reporter.notice(
         f"bisecting {len(changes)} changed packages between result {fine.id} (pass) "
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
@@ -432,8 +387,5 @@ __all__ = [
     "Probe",
     "bisect",
     "closest_known_good",
-    "ddmin",
-    "differences",
     "find_result",
-    "same_failure",
 ]

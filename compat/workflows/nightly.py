@@ -24,16 +24,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat.errors import LockChanged, LockError, NothingKnownGood, RegressionFound
-from compat.lock import read_lock
+from compat.errors import LockChanged, NothingKnownGood, RegressionFound
+from compat.lock.movement import lock_changed, locked_combo
 from compat.lock.select import Stack, of_stack, rank_known_good
-from compat.lock.write import RECORD
 from compat.matrix import Matrix
-from compat.model import Combo, ComboResult, Depth, PinChange, Verdict, changes_between
+from compat.model import Combo, ComboResult, Depth
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
 from compat.store import ResultRow, Store
+from compat.store.regressions import Regression, regressions
 from compat.targets.profiles import HOST, PROFILES
 from compat.workflows.lock import Verify, lock_dir_for, lock_known_good, pick_known_good
 from compat.workflows.session import Session, verifier
@@ -187,116 +187,7 @@ def control_combo(
     return Combo(target=outcome.target, pins=outcome.pins, requested=combo.requested)
 
 
-def locked_combo(lock_dir: Path) -> Combo | None:
-    """The combination a committed lock directory was written from; None without one
-    (or when it is unreadable: writing it again is the fix)."""
-    if not (lock_dir / RECORD).is_file():
-        return None
-    try:
-        return read_lock(lock_dir)[0].combo
-    except LockError:
-        return None
-
-
 # -- what happened ------------------------------------------------------------------
-
-
-def _requested_key(combo: Combo) -> tuple[tuple[str, Version], ...]:
-    return tuple((name, combo.version_of(name)) for name in combo.requested)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Regression:
-    """A combination that fails now where ``passed`` passed before: the same one
-    (``changes`` empty: the base or the harness moved), or the same matrix versions
-    with other dependencies (``changes`` names the suspects)."""
-
-    combo: Combo
-    verdict: Verdict
-    error: str | None
-    passed: Combo
-    changes: tuple[PinChange, ...] = ()
-    control: bool = False
-
-    def describe(self) -> str:
-        what = "control" if self.control else "known-good"
-        text = f"{what} {self.passed.label()} now {self.verdict.value}"
-        if self.changes:
-            text += f" with {', '.join(map(str, self.changes))}"
-        return text + (f": {self.error}" if self.error else "")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "combination": self.combo.id,
-            "label": self.combo.label(),
-            "verdict": self.verdict.value,
-            "error": self.error,
-            "passed": self.passed.id,
-            "changes": [
-                {"name": c.name, "before": c.old and str(c.old), "now": c.new and str(c.new)}
-                for c in self.changes
-            ],
-            "control": self.control,
-        }
-
-
-def regressions(
-    results: Iterable[ComboResult],
-    previous: Iterable[Combo],
-    *,
-    control: Combo | None = None,
-) -> list[Regression]:
-    """Failures of combinations that passed before. ``previous`` are the known-good
-    combinations as they stood *before* this run recorded anything (afterwards the
-    store's latest verdict would already be the failure). A failure matches a
-    previous combination by id, else by the versions of its matrix packages (of
-    several, the one differing in fewest pins)."""
-    good = list(previous)
-    if control is not None and all(c.id != control.id for c in good):
-        good.append(control)
-    by_id = {c.id: c for c in good}
-    by_key: dict[tuple[tuple[str, Version], ...], list[Combo]] = {}
-    for combo in good:
-        by_key.setdefault(_requested_key(combo), []).append(combo)
-    found = []
-    for result in results:
-        if result.ok or (result.verdict is Verdict.IMPORT_ERROR and result.system_deps):
-            # a missing shared library whose distro package is known is a fact of the
-            # image with a fix (the lock's Dockerfile installs it), never a regression
-            continue
-        combo = result.combo
-        passed = by_id.get(combo.id)
-        if passed is None:
-            candidates = by_key.get(_requested_key(combo), [])
-            if not candidates:
-                continue  # never passed in this shape: a new incompatibility, not a regression
-            passed = min(candidates, key=lambda c: (len(changes_between(c, combo)), c.id))
-        found.append(
-            Regression(
-                combo=combo,
-                verdict=result.verdict,
-                error=result.error,
-                passed=passed,
-                changes=changes_between(passed, combo),
-                control=control is not None and combo.id == control.id,
-            )
-        )
-    return found
-
-
-def _pin_set(combo: Combo) -> frozenset[tuple[str, Version, str]]:
-    return frozenset((p.name, p.version, p.sha256) for p in combo.pins)
-
-
-def lock_changed(old_lock_dir: Path, new_known_good: Combo | None) -> bool:
-    """Whether ``compat lock`` would now write another combination than the one
-    committed in ``old_lock_dir`` (compat-lock.json): pins and files compared, so a
-    re-probed image with the same files is no change. Without a known-good
-    combination there is nothing to write, so no change (a regression says why)."""
-    if new_known_good is None:
-        return False
-    old = locked_combo(old_lock_dir)
-    return old is None or _pin_set(old) != _pin_set(new_known_good)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -561,18 +452,14 @@ __all__ = [
     "LockChanged",
     "NightlyOutcome",
     "NightlyRequest",
-    "Regression",
     "RegressionFound",
     "as_seen",
     "control_combo",
     "involves",
-    "lock_changed",
-    "locked_combo",
     "new_versions",
     "nightly",
     "nightly_base",
     "nightly_plan",
-    "regressions",
     "tracked_versions",
     "unseen",
 ]

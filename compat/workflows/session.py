@@ -5,7 +5,7 @@ the target and the resolved ``RunConfig``; the command line builds it once
 (``compat.cli.options.open_session``). ``Session.run`` runs combinations end to
 end: what the image is known to need installed first, the pipeline, failed imports
 judged against their baselines, the deep tier at the configured depth, and every
-result recorded; ``Session.confirm`` takes a stored result to depth deep and
+result recorded; ``Session.deepen`` takes a stored result to depth deep and
 records it. Every workflow (scan, check, nightly, bisect, lock's verification)
 goes through them."""
 
@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compat.config import RunConfig
+from compat.deep.imports import judge_imports
+from compat.deep.running import deep_runner
+from compat.deep.step import deepen, deepens
 from compat.errors import DiskFull, EngineUnavailable, StoreError, out_of_space, with_more
+from compat.harness.runner import Runner
 from compat.index.base import Index
 from compat.model import Combo, ComboResult, Depth, judged
 from compat.reporter import Reporter
 from compat.store import Store
 from compat.sweep import wants_baseline
 from compat.targets.target import Target
-from compat.workflows.deep import Runner, deep_runner, deepen, deepens, judge_imports
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,10 +100,10 @@ class Session:
         """Run ``combos`` end to end in the recorded run ``run_id``. The pipeline
         installs what the image is known to need first (and ``also_install``); each
         result is recorded as soon as it lands (an interrupted run keeps what it
-        has) and shown, unless it is held for refining: failed imports judged
-        against their baselines and, at depth deep, the deep tier, once every
+        has) and shown, unless it is held to be judged: failed imports judged
+        against their baselines and, at depth deep, deepened, once every
         combination has run (they need containers of their own); those are
-        recorded when refined. ``quiet``: one probe of a bisection, no progress
+        recorded when judged. ``quiet``: one probe of a bisection, no progress
         shown and no summary of what was kept (the caller's)."""
         target = self.where
         if self.config.depth is Depth.DEEP:
@@ -111,7 +114,7 @@ class Session:
         held: list[ComboResult] = []
 
         def keep(result: ComboResult) -> None:
-            ids[result.combo.id] = self.store.record(run_id, target, result)
+            ids[result.combo.id] = self._record(run_id, result)
             final[result.combo.id] = result  # counted as kept once it is recorded
             shown.combo_finished(result)
 
@@ -133,7 +136,7 @@ class Session:
                 kept=self.store,
             )
             for result in held:
-                keep(self._refine(result))
+                keep(self._judge(result))
         except (EngineUnavailable, DiskFull, StoreError, OSError) as exc:
             if quiet or (isinstance(exc, OSError) and not out_of_space(exc)):
                 raise
@@ -146,25 +149,29 @@ class Session:
             shown.run_finished()
         return Ran(results=tuple(final.get(r.combo.id, r) for r in ran), ids=ids)
 
-    def confirm(self, result: ComboResult) -> ComboResult:
+    def deepen(self, result: ComboResult) -> ComboResult:
         """``result`` (stored, passing) taken to depth deep on the target and
         recorded, so that a regression ends its known-good status."""
         deep = self.at(Depth.DEEP)
         deep_runner(deep.pipeline)
-        deeper = deep._refine(result)
+        deeper = deep._judge(result)
         with deep.recording(strategy="deep") as run_id:
-            deep.store.record(run_id, deep.where, deeper)
+            deep._record(run_id, deeper)
         return deeper
 
+    def _record(self, run_id: str, result: ComboResult) -> int:
+        """The one place a result is recorded: in the run ``run_id`` on the target."""
+        return self.store.record(run_id, self.where, result)
+
     def _holds(self, result: ComboResult) -> bool:
-        """Whether ``result`` is held for refining (others are recorded as they land)."""
+        """Whether ``result`` is held to be judged (others are recorded as they land)."""
         return any(wants_baseline(c) for c in result.checks) or (
             self.config.depth is Depth.DEEP and deepens(result)
         )
 
-    def _refine(self, result: ComboResult) -> ComboResult:
+    def _judge(self, result: ComboResult) -> ComboResult:
         """At every depth, failed imports judged against their baselines; at depth
-        deep, then the deep tier."""
+        deep, then deepened."""
         result = judge_imports(
             result,
             target=self.where,
@@ -189,7 +196,7 @@ class Session:
 def verifier(open_session: Callable[[], Session]) -> Callable[[Target, ComboResult], ComboResult]:
     """What lock and nightly use to confirm a known-good combination at depth deep
     before writing it: its stored passing result confirmed on its own target
-    (``Session.confirm``), or the stored result itself when the deep tier already
+    (``Session.deepen``), or the stored result itself when the deep tier already
     judged it. ``open_session`` is called once, when a pick first needs running: a
     pick judged before needs no engine."""
     open_once = functools.cache(open_session)
@@ -197,7 +204,7 @@ def verifier(open_session: Callable[[], Session]) -> Callable[[Target, ComboResu
     def verify(target: Target, result: ComboResult) -> ComboResult:
         if judged(result, Depth.DEEP):
             return result
-        return open_once().on(target).confirm(result)
+        return open_once().on(target).deepen(result)
 
     return verify
 

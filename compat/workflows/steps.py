@@ -9,6 +9,7 @@ from pathlib import Path
 from compat.errors import PlanTooLarge, UsageError
 from compat.harness.forecast import Kept, forecast, spread
 from compat.harness.reuse import Keys, matching
+from compat.harness.runner import Runner
 from compat.matrix import Matrix
 from compat.model import Combo
 from compat.reporter import Reporter
@@ -17,7 +18,6 @@ from compat.resolve.planner import Plan, Planner
 from compat.store import Reader
 from compat.targets.profiles import host_target, target_from_profile
 from compat.targets.target import Target
-from compat.workflows.deep import Runner
 
 
 def choose_target(

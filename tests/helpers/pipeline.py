@@ -1,20 +1,20 @@
-"""One scripted stand-in for the harness as the workflows use it (the ``Runner`` and
-``DeepRunner`` protocols of ``compat.workflows.deep``): a test says what each
-combination's smoke run gives and what each deep job gives; every call is
-remembered. A change to those protocols is one edit, here."""
+"""One scripted stand-in for the harness as the workflows use it (the protocols
+``compat.harness.runner.Runner`` and ``compat.deep.running.DeepRunner``): a test says
+what each combination's smoke run gives and what each deep job gives; every call
+is remembered. A change to those protocols is one edit, here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from compat.config import RunConfig
-from compat.harness.deep import DeepJob, DeepOutcome
+from compat.deep.running import DeepJob, DeepOutcome
+from compat.harness.runner import Runner
 from compat.index.base import Index
 from compat.model import Combo, ComboResult, Verdict
 from compat.reporter import Reporter
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import Runner
 from compat.workflows.session import Session
 
 Smoke = Callable[[Target, Combo], ComboResult]

@@ -19,13 +19,14 @@ from compat.errors import EngineUnavailable, NothingKnownGood, UsageError
 from compat.index.snapshot import SnapshotIndex
 from compat.model import Combo, ComboResult, Verdict
 from compat.report import BaseReport, findings_of
+from compat.resolve.bisection import ddmin, differences, same_failure
 from compat.resolve.candidates import CandidateSource, Dependency
 from compat.resolve.planner import Plan, mark_known
 from compat.resolve.resolver import Preferences, Resolver
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
-from compat.workflows.bisect import BisectResult, bisect, ddmin, differences, same_failure
+from compat.workflows.bisect import BisectResult, bisect
 from compat.workflows.lock import pick_known_good
 from tests.helpers.pipeline import ScriptedPipeline, session_of
 from tests.helpers.reporter import RecordingReporter

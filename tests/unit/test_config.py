@@ -19,11 +19,13 @@ from packaging.utils import NormalizedName
 
 from compat.cli import cli
 from compat.config import DeepSelection, RunConfig, Timeouts
+from compat.deep.keys import settings_key
+from compat.deep.running import deep_runner
+from compat.deep.step import deepen
 from compat.harness import Pipeline
 from compat.index.base import Index
 from compat.model import ComboResult, Depth, DistFile, Verdict
 from compat.store import sqlite_url
-from compat.workflows.deep import _settings_key, deep_runner, deepen
 from compat.workflows.session import Session
 from tests.helpers.harness import (
     FakeBackend,
@@ -108,11 +110,11 @@ def test_the_summary_names_every_setting() -> None:
 
 def test_the_deep_runs_cached_before_keep_their_key() -> None:
     # the text a deep run's cache key has always held for the default settings
-    assert _settings_key(RunConfig()) == (
+    assert settings_key(RunConfig()) == (
         "DeepSettings(max_modules=16, max_foundation_modules=2, timeout=3600.0, "
         "modules=(), keyword=None, test_timeout=60.0)"
     )
-    other = _settings_key(RunConfig(timeouts=Timeouts(deep_module=60.0)))
+    other = settings_key(RunConfig(timeouts=Timeouts(deep_module=60.0)))
     assert other.endswith(", module_timeout=60.0)")
 
 

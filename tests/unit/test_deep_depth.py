@@ -17,8 +17,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.config import RunConfig
+from compat.deep import step as deep_step
+from compat.deep.running import DeepJob, DeepOutcome
 from compat.errors import NothingKnownGood
-from compat.harness.deep import DeepJob, DeepOutcome
 from compat.index.snapshot import SnapshotIndex
 from compat.matrix import load_matrix
 from compat.model import (
@@ -37,7 +38,6 @@ from compat.resolve.planner import Planner
 from compat.resolve.resolver import Preferences, Resolver
 from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
-from compat.workflows import deep as deep_workflow
 from compat.workflows.bisect import bisect
 from compat.workflows.lock import lock_known_good
 from compat.workflows.nightly import nightly_base
@@ -101,7 +101,7 @@ def legend(job: DeepJob) -> DeepOutcome:
 @pytest.fixture(autouse=True)
 def _no_test_layer_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     # the recorded index holds no pytest: the test layer is given
-    monkeypatch.setattr(deep_workflow, "test_layer_for", lambda index, target: LAYER)
+    monkeypatch.setattr(deep_step, "test_layer_for", lambda index, target: LAYER)
 
 
 @pytest.fixture

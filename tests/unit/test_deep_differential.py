@@ -11,9 +11,9 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.deep import judge
 from compat.deep.baseline import BaselineSource, choose_baseline
 from compat.deep.differential import Failure, Finding, compare, deciding_frame, is_test_path
+from compat.deep.judging import judge
 from compat.deep.outcomes import DeepRun, Frame, Outcome, Root, parse_events
 from compat.deep.report import check_results
 from compat.model import CheckKind, CheckVerdict

@@ -5,7 +5,7 @@ without being sent back up. Read from the source (every import, lazy ones too)."
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent.parent / "compat"
@@ -55,8 +55,8 @@ def _layer(package: str) -> int:
     raise AssertionError(f"compat.{package} is in no layer: add it to LAYERS in {__file__}")
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -65,9 +65,12 @@ def _package(module: str) -> str:
     return parts[1] if len(parts) > 1 else "compat"
 
 
-def _imports(source: str, module: str, *, package: bool = False) -> Iterator[str]:
-    """Every ``compat`` module the source of ``module`` imports (inside functions too),
-    relative imports made absolute."""
+def _imports(
+    source: str, module: str, *, package: bool = False, modules: frozenset[str] = frozenset()
+) -> Iterator[str]:
+    """Every ``compat`` module the source of ``module`` imports (inside functions and
+    under ``TYPE_CHECKING`` too), relative imports made absolute; ``from pkg import
+    name`` names the module ``pkg.name`` when ``modules`` holds it."""
     here = module if package else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -78,16 +81,60 @@ def _imports(source: str, module: str, *, package: bool = False) -> Iterator[str
                 name = ".".join([*base, node.module] if node.module else base)
             else:
                 name = node.module or ""
-            if name.split(".")[0] == "compat":
+            if name.split(".")[0] != "compat":
+                continue
+            submodules = [f"{name}.{a.name}" for a in node.names if f"{name}.{a.name}" in modules]
+            if len(submodules) < len(node.names):  # something of the module itself
                 yield name
+            yield from submodules
 
 
-def _edges() -> Iterator[tuple[str, str]]:
-    for path in sorted(ROOT.rglob("*.py")):
-        module = _module_name(path)
+def _edges(root: Path = ROOT) -> Iterator[tuple[str, str]]:
+    paths = sorted(root.rglob("*.py"))
+    modules = frozenset(_module_name(p, root) for p in paths)
+    for path in paths:
+        module = _module_name(path, root)
         source = path.read_text(encoding="utf-8")
-        for imported in _imports(source, module, package=path.name == "__init__.py"):
+        package = path.name == "__init__.py"
+        for imported in _imports(source, module, package=package, modules=modules):
             yield module, imported
+
+
+def _cycles(edges: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """The import cycles among the modules: each strongly connected set of two or
+    more modules (or one importing itself), sorted."""
+    graph: dict[str, set[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, set()).add(b)
+        graph.setdefault(b, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            members = []
+            while True:
+                member = stack.pop()
+                members.append(member)
+                if member == node:
+                    break
+            if len(members) > 1 or node in graph[node]:
+                found.append(sorted(members))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
 
 
 def _allowed(importer: str, imported: str) -> bool:
@@ -141,3 +188,31 @@ def later():
     assert not _allowed("compat.smoke.runner", "compat.model")
     assert _allowed("compat.cli.scan", "compat.workflows.scan")
     assert _allowed("compat.image.build", "compat.lock")
+
+
+def test_no_module_takes_part_in_an_import_cycle() -> None:
+    cycles = _cycles(_edges())
+    assert not cycles, "import cycles (under TYPE_CHECKING and in functions too):\n" + "\n".join(
+        "  " + " <-> ".join(c) for c in cycles
+    )
+
+
+def test_a_planted_cycle_within_a_package_is_found(tmp_path: Path) -> None:
+    root = tmp_path / "compat"
+    (root / "harness").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "harness" / "__init__.py").write_text("from compat.harness.pipeline import Pipeline\n")
+    (root / "harness" / "pipeline.py").write_text("from compat.harness import deep\n")
+    (root / "harness" / "deep.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .pipeline import Pipeline\n"
+    )
+    (root / "harness" / "suite.py").write_text("def later():\n    from . import suite\n")
+    edges = set(_edges(root))
+    assert ("compat.harness.pipeline", "compat.harness.deep") in edges  # not the package
+    assert _cycles(edges) == [
+        ["compat.harness.deep", "compat.harness.pipeline"],
+        ["compat.harness.suite"],  # a module importing itself, in a function
+    ]
+    (root / "harness" / "deep.py").write_text("")
+    (root / "harness" / "suite.py").write_text("")
+    assert _cycles(_edges(root)) == []

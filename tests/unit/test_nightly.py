@@ -18,6 +18,7 @@ from compat.cli import cli
 from compat.index.base import Index
 from compat.index.snapshot import SnapshotIndex
 from compat.lock import LockInput, write_lock
+from compat.lock.movement import lock_changed
 from compat.lock.select import rank_known_good
 from compat.lock.write import RECORD
 from compat.matrix import Matrix, load_matrix
@@ -38,6 +39,7 @@ from compat.report.view import build
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.store import Store, sqlite_url
+from compat.store.regressions import regressions
 from compat.targets.profiles import target_from_profile
 from compat.targets.target import PackageManager, Target
 from compat.workflows.nightly import (
@@ -47,11 +49,9 @@ from compat.workflows.nightly import (
     RegressionFound,
     as_seen,
     control_combo,
-    lock_changed,
     new_versions,
     nightly_base,
     nightly_plan,
-    regressions,
     tracked_versions,
 )
 from tests.helpers.results import deep_failed, make_target

@@ -230,6 +230,17 @@ def test_deep_baselines_are_cached_per_key_and_module(store: Store) -> None:
     assert store.deep_baseline("k2") == {"m1.py": []}
 
 
+def test_a_combinations_own_deep_run_is_kept_whole_in_a_table_of_its_own(store: Store) -> None:
+    assert store.deep_run("r1") is None
+    events = [{"event": "test", "test": "t::a", "outcome": "passed"}, {"event": "done"}]
+    store.record_deep_run(key="r1", image_id="sha256:i", pins=["a==1"], events=events)
+    assert store.deep_run("r1") == events
+    assert store.deep_baseline("r1") == {}  # not among the baselines' modules
+    store.record_deep_run(key="r1", image_id="sha256:i", pins=["a==1"], events=events[1:])
+    assert store.deep_run("r1") == events[1:]  # replaced
+    assert store.deep_run("r2") is None
+
+
 def test_image_sizes(store: Store) -> None:
     store.record_image(
         base="alpine",
@@ -587,7 +598,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     _make_v1(url)
     # a reader too: what it reads must be at the latest version, so it migrates
     with Store.open(url, read_only=True) as store:
-        assert store.schema_version == SCHEMA_VERSION == 9
+        assert store.schema_version == SCHEMA_VERSION == 10
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -597,9 +608,10 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     assert run.compat_version == "0.0.9"
     with Store.open(url) as store:
         store.start_run(make_target(), backend="docker", shard="1/3")
-    assert count(url, "schema_version") == 9
+    assert count(url, "schema_version") == 10
     engine = sa.create_engine(url)
     assert not sa.inspect(engine).has_table("builds")  # never written, dropped by v4
+    assert sa.inspect(engine).has_table("deep_runs")  # v10
     engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""workflows/deep.deepen over a fake backend that replays runner events, with a
+"""deep/step.deepen over a fake backend that replays runner events, with a
 real SQLite results database: verdicts, attribution and the baseline cache."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.config import RunConfig, Timeouts
-from compat.harness.deep import DeepOutcome
+from compat.deep.running import DeepOutcome
+from compat.deep.step import deepen
 from compat.index.base import Index
 from compat.model import CheckVerdict, Combo, ComboResult, DistFile, Verdict
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import deepen
 from tests.helpers.deep import (
     FRAME,
     LEGEND,

@@ -1,4 +1,4 @@
-"""workflows/deep.judge_imports over a scripted pipeline with a real SQLite results
+"""deep/imports.judge_imports over a scripted pipeline with a real SQLite results
 database: module failures a release's baseline shares are not attributed, the
 baseline runs once per image, a binary-interface failure always counts."""
 
@@ -9,11 +9,11 @@ from typing import cast
 
 import pytest
 
+from compat.deep.imports import judge_imports
 from compat.index.base import Index
 from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
 from compat.store import Store
 from compat.targets.target import Target
-from compat.workflows.deep import judge_imports
 from tests.helpers.deep import combo_of_versions
 from tests.helpers.pipeline import ScriptedPipeline
 from tests.helpers.report import make_target
@@ -112,3 +112,19 @@ def test_a_failure_only_here_and_a_binary_interface_one_count(store: Store) -> N
     assert judged.verdict is Verdict.IMPORT_ERROR
     assert judged.failed_check == "import:statsmodels"
     assert judged.error == f"statsmodels.api: {ABI} (and 1 more modules)"
+
+
+def test_a_baseline_that_did_not_import_judges_nothing_and_is_not_kept(store: Store) -> None:
+    def crashed(target: Target, combo: Combo) -> ComboResult:
+        return ComboResult(combo=combo, verdict=Verdict.CRASH, error="Segmentation fault")
+
+    pipeline = ScriptedPipeline(crashed)
+    judged = judge(store, pipeline, ("statsmodels.sandbox.panel.panelmod", PANEL))
+    assert judged.verdict is Verdict.IMPORT_ERROR  # every module that failed counts
+    assert judged.checks[0].verdict is CheckVerdict.IMPORT_ERROR
+    assert (
+        "import: the baseline of statsmodels did not import (Segmentation fault): "
+        "every module that failed counts"
+    ) in judged.notes
+    judge(store, pipeline, ("statsmodels.sandbox.panel.panelmod", PANEL))
+    assert pipeline.ran == [BASELINE, BASELINE]  # nothing kept: tried again

@@ -1,0 +1,237 @@
+"""Running the deep tier's in-environment runner (:mod:`compat.smoke.deep`) where
+the combinations run (``Pipeline.run_each``: the same installs, the same
+container, the same non-root user, no network); pytest and its kin come as a
+separate test layer (a combination of their own, installed beside and behind the
+one under test)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
+
+from packaging.utils import NormalizedName
+
+from compat.deep.outcomes import DeepRun, parse_events
+from compat.errors import FetchFailed, HarnessError, UsageError
+from compat.harness.jobs import SuiteJob, SuiteRun
+from compat.harness.pipeline import Pipeline
+from compat.harness.suite import Placed
+from compat.harness.wheelhouse import FileRef
+from compat.index.base import Index
+from compat.model import Combo, FileKind
+from compat.reporter import Reporter
+from compat.resolve.candidates import CandidateSource, requested
+from compat.resolve.history import WHEELS_ONLY
+from compat.resolve.resolver import Resolver
+from compat.smoke.deep import runner_options
+from compat.targets.target import Target
+
+log = logging.getLogger("compat.deep")
+
+TEST_LAYER = ("pytest", "hypothesis")
+"""What the shipped test modules need besides the combination itself."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeepJob:
+    """One run of the deep runner over one combination."""
+
+    combo: Combo
+    test_timeout: float  # seconds one test may run (``Timeouts.deep_test``)
+    module_timeout: float  # seconds one test module may run (``Timeouts.deep_module``)
+    dependents: tuple[NormalizedName, ...] = ()  # empty: each requested package with tests
+    modules: tuple[str, ...] = ()  # module paths (globs) to keep; empty: all selected
+    max_modules: int | None = None  # per dependent, most telling first
+    max_foundation_modules: int | None = None  # of those reaching only foundations
+    keyword: str | None = None  # a pytest -k expression
+    # source distributions of dependents, whose test trees run where a wheel ships none
+    sdists: tuple[tuple[NormalizedName, FileRef], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeepOutcome:
+    """What one job produced: the runner's JSON-lines events, and why it did not
+    finish, if so."""
+
+    job: DeepJob
+    events: tuple[str, ...] = ()
+    error: str | None = None
+    duration: float = 0.0
+
+    @property
+    def run(self) -> DeepRun:
+        """The events as values (the one reading of them: ``parse_events``)."""
+        return parse_events(self.events)
+
+
+@runtime_checkable
+class DeepRunner(Protocol):
+    """What the deep tier needs of the harness: ``DeepTier`` over a ``Pipeline``, or
+    a fake."""
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        system_packages: Sequence[str] = (),
+        reporter: Reporter,
+    ) -> list[DeepOutcome]: ...
+
+
+class DeepTier:
+    """The deep runner over a pipeline: each job's combination and the test layer
+    prepared as for the smoke suite, then the runner run for each job in turn
+    where the smoke suite ran; each spreads its test modules over ``jobs``
+    processes."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def run_deep(
+        self,
+        target: Target,
+        jobs: Sequence[DeepJob],
+        test_layer: Combo,
+        *,
+        timeout: float,
+        system_packages: Sequence[str] = (),
+        reporter: Reporter,
+    ) -> list[DeepOutcome]:
+        """Run each job with ``timeout`` seconds for the whole run, in the image with
+        ``system_packages`` (unless the pipeline is told --no-system-deps)."""
+        runs = self.pipeline.run_each(
+            target,
+            [SuiteJob(combo=j.combo, command=functools.partial(self._command, j)) for j in jobs],
+            beside=test_layer,
+            beside_is="the deep tier's test layer",
+            timeout=timeout,
+            system_packages=system_packages,
+            reporter=reporter,
+        )
+        return [_outcome(job, run, timeout) for job, run in zip(jobs, runs, strict=True)]
+
+    def _command(self, job: DeepJob, placed: Placed) -> list[str]:
+        """The deep runner's command line for ``job``, its combination placed."""
+        options = runner_options(
+            packages=list(job.combo.requested),
+            sites=list(placed.sites),
+            tooling=list(placed.beside),
+            dependents=list(job.dependents),
+            jobs=self.pipeline.config.jobs,
+            timeout=job.test_timeout,
+            module_timeout=job.module_timeout,
+            max_modules=job.max_modules,
+            max_foundation_modules=job.max_foundation_modules,
+            modules=list(job.modules),
+            keyword=job.keyword,
+            sdists=self._sdists_for(job),
+        )
+        # the deep runner sits beside the smoke runner, in the suite's deep/
+        script = str(PurePosixPath(placed.suite_dir) / "deep" / "runner.py")
+        return [*placed.python, script, *options]
+
+    def _sdists_for(self, job: DeepJob) -> dict[str, str]:
+        """The sdists the runner gets, as it sees them: those of the job's dependents
+        whose installed wheel ships no tests (fetched once into the wheelhouse). One
+        that cannot be fetched is left out: the dependent is then imported only."""
+        found: dict[str, str] = {}
+        for name, ref in job.sdists:
+            try:
+                pin = job.combo.pin(name)
+            except KeyError:
+                continue
+            if ships_tests(self.pipeline.installs.dir_for(pin.sha256)):
+                continue
+            try:
+                found[name] = self.pipeline.fetch(ref)
+            except FetchFailed as exc:
+                log.warning("%s: no tests from its sdist: %s", name, exc)
+        return found
+
+
+def _outcome(job: DeepJob, run: SuiteRun, timeout: float) -> DeepOutcome:
+    """What the runner's run of ``job`` gave: a run that timed out, failed or did
+    not reach its end (no ``done`` event) did not finish."""
+    if run.result is None:
+        return DeepOutcome(job=job, error=run.error or "not prepared")
+    result = run.result
+    outcome = DeepOutcome(job=job, events=tuple(result.stdout.splitlines()), duration=run.duration)
+    error = None
+    if result.timed_out:
+        error = f"the deep run exceeded {timeout:g} s"
+    elif result.exit_code != 0 or not outcome.run.complete:
+        error = f"the deep runner failed (exit {result.exit_code}): " + (
+            result.output_tail(12) or "no output"
+        )
+    if error is None:
+        return outcome
+    log.warning("%s: %s", job.combo.label(), error)
+    return DeepOutcome(job=job, events=outcome.events, error=error, duration=run.duration)
+
+
+def deep_runner(pipeline: object) -> DeepRunner:
+    """``pipeline`` as the deep tier needs it: a real pipeline runs the deep runner
+    through ``DeepTier``; a backend without it says so."""
+    if isinstance(pipeline, Pipeline):
+        return DeepTier(pipeline)
+    if not isinstance(pipeline, DeepRunner):
+        raise UsageError(f"the {getattr(pipeline, 'kind', '?')} backend cannot run --depth deep")
+    return pipeline
+
+
+def test_layer_for(index: Index, target: Target) -> Combo:
+    """pytest and hypothesis resolved for the target, as a combination of their own."""
+    resolved = Resolver(CandidateSource(index, target, WHEELS_ONLY)).resolve(
+        [requested(n) for n in TEST_LAYER]
+    )
+    if not isinstance(resolved, Combo):
+        raise HarnessError(f"cannot resolve the deep tier's test layer: {resolved}")
+    return resolved
+
+
+def sdist_refs(
+    index: Index, combo: Combo, names: Iterable[NormalizedName]
+) -> tuple[tuple[NormalizedName, FileRef], ...]:
+    """The source distribution of each named pin's release, where the index has one
+    (a ``DeepJob``'s ``sdists``: fetched only for a wheel that ships no tests)."""
+    found = []
+    for name in names:
+        version = combo.versions.get(name)
+        sdist = next(
+            (
+                f
+                for f in index.files(name)
+                if f.kind is FileKind.SDIST and f.version == version and not f.yanked
+            ),
+            None,
+        )
+        if sdist is not None:
+            found.append(
+                (name, FileRef(filename=sdist.filename, url=sdist.url, sha256=sdist.sha256))
+            )
+    return tuple(found)
+
+
+def ships_tests(install_dir: Path) -> bool:
+    """Whether an unpacked wheel holds test modules of its own."""
+    return any(install_dir.rglob("tests/test_*.py")) or any(install_dir.rglob("test/test_*.py"))
+
+
+__all__ = [
+    "TEST_LAYER",
+    "DeepJob",
+    "DeepOutcome",
+    "DeepRunner",
+    "DeepTier",
+    "deep_runner",
+    "sdist_refs",
+    "ships_tests",
+    "test_layer_for",
+]

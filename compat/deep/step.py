@@ -1,0 +1,233 @@
+"""The deep tier as one step of a run: a combination that passed its smoke suite
+(or failed it at run time) runs its dependents' shipped tests; the ones that fail
+are run on each dependent's baseline (cached in the results database), and only
+attributed regressions change the verdict."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from packaging.utils import NormalizedName
+
+from compat.config import RunConfig
+from compat.deep.baseline import Baseline, baseline_for
+from compat.deep.differential import needs_baseline
+from compat.deep.judging import judge, merge
+from compat.deep.keys import baseline_run, run_key
+from compat.deep.outcomes import DeepRun, parse_events
+from compat.deep.running import DeepJob, DeepRunner, sdist_refs, test_layer_for
+from compat.index.base import Index
+from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.reporter import Reporter
+from compat.store import Store
+from compat.targets.target import Target
+
+Cached = dict[str, list[dict[str, object]]]  # test module -> its tests' outcomes as JSON
+
+
+def deepens(result: ComboResult) -> bool:
+    """Whether the deep tier runs on ``result``: where the stack imports and runs.
+    After a passing smoke suite it can find what the suite missed; after one that
+    failed at run time it adds attributed evidence (which partner changed)."""
+    return result.verdict in (Verdict.PASS, Verdict.RUNTIME_ERROR)
+
+
+def ran_on(result: ComboResult, *, target: Target, store: Store) -> tuple[str, tuple[str, ...]]:
+    """Where ``result``'s suite ran, for the runs that follow it (deep tests,
+    baselines): the image's ID, and the system packages it had (the result's own
+    and those the image is known to need)."""
+    known = store.system_packages(target.image_id)
+    packages = tuple(dict.fromkeys((*result.added_system_deps, *known)))
+    return result.image_id or target.image_id or target.key, packages
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _Where:
+    """Where one combination's deep tier runs, and with what."""
+
+    target: Target
+    pipeline: DeepRunner
+    store: Store
+    index: Index
+    reporter: Reporter
+    config: RunConfig
+    layer: Combo  # the test layer
+    image_id: str
+    packages: tuple[str, ...]  # the system packages its smoke suite ran with
+
+    def job(
+        self,
+        combo: Combo,
+        sdists_of: tuple[NormalizedName, ...],
+        *,
+        dependents: tuple[NormalizedName, ...] = (),
+        modules: tuple[str, ...] | None = None,
+    ) -> DeepJob:
+        """A job over ``combo`` with the configured limits; ``modules``: those to run
+        (else the configured selection)."""
+        deep = self.config.deep
+        selected = modules is None
+        return DeepJob(
+            combo=combo,
+            sdists=sdist_refs(self.index, combo, sdists_of),
+            dependents=dependents,
+            modules=deep.modules if modules is None else modules,
+            max_modules=deep.max_modules if selected else None,
+            max_foundation_modules=deep.max_foundation_modules if selected else None,
+            keyword=deep.keyword,
+            test_timeout=self.config.timeouts.deep_test,
+            module_timeout=self.config.timeouts.deep_module,
+        )
+
+
+def deepen(
+    result: ComboResult,
+    *,
+    target: Target,
+    pipeline: DeepRunner,
+    store: Store,
+    index: Index,
+    reporter: Reporter,
+    config: RunConfig = RunConfig(),
+    test_layer: Combo | None = None,
+) -> ComboResult:
+    """Run the deep tier on a combination whose smoke suite passed or failed at
+    run time (see :func:`deepens`); anything else is returned as it is.
+    ``test_layer``: pytest and kin, resolved for the target when not given."""
+    if not deepens(result):
+        return result
+    here = result.combo
+    image_id, packages = ran_on(result, target=target, store=store)
+    where = _Where(
+        target=target,
+        pipeline=pipeline,
+        store=store,
+        index=index,
+        reporter=reporter,
+        config=config,
+        layer=test_layer or test_layer_for(index, target),
+        image_id=image_id,
+        packages=packages,
+    )
+    here_run = _own_run(where, here)
+    if isinstance(here_run, CheckResult):
+        return dataclasses.replace(result, checks=(*result.checks, here_run))
+    baselines, cached = _baseline_runs(where, here, here_run)
+    reports = [
+        judge(
+            dependent,
+            here=here,
+            here_run=here_run,
+            baseline=baselines.get(dependent),
+            baseline_run=baseline_run(dependent, cached[dependent])
+            if dependent in cached
+            else None,
+        )
+        for dependent in sorted(here_run.plans)
+    ]
+    merged = merge(result, reports)
+    for line in merged.notes[len(result.notes) :]:
+        reporter.notice(line)
+    return merged
+
+
+def _own_run(where: _Where, here: Combo) -> DeepRun | CheckResult:
+    """The combination's own run of its dependents' tests: kept from an earlier run
+    of the same question, else run (and kept when it finished cleanly); a run that
+    did not finish is a skipped check saying why."""
+    key = run_key(here, image_id=where.image_id, test_layer=where.layer, config=where.config)
+    kept = where.store.deep_run(key)
+    if kept:
+        where.reporter.notice(f"deep: the shipped tests of {here.label()} ran before on this image")
+        return parse_events(json.dumps(e) for e in kept)
+    where.reporter.notice(f"deep: running the shipped tests of {here.label()}")
+    (mine,) = where.pipeline.run_deep(
+        where.target,
+        [where.job(here, here.requested)],
+        where.layer,
+        timeout=where.config.timeouts.deep_run,
+        system_packages=where.packages,
+        reporter=where.reporter,
+    )
+    if mine.error:
+        return CheckResult(
+            name="deep",
+            kind=CheckKind.RUNNER,
+            verdict=CheckVerdict.SKIPPED,
+            duration=mine.duration,
+            error=f"the deep tier did not finish: {mine.error}",
+        )
+    run = mine.run
+    if run.complete and not run.module_errors:
+        # a module killed by a timeout may pass on a less busy machine: not kept
+        where.store.record_deep_run(
+            key=key,
+            image_id=where.image_id,
+            pins=[str(p) for p in here.pins],
+            events=[json.loads(e) for e in mine.events if e.startswith("{")],
+        )
+    return run
+
+
+def _baseline_runs(
+    where: _Where, here: Combo, here_run: DeepRun
+) -> tuple[dict[NormalizedName, Baseline | None], dict[NormalizedName, Cached]]:
+    """Each dependent's baseline and its outcomes of the test modules that failed
+    here: a test that passes here needs no comparison, and a cached module is never
+    run twice."""
+    store, layer, image_id = where.store, where.layer, where.image_id
+    baselines: dict[NormalizedName, Baseline | None] = {}
+    cached: dict[NormalizedName, Cached] = {}
+    jobs: list[DeepJob] = []
+    for dependent in here_run.plans:
+        failing = sorted({t.module for t in needs_baseline(here_run, dependent)})
+        if not failing:
+            continue
+        baseline = baseline_for(
+            here, dependent, index=where.index, target=where.target, store=store
+        )
+        baselines[dependent] = baseline
+        if baseline is None:
+            continue
+        cached[dependent] = store.deep_baseline(baseline.cache_key(image_id, layer))
+        missing = tuple(m for m in failing if m not in cached[dependent])
+        if missing:
+            jobs.append(
+                where.job(baseline.combo, (dependent,), dependents=(dependent,), modules=missing)
+            )
+    if not jobs:
+        return baselines, cached
+    where.reporter.notice(f"deep: running {len(jobs)} baseline(s) for the tests that failed")
+    for outcome in where.pipeline.run_deep(
+        where.target,
+        jobs,
+        layer,
+        timeout=where.config.timeouts.deep_run,
+        system_packages=where.packages,
+        reporter=where.reporter,
+    ):
+        (dependent,) = outcome.job.dependents
+        baseline = baselines[dependent]
+        if not outcome.events or baseline is None:
+            continue
+        run = outcome.run
+        fresh: Cached = {m: [] for m in outcome.job.modules}
+        for test in run.of(dependent):
+            fresh.setdefault(test.module, []).append(test.to_json())
+        broken = set(run.module_errors)
+        if outcome.error:
+            broken |= set(fresh)  # an unfinished run is not a baseline to keep
+        store.record_deep_baseline(
+            key=baseline.cache_key(image_id, layer),
+            dependent=dependent,
+            version=str(baseline.version),
+            image_id=image_id,
+            pins=[str(p) for p in baseline.combo.pins],
+            modules={m: o for m, o in fresh.items() if m not in broken},
+        )
+        cached[dependent] = {**cached[dependent], **fresh}
+    return baselines, cached
+
+
+__all__ = ["deepen", "deepens", "ran_on"]

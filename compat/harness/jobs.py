@@ -1,0 +1,32 @@
+"""A run of another suite than the smoke suite (the deep tier's runner) where the
+combinations run: what it is given and what it gives back (``Pipeline.run_each``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from compat.effects.container import ExecResult
+from compat.harness.suite import Placed
+from compat.model import Combo
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SuiteJob:
+    """One run of a suite over one combination: its command line, once placed."""
+
+    combo: Combo
+    command: Callable[[Placed], Sequence[str]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SuiteRun:
+    """How one ``SuiteJob`` ended: the command's result, or why it did not run."""
+
+    job: SuiteJob
+    result: ExecResult | None = None
+    error: str | None = None  # it did not run: its combination could not be prepared
+    duration: float = 0.0
+
+
+__all__ = ["SuiteJob", "SuiteRun"]

@@ -1,0 +1,89 @@
+"""The deep tier's cache in the results database: a combination's own runs
+(``deep_runs``) and the baselines' outcomes per test module (``deep_baselines``),
+each under the key the deep tier computes (``compat.deep.keys``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from compat.store.engine import Database
+from compat.store.schema import deep_baselines, deep_runs
+
+
+class DeepCache(Database):
+    """The deep tier's runs, kept so that a warm rerun of the same question costs no
+    test run (a cache: nothing else reads it)."""
+
+    def deep_run(self, key: str) -> list[dict[str, Any]] | None:
+        """The runner's events of a combination's own deep run kept under ``key``
+        (see ``record_deep_run``), or None."""
+        query = sa.select(deep_runs.c.events).where(deep_runs.c.key == key)
+        with self.reading() as conn:
+            events = conn.execute(query).scalar_one_or_none()
+        return None if events is None else [dict(e) for e in events]
+
+    def record_deep_run(
+        self, *, key: str, image_id: str, pins: Sequence[str], events: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Keep a combination's own finished deep run (its runner's JSON events)
+        under ``key``; one kept before under it is replaced."""
+        with self.writing() as conn:
+            conn.execute(sa.delete(deep_runs).where(deep_runs.c.key == key))
+            conn.execute(
+                sa.insert(deep_runs).values(
+                    key=key,
+                    image_id=image_id,
+                    pins=list(pins),
+                    events=[dict(e) for e in events],
+                    created=datetime.now(UTC),
+                )
+            )
+
+    def deep_baseline(self, key: str) -> dict[str, list[dict[str, Any]]]:
+        """The deep tier's cached baseline outcomes under ``key``: module path ->
+        its tests' outcomes as JSON (see ``record_deep_baseline``)."""
+        query = sa.select(deep_baselines.c.module, deep_baselines.c.outcomes).where(
+            deep_baselines.c.key == key
+        )
+        with self.reading() as conn:
+            return {row.module: list(row.outcomes) for row in conn.execute(query)}
+
+    def record_deep_baseline(
+        self,
+        *,
+        key: str,
+        dependent: str,
+        version: str,
+        image_id: str,
+        pins: Sequence[str],
+        modules: Mapping[str, Sequence[Mapping[str, Any]]],
+    ) -> None:
+        """Cache the deep tier's baseline outcomes of ``modules`` (path -> the
+        tests' outcomes as JSON) under ``key``; a module already cached is
+        replaced."""
+        with self.writing() as conn:
+            for module, outcomes in modules.items():
+                conn.execute(
+                    sa.delete(deep_baselines).where(
+                        deep_baselines.c.key == key, deep_baselines.c.module == module
+                    )
+                )
+                conn.execute(
+                    sa.insert(deep_baselines).values(
+                        key=key,
+                        module=module,
+                        dependent=dependent,
+                        version=version,
+                        image_id=image_id,
+                        pins=list(pins),
+                        outcomes=[dict(o) for o in outcomes],
+                        created=datetime.now(UTC),
+                    )
+                )
+
+
+__all__ = ["DeepCache"]
