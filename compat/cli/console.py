@@ -27,6 +27,8 @@ from compat.report.view import format_bytes
 from compat.reporter import Reporter
 from compat.resolve.planner import Plan
 from compat.smoke.engine import NOT_IN_COMBINATION
+from compat.targets.fallback import StandIn
+from compat.targets.profiles import HOST, PROFILES
 from compat.workflows.scan import ScanOutcome
 
 out = Console(soft_wrap=True)
@@ -282,18 +284,38 @@ def show_result(result: ComboResult) -> None:
         out.print(f"no check ran ({result.verdict.value} after {result.duration:.1f} s)")
 
 
-def show_scan(outcome: ScanOutcome) -> None:
-    """The summary table, the base's known-good image size, where the results went."""
+def show_scan(outcome: ScanOutcome, stand_in: StandIn | None = None) -> None:
+    """The summary table, the base's known-good image size, where the results went;
+    with ``stand_in``, whose answer this is, what differs and how to reach a lock."""
     show_summary(list(outcome.rows), title=outcome.title)
     target = outcome.target
     size = outcome.image_size
-    if size is not None:
+    if stand_in is not None:
+        out.print(stand_in.line(), highlight=False)
+        if any(row.verdict.ok for row in outcome.rows):
+            out.print(stand_in.to_lock(), highlight=False)
+    elif size is not None:
         out.print(
             f"known-good image on {target.name}: {format_bytes(size.total_size)}, "
             f"the stack adds {format_bytes(size.added_size)} ({size.image})",
             highlight=False,
         )
+    elif target.name == HOST:  # --backend local: nothing here can be locked or built
+        out.print(
+            "results of this machine (base host) are never locked or built into an image: "
+            "scan an image (--base NAME or --image REF) for that",
+            highlight=False,
+        )
     elif any(row.verdict.ok for row in outcome.rows):
         # only a passing combination can be locked and built (compat image refuses otherwise)
-        out.print(f"no known-good image measured on {target.name} yet: run compat image")
+        out.print(
+            f"no known-good image measured on {target.name} yet: run compat image "
+            f"{scope_option(target.name)}",
+            highlight=False,
+        )
     err.print(f"results: {outcome.store_url} (run {outcome.run_id})", highlight=False)
+
+
+def scope_option(name: str) -> str:
+    """The option that names a base or an image on the command line."""
+    return f"--base {name}" if name in PROFILES else f"--image {name}"

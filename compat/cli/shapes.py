@@ -17,6 +17,7 @@ from compat.model import ComboResult, PinChange, Verdict
 from compat.report import ReportData
 from compat.report.data import ResultEntry, standing_entry
 from compat.store import StoredResult
+from compat.targets.fallback import StandIn
 from compat.workflows.bisect import BisectResult
 from compat.workflows.scan import ScanOutcome
 
@@ -63,8 +64,9 @@ def _counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def scan_shape(outcome: ScanOutcome) -> dict[str, Any]:
-    """A scan's summary: one row per combination (run now, earlier, or never run)."""
+def scan_shape(outcome: ScanOutcome, stand_in: StandIn | None = None) -> dict[str, Any]:
+    """A scan's summary: one row per combination (run now, earlier, or never run);
+    ``stand_in`` when this machine answered for the base."""
     size = outcome.image_size
     return {
         "matrix": outcome.plan.matrix,
@@ -89,6 +91,9 @@ def scan_shape(outcome: ScanOutcome) -> dict[str, Any]:
         "image_size": None
         if size is None
         else {"image": size.image, "total": size.total_size, "added": size.added_size},
+        "stand_in": None
+        if stand_in is None
+        else {"for": stand_in.base, "image": stand_in.image, "differs": list(stand_in.differs)},
     }
 
 

@@ -111,6 +111,16 @@ def _ranked(
         avoided = f" ({ranking.avoided} hold a known incompatibility)" if ranking.avoided else ""
         avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
         of = f" of {stack.name}" if stack is not None else ""
+        if not candidates and scope in PROFILES and store.known_good(HOST):
+            # its scan ran on this machine's own Python (no image here): scanning it
+            # again the same way leads nowhere
+            raise NothingKnownGood(
+                f"no known-good combination{of} for {scope} in {store.url}: its results "
+                f"are this machine's (base host), as its image was not here, and those are "
+                f"never locked. Pull {PROFILES[scope].release(None).image} and run "
+                f"`{scan_command(scope)}`, or build an image of {scope}'s kind with python3 "
+                "and run `compat scan --image REF`, then `compat lock --image REF`"
+            )
         raise NothingKnownGood(
             f"no known-good combination{of}{wanted} for {scope} in {store.url}{avoided}: "
             f"run `{scan_command(scope)}{stack.option if stack is not None else ''}` first"
