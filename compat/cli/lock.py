@@ -27,8 +27,10 @@ from compat.cli.options import (
 from compat.cli.shapes import emit, lock_shape
 from compat.config import RunConfig
 from compat.harness import Pipeline
+from compat.image.startup import describe as describe_startup
 from compat.index.asof import AsOfIndex
 from compat.index.base import Index
+from compat.lock import Prune
 from compat.lock.requirements import lock_notes
 from compat.lock.select import Stack
 from compat.matrix import Matrix
@@ -50,6 +52,15 @@ def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
     return None if matrix is None else Stack.of(matrix, str(matrix_path))
 
 
+_bytecode_option = click.option(
+    "--bytecode/--no-bytecode",
+    default=True,
+    show_default=True,
+    help="Compile the venv's bytecode in the builder stage (the image starts faster); "
+    "--no-bytecode strips it (a smaller image).",
+)
+
+
 @click.command()
 @click.option("--base", help="A base name as scanned (e.g. alpine).")
 @click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
@@ -66,8 +77,9 @@ def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
     "--prune/--no-prune",
     default=True,
     show_default=True,
-    help="Drop test folders, bytecode, sources and installers from the image's venv.",
+    help="Drop test folders, sources and installers from the image's venv.",
 )
+@_bytecode_option
 @lock_as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the pick and the files as JSON.")
 @click.option(
@@ -102,6 +114,7 @@ def lock(
     prefer: str,
     constraints: tuple[str, ...],
     prune: bool,
+    bytecode: bool,
     pinned_by: date | None,
     as_json: bool,
     matrix: Matrix | None,
@@ -165,7 +178,7 @@ def lock(
             output or lock_dir_for(where),
             prefer=prefer,
             constraints=reqs,
-            prune=prune,
+            prune=Prune.chosen(prune=prune, bytecode=bytecode),
             eligible=eligible,
             verify=verify,
             retry=retry,
@@ -212,6 +225,7 @@ def lock(
     help="Lock this matrix's stack first (needed where the base holds several).",
 )
 @click.option("--prune/--no-prune", default=True, show_default=True)
+@_bytecode_option
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
 @image_options
 @click.pass_obj
@@ -225,6 +239,7 @@ def image(
     matrix: Matrix | None,
     matrix_path: Path | None,
     prune: bool,
+    bytecode: bool,
     as_json: bool,
     config: RunConfig,
 ) -> None:
@@ -235,7 +250,11 @@ def image(
         lock_dir = lock_dir_for(where)
         with settings.reader() as store:
             lock_known_good(
-                store, where, lock_dir, prune=prune, stack=stack_of(matrix, matrix_path)
+                store,
+                where,
+                lock_dir,
+                prune=Prune.chosen(prune=prune, bytecode=bytecode),
+                stack=stack_of(matrix, matrix_path),
             )
     outcome = build_locked_image(
         lock_dir,
@@ -258,6 +277,9 @@ def image(
             f"image {built.size / 1e6:.1f} MB; the stack adds {built.added_size / 1e6:.1f} MB "
             f"over {locked.target.image} ({built.base_size / 1e6:.1f} MB)"
         )
+        if built.startup is not None:
+            for line in describe_startup(built.startup, built.size):
+                out.print(line, highlight=False)
         for note in lock_notes(locked):
             out.print(f"[yellow]note:[/] {note}", highlight=False)
     outcome.raise_for_status()

@@ -15,7 +15,7 @@ from compat.config import RunConfig
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.index.base import Index
-from compat.lock import LockInput, read_lock, write_lock
+from compat.lock import LockInput, Prune, read_lock, write_lock
 from compat.lock.caps import blamed, caps_for, lowest
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.matrix import BuildPolicy
@@ -281,7 +281,7 @@ def lock_known_good(
     *,
     prefer: str = "newest",
     constraints: Sequence[Requirement] = (),
-    prune: bool = True,
+    prune: bool | Prune = True,
     eligible: Callable[[Combo], bool] | None = None,
     verify: Verify | None = None,
     retry: Retry | None = None,
