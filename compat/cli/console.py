@@ -296,8 +296,9 @@ def show_scan(outcome: ScanOutcome, stand_in: StandIn | None = None) -> None:
             out.print(stand_in.to_lock(), highlight=False)
     elif size is not None:
         out.print(
-            f"known-good image on {target.name}: {format_bytes(size.total_size)}, "
-            f"the stack adds {format_bytes(size.added_size)} ({size.image})",
+            f"known-good image of {outcome.plan.matrix} on {target.name}: "
+            f"{format_bytes(size.total_size)}, the stack adds {format_bytes(size.added_size)} "
+            f"({size.image})",
             highlight=False,
         )
     elif target.name == HOST:  # --backend local: nothing here can be locked or built
@@ -308,9 +309,10 @@ def show_scan(outcome: ScanOutcome, stand_in: StandIn | None = None) -> None:
         )
     elif any(row.verdict.ok for row in outcome.rows):
         # only a passing combination can be locked and built (compat image refuses otherwise)
+        matrix = f" --matrix {outcome.matrix_path}" if outcome.matrix_path else ""
         out.print(
-            f"no known-good image measured on {target.name} yet: run compat image "
-            f"{scope_option(target.name)}",
+            f"no known-good image of {outcome.plan.matrix} measured on {target.name} yet: "
+            f"run compat image {scope_option(target.name)}{matrix}",
             highlight=False,
         )
     err.print(f"results: {outcome.store_url} (run {outcome.run_id})", highlight=False)

@@ -65,7 +65,10 @@ _bytecode_option = click.option(
 @click.option("--base", help="A base name as scanned (e.g. alpine).")
 @click.option("--image", metavar="REF", help="An image reference or ID as scanned.")
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: lock/<base>."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Default: lock/<base>, or lock/<matrix>/<base> with --matrix.",
 )
 @click.option(
     "--prefer", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True
@@ -175,7 +178,7 @@ def lock(
         locked, result, paths = lock_known_good(
             store,
             where,
-            output or lock_dir_for(where),
+            output or lock_dir_for(where, matrix=matrix.name if matrix is not None else None),
             prefer=prefer,
             constraints=reqs,
             prune=Prune.chosen(prune=prune, bytecode=bytecode),
@@ -247,7 +250,7 @@ def image(
     size and the size of the layers the stack adds over the base."""
     if lock_dir is None:
         where = scope(base, image)
-        lock_dir = lock_dir_for(where)
+        lock_dir = lock_dir_for(where, matrix=matrix.name if matrix is not None else None)
         with settings.reader() as store:
             lock_known_good(
                 store,

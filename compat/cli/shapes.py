@@ -15,7 +15,7 @@ import click
 from compat.lock import LockInput
 from compat.model import ComboResult, PinChange, Verdict
 from compat.report import ReportData
-from compat.report.data import ResultEntry, standing_entry
+from compat.report.data import LockStatus, ResultEntry, standing_entry
 from compat.store import StoredResult
 from compat.targets.fallback import StandIn
 from compat.workflows.bisect import BisectResult
@@ -143,6 +143,19 @@ def bisect_shape(found: BisectResult) -> dict[str, Any]:
     }
 
 
+def _lock_status(lock: LockStatus) -> dict[str, Any]:
+    return {
+        "combination": lock.combo_id,
+        "requested": {n: str(v) for n, v in lock.requested},
+        "pins": {n: str(v) for n, v in lock.pins},
+        "verified": lock.verified.isoformat() if lock.verified else None,
+        "depth": lock.depth,
+        "matrix": lock.matrix,
+        "image_size": lock.image_size,
+        "added_size": lock.added_size,
+    }
+
+
 def report_shape(data: ReportData, path: Path) -> dict[str, Any]:
     """Per base, what the page shows at its top: the lock, the verdicts, the
     incompatibilities found by bisection; and where the page was written."""
@@ -164,15 +177,8 @@ def report_shape(data: ReportData, path: Path) -> dict[str, Any]:
                 "libc": base.libc,
                 "results": len(base.results),
                 "combinations": _counts(list(latest.values())),
-                "lock": None
-                if lock is None
-                else {
-                    "combination": lock.combo_id,
-                    "requested": {n: str(v) for n, v in lock.requested},
-                    "pins": {n: str(v) for n, v in lock.pins},
-                    "verified": lock.verified.isoformat() if lock.verified else None,
-                    "depth": lock.depth,
-                },
+                "lock": None if lock is None else _lock_status(lock),
+                "locks": [_lock_status(one) for one in base.shown_locks],
                 "image_size": base.image_size,
                 "added_size": base.added_size,
                 "incompatibilities": [f.line for f in base.findings],

@@ -40,9 +40,12 @@ _HOST_LOCK = (
 )
 
 
-def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
-    """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name."""
-    return root / scope.replace("/", "_").replace(":", "_")
+def lock_dir_for(scope: str, root: Path = Path("lock"), *, matrix: str | None = None) -> Path:
+    """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name;
+    the lock of a named matrix's stack in ``lock/<matrix>/<base>``, so that two
+    matrices' locks of one base never overwrite each other."""
+    name = scope.replace("/", "_").replace(":", "_")
+    return root / matrix / name if matrix is not None else root / name
 
 
 def refuse_host(scope: str) -> None:
