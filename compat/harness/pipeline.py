@@ -562,6 +562,8 @@ class Pipeline:
                     next_held: list[tuple[Prepared, ComboResult]] = next_held,
                     lock: threading.Lock = lock,
                 ) -> None:
+                    # it found them missing itself: each is needed, whatever its files say
+                    result = dataclasses.replace(result, added_system_deps=packages)
                     grew = set(result.system_deps) - set(packages)
                     if result.verdict is Verdict.IMPORT_ERROR and grew:
                         with lock:  # one more library is missing: another round

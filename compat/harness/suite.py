@@ -11,11 +11,13 @@ from compat.config import RunConfig
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import classify, unrequested_notes
+from compat.harness.elf import needed_sonames
 from compat.harness.installs import Installs
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
 from compat.model import CheckResult, Combo, ComboResult, FileKind
 from compat.smoke import runner_argv
+from compat.targets.sysdeps import needed_of
 
 log = logging.getLogger("compat.harness")
 
@@ -114,7 +116,14 @@ def run_one(
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,
         system_deps=outcome.system_deps,
-        added_system_deps=info.added_packages,
+        # what the image had installed, as far as this combination's files need it
+        added_system_deps=needed_of(
+            info.added_packages,
+            needed_sonames(installs.dir_for(s) for s in prepared.shas),
+            info.facts.package_manager,
+        )
+        if info.added_packages
+        else (),
         backend=backend.kind,
         image_id=info.image_id,
         log=outcome.log,
