@@ -5,7 +5,9 @@ stdout (``out``); notices and progress go to stderr (``err``), so JSON stays cle
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -35,6 +37,17 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def piped_rows(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A table as a pipe wants it: a header line, then one tab-separated line per row,
+    never wrapped (for grep, cut and sort); tabs and newlines in a cell are spaces."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "\t".join(" ".join(cell.split()) for cell in cells)
+
+    for cells in (header, *rows):  # past rich, which would expand the tabs
+        click.echo(line(cells))
+
+
 def show_plan(plan: Plan, known: dict[str, str]) -> None:
     target = plan.target
     out.print(f"[bold]{plan.matrix}[/] on {target.describe()}; strategy {plan.strategy}")
@@ -44,16 +57,13 @@ def show_plan(plan: Plan, known: dict[str, str]) -> None:
         pin = combo.pin(name)  # a star marks a version built from its sdist
         return f"{pin.version}*" if pin.kind is FileKind.SDIST else str(pin.version)
 
-    table = Table()
-    table.add_column("id", style="dim", no_wrap=True)
-    for name in names:  # versions are never cut; long package names wrap instead
-        width = max((len(cell(c, name)) for c in plan.combos), default=1)
-        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
-    for combo in plan.combos:
-        table.add_row(combo.id, *(cell(combo, n) for n in names))
-        if combo.id in known:  # recorded by compat bisect
-            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
-    out.print(table)
+    if not out.is_terminal:
+        piped_rows(
+            ["id", *names, "known incompatible"],
+            ([c.id, *(cell(c, n) for n in names), known.get(c.id, "")] for c in plan.combos),
+        )
+    else:
+        _plan_table(plan, names, cell, known)
     chosen = sum(len(v) for v in plan.versions.values())
     out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
     if plan.check_runs:
@@ -188,7 +198,37 @@ def _about(seconds: float) -> str:
     return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60} min"
 
 
+def _plan_table(
+    plan: Plan, names: Sequence[str], cell: Callable[[Combo, str], str], known: dict[str, str]
+) -> None:
+    table = Table()
+    table.add_column("id", style="dim", no_wrap=True)
+    for name in names:  # versions are never cut; long package names wrap instead
+        width = max((len(cell(c, name)) for c in plan.combos), default=1)
+        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
+    for combo in plan.combos:
+        table.add_row(combo.id, *(cell(combo, n) for n in names))
+        if combo.id in known:  # recorded by compat bisect
+            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
+    out.print(table)
+
+
 def show_summary(rows: list[Row], *, title: str) -> None:
+    if not out.is_terminal:
+        out.print(title, highlight=False)
+        piped_rows(
+            ["combination", "verdict", "failing check", "first error line"],
+            (
+                [row.label, row.verdict_text, row.failed_check or "", (row.error or "")[:200]]
+                for row in rows
+            ),
+        )
+    else:
+        _summary_table(rows, title=title)
+    _after_summary(rows)
+
+
+def _summary_table(rows: list[Row], *, title: str) -> None:
     table = Table(title=title, title_justify="left")
     table.add_column("combination", overflow="fold")
     table.add_column("verdict", no_wrap=True)
@@ -203,6 +243,9 @@ def show_summary(rows: list[Row], *, title: str) -> None:
             escape((row.error or "")[:200]),
         )
     out.print(table)
+
+
+def _after_summary(rows: list[Row]) -> None:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
