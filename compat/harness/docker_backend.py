@@ -54,6 +54,7 @@ from compat.harness.toolchain import (
 )
 from compat.model import Pin
 from compat.settings import NetworkSettings
+from compat.smoke import SMOKE_DIR
 from compat.targets.probe import image_facts
 from compat.targets.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.targets.target import Target
@@ -69,9 +70,10 @@ RUNNER_USER = "65534:65534"  # nobody: nothing the checks do can write the mount
 # a bounded lifetime: should every cleanup fail (kill -9, a dead daemon), the runner
 # still ends by itself; a run holds one runner per image for far less than this
 KEEPALIVE_HOURS = 12
-_KEEPALIVE = f"import time\nfor _ in range({KEEPALIVE_HOURS}): time.sleep(3600)"
+KEEPALIVE = f"import time\nfor _ in range({KEEPALIVE_HOURS}): time.sleep(3600)"
+# what the smoke suite runs with, in a scan's runner and in a built image alike
+SUITE_ENVIRONMENT = {"TMPDIR": "/tmp", "MPLBACKEND": "Agg"}
 DERIVED_LABEL = "compat.derived"  # on the images with added system packages or a toolchain
-SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
 
 def _slug(image: str) -> str:
@@ -314,12 +316,12 @@ class DockerBackend(Backend):
         config = self.config
         return ContainerSpec(
             image=info.image,
-            command=(info.facts.python, "-I", "-S", "-c", _KEEPALIVE),
+            command=(info.facts.python, "-I", "-S", "-c", KEEPALIVE),
             user=RUNNER_USER,
             network=False,
             mounts=self._mounts(),
             tmpfs=("/tmp", HOME),
-            environment={"HOME": HOME, "TMPDIR": "/tmp", "MPLBACKEND": "Agg"},
+            environment={"HOME": HOME, **SUITE_ENVIRONMENT},
             nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
             mem_limit=config.memory,
             pids_limit=config.pids_limit,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from compat.config import RunConfig
 from compat.effects.container import Engine, EngineImages, build, connect, image_id
+from compat.effects.images import remove_unnamed
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
 from compat.harness.builds import built_wheel
 from compat.harness.wheelhouse import stored_path
@@ -148,17 +149,9 @@ def remove_stage_images(
     """Remove earlier stages' images (and their untagged parents) after a build: a
     builder stage holds a toolchain or a copy of every wheel, and nothing names it.
     Images in ``keep`` (the base), tagged ones, and those others build on stay."""
-    from docker.errors import DockerException
-
     for short in stage_images(log_lines, failed=failed):
-        if any(k.removeprefix("sha256:").startswith(short) for k in keep):
-            continue
-        try:
-            if images.get(short).tags:
-                continue
-            images.remove(short)
-        except DockerException as exc:  # in use as another image's parent: fine
-            log.debug("kept build stage image %s: %s", short, exc)
+        if not any(k.removeprefix("sha256:").startswith(short) for k in keep):
+            remove_unnamed(images, short)  # in use as another image's parent: kept
 
 
 def build_image(

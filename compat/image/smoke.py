@@ -1,6 +1,7 @@
-"""The smoke suite, run inside a built image: as the image's own user, with no
-network, the suite mounted read-only, the venv's site-packages composed by the
-runner."""
+"""The smoke suite, run inside a built image the way a scan runs it (``compat.
+harness.suite.run_suite``): as the image's own user, with no network, the suite
+mounted read-only where a scan's runner sees it, the venv's site-packages composed
+by the runner, each check with a scan's limit."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from collections.abc import Sequence
 
 from compat.config import RunConfig
 from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
-from compat.harness.classify import SuiteOutcome, classify
+from compat.harness.classify import SuiteOutcome
+from compat.harness.docker_backend import KEEPALIVE, SMOKE, SUITE_ENVIRONMENT
+from compat.harness.suite import run_suite
 from compat.smoke import SMOKE_DIR, runner_argv
 from compat.targets.target import PackageManager
-
-SMOKE_MOUNT = "/opt/compat-smoke"
 
 
 def smoke_argv(
@@ -23,7 +24,7 @@ def smoke_argv(
     environment and from the interpreter's own site, so only ``site`` is tested."""
     argv = runner_argv(
         python,
-        smoke_dir=SMOKE_MOUNT,
+        smoke_dir=SMOKE,
         sites=[site],
         packages=list(packages),
         timeout=check_timeout,
@@ -48,24 +49,21 @@ def run_smoke(
     session = f"image-smoke-{uuid.uuid4().hex[:12]}"
     spec = ContainerSpec(
         image=image,
-        command=tuple(
-            smoke_argv(python, site=site, packages=packages, check_timeout=config.timeouts.check)
-        ),
+        command=(python, "-I", "-S", "-c", KEEPALIVE),
         network=False,
-        mounts=(Mount(source=SMOKE_DIR, target=SMOKE_MOUNT),),
+        mounts=(Mount(source=SMOKE_DIR, target=SMOKE),),
         tmpfs=("/tmp",),
-        environment={"MPLBACKEND": "Agg", "TMPDIR": "/tmp"},
+        environment=dict(SUITE_ENVIRONMENT),
         mem_limit=config.memory,
         pids_limit=config.pids_limit,
     )
+    argv = smoke_argv(python, site=site, packages=packages, check_timeout=config.timeouts.check)
     with session_containers(client, session), Container(client, spec, session=session) as c:
-        result = c.wait(timeout=config.timeouts.image_smoke)
-    return classify(
-        result.stdout,
-        result.stderr,
-        exit_code=result.exit_code,
-        timed_out=result.timed_out,
-        elapsed=result.duration,
-        package_manager=package_manager,
-        libc=libc,
-    )
+        return run_suite(
+            c,
+            argv,
+            timeout=config.timeouts.image_smoke,
+            package_manager=package_manager,
+            libc=libc,
+            label=image,
+        )

@@ -87,7 +87,7 @@ def tags(client: Any) -> Iterator[list[str]]:
         for c in client.containers.list(all=True)
         if (
             c.labels.get(RUN_LABEL) == run_id()
-            and c.labels.get(SESSION_LABEL, "").startswith("image-smoke-")
+            and c.labels.get(SESSION_LABEL, "").startswith(("image-smoke-", "image-startup-"))
         )
         or any(t in made for t in c.image.tags)
     ]

@@ -130,3 +130,31 @@ def later():
     assert not _allowed("compat.smoke.runner", "compat.model")
     assert _allowed("compat.cli.scan", "compat.workflows.scan")
     assert _allowed("compat.image.build", "compat.lock")
+
+
+def _engine_imports(source: str) -> list[str]:
+    """The docker SDK modules a source imports (inside functions too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "docker"]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and (node.module or "").split(".")[0] == "docker"
+        ):
+            found.append(node.module or "")
+    return found
+
+
+def test_building_images_reaches_the_engine_only_through_effects() -> None:
+    reached = {
+        str(path.relative_to(ROOT.parent)): found
+        for path in sorted((ROOT / "image").rglob("*.py"))
+        if (found := _engine_imports(path.read_text(encoding="utf-8")))
+    }
+    assert reached == {}
+    # the check sees what it looks for
+    assert _engine_imports("def f():\n    from docker.errors import APIError\n") == [
+        "docker.errors"
+    ]
