@@ -26,6 +26,7 @@ from compat.cli.options import (
 )
 from compat.cli.shapes import emit, lock_shape
 from compat.config import RunConfig
+from compat.errors import EngineUnavailable
 from compat.harness import Pipeline
 from compat.image.startup import describe as describe_startup
 from compat.index.asof import AsOfIndex
@@ -140,9 +141,19 @@ def lock(
             eligible = then.has_all
         reporter = ConsoleReporter()
 
+        def in_the_image(why: str) -> str:
+            # the pick is confirmed (and a capped retry run) in the image it is locked
+            # for: this machine's Python would answer for another platform
+            raise EngineUnavailable(
+                f"{why}\nlock confirms its pick in {where} itself: start the engine, or lock "
+                "with --depth smoke --no-retry-capped to go by the recorded verdicts alone."
+            )
+
         @functools.cache
         def pipeline() -> Pipeline:  # the engine only when something has to run
-            return stack.enter_context(open_pipeline(settings, reporter, config))
+            return stack.enter_context(
+                open_pipeline(settings, reporter, config, fallback=in_the_image)
+            )
 
         writable: Store | None = None  # a retry opens it when it runs (depth smoke)
 

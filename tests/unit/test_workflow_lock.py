@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.cli import cli
-from compat.errors import ExitCode, LockError, NothingKnownGood, UsageError
+from compat.errors import EngineUnavailable, ExitCode, LockError, NothingKnownGood, UsageError
 from compat.lock import DOCKERFILE, PYLOCK, REQUIREMENTS, LockInput, read_lock
 from compat.lock.select import Stack
 from compat.model import Cap, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
@@ -414,3 +414,21 @@ def test_lock_without_matrix_on_a_base_of_two_stops_with_the_list(store: Store) 
     assert isinstance(done.exception, UsageError), done.output
     assert done.exception.exit_code == ExitCode.USAGE
     assert "data-stack (3 packages); ml-stack (2 packages)" in str(done.exception)
+
+
+def test_without_an_engine_a_deep_lock_never_confirms_its_pick_on_this_machine(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_engine(**_: object) -> None:
+        raise EngineUnavailable("no Docker engine answers (no such socket).")
+
+    monkeypatch.setattr("compat.harness.docker_backend.connect", no_engine)
+    _record(store, PackageManager.APT)  # passed at smoke depth: the deep tier must confirm it
+    out = tmp_path / "lock"
+    done = CliRunner().invoke(cli, ["--db", store.url, "lock", "--image", IMAGE, "-o", str(out)])
+    assert isinstance(done.exception, EngineUnavailable), done.output
+    assert done.exception.exit_code == ExitCode.NO_ENGINE
+    said = str(done.exception)
+    assert f"lock confirms its pick in {IMAGE} itself" in said
+    assert "--depth smoke --no-retry-capped" in said
+    assert not out.exists()
