@@ -164,9 +164,18 @@ def check(
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
+    stood: list[StandIn] = []  # the host answering for the base, when it does
     with contextlib.ExitStack() as stack:
         pipeline, target = stack.enter_context(
-            open_target(settings, reporter, config, base=base, image=image, python=python)
+            open_target(
+                settings,
+                reporter,
+                config,
+                base=base,
+                image=image,
+                python=python,
+                on_stand_in=stood.append,
+            )
         )
         index = stack.enter_context(open_index(settings, config.as_of))
 
@@ -202,5 +211,7 @@ def check(
         emit(result_shape(outcome))
     else:
         show_result(outcome)
+        for stand_in in stood:  # whose answer this is: said last, where it is read
+            out.print(stand_in.line(), highlight=False)
     if fail_on_incompatible and not outcome.ok:
         raise IncompatibleFound(f"{outcome.verdict.value}: {outcome.combo.label()}")

@@ -206,3 +206,11 @@ def test_a_named_image_without_an_engine_is_never_replaced(engine: Engine, compa
     done = compat("scan", "--image", BUILT, "--strategy", "latest")
     assert _code(done) == ExitCode.NO_ENGINE, done.output
     assert "never replaced" in _said(done)
+
+
+def test_a_check_answered_by_this_machine_says_so_last(engine: Engine, compat: Any) -> None:
+    done = compat("check", "numpy==2.4.6", "--base", "debian-slim")
+    assert done.exit_code == 0, done.output
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("answered by this machine's own Python for debian-slim")
+    assert "Python 3.11 here, 3.12 in python:3.12-slim" in last
