@@ -33,7 +33,7 @@ from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
 from compat.targets.fallback import StandIn, stand_in
-from compat.targets.profiles import PROFILES, host_distribution, host_target
+from compat.targets.profiles import DEFAULT_BASE, PROFILES, host_distribution, host_target
 from compat.targets.target import Target
 from compat.workflows.session import Session
 from compat.workflows.steps import target_of
@@ -407,13 +407,17 @@ def open_target(
     what to do. A named ``--image`` is never replaced."""
 
     def stand(why: str) -> str:
-        if image is not None or base is None:
+        if image is not None:
             raise EngineUnavailable(
                 f"{why}\nAn image named with --image is never replaced by this machine: "
                 "start the engine, or ask about this machine itself with --backend local."
             )
         standing = stand_in(
-            base, python=python, why=why, host=host_target(), host_distribution=host_distribution()
+            base or DEFAULT_BASE,
+            python=python,
+            why=why,
+            host=host_target(),
+            host_distribution=host_distribution(),
         )
         if on_stand_in is not None:
             on_stand_in(standing)

@@ -169,6 +169,7 @@ def target_from_profile(name: str, *, python: str | None = None, machine: str = 
 
 
 HOST = "host"  # the local backend's target: this machine's own interpreter
+DEFAULT_BASE = "debian-slim"  # what a command given neither --base nor --image runs on
 
 
 def host_distribution() -> str:

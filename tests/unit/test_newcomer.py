@@ -214,3 +214,14 @@ def test_a_check_answered_by_this_machine_says_so_last(engine: Engine, compat: A
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("answered by this machine's own Python for debian-slim")
     assert "Python 3.11 here, 3.12 in python:3.12-slim" in last
+
+
+def test_without_an_engine_the_default_base_is_answered_for_by_a_glibc_host(
+    engine: Engine, compat: Any
+) -> None:
+    engine.up = False
+    done = compat("scan", "--strategy", "latest")  # neither --base nor --image: debian-slim
+    assert done.exit_code == 0, done.output
+    said = _said(done)
+    assert "no container engine answers (is dockerd running?) -> answered by this machine" in said
+    assert "answered by this machine's own Python for debian-slim (stored as base host)" in said
