@@ -26,7 +26,7 @@ from compat.cli.options import (
 )
 from compat.cli.shapes import emit, lock_shape
 from compat.config import RunConfig
-from compat.errors import EngineUnavailable
+from compat.errors import EngineUnavailable, UsageError
 from compat.harness import Pipeline
 from compat.image.startup import describe as describe_startup
 from compat.index.asof import AsOfIndex
@@ -259,6 +259,11 @@ def image(
 ) -> None:
     """Build the known-good image for a base, run the smoke suite in it and record its
     size and the size of the layers the stack adds over the base."""
+    if lock_dir is not None and not bytecode:
+        raise UsageError(
+            f"--no-bytecode is written into a lock: {lock_dir} is built as it was written; "
+            "write it with `compat lock --no-bytecode`, or leave --lock-dir out"
+        )
     if lock_dir is None:
         where = scope(base, image)
         lock_dir = lock_dir_for(where, matrix=matrix.name if matrix is not None else None)

@@ -432,3 +432,9 @@ def test_without_an_engine_a_deep_lock_never_confirms_its_pick_on_this_machine(
     assert f"lock confirms its pick in {IMAGE} itself" in said
     assert "--depth smoke --no-retry-capped" in said
     assert not out.exists()
+
+
+def test_no_bytecode_with_a_written_lock_directory_is_a_usage_error(tmp_path: Path) -> None:
+    done = CliRunner().invoke(cli, ["image", "--lock-dir", str(tmp_path), "--no-bytecode"])
+    assert isinstance(done.exception, UsageError), done.output
+    assert "compat lock --no-bytecode" in str(done.exception)
