@@ -313,18 +313,13 @@ class DockerBackend(Backend):
         return CHECKS if self.config.checks_dir is not None else None
 
     def runner_spec(self, info: ImageInfo) -> ContainerSpec:
-        config = self.config
-        return ContainerSpec(
-            image=info.image,
-            command=(info.facts.python, "-I", "-S", "-c", KEEPALIVE),
-            user=RUNNER_USER,
-            network=False,
+        return suite_spec(
+            info.image,
+            python=info.facts.python,
+            config=self.config,
+            user=RUNNER_USER,  # nobody, with a HOME of its own
             mounts=self._mounts(),
-            tmpfs=("/tmp", HOME),
-            environment={"HOME": HOME, **SUITE_ENVIRONMENT},
-            nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
-            mem_limit=config.memory,
-            pids_limit=config.pids_limit,
+            home=HOME,
             timeout_utility=info.facts.timeout_utility,
         )
 
@@ -341,6 +336,35 @@ class DockerBackend(Backend):
             self.client.close()
         except Exception:
             log.debug("closing the docker client failed", exc_info=True)
+
+
+def suite_spec(
+    image: str,
+    *,
+    python: str,
+    config: RunConfig,
+    mounts: Sequence[Mount],
+    user: str | None = None,
+    home: str | None = None,
+    timeout_utility: str | None = None,
+) -> ContainerSpec:
+    """A container of ``image`` the smoke suite is exec'd in, for a scan and for
+    ``compat image`` alike: kept alive by its ``python``, no network, ``/tmp`` (and a
+    ``home``) on tmpfs, the suite's environment, a scan's limits. ``user``: None keeps
+    the image's own (a built image's)."""
+    return ContainerSpec(
+        image=image,
+        command=(python, "-I", "-S", "-c", KEEPALIVE),
+        user=user,
+        network=False,
+        mounts=tuple(mounts),
+        tmpfs=("/tmp", home) if home else ("/tmp",),
+        environment={"HOME": home, **SUITE_ENVIRONMENT} if home else dict(SUITE_ENVIRONMENT),
+        nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
+        mem_limit=config.memory,
+        pids_limit=config.pids_limit,
+        timeout_utility=timeout_utility,
+    )
 
 
 class RunnerPool:

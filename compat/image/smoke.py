@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Sequence
 
 from compat.config import RunConfig
-from compat.effects.container import Container, ContainerSpec, Engine, Mount, session_containers
+from compat.effects.container import Container, Engine, Mount, session_containers
 from compat.harness.classify import SuiteOutcome
-from compat.harness.docker_backend import KEEPALIVE, SMOKE, SUITE_ENVIRONMENT
+from compat.harness.docker_backend import SMOKE, suite_spec
 from compat.harness.suite import run_suite
 from compat.smoke import SMOKE_DIR, runner_argv
 from compat.targets.target import PackageManager
@@ -43,19 +43,12 @@ def run_smoke(
     libc: str,
     config: RunConfig = RunConfig(),
 ) -> SuiteOutcome:
-    """Run the suite once in a fresh container of ``image`` (removed afterwards) and
-    classify what it reported: each check with a scan's limit, the whole suite with
-    the image's (``config.timeouts``), in a scan's container limits."""
+    """Run the suite once in a fresh container of ``image`` (removed afterwards), as a
+    scan runs it (``suite_spec``, ``run_suite``), and classify what it reported: each
+    check with a scan's limit, the whole suite with the image's (``config.timeouts``)."""
     session = f"image-smoke-{uuid.uuid4().hex[:12]}"
-    spec = ContainerSpec(
-        image=image,
-        command=(python, "-I", "-S", "-c", KEEPALIVE),
-        network=False,
-        mounts=(Mount(source=SMOKE_DIR, target=SMOKE),),
-        tmpfs=("/tmp",),
-        environment=dict(SUITE_ENVIRONMENT),
-        mem_limit=config.memory,
-        pids_limit=config.pids_limit,
+    spec = suite_spec(
+        image, python=python, config=config, mounts=(Mount(source=SMOKE_DIR, target=SMOKE),)
     )
     argv = smoke_argv(python, site=site, packages=packages, check_timeout=config.timeouts.check)
     with session_containers(client, session), Container(client, spec, session=session) as c:
