@@ -31,13 +31,14 @@ from typing import Any
 
 from compat.config import RunConfig
 from compat.harness import make_pipeline
-from compat.harness.docker_backend import SMOKE_DIR, DockerBackend
+from compat.harness.docker_backend import DockerBackend
 from compat.index.pypi import PyPIIndex
 from compat.model import Combo, ComboResult
 from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource, requested
 from compat.resolve.resolver import Resolver
 from compat.settings import NetworkSettings
+from compat.smoke import SMOKE_DIR
 from compat.targets.probe import probe_image
 from compat.targets.target import Target
 

@@ -5,7 +5,9 @@ stdout (``out``); notices and progress go to stderr (``err``), so JSON stays cle
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 
+import click
 from rich.console import Console
 from rich.markup import escape as escape_markup
 from rich.progress import (
@@ -27,6 +29,8 @@ from compat.report.view import format_bytes
 from compat.reporter import Reporter
 from compat.resolve.planner import Plan
 from compat.smoke.engine import NOT_IN_COMBINATION
+from compat.targets.fallback import StandIn
+from compat.targets.profiles import HOST, PROFILES
 from compat.text import inert
 from compat.workflows.scan import ScanOutcome
 
@@ -39,6 +43,17 @@ def escape(text: str) -> str:
     return escape_markup(inert(text))
 
 
+def piped_rows(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A table as a pipe wants it: a header line, then one tab-separated line per row,
+    never wrapped (for grep, cut and sort); tabs and newlines in a cell are spaces."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "\t".join(" ".join(inert(cell).split()) for cell in cells)
+
+    for cells in (header, *rows):  # past rich, which would expand the tabs
+        click.echo(line(cells))
+
+
 def show_plan(plan: Plan, known: dict[str, str]) -> None:
     target = plan.target
     out.print(f"[bold]{plan.matrix}[/] on {target.describe()}; strategy {plan.strategy}")
@@ -48,16 +63,13 @@ def show_plan(plan: Plan, known: dict[str, str]) -> None:
         pin = combo.pin(name)  # a star marks a version built from its sdist
         return f"{pin.version}*" if pin.kind is FileKind.SDIST else str(pin.version)
 
-    table = Table()
-    table.add_column("id", style="dim", no_wrap=True)
-    for name in names:  # versions are never cut; long package names wrap instead
-        width = max((len(cell(c, name)) for c in plan.combos), default=1)
-        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
-    for combo in plan.combos:
-        table.add_row(combo.id, *(cell(combo, n) for n in names))
-        if combo.id in known:  # recorded by compat bisect
-            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
-    out.print(table)
+    if not out.is_terminal:
+        piped_rows(
+            ["id", *names, "known incompatible"],
+            ([c.id, *(cell(c, n) for n in names), known.get(c.id, "")] for c in plan.combos),
+        )
+    else:
+        _plan_table(plan, names, cell, known)
     chosen = sum(len(v) for v in plan.versions.values())
     out.print(f"{len(plan.combos)} combinations of {chosen} versions of {len(names)} packages")
     if plan.check_runs:
@@ -192,7 +204,37 @@ def _about(seconds: float) -> str:
     return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60} min"
 
 
+def _plan_table(
+    plan: Plan, names: Sequence[str], cell: Callable[[Combo, str], str], known: dict[str, str]
+) -> None:
+    table = Table()
+    table.add_column("id", style="dim", no_wrap=True)
+    for name in names:  # versions are never cut; long package names wrap instead
+        width = max((len(cell(c, name)) for c in plan.combos), default=1)
+        table.add_column(name, no_wrap=True, min_width=width, overflow="fold")
+    for combo in plan.combos:
+        table.add_row(combo.id, *(cell(combo, n) for n in names))
+        if combo.id in known:  # recorded by compat bisect
+            table.add_row("", f"[red]known incompatible: {known[combo.id]}[/]", end_section=True)
+    out.print(table)
+
+
 def show_summary(rows: list[Row], *, title: str) -> None:
+    if not out.is_terminal:
+        out.print(title, highlight=False)
+        piped_rows(
+            ["combination", "verdict", "failing check", "first error line"],
+            (
+                [row.label, row.verdict_text, row.failed_check or "", (row.error or "")[:200]]
+                for row in rows
+            ),
+        )
+    else:
+        _summary_table(rows, title=title)
+    _after_summary(rows)
+
+
+def _summary_table(rows: list[Row], *, title: str) -> None:
     table = Table(title=title, title_justify="left")
     table.add_column("combination", overflow="fold")
     table.add_column("verdict", no_wrap=True)
@@ -207,6 +249,9 @@ def show_summary(rows: list[Row], *, title: str) -> None:
             escape((row.error or "")[:200]),
         )
     out.print(table)
+
+
+def _after_summary(rows: list[Row]) -> None:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
@@ -288,18 +333,40 @@ def show_result(result: ComboResult) -> None:
         out.print(f"no check ran ({result.verdict.value} after {result.duration:.1f} s)")
 
 
-def show_scan(outcome: ScanOutcome) -> None:
-    """The summary table, the base's known-good image size, where the results went."""
+def show_scan(outcome: ScanOutcome, stand_in: StandIn | None = None) -> None:
+    """The summary table, the base's known-good image size, where the results went;
+    with ``stand_in``, whose answer this is, what differs and how to reach a lock."""
     show_summary(list(outcome.rows), title=outcome.title)
     target = outcome.target
     size = outcome.image_size
-    if size is not None:
+    if stand_in is not None:
+        out.print(stand_in.line(), highlight=False)
+        if any(row.verdict.ok for row in outcome.rows):
+            out.print(stand_in.to_lock(), highlight=False)
+    elif size is not None:
         out.print(
-            f"known-good image on {target.name}: {format_bytes(size.total_size)}, "
-            f"the stack adds {format_bytes(size.added_size)} ({size.image})",
+            f"known-good image of {outcome.plan.matrix} on {target.name}: "
+            f"{format_bytes(size.total_size)}, the stack adds {format_bytes(size.added_size)} "
+            f"({size.image})",
+            highlight=False,
+        )
+    elif target.name == HOST:  # --backend local: nothing here can be locked or built
+        out.print(
+            "results of this machine (base host) are never locked or built into an image: "
+            "scan an image (--base NAME or --image REF) for that",
             highlight=False,
         )
     elif any(row.verdict.ok for row in outcome.rows):
         # only a passing combination can be locked and built (compat image refuses otherwise)
-        out.print(f"no known-good image measured on {target.name} yet: run compat image")
+        matrix = f" --matrix {outcome.matrix_path}" if outcome.matrix_path else ""
+        out.print(
+            f"no known-good image of {outcome.plan.matrix} measured on {target.name} yet: "
+            f"run compat image {scope_option(target.name)}{matrix}",
+            highlight=False,
+        )
     err.print(f"results: {outcome.store_url} (run {outcome.run_id})", highlight=False)
+
+
+def scope_option(name: str) -> str:
+    """The option that names a base or an image on the command line."""
+    return f"--base {name}" if name in PROFILES else f"--image {name}"

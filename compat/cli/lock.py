@@ -27,9 +27,12 @@ from compat.cli.options import (
 )
 from compat.cli.shapes import emit, lock_shape
 from compat.config import RunConfig
+from compat.errors import EngineUnavailable, UsageError
 from compat.harness import Pipeline
+from compat.image.startup import describe as describe_startup
 from compat.index.asof import AsOfIndex
 from compat.index.base import Index
+from compat.lock import Prune
 from compat.lock.requirements import lock_notes
 from compat.lock.select import Stack
 from compat.matrix import Matrix
@@ -51,13 +54,25 @@ def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
     return None if matrix is None else Stack.of(matrix, str(matrix_path))
 
 
+_bytecode_option = click.option(
+    "--bytecode/--no-bytecode",
+    default=True,
+    show_default=True,
+    help="Compile the venv's bytecode in the builder stage (the image starts faster); "
+    "--no-bytecode strips it (a smaller image).",
+)
+
+
 @click.command()
 @click.option("--base", help="A base name as scanned (e.g. alpine).")
 @click.option(
     "--image", metavar="REF", callback=checked_image, help="An image reference or ID as scanned."
 )
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path, file_okay=False), help="Default: lock/<base>."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Default: lock/<base>, or lock/<matrix>/<base> with --matrix.",
 )
 @click.option(
     "--prefer", type=click.Choice(["newest", "oldest"]), default="newest", show_default=True
@@ -69,8 +84,9 @@ def stack_of(matrix: Matrix | None, matrix_path: Path | None) -> Stack | None:
     "--prune/--no-prune",
     default=True,
     show_default=True,
-    help="Drop test folders, bytecode, sources and installers from the image's venv.",
+    help="Drop test folders, sources and installers from the image's venv.",
 )
+@_bytecode_option
 @lock_as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the pick and the files as JSON.")
 @click.option(
@@ -105,6 +121,7 @@ def lock(
     prefer: str,
     constraints: tuple[str, ...],
     prune: bool,
+    bytecode: bool,
     pinned_by: date | None,
     as_json: bool,
     matrix: Matrix | None,
@@ -127,9 +144,19 @@ def lock(
             eligible = then.has_all
         reporter = ConsoleReporter()
 
+        def in_the_image(why: str) -> str:
+            # the pick is confirmed (and a capped retry run) in the image it is locked
+            # for: this machine's Python would answer for another platform
+            raise EngineUnavailable(
+                f"{why}\nlock confirms its pick in {where} itself: start the engine, or lock "
+                "with --depth smoke --no-retry-capped to go by the recorded verdicts alone."
+            )
+
         @functools.cache
         def pipeline() -> Pipeline:  # the engine only when something has to run
-            return stack.enter_context(open_pipeline(settings, reporter, config))
+            return stack.enter_context(
+                open_pipeline(settings, reporter, config, fallback=in_the_image)
+            )
 
         writable: Store | None = None  # a retry opens it when it runs (depth smoke)
 
@@ -165,10 +192,10 @@ def lock(
         locked, result, paths = lock_known_good(
             store,
             where,
-            output or lock_dir_for(where),
+            output or lock_dir_for(where, matrix=matrix.name if matrix is not None else None),
             prefer=prefer,
             constraints=reqs,
-            prune=prune,
+            prune=Prune.chosen(prune=prune, bytecode=bytecode),
             eligible=eligible,
             verify=verify,
             retry=retry,
@@ -217,6 +244,7 @@ def lock(
     help="Lock this matrix's stack first (needed where the base holds several).",
 )
 @click.option("--prune/--no-prune", default=True, show_default=True)
+@_bytecode_option
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
 @image_options
 @click.pass_obj
@@ -230,17 +258,27 @@ def image(
     matrix: Matrix | None,
     matrix_path: Path | None,
     prune: bool,
+    bytecode: bool,
     as_json: bool,
     config: RunConfig,
 ) -> None:
     """Build the known-good image for a base, run the smoke suite in it and record its
     size and the size of the layers the stack adds over the base."""
+    if lock_dir is not None and not bytecode:
+        raise UsageError(
+            f"--no-bytecode is written into a lock: {lock_dir} is built as it was written; "
+            "write it with `compat lock --no-bytecode`, or leave --lock-dir out"
+        )
     if lock_dir is None:
         where = scope(base, image)
-        lock_dir = lock_dir_for(where)
+        lock_dir = lock_dir_for(where, matrix=matrix.name if matrix is not None else None)
         with settings.reader() as store:
             lock_known_good(
-                store, where, lock_dir, prune=prune, stack=stack_of(matrix, matrix_path)
+                store,
+                where,
+                lock_dir,
+                prune=Prune.chosen(prune=prune, bytecode=bytecode),
+                stack=stack_of(matrix, matrix_path),
             )
     outcome = build_locked_image(
         lock_dir,
@@ -263,6 +301,9 @@ def image(
             f"image {built.size / 1e6:.1f} MB; the stack adds {built.added_size / 1e6:.1f} MB "
             f"over {locked.target.image} ({built.base_size / 1e6:.1f} MB)"
         )
+        if built.startup is not None:
+            for line in describe_startup(built.startup, built.size):
+                out.print(line, highlight=False)
         for note in lock_notes(locked):
             out.print(f"[yellow]note:[/] {note}", highlight=False)
     outcome.raise_for_status()

@@ -22,7 +22,7 @@ from compat.cli.console import err
 from compat.config import BACKENDS, RunConfig, Timeouts, ToolchainChoice, as_of_for
 from compat.effects.container import check_reference
 from compat.effects.paths import check_writable_dir
-from compat.errors import ImageUnavailable, UsageError
+from compat.errors import EngineUnavailable, ImageUnavailable, UsageError
 from compat.harness import Pipeline, make_pipeline
 from compat.index.asof import AsOfIndex, parse_as_of
 from compat.index.base import Index
@@ -33,7 +33,8 @@ from compat.model import Depth
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.store import Reader, Store
-from compat.targets.profiles import PROFILES
+from compat.targets.fallback import StandIn, stand_in
+from compat.targets.profiles import DEFAULT_BASE, PROFILES, host_distribution, host_target
 from compat.targets.target import Target
 from compat.workflows.session import Session
 from compat.workflows.steps import target_of
@@ -379,10 +380,16 @@ def image_options(func: F) -> F:
 
 
 def open_pipeline(
-    settings: Settings, reporter: Reporter, config: RunConfig, *, why: str = ""
+    settings: Settings,
+    reporter: Reporter,
+    config: RunConfig,
+    *,
+    why: str = "",
+    fallback: Callable[[str], str] | None = None,
 ) -> Pipeline:
     """The pipeline over the backend ``config`` asks for (a context manager: its
-    backend holds the engine); ``why`` is said with the local backend's notice."""
+    backend holds the engine); ``why`` is said with the local backend's notice;
+    ``fallback`` decides whether the host may answer when no engine does."""
     check_writable_dir(settings.cache_dir, what="cache", option="--cache-dir")
     return make_pipeline(
         config,
@@ -390,6 +397,7 @@ def open_pipeline(
         network=settings.network,
         reporter=reporter,
         why=why,
+        fallback=fallback,
     )
 
 
@@ -402,11 +410,32 @@ def open_target(
     base: str | None,
     image: str | None,
     python: str | None,
+    on_stand_in: Callable[[StandIn], None] | None = None,
 ) -> Iterator[tuple[Pipeline, Target]]:
     """The pipeline ``config`` asks for and the target it runs on. With ``--backend
-    auto`` and no ``--image``, a base image that is neither here nor pullable falls back
-    to the local backend (said in one line), as a missing engine does: the first
-    command of the README then runs anywhere. A named ``--image`` is never replaced."""
+    auto`` and no ``--image``, a base whose image cannot run here (no engine, or an
+    image neither here nor pullable) falls back to the local backend, said in one
+    line, where the host can answer for it: the same libc family (``on_stand_in``
+    hears what differs). Elsewhere (alpine on a glibc host) it stops with exit 9 and
+    what to do. A named ``--image`` is never replaced."""
+
+    def stand(why: str) -> str:
+        if image is not None:
+            raise EngineUnavailable(
+                f"{why}\nAn image named with --image is never replaced by this machine: "
+                "start the engine, or ask about this machine itself with --backend local."
+            )
+        standing = stand_in(
+            base or DEFAULT_BASE,
+            python=python,
+            why=why,
+            host=host_target(),
+            host_distribution=host_distribution(),
+        )
+        if on_stand_in is not None:
+            on_stand_in(standing)
+        return f"{why} -> {standing.line()}"
+
     with contextlib.ExitStack() as stack:
 
         def probe(pipeline: Pipeline, base: str | None = base) -> Target:
@@ -419,14 +448,18 @@ def open_target(
                 reporter=reporter,
             )
 
-        pipeline = stack.enter_context(open_pipeline(settings, reporter, config))
+        pipeline = stack.enter_context(
+            open_pipeline(
+                settings, reporter, config, fallback=stand if config.backend == "auto" else None
+            )
+        )
         try:
             target = probe(pipeline)
         except ImageUnavailable as exc:
             if config.backend != "auto" or image is not None:
                 raise
             stack.close()
-            why = str(exc).splitlines()[0].rstrip(".")
+            why = stand(str(exc).splitlines()[0].rstrip("."))
             local = dataclasses.replace(config, backend="local")
             pipeline = stack.enter_context(open_pipeline(settings, reporter, local, why=why))
             target = probe(pipeline, base=None)  # the line above said why --base went

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from compat.cli.console import err, escape, out, show_result
+from compat.cli.console import err, escape, out, piped_rows, show_result
 from compat.cli.options import Settings
 from compat.cli.shapes import emit, stored_shape
 from compat.errors import UsageError
@@ -61,22 +61,28 @@ def results(
         filtered = base is not None or verdict is not None
         out.print("no results match" if filtered else "no results yet: run compat scan")
         return
+    columns = ("id", "when", "base", "combination", "verdict", "depth", "origin", "error")
     if not out.is_terminal:
-        # a pipe: one tab-separated line per result, for grep and cut
-        for r in rows:
-            fields = (
-                str(r.id),
-                f"{r.created:%Y-%m-%d %H:%M}",
-                r.base,
-                r.label,
-                r.verdict_text,
-                r.depth,
-                r.origin,
-            )
-            click.echo("\t".join((*fields, (r.error or "").splitlines()[0] if r.error else "")))
+        # a pipe: a header, then one tab-separated line per result, for grep and cut
+        piped_rows(
+            columns,
+            (
+                (
+                    str(r.id),
+                    f"{r.created:%Y-%m-%d %H:%M}",
+                    r.base,
+                    r.label,
+                    r.verdict_text,
+                    r.depth,
+                    r.origin,
+                    (r.error or "").splitlines()[0] if r.error else "",
+                )
+                for r in rows
+            ),
+        )
         return
     table = Table()
-    for column in ("id", "when", "base", "combination", "verdict", "depth", "origin", "error"):
+    for column in columns:
         table.add_column(column, overflow="fold")
     for r in rows:
         style = "green" if r.standing_verdict.ok else "red"

@@ -30,6 +30,7 @@ from compat.errors import IncompatibleFound
 from compat.matrix import BuildPolicy, Matrix
 from compat.model import Depth, Verdict
 from compat.resolve.resolver import Conflict
+from compat.targets.fallback import StandIn
 from compat.workflows.check import check as check_pins
 from compat.workflows.scan import ScanRequest, Shard
 from compat.workflows.scan import scan as run_scan
@@ -102,18 +103,25 @@ def scan(
         junit=junit,
     )
     reporter = ConsoleReporter()
+    stood: list[StandIn] = []  # the host answering for the base, when it does
     with (
-        open_target(settings, reporter, config, base=base, image=image, python=python) as (
-            pipeline,
-            target,
-        ),
+        open_target(
+            settings,
+            reporter,
+            config,
+            base=base,
+            image=image,
+            python=python,
+            on_stand_in=stood.append,
+        ) as (pipeline, target),
         open_session(settings, reporter, config, pipeline=pipeline, target=target) as session,
     ):
         outcome = run_scan(request, session)
+    stand_in = stood[0] if stood else None
     if as_json:
-        emit(scan_shape(outcome))
+        emit(scan_shape(outcome, stand_in))
     else:
-        show_scan(outcome)
+        show_scan(outcome, stand_in)
     outcome.raise_for_status(fail_on_incompatible=fail_on_incompatible)
 
 
@@ -156,9 +164,18 @@ def check(
     """Run one explicit set of pins (the rest resolved) and print the verdict."""
     reqs = parse_pins(pins)
     reporter = ConsoleReporter()
+    stood: list[StandIn] = []  # the host answering for the base, when it does
     with contextlib.ExitStack() as stack:
         pipeline, target = stack.enter_context(
-            open_target(settings, reporter, config, base=base, image=image, python=python)
+            open_target(
+                settings,
+                reporter,
+                config,
+                base=base,
+                image=image,
+                python=python,
+                on_stand_in=stood.append,
+            )
         )
         index = stack.enter_context(open_index(settings, config.as_of))
 
@@ -194,5 +211,7 @@ def check(
         emit(result_shape(outcome))
     else:
         show_result(outcome)
+        for stand_in in stood:  # whose answer this is: said last, where it is read
+            out.print(stand_in.line(), highlight=False)
     if fail_on_incompatible and not outcome.ok:
         raise IncompatibleFound(f"{outcome.verdict.value}: {outcome.combo.label()}")

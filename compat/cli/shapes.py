@@ -15,8 +15,9 @@ import click
 from compat.lock import LockInput
 from compat.model import ComboResult, PinChange, Verdict
 from compat.report import ReportData
-from compat.report.data import ResultEntry, standing_entry
+from compat.report.data import LockStatus, ResultEntry, standing_entry
 from compat.store import StoredResult
+from compat.targets.fallback import StandIn
 from compat.workflows.bisect import BisectResult
 from compat.workflows.scan import ScanOutcome
 
@@ -63,8 +64,9 @@ def _counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def scan_shape(outcome: ScanOutcome) -> dict[str, Any]:
-    """A scan's summary: one row per combination (run now, earlier, or never run)."""
+def scan_shape(outcome: ScanOutcome, stand_in: StandIn | None = None) -> dict[str, Any]:
+    """A scan's summary: one row per combination (run now, earlier, or never run);
+    ``stand_in`` when this machine answered for the base."""
     size = outcome.image_size
     return {
         "matrix": outcome.plan.matrix,
@@ -89,6 +91,9 @@ def scan_shape(outcome: ScanOutcome) -> dict[str, Any]:
         "image_size": None
         if size is None
         else {"image": size.image, "total": size.total_size, "added": size.added_size},
+        "stand_in": None
+        if stand_in is None
+        else {"for": stand_in.base, "image": stand_in.image, "differs": list(stand_in.differs)},
     }
 
 
@@ -138,6 +143,19 @@ def bisect_shape(found: BisectResult) -> dict[str, Any]:
     }
 
 
+def _lock_status(lock: LockStatus) -> dict[str, Any]:
+    return {
+        "combination": lock.combo_id,
+        "requested": {n: str(v) for n, v in lock.requested},
+        "pins": {n: str(v) for n, v in lock.pins},
+        "verified": lock.verified.isoformat() if lock.verified else None,
+        "depth": lock.depth,
+        "matrix": lock.matrix,
+        "image_size": lock.image_size,
+        "added_size": lock.added_size,
+    }
+
+
 def report_shape(data: ReportData, path: Path) -> dict[str, Any]:
     """Per base, what the page shows at its top: the lock, the verdicts, the
     incompatibilities found by bisection; and where the page was written."""
@@ -159,15 +177,8 @@ def report_shape(data: ReportData, path: Path) -> dict[str, Any]:
                 "libc": base.libc,
                 "results": len(base.results),
                 "combinations": _counts(list(latest.values())),
-                "lock": None
-                if lock is None
-                else {
-                    "combination": lock.combo_id,
-                    "requested": {n: str(v) for n, v in lock.requested},
-                    "pins": {n: str(v) for n, v in lock.pins},
-                    "verified": lock.verified.isoformat() if lock.verified else None,
-                    "depth": lock.depth,
-                },
+                "lock": None if lock is None else _lock_status(lock),
+                "locks": [_lock_status(one) for one in base.shown_locks],
                 "image_size": base.image_size,
                 "added_size": base.added_size,
                 "incompatibilities": [f.line for f in base.findings],

@@ -198,16 +198,20 @@ def connect(*, timeout: float = 600.0) -> Engine:
     import docker
     from docker.errors import DockerException
 
+    client: Engine | None = None
     try:
-        client: Engine = docker.from_env(timeout=int(timeout))
+        client = docker.from_env(timeout=int(timeout))
         client.ping()
-    except DockerException as exc:
-        raise EngineUnavailable(
-            f"no Docker engine answers ({exc}).\n"
-            "Start it (`sudo systemctl start docker`, or `dockerd &` as root), "
-            "or use `--backend local` to test the host's own Python instead."
-        ) from exc
-    except Exception as exc:  # requests/urllib3 errors from a half-up engine
+    except Exception as exc:
+        if client is not None:
+            client.close()  # its connection pool, left open, warns when collected
+        if isinstance(exc, DockerException):
+            raise EngineUnavailable(
+                f"no Docker engine answers ({exc}).\n"
+                "Start it (`sudo systemctl start docker`, or `dockerd &` as root), "
+                "or use `--backend local` to test the host's own Python instead."
+            ) from exc
+        # requests/urllib3 errors from a half-up engine
         raise EngineUnavailable(
             f"the Docker engine does not answer ({exc}); start it or use `--backend local`."
         ) from exc

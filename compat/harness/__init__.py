@@ -9,6 +9,7 @@ installs (``installs.py``) and the wheelhouse are its caches; results are values
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,11 +43,13 @@ def make_pipeline(
     reporter: Reporter,
     client: httpx.Client | None = None,
     why: str = "",
+    fallback: Callable[[str], str] | None = None,
 ) -> Pipeline:
     """A pipeline over the backend ``config`` asks for; ``auto`` takes Docker when an
     engine answers, else the host (saying so through ``reporter.warning``). ``why``
-    says in the same line why the host was chosen (a fallback). ``client`` replaces
-    the HTTP client (tests)."""
+    says in the same line why the host was chosen (a fallback). ``fallback``, given
+    why the engine is missing, says whether the host may answer instead: it returns
+    the line to say or raises. ``client`` replaces the HTTP client (tests)."""
     from compat.harness.docker_backend import DockerBackend
     from compat.harness.local_backend import LocalBackend
 
@@ -62,6 +65,7 @@ def make_pipeline(
             backend = DockerBackend(config, cache_dir=cache_dir, network=network)
         except EngineUnavailable as exc:
             first = str(exc).splitlines()[0]
-            reporter.warning(f"{first} -> {LOCAL_NOTICE}")
+            said = fallback(first) if fallback is not None else first
+            reporter.warning(f"{said} -> {LOCAL_NOTICE}")
             backend = LocalBackend(config, network=network)
     return Pipeline(backend, config, cache_dir=cache_dir, network=network, client=client)

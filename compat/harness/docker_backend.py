@@ -54,6 +54,7 @@ from compat.harness.toolchain import (
 )
 from compat.model import Pin
 from compat.settings import NetworkSettings
+from compat.smoke import SMOKE_DIR
 from compat.targets.probe import image_facts
 from compat.targets.sysdeps import PYTHON_HEADERS, TOOLCHAIN, install_command
 from compat.targets.target import Target
@@ -69,9 +70,10 @@ RUNNER_USER = "65534:65534"  # nobody: nothing the checks do can write the mount
 # a bounded lifetime: should every cleanup fail (kill -9, a dead daemon), the runner
 # still ends by itself; a run holds one runner per image for far less than this
 KEEPALIVE_HOURS = 12
-_KEEPALIVE = f"import time\nfor _ in range({KEEPALIVE_HOURS}): time.sleep(3600)"
+KEEPALIVE = f"import time\nfor _ in range({KEEPALIVE_HOURS}): time.sleep(3600)"
+# what the smoke suite runs with, in a scan's runner and in a built image alike
+SUITE_ENVIRONMENT = {"TMPDIR": "/tmp", "MPLBACKEND": "Agg"}
 DERIVED_LABEL = "compat.derived"  # on the images with added system packages or a toolchain
-SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
 
 # Run as root (without capabilities) in a builder before the build: scripts that start
@@ -104,7 +106,7 @@ def builder_spec(
     the build is an exec into it."""
     return ContainerSpec(
         image=image,
-        command=(python, "-I", "-S", "-c", _KEEPALIVE),
+        command=(python, "-I", "-S", "-c", KEEPALIVE),
         user=user,
         network=True,
         mounts=mounts,
@@ -368,18 +370,13 @@ class DockerBackend(Backend):
         return CHECKS if self.config.checks_dir is not None else None
 
     def runner_spec(self, info: ImageInfo) -> ContainerSpec:
-        config = self.config
-        return ContainerSpec(
-            image=info.image,
-            command=(info.facts.python, "-I", "-S", "-c", _KEEPALIVE),
-            user=RUNNER_USER,
-            network=False,
+        return suite_spec(
+            info.image,
+            python=info.facts.python,
+            config=self.config,
+            user=RUNNER_USER,  # nobody, with a HOME of its own
             mounts=self._mounts(),
-            tmpfs=("/tmp", HOME),
-            environment={"HOME": HOME, "TMPDIR": "/tmp", "MPLBACKEND": "Agg"},
-            nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
-            mem_limit=config.memory,
-            pids_limit=config.pids_limit,
+            home=HOME,
             timeout_utility=info.facts.timeout_utility,
         )
 
@@ -396,6 +393,35 @@ class DockerBackend(Backend):
             self.client.close()
         except Exception:
             log.debug("closing the docker client failed", exc_info=True)
+
+
+def suite_spec(
+    image: str,
+    *,
+    python: str,
+    config: RunConfig,
+    mounts: Sequence[Mount],
+    user: str,
+    home: str | None = None,
+    timeout_utility: str | None = None,
+) -> ContainerSpec:
+    """A container of ``image`` the smoke suite is exec'd in, for a scan and for
+    ``compat image`` alike: kept alive by its ``python``, no network, ``/tmp`` (and a
+    ``home``) on tmpfs, the suite's environment, a scan's limits, as ``user`` (never
+    root)."""
+    return ContainerSpec(
+        image=image,
+        command=(python, "-I", "-S", "-c", KEEPALIVE),
+        user=user,
+        network=False,
+        mounts=tuple(mounts),
+        tmpfs=tuple(dict.fromkeys(("/tmp", home or "/tmp"))),
+        environment={"HOME": home, **SUITE_ENVIRONMENT} if home else dict(SUITE_ENVIRONMENT),
+        nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
+        mem_limit=config.memory,
+        pids_limit=config.pids_limit,
+        timeout_utility=timeout_utility,
+    )
 
 
 class RunnerPool:

@@ -27,12 +27,11 @@ from compat.harness.backend import (
 )
 from compat.model import Pin
 from compat.settings import NetworkSettings
+from compat.smoke import SMOKE_DIR
 from compat.targets.probe import host_facts
 from compat.targets.target import Target
 
 log = logging.getLogger("compat.harness")
-
-SMOKE_DIR = Path(__file__).resolve().parent.parent / "smoke"
 
 
 class LocalExecutor:

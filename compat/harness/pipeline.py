@@ -404,6 +404,7 @@ class Pipeline:
             suite_dir=self.backend.smoke_dir(info),
             sites=sites(prepared.shas),
             beside=sites(beside.shas) if beside is not None else (),
+            installed=tuple(self.installs.dir_for(s) for s in prepared.shas),
         )
 
     def run_each(
@@ -519,6 +520,8 @@ class Pipeline:
                     next_held: list[tuple[Prepared, ComboResult]] = next_held,
                     lock: threading.Lock = lock,
                 ) -> None:
+                    # it found them missing itself: each is needed, whatever its files say
+                    result = dataclasses.replace(result, added_system_deps=packages)
                     grew = set(result.system_deps) - set(packages)
                     if result.verdict is Verdict.IMPORT_ERROR and grew:
                         with lock:  # one more library is missing: another round

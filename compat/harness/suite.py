@@ -1,20 +1,29 @@
-"""One run of the smoke suite for one prepared combination: the runner's command
-line (with what is kept from earlier runs), the run, and what it found."""
+"""Running the smoke suite in an environment (``run_suite``, the one way, used by
+scans and by ``compat image``), and one run of it for one prepared combination: the
+runner's command line (with what is kept from earlier runs), the run, and what it
+found."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName
 
 from compat.config import RunConfig
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.classify import classify, unrequested_notes
+from compat.harness.classify import SuiteOutcome, classify, unrequested_notes
+from compat.harness.elf import needed_sonames
 from compat.harness.reuse import Reuse
-from compat.harness.sweeps import SweepCache
+from compat.harness.sweeps import SweepCache, SweepRecord
 from compat.model import CheckResult, Combo, ComboResult, FileKind
 from compat.smoke import runner_argv
+from compat.targets.sysdeps import needed_of
+from compat.targets.target import PackageManager
 
 log = logging.getLogger("compat.harness")
 
@@ -27,6 +36,42 @@ class Prepared:
     shas: tuple[str, ...]  # content hashes of the wheels installed, one per pin
     builds: tuple[CheckResult, ...] = ()  # one "build:NAME" per wheel built from its sdist
     notes: tuple[str, ...] = ()  # what the builds mean for users (no OpenMP...)
+
+
+def run_suite(
+    executor: Executor,
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    package_manager: PackageManager | None,
+    libc: str,
+    label: str,
+    kept_sweeps: Mapping[NormalizedName, SweepRecord] | None = None,
+    keys: Mapping[str, str] | None = None,
+    reused: Mapping[str, CheckResult] | None = None,
+) -> SuiteOutcome:
+    """The one way the smoke suite runs in an environment, for a scan and for
+    ``compat image`` alike: the runner's ``argv`` (``compat.smoke.runner_argv``)
+    executed by ``executor`` (a scan's runner container, this machine, a container of
+    a built image) within ``timeout``, again when its container was replaced under it
+    (another run's limit killed it), and what it reported classified."""
+    for _attempt in range(3):
+        result = executor.exec(argv, timeout=timeout)
+        if not result.interrupted:
+            break
+        log.info("%s: run again (its container was replaced)", label)
+    return classify(
+        result.stdout,
+        result.stderr,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        elapsed=result.duration,
+        package_manager=package_manager,
+        libc=libc,
+        kept_sweeps=kept_sweeps,
+        keys=keys,
+        reused=reused,
+    )
 
 
 def run_one(
@@ -81,19 +126,13 @@ def run_one(
     )
     argv[1:1] = flags  # the interpreter's own flags go before the script
     start = time.monotonic()
-    for _attempt in range(3):
-        result = executor.exec(argv, timeout=config.timeouts.combination)
-        if not result.interrupted:
-            break
-        log.info("%s: run again (its container was replaced)", combo.label())
-    outcome = classify(
-        result.stdout,
-        result.stderr,
-        exit_code=result.exit_code,
-        timed_out=result.timed_out,
-        elapsed=result.duration,
+    outcome = run_suite(
+        executor,
+        argv,
+        timeout=config.timeouts.combination,
         package_manager=info.facts.package_manager,
         libc=info.facts.libc,
+        label=combo.label(),
         kept_sweeps=kept,
         keys=check_keys,
         reused=reused,
@@ -113,7 +152,14 @@ def run_one(
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,
         system_deps=outcome.system_deps,
-        added_system_deps=info.added_packages,
+        # what the image had installed, as far as this combination's files need it
+        added_system_deps=needed_of(
+            info.added_packages,
+            needed_sonames(placed.installed),
+            info.facts.package_manager,
+        )
+        if info.added_packages
+        else (),
         backend=backend.kind,
         image_id=info.image_id,
         log=outcome.log,
@@ -131,3 +177,4 @@ class Placed:
     suite_dir: str  # the smoke suite (``compat/smoke``; the deep runner in its deep/)
     sites: tuple[str, ...]  # its installs' site directories, in pin order
     beside: tuple[str, ...]  # those of the combination installed beside it
+    installed: tuple[Path, ...] = ()  # its installs on this machine, to read their files

@@ -23,15 +23,17 @@ from pathlib import Path
 
 from compat.config import RunConfig
 from compat.effects.container import Engine, EngineImages, build, connect, image_id
+from compat.effects.images import remove_unnamed
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
 from compat.harness.builds import built_wheel
 from compat.harness.wheelhouse import stored_path
 from compat.image.layers import measure
 from compat.image.report import ImageReport, count_checks
 from compat.image.smoke import run_smoke
+from compat.image.startup import measure_startup
 from compat.lock import DOCKERFILE, REQUIREMENTS, VENV, LockInput, read_lock
 from compat.lock.dockerfile import BASE_ARG, CA_FILE, CONTEXT_FILES, PREBUILT
-from compat.model import Pin
+from compat.model import Pin, Verdict
 from compat.settings import NetworkSettings
 
 log = logging.getLogger("compat.image")
@@ -147,17 +149,9 @@ def remove_stage_images(
     """Remove earlier stages' images (and their untagged parents) after a build: a
     builder stage holds a toolchain or a copy of every wheel, and nothing names it.
     Images in ``keep`` (the base), tagged ones, and those others build on stay."""
-    from docker.errors import DockerException
-
     for short in stage_images(log_lines, failed=failed):
-        if any(k.removeprefix("sha256:").startswith(short) for k in keep):
-            continue
-        try:
-            if images.get(short).tags:
-                continue
-            images.remove(short)
-        except DockerException as exc:  # in use as another image's parent: fine
-            log.debug("kept build stage image %s: %s", short, exc)
+        if not any(k.removeprefix("sha256:").startswith(short) for k in keep):
+            remove_unnamed(images, short)  # in use as another image's parent: kept
 
 
 def build_image(
@@ -190,7 +184,9 @@ def build_image(
     builds need none). The builder stage's image is removed afterwards unless
     ``keep_build_stages`` (keeping it keeps its layers as cache for the next build,
     the source-build toolchain included). A failed build raises
-    ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so."""
+    ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so. An
+    image that passes is then timed: its requested packages' import in a fresh
+    interpreter with bytecode and without (``compat.image.startup``)."""
     lock, _ = read_lock(lock_dir)
     base = base_image or lock.target.image
     if client is None:
@@ -260,6 +256,19 @@ def build_image(
         libc=lock.target.libc.value,
         config=config,
     )
+    smoke_seconds = time.monotonic() - start
+    startup = (
+        measure_startup(
+            client,
+            iid,
+            python=f"{VENV}/bin/python",
+            site=f"{VENV}/lib/python{lock.target.python}/site-packages",
+            packages=lock.combo.requested,
+            config=config,
+        )
+        if outcome.verdict is Verdict.PASS  # an image that fails its suite starts no faster
+        else None
+    )
     return dataclasses.replace(
         report,
         verdict=outcome.verdict,
@@ -267,5 +276,6 @@ def build_image(
         checks=outcome.checks,
         error=outcome.error,
         failed_check=outcome.failed_check,
-        smoke_seconds=time.monotonic() - start,
+        smoke_seconds=smoke_seconds,
+        startup=startup,
     )

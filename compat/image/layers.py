@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from compat.effects.container import Engine
+from compat.effects.images import inspect_with_history
 from compat.errors import HarnessError
 
 
@@ -42,24 +42,13 @@ class Sizes:
         return sum(layer.size for layer in self.layers)
 
 
-def _inspect(client: Engine, image: str) -> tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]:
-    from docker.errors import DockerException
-
-    try:
-        attrs = client.api.inspect_image(image)
-        history = client.api.history(image)
-    except DockerException as exc:
-        raise HarnessError(f"cannot inspect image {image}: {exc}") from exc
-    return attrs, history
-
-
 def measure(client: Engine, image: str, base: str) -> Sizes:
     """Sizes of ``image`` and ``base``, and the layers ``image`` adds over ``base``.
 
     ``image`` must be built on ``base``: its filesystem layers start with the base's
     (checked), and its history with the base's history steps."""
-    attrs, history = _inspect(client, image)
-    base_attrs, base_history = _inspect(client, base)
+    attrs, history = inspect_with_history(client, image)
+    base_attrs, base_history = inspect_with_history(client, base)
     layers = attrs.get("RootFS", {}).get("Layers", [])
     base_layers = base_attrs.get("RootFS", {}).get("Layers", [])
     if layers[: len(base_layers)] != base_layers or len(history) < len(base_history):

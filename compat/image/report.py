@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compat.image.layers import Layer
+from compat.image.startup import Startup
 from compat.model import CheckResult, CheckVerdict, Verdict
 
 
@@ -28,6 +29,7 @@ class ImageReport:
     build_seconds: float = 0.0
     smoke_seconds: float = 0.0
     dockerfile: str = ""  # what was built
+    startup: Startup | None = None  # import time with and without bytecode, when measured
 
     @property
     def ok(self) -> bool:
@@ -53,6 +55,7 @@ class ImageReport:
             "build_seconds": self.build_seconds,
             "smoke_seconds": self.smoke_seconds,
             "dockerfile": self.dockerfile,
+            "startup": self.startup.to_json() if self.startup is not None else None,
         }
 
 

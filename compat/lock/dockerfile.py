@@ -4,7 +4,8 @@
 Shape: two stages. The builder stage copies the build context (the lock
 directory), installs a toolchain when some pin has no wheel for the target,
 creates a virtualenv in /opt/venv with ``--require-hashes --no-deps`` from
-requirements.txt and prunes it. The final stage installs the system packages the
+requirements.txt, prunes it and compiles its bytecode (``--no-bytecode``: strips
+it instead). The final stage installs the system packages the
 scan found necessary, creates a non-root user and copies the venv alone: no
 compiler, sdist, wheel, CA bundle or file of the context reaches the image.
 
@@ -209,13 +210,23 @@ def _prune(lock: LockInput, prune: Prune) -> list[str]:
     if prune.bytecode:
         # last: running pip above writes bytecode too
         commands.append(f"find {VENV} -type d -name __pycache__ -prune -exec rm -rf {{}} +")
+    else:
+        # last, over what is left: every module the image's user imports has its
+        # bytecode (the venv is read-only to it). Hash-checked without looking at the
+        # source, so copying or re-stamping the files (SOURCE_DATE_EPOCH) leaves it
+        # valid; a file no Python 3 compiles (a template, a Python 2 example) is
+        # skipped, as pip skips it
+        commands.append(
+            f"{{ {VENV}/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash "
+            f'{VENV}/lib || echo "compat: some files do not compile; left as source"; }}'
+        )
     return commands
 
 
 def _install(lock: LockInput, prune: Prune) -> str:
     """The RUN that creates, fills and prunes the venv."""
     pip = f"{VENV}/bin/python -m pip"
-    compile_flag = " --no-compile" if prune.bytecode else ""
+    compile_flag = " --no-compile"  # compiled once, after pruning (or not at all)
     commands = [
         _ca_from_context(),
         # the pinned files from the context when it has them; the sdists' build

@@ -4,6 +4,7 @@ whoever knows a combination passed (a scan, the results database) can lock it.""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ from compat.targets.target import PackageManager, Target
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Prune:
-    """What is left out of the final virtualenv. Each saves space; bytecode costs
-    start-up time instead (the venv is read-only to the image's user, so Python
-    recompiles every module it imports, every time)."""
+    """What is left out of the final virtualenv. Each saves space. Bytecode is kept
+    by default (compiled in the builder stage, as pip does by default): without it
+    the venv, read-only to the image's user, makes Python compile every module it
+    imports, in every process (``--no-bytecode`` strips it, for size)."""
 
     tests: bool = True  # the packages' own `tests` directories
-    bytecode: bool = True  # __pycache__ (and pip installs with --no-compile)
+    bytecode: bool = False  # __pycache__: stripped instead of compiled
     sources: bool = True  # *.pyx, *.pxd, *.c shipped next to compiled modules
     installers: bool = True  # pip and setuptools, unless the combination pins them
 
@@ -33,6 +35,11 @@ class Prune:
         if isinstance(value, Prune):
             return value
         return cls() if value else cls(tests=False, bytecode=False, sources=False, installers=False)
+
+    @classmethod
+    def chosen(cls, *, prune: bool, bytecode: bool) -> Prune:
+        """As ``--prune/--no-prune`` and ``--bytecode/--no-bytecode`` say."""
+        return dataclasses.replace(cls.of(prune), bytecode=not bytecode)
 
     @property
     def anything(self) -> bool:

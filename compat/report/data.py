@@ -150,6 +150,9 @@ class LockStatus:
     pins: Versions
     verified: datetime | None  # when its passing result was recorded
     depth: str = "smoke"
+    matrix: str | None = None  # the matrix whose stack it is (None: no matrix ran)
+    image_size: int | None = None  # bytes: its image as compat image measured it
+    added_size: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -176,9 +179,15 @@ class BaseReport:
     image_size: int | None = None  # bytes: the known-good image, base included
     added_size: int | None = None  # bytes: the layers it adds over the base image
     lockfile: str | None = None  # the requirements.txt this base would get
-    lock: LockStatus | None = None
+    lock: LockStatus | None = None  # the one lock of the base, where one stack ran
     findings: tuple[Finding, ...] = ()  # known incompatibilities found by bisection
     nights: tuple[Night, ...] = ()  # oldest first
+    locks: tuple[LockStatus, ...] = ()  # one per matrix scanned on the base
+
+    @property
+    def shown_locks(self) -> tuple[LockStatus, ...]:
+        """The locks the page shows: one per (matrix, base)."""
+        return self.locks or ((self.lock,) if self.lock is not None else ())
 
     @classmethod
     def from_results(
@@ -192,6 +201,7 @@ class BaseReport:
         lock: LockStatus | None = None,
         findings: Iterable[Finding] = (),
         nights: Iterable[Night] = (),
+        locks: Iterable[LockStatus] = (),
     ) -> BaseReport:
         """A base from a scan's results (or entries made with ``ResultEntry.of``); a
         combination run more than once gets one entry per run, told apart by a
@@ -218,6 +228,7 @@ class BaseReport:
             lock=lock,
             findings=tuple(findings),
             nights=tuple(nights),
+            locks=tuple(locks),
         )
 
 

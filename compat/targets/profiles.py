@@ -28,6 +28,7 @@ class Release:
     image: str
     python: Version  # full version, as close to the image's as known
     libc_version: tuple[int, int]
+    distribution: str  # what its /etc/os-release calls itself, e.g. "Debian 13 (trixie)"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,13 +48,16 @@ class Profile:
         raise UsageError(f"--base {self.name} offers Python {offered}, not {wanted}")
 
 
-def _python_images(suffix: str, libc: tuple[int, int]) -> tuple[Release, ...]:
+def _python_images(suffix: str, libc: tuple[int, int], distribution: str) -> tuple[Release, ...]:
     # the python:X.Y images of Docker's official library; their patch versions move,
     # the minor is what decides wheel tags
     versions = ("3.10.19", "3.11.14", "3.12.12", "3.13.9", "3.14.0")
     return tuple(
         Release(
-            image=f"python:{v.rsplit('.', 1)[0]}-{suffix}", python=Version(v), libc_version=libc
+            image=f"python:{v.rsplit('.', 1)[0]}-{suffix}",
+            python=Version(v),
+            libc_version=libc,
+            distribution=distribution,
         )
         for v in versions
     )
@@ -66,14 +70,18 @@ PROFILES: dict[str, Profile] = {
             name="alpine",
             libc=Libc.MUSL,
             package_manager=PackageManager.APK,
-            releases=_python_images("alpine", (1, 2)),  # Alpine 3.22: musl 1.2.5
+            releases=_python_images(
+                "alpine", (1, 2), "Alpine Linux 3.22"
+            ),  # Alpine 3.22: musl 1.2.5
             default_python="3.12",
         ),
         Profile(
             name="debian-slim",
             libc=Libc.GLIBC,
             package_manager=PackageManager.APT,
-            releases=_python_images("slim", (2, 41)),  # Debian 13 trixie: glibc 2.41
+            releases=_python_images(
+                "slim", (2, 41), "Debian 13 (trixie)"
+            ),  # Debian 13 trixie: glibc 2.41
             default_python="3.12",
         ),
         Profile(
@@ -81,9 +89,24 @@ PROFILES: dict[str, Profile] = {
             libc=Libc.GLIBC,
             package_manager=PackageManager.APT,
             releases=(
-                Release(image="ubuntu:22.04", python=Version("3.10.12"), libc_version=(2, 35)),
-                Release(image="ubuntu:24.04", python=Version("3.12.3"), libc_version=(2, 39)),
-                Release(image="ubuntu:25.04", python=Version("3.13.3"), libc_version=(2, 41)),
+                Release(
+                    image="ubuntu:22.04",
+                    python=Version("3.10.12"),
+                    libc_version=(2, 35),
+                    distribution="Ubuntu 22.04",
+                ),
+                Release(
+                    image="ubuntu:24.04",
+                    python=Version("3.12.3"),
+                    libc_version=(2, 39),
+                    distribution="Ubuntu 24.04",
+                ),
+                Release(
+                    image="ubuntu:25.04",
+                    python=Version("3.13.3"),
+                    libc_version=(2, 41),
+                    distribution="Ubuntu 25.04",
+                ),
             ),
             default_python="3.12",
         ),
@@ -146,6 +169,18 @@ def target_from_profile(name: str, *, python: str | None = None, machine: str = 
 
 
 HOST = "host"  # the local backend's target: this machine's own interpreter
+DEFAULT_BASE = "debian-slim"  # what a command given neither --base nor --image runs on
+
+
+def host_distribution() -> str:
+    """What this machine's ``/etc/os-release`` calls its distribution."""
+    import platform
+
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return "an unknown distribution"
+    return release.get("PRETTY_NAME") or release.get("NAME") or "an unknown distribution"
 
 
 def host_target() -> Target:

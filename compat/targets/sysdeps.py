@@ -116,6 +116,17 @@ def packages_for(sonames: Iterable[str], package_manager: PackageManager | None)
     return tuple(out)
 
 
+def needed_of(
+    installed: Iterable[str], sonames: Iterable[str], package_manager: PackageManager | None
+) -> tuple[str, ...]:
+    """Of the system packages ``installed`` for a run, those a combination needs: each
+    providing a library its files name (``sonames``). A package no known library maps
+    to is kept: compat cannot tell that it is not needed."""
+    wanted = set(packages_for(sonames, package_manager))
+    mapped = {libs[package_manager] for libs in _PACKAGES.values() if package_manager in libs}
+    return tuple(p for p in installed if p in wanted or p not in mapped)
+
+
 def install_command(package_manager: PackageManager, packages: Iterable[str]) -> str:
     """A shell line that installs ``packages`` and leaves no package cache behind."""
     names = " ".join(sorted(set(packages)))

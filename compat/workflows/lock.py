@@ -15,7 +15,7 @@ from compat.config import RunConfig
 from compat.errors import IncompatibleFound, NothingKnownGood, UsageError
 from compat.image import ImageReport, build_image
 from compat.index.base import Index
-from compat.lock import LockInput, read_lock, write_lock
+from compat.lock import LockInput, Prune, read_lock, write_lock
 from compat.lock.caps import blamed, caps_for, lowest
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.matrix import BuildPolicy
@@ -40,9 +40,12 @@ _HOST_LOCK = (
 )
 
 
-def lock_dir_for(scope: str, root: Path = Path("lock")) -> Path:
-    """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name."""
-    return root / scope.replace("/", "_").replace(":", "_")
+def lock_dir_for(scope: str, root: Path = Path("lock"), *, matrix: str | None = None) -> Path:
+    """Where a base's lockfiles live: ``lock/<base>``, an image reference made a name;
+    the lock of a named matrix's stack in ``lock/<matrix>/<base>``, so that two
+    matrices' locks of one base never overwrite each other."""
+    name = scope.replace("/", "_").replace(":", "_")
+    return root / matrix / name if matrix is not None else root / name
 
 
 def refuse_host(scope: str) -> None:
@@ -111,6 +114,16 @@ def _ranked(
         avoided = f" ({ranking.avoided} hold a known incompatibility)" if ranking.avoided else ""
         avoided += f" ({too_new} pin something newer than --as-of)" if too_new else ""
         of = f" of {stack.name}" if stack is not None else ""
+        if not candidates and scope in PROFILES and store.known_good(HOST):
+            # its scan ran on this machine's own Python (no image here): scanning it
+            # again the same way leads nowhere
+            raise NothingKnownGood(
+                f"no known-good combination{of} for {scope} in {store.url}: its results "
+                f"are this machine's (base host), as its image was not here, and those are "
+                f"never locked. Pull {PROFILES[scope].release(None).image} and run "
+                f"`{scan_command(scope)}`, or build an image of {scope}'s kind with python3 "
+                "and run `compat scan --image REF`, then `compat lock --image REF`"
+            )
         raise NothingKnownGood(
             f"no known-good combination{of}{wanted} for {scope} in {store.url}{avoided}: "
             f"run `{scan_command(scope)}{stack.option if stack is not None else ''}` first"
@@ -271,7 +284,7 @@ def lock_known_good(
     *,
     prefer: str = "newest",
     constraints: Sequence[Requirement] = (),
-    prune: bool = True,
+    prune: bool | Prune = True,
     eligible: Callable[[Combo], bool] | None = None,
     verify: Verify | None = None,
     retry: Retry | None = None,

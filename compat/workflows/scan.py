@@ -12,6 +12,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName
 
 from compat.errors import IncompatibleFound, UsageError
+from compat.lock.select import Stack
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, Depth, judged
 from compat.report.junit import write_junit
@@ -113,7 +114,8 @@ class ScanOutcome:
     results: tuple[ComboResult, ...]
     run_id: str
     store_url: str
-    image_size: ImageSize | None  # the newest measured known-good image of the base
+    image_size: ImageSize | None  # the newest measured image of this matrix's lock
+    matrix_path: str | None = None  # the matrix file, for the commands a summary suggests
 
     @property
     def failures(self) -> int:
@@ -171,7 +173,6 @@ def scan(request: ScanRequest, session: Session) -> ScanOutcome:
         except KeyboardInterrupt:
             reporter.notice(f"interrupted: finished results are kept in {store.url}")
             raise
-    sizes = store.image_sizes(base=target.name)
     rows += [Row.of(r) for r in results]
     outcome = ScanOutcome(
         title=f"{matrix.name} on {target.name} ({session.pipeline.kind})",
@@ -181,7 +182,8 @@ def scan(request: ScanRequest, session: Session) -> ScanOutcome:
         results=tuple(results),
         run_id=run_id,
         store_url=store.url,
-        image_size=max(sizes, key=lambda s: s.measured) if sizes else None,
+        image_size=stack_image_size(store, target, Stack.of(matrix)),
+        matrix_path=request.matrix_path,
     )
     if request.junit is not None:
         write_junit(
@@ -193,4 +195,13 @@ def scan(request: ScanRequest, session: Session) -> ScanOutcome:
     return outcome
 
 
-__all__ = ["ScanOutcome", "ScanRequest", "Shard", "scan", "split_done"]
+def stack_image_size(store: Store, target: Target, stack: Stack) -> ImageSize | None:
+    """The newest measured image of a lock of ``stack`` on the target's base (built
+    from a known-good combination requesting exactly its packages), or None: the
+    image of another matrix's lock on the same base is not this one's."""
+    ours = {good.combo.id for good in store.known_good(target) if stack.holds(good.combo)}
+    sizes = [s for s in store.image_sizes(base=target.name) if s.lock_hash in ours]
+    return max(sizes, key=lambda s: s.measured) if sizes else None
+
+
+__all__ = ["ScanOutcome", "ScanRequest", "Shard", "scan", "split_done", "stack_image_size"]

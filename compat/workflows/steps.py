@@ -16,7 +16,7 @@ from compat.reporter import Reporter
 from compat.resolve.candidates import PYTHON, CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.store import Reader
-from compat.targets.profiles import host_target, target_from_profile
+from compat.targets.profiles import DEFAULT_BASE, host_target, target_from_profile
 from compat.targets.target import Target
 
 
@@ -41,10 +41,10 @@ def choose_target(
             reporter.warning(f"local backend: ignoring {ignored}")
         return host_target()
     if not (image or probe):
-        return target_from_profile(base or "debian-slim", python=python)
+        return target_from_profile(base or DEFAULT_BASE, python=python)
     from compat.targets.probe import probe_image  # needs Docker: imported when used
 
-    ref = image or target_from_profile(base or "debian-slim", python=python).image
+    ref = image or target_from_profile(base or DEFAULT_BASE, python=python).image
     return probe_image(ref, name=base or ref, cache_dir=cache_dir)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import struct
 import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -72,11 +73,13 @@ def passing_suite(*checks: str) -> str:
 
 
 def write_wheel(
-    directory: Path, name: str, version: str, files: Mapping[str, str] | None = None
+    directory: Path, name: str, version: str, files: Mapping[str, str | bytes] | None = None
 ) -> Path:
     """A valid pure-Python wheel (with RECORD) holding ``files``."""
     dist = name.replace("-", "_")
-    contents = dict(files or {f"{dist}/__init__.py": f"VERSION = {version!r}\n"})
+    contents: dict[str, str | bytes] = dict(
+        files or {f"{dist}/__init__.py": f"VERSION = {version!r}\n"}
+    )
     info = f"{dist}-{version}.dist-info"
     contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     contents[f"{info}/WHEEL"] = (
@@ -84,7 +87,7 @@ def write_wheel(
     )
     record_lines = []
     for member, text in contents.items():
-        data = text.encode()
+        data = text.encode() if isinstance(text, str) else text
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         record_lines.append(f"{member},sha256={digest},{len(data)}")
     record_lines.append(f"{info}/RECORD,,")
@@ -94,6 +97,24 @@ def write_wheel(
         for member, body in contents.items():
             zf.writestr(member, body)
     return path
+
+
+def elf_needing(*sonames: str) -> bytes:
+    """A minimal 64-bit little-endian ELF shared object whose dynamic section names
+    ``sonames`` (DT_NEEDED), as a compiled module linked against them does."""
+    strings = b"\0" + b"".join(s.encode() + b"\0" for s in sonames)
+    offsets = [1 + sum(len(s) + 1 for s in sonames[:i]) for i in range(len(sonames))]
+    dynamic = b"".join(struct.pack("<qQ", 1, at) for at in offsets) + struct.pack("<qQ", 0, 0)
+    strtab_at = 64
+    dynamic_at = strtab_at + len(strings)
+    sections_at = dynamic_at + len(dynamic)
+    header = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    header += struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 0, sections_at, 0, 64, 0, 0, 64, 3, 0)
+    section = "<IIQQQQIIQQ"
+    table = struct.pack(section, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)  # SHN_UNDEF
+    table += struct.pack(section, 0, 3, 0, 0, strtab_at, len(strings), 0, 0, 1, 0)  # .dynstr
+    table += struct.pack(section, 0, 6, 0, 0, dynamic_at, len(dynamic), 1, 0, 8, 16)  # .dynamic
+    return header + strings + dynamic + table
 
 
 def sha256_of(path: Path) -> str:

@@ -113,7 +113,8 @@ def test_scan_on_musl_no_wheel_for_sklearn_and_lightgbm_numpy_pandas_pass(
     )
     out = done.stdout
     assert "no-wheel" in out
-    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    # in a pipe the summary is one tab-separated line per combination
+    lines = {line.split("\t")[0]: line for line in out.splitlines() if line.count("\t") == 3}
     assert "no-wheel" in lines["scikit-learn"]
     assert "no-wheel" in lines["lightgbm"]
     assert "musllinux" in lines["scikit-learn"]
@@ -200,6 +201,12 @@ def test_lock_image_and_report_from_a_scan(env: dict[str, str], tmp_path: Path) 
     assert 0 < report["added_size"] < report["size"]
     # what was built, smoke-tested and measured is the Dockerfile lock wrote
     assert report["dockerfile"] == (out / "Dockerfile").read_text()
+    # its start-up, both ways: the image ships bytecode, and importing is faster with it
+    startup = report["startup"]
+    assert startup["modules"] == ["numpy", "lightgbm"]
+    assert startup["bytecode_in_image"]
+    assert startup["bytecode_size"] > 0
+    assert startup["with_bytecode"] < startup["without_bytecode"]
 
     html = tmp_path / "report.html"
     written = compat(env, "report", "-o", str(html))

@@ -87,7 +87,7 @@ def tags(client: Any) -> Iterator[list[str]]:
         for c in client.containers.list(all=True)
         if (
             c.labels.get(RUN_LABEL) == run_id()
-            and c.labels.get(SESSION_LABEL, "").startswith("image-smoke-")
+            and c.labels.get(SESSION_LABEL, "").startswith(("image-smoke-", "image-startup-"))
         )
         or any(t in made for t in c.image.tags)
     ]
@@ -172,9 +172,14 @@ def test_the_lock_dockerfile_builds_unchanged_offline(
         report.tag,
         "sh",
         "-c",
-        "ls /opt/venv/bin/pip 2>/dev/null; find /opt/venv -name tests -o -name __pycache__",
+        "ls /opt/venv/bin/pip 2>/dev/null; find /opt/venv -name tests",
     )
     assert pruned == ""
+    # bytecode compiled in the builder stage: the image's user imports without compiling
+    compiled = _run(
+        client, report.tag, "sh", "-c", "find /opt/venv/lib -path '*/numpy/__pycache__/*.pyc'"
+    )
+    assert "__init__.cpython-" in compiled
     # the builder stage, holding a copy of every wheel, is gone
     [builder] = stage_images(lines)
     with pytest.raises(ImageNotFound):

@@ -15,6 +15,7 @@ from compat.resolve.planner import Plan
 from compat.smoke.engine import NOT_IN_COMBINATION
 from compat.workflows.scan import ScanOutcome
 from tests.helpers.report import CHECK_ERROR, OUT_OF_RANGE, make_result, make_target, with_checks
+from tests.helpers.results import make_combo
 
 
 def _flagged() -> ComboResult:
@@ -191,6 +192,7 @@ def test_test_ids_with_brackets_print_whole(monkeypatch: pytest.MonkeyPatch) -> 
         notes=("deep: the likeliest cause, [x] -> [y]",),
     )
     monkeypatch.setattr(out, "width", 300)
+    monkeypatch.setattr(out, "_force_terminal", True)  # the table, as a terminal shows it
     with out.capture() as captured:
         show_summary([Row.of(failed)], title="scan")
         show_result(failed)
@@ -202,3 +204,32 @@ def test_test_ids_with_brackets_print_whole(monkeypatch: pytest.MonkeyPatch) -> 
     ConsoleReporter(console).notice(f"deep: {test_id} failed")
     ConsoleReporter(console).combo_finished(failed)
     assert console.export_text().count(test_id) == 2
+
+
+def test_a_piped_summary_is_one_line_per_row_header_included(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(out, "_force_terminal", False)  # a pipe
+    target = make_target("alpine")
+    label = ", ".join(f"package-with-a-long-name-{i} 1.{i}.0" for i in range(8))  # > 80 columns
+    failed = ComboResult(
+        combo=make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"}),
+        verdict=Verdict.IMPORT_ERROR,
+        failed_check="import:pandas",
+        error="ValueError: numpy.dtype size changed\n  more lines",
+    )
+    rows = [dataclasses.replace(Row.of(failed), label=label), Row.of(failed)]
+    show_summary(rows, title="ml-stack on alpine (docker)")
+    title, header, *lines, counts = capsys.readouterr().out.splitlines()
+    assert title == "ml-stack on alpine (docker)"
+    assert header.split("\t") == ["combination", "verdict", "failing check", "first error line"]
+    assert [line.split("\t") for line in lines] == [
+        [label, "import-error", "import:pandas", "ValueError: numpy.dtype size changed more lines"],
+        [
+            rows[1].label,
+            "import-error",
+            "import:pandas",
+            "ValueError: numpy.dtype size changed more lines",
+        ],
+    ]
+    assert counts == "2 import-error"

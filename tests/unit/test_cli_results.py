@@ -26,8 +26,11 @@ def compat(url: str, *args: str) -> str:
 
 
 def test_results_in_a_pipe_are_one_tab_separated_line_each(db: tuple[str, Fixture]) -> None:
-    lines = compat(db[0], "results").splitlines()
-    assert len(lines) == 12  # every result the fixture recorded
+    header, *lines = compat(db[0], "results").splitlines()
+    assert header.split("\t") == [
+        "id", "when", "base", "combination", "verdict", "depth", "origin", "error",
+    ]  # fmt: skip
+    assert len(lines) == 12  # every result the fixture recorded, one line each
     fields = [line.split("\t") for line in lines]
     assert all(len(f) == 8 for f in fields)
     assert {f[4] for f in fields} == {"pass", "import-error", "runtime-error", "crash"}
@@ -39,10 +42,10 @@ def test_results_in_a_pipe_are_one_tab_separated_line_each(db: tuple[str, Fixtur
 def test_a_truncated_listing_says_so_apart_from_the_rows(db: tuple[str, Fixture]) -> None:
     done = CliRunner().invoke(cli, ["--db", db[0], "results", "--limit", "5"])
     assert done.exit_code == 0, done.output
-    assert len(done.stdout.splitlines()) == 5
+    assert len(done.stdout.splitlines()) == 1 + 5  # the header, then the rows
     assert "showing the newest 5 results; --limit N shows more" in done.stderr
     whole = CliRunner().invoke(cli, ["--db", db[0], "results", "--limit", "12"])
-    assert len(whole.stdout.splitlines()) == 12
+    assert len(whole.stdout.splitlines()) == 1 + 12
     assert "showing" not in whole.stderr
 
 

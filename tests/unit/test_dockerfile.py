@@ -211,17 +211,45 @@ def test_pruning_is_an_option() -> None:
     lock = make_lock(sdist=False)
     full = render_dockerfile(lock, prune=True)
     assert "-name tests -prune -exec rm -rf" in full
-    assert "-name __pycache__ -prune -exec rm -rf" in full
     assert "-name '*.pyx' -o -name '*.pxd' -o -name '*.c'" in full
     assert "pip uninstall -y -q pip setuptools" in full
-    assert "--no-compile" in full
     none = render_dockerfile(lock, prune=False)
-    for word in ("tests", "__pycache__", "*.pyx", "uninstall", "--no-compile"):
+    for word in ("tests", "*.pyx", "uninstall"):
         assert word not in none
-    keep_bytecode = render_dockerfile(lock, prune=Prune(bytecode=False))
-    assert "__pycache__" not in keep_bytecode
-    assert "--no-compile" not in keep_bytecode
-    assert "-name tests" in keep_bytecode
+
+
+def _builder_commands(text: str) -> list[str]:
+    """The builder stage's RUN commands, one per ``&&``."""
+    runs = [arg for op, arg in instructions(text.split("\nFROM ")[1]) if op == "RUN"]
+    return [c.strip() for run in runs for c in run.split(" && ")]
+
+
+def test_bytecode_is_compiled_in_the_builder_stage_by_default() -> None:
+    lock = make_lock(sdist=False)
+    for prune in (True, False):
+        commands = _builder_commands(render_dockerfile(lock, prune=prune))
+        (compiled,) = [c for c in commands if "compileall" in c]
+        # every module of the venv, checked by hash alone (valid however files are stamped)
+        assert "/opt/venv/bin/python -m compileall" in compiled
+        assert "--invalidation-mode unchecked-hash /opt/venv/lib" in compiled
+        assert compiled == commands[-1]  # after pruning: nothing pruned is compiled
+        assert not [c for c in commands if "__pycache__" in c]
+        # pip compiles nothing itself: one compile, over what is kept
+        installs = [c for c in commands if " -m pip install " in c]
+        assert installs
+        assert all("--no-compile" in c for c in installs)
+
+
+def test_no_bytecode_strips_it_instead() -> None:
+    lock = make_lock(sdist=False)
+    stripped = render_dockerfile(lock, prune=Prune.chosen(prune=True, bytecode=False))
+    commands = _builder_commands(stripped)
+    assert "compileall" not in stripped
+    assert commands[-1] == "find /opt/venv -type d -name __pycache__ -prune -exec rm -rf {} +"
+    assert "-name tests -prune" in stripped  # the rest is pruned as before
+    only = Prune.chosen(prune=False, bytecode=False)
+    assert (only.tests, only.sources, only.installers, only.bytecode) == (False, False, False, True)
+    assert Prune.chosen(prune=True, bytecode=True) == Prune()
 
 
 def test_pinned_setuptools_stays() -> None:

@@ -13,16 +13,19 @@ from typing import Any
 import pytest
 from docker.errors import APIError
 
+from compat.config import RunConfig, Timeouts
 from compat.errors import HarnessError, WheelhouseIncomplete
 from compat.harness.builds import build_record_path
 from compat.harness.wheelhouse import stored_path
 from compat.image import ImageReport, Layer, measure, prepare_context, stored_file
 from compat.image.build import prebuilt_wheels, remove_stage_images, stage_images
 from compat.image.report import count_checks
-from compat.image.smoke import smoke_argv
+from compat.image.smoke import run_smoke, smoke_argv
 from compat.lock import DOCKERFILE, REQUIREMENTS, render_dockerfile, write_lock
 from compat.lock.dockerfile import CA_FILE
 from compat.model import CheckKind, CheckResult, CheckVerdict, Verdict
+from compat.targets.target import PackageManager
+from tests.helpers.container import FakeEngine
 from tests.helpers.lock import make_lock, record_build
 
 # what the classic builder printed for a two-stage build (trimmed)
@@ -311,3 +314,36 @@ def test_image_reuses_the_wheels_the_scan_built_on_that_base(tmp_path: Path) -> 
     text = (context / DOCKERFILE).read_text()
     assert text == render_dockerfile(lock)
     assert "if [ -d /tmp/compat/dist/built ]; then cp -r /tmp/compat/dist/built" in text
+
+
+def test_the_image_runs_the_suite_the_way_a_scan_does() -> None:
+    """One container of the built image, as its own user with no network, the suite
+    mounted where a scan's runner sees it; the runner exec'd in it and what it said
+    classified by the scan's own path (``run_suite``); the container removed."""
+    engine = FakeEngine()
+    outcome = run_smoke(
+        engine,
+        "sha256:built",
+        python="/opt/venv/bin/python",
+        site="/opt/venv/lib/python3.11/site-packages",
+        packages=["numpy"],
+        package_manager=PackageManager.APT,
+        libc="glibc",
+        config=RunConfig(timeouts=Timeouts(check=30.0, image_smoke=300.0)),
+    )
+    (started,) = engine.started
+    assert started.kwargs["command"][:3] == ["/opt/venv/bin/python", "-I", "-S"]
+    assert "user" not in started.kwargs  # the image's own user
+    assert started.kwargs["network_mode"] == "none"
+    (mount,) = started.kwargs["mounts"]
+    assert mount["Target"] == "/opt/compat-smoke"
+    assert started.kwargs["environment"] == {"TMPDIR": "/tmp", "MPLBACKEND": "Agg"}
+    (ran,) = engine.api.execs.values()
+    assert ran["cmd"] == smoke_argv(
+        "/opt/venv/bin/python",
+        site="/opt/venv/lib/python3.11/site-packages",
+        packages=["numpy"],
+        check_timeout=30.0,
+    )
+    assert outcome.verdict is not None
+    assert engine.containers_ == []  # removed afterwards

@@ -174,6 +174,25 @@ def test_no_engine_is_engine_unavailable(monkeypatch: pytest.MonkeyPatch) -> Non
         connect()
 
 
+@pytest.mark.parametrize("error", [DockerException("refused"), ConnectionError("reset")])
+def test_a_client_whose_engine_does_not_answer_is_closed(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    closed: list[bool] = []
+
+    class Client:
+        def ping(self) -> bool:
+            raise error
+
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(docker, "from_env", lambda **_: Client())
+    with pytest.raises(EngineUnavailable, match="--backend local"):
+        connect()
+    assert closed == [True]  # its connection pool is not left to the collector
+
+
 def test_exec_on_a_removed_container_is_a_harness_error() -> None:
     c = Container(FakeEngine(), _spec(), session="s")
     with pytest.raises(HarnessError):

@@ -23,6 +23,7 @@ from tests.helpers.harness import (
     Served,
     combo_of_pins,
     done_event,
+    elf_needing,
     exec_result,
     glibc_target,
     passing_suite,
@@ -216,6 +217,20 @@ def test_corrupt_wheel_is_install_failed(tmp_path: Path, served: Served) -> None
     assert runtime.executor_obj.calls == []
 
 
+def _lightgbm_wheel(directory: Path, version: str) -> Path:
+    """A lightgbm wheel whose compiled library links against the system's libgomp, as
+    the manylinux wheels do."""
+    return write_wheel(
+        directory,
+        "lightgbm",
+        version,
+        {
+            "lightgbm/__init__.py": f"VERSION = {version!r}\n",
+            "lightgbm/lib/lib_lightgbm.so": elf_needing("libgomp.so.1", "libc.so.6"),
+        },
+    )
+
+
 def _lightgbm_answer(argv: list[str]) -> ExecResult:
     if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
         return exec_result(passing_suite("import lightgbm"))
@@ -233,7 +248,7 @@ def test_without_system_deps_a_missing_library_is_reported_with_its_package(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
     results, delivered, _ = _run(
         _backend(runtime, served, tmp_path, add_system_deps=False), [combo_of_pins(pin)]
@@ -253,7 +268,7 @@ def test_packages_the_image_is_known_to_need_are_installed_before_the_first_run(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
     pipeline = _backend(runtime, served, tmp_path, add_system_deps=system_deps)
     delivered: list[ComboResult] = []
@@ -274,12 +289,38 @@ def test_packages_the_image_is_known_to_need_are_installed_before_the_first_run(
     assert delivered == [r]
 
 
+def test_a_known_package_is_noted_only_on_combinations_whose_files_need_it(
+    tmp_path: Path, served: Served
+) -> None:
+    """Every run happens where libgomp1 is installed (the image is known to need it);
+    only lightgbm's library names libgomp.so.1: numpy alone never needs it."""
+    w = tmp_path / "w"
+    w.mkdir()
+    lightgbm = served.add(_lightgbm_wheel(w, "4.6.0"))
+    numpy = served.add(
+        write_wheel(w, "numpy", "2.0.2", {"numpy/_core.so": elf_needing("libm.so.6")})
+    )
+    runtime = FakeBackend(_lightgbm_answer)
+    results = _backend(runtime, served, tmp_path).run(
+        glibc_target(),
+        [combo_of_pins(numpy), combo_of_pins(numpy, lightgbm)],
+        on_result=lambda _: None,
+        reporter=RecordingReporter(),
+        system_packages=("libgomp1",),
+    )
+    assert [(r.verdict, r.added_system_deps) for r in results] == [
+        (Verdict.PASS, ()),
+        (Verdict.PASS, ("libgomp1",)),
+    ]
+    assert all(r.image_id == "sha256:derived" for r in results)  # both ran where it is
+
+
 def test_by_default_a_missing_library_is_installed_and_the_combination_retried(
     tmp_path: Path, served: Served
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer)
     results, delivered, stages = _run(_backend(runtime, served, tmp_path), [combo_of_pins(pin)])
     (r,) = results
@@ -303,7 +344,7 @@ def test_a_library_the_first_run_finds_missing_is_installed_before_the_others_ru
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pins = [served.add(write_wheel(w, "lightgbm", f"4.{i}.0")) for i in range(4)]
+    pins = [served.add(_lightgbm_wheel(w, f"4.{i}.0")) for i in range(4)]
     runtime = FakeBackend(_lightgbm_answer)
     reporter = RecordingReporter()
     pipeline = _backend(runtime, served, tmp_path, jobs=2)
@@ -327,7 +368,7 @@ def test_add_system_deps_retries_when_another_check_fails_worse(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
 
     def answer(argv: list[str]) -> ExecResult:
         if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
@@ -358,7 +399,7 @@ def test_add_system_deps_without_package_manager_keeps_the_failure(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
     runtime = FakeBackend(_lightgbm_answer, derive=False)
     results, delivered, _ = _run(
         _backend(runtime, served, tmp_path, add_system_deps=True), [combo_of_pins(pin)]
@@ -375,7 +416,7 @@ def test_a_failed_system_package_install_keeps_the_failure_and_says_why(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    pin = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
 
     class NoInstall(FakeBackend):
         def with_system_packages(
@@ -400,7 +441,7 @@ def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
 ) -> None:
     w = tmp_path / "w"
     w.mkdir()
-    gbm = served.add(write_wheel(w, "lightgbm", "4.6.0"))
+    gbm = served.add(_lightgbm_wheel(w, "4.6.0"))
     other = served.add(write_wheel(w, "numpy", "2.0.0"))
 
     def answer(argv: list[str]) -> ExecResult:

@@ -216,3 +216,31 @@ def test_a_planted_cycle_within_a_package_is_found(tmp_path: Path) -> None:
     (root / "harness" / "deep.py").write_text("")
     (root / "harness" / "suite.py").write_text("")
     assert _cycles(_edges(root)) == []
+
+
+def _engine_imports(source: str) -> list[str]:
+    """The docker SDK modules a source imports (inside functions too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "docker"]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and (node.module or "").split(".")[0] == "docker"
+        ):
+            found.append(node.module or "")
+    return found
+
+
+def test_building_images_reaches_the_engine_only_through_effects() -> None:
+    reached = {
+        str(path.relative_to(ROOT.parent)): found
+        for path in sorted((ROOT / "image").rglob("*.py"))
+        if (found := _engine_imports(path.read_text(encoding="utf-8")))
+    }
+    assert reached == {}
+    # the check sees what it looks for
+    assert _engine_imports("def f():\n    from docker.errors import APIError\n") == [
+        "docker.errors"
+    ]

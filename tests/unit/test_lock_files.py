@@ -225,7 +225,7 @@ def test_from_result_takes_the_packages_the_harness_added() -> None:
 def test_prune_of() -> None:
     assert Prune.of(True) == Prune()
     assert not Prune.of(False).anything
-    custom = Prune(bytecode=False)
+    custom = Prune(bytecode=True)
     assert Prune.of(custom) is custom
     assert Prune.from_json(custom.to_json()) == custom
 
@@ -236,12 +236,12 @@ def test_prune_of() -> None:
 def test_write_lock_writes_the_files_and_reads_back(tmp_path: Path) -> None:
     lock = make_lock()
     out = tmp_path / "locks" / "debian"
-    written = write_lock(lock, out, prune=Prune(bytecode=False))
+    written = write_lock(lock, out, prune=Prune(bytecode=True))
     assert [p.name for p in written] == [REQUIREMENTS, PYLOCK, DOCKERFILE, RECORD]
     assert (out / REQUIREMENTS).read_text() == render_requirements(lock)
     assert (out / PYLOCK).read_text() == render_pylock(lock)
-    assert (out / DOCKERFILE).read_text() == render_dockerfile(lock, prune=Prune(bytecode=False))
-    assert read_lock(out) == (lock, Prune(bytecode=False))
+    assert (out / DOCKERFILE).read_text() == render_dockerfile(lock, prune=Prune(bytecode=True))
+    assert read_lock(out) == (lock, Prune(bytecode=True))
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
     # writing again replaces, never appends
     write_lock(lock, out)

@@ -173,3 +173,20 @@ def test_bad_matrix_exits_2_with_file_key_and_problem_and_no_traceback(tmp_path:
     assert done.returncode == 2
     assert f"{bad}: packages.numpy: '>=1.26,<<3' is not a valid version specifier" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_piped_plan_is_one_line_per_combination_header_included() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--snapshot", str(DATA / "index"), "plan", "--base", "alpine", "--strategy", "pairwise"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("id\t")]
+    header = lines[at].split("\t")
+    assert header[1:7] == ["numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm"]
+    assert header[-1] == "known incompatible"
+    rows = [line.split("\t") for line in lines[at + 1 :] if "\t" in line]
+    assert rows
+    assert all(len(row) == len(header) for row in rows)  # one line each, never wrapped
+    assert "combinations of" in lines[at + 1 + len(rows)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -16,13 +17,15 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from compat.cli import cli
-from compat.errors import ExitCode, LockError, NothingKnownGood, UsageError
+from compat.errors import EngineUnavailable, ExitCode, LockError, NothingKnownGood, UsageError
 from compat.lock import DOCKERFILE, PYLOCK, REQUIREMENTS, LockInput, read_lock
 from compat.lock.select import Stack
 from compat.model import Cap, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
+from compat.report.collect import collect
 from compat.store import Store, sqlite_url
 from compat.targets.target import PackageManager, Target
-from compat.workflows.lock import lock_known_good
+from compat.workflows.lock import lock_dir_for, lock_known_good
+from compat.workflows.scan import stack_image_size
 from tests.helpers.results import DEBIAN_ID, failed, make_combo, make_target, passed
 
 IMAGE = "local/debian-python:bookworm"  # an image reference, not a profile
@@ -344,3 +347,94 @@ def test_with_one_matrix_scanned_an_ad_hoc_check_of_other_packages_is_left_out(
     _record_result(store, passed(target, make_combo(target, {"numpy": "2.1.3"})))  # a check
     _, result, _ = lock_known_good(store, IMAGE, tmp_path / "lock")
     assert result.combo.label() == "numpy 2.0.2, pandas 2.2.3"
+
+
+def _record_image(store: Store, combo: Combo, size: int) -> None:
+    """``compat image`` measured the image of ``combo``'s lock."""
+    store.record_image(
+        base=IMAGE,
+        image=f"compat/lock:{combo.id}",
+        image_id="sha256:" + combo.id[:8] * 8,
+        total_size=size,
+        added_size=size - 123_000_000,
+        lock_hash=combo.id,
+    )
+
+
+def test_two_matrices_on_one_base_give_two_locks_in_the_report(
+    store: Store, tmp_path: Path
+) -> None:
+    ml, data = _two_matrices(store)
+    target = _apt_target()
+    ml_combo = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.3"})
+    _record_image(store, ml_combo, 411_000_000)
+    (base,) = collect(store).bases
+    assert base.lock is None  # compat lock without --matrix picks none of them either
+    locks = {lock.matrix: lock for lock in base.locks}
+    assert set(locks) == {"ml-stack", "data-stack"}
+    assert {n for n, _ in locks["ml-stack"].requested} == ml.packages
+    assert {n for n, _ in locks["data-stack"].requested} == data.packages
+    assert locks["ml-stack"].image_size == 411_000_000  # its own image
+    assert locks["data-stack"].image_size is None  # not the other stack's
+    out = tmp_path / "report.html"
+    done = CliRunner().invoke(cli, ["--db", store.url, "report", "-o", str(out), "--json"])
+    assert done.exit_code == 0, done.output
+    page = out.read_text()
+    assert 'data-lock-matrix="ml-stack"' in page
+    assert 'data-lock-matrix="data-stack"' in page
+    (shown,) = json.loads(done.stdout)["bases"]
+    assert [lock["matrix"] for lock in shown["locks"]] == ["data-stack", "ml-stack"]
+    assert shown["lock"] is None
+
+
+def test_the_scan_summary_quotes_the_image_of_its_own_matrix_lock(store: Store) -> None:
+    ml, data = _two_matrices(store)
+    target = _apt_target()
+    data_combo = make_combo(target, {"numpy": "2.0.2", "pandas": "2.2.2", "seaborn": "0.13.2"})
+    _record_image(store, data_combo, 611_000_000)
+    assert stack_image_size(store, target, ml) is None  # data-stack's image is not ml-stack's
+    size = stack_image_size(store, target, data)
+    assert size is not None
+    assert size.total_size == 611_000_000
+
+
+def test_the_default_lock_directory_distinguishes_matrices() -> None:
+    assert lock_dir_for("debian-slim") == Path("lock/debian-slim")
+    assert lock_dir_for(IMAGE, matrix="data-stack") == Path(
+        "lock/data-stack/local_debian-python_bookworm"
+    )
+    assert lock_dir_for("alpine", Path("out"), matrix="ml-stack") == Path("out/ml-stack/alpine")
+
+
+def test_lock_without_matrix_on_a_base_of_two_stops_with_the_list(store: Store) -> None:
+    _two_matrices(store)
+    done = CliRunner().invoke(
+        cli, ["--db", store.url, "lock", "--image", IMAGE, "--depth", "smoke"]
+    )
+    assert isinstance(done.exception, UsageError), done.output
+    assert done.exception.exit_code == ExitCode.USAGE
+    assert "data-stack (3 packages); ml-stack (2 packages)" in str(done.exception)
+
+
+def test_without_an_engine_a_deep_lock_never_confirms_its_pick_on_this_machine(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_engine(**_: object) -> None:
+        raise EngineUnavailable("no Docker engine answers (no such socket).")
+
+    monkeypatch.setattr("compat.harness.docker_backend.connect", no_engine)
+    _record(store, PackageManager.APT)  # passed at smoke depth: the deep tier must confirm it
+    out = tmp_path / "lock"
+    done = CliRunner().invoke(cli, ["--db", store.url, "lock", "--image", IMAGE, "-o", str(out)])
+    assert isinstance(done.exception, EngineUnavailable), done.output
+    assert done.exception.exit_code == ExitCode.NO_ENGINE
+    said = str(done.exception)
+    assert f"lock confirms its pick in {IMAGE} itself" in said
+    assert "--depth smoke --no-retry-capped" in said
+    assert not out.exists()
+
+
+def test_no_bytecode_with_a_written_lock_directory_is_a_usage_error(tmp_path: Path) -> None:
+    done = CliRunner().invoke(cli, ["image", "--lock-dir", str(tmp_path), "--no-bytecode"])
+    assert isinstance(done.exception, UsageError), done.output
+    assert "compat lock --no-bytecode" in str(done.exception)
