@@ -317,7 +317,8 @@ def test_image_reuses_the_wheels_the_scan_built_on_that_base(tmp_path: Path) -> 
 
 
 def test_the_image_runs_the_suite_the_way_a_scan_does() -> None:
-    """One container of the built image, as its own user with no network, the suite
+    """One container of the built image, as its own user (nobody, for an image whose
+    user is root) with no network, the suite
     mounted where a scan's runner sees it; the runner exec'd in it and what it said
     classified by the scan's own path (``run_suite``); the container removed."""
     engine = FakeEngine()
@@ -333,11 +334,11 @@ def test_the_image_runs_the_suite_the_way_a_scan_does() -> None:
     )
     (started,) = engine.started
     assert started.kwargs["command"][:3] == ["/opt/venv/bin/python", "-I", "-S"]
-    assert "user" not in started.kwargs  # the image's own user
+    assert started.kwargs["user"] == "65534:65534"  # the fake image's user is root
     assert started.kwargs["network_mode"] == "none"
     (mount,) = started.kwargs["mounts"]
     assert mount["Target"] == "/opt/compat-smoke"
-    assert started.kwargs["environment"] == {"TMPDIR": "/tmp", "MPLBACKEND": "Agg"}
+    assert started.kwargs["environment"] == {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLBACKEND": "Agg"}
     (ran,) = engine.api.execs.values()
     assert ran["cmd"] == smoke_argv(
         "/opt/venv/bin/python",
