@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from compat.config import RunConfig
+from compat.config import RunConfig, Timeouts
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.classify import classify, unrequested_notes
+from compat.harness.classify import SuiteOutcome, classify, unrequested_notes
 from compat.harness.installs import Installs
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache
-from compat.model import CheckResult, Combo, ComboResult, FileKind
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Verdict
 from compat.smoke import runner_argv
 
 log = logging.getLogger("compat.harness")
@@ -68,38 +69,55 @@ def run_one(
     reusable = reuse.find(check_keys, combo.versions) if reuse else {}
     verify = reuse.to_verify(reusable) if reuse else set()
     reused = {name: c for name, c in reusable.items() if name not in verify}
-    argv = runner_argv(
-        python,
-        smoke_dir=backend.smoke_dir(info),
-        sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
-        packages=list(combo.requested),
-        checks_dirs=[checks_dir] if checks_dir else [],
-        timeout=config.timeouts.check,
-        only=config.only,
-        exec_cmd=config.exec_cmd,
-        skip_sweeps=sorted(kept),
-        reuse=sorted(reused),
-    )
-    argv[1:1] = flags  # the interpreter's own flags go before the script
+
+    def suite(timeouts: Timeouts, passed: Mapping[str, CheckResult] | None = None) -> SuiteOutcome:
+        taken = {**reused, **(passed or {})}
+        argv = runner_argv(
+            python,
+            smoke_dir=backend.smoke_dir(info),
+            sites=[backend.site_dir(installs.dir_for(s)) for s in prepared.shas],
+            packages=list(combo.requested),
+            checks_dirs=[checks_dir] if checks_dir else [],
+            timeout=timeouts.check,
+            only=config.only,
+            exec_cmd=config.exec_cmd,
+            skip_sweeps=sorted(kept),
+            reuse=sorted(taken),
+        )
+        argv[1:1] = flags  # the interpreter's own flags go before the script
+        for _attempt in range(3):
+            result = executor.exec(argv, timeout=timeouts.combination)
+            if not result.interrupted:
+                break
+            log.info("%s: run again (its container was replaced)", combo.label())
+        return classify(
+            result.stdout,
+            result.stderr,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            elapsed=result.duration,
+            package_manager=info.facts.package_manager,
+            libc=info.facts.libc,
+            kept_sweeps=kept,
+            keys=check_keys,
+            reused=taken,
+        )
+
     start = time.monotonic()
-    for _attempt in range(3):
-        result = executor.exec(argv, timeout=config.timeouts.combination)
-        if not result.interrupted:
-            break
-        log.info("%s: run again (its container was replaced)", combo.label())
-    outcome = classify(
-        result.stdout,
-        result.stderr,
-        exit_code=result.exit_code,
-        timed_out=result.timed_out,
-        elapsed=result.duration,
-        package_manager=info.facts.package_manager,
-        libc=info.facts.libc,
-        kept_sweeps=kept,
-        keys=check_keys,
-        reused=reused,
-    )
-    for record in outcome.sweeps:
+    outcome = suite(config.timeouts)
+    rerun: tuple[str, ...] = ()
+    swept = outcome.sweeps
+    if outcome.verdict is Verdict.TIMEOUT:
+        # A busy machine, not the packages, may have run out the clock: run again with
+        # twice the time, what passed kept, before anyone reads it. A timeout that
+        # persists stays a timeout: undecided, never an incompatibility.
+        slower = config.timeouts.doubled()
+        passed = {c.name: c for c in outcome.checks if c.verdict is CheckVerdict.PASS}
+        first = outcome
+        outcome = suite(slower, passed)
+        rerun = (_rerun_note(first, outcome, slower),)
+        swept += outcome.sweeps
+    for record in swept:
         if record.dist in keys:
             sweeps.keep(keys[record.dist], record)
     disagreements = reuse.verified(reusable, outcome.checks) if reuse else []
@@ -109,7 +127,12 @@ def run_one(
         combo=combo,
         verdict=outcome.verdict,
         checks=(*prepared.builds, *outcome.checks),
-        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks), *disagreements),
+        notes=(
+            *prepared.notes,
+            *rerun,
+            *unrequested_notes(combo, outcome.checks),
+            *disagreements,
+        ),
         error=outcome.error,
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,
@@ -118,4 +141,19 @@ def run_one(
         backend=backend.kind,
         image_id=info.image_id,
         log=outcome.log,
+    )
+
+
+def _rerun_note(first: SuiteOutcome, again: SuiteOutcome, slower: Timeouts) -> str:
+    """What the rerun of a combination that timed out found."""
+    what = first.failed_check or "the suite"
+    if again.verdict is Verdict.TIMEOUT:
+        return (
+            f"{what} timed out; run again with twice the time ({slower.check:g} s a check), "
+            "it timed out again: undecided, not an incompatibility (a longer --check-timeout "
+            "or a less busy machine decides it)"
+        )
+    return (
+        f"{what} timed out; run again with twice the time ({slower.check:g} s a check): "
+        f"{again.verdict.value}"
     )
