@@ -568,7 +568,8 @@ def test_a_timeout_is_run_again_with_twice_the_time_and_persists_only_as_undecid
         assert any("timed out; run again with twice the time" in n for n in result.notes)
     else:
         assert result.verdict is Verdict.TIMEOUT
-        assert result.verdict.undecided and not result.verdict.ok
+        assert result.verdict.undecided
+        assert not result.verdict.ok
         assert any("undecided, not an incompatibility" in n for n in result.notes)
 
 
