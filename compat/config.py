@@ -60,6 +60,10 @@ class Timeouts:
         # a check that outlasts its combination would end as the combination's timeout
         object.__setattr__(self, "check", min(self.check, self.combination))
 
+    def doubled(self) -> Timeouts:
+        """Twice the time for a combination and its checks: a rerun after a timeout."""
+        return dataclasses.replace(self, combination=2 * self.combination, check=2 * self.check)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeepSelection:

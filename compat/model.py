@@ -215,6 +215,13 @@ class Verdict(enum.StrEnum):
         return self is Verdict.PASS
 
     @property
+    def undecided(self) -> bool:
+        """A timeout, after its rerun with twice the time: the machine may have been too
+        slow. Neither a pass nor an incompatibility: lock, nightly and bisect never
+        read it as one."""
+        return self is Verdict.TIMEOUT
+
+    @property
     def severity(self) -> int:
         """Rank by the declaration order: a higher number is a worse outcome."""
         return _SEVERITY[self]
@@ -435,16 +442,21 @@ def judged(result: ComboResult, depth: Depth) -> bool:
 
 
 def overall(checks: Iterable[CheckResult]) -> tuple[Verdict, CheckResult | None]:
-    """The worst verdict among ``checks`` and the first check that has it."""
+    """The worst verdict among ``checks`` and the first check that has it. A timeout
+    is undecided: any failure a check did decide comes before it."""
     found: Verdict = Verdict.PASS
     culprit: CheckResult | None = None
     for check in checks:
         v = check.verdict.as_verdict()
         if v is None or v is Verdict.PASS:
             continue
-        if culprit is None or v.severity > found.severity:
+        if culprit is None or _decided_first(v) > _decided_first(found):
             found, culprit = v, check
     return found, culprit
+
+
+def _decided_first(verdict: Verdict) -> int:
+    return -1 if verdict.undecided else verdict.severity
 
 
 def unrequested_culprits(

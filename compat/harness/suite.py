@@ -13,14 +13,14 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from compat.config import RunConfig
+from compat.config import RunConfig, Timeouts
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import SuiteOutcome, classify, unrequested_notes
 from compat.harness.elf import needed_sonames
 from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache, SweepRecord
-from compat.model import CheckResult, Combo, ComboResult, FileKind
+from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Verdict
 from compat.smoke import runner_argv
 from compat.targets.sysdeps import needed_of
 from compat.targets.target import PackageManager
@@ -112,32 +112,49 @@ def run_one(
     reusable = reuse.find(check_keys, combo.versions) if reuse else {}
     verify = reuse.to_verify(reusable) if reuse else set()
     reused = {name: c for name, c in reusable.items() if name not in verify}
-    argv = runner_argv(
-        python,
-        smoke_dir=placed.suite_dir,
-        sites=list(placed.sites),
-        packages=list(combo.requested),
-        checks_dirs=[checks_dir] if checks_dir else [],
-        timeout=config.timeouts.check,
-        only=config.only,
-        exec_cmd=config.exec_cmd,
-        skip_sweeps=sorted(kept),
-        reuse=sorted(reused),
-    )
-    argv[1:1] = flags  # the interpreter's own flags go before the script
+
+    def suite(timeouts: Timeouts, passed: Mapping[str, CheckResult] | None = None) -> SuiteOutcome:
+        taken = {**reused, **(passed or {})}
+        argv = runner_argv(
+            python,
+            smoke_dir=placed.suite_dir,
+            sites=list(placed.sites),
+            packages=list(combo.requested),
+            checks_dirs=[checks_dir] if checks_dir else [],
+            timeout=timeouts.check,
+            only=config.only,
+            exec_cmd=config.exec_cmd,
+            skip_sweeps=sorted(kept),
+            reuse=sorted(taken),
+        )
+        argv[1:1] = flags  # the interpreter's own flags go before the script
+        return run_suite(
+            executor,
+            argv,
+            timeout=timeouts.combination,
+            package_manager=info.facts.package_manager,
+            libc=info.facts.libc,
+            label=combo.label(),
+            kept_sweeps=kept,
+            keys=check_keys,
+            reused=taken,
+        )
+
     start = time.monotonic()
-    outcome = run_suite(
-        executor,
-        argv,
-        timeout=config.timeouts.combination,
-        package_manager=info.facts.package_manager,
-        libc=info.facts.libc,
-        label=combo.label(),
-        kept_sweeps=kept,
-        keys=check_keys,
-        reused=reused,
-    )
-    for record in outcome.sweeps:
+    outcome = suite(config.timeouts)
+    rerun: tuple[str, ...] = ()
+    swept = outcome.sweeps
+    if outcome.verdict is Verdict.TIMEOUT:
+        # A busy machine, not the packages, may have run out the clock: run again with
+        # twice the time, what passed kept, before anyone reads it. A timeout that
+        # persists stays a timeout: undecided, never an incompatibility.
+        slower = config.timeouts.doubled()
+        passed = {c.name: c for c in outcome.checks if c.verdict is CheckVerdict.PASS}
+        first = outcome
+        outcome = suite(slower, passed)
+        rerun = (_rerun_note(first, outcome, slower),)
+        swept += outcome.sweeps
+    for record in swept:
         if record.dist in keys:
             sweeps.keep(keys[record.dist], record)
     disagreements = reuse.verified(reusable, outcome.checks) if reuse else []
@@ -147,7 +164,12 @@ def run_one(
         combo=combo,
         verdict=outcome.verdict,
         checks=(*prepared.builds, *outcome.checks),
-        notes=(*prepared.notes, *unrequested_notes(combo, outcome.checks), *disagreements),
+        notes=(
+            *prepared.notes,
+            *rerun,
+            *unrequested_notes(combo, outcome.checks),
+            *disagreements,
+        ),
         error=outcome.error,
         failed_check=outcome.failed_check,
         duration=time.monotonic() - start,
@@ -178,3 +200,18 @@ class Placed:
     sites: tuple[str, ...]  # its installs' site directories, in pin order
     beside: tuple[str, ...]  # those of the combination installed beside it
     installed: tuple[Path, ...] = ()  # its installs on this machine, to read their files
+
+
+def _rerun_note(first: SuiteOutcome, again: SuiteOutcome, slower: Timeouts) -> str:
+    """What the rerun of a combination that timed out found."""
+    what = first.failed_check or "the suite"
+    if again.verdict is Verdict.TIMEOUT:
+        return (
+            f"{what} timed out; run again with twice the time ({slower.check:g} s a check), "
+            "it timed out again: undecided, not an incompatibility (a longer --check-timeout "
+            "or a less busy machine decides it)"
+        )
+    return (
+        f"{what} timed out; run again with twice the time ({slower.check:g} s a check): "
+        f"{again.verdict.value}"
+    )

@@ -560,3 +560,75 @@ def test_a_check_kept_with_the_same_inputs_is_not_run_again(tmp_path: Path, serv
             on_result=record, reporter=Reporter(), kept=store,
         )  # fmt: skip
         assert [r.checks[0].reused_from is None for r in both] == [True, False]
+
+
+def _suite_timing_out(argv: list[str], *, slow_until: float) -> ExecResult:
+    """numpy's import passes; pandas:slow times out while the check limit is below
+    ``slow_until``; a reused check is reused as the runner does."""
+    limit = float(argv[argv.index("--timeout") + 1])
+    reuse = {argv[i + 1] for i, a in enumerate(argv) if a == "--reuse"}
+    items: list[dict[str, object]] = []
+    for check in ("import:numpy", "pandas:fast"):
+        if check in reuse:
+            items.append({"event": "reuse", "check": check})
+        else:
+            items += [start_event(check), result_event(check)]
+    if limit < slow_until:
+        items += [start_event("pandas:slow"), result_event("pandas:slow", "timeout", "ran out")]
+    else:
+        items += [start_event("pandas:slow"), result_event("pandas:slow")]
+    return exec_result(runner_stdout(*items, done_event()))
+
+
+@pytest.mark.parametrize("slow_until", [50.0, 1000.0])
+def test_a_timeout_is_run_again_with_twice_the_time_and_persists_only_as_undecided(
+    tmp_path: Path, served: Served, slow_until: float
+) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    backend = FakeBackend(lambda argv: _suite_timing_out(argv, slow_until=slow_until))
+    pipeline = _backend(backend, served, tmp_path, timeouts=Timeouts(check=30.0))
+    (result,), _delivered, _ = _run(pipeline, [combo_of_pins(numpy)])
+
+    first, again = backend.executor_obj.calls
+    assert first[first.index("--timeout") + 1] == "30.0"
+    assert again[again.index("--timeout") + 1] == "60.0"
+    # what passed the first time is kept, not run again
+    assert {again[i + 1] for i, a in enumerate(again) if a == "--reuse"} == {
+        "import:numpy",
+        "pandas:fast",
+    }
+    assert {c.name: c.verdict for c in result.checks} == {
+        "import:numpy": CheckVerdict.PASS,
+        "pandas:fast": CheckVerdict.PASS,
+        "pandas:slow": CheckVerdict.PASS if slow_until < 60 else CheckVerdict.TIMEOUT,
+    }
+    if slow_until < 60:  # the machine was slow, the packages fine
+        assert result.verdict is Verdict.PASS
+        assert any("timed out; run again with twice the time" in n for n in result.notes)
+    else:
+        assert result.verdict is Verdict.TIMEOUT
+        assert result.verdict.undecided
+        assert not result.verdict.ok
+        assert any("undecided, not an incompatibility" in n for n in result.notes)
+
+
+def test_a_decided_failure_outranks_a_timeout_and_is_not_run_again(
+    tmp_path: Path, served: Served
+) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    stdout = runner_stdout(
+        start_event("pandas:slow"),
+        result_event("pandas:slow", "timeout", "ran out"),
+        start_event("pandas:broken"),
+        result_event("pandas:broken", "runtime-error", "AttributeError: gone"),
+        done_event(),
+    )
+    backend = FakeBackend(lambda argv: exec_result(stdout))
+    (result,), _delivered, _ = _run(_backend(backend, served, tmp_path), [combo_of_pins(numpy)])
+    assert result.verdict is Verdict.RUNTIME_ERROR
+    assert result.failed_check == "pandas:broken"
+    assert len(backend.executor_obj.calls) == 1
