@@ -38,7 +38,11 @@ Pair = frozenset[NormalizedName]
 
 # Verdicts that say something about the image or the index, not about versions
 # meeting each other.
-ENVIRONMENT_VERDICTS = frozenset({Verdict.NO_WHEEL, Verdict.BUILD_FAILED, Verdict.INSTALL_FAILED})
+# Verdicts that blame no pair of packages: the image, the index or the machine. A
+# timeout is one (undecided: it timed out again with twice the time).
+ENVIRONMENT_VERDICTS = frozenset(
+    {Verdict.NO_WHEEL, Verdict.BUILD_FAILED, Verdict.INSTALL_FAILED, Verdict.TIMEOUT}
+)
 
 # What the whole-package import names as the partner of a module that failed:
 # "(at panelmod.py:17; partner: pandas 2.2.3)" (compat.smoke.modules)
@@ -276,4 +280,9 @@ def _fix(verdict: Verdict) -> str:
         return 'no wheel fits this image: allow source builds (build = "missing")'
     if verdict is Verdict.BUILD_FAILED:
         return "the source build failed: see its log for the missing build dependency"
+    if verdict.undecided:
+        return (
+            "undecided: it timed out again with twice the time; run it with a longer "
+            "--check-timeout or on a less busy machine"
+        )
     return "the installation failed: see its log"

@@ -44,6 +44,7 @@ def nights(
             label(e)
             for e in _latest(tonight).values()
             if not e.verdict.ok
+            and not e.verdict.undecided
             and (prior := latest_before.get(e.combo_id)) is not None
             and prior.verdict.ok
         )

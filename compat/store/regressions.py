@@ -72,9 +72,14 @@ def regressions(
         by_key.setdefault(_requested_key(combo), []).append(combo)
     found = []
     for result in results:
-        if result.ok or (result.verdict is Verdict.IMPORT_ERROR and result.system_deps):
+        if (
+            result.ok
+            or result.verdict.undecided
+            or (result.verdict is Verdict.IMPORT_ERROR and result.system_deps)
+        ):
             # a missing shared library whose distro package is known is a fact of the
-            # image with a fix (the lock's Dockerfile installs it), never a regression
+            # image with a fix (the lock's Dockerfile installs it), never a regression;
+            # a timeout that persisted is undecided: the machine may have been slow
             continue
         combo = result.combo
         passed = by_id.get(combo.id)

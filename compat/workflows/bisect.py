@@ -256,6 +256,11 @@ def _ends(
     bad = find_result(store, failing)
     if bad.result.verdict.ok:
         raise UsageError(f"result {bad.id} passed: give a failing result to bisect")
+    if bad.result.verdict.undecided:
+        raise UsageError(
+            f"result {bad.id} timed out twice: undecided, not an incompatibility to bisect; "
+            "run it again with a longer --check-timeout (or on a less busy machine)"
+        )
     image_id = bad.result.image_id
     fine = (
         find_result(store, good, image_id=image_id)

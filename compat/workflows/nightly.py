@@ -199,6 +199,8 @@ class BaseOutcome:
     ran: tuple[str, ...] = ()  # combination ids, the control first when there is one
     control: str | None = None
     failed: int = 0  # ran, standing verdict a failure (a new incompatibility is no regression)
+    # "label: timeout": timed out twice, undecided: neither a pass nor a regression
+    undecided: tuple[str, ...] = ()
     # "label: smoke: pass (deep: runtime-error on DATE)": passes a known deep failure outranks
     outranked: tuple[str, ...] = ()
     check_runs: int = 0  # what the new versions cost: checks run, and checks reused
@@ -230,6 +232,10 @@ class BaseOutcome:
             f"{self.check_runs} check runs, {self.reused_checks} checks reused",
         ]
         lines += [f"  still failing: {line}" for line in self.outranked]
+        lines += [
+            f"  undecided (timed out twice; not read as a regression): {line}"
+            for line in self.undecided
+        ]
         lines += [f"  REGRESSION {r.describe()}" for r in self.regressions]
         if self.lock_changed:
             lines.append(f"  known-good lock changed: now combination {self.lock_combo}")
@@ -243,6 +249,7 @@ class BaseOutcome:
             "control": self.control,
             "failed": self.failed,
             "outranked": list(self.outranked),
+            "undecided": list(self.undecided),
             "check_runs": self.check_runs,
             "reused_checks": self.reused_checks,
             "regressions": [r.to_json() for r in self.regressions],
@@ -321,6 +328,10 @@ def nightly_base(
     results = list(run(combos)) if combos else []
     held = _standing(store, results)
     found = regressions(results, before, control=control)
+    standing = {
+        r.combo.id: held[r.combo.id].standing_verdict if r.combo.id in held else r.verdict
+        for r in results
+    }
     now_good = _lock_candidate(store, scope, verify, stack)
     store.record_seen(scope, as_seen(tracked))
     return BaseOutcome(
@@ -328,9 +339,11 @@ def nightly_base(
         new={n: tuple(vs) for n, vs in new.items()},
         ran=tuple(c.id for c in combos),
         control=control.id if control is not None and combos else None,
-        failed=sum(
-            not (held[r.combo.id].standing_verdict if r.combo.id in held else r.verdict).ok
+        failed=sum(not v.ok and not v.undecided for v in standing.values()),
+        undecided=tuple(
+            f"{r.combo.label()}: {r.error or r.verdict.value}"
             for r in results
+            if standing[r.combo.id].undecided
         ),
         outranked=tuple(
             f"{row.label}: {row.verdict_text}" for row in held.values() if row.outranking

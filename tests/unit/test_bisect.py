@@ -242,6 +242,16 @@ def test_refusals(store: Store) -> None:
         bisect(session_of(store, by_rule(), INDEX), 999)
     with pytest.raises(UsageError, match="neither a result id"):
         bisect(session_of(store, by_rule(), INDEX), "feedfacecafe")
+    # a timeout that persisted is undecided: nothing to bisect, no incompatibility made up
+    run_id = store.start_run(TARGET, backend="fake")
+    slow = dataclasses.replace(
+        result_of(failing, failing=True), verdict=Verdict.TIMEOUT, failed_check="pandas:slow"
+    )
+    slow_id = store.record(run_id, TARGET, slow)
+    store.finish_run(run_id)
+    with pytest.raises(UsageError, match="undecided, not an incompatibility"):
+        bisect(session_of(store, by_rule(), INDEX), slow_id, good_id)
+    assert store.incompatibilities() == []
 
 
 def test_nothing_known_good_to_compare_with(tmp_path: Path) -> None:

@@ -247,6 +247,16 @@ def test_a_failing_control_is_a_regression_and_new_failures_are_not() -> None:
     assert regressions([result(control, Verdict.PASS)], [], control=control) == []
 
 
+def test_a_timeout_that_persisted_is_undecided_never_a_regression() -> None:
+    """A known-good combination that timed out even with twice the time: the machine
+    may have been slow; the control failing for real still is one."""
+    control, other = plan_of(source()).combos[:2]
+    slow = result(other, Verdict.TIMEOUT, "no result within the time limit (240s)")
+    assert regressions([slow], [control, other], control=control) == []
+    broken = result(control, Verdict.RUNTIME_ERROR, "AttributeError: gone")
+    assert [r.combo for r in regressions([slow, broken], [control, other])] == [control]
+
+
 def test_a_missing_library_with_a_known_package_is_never_a_regression() -> None:
     """Run on the bare image (--no-system-deps, or an install that failed), a known-good
     combination lacks libgomp.so.1: the image's fault, with a known fix, not the packages'."""

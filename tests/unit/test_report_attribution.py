@@ -214,6 +214,14 @@ def test_build_and_wheel_failures_are_the_environment(verdict: Verdict) -> None:
     assert attribute(verdict=verdict, versions=STACK).blame is Blame.ENVIRONMENT
 
 
+def test_a_timeout_that_persisted_blames_no_pair_and_says_it_is_undecided() -> None:
+    found = attribute(verdict=Verdict.TIMEOUT, versions=STACK)
+    assert found.blame is Blame.ENVIRONMENT  # shown apart from the failures, no red cell
+    assert not found.pairs
+    assert found.fix is not None
+    assert "undecided" in found.fix
+
+
 def test_a_bisect_finding_the_combination_holds_names_its_pair() -> None:
     finding = Finding(packages=((NP, Version("2.0.2")), (PD, Version("2.1.1"))), line="x")
     other = Finding(packages=((NP, Version("2.2.6")), (PD, Version("2.1.1"))), line="y")
