@@ -469,8 +469,9 @@ def unrequested_culprits(
     found: dict[NormalizedName, CheckResult] = {}
     for check in checks:
         head, sep, rest = check.name.partition(":")
-        if check.verdict.as_verdict() in (None, Verdict.PASS) or not sep:
-            continue
+        verdict = check.verdict.as_verdict()
+        if verdict is None or verdict.ok or verdict.undecided or not sep:
+            continue  # a timeout is undecided: it suggests no cap
         names = [rest] if check.kind is CheckKind.IMPORT else head.split("+")
         for name in (canonicalize_name(n) for n in names if n):
             if name in combo.versions and name not in combo.requested:

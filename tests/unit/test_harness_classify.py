@@ -296,6 +296,9 @@ def test_a_failing_check_naming_an_unrequested_dependency_suggests_a_cap() -> No
     )
     both = dataclasses.replace(stack, requested=tuple(map(canonicalize_name, ("pandas", "numpy"))))
     assert unrequested_notes(both, [check("pandas+numpy:x", CheckVerdict.CRASH)]) == ()
+    # a timeout is undecided: it suggests no cap
+    slow = check("pandas+python-dateutil:dateutil-time-zones", CheckVerdict.TIMEOUT)
+    assert unrequested_notes(stack, [slow]) == ()
 
 
 def test_each_check_has_the_kind_its_events_give() -> None:
