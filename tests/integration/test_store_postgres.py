@@ -1,5 +1,5 @@
 """The results database on a real PostgreSQL server: the same tests as on SQLite
-(imported from tests/unit/test_store.py), each in a schema of its own.
+(imported from tests/unit/store/test_store.py), each in a schema of its own.
 
 The server comes from COMPAT_TEST_POSTGRES_URL (``eval "$(bash .ci/postgres.sh)"``
 sets it up); without it these tests fail in CI and are skipped elsewhere.
@@ -16,12 +16,12 @@ import sqlalchemy as sa
 
 from compat.store import Store
 from tests.helpers.results import make_combo, make_target, passed
-from tests.unit.test_check_reuse import (  # noqa: F401  (pytest collects them here too)
+from tests.unit.harness.test_check_reuse import (  # noqa: F401  (pytest collects them here too)
     kept,
     test_only_passes_are_reused,
     test_the_latest_outcome_wins_and_a_reuse_names_the_result_that_ran_it,
 )
-from tests.unit.test_store import (  # noqa: F401  (pytest collects them here too)
+from tests.unit.store.test_store import (  # noqa: F401  (pytest collects them here too)
     MakeUrl,
     db_url,
     store,

@@ -57,7 +57,7 @@ def unmarked_runner_tests(source: str) -> Iterator[str]:
 def test_every_test_that_starts_a_runner_is_marked_slow() -> None:
     unmarked = [
         f"{path.name}::{name}"
-        for path in sorted(UNIT.glob("test_*.py"))
+        for path in sorted(UNIT.rglob("test_*.py"))
         for name in unmarked_runner_tests(path.read_text(encoding="utf-8"))
     ]
     assert unmarked == [], "mark these @pytest.mark.slow"

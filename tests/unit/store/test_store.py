@@ -59,7 +59,7 @@ from tests.helpers.results import (
     recorded_runs,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 MakeUrl = Callable[[], str]
 

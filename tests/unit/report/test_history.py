@@ -15,7 +15,7 @@ from compat.model import Combo
 from compat.resolve.history import contemporaneous_stack
 from compat.targets.profiles import target_from_profile
 
-INDEX = SnapshotIndex(Path(__file__).parent.parent / "data" / "index")
+INDEX = SnapshotIndex(Path(__file__).parents[2] / "data" / "index")
 SIX = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
 PY312 = target_from_profile("debian-slim", python="3.12")
 PY313 = target_from_profile("debian-slim", python="3.13")

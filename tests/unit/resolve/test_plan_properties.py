@@ -20,7 +20,7 @@ from compat.resolve.planner import Plan, Planner
 from compat.targets.profiles import target_from_profile
 from compat.targets.target import Target
 
-INDEX = SnapshotIndex(Path(__file__).parent.parent / "data" / "index")
+INDEX = SnapshotIndex(Path(__file__).parents[2] / "data" / "index")
 STACK = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "lightgbm")
 RANGES = {
     "numpy": (">=1.26", ">=2", "<2.3", ""),

@@ -56,7 +56,7 @@ from compat.workflows.nightly import (
 )
 from tests.helpers.results import deep_failed, make_target
 
-ROOT = Path(__file__).parent.parent.parent
+ROOT = Path(__file__).parents[3]
 SNAPSHOT = ROOT / "tests" / "data" / "index"
 MATRIX = load_matrix(ROOT / "matrix" / "nightly.toml")
 SCOPE = "debian-slim"

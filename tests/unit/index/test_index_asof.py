@@ -27,7 +27,7 @@ from compat.targets.profiles import target_from_profile
 from compat.workflows.lock import pick_known_good
 from tests.helpers.index import FakeIndex, metadata_text, wheel_bytes
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 INDEX = SnapshotIndex(DATA / "index")
 NUMPY = canonicalize_name("numpy")
 SIX = canonicalize_name("six")

@@ -31,7 +31,7 @@ from compat.workflows.lock import pick_known_good
 from tests.helpers.pipeline import ScriptedPipeline, session_of
 from tests.helpers.reporter import RecordingReporter
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 INDEX = SnapshotIndex(DATA / "index")
 TARGET = dataclasses.replace(
     target_from_profile("debian-slim", python="3.11"), image_id="sha256:" + "ab" * 32

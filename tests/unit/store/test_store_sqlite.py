@@ -151,7 +151,7 @@ def test_a_writer_that_waited_its_bound_says_why_and_what_to_do(
         assert len(store.results()) == 1
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _unwritable(directory: Path) -> list[str]:

@@ -24,7 +24,7 @@ from compat.targets.profiles import HOST, target_from_profile
 from compat.targets.target import Libc, PackageManager, Target
 from tests.helpers.pipeline import ScriptedPipeline
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 BUILT = "local/debian-python:bookworm"  # the image the newcomer builds when told to
 
 

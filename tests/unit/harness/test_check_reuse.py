@@ -18,7 +18,7 @@ from compat.smoke.checks import builtin_checks
 from compat.store import Store
 from compat.targets.target import Target
 from tests.helpers.results import MUSL_ID, make_combo, make_target
-from tests.unit.test_store import db_url, make_db_url  # noqa: F401  (fixtures)
+from tests.unit.store.test_store import db_url, make_db_url  # noqa: F401  (fixtures)
 
 CHECK = builtin_checks()[0].name
 OTHER_ID = "sha256:" + "c" * 64

@@ -310,7 +310,7 @@ def test_image_reuses_the_wheels_the_scan_built_on_that_base(tmp_path: Path) -> 
         tmp_path / "lock", lock, tmp_path / "ctx", wheelhouse=cache, prebuilt=[wheel]
     )
     assert (context / "dist" / "built" / wheel.name).read_bytes() == wheel.read_bytes()
-    # the lock's Dockerfile, unchanged, takes them (tests/unit/test_dockerfile.py runs it)
+    # the lock's Dockerfile, unchanged, takes them (tests/unit/lock/test_dockerfile.py runs it)
     text = (context / DOCKERFILE).read_text()
     assert text == render_dockerfile(lock)
     assert "if [ -d /tmp/compat/dist/built ]; then cp -r /tmp/compat/dist/built" in text

@@ -17,7 +17,7 @@ from compat.model import Combo
 from compat.resolve import CandidateSource, Conflict, Dependency, Preferences, Resolver
 from compat.targets.profiles import target_from_profile
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 CASES = sorted((DATA / "cases").glob("*.toml"))
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from compat.errors import StoreError
 from compat.store import Store, export_json, import_json, sqlite_url
-from tests.unit.test_store import _populate
+from tests.unit.store.test_store import _populate
 
 scalars = st.one_of(
     st.none(),

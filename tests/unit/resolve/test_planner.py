@@ -18,7 +18,7 @@ from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.targets.profiles import target_from_profile
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 INDEX = SnapshotIndex(DATA / "index")
 LAST_TWO_MINORS: dict[str, Any] = {"last-minors": 2}  # not a Python name
 

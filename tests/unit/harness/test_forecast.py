@@ -26,7 +26,7 @@ from compat.targets.profiles import target_from_profile
 from compat.workflows.steps import make_plan
 from tests.helpers.reporter import RecordingReporter
 
-INDEX = SnapshotIndex(Path(__file__).parent.parent / "data" / "index")
+INDEX = SnapshotIndex(Path(__file__).parents[2] / "data" / "index")
 TARGET = target_from_profile("debian-slim", python="3.12")
 PACKAGES = {"numpy": ">=2.1,<2.3", "pandas": ">=2.2,<2.4"}
 SOURCE = CandidateSource(INDEX, TARGET, parse_matrix({"packages": PACKAGES}, path="m.toml").build)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.smoke import make_dist, run_runner
 
-PLUGIN = Path(__file__).parent.parent / "data" / "plugin" / "compat_example_checks"
+PLUGIN = Path(__file__).parents[2] / "data" / "plugin" / "compat_example_checks"
 
 
 def _install_plugin(site: Path, entry: str = "compat_example_checks") -> None:
