@@ -1,7 +1,8 @@
 """Two real ``compat scan`` processes started together, sharing one cache directory
-and one SQLite results database, over the same combinations: each wheel is unpacked
-once (the other process waits for it and takes its tree), every result is recorded
-exactly once per run, no "database is locked" failure, and both runs finish.
+and one results database (SQLite, and PostgreSQL), over the same combinations: each
+wheel is unpacked once (the other process waits for it and takes its tree), every
+result is recorded exactly once per run, no "database is locked" failure, and both
+runs finish.
 
 ``--backend local`` goes through the same wheelhouse, install store and database
 as the Docker backend, without starting containers; the index is real PyPI."""
@@ -9,11 +10,18 @@ as the Docker backend, without starting containers; the index is real PyPI."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration.test_store_postgres import (  # noqa: F401  (fixtures)
+    make_db_url,
+    server_url,
+)
 
 MATRIX = """\
 name = "tiny"
@@ -26,15 +34,22 @@ python-dateutil = ">=2.8.2"
 """
 
 
-def test_two_scans_sharing_a_cache_and_a_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_scans_sharing_a_cache_and_a_database(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
     matrix = tmp_path / "tiny.toml"
     matrix.write_text(MATRIX)
-    db = tmp_path / "results.db"
+    url = (
+        f"sqlite:///{tmp_path / 'results.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("make_db_url")()
+    )
     env = {
         **os.environ,
         "COMPAT_CACHE_DIR": str(tmp_path / "cache"),
         "COMPAT_DATA_DIR": str(tmp_path / "data"),
-        "COMPAT_DB": f"sqlite:///{db}",
+        "COMPAT_DB": url,
         "COLUMNS": "200",
     }
     argv = [sys.executable, "-m", "compat", "-v", "scan", "--backend", "local"]
@@ -59,10 +74,17 @@ def test_two_scans_sharing_a_cache_and_a_database(tmp_path: Path) -> None:
         for line in err.splitlines()
         if line.startswith("unpacked ")
     )
-    with sqlite3.connect(db) as conn:
-        (integrity,) = conn.execute("PRAGMA integrity_check").fetchone()
-        recorded = Counter(conn.execute("SELECT run_id, combination_id FROM results").fetchall())
-        runs = conn.execute("SELECT id, status FROM runs").fetchall()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        integrity = (
+            conn.execute(sa.text("PRAGMA integrity_check")).scalar_one()
+            if database == "sqlite"
+            else "ok"  # the server's own
+        )
+        query = sa.text("SELECT run_id, combination_id FROM results")
+        recorded = Counter((run, combination) for run, combination in conn.execute(query))
+        runs = [tuple(row) for row in conn.execute(sa.text("SELECT id, status FROM runs"))]
+    engine.dispose()
     per_run = Counter(run for run, _ in recorded)
     combinations = {combination for _, combination in recorded}
     print(
