@@ -53,7 +53,11 @@ def estimators_of(dist: importlib.metadata.Distribution) -> list[tuple[str, type
             print(f"--- {top}: not imported: {isolate.describe_exception(exc)}")
             continue
         for name in sorted(getattr(module, "__all__", None) or dir(module)):
-            obj = getattr(module, name, None)
+            try:
+                obj = getattr(module, name, None)
+            except Exception as exc:  # a lazy attribute needing what is not installed
+                print(f"--- {top}.{name}: not available: {isolate.describe_exception(exc)}")
+                continue
             if (
                 isinstance(obj, type)
                 and issubclass(obj, base.BaseEstimator)
