@@ -36,10 +36,9 @@ from compat.smoke.modules import NUMPY_ABI
 
 Pair = frozenset[NormalizedName]
 
-# Verdicts that say something about the image or the index, not about versions
-# meeting each other.
-# Verdicts that blame no pair of packages: the image, the index or the machine. A
-# timeout is one (undecided: it timed out again with twice the time).
+# Verdicts that say something about the image, the index or the machine, not about
+# versions meeting each other. A timeout is one: undecided, it timed out again with
+# twice the time.
 ENVIRONMENT_VERDICTS = frozenset(
     {Verdict.NO_WHEEL, Verdict.BUILD_FAILED, Verdict.INSTALL_FAILED, Verdict.TIMEOUT}
 )
