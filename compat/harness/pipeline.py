@@ -117,21 +117,26 @@ class Pipeline:
     # ---- preparation -------------------------------------------------------------
 
     def _build(
-        self, info: ImageInfo, wheelhouse: Wheelhouse, pins: Sequence[Pin], progress: Progress
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pins: Sequence[Pin], reporter: Reporter
     ) -> dict[str, BuildRecord]:
         records: dict[str, BuildRecord] = {}
         unique = list({p.sha256: p for p in pins}.values())
         for i, pin in enumerate(unique):
-            progress("build", i, len(unique))
-            records[pin.sha256] = self._build_one(info, wheelhouse, pin)
+            reporter.stage_progress("build", i, len(unique))
+            where = f"{i + 1} of {len(unique)}" if len(unique) > 1 else "one"
+            records[pin.sha256] = self._build_one(info, wheelhouse, pin, reporter, where)
         if unique:
-            progress("build", len(unique), len(unique))
+            reporter.stage_progress("build", len(unique), len(unique))
         return records
 
-    def _build_one(self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin) -> BuildRecord:
+    def _build_one(
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, reporter: Reporter, where: str
+    ) -> BuildRecord:
         """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
         failure is reused unless ``rebuild``; a failure to reach the index or a timeout
-        is never cached (it says nothing about the package)."""
+        is never cached (it says nothing about the package). A build that runs says
+        so when it starts and when it ends (``where``: which of the builds it is), a
+        line a log keeps: builds take minutes."""
         toolchain = self.backend.toolchain(info)
         tool_key = toolchain_key(toolchain, info.facts.package_manager)
         cached = build_record_path(
@@ -144,6 +149,7 @@ class Pipeline:
             notes = build_settings(pin.name, toolchain).notes
             sdist = wheelhouse.path(pin.sha256, pin.filename)
             out = Path(tempfile.mkdtemp(prefix="compat-build-"))
+            reporter.notice(f"building {pin} from its source distribution (build {where})")
             start = time.monotonic()
             transient = False
             try:
@@ -172,6 +178,8 @@ class Pipeline:
                 full_log = written.read_text(errors="replace") if written.is_file() else record.log
             finally:
                 shutil.rmtree(out, ignore_errors=True)
+            ended = "built" if record.ok else "failed to build"
+            reporter.notice(f"{ended} {pin} in {record.duration:.0f} s")
             if not record.ok and network_failure(full_log):
                 log.warning("%s: the build could not reach the index; not cached", pin)
                 return dataclasses.replace(
@@ -189,9 +197,10 @@ class Pipeline:
             return record
 
     def prepare(
-        self, target: Target, combos: Sequence[Combo], progress: Progress
+        self, target: Target, combos: Sequence[Combo], reporter: Reporter
     ) -> tuple[ImageInfo, list[Prepared], list[ComboResult]]:
         """Everything before the first run: fetch, build, unpack, compile."""
+        progress = reporter.stage_progress
         wheelhouse = self._wheelhouse()
         refs = [
             FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for c in combos for p in c.pins
@@ -206,7 +215,7 @@ class Pipeline:
             for p in c.source_builds
             if not any(q.sha256 in fetch_failed for q in c.pins)
         ]
-        builds = self._build(info, wheelhouse, sdists, progress)
+        builds = self._build(info, wheelhouse, sdists, reporter)
 
         wheels: dict[str, Path] = {}
         for sha, path in got.items():
@@ -353,7 +362,7 @@ class Pipeline:
                 results[result.combo.id] = result
             on_result(result)
 
-        info, ready, failures = self.prepare(target, combos, progress)
+        info, ready, failures = self.prepare(target, combos, reporter)
         for failure in failures:
             deliver(failure)
         total = len(ready)
@@ -423,7 +432,7 @@ class Pipeline:
         job's command in turn where the smoke suite runs: the image with
         ``system_packages`` (unless system packages are off), no network."""
         combos = list({c.id: c for c in [*(j.combo for j in jobs), beside]}.values())
-        info, ready, failures = self.prepare(target, combos, reporter.stage_progress)
+        info, ready, failures = self.prepare(target, combos, reporter)
         failed = {f.combo.id: f.error or f.verdict.value for f in failures}
         if beside.id in failed:
             raise HarnessError(

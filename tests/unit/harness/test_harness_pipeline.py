@@ -154,7 +154,18 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
         builds={sdist.filename: built, broken.filename: "error: no C compiler"},
     )
     combos = [combo_of_pins(sdist), combo_of_pins(broken), combo_of_pins(sdist, broken)]
-    results, _, stages = _run(_backend(runtime, served, tmp_path), combos)
+    reporter = RecordingReporter()
+    results = _backend(runtime, served, tmp_path).run(
+        glibc_target(), combos, on_result=lambda _: None, reporter=reporter
+    )
+    stages = reporter.stages
+    # a build says when it starts and how it ended: a log shows minutes of building
+    assert [line for line in reporter.lines if "buil" in line] == [
+        "building native==1.0 from its source distribution (build 1 of 2)",
+        "built native==1.0 in 0 s",
+        "building broken==2.0 from its source distribution (build 2 of 2)",
+        "failed to build broken==2.0 in 2 s",
+    ]
     assert [r.verdict for r in results] == [
         Verdict.PASS,
         Verdict.BUILD_FAILED,
@@ -170,9 +181,13 @@ def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) 
     assert sites_of(call) == [f"/store/{sha256_of(built)}"]
     assert ("build", 2, 2) in stages
 
-    # builds are cached per (sdist, image): failures too
+    # builds are cached per (sdist, image): failures too, and a cached one says nothing
     runtime2 = FakeBackend(lambda argv: exec_result(passing_suite("import")), builds={})
-    results2, _, _ = _run(_backend(runtime2, served, tmp_path), combos)
+    quiet = RecordingReporter()
+    results2 = _backend(runtime2, served, tmp_path).run(
+        glibc_target(), combos, on_result=lambda _: None, reporter=quiet
+    )
+    assert not [line for line in quiet.lines if "buil" in line]
     assert runtime2.built == []
     assert [r.verdict for r in results2] == [r.verdict for r in results]
 

@@ -27,6 +27,7 @@ from compat.harness.installs import Installs
 from compat.harness.toolchain import TOOLCHAIN_READY, ToolchainChoice
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import FileKind, Pin
+from compat.reporter import Reporter
 from compat.store import Store, sqlite_url
 from tests.helpers.container import FakeEngine
 from tests.helpers.harness import (
@@ -119,7 +120,7 @@ def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
     backend = Counting(lambda argv: exec_result(""), builds={pin.filename: Path(wheel)})
     with Pipeline(backend, RunConfig(), cache_dir=Path(cache)) as pipeline:
         ready.wait()
-        record = pipeline._build_one(backend.info, pipeline._wheelhouse(), pin)
+        record = pipeline._build_one(backend.info, pipeline._wheelhouse(), pin, Reporter(), "one")
     assert record.ok
 
 
