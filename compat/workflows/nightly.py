@@ -15,6 +15,7 @@ session, recording each result, and rewrites the locks that moved.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,15 +306,19 @@ def nightly_base(
     run: Callable[[list[Combo]], Sequence[ComboResult]],
     last_minors: int | None = None,
     verify: Verify | None = None,
+    on_first_night: Callable[[int], None] | None = None,
 ) -> BaseOutcome:
     """One base's nightly run. ``plan`` makes the normal strategy plan (only called
     when something is new); ``run`` runs the combinations and records each result
     in ``store`` (the pipeline and ``store.record``). ``verify`` (the deep tier)
     confirms the new best known-good combination before the lock may move to it,
-    as ``compat lock`` does. The versions are recorded as seen only after the
-    run, so an interrupted night is done again."""
+    as ``compat lock`` does. ``on_first_night`` hears, before the run, how many
+    combinations a base with no version seen before runs to establish its baselines.
+    The versions are recorded as seen only after the run, so an interrupted night
+    is done again."""
     tracked = tracked_versions(source, matrix, last_minors=last_minors)
-    new = unseen(tracked, store.seen_versions(scope))
+    seen = store.seen_versions(scope)
+    new = unseen(tracked, seen)
     if not new:
         return BaseOutcome(base=scope)
     stack = Stack.of(matrix)
@@ -325,6 +330,8 @@ def nightly_base(
         source, locked=locked_combo(lock_dir), known_good=before[0] if before else None
     )
     combos = nightly_plan(plan(), new, control)
+    if on_first_night is not None and not seen and combos:
+        on_first_night(len(combos))
     results = list(run(combos)) if combos else []
     held = _standing(store, results)
     found = regressions(results, before, control=control)
@@ -401,6 +408,21 @@ class NightlyRequest:
     lock_root: Path = Path("lock")
 
 
+# What one combination roughly costs on two cores, by depth (measured: the smoke
+# suite about 45 s, the deep tier 3.5 to 4 min), for the first night's estimate.
+_ROUGH_MINUTES = {Depth.IMPORT: 0.3, Depth.SMOKE: 1.0, Depth.DEEP: 4.0}
+
+
+def first_night_notice(base: str, count: int, depth: Depth, jobs: int) -> str:
+    """What a base's first night says before it runs: it establishes the baselines."""
+    minutes = max(1, round(count * _ROUGH_MINUTES[depth] / max(1, jobs)))
+    return (
+        f"first night on {base}: no version was seen here before, so this night establishes "
+        f"the baselines: {count} combinations at depth {depth.value}, about {minutes} min "
+        "(later nights run only what is new)"
+    )
+
+
 def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> NightlyOutcome:
     """Every base's night, each result recorded as it lands; a base whose best
     known-good combination moved gets its lockfiles under ``lock_root`` rewritten.
@@ -411,6 +433,11 @@ def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> Ni
     verify = verifier(lambda: session) if session.config.depth is Depth.DEEP else None
     build = matrix.build.with_no_binary(request.no_binary)
     outcomes = []
+
+    def first_night(base: str, count: int) -> None:
+        depth, jobs = session.config.depth, session.config.jobs
+        session.reporter.notice(first_night_notice(base, count, depth, jobs))
+
     for base in request.bases or matrix.bases or ("debian-slim",):
         named = base in PROFILES  # a matrix's bases are profile names or image references
         target = target_of(
@@ -453,6 +480,7 @@ def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> Ni
             run=run_combos,
             last_minors=request.last_minors,
             verify=verify,
+            on_first_night=functools.partial(first_night, target.name),
         )
         if outcome.lock_changed:
             lock_known_good(store, target.name, lock_dir, verify=verify, stack=Stack.of(matrix))

@@ -29,6 +29,7 @@ from compat.model import (
     Combo,
     ComboResult,
     CoreMetadata,
+    Depth,
     DistFile,
     Verdict,
 )
@@ -49,6 +50,7 @@ from compat.workflows.nightly import (
     RegressionFound,
     as_seen,
     control_combo,
+    first_night_notice,
     new_versions,
     nightly_base,
     nightly_plan,
@@ -348,6 +350,7 @@ def night_with(
     lock_dir: Path,
     src: CandidateSource,
     run: Callable[[list[Combo]], list[ComboResult]],
+    on_first_night: Callable[[int], None] | None = None,
 ) -> BaseOutcome:
     """One night of the matrix on the source's base, ``run`` running what is new."""
     return nightly_base(
@@ -358,6 +361,7 @@ def night_with(
         store=store,
         lock_dir=lock_dir,
         run=run,
+        on_first_night=on_first_night,
     )
 
 
@@ -439,6 +443,19 @@ def test_a_best_that_holds_a_known_incompatibility_does_not_move_the_lock(
     assert any(c.version_of("pandas") == Version("3.1.1") for c in combos)
     assert not outcome.lock_changed  # lock would pick the committed combination again
     assert locked.version_of("pandas") == Version("3.1.0")
+
+
+def test_only_a_first_night_says_it_establishes_the_baselines(store: Store, tmp_path: Path) -> None:
+    told: list[int] = []
+    first = night_with(
+        store, tmp_path / "lock", source(), FakeRun(store, source().target), told.append
+    )
+    assert told == [len(first.ran)]  # before it ran, how many combinations
+    night_with(store, tmp_path / "lock", source(), FakeRun(store, source().target), told.append)
+    assert told == [len(first.ran)]  # nothing new: nothing said
+    said = first_night_notice("bookworm", 14, Depth.DEEP, 2)
+    assert said.startswith("first night on bookworm: no version was seen here before")
+    assert "14 combinations at depth deep, about 28 min" in said
 
 
 def test_an_interrupted_night_is_done_again(store: Store, tmp_path: Path) -> None:
