@@ -5,6 +5,7 @@ whole-package import (``deep_baselines``)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 
 from packaging.utils import NormalizedName
 
@@ -51,6 +52,36 @@ def run_key(here: Combo, *, image_id: str, test_layer: Combo, config: RunConfig)
     return digest.hexdigest()[:24]
 
 
+def module_context(here: Combo, *, image_id: str, test_layer: Combo, config: RunConfig) -> str:
+    """Where a test module's outcome holds for other combinations (``deep_modules``):
+    the image, the test layer, the selection settings, the runner code and the names
+    of every distribution installed (being there can change a test, imported or
+    not); the versions the module imported are its inputs (``module_inputs``)."""
+    digest = hashlib.sha256(b"deep-module\n")
+    names = ",".join(sorted(p.name for p in here.pins))
+    for part in (image_id, test_layer.id, settings_key(config), _runner_digest(), names):
+        digest.update(part.encode() + b"\n")
+    return digest.hexdigest()[:24]
+
+
+def pin_identity(here: Combo) -> dict[str, str]:
+    """Each pin of ``here`` as a module's inputs name it: its version and its file
+    (a wheel built here from an sdist is its own file)."""
+    return {p.name: f"{p.version} {p.sha256}" for p in here.pins}
+
+
+def module_inputs(here: Combo, imports: Sequence[str], owners: Mapping[str, str]) -> dict[str, str]:
+    """What a test module of ``here`` depended on: the identity of each pin owning a
+    top-level name its processes loaded or tried to import (the test layer owns
+    none: it is in the context)."""
+    pins = pin_identity(here)
+    return {
+        name: pins[name]
+        for name in sorted({owners[top] for top in imports if top in owners})
+        if name in pins
+    }
+
+
 def baseline_run(dependent: NormalizedName, cached: dict[str, list[dict[str, object]]]) -> DeepRun:
     """A baseline's cached outcomes (module -> its tests' as JSON) of ``dependent``'s
     tests, as a run."""
@@ -66,4 +97,12 @@ def sweep_key(baseline: Baseline, image_id: str) -> str:
     return digest.hexdigest()[:24]
 
 
-__all__ = ["baseline_run", "run_key", "settings_key", "sweep_key"]
+__all__ = [
+    "baseline_run",
+    "module_context",
+    "module_inputs",
+    "pin_identity",
+    "run_key",
+    "settings_key",
+    "sweep_key",
+]

@@ -50,6 +50,8 @@ class DeepJob:
     keyword: str | None = None  # a pytest -k expression
     # source distributions of dependents, whose test trees run where a wheel ships none
     sdists: tuple[tuple[NormalizedName, FileRef], ...] = ()
+    # selected modules not to run: their outcomes are kept (``deep_modules``)
+    reuse_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,6 +133,7 @@ class DeepTier:
             max_foundation_modules=job.max_foundation_modules,
             modules=list(job.modules),
             keyword=job.keyword,
+            reuse_modules=list(job.reuse_modules),
             sdists=self._sdists_for(job),
         )
         # the deep runner sits beside the smoke runner, in the suite's deep/

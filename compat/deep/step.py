@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from packaging.utils import NormalizedName
 
@@ -14,7 +16,7 @@ from compat.config import RunConfig
 from compat.deep.baseline import Baseline, baseline_for
 from compat.deep.differential import needs_baseline
 from compat.deep.judging import judge, merge
-from compat.deep.keys import baseline_run, run_key
+from compat.deep.keys import baseline_run, module_context, module_inputs, pin_identity, run_key
 from compat.deep.outcomes import DeepRun, parse_events
 from compat.deep.running import DeepJob, DeepRunner, sdist_refs, test_layer_for
 from compat.index.base import Index
@@ -141,10 +143,20 @@ def _own_run(where: _Where, here: Combo) -> DeepRun | CheckResult:
     if kept:
         where.reporter.notice(f"deep: the shipped tests of {here.label()} ran before on this image")
         return parse_events(json.dumps(e) for e in kept)
-    where.reporter.notice(f"deep: running the shipped tests of {here.label()}")
+    context = module_context(
+        here, image_id=where.image_id, test_layer=where.layer, config=where.config
+    )
+    kept_modules = _kept_modules(where.store.deep_modules(context), pin_identity(here))
+    also = f" ({len(kept_modules)} test modules kept from runs that imported the same versions)"
+    where.reporter.notice(
+        f"deep: running the shipped tests of {here.label()}" + (also if kept_modules else "")
+    )
+    job = dataclasses.replace(
+        where.job(here, here.requested), reuse_modules=tuple(sorted(kept_modules))
+    )
     (mine,) = where.pipeline.run_deep(
         where.target,
-        [where.job(here, here.requested)],
+        [job],
         where.layer,
         timeout=where.config.timeouts.deep_run,
         system_packages=where.packages,
@@ -158,16 +170,66 @@ def _own_run(where: _Where, here: Combo) -> DeepRun | CheckResult:
             duration=mine.duration,
             error=f"the deep tier did not finish: {mine.error}",
         )
-    run = mine.run
+    events = _with_kept([json.loads(e) for e in mine.events if e.startswith("{")], kept_modules)
+    run = parse_events(json.dumps(e) for e in events)
+    if run.complete:
+        where.store.record_deep_modules(context=context, modules=_modules(here, events, run))
     if run.complete and not run.module_errors:
         # a module killed by a timeout may pass on a less busy machine: not kept
         where.store.record_deep_run(
-            key=key,
-            image_id=where.image_id,
-            pins=[str(p) for p in here.pins],
-            events=[json.loads(e) for e in mine.events if e.startswith("{")],
+            key=key, image_id=where.image_id, pins=[str(p) for p in here.pins], events=events
         )
     return run
+
+
+Event = dict[str, Any]
+
+
+def _kept_modules(
+    rows: Sequence[tuple[str, Mapping[str, str], list[Event]]], pins: Mapping[str, str]
+) -> dict[str, list[Event]]:
+    """The kept test modules whose inputs ``pins`` hold, each with its events (the
+    newest such run of it)."""
+    found: dict[str, list[Event]] = {}
+    for module, inputs, events in rows:
+        if module not in found and inputs and all(pins.get(n) == v for n, v in inputs.items()):
+            found[module] = events
+    return found
+
+
+def _with_kept(events: list[Event], kept: Mapping[str, list[Event]]) -> list[Event]:
+    """The runner's events with the kept modules it did not run (it says ``reused``)
+    in their place, before its end."""
+    reused = {
+        str(e.get("module"))
+        for e in events
+        if e.get("event") == "module" and e.get("reused") and e.get("module") in kept
+    }
+    added = [e for module in sorted(reused) for e in kept[module]]
+    ran = [e for e in events if not (e.get("event") == "module" and e.get("reused"))]
+    end = next((i for i, e in enumerate(ran) if e.get("event") == "done"), len(ran))
+    return [*ran[:end], *added, *ran[end:]]
+
+
+def _modules(
+    here: Combo, events: list[Event], run: DeepRun
+) -> list[tuple[str, str, dict[str, str], list[Event]]]:
+    """The test modules of a finished run worth keeping by their inputs: each that
+    said what it imported, finished, and had no test run out of time (a timeout is
+    never reused)."""
+    owners = run.owners()
+    kept = []
+    for done in events:
+        module = str(done.get("module"))
+        imports = done.get("imports")
+        if done.get("event") != "module" or done.get("error") or not isinstance(imports, list):
+            continue
+        tests = [e for e in events if e.get("event") == "test" and e.get("module") == module]
+        if any(t.get("outcome") == "timeout" for t in tests):
+            continue
+        inputs = module_inputs(here, [str(t) for t in imports], owners)
+        kept.append((str(done.get("dependent")), module, inputs, [*tests, done]))
+    return kept
 
 
 def _baseline_runs(

@@ -1,9 +1,12 @@
 """The deep tier's cache in the results database: a combination's own runs
-(``deep_runs``) and the baselines' outcomes per test module (``deep_baselines``),
-each under the key the deep tier computes (``compat.deep.keys``)."""
+(``deep_runs``), their test modules by what each imported (``deep_modules``) and the
+baselines' outcomes per test module (``deep_baselines``), each under the key the
+deep tier computes (``compat.deep.keys``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from compat.store.engine import Database
-from compat.store.schema import deep_baselines, deep_runs
+from compat.store.schema import deep_baselines, deep_modules, deep_runs
 
 
 class DeepCache(Database):
@@ -42,6 +45,52 @@ class DeepCache(Database):
                     created=datetime.now(UTC),
                 )
             )
+
+    def deep_modules(self, context: str) -> list[tuple[str, dict[str, str], list[dict[str, Any]]]]:
+        """The test modules kept in ``context``: (module, inputs, events), newest
+        first (see ``record_deep_modules``)."""
+        query = (
+            sa.select(deep_modules.c.module, deep_modules.c.inputs, deep_modules.c.events)
+            .where(deep_modules.c.context == context)
+            .order_by(deep_modules.c.created.desc())
+        )
+        with self.reading() as conn:
+            return [
+                (row.module, dict(row.inputs), [dict(e) for e in row.events])
+                for row in conn.execute(query)
+            ]
+
+    def record_deep_modules(
+        self,
+        *,
+        context: str,
+        modules: Sequence[tuple[str, str, Mapping[str, str], Sequence[Mapping[str, Any]]]],
+    ) -> None:
+        """Keep test modules of a finished deep run in ``context``: (dependent,
+        module, inputs, events) each; one kept before with the same inputs is
+        replaced."""
+        with self.writing() as conn:
+            for dependent, module, inputs, events in modules:
+                digest = hashlib.sha256(json.dumps(dict(inputs), sort_keys=True).encode())
+                inputs_key = digest.hexdigest()[:24]
+                conn.execute(
+                    sa.delete(deep_modules).where(
+                        deep_modules.c.context == context,
+                        deep_modules.c.module == module,
+                        deep_modules.c.inputs_key == inputs_key,
+                    )
+                )
+                conn.execute(
+                    sa.insert(deep_modules).values(
+                        context=context,
+                        module=module,
+                        inputs_key=inputs_key,
+                        dependent=dependent,
+                        inputs=dict(inputs),
+                        events=[dict(e) for e in events],
+                        created=datetime.now(UTC),
+                    )
+                )
 
     def deep_baseline(self, key: str) -> dict[str, list[dict[str, Any]]]:
         """The deep tier's cached baseline outcomes under ``key``: module path ->

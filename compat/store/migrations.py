@@ -322,6 +322,23 @@ def _v10_deep_runs(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
+def _v11_deep_modules(conn: sa.Connection) -> None:
+    """A deep run's test modules kept one by one, by what they imported."""
+    md = sa.MetaData()
+    sa.Table(
+        "deep_modules",
+        md,
+        sa.Column("context", sa.String(64), primary_key=True),
+        sa.Column("module", sa.Text, primary_key=True),
+        sa.Column("inputs_key", sa.String(64), primary_key=True),
+        sa.Column("dependent", sa.Text, nullable=False),
+        sa.Column("inputs", sa.JSON, nullable=False),
+        sa.Column("events", sa.JSON, nullable=False),
+        sa.Column("created", _when(), nullable=False),
+    )
+    md.create_all(conn)
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
@@ -333,6 +350,7 @@ STEPS: tuple[Step, ...] = (
     _v8_check_inputs,
     _v9_check_kinds,
     _v10_deep_runs,
+    _v11_deep_modules,
 )
 LATEST = len(STEPS)
 

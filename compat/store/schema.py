@@ -190,6 +190,23 @@ deep_runs = sa.Table(
     sa.Column("created", _when(), nullable=False),
 )
 
+# One test module's outcomes from a combination's own deep run, kept by what decides
+# them (v11): ``context`` (``compat.deep.keys.module_context``: image, test layer,
+# settings, runner code, the names installed) and ``inputs``, the version and file of
+# every distribution its pytest processes imported. Another combination whose pins
+# match ``inputs`` in the same context takes them without running the module.
+deep_modules = sa.Table(
+    "deep_modules",
+    metadata,
+    sa.Column("context", sa.String(64), primary_key=True),
+    sa.Column("module", sa.Text, primary_key=True),  # a test module's path
+    sa.Column("inputs_key", sa.String(64), primary_key=True),  # a digest of ``inputs``
+    sa.Column("dependent", sa.Text, nullable=False),
+    sa.Column("inputs", sa.JSON, nullable=False),  # {name: "version sha256"}
+    sa.Column("events", sa.JSON, nullable=False),  # the module's test and module events
+    sa.Column("created", _when(), nullable=False),
+)
+
 # What an image is known to need: the distro packages that provided its missing shared
 # libraries, learnt from a result that ran with them (v7). Installed on every later run
 # on the image unless --no-system-deps.

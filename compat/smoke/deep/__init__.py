@@ -18,7 +18,7 @@ Command::
         [--module-timeout SECONDS] [--max-modules N] [--max-foundation-modules N]
         [--module GLOB]...
         [--markers EXPR] [--keyword EXPR] [--no-rerun] [--select-only] [--work DIR]
-        [--sdist NAME=PATH]...
+        [--sdist NAME=PATH]... [--reuse-module PATH]...
 
 ``--package``: the combination's named distributions. Each that ships test
 modules is a *dependent* (or only those named by ``--dependent``); the others
@@ -33,7 +33,9 @@ dependent's test modules that reach a partner through what they import;
 ``import dependent`` itself loads (numpy for pandas); a dependent whose partners
 are all such foundations (statsmodels on numpy, scipy and pandas) gets a spread
 over its test folders instead, up to 8 modules. ``--module`` those whose
-path matches a glob. Each module runs in its own pytest process
+path matches a glob. ``--reuse-module``: a selected module whose outcomes the host
+keeps (it imported the same versions before) is not run; its module event says
+``"reused": true`` and the host adds its tests. Each module runs in its own pytest process
 (``--jobs`` at a time, longest first), offline (proxies dropped), in a scratch
 HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu), ``-k EXPR``
 when ``--keyword`` is given, and a per-test time limit. A process killed by a
@@ -105,6 +107,7 @@ def runner_options(
     keyword: str | None = None,
     rerun: bool = True,
     sdists: dict[str, str] | None = None,
+    reuse_modules: tuple[str, ...] | list[str] = (),
 ) -> list[str]:
     """The runner's options (see the contract above); ``sdists``: name -> path."""
     argv: list[str] = []
@@ -116,6 +119,7 @@ def runner_options(
         ("--tooling", tooling),
         ("--dependent", dependents),
         ("--module", modules),
+        ("--reuse-module", reuse_modules),
     ):
         for value in values:
             argv += [option, value]

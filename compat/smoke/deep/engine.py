@@ -125,6 +125,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--select-only", action="store_true")
     parser.add_argument("--work", metavar="DIR")
     parser.add_argument("--sdist", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--reuse-module", action="append", default=[], metavar="PATH")
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.module_timeout <= 0 or args.jobs < 1:
         raise UsageError("--timeout, --module-timeout and --jobs must be positive")
@@ -537,6 +538,14 @@ def run(args: argparse.Namespace, events: Events) -> None:
             }
         )
         jobs = plan(args, info, events, work)
+        reused = set(args.reuse_module)
+        for job in jobs:
+            if job.selection.module.path in reused:  # the host keeps its outcomes
+                path = job.selection.module.path
+                events.emit(
+                    {"event": "module", "dependent": job.dependent, "module": path, "reused": True}
+                )
+        jobs = [j for j in jobs if j.selection.module.path not in reused]
         if not args.select_only:
             # Longest first keeps both cores busy to the end.
             jobs.sort(key=lambda j: -_size(Path(j.root) / j.selection.module.path))

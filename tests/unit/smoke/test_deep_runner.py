@@ -79,6 +79,16 @@ FILES = {
 }
 
 
+def written_site(tmp_path: Path) -> Path:
+    """FILES written into a site directory."""
+    site = tmp_path / "site"
+    for rel, text in FILES.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return site
+
+
 def run_runner(site: Path, *extra: str) -> list[dict[str, Any]]:
     argv = runner_argv(
         sys.executable,
@@ -95,11 +105,7 @@ def run_runner(site: Path, *extra: str) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    for rel, text in FILES.items():
-        path = site / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    site = written_site(tmp_path)
     events = run_runner(site)
     kinds = [e["event"] for e in events]
     assert kinds[0] == "environment"
@@ -150,11 +156,7 @@ def test_runner_selects_runs_reruns_and_survives_a_crash(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_select_only_runs_nothing(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    for rel, text in FILES.items():
-        path = site / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    site = written_site(tmp_path)
     events = run_runner(site, "--select-only")
     assert [e["event"] for e in events] == [
         "environment",
@@ -169,6 +171,18 @@ def test_select_only_runs_nothing(tmp_path: Path) -> None:
     partner = events[4]
     assert partner["dependent"] == "partnerx"
     assert partner["reason"] == "ships no tests"
+
+
+@pytest.mark.slow
+def test_a_module_the_host_keeps_is_not_run(tmp_path: Path) -> None:
+    site = written_site(tmp_path)
+    kept = "depx/tests/test_plot.py"
+    events = run_runner(site, "--reuse-module", kept)
+    assert not [e for e in events if e["event"] == "test" and e["module"] == kept]
+    (said,) = [e for e in events if e["event"] == "module" and e["module"] == kept]
+    assert said == {"event": "module", "dependent": "depx", "module": kept, "reused": True}
+    ran = [e["test"] for e in events if e["event"] == "test"]
+    assert ran == ["depx/tests/test_optional.py::test_uses"]
 
 
 def _sdist(path: Path, members: dict[str, str], *, link: str | None = None) -> Path:
@@ -209,11 +223,7 @@ SDIST_TESTS = {
 def test_a_dependent_without_shipped_tests_runs_its_sdist_tests_on_the_installed_wheel(
     tmp_path: Path,
 ) -> None:
-    site = tmp_path / "site"
-    for rel, text in FILES.items():
-        path = site / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    site = written_site(tmp_path)
     archive = _sdist(tmp_path / "partnerx-2.0.tar.gz", SDIST_TESTS)
     events = run_runner(site, "--sdist", f"partnerx={archive}", "--dependent", "partnerx")
     (planned,) = [e for e in events if e["event"] == "dependent"]
