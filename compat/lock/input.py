@@ -15,6 +15,7 @@ from packaging.utils import InvalidName, canonicalize_name
 from compat.effects.container import check_reference
 from compat.errors import LockError, UsageError
 from compat.model import Cap, Combo, ComboResult, FileKind, Pin
+from compat.targets.profiles import HOST
 from compat.targets.target import PackageManager, Target
 
 
@@ -69,7 +70,8 @@ def _refuse_malformed(target: Target, pins: Sequence[Pin], system: Sequence[str]
     """A ``LockError`` naming the first value that is not what its field holds."""
     bad: list[str] = []
     try:
-        check_reference(target.image)
+        if target.name != HOST:  # this machine's Python has no image reference
+            check_reference(target.image)
     except UsageError:
         bad.append(f"image reference {target.image!r}")
     bad += [f"system package {s!r}" for s in system if not _SYSTEM_PACKAGE.fullmatch(s)]

@@ -35,6 +35,7 @@ from compat.matrix import _TOP_KEYS, load_matrix, parse_matrix
 from compat.model import Verdict
 from compat.report.junit import write_junit
 from compat.report.summary import Row
+from compat.targets.profiles import host_target
 from tests.helpers.lock import make_lock
 from tests.helpers.report import make_result, make_target
 
@@ -298,3 +299,11 @@ def test_a_damaged_lock_record_is_a_lock_error(tmp_path: Path, record: Any) -> N
     else:
         return
     assert RECORD in refusal
+
+
+def test_a_lock_for_this_machine_has_no_image_reference_to_check() -> None:
+    clean = make_lock()
+    here = dataclasses.replace(host_target(), package_manager=clean.target.package_manager)
+    assert dataclasses.replace(clean, target=here).target.image.startswith("host (")
+    with pytest.raises(LockError, match="image reference"):
+        dataclasses.replace(clean, target=dataclasses.replace(here, name="debian-slim"))
