@@ -17,6 +17,13 @@ from compat.store.engine import Database
 from compat.store.schema import deep_baselines, deep_modules, deep_runs
 
 
+def _replace(conn: sa.Connection, table: sa.Table, **row: Any) -> None:
+    """Write ``row`` into ``table``, in place of the row with the same primary key."""
+    same = [column == row[column.name] for column in table.primary_key.columns]
+    conn.execute(sa.delete(table).where(*same))
+    conn.execute(sa.insert(table).values(**row, created=datetime.now(UTC)))
+
+
 class DeepCache(Database):
     """The deep tier's runs, kept so that a warm rerun of the same question costs no
     test run (a cache: nothing else reads it)."""
@@ -35,15 +42,13 @@ class DeepCache(Database):
         """Keep a combination's own finished deep run (its runner's JSON events)
         under ``key``; one kept before under it is replaced."""
         with self.writing() as conn:
-            conn.execute(sa.delete(deep_runs).where(deep_runs.c.key == key))
-            conn.execute(
-                sa.insert(deep_runs).values(
-                    key=key,
-                    image_id=image_id,
-                    pins=list(pins),
-                    events=[dict(e) for e in events],
-                    created=datetime.now(UTC),
-                )
+            _replace(
+                conn,
+                deep_runs,
+                key=key,
+                image_id=image_id,
+                pins=list(pins),
+                events=[dict(e) for e in events],
             )
 
     def deep_modules(self, context: str) -> list[tuple[str, dict[str, str], list[dict[str, Any]]]]:
@@ -72,24 +77,15 @@ class DeepCache(Database):
         with self.writing() as conn:
             for dependent, module, inputs, events in modules:
                 digest = hashlib.sha256(json.dumps(dict(inputs), sort_keys=True).encode())
-                inputs_key = digest.hexdigest()[:24]
-                conn.execute(
-                    sa.delete(deep_modules).where(
-                        deep_modules.c.context == context,
-                        deep_modules.c.module == module,
-                        deep_modules.c.inputs_key == inputs_key,
-                    )
-                )
-                conn.execute(
-                    sa.insert(deep_modules).values(
-                        context=context,
-                        module=module,
-                        inputs_key=inputs_key,
-                        dependent=dependent,
-                        inputs=dict(inputs),
-                        events=[dict(e) for e in events],
-                        created=datetime.now(UTC),
-                    )
+                _replace(
+                    conn,
+                    deep_modules,
+                    context=context,
+                    module=module,
+                    inputs_key=digest.hexdigest()[:24],
+                    dependent=dependent,
+                    inputs=dict(inputs),
+                    events=[dict(e) for e in events],
                 )
 
     def deep_baseline(self, key: str) -> dict[str, list[dict[str, Any]]]:
@@ -116,22 +112,16 @@ class DeepCache(Database):
         replaced."""
         with self.writing() as conn:
             for module, outcomes in modules.items():
-                conn.execute(
-                    sa.delete(deep_baselines).where(
-                        deep_baselines.c.key == key, deep_baselines.c.module == module
-                    )
-                )
-                conn.execute(
-                    sa.insert(deep_baselines).values(
-                        key=key,
-                        module=module,
-                        dependent=dependent,
-                        version=version,
-                        image_id=image_id,
-                        pins=list(pins),
-                        outcomes=[dict(o) for o in outcomes],
-                        created=datetime.now(UTC),
-                    )
+                _replace(
+                    conn,
+                    deep_baselines,
+                    key=key,
+                    module=module,
+                    dependent=dependent,
+                    version=version,
+                    image_id=image_id,
+                    pins=list(pins),
+                    outcomes=[dict(o) for o in outcomes],
                 )
 
 
