@@ -218,13 +218,17 @@ def _modules(
     said what it imported, finished, and had no test run out of time (a timeout is
     never reused)."""
     owners = run.owners()
+    tests_of: dict[str, list[Event]] = {}
+    for event in events:
+        if event.get("event") == "test":
+            tests_of.setdefault(str(event.get("module")), []).append(event)
     kept = []
     for done in events:
         module = str(done.get("module"))
         imports = done.get("imports")
         if done.get("event") != "module" or done.get("error") or not isinstance(imports, list):
             continue
-        tests = [e for e in events if e.get("event") == "test" and e.get("module") == module]
+        tests = tests_of.get(module, [])
         if any(t.get("outcome") == "timeout" for t in tests):
             continue
         inputs = module_inputs(here, [str(t) for t in imports], owners)
