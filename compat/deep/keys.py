@@ -4,6 +4,7 @@ whole-package import (``deep_baselines``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 
@@ -17,8 +18,10 @@ from compat.smoke import SMOKE_DIR
 from compat.smoke.deep import DEEP_DIR
 
 
+@functools.cache
 def _runner_digest() -> str:
-    """The deep runner's code: another selection or runner decides other outcomes."""
+    """The deep runner's code: another selection or runner decides other outcomes
+    (read once: every run key and module context of the process names it)."""
     digest = hashlib.sha256()
     for path in sorted(DEEP_DIR.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
