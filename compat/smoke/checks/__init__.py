@@ -236,17 +236,25 @@ def render(figure: Any, dpi: int = 30) -> None:
     assert svg.getvalue().rstrip().endswith(b"</svg>")
 
 
+@functools.lru_cache(maxsize=4)
+def _import_roots(path: tuple[str, ...]) -> tuple[frozenset[Path], tuple[Path, ...]]:
+    """The standard library's directories, and the absolute directories of ``path``
+    innermost first (resolved once per ``sys.path``, not per exception)."""
+    stdlib = {Path(sysconfig.get_path(key)).resolve() for key in ("stdlib", "platstdlib")}
+    stdlib |= {d / "lib-dynload" for d in stdlib}
+    roots = sorted(
+        {Path(p).resolve() for p in path if p and Path(p).is_absolute()},
+        key=lambda root: len(root.parts),
+        reverse=True,
+    )
+    return frozenset(stdlib), tuple(roots)
+
+
 def raised_in(exc: BaseException) -> str | None:
     """The top-level package whose code raised ``exc``: that of its innermost frame
     in a directory of ``sys.path`` (site-packages, or a site directory the runner
     composed) other than the standard library's, or None."""
-    stdlib = {Path(sysconfig.get_path(key)).resolve() for key in ("stdlib", "platstdlib")}
-    stdlib |= {d / "lib-dynload" for d in stdlib}
-    roots = sorted(
-        {Path(p).resolve() for p in sys.path if p and Path(p).is_absolute()},
-        key=lambda root: len(root.parts),
-        reverse=True,
-    )
+    stdlib, roots = _import_roots(tuple(sys.path))
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename)
         if not path.is_absolute():
