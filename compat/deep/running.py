@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName
 
 from compat.deep.outcomes import DeepRun, parse_events
 from compat.errors import FetchFailed, HarnessError, UsageError
-from compat.harness.jobs import SuiteJob, SuiteRun
+from compat.harness.jobs import Suite, SuiteJob, SuiteRun
 from compat.harness.pipeline import Pipeline
 from compat.harness.suite import Placed
 from compat.harness.wheelhouse import FileRef
@@ -34,6 +34,15 @@ log = logging.getLogger("compat.deep")
 
 TEST_LAYER = ("pytest", "hypothesis")
 """What the shipped test modules need besides the combination itself."""
+
+DEEP_SUITE = Suite(
+    stage="deep",
+    beside_is="the deep tier's test layer",
+    # one run at a time: each spreads its test modules over the run's --jobs
+    # processes itself, and runs side by side would multiply those processes and
+    # the memory the dependents' test suites take (each container has --memory)
+    at_once=1,
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,8 +98,9 @@ class DeepRunner(Protocol):
 
 class DeepTier:
     """The deep runner over a pipeline: each job's combination and the test layer
-    prepared as for the smoke suite, then the runner run for each job in turn
-    where the smoke suite ran; each spreads its test modules over ``jobs``
+    prepared as for the smoke suite, then the runner run for each job where the
+    smoke suite ran, through the pipeline's one way to run prepared combinations
+    (one at a time: ``DEEP_SUITE``); each spreads its test modules over ``jobs``
     processes."""
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -112,7 +122,7 @@ class DeepTier:
             target,
             [SuiteJob(combo=j.combo, command=functools.partial(self._command, j)) for j in jobs],
             beside=test_layer,
-            beside_is="the deep tier's test layer",
+            suite=DEEP_SUITE,
             timeout=timeout,
             system_packages=system_packages,
             reporter=reporter,
@@ -228,6 +238,7 @@ def ships_tests(install_dir: Path) -> bool:
 
 
 __all__ = [
+    "DEEP_SUITE",
     "TEST_LAYER",
     "DeepJob",
     "DeepOutcome",

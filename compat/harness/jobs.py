@@ -12,6 +12,15 @@ from compat.model import Combo
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Suite:
+    """The suite a ``Pipeline.run_each`` runs, as far as the pipeline needs to know."""
+
+    stage: str  # the progress stage its runs are counted in ("deep")
+    beside_is: str  # what the combination installed behind each job's is, for errors
+    at_once: int = 1  # how many of its runs go side by side
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SuiteJob:
     """One run of a suite over one combination: its command line, once placed."""
 
@@ -29,4 +38,4 @@ class SuiteRun:
     duration: float = 0.0
 
 
-__all__ = ["SuiteJob", "SuiteRun"]
+__all__ = ["Suite", "SuiteJob", "SuiteRun"]

@@ -15,21 +15,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import httpx
 
 from compat.config import RunConfig
+from compat.effects.container import Executor
 from compat.effects.http import http_client
 from compat.effects.locks import file_lock
 from compat.errors import BuildFailed, HarnessError, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.builds import BuildRecord, build_record_path, cached_build
 from compat.harness.installs import Installs
-from compat.harness.jobs import SuiteJob, SuiteRun
+from compat.harness.jobs import Suite, SuiteJob, SuiteRun
 from compat.harness.prerun import prerun_failures
 from compat.harness.reuse import KeptChecks, Reuse
+from compat.harness.schedule import Progress, Stage, run_placed
 from compat.harness.suite import Placed, Prepared, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
@@ -47,7 +49,6 @@ from compat.targets.target import Target
 log = logging.getLogger("compat.harness")
 
 OnResult = Callable[[ComboResult], None]
-Progress = Callable[[str, int, int], None]
 _MAX_SYSDEP_ROUNDS = 3  # a fixed library can reveal the next missing one
 
 
@@ -273,61 +274,28 @@ class Pipeline:
 
     # ---- running -----------------------------------------------------------------
 
-    def _run_all(
+    def _run_smoke(
         self,
         info: ImageInfo,
         ready: Sequence[Prepared],
-        deliver: Callable[[ComboResult], None],
-        progress: Progress,
-        done_before: int,
-        total: int,
+        deliver: OnResult,
+        stage: Stage,
         *,
         reuse: Reuse | None,
-        stage: str = "run",
+        progress: Progress,
     ) -> None:
-        if not ready:
-            return
-        done = done_before
-        waiting = iter(ready)
-        with self.backend.executor(info) as executor:
-            pool = ThreadPoolExecutor(max_workers=self.config.jobs, thread_name_prefix="compat")
+        """The smoke suite for each of ``ready`` in ``info``'s environment,
+        ``config.jobs`` at a time."""
 
-            def start_next() -> set[Future[ComboResult]]:
-                prepared = next(waiting, None)
-                if prepared is None:
-                    return set()
-                placed = self.place(info, prepared)
-                args = (placed, self.config, self.sweeps, reuse)
-                return {pool.submit(run_one, executor, self.backend, info, *args)}
+        def run(executor: Executor, prepared: Prepared) -> ComboResult:
+            placed = self.place(info, prepared)
+            args = (placed, self.config, self.sweeps, reuse)
+            return run_one(executor, self.backend, info, *args)
 
-            try:
-                # one more starts as each is delivered, not before: a combination
-                # reuses what those delivered before it ran (the store has them)
-                futures: set[Future[ComboResult]] = set()
-                for _free in range(self.config.jobs):
-                    futures |= start_next()
-                while futures:
-                    finished, futures = wait(futures, return_when=FIRST_COMPLETED)
-                    # every result that finished is delivered before a failure
-                    # (Ctrl-C in a run) is raised: none is lost to the order of a set
-                    failures = []
-                    for future in finished:
-                        if (failure := future.exception()) is not None:
-                            failures.append(failure)
-                            continue
-                        deliver(future.result())
-                        done += 1
-                        progress(stage, done, total)
-                    if failures:
-                        raise failures[0]
-                    for _delivered in finished:
-                        futures |= start_next()
-            except BaseException:
-                # do not wait for runs in flight: leaving the executor's context removes
-                # their container, which ends them
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
+        executor = self.backend.executor(info)
+        run_placed(
+            executor, ready, run, deliver, jobs=self.config.jobs, stage=stage, progress=progress
+        )
 
     def run(
         self,
@@ -342,7 +310,7 @@ class Pipeline:
         """Fetch, build, prepare and run ``combos``; each result goes to ``on_result``
         as soon as it is known (so an interrupted scan keeps what it has), and the
         stages report through ``reporter.stage_progress``: fetch, build, unpack,
-        compile, run. Results come back in the order of ``combos``.
+        compile, run, retry. Results come back in the order of ``combos``.
 
         ``system_packages`` (what the image is known to need) are installed before
         the first run, unless the options turn system packages off. A check whose
@@ -385,13 +353,15 @@ class Pipeline:
         # before the others run, not found missing by each of them and run again
         probe = ready[:1] if self.config.add_system_deps and total > self.config.jobs else []
         rest = ready[len(probe) :]
-        self._run_all(first, probe, first_pass, progress, 0, total, reuse=reuse)
+        stage = Stage(name="run", total=total)
+        self._run_smoke(first, probe, first_pass, stage, reuse=reuse, progress=progress)
         found = sorted({p for _, r in held for p in r.system_deps} - set(system_packages))
         if found:
             first = self.with_known_packages(
                 info, rest, [*system_packages, *found], reporter, learned="the first run"
             )
-        self._run_all(first, rest, first_pass, progress, len(probe), total, reuse=reuse)
+        stage = Stage(name="run", total=total, before=len(probe))
+        self._run_smoke(first, rest, first_pass, stage, reuse=reuse, progress=progress)
         # a held result is not final until its retry answered: an interruption (Ctrl-C,
         # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
         # rerun runs that combination again
@@ -422,36 +392,52 @@ class Pipeline:
         jobs: Sequence[SuiteJob],
         *,
         beside: Combo,
-        beside_is: str,
         timeout: float,
+        suite: Suite,
         system_packages: Sequence[str] = (),
         reporter: Reporter,
     ) -> list[SuiteRun]:
-        """Prepare every job's combination and ``beside`` (installed behind each: the
-        deep tier's test layer, ``beside_is``), as for the smoke suite, then run each
-        job's command in turn where the smoke suite runs: the image with
-        ``system_packages`` (unless system packages are off), no network."""
+        """Prepare every job's combination and ``beside`` (installed behind each), as
+        for the smoke suite, then run each job's command where the smoke suite runs:
+        the image with ``system_packages`` (unless system packages are off), no
+        network; ``suite.at_once`` at a time, counted in its own stage."""
         combos = list({c.id: c for c in [*(j.combo for j in jobs), beside]}.values())
         info, ready, failures = self.prepare(target, combos, reporter)
         failed = {f.combo.id: f.error or f.verdict.value for f in failures}
         if beside.id in failed:
             raise HarnessError(
-                f"{beside_is} ({beside.label()}) could not be installed: {failed[beside.id]}"
+                f"{suite.beside_is} ({beside.label()}) could not be installed: {failed[beside.id]}"
             )
         by_id = {p.combo.id: p for p in ready}
         info = self.with_known_packages(info, ready, system_packages, reporter)
-        runs: list[SuiteRun] = []
-        with self.backend.executor(info) as executor:
-            for job in jobs:
-                prepared = by_id.get(job.combo.id)
-                if prepared is None:
-                    runs.append(SuiteRun(job=job, error=failed.get(job.combo.id, "not prepared")))
-                    continue
-                placed = self.place(info, prepared, beside=by_id[beside.id])
-                started = time.monotonic()
-                result = executor.exec(list(job.command(placed)), timeout=timeout)
-                runs.append(SuiteRun(job=job, result=result, duration=time.monotonic() - started))
-        return runs
+        runs = {
+            i: SuiteRun(job=job, error=failed.get(job.combo.id, "not prepared"))
+            for i, job in enumerate(jobs)
+            if job.combo.id not in by_id
+        }
+        todo = [(i, job) for i, job in enumerate(jobs) if i not in runs]
+
+        def run(executor: Executor, item: tuple[int, SuiteJob]) -> tuple[int, SuiteRun]:
+            i, job = item
+            placed = self.place(info, by_id[job.combo.id], beside=by_id[beside.id])
+            started = time.monotonic()
+            result = executor.exec(list(job.command(placed)), timeout=timeout)
+            return i, SuiteRun(job=job, result=result, duration=time.monotonic() - started)
+
+        def keep(ran: tuple[int, SuiteRun]) -> None:
+            runs[ran[0]] = ran[1]
+
+        reporter.stage_progress(suite.stage, 0, len(todo))
+        run_placed(
+            self.backend.executor(info),
+            todo,
+            run,
+            keep,
+            jobs=suite.at_once,
+            stage=Stage(name=suite.stage, total=len(todo)),
+            progress=reporter.stage_progress,
+        )
+        return [runs[i] for i in range(len(jobs))]
 
     def with_known_packages(
         self,
@@ -487,7 +473,7 @@ class Pipeline:
         self,
         base: ImageInfo,
         held: list[tuple[Prepared, ComboResult]],
-        deliver: Callable[[ComboResult], None],
+        deliver: OnResult,
         progress: Progress,
         reuse: Reuse | None,
     ) -> None:
@@ -538,16 +524,8 @@ class Pipeline:
                     else:
                         deliver(result)
 
-                self._run_all(
-                    derived,
-                    members,
-                    again,
-                    progress,
-                    retried,
-                    len(held),
-                    reuse=reuse,
-                    stage="retry",
-                )
+                stage = Stage(name="retry", total=len(held), before=retried)
+                self._run_smoke(derived, members, again, stage, reuse=reuse, progress=progress)
                 retried += len(members)
             held[:] = next_held
         for _prepared, result in held:  # still missing one more after the last round

@@ -5,6 +5,7 @@ run's end read from its parsed events."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from compat.config import RunConfig
@@ -23,6 +24,7 @@ from tests.helpers.harness import (
     sites_of,
     write_wheel,
 )
+from tests.helpers.reporter import RecordingReporter
 
 TEST = json.dumps({"event": "test", "dependent": "pandas", "test": "t.py::a", "outcome": "passed"})
 DONE = json.dumps({"event": "done", "duration": 2.5})
@@ -84,3 +86,30 @@ def test_a_run_past_its_limit_says_so(tmp_path: Path) -> None:
 
     tier, _, here, layer = _tier(tmp_path, timed_out)
     assert _run(tier, here, layer).error == "the deep run exceeded 900 s"
+
+
+def test_deep_runs_go_one_at_a_time_counted_as_a_stage_of_their_own(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    running: list[int] = []
+    beside: list[int] = []  # at each start: how many other runs were in flight
+
+    def answer(argv: list[str]) -> ExecResult:
+        with lock:
+            beside.append(len(running))
+            running.append(1)
+        try:
+            return exec_result(f"{TEST}\n{DONE}\n")
+        finally:
+            with lock:
+                running.pop()
+
+    tier, _, here, layer = _tier(tmp_path, answer)
+    reporter = RecordingReporter()
+    jobs = [DeepJob(combo=here, test_timeout=45.0, module_timeout=float(m)) for m in (1, 2, 3)]
+    outcomes = tier.run_deep(glibc_target(), jobs, layer, timeout=900.0, reporter=reporter)
+
+    assert [o.job for o in outcomes] == jobs  # in the order given
+    assert all(o.error is None for o in outcomes)
+    assert beside == [0, 0, 0]
+    deep = [s for s in reporter.stages if s[0] == "deep"]
+    assert deep == [("deep", k, 3) for k in range(4)]
