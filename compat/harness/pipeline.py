@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -57,6 +57,24 @@ def _not_installed(result: ComboResult, packages: Sequence[str], why: str) -> Co
     not added; the verdict stays what the image gives."""
     note = f"system packages {', '.join(packages)} not added: {why}"
     return dataclasses.replace(result, notes=(*result.notes, note))
+
+
+class TimedOut:
+    """The results of combinations ready to run (``ready``) that timed out, held
+    with the image they ran in until the other combinations are done."""
+
+    def __init__(self, ready: Sequence[Prepared]) -> None:
+        self.by_id = {p.combo.id: p for p in ready}
+        self.held: list[tuple[ImageInfo, Prepared, ComboResult]] = []
+        self._lock = threading.Lock()
+
+    def settle(self, info: ImageInfo, result: ComboResult, deliver: OnResult) -> None:
+        """Hold ``result`` (from ``info``) when it timed out, else ``deliver`` it."""
+        if result.verdict is not Verdict.TIMEOUT:
+            deliver(result)
+            return
+        with self._lock:
+            self.held.append((info, self.by_id[result.combo.id], result))
 
 
 class Pipeline:
@@ -283,19 +301,21 @@ class Pipeline:
         *,
         reuse: Reuse | None,
         progress: Progress,
+        again: Mapping[str, ComboResult] | None = None,
     ) -> None:
         """The smoke suite for each of ``ready`` in ``info``'s environment,
-        ``config.jobs`` at a time."""
+        ``config.jobs`` at a time. With ``again`` (by combination, the results that
+        timed out): each one's rerun, one at a time, with twice the time."""
 
         def run(executor: Executor, prepared: Prepared) -> ComboResult:
             placed = self.place(info, prepared)
+            first = again.get(prepared.combo.id) if again else None
             args = (placed, self.config, self.sweeps, reuse)
-            return run_one(executor, self.backend, info, *args)
+            return run_one(executor, self.backend, info, *args, first=first)
 
+        jobs = 1 if again else self.config.jobs
         executor = self.backend.executor(info)
-        run_placed(
-            executor, ready, run, deliver, jobs=self.config.jobs, stage=stage, progress=progress
-        )
+        run_placed(executor, ready, run, deliver, jobs=jobs, stage=stage, progress=progress)
 
     def run(
         self,
@@ -310,11 +330,12 @@ class Pipeline:
         """Fetch, build, prepare and run ``combos``; each result goes to ``on_result``
         as soon as it is known (so an interrupted scan keeps what it has), and the
         stages report through ``reporter.stage_progress``: fetch, build, unpack,
-        compile, run, retry. Results come back in the order of ``combos``.
+        compile, run, retry, rerun. Results come back in the order of ``combos``.
 
         ``system_packages`` (what the image is known to need) are installed before
         the first run, unless the options turn system packages off. A check whose
-        outcome ``kept`` has for the same inputs is not run again."""
+        outcome ``kept`` has for the same inputs is not run again. A combination that
+        timed out runs again once the others are done, alone, with twice the time."""
         reuse = (
             Reuse(kept, checks_dir=self.config.checks_dir, verify=self.config.verify_reuse)
             if kept is not None and self.config.reuse
@@ -337,16 +358,19 @@ class Pipeline:
         progress("run", 0, total)
 
         held: list[tuple[Prepared, ComboResult]] = []
-        by_id = {p.combo.id: p for p in ready}
+        timed_out = TimedOut(ready)
 
-        def first_pass(result: ComboResult) -> None:
-            # a missing library is retried whatever else failed: a worse failure of
-            # another check must not leave the packages needing it untested
-            if self.config.add_system_deps and result.system_deps:
-                with lock:
-                    held.append((by_id[result.combo.id], result))
-            else:
-                deliver(result)
+        def first_pass(image: ImageInfo) -> OnResult:
+            def sort(result: ComboResult) -> None:
+                # a missing library is retried whatever else failed: a worse failure
+                # of another check must not leave the packages needing it untested
+                if self.config.add_system_deps and result.system_deps:
+                    with lock:
+                        held.append((timed_out.by_id[result.combo.id], result))
+                else:
+                    timed_out.settle(image, result, deliver)
+
+            return sort
 
         first = self.with_known_packages(info, ready, system_packages, reporter)
         # one combination alone first: a library it finds missing is installed
@@ -354,18 +378,19 @@ class Pipeline:
         probe = ready[:1] if self.config.add_system_deps and total > self.config.jobs else []
         rest = ready[len(probe) :]
         stage = Stage(name="run", total=total)
-        self._run_smoke(first, probe, first_pass, stage, reuse=reuse, progress=progress)
+        self._run_smoke(first, probe, first_pass(first), stage, reuse=reuse, progress=progress)
         found = sorted({p for _, r in held for p in r.system_deps} - set(system_packages))
         if found:
             first = self.with_known_packages(
                 info, rest, [*system_packages, *found], reporter, learned="the first run"
             )
         stage = Stage(name="run", total=total, before=len(probe))
-        self._run_smoke(first, rest, first_pass, stage, reuse=reuse, progress=progress)
-        # a held result is not final until its retry answered: an interruption (Ctrl-C,
-        # SIGTERM, the engine gone) leaves it undelivered, so nothing records it and a
-        # rerun runs that combination again
-        self._retry_with_system_packages(info, held, deliver, progress, reuse)
+        self._run_smoke(first, rest, first_pass(first), stage, reuse=reuse, progress=progress)
+        # a held result is not final until its retry or rerun answered: an interruption
+        # (Ctrl-C, SIGTERM, the engine gone) leaves it undelivered, so nothing records
+        # it and a rerun runs that combination again
+        self._retry_with_system_packages(info, held, timed_out, deliver, progress, reuse)
+        self._rerun_alone(timed_out, deliver, progress, reuse)
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
     def place(
@@ -473,13 +498,15 @@ class Pipeline:
         self,
         base: ImageInfo,
         held: list[tuple[Prepared, ComboResult]],
+        timed_out: TimedOut,
         deliver: OnResult,
         progress: Progress,
         reuse: Reuse | None,
     ) -> None:
         """Run again, in an image with the missing libraries' packages installed, the
         combinations whose import failed for want of a shared library. Each round is
-        a stage of its own ("retry"), counted apart from the first pass's "run"."""
+        a stage of its own ("retry"), counted apart from the first pass's "run"; a
+        retry that times out is held in ``timed_out``."""
         for _round in range(_MAX_SYSDEP_ROUNDS):
             if not held:
                 return
@@ -514,6 +541,7 @@ class Pipeline:
                     by_id: dict[str, Prepared] = by_id,
                     next_held: list[tuple[Prepared, ComboResult]] = next_held,
                     lock: threading.Lock = lock,
+                    derived: ImageInfo = derived,
                 ) -> None:
                     # it found them missing itself: each is needed, whatever its files say
                     result = dataclasses.replace(result, added_system_deps=packages)
@@ -522,7 +550,7 @@ class Pipeline:
                         with lock:  # one more library is missing: another round
                             next_held.append((by_id[result.combo.id], result))
                     else:
-                        deliver(result)
+                        timed_out.settle(derived, result, deliver)
 
                 stage = Stage(name="retry", total=len(held), before=retried)
                 self._run_smoke(derived, members, again, stage, reuse=reuse, progress=progress)
@@ -530,3 +558,24 @@ class Pipeline:
             held[:] = next_held
         for _prepared, result in held:  # still missing one more after the last round
             deliver(result)
+
+    def _rerun_alone(
+        self, timed_out: TimedOut, deliver: OnResult, progress: Progress, reuse: Reuse | None
+    ) -> None:
+        """Run again the combinations that timed out, once every other is done and one
+        at a time, with twice the time, each where it ran (stage "rerun"): a machine
+        busy with other runs may have run out their clock, not the packages."""
+        if not timed_out.held:
+            return
+        groups: dict[str, tuple[ImageInfo, list[Prepared]]] = {}
+        for info, prepared, _first in timed_out.held:
+            groups.setdefault(info.image, (info, []))[1].append(prepared)
+        again = {prepared.combo.id: first for _info, prepared, first in timed_out.held}
+        progress("rerun", 0, len(again))
+        done = 0
+        for info, members in groups.values():
+            stage = Stage(name="rerun", total=len(again), before=done)
+            self._run_smoke(
+                info, members, deliver, stage, reuse=reuse, progress=progress, again=again
+            )
+            done += len(members)

@@ -74,22 +74,28 @@ def run_suite(
     )
 
 
-def run_one(
-    executor: Executor,
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Inputs:
+    """What one combination's run takes from earlier runs: whole-package imports
+    (``kept`` of those under ``keys``) and checks (``reused`` of the ``reusable``
+    under ``check_keys``; the rest of them run again, to compare)."""
+
+    keys: Mapping[NormalizedName, str]
+    kept: Mapping[NormalizedName, SweepRecord]
+    check_keys: Mapping[str, str]
+    reusable: Mapping[str, CheckResult]
+    reused: Mapping[str, CheckResult]
+
+
+def _inputs(
     backend: Backend,
     info: ImageInfo,
-    placed: Placed,
+    prepared: Prepared,
     config: RunConfig,
     sweeps: SweepCache,
     reuse: Reuse | None,
-) -> ComboResult:
-    """Run the smoke suite once for one combination and classify what happened;
-    whole-package imports and checks kept from an earlier run with the same inputs
-    are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``)."""
-    prepared = placed.prepared
+) -> _Inputs:
     combo = prepared.combo
-    python, *flags = placed.python
-    checks_dir = backend.checks_dir()
     image_id = info.image_id or f"host:{info.interpreter_key}"
     keys = {
         p.name: sweeps.key(image_id=image_id, pin=p, installed=combo.versions) for p in combo.pins
@@ -99,6 +105,8 @@ def run_one(
         for name, key in keys.items()
         if config.reuse and (r := sweeps.find(key, combo.versions))
     }
+    if reuse is None:
+        return _Inputs(keys=keys, kept=kept, check_keys={}, reusable={}, reused={})
     # a wheel built here from its sdist is its own build (toolchain, flags), not the
     # version alone
     built = {
@@ -106,82 +114,113 @@ def run_one(
         for pin, sha in zip(combo.pins, prepared.shas, strict=True)
         if pin.kind is FileKind.SDIST
     }
-    check_keys = (
-        reuse.keys(image_id=image_id, installed=combo.versions, built=built) if reuse else {}
-    )
-    reusable = reuse.find(check_keys, combo.versions) if reuse else {}
-    verify = reuse.to_verify(reusable) if reuse else set()
+    check_keys = reuse.keys(image_id=image_id, installed=combo.versions, built=built)
+    reusable = reuse.find(check_keys, combo.versions)
+    verify = reuse.to_verify(reusable)
     reused = {name: c for name, c in reusable.items() if name not in verify}
+    return _Inputs(keys=keys, kept=kept, check_keys=check_keys, reusable=reusable, reused=reused)
 
-    def suite(timeouts: Timeouts, passed: Mapping[str, CheckResult] | None = None) -> SuiteOutcome:
-        taken = {**reused, **(passed or {})}
-        argv = runner_argv(
-            python,
-            smoke_dir=placed.suite_dir,
-            sites=list(placed.sites),
-            packages=list(combo.requested),
-            checks_dirs=[checks_dir] if checks_dir else [],
-            timeout=timeouts.check,
-            only=config.only,
-            exec_cmd=config.exec_cmd,
-            skip_sweeps=sorted(kept),
-            reuse=sorted(taken),
-        )
-        argv[1:1] = flags  # the interpreter's own flags go before the script
-        return run_suite(
-            executor,
-            argv,
-            timeout=timeouts.combination,
-            package_manager=info.facts.package_manager,
-            libc=info.facts.libc,
-            label=combo.label(),
-            kept_sweeps=kept,
-            keys=check_keys,
-            reused=taken,
-        )
 
+def _suite(
+    executor: Executor,
+    backend: Backend,
+    info: ImageInfo,
+    placed: Placed,
+    config: RunConfig,
+    inputs: _Inputs,
+    *,
+    timeouts: Timeouts,
+    passed: Mapping[str, CheckResult],
+) -> SuiteOutcome:
+    """One run of the smoke suite for ``placed``: what ``inputs`` keep and what
+    ``passed`` an earlier run of it are not run again."""
+    combo = placed.prepared.combo
+    python, *flags = placed.python
+    checks_dir = backend.checks_dir()
+    taken = {**inputs.reused, **passed}
+    argv = runner_argv(
+        python,
+        smoke_dir=placed.suite_dir,
+        sites=list(placed.sites),
+        packages=list(combo.requested),
+        checks_dirs=[checks_dir] if checks_dir else [],
+        timeout=timeouts.check,
+        only=config.only,
+        exec_cmd=config.exec_cmd,
+        skip_sweeps=sorted(inputs.kept),
+        reuse=sorted(taken),
+    )
+    argv[1:1] = flags  # the interpreter's own flags go before the script
+    return run_suite(
+        executor,
+        argv,
+        timeout=timeouts.combination,
+        package_manager=info.facts.package_manager,
+        libc=info.facts.libc,
+        label=combo.label(),
+        kept_sweeps=inputs.kept,
+        keys=inputs.check_keys,
+        reused=taken,
+    )
+
+
+def run_one(
+    executor: Executor,
+    backend: Backend,
+    info: ImageInfo,
+    placed: Placed,
+    config: RunConfig,
+    sweeps: SweepCache,
+    reuse: Reuse | None,
+    *,
+    first: ComboResult | None = None,
+) -> ComboResult:
+    """Run the smoke suite once for one combination and classify what happened;
+    whole-package imports and checks kept from an earlier run with the same inputs
+    are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``).
+
+    A result whose verdict is a timeout is not final: a busy machine, not the
+    packages, may have run out the clock, so the pipeline runs it again alone, with
+    twice the time, what passed ``first`` kept (this call, with ``first`` the result
+    that timed out). A timeout that persists stays a timeout: undecided, never an
+    incompatibility."""
+    prepared = placed.prepared
+    inputs = _inputs(backend, info, prepared, config, sweeps, reuse)
+    timeouts = config.timeouts.doubled() if first else config.timeouts
+    passed = {
+        c.name: c
+        for c in (first.checks[len(prepared.builds) :] if first else ())
+        if c.verdict is CheckVerdict.PASS
+    }
     start = time.monotonic()
-    outcome = suite(config.timeouts)
-    rerun: tuple[str, ...] = ()
-    swept = outcome.sweeps
-    if outcome.verdict is Verdict.TIMEOUT:
-        # A busy machine, not the packages, may have run out the clock: run again with
-        # twice the time, what passed kept, before anyone reads it. A timeout that
-        # persists stays a timeout: undecided, never an incompatibility.
-        slower = config.timeouts.doubled()
-        passed = {c.name: c for c in outcome.checks if c.verdict is CheckVerdict.PASS}
-        first = outcome
-        outcome = suite(slower, passed)
-        rerun = (_rerun_note(first, outcome, slower),)
-        swept += outcome.sweeps
-    for record in swept:
-        if record.dist in keys:
-            sweeps.keep(keys[record.dist], record)
-    disagreements = reuse.verified(reusable, outcome.checks) if reuse else []
+    outcome = _suite(
+        executor, backend, info, placed, config, inputs, timeouts=timeouts, passed=passed
+    )
+    for record in outcome.sweeps:
+        if record.dist in inputs.keys:
+            sweeps.keep(inputs.keys[record.dist], record)
+    # a run that timed out is compared with the kept outcomes when it ran again
+    final = first is not None or outcome.verdict is not Verdict.TIMEOUT
+    disagreements = reuse.verified(inputs.reusable, outcome.checks) if reuse and final else []
     for line in disagreements:
-        log.warning("%s: %s", combo.label(), line)
+        log.warning("%s: %s", prepared.combo.label(), line)
+    rerun = (_rerun_note(first, outcome, timeouts),) if first else ()
     return ComboResult(
-        combo=combo,
+        combo=prepared.combo,
         verdict=outcome.verdict,
         checks=(*prepared.builds, *outcome.checks),
         notes=(
             *prepared.notes,
             *rerun,
-            *unrequested_notes(combo, outcome.checks),
+            *unrequested_notes(prepared.combo, outcome.checks),
             *disagreements,
         ),
         error=outcome.error,
         failed_check=outcome.failed_check,
-        duration=time.monotonic() - start,
+        duration=time.monotonic() - start + (first.duration if first else 0.0),
         system_deps=outcome.system_deps,
-        # what the image had installed, as far as this combination's files need it
-        added_system_deps=needed_of(
-            info.added_packages,
-            needed_sonames(placed.installed),
-            info.facts.package_manager,
-        )
-        if info.added_packages
-        else (),
+        # a rerun runs where its first run did: what that needed of the image holds
+        added_system_deps=first.added_system_deps if first else _needed_of(info, placed),
         backend=backend.kind,
         image_id=info.image_id,
         log=outcome.log,
@@ -202,16 +241,22 @@ class Placed:
     installed: tuple[Path, ...] = ()  # its installs on this machine, to read their files
 
 
-def _rerun_note(first: SuiteOutcome, again: SuiteOutcome, slower: Timeouts) -> str:
+def _needed_of(info: ImageInfo, placed: Placed) -> tuple[str, ...]:
+    """What the image had installed, as far as this combination's files need it."""
+    if not info.added_packages:
+        return ()
+    return needed_of(
+        info.added_packages, needed_sonames(placed.installed), info.facts.package_manager
+    )
+
+
+def _rerun_note(first: ComboResult, again: SuiteOutcome, slower: Timeouts) -> str:
     """What the rerun of a combination that timed out found."""
     what = first.failed_check or "the suite"
+    ran = f"run again alone with twice the time ({slower.check:g} s a check)"
     if again.verdict is Verdict.TIMEOUT:
         return (
-            f"{what} timed out; run again with twice the time ({slower.check:g} s a check), "
-            "it timed out again: undecided, not an incompatibility (a longer --check-timeout "
-            "or a less busy machine decides it)"
+            f"{what} timed out; {ran}, it timed out again: undecided, not an "
+            "incompatibility (a longer --check-timeout or a less busy machine decides it)"
         )
-    return (
-        f"{what} timed out; run again with twice the time ({slower.check:g} s a check): "
-        f"{again.verdict.value}"
-    )
+    return f"{what} timed out; {ran}: {again.verdict.value}"

@@ -275,7 +275,7 @@ def test_a_starved_machine_makes_no_incompatibility(
     docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
 ) -> None:
     # a twentieth of a CPU and limits meant for a whole one: checks run out of time,
-    # are run again with twice the time, and the verdict is a pass or undecided,
+    # are run again alone with twice the time, and the verdict is a pass or undecided,
     # never a failure of numpy
     target = _target(BOOKWORM, cache_dir, docker_client)
     numpy = resolve(index, target, "numpy")
@@ -283,7 +283,7 @@ def test_a_starved_machine_makes_no_incompatibility(
         target, [numpy], cache_dir, network, cpus=0.05, timeouts=Timeouts(check=1, combination=30)
     )
     assert starved.verdict in (Verdict.PASS, Verdict.TIMEOUT), starved.error
-    assert any("run again with twice the time" in n for n in starved.notes), starved.notes
+    assert any("run again alone with twice the time" in n for n in starved.notes), starved.notes
     timed_out = [c.name for c in starved.checks if c.verdict is CheckVerdict.TIMEOUT]
     assert starved.verdict.undecided == bool(timed_out)
 

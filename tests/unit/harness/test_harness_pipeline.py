@@ -3,6 +3,7 @@ system-package retries and cleanup."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -451,6 +452,14 @@ def test_a_failed_system_package_install_keeps_the_failure_and_says_why(
     assert delivered == results
 
 
+def _interrupted(pipeline: Pipeline, combos: list[Combo]) -> list[ComboResult]:
+    """What a run that Ctrl-C ends delivered before it ended."""
+    delivered: list[ComboResult] = []
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(glibc_target(), combos, on_result=delivered.append, reporter=Reporter())
+    return delivered
+
+
 def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
     tmp_path: Path, served: Served
 ) -> None:
@@ -466,15 +475,8 @@ def test_an_interrupted_retry_delivers_nothing_for_the_combinations_in_it(
             return _lightgbm_answer(argv)
         return exec_result(passing_suite("import numpy"))
 
-    delivered: list[ComboResult] = []
     pipeline = _backend(FakeBackend(answer), served, tmp_path, add_system_deps=True, jobs=1)
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.run(
-            glibc_target(),
-            [combo_of_pins(other), combo_of_pins(gbm)],
-            on_result=delivered.append,
-            reporter=Reporter(),
-        )
+    delivered = _interrupted(pipeline, [combo_of_pins(other), combo_of_pins(gbm)])
     assert [r.combo.requested for r in delivered] == [("numpy",)]  # the final one only
 
 
@@ -621,12 +623,124 @@ def test_a_timeout_is_run_again_with_twice_the_time_and_persists_only_as_undecid
     }
     if slow_until < 60:  # the machine was slow, the packages fine
         assert result.verdict is Verdict.PASS
-        assert any("timed out; run again with twice the time" in n for n in result.notes)
+        assert any("timed out; run again alone with twice the time" in n for n in result.notes)
     else:
         assert result.verdict is Verdict.TIMEOUT
         assert result.verdict.undecided
         assert not result.verdict.ok
         assert any("undecided, not an incompatibility" in n for n in result.notes)
+
+
+class _Timeline:
+    """Answers as ``_suite_timing_out`` for the combination with ``slow`` in its
+    sites (else every check passes) and notes, for each exec, the sites it ran, its
+    check limit and which other execs were in flight when it started."""
+
+    def __init__(self, slow: str) -> None:
+        self.slow = slow
+        self.running: set[int] = set()
+        self.started: list[tuple[str, str, set[int]]] = []  # site, limit, others running
+        self.ended: list[int] = []  # exec numbers, in the order they ended
+        self.lock = threading.Lock()
+
+    def __call__(self, argv: list[str]) -> ExecResult:
+        site, limit = sites_of(argv)[0], argv[argv.index("--timeout") + 1]
+        with self.lock:
+            number = len(self.started)
+            self.started.append((site, limit, set(self.running)))
+            self.running.add(number)
+        try:
+            if self.slow in site:
+                return _suite_timing_out(argv, slow_until=50.0)
+            return exec_result(passing_suite("import:numpy"))
+        finally:
+            with self.lock:
+                self.running.discard(number)
+                self.ended.append(number)
+
+
+def test_a_timeout_is_run_again_alone_once_the_other_combinations_are_done(
+    tmp_path: Path, served: Served
+) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    pins = [served.add(write_wheel(wheels, "numpy", v)) for v in ("2.0.2", "2.1.0", "1.26.4")]
+    timeline = _Timeline(slow=pins[0].sha256)
+    pipeline = _backend(
+        FakeBackend(timeline), served, tmp_path, jobs=2, timeouts=Timeouts(check=30.0)
+    )
+    results, delivered, stages = _run(pipeline, [combo_of_pins(p) for p in pins])
+
+    assert [r.verdict for r in results] == [Verdict.PASS] * 3
+    assert any("run again alone with twice the time" in n for n in results[0].notes)
+    # the slow one first timed out, and was delivered last, after its rerun
+    assert [limit for site, limit, _ in timeline.started if pins[0].sha256 in site] == [
+        "30.0",
+        "60.0",
+    ]
+    assert delivered[-1].combo == results[0].combo
+    rerun = len(timeline.started) - 1
+    site, limit, beside = timeline.started[rerun]
+    assert (pins[0].sha256 in site, limit) == (True, "60.0")
+    # it started once every other run had ended, and nothing ran beside it
+    assert timeline.ended[:rerun] == sorted(timeline.ended[:rerun])
+    assert set(timeline.ended[:rerun]) == set(range(rerun))
+    assert beside == set()
+    assert ("rerun", 1, 1) in stages
+    assert ("run", 3, 3) in stages
+
+
+def test_a_timeout_interrupted_before_its_rerun_is_not_recorded(
+    tmp_path: Path, served: Served
+) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    slow, quick = (served.add(write_wheel(wheels, "numpy", v)) for v in ("2.0.2", "2.1.0"))
+
+    def answer(argv: list[str]) -> ExecResult:
+        if argv[argv.index("--timeout") + 1] == "60.0":
+            raise KeyboardInterrupt  # Ctrl-C as the rerun starts
+        if slow.sha256 in sites_of(argv)[0]:
+            return _suite_timing_out(argv, slow_until=50.0)
+        return exec_result(passing_suite("import:numpy"))
+
+    pipeline = _backend(FakeBackend(answer), served, tmp_path, timeouts=Timeouts(check=30.0))
+    delivered = _interrupted(pipeline, [combo_of_pins(slow), combo_of_pins(quick)])
+    assert [r.combo.pins for r in delivered] == [(quick,)]
+
+
+def test_a_retry_with_system_packages_that_times_out_is_run_again_where_it_ran(
+    tmp_path: Path, served: Served
+) -> None:
+    def answer(argv: list[str]) -> ExecResult:
+        if "/opt/compat-smoke/sha256:derived/runner.py" in argv:
+            return _suite_timing_out(argv, slow_until=50.0)
+        return _lightgbm_answer(argv)
+
+    w = tmp_path / "w"
+    w.mkdir()
+    pin = served.add(_lightgbm_wheel(w, "4.6.0"))
+    runtime = FakeBackend(answer)
+    pipeline = _backend(runtime, served, tmp_path, timeouts=Timeouts(check=30.0))
+    (r,), delivered, stages = _run(pipeline, [combo_of_pins(pin)])
+
+    assert r.verdict is Verdict.PASS
+    assert r.image_id == "sha256:derived"
+    assert r.added_system_deps == ("libgomp1",)  # what the retry found, kept by its rerun
+    assert any("run again alone with twice the time" in n for n in r.notes)
+    limits = [(a[3], a[a.index("--timeout") + 1]) for a in runtime.executor_obj.calls]
+    assert limits == [
+        ("/opt/compat-smoke/sha256:base/runner.py", "30.0"),
+        ("/opt/compat-smoke/sha256:derived/runner.py", "30.0"),
+        ("/opt/compat-smoke/sha256:derived/runner.py", "60.0"),
+    ]
+    assert delivered == [r]
+    assert [s for s in stages if s[0] in ("retry", "rerun")] == [
+        ("retry", 0, 1),
+        ("retry", 1, 1),
+        ("rerun", 0, 1),
+        ("rerun", 1, 1),
+    ]
 
 
 def test_a_decided_failure_outranks_a_timeout_and_is_not_run_again(
