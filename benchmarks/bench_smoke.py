@@ -79,18 +79,23 @@ def runner_command(python: str, smoke_dir: str, site: str | None) -> list[str]:
     return command
 
 
-def parse(stdout: str) -> tuple[dict[str, Any], dict[str, float], dict[str, int]]:
-    """The done event, each check's duration, and the verdict counts."""
+def parse(
+    stdout: str,
+) -> tuple[dict[str, Any], dict[str, float], dict[str, float], dict[str, int]]:
+    """The done event, each check's duration and CPU time, and the verdict counts."""
     done: dict[str, Any] = {}
     durations: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     for line in stdout.splitlines():
         event = json.loads(line)
         if event["event"] == "result":
             durations[event["check"]] = float(event["duration"])
+            if event.get("cpu") is not None:
+                cpus[event["check"]] = float(event["cpu"])
         elif event["event"] == "done":
             done = event
     counts = {k: v for k, v in done.get("counts", {}).items() if v}
-    return done, durations, counts
+    return done, durations, cpus, counts
 
 
 def run_docker(tag: str, runs: int, cpus: str) -> list[tuple[float, str]]:
@@ -160,19 +165,31 @@ def main(argv: list[str] | None = None) -> int:
 
     walls = [wall for wall, _ in results]
     per_check: dict[str, list[float]] = {}
+    cpu_per_check: dict[str, list[float]] = {}
     suites = []
     counts: dict[str, int] = {}
     for _, stdout in results:
-        done, durations, counts = parse(stdout)
+        done, durations, cpus, counts = parse(stdout)
         suites.append(float(done.get("duration", 0.0)))
         for check, seconds in durations.items():
             per_check.setdefault(check, []).append(seconds)
+        for check, seconds in cpus.items():
+            cpu_per_check.setdefault(check, []).append(seconds)
     slowest = sorted(((statistics.median(v), k) for k, v in per_check.items()), reverse=True)
+    costliest = sorted(((statistics.median(v), k) for k, v in cpu_per_check.items()), reverse=True)
     print(f"smoke suite on {where}, {len(results)} runs")
     print(f"verdicts of the last run: {counts}")
     print("wall per run (s): " + ", ".join(f"{w:.2f}" for w in walls))
     print("suite per run (runner's own clock, s): " + ", ".join(f"{s:.2f}" for s in suites))
     print("slowest checks (median s): " + ", ".join(f"{k} {m:.2f}" for m, k in slowest[:8]))
+    if costliest:
+        # the checks' own processes (and what they waited for): not the zygotes'
+        # imports, not the runner
+        total = sum(m for m, _ in costliest)
+        print(
+            f"CPU of the checks' own processes (median s): {total:.2f} in all; "
+            + ", ".join(f"{k} {m:.2f}" for m, k in costliest[:12])
+        )
     median = statistics.median(walls)
     print(f"median per combination: {median:.2f} s (target <= {TARGET_SECONDS:g} s)")
     if CPU_TIMES:

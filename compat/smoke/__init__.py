@@ -81,11 +81,14 @@ Output: JSON lines on stdout, one object per line, flushed per line::
     {"event": "start", "check": NAME, "kind": KIND}
     {"event": "result", "check": NAME, "kind": KIND, "verdict": V, "duration": SECONDS,
      "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL,
-     "inputs": {DIST: VERSION, ...} or null}
+     "inputs": {DIST: VERSION, ...} or null, "cpu": SECONDS_OR_NULL}
     {"event": "reuse", "check": NAME}
     {"event": "sweep", "dist": NAME, "version": V, "verdict": V, "error": LINE,
      "inputs": {DIST: VERSION, ...}, "summary": TEXT}
     {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
+
+A result's ``cpu`` is the CPU time of the check's own process and of what it
+waited for (null for a check that ran in a process it shared).
 
 A ``sweep`` event comes just before the result of each distribution's import
 check: its whole-package import alone, and the distributions it loaded (its

@@ -267,6 +267,7 @@ def _import_each(
 ) -> None:
     """The importing child: each import check in turn, output in the shared ``log``."""
     faulthandler.cancel_dump_traceback_later()  # its stacks would land in an import's log
+    isolate.only_importing()
     channel.as_sender()
     for name in names:
         channel.send("start", dist=name)

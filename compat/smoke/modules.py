@@ -442,6 +442,7 @@ def _import_all(
     modules: Sequence[str], out: int, name: str, version: str, owners: Owners, tops: Sequence[str]
 ) -> None:
     """The forked child: import each module, one JSON line per start and outcome."""
+    isolate.only_importing()
     warnings.simplefilter("ignore")
     absent = _Absent()
     sys.meta_path.append(absent)

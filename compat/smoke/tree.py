@@ -162,6 +162,7 @@ class Zygotes:
         def body() -> None:
             # no watchdog thread in a process that forks
             faulthandler.cancel_dump_traceback_later()
+            isolate.only_importing()
             self.channel.as_sender()
             for name in node.dists:
                 if name in imported:

@@ -23,7 +23,7 @@ from compat.smoke.checks import builtin_checks
 from compat.smoke.tree import Node, plan
 from tests.helpers.smoke import assert_segfault, make_dist, run_runner
 
-RESULT_KEYS = {"event", "check", "kind", "verdict", "duration", "error", "log", "inputs"}
+RESULT_KEYS = {"event", "check", "kind", "verdict", "duration", "error", "log", "inputs", "cpu"}
 SWEEP_KEYS = {"event", "dist", "version", "verdict", "error", "inputs", "summary"}
 
 
@@ -99,6 +99,9 @@ def test_events_follow_the_contract(site_dir: Path, tmp_path: Path) -> None:
         if event["event"] == "result":
             assert set(event) == RESULT_KEYS
             assert isinstance(event["duration"], float)
+            # a check that ran in a process of its own has its CPU time
+            ran_alone = event["check"] == "user:passing.py"
+            assert isinstance(event["cpu"], float) if ran_alone else event["cpu"] is None
         elif event["event"] == "start":
             assert set(event) == {"event", "check", "kind"}
         elif event["event"] == "sweep":
