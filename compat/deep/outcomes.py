@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,10 +187,45 @@ class DeepRun:
         return found
 
 
+def event_of(line: str) -> dict[str, Any] | None:
+    """One line of the runner's stdout as an event; None for anything else (the
+    runner writes nothing else to stdout, but a cut-off last line must not lose
+    the rest)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+class ModulesDone:
+    """The runner's events read as they come: how many of each dependent's
+    selected test modules have finished, told to ``progress`` (stage
+    ``deep DEPENDENT``) each time one does."""
+
+    def __init__(self, progress: Callable[[str, int, int], None]) -> None:
+        self.progress = progress
+        self.selected: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def __call__(self, line: str) -> None:
+        event = event_of(line)
+        if event is None:
+            return
+        dependent = str(event.get("dependent"))
+        if event.get("event") == "dependent" and event.get("selected"):
+            self.selected[dependent] = int(event["selected"])
+            self.done[dependent] = 0
+        elif event.get("event") == "module" and dependent in self.selected:
+            self.done[dependent] += 1
+        else:
+            return
+        self.progress(f"deep {dependent}", self.done[dependent], self.selected[dependent])
+
+
 def parse_events(lines: Iterable[str]) -> DeepRun:
-    """The runner's stdout as a :class:`DeepRun`. Lines that are not JSON events
-    are ignored (the runner writes nothing else to stdout, but a cut-off last
-    line must not lose the rest)."""
+    """The runner's stdout as a :class:`DeepRun`. Lines that are not events are
+    ignored (``event_of``)."""
     distributions: dict[NormalizedName, Distribution] = {}
     installed: dict[str, NormalizedName] = {}
     plans: dict[NormalizedName, Mapping[str, Any]] = {}
@@ -201,11 +236,8 @@ def parse_events(lines: Iterable[str]) -> DeepRun:
     duration = 0.0
     complete = False
     for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
+        event = event_of(line)
+        if event is None:
             continue
         kind = event.get("event")
         if kind == "environment":

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from packaging.utils import NormalizedName
 
-from compat.deep.outcomes import DeepRun, parse_events
+from compat.deep.outcomes import DeepRun, ModulesDone, parse_events
 from compat.errors import FetchFailed, HarnessError, UsageError
 from compat.harness.jobs import Suite, SuiteJob, SuiteRun
 from compat.harness.pipeline import Pipeline
@@ -120,7 +120,14 @@ class DeepTier:
         ``system_packages`` (unless the pipeline is told --no-system-deps)."""
         runs = self.pipeline.run_each(
             target,
-            [SuiteJob(combo=j.combo, command=functools.partial(self._command, j)) for j in jobs],
+            [
+                SuiteJob(
+                    combo=j.combo,
+                    command=functools.partial(self._command, j),
+                    on_line=ModulesDone(reporter.stage_progress),
+                )
+                for j in jobs
+            ],
             beside=test_layer,
             suite=DEEP_SUITE,
             timeout=timeout,

@@ -9,8 +9,9 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +46,13 @@ def run(
     cwd: Path | None = None,
     timeout: float | None = None,
     check: bool = True,
+    on_line: Callable[[str], None] | None = None,
 ) -> Completed:
     """Run ``argv`` to the end (or to ``timeout``), capturing its output.
 
     ``env`` replaces the environment when given (the core never reads ``os.environ``:
     callers decide). With ``check``, a non-zero exit or a timeout raises CommandFailed.
+    ``on_line`` is given each line of standard output as it comes.
     """
     args = [str(a) for a in argv]
     log.debug("run: %s", shlex.join(args))
@@ -67,13 +70,11 @@ def run(
         )
     except OSError as exc:
         raise HarnessError(f"cannot run {args[0]}: {exc}") from exc
-    timed_out = False
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        out, err = proc.communicate()
+        if on_line is None:
+            out, err, timed_out = _communicate(proc, timeout)
+        else:
+            out, err, timed_out = _streamed(proc, timeout, on_line)
     except BaseException:  # KeyboardInterrupt included: leave nothing running
         _kill_group(proc)
         proc.wait()
@@ -89,6 +90,53 @@ def run(
     if check and not result.ok:
         raise CommandFailed(args, returncode=result.returncode, output=result.output)
     return result
+
+
+def _communicate(proc: subprocess.Popen[bytes], timeout: float | None) -> tuple[bytes, bytes, bool]:
+    """Its output, once it ended or ``timeout`` had it killed; and whether it was."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        return out, err, True
+    return out, err, False
+
+
+def _streamed(
+    proc: subprocess.Popen[bytes], timeout: float | None, on_line: Callable[[str], None]
+) -> tuple[bytes, bytes, bool]:
+    """As ``_communicate``, each line of standard output handed to ``on_line`` as
+    it comes."""
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None
+    assert stderr is not None
+    out: list[bytes] = []
+    err: list[bytes] = []
+
+    def read_out() -> None:
+        for line in stdout:
+            out.append(line)
+            on_line(line.decode(errors="replace").rstrip("\n"))
+
+    def read_err() -> None:
+        err.append(stderr.read())
+
+    readers = [threading.Thread(target=read, daemon=True) for read in (read_out, read_err)]
+    for reader in readers:
+        reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()
+        timed_out = True
+    for reader in readers:
+        reader.join()
+    stdout.close()
+    stderr.close()
+    return b"".join(out), b"".join(err), timed_out
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

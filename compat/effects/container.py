@@ -112,9 +112,7 @@ class EngineAPI(Protocol):
         user: str = ...,
         environment: dict[str, str] | None = ...,
     ) -> Mapping[str, Any]: ...
-    def exec_start(
-        self, exec_id: str, /, *, demux: bool = ...
-    ) -> tuple[bytes | None, bytes | None]: ...
+    def exec_start(self, exec_id: str, /, *, demux: bool = ..., stream: bool = ...) -> Any: ...
     def exec_inspect(self, exec_id: str, /) -> Mapping[str, Any]: ...
     def build(self, **kwargs: Any) -> Iterable[Mapping[str, Any]]: ...
     def inspect_image(self, image: str, /) -> Mapping[str, Any]: ...
@@ -152,6 +150,10 @@ class ExecResult:
         return "\n".join(text.splitlines()[-lines:])
 
 
+OnLine = Callable[[str], None]
+"""Given each line of a command's standard output as it comes."""
+
+
 class Executor(Protocol):
     """What running a combination needs from a container (or the host)."""
 
@@ -161,6 +163,7 @@ class Executor(Protocol):
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        on_line: OnLine | None = None,
     ) -> ExecResult: ...
 
 
@@ -434,9 +437,11 @@ class Container:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         user: str | None = None,
+        on_line: OnLine | None = None,
     ) -> ExecResult:
         """Run ``argv`` in the container; ``timeout`` kills it (with the image's
-        `timeout` utility when it has one, else by killing the whole container)."""
+        `timeout` utility when it has one, else by killing the whole container);
+        ``on_line`` is given each line of its standard output as it comes."""
         from docker.errors import DockerException
 
         if self._container is None:
@@ -472,7 +477,10 @@ class Container:
             )["Id"]
             if watchdog is not None:
                 watchdog.start()
-            out, err = api.exec_start(exec_id, demux=True)
+            if on_line is None:
+                out, err = api.exec_start(exec_id, demux=True)
+            else:
+                out, err = _streamed(api.exec_start(exec_id, demux=True, stream=True), on_line)
             code = api.exec_inspect(exec_id).get("ExitCode")
         except DockerException as exc:
             if engine_gone(exc) and not self.killed:
@@ -506,6 +514,24 @@ class Container:
             timed_out=timed_out,
             interrupted=interrupted,
         )
+
+
+def _streamed(
+    chunks: Iterable[tuple[bytes | None, bytes | None]], on_line: OnLine
+) -> tuple[bytes, bytes]:
+    """A streamed exec's whole output, each line of standard output handed to
+    ``on_line`` once it is complete."""
+    out, err, pending = bytearray(), bytearray(), b""
+    for stdout, stderr in chunks:
+        err += stderr or b""
+        if stdout:
+            out += stdout
+            *lines, pending = (pending + stdout).split(b"\n")
+            for line in lines:
+                on_line(line.decode(errors="replace"))
+    if pending:
+        on_line(pending.decode(errors="replace"))
+    return bytes(out), bytes(err)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from compat.effects.container import (
     ExecResult,
     Executor,
     Mount,
+    OnLine,
     build,
     connect,
     image_id,
@@ -461,5 +462,6 @@ class RunnerPool:
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        on_line: OnLine | None = None,
     ) -> ExecResult:
-        return self._container().exec(argv, timeout=timeout, env=env)
+        return self._container().exec(argv, timeout=timeout, env=env, on_line=on_line)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from compat.effects.container import ExecResult
+from compat.effects.container import ExecResult, OnLine
 from compat.harness.suite import Placed
 from compat.model import Combo
 
@@ -26,6 +26,7 @@ class SuiteJob:
 
     combo: Combo
     command: Callable[[Placed], Sequence[str]]
+    on_line: OnLine | None = None  # given each line of its output as it comes
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

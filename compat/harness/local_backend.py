@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compat.config import RunConfig
 from compat.effects import cmd
-from compat.effects.container import ExecResult, Executor
+from compat.effects.container import ExecResult, Executor, OnLine
 from compat.errors import BuildFailed, HarnessError
 from compat.harness.backend import (
     Backend,
@@ -46,10 +46,13 @@ class LocalExecutor:
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        on_line: OnLine | None = None,
     ) -> ExecResult:
         scratch = Path(tempfile.mkdtemp(dir=self._workdir))
         try:
-            done = cmd.run(argv, env=env, cwd=scratch, timeout=timeout, check=False)
+            done = cmd.run(
+                argv, env=env, cwd=scratch, timeout=timeout, check=False, on_line=on_line
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         code = done.returncode

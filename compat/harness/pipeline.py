@@ -446,7 +446,7 @@ class Pipeline:
             i, job = item
             placed = self.place(info, by_id[job.combo.id], beside=by_id[beside.id])
             started = time.monotonic()
-            result = executor.exec(list(job.command(placed)), timeout=timeout)
+            result = executor.exec(list(job.command(placed)), timeout=timeout, on_line=job.on_line)
             return i, SuiteRun(job=job, result=result, duration=time.monotonic() - started)
 
         def keep(ran: tuple[int, SuiteRun]) -> None:

@@ -68,7 +68,7 @@ class FakeAPI:
         self.execs[exec_id] = {"cmd": cmd, "user": user, "container": container}
         return {"Id": exec_id}
 
-    def exec_start(self, exec_id: str, demux: bool = False) -> tuple[bytes, bytes]:
+    def exec_start(self, exec_id: str, demux: bool = False, stream: bool = False) -> Any:
         record = self.execs[exec_id]
         behaviour = self.engine.behaviour(record["cmd"])
         if behaviour == "hang":
@@ -76,7 +76,13 @@ class FakeAPI:
             record["code"] = None
             raise DockerException("connection aborted")
         record["code"] = behaviour
-        return b'{"event": "done"}\n', b""
+        out = b'{"event": "start"}\n{"event": "done"}\n'
+        # streamed as the engine does: chunks that split lines anywhere
+        return (
+            iter([(out[:7], None), (out[7:25], b"warn"), (out[25:], None)])
+            if stream
+            else (out, b"")
+        )
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return {"ExitCode": self.execs[exec_id].get("code")}

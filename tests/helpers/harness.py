@@ -20,7 +20,7 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.effects.container import ExecResult, Executor
+from compat.effects.container import ExecResult, Executor, OnLine
 from compat.errors import BuildFailed
 from compat.harness.backend import Backend, ImageInfo
 from compat.model import CheckKind, Combo, FileKind, Pin
@@ -203,10 +203,15 @@ class FakeExecutor:
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        on_line: OnLine | None = None,
     ) -> ExecResult:
         with self._lock:
             self.calls.append(list(argv))
-        return self.answer(list(argv))
+        result = self.answer(list(argv))
+        if on_line is not None:
+            for line in result.stdout.splitlines():
+                on_line(line)
+        return result
 
 
 def sites_of(argv: Sequence[str]) -> list[str]:

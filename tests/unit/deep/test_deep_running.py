@@ -113,3 +113,29 @@ def test_deep_runs_go_one_at_a_time_counted_as_a_stage_of_their_own(tmp_path: Pa
     assert beside == [0, 0, 0]
     deep = [s for s in reporter.stages if s[0] == "deep"]
     assert deep == [("deep", k, 3) for k in range(4)]
+
+
+def test_each_dependent_counts_its_modules_as_the_runner_finishes_them(tmp_path: Path) -> None:
+    def event(**fields: object) -> str:
+        return json.dumps(fields)
+
+    said = [
+        event(event="dependent", dependent="pandas", selected=2, modules=40),
+        event(event="selected", dependent="pandas", module="pandas/tests/a.py"),
+        event(event="selected", dependent="pandas", module="pandas/tests/b.py"),
+        TEST,
+        event(event="module", dependent="pandas", module="pandas/tests/a.py", tests=1),
+        "not an event: a cut-off line",
+        event(event="module", dependent="pandas", module="pandas/tests/b.py", reused=True),
+        # a dependent with nothing selected has no progress line
+        event(event="dependent", dependent="numpy", selected=0, modules=0),
+        DONE,
+    ]
+    tier, _, here, layer = _tier(tmp_path, lambda argv: exec_result("\n".join(said) + "\n"))
+    reporter = RecordingReporter()
+    job = DeepJob(combo=here, test_timeout=45.0, module_timeout=300.0)
+    (outcome,) = tier.run_deep(glibc_target(), [job], layer, timeout=900.0, reporter=reporter)
+
+    assert outcome.error is None
+    modules = [s for s in reporter.stages if s[0].startswith("deep ")]
+    assert modules == [("deep pandas", 0, 2), ("deep pandas", 1, 2), ("deep pandas", 2, 2)]

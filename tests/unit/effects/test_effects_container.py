@@ -108,6 +108,18 @@ def test_exec_runs_under_the_image_timeout_utility() -> None:
     assert not result.timed_out
 
 
+def test_exec_hands_each_line_of_output_over_as_it_comes() -> None:
+    engine = FakeEngine()
+    lines: list[str] = []
+    with Container(engine, _spec(), session="s") as c:
+        streamed = c.exec(["python3", "-V"], on_line=lines.append)
+        whole = c.exec(["python3", "-V"])
+    # the engine's chunks split lines anywhere: each line comes whole, once
+    assert lines == ['{"event": "start"}', '{"event": "done"}']
+    assert streamed.stdout == whole.stdout
+    assert streamed.stderr == "warn"
+
+
 def test_exec_timeout_without_utility_kills_the_container() -> None:
     engine = FakeEngine()
     engine.behaviour = lambda cmd: "hang"
