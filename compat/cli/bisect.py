@@ -17,6 +17,7 @@ from compat.cli.shapes import bisect_shape, emit
 from compat.config import RunConfig
 from compat.matrix import BuildPolicy
 from compat.model import Depth
+from compat.workflows.bisect import WIDEN
 from compat.workflows.bisect import bisect as find_culprits
 
 
@@ -30,6 +31,14 @@ from compat.workflows.bisect import bisect as find_culprits
     show_default=True,
     help="How deep each probe is tested: deep for a failure the deep tier found.",
 )
+@click.option(
+    "--widen",
+    type=click.IntRange(min=0),
+    default=WIDEN,
+    show_default=True,
+    help="Probes per package of the failing pair and direction, widening it to the "
+    "neighbouring releases that fail too (0: record the pair alone).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the bisection as JSON.")
 @run_options
 @no_binary_option
@@ -39,6 +48,7 @@ def bisect(
     /,
     failing: str,
     good: str | None,
+    widen: int,
     as_json: bool,
     no_binary: tuple[str, ...],
     config: RunConfig,
@@ -51,7 +61,11 @@ def bisect(
         open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
         found = find_culprits(
-            session, failing, good, build=BuildPolicy().with_no_binary(names(no_binary))
+            session,
+            failing,
+            good,
+            build=BuildPolicy().with_no_binary(names(no_binary)),
+            widen=widen,
         )
     if as_json:
         emit(bisect_shape(found))

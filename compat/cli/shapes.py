@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from compat.lock import LockInput
-from compat.model import ComboResult, PinChange, Verdict
+from compat.model import ComboResult, PinChange, Verdict, spec_text
 from compat.report import ReportData
 from compat.report.data import LockStatus, ResultEntry, standing_entry
 from compat.store import StoredResult
@@ -140,6 +140,17 @@ def bisect_shape(found: BisectResult) -> dict[str, Any]:
         "duration": found.duration,
         "incompatibility": found.incompatibility_id,
         "evidence": list(found.evidence),
+        "ranges": {n: spec_text(s) for n, s in sorted(found.ranges.items())},
+        "neighbours": [
+            {
+                "name": n.name,
+                "version": str(n.version),
+                "verdict": n.verdict.value,
+                "failed": n.failed,
+                "result": n.result_id,
+            }
+            for n in found.neighbours
+        ],
     }
 
 
