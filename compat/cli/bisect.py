@@ -15,10 +15,16 @@ from compat.cli.options import (
 )
 from compat.cli.shapes import bisect_shape, emit
 from compat.config import RunConfig
+from compat.errors import EngineUnavailable
 from compat.matrix import BuildPolicy
 from compat.model import Depth
-from compat.workflows.bisect import WIDEN
+from compat.workflows.bisect import PROBES_IN_THE_IMAGE, WIDEN
 from compat.workflows.bisect import bisect as find_culprits
+
+
+def in_the_image(why: str) -> str:
+    """Never this machine: a probe answers only beside the two ends, in their image."""
+    raise EngineUnavailable(f"{why}\n{PROBES_IN_THE_IMAGE}")
 
 
 @click.command("bisect")
@@ -57,7 +63,7 @@ def bisect(
     as a known incompatibility (FAILING: a result id or a combination id)."""
     reporter = ConsoleReporter()
     with (
-        open_pipeline(settings, reporter, config) as pipeline,
+        open_pipeline(settings, reporter, config, fallback=in_the_image) as pipeline,
         open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
         found = find_culprits(

@@ -64,6 +64,11 @@ def _counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def stand_in_shape(stand_in: StandIn) -> dict[str, Any]:
+    """This machine answering for a base: which, its image and what differs."""
+    return {"for": stand_in.base, "image": stand_in.image, "differs": list(stand_in.differs)}
+
+
 def scan_shape(outcome: ScanOutcome, stand_in: StandIn | None = None) -> dict[str, Any]:
     """A scan's summary: one row per combination (run now, earlier, or never run);
     ``stand_in`` when this machine answered for the base."""
@@ -91,9 +96,7 @@ def scan_shape(outcome: ScanOutcome, stand_in: StandIn | None = None) -> dict[st
         "image_size": None
         if size is None
         else {"image": size.image, "total": size.total_size, "added": size.added_size},
-        "stand_in": None
-        if stand_in is None
-        else {"for": stand_in.base, "image": stand_in.image, "differs": list(stand_in.differs)},
+        "stand_in": None if stand_in is None else stand_in_shape(stand_in),
     }
 
 

@@ -369,6 +369,11 @@ def _ends(
 
 
 WIDEN = 3  # probes per side of the pair and direction, widening it to ranges
+PROBES_IN_THE_IMAGE = (
+    "bisect runs its probes in the image the two results ran in: this machine's own "
+    "Python would answer for another platform. Start the container engine and bisect "
+    "again (--backend docker or auto)."
+)
 
 
 def bisect(
@@ -389,6 +394,8 @@ def bisect(
     started = clock()
     store, reporter = session.store, session.reporter
     fine, bad, target, changes = _ends(store, failing, good)
+    if session.pipeline.kind == "local":
+        raise UsageError(f"result {bad.id} ran in {target.image}: {PROBES_IN_THE_IMAGE}")
     reporter.notice(
         f"bisecting {len(changes)} changed packages between result {fine.id} (pass) "
         f"and result {bad.id} ({bad.result.verdict.value}) on {target.describe()}"
@@ -536,6 +543,7 @@ def _context(
 
 
 __all__ = [
+    "PROBES_IN_THE_IMAGE",
     "WIDEN",
     "BisectResult",
     "Neighbour",
