@@ -24,6 +24,7 @@ from compat.matrix import BuildPolicy
 from compat.model import Combo, ComboResult, PinChange, Verdict, judged, range_label
 from compat.resolve.bisection import (
     ddmin,
+    ddmin_probes,
     differences,
     failing_edge,
     failing_range,
@@ -204,6 +205,7 @@ class _Bisector:
         self.probes: dict[frozenset[NormalizedName], Probe] = {}
         self.failed_results: dict[frozenset[NormalizedName], ComboResult] = {}
         self.tried: list[Neighbour] = []  # widening the pair to ranges
+        self.expected = 0  # about how many runs the bisection takes, for its progress
 
     @property
     def runs(self) -> int:
@@ -241,16 +243,17 @@ class _Bisector:
             why = mixed.explanation
             self.reporter.notice(f"probe {', '.join(names)}: cannot be pinned ({why})")
             return Probe(switched=names, verdict=Verdict.METADATA_CONFLICT, failed=False)
-        result, rid, ran = self.attempt(mixed)
+        moved = ", ".join(_switched(self.changes[n]) for n in names)
+        result, rid, ran = self.attempt(mixed, f"probe {moved}")
         probe = self._probe_of(names, result, ran=ran, rid=rid)
         if ran:
-            moved = ", ".join(_switched(self.changes[n]) for n in names)
             self.reporter.notice(f"probe {moved}: {self.state(probe.failed, result)}")
         return probe
 
-    def attempt(self, mixed: Combo) -> tuple[ComboResult, int | None, bool]:
+    def attempt(self, mixed: Combo, what: str) -> tuple[ComboResult, int | None, bool]:
         """The result of one mix (its result id, and whether it ran now): one of the
-        two ends, a result on this image as deep as the probes, or a new run."""
+        two ends, a result on this image as deep as the probes, or a new run (the
+        next step of the bisection, shown as ``what``)."""
         for known, known_id in ((self.good, self.good_id), (self.failing, self.failing_id)):
             if mixed.id == known.combo.id:
                 return known, known_id, False
@@ -265,9 +268,10 @@ class _Bisector:
             # much as a new probe would
             if stored is not None and judged(stored.result, self.depth):
                 return stored.result, stored.id, False
-        # a probe is one combination: no progress display for it. It gets what the
-        # good run had besides what the image is known to need, so that a missing
-        # library is never mistaken for the failure under study.
+        # a probe is one combination: no progress bar for it, one step of the
+        # bisection. It gets what the good run had besides what the image is known to
+        # need, so that a missing library is never mistaken for the failure under study.
+        self.reporter.step_started(what, self.runs + 1, self.expected)
         ran = self.session.run(
             [mixed], self.run_id, also_install=self.good.added_system_deps, quiet=True
         )
@@ -292,7 +296,7 @@ class _Bisector:
             return Neighbour(
                 name=name, version=version, verdict=Verdict.METADATA_CONFLICT, failed=False
             )
-        result, rid, ran = self.attempt(mixed)
+        result, rid, ran = self.attempt(mixed, f"neighbour {name} {version}")
         failed = self.reproduces(result)
         if ran:
             self.reporter.notice(f"neighbour {name} {version}: {self.state(failed, result)}")
@@ -429,6 +433,8 @@ def _search(
 ) -> BisectResult:
     """ddmin over the changes, then the failing pair widened to its neighbours."""
     fine, bad = bisector.good, bisector.failing
+    # ddmin's usual count for a pair, then that pair widened both ways
+    bisector.expected = ddmin_probes(len(changes)) + 2 * 2 * widen
     everything = frozenset(c.name for c in changes)
     # the two ends are known: the good mix passes, the full switch is the failure
     bisector.probes[frozenset()] = bisector._probe_of((), fine, ran=False, rid=bisector.good_id)
@@ -474,6 +480,7 @@ def _widen(
     """Each side of the failing pair widened to the contiguous releases around it
     that fail the same way with the other side as it is."""
     ranges: dict[str, SpecifierSet] = {}
+    bisector.expected = bisector.runs + 2 * budget * len(pair)  # at most
     for text, version in pair.items():
         name, at = canonicalize_name(text), Version(version)
         releases = _neighbourhood(source, name, at)

@@ -22,6 +22,7 @@ from compat.model import Combo, ComboResult, Verdict
 from compat.report import BaseReport, findings_of
 from compat.resolve.bisection import (
     ddmin,
+    ddmin_probes,
     differences,
     failing_edge,
     failing_range,
@@ -548,3 +549,37 @@ def test_failing_range_words_what_is_known() -> None:
     assert failing_range(releases, 2, 0, (1, True)) == SpecifierSet(">=2.0,<2.2")
     assert failing_range(releases, 2, 1, (0, False)) == SpecifierSet(">=1.1,<=2.0")
     assert failing_range(releases, 2, 2, (2, False)) == SpecifierSet(">=1.0,<=2.2")
+
+
+def test_each_probe_that_runs_is_a_numbered_step_of_about_so_many(store: Store) -> None:
+    good, failing = ends()
+    good_id, failing_id = record(store, (good, False), (failing, True))
+    said = RecordingReporter()
+    found = bisect(session_of(store, by_rule(), INDEX, reporter=said), failing_id, good_id)
+    assert [number for _, number, _ in said.steps] == list(range(1, found.runs + 1))
+    probes = [(n, t) for what, n, t in said.steps if what.startswith("probe ")]
+    neighbours = [(n, t) for what, n, t in said.steps if what.startswith("neighbour ")]
+    assert len(probes) + len(neighbours) == found.runs
+    assert probes[0][1] == ddmin_probes(5) + 2 * 2 * 3  # ddmin's usual count, then widening
+    assert all(n <= t for n, t in neighbours)  # the widening's bound is one it keeps
+    again = RecordingReporter()
+    bisect(session_of(store, by_rule(), INDEX, reporter=again), failing_id, good_id)
+    assert again.steps == []  # everything reused: nothing ran, no step
+
+
+def _subsets_asked(every: list[NormalizedName], pair: tuple[NormalizedName, ...]) -> int:
+    subsets: set[frozenset[NormalizedName]] = set()
+
+    def fails(subset: frozenset[NormalizedName]) -> bool:
+        subsets.add(subset)
+        return set(pair) <= subset
+
+    ddmin(every, fails)
+    return len(subsets - {frozenset(every)})
+
+
+@pytest.mark.parametrize("count", range(2, 17))
+def test_ddmin_probes_is_about_what_ddmin_asks_for_a_pair(count: int) -> None:
+    every = names(*(f"p{i}" for i in range(count)))
+    asked = [_subsets_asked(every, pair) for pair in itertools.combinations(every, 2)]
+    assert abs(ddmin_probes(count) - sum(asked) / len(asked)) <= 1
