@@ -281,13 +281,14 @@ class Store(Reader, DeepCache):
         releases around them that fail too); returns its id. The same packages, or
         the same ranges, on the same base are stored once (the newest evidence wins)."""
         widened = {n: str(s) for n, s in sorted((ranges or {}).items())} or None
-        values = {
+        values: dict[str, Any] = {
             "verdict": verdict.value,
             "explanation": explanation,
             "evidence": list(evidence),
             "image_id": image_id,
-            "ranges": widened,
         }
+        if widened:  # a bisection that did not widen says nothing against a range
+            values["ranges"] = widened
         with self.writing() as conn:
             for row in conn.execute(
                 sa.select(

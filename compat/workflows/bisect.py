@@ -111,7 +111,7 @@ class BisectResult:
         lines += [
             f"  explanation: {self.explanation}",
             f"  {len(self.changes)} packages differed; {self.runs} runs "
-            f"(of {len(self.probes)} probes) in {self.duration:.1f} s; "
+            f"(of {len(self.probes) + len(self.neighbours)} probes) in {self.duration:.1f} s; "
             f"evidence: results {', '.join(map(str, self.evidence)) or '-'}",
         ]
         return lines

@@ -54,6 +54,10 @@ def test_a_pair_bisected_again_with_ranges_gains_them(known: Store) -> None:
     assert known_pair(store, PAIR, ranges=RANGES) == first
     (widened,) = store.incompatibilities("alpine")
     assert widened.matches({"numpy": "2.1.3", "pandas": "2.1.1"})
+    # bisected again without widening: the range found before stands
+    assert known_pair(store, PAIR, evidence=(9,)) == first
+    (kept,) = store.incompatibilities("alpine")
+    assert (kept.ranges, kept.evidence) == (RANGES, (9,))
 
 
 def test_a_database_from_before_ranges_keeps_its_pairs_exact(
