@@ -521,7 +521,9 @@ class Cap:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Incompatibility:
     """Versions of packages that fail together on a base, found by bisection: the
-    results database keeps them, the planner marks and the report lists them."""
+    results database keeps them, the planner marks and the report lists them.
+    ``packages`` is the pair bisection found; ``ranges``, where bisection widened
+    it, the releases around it that fail the same way (``pandas >=2.0,<2.2``)."""
 
     id: int
     base: str
@@ -531,10 +533,41 @@ class Incompatibility:
     explanation: str
     evidence: tuple[int, ...]  # result ids
     created: datetime
+    ranges: Mapping[str, SpecifierSet] = field(default_factory=dict)
 
-    def matches(self, pins: dict[str, str]) -> bool:
-        """Whether a combination (name -> version) holds every version named here."""
-        return all(pins.get(name) == version for name, version in self.packages.items())
+    @property
+    def specifiers(self) -> dict[str, SpecifierSet]:
+        """Each package's failing releases: its range, or its one version."""
+        return specifiers_of(self.packages, self.ranges)
+
+    def matches(self, pins: Mapping[str, str | Version]) -> bool:
+        """Whether a combination (name -> version) holds a failing release of every
+        package named here."""
+        return all(
+            name in pins and spec.contains(pins[name], prereleases=True)
+            for name, spec in self.specifiers.items()
+        )
 
     def label(self) -> str:
-        return " x ".join(f"{n} {v}" for n, v in sorted(self.packages.items()))
+        return range_label(self.packages, self.ranges)
+
+
+def specifiers_of(
+    packages: Mapping[str, str], ranges: Mapping[str, SpecifierSet]
+) -> dict[str, SpecifierSet]:
+    """Each package's range where one is known, else its exact version."""
+    return {n: ranges.get(n) or SpecifierSet(f"=={v}") for n, v in sorted(packages.items())}
+
+
+def range_label(packages: Mapping[str, str], ranges: Mapping[str, SpecifierSet]) -> str:
+    """``numpy 2.0.2 x pandas 2.1.1``; a widened side as its range, ``numpy>=2.0.0``."""
+    return " x ".join(
+        f"{n}{spec_text(ranges[n])}" if str(ranges.get(n, "")) not in ("", f"=={v}") else f"{n} {v}"
+        for n, v in sorted(packages.items())
+    )
+
+
+def spec_text(spec: SpecifierSet) -> str:
+    """A range as people write it, lower bound first: ``>=2.0.0,<2.2.0``."""
+    order = {">": 0, ">=": 0, "==": 1, "===": 1, "~=": 1, "!=": 2, "<=": 3, "<": 3}
+    return ",".join(str(s) for s in sorted(spec, key=lambda s: (order[s.operator], str(s))))

@@ -32,6 +32,11 @@ class Reporter:
     def image_build_finished(self) -> None:
         """The image build ended, with an image or an error."""
 
+    def step_started(self, what: str, number: int, total: int) -> None:
+        """Step ``number`` (from 1) of about ``total`` of a long task begins: a
+        candidate a lock confirms, a bisection's probe, an image's build or suite.
+        A task's steps are numbered from 1 again when the next task starts."""
+
     def run_started(self, total: int) -> None:
         """``total`` combinations are about to run."""
 

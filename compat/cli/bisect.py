@@ -15,9 +15,16 @@ from compat.cli.options import (
 )
 from compat.cli.shapes import bisect_shape, emit
 from compat.config import RunConfig
+from compat.errors import EngineUnavailable
 from compat.matrix import BuildPolicy
 from compat.model import Depth
+from compat.workflows.bisect import PROBES_IN_THE_IMAGE, WIDEN
 from compat.workflows.bisect import bisect as find_culprits
+
+
+def in_the_image(why: str) -> str:
+    """Never this machine: a probe answers only beside the two ends, in their image."""
+    raise EngineUnavailable(f"{why}\n{PROBES_IN_THE_IMAGE}")
 
 
 @click.command("bisect")
@@ -30,6 +37,14 @@ from compat.workflows.bisect import bisect as find_culprits
     show_default=True,
     help="How deep each probe is tested: deep for a failure the deep tier found.",
 )
+@click.option(
+    "--widen",
+    type=click.IntRange(min=0),
+    default=WIDEN,
+    show_default=True,
+    help="Probes per package of the failing pair and direction, widening it to the "
+    "neighbouring releases that fail too (0: record the pair alone).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the bisection as JSON.")
 @run_options
 @no_binary_option
@@ -39,6 +54,7 @@ def bisect(
     /,
     failing: str,
     good: str | None,
+    widen: int,
     as_json: bool,
     no_binary: tuple[str, ...],
     config: RunConfig,
@@ -47,11 +63,15 @@ def bisect(
     as a known incompatibility (FAILING: a result id or a combination id)."""
     reporter = ConsoleReporter()
     with (
-        open_pipeline(settings, reporter, config) as pipeline,
+        open_pipeline(settings, reporter, config, fallback=in_the_image) as pipeline,
         open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
         found = find_culprits(
-            session, failing, good, build=BuildPolicy().with_no_binary(names(no_binary))
+            session,
+            failing,
+            good,
+            build=BuildPolicy().with_no_binary(names(no_binary)),
+            widen=widen,
         )
     if as_json:
         emit(bisect_shape(found))

@@ -108,6 +108,7 @@ class ConsoleReporter(Reporter):
         self._done: dict[str, int] = {}  # each stage's last count
         self._total = self._finished = 0  # the run's combinations, and those that landed
         self._since = time.monotonic()
+        self._step_since = self._since  # when the current task's first step started
 
     def notice(self, message: str) -> None:
         self.console.print(escape(message), highlight=False)
@@ -136,6 +137,15 @@ class ConsoleReporter(Reporter):
         if self._status is not None:
             self._status.stop()
             self._status = None
+
+    def step_started(self, what: str, number: int, total: int) -> None:
+        now = time.monotonic()
+        if number <= 1:
+            self._step_since = now
+        self.console.print(
+            f"{escape(_counted(number, total, now - self._step_since))}{escape(what)}",
+            highlight=False,
+        )
 
     def run_started(self, total: int) -> None:
         self._progress = Progress(
@@ -184,16 +194,24 @@ class ConsoleReporter(Reporter):
         if self._total <= 1:
             return ""
         done = min(self._finished, self._total)
-        left = ""
-        if done < self._total:
-            seconds = (time.monotonic() - self._since) / done * (self._total - done)
-            left = f", ~{_about(seconds)} left"
-        return f"[{done}/{self._total}{left}] "
+        return _counted(done, self._total, time.monotonic() - self._since, finished=done)
 
     def run_finished(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _counted(number: int, total: int, elapsed: float, *, finished: int | None = None) -> str:
+    """``[k/N, ~T left] ``: ``elapsed`` over the steps ``finished`` (those before step
+    ``number``, unless given) says how long the rest takes. An estimate that ran
+    short (``number`` past ``total``) counts the step itself as the last."""
+    total = max(total, number)
+    done = number - 1 if finished is None else finished
+    left = ""
+    if 0 < done < total:
+        left = f", ~{_about(elapsed / done * (total - done))} left"
+    return f"[{number}/{total}{left}] "
 
 
 def _about(seconds: float) -> str:

@@ -200,6 +200,7 @@ def lock(
             verify=verify,
             retry=retry,
             stack=stack_of(matrix, matrix_path),
+            reporter=reporter,
         )
     if as_json:
         emit(lock_shape(locked, result, paths))

@@ -10,15 +10,20 @@ import click
 from compat.cli.console import ConsoleReporter, out
 from compat.cli.options import (
     Settings,
+    host_answers,
     names,
     open_pipeline,
     open_session,
     plan_options,
     run_options,
 )
+from compat.cli.shapes import stand_in_shape
 from compat.config import RunConfig
+from compat.errors import EngineUnavailable
 from compat.matrix import Matrix
 from compat.model import Depth
+from compat.targets.fallback import StandIn
+from compat.targets.profiles import PROFILES
 from compat.workflows.nightly import NightlyRequest
 from compat.workflows.nightly import nightly as run_nightly
 
@@ -73,14 +78,30 @@ def nightly(
         lock_root=lock_root,
     )
     reporter = ConsoleReporter()
+    stood: list[StandIn] = []  # this machine answering for the bases, when it does
+
+    def stand(why: str) -> str:
+        images = [b for b in request.every_base if b not in PROFILES]
+        if images:
+            raise EngineUnavailable(
+                f"{why}\n{', '.join(images)} named by image: never replaced by this machine. "
+                "Start the engine, or ask about this machine itself with --backend local."
+            )
+        stood.extend(host_answers(why, request.every_base, python=matrix.python))
+        return f"{why} -> " + "; ".join(s.line() for s in stood)
+
+    fallback = stand if config.backend == "auto" else None
     with (
-        open_pipeline(settings, reporter, config) as pipeline,
+        open_pipeline(settings, reporter, config, fallback=fallback) as pipeline,
         open_session(settings, reporter, config, pipeline=pipeline) as session,
     ):
         summary = run_nightly(request, session, cache_dir=settings.cache_dir)
     if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2))
+        data = summary.to_json() | {"stand_in": [stand_in_shape(s) for s in stood]}
+        click.echo(json.dumps(data, indent=2))
     else:
         for line in summary.lines():
             out.print(line, highlight=False)
+        for stand_in in stood:  # whose answer this is: said last, where it is read
+            out.print(stand_in.line(), highlight=False)
     summary.raise_for_status()

@@ -401,6 +401,17 @@ def open_pipeline(
     )
 
 
+def host_answers(why: str, bases: Sequence[str], *, python: str | None) -> list[StandIn]:
+    """This machine's Python standing in for each of ``bases`` (profile names),
+    whose images cannot run here (``why``): what differs for each, or
+    ImageUnavailable (exit 9) for a base of another libc family."""
+    host, distribution = host_target(), host_distribution()
+    return [
+        stand_in(base, python=python, why=why, host=host, host_distribution=distribution)
+        for base in bases
+    ]
+
+
 @contextlib.contextmanager
 def open_target(
     settings: Settings,
@@ -425,13 +436,7 @@ def open_target(
                 f"{why}\nAn image named with --image is never replaced by this machine: "
                 "start the engine, or ask about this machine itself with --backend local."
             )
-        standing = stand_in(
-            base or DEFAULT_BASE,
-            python=python,
-            why=why,
-            host=host_target(),
-            host_distribution=host_distribution(),
-        )
+        (standing,) = host_answers(why, [base or DEFAULT_BASE], python=python)
         if on_stand_in is not None:
             on_stand_in(standing)
         return f"{why} -> {standing.line()}"

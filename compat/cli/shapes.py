@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from compat.lock import LockInput
-from compat.model import ComboResult, PinChange, Verdict
+from compat.model import ComboResult, PinChange, Verdict, spec_text
 from compat.report import ReportData
 from compat.report.data import LockStatus, ResultEntry, standing_entry
 from compat.store import StoredResult
@@ -64,6 +64,11 @@ def _counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def stand_in_shape(stand_in: StandIn) -> dict[str, Any]:
+    """This machine answering for a base: which, its image and what differs."""
+    return {"for": stand_in.base, "image": stand_in.image, "differs": list(stand_in.differs)}
+
+
 def scan_shape(outcome: ScanOutcome, stand_in: StandIn | None = None) -> dict[str, Any]:
     """A scan's summary: one row per combination (run now, earlier, or never run);
     ``stand_in`` when this machine answered for the base."""
@@ -91,9 +96,7 @@ def scan_shape(outcome: ScanOutcome, stand_in: StandIn | None = None) -> dict[st
         "image_size": None
         if size is None
         else {"image": size.image, "total": size.total_size, "added": size.added_size},
-        "stand_in": None
-        if stand_in is None
-        else {"for": stand_in.base, "image": stand_in.image, "differs": list(stand_in.differs)},
+        "stand_in": None if stand_in is None else stand_in_shape(stand_in),
     }
 
 
@@ -140,6 +143,17 @@ def bisect_shape(found: BisectResult) -> dict[str, Any]:
         "duration": found.duration,
         "incompatibility": found.incompatibility_id,
         "evidence": list(found.evidence),
+        "ranges": {n: spec_text(s) for n, s in sorted(found.ranges.items())},
+        "neighbours": [
+            {
+                "name": n.name,
+                "version": str(n.version),
+                "verdict": n.verdict.value,
+                "failed": n.failed,
+                "result": n.result_id,
+            }
+            for n in found.neighbours
+        ],
     }
 
 

@@ -34,6 +34,7 @@ from compat.image.startup import measure_startup
 from compat.lock import DOCKERFILE, REQUIREMENTS, VENV, LockInput, read_lock
 from compat.lock.dockerfile import BASE_ARG, CA_FILE, CONTEXT_FILES, PREBUILT
 from compat.model import Pin, Verdict
+from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 
 log = logging.getLogger("compat.image")
@@ -168,6 +169,7 @@ def build_image(
     smoke: bool = True,
     config: RunConfig = RunConfig(),
     on_line: Callable[[str], None] | None = None,
+    reporter: Reporter | None = None,
 ) -> ImageReport:
     """Build ``lock_dir``'s Dockerfile, unchanged, on ``base_image`` (default: the
     lock's own image, which must exist locally; else passed as the BASE build arg)
@@ -186,7 +188,9 @@ def build_image(
     the source-build toolchain included). A failed build raises
     ImageBuildFailed; a failing smoke suite is a report whose ``verdict`` says so. An
     image that passes is then timed: its requested packages' import in a fresh
-    interpreter with bytecode and without (``compat.image.startup``)."""
+    interpreter with bytecode and without (``compat.image.startup``). ``reporter``
+    hears each of those steps as it starts."""
+    steps = reporter or Reporter()
     lock, _ = read_lock(lock_dir)
     base = base_image or lock.target.image
     if client is None:
@@ -208,6 +212,7 @@ def build_image(
         )
         dockerfile = (context / DOCKERFILE).read_text(encoding="utf-8")
         log.info("building %s on %s", tag, base)
+        steps.step_started(f"building {tag} on {base}", 1, 3 if smoke else 1)
         try:
             iid, build_log = build(
                 client,
@@ -246,6 +251,7 @@ def build_image(
     if not smoke:
         return report
     start = time.monotonic()
+    steps.step_started(f"running the smoke suite in {tag}", 2, 3)
     outcome = run_smoke(
         client,
         iid,
@@ -257,6 +263,8 @@ def build_image(
         config=config,
     )
     smoke_seconds = time.monotonic() - start
+    if outcome.verdict is Verdict.PASS:
+        steps.step_started(f"timing cold imports in {tag}, with bytecode and without", 3, 3)
     startup = (
         measure_startup(
             client,

@@ -27,10 +27,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from compat.model import CheckKind, Verdict
+from compat.model import CheckKind, Verdict, range_label
 from compat.smoke.dists import import_names
 from compat.smoke.modules import NUMPY_ABI
 
@@ -148,17 +149,26 @@ def _owner(top: str, names: Iterable[NormalizedName]) -> NormalizedName | None:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Finding:
-    """A known incompatibility recorded by bisection: these versions fail together."""
+    """A known incompatibility recorded by bisection: these versions fail together,
+    and so do the releases in its ``ranges`` where bisection widened it."""
 
     packages: tuple[tuple[NormalizedName, Version], ...]
     line: str  # how the report words it
+    ranges: tuple[tuple[NormalizedName, SpecifierSet], ...] = ()
 
     def held_by(self, versions: Mapping[NormalizedName, Version]) -> bool:
-        return bool(self.packages) and all(versions.get(n) == v for n, v in self.packages)
+        if not self.packages:
+            return False
+        widened = dict(self.ranges)
+        return all(
+            (found := versions.get(n)) is not None
+            and (widened[n].contains(found, prereleases=True) if n in widened else found == v)
+            for n, v in self.packages
+        )
 
     @property
     def label(self) -> str:
-        return " x ".join(f"{n} {v}" for n, v in self.packages)
+        return range_label({n: str(v) for n, v in self.packages}, dict(self.ranges))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -247,7 +247,8 @@ def findings_of(
         packages = tuple(
             sorted((canonicalize_name(n), Version(v)) for n, v in item.packages.items())
         )
-        found.setdefault(line, Finding(packages=packages, line=line))
+        ranges = tuple(sorted((canonicalize_name(n), s) for n, s in item.ranges.items()))
+        found.setdefault(line, Finding(packages=packages, line=line, ranges=ranges))
     return tuple(found.values())
 
 

@@ -339,6 +339,13 @@ def _v11_deep_modules(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
+def _v12_incompatibility_ranges(conn: sa.Connection) -> None:
+    """A known incompatibility may name version ranges beside the pair bisection
+    found; the ones recorded before stay exact pairs (no range)."""
+    kind = sa.JSON().compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE incompatibilities ADD COLUMN ranges {kind}"))
+
+
 STEPS: tuple[Step, ...] = (
     _v1_results,
     _v2_builds_sizes_shards,
@@ -351,6 +358,7 @@ STEPS: tuple[Step, ...] = (
     _v9_check_kinds,
     _v10_deep_runs,
     _v11_deep_modules,
+    _v12_incompatibility_ranges,
 )
 LATEST = len(STEPS)
 

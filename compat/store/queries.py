@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from packaging.specifiers import SpecifierSet
 
 from compat.model import (
     CheckKind,
@@ -358,6 +359,7 @@ class Reader(Database):
                     explanation=row.explanation,
                     evidence=tuple(row.evidence),
                     created=utc(row.created),
+                    ranges={n: SpecifierSet(s) for n, s in (row.ranges or {}).items()},
                 )
                 for row in conn.execute(query)
             ]

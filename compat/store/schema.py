@@ -162,6 +162,8 @@ incompatibilities = sa.Table(
     sa.Column("explanation", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),  # result ids
     sa.Column("created", _when(), nullable=False),
+    # {name: specifier} (v12): the releases around the pair that fail the same way
+    sa.Column("ranges", sa.JSON),
 )
 
 deep_baselines = sa.Table(

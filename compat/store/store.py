@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from packaging.specifiers import SpecifierSet
 from sqlalchemy.dialects import postgresql, sqlite
 
 from compat import __version__
@@ -274,37 +275,38 @@ class Store(Reader, DeepCache):
         verdict: Verdict,
         explanation: str,
         evidence: Sequence[int] = (),
+        ranges: Mapping[str, SpecifierSet] | None = None,
     ) -> int:
-        """Store versions that fail together on ``base``; returns its id. The same
-        packages on the same base are stored once (the newest evidence wins)."""
+        """Store versions that fail together on ``base`` (and the ``ranges`` of
+        releases around them that fail too); returns its id. The same packages, or
+        the same ranges, on the same base are stored once (the newest evidence wins)."""
+        widened = {n: str(s) for n, s in sorted((ranges or {}).items())} or None
+        values: dict[str, Any] = {
+            "verdict": verdict.value,
+            "explanation": explanation,
+            "evidence": list(evidence),
+            "image_id": image_id,
+        }
+        if widened:  # a bisection that did not widen says nothing against a range
+            values["ranges"] = widened
         with self.writing() as conn:
             for row in conn.execute(
-                sa.select(incompatibilities.c.id, incompatibilities.c.packages).where(
-                    incompatibilities.c.base == base
-                )
+                sa.select(
+                    incompatibilities.c.id,
+                    incompatibilities.c.packages,
+                    incompatibilities.c.ranges,
+                ).where(incompatibilities.c.base == base)
             ):
-                if row.packages == packages:
+                if row.packages == packages or (widened and row.ranges == widened):
                     conn.execute(
                         sa.update(incompatibilities)
                         .where(incompatibilities.c.id == row.id)
-                        .values(
-                            verdict=verdict.value,
-                            explanation=explanation,
-                            evidence=list(evidence),
-                            image_id=image_id,
-                        )
+                        .values(packages=packages, **values)
                     )
                     return int(row.id)
             inserted = conn.execute(
                 sa.insert(incompatibilities).values(
-                    uid=uid(),
-                    base=base,
-                    image_id=image_id,
-                    packages=packages,
-                    verdict=verdict.value,
-                    explanation=explanation,
-                    evidence=list(evidence),
-                    created=now(),
+                    uid=uid(), base=base, packages=packages, created=now(), **values
                 )
             )
             return inserted_id(inserted)

@@ -19,7 +19,7 @@ from compat.lock import LockInput, Prune, read_lock, write_lock
 from compat.lock.caps import blamed, caps_for, lowest
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.matrix import BuildPolicy
-from compat.model import Cap, Combo, ComboResult, Incompatibility
+from compat.model import Cap, Combo, ComboResult, Depth, Incompatibility, judged
 from compat.reporter import Reporter
 from compat.resolve.resolver import Conflict
 from compat.settings import NetworkSettings
@@ -151,6 +151,7 @@ def pick_known_good(
     eligible: Callable[[Combo], bool] | None = None,
     verify: Verify | None = None,
     stack: Stack | None = None,
+    reporter: Reporter | None = None,
 ) -> tuple[Target, ComboResult]:
     """The best known-good combination for a base or image, with its target.
     ``avoid`` skips combinations holding a known incompatibility: those given, or
@@ -158,7 +159,8 @@ def pick_known_good(
     ``eligible`` keeps only the combinations it accepts (``--as-of``: pins that
     existed on that day). ``verify`` confirms the pick (the deep tier): one it
     fails is passed over for the next, up to ``MAX_VERIFIED`` candidates.
-    ``stack``: only its combinations (needed where the scope holds several)."""
+    ``stack``: only its combinations (needed where the scope holds several);
+    ``reporter`` hears each candidate the deep tier confirms, as a step."""
     ranked = _ranked(
         store,
         scope,
@@ -168,19 +170,28 @@ def pick_known_good(
         eligible=eligible,
         stack=stack,
     )
-    return _first_confirmed(store, scope, ranked, verify)
+    return _first_confirmed(store, scope, ranked, verify, reporter or Reporter())
 
 
 def _first_confirmed(
-    store: Reader, scope: str, ranked: Sequence[KnownGood], verify: Verify | None
+    store: Reader,
+    scope: str,
+    ranked: Sequence[KnownGood],
+    verify: Verify | None,
+    reporter: Reporter,
 ) -> tuple[Target, ComboResult]:
     """The best of ``ranked`` (never empty) that ``verify`` confirms, up to
-    ``MAX_VERIFIED`` tried; without ``verify``, the best."""
+    ``MAX_VERIFIED`` tried, each one the deep tier has still to judge a step of
+    ``reporter``'s; without ``verify``, the best."""
     if verify is None:
         return _load(store, ranked[0])
     refused: list[str] = []
-    for candidate in ranked[:MAX_VERIFIED]:
+    tried = ranked[:MAX_VERIFIED]
+    for number, candidate in enumerate(tried, 1):
         target, result = _load(store, candidate)
+        if not judged(result, Depth.DEEP):
+            what = f"confirming {result.combo.label()} at depth deep before locking it"
+            reporter.step_started(what, number, len(tried))  # of at most so many
         confirmed = verify(target, result)
         if confirmed.ok:
             return target, confirmed
@@ -289,12 +300,14 @@ def lock_known_good(
     verify: Verify | None = None,
     retry: Retry | None = None,
     stack: Stack | None = None,
+    reporter: Reporter | None = None,
 ) -> tuple[LockInput, ComboResult, list[Path]]:
     """Write the lockfiles of the best known-good combination of ``stack`` for a base
     (avoiding known incompatibilities, keeping to ``eligible`` ones, confirmed by
     ``verify`` when given) into ``directory``. With ``retry``, newer requested pins
     that failed only by a dependency nobody requested are tried again with it capped
-    first; the caps a pick holds are written into its lock with their reasons."""
+    first; the caps a pick holds are written into its lock with their reasons.
+    ``reporter`` hears each candidate the deep tier confirms, as a step."""
     try:
         ranked: tuple[KnownGood, ...] = _ranked(
             store,
@@ -323,7 +336,9 @@ def lock_known_good(
         )
     if picked is None and not ranked:
         raise nothing
-    target, result = picked or _first_confirmed(store, scope, ranked, verify)
+    target, result = picked or _first_confirmed(
+        store, scope, ranked, verify, reporter or Reporter()
+    )
     locked = LockInput.from_result(
         target,
         result,
@@ -372,7 +387,14 @@ def build_locked_image(
     tag = tag or f"compat/{safe}:{locked.combo.id}"
     reporter.image_build_started(tag)
     try:
-        built = build_image(lock_dir, tag=tag, wheelhouse=cache_dir, network=network, config=config)
+        built = build_image(
+            lock_dir,
+            tag=tag,
+            wheelhouse=cache_dir,
+            network=network,
+            config=config,
+            reporter=reporter,
+        )
     finally:
         reporter.image_build_finished()
     with open_store() as store:

@@ -407,6 +407,11 @@ class NightlyRequest:
     no_binary: frozenset[NormalizedName] = frozenset()
     lock_root: Path = Path("lock")
 
+    @property
+    def every_base(self) -> tuple[str, ...]:
+        """The bases the night runs: those asked for, else the matrix's."""
+        return self.bases or self.matrix.bases or ("debian-slim",)
+
 
 # What one combination roughly costs on two cores, by depth (measured: the smoke
 # suite about 45 s, the deep tier 3.5 to 4 min), for the first night's estimate.
@@ -438,7 +443,8 @@ def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> Ni
         depth, jobs = session.config.depth, session.config.jobs
         session.reporter.notice(first_night_notice(base, count, depth, jobs))
 
-    for base in request.bases or matrix.bases or ("debian-slim",):
+    ran: set[str] = set()  # the targets that ran: the host answers for its bases once
+    for base in request.every_base:
         named = base in PROFILES  # a matrix's bases are profile names or image references
         target = target_of(
             session.pipeline,
@@ -448,6 +454,10 @@ def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> Ni
             cache_dir=cache_dir,
             reporter=session.reporter,
         )
+        if target.key in ran:
+            session.reporter.notice(f"{base}: answered above, by {target.describe()}")
+            continue
+        ran.add(target.key)
         source = CandidateSource(session.index, target, build)
 
         here = session.on(target)

@@ -11,6 +11,7 @@ class RecordingReporter(Reporter):
         self.lines: list[str] = []  # notices and warnings, in order
         self.finished: list[ComboResult] = []
         self.stages: list[tuple[str, int, int]] = []
+        self.steps: list[tuple[str, int, int]] = []  # (what, number, total)
         self.events: list[str] = []  # the hooks called, in order
 
     def notice(self, message: str) -> None:
@@ -30,6 +31,9 @@ class RecordingReporter(Reporter):
 
     def image_build_finished(self) -> None:
         self.events.append("image_build_finished")
+
+    def step_started(self, what: str, number: int, total: int) -> None:
+        self.steps.append((what, number, total))
 
     def run_started(self, total: int) -> None:
         self.events.append(f"run_started {total}")

@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 import sqlalchemy as sa
+from packaging.specifiers import SpecifierSet
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -21,7 +22,7 @@ from compat.model import (
     Pin,
     Verdict,
 )
-from compat.store import schema
+from compat.store import Store, schema
 from compat.targets.target import Libc, Target
 
 MUSL_ID = "sha256:" + "a" * 64
@@ -127,6 +128,25 @@ def deep_failed(target: Target, combo: Combo) -> ComboResult:
         duration=60.0,
         backend="docker",
         image_id=target.image_id,
+    )
+
+
+def known_pair(
+    store: Store,
+    packages: dict[str, str],
+    *,
+    evidence: tuple[int, ...] = (1,),
+    ranges: dict[str, SpecifierSet] | None = None,
+) -> int:
+    """Record ``packages`` as failing together on alpine (numpy's ABI break)."""
+    return store.record_incompatibility(
+        base="alpine",
+        image_id=MUSL_ID,
+        packages=packages,
+        verdict=Verdict.IMPORT_ERROR,
+        explanation="numpy.dtype size changed",
+        evidence=evidence,
+        ranges=ranges,
     )
 
 

@@ -51,6 +51,12 @@ from tests.unit.store.test_store import (  # noqa: F401  (pytest collects them h
     test_the_migrated_schema_is_the_schema_the_queries_use,
     test_threads_share_one_store,
 )
+from tests.unit.store.test_store_ranges import (  # noqa: F401  (pytest collects them here too)
+    known,
+    test_a_database_from_before_ranges_keeps_its_pairs_exact,
+    test_a_pair_bisected_again_with_ranges_gains_them,
+    test_a_widened_incompatibility_holds_every_release_in_its_ranges,
+)
 
 URL_VARIABLE = "COMPAT_TEST_POSTGRES_URL"
 

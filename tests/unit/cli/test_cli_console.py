@@ -4,6 +4,7 @@ their reason, neither counted as a failure."""
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
@@ -233,3 +234,25 @@ def test_a_piped_summary_is_one_line_per_row_header_included(
         ],
     ]
     assert counts == "2 import-error"
+
+
+def test_each_step_of_a_long_task_says_k_of_n_and_about_how_long_is_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([0.0, 0.0, 30.0, 70.0, 100.0, 500.0, 600.0])  # made, then each step
+    monkeypatch.setattr("compat.cli.console.time", SimpleNamespace(monotonic=lambda: next(clock)))
+    reporter = ConsoleReporter(Console(record=True, width=200))
+    reporter.step_started("building compat/x:1 on base", 1, 3)  # t=0
+    reporter.step_started("running the smoke suite in compat/x:1", 2, 3)  # t=30
+    reporter.step_started("timing cold imports", 3, 3)  # t=70
+    reporter.step_started("probe numpy 2.0.2", 1, 2)  # t=100: another task starts over
+    reporter.step_started("probe pandas 2.1.1", 2, 2)  # t=500
+    reporter.step_started("neighbour numpy 2.1.0", 3, 2)  # an estimate that ran short
+    assert reporter.console.export_text().splitlines() == [
+        "[1/3] building compat/x:1 on base",
+        "[2/3, ~60 s left] running the smoke suite in compat/x:1",
+        "[3/3, ~35 s left] timing cold imports",
+        "[1/2] probe numpy 2.0.2",
+        "[2/2, ~7 min left] probe pandas 2.1.1",
+        "[3/3, ~4 min left] neighbour numpy 2.1.0",
+    ]

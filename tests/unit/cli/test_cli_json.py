@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -20,7 +21,7 @@ from compat.model import PinChange, Verdict
 from compat.report.summary import Row
 from compat.resolve.planner import Plan
 from compat.store import Store, sqlite_url
-from compat.workflows.bisect import BisectResult, Probe
+from compat.workflows.bisect import BisectResult, Neighbour, Probe
 from compat.workflows.scan import ScanOutcome
 from tests.helpers.report_db import ABI, Fixture, populated
 from tests.helpers.results import DEBIAN_ID, make_combo, make_target, passed
@@ -151,12 +152,32 @@ def test_bisect_json_names_culprits_with_both_sides() -> None:
         runs=1,
         duration=3.0,
         incompatibility_id=7,
-        evidence=(3,),
+        evidence=(3, 4),
+        ranges={numpy: SpecifierSet("<2.1,>=2.0")},
+        neighbours=(
+            Neighbour(name=numpy, version=Version("2.1"), verdict=Verdict.PASS, failed=False),
+            Neighbour(
+                name=numpy,
+                version=Version("2.0"),
+                verdict=Verdict.CRASH,
+                failed=True,
+                result_id=4,
+                ran=True,
+            ),
+        ),
     )
     data = json.loads(json.dumps(bisect_shape(found)))
     assert data["packages"] == {"numpy": "2.0.2", "pandas": "2.1.1"}
     assert data["culprits"] == [{"name": "numpy", "good": "1.26.4", "failing": "2.0.2"}]
     assert {"name": "cloudpickle", "good": "3.0", "failing": None} in data["changes"]
     assert (data["good"], data["failing"], data["incompatibility"]) == (1, 2, 7)
-    assert (data["runs"], data["probes"], data["evidence"]) == (1, 1, [3])
+    assert (data["runs"], data["probes"], data["evidence"]) == (1, 1, [3, 4])
+    assert data["ranges"] == {"numpy": ">=2.0,<2.1"}
+    assert data["neighbours"][1] == {
+        "name": "numpy",
+        "version": "2.0",
+        "verdict": "crash",
+        "failed": True,
+        "result": 4,
+    }
     assert data["verdict"] == "import-error"

@@ -9,6 +9,7 @@ probe); combinations run in a scripted pipeline; the index is the recorded snaps
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from compat.store import Store, sqlite_url
 from compat.targets.profiles import HOST, target_from_profile
 from compat.targets.target import Libc, PackageManager, Target
 from tests.helpers.pipeline import ScriptedPipeline
+from tests.helpers.results import failed, make_combo, passed
 
 DATA = Path(__file__).parents[2] / "data"
 BUILT = "local/debian-python:bookworm"  # the image the newcomer builds when told to
@@ -225,3 +227,92 @@ def test_without_an_engine_the_default_base_is_answered_for_by_a_glibc_host(
     said = _said(done)
     assert "no container engine answers (is dockerd running?) -> answered by this machine" in said
     assert "answered by this machine's own Python for debian-slim (stored as base host)" in said
+
+
+# -- nightly and bisect follow the same rule -------------------------------------
+
+
+def _matrix(tmp_path: Path, *bases: str) -> str:
+    path = tmp_path / "night.toml"
+    listed = ", ".join(f'"{b}"' for b in bases)
+    path.write_text(
+        f'name = "night"\nbases = [{listed}]\nstrategy = "latest"\n\n'
+        '[packages]\nnumpy = ">=2.3"\npandas = ">=2.2"\n'
+    )
+    return str(path)
+
+
+def test_nightly_without_an_engine_never_answers_alpine_on_a_glibc_host(
+    engine: Engine, compat: Any, tmp_path: Path
+) -> None:
+    engine.up = False
+    done = compat("nightly", "--matrix", _matrix(tmp_path, "debian-slim", "alpine"))
+    assert _code(done) == ExitCode.IMAGE_UNAVAILABLE, done.output
+    said = _said(done)
+    assert "this machine's Python is built for glibc, alpine for musl" in said
+    assert "--backend local" in said
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        assert store.results() == []  # not even debian-slim's half of the night
+
+
+def test_nightly_without_an_engine_says_the_host_answered_and_what_differs(
+    engine: Engine, compat: Any, tmp_path: Path
+) -> None:
+    engine.up = False
+    matrix = _matrix(tmp_path, "debian-slim", "ubuntu")
+    done = compat("nightly", "--matrix", matrix, "--depth", "smoke", "--json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert [s["for"] for s in data["stand_in"]] == ["debian-slim", "ubuntu"]
+    assert "Python 3.11 here, 3.12 in python:3.12-slim" in data["stand_in"][0]["differs"]
+    assert [b["base"] for b in data["bases"]] == [HOST]  # the host ran once, for both
+    assert "ubuntu: answered above, by host" in _said(done)
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        assert store.known_good(HOST)
+    again = compat("nightly", "--matrix", matrix, "--depth", "smoke")
+    assert again.exit_code == 0, again.output
+    last = again.stdout.strip().splitlines()[-1]
+    assert last.startswith("answered by this machine's own Python for ubuntu")
+
+
+def test_nightly_of_a_named_image_without_an_engine_is_never_replaced(
+    engine: Engine, compat: Any, tmp_path: Path
+) -> None:
+    engine.up = False
+    done = compat("nightly", "--matrix", _matrix(tmp_path, BUILT))
+    assert _code(done) == ExitCode.NO_ENGINE, done.output
+    assert f"{BUILT} named by image: never replaced" in _said(done)
+
+
+def _bisectable(tmp_path: Path) -> int:
+    """A pass and a failure recorded in the built image; the failure's result id."""
+    target = dataclasses.replace(
+        target_from_profile("debian-slim", python="3.11"),
+        image=BUILT,
+        image_id="sha256:" + "b" * 64,
+        probed=True,
+    )
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        run_id = store.start_run(target, backend="docker")
+        good = make_combo(target, {"numpy": "1.26.4", "pandas": "2.1.1"})
+        bad = make_combo(target, {"numpy": "2.0.2", "pandas": "2.1.1"})
+        store.record(run_id, target, passed(target, good))
+        return store.record(run_id, target, failed(target, bad))
+
+
+@pytest.mark.parametrize(
+    ("backend", "code"), [("auto", ExitCode.NO_ENGINE), ("local", ExitCode.USAGE)]
+)
+def test_bisect_never_probes_on_this_machine_for_an_image(
+    engine: Engine, compat: Any, tmp_path: Path, backend: str, code: ExitCode
+) -> None:
+    engine.up = False
+    failing = _bisectable(tmp_path)
+    done = compat("bisect", str(failing), "--backend", backend)
+    assert _code(done) == code, done.output
+    said = _said(done)
+    assert "bisect runs its probes in the image the two results ran in" in said
+    assert "answered by" not in said
+    with Store.open(sqlite_url(tmp_path / "r.db")) as store:
+        assert len(store.results()) == 2  # no probe ran, on the host or anywhere
+        assert store.incompatibilities() == []

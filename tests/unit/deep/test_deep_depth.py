@@ -232,9 +232,16 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
     record(store, smoke_pass(GOOD), smoke_pass(BAD))
     fake = ScriptedPipeline(deep=legend)  # every smoke suite passes
     verify = verifier(lambda: session_of(store, fake, INDEX, reporter=RecordingReporter()))
-    locked, result, paths = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
+    said = RecordingReporter()
+    locked, result, paths = lock_known_good(
+        store, TARGET.name, tmp_path / "lock", verify=verify, reporter=said
+    )
     # the newest (matplotlib 3.9.2) regressed at depth deep: the next one is locked
     assert locked.combo == GOOD
+    assert said.steps == [
+        (f"confirming {c.label()} at depth deep before locking it", n, 2)
+        for n, c in ((1, BAD), (2, GOOD))
+    ]
     assert result.verdict is Verdict.PASS
     assert paths
     assert [j.combo for j in fake.jobs if not j.dependents] == [BAD, GOOD]
@@ -246,8 +253,12 @@ def test_lock_confirms_its_pick_at_depth_deep_and_falls_back(store: Store, tmp_p
         raise AssertionError("a pick the deep tier judged before needs no engine")
 
     verify = verifier(no_engine)
-    locked, _, _ = lock_known_good(store, TARGET.name, tmp_path / "lock", verify=verify)
+    again = RecordingReporter()
+    locked, _, _ = lock_known_good(
+        store, TARGET.name, tmp_path / "lock", verify=verify, reporter=again
+    )
     assert locked.combo == GOOD
+    assert again.steps == []  # nothing left to confirm: no step
 
 
 def test_lock_fails_clearly_when_every_candidate_regresses(store: Store, tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ from tests.helpers.results import (
     count,
     deep_failed,
     failed,
+    known_pair,
     make_combo,
     make_target,
     passed,
@@ -598,7 +599,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     _make_v1(url)
     # a reader too: what it reads must be at the latest version, so it migrates
     with Store.open(url, read_only=True) as store:
-        assert store.schema_version == SCHEMA_VERSION == 11
+        assert store.schema_version == SCHEMA_VERSION == 12
         (old,) = store.results()
         assert old.label == "numpy 2.0.2"
         assert old.verdict is Verdict.PASS
@@ -608,7 +609,7 @@ def test_an_older_database_is_migrated_forward(make_db_url: MakeUrl) -> None:
     assert run.compat_version == "0.0.9"
     with Store.open(url) as store:
         store.start_run(make_target(), backend="docker", shard="1/3")
-    assert count(url, "schema_version") == 11
+    assert count(url, "schema_version") == 12
     engine = sa.create_engine(url)
     assert not sa.inspect(engine).has_table("builds")  # never written, dropped by v4
     assert sa.inspect(engine).has_table("deep_runs")  # v10
@@ -648,6 +649,7 @@ def test_a_v6_database_learns_from_the_results_it_holds(make_db_url: MakeUrl) ->
         conn.execute(sa.text("DROP INDEX ix_checks_reuse_key"))
         for column in ("inputs", "reuse_key", "reused_from", "kind"):
             conn.execute(sa.text(f"ALTER TABLE checks DROP COLUMN {column}"))
+        conn.execute(sa.text("ALTER TABLE incompatibilities DROP COLUMN ranges"))
         conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 7"))
     engine.dispose()
     with Store.open(url) as store:
@@ -713,6 +715,7 @@ def test_a_v8_database_gives_its_checks_the_kinds_their_names_implied(
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # as a v8 database holds them
         conn.execute(sa.text("ALTER TABLE checks DROP COLUMN kind"))
+        conn.execute(sa.text("ALTER TABLE incompatibilities DROP COLUMN ranges"))
         conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 9"))
     engine.dispose()
     with Store.open(url) as store:
@@ -889,22 +892,8 @@ def test_seen_versions_and_incompatibilities(store: Store) -> None:
     assert store.seen_versions("debian-slim") == {}
 
     pair = {"numpy": "2.0.2", "pandas": "2.1.1"}
-    first = store.record_incompatibility(
-        base="alpine",
-        image_id=MUSL_ID,
-        packages=pair,
-        verdict=Verdict.IMPORT_ERROR,
-        explanation="numpy.dtype size changed",
-        evidence=[1],
-    )
-    again = store.record_incompatibility(
-        base="alpine",
-        image_id=MUSL_ID,
-        packages=pair,
-        verdict=Verdict.IMPORT_ERROR,
-        explanation="numpy.dtype size changed",
-        evidence=[1, 2],
-    )
+    first = known_pair(store, pair, evidence=(1,))
+    again = known_pair(store, pair, evidence=(1, 2))
     assert first == again
     (found,) = store.incompatibilities("alpine")
     assert found.evidence == (1, 2)
