@@ -30,6 +30,7 @@ from compat.lock.movement import lock_changed, locked_combo
 from compat.lock.select import Stack, of_stack, rank_known_good
 from compat.matrix import Matrix
 from compat.model import Combo, ComboResult, Depth
+from compat.reporter import Reporter
 from compat.resolve.candidates import PYTHON, CandidateSource, Dependency, Release
 from compat.resolve.planner import Plan, choose_versions
 from compat.resolve.resolver import Conflict, Resolver
@@ -307,15 +308,16 @@ def nightly_base(
     last_minors: int | None = None,
     verify: Verify | None = None,
     on_first_night: Callable[[int], None] | None = None,
+    reporter: Reporter | None = None,
 ) -> BaseOutcome:
     """One base's nightly run. ``plan`` makes the normal strategy plan (only called
     when something is new); ``run`` runs the combinations and records each result
     in ``store`` (the pipeline and ``store.record``). ``verify`` (the deep tier)
     confirms the new best known-good combination before the lock may move to it,
     as ``compat lock`` does. ``on_first_night`` hears, before the run, how many
-    combinations a base with no version seen before runs to establish its baselines.
-    The versions are recorded as seen only after the run, so an interrupted night
-    is done again."""
+    combinations a base with no version seen before runs to establish its baselines;
+    ``reporter`` hears each candidate the deep tier confirms. The versions are
+    recorded as seen only after the run, so an interrupted night is done again."""
     tracked = tracked_versions(source, matrix, last_minors=last_minors)
     seen = store.seen_versions(scope)
     new = unseen(tracked, seen)
@@ -339,7 +341,7 @@ def nightly_base(
         r.combo.id: held[r.combo.id].standing_verdict if r.combo.id in held else r.verdict
         for r in results
     }
-    now_good = _lock_candidate(store, scope, verify, stack)
+    now_good = _lock_candidate(store, scope, verify, stack, reporter)
     store.record_seen(scope, as_seen(tracked))
     return BaseOutcome(
         base=scope,
@@ -375,7 +377,9 @@ def _standing(store: Store, results: Sequence[ComboResult]) -> dict[str, ResultR
     return held
 
 
-def _lock_candidate(store: Store, scope: str, verify: Verify | None, stack: Stack) -> Combo | None:
+def _lock_candidate(
+    store: Store, scope: str, verify: Verify | None, stack: Stack, reporter: Reporter | None
+) -> Combo | None:
     """What the lock would now be: ``lock_known_good`` avoids known incompatibilities
     too, and with ``verify`` passes over a candidate the deep tier fails. The host
     (the local backend) has none: compat lock refuses its results."""
@@ -387,7 +391,14 @@ def _lock_candidate(store: Store, scope: str, verify: Verify | None, stack: Stac
         return best.combo if best else None
     try:
         _, picked = pick_known_good(
-            store, scope, prefer="newest", constraints=(), avoid=True, verify=verify, stack=stack
+            store,
+            scope,
+            prefer="newest",
+            constraints=(),
+            avoid=True,
+            verify=verify,
+            stack=stack,
+            reporter=reporter,
         )
     except NothingKnownGood:
         return None  # the regressions (or failures) say why
@@ -491,9 +502,17 @@ def nightly(request: NightlyRequest, session: Session, *, cache_dir: Path) -> Ni
             last_minors=request.last_minors,
             verify=verify,
             on_first_night=functools.partial(first_night, target.name),
+            reporter=session.reporter,
         )
         if outcome.lock_changed:
-            lock_known_good(store, target.name, lock_dir, verify=verify, stack=Stack.of(matrix))
+            lock_known_good(
+                store,
+                target.name,
+                lock_dir,
+                verify=verify,
+                stack=Stack.of(matrix),
+                reporter=session.reporter,
+            )
         outcomes.append(outcome)
     return NightlyOutcome(bases=tuple(outcomes), lock_root=request.lock_root)
 

@@ -15,6 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from compat.cli import cli
+from compat.errors import NothingKnownGood
 from compat.index.base import Index
 from compat.index.snapshot import SnapshotIndex
 from compat.lock import LockInput, write_lock
@@ -37,6 +38,7 @@ from compat.report import render_report
 from compat.report.collect import collect
 from compat.report.summary import Row
 from compat.report.view import build
+from compat.reporter import Reporter
 from compat.resolve.candidates import CandidateSource
 from compat.resolve.planner import Plan, Planner
 from compat.store import Store, sqlite_url
@@ -56,6 +58,7 @@ from compat.workflows.nightly import (
     nightly_plan,
     tracked_versions,
 )
+from tests.helpers.reporter import RecordingReporter
 from tests.helpers.results import deep_failed, make_target
 
 ROOT = Path(__file__).parents[3]
@@ -561,3 +564,30 @@ def test_a_deep_failure_outranks_a_later_smoke_pass_in_results_report_and_nightl
     assert row.standing.result_id == str(deep_id)
     assert combo.id in {c.combo_id for c in base.failures}
     assert shown in render_report(collect(store))
+
+
+def test_a_deep_night_counts_the_candidates_it_confirms_before_the_lock_moves(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = source(("pandas", "3.1.1"))
+    reporter = RecordingReporter()
+    heard: list[Reporter | None] = []
+
+    def pick(*args: object, reporter: Reporter | None = None, **kwargs: object) -> object:
+        heard.append(reporter)  # where lock's confirmation says each candidate it runs
+        raise NothingKnownGood("none confirmed")
+
+    monkeypatch.setattr("compat.workflows.nightly.pick_known_good", pick)
+    outcome = nightly_base(
+        scope=SCOPE,
+        source=src,
+        matrix=MATRIX,
+        plan=lambda: plan_of(src),
+        store=store,
+        lock_dir=tmp_path / "lock" / SCOPE,
+        run=FakeRun(store, src.target),
+        verify=lambda _target, passed: passed,
+        reporter=reporter,
+    )
+    assert heard == [reporter]
+    assert outcome.lock_combo is None
