@@ -231,8 +231,8 @@ _RUN_OPTIONS: tuple[Callable[[F], F], ...] = (
         type=click.FloatRange(0, 1),
         default=DEFAULTS.verify_reuse,
         metavar="FRACTION",
-        help="Run this share of the reusable checks anyway and compare: a "
-        "disagreement is reported and ends reuse for that check.",
+        help="Run this share of the reusable checks (and kept deep test modules) "
+        "anyway and compare: a disagreement is reported and ends reuse for that check.",
     ),
     click.option(
         "--toolchain",

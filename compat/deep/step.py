@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -112,7 +113,7 @@ def deepen(
         image_id=image_id,
         packages=packages,
     )
-    here_run = _own_run(where, here)
+    here_run, said = _own_run(where, here)
     if isinstance(here_run, CheckResult):
         return dataclasses.replace(result, checks=(*result.checks, here_run))
     baselines, cached = _baseline_runs(where, here, here_run)
@@ -131,29 +132,31 @@ def deepen(
     merged = merge(result, reports)
     for line in merged.notes[len(result.notes) :]:
         reporter.notice(line)
-    return merged
+    return dataclasses.replace(merged, notes=(*merged.notes, *said)) if said else merged
 
 
-def _own_run(where: _Where, here: Combo) -> DeepRun | CheckResult:
+def _own_run(where: _Where, here: Combo) -> tuple[DeepRun | CheckResult, list[str]]:
     """The combination's own run of its dependents' tests: kept from an earlier run
     of the same question, else run (and kept when it finished cleanly); a run that
-    did not finish is a skipped check saying why."""
+    did not finish is a skipped check saying why. With it, what the rerun of kept
+    test modules (``--verify-reuse``) contradicted."""
     key = run_key(here, image_id=where.image_id, test_layer=where.layer, config=where.config)
     kept = where.store.deep_run(key)
     if kept:
         where.reporter.notice(f"deep: the shipped tests of {here.label()} ran before on this image")
-        return parse_events(json.dumps(e) for e in kept)
+        return parse_events(json.dumps(e) for e in kept), []
     context = module_context(
         here, image_id=where.image_id, test_layer=where.layer, config=where.config
     )
     kept_modules = _kept_modules(where.store.deep_modules(context), pin_identity(here))
-    also = f" ({len(kept_modules)} test modules kept from runs that imported the same versions)"
+    share = where.config.verify_reuse
+    verify = {m for m in sorted(kept_modules) if share and random.random() < share}
+    reused = {m: kept_modules[m][1] for m in kept_modules if m not in verify}
+    also = f" ({len(reused)} test modules kept from runs that imported the same versions)"
     where.reporter.notice(
-        f"deep: running the shipped tests of {here.label()}" + (also if kept_modules else "")
+        f"deep: running the shipped tests of {here.label()}" + (also if reused else "")
     )
-    job = dataclasses.replace(
-        where.job(here, here.requested), reuse_modules=tuple(sorted(kept_modules))
-    )
+    job = dataclasses.replace(where.job(here, here.requested), reuse_modules=tuple(sorted(reused)))
     (mine,) = where.pipeline.run_deep(
         where.target,
         [job],
@@ -163,38 +166,79 @@ def _own_run(where: _Where, here: Combo) -> DeepRun | CheckResult:
         reporter=where.reporter,
     )
     if mine.error:
-        return CheckResult(
+        skipped = CheckResult(
             name="deep",
             kind=CheckKind.RUNNER,
             verdict=CheckVerdict.SKIPPED,
             duration=mine.duration,
             error=f"the deep tier did not finish: {mine.error}",
         )
-    events = _with_kept([json.loads(e) for e in mine.events if e.startswith("{")], kept_modules)
+        return skipped, []
+    events = _with_kept([json.loads(e) for e in mine.events if e.startswith("{")], reused)
+    said = _verified(where, context, {m: kept_modules[m] for m in verify}, events)
     run = parse_events(json.dumps(e) for e in events)
     if run.complete:
         where.store.record_deep_modules(context=context, modules=_modules(here, events, run))
-    if run.complete and not run.module_errors:
+    if run.complete and not run.module_errors and not said:
         # a module killed by a timeout may pass on a less busy machine: not kept
         where.store.record_deep_run(
             key=key, image_id=where.image_id, pins=[str(p) for p in here.pins], events=events
         )
-    return run
+    return run, said
 
 
 Event = dict[str, Any]
 
 
+Kept = tuple[Mapping[str, str], list[Event]]  # a kept test module's inputs and events
+
+
 def _kept_modules(
     rows: Sequence[tuple[str, Mapping[str, str], list[Event]]], pins: Mapping[str, str]
-) -> dict[str, list[Event]]:
-    """The kept test modules whose inputs ``pins`` hold, each with its events (the
-    newest such run of it)."""
-    found: dict[str, list[Event]] = {}
+) -> dict[str, Kept]:
+    """The kept test modules whose inputs ``pins`` hold, each with its inputs and
+    events (the newest such run of it)."""
+    found: dict[str, Kept] = {}
     for module, inputs, events in rows:
         if module not in found and inputs and all(pins.get(n) == v for n, v in inputs.items()):
-            found[module] = events
+            found[module] = (inputs, events)
     return found
+
+
+FAILING = frozenset({"failed", "error", "crash"})
+
+
+def _failing(events: Sequence[Event], module: str) -> frozenset[str] | None:
+    """The tests of ``module`` that fail in ``events``; None when one ran out of
+    time (which says nothing either way)."""
+    tests = [e for e in events if e.get("event") == "test" and e.get("module") == module]
+    if any(t.get("outcome") == "timeout" for t in tests):
+        return None
+    return frozenset(str(t.get("test")) for t in tests if t.get("outcome") in FAILING)
+
+
+def _verified(
+    where: _Where, context: str, kept: Mapping[str, Kept], events: Sequence[Event]
+) -> list[str]:
+    """Compare the kept test modules that ran again with what they kept: each
+    disagreement is recorded (the module is not reused under those inputs again)
+    and said."""
+    said = []
+    for module, (inputs, before) in sorted(kept.items()):
+        was, now = _failing(before, module), _failing(events, module)
+        if was is None or now is None or was == now:
+            continue
+        kept_said, found_said = f"{len(was)} failing", f"{len(now)} failing"
+        where.store.record_deep_disagreement(
+            context=context, module=module, inputs=inputs, kept=kept_said, found=found_said
+        )
+        line = (
+            f"reuse disagreement: deep test module {module} had {kept_said} tests with the "
+            f"same inputs, and has {found_said} now; it is not reused under those inputs again"
+        )
+        where.reporter.warning(line)
+        said.append(line)
+    return said
 
 
 def _with_kept(events: list[Event], kept: Mapping[str, list[Event]]) -> list[Event]:

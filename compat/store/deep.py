@@ -13,8 +13,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from compat.store.engine import Database
-from compat.store.schema import deep_baselines, deep_modules, deep_runs
+from compat.store.engine import Database, insert_missing
+from compat.store.schema import deep_baselines, deep_modules, deep_runs, reuse_disagreements
+
+
+def _inputs_key(inputs: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(inputs), sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _module_key(context: str, module: str, inputs: Mapping[str, str]) -> str:
+    """A kept test module's key among the reuse disagreements."""
+    return hashlib.sha256(f"{context}\n{module}\n{_inputs_key(inputs)}".encode()).hexdigest()
 
 
 def _replace(conn: sa.Connection, table: sa.Table, **row: Any) -> None:
@@ -53,17 +62,46 @@ class DeepCache(Database):
 
     def deep_modules(self, context: str) -> list[tuple[str, dict[str, str], list[dict[str, Any]]]]:
         """The test modules kept in ``context``: (module, inputs, events), newest
-        first (see ``record_deep_modules``)."""
+        first (see ``record_deep_modules``); none that a rerun contradicted
+        (``record_deep_disagreement``)."""
         query = (
             sa.select(deep_modules.c.module, deep_modules.c.inputs, deep_modules.c.events)
             .where(deep_modules.c.context == context)
             .order_by(deep_modules.c.created.desc())
         )
         with self.reading() as conn:
-            return [
+            rows = [
                 (row.module, dict(row.inputs), [dict(e) for e in row.events])
                 for row in conn.execute(query)
             ]
+            keys = {_module_key(context, module, inputs) for module, inputs, _ in rows}
+            contradicted = set(
+                conn.execute(
+                    sa.select(reuse_disagreements.c.reuse_key).where(
+                        reuse_disagreements.c.reuse_key.in_(keys)
+                    )
+                ).scalars()
+            )
+        return [r for r in rows if _module_key(context, r[0], r[1]) not in contradicted]
+
+    def record_deep_disagreement(
+        self, *, context: str, module: str, inputs: Mapping[str, str], kept: str, found: str
+    ) -> None:
+        """A rerun of a kept test module (``--verify-reuse``) said ``found`` where
+        the kept outcome said ``kept``: it is not reused under its inputs again."""
+        with self.writing() as conn:
+            insert_missing(
+                conn,
+                reuse_disagreements,
+                {
+                    "reuse_key": _module_key(context, module, inputs),
+                    "check_name": f"deep {module}",
+                    "kept_from": context[:32],
+                    "kept_verdict": kept[:32],
+                    "found_verdict": found[:32],
+                    "found": datetime.now(UTC),
+                },
+            )
 
     def record_deep_modules(
         self,
@@ -76,13 +114,12 @@ class DeepCache(Database):
         replaced."""
         with self.writing() as conn:
             for dependent, module, inputs, events in modules:
-                digest = hashlib.sha256(json.dumps(dict(inputs), sort_keys=True).encode())
                 _replace(
                     conn,
                     deep_modules,
                     context=context,
                     module=module,
-                    inputs_key=digest.hexdigest()[:24],
+                    inputs_key=_inputs_key(inputs),
                     dependent=dependent,
                     inputs=dict(inputs),
                     events=[dict(e) for e in events],

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from compat.errors import StoreError, UsageError
@@ -239,3 +240,21 @@ __all__ = [
     "sqlite_file",
     "sqlite_url",
 ]
+
+
+def insert_missing(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless its key (or another unique column) is taken, without
+    racing a concurrent writer. Whether it was inserted."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return conn.execute(sqlite.insert(table).values(row).on_conflict_do_nothing()).rowcount == 1
+    if name == "postgresql":
+        # psycopg reports no row count here; the returned key says it was inserted.
+        insert = postgresql.insert(table).values(row).on_conflict_do_nothing()
+        return conn.execute(insert.returning(*table.primary_key.columns)).first() is not None
+    # Elsewhere: check first; a concurrent writer may still make this fail.
+    keys = [table.c.uid] if "uid" in table.c else list(table.primary_key.columns)
+    if conn.execute(sa.select(*keys).where(*(k == row[k.name] for k in keys))).first():
+        return False
+    conn.execute(sa.insert(table).values(row))
+    return True

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from compat import __version__
 from compat.errors import StoreError
 from compat.model import ComboResult
-from compat.store.engine import parse_url, sqlite_file
+from compat.store.engine import insert_missing, parse_url, sqlite_file
 from compat.store.queries import BATCH, Reader, chunks, load_results, utc
 from compat.store.records import Imported, RunStatus
 from compat.store.schema import image_sizes, results, reuse_disagreements, runs, targets
-from compat.store.store import Store, insert_missing, insert_result, now, target_row
+from compat.store.store import Store, insert_result, now, target_row
 from compat.targets.target import Target
 
 EXPORT_FORMAT = "compat-results"

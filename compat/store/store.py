@@ -18,14 +18,19 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from packaging.specifiers import SpecifierSet
-from sqlalchemy.dialects import postgresql, sqlite
 
 from compat import __version__
 from compat.errors import StoreError
 from compat.model import CheckResult, ComboResult, Verdict
 from compat.store import migrations
 from compat.store.deep import DeepCache
-from compat.store.engine import create_engine, empty_engine, parse_url, sqlite_file
+from compat.store.engine import (
+    create_engine,
+    empty_engine,
+    insert_missing,
+    parse_url,
+    sqlite_file,
+)
 from compat.store.queries import Reader, inputs_text
 from compat.store.records import RunStatus
 from compat.store.schema import (
@@ -358,24 +363,6 @@ def target_row(target: Target) -> dict[str, Any]:
         "python": str(target.python_version),
         "data": target.to_json(),
     }
-
-
-def insert_missing(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
-    """Insert ``row`` unless its key (or another unique column) is taken, without
-    racing a concurrent writer. Whether it was inserted."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        return conn.execute(sqlite.insert(table).values(row).on_conflict_do_nothing()).rowcount == 1
-    if name == "postgresql":
-        # psycopg reports no row count here; the returned key says it was inserted.
-        insert = postgresql.insert(table).values(row).on_conflict_do_nothing()
-        return conn.execute(insert.returning(*table.primary_key.columns)).first() is not None
-    # Elsewhere: check first; a concurrent writer may still make this fail.
-    keys = [table.c.uid] if "uid" in table.c else list(table.primary_key.columns)
-    if conn.execute(sa.select(*keys).where(*(k == row[k.name] for k in keys))).first():
-        return False
-    conn.execute(sa.insert(table).values(row))
-    return True
 
 
 def insert_result(

@@ -30,8 +30,9 @@ LAYER = combo_of_versions({"pytest": "8.3.5", "hypothesis": "6.100.0"})
 TARGET = make_target("bookworm")
 
 
-def runner(job: DeepJob) -> DeepOutcome:
-    """The deep runner as it behaves: both modules selected, a kept one not run."""
+def runner(job: DeepJob, failing: frozenset[str] = frozenset()) -> DeepOutcome:
+    """The deep runner as it behaves: both modules selected, a kept one not run;
+    the test of each module in ``failing`` fails."""
     versions = {str(p.name): str(p.version) for p in job.combo.pins}
     events: list[dict[str, Any]] = [
         {
@@ -52,7 +53,8 @@ def runner(job: DeepJob) -> DeepOutcome:
             events.append({"event": "module", "dependent": "pandas", "module": module,
                            "reused": True})  # fmt: skip
             continue
-        events.append(deep_test_event("test_one", "passed", module=module))
+        outcome = "failed" if module in failing else "passed"
+        events.append(deep_test_event("test_one", outcome, module=module))
         events.append({"event": "module", "dependent": "pandas", "module": module, "tests": 1,
                        "duration": 1.0, "error": None, "log": None,
                        "imports": IMPORTS[module]})  # fmt: skip
@@ -70,7 +72,13 @@ def store(tmp_path: Path) -> Store:
     return Store.open(f"sqlite:///{tmp_path / 'results.db'}")
 
 
-def deepened(store: Store, backend: ScriptedPipeline, versions: dict[str, str]) -> ComboResult:
+def deepened(
+    store: Store,
+    backend: ScriptedPipeline,
+    versions: dict[str, str],
+    config: RunConfig = RunConfig(),
+    reporter: RecordingReporter | None = None,
+) -> ComboResult:
     combo: Combo = combo_of_versions(versions)
     passed = ComboResult(combo=combo, verdict=Verdict.PASS, image_id=TARGET.image_id)
     return deepen(
@@ -79,8 +87,8 @@ def deepened(store: Store, backend: ScriptedPipeline, versions: dict[str, str]) 
         pipeline=backend,
         store=store,
         index=cast("Index", Bare()),
-        reporter=RecordingReporter(),
-        config=RunConfig(),
+        reporter=reporter or RecordingReporter(),
+        config=config,
         test_layer=LAYER,
     )
 
@@ -112,4 +120,41 @@ def test_a_module_is_kept_by_the_versions_it_imported(store: Store) -> None:
         backend,
         {"pandas": "2.2.3", "matplotlib": "3.9.2", "numpy": "2.0.2", "scipy": "1.14.1"},
     )
+    assert kept_by_last_run(backend) == []
+
+
+def test_kept_modules_are_run_again_to_verify_them_and_a_contradicted_one_is_never_kept_again(
+    store: Store,
+) -> None:
+    first = {"pandas": "2.2.3", "matplotlib": "3.9.2", "numpy": "2.0.2"}
+    moved = {**first, "matplotlib": "3.10.0"}
+    deepened(store, ScriptedPipeline(deep=runner), first)
+
+    # every kept module runs again and agrees: nothing said, and it stays kept
+    reporter = RecordingReporter()
+    agreed = deepened(
+        store, ScriptedPipeline(deep=runner), moved, RunConfig(verify_reuse=1.0), reporter
+    )
+    assert not any("disagreement" in line for line in [*agreed.notes, *reporter.lines])
+    backend = ScriptedPipeline(deep=runner)
+    deepened(store, backend, {**first, "matplotlib": "3.10.3"})
+    assert kept_by_last_run(backend) == [ALONE]
+
+    # a rerun that fails where the kept outcome passed (an input it did not name)
+    def now_failing(job: DeepJob) -> DeepOutcome:
+        return runner(job, failing=frozenset({ALONE}))
+
+    reporter = RecordingReporter()
+    backend = ScriptedPipeline(deep=now_failing)
+    other = {**first, "matplotlib": "3.10.1"}
+    contradicted = deepened(store, backend, other, RunConfig(verify_reuse=1.0), reporter)
+    assert kept_by_last_run(backend) == []  # verified: run again, not taken
+    (said,) = [line for line in contradicted.notes if "disagreement" in line]
+    assert f"deep test module {ALONE} had 0 failing tests" in said
+    assert "has 1 failing now" in said
+    assert said in reporter.lines
+
+    # from then on that module is not reused under those inputs, verified or not
+    backend = ScriptedPipeline(deep=runner)
+    deepened(store, backend, {**first, "matplotlib": "3.10.2"})
     assert kept_by_last_run(backend) == []
