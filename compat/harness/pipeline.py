@@ -8,10 +8,7 @@ run of the smoke suite over site directories composed from the installs).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,10 +20,10 @@ import httpx
 from compat.config import RunConfig
 from compat.effects.container import Executor
 from compat.effects.http import http_client
-from compat.effects.locks import file_lock
-from compat.errors import BuildFailed, HarnessError, ImageBuildFailed, UnpackFailed
+from compat.errors import HarnessError, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
-from compat.harness.builds import BuildRecord, build_record_path, cached_build
+from compat.harness.building import Builder
+from compat.harness.builds import BuildRecord
 from compat.harness.installs import Installs
 from compat.harness.jobs import Suite, SuiteJob, SuiteRun
 from compat.harness.prerun import prerun_failures
@@ -34,7 +31,6 @@ from compat.harness.reuse import KeptChecks, Reuse
 from compat.harness.schedule import Progress, Stage, run_placed
 from compat.harness.suite import Placed, Prepared, run_one
 from compat.harness.sweeps import SweepCache
-from compat.harness.toolchain import BUILD_LOG, build_settings, network_failure, toolchain_key
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.model import (
     Combo,
@@ -96,6 +92,7 @@ class Pipeline:
         self.network = network or NetworkSettings()
         self._client = client
         self._owns_client = client is None
+        self.builder = Builder(backend, config, cache_dir=self.cache_dir, network=self.network)
         self.installs = Installs(self.cache_dir)
         self.sweeps = SweepCache(self.cache_dir)
 
@@ -107,6 +104,7 @@ class Pipeline:
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None
+        self.builder.close()
         self.backend.close()
 
     def __enter__(self) -> Pipeline:
@@ -138,82 +136,7 @@ class Pipeline:
     def _build(
         self, info: ImageInfo, wheelhouse: Wheelhouse, pins: Sequence[Pin], reporter: Reporter
     ) -> dict[str, BuildRecord]:
-        records: dict[str, BuildRecord] = {}
-        unique = list({p.sha256: p for p in pins}.values())
-        for i, pin in enumerate(unique):
-            reporter.stage_progress("build", i, len(unique))
-            where = f"{i + 1} of {len(unique)}" if len(unique) > 1 else "one"
-            records[pin.sha256] = self._build_one(info, wheelhouse, pin, reporter, where)
-        if unique:
-            reporter.stage_progress("build", len(unique), len(unique))
-        return records
-
-    def _build_one(
-        self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, reporter: Reporter, where: str
-    ) -> BuildRecord:
-        """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
-        failure is reused unless ``rebuild``; a failure to reach the index or a timeout
-        is never cached (it says nothing about the package). A build that runs says
-        so when it starts and when it ends (``where``: which of the builds it is), a
-        line a log keeps: builds take minutes."""
-        toolchain = self.backend.toolchain(info)
-        tool_key = toolchain_key(toolchain, info.facts.package_manager)
-        cached = build_record_path(
-            self.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
-        )
-        # one process builds it; another that shares the cache waits, then takes its wheel
-        with file_lock(cached.with_suffix(".lock")):
-            if not self.config.rebuild and (kept := cached_build(cached, wheelhouse.root)):
-                return kept
-            notes = build_settings(pin.name, toolchain).notes
-            sdist = wheelhouse.path(pin.sha256, pin.filename)
-            out = Path(tempfile.mkdtemp(prefix="compat-build-"))
-            reporter.notice(f"building {pin} from its source distribution (build {where})")
-            start = time.monotonic()
-            transient = False
-            try:
-                try:
-                    wheel = self.backend.build_wheel(info, pin, sdist, out)
-                    sha, stored = wheelhouse.add(wheel)
-                    record = BuildRecord(
-                        ok=True,
-                        duration=time.monotonic() - start,
-                        wheel_sha256=sha,
-                        wheel_filename=stored.name,
-                        toolchain=tool_key,
-                        notes=notes,
-                    )
-                    log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
-                except BuildFailed as exc:
-                    transient = exc.transient
-                    record = BuildRecord(
-                        ok=False,
-                        duration=exc.duration or time.monotonic() - start,
-                        error=exc.reason,
-                        log=exc.log[-8000:],
-                        toolchain=tool_key,
-                    )
-                written = out / BUILD_LOG
-                full_log = written.read_text(errors="replace") if written.is_file() else record.log
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
-            ended = "built" if record.ok else "failed to build"
-            reporter.notice(f"{ended} {pin} in {record.duration:.0f} s")
-            if not record.ok and network_failure(full_log):
-                log.warning("%s: the build could not reach the index; not cached", pin)
-                return dataclasses.replace(
-                    record, error=f"the build could not reach the index: {record.error}"
-                )
-            if transient:
-                log.warning("%s: %s; not cached", pin, record.error)
-                return record
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            if full_log:
-                cached.with_suffix(".log").write_text(full_log)
-            tmp = cached.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record.to_json()))
-            tmp.replace(cached)
-            return record
+        return self.builder.build_all(info, wheelhouse, pins, reporter)
 
     def prepare(
         self, target: Target, combos: Sequence[Combo], reporter: Reporter

@@ -120,7 +120,9 @@ def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
     backend = Counting(lambda argv: exec_result(""), builds={pin.filename: Path(wheel)})
     with Pipeline(backend, RunConfig(), cache_dir=Path(cache)) as pipeline:
         ready.wait()
-        record = pipeline._build_one(backend.info, pipeline._wheelhouse(), pin, Reporter(), "one")
+        record = pipeline.builder.build_one(
+            backend.info, pipeline._wheelhouse(), pin, Reporter(), "one"
+        )
     assert record.ok
 
 

@@ -1,0 +1,149 @@
+"""Source builds for a pipeline: each sdist turned into a wheel once per (sdist,
+image, toolchain), the outcome kept beside the wheelhouse (``builds``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from compat.config import RunConfig
+from compat.effects.locks import file_lock
+from compat.errors import BuildFailed
+from compat.harness.backend import Backend, ImageInfo
+from compat.harness.builds import BuildRecord, build_record_path, cached_build
+from compat.harness.toolchain import (
+    BUILD_LOG,
+    build_settings,
+    network_failure,
+    toolchain_key,
+)
+from compat.harness.wheelhouse import Wheelhouse
+from compat.model import Pin
+from compat.reporter import Reporter
+from compat.settings import NetworkSettings
+
+log = logging.getLogger("compat.harness")
+
+
+class Builder:
+    """Builds sdists through ``backend``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: RunConfig,
+        *,
+        cache_dir: Path,
+        network: NetworkSettings,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.cache_dir = cache_dir
+        self.network = network
+
+    def close(self) -> None:
+        """Release what the builds hold."""
+
+    def build_all(
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pins: Sequence[Pin], reporter: Reporter
+    ) -> dict[str, BuildRecord]:
+        """The outcome of building each of ``pins``, by sdist sha256."""
+        records: dict[str, BuildRecord] = {}
+        unique = list({p.sha256: p for p in pins}.values())
+        for i, pin in enumerate(unique):
+            reporter.stage_progress("build", i, len(unique))
+            where = f"{i + 1} of {len(unique)}" if len(unique) > 1 else "one"
+            records[pin.sha256] = self.build_one(info, wheelhouse, pin, reporter, where)
+        if unique:
+            reporter.stage_progress("build", len(unique), len(unique))
+        return records
+
+    def build_one(
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, reporter: Reporter, where: str
+    ) -> BuildRecord:
+        """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
+        failure is reused unless ``rebuild``; a failure to reach the index or a timeout
+        is never cached (it says nothing about the package). A build that runs says
+        so when it starts and when it ends (``where``: which of the builds it is), a
+        line a log keeps: builds take minutes."""
+        toolchain = self.backend.toolchain(info)
+        tool_key = toolchain_key(toolchain, info.facts.package_manager)
+        cached = build_record_path(
+            self.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
+        )
+        # one process builds it; another that shares the cache waits, then takes its wheel
+        with file_lock(cached.with_suffix(".lock")):
+            if not self.config.rebuild and (kept := cached_build(cached, wheelhouse.root)):
+                return kept
+            reporter.notice(f"building {pin} from its source distribution (build {where})")
+            record, full_log, transient = self._run(info, wheelhouse, pin, tool_key)
+            ended = "built" if record.ok else "failed to build"
+            reporter.notice(f"{ended} {pin} in {record.duration:.0f} s")
+            if not record.ok and network_failure(full_log):
+                log.warning("%s: the build could not reach the index; not cached", pin)
+                return dataclasses.replace(
+                    record, error=f"the build could not reach the index: {record.error}"
+                )
+            if transient:
+                log.warning("%s: %s; not cached", pin, record.error)
+                return record
+            _keep(cached, record, full_log)
+            return record
+
+    def _run(
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, tool_key: str
+    ) -> tuple[BuildRecord, str, bool]:
+        """One build: its record, its whole log, and whether its failure is transient."""
+        toolchain = self.backend.toolchain(info)
+        sdist = wheelhouse.path(pin.sha256, pin.filename)
+        out = Path(tempfile.mkdtemp(prefix="compat-build-"))
+        start = time.monotonic()
+        transient = False
+        try:
+            try:
+                wheel = self._build_wheel(info, wheelhouse, pin, sdist, out)
+                sha, stored = wheelhouse.add(wheel)
+                record = BuildRecord(
+                    ok=True,
+                    duration=time.monotonic() - start,
+                    wheel_sha256=sha,
+                    wheel_filename=stored.name,
+                    toolchain=tool_key,
+                    notes=build_settings(pin.name, toolchain).notes,
+                )
+                log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
+            except BuildFailed as exc:
+                transient = exc.transient
+                record = BuildRecord(
+                    ok=False,
+                    duration=exc.duration or time.monotonic() - start,
+                    error=exc.reason,
+                    log=exc.log[-8000:],
+                    toolchain=tool_key,
+                )
+            written = out / BUILD_LOG
+            full_log = written.read_text(errors="replace") if written.is_file() else record.log
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return record, full_log, transient
+
+    def _build_wheel(
+        self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, sdist: Path, out: Path
+    ) -> Path:
+        return self.backend.build_wheel(info, pin, sdist, out)
+
+
+def _keep(cached: Path, record: BuildRecord, full_log: str) -> None:
+    """Write ``record`` (and the whole log beside it) where the next build finds it."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    if full_log:
+        cached.with_suffix(".log").write_text(full_log)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record.to_json()))
+    tmp.replace(cached)
