@@ -54,14 +54,21 @@ class Backend(ABC):
     """The effects a backend performs; the pipeline decides what and when."""
 
     kind: str
+    # whether builds run without a network: their pip then installs build requirements
+    # from the ``requires`` directory given to build_wheel, which the pipeline fills
+    builds_offline: bool = False
 
     @abstractmethod
     def inspect(self, target: Target) -> ImageInfo:
         """Learn the target's interpreter (and whether its image can be reached)."""
 
     @abstractmethod
-    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
-        """Build ``sdist`` into a wheel in ``out_dir``; BuildFailed when it cannot."""
+    def build_wheel(
+        self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, *, requires: Path | None = None
+    ) -> Path:
+        """Build ``sdist`` into a wheel in ``out_dir`` (its whole log as BUILD_LOG
+        there, where the backend keeps one); BuildFailed when it cannot. An offline
+        backend's build takes its build requirements from ``requires`` only."""
 
     def toolchain(self, info: ImageInfo) -> Toolchain:
         """What ``build_wheel`` compiles with on ``info``'s image (builds are cached per

@@ -1,5 +1,7 @@
 """Source builds for a pipeline: each sdist turned into a wheel once per (sdist,
-image, toolchain), the outcome kept beside the wheelhouse (``builds``)."""
+image, toolchain), the outcome kept beside the wheelhouse (``builds``); an offline
+backend's build with its build requirements fetched on the host first
+(``buildreqs``)."""
 
 from __future__ import annotations
 
@@ -16,14 +18,18 @@ from compat.config import RunConfig
 from compat.effects.locks import file_lock
 from compat.errors import BuildFailed
 from compat.harness.backend import Backend, ImageInfo
+from compat.harness.buildreqs import BuildRequirements, build_offline, requirements_dir
 from compat.harness.builds import BuildRecord, build_record_path, cached_build
 from compat.harness.toolchain import (
     BUILD_LOG,
     build_settings,
     network_failure,
     toolchain_key,
+    toolchain_requirements,
 )
 from compat.harness.wheelhouse import Wheelhouse
+from compat.index.base import Index
+from compat.index.pypi import PyPIIndex
 from compat.model import Pin
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
@@ -32,7 +38,8 @@ log = logging.getLogger("compat.harness")
 
 
 class Builder:
-    """Builds sdists through ``backend``."""
+    """Builds sdists through ``backend``. ``index`` is where an offline backend's
+    build requirements are found (the configured index when None)."""
 
     def __init__(
         self,
@@ -41,14 +48,19 @@ class Builder:
         *,
         cache_dir: Path,
         network: NetworkSettings,
+        index: Index | None = None,
     ) -> None:
         self.backend = backend
         self.config = config
         self.cache_dir = cache_dir
         self.network = network
+        self._index = index
+        self._own_index: PyPIIndex | None = None
 
     def close(self) -> None:
-        """Release what the builds hold."""
+        if self._own_index is not None:
+            self._own_index.close()
+            self._own_index = None
 
     def build_all(
         self, info: ImageInfo, wheelhouse: Wheelhouse, pins: Sequence[Pin], reporter: Reporter
@@ -85,7 +97,8 @@ class Builder:
             record, full_log, transient = self._run(info, wheelhouse, pin, tool_key)
             ended = "built" if record.ok else "failed to build"
             reporter.notice(f"{ended} {pin} in {record.duration:.0f} s")
-            if not record.ok and network_failure(full_log):
+            online = not self.backend.builds_offline  # an offline build's log says no more
+            if not record.ok and online and network_failure(full_log):
                 log.warning("%s: the build could not reach the index; not cached", pin)
                 return dataclasses.replace(
                     record, error=f"the build could not reach the index: {record.error}"
@@ -136,7 +149,28 @@ class Builder:
     def _build_wheel(
         self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, sdist: Path, out: Path
     ) -> Path:
-        return self.backend.build_wheel(info, pin, sdist, out)
+        """The backend's build of one sdist; an offline backend's with its build
+        requirements fetched here first, and then what the build could not find."""
+        backend = self.backend
+        if not backend.builds_offline:
+            return backend.build_wheel(info, pin, sdist, out)
+        target = info.facts.target(name=info.reference, image=info.image, image_id=info.image_id)
+        with requirements_dir(self.cache_dir / "build-requirements") as directory:
+            return build_offline(
+                pin,
+                sdist,
+                out,
+                build=lambda d: backend.build_wheel(info, pin, sdist, out, requires=d),
+                supplier=BuildRequirements(self._requirements_index(), target, wheelhouse),
+                directory=directory,
+                toolchain=toolchain_requirements(backend.toolchain(info)),
+            )
+
+    def _requirements_index(self) -> Index:
+        if self._index is None:
+            self._own_index = PyPIIndex(self.network, cache_dir=self.cache_dir / "index")
+            self._index = self._own_index
+        return self._index
 
 
 def _keep(cached: Path, record: BuildRecord, full_log: str) -> None:

@@ -44,6 +44,7 @@ from compat.harness.backend import (
 )
 from compat.harness.toolchain import (
     BUILD_LOG,
+    FIND_LINKS,
     OUT_DIR,
     SDIST_DIR,
     TOOLCHAIN_DIR,
@@ -51,7 +52,9 @@ from compat.harness.toolchain import (
     Toolchain,
     build_settings,
     choose,
+    image_build_script,
     pypi_build_script,
+    reached_for_network,
 )
 from compat.model import Pin
 from compat.settings import NetworkSettings
@@ -91,6 +94,10 @@ UNPRIVILEGED = (
     "compat: the build ran as user {user} with no capabilities and no way to gain any; "
     "a build that needs root cannot succeed here"
 )
+OFFLINE = (
+    "compat: the build ran without a network (its declared build requirements were "
+    "fetched for it); a build that downloads anything itself cannot succeed here"
+)
 
 
 def builder_spec(
@@ -99,19 +106,19 @@ def builder_spec(
     python: str,
     user: str,
     mounts: tuple[Mount, ...],
-    environment: Mapping[str, str],
     config: RunConfig,
+    environment: Mapping[str, str] | None = None,
 ) -> ContainerSpec:
-    """A builder container: unprivileged, with the network that downloading build
-    requirements needs, and its image's world-writable /tmp as HOME; each command of
-    the build is an exec into it."""
+    """A builder container: unprivileged, with no network (the code of the sdist runs
+    in it; compat fetched its build requirements into a mounted directory), and its
+    image's world-writable /tmp as HOME; each command of the build is an exec into it."""
     return ContainerSpec(
         image=image,
         command=(python, "-I", "-S", "-c", KEEPALIVE),
         user=user,
-        network=True,
+        network=False,
         mounts=mounts,
-        environment={**environment, "HOME": "/tmp", "TMPDIR": "/tmp"},
+        environment={**(environment or {}), "HOME": "/tmp", "TMPDIR": "/tmp"},
         mem_limit=config.memory,
         pids_limit=config.pids_limit,
     )
@@ -235,49 +242,50 @@ class DockerBackend(Backend):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
-        toolchain = self.toolchain(info)
-        network = self.network
-        mounts = [
-            Mount(source=sdist.parent, target=SDIST_DIR),
-            Mount(source=out_dir, target=OUT_DIR, read_only=False),
-            *(
-                Mount(source=Path(host), target=inside)
-                for host, inside in network.container_mounts().items()
-            ),
-        ]
-        installing: AbstractContextManager[None] = nullcontext()
-        prepare: list[str] = []
-        if toolchain is Toolchain.PYPI:
-            builder = info.image
-            home = self._toolchain_dir(info)
-            given(home, host_worker())
-            mounts.append(Mount(source=home, target=TOOLCHAIN_DIR, read_only=False))
-            if not (home / TOOLCHAIN_READY).is_file():
-                # this build installs the toolchain: another process's build waits for
-                # it rather than installing it into the same venv at the same time
-                installing = file_lock(home.with_name(f"{home.name}.lock"))
-            script = pypi_build_script(
-                python=info.facts.python,
-                sdist=f"{SDIST_DIR}/{pin.filename}",
-                settings=build_settings(pin.name, toolchain),
-                no_binary=pin.name,
-            )
-            prepare = [ENV_LINK]
-        else:
+    builds_offline = True
+
+    def _setup(
+        self, info: ImageInfo, pin: Pin, toolchain: Toolchain
+    ) -> tuple[str, str, list[Mount], AbstractContextManager[None], list[str]]:
+        """What a build with ``toolchain`` runs in: the builder image, the build script,
+        the mounts it needs beside the sdist's and the output's, what to hold while it
+        runs, and the commands to run as root (without privileges) first."""
+        if toolchain is not Toolchain.PYPI:
             try:
                 builder = self._builder_image(info)
             except HarnessError as exc:
                 raise BuildFailed(
                     pin, "installing the build toolchain failed", log=str(exc)
                 ) from exc
-            script = (
-                "set -e; cd /tmp; "
-                f"if {info.facts.python} -m venv /tmp/build-env >/dev/null 2>&1; "
-                f"then PY=/tmp/build-env/bin/python; else PY={info.facts.python}; fi; "
-                '"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check '
-                f"-w {OUT_DIR} {SDIST_DIR}/{pin.filename}"
-            )
+            script = image_build_script(info.facts.python, f"{SDIST_DIR}/{pin.filename}")
+            return builder, script, [], nullcontext(), []
+        home = self._toolchain_dir(info)
+        given(home, host_worker())
+        installing: AbstractContextManager[None] = nullcontext()
+        if not (home / TOOLCHAIN_READY).is_file():
+            # this build installs the toolchain: another process's build waits for it
+            # rather than installing it into the same venv at the same time
+            installing = file_lock(home.with_name(f"{home.name}.lock"))
+        script = pypi_build_script(
+            python=info.facts.python,
+            sdist=f"{SDIST_DIR}/{pin.filename}",
+            settings=build_settings(pin.name, toolchain),
+            no_binary=pin.name,
+        )
+        mounts = [Mount(source=home, target=TOOLCHAIN_DIR, read_only=False)]
+        return info.image, script, mounts, installing, [ENV_LINK]
+
+    def build_wheel(
+        self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, *, requires: Path | None = None
+    ) -> Path:
+        toolchain = self.toolchain(info)
+        builder, script, mounts, installing, prepare = self._setup(info, pin, toolchain)
+        mounts += [
+            Mount(source=sdist.parent, target=SDIST_DIR),
+            Mount(source=out_dir, target=OUT_DIR, read_only=False),
+        ]
+        if requires is not None:
+            mounts.append(Mount(source=requires, target=FIND_LINKS))
         worker = host_worker()
         readable(sdist)
         spec = builder_spec(
@@ -285,7 +293,6 @@ class DockerBackend(Backend):
             python=info.facts.python,
             user=user_string(worker),
             mounts=tuple(mounts),
-            environment=network.container_env(),
             config=self.config,
         )
         log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
@@ -293,10 +300,20 @@ class DockerBackend(Backend):
             for command in prepare:  # compat's own fixed commands, as root without privileges
                 c.exec(["sh", "-c", command], timeout=60, user="0:0")
             result = c.exec(["sh", "-c", script], timeout=self.config.timeouts.build)
+        return self._outcome(pin, result, spec.user, out_dir)
+
+    def _outcome(self, pin: Pin, result: ExecResult, user: str | None, out_dir: Path) -> Path:
+        """The wheel a build made, or BuildFailed saying why (root's powers, the network
+        or a time limit it lacked, else its most telling line); its whole log is kept
+        in ``out_dir``."""
         output = result.stdout + result.stderr
-        needs_root = result.exit_code != 0 and NEEDS_ROOT.search(_tail(output)) is not None
+        failed = result.exit_code != 0
+        needs_root = failed and NEEDS_ROOT.search(_tail(output)) is not None
+        network = reached_for_network(output) if failed else None
         if needs_root:
-            output += "\n" + UNPRIVILEGED.format(user=spec.user) + "\n"
+            output += "\n" + UNPRIVILEGED.format(user=user) + "\n"
+        elif network is not None:
+            output += "\n" + OFFLINE + "\n"
         (out_dir / BUILD_LOG).write_text(output)
         if result.timed_out:
             raise BuildFailed(
@@ -307,16 +324,16 @@ class DockerBackend(Backend):
                 transient=True,  # a loaded machine, not the package: try again next time
             )
         wheels = sorted(out_dir.glob("*.whl"))
-        if result.exit_code != 0 or not wheels:
+        if failed or not wheels:
             reason = build_error_line(output)
-            raise BuildFailed(
-                pin,
-                f"the build needs root, and builds run unprivileged: {reason}"
-                if needs_root
-                else reason,
-                log=_tail(output),
-                duration=result.duration,
-            )
+            if needs_root:
+                reason = f"the build needs root, and builds run unprivileged: {reason}"
+            elif network is not None:
+                reason = (
+                    "the build reached for the network, and builds run without one: "
+                    f"{network[:200]}"
+                )
+            raise BuildFailed(pin, reason, log=_tail(output), duration=result.duration)
         return wheels[0]
 
     # ---- compile and run ---------------------------------------------------------

@@ -93,7 +93,10 @@ class LocalBackend(Backend):
             )
         return info
 
-    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+    def build_wheel(
+        self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, *, requires: Path | None = None
+    ) -> Path:
+        # the host builds online: pip downloads the build requirements itself
         network = self.network
         argv = [
             self.python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",

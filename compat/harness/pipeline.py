@@ -32,6 +32,7 @@ from compat.harness.schedule import Progress, Stage, run_placed
 from compat.harness.suite import Placed, Prepared, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.wheelhouse import FileRef, Wheelhouse
+from compat.index.base import Index
 from compat.model import (
     Combo,
     ComboResult,
@@ -75,7 +76,8 @@ class TimedOut:
 
 class Pipeline:
     """Runs combinations for a target over one backend; one per scan (the backend
-    holds the engine client). ``client`` replaces the HTTP client (tests)."""
+    holds the engine client). ``client`` replaces the HTTP client (tests); ``index``
+    is where offline builds' requirements are found (the configured index if None)."""
 
     def __init__(
         self,
@@ -85,6 +87,7 @@ class Pipeline:
         cache_dir: Path,
         network: NetworkSettings | None = None,
         client: httpx.Client | None = None,
+        index: Index | None = None,
     ) -> None:
         self.backend = backend
         self.config = config
@@ -92,7 +95,9 @@ class Pipeline:
         self.network = network or NetworkSettings()
         self._client = client
         self._owns_client = client is None
-        self.builder = Builder(backend, config, cache_dir=self.cache_dir, network=self.network)
+        self.builder = Builder(
+            backend, config, cache_dir=self.cache_dir, network=self.network, index=index
+        )
         self.installs = Installs(self.cache_dir)
         self.sweeps = SweepCache(self.cache_dir)
 

@@ -10,6 +10,9 @@ Three kinds:
   OpenMP runtime: packages that would use one are built without it, and the results,
   the lock and the report say so.
 
+Builders have no network: pip installs the toolchain and a build's requirements from
+FIND_LINKS only, a directory compat fills on the host (``compat.harness.buildreqs``).
+
 Everything here is pure: the builder script is text, the choice a function of what
 the image inspection found.
 """
@@ -23,6 +26,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.config import ToolchainChoice
@@ -33,6 +37,7 @@ from compat.targets.target import PackageManager
 TOOLCHAIN_DIR = "/compat/toolchain"  # the PyPI toolchain's venv and zig's cache, kept per image
 SDIST_DIR = "/compat/sdist"
 OUT_DIR = "/compat/out"
+FIND_LINKS = "/compat/build-wheels"  # every build requirement, fetched by compat; read-only
 BUILD_LOG = "compat-build.log"  # a backend leaves the whole build log in the out dir
 
 # The PyPI toolchain, pinned so that a build's key names what built it. Every one has a
@@ -146,14 +151,29 @@ _WRAPPED = (
 _PIP_QUIET = "--disable-pip-version-check --no-input --progress-bar off"
 
 
-def install_commands(python: str, venv: str) -> list[str]:
+def _from(links: str | None) -> str:
+    """pip's options for installing from the directory ``links`` alone, never from an
+    index (pip hands them on to the installs of build isolation); "" for the index."""
+    return f" --no-index --find-links {links}" if links else ""
+
+
+def toolchain_requirements(toolchain: Toolchain) -> tuple[Requirement, ...]:
+    """What the builder installs before any build with ``toolchain``: compat fetches it."""
+    if toolchain is Toolchain.PYPI:
+        return tuple(Requirement(r) for r in PYPI_TOOLCHAIN)
+    return ()
+
+
+def install_commands(python: str, venv: str, *, links: str | None = None) -> list[str]:
     """Shell commands (one per line, each to be joined with ``&&``) that put the pinned
-    PyPI toolchain into a fresh venv made by ``python``."""
+    PyPI toolchain into a fresh venv made by ``python``: from the index, or from the
+    directory ``links`` alone."""
     requirements = " ".join(shlex.quote(r) for r in PYPI_TOOLCHAIN)
     return [
         f"rm -rf {venv}",
         f"{python} -m venv {venv}",
-        f"{venv}/bin/python -m pip install -q {_PIP_QUIET} --only-binary :all: {requirements}",
+        f"{venv}/bin/python -m pip install -q {_PIP_QUIET}{_from(links)} --only-binary :all: "
+        f"{requirements}",
     ]
 
 
@@ -205,14 +225,33 @@ def build_environment(venv: str, bin_dir: str, zig_cache: str) -> str:
 
 
 def wheel_command(
-    python: str, sdist: str, out_dir: str, *, name: str, settings: BuildSettings
+    python: str,
+    sdist: str,
+    out_dir: str,
+    *,
+    name: str,
+    settings: BuildSettings,
+    links: str | None = None,
 ) -> str:
     """pip building one sdist: only the project itself from source, its build
-    requirements (cmake, ninja, numpy...) as wheels where they exist."""
+    requirements (cmake, ninja, numpy...) as wheels where they exist, from the index
+    or from the directory ``links`` alone."""
     config = "".join(f" --config-settings={shlex.quote(c)}" for c in settings.config_settings)
     return (
-        f"{python} -m pip wheel -v {_PIP_QUIET} --no-cache-dir --no-deps --prefer-binary "
-        f"--no-binary {shlex.quote(name)}{config} -w {out_dir} {sdist}"
+        f"{python} -m pip wheel -v {_PIP_QUIET}{_from(links)} --no-cache-dir --no-deps "
+        f"--prefer-binary --no-binary {shlex.quote(name)}{config} -w {out_dir} {sdist}"
+    )
+
+
+def image_build_script(python: str, sdist: str) -> str:
+    """The build with the image's own (or its distro's) compiler: pip of a fresh venv
+    where the image can make one (else the image's own), from FIND_LINKS."""
+    return (
+        "set -e; cd /tmp; "
+        f"if {python} -m venv /tmp/build-env >/dev/null 2>&1; "
+        f"then PY=/tmp/build-env/bin/python; else PY={python}; fi; "
+        f'"$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check'
+        f"{_from(FIND_LINKS)} -w {OUT_DIR} {sdist}"
     )
 
 
@@ -230,7 +269,7 @@ def pypi_build_script(
     """A POSIX shell script (BusyBox is enough) for a builder container of the image:
     set up (or reuse) the PyPI toolchain in TOOLCHAIN_DIR, point CC/CXX/AR at zig, and
     build ``sdist`` into OUT_DIR with pip (build isolation: the project's own declared
-    build requirements, from the index). It runs as the unprivileged user that owns
+    build requirements, from FIND_LINKS). It runs as the unprivileged user that owns
     TOOLCHAIN_DIR and OUT_DIR."""
     venv, bin_dir = f"{TOOLCHAIN_DIR}/venv", "/tmp/compat-bin"
     stamp = f"{TOOLCHAIN_DIR}/{TOOLCHAIN_READY}"
@@ -239,7 +278,7 @@ def pypi_build_script(
         "cd /tmp",
         f"if [ ! -f {stamp} ]; then",
         f'  echo "compat: installing the PyPI toolchain into {venv}"',
-        *(f"  {c}" for c in install_commands(python, venv)),
+        *(f"  {c}" for c in install_commands(python, venv, links=FIND_LINKS)),
         f"  touch {stamp}",
         "fi",
         *wrapper_commands(venv, bin_dir),
@@ -250,30 +289,42 @@ def pypi_build_script(
             OUT_DIR,
             name=no_binary,
             settings=settings,
+            links=FIND_LINKS,
         ),
     ]
     return "\n".join(lines) + "\n"
 
 
-# pip's and OpenSSL's words for "the index could not be reached": such a build failure
-# says nothing about the package and is not cached.
+# pip's and OpenSSL's words for "the network could not be reached"
 _NETWORK = re.compile(
     r"Temporary failure in name resolution|Name or service not known|"
     r"Network is unreachable|Connection refused|Connection reset|ConnectTimeout|"
     r"Read timed out|ReadTimeoutError|NewConnectionError|MaxRetryError|"
     r"CERTIFICATE_VERIFY_FAILED|SSLError|ProxyError|"
-    r"Could not fetch URL|HTTP error 5\d\d|"
-    r"Could not find a version that satisfies the requirement .* \(from versions: none\)",
+    r"Could not fetch URL|HTTP error 5\d\d"
+)
+# ...and what pip says when an index it should read gave it nothing at all
+_NOTHING_FROM_INDEX = re.compile(
+    r"Could not find a version that satisfies the requirement .* \(from versions: none\)"
 )
 
 
 def network_failure(log: str) -> bool:
-    """Whether a failed build's log shows the index could not be reached."""
-    return _NETWORK.search(log) is not None
+    """Whether a failed build's log shows the index could not be reached, for a build
+    that downloads its own requirements (on the host): such a failure says nothing
+    about the package and is not cached."""
+    return _NETWORK.search(log) is not None or _NOTHING_FROM_INDEX.search(log) is not None
+
+
+def reached_for_network(log: str) -> str | None:
+    """The line of an offline build's log that shows the build itself tried to reach
+    the network (a setup script downloading sources), if any."""
+    return next((line.strip() for line in log.splitlines() if _NETWORK.search(line)), None)
 
 
 __all__ = [
     "BUILD_LOG",
+    "FIND_LINKS",
     "OPENMP_NOTE",
     "PYPI_TOOLCHAIN",
     "BuildSettings",
@@ -283,10 +334,13 @@ __all__ = [
     "build_notes",
     "build_settings",
     "choose",
+    "image_build_script",
     "install_commands",
     "network_failure",
     "pypi_build_script",
+    "reached_for_network",
     "toolchain_key",
+    "toolchain_requirements",
     "wheel_command",
     "wrapper_commands",
 ]

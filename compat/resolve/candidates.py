@@ -48,6 +48,15 @@ class Dependency:
     specifier: SpecifierSet
     only: frozenset[Version] | None = None  # planner's restriction to chosen versions
 
+    @classmethod
+    def of(cls, requirement: Requirement) -> Dependency:
+        """What ``requirement`` asks for (its marker is the caller's to judge)."""
+        return cls(
+            name=canonicalize_name(requirement.name),
+            extras=frozenset(canonicalize_name(e) for e in requirement.extras),
+            specifier=requirement.specifier,
+        )
+
     @property
     def key(self) -> str:
         if not self.extras:

@@ -56,14 +56,7 @@ def resolve_check(
     ``requested`` names the packages asked for (default: every requirement's), the
     others only constrain."""
     _releases_exist(source.index, reqs)
-    deps = [
-        Dependency(
-            name=canonicalize_name(r.name),
-            extras=frozenset(canonicalize_name(e) for e in r.extras),
-            specifier=r.specifier,
-        )
-        for r in reqs
-    ]
+    deps = [Dependency.of(r) for r in reqs]
     forced: dict[NormalizedName, Version] = {}
     if force:
         for dep in deps:

@@ -244,7 +244,9 @@ class FakeBackend(Backend):
     def inspect(self, target: Target) -> ImageInfo:
         return self.info
 
-    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+    def build_wheel(
+        self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, *, requires: Path | None = None
+    ) -> Path:
         self.built.append(pin.filename)
         outcome = self.builds.get(pin.filename, "no recipe")
         if isinstance(outcome, str):

@@ -48,14 +48,25 @@ def sdist_bytes(
     name: str, version: str, pkg_info: str, *, requires_txt: str | None = None
 ) -> bytes:
     root = f"{name}-{version}"
+    entries = {f"{root}/PKG-INFO": pkg_info, f"{root}/setup.py": "raise SystemExit\n"}
+    if requires_txt is not None:
+        entries[f"{root}/{name}.egg-info/requires.txt"] = requires_txt
+    return _tar_bytes(entries, mode="w:gz")
+
+
+def write_tar(path: Path, members: dict[str, str]) -> Path:
+    """A .tar.gz (or .tar.bz2, .tar by its name) at ``path`` holding ``members``
+    (path -> text)."""
+    path.write_bytes(_tar_bytes(members, mode="w:gz" if path.name.endswith("gz") else "w"))
+    return path
+
+
+def _tar_bytes(members: dict[str, str], *, mode: str) -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        entries = {f"{root}/PKG-INFO": pkg_info, f"{root}/setup.py": "raise SystemExit\n"}
-        if requires_txt is not None:
-            entries[f"{root}/{name}.egg-info/requires.txt"] = requires_txt
-        for path, text in entries.items():
+    with tarfile.open(fileobj=out, mode=mode) as archive:  # type: ignore[call-overload]
+        for member, text in members.items():
             data = text.encode()
-            info = tarfile.TarInfo(path)
+            info = tarfile.TarInfo(member)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return out.getvalue()

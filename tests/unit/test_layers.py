@@ -44,6 +44,7 @@ SIDEWAYS = frozenset(
     {
         ("image", "lock"),  # an image is built from a lock directory
         ("report", "lock"),  # the report shows the combination the lock ranking picks
+        ("harness", "resolve"),  # an offline build's requirements are resolved for its image
     }
 )
 

@@ -13,11 +13,12 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from compat.config import RunConfig
-from compat.effects.container import ContainerSpec
+from compat.config import RunConfig, ToolchainChoice
+from compat.effects.container import ContainerSpec, ExecResult
 from compat.effects.users import NOBODY, given, is_root, lent, worker_ids
 from compat.errors import BuildFailed, HarnessError
-from compat.harness.docker_backend import DockerBackend
+from compat.harness.docker_backend import OFFLINE, DockerBackend
+from compat.harness.toolchain import FIND_LINKS
 from compat.image.smoke import run_smoke
 from compat.model import FileKind, Pin
 from compat.targets.probe import image_facts
@@ -43,13 +44,7 @@ def _started_kinds(tmp_path: Path) -> dict[str, dict[str, Any]]:
     install.mkdir(parents=True)
     backend.compile(info, [install])
     started("compile")
-    sdist = tmp_path / "sdists" / "x-1.tar.gz"
-    sdist.parent.mkdir()
-    sdist.write_bytes(b"")
-    pin = Pin(
-        name=canonicalize_name("x"), version=Version("1"), filename=sdist.name,
-        url="https://example.invalid/x-1.tar.gz", sha256="0" * 64, kind=FileKind.SDIST,
-    )  # fmt: skip
+    sdist, pin = _sdist_pin(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(BuildFailed):  # the fake builds no wheel
@@ -74,8 +69,8 @@ def test_every_container_kind_is_started_unprivileged(tmp_path: Path) -> None:
         assert kwargs["pids_limit"] == 2048, kind
         assert "privileged" not in kwargs, kind
         assert "cap_add" not in kwargs, kind
-    # only the builder reaches the network (its build requirements)
-    assert {k for k, kw in kinds.items() if kw["network_mode"] != "none"} == {"builder"}
+    # none reaches the network: the builder's requirements are fetched for it
+    assert {k: kw["network_mode"] for k, kw in kinds.items()} == dict.fromkeys(kinds, "none")
 
 
 def test_a_container_spec_refuses_root() -> None:
@@ -115,3 +110,56 @@ def test_the_pypi_toolchain_is_the_unprivileged_builders_for_good(tmp_path: Path
     (home / "venv" / "bin" / "zig").write_text("")
     given(home, NOBODY)
     assert {p.stat().st_uid for p in (home, *home.rglob("*"))} == {NOBODY[0]}
+
+
+def _sdist_pin(tmp_path: Path) -> tuple[Path, Pin]:
+    sdist = tmp_path / "sdists" / "x-1.tar.gz"
+    sdist.parent.mkdir()
+    sdist.write_bytes(b"")
+    pin = Pin(
+        name=canonicalize_name("x"), version=Version("1"), filename=sdist.name,
+        url="https://example.invalid/x-1.tar.gz", sha256="0" * 64, kind=FileKind.SDIST,
+    )  # fmt: skip
+    return sdist, pin
+
+
+@pytest.mark.parametrize("toolchain", [ToolchainChoice.PYPI, ToolchainChoice.AUTO])
+def test_the_builder_has_no_network_and_only_what_compat_fetched(
+    tmp_path: Path, toolchain: ToolchainChoice
+) -> None:
+    engine = FakeEngine()
+    config = RunConfig(backend="docker", toolchain=toolchain)
+    backend = DockerBackend(config, cache_dir=tmp_path, client=engine)
+    info = image_info(compiler="/usr/bin/cc", has_python_headers=True)  # AUTO: the image's
+    sdist, pin = _sdist_pin(tmp_path)
+    (out := tmp_path / "out").mkdir()
+    (wheels := tmp_path / "wheels").mkdir()
+    with pytest.raises(BuildFailed):  # the fake builds no wheel
+        backend.build_wheel(info, pin, sdist, out, requires=wheels)
+    kwargs = engine.started[-1].kwargs
+    assert kwargs["network_mode"] == "none"
+    assert not {"PIP_INDEX_URL", "HTTPS_PROXY", "PIP_CERT"} & set(kwargs["environment"])
+    (mount,) = [m for m in kwargs["mounts"] if m["Target"] == FIND_LINKS]
+    assert (mount["Source"], mount["ReadOnly"]) == (str(wheels), True)
+    script = [e["cmd"] for e in engine.api.execs.values()][-1][-1]
+    pips = [line for line in script.replace("; ", "\n").splitlines() if "-m pip " in line]
+    assert pips
+    assert all("--no-index --find-links /compat/build-wheels" in line for line in pips)
+
+
+def test_a_build_that_reaches_for_the_network_fails_saying_so(tmp_path: Path) -> None:
+    backend = DockerBackend(RunConfig(backend="docker"), cache_dir=tmp_path, client=FakeEngine())
+    _, pin = _sdist_pin(tmp_path)
+    output = "downloading https://example.invalid/src.tar.gz\n" + (
+        "OSError: [Errno 101] Network is unreachable\nerror: subprocess-exited-with-error\n"
+    )
+    with pytest.raises(BuildFailed) as failed:
+        backend._outcome(
+            pin, ExecResult(exit_code=1, stdout=output, stderr="", duration=1.0), "65534", tmp_path
+        )
+    assert failed.value.reason == (
+        "the build reached for the network, and builds run without one: "
+        "OSError: [Errno 101] Network is unreachable"
+    )
+    assert not failed.value.transient  # the package's own doing: kept
+    assert (tmp_path / "compat-build.log").read_text().endswith(OFFLINE + "\n")

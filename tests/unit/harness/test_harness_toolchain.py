@@ -26,8 +26,10 @@ from compat.harness.toolchain import (
     build_notes,
     build_settings,
     choose,
+    image_build_script,
     network_failure,
     pypi_build_script,
+    reached_for_network,
     toolchain_key,
     wrapper_commands,
 )
@@ -128,6 +130,12 @@ def test_builder_script_points_the_build_at_zig() -> None:
     for requirement in PYPI_TOOLCHAIN:
         assert requirement in script
     assert "--only-binary :all:" in script  # the toolchain itself is never built
+    # the toolchain and the build's requirements from what compat fetched, no index
+    offline = "--no-index --find-links /compat/build-wheels"
+    assert [line for line in script.splitlines() if " pip " in line] == [
+        line for line in script.splitlines() if offline in line
+    ]
+    assert script.count(offline) == 2
     assert (
         """printf '#!/bin/sh\\nexec "%s" c++ -target "%s" "$@"\\n' "$ZIG" "$TARGET" """
         "> /tmp/compat-bin/c++"
@@ -201,6 +209,29 @@ def test_network_failures_are_recognised(line: str) -> None:
     assert network_failure(f"Processing lightgbm\n{line}\nerror: subprocess-exited-with-error")
 
 
+def test_the_image_toolchains_build_is_offline_too() -> None:
+    script = image_build_script("/usr/bin/python3", "/compat/sdist/x-1.tar.gz")
+    assert "-m pip wheel --no-deps --no-cache-dir --disable-pip-version-check " in script
+    assert "--no-index --find-links /compat/build-wheels -w /compat/out " in script
+
+
+def test_an_offline_build_that_reached_for_the_network_says_where() -> None:
+    log = (
+        "running build_ext\n"
+        "urllib.error.URLError: <urlopen error [Errno -3] Temporary failure in name resolution>\n"
+        "ERROR: Failed building wheel for x\n"
+    )
+    assert reached_for_network(log) == (
+        "urllib.error.URLError: <urlopen error [Errno -3] Temporary failure in name resolution>"
+    )
+    # pip's own "nothing found" is the missing-requirement signal offline, not a network
+    nothing = (
+        "ERROR: Could not find a version that satisfies the requirement x (from versions: none)"
+    )
+    assert reached_for_network(nothing) is None
+    assert network_failure(nothing)  # ...while for a build that uses an index it is
+
+
 def test_compile_errors_are_not_network_failures() -> None:
     log = (
         "src/io/json11.cpp:12:10: fatal error: 'omp.h' file not found\n"
@@ -229,7 +260,9 @@ class ToolchainRuntime(FakeBackend):
     def toolchain(self, info: ImageInfo) -> Toolchain:
         return self.chosen
 
-    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+    def build_wheel(
+        self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, **_: object
+    ) -> Path:
         (out_dir / BUILD_LOG).write_text(self.log or f"building {pin.filename}")
         return super().build_wheel(info, pin, sdist, out_dir)
 
@@ -324,7 +357,9 @@ def test_a_build_that_could_not_reach_the_index_is_not_cached(
 class SlowRuntime(ToolchainRuntime):
     """A build that runs out of time: a fact about the machine, not the package."""
 
-    def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+    def build_wheel(
+        self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, **_: object
+    ) -> Path:
         self.built.append(pin.filename)
         raise BuildFailed(pin, "the build took longer than 5s", duration=5.0, transient=True)
 

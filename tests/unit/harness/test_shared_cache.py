@@ -113,7 +113,9 @@ def test_two_processes_sharing_a_cache_download_a_file_once(tmp_path: Path) -> N
 
 def _build(cache: str, wheel: str, pin: Pin, log: str, ready: Any) -> None:
     class Counting(FakeBackend):
-        def build_wheel(self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path) -> Path:
+        def build_wheel(
+            self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, **_: object
+        ) -> Path:
             _note(log)
             return super().build_wheel(info, pin, sdist, out_dir)
 
