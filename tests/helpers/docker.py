@@ -7,7 +7,8 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,54 @@ def run_label_filter() -> dict[str, str]:
     for every compat process a test starts): another compat run on the same engine
     has its own and is not counted."""
     return {"label": f"{RUN_LABEL}={run_id()}"}
+
+
+@contextmanager
+def counted_client() -> Iterator[Any]:
+    """A real docker client (see ``require_docker``); on exit, no container of this
+    run that was not there at the start may be left."""
+    require_docker()
+    import docker
+
+    client = docker.from_env(timeout=600)
+    before = {c.id for c in client.containers.list(all=True, filters=run_label_filter())}
+    yield client
+    left = list(client.containers.list(all=True, filters=run_label_filter()))
+    assert [c.name for c in left if c.id not in before] == []
+    client.close()
+
+
+ContainerRun = Callable[[Any, dict[str, Any]], Any]  # (real client, run's kwargs) -> container
+
+
+class _SpiedContainers:
+    def __init__(self, client: Any, run: ContainerRun) -> None:
+        self._client = client
+        self._run = run
+
+    def run(self, **kwargs: Any) -> Any:
+        return self._run(self._client, kwargs)
+
+    def list(self, **kwargs: Any) -> Any:
+        return self._client.containers.list(**kwargs)
+
+
+class SpyEngine:
+    """A real docker client whose container starts go through ``run`` (handed the real
+    client and what compat asked for), for a test that looks at or into every
+    container compat starts. Closing it leaves the real client to the test."""
+
+    def __init__(self, client: Any, run: ContainerRun) -> None:
+        self._client = client
+        self.containers = _SpiedContainers(client, run)
+        self.images = client.images
+        self.api = client.api
+
+    def ping(self) -> bool:
+        return bool(self._client.ping())
+
+    def close(self) -> None:
+        pass
 
 
 def require_docker() -> None:

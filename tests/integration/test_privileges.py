@@ -1,6 +1,7 @@
 """Every kind of container compat starts, on a real engine, through compat's own code
 paths: what ``/proc/self/status`` says inside (NoNewPrivs 1, no effective or bounding
-capability, the engine's seccomp filter, a uid that is not 0), and a setuid-root
+capability, the engine's seccomp filter, a uid that is not 0), no network interface
+but the loopback where code from PyPI runs (a check, a build), and a setuid-root
 binary of the image that cannot make its caller root again.
 
 Each container compat asks the engine for is started twice by a spying client: once
@@ -29,10 +30,12 @@ from compat.harness.toolchain import BUILD_LOG
 from compat.image.smoke import run_smoke
 from compat.model import FileKind, Pin
 from compat.targets.probe import probe_image
-from tests.helpers.docker import require_docker, run_label_filter
+from tests.helpers.docker import SpyEngine, counted_client
 
 BOOKWORM = "local/debian-python:bookworm"
 STATUS = ("cat", "/proc/self/status")
+NET = ("cat", "/proc/net/dev")
+NET_BEGIN, NET_END = "--- /proc/net/dev ---", "--- end ---"
 
 
 def status_fields(text: str) -> dict[str, str]:
@@ -45,6 +48,15 @@ def status_fields(text: str) -> dict[str, str]:
     return fields
 
 
+def interfaces(text: str) -> list[str]:
+    """The network interfaces in a ``/proc/net/dev`` readout between NET_BEGIN and
+    NET_END (the whole text without them)."""
+    if NET_BEGIN in text:
+        text = text.split(NET_BEGIN, 1)[1].split(NET_END, 1)[0]
+    rows = [line for line in text.splitlines() if ":" in line and "|" not in line]
+    return sorted(line.split(":", 1)[0].strip() for line in rows)
+
+
 def assert_unprivileged(kind: str, fields: dict[str, str]) -> None:
     assert fields.get("NoNewPrivs") == "1", (kind, fields)
     assert int(fields["CapEff"], 16) == 0, (kind, fields)
@@ -54,59 +66,34 @@ def assert_unprivileged(kind: str, fields: dict[str, str]) -> None:
     assert "0" not in fields["Uid"].split(), (kind, fields)  # real, effective, saved, fs
 
 
-class _SpyContainers:
-    def __init__(self, client: Any, readouts: list[tuple[str, dict[str, str]]]) -> None:
-        self._client = client
-        self._readouts = readouts
+class _StatusReader:
+    """Starts each container twice: once with its command replaced by a reader of
+    ``/proc/self/status`` (kept, under the current ``kind``), once as asked."""
+
+    def __init__(self) -> None:
+        self.readouts: list[tuple[str, dict[str, str]]] = []
         self.kind = ""
 
-    def run(self, **kwargs: Any) -> Any:
-        twin = self._client.containers.run(**{**kwargs, "command": list(STATUS)})
+    def __call__(self, client: Any, kwargs: dict[str, Any]) -> Any:
+        twin = client.containers.run(**{**kwargs, "command": list(STATUS)})
         try:
             twin.wait(timeout=60)
             text = twin.logs(stdout=True, stderr=False).decode()
         finally:
             twin.remove(force=True)
-        self._readouts.append((self.kind, status_fields(text)))
-        return self._client.containers.run(**kwargs)
-
-    def list(self, **kwargs: Any) -> Any:
-        return self._client.containers.list(**kwargs)
-
-
-class _Spy:
-    """A docker client that reads the status of every container it is asked for."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.readouts: list[tuple[str, dict[str, str]]] = []
-        self.containers = _SpyContainers(client, self.readouts)
-        self.images = client.images
-        self.api = client.api
-
-    def ping(self) -> bool:
-        return bool(self._client.ping())
-
-    def close(self) -> None:
-        pass
+        self.readouts.append((self.kind, status_fields(text)))
+        return client.containers.run(**kwargs)
 
 
 @pytest.fixture
 def client() -> Iterator[Any]:
-    require_docker()
-    import docker
-
-    c = docker.from_env(timeout=600)
-    before = {x.id for x in c.containers.list(all=True, filters=run_label_filter())}
-    yield c
-    left = list(c.containers.list(all=True, filters=run_label_filter()))
-    assert [x.name for x in left if x.id not in before] == []
-    c.close()
+    with counted_client() as c:
+        yield c
 
 
 def _needs_root_sdist(directory: Path) -> Path:
     """A project whose build backend (in its own tree: nothing to download) prints the
-    status of the build's process and then wants root."""
+    status of the build's process and its network interfaces, then wants root."""
     files = {
         "pyproject.toml": (
             '[build-system]\nrequires = []\nbuild-backend = "wantsroot"\nbackend-path = ["."]\n'
@@ -115,6 +102,8 @@ def _needs_root_sdist(directory: Path) -> Path:
             "import os, sys\n"
             "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
             "    sys.stderr.write(open('/proc/self/status').read())\n"
+            f"    sys.stderr.write({NET_BEGIN!r} + '\\n' + open('/proc/net/dev').read())\n"
+            f"    sys.stderr.write({NET_END!r} + '\\n')\n"
             "    os.setuid(0)\n"
         ),
     }
@@ -130,23 +119,25 @@ def _needs_root_sdist(directory: Path) -> Path:
 
 
 def test_every_container_kind_runs_unprivileged(client: Any, tmp_path: Path) -> None:
-    spy = _Spy(client)
+    reader = _StatusReader()
+    spy = SpyEngine(client, reader)
     cache = tmp_path / "cache"
     cache.mkdir()
     config = RunConfig(backend="docker")
     backend = DockerBackend(config, cache_dir=cache, client=spy)
     inside: list[tuple[str, dict[str, str]]] = []
 
-    spy.containers.kind = "probe"
+    reader.kind = "probe"
     target = probe_image(BOOKWORM, name="bookworm", cache_dir=cache, client=spy)
     info = backend.inspect(target)
 
-    spy.containers.kind = "runner (smoke, deep)"
+    reader.kind = "runner (smoke, deep)"
     with backend.executor(info) as runner:
         done = runner.exec(list(STATUS), timeout=60)
         inside.append(("runner exec (a check)", status_fields(done.stdout)))
+        networks = [("runner exec (a check)", interfaces(runner.exec(list(NET)).stdout))]
 
-    spy.containers.kind = "compile"
+    reader.kind = "compile"
     install = cache / "installs" / "tiny"
     install.mkdir(parents=True)
     (install / "tiny.py").write_text("X = 1\n")
@@ -156,7 +147,7 @@ def test_every_container_kind_runs_unprivileged(client: Any, tmp_path: Path) -> 
     assert pyc.stat().st_uid == os.getuid()
     assert install.stat().st_uid == os.getuid()
 
-    spy.containers.kind = "builder"
+    reader.kind = "builder"
     sdist = _needs_root_sdist(tmp_path / "sdist")
     pin = Pin(
         name=canonicalize_name("wantsroot"), version=Version("1.0"), filename=sdist.name,
@@ -173,14 +164,15 @@ def test_every_container_kind_runs_unprivileged(client: Any, tmp_path: Path) -> 
     assert "Operation not permitted" in build_log
     assert "a build that needs root cannot succeed here" in build_log
     inside.append(("builder's build backend", status_fields(build_log)))
+    networks.append(("builder's build backend", interfaces(build_log)))
 
-    spy.containers.kind = "image smoke"
+    reader.kind = "image smoke"
     run_smoke(
         spy, BOOKWORM, python="python3", site="/nonexistent", packages=[],
         package_manager=None, libc="glibc",
     )  # fmt: skip
 
-    readouts = spy.readouts + inside
+    readouts = reader.readouts + inside
     for kind, fields in readouts:
         print(f"{kind}: {fields}")
     kinds = {kind for kind, _ in readouts}
@@ -190,6 +182,13 @@ def test_every_container_kind_runs_unprivileged(client: Any, tmp_path: Path) -> 
     }  # fmt: skip
     for kind, fields in readouts:
         assert_unprivileged(kind, fields)
+    # no network where code from PyPI runs: the loopback interface alone
+    for kind, names in networks:
+        print(f"{kind}: network interfaces {names}")
+    assert networks == [
+        ("runner exec (a check)", ["lo"]),
+        ("builder's build backend", ["lo"]),
+    ]
 
 
 @pytest.fixture

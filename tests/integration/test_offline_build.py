@@ -1,0 +1,87 @@
+"""A real sdist built in a builder container with no network: its PEP 517 backend
+(hatchling, not setuptools) and that backend's dependencies come from the directory
+compat filled on the host from PyPI, and so does the PyPI toolchain; the engine says
+the container's network mode is ``none``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from compat.config import RunConfig, ToolchainChoice
+from compat.harness import Pipeline
+from compat.harness.docker_backend import DockerBackend
+from compat.harness.toolchain import PYPI_TOOLCHAIN
+from compat.harness.wheelhouse import FileRef
+from compat.index.pypi import PyPIIndex
+from compat.model import Pin
+from compat.reporter import Reporter
+from compat.settings import NetworkSettings
+from compat.targets.probe import probe_image
+from tests.helpers.docker import SpyEngine, counted_client
+
+BOOKWORM = "local/debian-python:bookworm"
+PROJECT, SDIST = "annotated-types", "annotated_types-0.7.0.tar.gz"  # hatchling, pure Python
+
+
+class _NetworkModes(list[str]):
+    """Inspects each container compat starts: its network mode, as the engine has it."""
+
+    def __call__(self, client: Any, kwargs: dict[str, Any]) -> Any:
+        container = client.containers.run(**kwargs)
+        container.reload()
+        self.append(container.attrs["HostConfig"]["NetworkMode"])
+        return container
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    with counted_client() as c:
+        yield c
+
+
+@pytest.mark.parametrize("toolchain", [ToolchainChoice.AUTO, ToolchainChoice.PYPI])
+def test_an_sdist_builds_with_no_network(
+    client: Any, tmp_path: Path, toolchain: ToolchainChoice
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    modes = _NetworkModes()
+    spy = SpyEngine(client, modes)
+    config = RunConfig(backend="docker", toolchain=toolchain)
+    network = NetworkSettings.from_env(os.environ)
+    backend = DockerBackend(config, cache_dir=cache, client=spy, network=network)
+    target = probe_image(BOOKWORM, name="bookworm", cache_dir=cache, client=client)
+    with (
+        PyPIIndex(network, cache_dir=cache / "index") as index,
+        Pipeline(backend, config, cache_dir=cache, network=network, index=index) as pipeline,
+    ):
+        files = index.files(canonicalize_name(PROJECT))
+        pin = Pin.of(next(f for f in files if f.filename == SDIST))
+        wheelhouse = pipeline._wheelhouse()
+        wheelhouse.fetch_one(FileRef(filename=pin.filename, url=pin.url, sha256=pin.sha256))
+        info = backend.inspect(target)
+        record = pipeline.builder.build_one(info, wheelhouse, pin, Reporter(), "one")
+
+    (kept,) = (cache / "builds" / pin.sha256).glob("*.json")
+    log = kept.with_suffix(".log").read_text()
+    assert record.ok, (record.error, log[-3000:])
+    assert record.wheel_filename == "annotated_types-0.7.0-py3-none-any.whl"
+    # the builder, the one container of the build, had no network
+    assert modes == ["none"]
+    # hatchling and its own dependencies were fetched for it, from PyPI, by compat
+    fetched = [ln for ln in log.splitlines() if ln.startswith("compat: build requirements fetched")]
+    names = " ".join(fetched)
+    for name in ("hatchling-", "packaging-", "pathspec-", "pluggy-", "trove_classifiers-"):
+        assert name in names, fetched
+    if toolchain is ToolchainChoice.PYPI:  # the toolchain as well, installed offline
+        for requirement in PYPI_TOOLCHAIN:
+            assert requirement.split("==")[0].lower().replace("-", "_") in names.lower()
+        assert "installing the PyPI toolchain" in log
+    print(f"{SDIST} ({toolchain} toolchain), built offline in {record.duration:.0f}s:")
+    print("\n".join(fetched))
