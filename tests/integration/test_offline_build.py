@@ -1,7 +1,8 @@
 """A real sdist built in a builder container with no network: its PEP 517 backend
 (hatchling, not setuptools) and that backend's dependencies come from the directory
 compat filled on the host from PyPI, and so does the PyPI toolchain; the engine says
-the container's network mode is ``none``."""
+the container's network mode is ``none``. A build that downloads by itself fails,
+saying so."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from compat.config import RunConfig, ToolchainChoice
 from compat.harness import Pipeline
@@ -19,11 +21,12 @@ from compat.harness.docker_backend import DockerBackend
 from compat.harness.toolchain import PYPI_TOOLCHAIN
 from compat.harness.wheelhouse import FileRef
 from compat.index.pypi import PyPIIndex
-from compat.model import Pin
+from compat.model import FileKind, Pin
 from compat.reporter import Reporter
 from compat.settings import NetworkSettings
 from compat.targets.probe import probe_image
 from tests.helpers.docker import SpyEngine, counted_client
+from tests.helpers.index import write_tar
 
 BOOKWORM = "local/debian-python:bookworm"
 PROJECT, SDIST = "annotated-types", "annotated_types-0.7.0.tar.gz"  # hatchling, pure Python
@@ -85,3 +88,45 @@ def test_an_sdist_builds_with_no_network(
         assert "installing the PyPI toolchain" in log
     print(f"{SDIST} ({toolchain} toolchain), built offline in {record.duration:.0f}s:")
     print("\n".join(fetched))
+
+
+def test_a_build_that_downloads_by_itself_fails_saying_so(client: Any, tmp_path: Path) -> None:
+    """A build backend (in the sdist's own tree: nothing to fetch for it) that opens a
+    connection to PyPI, as setup scripts that download sources do."""
+    sdist = write_tar(
+        tmp_path / "phonehome-1.0.tar.gz",
+        {
+            "phonehome-1.0/pyproject.toml": (
+                '[build-system]\nrequires = []\nbuild-backend = "phonehome"\nbackend-path = ["."]\n'
+            ),
+            "phonehome-1.0/phonehome.py": (
+                "import socket\n"
+                "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+                "    socket.create_connection(('pypi.org', 443), timeout=20)\n"
+            ),
+        },
+    )
+    cache = tmp_path / "cache"
+    config = RunConfig(backend="docker")
+    backend = DockerBackend(config, cache_dir=cache, client=client)
+    target = probe_image(BOOKWORM, name="bookworm", cache_dir=cache, client=client)
+    with Pipeline(backend, config, cache_dir=cache) as pipeline:
+        wheelhouse = pipeline._wheelhouse()
+        sha, stored = wheelhouse.add(sdist)
+        pin = Pin(
+            name=canonicalize_name("phonehome"), version=Version("1.0"), filename=stored.name,
+            url="https://example.invalid/phonehome-1.0.tar.gz", sha256=sha, kind=FileKind.SDIST,
+        )  # fmt: skip
+        record = pipeline.builder.build_one(
+            backend.inspect(target), wheelhouse, pin, Reporter(), "one"
+        )
+    print(f"phonehome: {record.error}")
+    assert not record.ok
+    assert (record.error or "").startswith(
+        "the build reached for the network, and builds run without one: "
+    )
+    assert "name resolution" in (record.error or "")  # no DNS: no network at all
+    (kept,) = (cache / "builds" / sha).glob("*.json")  # the package's doing: kept
+    assert "a build that downloads anything itself cannot succeed here" in (
+        kept.with_suffix(".log").read_text()
+    )
