@@ -124,6 +124,19 @@ def builder_spec(
     )
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class _BuildSetup:
+    """What one build runs in: the builder image, the build script, the mounts it
+    needs beside the sdist's and the output's, what to hold while it runs, and the
+    commands to run as root (with no capability) first."""
+
+    image: str
+    script: str
+    mounts: tuple[Mount, ...] = ()
+    holding: AbstractContextManager[None] = dataclasses.field(default_factory=nullcontext)
+    as_root: tuple[str, ...] = ()
+
+
 def _tail(output: str, lines: int = 40) -> str:
     return "\n".join(output.strip().splitlines()[-lines:])
 
@@ -244,12 +257,8 @@ class DockerBackend(Backend):
 
     builds_offline = True
 
-    def _setup(
-        self, info: ImageInfo, pin: Pin, toolchain: Toolchain
-    ) -> tuple[str, str, list[Mount], AbstractContextManager[None], list[str]]:
-        """What a build with ``toolchain`` runs in: the builder image, the build script,
-        the mounts it needs beside the sdist's and the output's, what to hold while it
-        runs, and the commands to run as root (without privileges) first."""
+    def _setup(self, info: ImageInfo, pin: Pin, toolchain: Toolchain) -> _BuildSetup:
+        """What a build of ``pin`` with ``toolchain`` runs in, and how."""
         if toolchain is not Toolchain.PYPI:
             try:
                 builder = self._builder_image(info)
@@ -258,7 +267,7 @@ class DockerBackend(Backend):
                     pin, "installing the build toolchain failed", log=str(exc)
                 ) from exc
             script = image_build_script(info.facts.python, f"{SDIST_DIR}/{pin.filename}")
-            return builder, script, [], nullcontext(), []
+            return _BuildSetup(image=builder, script=script)
         home = self._toolchain_dir(info)
         given(home, host_worker())
         installing: AbstractContextManager[None] = nullcontext()
@@ -272,15 +281,21 @@ class DockerBackend(Backend):
             settings=build_settings(pin.name, toolchain),
             no_binary=pin.name,
         )
-        mounts = [Mount(source=home, target=TOOLCHAIN_DIR, read_only=False)]
-        return info.image, script, mounts, installing, [ENV_LINK]
+        return _BuildSetup(
+            image=info.image,
+            script=script,
+            mounts=(Mount(source=home, target=TOOLCHAIN_DIR, read_only=False),),
+            holding=installing,
+            as_root=(ENV_LINK,),
+        )
 
     def build_wheel(
         self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, *, requires: Path | None = None
     ) -> Path:
         toolchain = self.toolchain(info)
-        builder, script, mounts, installing, prepare = self._setup(info, pin, toolchain)
-        mounts += [
+        setup = self._setup(info, pin, toolchain)
+        mounts = [
+            *setup.mounts,
             Mount(source=sdist.parent, target=SDIST_DIR),
             Mount(source=out_dir, target=OUT_DIR, read_only=False),
         ]
@@ -289,17 +304,17 @@ class DockerBackend(Backend):
         worker = host_worker()
         readable(sdist)
         spec = builder_spec(
-            builder,
+            setup.image,
             python=info.facts.python,
             user=user_string(worker),
             mounts=tuple(mounts),
             config=self.config,
         )
-        log.info("building %s from source in %s (%s toolchain)", pin, builder[:19], toolchain)
-        with installing, lent([out_dir], worker), self._container(spec) as c:
-            for command in prepare:  # compat's own fixed commands, as root without privileges
+        log.info("building %s from source in %s (%s toolchain)", pin, setup.image[:19], toolchain)
+        with setup.holding, lent([out_dir], worker), self._container(spec) as c:
+            for command in setup.as_root:  # compat's own fixed commands, without privileges
                 c.exec(["sh", "-c", command], timeout=60, user="0:0")
-            result = c.exec(["sh", "-c", script], timeout=self.config.timeouts.build)
+            result = c.exec(["sh", "-c", setup.script], timeout=self.config.timeouts.build)
         return self._outcome(pin, result, spec.user, out_dir)
 
     def _outcome(self, pin: Pin, result: ExecResult, user: str | None, out_dir: Path) -> Path:
