@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compat.effects.container import build, connect, image_id
+from compat.effects.container import connect, image_id
 from compat.effects.http import http_client
+from compat.effects.images import build
 from compat.harness.classify import SuiteOutcome
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.image import IMAGE_LABEL, Layer, build_image, measure, run_smoke

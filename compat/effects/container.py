@@ -12,7 +12,6 @@ caught here and re-raised as compat errors.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import shlex
@@ -26,12 +25,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from compat.effects.owners import OWNER_LABEL, RUN_LABEL, owned, owner, run_id
+from compat.effects.owners import OWNER_LABEL, RUN_LABEL, owner, run_id
 from compat.effects.users import NOBODY_USER, is_root
 from compat.errors import (
     EngineUnavailable,
     HarnessError,
-    ImageBuildFailed,
     ImageUnavailable,
     UsageError,
 )
@@ -547,64 +545,3 @@ def session_containers(client: Engine, session: str) -> Iterator[None]:
                 c.remove(force=True)
         except Exception:
             log.debug("final cleanup failed", exc_info=True)
-
-
-_BUILD_LOG_TAIL = 40  # lines of a failed build kept in its error
-
-
-def build(
-    client: Engine,
-    *,
-    tag: str,
-    context: Path | None = None,
-    dockerfile: str | None = None,
-    labels: Mapping[str, str],
-    buildargs: Mapping[str, str] | None = None,
-    nocache: bool = False,
-    network_mode: str | None = None,
-    on_line: Callable[[str], None] | None = None,
-) -> tuple[str, list[str]]:
-    """Build ``context`` (a directory with its Dockerfile) or a context-less
-    ``dockerfile`` as ``tag`` with the classic builder, leaving no intermediate
-    container and pulling nothing (FROM must name a local image). Returns the image
-    ID and the build log, each line also handed to ``on_line``; ImageBuildFailed,
-    carrying the log, when the build fails."""
-    from docker.errors import DockerException
-
-    source: dict[str, Any] = (
-        {"path": str(context)}
-        if context is not None
-        else {"fileobj": io.BytesIO(owned(dockerfile or "").encode())}
-    )
-    lines: list[str] = []
-    error: str | None = None
-    try:
-        stream = client.api.build(
-            **source,
-            tag=tag,
-            rm=True,
-            forcerm=True,  # intermediate containers go even when a step fails
-            pull=False,
-            nocache=nocache,
-            decode=True,
-            buildargs=dict(buildargs) if buildargs else None,
-            labels=dict(labels),
-            network_mode=network_mode,
-        )
-        for chunk in stream:
-            text = chunk.get("stream")
-            if text:
-                for line in str(text).splitlines():
-                    lines.append(line)
-                    if on_line is not None:
-                        on_line(line)
-            if "error" in chunk:
-                error = str(chunk["error"]).strip()
-    except DockerException as exc:
-        error = str(exc)
-    if error:
-        raise ImageBuildFailed(tag, error, lines)
-    try:
-        return str(client.images.get(tag).id), lines
-    except DockerException as exc:
-        raise ImageBuildFailed(tag, f"the built image is not there: {exc}", lines) from exc

@@ -26,11 +26,11 @@ from compat.effects.container import (
     Executor,
     Mount,
     OnLine,
-    build,
     connect,
     image_id,
     session_containers,
 )
+from compat.effects.images import build
 from compat.effects.locks import file_lock
 from compat.effects.owners import sweep_orphans
 from compat.effects.users import given, host_worker, lent, readable, user_string

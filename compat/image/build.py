@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from compat.config import RunConfig
-from compat.effects.container import Engine, EngineImages, build, connect, image_id
-from compat.effects.images import remove_unnamed
+from compat.effects.container import Engine, EngineImages, connect, image_id
+from compat.effects.images import build, remove_unnamed
 from compat.errors import HarnessError, ImageBuildFailed, WheelhouseIncomplete
 from compat.harness.builds import built_wheel
 from compat.harness.wheelhouse import stored_path

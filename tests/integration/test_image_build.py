@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from docker.errors import ImageNotFound
 
-from compat.effects.container import SESSION_LABEL, build, image_id
+from compat.effects.container import SESSION_LABEL, image_id
 from compat.effects.http import http_client
+from compat.effects.images import build
 from compat.effects.owners import RUN_LABEL, run_id
 from compat.errors import ImageBuildFailed, ImageUnavailable, WheelhouseIncomplete
 from compat.harness.wheelhouse import FileRef, Wheelhouse

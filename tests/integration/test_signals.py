@@ -122,7 +122,8 @@ def test_a_run_sweeps_containers_of_runs_that_are_gone(tmp_path: Path) -> None:
 
 _BUILD_THEN_HANG = """
 import sys
-from compat.effects.container import build, connect
+from compat.effects.container import connect
+from compat.effects.images import build
 build(connect(), tag=sys.argv[1], labels={},
       dockerfile="FROM %s\\nRUN echo step > /step\\nRUN sleep 120\\n")
 """

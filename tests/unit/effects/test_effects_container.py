@@ -17,10 +17,10 @@ from compat.effects.container import (
     Container,
     ContainerSpec,
     Mount,
-    build,
     connect,
     image_id,
 )
+from compat.effects.images import build
 from compat.effects.owners import owned
 from compat.errors import EngineUnavailable, HarnessError, ImageBuildFailed, ImageUnavailable
 from compat.harness.docker_backend import RunnerPool
