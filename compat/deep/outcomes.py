@@ -213,8 +213,8 @@ class ModulesDone:
         if event is None:
             return
         dependent = str(event.get("dependent"))
-        if event.get("event") == "dependent" and event.get("selected"):
-            self.selected[dependent] = int(event["selected"])
+        if event.get("event") == "dependent" and event.get("modules"):
+            self.selected[dependent] = int(event["modules"])  # those it runs
             self.done[dependent] = 0
         elif event.get("event") == "module" and dependent in self.selected:
             self.done[dependent] += 1

@@ -120,7 +120,8 @@ def test_each_dependent_counts_its_modules_as_the_runner_finishes_them(tmp_path:
         return json.dumps(fields)
 
     said = [
-        event(event="dependent", dependent="pandas", selected=2, modules=40),
+        # 40 candidate modules, 2 of them run
+        event(event="dependent", dependent="pandas", selected=40, modules=2),
         event(event="selected", dependent="pandas", module="pandas/tests/a.py"),
         event(event="selected", dependent="pandas", module="pandas/tests/b.py"),
         TEST,
@@ -128,7 +129,7 @@ def test_each_dependent_counts_its_modules_as_the_runner_finishes_them(tmp_path:
         "not an event: a cut-off line",
         event(event="module", dependent="pandas", module="pandas/tests/b.py", reused=True),
         # a dependent with nothing selected has no progress line
-        event(event="dependent", dependent="numpy", selected=0, modules=0),
+        event(event="dependent", dependent="numpy", selected=3, modules=0),
         DONE,
     ]
     tier, _, here, layer = _tier(tmp_path, lambda argv: exec_result("\n".join(said) + "\n"))
