@@ -32,11 +32,10 @@ from typing import IO, Any
 from .sdist import TEST_TREES, extract_tests, sdist_paths
 from .selection import (
     Selection,
+    candidates,
     index_package,
     partner_fixtures,
     partner_tests,
-    prioritise,
-    select_tests,
     spread,
 )
 
@@ -237,10 +236,7 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: P
         if source == "sdist":  # its tests beside the installed package's modules
             for tree in TEST_TREES:
                 index.update(index_package(Path(root), tree))
-        chosen = prioritise(
-            select_tests(index, core=loads, partners=partners, foundations=foundations),
-            foundations,
-        )
+        chosen = candidates(index, core=loads, partners=partners, foundations=foundations)
         narrowed = _narrow(Path(root), chosen, partners, foundations)
         chosen = [c for c in chosen if narrowed.get(c.module.path) != ()]
         if args.module:

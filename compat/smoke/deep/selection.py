@@ -341,6 +341,57 @@ def select_tests(
     return selected
 
 
+def candidates(
+    index: Mapping[str, SourceModule],
+    *,
+    core: Iterable[str],
+    partners: Mapping[str, Iterable[str]],
+    foundations: Collection[str],
+) -> list[Selection]:
+    """The test modules of ``index`` worth running, most telling first: those that
+    exercise a partner (``select_tests``); where every partner is a foundation,
+    each test module calling one too (``foundation_tests``)."""
+    chosen = select_tests(index, core=core, partners=partners, foundations=foundations)
+    if not any(set(s.partners) - set(foundations) for s in chosen):
+        have = {s.module.path for s in chosen}
+        chosen += [
+            s
+            for s in foundation_tests(index, partners=partners, foundations=foundations)
+            if s.module.path not in have
+        ]
+    return prioritise(chosen, foundations)
+
+
+def foundation_tests(
+    index: Mapping[str, SourceModule],
+    *,
+    partners: Mapping[str, Iterable[str]],
+    foundations: Iterable[str],
+) -> list[Selection]:
+    """Every test module of ``index`` that imports a foundation itself (or through
+    a helper of its test tree), as a selection of those foundations. For a
+    dependent whose partners are all foundations its tests are all there is:
+    wordcloud's one test module imports numpy, PIL and matplotlib besides
+    wordcloud, whose code calls all three."""
+    found_set = frozenset(foundations)
+    owner_of = {top: dist for dist, tops in partners.items() for top in tops}
+    chosen = []
+    for name in sorted(index):
+        if not is_test_module(name):
+            continue
+        module = index[name]
+        helpers = [
+            n for n in module.imports if n in index and n != name and _same_test_tree(n, name)
+        ]
+        own = [*module.imports, *(i for h in helpers for i in index[h].imports)]
+        hits = sorted({owner_of[_top(n)] for n in own if _top(n) in owner_of} & found_set)
+        if hits:
+            chosen.append(
+                Selection(module=module, partners=tuple(hits), foundations_direct=tuple(hits))
+            )
+    return chosen
+
+
 def prioritise(selections: Iterable[Selection], foundations: Iterable[str]) -> list[Selection]:
     """Most telling first: modules that import a non-foundation partner
     themselves (pandas' plotting tests import matplotlib), those that also

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compat.smoke.deep.selection import imports_of as scan
 from compat.smoke.deep.selection import (
+    candidates,
     index_package,
     is_test_code,
     is_test_module,
@@ -14,6 +14,7 @@ from compat.smoke.deep.selection import (
     prioritise,
     select_tests,
 )
+from compat.smoke.deep.selection import imports_of as scan
 
 
 def test_imports_at_any_depth_relative_and_by_string() -> None:
@@ -115,6 +116,51 @@ def test_selection_follows_library_code_and_local_helpers(tmp_path: Path) -> Non
     # for matplotlib.
     assert index["dep.lazy"].eager == frozenset({"numpy"})
     assert "matplotlib" in index["dep.lazy"].imports
+
+
+SMALL = {  # wordcloud-like: one library module that loads all its partners
+    "small/__init__.py": "from .cloud import Cloud\n",
+    "small/cloud.py": "import numpy\nfrom PIL import Image\nfrom matplotlib import cm\n",
+    "small/cli.py": "import argparse\nfrom PIL import Image\nfrom small import Cloud\n",
+    "test/test_cloud.py": "from small import Cloud\nimport numpy as np\nfrom PIL import Image\n",
+    "test/test_cli.py": "from small import cli\n",
+    "test/test_plain.py": "import os\nfrom small import Cloud\n",
+    "test/test_colours.py": "from matplotlib import colors\nfrom small import Cloud\n",
+}
+SMALL_PARTNERS = {"numpy": ["numpy"], "pillow": ["PIL"], "matplotlib": ["matplotlib"]}
+
+
+def test_where_every_partner_is_a_foundation_each_test_module_calling_one_counts(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, SMALL)
+    index = {**index_package(tmp_path, "small"), **index_package(tmp_path, "test")}
+    everything = list(SMALL_PARTNERS)
+    core = ["small", "small.cloud"]
+    # by the partners' reach alone only the module importing the cli (which `import
+    # small` does not load) counts: `import small` loads every partner, so a test
+    # importing one says nothing
+    alone = select_tests(index, core=core, partners=SMALL_PARTNERS, foundations=everything)
+    assert [s.module.path for s in alone] == ["test/test_cli.py"]
+    chosen = candidates(index, core=core, partners=SMALL_PARTNERS, foundations=everything)
+    by_path = {s.module.path: s.partners for s in chosen}
+    assert by_path == {
+        "test/test_cli.py": ("pillow",),
+        "test/test_cloud.py": ("numpy", "pillow"),  # it calls them itself
+        "test/test_colours.py": ("matplotlib",),
+    }  # test_plain imports none: not a test of a partner
+
+    # a partner that is no foundation (matplotlib, as if `import small` did not load
+    # it) keeps the selection by reach, as before
+    loads_two = ["numpy", "pillow"]
+    specific = candidates(index, core=core, partners=SMALL_PARTNERS, foundations=loads_two)
+    assert [s.module.path for s in specific] == [
+        s.module.path
+        for s in prioritise(
+            select_tests(index, core=core, partners=SMALL_PARTNERS, foundations=loads_two),
+            loads_two,
+        )
+    ]
 
 
 def test_prioritise_puts_specific_partners_first() -> None:
