@@ -106,7 +106,7 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         session = Session(
             pipeline=backend, store=store, index=index, reporter=Reporter(), config=config
         )
-        found = bisect(session, ids[failing.id])  # good: closest
+        found = bisect(session, ids[failing.id], widen=0)  # good: closest; the pair alone
         print("\n".join(found.lines()))
 
         assert found.good_result_id == ids[good.id]
@@ -122,10 +122,26 @@ def test_bisect_names_numpy2_with_the_old_pandas(
         # numpy as the only change (pandas 2.1.1 on both sides): numpy, with pandas beside it
         old_pandas = next(p for p in found.probes if p.switched == ("pandas",))
         assert old_pandas.result_id is not None
-        alone = bisect(session, ids[failing.id], old_pandas.result_id)
+        # one change: the ends say it all; then the pair (numpy with the pandas beside
+        # it) widened by one release each way, each side moved alone: fixed neighbours
+        # (no later release comes between them), all failing the same way
+        alone = bisect(session, ids[failing.id], old_pandas.result_id, widen=1)
+        print("\n".join(alone.lines()))
         assert [c.name for c in alone.culprits] == ["numpy"]
         assert alone.context == {"pandas": "2.1.1"}
-        assert alone.runs == 0  # one change: the ends say it all
-        assert [i.packages for i in store.incompatibilities(target.name)] == [found.packages]
+        assert sorted((n.name, str(n.version), n.failed) for n in alone.neighbours) == [
+            ("numpy", "2.0.1", True),
+            ("numpy", "2.1.0", True),
+            ("pandas", "2.1.0", True),
+            ("pandas", "2.1.2", True),
+        ]
+        assert alone.runs == 4
+        assert alone.ranges == {
+            "numpy": SpecifierSet(">=2.0.1,<=2.1.0"),
+            "pandas": SpecifierSet(">=2.1.0,<=2.1.2"),
+        }
+        (known,) = store.incompatibilities(target.name)  # the same pair: one row, widened
+        assert known.packages == found.packages
+        assert known.ranges == alone.ranges
     elapsed = time.monotonic() - started
     print(f"bisect on {BOOKWORM}: {found.runs} runs, {found.duration:.1f} s; test {elapsed:.1f} s")
