@@ -14,7 +14,7 @@ from packaging.version import Version
 
 from compat.errors import UsageError
 from compat.matrix import Matrix
-from compat.model import Combo, Incompatibility
+from compat.model import Combo, Depth, Incompatibility
 from compat.store.records import KnownGood
 
 PREFERENCES = ("newest", "oldest")
@@ -103,7 +103,7 @@ def rank_known_good(
     wanted = [(canonicalize_name(r.name), r.specifier) for r in constraints]
     meeting = [g for g in candidates if all(_meets(g.combo, n, s) for n, s in wanted)]
     known = list(avoid)
-    kept = [g for g in meeting if not any(i.matches(_pins(g.combo)) for i in known)]
+    kept = [g for g in meeting if not any(_holds(g, i) for i in known)]
     order = list(dict.fromkeys(name for name, _ in wanted))
     for entry in sorted(kept, key=lambda g: (g.tested, g.combo.id)):
         order += [n for n in entry.combo.requested if n not in order]
@@ -111,6 +111,18 @@ def rank_known_good(
     return Ranking(
         ranked=tuple(sorted(kept, key=cmp_to_key(compare))), avoided=len(meeting) - len(kept)
     )
+
+
+def _holds(good: KnownGood, incompatibility: Incompatibility) -> bool:
+    """Whether ``good`` holds ``incompatibility``: its very failing versions, or
+    versions its ranges take to fail too. Bisection tried only some of a range's
+    releases: a pass the deep tier judged is evidence that outweighs the range
+    (at depth deep the smoke suite ran too), so such a combination is kept."""
+    pins = _pins(good.combo)
+    if not incompatibility.matches(pins):
+        return False
+    failing = all(pins.get(n) == v for n, v in incompatibility.packages.items())
+    return failing or good.depth is not Depth.DEEP
 
 
 def _pins(combo: Combo) -> dict[str, str]:

@@ -273,6 +273,7 @@ class Reader(Database):
                 image_id=row.image_id,
                 tested=utc(row.created),
                 matrix=row.matrix_name,
+                depth=_depth(row),
             )
             for cid, row in passing.items()
             if cid in combos

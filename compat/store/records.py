@@ -76,6 +76,7 @@ class KnownGood:
     image_id: str | None
     tested: datetime
     matrix: str | None = None  # of the run that tested it; None for an ad-hoc check
+    depth: Depth = Depth.SMOKE  # how deep the passing result was judged
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -6,17 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from compat.errors import UsageError
 from compat.lock.select import rank_known_good
-from compat.model import Incompatibility, Verdict
+from compat.model import Depth, Incompatibility, Verdict
 from compat.store import KnownGood
 from tests.helpers.results import MUSL_ID, make_combo, make_target
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def good(versions: dict[str, str], *, hours: int = 0) -> KnownGood:
+def good(versions: dict[str, str], *, hours: int = 0, depth: Depth = Depth.SMOKE) -> KnownGood:
     target = make_target()
     return KnownGood(
         combo=make_combo(target, versions),
@@ -25,6 +26,7 @@ def good(versions: dict[str, str], *, hours: int = 0) -> KnownGood:
         image=target.image,
         image_id=MUSL_ID,
         tested=T0 + timedelta(hours=hours),
+        depth=depth,
     )
 
 
@@ -81,6 +83,32 @@ def test_combinations_holding_a_known_incompatibility_are_avoided() -> None:
     assert rank_known_good([held, clean]).best == held
     ranking = rank_known_good([held, clean], avoid=[known])
     assert (ranking.ranked, ranking.avoided) == ((clean,), 1)
+
+
+def test_a_range_is_applied_but_a_deep_pass_inside_it_outweighs_it() -> None:
+    known = Incompatibility(
+        id=1,
+        base="alpine",
+        image_id=MUSL_ID,
+        packages={"numpy": "2.0.2", "pandas": "2.1.1"},
+        # bisection tried numpy 2.0.1 and 2.1.0 (both failed), not 2.0.3
+        ranges={"numpy": SpecifierSet(">=2.0.1,<=2.1.0")},
+        verdict=Verdict.IMPORT_ERROR,
+        explanation="numpy.dtype size changed",
+        evidence=(1,),
+        created=T0,
+    )
+    failing = good({"numpy": "2.0.2", "pandas": "2.1.1"}, hours=1, depth=Depth.DEEP)
+    inside = good({"numpy": "2.0.3", "pandas": "2.1.1"}, hours=2)
+    inside_deep = good({"numpy": "2.0.3", "pandas": "2.1.1"}, hours=3, depth=Depth.DEEP)
+    outside = good({"numpy": "1.26.4", "pandas": "2.1.1"}, hours=4)
+    # a smoke pass inside the range is taken to fail as the range says
+    ranking = rank_known_good([failing, inside, outside], avoid=[known])
+    assert (ranking.ranked, ranking.avoided) == ((outside,), 2)
+    # one the deep tier passed is evidence against the range's guess; the versions
+    # that failed stay avoided however deep their pass
+    ranking = rank_known_good([failing, inside_deep, outside], avoid=[known])
+    assert ranking.ranked == (inside_deep, outside)
 
 
 def test_an_unknown_preference_is_a_usage_error() -> None:

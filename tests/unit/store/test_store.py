@@ -393,6 +393,7 @@ def test_a_deep_failure_outranks_a_later_smoke_pass_until_a_deep_pass(store: Sto
     assert standing() == ([], [Verdict.RUNTIME_ERROR])
     store.record(run_id, target, deep_pass)  # judged again at depth deep
     assert standing() == ([combo.id], [])
+    assert [g.depth for g in store.known_good("alpine")] == [Depth.DEEP]
     store.record(run_id, target, failed(target, combo))  # a later failure always counts
     assert standing() == ([], [Verdict.IMPORT_ERROR])
 
