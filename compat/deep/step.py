@@ -18,7 +18,7 @@ from compat.deep.baseline import Baseline, baseline_for
 from compat.deep.differential import needs_baseline
 from compat.deep.judging import judge, merge
 from compat.deep.keys import baseline_run, module_context, module_inputs, pin_identity, run_key
-from compat.deep.outcomes import DeepRun, parse_events
+from compat.deep.outcomes import DeepRun, Outcome, TestOutcome, parse_events
 from compat.deep.running import DeepJob, DeepRunner, sdist_refs, test_layer_for
 from compat.index.base import Index
 from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResult, Verdict
@@ -205,16 +205,17 @@ def _kept_modules(
     return found
 
 
-FAILING = frozenset({"failed", "error", "crash"})
-
-
 def _failing(events: Sequence[Event], module: str) -> frozenset[str] | None:
     """The tests of ``module`` that fail in ``events``; None when one ran out of
     time (which says nothing either way)."""
-    tests = [e for e in events if e.get("event") == "test" and e.get("module") == module]
-    if any(t.get("outcome") == "timeout" for t in tests):
+    tests = [
+        TestOutcome.from_json(e)
+        for e in events
+        if e.get("event") == "test" and e.get("module") == module
+    ]
+    if any(t.outcome is Outcome.TIMEOUT for t in tests):
         return None
-    return frozenset(str(t.get("test")) for t in tests if t.get("outcome") in FAILING)
+    return frozenset(t.test for t in tests if t.outcome.failing)
 
 
 def _verified(
