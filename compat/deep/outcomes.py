@@ -199,13 +199,13 @@ def event_of(line: str) -> dict[str, Any] | None:
 
 
 class ModulesDone:
-    """The runner's events read as they come: how many of each dependent's
-    selected test modules have finished, told to ``progress`` (stage
+    """The runner's events read as they come: how many of the test modules each
+    dependent runs have finished, told to ``progress`` (stage
     ``deep DEPENDENT``) each time one does."""
 
     def __init__(self, progress: Callable[[str, int, int], None]) -> None:
         self.progress = progress
-        self.selected: dict[str, int] = {}
+        self.total: dict[str, int] = {}  # the modules each dependent runs
         self.done: dict[str, int] = {}
 
     def __call__(self, line: str) -> None:
@@ -214,13 +214,13 @@ class ModulesDone:
             return
         dependent = str(event.get("dependent"))
         if event.get("event") == "dependent" and event.get("modules"):
-            self.selected[dependent] = int(event["modules"])  # those it runs
+            self.total[dependent] = int(event["modules"])
             self.done[dependent] = 0
-        elif event.get("event") == "module" and dependent in self.selected:
+        elif event.get("event") == "module" and dependent in self.total:
             self.done[dependent] += 1
         else:
             return
-        self.progress(f"deep {dependent}", self.done[dependent], self.selected[dependent])
+        self.progress(f"deep {dependent}", self.done[dependent], self.total[dependent])
 
 
 def parse_events(lines: Iterable[str]) -> DeepRun:
