@@ -44,21 +44,32 @@ class Forecast:
         return sum(self.runs.values())
 
 
-def spread(combos: Sequence[Combo]) -> tuple[Combo, ...]:
-    """``combos`` in an order where each differs from the one before it in as many
-    requested packages as it can (the first stays first, ties keep the order)."""
+def spread(combos: Sequence[Combo], *, apart: int = 2) -> tuple[Combo, ...]:
+    """``combos`` in an order where each differs in as many requested packages as it
+    can from every one of the ``apart`` before it (then from the one just before;
+    the first stays first, ties keep the order).
+
+    Combinations that run at the same time share the fewest check inputs, so two
+    of them rarely both run a check for the same inputs before either has kept
+    its outcome. With two at a time, the one still running when the next starts
+    is as often two places back as one: differing from the one before alone would
+    put a neighbour of it there (every combination of the six-package matrix was
+    one package away from the one two places back)."""
     if not combos:
         return ()
     names = sorted({n for combo in combos for n in combo.requested})
     left = [(combo, [combo.versions.get(n) for n in names]) for combo in combos]
     order = [left.pop(0)]
+
+    def apart_from(i: int) -> tuple[int, int, int]:
+        differ = [
+            sum(a != b for a, b in zip(left[i][1], versions, strict=True))
+            for _, versions in order[-apart:]
+        ]
+        return min(differ), differ[-1], -i
+
     while left:
-        last = order[-1][1]
-        best = max(
-            range(len(left)),
-            key=lambda i: (sum(a != b for a, b in zip(left[i][1], last, strict=True)), -i),
-        )
-        order.append(left.pop(best))
+        order.append(left.pop(max(range(len(left)), key=apart_from)))
     return tuple(combo for combo, _ in order)
 
 

@@ -25,6 +25,7 @@ from compat.store import Store, sqlite_url
 from compat.targets.profiles import target_from_profile
 from compat.workflows.steps import make_plan
 from tests.helpers.reporter import RecordingReporter
+from tests.helpers.results import make_combo
 
 INDEX = SnapshotIndex(Path(__file__).parents[2] / "data" / "index")
 TARGET = target_from_profile("debian-slim", python="3.12")
@@ -120,6 +121,28 @@ def test_combinations_run_in_an_order_where_neighbours_differ_most() -> None:
         for a, b in itertools.pairwise(ordered)
     ]
     assert differ == [2, 1, 2]  # in product order: 1, 2, 1
+
+
+def test_combinations_run_two_at_a_time_differ_from_both_before_them() -> None:
+    """With two at a time, the combination still running when the next starts is as
+    often two places back as one: the next should differ from it too, or both run
+    the same checks for the same inputs."""
+    names = ("numpy", "scipy", "pandas", "matplotlib")
+    product = [
+        make_combo(TARGET, dict(zip(names, versions, strict=True)))
+        for versions in itertools.product(("1.0", "2.0"), repeat=len(names))
+    ]
+    ordered = spread(product)
+    assert sorted(c.id for c in ordered) == sorted(c.id for c in product)
+
+    def differ(a: Combo, b: Combo) -> int:
+        return sum(a.version_of(n) != b.version_of(n) for n in names)
+
+    one_back = [differ(a, b) for a, b in itertools.pairwise(ordered)]
+    two_back = [differ(a, b) for a, b in zip(ordered, ordered[2:], strict=False)]
+    assert min(one_back) >= 2
+    # differing from the one before alone: each is one package from the one two back
+    assert sum(d == 1 for d in two_back) <= 1, two_back
 
 
 def test_what_the_results_database_keeps_on_the_image_is_not_counted(tmp_path: Path) -> None:
