@@ -1,6 +1,5 @@
 """pandas' plotting layer on matplotlib (Agg): the pandas.plotting code written
-against matplotlib internals that break when the two drift apart, and pandas'
-time-zone-aware dates on a matplotlib axis."""
+against matplotlib internals that break when the two drift apart."""
 
 from __future__ import annotations
 
@@ -289,55 +288,3 @@ def _plot_kinds(kinds: Sequence[str], *, table: bool, at_least: int) -> None:
     if broken:
         raise AssertionError(f"{len(broken)} plots broke: " + "; ".join(broken))
     assert late or drawn >= at_least, drawn
-
-
-# A half-hour, a quarter-hour and a whole-hour zone with DST, and UTC; each
-# hourly series starts at a local midnight away from a DST switch (where
-# matplotlib's HourLocator repeats an hour whatever the partners).
-PLOT_ZONES = ("Asia/Kolkata", "Pacific/Chatham", "America/New_York")
-
-
-@check("pandas", "matplotlib", valid={"pandas": ">=1.5", "matplotlib": ">=3.6"})
-def check_tz_aware_plots() -> None:
-    """Time-zone-aware series plotted by pandas and matplotlib: x values and ticks in the zone."""
-    np = mod("numpy")
-    pd = mod("pandas")
-    plt = mod("matplotlib.pyplot")
-    mdates = mod("matplotlib.dates")
-
-    for zone in PLOT_ZONES:
-        index = pd.date_range("2024-07-01", periods=7, freq="h", tz=zone)
-        series = pd.Series(np.arange(7.0), index=index)
-        local = [(t.hour, t.minute) for t in index]
-        utc = mdates.date2num(index.tz_convert("UTC").tz_localize(None).to_pydatetime())
-        irregular = series.drop(series.index[3])
-
-        fig, (direct, regular, gappy) = plt.subplots(1, 3, figsize=(6, 2), dpi=30)
-        try:
-            # matplotlib itself: instants in UTC, located and labelled in the zone
-            (line,) = direct.plot(series.index, series.values)
-            assert np.allclose(line.get_xdata(orig=False), utc, rtol=0, atol=1e-8), zone
-            direct.xaxis.set_major_locator(mdates.HourLocator(tz=index.tz))
-            direct.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=index.tz))
-            # pandas, a regular series: periods of the wall-clock times
-            series.plot(ax=regular)
-            periods = regular.get_lines()[0].get_xdata()
-            if not isinstance(periods[0], pd.Period):  # pandas 3 plots the ordinals
-                periods = pd.PeriodIndex.from_ordinals(np.asarray(periods), freq=index.freq)
-            assert [(p.hour, p.minute) for p in periods] == local, (zone, list(periods))
-            # pandas, an irregular one: through its date converter, in UTC
-            irregular.plot(ax=gappy)
-            xdata = gappy.get_lines()[0].get_xdata(orig=False)
-            assert np.allclose(xdata, np.delete(utc, 3), rtol=0, atol=1e-8), zone
-
-            fig.canvas.draw()
-            labels = [t.get_text() for t in direct.get_xticklabels() if t.get_text()]
-            assert labels == [f"{h:02d}:{m:02d}" for h, m in local], (zone, labels)
-            labels = [t.get_text() for t in regular.get_xticklabels() if t.get_text()]
-            assert labels, f"{zone}: no tick labels"
-            assert labels[0].startswith("00:00"), f"{zone}: the day starts at {labels[0]!r}"
-            for tick in gappy.get_xticks():
-                when = mdates.num2date(tick, tz=index.tz)
-                assert when.minute == 0, f"{zone}: a tick at {when}, not on a local hour"
-        finally:
-            plt.close(fig)
