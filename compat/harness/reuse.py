@@ -11,10 +11,11 @@ being imported; a wheel built here from an sdist counts as its build). Those, bu
 the versions, make its reuse key; a later combination with the same key whose
 installed versions agree with a stored outcome's inputs takes that outcome
 without running the check (``--reuse`` to the runner, which still skips what it
-would skip). Only passes are reused (a timeout or a crash may not happen
-again, and a failure costs a rerun, never a verdict). A reused import check is
-taken as imported. Plugin checks (their code is not on the host) and ``exec``
-always run.
+would skip). A pass is reused as a pass and a failure as that failure (its
+inputs include the import that failed: every import tried counts); a timeout or
+a crash is never reused, as either may not happen again. A reused import check is
+taken as imported, so only a passing one is reused. Plugin checks (their code is
+not on the host) and ``exec`` always run.
 
 Reuse is verified, not assumed: with ``--verify-reuse`` a share of the outcomes
 that would be reused run again, and a rerun that disagrees is said, kept in the

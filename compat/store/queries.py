@@ -46,6 +46,12 @@ from compat.store.standing import outrankings, standing
 from compat.targets.target import Target
 
 BATCH = 500  # rows per query or per import transaction
+# the failures a later combination with the same inputs takes as they were
+_REUSED_FAILURES = (
+    CheckVerdict.IMPORT_ERROR,
+    CheckVerdict.RUNTIME_ERROR,
+    CheckVerdict.CHECK_ERROR,
+)
 
 
 class Reader(Database):
@@ -102,12 +108,13 @@ class Reader(Database):
     # -- reusing check outcomes ---------------------------------------------------
 
     def reusable(self, keys: Iterable[str]) -> dict[str, list[tuple[Inputs, int]]]:
-        """For each reuse key with stored passes, every distinct set of inputs it
-        passed with and the latest result that ran it so. A failure is never reused:
-        a module whose import failed leaves ``sys.modules``, so a failure's inputs
-        can miss the very distribution that failed (a timeout or a crash may not
-        happen again either). Nothing under a key whose kept outcome a rerun
-        contradicted is reused."""
+        """For each reuse key with stored outcomes that may be reused, every
+        distinct set of inputs it ran with and the latest result that ran it so.
+        Passes and failures are reused (a failure's inputs include every import it
+        tried, the one that failed too); a timeout or a crash is not (neither may
+        happen again, and a crash reports no inputs), nor a failed import check
+        (the runner takes a reused import as imported). Nothing under a key whose
+        kept outcome a rerun contradicted is reused."""
         found: dict[str, list[tuple[Inputs, int]]] = {}
         wanted = sorted(set(keys))
         with self.reading() as conn:
@@ -117,7 +124,13 @@ class Reader(Database):
                     .where(
                         checks.c.reuse_key.in_(chunk),
                         checks.c.inputs.is_not(None),
-                        checks.c.verdict == CheckVerdict.PASS.value,
+                        sa.or_(
+                            checks.c.verdict == CheckVerdict.PASS.value,
+                            sa.and_(
+                                checks.c.verdict.in_([v.value for v in _REUSED_FAILURES]),
+                                checks.c.kind != CheckKind.IMPORT.value,
+                            ),
+                        ),
                         checks.c.reuse_key.not_in(sa.select(reuse_disagreements.c.reuse_key)),
                     )
                     .group_by(checks.c.reuse_key, checks.c.inputs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,19 +105,56 @@ def test_an_input_the_image_provides_does_not_stop_reuse(kept: Store) -> None:
     assert CHECK in find(reuse, {"numpy": "2.0.2"})
 
 
-def test_only_passes_are_reused(kept: Store) -> None:
-    """A module whose import failed leaves sys.modules: a failure's inputs can miss
-    the distribution that failed, so no failure is taken by another combination."""
+def test_a_failure_is_reused_as_that_failure_and_a_timeout_or_crash_never(
+    kept: Store,
+) -> None:
     reuse = Reuse(kept, checks_dir=None)
     target = make_target()
     record(kept, target, {"numpy": "2.0.2"}, reuse, ran(CheckVerdict.TIMEOUT, numpy="2.0.2"))
     record(kept, target, {"numpy": "2.0.1"}, reuse, ran(CheckVerdict.CRASH, numpy="2.0.1"))
-    record(kept, target, {"numpy": "2.0.0"}, reuse, ran(CheckVerdict.RUNTIME_ERROR, numpy="2.0.0"))
-    for numpy in ("2.0.2", "2.0.1", "2.0.0"):
-        assert find(reuse, {"numpy": numpy}) == {}
+    assert find(reuse, {"numpy": "2.0.2"}) == find(reuse, {"numpy": "2.0.1"}) == {}
 
+    for verdict in (
+        CheckVerdict.RUNTIME_ERROR,
+        CheckVerdict.IMPORT_ERROR,
+        CheckVerdict.CHECK_ERROR,
+    ):
+        uid = record(kept, target, {"numpy": "2.0.0"}, reuse, ran(verdict, numpy="2.0.0"))
+        taken = find(reuse, {"numpy": "2.0.0"})[CHECK]
+        assert (taken.verdict, taken.error, taken.reused_from) == (verdict, "ValueError: no", uid)
+        # a failure says nothing of another version of what it imported
+        assert find(reuse, {"numpy": "2.1.0"}) == {}
+
+    # the latest outcome under the same inputs wins: a pass after the failure
     record(kept, target, {"numpy": "2.0.0"}, reuse, ran(numpy="2.0.0"))
     assert find(reuse, {"numpy": "2.0.0"})[CHECK].verdict is CheckVerdict.PASS
+
+
+def test_a_failed_import_a_check_tried_is_among_its_inputs(tmp_path: Path) -> None:
+    """An import that failed leaves ``sys.modules``; it still counts, so a failure
+    caused by it is never reused where that distribution has another version."""
+    (tmp_path / "brokenpkg").mkdir()
+    (tmp_path / "brokenpkg" / "__init__.py").write_text("raise ImportError('built for NumPy 1')\n")
+    info = tmp_path / "brokenpkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenpkg\nVersion: 1.0\n")
+    (info / "top_level.txt").write_text("brokenpkg\n")
+    code = (
+        "import importlib.metadata, json, sys\n"
+        "from compat.smoke import modules\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "modules.record_imports()\n"
+        "owners = modules.Owners()\n"
+        f"owners.add(next(importlib.metadata.distributions(path=[{str(tmp_path)!r}])))\n"
+        "try:\n"
+        "    import brokenpkg\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "assert 'brokenpkg' not in sys.modules\n"
+        "print(json.dumps(modules.inputs(owners)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == {"brokenpkg": "1.0"}
 
 
 def test_an_import_check_is_reused_only_as_a_pass(kept: Store) -> None:
