@@ -16,7 +16,9 @@ they run:
       new combinations run.
 
 For each: wall time, combinations run, check runs executed and reused, and
-disagreements. Goals: (b) <= 1/5 of (a); (c) <= 15 minutes on 2 cores; (d)
+disagreements; for (b) also the least reuse could execute given what its checks
+recorded (one run per distinct key and inputs; one per check and inputs, were
+installed names not in the key), in check runs and in check-seconds. Goals: (b) <= 1/5 of (a); (c) <= 15 minutes on 2 cores; (d)
 executes only checks that import the new release; 0 disagreements.
 
     python benchmarks/bench_incremental.py [--last-minors 2] [--cases a,b,v,d,c]
@@ -115,6 +117,37 @@ def counted(db: Path, run_id: str) -> dict[str, int]:
     }
 
 
+def floor(db: Path, run_id: str) -> dict[str, float]:
+    """What reuse could at best save in a run, from what its checks recorded: the
+    check runs it executed, the fewest its keys allow (one per distinct key and
+    inputs), and the fewest were installed names not in the key (one per check and
+    inputs); each also in check-seconds (each check at its mean duration where it
+    ran), beside every check run in every combination, as with ``--no-reuse``."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT c.name, c.reuse_key, c.inputs, c.reused_from IS NULL, c.duration "
+            "FROM checks c JOIN results r ON r.id = c.result_id "
+            "WHERE r.run_id = ? AND c.inputs IS NOT NULL",
+            (run_id,),
+        ).fetchall()
+    ran: dict[str, list[float]] = {}
+    for name, _key, _inputs, executed, duration in rows:
+        if executed:
+            ran.setdefault(name, []).append(duration)
+    mean = {name: sum(d) / len(d) for name, d in ran.items()}
+    by_key = {(name, key, inputs) for name, key, inputs, *_ in rows}
+    by_inputs = {(name, inputs) for name, _key, inputs, *_ in rows}
+    return {
+        "executed": sum(1 for *_, executed, _ in rows if executed),
+        "by_key": len(by_key),
+        "by_inputs": len(by_inputs),
+        "executed_s": sum(d for *_, executed, d in rows if executed),
+        "by_key_s": sum(mean.get(name, 0.0) for name, *_ in by_key),
+        "by_inputs_s": sum(mean.get(name, 0.0) for name, _ in by_inputs),
+        "all_s": sum(mean.get(name, 0.0) for name, *_ in rows),
+    }
+
+
 def executed_without(db: Path, run_id: str, name: str) -> int:
     """Check runs of the run that executed without importing ``name``."""
     with sqlite3.connect(db) as conn:
@@ -191,6 +224,15 @@ def main() -> int:
     by_case = {row["case"]: row for row in rows}
     if "a" in by_case and "b" in by_case:
         print(f"(b)/(a) wall time: {by_case['b']['seconds'] / by_case['a']['seconds']:.2f}")
+    if "b" in by_case:
+        best = floor(home / "b.db", by_case["b"]["run"])
+        print(
+            f"(b) check runs: {best['executed']:.0f} executed, the fewest its keys allow "
+            f"{best['by_key']:.0f}, the fewest by inputs alone {best['by_inputs']:.0f}; "
+            f"in check-seconds of every check in every combination ({best['all_s']:.0f}): "
+            f"{best['executed_s'] / best['all_s']:.2f}, {best['by_key_s'] / best['all_s']:.2f}, "
+            f"{best['by_inputs_s'] / best['all_s']:.2f}"
+        )
     if "d" in by_case:
         print(
             f"(d) checks executed without importing {args.held_back}: "
