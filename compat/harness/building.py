@@ -28,6 +28,7 @@ from compat.harness.toolchain import (
     toolchain_requirements,
 )
 from compat.harness.wheelhouse import Wheelhouse
+from compat.index.asof import AsOfIndex
 from compat.index.base import Index
 from compat.index.pypi import PyPIIndex
 from compat.model import Pin
@@ -39,7 +40,9 @@ log = logging.getLogger("compat.harness")
 
 class Builder:
     """Builds sdists through ``backend``. ``index`` is where an offline backend's
-    build requirements are found (the configured index when None)."""
+    build requirements are found (the configured index when None, as it stood on
+    the run's ``--as-of`` day when there is one: a build then takes the build
+    tools of its day, and is kept apart from the builds of other days)."""
 
     def __init__(
         self,
@@ -54,7 +57,8 @@ class Builder:
         self.config = config
         self.cache_dir = cache_dir
         self.network = network
-        self._index = index
+        self._given = index
+        self._index: Index | None = None
         self._own_index: PyPIIndex | None = None
 
     def close(self) -> None:
@@ -87,7 +91,10 @@ class Builder:
         toolchain = self.backend.toolchain(info)
         tool_key = toolchain_key(toolchain, info.facts.package_manager)
         cached = build_record_path(
-            self.cache_dir, pin.sha256, info.image_id or info.interpreter_key, tool_key
+            self.cache_dir,
+            pin.sha256,
+            info.image_id or info.interpreter_key,
+            self._kept_as(tool_key),
         )
         # one process builds it; another that shares the cache waits, then takes its wheel
         with file_lock(cached.with_suffix(".lock")):
@@ -166,10 +173,23 @@ class Builder:
                 toolchain=toolchain_requirements(backend.toolchain(info)),
             )
 
+    def _kept_as(self, tool_key: str) -> str:
+        """What a build is kept under: its toolchain, and the day its build
+        requirements were taken as of, when an offline build takes them here."""
+        day = self.config.as_of
+        if day is None or not self.backend.builds_offline:
+            return tool_key
+        return f"{tool_key}-as-of-{day.isoformat()}"
+
     def _requirements_index(self) -> Index:
         if self._index is None:
-            self._own_index = PyPIIndex(self.network, cache_dir=self.cache_dir / "index")
-            self._index = self._own_index
+            inner = self._given
+            if inner is None:
+                inner = self._own_index = PyPIIndex(
+                    self.network, cache_dir=self.cache_dir / "index"
+                )
+            day = self.config.as_of
+            self._index = inner if day is None else AsOfIndex.on(inner, day)
         return self._index
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -400,3 +401,35 @@ def test_the_pipeline_builds_offline_and_keeps_only_lasting_outcomes(tmp_path: P
     (kept,) = (cache / "builds" / pin.sha256).glob("*.json")
     assert json.loads(kept.read_text())["ok"] is True
     assert "build requirements fetched: hatchling-1.25.0" in kept.with_suffix(".log").read_text()
+
+
+def test_an_as_of_run_builds_with_the_build_requirements_of_its_day(tmp_path: Path) -> None:
+    index = _index()
+    meta = metadata_text("hatchling", "1.21.0")
+    wheel = wheel_bytes("hatchling", "1.21.0", meta)
+    index.add("hatchling", "hatchling-1.21.0-py3-none-any.whl", wheel, metadata=meta)
+    for entry in index.pages["hatchling"]:
+        if "1.25.0" in entry["filename"]:
+            entry["upload-time"] = "2025-01-01T00:00:00.000000Z"
+    sdist = _sdist(tmp_path)
+    entry = index.add("demo", sdist.name, sdist.read_bytes())
+    pin = Pin(
+        name=canonicalize_name("demo"), version=Version("1.0"), filename=sdist.name,
+        url=entry["url"], sha256=entry["hashes"]["sha256"], kind=FileKind.SDIST,
+    )  # fmt: skip
+    cache = tmp_path / "cache"
+
+    def build(config: RunConfig) -> list[str]:
+        script = ScriptedBuild(pin, tmp_path, ["hatchling"])
+        backend = OfflineBackend(script)
+        client = httpx.Client(transport=httpx.MockTransport(index.handler))
+        with Pipeline(backend, config, cache_dir=cache, client=client, index=index.index()) as pipe:
+            wheelhouse = pipe._wheelhouse()
+            wheelhouse.fetch_one(FileRef(filename=pin.filename, url=pin.url, sha256=pin.sha256))
+            assert pipe.builder.build_one(backend.info, wheelhouse, pin, Reporter(), "one").ok
+        return [name for name in script.seen[-1] if name.startswith("hatchling-")]
+
+    assert build(RunConfig(as_of=date(2024, 6, 1))) == ["hatchling-1.21.0-py3-none-any.whl"]
+    # the build of another day is kept apart, and takes what that day had
+    assert build(RunConfig()) == ["hatchling-1.25.0-py3-none-any.whl"]
+    assert len(list((cache / "builds" / pin.sha256).glob("*.json"))) == 2
