@@ -362,14 +362,19 @@ def _down(request: httpx.Request) -> None:
         raise httpx.ConnectError("unreachable", request=request)
 
 
-def test_the_pipeline_builds_offline_and_keeps_only_lasting_outcomes(tmp_path: Path) -> None:
-    index = _index()
+def _published_sdist(index: FakeIndex, tmp_path: Path) -> Pin:
+    """The demo sdist, on ``index``, as a pin."""
     sdist = _sdist(tmp_path)
     entry = index.add("demo", sdist.name, sdist.read_bytes())
-    pin = Pin(
+    return Pin(
         name=canonicalize_name("demo"), version=Version("1.0"), filename=sdist.name,
         url=entry["url"], sha256=entry["hashes"]["sha256"], kind=FileKind.SDIST,
     )  # fmt: skip
+
+
+def test_the_pipeline_builds_offline_and_keeps_only_lasting_outcomes(tmp_path: Path) -> None:
+    index = _index()
+    pin = _published_sdist(index, tmp_path)
     cache = tmp_path / "cache"
 
     def build_once() -> tuple[OfflineBackend, BuildRecord]:
@@ -411,12 +416,7 @@ def test_an_as_of_run_builds_with_the_build_requirements_of_its_day(tmp_path: Pa
     for entry in index.pages["hatchling"]:
         if "1.25.0" in entry["filename"]:
             entry["upload-time"] = "2025-01-01T00:00:00.000000Z"
-    sdist = _sdist(tmp_path)
-    entry = index.add("demo", sdist.name, sdist.read_bytes())
-    pin = Pin(
-        name=canonicalize_name("demo"), version=Version("1.0"), filename=sdist.name,
-        url=entry["url"], sha256=entry["hashes"]["sha256"], kind=FileKind.SDIST,
-    )  # fmt: skip
+    pin = _published_sdist(index, tmp_path)
     cache = tmp_path / "cache"
 
     def build(config: RunConfig) -> list[str]:
