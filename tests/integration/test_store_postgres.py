@@ -18,7 +18,7 @@ from compat.store import Store
 from tests.helpers.results import make_combo, make_target, passed
 from tests.unit.harness.test_check_reuse import (  # noqa: F401  (pytest collects them here too)
     kept,
-    test_only_passes_are_reused,
+    test_a_failure_is_reused_as_that_failure_and_a_timeout_or_crash_never,
     test_the_latest_outcome_wins_and_a_reuse_names_the_result_that_ran_it,
 )
 from tests.unit.store.test_store import (  # noqa: F401  (pytest collects them here too)
