@@ -259,6 +259,32 @@ def test_the_runners_events_carry_inputs_and_take_reused_outcomes() -> None:
     assert outcome.verdict is Verdict.RUNTIME_ERROR
 
 
+def test_a_reused_failure_fails_the_combination_as_it_did(kept: Store) -> None:
+    reuse = Reuse(kept, checks_dir=None)
+    record(
+        kept,
+        make_target(),
+        {"numpy": "2.0.2"},
+        reuse,
+        ran(CheckVerdict.RUNTIME_ERROR, numpy="2.0.2"),
+    )
+    taken = find(reuse, {"numpy": "2.0.2"})
+    stdout = _events(
+        {"event": "start", "check": "import:numpy", "kind": "import"},
+        {"event": "result", "check": "import:numpy", "kind": "import", "verdict": "pass"},
+        {"event": "reuse", "check": CHECK},
+    )
+    outcome = classify(
+        stdout, "", exit_code=0, timed_out=False, elapsed=1.0, package_manager=None, reused=taken
+    )
+    assert (outcome.verdict, outcome.failed_check, outcome.error) == (
+        Verdict.RUNTIME_ERROR,
+        CHECK,
+        "ValueError: no",
+    )
+    assert outcome.checks[-1].reused_from is not None
+
+
 def test_a_rerun_that_disagrees_ends_reuse_under_that_key(kept: Store) -> None:
     reuse = Reuse(kept, checks_dir=None, verify=1.0)
     record(kept, make_target(), {"numpy": "2.0.2"}, reuse, ran(numpy="2.0.2"))
