@@ -18,8 +18,9 @@ they run:
 For each: wall time, combinations run, check runs executed and reused, and
 disagreements; for (b) also the least reuse could execute given what its checks
 recorded (one run per distinct key and inputs; one per check and inputs, were
-installed names not in the key), in check runs and in check-seconds. Goals: (b) <= 1/5 of (a); (c) <= 15 minutes on 2 cores; (d)
-executes only checks that import the new release; 0 disagreements.
+installed names not in the key), in check runs and in check-seconds. Goals:
+(b) <= 1/5 of (a); (c) <= 15 minutes on 2 cores; (d) executes only checks that
+import the new release; 0 disagreements.
 
     python benchmarks/bench_incremental.py [--last-minors 2] [--cases a,b,v,d,c]
         [--image local/debian-python:bookworm] [--held-back matplotlib] [-j 2]
