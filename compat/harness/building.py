@@ -6,6 +6,7 @@ backend's build with its build requirements fetched on the host first
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -58,7 +59,6 @@ class Builder:
         self.cache_dir = cache_dir
         self.network = network
         self._given = index
-        self._index: Index | None = None
         self._own_index: PyPIIndex | None = None
 
     def close(self) -> None:
@@ -168,7 +168,7 @@ class Builder:
                 sdist,
                 out,
                 build=lambda d: backend.build_wheel(info, pin, sdist, out, requires=d),
-                supplier=BuildRequirements(self._requirements_index(), target, wheelhouse),
+                supplier=BuildRequirements(self._requirements_index, target, wheelhouse),
                 directory=directory,
                 toolchain=toolchain_requirements(backend.toolchain(info)),
             )
@@ -181,16 +181,13 @@ class Builder:
             return tool_key
         return f"{tool_key}-as-of-{day.isoformat()}"
 
+    @functools.cached_property
     def _requirements_index(self) -> Index:
-        if self._index is None:
-            inner = self._given
-            if inner is None:
-                inner = self._own_index = PyPIIndex(
-                    self.network, cache_dir=self.cache_dir / "index"
-                )
-            day = self.config.as_of
-            self._index = inner if day is None else AsOfIndex.on(inner, day)
-        return self._index
+        inner = self._given
+        if inner is None:
+            inner = self._own_index = PyPIIndex(self.network, cache_dir=self.cache_dir / "index")
+        day = self.config.as_of
+        return inner if day is None else AsOfIndex.on(inner, day)
 
 
 def _keep(cached: Path, record: BuildRecord, full_log: str) -> None:
