@@ -98,39 +98,42 @@ def write_matrix(path: Path, *, hold_back: tuple[str, str] | None = None) -> Pat
     return path
 
 
-def counted(db: Path, run_id: str) -> dict[str, int]:
-    """Check runs of one run: executed (ran, inputs recorded), reused, all."""
+def checks_of(db: Path, run_id: str, columns: str, where: str = "1") -> list[Any]:
+    """``columns`` of each check (``c``) of one run that meets ``where``."""
     with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT c.inputs IS NOT NULL, c.reused_from IS NOT NULL, count(*) "
-            "FROM checks c JOIN results r ON r.id = c.result_id WHERE r.run_id = ? "
-            "GROUP BY 1, 2",
+        return conn.execute(
+            f"SELECT {columns} FROM checks c JOIN results r ON r.id = c.result_id "
+            f"WHERE r.run_id = ? AND {where}",
             (run_id,),
         ).fetchall()
+
+
+def counted(db: Path, run_id: str) -> dict[str, int]:
+    """Check runs of one run: executed (ran, inputs recorded), reused, all."""
+    rows = checks_of(db, run_id, "c.inputs IS NOT NULL, c.reused_from IS NOT NULL")
+    with sqlite3.connect(db) as conn:
         disagreements = conn.execute("SELECT count(*) FROM reuse_disagreements").fetchone()[0]
-    executed = sum(n for has_inputs, reused, n in rows if has_inputs and not reused)
-    reused = sum(n for _, was_reused, n in rows if was_reused)
     return {
-        "executed": executed,
-        "reused": reused,
-        "checks": sum(n for *_, n in rows),
+        "executed": sum(1 for has_inputs, reused in rows if has_inputs and not reused),
+        "reused": sum(1 for _, reused in rows if reused),
+        "checks": len(rows),
         "disagreements": int(disagreements),
     }
 
 
 def floor(db: Path, run_id: str) -> dict[str, float]:
     """What reuse could at best save in a run, from what its checks recorded: the
-    check runs it executed, the fewest its keys allow (one per distinct key and
-    inputs), and the fewest were installed names not in the key (one per check and
-    inputs); each also in check-seconds (each check at its mean duration where it
-    ran), beside every check run in every combination, as with ``--no-reuse``."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT c.name, c.reuse_key, c.inputs, c.reused_from IS NULL, c.duration "
-            "FROM checks c JOIN results r ON r.id = c.result_id "
-            "WHERE r.run_id = ? AND c.inputs IS NOT NULL",
-            (run_id,),
-        ).fetchall()
+    fewest check runs its keys allow (one per distinct key and inputs), and the
+    fewest were installed names not in the key (one per check and inputs); each
+    also in check-seconds (each check at its mean duration where it ran), beside
+    those it executed and every check run in every combination, as with
+    ``--no-reuse``."""
+    rows = checks_of(
+        db,
+        run_id,
+        "c.name, c.reuse_key, c.inputs, c.reused_from IS NULL, c.duration",
+        "c.inputs IS NOT NULL",
+    )
     ran: dict[str, list[float]] = {}
     for name, _key, _inputs, executed, duration in rows:
         if executed:
@@ -139,7 +142,6 @@ def floor(db: Path, run_id: str) -> dict[str, float]:
     by_key = {(name, key, inputs) for name, key, inputs, *_ in rows}
     by_inputs = {(name, inputs) for name, _key, inputs, *_ in rows}
     return {
-        "executed": sum(1 for *_, executed, _ in rows if executed),
         "by_key": len(by_key),
         "by_inputs": len(by_inputs),
         "executed_s": sum(d for *_, executed, d in rows if executed),
@@ -151,12 +153,7 @@ def floor(db: Path, run_id: str) -> dict[str, float]:
 
 def executed_without(db: Path, run_id: str, name: str) -> int:
     """Check runs of the run that executed without importing ``name``."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT c.inputs FROM checks c JOIN results r ON r.id = c.result_id "
-            "WHERE r.run_id = ? AND c.inputs IS NOT NULL AND c.reused_from IS NULL",
-            (run_id,),
-        ).fetchall()
+    rows = checks_of(db, run_id, "c.inputs", "c.inputs IS NOT NULL AND c.reused_from IS NULL")
     return sum(1 for (inputs,) in rows if name not in json.loads(inputs))
 
 
@@ -228,7 +225,7 @@ def main() -> int:
     if "b" in by_case:
         best = floor(home / "b.db", by_case["b"]["run"])
         print(
-            f"(b) check runs: {best['executed']:.0f} executed, the fewest its keys allow "
+            f"(b) check runs: {by_case['b']['executed']} executed, the fewest its keys allow "
             f"{best['by_key']:.0f}, the fewest by inputs alone {best['by_inputs']:.0f}; "
             f"in check-seconds of every check in every combination ({best['all_s']:.0f}): "
             f"{best['executed_s'] / best['all_s']:.2f}, {best['by_key_s'] / best['all_s']:.2f}, "
