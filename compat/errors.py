@@ -126,6 +126,24 @@ class MetadataNotRecorded(IndexUnavailable):
         )
 
 
+class FilesUnavailable(IndexUnavailable):
+    """What combinations install could not be fetched (the network, the index's file
+    host, content that does not match its hash, an sdist's build requirements): the
+    combinations needing it did not run, and nothing is recorded for them, as a
+    fetch says nothing of whether packages work together. ``problems``: one line
+    each."""
+
+    def __init__(self, problems: Sequence[str], *, not_run: int) -> None:
+        self.problems = list(problems)
+        self.not_run = not_run
+        listed = "\n  ".join(self.problems)
+        super().__init__(
+            f"{not_run} combination(s) did not run and nothing is recorded for them: "
+            f"what they install could not be fetched:\n  {listed}\n"
+            "Run the same command again to test them."
+        )
+
+
 # -- containers and the harness ----------------------------------------------------------
 
 
@@ -188,12 +206,14 @@ class BuildFailed(HarnessError):
         log: str = "",
         duration: float = 0.0,
         transient: bool = False,  # says nothing about the package (a timeout): not cached
+        unreachable: bool = False,  # nor does a build requirement out of reach: no verdict
     ) -> None:
         self.pin = pin
         self.reason = reason
         self.log = log
         self.duration = duration
-        self.transient = transient
+        self.transient = transient or unreachable
+        self.unreachable = unreachable
         super().__init__(f"building {pin} from source failed: {reason}")
 
 

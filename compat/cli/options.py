@@ -398,6 +398,7 @@ def open_pipeline(
         reporter=reporter,
         why=why,
         fallback=fallback,
+        cache_only=settings.offline,
     )
 
 

@@ -44,12 +44,14 @@ def make_pipeline(
     client: httpx.Client | None = None,
     why: str = "",
     fallback: Callable[[str], str] | None = None,
+    cache_only: bool = False,
 ) -> Pipeline:
     """A pipeline over the backend ``config`` asks for; ``auto`` takes Docker when an
     engine answers, else the host (saying so through ``reporter.warning``). ``why``
     says in the same line why the host was chosen (a fallback). ``fallback``, given
     why the engine is missing, says whether the host may answer instead: it returns
-    the line to say or raises. ``client`` replaces the HTTP client (tests)."""
+    the line to say or raises. ``client`` replaces the HTTP client (tests).
+    ``cache_only`` (``--offline``): files and build requirements from the cache only."""
     from compat.harness.docker_backend import DockerBackend
     from compat.harness.local_backend import LocalBackend
 
@@ -68,4 +70,6 @@ def make_pipeline(
             said = fallback(first) if fallback is not None else first
             reporter.warning(f"{said} -> {LOCAL_NOTICE}")
             backend = LocalBackend(config, network=network)
-    return Pipeline(backend, config, cache_dir=cache_dir, network=network, client=client)
+    return Pipeline(
+        backend, config, cache_dir=cache_dir, network=network, client=client, cache_only=cache_only
+    )

@@ -43,7 +43,8 @@ class Builder:
     """Builds sdists through ``backend``. ``index`` is where an offline backend's
     build requirements are found (the configured index when None, as it stood on
     the run's ``--as-of`` day when there is one: a build then takes the build
-    tools of its day, and is kept apart from the builds of other days)."""
+    tools of its day, and is kept apart from the builds of other days); with
+    ``cache_only`` (``--offline``), only what the index's cache holds."""
 
     def __init__(
         self,
@@ -53,11 +54,13 @@ class Builder:
         cache_dir: Path,
         network: NetworkSettings,
         index: Index | None = None,
+        cache_only: bool = False,
     ) -> None:
         self.backend = backend
         self.config = config
         self.cache_dir = cache_dir
         self.network = network
+        self.cache_only = cache_only
         self._given = index
         self._own_index: PyPIIndex | None = None
 
@@ -85,7 +88,8 @@ class Builder:
     ) -> BuildRecord:
         """Build one sdist, once per (sdist sha256, image, toolchain): a cached wheel or
         failure is reused unless ``rebuild``; a failure to reach the index or a timeout
-        is never cached (it says nothing about the package). A build that runs says
+        is never cached (it says nothing about the package), and the first gives no
+        verdict either (``unreachable``). A build that runs says
         so when it starts and when it ends (``where``: which of the builds it is), a
         line a log keeps: builds take minutes."""
         toolchain = self.backend.toolchain(info)
@@ -108,7 +112,9 @@ class Builder:
             if not record.ok and online and network_failure(full_log):
                 log.warning("%s: the build could not reach the index; not cached", pin)
                 return dataclasses.replace(
-                    record, error=f"the build could not reach the index: {record.error}"
+                    record,
+                    error=f"the build could not reach the index: {record.error}",
+                    unreachable=True,
                 )
             if transient:
                 log.warning("%s: %s; not cached", pin, record.error)
@@ -146,6 +152,7 @@ class Builder:
                     error=exc.reason,
                     log=exc.log[-8000:],
                     toolchain=tool_key,
+                    unreachable=exc.unreachable,
                 )
             written = out / BUILD_LOG
             full_log = written.read_text(errors="replace") if written.is_file() else record.log
@@ -185,7 +192,9 @@ class Builder:
     def _requirements_index(self) -> Index:
         inner = self._given
         if inner is None:
-            inner = self._own_index = PyPIIndex(self.network, cache_dir=self.cache_dir / "index")
+            inner = self._own_index = PyPIIndex(
+                self.network, cache_dir=self.cache_dir / "index", offline=self.cache_only
+            )
         day = self.config.as_of
         return inner if day is None else AsOfIndex.on(inner, day)
 

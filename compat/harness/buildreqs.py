@@ -271,7 +271,7 @@ def _supply(
         reason = f"a build requirement could not be fetched: {exc.reason}"
         story.say(reason)
         story.write()
-        raise BuildFailed(pin, reason, log=story.tail(), transient=exc.transient) from exc
+        raise BuildFailed(pin, reason, log=story.tail(), unreachable=exc.transient) from exc
     if placed:
         story.say(f"build requirements fetched: {' '.join(placed)}")
 

@@ -25,6 +25,8 @@ class BuildRecord:
     log: str = ""  # the tail; the whole log is kept beside the record
     toolchain: str = ""  # toolchain_key(): what built it
     notes: tuple[str, ...] = ()  # what users of the wheel must know ("built without OpenMP")
+    # failed for want of the index or the network: never kept, and no verdict
+    unreachable: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -20,7 +20,7 @@ import httpx
 from compat.config import RunConfig
 from compat.effects.container import Executor
 from compat.effects.http import http_client
-from compat.errors import HarnessError, ImageBuildFailed, UnpackFailed
+from compat.errors import FilesUnavailable, HarnessError, ImageBuildFailed, UnpackFailed
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.building import Builder
 from compat.harness.builds import BuildRecord
@@ -77,7 +77,9 @@ class TimedOut:
 class Pipeline:
     """Runs combinations for a target over one backend; one per scan (the backend
     holds the engine client). ``client`` replaces the HTTP client (tests); ``index``
-    is where offline builds' requirements are found (the configured index if None)."""
+    is where offline builds' requirements are found (the configured index if None);
+    ``cache_only`` (``--offline``) fetches nothing: what the cache lacks is named in
+    OfflineCacheMiss."""
 
     def __init__(
         self,
@@ -88,15 +90,22 @@ class Pipeline:
         network: NetworkSettings | None = None,
         client: httpx.Client | None = None,
         index: Index | None = None,
+        cache_only: bool = False,
     ) -> None:
         self.backend = backend
         self.config = config
         self.cache_dir = cache_dir.resolve()
         self.network = network or NetworkSettings()
+        self.cache_only = cache_only
         self._client = client
         self._owns_client = client is None
         self.builder = Builder(
-            backend, config, cache_dir=self.cache_dir, network=self.network, index=index
+            backend,
+            config,
+            cache_dir=self.cache_dir,
+            network=self.network,
+            index=index,
+            cache_only=cache_only,
         )
         self.installs = Installs(self.cache_dir)
         self.sweeps = SweepCache(self.cache_dir)
@@ -127,7 +136,12 @@ class Pipeline:
                 connections=self.config.fetch_parallel,
                 read_timeout=max(network.timeout, 60.0),
             )
-        return Wheelhouse(self.cache_dir, self._client, parallel=self.config.fetch_parallel)
+        return Wheelhouse(
+            self.cache_dir,
+            self._client,
+            parallel=self.config.fetch_parallel,
+            cache_only=self.cache_only,
+        )
 
     def fetch(self, ref: FileRef) -> str:
         """One file in the wheelhouse (downloaded and checked once), readable by the
@@ -145,24 +159,33 @@ class Pipeline:
 
     def prepare(
         self, target: Target, combos: Sequence[Combo], reporter: Reporter
-    ) -> tuple[ImageInfo, list[Prepared], list[ComboResult]]:
-        """Everything before the first run: fetch, build, unpack, compile."""
+    ) -> tuple[ImageInfo, list[Prepared], list[ComboResult], FilesUnavailable | None]:
+        """Everything before the first run: fetch, build, unpack, compile. A
+        combination with a file that did not fetch, or an sdist whose build
+        requirements did not, is neither ready nor failed: what kept it from running
+        is returned, to raise once the others ran."""
         progress = reporter.stage_progress
         wheelhouse = self._wheelhouse()
         refs = [
             FileRef(filename=p.filename, url=p.url, sha256=p.sha256) for c in combos for p in c.pins
         ]
         got, failed = wheelhouse.fetch(refs, progress=lambda d, t: progress("fetch", d, t))
-        fetch_failed = {sha: exc.reason for sha, exc in failed.items()}
+        fetched = [c for c in combos if not any(p.sha256 in failed for p in c.pins)]
 
         info = self.backend.inspect(target)
-        sdists = [
-            p
-            for c in combos
-            for p in c.source_builds
-            if not any(q.sha256 in fetch_failed for q in c.pins)
-        ]
+        sdists = [p for c in fetched for p in c.source_builds]
         builds = self._build(info, wheelhouse, sdists, reporter)
+        # an sdist whose build requirements were out of reach: as if it did not fetch
+        unbuilt = {
+            pin.sha256: f"{pin} (sdist): {builds[pin.sha256].error}"
+            for pin in sdists
+            if builds[pin.sha256].unreachable
+        }
+        runnable = [c for c in fetched if not any(p.sha256 in unbuilt for p in c.pins)]
+        problems = [str(exc) for exc in failed.values()] + list(unbuilt.values())
+        unfetched = (
+            FilesUnavailable(problems, not_run=len(combos) - len(runnable)) if problems else None
+        )
 
         wheels: dict[str, Path] = {}
         for sha, path in got.items():
@@ -176,15 +199,14 @@ class Pipeline:
         unpack_failed = self._unpack(wheels, progress)
 
         ready, failures = prerun_failures(
-            combos,
-            fetch_failed=fetch_failed,
+            runnable,
             builds=builds,
             unpack_failed=unpack_failed,
             backend=self.backend.kind,
             image_id=info.image_id,
         )
         self._compile(info, ready, progress)
-        return info, ready, failures
+        return info, ready, failures, unfetched
 
     def _unpack(self, wheels: dict[str, Path], progress: Progress) -> dict[str, str]:
         """Unpack what the installs lack, a few at a time (zlib and file writes release
@@ -279,7 +301,7 @@ class Pipeline:
                 results[result.combo.id] = result
             on_result(result)
 
-        info, ready, failures = self.prepare(target, combos, reporter)
+        info, ready, failures, unfetched = self.prepare(target, combos, reporter)
         for failure in failures:
             deliver(failure)
         total = len(ready)
@@ -319,6 +341,8 @@ class Pipeline:
         # it and a rerun runs that combination again
         self._retry_with_system_packages(info, held, timed_out, deliver, progress, reuse)
         self._rerun_alone(timed_out, deliver, progress, reuse)
+        if unfetched is not None:
+            raise unfetched
         return sorted(results.values(), key=lambda r: order.get(r.combo.id, len(order)))
 
     def place(
@@ -355,7 +379,9 @@ class Pipeline:
         the image with ``system_packages`` (unless system packages are off), no
         network; ``suite.at_once`` at a time, counted in its own stage."""
         combos = list({c.id: c for c in [*(j.combo for j in jobs), beside]}.values())
-        info, ready, failures = self.prepare(target, combos, reporter)
+        info, ready, failures, unfetched = self.prepare(target, combos, reporter)
+        if unfetched is not None:
+            raise unfetched
         failed = {f.combo.id: f.error or f.verdict.value for f in failures}
         if beside.id in failed:
             raise HarnessError(

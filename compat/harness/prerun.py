@@ -1,5 +1,5 @@
 """What keeps a combination from running, known before it runs: a file that did not
-fetch or unpack, an sdist that did not build."""
+unpack, an sdist that did not build."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from compat.model import CheckKind, CheckResult, CheckVerdict, Combo, ComboResul
 def prerun_failures(
     combos: Sequence[Combo],
     *,
-    fetch_failed: dict[str, str],
     builds: dict[str, BuildRecord],
     unpack_failed: dict[str, str],
     backend: str,
     image_id: str | None = None,
 ) -> tuple[list[Prepared], list[ComboResult]]:
     """Split ``combos`` into those ready to run and results for those that cannot:
-    a pin whose file failed to fetch or unpack is install-failed; an sdist pin whose
+    a pin whose file failed to unpack is install-failed; an sdist pin whose
     build failed (or was not attempted) is build-failed."""
     ready: list[Prepared] = []
     failed: list[ComboResult] = []
@@ -46,10 +45,6 @@ def prerun_failures(
         build_log, build_time = "", 0.0
         problem = False
         for pin in combo.pins:
-            if pin.sha256 in fetch_failed:
-                fail(combo, Verdict.INSTALL_FAILED, f"{pin}: {fetch_failed[pin.sha256]}")
-                problem = True
-                break
             sha = pin.sha256
             if pin.kind is FileKind.SDIST:
                 record = builds.get(pin.sha256)

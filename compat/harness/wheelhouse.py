@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from compat.effects.locks import file_lock
-from compat.errors import DiskFull, FetchFailed, out_of_space
+from compat.errors import DiskFull, FetchFailed, OfflineCacheMiss, out_of_space
 
 log = logging.getLogger("compat.harness")
 
@@ -45,12 +45,17 @@ def stored_path(root: Path, sha256: str, filename: str) -> Path:
 
 
 class Wheelhouse:
-    """Files stored as ``<root>/files/<sha256[:2]>/<sha256>/<filename>``."""
+    """Files stored as ``<root>/files/<sha256[:2]>/<sha256>/<filename>``; with
+    ``cache_only`` (``--offline``), only those: a missing one is named in
+    ``OfflineCacheMiss``, never downloaded."""
 
-    def __init__(self, root: Path, client: httpx.Client, *, parallel: int = 8) -> None:
+    def __init__(
+        self, root: Path, client: httpx.Client, *, parallel: int = 8, cache_only: bool = False
+    ) -> None:
         self.root = root
         self._client = client
         self._parallel = parallel
+        self.cache_only = cache_only
 
     def path(self, sha256: str, filename: str) -> Path:
         return stored_path(self.root, sha256, filename)
@@ -70,10 +75,13 @@ class Wheelhouse:
         return digest, dest
 
     def fetch_one(self, ref: FileRef) -> Path:
-        """Download ``ref`` unless present; raises FetchFailed, leaves no partial file."""
+        """Download ``ref`` unless present; raises FetchFailed, leaves no partial file
+        (OfflineCacheMiss, cache only)."""
         dest = self.path(ref.sha256, ref.filename)
         with self._storing(ref.sha256, dest) as store:
             if store:
+                if self.cache_only:
+                    raise OfflineCacheMiss([f"file {ref.filename} ({ref.url})"])
                 self._download(ref, dest)
                 log.debug("fetched %s", ref.filename)
         return dest
@@ -125,8 +133,13 @@ class Wheelhouse:
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[dict[str, Path], dict[str, FetchFailed]]:
         """Fetch every distinct file in parallel. Returns (sha256 -> path, sha256 -> error):
-        a failure of one file does not stop the others."""
+        a failure of one file does not stop the others. Cache only, every file missing
+        is named in one OfflineCacheMiss before any is read."""
         unique = {r.sha256: r for r in refs}
+        if self.cache_only:
+            missing = [r for r in unique.values() if not self.path(r.sha256, r.filename).is_file()]
+            if missing:
+                raise OfflineCacheMiss([f"file {r.filename} ({r.url})" for r in missing])
         done: dict[str, Path] = {}
         failed: dict[str, FetchFailed] = {}
         # stored files too: each is checked against its hash, in parallel

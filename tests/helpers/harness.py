@@ -228,7 +228,7 @@ class FakeBackend(Backend):
         answer: Answer,
         *,
         info: ImageInfo | None = None,
-        builds: Mapping[str, Path | str] | None = None,  # sdist filename -> wheel or error
+        builds: Mapping[str, Path | str | BuildFailed] | None = None,  # sdist filename -> outcome
         derive: bool = True,
     ) -> None:
         self.info = info or image_info()
@@ -249,6 +249,8 @@ class FakeBackend(Backend):
     ) -> Path:
         self.built.append(pin.filename)
         outcome = self.builds.get(pin.filename, "no recipe")
+        if isinstance(outcome, BuildFailed):
+            raise outcome
         if isinstance(outcome, str):
             raise BuildFailed(pin, outcome, log="compiler says no", duration=1.5)
         copy = out_dir / outcome.name

@@ -393,6 +393,7 @@ def test_the_pipeline_builds_offline_and_keeps_only_lasting_outcomes(tmp_path: P
     down, record = build_once()
     assert not record.ok
     assert (record.error or "").startswith("a build requirement could not be fetched")
+    assert record.unreachable  # the index's fault: no verdict either
     assert down.given == []  # no build ran without its requirements
     assert not list((cache / "builds").rglob("*.json"))  # the index's fault: not kept
 
@@ -433,3 +434,24 @@ def test_an_as_of_run_builds_with_the_build_requirements_of_its_day(tmp_path: Pa
     # the build of another day is kept apart, and takes what that day had
     assert build(RunConfig()) == ["hatchling-1.25.0-py3-none-any.whl"]
     assert len(list((cache / "builds" / pin.sha256).glob("*.json"))) == 2
+
+
+def test_offline_a_build_takes_its_requirements_from_the_cache_only(tmp_path: Path) -> None:
+    index = _index()
+    pin = _published_sdist(index, tmp_path)
+    cache = tmp_path / "cache"
+    script = ScriptedBuild(pin, tmp_path, ["hatchling"])
+    backend = OfflineBackend(script)
+    client = httpx.Client(transport=httpx.MockTransport(index.handler))
+    with Pipeline(backend, RunConfig(), cache_dir=cache, client=client) as online:
+        online._wheelhouse().fetch_one(
+            FileRef(filename=pin.filename, url=pin.url, sha256=pin.sha256)
+        )
+    # no index given: the builder's own, which --offline keeps to its (empty) cache
+    with Pipeline(backend, RunConfig(), cache_dir=cache, client=client, cache_only=True) as pipe:
+        record = pipe.builder.build_one(backend.info, pipe._wheelhouse(), pin, Reporter(), "one")
+    assert not record.ok
+    assert record.unreachable
+    assert "--offline: the cache lacks" in (record.error or "")
+    assert "project listing hatchling" in (record.error or "")
+    assert script.seen == []  # no build ran without its requirements

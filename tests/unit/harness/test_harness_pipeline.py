@@ -11,7 +11,13 @@ import pytest
 
 from compat.config import RunConfig, Timeouts
 from compat.effects.container import ExecResult
-from compat.errors import ImageBuildFailed
+from compat.errors import (
+    BuildFailed,
+    ExitCode,
+    FilesUnavailable,
+    ImageBuildFailed,
+    OfflineCacheMiss,
+)
 from compat.harness import Pipeline, prerun_failures
 from compat.harness.backend import ImageInfo
 from compat.harness.builds import BuildRecord
@@ -125,19 +131,78 @@ def test_depth_import_runs_only_the_import_checks(tmp_path: Path, served: Served
     assert smoke_only(Depth.SMOKE) == smoke_only(Depth.DEEP) == ()
 
 
-def test_fetch_failure_is_install_failed(tmp_path: Path, served: Served) -> None:
+def _not_all_fetched(
+    pipeline: Pipeline, combos: list[Combo]
+) -> tuple[list[ComboResult], FilesUnavailable]:
+    """What a run delivered before it ended saying what it could not fetch."""
+    delivered: list[ComboResult] = []
+    with pytest.raises(FilesUnavailable) as raised:
+        pipeline.run(glibc_target(), combos, on_result=delivered.append, reporter=Reporter())
+    return delivered, raised.value
+
+
+def test_a_file_that_did_not_fetch_leaves_its_combinations_unrun_and_unrecorded(
+    tmp_path: Path, served: Served
+) -> None:
     w = tmp_path / "w"
     w.mkdir()
     good = served.add(write_wheel(w, "good", "1.0"))
     gone = pin_for(write_wheel(w, "gone", "1.0"))  # not served: 404
     runtime = FakeBackend(lambda argv: exec_result(passing_suite("import")))
-    results, _delivered, _ = _run(
+    # a download says nothing of whether packages work together: no verdict for
+    # the combination needing it, and the run ends saying so, once the others ran
+    delivered, raised = _not_all_fetched(
         _backend(runtime, served, tmp_path), [combo_of_pins(good, gone), combo_of_pins(good)]
     )
-    assert [r.verdict for r in results] == [Verdict.INSTALL_FAILED, Verdict.PASS]
-    assert "gone==1.0" in (results[0].error or "")
-    assert "404" in (results[0].error or "")
+    assert [(r.combo.pins, r.verdict) for r in delivered] == [((good,), Verdict.PASS)]
+    assert raised.not_run == 1
+    assert raised.exit_code == ExitCode.INDEX_UNAVAILABLE
+    assert "gone-1.0-py3-none-any.whl" in str(raised)
+    assert "404" in str(raised)
     assert len(runtime.executor_obj.calls) == 1
+
+
+def test_an_sdist_whose_build_requirements_were_out_of_reach_gives_no_verdict(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    good = served.add(write_wheel(w, "good", "1.0"))
+    sdist_file = w / "native-1.0.tar.gz"
+    sdist_file.write_bytes(b"sdist bytes")
+    sdist = served.add(sdist_file, FileKind.SDIST)
+    down = BuildFailed(sdist, "a build requirement could not be fetched: 503", unreachable=True)
+    runtime = FakeBackend(
+        lambda argv: exec_result(passing_suite("import")), builds={sdist.filename: down}
+    )
+    delivered, raised = _not_all_fetched(
+        _backend(runtime, served, tmp_path), [combo_of_pins(good, sdist), combo_of_pins(good)]
+    )
+    assert [r.verdict for r in delivered] == [Verdict.PASS]
+    assert raised.problems == ["native==1.0 (sdist): a build requirement could not be fetched: 503"]
+    assert not list((tmp_path / "cache" / "builds").rglob("*.json"))  # tried again next time
+
+
+def test_offline_the_files_come_from_the_cache_or_the_run_names_what_it_lacks(
+    tmp_path: Path, served: Served
+) -> None:
+    w = tmp_path / "w"
+    w.mkdir()
+    kept = served.add(write_wheel(w, "kept", "1.0"))
+    missing = served.add(write_wheel(w, "missing", "1.0"))
+    runtime = FakeBackend(lambda argv: exec_result(passing_suite("import")))
+    _run(_backend(runtime, served, tmp_path), [combo_of_pins(kept)])  # fills the cache
+    fetched = len(served.requests)
+
+    offline = Pipeline(
+        runtime, RunConfig(), cache_dir=tmp_path / "cache", client=served.client(), cache_only=True
+    )
+    with pytest.raises(OfflineCacheMiss) as raised:
+        _run(offline, [combo_of_pins(kept, missing), combo_of_pins(kept)])
+    assert raised.value.missing == [f"file {missing.filename} ({missing.url})"]
+    results, _, _ = _run(offline, [combo_of_pins(kept)])
+    assert [r.verdict for r in results] == [Verdict.PASS]
+    assert len(served.requests) == fetched  # nothing downloaded
 
 
 def test_sdist_is_built_once_and_its_wheel_used(tmp_path: Path, served: Served) -> None:
@@ -205,14 +270,13 @@ def test_prerun_failures_without_a_build_record() -> None:
         }
     )
     ready, failed = prerun_failures(
-        [combo_of_pins(sdist)], fetch_failed={}, builds={}, unpack_failed={}, backend="fake"
+        [combo_of_pins(sdist)], builds={}, unpack_failed={}, backend="fake"
     )
     assert ready == []
     assert failed[0].verdict is Verdict.BUILD_FAILED
     ok_record = BuildRecord(ok=True, duration=1, wheel_sha256="cd" * 32, wheel_filename="x.whl")
     ready, failed = prerun_failures(
         [combo_of_pins(sdist)],
-        fetch_failed={},
         builds={sdist.sha256: ok_record},
         unpack_failed={"cd" * 32: "bad RECORD"},
         backend="fake",

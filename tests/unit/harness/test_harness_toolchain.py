@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from compat.config import RunConfig
-from compat.errors import BuildFailed, UsageError
+from compat.errors import BuildFailed, FilesUnavailable, UsageError
 from compat.harness import Pipeline
 from compat.harness.backend import ImageInfo, build_error_line
 from compat.harness.builds import BuildRecord
@@ -334,7 +334,7 @@ def test_builds_are_cached_per_toolchain_and_rebuilt_when_asked(
     assert retry.built == [pin.filename]
 
 
-def test_a_build_that_could_not_reach_the_index_is_not_cached(
+def test_a_build_that_could_not_reach_the_index_is_neither_cached_nor_a_verdict(
     tmp_path: Path, served: Served
 ) -> None:
     pin, wheel = _lightgbm(tmp_path, served)
@@ -345,9 +345,8 @@ def test_a_build_that_could_not_reach_the_index_is_not_cached(
         log="ERROR: Could not find a version that satisfies the requirement "
         "scikit-build-core (from versions: none)",
     )
-    got = _run_once(offline, pin, served, tmp_path)
-    assert got.verdict is Verdict.BUILD_FAILED
-    assert "could not reach the index" in (got.error or "")
+    with pytest.raises(FilesUnavailable, match="could not reach the index"):
+        _run_once(offline, pin, served, tmp_path)
     assert not list((tmp_path / "cache" / "builds").rglob("*.json"))
     online = _runtime(pin, wheel, Toolchain.PYPI)
     assert _run_once(online, pin, served, tmp_path).verdict is Verdict.PASS
