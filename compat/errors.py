@@ -205,16 +205,21 @@ class BuildFailed(HarnessError):
         *,
         log: str = "",
         duration: float = 0.0,
-        transient: bool = False,  # says nothing about the package (a timeout): not cached
-        unreachable: bool = False,  # nor does a build requirement out of reach: no verdict
+        timed_out: bool = False,  # a loaded machine, maybe: undecided, like a timed-out check
+        unreachable: bool = False,  # a build requirement out of reach: no verdict at all
     ) -> None:
         self.pin = pin
         self.reason = reason
         self.log = log
         self.duration = duration
-        self.transient = transient or unreachable
+        self.timed_out = timed_out
         self.unreachable = unreachable
         super().__init__(f"building {pin} from source failed: {reason}")
+
+    @property
+    def transient(self) -> bool:
+        """It says nothing about the package: not cached."""
+        return self.timed_out or self.unreachable
 
 
 class DiskFull(HarnessError):

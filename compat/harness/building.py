@@ -152,6 +152,7 @@ class Builder:
                     error=exc.reason,
                     log=exc.log[-8000:],
                     toolchain=tool_key,
+                    timed_out=exc.timed_out,
                     unreachable=exc.unreachable,
                 )
             written = out / BUILD_LOG

@@ -311,7 +311,8 @@ class _Story:
             reason or exc.reason,
             log=exc.log,
             duration=exc.duration,
-            transient=exc.transient,
+            timed_out=exc.timed_out,
+            unreachable=exc.unreachable,
         )
 
 

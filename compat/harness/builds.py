@@ -25,7 +25,9 @@ class BuildRecord:
     log: str = ""  # the tail; the whole log is kept beside the record
     toolchain: str = ""  # toolchain_key(): what built it
     notes: tuple[str, ...] = ()  # what users of the wheel must know ("built without OpenMP")
-    # failed for want of the index or the network: never kept, and no verdict
+    # neither is ever kept: a build out of time is undecided (a timeout), one whose
+    # requirements the index or the network did not give is no verdict at all
+    timed_out: bool = False
     unreachable: bool = False
 
     def to_json(self) -> dict[str, object]:

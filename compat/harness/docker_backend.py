@@ -336,7 +336,7 @@ class DockerBackend(Backend):
                 f"the build took longer than {self.config.timeouts.build:.0f}s (--build-timeout)",
                 log=result.output_tail(),
                 duration=result.duration,
-                transient=True,  # a loaded machine, not the package: try again next time
+                timed_out=True,  # a loaded machine, not the package: try again next time
             )
         wheels = sorted(out_dir.glob("*.whl"))
         if failed or not wheels:

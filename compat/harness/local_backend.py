@@ -117,7 +117,7 @@ class LocalBackend(Backend):
             )
             tail = "\n".join(done.output.splitlines()[-40:])
             raise BuildFailed(
-                pin, reason, log=tail, duration=done.duration, transient=done.timed_out
+                pin, reason, log=tail, duration=done.duration, timed_out=done.timed_out
             )
         return wheels[0]
 

@@ -20,7 +20,8 @@ def prerun_failures(
 ) -> tuple[list[Prepared], list[ComboResult]]:
     """Split ``combos`` into those ready to run and results for those that cannot:
     a pin whose file failed to unpack is install-failed; an sdist pin whose
-    build failed (or was not attempted) is build-failed."""
+    build failed (or was not attempted) is build-failed, or a timeout (undecided)
+    when each build of it that failed ran out of time."""
     ready: list[Prepared] = []
     failed: list[ComboResult] = []
 
@@ -42,6 +43,7 @@ def prerun_failures(
         built: list[CheckResult] = []
         notes: list[str] = []
         broken: list[str] = []  # sdists of this combination that did not build
+        out_of_time = True  # and each of them only for want of time
         build_log, build_time = "", 0.0
         problem = False
         for pin in combo.pins:
@@ -50,6 +52,7 @@ def prerun_failures(
                 record = builds.get(pin.sha256)
                 if record is None or not record.ok or record.wheel_sha256 is None:
                     broken.append(f"{pin} (sdist): {record.error if record else 'not built'}")
+                    out_of_time = out_of_time and record is not None and record.timed_out
                     build_log = build_log or (record.log if record else "")
                     build_time += record.duration if record else 0.0
                     continue
@@ -70,7 +73,9 @@ def prerun_failures(
         if problem:
             continue
         if broken:
-            fail(combo, Verdict.BUILD_FAILED, "; ".join(broken), build_log, build_time)
+            # a build out of time may be the machine's: undecided, as a check's timeout
+            verdict = Verdict.TIMEOUT if out_of_time else Verdict.BUILD_FAILED
+            fail(combo, verdict, "; ".join(broken), build_log, build_time)
         else:
             ready.append(
                 Prepared(combo=combo, shas=tuple(shas), builds=tuple(built), notes=tuple(notes))

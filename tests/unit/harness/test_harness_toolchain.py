@@ -360,14 +360,17 @@ class SlowRuntime(ToolchainRuntime):
         self, info: ImageInfo, pin: Pin, sdist: Path, out_dir: Path, **_: object
     ) -> Path:
         self.built.append(pin.filename)
-        raise BuildFailed(pin, "the build took longer than 5s", duration=5.0, transient=True)
+        raise BuildFailed(pin, "the build took longer than 5s", duration=5.0, timed_out=True)
 
 
-def test_a_build_that_ran_out_of_time_is_not_cached(tmp_path: Path, served: Served) -> None:
+def test_a_build_that_ran_out_of_time_is_undecided_and_not_cached(
+    tmp_path: Path, served: Served
+) -> None:
     pin, wheel = _lightgbm(tmp_path, served)
     slow = SlowRuntime(lambda argv: exec_result(passing_suite("import")), toolchain=Toolchain.PYPI)
     got = _run_once(slow, pin, served, tmp_path)
-    assert got.verdict is Verdict.BUILD_FAILED
+    assert got.verdict is Verdict.TIMEOUT
+    assert got.verdict.undecided
     assert "took longer" in (got.error or "")
     assert not list((tmp_path / "cache" / "builds").rglob("*.json"))
     again = _runtime(pin, wheel, Toolchain.PYPI)
