@@ -29,7 +29,7 @@ from compat.harness.jobs import Suite, SuiteJob, SuiteRun
 from compat.harness.prerun import prerun_failures
 from compat.harness.reuse import KeptChecks, Reuse
 from compat.harness.schedule import Progress, Stage, run_placed
-from compat.harness.suite import Placed, Prepared, run_one
+from compat.harness.suite import Placed, Prepared, hit_a_limit, run_one
 from compat.harness.sweeps import SweepCache
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.index.base import Index
@@ -57,8 +57,9 @@ def _not_installed(result: ComboResult, packages: Sequence[str], why: str) -> Co
 
 
 class TimedOut:
-    """The results of combinations ready to run (``ready``) that timed out, held
-    with the image they ran in until the other combinations are done."""
+    """The results of combinations ready to run (``ready``) that timed out or ran
+    out of memory, held with the image they ran in until the other combinations
+    are done."""
 
     def __init__(self, ready: Sequence[Prepared]) -> None:
         self.by_id = {p.combo.id: p for p in ready}
@@ -66,8 +67,9 @@ class TimedOut:
         self._lock = threading.Lock()
 
     def settle(self, info: ImageInfo, result: ComboResult, deliver: OnResult) -> None:
-        """Hold ``result`` (from ``info``) when it timed out, else ``deliver`` it."""
-        if result.verdict is not Verdict.TIMEOUT:
+        """Hold ``result`` (from ``info``) when it met a limit (``hit_a_limit``: a
+        timeout, the memory limit), else ``deliver`` it."""
+        if not hit_a_limit(result.verdict, result.error):
             deliver(result)
             return
         with self._lock:

@@ -22,10 +22,21 @@ from compat.harness.reuse import Reuse
 from compat.harness.sweeps import SweepCache, SweepRecord
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Verdict
 from compat.smoke import runner_argv
+from compat.smoke.isolate import OUT_OF_MEMORY
 from compat.targets.sysdeps import needed_of
 from compat.targets.target import PackageManager
 
 log = logging.getLogger("compat.harness")
+
+
+def hit_a_limit(verdict: Verdict, error: str | None) -> bool:
+    """Whether a run may have met the machine's limits rather than the packages'
+    defects: it timed out, or the out-of-memory killer ended a check (another
+    combination running beside it may have taken the memory). Such a combination
+    runs again, alone, once the others are done."""
+    if verdict is Verdict.TIMEOUT:
+        return True
+    return verdict is Verdict.CRASH and OUT_OF_MEMORY in (error or "")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -199,8 +210,8 @@ def run_one(
     for record in outcome.sweeps:
         if record.dist in inputs.keys:
             sweeps.keep(inputs.keys[record.dist], record)
-    # a run that timed out is compared with the kept outcomes when it ran again
-    final = first is not None or outcome.verdict is not Verdict.TIMEOUT
+    # a run that met a limit is compared with the kept outcomes when it ran again
+    final = first is not None or not hit_a_limit(outcome.verdict, outcome.error)
     disagreements = reuse.verified(inputs.reusable, outcome.checks) if reuse and final else []
     for line in disagreements:
         log.warning("%s: %s", prepared.combo.label(), line)
@@ -251,9 +262,16 @@ def _needed_of(info: ImageInfo, placed: Placed) -> tuple[str, ...]:
 
 
 def _rerun_note(first: ComboResult, again: SuiteOutcome, slower: Timeouts) -> str:
-    """What the rerun of a combination that timed out found."""
+    """What the rerun of a combination that met a limit found."""
     what = first.failed_check or "the suite"
     ran = f"run again alone with twice the time ({slower.check:g} s a check)"
+    if first.verdict is Verdict.CRASH:
+        if hit_a_limit(again.verdict, again.error):
+            return (
+                f"{what} was killed at the memory limit; {ran}, it was again: it needs "
+                "more memory than the limit allows (a larger --memory decides it)"
+            )
+        return f"{what} was killed at the memory limit; {ran}: {again.verdict.value}"
     if again.verdict is Verdict.TIMEOUT:
         return (
             f"{what} timed out; {ran}, it timed out again: undecided, not an "

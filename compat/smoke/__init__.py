@@ -134,7 +134,9 @@ stray output of the runner goes to stderr.
 
 Verdicts: ``import-error`` (an import raised, including inside a check),
 ``runtime-error`` (any other exception), ``crash`` (killed by a signal, or
-exited without reporting), ``timeout`` (killed after ``--timeout``; the log ends
+exited without reporting; a SIGKILL while the memory cgroup's count of
+out-of-memory kills rose is ``killed by the out-of-memory killer: ...``, which
+the harness runs again alone), ``timeout`` (killed after ``--timeout``; the log ends
 with a dump of every thread's stack taken just before), ``skipped`` (a needed
 distribution is missing or failed to import, or the installed version is
 outside the check's valid range or lacks what the check tests; ``error`` says

@@ -41,6 +41,12 @@ SKIPPED = "skipped"
 CHECK_ERROR = "check-error"
 VERDICTS = (PASS, IMPORT_ERROR, RUNTIME_ERROR, CRASH, TIMEOUT, SKIPPED, CHECK_ERROR)
 
+# How a crash begins when the kernel killed the process at the memory limit of the
+# environment (a container's --memory): the harness runs such a combination again.
+OUT_OF_MEMORY = "killed by the out-of-memory killer"
+# where a container sees its own memory cgroup's count of such kills: v2, then v1
+_OOM_COUNTS = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+
 
 class Skip(unittest.SkipTest):
     """Raised by a check when the installed versions lack what it tests. User
@@ -211,6 +217,31 @@ def signal_description(signum: int) -> str:
     return f"killed by signal {name} ({text})" if text else f"killed by signal {name}"
 
 
+def oom_kills() -> int | None:
+    """How many processes the out-of-memory killer has killed in this process's
+    memory cgroup, as a container sees its own (cgroup v2 or v1); None when unknown."""
+    for path in _OOM_COUNTS:
+        try:
+            with open(path) as counts:
+                for line in counts:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _death(signum: int, oom_before: int | None) -> str:
+    """What killed a child: a SIGKILL while the out-of-memory killer's count rose is
+    the memory limit's, not the package's."""
+    if signum == signal.SIGKILL and oom_before is not None:
+        after = oom_kills()
+        if after is not None and after > oom_before:
+            return f"{OUT_OF_MEMORY}: the environment reached its memory limit"
+    return signal_description(signum)
+
+
 def _read_log(handle: IO[bytes]) -> str | None:
     handle.flush()
     size = handle.seek(0, os.SEEK_END)
@@ -316,6 +347,7 @@ def run_forked(
     handled meanwhile, and each one gives the child ``timeout`` more.
     """
     start = time.monotonic()
+    oom_before = oom_kills()
     with tempfile.TemporaryFile() as log:
         read_end, write_end = os.pipe()
         _flush_std()
@@ -338,7 +370,7 @@ def run_forked(
     if timed_out:
         return Outcome(TIMEOUT, duration, f"did not finish within {timeout:g} s", text, cpu=cpu)
     if os.WIFSIGNALED(status):
-        return Outcome(CRASH, duration, signal_description(os.WTERMSIG(status)), text, cpu=cpu)
+        return Outcome(CRASH, duration, _death(os.WTERMSIG(status), oom_before), text, cpu=cpu)
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     if report is None or code != 0:
         why = f"exited with status {code} before reporting"

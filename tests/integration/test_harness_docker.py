@@ -288,6 +288,30 @@ def test_a_starved_machine_makes_no_incompatibility(
     assert starved.verdict.undecided == bool(timed_out)
 
 
+def test_a_check_killed_at_the_memory_limit_is_said_to_be_and_run_again_alone(
+    docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings, tmp_path: Path
+) -> None:
+    # the kernel's out-of-memory killer ends a check that takes more than the
+    # container's --memory: said as the limit, not as a bare SIGKILL, and run again
+    # alone (another combination may have taken the memory); alone too, it is a crash
+    # that says what decides it
+    target = _target(BOOKWORM, cache_dir, docker_client)
+    numpy = resolve(index, target, "numpy")
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "big.py").write_text(
+        "def test_big():\n"
+        "    blocks = [bytearray(64 << 20) for _ in range(16)]\n"
+        "    assert all(len(b) for b in blocks)\n"
+    )
+    (big,) = run(target, [numpy], cache_dir, network, checks_dir=checks, memory="384m")
+    assert big.verdict is Verdict.CRASH, _checks(big)
+    assert big.failed_check == "user:big.py"
+    assert (big.error or "").startswith("killed by the out-of-memory killer"), big.error
+    assert any("a larger --memory decides it" in n for n in big.notes), big.notes
+    assert _checks(big)["import:numpy"] == "pass"
+
+
 def test_sdist_is_built_in_a_toolchain_image_once(
     docker_client: Any, index: Any, cache_dir: Path, network: NetworkSettings
 ) -> None:

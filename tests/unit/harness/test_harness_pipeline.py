@@ -24,6 +24,7 @@ from compat.harness.builds import BuildRecord
 from compat.model import CheckVerdict, Combo, ComboResult, FileKind, Pin, Verdict
 from compat.reporter import Reporter
 from compat.smoke.checks import builtin_checks
+from compat.smoke.isolate import OUT_OF_MEMORY
 from compat.store import Store, sqlite_url
 from tests.helpers.harness import (
     FakeBackend,
@@ -693,6 +694,42 @@ def test_a_timeout_is_run_again_with_twice_the_time_and_persists_only_as_undecid
         assert result.verdict.undecided
         assert not result.verdict.ok
         assert any("undecided, not an incompatibility" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("again", [False, True], ids=["beside-another", "alone-too"])
+def test_a_check_killed_at_the_memory_limit_is_run_again_alone(
+    tmp_path: Path, served: Served, again: bool
+) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    numpy = served.add(write_wheel(wheels, "numpy", "2.0.2"))
+    killed = f"{OUT_OF_MEMORY}: the environment reached its memory limit"
+
+    def answer(argv: list[str]) -> ExecResult:
+        first = argv[argv.index("--timeout") + 1] == "30.0"
+        if not (first or again):
+            return exec_result(passing_suite("import:numpy", "numpy:big"))
+        return exec_result(
+            runner_stdout(
+                start_event("import:numpy"),
+                result_event("import:numpy"),
+                start_event("numpy:big"),
+                result_event("numpy:big", "crash", killed),
+                done_event(**{"pass": 1, "crash": 1}),
+            )
+        )
+
+    backend = FakeBackend(answer)
+    pipeline = _backend(backend, served, tmp_path, timeouts=Timeouts(check=30.0))
+    (result,), _delivered, _ = _run(pipeline, [combo_of_pins(numpy)])
+
+    assert len(backend.executor_obj.calls) == 2  # the second one alone, as a timeout's
+    if again:  # a need of its own, said as one
+        assert result.verdict is Verdict.CRASH
+        assert any("a larger --memory decides it" in n for n in result.notes)
+    else:  # the memory another run took, not the packages
+        assert result.verdict is Verdict.PASS
+        assert any("was killed at the memory limit; run again alone" in n for n in result.notes)
 
 
 class _Timeline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from compat.smoke import RUNNER, VERDICTS, runner_argv
+from compat.smoke import RUNNER, VERDICTS, isolate, runner_argv
 from compat.smoke.checks import builtin_checks
 from compat.smoke.tree import Node, plan
 from tests.helpers.smoke import assert_segfault, make_dist, run_runner
@@ -810,3 +811,29 @@ def test_a_distribution_that_needs_sets_share_gets_a_zygote_of_its_own() -> None
     # one that only one needs-set has is no use
     alone = plan([_Needs("scikit-learn+pandas:a")], _ORDER, _REQUIRES, _COST)
     assert _shape(alone) == [("pandas+scikit-learn", ["scikit-learn+pandas:a"], [])]
+
+
+@pytest.mark.parametrize(("rose", "memory"), [(True, True), (False, False)])
+def test_a_child_killed_while_the_out_of_memory_count_rose_says_it_met_the_limit(
+    monkeypatch: pytest.MonkeyPatch, rose: bool, memory: bool
+) -> None:
+    counts = iter([3, 4 if rose else 3])  # before the fork, after the death
+    monkeypatch.setattr(isolate, "oom_kills", lambda: next(counts))
+    killed = isolate.run_forked(lambda: os.kill(os.getpid(), signal.SIGKILL), 10)
+    assert killed.verdict == isolate.CRASH
+    assert (killed.error or "").startswith(isolate.OUT_OF_MEMORY) is memory
+    assert "SIGKILL" in (killed.error or "") or memory
+
+
+def test_the_out_of_memory_count_is_read_from_cgroup_v2_or_v1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    v2, v1 = tmp_path / "memory.events", tmp_path / "memory.oom_control"
+    v2.write_text("low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\n")
+    v1.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 5\n")
+    monkeypatch.setattr(isolate, "_OOM_COUNTS", (str(v2), str(v1)))
+    assert isolate.oom_kills() == 2
+    v2.unlink()
+    assert isolate.oom_kills() == 5
+    v1.unlink()
+    assert isolate.oom_kills() is None
