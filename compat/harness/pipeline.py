@@ -287,7 +287,9 @@ class Pipeline:
         ``system_packages`` (what the image is known to need) are installed before
         the first run, unless the options turn system packages off. A check whose
         outcome ``kept`` has for the same inputs is not run again. A combination that
-        timed out runs again once the others are done, alone, with twice the time."""
+        timed out, or whose check the memory limit ended, runs again once the others
+        are done, alone, with twice the time. What could not be fetched is raised
+        (``FilesUnavailable``) once the others ran."""
         reuse = (
             Reuse(kept, checks_dir=self.config.checks_dir, verify=self.config.verify_reuse)
             if kept is not None and self.config.reuse
@@ -518,9 +520,10 @@ class Pipeline:
     def _rerun_alone(
         self, timed_out: TimedOut, deliver: OnResult, progress: Progress, reuse: Reuse | None
     ) -> None:
-        """Run again the combinations that timed out, once every other is done and one
-        at a time, with twice the time, each where it ran (stage "rerun"): a machine
-        busy with other runs may have run out their clock, not the packages."""
+        """Run again the combinations that met a limit, once every other is done and
+        one at a time, with twice the time, each where it ran (stage "rerun"): a
+        machine busy with other runs may have run out their clock or their memory,
+        not the packages."""
         if not timed_out.held:
             return
         groups: dict[str, tuple[ImageInfo, list[Prepared]]] = {}

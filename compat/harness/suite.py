@@ -190,11 +190,11 @@ def run_one(
     whole-package imports and checks kept from an earlier run with the same inputs
     are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``).
 
-    A result whose verdict is a timeout is not final: a busy machine, not the
-    packages, may have run out the clock, so the pipeline runs it again alone, with
-    twice the time, what passed ``first`` kept (this call, with ``first`` the result
-    that timed out). A timeout that persists stays a timeout: undecided, never an
-    incompatibility."""
+    A result that met a limit (``hit_a_limit``) is not final: a busy machine, not
+    the packages, may have run out the clock or the memory, so the pipeline runs it
+    again alone, with twice the time, what passed ``first`` kept (this call, with
+    ``first`` the result that met it). A timeout that persists stays a timeout:
+    undecided, never an incompatibility; the memory limit met alone is a crash."""
     prepared = placed.prepared
     inputs = _inputs(backend, info, prepared, config, sweeps, reuse)
     timeouts = config.timeouts.doubled() if first else config.timeouts
