@@ -105,7 +105,7 @@ class Builder:
             if not self.config.rebuild and (kept := cached_build(cached, wheelhouse.root)):
                 return kept
             reporter.notice(f"building {pin} from its source distribution (build {where})")
-            record, full_log, transient = self._run(info, wheelhouse, pin, tool_key)
+            record, full_log = self._run(info, wheelhouse, pin, tool_key)
             ended = "built" if record.ok else "failed to build"
             reporter.notice(f"{ended} {pin} in {record.duration:.0f} s")
             online = not self.backend.builds_offline  # an offline build's log says no more
@@ -116,7 +116,7 @@ class Builder:
                     error=f"the build could not reach the index: {record.error}",
                     unreachable=True,
                 )
-            if transient:
+            if record.transient:
                 log.warning("%s: %s; not cached", pin, record.error)
                 return record
             _keep(cached, record, full_log)
@@ -124,13 +124,12 @@ class Builder:
 
     def _run(
         self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, tool_key: str
-    ) -> tuple[BuildRecord, str, bool]:
-        """One build: its record, its whole log, and whether its failure is transient."""
+    ) -> tuple[BuildRecord, str]:
+        """One build: its record and its whole log."""
         toolchain = self.backend.toolchain(info)
         sdist = wheelhouse.path(pin.sha256, pin.filename)
         out = Path(tempfile.mkdtemp(prefix="compat-build-"))
         start = time.monotonic()
-        transient = False
         try:
             try:
                 wheel = self._build_wheel(info, wheelhouse, pin, sdist, out)
@@ -145,7 +144,6 @@ class Builder:
                 )
                 log.info("built %s (%s toolchain) in %.0fs", pin, toolchain, record.duration)
             except BuildFailed as exc:
-                transient = exc.transient
                 record = BuildRecord(
                     ok=False,
                     duration=exc.duration or time.monotonic() - start,
@@ -159,7 +157,7 @@ class Builder:
             full_log = written.read_text(errors="replace") if written.is_file() else record.log
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        return record, full_log, transient
+        return record, full_log
 
     def _build_wheel(
         self, info: ImageInfo, wheelhouse: Wheelhouse, pin: Pin, sdist: Path, out: Path

@@ -30,6 +30,11 @@ class BuildRecord:
     timed_out: bool = False
     unreachable: bool = False
 
+    @property
+    def transient(self) -> bool:
+        """It says nothing about the package: not kept."""
+        return self.timed_out or self.unreachable
+
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
