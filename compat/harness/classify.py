@@ -6,9 +6,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import NormalizedName
-
-from compat.harness.sweeps import SweepRecord
 from compat.model import (
     CheckKind,
     CheckResult,
@@ -19,7 +16,6 @@ from compat.model import (
     sorted_inputs,
     unrequested_culprits,
 )
-from compat.sweep import dependent_of
 from compat.targets.sysdeps import missing_libraries, packages_for
 from compat.targets.target import PackageManager
 
@@ -38,7 +34,6 @@ class SuiteOutcome:
     missing_libraries: tuple[str, ...]
     system_deps: tuple[str, ...]
     log: str
-    sweeps: tuple[SweepRecord, ...] = ()  # the whole-package imports that ran
 
 
 def parse_events(stdout: str) -> tuple[list[dict[str, object]], list[str]]:
@@ -102,7 +97,6 @@ def classify(
     elapsed: float,
     package_manager: PackageManager | None,
     libc: str = "glibc",
-    kept_sweeps: Mapping[NormalizedName, SweepRecord] | None = None,
     keys: Mapping[str, str] | None = None,
     reused: Mapping[str, CheckResult] | None = None,
 ) -> SuiteOutcome:
@@ -114,8 +108,6 @@ def classify(
     outcomes the runner was told to reuse (taken where it says it did).
     """
     events, noise = parse_events(stdout)
-    kept = kept_sweeps or {}
-    sweeps = tuple(SweepRecord.from_event(e) for e in events if e.get("event") == "sweep")
     checks: list[CheckResult] = []
     started: str | None = None
     started_kind = CheckKind.RUNNER
@@ -144,8 +136,7 @@ def classify(
                 inputs=sorted_inputs(inputs) if isinstance(inputs, dict) else None,
                 key=(keys or {}).get(name),
             )
-            record = kept.get(dist) if (dist := dependent_of(check)) else None
-            checks.append(record.applied_to(check) if record else check)
+            checks.append(check)
             if started == name:
                 started = None
         elif kind == "reuse":
@@ -208,5 +199,4 @@ def classify(
         missing_libraries=libs,
         system_deps=deps,
         log=tail,
-        sweeps=sweeps,
     )

@@ -30,7 +30,6 @@ from compat.harness.prerun import prerun_failures
 from compat.harness.reuse import KeptChecks, Reuse
 from compat.harness.schedule import Progress, Stage, run_placed
 from compat.harness.suite import Placed, Prepared, hit_a_limit, run_one
-from compat.harness.sweeps import SweepCache
 from compat.harness.wheelhouse import FileRef, Wheelhouse
 from compat.index.base import Index
 from compat.model import (
@@ -110,7 +109,6 @@ class Pipeline:
             cache_only=cache_only,
         )
         self.installs = Installs(self.cache_dir)
-        self.sweeps = SweepCache(self.cache_dir)
 
     @property
     def kind(self) -> str:
@@ -262,7 +260,7 @@ class Pipeline:
         def run(executor: Executor, prepared: Prepared) -> ComboResult:
             placed = self.place(info, prepared)
             first = again.get(prepared.combo.id) if again else None
-            args = (placed, self.config, self.sweeps, reuse)
+            args = (placed, self.config, reuse)
             return run_one(executor, self.backend, info, *args, first=first)
 
         jobs = 1 if again else self.config.jobs

@@ -11,15 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import NormalizedName
-
 from compat.config import RunConfig, Timeouts
 from compat.effects.container import Executor
 from compat.harness.backend import Backend, ImageInfo
 from compat.harness.classify import SuiteOutcome, classify, unrequested_notes
 from compat.harness.elf import needed_sonames
 from compat.harness.reuse import Reuse
-from compat.harness.sweeps import SweepCache, SweepRecord
 from compat.model import CheckResult, CheckVerdict, Combo, ComboResult, FileKind, Verdict
 from compat.smoke import runner_argv
 from compat.smoke.isolate import OUT_OF_MEMORY
@@ -57,7 +54,6 @@ def run_suite(
     package_manager: PackageManager | None,
     libc: str,
     label: str,
-    kept_sweeps: Mapping[NormalizedName, SweepRecord] | None = None,
     keys: Mapping[str, str] | None = None,
     reused: Mapping[str, CheckResult] | None = None,
 ) -> SuiteOutcome:
@@ -79,7 +75,6 @@ def run_suite(
         elapsed=result.duration,
         package_manager=package_manager,
         libc=libc,
-        kept_sweeps=kept_sweeps,
         keys=keys,
         reused=reused,
     )
@@ -87,37 +82,19 @@ def run_suite(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Inputs:
-    """What one combination's run takes from earlier runs: whole-package imports
-    (``kept`` of those under ``keys``) and checks (``reused`` of the ``reusable``
-    under ``check_keys``; the rest of them run again, to compare)."""
+    """What one combination's run takes from earlier runs: checks (``reused`` of
+    the ``reusable`` under ``check_keys``; the rest of them run again, to compare)."""
 
-    keys: Mapping[NormalizedName, str]
-    kept: Mapping[NormalizedName, SweepRecord]
     check_keys: Mapping[str, str]
     reusable: Mapping[str, CheckResult]
     reused: Mapping[str, CheckResult]
 
 
-def _inputs(
-    backend: Backend,
-    info: ImageInfo,
-    prepared: Prepared,
-    config: RunConfig,
-    sweeps: SweepCache,
-    reuse: Reuse | None,
-) -> _Inputs:
+def _inputs(info: ImageInfo, prepared: Prepared, reuse: Reuse | None) -> _Inputs:
+    if reuse is None:
+        return _Inputs(check_keys={}, reusable={}, reused={})
     combo = prepared.combo
     image_id = info.image_id or f"host:{info.interpreter_key}"
-    keys = {
-        p.name: sweeps.key(image_id=image_id, pin=p, installed=combo.versions) for p in combo.pins
-    }
-    kept = {
-        name: r
-        for name, key in keys.items()
-        if config.reuse and (r := sweeps.find(key, combo.versions))
-    }
-    if reuse is None:
-        return _Inputs(keys=keys, kept=kept, check_keys={}, reusable={}, reused={})
     # a wheel built here from its sdist is its own build (toolchain, flags), not the
     # version alone
     built = {
@@ -129,7 +106,7 @@ def _inputs(
     reusable = reuse.find(check_keys, combo.versions)
     verify = reuse.to_verify(reusable)
     reused = {name: c for name, c in reusable.items() if name not in verify}
-    return _Inputs(keys=keys, kept=kept, check_keys=check_keys, reusable=reusable, reused=reused)
+    return _Inputs(check_keys=check_keys, reusable=reusable, reused=reused)
 
 
 def _suite(
@@ -158,7 +135,6 @@ def _suite(
         timeout=timeouts.check,
         only=config.only,
         exec_cmd=config.exec_cmd,
-        skip_sweeps=sorted(inputs.kept),
         reuse=sorted(taken),
     )
     argv[1:1] = flags  # the interpreter's own flags go before the script
@@ -169,7 +145,6 @@ def _suite(
         package_manager=info.facts.package_manager,
         libc=info.facts.libc,
         label=combo.label(),
-        kept_sweeps=inputs.kept,
         keys=inputs.check_keys,
         reused=taken,
     )
@@ -181,14 +156,13 @@ def run_one(
     info: ImageInfo,
     placed: Placed,
     config: RunConfig,
-    sweeps: SweepCache,
     reuse: Reuse | None,
     *,
     first: ComboResult | None = None,
 ) -> ComboResult:
     """Run the smoke suite once for one combination and classify what happened;
-    whole-package imports and checks kept from an earlier run with the same inputs
-    are not run again (see ``compat.harness.sweeps`` and ``compat.harness.reuse``).
+    checks kept from an earlier run with the same inputs are not run again (see
+    ``compat.harness.reuse``).
 
     A result that met a limit (``hit_a_limit``) is not final: a busy machine, not
     the packages, may have run out the clock or the memory, so the pipeline runs it
@@ -196,7 +170,7 @@ def run_one(
     ``first`` the result that met it). A timeout that persists stays a timeout:
     undecided, never an incompatibility; the memory limit met alone is a crash."""
     prepared = placed.prepared
-    inputs = _inputs(backend, info, prepared, config, sweeps, reuse)
+    inputs = _inputs(info, prepared, reuse)
     timeouts = config.timeouts.doubled() if first else config.timeouts
     passed = {
         c.name: c
@@ -207,9 +181,6 @@ def run_one(
     outcome = _suite(
         executor, backend, info, placed, config, inputs, timeouts=timeouts, passed=passed
     )
-    for record in outcome.sweeps:
-        if record.dist in inputs.keys:
-            sweeps.keep(inputs.keys[record.dist], record)
     # a run that met a limit is compared with the kept outcomes when it ran again
     final = first is not None or not hit_a_limit(outcome.verdict, outcome.error)
     disagreements = reuse.verified(inputs.reusable, outcome.checks) if reuse and final else []

@@ -12,7 +12,7 @@ Command::
 
     python /opt/compat-smoke/runner.py [--site DIR]... [--package NAME]...
         [--checks-dir DIR]... [--timeout SECONDS] [--only PATTERN]...
-        [--skip-sweep NAME]... [--reuse NAME]... [--exec -- CMD ARGS...]
+        [--reuse NAME]... [--exec -- CMD ARGS...]
 
 ``--site DIR`` (repeatable, in order)
     ``site.addsitedir(DIR)`` before any package under test is imported, so .pth
@@ -26,12 +26,14 @@ Command::
     distributions (numpy, scipy, pandas, matplotlib, scikit-learn, lightgbm)
     found installed without being named, and every installed distribution these
     require: a transitive dependency is part of the combination too. An import
-    check imports the top level (and the compiled submodules of the six) after
-    every module of the distribution was imported in forked children of the
-    runner (the sweep; see ``modules.py`` for how a module's failure is judged).
-    The import checks run in dependency order (those six first, in that order,
-    then the others), one after the other in one forked child; if it dies, the
-    import in flight gets what killed it and a fresh child goes on. A built-in
+    check is the distribution's whole-package import: its essential modules
+    (the top level, and the compiled submodules of the six), then every other
+    module it installs, in a forked child of the runner that imported nothing
+    of the environment before; if it dies, the module in flight gets what
+    killed it and a fresh child goes on with the rest (see ``modules.py`` for
+    how a module's failure is judged; an essential module's fails the check
+    whatever caused it). The import checks run in dependency order (those six
+    first, in that order, then the others). A built-in
     check runs only when every distribution it needs was imported and their
     installed versions are in the ranges it declares valid for; otherwise it
     is ``skipped``, its error naming what is missing, failed to import, or out
@@ -55,17 +57,14 @@ Plugins
     fnmatch patterns on check names; built-in, user and exec checks that match
     none are not run (and not reported). Import checks always run: the others
     depend on them.
-``--skip-sweep NAME`` (repeatable)
-    The whole-package import of distribution NAME is not run (the harness has
-    the outcome of one with the same inputs); its top level is still imported.
 ``--reuse NAME`` (repeatable)
     A built-in, plugin or user check named NAME that would run (selected by
     ``--only``, its needs imported, valid for the installed versions) is not
     run: the runner writes a ``reuse`` event for it instead of ``start`` and
     ``result``, and the harness supplies the outcome it kept. One that would be
     skipped is skipped as usual. ``--reuse import:DIST`` says the harness kept a
-    pass of that import check: neither the import nor the whole-package import
-    of DIST runs, and the checks that need DIST run as if it had imported.
+    pass of that import check: the whole-package import of DIST does not run,
+    and the checks that need DIST run as if it had imported.
 ``--exec -- CMD ARGS...``
     Must come last: everything after ``--`` is the command. After all other
     checks it runs as check ``exec``, in a new session, with ``PYTHONPATH`` set
@@ -83,16 +82,10 @@ Output: JSON lines on stdout, one object per line, flushed per line::
      "error": FIRST_LINE_OR_NULL, "log": FULL_TEXT_OR_NULL,
      "inputs": {DIST: VERSION, ...} or null, "cpu": SECONDS_OR_NULL}
     {"event": "reuse", "check": NAME}
-    {"event": "sweep", "dist": NAME, "version": V, "verdict": V, "error": LINE,
-     "inputs": {DIST: VERSION, ...}, "summary": TEXT}
     {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
 
 A result's ``cpu`` is the CPU time of the check's own process and of what it
 waited for (null for a check that ran in a process it shared).
-
-A ``sweep`` event comes just before the result of each distribution's import
-check: its whole-package import alone, and the distributions it loaded (its
-inputs, what a harness may key its reuse by).
 
 Check names: ``import:<distribution>``, ``<needs joined by +>:<name>`` for the
 built-in checks (e.g. ``pandas+numpy:groupby-agg``; see
@@ -108,9 +101,9 @@ that own a top-level module in ``sys.modules`` when the check's body ended
 start-up loaded (through .pth files) included, and those owning a top-level
 module that any import in that process or its forking parents tried, found or not
 (a failed import leaves ``sys.modules``; ``importlib.util.find_spec`` probes);
-neither this package nor the standard library is one. An import check's inputs are those of its
-distribution's whole-package import, when that ran in this run (null when it
-was skipped). They are null for ``exec``, and for a check that did not run in a
+neither this package nor the standard library is one. An import check's inputs
+are those of every process its whole-package import ran in. They are null for
+``exec``, and for a check that did not run in a
 process of its own or did not end there: skipped before running, ``timeout``,
 ``crash``, or failed by its zygote.
 
@@ -128,8 +121,10 @@ directory``, ``killed by signal SIGSEGV (Segmentation fault)``; for an assertion
 without a message it names the file, line and source of the assert. ``log``
 holds everything the check wrote to its stdout/stderr (file descriptors 1 and 2
 are redirected, so output of C code is caught too) and the traceback, at most
-the last 64 KiB; it is null when empty. An import check's log starts with the
-version and file of what was imported. Nothing but events is written to stdout:
+the last 64 KiB; it is null when empty. An import check's log is its
+whole-package import's summary: the counts, each distinct error with the
+modules that had it, what was not applicable and why, the file the top level
+was imported from, and a traceback per error. Nothing but events is written to stdout:
 stray output of the runner goes to stderr.
 
 Verdicts: ``import-error`` (an import raised, including inside a check),
@@ -192,7 +187,6 @@ def runner_argv(
     timeout: float | None = None,
     only: tuple[str, ...] | list[str] = (),
     exec_cmd: tuple[str, ...] | list[str] = (),
-    skip_sweeps: tuple[str, ...] | list[str] = (),
     reuse: Sequence[str] = (),
 ) -> list[str]:
     """The command line that runs the suite from ``smoke_dir`` with ``python``."""
@@ -207,8 +201,6 @@ def runner_argv(
         argv += ["--timeout", repr(float(timeout))]
     for pattern in only:
         argv += ["--only", pattern]
-    for name in skip_sweeps:
-        argv += ["--skip-sweep", name]
     for name in reuse:
         argv += ["--reuse", name]
     if exec_cmd:

@@ -21,7 +21,6 @@ import os
 import runpy
 import site
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -79,19 +78,6 @@ class Events:
     def reuse(self, check: str) -> None:
         self._emit({"event": "reuse", "check": check})
 
-    def sweep(self, sweep: modules.Sweep) -> None:
-        self._emit(
-            {
-                "event": "sweep",
-                "dist": sweep.name,
-                "version": sweep.version,
-                "verdict": sweep.verdict,
-                "error": sweep.error,
-                "inputs": sweep.inputs,
-                "summary": sweep.summary(),
-            }
-        )
-
     def done(self, duration: float) -> None:
         self._emit({"event": "done", "counts": self.counts, "duration": round(duration, 3)})
 
@@ -116,7 +102,6 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--checks-dir", action="append", default=[], metavar="DIR")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
     parser.add_argument("--only", action="append", default=[], metavar="PATTERN")
-    parser.add_argument("--skip-sweep", action="append", default=[], metavar="NAME")
     parser.add_argument("--reuse", action="append", default=[], metavar="NAME")
     args = parser.parse_args(argv)
     if args.timeout <= 0:
@@ -151,128 +136,19 @@ def compose_sites(directories: Sequence[str]) -> list[str]:
     return added
 
 
-def import_body(dist_name: str) -> Callable[[], None]:
-    """The import check of one distribution: its top-level and deep modules."""
-
-    def body() -> None:
-        dist = dists.find_distribution(dist_name)
-        modules = dists.modules_to_import(dist_name, dist)
-        if dist is None:
-            print(f"no distribution {dist_name} is installed; importing {modules[0]}")
-        else:
-            print(f"{dist_name} {dist.version} in {dist.locate_file('')}")
-        for module_name in modules:
-            importlib.import_module(module_name)
-        top = sys.modules[modules[0]]
-        print(f"imported {modules[0]} from {getattr(top, '__file__', None)}")
-
-    return body
-
-
-def sweep_all(
-    packages: Sequence[str], owners: modules.Owners, timeout: float, *, skip: Iterable[str] = ()
-) -> dict[str, modules.Sweep]:
-    """The whole-package import of each installed distribution of ``packages``
-    but those in ``skip``. ``owners`` names the partners a failure may implicate
-    and the inputs a sweep records: every installed distribution, or a
-    distribution swept elsewhere would be missing from them."""
-    found = {name: dists.find_distribution(name) for name in packages}
-    skipped = {dists.canonical(n) for n in skip}
-    return {
-        name: modules.sweep(dist, owners, timeout)
-        for name, dist in found.items()
-        if dist is not None and name not in skipped
-    }
-
-
-def with_sweep(outcome: isolate.Outcome, sweep: modules.Sweep | None) -> isolate.Outcome:
-    """The import check's outcome: the import of the top level (in the importing child), then
-    the whole-package import (which decides when the first passed). Its inputs are
-    the whole-package import's: every module of the distribution, each imported in a
-    process that held nothing else of the environment, loaded those."""
-    if sweep is None:
-        return outcome
-    log = "\n".join(text for text in (outcome.log, sweep.summary()) if text)
-    duration = outcome.duration + sweep.duration
-    inputs = sweep.inputs or None
-    if outcome.verdict != isolate.PASS or sweep.verdict == isolate.PASS:
-        return isolate.Outcome(outcome.verdict, duration, outcome.error, log, inputs)
-    return isolate.Outcome(sweep.verdict, duration, sweep.error, log, inputs)
-
-
 def run_imports(
-    packages: Sequence[str], sweeps: dict[str, modules.Sweep], timeout: float, events: Events
-) -> dict[str, isolate.Outcome]:
-    """Every import check, in order, in one forked child that imports the packages
-    one after the other (in-process, each time limited); when it dies, the import
-    in flight gets what killed it and a fresh child goes on with the next. Each
-    result comes with its sweep. Returns the outcome of each import itself."""
-    done: dict[str, isolate.Outcome] = {}
-    in_flight: list[tuple[str, float]] = []
-
-    def finish(name: str, outcome: isolate.Outcome) -> None:
-        done[name] = outcome
-        in_flight.clear()
-        sweep = sweeps.get(name)
-        if sweep is not None:
-            events.sweep(sweep)
-        events.result(f"import:{name}", with_sweep(outcome, sweep), IMPORT_CHECK)
-
-    def handle(record: dict[str, Any]) -> None:
-        name = str(record.get("dist"))
-        if name not in packages or name in done:
-            return
-        if record["record"] == "start":
-            in_flight[:] = [(name, time.monotonic())]
-            events.start(f"import:{name}", IMPORT_CHECK)
-        elif record["record"] == "result":
-            finish(name, isolate.Outcome.from_record(record))
-
-    channel = isolate.Channel(handle)
-    try:
-        with tempfile.TemporaryFile() as log:
-            while len(done) < len(packages):
-                remaining = [name for name in packages if name not in done]
-                died = isolate.run_forked(
-                    functools.partial(_import_each, remaining, channel, log, timeout),
-                    timeout + 10,  # each import has its own limit: this one catches a hang in C
-                    listen=channel,
-                )
-                if died.verdict == isolate.TIMEOUT:
-                    died = isolate.Outcome(
-                        isolate.TIMEOUT, 0.0, f"did not finish within {timeout:g} s"
-                    )
-                elif died.verdict == isolate.PASS:
-                    died = isolate.Outcome(isolate.CRASH, 0.0, "the import did not report")
-                if in_flight:
-                    name, since = in_flight[0]
-                    log_text = isolate._read_log(log)
-                    finish(
-                        name,
-                        isolate.Outcome(
-                            died.verdict, time.monotonic() - since, died.error, log_text or died.log
-                        ),
-                    )
-                elif len(done) < len(packages):  # died between two imports
-                    following = next(name for name in packages if name not in done)
-                    events.start(f"import:{following}", IMPORT_CHECK)
-                    finish(following, died)
-    finally:
-        channel.close()
+    packages: Sequence[str], owners: modules.Owners, timeout: float, events: Events
+) -> dict[str, modules.Sweep]:
+    """The import check of each distribution, in order: its whole-package import
+    (``modules.sweep``), each in forked children of this process, which imports
+    none of them. ``owners`` names the partners a failure may implicate and the
+    inputs an import check records: every installed distribution."""
+    done = {}
+    for name in packages:
+        events.start(f"import:{name}", IMPORT_CHECK)
+        done[name] = modules.sweep(name, owners, timeout)
+        events.result(f"import:{name}", done[name].outcome(), IMPORT_CHECK)
     return done
-
-
-def _import_each(
-    names: Sequence[str], channel: isolate.Channel, log: IO[bytes], timeout: float
-) -> None:
-    """The importing child: each import check in turn, output in the shared ``log``."""
-    faulthandler.cancel_dump_traceback_later()  # its stacks would land in an import's log
-    isolate.only_importing()
-    channel.as_sender()
-    for name in names:
-        channel.send("start", dist=name)
-        outcome = isolate.run_inline(import_body(name), timeout, log=log)
-        channel.send("result", dist=name, **outcome.record())
 
 
 @dataclass(frozen=True)
@@ -456,23 +332,19 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
         + [dists.canonical(str(d.metadata["Name"])) for d in in_sites]
         + dists.with_dependencies(named)
     )
-    # Every module of every distribution, in forked children of this process,
-    # which imports none of them. The host has the outcome of those it names in
-    # --skip-sweep.
-    # An import check the host reuses (a pass) is neither run nor swept again.
+    # An import check the host reuses (a pass) is not run again.
     reused = [name for name in packages if f"import:{name}" in args.reuse]
     to_import = [name for name in packages if name not in reused]
     # Every import tried from here on, in any process forked below, counts among
     # the inputs of the outcome it belongs to.
     modules.record_imports()
     owners = every_owner()
-    sweeps = sweep_all(to_import, owners, args.timeout, skip=args.skip_sweep)
-    imports = run_imports(to_import, sweeps, args.timeout, events)
+    imports = run_imports(to_import, owners, args.timeout, events)
     for name in reused:
         events.reuse(f"import:{name}")
-        imports[name] = isolate.Outcome(isolate.PASS, 0.0)
 
-    imported = {name: outcome.verdict == isolate.PASS for name, outcome in imports.items()}
+    imported = {name: sweep.verdict == isolate.PASS for name, sweep in imports.items()}
+    imported.update((name, True) for name in reused)
     selection = Selection(
         only=tuple(args.only),
         reuse=frozenset(args.reuse),
@@ -482,7 +354,8 @@ def run(args: argparse.Namespace, command: list[str], events: Events) -> None:
     inputs = functools.partial(modules.inputs, owners)
     # Those that do not run first (skipped, reused), then the others by the tree.
     running = selection.to_run(builtin_checks(), events)
-    tree.run(running, packages, imports, args.timeout, events, inputs)
+    cost = {name: sweep.essential_seconds for name, sweep in imports.items()}
+    tree.run(running, packages, cost, args.timeout, events, inputs)
 
     entries = plugin_entries()
     if entries:

@@ -1,6 +1,9 @@
 """The whole-package import: every module a distribution's installed files provide
 (its ``RECORD``), imported in a forked child of a runner that has imported nothing
-of the environment yet, and each failure judged.
+of the environment yet, and each failure judged. It is the distribution's import
+check: its essential modules (the top level and the submodules that load its
+compiled code, ``dists.modules_to_import``) come first, and any failure of theirs
+fails it, whatever caused it.
 
 - Not applicable, listed but never a failure: the import looked for a module that
   nothing installed provides and the error names it (an optional dependency, or
@@ -78,6 +81,7 @@ _NEEDS_NUMPY_2 = re.compile(r"numpy\.(?:_core|core)\.multiarray failed to import
 OTHER_PLATFORMS = frozenset(
     {"winreg", "_winreg", "msvcrt", "_winapi", "winsound", "_msi", "nt", "_overlapped", "_scproxy"}
 )
+_OUTPUT_TAIL = 8000  # of what the imports wrote, in an import check's log
 _MISSING_LIBRARY = re.compile(r"cannot open shared object file|Error loading shared library")
 _QUOTED = re.compile(r"'([A-Za-z_][\w.]*)'")
 
@@ -314,6 +318,17 @@ class Sweep:
     # the distributions the modules loaded, with their versions: what the outcome
     # depends on besides which distributions are installed
     inputs: dict[str, str] = field(default_factory=dict)
+    essential_seconds: float = 0.0  # importing the essential modules, from nothing
+    location: str | None = None  # the file the top level was imported from
+    output: str = ""  # what the imports wrote
+
+    def outcome(self) -> isolate.Outcome:
+        """The distribution's import check: the summary, then the tail of what the
+        imports wrote."""
+        log = self.summary()
+        if self.output.strip():
+            log += f"\n--- what the imports wrote ---\n{self.output[-_OUTPUT_TAIL:]}"
+        return isolate.Outcome(self.verdict, self.duration, self.error, log, self.inputs or None)
 
     @property
     def verdict(self) -> str:
@@ -351,12 +366,15 @@ class Sweep:
     def summary(self) -> str:
         """What the log says: counts, each distinct error once with every module
         that had it, what was not applicable and why, one traceback per error."""
+        what = f"{self.name} {self.version}" if self.version else f"{self.name} (no distribution)"
         lines = [
-            f"{self.name} {self.version}: {self.total} modules, {self.imported} imported, "
+            f"{what}: {self.total} modules, {self.imported} imported, "
             f"{len(self.not_applicable)} not applicable, {len(self.unattributed)} not attributed, "
             f"{len(self.failures)} failed "
             f"({self.duration:.1f} s)"
         ]
+        if self.location:
+            lines.append(f"imported from {self.location}")
         groups = self.groups()
         for group in groups:
             lines.append(f"failed: {group[0].module}: {group[0].error}")
@@ -438,55 +456,69 @@ def describe_failure(
     return (f"{line} ({'; '.join(details)})" if details else line), partner is not None
 
 
-def _import_all(
-    modules: Sequence[str], out: int, name: str, version: str, owners: Owners, tops: Sequence[str]
-) -> None:
+@dataclass(frozen=True)
+class _Judged:
+    """What the importing child judges a module's failure by."""
+
+    name: str
+    version: str
+    owners: Owners
+    tops: Sequence[str]
+    essential: frozenset[str]
+
+
+def _import_all(modules: Sequence[str], out: int, judged: _Judged) -> None:
     """The forked child: import each module, one JSON line per start and outcome."""
     isolate.only_importing()
     warnings.simplefilter("ignore")
     absent = _Absent()
     sys.meta_path.append(absent)
 
-    def write(record: dict[str, str | None]) -> None:
+    def write(record: dict[str, str | float | None]) -> None:
         os.write(out, (json.dumps(record) + "\n").encode())
 
     try:
-        _import_each(modules, write, absent, name, version, owners, tops)
+        _import_each(modules, write, absent, judged)
     finally:
-        write({"inputs": json.dumps(inputs(owners))})
+        write({"inputs": json.dumps(inputs(judged.owners))})
 
 
 def _import_each(
     modules: Sequence[str],
-    write: Callable[[dict[str, str | None]], None],
+    write: Callable[[dict[str, str | float | None]], None],
     absent: _Absent,
-    name: str,
-    version: str,
-    owners: Owners,
-    tops: Sequence[str],
+    judged: _Judged,
 ) -> None:
+    name, version, owners, tops = judged.name, judged.version, judged.owners, judged.tops
     for module in modules:
         write({"start": module})
         del absent.names[:]
+        essential = module in judged.essential
+        started = time.monotonic()
         try:
             importlib.import_module(module)
-            write({"module": module, "status": "ok"})
+            seconds = time.monotonic() - started
+            where = getattr(sys.modules[module], "__file__", None) if essential else None
+            write({"module": module, "status": "ok", "seconds": seconds, "file": where})
         except SystemExit as exc:
             if exc.code in (None, 0):
                 write({"module": module, "status": "ok"})
             else:
                 # a script exiting: nothing of a partner in sight
-                write(
-                    {"module": module, "status": "unattributed", "error": f"sys.exit({exc.code!r})"}
-                )
+                status = "error" if essential else "unattributed"
+                write({"module": module, "status": status, "error": f"sys.exit({exc.code!r})"})
         except BaseException as exc:
-            why = not_applicable(exc, absent.names, tops) or for_numpy_2(exc, module, tops, owners)
+            # an essential module that does not import fails the import check,
+            # whatever it needed
+            why = not essential and (
+                not_applicable(exc, absent.names, tops) or for_numpy_2(exc, module, tops, owners)
+            )
             if why:
                 write({"module": module, "status": "n/a", "why": why})
                 continue
             error, implicated = describe_failure(exc, name=name, version=version, owners=owners)
             # a shared library the image lacks is the environment's: it counts
-            implicated = implicated or bool(_MISSING_LIBRARY.search(error))
+            implicated = essential or implicated or bool(_MISSING_LIBRARY.search(error))
             write(
                 {
                     "module": module,
@@ -500,28 +532,33 @@ def _import_each(
             )
 
 
-def sweep(dist: importlib.metadata.Distribution, owners: Owners, timeout: float) -> Sweep:
-    """Import every module of ``dist`` in forked children: a crash or a hang is
-    charged to the module in flight, and the rest go on in a fresh child."""
-    name = dists.canonical(str(dist.metadata["Name"]))
-    result = Sweep(name=name, version=str(dist.version))
-    modules = distribution_modules(dist)
+def sweep(name: str, owners: Owners, timeout: float) -> Sweep:
+    """The import check of distribution ``name``: its essential modules, then every
+    other module of it, in forked children; a crash or a hang is charged to the
+    module in flight, and the rest go on in a fresh child. With no distribution of
+    that name installed, its essential modules alone."""
+    dist = dists.find_distribution(name)
+    essential = dists.modules_to_import(name, dist)
+    if dist is None:
+        result = Sweep(name=dists.canonical(name), version="")
+        tops, rest = essential[:1], []
+    else:
+        result = Sweep(name=dists.canonical(str(dist.metadata["Name"])), version=str(dist.version))
+        tops, rest = dists._top_levels(dist), distribution_modules(dist)
+    modules = list(dict.fromkeys([*essential, *rest]))
     result.total = len(modules)
-    tops = dists._top_levels(dist)
+    judged = _Judged(result.name, result.version, owners, tops, frozenset(essential))
     started = time.monotonic()
     retried: set[str] = set()
     while modules:
         with tempfile.TemporaryFile() as records:
             fd = records.fileno()
             batch = list(modules)
-            outcome = isolate.run_forked(
-                functools.partial(
-                    _import_all, batch, fd, result.name, result.version, owners, tops
-                ),
-                timeout,
-            )
+            outcome = isolate.run_forked(functools.partial(_import_all, batch, fd, judged), timeout)
             records.seek(0)
             lines = [json.loads(line) for line in records.read().decode().splitlines() if line]
+        if outcome.verdict == isolate.PASS and outcome.log:
+            result.output += outcome.log  # a child that died left its output to its module
         in_flight = None
         for record in lines:
             if "inputs" in record:
@@ -535,6 +572,9 @@ def sweep(dist: importlib.metadata.Distribution, owners: Owners, timeout: float)
             modules.remove(module)
             if record["status"] == "ok":
                 result.imported += 1
+                if module in judged.essential:
+                    result.essential_seconds += record.get("seconds") or 0.0
+                    result.location = result.location or record.get("file")
             elif record["status"] == "n/a":
                 result.not_applicable.append((module, record["why"]))
             elif record["status"] == "unattributed":

@@ -283,15 +283,15 @@ class Relay:
 def run(
     checks: Sequence[Check],
     packages: Sequence[str],
-    imports: dict[str, isolate.Outcome],
+    cost: Mapping[str, float],
     timeout: float,
     events: Report,
     inputs: Callable[[], dict[str, str]],
 ) -> None:
-    """The built-in checks to run, each in a child of its zygote (see :mod:`.tree`)."""
+    """The built-in checks to run, each in a child of its zygote (see :mod:`.tree`);
+    ``cost`` is the seconds each distribution's import took."""
     needed = {name for chk in checks for name in chk.needs}
     requires = {name: frozenset(dists.with_dependencies([name])) for name in needed}
-    cost = {name: outcome.duration for name, outcome in imports.items()}
     roots = plan(checks, packages, requires, cost)
     relay = Relay(events, roots)
     channel = isolate.Channel(relay)

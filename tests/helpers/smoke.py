@@ -65,11 +65,15 @@ def run_runner(
     return Run(returncode=proc.returncode, pid=proc.pid, events=events, stderr=stderr, wall=wall)
 
 
-def assert_segfault(result: dict[str, Any], printed: str, where: str) -> None:
-    """A check killed by SIGSEGV: said so, with what it printed before and
-    faulthandler's stack through ``where`` in its log."""
+def assert_segfault(
+    result: dict[str, Any], printed: str, where: str, *, module: str | None = None
+) -> None:
+    """A check killed by SIGSEGV: said so (an import check naming the ``module`` in
+    flight), with what it printed before and faulthandler's stack through ``where``
+    in its log."""
     assert result["verdict"] == "crash", result
-    assert result["error"].startswith("killed by signal SIGSEGV")
+    said = "killed by signal SIGSEGV"
+    assert result["error"].startswith(f"{module}: {said}" if module else said), result["error"]
     assert printed in result["log"]
     assert "Fatal Python error" in result["log"]
     assert where in result["log"]

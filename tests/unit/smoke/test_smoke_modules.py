@@ -13,7 +13,7 @@ import pytest
 from compat.smoke import modules
 from compat.smoke.checks import optional_dependency_missing
 from compat.smoke.modules import abi_words, module_names
-from tests.helpers.smoke import run_runner
+from tests.helpers.smoke import make_dist, run_runner
 
 
 @pytest.mark.parametrize(
@@ -123,13 +123,38 @@ def test_every_module_is_imported_and_each_failure_judged(site: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_partner_whose_import_is_skipped_is_still_named(site: Path) -> None:
+def test_a_partner_whose_import_check_is_reused_is_still_named(site: Path) -> None:
     run = run_runner(
-        "--site", str(site), "--package", "pkg", "--only", "none", "--skip-sweep", "partner"
+        "--site", str(site), "--package", "pkg", "--only", "none", "--reuse", "import:partner"
     )  # fmt: skip
+    assert "import:partner" not in run.results
     log = run.results["import:pkg"]["log"]
     assert "failed: pkg.broken: ImportError: cannot import name 'removed' from 'partner'" in log
     assert "partner: partner 1.0" in log
+
+
+@pytest.mark.slow
+def test_an_essential_module_that_does_not_import_fails_the_check_whatever_it_needed(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    # the top level needs what is not installed: an import-error, never "not applicable"
+    make_dist(site, "needy", "needy", "import not_installed_here\n", submodules=("more",))
+    # a submodule that needs it is an optional part: not applicable
+    make_dist(site, "optional", "optional", "", submodules=("extra",))
+    (site / "optional" / "extra.py").write_text("import not_installed_here\n")
+    run = run_runner("--site", str(site), "--package", "needy", "--only", "none")
+    needy = run.results["import:needy"]
+    assert needy["verdict"] == "import-error"
+    assert needy["error"] == (
+        "needy: ModuleNotFoundError: No module named 'not_installed_here' (at __init__.py:1)"
+    )
+    # below the top level, judged as ever
+    assert "needy.more: needs not_installed_here, which is not installed" in needy["log"]
+    optional = run.results["import:optional"]
+    assert optional["verdict"] == "pass"
+    assert "optional.extra: needs not_installed_here, which is not installed" in optional["log"]
+    assert f"imported from {site / 'optional' / '__init__.py'}" in optional["log"]
 
 
 @pytest.mark.slow
