@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from packaging.utils import NormalizedName, canonicalize_name
 
 from compat.model import CheckKind, CheckResult, CheckVerdict
-from compat.smoke.modules import NUMPY_ABI
+from compat.smoke.modules import ESSENTIAL_FAILED, NUMPY_ABI
 
 _FAILED = re.compile(r"^failed: (?P<module>[\w.]+): (?P<error>.*)$")
 _SAME = re.compile(r"^  \d+ more with the same error: (?P<modules>.*)$")
@@ -42,13 +42,15 @@ def failed_modules(log: str) -> dict[str, str]:
 
 
 def sweep_failed(check: CheckResult) -> dict[str, str]:
-    """The failed modules of an import check that failed in its whole-package
-    import alone (its top level imported), else nothing."""
+    """The failed modules of an import check whose essential modules imported
+    (its top level, its compiled submodules), else nothing."""
     if dependent_of(check) is None or check.verdict is not CheckVerdict.IMPORT_ERROR:
         return {}
+    if any(line.startswith(ESSENTIAL_FAILED) for line in check.log.splitlines()):
+        return {}  # the package does not import at all: nothing to compare
     failed = failed_modules(check.log)
     if not any((check.error or "").startswith(f"{m}: ") for m in failed):
-        return {}  # the top level itself failed: nothing to compare
+        return {}  # an older runner's: its top level itself failed
     return failed
 
 

@@ -82,6 +82,9 @@ OTHER_PLATFORMS = frozenset(
     {"winreg", "_winreg", "msvcrt", "_winapi", "winsound", "_msi", "nt", "_overlapped", "_scproxy"}
 )
 _OUTPUT_TAIL = 8000  # of what the imports wrote, in an import check's log
+# The line of an import check's log that says an essential module failed: then
+# the distribution does not import at all, which no baseline explains.
+ESSENTIAL_FAILED = "essential modules failed: "
 _MISSING_LIBRARY = re.compile(r"cannot open shared object file|Error loading shared library")
 _QUOTED = re.compile(r"'([A-Za-z_][\w.]*)'")
 
@@ -318,6 +321,7 @@ class Sweep:
     # the distributions the modules loaded, with their versions: what the outcome
     # depends on besides which distributions are installed
     inputs: dict[str, str] = field(default_factory=dict)
+    essential: frozenset[str] = frozenset()  # its top level and compiled submodules
     essential_seconds: float = 0.0  # importing the essential modules, from nothing
     location: str | None = None  # the file the top level was imported from
     output: str = ""  # what the imports wrote
@@ -375,6 +379,9 @@ class Sweep:
         ]
         if self.location:
             lines.append(f"imported from {self.location}")
+        essential = [f.module for f in self.failures if f.module in self.essential]
+        if essential:
+            lines.append(ESSENTIAL_FAILED + ", ".join(essential))
         groups = self.groups()
         for group in groups:
             lines.append(f"failed: {group[0].module}: {group[0].error}")
@@ -547,7 +554,8 @@ def sweep(name: str, owners: Owners, timeout: float) -> Sweep:
         tops, rest = dists._top_levels(dist), distribution_modules(dist)
     modules = list(dict.fromkeys([*essential, *rest]))
     result.total = len(modules)
-    judged = _Judged(result.name, result.version, owners, tops, frozenset(essential))
+    result.essential = frozenset(essential)
+    judged = _Judged(result.name, result.version, owners, tops, result.essential)
     started = time.monotonic()
     retried: set[str] = set()
     while modules:

@@ -49,7 +49,14 @@ def test_failed_modules_read_every_module_of_every_group() -> None:
 
 def test_only_a_failed_sweep_is_compared() -> None:
     assert sweep_failed(_check(f"statsmodels.sandbox.panel.panelmod: {PANEL}"))
-    # the top level itself failed: there is nothing to compare module by module
+    # an essential module failed: the package does not import, nothing to compare
+    essential = LOG.replace(
+        "failed: statsmodels.non",
+        "essential modules failed: statsmodels\nfailed: statsmodels.non",
+        1,
+    )
+    assert sweep_failed(_check(f"statsmodels.sandbox.panel.panelmod: {PANEL}", essential)) == {}
+    # so said by a runner before that line: the error did not name a module
     assert sweep_failed(_check("ImportError: libfoo.so.1: cannot open shared object")) == {}
     passed = CheckResult(
         name="import:statsmodels", kind=CheckKind.IMPORT, verdict=CheckVerdict.PASS, duration=1.0

@@ -149,6 +149,7 @@ def test_an_essential_module_that_does_not_import_fails_the_check_whatever_it_ne
     assert needy["error"] == (
         "needy: ModuleNotFoundError: No module named 'not_installed_here' (at __init__.py:1)"
     )
+    assert "essential modules failed: needy" in needy["log"]  # never baseline-compared
     # below the top level, judged as ever
     assert "needy.more: needs not_installed_here, which is not installed" in needy["log"]
     optional = run.results["import:optional"]
