@@ -84,7 +84,7 @@ Output: JSON lines on stdout, one object per line, flushed per line::
     {"event": "reuse", "check": NAME}
     {"event": "done", "counts": {VERDICT: N, ...}, "duration": SECONDS}
 
-A result's ``cpu`` is the CPU time of the check's own process and of what it
+A result's ``cpu`` is the CPU time of the check's own processes and of what they
 waited for (null for a check that ran in a process it shared).
 
 Check names: ``import:<distribution>``, ``<needs joined by +>:<name>`` for the

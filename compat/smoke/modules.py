@@ -325,6 +325,7 @@ class Sweep:
     essential_seconds: float = 0.0  # importing the essential modules, from nothing
     location: str | None = None  # the file the top level was imported from
     output: str = ""  # what the imports wrote
+    cpu: float = 0.0  # of the importing children
 
     def outcome(self) -> isolate.Outcome:
         """The distribution's import check: the summary, then the tail of what the
@@ -332,7 +333,9 @@ class Sweep:
         log = self.summary()
         if self.output.strip():
             log += f"\n--- what the imports wrote ---\n{self.output[-_OUTPUT_TAIL:]}"
-        return isolate.Outcome(self.verdict, self.duration, self.error, log, self.inputs or None)
+        return isolate.Outcome(
+            self.verdict, self.duration, self.error, log, self.inputs or None, self.cpu
+        )
 
     @property
     def verdict(self) -> str:
@@ -565,6 +568,7 @@ def sweep(name: str, owners: Owners, timeout: float) -> Sweep:
             outcome = isolate.run_forked(functools.partial(_import_all, batch, fd, judged), timeout)
             records.seek(0)
             lines = [json.loads(line) for line in records.read().decode().splitlines() if line]
+        result.cpu += outcome.cpu or 0.0
         if outcome.verdict == isolate.PASS and outcome.log:
             result.output += outcome.log  # a child that died left its output to its module
         in_flight = None
