@@ -327,6 +327,10 @@ class Sweep:
     output: str = ""  # what the imports wrote
     cpu: float = 0.0  # of the importing children
 
+    @property
+    def essential_failed(self) -> list[str]:
+        return [f.module for f in self.failures if f.module in self.essential]
+
     def outcome(self) -> isolate.Outcome:
         """The distribution's import check: the summary, then the tail of what the
         imports wrote."""
@@ -382,9 +386,8 @@ class Sweep:
         ]
         if self.location:
             lines.append(f"imported from {self.location}")
-        essential = [f.module for f in self.failures if f.module in self.essential]
-        if essential:
-            lines.append(ESSENTIAL_FAILED + ", ".join(essential))
+        if self.essential_failed:
+            lines.append(ESSENTIAL_FAILED + ", ".join(self.essential_failed))
         groups = self.groups()
         for group in groups:
             lines.append(f"failed: {group[0].module}: {group[0].error}")

@@ -716,6 +716,28 @@ def test_a_reused_check_is_not_run_and_says_so(fake_stack: Path, tmp_path: Path)
 
 
 @pytest.mark.slow
+def test_a_module_failing_beyond_the_essential_ones_skips_no_check(
+    fake_stack: Path, tmp_path: Path
+) -> None:
+    # a numpy module that needs what scipy no longer has: the import check fails
+    # (a baseline may yet explain it), and numpy's checks still run
+    (fake_stack / "numpy" / "compat_layer.py").write_text("from scipy import removed\n")
+    record = fake_stack / "numpy-2.0.0.dist-info" / "RECORD"
+    record.write_text(record.read_text() + "numpy/compat_layer.py,,\n")
+    run = run_runner(
+        "--site", str(fake_stack), "--only", "numpy:*", env={"FAKE_PIDS": str(tmp_path / "pids")}
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    numpy = run.results["import:numpy"]
+    assert numpy["verdict"] == "import-error"
+    assert numpy["error"].startswith("numpy.compat_layer: ImportError: cannot import name")
+    assert "essential modules failed" not in numpy["log"]
+    numpy_checks = [r for n, r in run.results.items() if n.startswith("numpy:")]
+    assert numpy_checks
+    assert all(r["verdict"] != "skipped" for r in numpy_checks), numpy_checks
+
+
+@pytest.mark.slow
 def test_a_reused_import_is_not_run_and_its_checks_run(fake_stack: Path, tmp_path: Path) -> None:
     run = run_runner(
         "--site", str(fake_stack), "--only", "numpy:*", "--reuse", "import:numpy",
