@@ -1,9 +1,8 @@
 """What reusing check outcomes by their inputs saves, on a real exhaustive matrix.
 
 Runs ``compat scan`` (the command users run) on one image, each case in a results
-database of its own (and no whole-package import kept), the wheel cache shared and
-warmed first (a ``--depth import`` scan), so that the cases differ only in what
-they run:
+database of its own, the wheel cache shared and warmed first (a ``--depth import``
+scan), so that the cases differ only in what they run:
 
   (a) the exhaustive ``--last-minors N`` six-package matrix with ``--no-reuse``,
       the newest release of one package (``--held-back``) left out;
@@ -33,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -174,8 +172,6 @@ def main() -> int:
     def scan(
         case: str, matrix: Path, db: Path, *options: str, minors: int = args.last_minors
     ) -> dict[str, Any]:
-        if not db.exists():  # nothing kept: whole-package imports are kept beside the wheels
-            shutil.rmtree(home / "cache" / "sweeps", ignore_errors=True)
         own = {**env, "COMPAT_DB": f"sqlite:///{db}"}
         started = time.monotonic()
         data = compat(
