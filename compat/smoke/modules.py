@@ -469,19 +469,11 @@ def describe_failure(
     return (f"{line} ({'; '.join(details)})" if details else line), partner is not None
 
 
-@dataclass(frozen=True)
-class _Judged:
-    """What the importing child judges a module's failure by."""
-
-    name: str
-    version: str
-    owners: Owners
-    tops: Sequence[str]
-    essential: frozenset[str]
-
-
-def _import_all(modules: Sequence[str], out: int, judged: _Judged) -> None:
-    """The forked child: import each module, one JSON line per start and outcome."""
+def _import_all(
+    modules: Sequence[str], out: int, sweep: Sweep, owners: Owners, tops: Sequence[str]
+) -> None:
+    """The forked child: import each module of ``sweep``'s distribution, one JSON
+    line per start and outcome."""
     isolate.only_importing()
     warnings.simplefilter("ignore")
     absent = _Absent()
@@ -491,22 +483,23 @@ def _import_all(modules: Sequence[str], out: int, judged: _Judged) -> None:
         os.write(out, (json.dumps(record) + "\n").encode())
 
     try:
-        _import_each(modules, write, absent, judged)
+        _import_each(modules, write, absent, sweep, owners, tops)
     finally:
-        write({"inputs": json.dumps(inputs(judged.owners))})
+        write({"inputs": json.dumps(inputs(owners))})
 
 
 def _import_each(
     modules: Sequence[str],
     write: Callable[[dict[str, str | float | None]], None],
     absent: _Absent,
-    judged: _Judged,
+    sweep: Sweep,
+    owners: Owners,
+    tops: Sequence[str],
 ) -> None:
-    name, version, owners, tops = judged.name, judged.version, judged.owners, judged.tops
     for module in modules:
         write({"start": module})
         del absent.names[:]
-        essential = module in judged.essential
+        essential = module in sweep.essential
         started = time.monotonic()
         try:
             importlib.import_module(module)
@@ -529,7 +522,9 @@ def _import_each(
             if why:
                 write({"module": module, "status": "n/a", "why": why})
                 continue
-            error, implicated = describe_failure(exc, name=name, version=version, owners=owners)
+            error, implicated = describe_failure(
+                exc, name=sweep.name, version=sweep.version, owners=owners
+            )
             # a shared library the image lacks is the environment's: it counts
             implicated = essential or implicated or bool(_MISSING_LIBRARY.search(error))
             write(
@@ -561,14 +556,14 @@ def sweep(name: str, owners: Owners, timeout: float) -> Sweep:
     modules = list(dict.fromkeys([*essential, *rest]))
     result.total = len(modules)
     result.essential = frozenset(essential)
-    judged = _Judged(result.name, result.version, owners, tops, result.essential)
     started = time.monotonic()
     retried: set[str] = set()
     while modules:
         with tempfile.TemporaryFile() as records:
             fd = records.fileno()
             batch = list(modules)
-            outcome = isolate.run_forked(functools.partial(_import_all, batch, fd, judged), timeout)
+            body = functools.partial(_import_all, batch, fd, result, owners, tops)
+            outcome = isolate.run_forked(body, timeout)
             records.seek(0)
             lines = [json.loads(line) for line in records.read().decode().splitlines() if line]
         result.cpu += outcome.cpu or 0.0
@@ -587,7 +582,7 @@ def sweep(name: str, owners: Owners, timeout: float) -> Sweep:
             modules.remove(module)
             if record["status"] == "ok":
                 result.imported += 1
-                if module in judged.essential:
+                if module in result.essential:
                     result.essential_seconds += record.get("seconds") or 0.0
                     result.location = result.location or record.get("file")
             elif record["status"] == "n/a":
