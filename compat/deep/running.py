@@ -6,9 +6,11 @@ one under test)."""
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
@@ -159,15 +161,19 @@ class DeepTier:
 
     def _sdists_for(self, job: DeepJob) -> dict[str, str]:
         """The sdists the runner gets, as it sees them: those of the job's dependents
-        whose installed wheel ships no tests (fetched once into the wheelhouse). One
-        that cannot be fetched is left out: the dependent is then imported only."""
+        whose installed wheel ships no tests, or ships them without the data they
+        need (fetched once into the wheelhouse). One that cannot be fetched is left
+        out: the dependent is then imported only, or its tests run as shipped."""
         found: dict[str, str] = {}
         for name, ref in job.sdists:
             try:
                 pin = job.combo.pin(name)
             except KeyError:
                 continue
-            if ships_tests(self.pipeline.installs.dir_for(pin.sha256)):
+            installed = self.pipeline.installs.dir_for(pin.sha256)
+            if ships_tests(installed) and not (
+                missing_test_data(installed) and _selects_any(installed, job.modules)
+            ):
                 continue
             try:
                 found[name] = self.pipeline.fetch(ref)
@@ -244,6 +250,54 @@ def ships_tests(install_dir: Path) -> bool:
     return any(install_dir.rglob("tests/test_*.py")) or any(install_dir.rglob("test/test_*.py"))
 
 
+def missing_test_data(install_dir: Path) -> list[str]:
+    """The folders an unpacked wheel's test packages look for beside them and that
+    the wheel leaves out, relative to it: matplotlib's ``tests/__init__.py`` refuses
+    to run without ``baseline_images``, which only its sdist has. Read from the
+    packages' ``__init__.py``: a ``(... / "name").exists()`` or an
+    ``os.path.exists(os.path.join(..., "name"))`` (``is_dir``, ``isdir`` too)."""
+    missing = []
+    for init in sorted(install_dir.rglob("__init__.py")):
+        if init.parent.name not in ("tests", "test"):
+            continue
+        try:
+            tree = ast.parse(init.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for name in sorted(set(_looked_for(tree))):
+            if not (init.parent / name).exists():
+                missing.append((init.parent / name).relative_to(install_dir).as_posix())
+    return missing
+
+
+def _selects_any(install_dir: Path, modules: Sequence[str]) -> bool:
+    """Whether ``--deep-module`` globs (none: every module) match a test module of
+    an unpacked wheel."""
+    return not modules or any(
+        fnmatch.fnmatchcase(path.relative_to(install_dir).as_posix(), glob)
+        for path in install_dir.rglob("test_*.py")
+        for glob in modules
+    )
+
+
+def _looked_for(tree: ast.AST) -> Iterator[str]:
+    """The single path components whose existence ``tree`` tests."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in ("exists", "is_dir", "isdir"):
+            continue
+        if isinstance(node.func.value, ast.BinOp) and isinstance(node.func.value.op, ast.Div):
+            path = node.func.value.right  # (Path(__file__).parent / "name").exists()
+        elif node.args and isinstance(node.args[0], ast.Call) and node.args[0].args:
+            path = node.args[0].args[-1]  # os.path.exists(os.path.join(here, "name"))
+        else:
+            continue
+        name = path.value if isinstance(path, ast.Constant) else None
+        if isinstance(name, str) and name.strip("./") and "/" not in name:
+            yield name
+
+
 __all__ = [
     "DEEP_SUITE",
     "TEST_LAYER",
@@ -252,6 +306,7 @@ __all__ = [
     "DeepRunner",
     "DeepTier",
     "deep_runner",
+    "missing_test_data",
     "sdist_refs",
     "ships_tests",
     "test_layer_for",

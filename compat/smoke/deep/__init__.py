@@ -23,9 +23,11 @@ Command::
 ``--package``: the combination's named distributions. Each that ships test
 modules is a *dependent* (or only those named by ``--dependent``); the others
 are its *partners*. ``--sdist NAME=PATH``: the source distribution of a
-dependent whose wheel ships no tests; its top-level test trees (``tests``,
+dependent whose wheel ships no tests, whose top-level test trees (``tests``,
 ``test``, ``testing``; never the package's source) are extracted and run
-against the installed wheel. ``--site``/``--tooling``: site directories of the
+against the installed wheel; or of one whose wheel ships tests without their
+data, whose copy of those test packages (``lib/matplotlib/tests``, baseline
+images included) runs in their place. ``--site``/``--tooling``: site directories of the
 combination and of the test layer. Selection (:mod:`.selection`): a
 dependent's test modules that reach a partner through what they import;
 ``--max-modules`` keeps the N most telling per dependent,
@@ -40,14 +42,16 @@ keeps (it imported the same versions before) is not run; its module event says
 HOME, with ``-m EXPR`` (default: not slow, network, db or single_cpu), ``-k EXPR``
 when ``--keyword`` is given, and a per-test time limit. A process killed by a
 signal marks the running test ``crash`` and the module goes on without it.
-Unless ``--no-rerun``, failing tests are run once more in a fresh process.
+A module whose collection failed on a warning made an error (its test
+configuration's filters) runs again with ``-W default``. Unless ``--no-rerun``,
+failing tests are run once more in a fresh process.
 
 Output: JSON lines on stdout, flushed per line::
 
     {"event": "environment", "python": V, "distributions": {NAME: {"version",
      "top_level"}}, "owners": {TOP_LEVEL: NAME}}
     {"event": "dependent", "dependent": D, "version": V, "partners": [...],
-     "foundations": [...], "selected": N, "modules": M, "tests_from": "wheel"|"sdist"}
+     "foundations": [...], "selected": N, "modules": M, "tests_from": "wheel"|"sdist"|"wheel+sdist"}
     {"event": "selected", "dependent": D, "module": PATH, "partners": [...],
      "tests": [NAME...]}
     {"event": "test", "dependent": D, "module": PATH, "test": NODE_ID,

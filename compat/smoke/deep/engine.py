@@ -197,19 +197,38 @@ def _tests_root(
     args: argparse.Namespace, dependent: str, dep: dict[str, Any], work: Path
 ) -> tuple[str | None, str]:
     """Where the dependent's tests are and where they come from (``wheel``, its
-    installed package; ``sdist``, the test trees of its source distribution), or
-    None and why there are none."""
-    if dep["ships_tests"]:
-        return dep["root"], "wheel"
+    installed package; ``sdist``, the test trees of its source distribution;
+    ``wheel+sdist``, the sdist's copy of the test packages the wheel ships without
+    their data), or None and why there are none."""
     archive = sdist_paths(args.sdist).get(dependent)
     if archive is None:
-        return None, SHIPS_NO_TESTS
+        return (dep["root"], "wheel") if dep["ships_tests"] else (None, SHIPS_NO_TESTS)
     into = work / "sdist-tests" / dependent
+    if dep["ships_tests"]:
+        folders = _test_folders(Path(dep["root"]), dep["top_level"])
+        try:
+            found = extract_tests(archive, into, folders)
+        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile):
+            found = []
+        return (str(into), "wheel+sdist") if found else (dep["root"], "wheel")
     try:
         trees = extract_tests(archive, into)
     except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
         return None, f"{SHIPS_NO_TESTS} (its sdist could not be read: {exc})"
     return (str(into), "sdist") if trees else (None, f"{SHIPS_NO_TESTS} (none in its sdist either)")
+
+
+def _test_folders(root: Path, tops: Sequence[str]) -> list[str]:
+    """The installed test packages of a dependent (``matplotlib/tests``), relative
+    to its site directory."""
+    return sorted(
+        {
+            path.parent.relative_to(root).as_posix()
+            for top in tops
+            for path in (root / top).rglob("test_*.py")
+            if path.parent.name in TEST_TREES
+        }
+    )
 
 
 def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: Path) -> list[Job]:
@@ -237,7 +256,9 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: P
             for tree in TEST_TREES:
                 index.update(index_package(Path(root), tree))
         chosen = candidates(index, core=loads, partners=partners, foundations=foundations)
-        narrowed = _narrow(Path(root), chosen, partners, foundations)
+        narrowed = _narrow(
+            Path(root if source == "sdist" else dep["root"]), chosen, partners, foundations
+        )
         chosen = [c for c in chosen if narrowed.get(c.module.path) != ()]
         if args.module:
             chosen = [
@@ -282,7 +303,9 @@ def plan(args: argparse.Namespace, info: dict[str, Any], events: Events, work: P
                     **({"tests": list(tests)} if tests is not None else {}),
                 }
             )
-            jobs.append(Job(dependent=dependent, root=root, selection=sel, tests=tests))
+            # a module of a test package the sdist lacks runs as the wheel ships it
+            here = root if (Path(root) / sel.module.path).is_file() else dep["root"]
+            jobs.append(Job(dependent=dependent, root=here, selection=sel, tests=tests))
     return jobs
 
 
@@ -361,9 +384,11 @@ def run_pytest(
     *,
     only: Sequence[str] | None = None,
     deselect: Sequence[str] = (),
+    options: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], str | None, str]:
-    """One pytest process over one module: its test lines, what killed it
-    (None when it ended by itself) and the tail of its output."""
+    """One pytest process over one module (``options`` added to its command
+    line): its test lines, what killed it (None when it ended by itself) and the
+    tail of its output."""
     scratch = Path(tempfile.mkdtemp(prefix="mod-", dir=str(work)))
     out = scratch / "events.jsonl"
     ini = scratch / "pytest.ini"
@@ -398,6 +423,7 @@ def run_pytest(
         "--tb=short",
         "-o",
         "console_output_style=classic",
+        *options,
     )
     killed: str | None = None
     with open(scratch / "output.txt", "wb") as output:
@@ -467,17 +493,26 @@ def run_module(args: argparse.Namespace, job: Job, work: Path, events: Events) -
     killed: str | None = None
     tail = ""
     tops: set[str] | None = set()  # None once a process ended without saying
+    options: tuple[str, ...] = ()
     for _ in range(_MAX_CONTINUATIONS + 1):
-        lines, killed, tail = run_pytest(args, job, work, deselect=sorted(results))
+        lines, killed, tail = run_pytest(args, job, work, deselect=sorted(results), options=options)
         finished, crashed = _collect(lines, killed, tail)
-        results.update(finished)
         tops = _imports(lines, tops)
+        if not options and _collected_on_a_warning(finished, job):
+            # The test configuration made a warning at import an error (matplotlib's
+            # makes every warning one) and no test ran; an import outside a test
+            # session only shows it. Again, with warnings shown, not raised.
+            options = ("-W", "default")
+            continue
+        results.update(finished)
         if crashed is None or killed is None or killed.startswith("timeout"):
             break  # ended by itself, or out of time: do not start it again
     if not args.no_rerun:
         failing = sorted(t for t, r in results.items() if r.get("outcome") in FAILING)
         if failing:
-            lines, again_killed, again_tail = run_pytest(args, job, work, only=failing)
+            lines, again_killed, again_tail = run_pytest(
+                args, job, work, only=failing, options=options
+            )
             again, _ = _collect(lines, again_killed, again_tail)
             tops = _imports(lines, tops)
             for test in failing:
@@ -504,6 +539,12 @@ def run_module(args: argparse.Namespace, job: Job, work: Path, events: Events) -
             "imports": sorted(tops) if tops is not None else None,
         }
     )
+
+
+def _collected_on_a_warning(finished: dict[str, dict[str, Any]], job: Job) -> bool:
+    """Whether the module's collection failed on a warning made an error."""
+    collected = finished.get(job.selection.module.path, {})
+    return collected.get("outcome") == "error" and bool(collected.get("warning"))
 
 
 def _imports(lines: list[dict[str, Any]], tops: set[str] | None) -> set[str] | None:

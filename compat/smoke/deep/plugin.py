@@ -203,6 +203,7 @@ class Recorder:
                 "error": error,
                 "frames": self.frames_of_text(text),
                 "log": _tail(text),
+                "warning": _a_warning(error),
             }
         )
 
@@ -226,6 +227,17 @@ def _from_a_warning(excinfo: Any) -> bool:
         tb = tb.tb_next
     line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
     return line.startswith(("warnings.warn(", "warn(", "_warnings.warn("))
+
+
+def _a_warning(error: str) -> bool:
+    """Whether a collection error's ``Class: message`` line names a warning class
+    (``pyparsing.warnings.PyparsingDeprecationWarning``), looked up among the
+    modules already loaded: the test configuration made a warning an error."""
+    dotted = error.partition(":")[0].strip()
+    module, _, name = dotted.rpartition(".")
+    owner = sys.modules.get(module or "builtins")
+    found = getattr(owner, name, None) if name.isidentifier() else None
+    return isinstance(found, type) and issubclass(found, Warning)
 
 
 def _first_line(text: str) -> str:

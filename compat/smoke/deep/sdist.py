@@ -1,7 +1,9 @@
-"""A dependent's tests from its source distribution, for a wheel that ships none
-(seaborn, many pure-Python packages): only the test trees are taken out of the
-archive, never the package's own source, so the tests import the installed
-wheel, as they do everything else under test.
+"""A dependent's tests from its source distribution: for a wheel that ships none
+(seaborn, many pure-Python packages), the sdist's test trees; for a wheel that
+ships tests without the data they need (matplotlib's baseline images), the
+sdist's copy of its test packages, data included. Only test trees are taken out
+of the archive, never the package's own source, so the tests import the
+installed wheel, as they do everything else under test.
 
 Runs inside the environment under test: standard library only, Python 3.9+.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -20,23 +23,32 @@ _MAX_FILE = 16 << 20  # a test data file larger than this is left out
 _MAX_TOTAL = 256 << 20
 
 
-def _kept(name: str) -> PurePosixPath | None:
-    """The path below the archive's top folder of a member that belongs to a test
-    tree, or None (anything else, and anything that would leave the folder)."""
-    parts = PurePosixPath(name).parts
-    if len(parts) < 3 or parts[1] not in TEST_TREES:  # <name>-<version>/tests/...
+def _kept(name: str, folders: Sequence[PurePosixPath]) -> PurePosixPath | None:
+    """Where a member of a test folder goes, relative to the extraction, or None
+    (anything else, and anything that would leave the folder). A folder is sought
+    at the top of the archive's own folder (``<name>-<version>/tests/...``); one
+    of several parts also one folder below (``lib/matplotlib/tests/...``)."""
+    parts = PurePosixPath(name).parts[1:]  # below <name>-<version>/
+    if PurePosixPath(name).is_absolute() or ".." in parts or "__pycache__" in parts:
         return None
-    rest = PurePosixPath(*parts[1:])
-    if rest.is_absolute() or ".." in rest.parts or "__pycache__" in rest.parts:
-        return None
-    return rest
+    for skip in (0, 1):
+        below = parts[skip:]
+        for folder in folders:
+            if skip and len(folder.parts) < 2:
+                continue
+            if len(below) > len(folder.parts) and below[: len(folder.parts)] == folder.parts:
+                return PurePosixPath(*below)
+    return None
 
 
-def extract_tests(archive: Path, into: Path) -> list[str]:
-    """Extract the test trees of ``archive`` (.tar.gz, .tar.bz2, .zip) into
-    ``into``; the trees found, e.g. ``["tests"]`` (empty: the sdist has none).
-    Regular files only; links, devices and oversized files are left out."""
+def extract_tests(archive: Path, into: Path, folders: Sequence[str] = TEST_TREES) -> list[str]:
+    """Extract the test ``folders`` of ``archive`` (.tar.gz, .tar.bz2, .zip) into
+    ``into``, each at its path there: the sdist's own test trees by default, or a
+    wheel's test packages (``matplotlib/tests``). The folders found, e.g.
+    ``["tests"]`` (empty: the sdist has none). Regular files only; links, devices
+    and oversized files are left out."""
     into.mkdir(parents=True, exist_ok=True)
+    wanted = sorted((PurePosixPath(f) for f in folders), key=lambda f: -len(f.parts))
     total = 0
     trees: set[str] = set()
 
@@ -49,19 +61,19 @@ def extract_tests(archive: Path, into: Path) -> list[str]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "wb") as out:
             shutil.copyfileobj(source, out)
-        trees.add(rest.parts[0])
+        trees.add(next(str(f) for f in wanted if rest.parts[: len(f.parts)] == f.parts))
 
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
-                rest = _kept(info.filename)
+                rest = _kept(info.filename, wanted)
                 if rest is not None and not info.is_dir():
                     with zipped.open(info) as member_file:
                         write(rest, info.file_size, member_file)
     else:
         with tarfile.open(archive) as tarred:
             for member in tarred:
-                rest = _kept(member.name)
+                rest = _kept(member.name, wanted)
                 if rest is None or not member.isfile():
                     continue
                 extracted = tarred.extractfile(member)

@@ -4,15 +4,20 @@ run's end read from its parsed events."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import threading
 from pathlib import Path
 
+import pytest
+
 from compat.config import RunConfig
-from compat.deep.running import DeepJob, DeepOutcome, DeepTier, deep_runner
+from compat.deep.running import DeepJob, DeepOutcome, DeepTier, deep_runner, missing_test_data
 from compat.effects.container import ExecResult
 from compat.harness import Pipeline
-from compat.model import Combo
+from compat.harness.wheelhouse import FileRef
+from compat.model import Combo, FileKind
 from compat.reporter import Reporter
 from tests.helpers.harness import (
     Answer,
@@ -21,6 +26,7 @@ from tests.helpers.harness import (
     combo_of_pins,
     exec_result,
     glibc_target,
+    pin_for,
     sites_of,
     write_wheel,
 )
@@ -140,3 +146,91 @@ def test_each_dependent_counts_its_modules_as_the_runner_finishes_them(tmp_path:
     assert outcome.error is None
     modules = [s for s in reporter.stages if s[0].startswith("deep ")]
     assert modules == [("deep pandas", 0, 2), ("deep pandas", 1, 2), ("deep pandas", 2, 2)]
+
+
+def test_test_data_a_wheel_leaves_out_is_read_from_its_test_packages(tmp_path: Path) -> None:
+    files = {
+        # matplotlib's: the tests refuse to run without their baseline images
+        "mpl/tests/__init__.py": (
+            "from pathlib import Path\n"
+            "if not (Path(__file__).parent / 'baseline_images').exists():\n"
+            "    raise OSError('The baseline image directory does not exist.')\n"
+        ),
+        "mpl/kit/tests/__init__.py": (
+            "import os\n"
+            "if not os.path.isdir(os.path.join(os.path.dirname(__file__), 'data')):\n"
+            "    raise OSError('no data')\n"
+        ),
+        # what it looks for is there
+        "other/tests/__init__.py": (
+            "from pathlib import Path\n(Path(__file__).parent / 'here').exists()\n"
+        ),
+        "other/tests/here/x.txt": "",
+        # not a test package, or nothing looked for
+        "mpl/__init__.py": (
+            "from pathlib import Path\n(Path(__file__).parent / 'absent').exists()\n"
+        ),
+        "plain/tests/__init__.py": "",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert missing_test_data(tmp_path) == ["mpl/kit/tests/data", "mpl/tests/baseline_images"]
+    (tmp_path / "mpl/tests/baseline_images").mkdir()
+    assert missing_test_data(tmp_path) == ["mpl/kit/tests/data"]
+
+
+GUARD = (
+    "from pathlib import Path\n"
+    "if not (Path(__file__).parent / 'baseline_images').exists():\n"
+    "    raise OSError('The baseline image directory does not exist.')\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("guarded", "modules", "given"),
+    [
+        (True, (), True),
+        (True, ("mplx/tests/test_*.py",), True),
+        (True, ("pandas/tests/*",), False),  # none of its modules would run
+        (False, (), False),  # its tests have what they need
+    ],
+)
+def test_a_wheel_whose_tests_need_data_from_its_sdist_gets_the_sdist(
+    tmp_path: Path, guarded: bool, modules: tuple[str, ...], given: bool
+) -> None:
+    served = Served()
+    (tmp_path / "w").mkdir()
+    files = {
+        "mplx/__init__.py": "",
+        "mplx/tests/__init__.py": GUARD if guarded else "",
+        "mplx/tests/test_draw.py": "def test_draw():\n    pass\n",
+    }
+    mplx = served.add(write_wheel(tmp_path / "w", "mplx", "1.0", files))
+    pytest_pin = served.add(write_wheel(tmp_path / "w", "pytest", "8.3.0"))
+    sdist = tmp_path / "w" / "mplx-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        data = b"png"
+        info = tarfile.TarInfo("mplx-1.0/lib/mplx/tests/baseline_images/test_draw/a.png")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    served.files[f"/{sdist.name}"] = sdist.read_bytes()
+    ref = pin_for(sdist, kind=FileKind.SDIST)
+    backend = FakeBackend(lambda argv: exec_result(f"{TEST}\n{DONE}\n"))
+    pipeline = Pipeline(backend, RunConfig(), cache_dir=tmp_path / "c", client=served.client())
+    tier = deep_runner(pipeline)
+    job = DeepJob(
+        combo=combo_of_pins(mplx),
+        sdists=((mplx.name, FileRef(filename=sdist.name, url=ref.url, sha256=ref.sha256)),),
+        modules=modules,
+        test_timeout=45.0,
+        module_timeout=300.0,
+    )
+    (outcome,) = tier.run_deep(
+        glibc_target(), [job], combo_of_pins(pytest_pin), timeout=900.0, reporter=Reporter()
+    )
+    assert outcome.error is None
+    (argv,) = backend.executor_obj.calls
+    sdists = [argv[i + 1] for i, a in enumerate(argv) if a == "--sdist"]
+    assert [s.partition("=")[0] for s in sdists] == (["mplx"] if given else [])
+    assert (f"/{sdist.name}" in served.requests) == given

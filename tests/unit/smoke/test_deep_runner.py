@@ -234,6 +234,92 @@ def test_a_dependent_without_shipped_tests_runs_its_sdist_tests_on_the_installed
     assert tests["tests/test_with_depx.py::test_both"]["outcome"] == "passed", tests
 
 
+# A wheel whose tests refuse to run without the data only its sdist has (as
+# matplotlib's refuse without their baseline images).
+GUARD = (
+    "from pathlib import Path\n"
+    "if not (Path(__file__).parent / 'baseline').exists():\n"
+    "    raise OSError('The baseline directory does not exist')\n"
+)
+DATA_TEST = (
+    "from pathlib import Path\nimport depx\n\n"
+    "def test_against_baseline():\n"
+    "    expected = (Path(__file__).parent / 'baseline' / 'expected.txt').read_text()\n"
+    "    assert expected == depx.VERSION\n"
+)
+WHEEL_TESTS_WITHOUT_DATA = {
+    "partnerx/tests/__init__.py": GUARD,
+    "partnerx/tests/test_data.py": DATA_TEST,
+}
+SDIST_WITH_DATA = {
+    "partnerx-2.0/lib/partnerx/__init__.py": "raise ImportError('the sdist source was imported')\n",
+    "partnerx-2.0/lib/partnerx/tests/__init__.py": GUARD,
+    "partnerx-2.0/lib/partnerx/tests/test_data.py": DATA_TEST,
+    "partnerx-2.0/lib/partnerx/tests/baseline/expected.txt": "1.0",
+}
+
+
+@pytest.mark.slow
+def test_tests_shipped_without_their_data_run_from_the_sdists_copy_of_them(
+    tmp_path: Path,
+) -> None:
+    site = written_site(tmp_path)
+    for rel, text in WHEEL_TESTS_WITHOUT_DATA.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    test_id = "partnerx/tests/test_data.py::test_against_baseline"
+
+    shipped = run_runner(site, "--dependent", "partnerx")
+    assert [e["tests_from"] for e in shipped if e["event"] == "dependent"] == ["wheel"]
+    assert not [e for e in shipped if e["event"] == "test" and e["outcome"] == "passed"]
+
+    archive = _sdist(tmp_path / "partnerx-2.0.tar.gz", SDIST_WITH_DATA)
+    events = run_runner(site, "--sdist", f"partnerx={archive}", "--dependent", "partnerx")
+    (planned,) = [e for e in events if e["event"] == "dependent"]
+    assert planned["tests_from"] == "wheel+sdist"
+    tests = {e["test"]: e["outcome"] for e in events if e["event"] == "test"}
+    assert tests == {test_id: "passed"}
+
+
+@pytest.mark.slow
+def test_a_module_whose_collection_fails_on_a_warning_runs_with_warnings_shown(
+    tmp_path: Path,
+) -> None:
+    site = written_site(tmp_path)
+    extra = {
+        # as matplotlib's conftest does: every warning an error
+        "depx/tests/conftest.py": (
+            "def pytest_configure(config):\n"
+            "    config.addinivalue_line('filterwarnings', 'error')\n"
+        ),
+        "depx/tests/test_warns_at_import.py": (
+            "import partnerx\n\npartnerx.old_api()  # a DeprecationWarning at import\n\n"
+            "def test_after():\n    assert partnerx.Legend().legend_handles() == []\n"
+        ),
+    }
+    for rel, text in extra.items():
+        (site / rel).write_text(text)
+    module = "depx/tests/test_warns_at_import.py"
+    events = run_runner(site, "--dependent", "depx", "--module", module)
+    tests = {e["test"]: e["outcome"] for e in events if e["event"] == "test"}
+    assert tests == {f"{module}::test_after": "passed"}
+
+
+def test_a_wheels_test_package_is_found_below_the_sdists_source_folder(tmp_path: Path) -> None:
+    archive = _sdist(tmp_path / "p.tar.gz", {**SDIST_WITH_DATA, **SDIST_TESTS})
+    into = tmp_path / "out"
+    assert extract_tests(archive, into, ["partnerx/tests", "partnerx/other/tests"]) == [
+        "partnerx/tests"
+    ]
+    found = sorted(p.relative_to(into).as_posix() for p in into.rglob("*") if p.is_file())
+    # neither the package's source nor the sdist's top-level tests
+    assert found == [
+        "partnerx/tests/__init__.py",
+        "partnerx/tests/baseline/expected.txt",
+        "partnerx/tests/test_data.py",
+    ]
+
+
 def test_only_the_test_trees_of_an_sdist_are_extracted(tmp_path: Path) -> None:
     hostile = {
         **SDIST_TESTS,
