@@ -1,11 +1,13 @@
 """The deep tier end to end on bookworm: one dependent (pandas 1.5.3), one test
 module of its plotting tests, narrowed to its legend tests, run differentially
-against its contemporaneous stack resolved from PyPI."""
+against its contemporaneous stack resolved from PyPI; and matplotlib's image
+comparison tests, whose baseline images only its sdist has."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +42,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 DATEUTIL = "python-dateutil==2.9.0.post0"
 
 
-def check(env: dict[str, str], *pins: str) -> dict[str, object]:
+def check(env: dict[str, str], *pins: str, narrow: tuple[str, ...] = NARROW) -> dict[str, object]:
     done = subprocess.run(
         [
             sys.executable,
@@ -53,7 +55,7 @@ def check(env: dict[str, str], *pins: str) -> dict[str, object]:
             "--json",
             "--depth",
             "deep",
-            *NARROW,
+            *narrow,
         ],
         env=env,
         capture_output=True,
@@ -90,3 +92,22 @@ def test_matplotlib_3_10_breaks_pandas_1_5_legends_and_3_6_does_not(
     assert isinstance(fine_checks, list)
     summary = next(c for c in fine_checks if c["name"] == "deep:pandas")
     assert "0 regressions" in summary["log"]
+
+
+def test_matplotlib_runs_its_image_comparisons_with_the_baseline_images_of_its_sdist(
+    env: dict[str, str],
+) -> None:
+    # matplotlib's wheel ships its tests without their baseline images, and its
+    # tests refuse to run without them
+    module = "matplotlib/tests/test_patheffects.py"
+    result = check(env, "matplotlib==3.10.0", "numpy==2.2.6", narrow=("--deep-module", module))
+    assert result["verdict"] == "pass", result.get("error")
+    checks = result["checks"]
+    assert isinstance(checks, list)
+    summary = next(c for c in checks if c["name"] == "deep:matplotlib")
+    log = str(summary["log"])
+    # without the images its collection fails: one error, which fails on the
+    # baseline too ("1 not attributed")
+    ran = re.search(r"(\d+) tests in 1 modules; 0 regressions, 0 not attributed", log)
+    assert ran, log
+    assert int(ran.group(1)) >= 10, log
