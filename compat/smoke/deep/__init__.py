@@ -27,8 +27,8 @@ dependent whose wheel ships no tests, whose top-level test trees (``tests``,
 ``test``, ``testing``; never the package's source) are extracted and run
 against the installed wheel; or of one whose wheel ships tests without their
 data, whose copy of those test packages (``lib/matplotlib/tests``, baseline
-images included) runs in their place. ``--site``/``--tooling``: site directories of the
-combination and of the test layer. Selection (:mod:`.selection`): a
+images included) runs in their place. ``--site``/``--tooling``: site
+directories of the combination and of the test layer. Selection (:mod:`.selection`): a
 dependent's test modules that reach a partner through what they import;
 ``--max-modules`` keeps the N most telling per dependent,
 ``--max-foundation-modules`` at most N of those that reach only partners
@@ -51,7 +51,8 @@ Output: JSON lines on stdout, flushed per line::
     {"event": "environment", "python": V, "distributions": {NAME: {"version",
      "top_level"}}, "owners": {TOP_LEVEL: NAME}}
     {"event": "dependent", "dependent": D, "version": V, "partners": [...],
-     "foundations": [...], "selected": N, "modules": M, "tests_from": "wheel"|"sdist"|"wheel+sdist"}
+     "foundations": [...], "selected": N, "modules": M,
+     "tests_from": "wheel"|"sdist"|"wheel+sdist"}
     {"event": "selected", "dependent": D, "module": PATH, "partners": [...],
      "tests": [NAME...]}
     {"event": "test", "dependent": D, "module": PATH, "test": NODE_ID,
