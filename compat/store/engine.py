@@ -139,7 +139,7 @@ def _listen(engine: sa.Engine, *, read_only: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         if not read_only:  # switching to WAL writes the file
-            cursor.execute("PRAGMA journal_mode = WAL")  # readers never wait for writers
+            _to_wal(cursor)  # readers never wait for writers
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -151,6 +151,25 @@ def _listen(engine: sa.Engine, *, read_only: bool) -> None:
 
     sa.event.listen(engine, "connect", on_connect)
     sa.event.listen(engine, "begin", on_begin)
+
+
+def _to_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database to WAL mode. The switch needs the file to itself, and
+    while another connection writes in the old mode (a second process opening a
+    database the first is creating) SQLite refuses it at once, without the busy
+    timeout's wait: try again until the other is done (then the switch, or the
+    other's, goes through) or ``BUSY_TIMEOUT`` has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if str(exc) != "database is locked" or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 class Database:

@@ -125,6 +125,34 @@ def test_a_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
         assert len(store.results()) == 2
 
 
+def test_opening_a_database_another_process_is_writing_in_the_old_mode_waits(
+    tmp_path: Path,
+) -> None:
+    # As when two scans create one database at once: the switch to WAL mode needs
+    # the file to itself, and SQLite refuses it at once (no busy wait) while the
+    # other connection writes.
+    path = tmp_path / "results.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO held VALUES (1)")
+    release = threading.Timer(0.5, other.execute, ("COMMIT",))
+    release.start()
+    started = time.monotonic()
+    try:
+        with Store.open(sqlite_url(path)) as store:
+            assert store.results() == []
+    finally:
+        release.join()
+        other.close()
+    assert time.monotonic() - started >= 0.4
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        raw.close()
+
+
 @pytest.mark.slow
 def test_a_writer_that_waited_its_bound_says_why_and_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
