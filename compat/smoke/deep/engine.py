@@ -17,19 +17,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
 import traceback
-import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .sdist import TEST_TREES, extract_tests, sdist_paths
+from .sdist import TEST_TREES, UNREADABLE, extract_tests, sdist_paths
 from .selection import (
     Selection,
     candidates,
@@ -208,12 +206,12 @@ def _tests_root(
         folders = _test_folders(Path(dep["root"]), dep["top_level"])
         try:
             found = extract_tests(archive, into, folders)
-        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile):
+        except UNREADABLE:
             found = []
         return (str(into), "wheel+sdist") if found else (dep["root"], "wheel")
     try:
         trees = extract_tests(archive, into)
-    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+    except UNREADABLE as exc:
         return None, f"{SHIPS_NO_TESTS} (its sdist could not be read: {exc})"
     return (str(into), "sdist") if trees else (None, f"{SHIPS_NO_TESTS} (none in its sdist either)")
 

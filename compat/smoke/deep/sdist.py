@@ -19,15 +19,20 @@ from typing import IO
 
 # the top-level folders of an sdist that hold its tests
 TEST_TREES = ("tests", "test", "testing")
+# what reading an archive that is not one (or is cut short) raises
+UNREADABLE = (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile)
 _MAX_FILE = 16 << 20  # a test data file larger than this is left out
 _MAX_TOTAL = 256 << 20
 
 
-def _kept(name: str, folders: Sequence[PurePosixPath]) -> PurePosixPath | None:
-    """Where a member of a test folder goes, relative to the extraction, or None
-    (anything else, and anything that would leave the folder). A folder is sought
-    at the top of the archive's own folder (``<name>-<version>/tests/...``); one
-    of several parts also one folder below (``lib/matplotlib/tests/...``)."""
+def _kept(
+    name: str, folders: Sequence[PurePosixPath]
+) -> tuple[PurePosixPath, PurePosixPath] | None:
+    """The test folder a member belongs to and where it goes, relative to the
+    extraction, or None (anything else, and anything that would leave the folder).
+    A folder is sought at the top of the archive's own folder
+    (``<name>-<version>/tests/...``); one of several parts also one folder below
+    (``lib/matplotlib/tests/...``)."""
     parts = PurePosixPath(name).parts[1:]  # below <name>-<version>/
     if PurePosixPath(name).is_absolute() or ".." in parts or "__pycache__" in parts:
         return None
@@ -37,7 +42,7 @@ def _kept(name: str, folders: Sequence[PurePosixPath]) -> PurePosixPath | None:
             if skip and len(folder.parts) < 2:
                 continue
             if len(below) > len(folder.parts) and below[: len(folder.parts)] == folder.parts:
-                return PurePosixPath(*below)
+                return folder, PurePosixPath(*below)
     return None
 
 
@@ -52,34 +57,35 @@ def extract_tests(archive: Path, into: Path, folders: Sequence[str] = TEST_TREES
     total = 0
     trees: set[str] = set()
 
-    def write(rest: PurePosixPath, size: int, source: IO[bytes]) -> None:
+    def write(kept: tuple[PurePosixPath, PurePosixPath], size: int, source: IO[bytes]) -> None:
         nonlocal total
         if size > _MAX_FILE or total + size > _MAX_TOTAL:
             return
         total += size
+        folder, rest = kept
         dest = into.joinpath(*rest.parts)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "wb") as out:
             shutil.copyfileobj(source, out)
-        trees.add(next(str(f) for f in wanted if rest.parts[: len(f.parts)] == f.parts))
+        trees.add(str(folder))
 
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
-                rest = _kept(info.filename, wanted)
-                if rest is not None and not info.is_dir():
+                kept = _kept(info.filename, wanted)
+                if kept is not None and not info.is_dir():
                     with zipped.open(info) as member_file:
-                        write(rest, info.file_size, member_file)
+                        write(kept, info.file_size, member_file)
     else:
         with tarfile.open(archive) as tarred:
             for member in tarred:
-                rest = _kept(member.name, wanted)
-                if rest is None or not member.isfile():
+                kept = _kept(member.name, wanted)
+                if kept is None or not member.isfile():
                     continue
                 extracted = tarred.extractfile(member)
                 if extracted is not None:
                     with extracted:
-                        write(rest, member.size, extracted)
+                        write(kept, member.size, extracted)
     return sorted(trees)
 
 
