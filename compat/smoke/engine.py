@@ -225,7 +225,6 @@ def plugins_body(
     load is check ``plugin:<entry point>``, reported only then."""
 
     def body() -> None:
-        faulthandler.cancel_dump_traceback_later()  # no watchdog thread in a process that forks
         channel.as_sender()
         builtin = {chk.name for chk in builtin_checks()}
         package = sys.modules[__package__ or "__main__"]

@@ -41,6 +41,11 @@ SKIPPED = "skipped"
 CHECK_ERROR = "check-error"
 VERDICTS = (PASS, IMPORT_ERROR, RUNTIME_ERROR, CRASH, TIMEOUT, SKIPPED, CHECK_ERROR)
 
+# The signal on which a forked child writes the traceback of every thread: sent by
+# the parent when the child's time is up, a moment before its group is killed.
+HUNG = signal.SIGUSR1
+_DUMP_GRACE = 0.25
+
 # How a crash begins when the kernel killed the process at the memory limit of the
 # environment (a container's --memory): the harness runs such a combination again.
 OUT_OF_MEMORY = "killed by the out-of-memory killer"
@@ -412,8 +417,10 @@ def _child(
         sys.stdout = _unbuffered(1)
         sys.stderr = _unbuffered(2)
         faulthandler.enable(file=sys.stderr, all_threads=True)
-        # Where it hung, written just before the parent kills the group.
-        faulthandler.dump_traceback_later(max(timeout - 0.25, timeout * 0.9), exit=False)
+        # Where it hung, written when the parent says time is up. Not a watchdog
+        # thread (faulthandler.dump_traceback_later): it reads the frames of the
+        # running thread and can crash the process it was to describe.
+        faulthandler.register(HUNG, file=sys.stderr, all_threads=True)
         warnings.simplefilter("default")
         try:
             body()
@@ -431,7 +438,7 @@ def _child(
             else:
                 print_traceback()
                 report = {"verdict": verdict, "error": describe_exception(exc)}
-        faulthandler.cancel_dump_traceback_later()
+        faulthandler.unregister(HUNG)
         if inputs is not None:
             report["inputs"] = inputs()
     finally:
@@ -532,8 +539,7 @@ def _wait(
             break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            _kill_group(pid)
-            _, status, usage = os.wait4(pid, 0)
+            status, usage = _time_up(pid)
             timed_out = True
             break
         fds = [] if eof else [read_end]
@@ -569,6 +575,22 @@ def _wait(
     except ValueError:
         report = None
     return status, usage, report if isinstance(report, dict) else None, timed_out
+
+
+def _time_up(pid: int) -> tuple[int, resource.struct_rusage]:
+    """Have ``pid`` write where it is, give it a moment to, then kill its group;
+    its status and resource usage. However it dies now, it ran out of time."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, HUNG)
+    until = time.monotonic() + _DUMP_GRACE
+    while time.monotonic() < until:
+        reaped, status, usage = os.wait4(pid, os.WNOHANG)
+        if reaped:
+            return status, usage
+        time.sleep(0.01)
+    _kill_group(pid)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage
 
 
 def _kill_group(pgid: int) -> None:

@@ -18,7 +18,6 @@ Runs inside the environment under test: standard library only, Python 3.9+.
 
 from __future__ import annotations
 
-import faulthandler
 import functools
 import importlib
 import tempfile
@@ -160,8 +159,6 @@ class Zygotes:
 
     def _body(self, node: Node, imported: frozenset[str], log: IO[bytes]) -> Callable[[], None]:
         def body() -> None:
-            # no watchdog thread in a process that forks
-            faulthandler.cancel_dump_traceback_later()
             isolate.only_importing()
             self.channel.as_sender()
             for name in node.dists:

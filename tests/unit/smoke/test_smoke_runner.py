@@ -239,6 +239,36 @@ def test_timeout_kills_the_check_and_its_children_quickly(site_dir: Path, tmp_pa
     assert not _alive(grandchild)
 
 
+@pytest.mark.slow
+def test_a_check_runs_with_no_thread_of_the_runner_and_dying_once_its_time_is_up_is_a_timeout(
+    site_dir: Path, tmp_path: Path
+) -> None:
+    # no watchdog thread beside the check: one reading the frames of a running
+    # check to say where it hung could crash it (and a thread makes a fork unsafe)
+    checks = write_checks(
+        tmp_path / "checks",
+        alone="""
+            import os
+            threads = os.listdir("/proc/self/task")
+            assert threads == [str(os.getpid())], threads
+        """,
+        # crashes the moment it is told where it is: time is up, whatever comes next
+        dies_when_asked="""
+            import os, signal, time
+            signal.signal(signal.SIGUSR1, lambda *_: os.kill(os.getpid(), signal.SIGSEGV))
+            time.sleep(30)
+        """,
+    )
+    run = run_runner(
+        "--site", str(site_dir), "--checks-dir", str(checks), "--only", "user:*",
+        "--timeout", "1",
+    )  # fmt: skip
+    assert run.verdict("user:alone.py") == "pass", run.results["user:alone.py"]
+    dies = run.results["user:dies_when_asked.py"]
+    assert dies["verdict"] == "timeout", dies
+    assert dies["error"] == "did not finish within 1 s"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
