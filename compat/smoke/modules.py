@@ -8,7 +8,11 @@ fails it, whatever caused it.
 - Not applicable, listed but never a failure: the import looked for a module that
   nothing installed provides and the error names it (an optional dependency, or
   ``_tkinter`` missing from the interpreter), or the package's own submodule that
-  was not built for this platform (``matplotlib.backends._macosx``).
+  was not built for this platform (``matplotlib.backends._macosx``), or a module
+  that fails on another distribution compiled against another NumPy (scipy's
+  module importing a matplotlib built for NumPy 1.x): that distribution's own
+  import check fails so, and a binary-interface failure names the distribution
+  whose compiled module it is, not the one whose import check met it.
 - Anything else fails the import check, naming the module, the frame it failed in
   and the partner implicated: the distribution of the innermost frame, or the one
   the error names (``module 'numpy' has no attribute 'Inf'``). A binary-interface
@@ -221,8 +225,10 @@ def inputs(owners: Owners) -> dict[str, str]:
     return dict(sorted(o for o in map(owners.of_module, tops) if o))
 
 
-class _Absent:
-    """Last on ``sys.meta_path``: records every module that no finder found."""
+class _Asked:
+    """A finder that finds nothing and remembers what it was asked for: first on
+    ``sys.meta_path``, every module whose import began; last, every module that no
+    finder found."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -441,16 +447,49 @@ def abi_words(name: str, version: str, text: str, numpy: str | None) -> str | No
     return f"{name} {version} was compiled against {built}; NumPy {numpy} is installed"
 
 
+def failed_last(begun: Sequence[str], absent: Sequence[str]) -> str | None:
+    """The innermost module whose import failed: the last one begun that was found
+    and is not loaded (a failed import leaves ``sys.modules``)."""
+    missing = set(absent)
+    return next((m for m in reversed(begun) if m not in sys.modules and m not in missing), None)
+
+
+def abi_failure(exc: BaseException, failed: str | None, owners: Owners) -> tuple[str, str] | None:
+    """For a NumPy binary-interface failure, the distribution whose compiled module
+    it is: that of ``failed``, the innermost module whose import failed. None when
+    ``exc`` is not one, or that module is unknown or NumPy's own."""
+    if failed is None or not NUMPY_ABI.search("\n".join(str(e) for e in _chain(exc))):
+        return None
+    owner = owners.of_module(failed)
+    return owner if owner and owner[0] != "numpy" else None
+
+
+def built_elsewhere(
+    exc: BaseException, failed: str | None, name: str, owners: Owners
+) -> str | None:
+    """Why a module of ``name`` that fails on another distribution's build for
+    another NumPy (scipy's module importing a matplotlib compiled against NumPy
+    1.x) is not ``name``'s failure: that distribution's own import check fails so."""
+    built = abi_failure(exc, failed, owners)
+    numpy = owners.of_module("numpy")
+    if built is None or built[0] == name or numpy is None:
+        return None
+    text = "\n".join(str(e) for e in _chain(exc))
+    return f"needs {built[0]}: {abi_words(*built, text, numpy[1])} (import:{built[0]} fails)"
+
+
 def describe_failure(
-    exc: BaseException, *, name: str, version: str, owners: Owners
+    exc: BaseException, failed: str | None, *, name: str, version: str, owners: Owners
 ) -> tuple[str, bool]:
     """One line (the exception, where it was raised, the partner it implicates),
-    and whether a partner is implicated at all."""
+    and whether a partner is implicated at all; ``failed`` is the innermost module
+    whose import failed."""
     line = isolate.describe_exception(exc)
     text = "\n".join(str(e) for e in _chain(exc))
     numpy = owners.of_module("numpy")
     if numpy:
-        words = abi_words(name, version, text, numpy[1])
+        built = abi_failure(exc, failed, owners) or (name, version)
+        words = abi_words(*built, text, numpy[1])
         if words:
             return f"{line} ({words}; partner: numpy {numpy[1]})", True
     frames = [
@@ -476,14 +515,15 @@ def _import_all(
     line per start and outcome."""
     isolate.only_importing()
     warnings.simplefilter("ignore")
-    absent = _Absent()
+    begun, absent = _Asked(), _Asked()
+    sys.meta_path.insert(0, begun)
     sys.meta_path.append(absent)
 
     def write(record: dict[str, str | float | None]) -> None:
         os.write(out, (json.dumps(record) + "\n").encode())
 
     try:
-        _import_each(modules, write, absent, sweep, owners, tops)
+        _import_each(modules, write, (begun, absent), sweep, owners, tops)
     finally:
         write({"inputs": json.dumps(inputs(owners))})
 
@@ -491,14 +531,15 @@ def _import_all(
 def _import_each(
     modules: Sequence[str],
     write: Callable[[dict[str, str | float | None]], None],
-    absent: _Absent,
+    asked: tuple[_Asked, _Asked],
     sweep: Sweep,
     owners: Owners,
     tops: Sequence[str],
 ) -> None:
     for module in modules:
         write({"start": module})
-        del absent.names[:]
+        begun, absent = asked
+        del begun.names[:], absent.names[:]
         essential = module in sweep.essential
         started = time.monotonic()
         try:
@@ -514,16 +555,19 @@ def _import_each(
                 status = "error" if essential else "unattributed"
                 write({"module": module, "status": status, "error": f"sys.exit({exc.code!r})"})
         except BaseException as exc:
+            failed = failed_last(begun.names, absent.names)
             # an essential module that does not import fails the import check,
             # whatever it needed
             why = not essential and (
-                not_applicable(exc, absent.names, tops) or for_numpy_2(exc, module, tops, owners)
+                not_applicable(exc, absent.names, tops)
+                or for_numpy_2(exc, module, tops, owners)
+                or built_elsewhere(exc, failed, sweep.name, owners)
             )
             if why:
                 write({"module": module, "status": "n/a", "why": why})
                 continue
             error, implicated = describe_failure(
-                exc, name=sweep.name, version=sweep.version, owners=owners
+                exc, failed, name=sweep.name, version=sweep.version, owners=owners
             )
             # a shared library the image lacks is the environment's: it counts
             implicated = essential or implicated or bool(_MISSING_LIBRARY.search(error))

@@ -179,6 +179,43 @@ def test_a_submodule_built_for_numpy_2_alone_is_not_applicable_under_numpy_1(
         assert run.results["import:strs"]["verdict"] == "import-error", log
 
 
+@pytest.mark.slow
+def test_a_failure_of_another_distributions_numpy_build_is_that_distributions(
+    tmp_path: Path,
+) -> None:
+    # plotter was compiled against NumPy 1.x (its compiled module fails as NumPy 2's
+    # shim makes it); user is pure Python and imports it in its top level and in a
+    # submodule, as seaborn and scipy's scripts import matplotlib
+    site = tmp_path / "site"
+    _package(site, "numpy", {"numpy/__init__.py": "", "numpy/shim.py": """
+        def fail():
+            raise ImportError("numpy.core.multiarray failed to import")
+    """})  # fmt: skip
+    (site / "numpy-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: numpy\nVersion: 2.0.2\n"
+    )
+    _package(site, "plotter", {"plotter/__init__.py": "import numpy.shim\nnumpy.shim.fail()\n"})
+    _package(site, "user", {"user/__init__.py": "", "user/plots.py": "import plotter\n"})
+    _package(site, "app", {"app/__init__.py": "import plotter\n"})
+    run = run_runner(
+        "--site", str(site), "--package", "plotter", "--package", "user", "--package", "app",
+        "--only", "none",
+    )  # fmt: skip
+    words = "plotter 1.0 was compiled against NumPy 1.x; NumPy 2.0.2 is installed"
+    plotter = run.results["import:plotter"]
+    assert plotter["verdict"] == "import-error"
+    assert plotter["error"].startswith("plotter: ImportError: numpy.core.multiarray failed")
+    assert f"({words}; partner: numpy 2.0.2)" in plotter["error"]
+    # not user's failure: plotter's own import check fails so
+    user = run.results["import:user"]
+    assert user["verdict"] == "pass", user["log"]
+    assert f"user.plots: needs plotter: {words} (import:plotter fails)" in user["log"]
+    # a top level that does not import fails its check, in words naming the build
+    app = run.results["import:app"]
+    assert app["verdict"] == "import-error"
+    assert f"({words}; partner: numpy 2.0.2)" in app["error"], app["error"]
+
+
 def test_an_error_naming_a_module_tried_and_not_installed_is_an_optional_dependency_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
