@@ -536,9 +536,9 @@ def _import_each(
     owners: Owners,
     tops: Sequence[str],
 ) -> None:
+    begun, absent = asked
     for module in modules:
         write({"start": module})
-        begun, absent = asked
         del begun.names[:], absent.names[:]
         essential = module in sweep.essential
         started = time.monotonic()
