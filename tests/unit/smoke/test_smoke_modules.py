@@ -184,8 +184,8 @@ def test_a_failure_of_another_distributions_numpy_build_is_that_distributions(
     tmp_path: Path,
 ) -> None:
     # plotter was compiled against NumPy 1.x (its compiled module fails as NumPy 2's
-    # shim makes it); user is pure Python and imports it in its top level and in a
-    # submodule, as seaborn and scipy's scripts import matplotlib
+    # shim makes it); pure-Python user imports it in a submodule (as a scipy script
+    # imports matplotlib), app in its top level (as seaborn does)
     site = tmp_path / "site"
     _package(site, "numpy", {"numpy/__init__.py": "", "numpy/shim.py": """
         def fail():
