@@ -111,12 +111,14 @@ def culprit_owner(
 def named_by(
     test: TestOutcome, owners: Mapping[str, NormalizedName], changed: Iterable[NormalizedName]
 ) -> list[NormalizedName]:
-    """The changed distributions a test's parameters name, by distribution or
-    import name: ``test_ts_plot_with_tz['dateutil/US/Eastern']`` names
-    python-dateutil. Parameters say what a test exercises; a failing frame in
-    compiled code (a Cython ``.pyx``) may not."""
-    _, _, params = test.test.partition("[")
+    """The changed distributions a test's parameters or the words of its function's
+    name name, by distribution or import name: ``test_ts_plot_with_tz['dateutil/
+    US/Eastern']`` and ``test_date_range_timestamp_equiv_dateutil`` name
+    python-dateutil. They say what a test exercises; a failing frame in compiled
+    code (a Cython ``.pyx``) may not."""
+    name, _, params = test.test.partition("[")
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", params.lower()))
+    words |= set(name.rsplit("::", 1)[-1].lower().split("_"))
     moved = set(changed)
     names = {n: n for n in moved} | {t.lower(): d for t, d in owners.items() if d in moved}
     return sorted({dist for word, dist in names.items() if word in words})

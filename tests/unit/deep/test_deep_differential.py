@@ -247,8 +247,11 @@ def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> 
         stack_frame("pandas/_libs/tslibs/timezones.pyx", line=280),
     ]
     params = "test_ts_plot_with_tz['dateutil/US/Eastern']"
+    # or the function's name does (pandas' test_date_range_timestamp_equiv_dateutil)
+    named = "test_date_range_timestamp_equiv_dateutil"
     here_run = run_of(
         deep_test_event(params, "failed", frames=in_pandas, rerun="failed", error="AttributeError"),
+        deep_test_event(named, "failed", frames=in_pandas, rerun="failed", error="AttributeError"),
         deep_test_event(
             "test_legend", "failed", frames=LIBRARY_FRAMES, rerun="failed", error=LEGEND
         ),
@@ -256,7 +259,10 @@ def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> 
         owners=DATEUTIL,
     )
     base_run = run_of(
-        deep_test_event(params, "passed"), deep_test_event("test_legend", "passed"), versions=old
+        deep_test_event(params, "passed"),
+        deep_test_event(named, "passed"),
+        deep_test_event("test_legend", "passed"),
+        versions=old,
     )
     found = pandas_failures(
         here_run,
@@ -270,10 +276,11 @@ def test_a_dependency_the_test_parameters_name_comes_before_the_foundation() -> 
             **combo_of_versions({"python-dateutil": "2.8.2"}).versions,
         },
     )
-    assert [str(c) for c in found[params].changed] == [
-        "python-dateutil 2.8.2 -> 4.0.0",
-        "numpy 1.24.1 -> 1.26.4",
-    ]
+    for test in (params, named):
+        assert [str(c) for c in found[test].changed] == [
+            "python-dateutil 2.8.2 -> 4.0.0",
+            "numpy 1.24.1 -> 1.26.4",
+        ], test
     # a test whose parameters name nothing keeps the partner order
     assert [c.name for c in found["test_legend"].changed] == ["numpy", "python-dateutil"]
 
