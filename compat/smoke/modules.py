@@ -465,12 +465,11 @@ def abi_failure(exc: BaseException, failed: str | None, owners: Owners) -> tuple
 
 
 def built_elsewhere(
-    exc: BaseException, failed: str | None, name: str, owners: Owners
+    exc: BaseException, built: tuple[str, str] | None, name: str, owners: Owners
 ) -> str | None:
     """Why a module of ``name`` that fails on another distribution's build for
-    another NumPy (scipy's module importing a matplotlib compiled against NumPy
-    1.x) is not ``name``'s failure: that distribution's own import check fails so."""
-    built = abi_failure(exc, failed, owners)
+    another NumPy (``built``: scipy's module importing a matplotlib compiled against
+    NumPy 1.x) is not ``name``'s failure: that distribution's own import check fails so."""
     numpy = owners.of_module("numpy")
     if built is None or built[0] == name or numpy is None:
         return None
@@ -479,17 +478,21 @@ def built_elsewhere(
 
 
 def describe_failure(
-    exc: BaseException, failed: str | None, *, name: str, version: str, owners: Owners
+    exc: BaseException,
+    built: tuple[str, str] | None,
+    *,
+    name: str,
+    version: str,
+    owners: Owners,
 ) -> tuple[str, bool]:
     """One line (the exception, where it was raised, the partner it implicates),
-    and whether a partner is implicated at all; ``failed`` is the innermost module
-    whose import failed."""
+    and whether a partner is implicated at all; ``built`` is the distribution whose
+    build for another NumPy failed (``abi_failure``), when known."""
     line = isolate.describe_exception(exc)
     text = "\n".join(str(e) for e in _chain(exc))
     numpy = owners.of_module("numpy")
     if numpy:
-        built = abi_failure(exc, failed, owners) or (name, version)
-        words = abi_words(*built, text, numpy[1])
+        words = abi_words(*(built or (name, version)), text, numpy[1])
         if words:
             return f"{line} ({words}; partner: numpy {numpy[1]})", True
     frames = [
@@ -555,19 +558,19 @@ def _import_each(
                 status = "error" if essential else "unattributed"
                 write({"module": module, "status": status, "error": f"sys.exit({exc.code!r})"})
         except BaseException as exc:
-            failed = failed_last(begun.names, absent.names)
+            built = abi_failure(exc, failed_last(begun.names, absent.names), owners)
             # an essential module that does not import fails the import check,
             # whatever it needed
             why = not essential and (
                 not_applicable(exc, absent.names, tops)
                 or for_numpy_2(exc, module, tops, owners)
-                or built_elsewhere(exc, failed, sweep.name, owners)
+                or built_elsewhere(exc, built, sweep.name, owners)
             )
             if why:
                 write({"module": module, "status": "n/a", "why": why})
                 continue
             error, implicated = describe_failure(
-                exc, failed, name=sweep.name, version=sweep.version, owners=owners
+                exc, built, name=sweep.name, version=sweep.version, owners=owners
             )
             # a shared library the image lacks is the environment's: it counts
             implicated = essential or implicated or bool(_MISSING_LIBRARY.search(error))
